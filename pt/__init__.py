@@ -1,0 +1,3 @@
+"""pt — Process Triage."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Compiled kernels. Private: they assume validated input; use :mod:`pt.kernels`."""

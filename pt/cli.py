@@ -1,0 +1,3 @@
+def console_main():
+    print("pt")
+    return 0
