@@ -1,3 +1,64 @@
-def console_main():
-    print("pt")
-    return 0
+"""Command-line entry point: argparse subcommands, one module each.
+
+Only wiring lives here; each command module has ``add_parser(subparsers)`` and
+``run(args) -> int`` and imports its heavy dependencies inside ``run`` so
+``pt --help`` stays instant.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pt import __version__
+from pt.commands import scan
+from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED, OK
+
+COMMANDS = (scan,)
+
+EPILOG = """\
+examples:
+  pt scan                      the busiest processes on this machine
+  pt scan --user $USER --top 0 all of your processes
+  pt scan --tree               the process forest
+  pt scan --json | jq '.data.processes[0]'
+
+exit codes: 0 ok, 1 error, 2 bad usage, 130 interrupted
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pt",
+        description="Process Triage: find abandoned, stuck, runaway and zombie processes, "
+                    "explain why, and deal with them safely.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pt {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``pt scan | head``): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return BROKEN_PIPE
+    except OSError as exc:
+        print(f"pt: error: {exc}", file=sys.stderr)
+        return ERROR
+
+
+def console_main() -> int:
+    """The ``pt`` console script."""
+    return main()

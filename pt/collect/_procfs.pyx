@@ -1,2 +1,401 @@
-def placeholder():
+"""Read every process from a procfs tree into columns, in C.
+
+One pass over ``<root>/<pid>/{stat,status,cmdline}`` with ``openat`` relative to
+the root directory, one reusable buffer, and hand-written parsers. Numeric
+fields land directly in preallocated numpy columns; only ``comm`` and the
+argument vector become Python objects.
+
+Errors are translated at this boundary (psutil style): a file that is gone
+(``ENOENT``/``ESRCH``) means the process vanished and its row is dropped; a
+permission error keeps the row and nulls what could not be read; a malformed
+``stat`` drops the row and is counted. Nothing here raises for one process.
+"""
+from libc.errno cimport errno, ENOENT, ESRCH, EACCES, EPERM, EINTR
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memchr, memcmp
+from posix.fcntl cimport openat, O_RDONLY, O_CLOEXEC, O_DIRECTORY, open as c_open
+from posix.unistd cimport read, close
+
+import numpy as np
+
+cdef extern from "dirent.h" nogil:
+    ctypedef struct DIR
+    struct dirent:
+        char d_name[256]
+    DIR *fdopendir(int fd)
+    dirent *readdir(DIR *dirp)
+    int closedir(DIR *dirp)
+
+cdef extern from "stdio.h" nogil:
+    int snprintf(char *buf, size_t n, const char *fmt, ...)
+
+# Outcome of reading one file.
+cdef enum:
+    READ_OK = 0
+    READ_GONE = 1
+    READ_DENIED = 2
+    READ_FAILED = 3
+
+# stat "flags" bit for kernel threads (include/linux/sched.h PF_KTHREAD).
+cdef enum:
+    PF_KTHREAD = 0x00200000
+
+cdef struct Buffer:
+    char *data
+    size_t cap
+    size_t len
+
+
+cdef int buffer_reserve(Buffer *buf, size_t need) noexcept nogil:
+    """Grow ``buf`` to hold at least ``need`` bytes; 0 on success, -1 when out of memory."""
+    cdef size_t cap = buf.cap
+    cdef char *grown
+    if need <= cap:
+        return 0
+    while cap < need:
+        cap *= 2
+    grown = <char *>realloc(buf.data, cap)
+    if grown == NULL:
+        return -1
+    buf.data = grown
+    buf.cap = cap
     return 0
+
+
+cdef int classify_errno(int err) noexcept nogil:
+    if err == ENOENT or err == ESRCH:
+        return READ_GONE
+    if err == EACCES or err == EPERM:
+        return READ_DENIED
+    return READ_FAILED
+
+
+cdef int read_whole(int dirfd, const char *path, Buffer *buf) noexcept nogil:
+    """Read the file ``path`` (relative to ``dirfd``) completely into ``buf``.
+
+    procfs files report size 0, so read until EOF, growing the buffer; the
+    content is NUL-terminated for the parsers.
+    """
+    cdef int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC)
+    cdef ssize_t got
+    if fd < 0:
+        return classify_errno(errno)
+    buf.len = 0
+    while True:
+        if buffer_reserve(buf, buf.len + 4096) != 0:
+            close(fd)
+            return READ_FAILED
+        got = read(fd, buf.data + buf.len, buf.cap - buf.len - 1)
+        if got > 0:
+            buf.len += got
+        elif got == 0:
+            break
+        elif errno != EINTR:
+            got = errno
+            close(fd)
+            return classify_errno(<int>got)
+    close(fd)
+    buf.data[buf.len] = 0
+    return READ_OK
+
+
+cdef inline bint parse_int(const char **cursor, const char *end, long long *out) noexcept nogil:
+    """Parse one space-led decimal integer at ``*cursor``; advance past it."""
+    cdef const char *p = cursor[0]
+    cdef long long value = 0
+    cdef bint negative = False
+    cdef const char *digits
+    if p < end and p[0] == c' ':
+        p += 1
+    if p < end and p[0] == c'-':
+        negative = True
+        p += 1
+    digits = p
+    while p < end and c'0' <= p[0] <= c'9':
+        value = value * 10 + (p[0] - c'0')
+        p += 1
+    if p == digits:
+        return False
+    out[0] = -value if negative else value
+    cursor[0] = p
+    return True
+
+
+cdef struct StatFields:
+    char state
+    long long ppid, pgrp, session, tty_nr, tpgid, flags
+    long long utime, stime, nice, num_threads, starttime, vsize, rss
+    Py_ssize_t comm_start, comm_len
+
+
+cdef bint parse_stat(const char *data, size_t n, StatFields *f) noexcept nogil:
+    """Parse /proc/PID/stat (man 5 proc). ``comm`` spans the first '(' to the last ')'.
+
+    Fields after comm, 1-based as in the man page: 3 state, 4 ppid, 5 pgrp,
+    6 session, 7 tty_nr, 8 tpgid, 9 flags, 14 utime, 15 stime, 19 nice,
+    20 num_threads, 22 starttime, 23 vsize, 24 rss.
+    """
+    cdef const char *end = data + n
+    cdef const char *open_paren = <const char *>memchr(data, c'(', n)
+    cdef const char *close_paren = NULL
+    cdef const char *p
+    cdef long long skip
+    cdef int field
+    if open_paren == NULL:
+        return False
+    p = end - 1
+    while p > open_paren:
+        if p[0] == c')':
+            close_paren = p
+            break
+        p -= 1
+    if close_paren == NULL or close_paren + 3 >= end or close_paren[1] != c' ':
+        return False
+    f.comm_start = open_paren + 1 - data
+    f.comm_len = close_paren - open_paren - 1
+    f.state = close_paren[2]
+    p = close_paren + 3
+    if not (parse_int(&p, end, &f.ppid) and parse_int(&p, end, &f.pgrp)
+            and parse_int(&p, end, &f.session) and parse_int(&p, end, &f.tty_nr)
+            and parse_int(&p, end, &f.tpgid) and parse_int(&p, end, &f.flags)):
+        return False
+    for field in range(10, 14):          # minflt cminflt majflt cmajflt
+        if not parse_int(&p, end, &skip):
+            return False
+    if not (parse_int(&p, end, &f.utime) and parse_int(&p, end, &f.stime)):
+        return False
+    for field in range(16, 19):          # cutime cstime priority
+        if not parse_int(&p, end, &skip):
+            return False
+    if not (parse_int(&p, end, &f.nice) and parse_int(&p, end, &f.num_threads)
+            and parse_int(&p, end, &skip)      # itrealvalue
+            and parse_int(&p, end, &f.starttime) and parse_int(&p, end, &f.vsize)
+            and parse_int(&p, end, &f.rss)):
+        return False
+    return True
+
+
+cdef bint parse_status_uids(const char *data, size_t n, long long *ruid, long long *euid) noexcept nogil:
+    """Find the ``Uid:`` line of /proc/PID/status: real, effective, saved, fs."""
+    cdef const char *end = data + n
+    cdef const char *p = data
+    cdef const char *line_end
+    while p + 4 < end:
+        if memcmp(p, b"Uid:", 4) == 0:
+            p += 4
+            while p < end and (p[0] == c'\t' or p[0] == c' '):
+                p += 1
+            if not parse_int(&p, end, ruid):
+                return False
+            while p < end and (p[0] == c'\t' or p[0] == c' '):
+                p += 1
+            return parse_int(&p, end, euid)
+        line_end = <const char *>memchr(p, c'\n', end - p)
+        if line_end == NULL:
+            return False
+        p = line_end + 1
+    return False
+
+
+cdef tuple split_argv(const char *data, size_t n):
+    """Split a NUL-separated cmdline into a tuple of str (trailing NUL optional)."""
+    cdef list args = []
+    cdef const char *p = data
+    cdef const char *end = data + n
+    cdef const char *nul
+    while p < end:
+        nul = <const char *>memchr(p, 0, end - p)
+        if nul == NULL:
+            nul = end
+        args.append(p[:nul - p].decode("utf-8", "backslashreplace"))
+        p = nul + 1
+    return tuple(args)
+
+
+cdef list list_pids(int root_fd):
+    """Numeric entries of the procfs root, i.e. the thread-group leaders."""
+    cdef list pids = []
+    cdef int dup_fd = openat(root_fd, b".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    cdef DIR *d
+    cdef dirent *entry
+    cdef const char *name
+    cdef long long pid
+    if dup_fd < 0:
+        raise OSError(errno, "cannot open procfs root")
+    d = fdopendir(dup_fd)
+    if d == NULL:
+        close(dup_fd)
+        raise OSError(errno, "cannot list procfs root")
+    while True:
+        entry = readdir(d)
+        if entry == NULL:
+            break
+        name = entry.d_name
+        if not (c'0' <= name[0] <= c'9'):
+            continue
+        pid = 0
+        while c'0' <= name[0] <= c'9':
+            pid = pid * 10 + (name[0] - c'0')
+            name += 1
+        if name[0] == 0:
+            pids.append(pid)
+    closedir(d)
+    return pids
+
+
+def read_processes(root):
+    """Read all processes under the procfs directory ``root`` (str or bytes).
+
+    Returns
+    -------
+    columns : dict
+        numpy columns of equal length ``n`` (one row per process that was read):
+        ``pid, ppid, pgid, sid, tty_nr, tpgid`` (int32), ``uid, euid`` (int64,
+        -1 where status was unreadable), ``state`` (uint8, the ASCII state
+        letter), ``flags`` (uint32), ``utime, stime, start_ticks`` (uint64
+        clock ticks), ``nice, threads`` (int32), ``vsize_bytes`` (int64),
+        ``rss_pages`` (int64), ``kernel_thread`` (bool); and object columns
+        ``comm`` (str) and ``cmdline`` (tuple of str, or None where unreadable).
+    counts : dict
+        ``vanished`` (rows dropped because the process exited mid-scan),
+        ``denied`` (files we were not allowed to read; the row is kept),
+        ``malformed`` (unparseable stat, row dropped; or status, uid nulled),
+        plus ``denied_pids`` and ``malformed_pids`` lists.
+    """
+    cdef bytes root_b = root.encode() if isinstance(root, str) else bytes(root)
+    cdef int root_fd = c_open(root_b, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if root_fd < 0:
+        raise OSError(errno, f"cannot open procfs root {root_b.decode(errors='replace')!r}")
+    cdef Buffer buf
+    buf.cap = 8192
+    buf.len = 0
+    buf.data = <char *>malloc(buf.cap)
+    if buf.data == NULL:
+        close(root_fd)
+        raise MemoryError()
+    try:
+        return _read_all(root_fd, &buf)
+    finally:
+        free(buf.data)
+        close(root_fd)
+
+
+cdef tuple _read_all(int root_fd, Buffer *buf):
+    cdef list pids = list_pids(root_fd)
+    cdef Py_ssize_t cap = len(pids)
+    cdef Py_ssize_t row = 0
+    cdef StatFields f
+    cdef char path[48]
+    cdef int rc
+    cdef long long pid, ruid, euid
+    cdef Py_ssize_t vanished = 0, denied = 0, malformed = 0
+    cdef list denied_pids = [], malformed_pids = []
+    cdef object cmdline
+
+    pid_a = np.empty(cap, np.int32)
+    ppid_a = np.empty(cap, np.int32)
+    pgid_a = np.empty(cap, np.int32)
+    sid_a = np.empty(cap, np.int32)
+    tty_a = np.empty(cap, np.int32)
+    tpgid_a = np.empty(cap, np.int32)
+    uid_a = np.empty(cap, np.int64)
+    euid_a = np.empty(cap, np.int64)
+    state_a = np.empty(cap, np.uint8)
+    flags_a = np.empty(cap, np.uint32)
+    utime_a = np.empty(cap, np.uint64)
+    stime_a = np.empty(cap, np.uint64)
+    start_a = np.empty(cap, np.uint64)
+    nice_a = np.empty(cap, np.int32)
+    threads_a = np.empty(cap, np.int32)
+    vsize_a = np.empty(cap, np.int64)
+    rss_a = np.empty(cap, np.int64)
+    kthread_a = np.empty(cap, np.bool_)
+    comm_a = np.empty(cap, object)
+    cmdline_a = np.empty(cap, object)
+
+    cdef int[::1] pid_v = pid_a, ppid_v = ppid_a, pgid_v = pgid_a, sid_v = sid_a
+    cdef int[::1] tty_v = tty_a, tpgid_v = tpgid_a, nice_v = nice_a, threads_v = threads_a
+    cdef long long[::1] uid_v = uid_a, euid_v = euid_a, vsize_v = vsize_a, rss_v = rss_a
+    cdef unsigned char[::1] state_v = state_a
+    cdef unsigned int[::1] flags_v = flags_a
+    cdef unsigned long long[::1] utime_v = utime_a, stime_v = stime_a, start_v = start_a
+    cdef unsigned char[::1] kthread_v = kthread_a.view(np.uint8)
+
+    for pid_obj in pids:
+        pid = pid_obj
+        snprintf(path, sizeof(path), b"%lld/stat", pid)
+        rc = read_whole(root_fd, path, buf)
+        if rc == READ_GONE:
+            vanished += 1
+            continue
+        if rc != READ_OK:
+            denied += 1
+            denied_pids.append(pid)
+            continue
+        if not parse_stat(buf.data, buf.len, &f):
+            malformed += 1
+            malformed_pids.append(pid)
+            continue
+        comm = buf.data[f.comm_start:f.comm_start + f.comm_len].decode("utf-8", "backslashreplace")
+
+        snprintf(path, sizeof(path), b"%lld/status", pid)
+        rc = read_whole(root_fd, path, buf)
+        if rc == READ_GONE:
+            vanished += 1
+            continue
+        ruid = euid = -1
+        if rc != READ_OK:
+            denied += 1
+            denied_pids.append(pid)
+        elif not parse_status_uids(buf.data, buf.len, &ruid, &euid):
+            ruid = euid = -1
+            malformed += 1
+            malformed_pids.append(pid)
+
+        snprintf(path, sizeof(path), b"%lld/cmdline", pid)
+        rc = read_whole(root_fd, path, buf)
+        if rc == READ_GONE:
+            vanished += 1
+            continue
+        if rc == READ_OK:
+            cmdline = split_argv(buf.data, buf.len)
+        else:
+            cmdline = None
+            denied += 1
+            denied_pids.append(pid)
+
+        pid_v[row] = <int>pid
+        ppid_v[row] = <int>f.ppid
+        pgid_v[row] = <int>f.pgrp
+        sid_v[row] = <int>f.session
+        tty_v[row] = <int>f.tty_nr
+        tpgid_v[row] = <int>f.tpgid
+        uid_v[row] = ruid
+        euid_v[row] = euid
+        state_v[row] = <unsigned char>f.state
+        flags_v[row] = <unsigned int>f.flags
+        utime_v[row] = <unsigned long long>f.utime
+        stime_v[row] = <unsigned long long>f.stime
+        start_v[row] = <unsigned long long>f.starttime
+        nice_v[row] = <int>f.nice
+        threads_v[row] = <int>f.num_threads
+        vsize_v[row] = f.vsize
+        rss_v[row] = f.rss
+        kthread_v[row] = (f.flags & PF_KTHREAD) != 0
+        comm_a[row] = comm
+        cmdline_a[row] = cmdline
+        row += 1
+
+    columns = {
+        "pid": pid_a[:row], "ppid": ppid_a[:row], "pgid": pgid_a[:row], "sid": sid_a[:row],
+        "tty_nr": tty_a[:row], "tpgid": tpgid_a[:row], "uid": uid_a[:row], "euid": euid_a[:row],
+        "state": state_a[:row], "flags": flags_a[:row], "utime": utime_a[:row],
+        "stime": stime_a[:row], "start_ticks": start_a[:row], "nice": nice_a[:row],
+        "threads": threads_a[:row], "vsize_bytes": vsize_a[:row], "rss_pages": rss_a[:row],
+        "kernel_thread": kthread_a[:row], "comm": comm_a[:row], "cmdline": cmdline_a[:row],
+    }
+    counts = {
+        "vanished": vanished, "denied": denied, "malformed": malformed,
+        "denied_pids": denied_pids, "malformed_pids": malformed_pids,
+    }
+    return columns, counts

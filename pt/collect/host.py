@@ -1,0 +1,53 @@
+"""Machine-wide facts read from procfs: boot id, boot time, uptime."""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+from pt.collect.snapshot import HostInfo
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def boot_time(root: Path) -> float:
+    """``btime`` from ``<root>/stat``: boot time in unix seconds (man 5 proc)."""
+    text = _read_text(root / "stat") or ""
+    for line in text.splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    raise OSError(f"no btime line in {root / 'stat'}")
+
+
+def uptime(root: Path) -> float:
+    """Seconds since boot, first field of ``<root>/uptime``."""
+    text = _read_text(root / "uptime")
+    if not text:
+        raise OSError(f"cannot read {root / 'uptime'}")
+    return float(text.split()[0])
+
+
+def read_host(root: Path) -> HostInfo:
+    """Host facts for a snapshot of the procfs tree at ``root``; uptime read now."""
+    boot_id = _read_text(root / "sys/kernel/random/boot_id")
+    up = uptime(root)
+    taken_at = time.time()
+    uname = os.uname()
+    return HostInfo(
+        hostname=socket.gethostname(),
+        system=uname.sysname.lower(),
+        kernel=uname.release,
+        boot_id=boot_id.strip() if boot_id else None,
+        boot_time=boot_time(root),
+        uptime_s=up,
+        taken_at=taken_at,
+        clock_ticks=os.sysconf("SC_CLK_TCK"),
+        page_size=os.sysconf("SC_PAGE_SIZE"),
+        cpu_count=os.cpu_count() or 1,
+    )

@@ -1,0 +1,90 @@
+"""The columnar snapshot every later stage reads: one numpy array per field."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """Facts about the machine a snapshot was taken on.
+
+    ``boot_id`` with a process's ``(pid, start_ticks)`` identifies it across
+    the machine's lifetime; ``boot_time`` is the kernel's ``btime`` (whole
+    seconds) and ``uptime_s`` was read at ``taken_at``.
+    """
+
+    hostname: str
+    system: str
+    kernel: str
+    boot_id: str | None
+    boot_time: float
+    uptime_s: float
+    taken_at: float
+    clock_ticks: int
+    page_size: int
+    cpu_count: int
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ScanErrors:
+    """What went wrong for individual processes; never fatal to a scan.
+
+    ``vanished``: rows dropped because the process exited mid-scan (normal
+    churn). ``denied``: files pt was not allowed to read (row kept, fields
+    null). ``malformed``: unparseable files (stat: row dropped; status: uid null).
+    """
+
+    vanished: int = 0
+    denied: int = 0
+    malformed: int = 0
+    denied_pids: tuple[int, ...] = ()
+    malformed_pids: tuple[int, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        """True when some process data is missing for a reason other than exit."""
+        return bool(self.denied or self.malformed)
+
+    def as_list(self) -> list[dict]:
+        """The ``errors`` array of the JSON result: one entry per kind that occurred."""
+        out = []
+        if self.denied:
+            out.append({"code": "permission_denied", "count": self.denied,
+                        "pids": list(self.denied_pids),
+                        "message": "some /proc files were not readable; those fields are null"})
+        if self.malformed:
+            out.append({"code": "malformed_proc_file", "count": self.malformed,
+                        "pids": list(self.malformed_pids),
+                        "message": "unparseable /proc files; rows dropped or fields null"})
+        return out
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """All processes at one moment, as a structure of arrays.
+
+    ``columns`` maps a field name to an array with one row per process; all
+    arrays have the same length. Raw columns come from the collector (see
+    :func:`pt.collect._procfs.read_processes`); derived ones (``cpu_time_s``,
+    ``elapsed_s``, ``start_time``, ``rss_bytes``) are added by the platform
+    module so every consumer sees the same units.
+    """
+
+    host: HostInfo
+    columns: dict[str, np.ndarray]
+    errors: ScanErrors = field(default_factory=ScanErrors)
+
+    def __len__(self) -> int:
+        return len(self.columns["pid"])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def take(self, rows: np.ndarray) -> Snapshot:
+        """A snapshot of the selected rows (boolean mask or integer indices)."""
+        return Snapshot(self.host, {k: v[rows] for k, v in self.columns.items()}, self.errors)

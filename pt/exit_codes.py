@@ -1,0 +1,7 @@
+"""The one table of exit codes."""
+
+OK = 0
+ERROR = 1            # pt could not do what was asked (e.g. procfs unreadable)
+USAGE = 2            # bad arguments (argparse's own code)
+INTERRUPTED = 130    # Ctrl-C
+BROKEN_PIPE = 141    # stdout closed by the reader, as a shell reports SIGPIPE

@@ -1,0 +1,1 @@
+"""Renderers: Rich tables and trees for people, one JSON object for programs."""

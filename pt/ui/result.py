@@ -1,0 +1,65 @@
+"""The versioned JSON result every ``--json`` command prints: exactly one object."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+from pt import __version__
+
+RESULT_VERSION = "1"
+
+
+def envelope(command: str, *, host: dict, data: dict, errors: list[dict], partial: bool) -> dict:
+    """``{"pt_result_version", "command", "status", "host", "data", "errors"}``."""
+    return {
+        "pt_result_version": RESULT_VERSION,
+        "command": command,
+        "status": "partial" if partial else "ok",
+        "pt_version": __version__,
+        "generated_at": time.time(),
+        "host": host,
+        "data": data,
+        "errors": errors,
+    }
+
+
+def _json_column(values: np.ndarray) -> list:
+    """Plain Python values; floats rounded to microseconds/micro-units for reading."""
+    if values.dtype.kind == "f":
+        values = np.round(values, 6)
+    return values.tolist()
+
+
+def rows(columns: dict[str, np.ndarray], limit: int | None = None) -> list[dict]:
+    """Columns to a list of row objects, keys in field-table order."""
+    names = list(columns)
+    values = [_json_column(columns[n][:limit]) for n in names]
+    return [dict(zip(names, row)) for row in zip(*values)]
+
+
+def print_json(obj: dict, file=None) -> None:
+    json.dump(obj, file or sys.stdout, separators=(",", ":"), allow_nan=False)
+    (file or sys.stdout).write("\n")
+
+
+def print_scan_json(view, *, top: int | None) -> None:
+    """The scan result: every selected process (or the first ``top``), with the host."""
+    limit = None if not top else top
+    processes = rows(view.columns, limit)
+    errors = view.snapshot.errors
+    data = {
+        "processes": processes,
+        "summary": {
+            "total": view.total,
+            "selected": len(view),
+            "returned": len(processes),
+            "kernel_threads_hidden": view.hidden_kernel_threads,
+            "vanished_during_scan": errors.vanished,
+            "sort": view.sort,
+        },
+    }
+    print_json(envelope("scan", host=view.snapshot.host.as_dict(), data=data,
+                        errors=errors.as_list(), partial=errors.partial))

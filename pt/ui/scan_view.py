@@ -1,0 +1,165 @@
+"""Select, sort and render the processes of a scan (Rich table or tree)."""
+from __future__ import annotations
+
+import pwd
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from pt.collect.snapshot import Snapshot
+from pt.fields import FIELDS, FIELDS_BY_NAME, format_bytes, format_duration, format_share, process_columns
+
+#: Control characters (newlines, escapes) are shown escaped, never sent to the terminal.
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]} | {0x0A: "\\n", 0x09: "\\t"}
+
+STATE_STYLE = {"R": "bold green", "D": "bold red", "Z": "bold magenta", "T": "yellow",
+               "t": "yellow", "I": "dim", "X": "red"}
+
+
+@dataclass(frozen=True)
+class ScanView:
+    """The rows chosen for display, in display order, with every field's column."""
+
+    snapshot: Snapshot
+    columns: dict[str, np.ndarray]
+    total: int
+    hidden_kernel_threads: int
+    sort: str
+
+    def __len__(self) -> int:
+        return len(self.snapshot)
+
+
+def resolve_users(users: list[str]) -> set[int]:
+    """uids for ``--user`` values (login names or numeric uids); unknown names raise."""
+    uids = set()
+    for user in users:
+        if user.isdigit():
+            uids.add(int(user))
+            continue
+        try:
+            uids.add(pwd.getpwnam(user).pw_uid)
+        except KeyError:
+            raise ValueError(f"--user: no such user {user!r}") from None
+    return uids
+
+
+def _sort_order(columns: dict[str, np.ndarray], pid: np.ndarray, key: str, reverse: bool) -> np.ndarray:
+    """Stable row order for ``key`` (amounts biggest first), ties broken by pid."""
+    values = columns[key]
+    if values.dtype == object:
+        values = np.array(["" if v is None else str(v) for v in values])
+        order = np.lexsort((pid, values))
+    else:
+        values = values.astype(np.float64)
+        order = np.lexsort((pid, -values if FIELDS_BY_NAME[key].descending else values))
+    return order[::-1] if reverse else order
+
+
+def select_rows(snapshot: Snapshot, *, uids: set[int] | None, kernel_threads: bool,
+                sort: str, reverse: bool = False) -> ScanView:
+    """Filter by user and kernel-thread flag, then sort, all on columns."""
+    keep = np.ones(len(snapshot), dtype=bool)
+    hidden = 0
+    if not kernel_threads:
+        keep &= ~snapshot["kernel_thread"]
+        hidden = int(snapshot["kernel_thread"].sum())
+    if uids is not None:
+        keep &= np.isin(snapshot["uid"], list(uids))
+    chosen = snapshot.take(keep)
+    columns = process_columns(chosen)
+    order = _sort_order(columns, chosen["pid"], sort, reverse)
+    return ScanView(chosen.take(order), {k: v[order] for k, v in columns.items()},
+                    total=len(snapshot), hidden_kernel_threads=hidden, sort=sort)
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped so a hostile name cannot drive the terminal."""
+    return text.translate(_CONTROL)
+
+
+def _cell(field_name: str, value) -> Text:
+    field = FIELDS_BY_NAME[field_name]
+    text = Text(printable(field.show(value)))
+    if field_name == "state":
+        text.stylize(STATE_STYLE.get(value, ""))
+    elif field_name == "cpu_share" and value >= 0.5:
+        text.stylize("bold red" if value >= 0.9 else "yellow")
+    elif field_name == "command":
+        text.stylize("cyan" if not str(value).startswith("[") else "dim")
+        text.no_wrap, text.overflow = True, "ellipsis"
+    return text
+
+
+def _title(view: ScanView) -> str:
+    host = view.snapshot.host
+    return (f"[bold]pt scan[/] · {host.hostname} · {view.total:,} processes · "
+            f"{host.cpu_count} CPUs · up {format_duration(host.uptime_s)}")
+
+
+def _caption(view: ScanView, shown: int) -> str:
+    parts = [f"{shown:,} of {len(view):,} shown, by {view.sort}"]
+    if view.hidden_kernel_threads:
+        parts.append(f"{view.hidden_kernel_threads:,} kernel threads hidden (--kernel-threads)")
+    if shown < len(view):
+        parts.append("--top 0 for all")
+    errors = view.snapshot.errors
+    if errors.vanished:
+        parts.append(f"{errors.vanished} exited during the scan")
+    if errors.partial:
+        parts.append(f"[yellow]{errors.denied + errors.malformed} unreadable[/]")
+    return " · ".join(parts)
+
+
+def scan_table(view: ScanView, top: int) -> Table:
+    """The scan as a Rich table, one column per field with a header."""
+    shown = len(view) if top == 0 else min(top, len(view))
+    table = Table(title=_title(view), caption=_caption(view, shown), title_justify="left",
+                  caption_justify="left", header_style="bold", box=None, pad_edge=False,
+                  expand=False)
+    columns = [f for f in FIELDS if f.header]
+    for field in columns:
+        if field.name == "command":
+            # Wrapable, so this column absorbs a narrow terminal; the cell
+            # itself is one line cut with an ellipsis.
+            table.add_column(field.header, min_width=12)
+        else:
+            table.add_column(field.header, justify="left" if field.dtype == "string" else "right",
+                             no_wrap=True)
+    values = [view.columns[f.name][:shown].tolist() for f in columns]
+    for row in zip(*values):
+        table.add_row(*(_cell(f.name, v) for f, v in zip(columns, row)))
+    return table
+
+
+def scan_tree(view: ScanView) -> Tree:
+    """The parent/child forest of the selected processes; roots are those whose
+    parent is not among them."""
+    c = view.columns
+    pids = c["pid"].tolist()
+    nodes: dict[int, Tree] = {}
+    root = Tree(Text.from_markup(_title(view)), guide_style="dim")
+    # Parents before children: a process is never older than its parent, and
+    # start ticks break the pid-wraparound ambiguity that pid order would have.
+    order = np.lexsort((c["pid"], view.snapshot["start_ticks"]))
+    present = set(pids)
+    for i in order.tolist():
+        label = Text.assemble(
+            (f"{pids[i]} ", "bold"), _cell("command", c["command"][i]), "  ",
+            (f"{c['user'][i] or '?'} · {format_share(c['cpu_share'][i])} · "
+             f"{format_bytes(c['rss_bytes'][i])} · {format_duration(c['elapsed_s'][i])}", "dim"),
+            overflow="ellipsis", no_wrap=True)
+        ppid = int(c["ppid"][i])
+        parent = nodes.get(ppid) if ppid in present else None
+        nodes[pids[i]] = (parent or root).add(label)
+    return root
+
+
+def print_scan(view: ScanView, *, top: int, tree: bool, console: Console | None = None) -> None:
+    console = console or Console(file=sys.stdout)
+    console.print(scan_tree(view) if tree else scan_table(view, top))
