@@ -73,23 +73,28 @@ cdef int classify_errno(int err) noexcept nogil:
 cdef int read_whole(int dirfd, const char *path, Buffer *buf) noexcept nogil:
     """Read the file ``path`` (relative to ``dirfd``) completely into ``buf``.
 
-    procfs files report size 0, so read until EOF, growing the buffer; the
-    content is NUL-terminated for the parsers.
+    procfs files report size 0, so read until a short read, growing the
+    buffer; the content is NUL-terminated for the parsers.
     """
     cdef int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC)
     cdef ssize_t got
     if fd < 0:
         return classify_errno(errno)
+    cdef size_t room
     buf.len = 0
     while True:
         if buffer_reserve(buf, buf.len + 4096) != 0:
             close(fd)
             return READ_FAILED
-        got = read(fd, buf.data + buf.len, buf.cap - buf.len - 1)
-        if got > 0:
+        room = buf.cap - buf.len - 1
+        got = read(fd, buf.data + buf.len, room)
+        if got >= 0:
             buf.len += got
-        elif got == 0:
-            break
+            # A short read is the end: procfs files are generated whole per
+            # read, and regular files only read short at EOF. This saves the
+            # extra read() that would only return 0.
+            if <size_t>got < room:
+                break
         elif errno != EINTR:
             got = errno
             close(fd)
@@ -267,7 +272,7 @@ def read_processes(root):
     if root_fd < 0:
         raise OSError(errno, f"cannot open procfs root {root_b.decode(errors='replace')!r}")
     cdef Buffer buf
-    buf.cap = 8192
+    buf.cap = 65536
     buf.len = 0
     buf.data = <char *>malloc(buf.cap)
     if buf.data == NULL:

@@ -1,0 +1,144 @@
+"""``pt scan`` end to end, as a user and an agent run it: a subprocess of ``python -m pt``."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pt.testing import add_proc, make_tree, sleepers, zombie
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux collector")
+
+REQUIRED_KEYS = {"pid", "ppid", "uid", "user", "state", "comm", "cmdline", "start_time",
+                 "elapsed_s", "cpu_time_s", "rss_bytes", "vsize_bytes", "threads", "tty",
+                 "kernel_thread"}
+
+
+def pt(*args, cwd, env=None, check=True):
+    proc = subprocess.run([sys.executable, "-m", "pt", *args], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, "COLUMNS": "200", **(env or {})})
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def scan_json(*args, cwd, env=None):
+    out = pt("scan", "--json", *args, cwd=cwd, env=env)
+    return json.loads(out.stdout)  # exactly one object: json.loads rejects trailing data
+
+
+def test_json_envelope_and_fields(tmp_path):
+    with sleepers(2) as procs:
+        result = scan_json(cwd=tmp_path)
+    assert result["pt_result_version"] == "1"
+    assert result["command"] == "scan"
+    assert result["status"] in ("ok", "partial")
+    assert {"boot_id", "boot_time", "clock_ticks", "page_size", "cpu_count"} <= result["host"].keys()
+    processes = {p["pid"]: p for p in result["data"]["processes"]}
+    for proc in procs:
+        row = processes[proc.pid]
+        assert REQUIRED_KEYS <= row.keys()
+        assert row["ppid"] != 0 and row["comm"] == "sleep" and row["cmdline"][1:] == ["600"]
+        assert row["state"] == "S" and row["kernel_thread"] is False
+        assert row["user"] and isinstance(row["start_time"], float)
+    assert isinstance(result["errors"], list)
+
+
+def test_json_includes_a_zombie(tmp_path):
+    with zombie() as z:
+        processes = scan_json(cwd=tmp_path)["data"]["processes"]
+    row = next(p for p in processes if p["pid"] == z.pid)
+    assert row["state"] == "Z" and row["cmdline"] == []
+
+
+def test_top_sort_and_reverse(tmp_path):
+    rss = [p["rss_bytes"] for p in scan_json("--sort", "rss", cwd=tmp_path)["data"]["processes"]]
+    assert rss == sorted(rss, reverse=True)
+    pids = [p["pid"] for p in scan_json("--sort", "pid", "--top", "5", cwd=tmp_path)["data"]["processes"]]
+    assert len(pids) == 5 and pids == sorted(pids)
+    rev = [p["pid"] for p in scan_json("--sort", "pid", "--reverse", cwd=tmp_path)["data"]["processes"]]
+    assert rev == sorted(rev, reverse=True)
+
+
+def test_user_filter_and_kernel_threads(tmp_path):
+    me = str(os.getuid())
+    mine = scan_json("--user", me, cwd=tmp_path)["data"]["processes"]
+    assert mine and all(p["uid"] == os.getuid() for p in mine)
+    everything = scan_json("--kernel-threads", cwd=tmp_path)["data"]
+    default = scan_json(cwd=tmp_path)["data"]
+    assert not any(p["kernel_thread"] for p in default["processes"])
+    assert default["summary"]["kernel_threads_hidden"] == sum(p["kernel_thread"] for p in everything["processes"])
+
+
+def test_table_shows_spawned_processes(tmp_path):
+    with sleepers(1) as procs:
+        out = pt("scan", "--top", "0", "--sort", "pid", cwd=tmp_path).stdout
+    assert "PID" in out and "COMMAND" in out
+    line = next(l for l in out.splitlines() if l.split() and l.split()[0] == str(procs[0].pid))
+    assert "sleep 600" in line
+
+
+def test_tree_nests_children_under_their_parent(tmp_path):
+    root = make_tree(tmp_path / "proc")
+    add_proc(root, 100, b"parent", ppid=1, cmdline=b"parent-cmd\x00")
+    add_proc(root, 200, b"child", ppid=100, cmdline=b"child-cmd\x00", start=60_000)
+    add_proc(root, 300, b"grandchild", ppid=200, cmdline=b"grandchild-cmd\x00", start=70_000)
+    out = pt("scan", "--tree", cwd=tmp_path, env={"PT_PROCFS_PATH": str(root)}).stdout
+    lines = out.splitlines()
+    depth = {name: next(l.index(name) for l in lines if name in l)
+             for name in ("parent-cmd", "child-cmd", "grandchild-cmd")}
+    assert depth["parent-cmd"] < depth["child-cmd"] < depth["grandchild-cmd"]
+
+
+def test_control_characters_never_reach_the_terminal(tmp_path):
+    root = make_tree(tmp_path / "proc")
+    add_proc(root, 100, b"evil\x1b[2J", cmdline=b"evil\x1b]0;owned\x07\x00two\nlines\x00")
+    out = pt("scan", cwd=tmp_path, env={"PT_PROCFS_PATH": str(root)}).stdout
+    assert "\x1b" not in out and "\x07" not in out
+    assert "two\\nlines" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sort", "bogus"], "unknown sort key 'bogus'"),
+    (["--top", "-3"], "--top must be a whole number >= 0, got '-3'"),
+    (["--top", "many"], "got 'many'"),
+    (["--user", "no-such-user-xyz"], "no such user 'no-such-user-xyz'"),
+])
+def test_bad_arguments_exit_2_naming_the_value(tmp_path, args, message):
+    proc = pt("scan", *args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_unreadable_procfs_exits_1_with_a_clear_error(tmp_path):
+    proc = pt("scan", cwd=tmp_path, env={"PT_PROCFS_PATH": str(tmp_path / "missing")}, check=False)
+    assert proc.returncode == 1
+    assert "missing" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_partial_status_when_files_are_malformed(tmp_path):
+    root = make_tree(tmp_path / "proc")
+    add_proc(root, 100)
+    add_proc(root, 101, stat=b"101 (broken")
+    result = scan_json(cwd=tmp_path, env={"PT_PROCFS_PATH": str(root)})
+    assert result["status"] == "partial"
+    assert result["errors"][0]["code"] == "malformed_proc_file"
+    assert result["errors"][0]["pids"] == [101]
+    assert [p["pid"] for p in result["data"]["processes"]] == [100]
+
+
+def test_help_teaches_with_examples(tmp_path):
+    out = pt("scan", "--help", cwd=tmp_path).stdout
+    assert "examples:" in out and "--json" in out
+    assert "exit codes" in pt("--help", cwd=tmp_path).stdout
+
+
+def test_console_script_is_installed(tmp_path):
+    script = Path(sys.executable).with_name("pt")
+    if not script.exists():
+        pytest.skip("pt console script not in this interpreter's bin directory")
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.startswith("pt ")

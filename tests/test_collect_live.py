@@ -1,0 +1,154 @@
+"""The Linux collector on the live /proc, against real processes and psutil/ps."""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from pt.collect import collect
+from pt.fields import tty_names
+from pt.testing import orphan, renamed_sleeper, row_of, sleepers, spinner, start_ticks, zombie, wait_for
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs")
+
+
+def test_snapshot_columns_have_one_row_per_process():
+    snap = collect()
+    n = len(snap)
+    assert n > 0
+    assert all(len(col) == n for col in snap.columns.values())
+    assert len(np.unique(snap["pid"])) == n
+    assert snap["pid"].dtype == np.int32 and snap["uid"].dtype == np.int64
+
+
+def test_host_facts_match_the_machine():
+    host = collect().host
+    assert host.boot_id == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert host.clock_ticks == os.sysconf("SC_CLK_TCK")
+    assert host.page_size == os.sysconf("SC_PAGE_SIZE")
+    assert host.cpu_count == os.cpu_count()
+    assert abs(host.boot_time - psutil.boot_time()) < 2
+    assert abs(host.taken_at - time.time()) < 5
+
+
+def test_own_children_are_seen_with_exact_fields():
+    with sleepers(3) as procs:
+        snap = collect()
+        me = os.getpid()
+        for p in procs:
+            row = row_of(snap, p.pid)
+            assert row["ppid"] == me
+            assert row["uid"] == os.getuid() and row["euid"] == os.geteuid()
+            assert chr(row["state"]) == "S"
+            assert row["comm"] == "sleep"
+            assert row["cmdline"][1:] == ("600",)
+            assert row["start_ticks"] == start_ticks(p.pid)
+            assert row["threads"] == 1
+            assert not row["kernel_thread"]
+            assert 0 <= row["elapsed_s"] < 60
+            assert row["rss_bytes"] > 0
+
+
+def test_zombie_has_state_z_and_empty_cmdline():
+    with zombie() as z:
+        row = row_of(collect(), z.pid)
+        assert chr(row["state"]) == "Z"
+        assert row["cmdline"] == ()
+        assert row["ppid"] == os.getpid()
+
+
+def test_orphan_is_reparented_away_from_its_dead_parent():
+    with orphan() as (pid, _, dead_parent):
+        snap = collect()
+        row = row_of(snap, pid)
+        assert row["ppid"] not in (dead_parent, os.getpid())
+        assert dead_parent not in snap["pid"]
+        row_of(snap, int(row["ppid"]))  # the new parent (init or a subreaper) is alive
+
+
+def test_spinner_accumulates_cpu_time():
+    with spinner() as p:
+        wait_for(lambda: row_of(collect(), p.pid)["cpu_time_s"] >= 0.2, timeout=20)
+        row = row_of(collect(), p.pid)
+        assert row["cpu_time_s"] <= row["elapsed_s"] + 0.05
+
+
+@pytest.mark.parametrize("name", ["a b (c)", "x) y (z", "two\nlines", ") S 1 2 3", "ümlaut"])
+def test_hostile_comm_parses_on_live_proc(tmp_path, name):
+    with renamed_sleeper(tmp_path, name) as p:
+        row = row_of(collect(), p.pid)
+        assert row["comm"] == name.encode()[:15].decode("utf-8", "backslashreplace")
+        assert chr(row["state"]) == "S"
+        assert row["ppid"] == os.getpid()
+
+
+def test_kernel_threads_flagged():
+    snap = collect()
+    kthreadd = np.flatnonzero(snap["pid"] == 2)
+    if len(kthreadd) == 0:
+        pytest.skip("no kthreadd visible in this pid namespace")
+    assert snap["kernel_thread"][kthreadd[0]]
+    assert not snap["kernel_thread"][snap["pid"] == os.getpid()][0]
+
+
+def test_agrees_with_psutil_on_every_stable_field():
+    with sleepers(5):
+        snap = collect()
+    compared = 0
+    for i, pid in enumerate(snap["pid"].tolist()):
+        try:
+            p = psutil.Process(pid)
+            with p.oneshot():
+                info = dict(ppid=p.ppid(), uids=p.uids(), name=p.name(), cmdline=p.cmdline(),
+                            nice=p.nice(), threads=p.num_threads(), terminal=p.terminal(),
+                            create_time=p.create_time(), vms=p.memory_info().vms)
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            continue
+        if snap["state"][i] == ord("Z"):
+            continue
+        assert snap["ppid"][i] == info["ppid"], pid
+        assert snap["uid"][i] == info["uids"].real and snap["euid"][i] == info["uids"].effective
+        assert info["name"].startswith(snap["comm"][i]), pid
+        assert list(snap["cmdline"][i]) == info["cmdline"] or pid == os.getpid(), pid
+        assert snap["nice"][i] == info["nice"]
+        assert abs(snap["start_time"][i] - info["create_time"]) < 0.02, pid
+        if pid != os.getpid():  # our own thread count and VM change while we run
+            assert snap["threads"][i] == info["threads"], pid
+            assert snap["vsize_bytes"][i] == info["vms"], pid
+        tty = tty_names(snap["tty_nr"][i:i + 1])[0]
+        assert (tty is None) == (info["terminal"] is None), pid
+        if tty is not None:
+            assert info["terminal"] == "/dev/" + tty
+        compared += 1
+    assert compared >= 5
+
+
+def test_agrees_with_ps():
+    with sleepers(2):
+        snap = collect()
+        ps = subprocess.run(["ps", "-eo", "pid=,ppid=,pgid=,sid=,ruid=,ni="],
+                            capture_output=True, text=True, check=True).stdout
+    seen = {int(line.split()[0]): line.split() for line in ps.splitlines()}
+    matched = 0
+    for i, pid in enumerate(snap["pid"].tolist()):
+        if pid not in seen:
+            continue
+        _, ppid, pgid, sid, ruid, ni = seen[pid]
+        assert (snap["ppid"][i], snap["pgid"][i], snap["sid"][i], snap["uid"][i]) == \
+            (int(ppid), int(pgid), int(sid), int(ruid)), pid
+        if ni != "-":
+            assert snap["nice"][i] == int(ni)
+        matched += 1
+    assert matched >= 3
+
+
+def test_take_selects_rows_in_every_column():
+    snap = collect()
+    sub = snap.take(snap["pid"] == os.getpid())
+    assert len(sub) == 1
+    assert all(len(c) == 1 for c in sub.columns.values())
+    assert sub.host is snap.host
