@@ -41,8 +41,9 @@ def rows(columns: dict[str, np.ndarray], limit: int | None = None) -> list[dict]
 
 
 def print_json(obj: dict, file=None) -> None:
-    json.dump(obj, file or sys.stdout, separators=(",", ":"), allow_nan=False)
-    (file or sys.stdout).write("\n")
+    """One line of JSON. ``json.dumps`` (the C encoder) rather than ``json.dump``,
+    which streams through the pure-Python encoder and is ~5x slower."""
+    (file or sys.stdout).write(json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n")
 
 
 def print_scan_json(view, *, top: int | None) -> None:
