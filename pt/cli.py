@@ -55,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return BROKEN_PIPE
     except OSError as exc:
-        print(f"pt: error: {exc}", file=sys.stderr)
+        print(f"pt {args.command}: error: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):
+            from pt.ui.result import error_envelope, print_json
+            print_json(error_envelope(args.command, code="os_error", message=str(exc)))
         return ERROR
 
 

@@ -119,6 +119,15 @@ def test_unreadable_procfs_exits_1_with_a_clear_error(tmp_path):
     assert "missing" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_unreadable_procfs_with_json_prints_an_error_object(tmp_path):
+    proc = pt("scan", "--json", cwd=tmp_path, env={"PT_PROCFS_PATH": str(tmp_path / "missing")},
+              check=False)
+    assert proc.returncode == 1
+    result = json.loads(proc.stdout)
+    assert result["status"] == "error" and result["command"] == "scan"
+    assert result["errors"][0]["code"] == "os_error" and "missing" in result["errors"][0]["message"]
+
+
 def test_partial_status_when_files_are_malformed(tmp_path):
     root = make_tree(tmp_path / "proc")
     add_proc(root, 100)

@@ -13,7 +13,11 @@ RESULT_VERSION = "1"
 
 
 def envelope(command: str, *, host: dict, data: dict, errors: list[dict], partial: bool) -> dict:
-    """``{"pt_result_version", "command", "status", "host", "data", "errors"}``."""
+    """``{"pt_result_version", "command", "status", "host", "data", "errors"}``.
+
+    ``status`` is ``"ok"``, ``"partial"`` (some data missing, see ``errors``) or,
+    from :func:`error_envelope`, ``"error"``.
+    """
     return {
         "pt_result_version": RESULT_VERSION,
         "command": command,
@@ -24,6 +28,14 @@ def envelope(command: str, *, host: dict, data: dict, errors: list[dict], partia
         "data": data,
         "errors": errors,
     }
+
+
+def error_envelope(command: str, *, code: str, message: str) -> dict:
+    """The result of a command that could not run: ``status`` ``"error"``, no data."""
+    result = envelope(command, host={}, data={}, errors=[{"code": code, "message": message}],
+                      partial=False)
+    result["status"] = "error"
+    return result
 
 
 def _json_column(values: np.ndarray) -> list:
