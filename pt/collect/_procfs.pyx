@@ -248,6 +248,29 @@ cdef list list_pids(int root_fd):
     return pids
 
 
+cdef class _ProcRoot:
+    """An open procfs root directory and a reusable read buffer; both are
+    released when the object goes away."""
+    cdef int fd
+    cdef Buffer buf
+
+    def __cinit__(self, root):
+        cdef bytes root_b = root.encode() if isinstance(root, str) else bytes(root)
+        self.fd = c_open(root_b, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(errno, f"cannot open procfs root {root_b.decode(errors='replace')!r}")
+        self.buf.cap = 65536
+        self.buf.len = 0
+        self.buf.data = <char *>malloc(self.buf.cap)
+        if self.buf.data == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.buf.data)
+        if self.fd >= 0:
+            close(self.fd)
+
+
 def read_processes(root):
     """Read all processes under the procfs directory ``root`` (str or bytes).
 
@@ -267,22 +290,8 @@ def read_processes(root):
         ``malformed`` (unparseable stat, row dropped; or status, uid nulled),
         plus ``denied_pids`` and ``malformed_pids`` lists.
     """
-    cdef bytes root_b = root.encode() if isinstance(root, str) else bytes(root)
-    cdef int root_fd = c_open(root_b, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if root_fd < 0:
-        raise OSError(errno, f"cannot open procfs root {root_b.decode(errors='replace')!r}")
-    cdef Buffer buf
-    buf.cap = 65536
-    buf.len = 0
-    buf.data = <char *>malloc(buf.cap)
-    if buf.data == NULL:
-        close(root_fd)
-        raise MemoryError()
-    try:
-        return _read_all(root_fd, &buf)
-    finally:
-        free(buf.data)
-        close(root_fd)
+    cdef _ProcRoot proc = _ProcRoot(root)
+    return _read_all(proc.fd, &proc.buf)
 
 
 cdef tuple _read_all(int root_fd, Buffer *buf):
@@ -404,3 +413,145 @@ cdef tuple _read_all(int root_fd, Buffer *buf):
         "denied_pids": denied_pids, "malformed_pids": malformed_pids,
     }
     return columns, counts
+
+
+# --- per-process details, read for a chosen set of rows ------------------------
+
+cdef extern from "unistd.h" nogil:
+    ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size)
+
+
+def read_stat_ticks(root, const int[::1] pids, const unsigned long long[::1] start_ticks):
+    """Re-read ``stat`` of known processes: CPU ticks and state now.
+
+    A row whose process exited, or whose pid now names a process with another
+    start time (pid reuse), comes back with ``alive`` False.
+
+    Returns
+    -------
+    ticks : uint64 array, utime + stime (0 where not alive)
+    state : uint8 array, the state letter (0 where not alive)
+    alive : bool array
+    """
+    cdef Py_ssize_t n = pids.shape[0], i
+    ticks_a = np.zeros(n, np.uint64)
+    state_a = np.zeros(n, np.uint8)
+    alive_a = np.zeros(n, np.bool_)
+    cdef unsigned long long[::1] ticks = ticks_a
+    cdef unsigned char[::1] state = state_a
+    cdef unsigned char[::1] alive = alive_a.view(np.uint8)
+    cdef StatFields f
+    cdef char path[48]
+    cdef _ProcRoot proc = _ProcRoot(root)
+    for i in range(n):
+        snprintf(path, sizeof(path), b"%d/stat", pids[i])
+        if read_whole(proc.fd, path, &proc.buf) != READ_OK:
+            continue
+        if not parse_stat(proc.buf.data, proc.buf.len, &f) or <unsigned long long>f.starttime != start_ticks[i]:
+            continue
+        ticks[i] = <unsigned long long>(f.utime + f.stime)
+        state[i] = <unsigned char>f.state
+        alive[i] = 1
+    return ticks_a, state_a, alive_a
+
+
+IO_FIELDS = ("rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes")
+
+
+def read_io(root, const int[::1] pids):
+    """``/proc/PID/io`` counters for each pid (man 5 proc): a dict of int64
+    arrays named by :data:`IO_FIELDS`, -1 where the file is unreadable (other
+    users' processes need ptrace access) or the process is gone."""
+    cdef Py_ssize_t n = pids.shape[0], i, k
+    out_a = np.full((len(IO_FIELDS), n), -1, np.int64)
+    cdef long long[:, ::1] out = out_a
+    cdef char path[48]
+    cdef const char *p
+    cdef const char *end
+    cdef const char *colon
+    cdef long long value
+    cdef _ProcRoot proc = _ProcRoot(root)
+    for i in range(n):
+        snprintf(path, sizeof(path), b"%d/io", pids[i])
+        if read_whole(proc.fd, path, &proc.buf) != READ_OK:
+            continue
+        p = proc.buf.data
+        end = p + proc.buf.len
+        for k in range(len(IO_FIELDS)):      # fixed order since Linux 2.6.20
+            colon = <const char *>memchr(p, c':', end - p)
+            if colon == NULL:
+                break
+            p = colon + 1
+            if not parse_int(&p, end, &value):
+                break
+            out[k, i] = value
+    return {name: out_a[k] for k, name in enumerate(IO_FIELDS)}
+
+
+def read_links(root, const int[::1] pids, name):
+    """``readlink`` of ``/proc/PID/<name>`` (``cwd``, ``exe``, ``root``) for
+    each pid: an object array of str, None where unreadable or gone. A
+    deleted target keeps the kernel's `` (deleted)`` suffix."""
+    cdef bytes name_b = name.encode() if isinstance(name, str) else bytes(name)
+    cdef Py_ssize_t n = pids.shape[0], i
+    cdef char path[96]
+    cdef ssize_t got
+    out = np.empty(n, object)
+    cdef _ProcRoot proc = _ProcRoot(root)
+    for i in range(n):
+        snprintf(path, sizeof(path), b"%d/%s", pids[i], <const char *>name_b)
+        got = readlinkat(proc.fd, path, proc.buf.data, proc.buf.cap)
+        out[i] = proc.buf.data[:got].decode("utf-8", "backslashreplace") if got >= 0 else None
+    return out
+
+
+def read_fd_sockets(root, const int[::1] pids):
+    """Open file descriptors of each pid, and the socket inodes among them.
+
+    Returns
+    -------
+    fd_count : int32 array, open descriptors per pid (-1 where unreadable)
+    socket_row : int32 array, for each socket found, the index of its pid
+    socket_inode : uint64 array, the socket's inode (matches /proc/net/*)
+    """
+    cdef Py_ssize_t n = pids.shape[0], i
+    cdef char path[48]
+    cdef char target[64]
+    cdef int dir_fd
+    cdef DIR *d
+    cdef dirent *entry
+    cdef ssize_t got
+    cdef long long count, inode
+    cdef const char *p
+    fd_count_a = np.full(n, -1, np.int32)
+    cdef int[::1] fd_count = fd_count_a
+    rows = []
+    inodes = []
+    cdef _ProcRoot proc = _ProcRoot(root)
+    for i in range(n):
+        snprintf(path, sizeof(path), b"%d/fd", pids[i])
+        dir_fd = openat(proc.fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir_fd < 0:
+            continue
+        d = fdopendir(dir_fd)
+        if d == NULL:
+            close(dir_fd)
+            continue
+        count = 0
+        while True:
+            entry = readdir(d)
+            if entry == NULL:
+                break
+            if entry.d_name[0] == c'.':
+                continue
+            count += 1
+            got = readlinkat(dir_fd, entry.d_name, target, sizeof(target) - 1)
+            if got > 9 and memcmp(target, b"socket:[", 8) == 0:
+                target[got] = 0
+                p = target + 8
+                if parse_int(&p, target + got, &inode):
+                    rows.append(i)
+                    inodes.append(inode)
+        closedir(d)
+        fd_count[i] = <int>count
+    return (fd_count_a, np.array(rows, dtype=np.int32), np.array(inodes, dtype=np.uint64))
