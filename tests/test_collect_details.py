@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from pt.collect import collect
 from pt.collect._procfs import read_fd_sockets, read_io, read_links, read_stat_ticks
 from pt.collect.net import count_per_process, read_sockets
 from pt.testing import add_proc, make_tree, sleepers, spinner, start_ticks, wait_for
@@ -138,3 +139,28 @@ def test_socket_table_parser_skips_garbage(tmp_path):
     assert sorted(table.listening().tolist()) == [777, 999]
     assert table.established().tolist() == [778]
     assert len(read_sockets(tmp_path / "nowhere").inode) == 0
+
+
+def test_window_measures_cpu_and_io_of_real_processes(tmp_path):
+    from pt.collect import observe_window
+
+    target = tmp_path / "w.bin"
+    writer_code = ("import time\nf = open(%r, 'wb')\nwhile True:\n"
+                   "    f.write(b'x' * 65536); f.flush(); time.sleep(0.01)\n" % str(target))
+    writer = subprocess.Popen([sys.executable, "-c", writer_code])
+    try:
+        with spinner() as busy, sleepers(1) as (idle,):
+            wait_for(lambda: target.exists() and target.stat().st_size > 0)
+            snap = collect()
+            window = observe_window(snap, 0.5)
+            rows = {p: np.flatnonzero(snap["pid"] == p)[0] for p in (busy.pid, idle.pid, writer.pid)}
+            assert 0.5 <= window.duration_s < 2
+            assert window.window_ticks == round(window.duration_s * snap.host.clock_ticks)
+            assert window.ticks[rows[busy.pid]] >= 0.5 * window.window_ticks
+            assert window.ticks[rows[idle.pid]] == 0
+            assert window.io_write_bytes[rows[writer.pid]] >= 65536
+            assert window.io_write_bytes[rows[idle.pid]] == 0
+            assert window.alive[list(rows.values())].all()
+    finally:
+        writer.kill()
+        writer.wait()

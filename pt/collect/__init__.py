@@ -4,12 +4,14 @@
 """
 import sys
 
-from pt.collect.snapshot import HostInfo, ScanErrors, Snapshot
+from pt.collect.snapshot import HostInfo, ScanErrors, Snapshot, Window
 
 if sys.platform.startswith("linux"):
-    from pt.collect._linux import collect
+    from pt.collect._linux import collect, observe_window
 else:  # pragma: no cover - exercised on other platforms only
-    def collect(root=None):
+    def _unsupported(*args, **kwargs):
         raise OSError(f"pt cannot collect processes on {sys.platform!r} yet: it needs Linux procfs")
 
-__all__ = ["HostInfo", "ScanErrors", "Snapshot", "collect"]
+    collect = observe_window = _unsupported
+
+__all__ = ["HostInfo", "ScanErrors", "Snapshot", "Window", "collect", "observe_window"]

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
 
-from pt.collect._procfs import read_processes
+from pt.collect._procfs import read_io, read_processes, read_stat_ticks
 from pt.collect.host import read_host
-from pt.collect.snapshot import ScanErrors, Snapshot
+from pt.collect.snapshot import ScanErrors, Snapshot, Window
 
 #: Environment variable that points the collector at another procfs tree
 #: (captured or hostile fixtures in tests).
@@ -41,3 +42,38 @@ def collect(root: str | os.PathLike | None = None) -> Snapshot:
         denied_pids=tuple(counts["denied_pids"]), malformed_pids=tuple(counts["malformed_pids"]),
     )
     return Snapshot(host, columns, errors)
+
+
+def observe_window(snapshot: Snapshot, window_s: float,
+                   root: str | os.PathLike | None = None) -> Window:
+    """Watch the processes of ``snapshot`` for ``window_s`` seconds.
+
+    Reads /proc/PID/io now, sleeps, then re-reads stat and io: the CPU ticks
+    and IO each process used in the window. The second stat read re-checks
+    the start time, so a reused pid never contributes another process's ticks.
+    The window is measured, not assumed: ``duration_s`` is the real elapsed time.
+    """
+    path = os.fsencode(procfs_root(root))
+    pids = snapshot["pid"]
+    io_before = read_io(path, pids)
+    t0 = time.monotonic()
+    time.sleep(window_s)
+    ticks_after, state, alive = read_stat_ticks(path, pids, snapshot["start_ticks"])
+    io_after = read_io(path, pids)
+    duration = time.monotonic() - t0
+    ticks_before = snapshot["utime"] + snapshot["stime"]
+    ticks = np.where(alive, ticks_after - np.minimum(ticks_before, ticks_after), 0).astype(np.int64)
+
+    def delta(*names):
+        readable = alive & np.logical_and.reduce([io_before[n] >= 0 for n in names]) \
+            & np.logical_and.reduce([io_after[n] >= 0 for n in names])
+        total = sum(io_after[n] - io_before[n] for n in names)
+        return np.where(readable, np.maximum(total, 0), -1)
+
+    return Window(
+        duration_s=duration,
+        window_ticks=max(int(round(duration * snapshot.host.clock_ticks)), 1),
+        ticks=ticks, state=state, alive=alive,
+        io_read_bytes=delta("rchar"), io_write_bytes=delta("wchar"),
+        io_syscalls=delta("syscr", "syscw"),
+    )

@@ -88,3 +88,24 @@ class Snapshot:
     def take(self, rows: np.ndarray) -> Snapshot:
         """A snapshot of the selected rows (boolean mask or integer indices)."""
         return Snapshot(self.host, {k: v[rows] for k, v in self.columns.items()}, self.errors)
+
+
+@dataclass(frozen=True)
+class Window:
+    """What each process of a snapshot did over a short observation window.
+
+    ``ticks`` is CPU clock ticks used during the window (utime + stime
+    deltas), ``window_ticks`` the window's length in ticks, so ``ticks /
+    window_ticks`` is the share of one CPU. ``alive`` is False for rows whose
+    process exited (or whose pid was reused) before the window closed.
+    ``io_*`` are byte and syscall deltas from /proc/PID/io, -1 where unreadable.
+    """
+
+    duration_s: float
+    window_ticks: int
+    ticks: np.ndarray
+    state: np.ndarray
+    alive: np.ndarray
+    io_read_bytes: np.ndarray
+    io_write_bytes: np.ndarray
+    io_syscalls: np.ndarray
