@@ -141,7 +141,7 @@ def row_of(snapshot, pid: int) -> dict:
 
 # --- fake procfs trees for parser tests ------------------------------------
 
-STAT_TAIL = ("S {ppid} {ppid} 1 34816 {ppid} 4194304 76 0 0 0 {utime} {stime} 0 0 20 {nice} "
+STAT_TAIL = ("{state} {ppid} {pgid} {sid} {tty_nr} {tpgid} 4194304 76 0 0 0 {utime} {stime} 0 0 20 {nice} "
              "{threads} 0 {start} 2990080 385 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 "
              "0 0 0 0 0\n")
 STATUS = "Name:\tx\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\n" \
@@ -162,15 +162,20 @@ def make_tree(root: Path) -> Path:
 def add_proc(root: Path, pid: int, comm: bytes = b"sleep", *, ppid: int = 1, uid: int = 1000,
              euid: int | None = None, cmdline: bytes | None = b"sleep\x00600\x00", stat: bytes | None = None,
              status: bytes | None = None, nice: int = 0, start: int = 50_000, threads: int = 1,
-             utime: int = 150, stime: int = 50) -> Path:
+             utime: int = 150, stime: int = 50, state: str = "S", sid: int = 1,
+             pgid: int | None = None, tty_nr: int = 34816, tpgid: int | None = None) -> Path:
     """Add one fake process to a :func:`make_tree` root. ``stat``/``status``
     override the generated files; ``status=False`` or ``cmdline=None`` leave
-    that file out, as if the process exited before it was read."""
+    that file out, as if the process exited before it was read. By default
+    the process is in session 1, in its parent's process group, and in the
+    foreground of pts/0 (tty_nr 34816)."""
     d = root / str(pid)
     d.mkdir()
     if stat is None:
+        pgid = ppid if pgid is None else pgid
         tail = STAT_TAIL.format(ppid=ppid, utime=utime, stime=stime, nice=nice, threads=threads,
-                                start=start)
+                                start=start, state=state, sid=sid, pgid=pgid, tty_nr=tty_nr,
+                                tpgid=pgid if tpgid is None else tpgid)
         stat = f"{pid} (".encode() + comm + b") " + tail.encode()
     (d / "stat").write_bytes(stat)
     if status is None:

@@ -1,0 +1,89 @@
+"""Orphans, subreapers, sessions and terminals from real processes and fake trees."""
+import os
+import pty
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pt.collect import collect
+from pt.features.genealogy import genealogy, rows_of
+from pt.testing import add_proc, make_tree, sleepers, start_ticks, wait_for
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs")
+
+
+def facts(snap, pid):
+    g = genealogy(snap)
+    row = int(rows_of(snap, np.array([pid]))[0])
+    assert row >= 0, f"pid {pid} not in snapshot"
+    return {name: getattr(g, name)[row] for name in g.__dataclass_fields__}
+
+
+def test_own_child_is_not_orphaned_and_is_counted():
+    with sleepers(2) as procs:
+        snap = collect()
+        child = facts(snap, procs[0].pid)
+        me = facts(snap, os.getpid())
+    assert not child["orphaned"] and not child["parent_is_reaper"]
+    assert child["parent_row"] == rows_of(snap, np.array([os.getpid()]))[0]
+    assert me["children"] >= 2
+
+
+def test_double_fork_setsid_orphan_is_orphaned():
+    out = subprocess.run(["setsid", "sh", "-c", "sleep 600 >/dev/null 2>&1 & echo $!"],
+                         capture_output=True, text=True, check=True)
+    pid = int(out.stdout)
+    start = start_ticks(pid)
+    try:
+        f = facts(collect(), pid)
+        assert f["parent_is_reaper"] and not f["session_leader"] and not f["session_alive"]
+        assert f["orphaned"] and not f["has_tty"]
+    finally:
+        fd = os.pidfd_open(pid)
+        try:
+            if start_ticks(pid) == start:
+                import signal
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+        finally:
+            os.close(fd)
+
+
+def test_process_on_a_live_pty_has_a_live_foreground_tty():
+    pid, master = pty.fork()
+    if pid == 0:  # child: a session leader on the new pty, sleeping
+        os.execvp("sleep", ["sleep", "600"])
+    try:
+        wait_for(lambda: start_ticks(pid) is not None and os.readlink(f"/proc/{pid}/exe").endswith("sleep"))
+        f = facts(collect(), pid)
+        assert f["has_tty"] and f["tty_alive"] and f["foreground"] and f["session_leader"]
+        assert not f["orphaned"]
+    finally:
+        os.kill(pid, 9)  # our own child from pty.fork
+        os.waitpid(pid, 0)
+        os.close(master)
+
+
+def test_subreapers_and_sessions_in_a_fake_tree(tmp_path):
+    root = make_tree(tmp_path)
+    add_proc(root, 1, b"systemd", ppid=0, sid=1, cmdline=b"/sbin/init\x00")
+    add_proc(root, 50, b"systemd", ppid=1, sid=50, cmdline=b"/usr/lib/systemd/systemd\x00--user\x00")
+    add_proc(root, 60, b"tmux: server", ppid=1, sid=60, cmdline=b"tmux\x00")
+    add_proc(root, 61, b"bash", ppid=60, sid=61, cmdline=b"-bash\x00")           # a live pane shell
+    add_proc(root, 70, b"node", ppid=50, sid=65, cmdline=b"node\x00dev.js\x00")  # its shell is gone
+    add_proc(root, 80, b"vite", ppid=60, sid=66, cmdline=b"vite\x00")            # adopted by tmux
+    add_proc(root, 90, b"sleep", ppid=61, sid=61, cmdline=b"sleep\x009\x00")     # a normal child
+    snap = collect(root)
+    assert facts(snap, 70)["orphaned"] and facts(snap, 70)["parent_is_reaper"]
+    assert facts(snap, 80)["orphaned"]
+    assert not facts(snap, 61)["orphaned"] and facts(snap, 61)["parent_is_reaper"]
+    assert not facts(snap, 90)["orphaned"] and not facts(snap, 90)["parent_is_reaper"]
+    assert facts(snap, 61)["children"] == 1 and facts(snap, 60)["children"] == 2
+
+
+def test_rows_of_handles_absent_and_empty():
+    snap = collect()
+    rows = rows_of(snap, np.array([os.getpid(), -5, 2**31 - 1]))
+    assert snap["pid"][rows[0]] == os.getpid() and rows[1] == -1 and rows[2] == -1
+    assert rows_of(snap.take(np.zeros(len(snap), bool)), np.array([1])).tolist() == [-1]
