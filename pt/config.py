@@ -1,0 +1,269 @@
+"""Priors and policy: shipped defaults, user overrides, validation on load.
+
+Policy is data (DESIGN.md §1). The shipped ``pt/data/priors.json`` and
+``pt/data/policy.json`` are read with ``importlib.resources``; a user file of
+the same name under ``$XDG_CONFIG_HOME/pt/`` (default ``~/.config/pt/``) is
+deep-merged over them, so it only needs the keys it changes. Every value is
+checked on load and a bad one raises :class:`ConfigError` naming the file,
+the key path and the value.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+CLASSES = ("useful", "useful_bad", "abandoned", "zombie")
+ACTIONS = ("keep", "renice", "throttle", "quarantine", "pause", "restart", "kill")
+
+#: Levels of each categorical feature, in the order the feature code uses.
+CATEGORICAL_LEVELS = {
+    "tty": ("none", "dead", "background", "foreground"),
+    "state": ("R", "S", "D", "Z", "T", "I", "other"),
+    "cpu_lifetime": ("idle", "low", "moderate", "high"),
+    "children": ("none", "idle", "active"),
+    "network": ("none", "listening", "connected"),
+    "command": ("test_runner", "dev_server", "agent", "shell", "build", "daemon", "editor_lsp",
+                "database", "server", "vcs", "package_manager", "container", "unknown"),
+    "cwd": ("repo", "temp", "home", "deleted", "root", "unknown"),
+}
+#: Two-parameter features: (Beta or Gamma parameters per class), and whether
+#: they take per-command-category overrides.
+PAIR_FEATURES = {"cpu_window": True, "runtime": False, "survival": True, "orphan": False,
+                 "io_window": False}
+
+
+class ConfigError(ValueError):
+    """A bad value in a priors, policy or rules file."""
+
+    def __init__(self, file: str, key: str, value, problem: str):
+        self.file, self.key, self.value = file, key, value
+        super().__init__(f"{file}: {key} = {value!r}: {problem}")
+
+
+def config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/pt`` or ``~/.config/pt``."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "pt"
+
+
+def _read_json(text: str, file: str) -> dict:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(file, "<document>", text[max(exc.pos - 20, 0):exc.pos + 20],
+                          f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(file, "<document>", type(data).__name__, "must be a JSON object")
+    return data
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _load(name: str, path: str | os.PathLike | None) -> tuple[dict, str]:
+    """Shipped defaults merged with the user file (or ``path``); returns the
+    document and the name of the file errors should blame."""
+    shipped = _read_json(resources.files("pt.data").joinpath(name).read_text(), f"<pt>/data/{name}")
+    user = Path(path) if path is not None else config_dir() / name
+    if path is None and not user.exists():
+        return shipped, f"<pt>/data/{name}"
+    try:
+        text = user.read_text()
+    except OSError as exc:
+        raise ConfigError(str(user), "<document>", None, f"cannot read: {exc.strerror}") from None
+    return _deep_merge(shipped, _read_json(text, str(user))), str(user)
+
+
+# --- validation helpers ------------------------------------------------------------
+
+def _number(file, key, value, *, low=None, high=None, strict_low=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(file, key, value, "must be a finite number")
+    if low is not None and (value <= low if strict_low else value < low):
+        raise ConfigError(file, key, value, f"must be {'>' if strict_low else '>='} {low}")
+    if high is not None and value > high:
+        raise ConfigError(file, key, value, f"must be <= {high}")
+    return float(value)
+
+
+def _positive_pair(file, key, value):
+    if not isinstance(value, list) or len(value) != 2:
+        raise ConfigError(file, key, value, "must be a list of two positive numbers")
+    return tuple(_number(file, f"{key}[{i}]", v, low=0, strict_low=True) for i, v in enumerate(value))
+
+
+def _mapping(file, key, value):
+    if not isinstance(value, dict):
+        raise ConfigError(file, key, value, "must be an object")
+    return value
+
+
+def _only_keys(file, key, mapping, allowed):
+    for k in mapping:
+        if k not in allowed and k != "doc":
+            raise ConfigError(file, f"{key}.{k}" if key else k, mapping[k],
+                              f"unknown key; expected one of {', '.join(allowed)}")
+
+
+def _hash(doc: dict) -> str:
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# --- priors -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Priors:
+    """Validated priors: ``class_prior`` (4 floats), ``pairs[feature][class]``
+    and ``by_category[feature][category][class]`` parameter pairs, and
+    ``categorical[feature][class]`` Dirichlet pseudo-counts; ``source`` is the
+    file that was read and ``digest`` a content hash for telemetry."""
+
+    class_prior: tuple[float, ...]
+    pairs: dict
+    by_category: dict
+    categorical: dict
+    source: str
+    digest: str
+
+
+def load_priors(path: str | os.PathLike | None = None) -> Priors:
+    doc, file = _load("priors.json", path)
+    if doc.get("version") != 1:
+        raise ConfigError(file, "version", doc.get("version"), "must be 1")
+    if tuple(doc.get("classes", ())) != CLASSES:
+        raise ConfigError(file, "classes", doc.get("classes"), f"must be {list(CLASSES)}")
+    cp = _mapping(file, "class_prior", doc.get("class_prior"))
+    _only_keys(file, "class_prior", cp, CLASSES)
+    class_prior = tuple(_number(file, f"class_prior.{c}", cp.get(c), low=0, strict_low=True)
+                        for c in CLASSES)
+    if abs(sum(class_prior) - 1) > 1e-6:
+        raise ConfigError(file, "class_prior", cp, f"must sum to 1, sums to {sum(class_prior):.6g}")
+
+    pairs, by_category = {}, {}
+    for feature, per_category in PAIR_FEATURES.items():
+        section = _mapping(file, feature, doc.get(feature))
+        _only_keys(file, feature, section, (*CLASSES, "by_category"))
+        pairs[feature] = {c: _positive_pair(file, f"{feature}.{c}", section.get(c)) for c in CLASSES}
+        overrides = _mapping(file, f"{feature}.by_category", section.get("by_category", {}))
+        if overrides and not per_category:
+            raise ConfigError(file, f"{feature}.by_category", overrides, "this feature has no per-category priors")
+        by_category[feature] = {}
+        for category, per_class in overrides.items():
+            key = f"{feature}.by_category.{category}"
+            if category not in CATEGORICAL_LEVELS["command"]:
+                raise ConfigError(file, key, category, "unknown command category")
+            _only_keys(file, key, _mapping(file, key, per_class), CLASSES)
+            by_category[feature][category] = {c: _positive_pair(file, f"{key}.{c}", v)
+                                               for c, v in per_class.items()}
+
+    categorical = {}
+    cat_doc = _mapping(file, "categorical", doc.get("categorical"))
+    _only_keys(file, "categorical", cat_doc, CATEGORICAL_LEVELS)
+    for feature, levels in CATEGORICAL_LEVELS.items():
+        key = f"categorical.{feature}"
+        section = _mapping(file, key, cat_doc.get(feature))
+        if tuple(section.get("levels", ())) != levels:
+            raise ConfigError(file, f"{key}.levels", section.get("levels"), f"must be {list(levels)}")
+        categorical[feature] = {}
+        for c in CLASSES:
+            alphas = section.get(c)
+            if not isinstance(alphas, list) or len(alphas) != len(levels):
+                raise ConfigError(file, f"{key}.{c}", alphas,
+                                  f"must be a list of {len(levels)} positive pseudo-counts")
+            categorical[feature][c] = tuple(_number(file, f"{key}.{c}[{i}]", a, low=0, strict_low=True)
+                                            for i, a in enumerate(alphas))
+    return Priors(class_prior, pairs, by_category, categorical, file, _hash(doc))
+
+
+# --- policy ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Policy:
+    """Validated policy: the loss matrix ``loss[action][class]``, dependency
+    weights, robust prior intervals, FDR alpha, window length and guards."""
+
+    loss: dict
+    dependency_impact: dict
+    robust_prior: dict
+    fdr_alpha: float
+    window_s: float
+    min_user_uid: int
+    allow_other_users: bool
+    allow_system_services: bool
+    protected_patterns: tuple[re.Pattern, ...]
+    source: str
+    digest: str
+
+
+def load_policy(path: str | os.PathLike | None = None) -> Policy:
+    doc, file = _load("policy.json", path)
+    if doc.get("version") != 1:
+        raise ConfigError(file, "version", doc.get("version"), "must be 1")
+    loss_doc = _mapping(file, "loss", doc.get("loss"))
+    _only_keys(file, "loss", loss_doc, ACTIONS)
+    loss = {}
+    for action in ACTIONS:
+        row = _mapping(file, f"loss.{action}", loss_doc.get(action))
+        _only_keys(file, f"loss.{action}", row, CLASSES)
+        loss[action] = {c: _number(file, f"loss.{action}.{c}", row.get(c), low=0) for c in CLASSES}
+
+    dep_doc = _mapping(file, "dependency_impact", doc.get("dependency_impact"))
+    _only_keys(file, "dependency_impact", dep_doc, ("listening", "clients", "children"))
+    dependency = {k: _number(file, f"dependency_impact.{k}", dep_doc.get(k), low=0)
+                  for k in ("listening", "clients", "children")}
+
+    rp_doc = _mapping(file, "robust_prior", doc.get("robust_prior"))
+    _only_keys(file, "robust_prior", rp_doc, CLASSES)
+    robust = {}
+    for c in CLASSES:
+        lo, hi = (_number(file, f"robust_prior.{c}[{i}]", v, low=0, high=1)
+                  for i, v in enumerate(_pair_list(file, f"robust_prior.{c}", rp_doc.get(c))))
+        if lo > hi:
+            raise ConfigError(file, f"robust_prior.{c}", [lo, hi], "lower bound exceeds upper bound")
+        robust[c] = (lo, hi)
+    if sum(lo for lo, _ in robust.values()) > 1 or sum(hi for _, hi in robust.values()) < 1:
+        raise ConfigError(file, "robust_prior", rp_doc, "no prior in these intervals sums to 1")
+
+    fdr = _mapping(file, "fdr", doc.get("fdr"))
+    alpha = _number(file, "fdr.alpha", fdr.get("alpha"), low=0, high=1, strict_low=True)
+    window = _number(file, "window_s", doc.get("window_s"), low=0, high=60, strict_low=True)
+
+    guards = _mapping(file, "guards", doc.get("guards"))
+    patterns = guards.get("protected_patterns", [])
+    if not isinstance(patterns, list):
+        raise ConfigError(file, "guards.protected_patterns", patterns, "must be a list of regexes")
+    compiled = []
+    for i, pattern in enumerate(patterns):
+        try:
+            compiled.append(re.compile(pattern))
+        except (re.error, TypeError) as exc:
+            raise ConfigError(file, f"guards.protected_patterns[{i}]", pattern,
+                              f"not a valid regex: {exc}") from None
+    flags = {}
+    for name in ("allow_other_users", "allow_system_services"):
+        value = guards.get(name, False)
+        if not isinstance(value, bool):
+            raise ConfigError(file, f"guards.{name}", value, "must be true or false")
+        flags[name] = value
+    min_uid = _number(file, "guards.min_user_uid", guards.get("min_user_uid", 1000), low=0)
+    return Policy(loss, dependency, robust, alpha, window, int(min_uid), flags["allow_other_users"],
+                  flags["allow_system_services"], tuple(compiled), file, _hash(doc))
+
+
+def _pair_list(file, key, value):
+    if not isinstance(value, list) or len(value) != 2:
+        raise ConfigError(file, key, value, "must be a list [low, high]")
+    return value
