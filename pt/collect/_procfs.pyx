@@ -555,3 +555,20 @@ def read_fd_sockets(root, const int[::1] pids):
         closedir(d)
         fd_count[i] = <int>count
     return (fd_count_a, np.array(rows, dtype=np.int32), np.array(inodes, dtype=np.uint64))
+
+
+def read_texts(root, const int[::1] pids, name):
+    """The text of ``/proc/PID/<name>`` (a small file such as ``cgroup`` or
+    ``wchan``) for each pid: an object array of str, None where unreadable."""
+    cdef bytes name_b = name.encode() if isinstance(name, str) else bytes(name)
+    cdef Py_ssize_t n = pids.shape[0], i
+    cdef char path[96]
+    out = np.empty(n, object)
+    cdef _ProcRoot proc = _ProcRoot(root)
+    for i in range(n):
+        snprintf(path, sizeof(path), b"%d/%s", pids[i], <const char *>name_b)
+        if read_whole(proc.fd, path, &proc.buf) == READ_OK:
+            out[i] = proc.buf.data[:proc.buf.len].decode("utf-8", "backslashreplace")
+        else:
+            out[i] = None
+    return out

@@ -1,0 +1,1 @@
+"""Actions from posteriors: expected loss, robustness, FDR, hard vetoes."""

@@ -1,0 +1,153 @@
+"""Least-expected-loss action per process, robust to the prior, FDR-gated.
+
+a* = argmin_a sum_C L(a, C) P(C | x)  (idea B, 5.1), with
+
+- the kill and restart losses scaled by a dependency impact score (idea Z, 5.5);
+- kill allowed only if it is optimal for every class prior in the policy's
+  credal set (idea L, 4.9): expected loss is linear in the prior weights, so
+  checking the vertices of the set is exact;
+- kills across the scan limited to the largest set whose mean local false
+  discovery rate lfdr = P(useful | x) is at most alpha (idea AT, 5.8);
+- the SPRT boundary of idea I reported beside the log posterior odds.
+
+A process whose best action was taken away by one of these gets the best
+action that remains, and the reason is recorded.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from pt import kernels
+from pt.config import ACTIONS, CLASSES, Policy
+from pt.infer.posterior import ABANDONED, USEFUL, Inference
+
+KEEP, KILL, RESTART = ACTIONS.index("keep"), ACTIONS.index("kill"), ACTIONS.index("restart")
+
+#: Why a process did not get its least-loss action.
+DEMOTED_ROBUST = "robust"    # kill not optimal for every prior in the credal set
+DEMOTED_FDR = "fdr"          # kill set trimmed to keep the false-kill rate <= alpha
+DEMOTED_VETO = "veto"        # a hard veto protects the process
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Per process: ``action`` (index into :data:`~pt.config.ACTIONS`),
+    ``expected_loss`` ``(n, 7)`` (inf where the action is unavailable),
+    ``posterior_lower``/``posterior_upper`` ``(n, 4)`` over the credal set,
+    ``impact`` (dependency score), ``log_odds`` (abandoned : useful) and the
+    ``sprt_boundary`` it must exceed for kill to beat keep, ``lfdr``,
+    ``demoted`` (None or why), and the scan's FDR outcome."""
+
+    action: np.ndarray
+    expected_loss: np.ndarray
+    posterior_lower: np.ndarray
+    posterior_upper: np.ndarray
+    impact: np.ndarray
+    log_odds: np.ndarray
+    sprt_boundary: np.ndarray
+    lfdr: np.ndarray
+    demoted: np.ndarray
+    fdr_kill_set_size: int
+    fdr_estimate: float
+
+
+def loss_matrix(policy: Policy) -> np.ndarray:
+    """``(7, 4)``: L(action, class)."""
+    return np.array([[policy.loss[a][c] for c in CLASSES] for a in ACTIONS])
+
+
+def dependency_impact(policy: Policy, listening: np.ndarray, established: np.ndarray,
+                      children: np.ndarray) -> np.ndarray:
+    """Idea Z: how much else depends on a process (0 = nothing visible)."""
+    w = policy.dependency_impact
+    return (w["listening"] * (listening > 0) + w["clients"] * np.log1p(established)
+            + w["children"] * np.log1p(children))
+
+
+def credal_vertices(policy: Policy) -> np.ndarray:
+    """``(V, 4)``: the vertices of {pi : lo <= pi <= hi, sum pi = 1}.
+
+    A vertex has every coordinate but at most one at a bound; enumerate the
+    free coordinate and the 2^3 bound choices of the others, keep the
+    feasible ones.
+    """
+    lo = np.array([policy.robust_prior[c][0] for c in CLASSES])
+    hi = np.array([policy.robust_prior[c][1] for c in CLASSES])
+    vertices = []
+    for free in range(len(CLASSES)):
+        others = [j for j in range(len(CLASSES)) if j != free]
+        for bounds in itertools.product((0, 1), repeat=len(others)):
+            pi = np.empty(len(CLASSES))
+            for j, upper in zip(others, bounds):
+                pi[j] = hi[j] if upper else lo[j]
+            pi[free] = 1.0 - pi[others].sum()
+            if lo[free] - 1e-12 <= pi[free] <= hi[free] + 1e-12:
+                vertices.append(pi)
+    return np.unique(np.round(np.array(vertices), 12), axis=0)
+
+
+def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
+           available: np.ndarray, protected: np.ndarray) -> Decision:
+    """Choose every process's action; see the module docstring for the rules.
+
+    ``available`` ``(n, 7)`` says which actions the machine can perform for
+    each process (restart needs a service unit); ``protected`` ``(n,)`` marks
+    processes under a hard veto (keep only).
+    """
+    n = inference.log_posterior.shape[0]
+    L = loss_matrix(policy)
+    scale = np.ones((n, len(ACTIONS)))
+    scale[:, KILL] = scale[:, RESTART] = 1.0 + impact
+    post = inference.posterior
+    expected = np.einsum("nc,ac->na", post, L) * scale
+    expected = np.where(available, expected, np.inf)
+    best = np.argmin(expected, axis=1)
+
+    # Robust Bayes: posterior and kill optimality at every vertex of the credal set.
+    vertices = credal_vertices(policy)
+    joint = np.log(vertices)[None, :, :] + inference.log_likelihood[:, None, :]      # (n, V, 4)
+    post_v = np.exp(joint - kernels.logsumexp(joint, axis=2)[..., None])
+    loss_v = np.einsum("nvc,ac->nva", post_v, L) * scale[:, None, :]
+    loss_v = np.where(available[:, None, :], loss_v, np.inf)
+    kill_robust = (np.argmin(loss_v, axis=2) == KILL).all(axis=1)
+
+    demoted = np.full(n, None, dtype=object)
+    without_kill = expected.copy()
+    without_kill[:, KILL] = np.inf
+    fallback = np.argmin(without_kill, axis=1)
+
+    not_robust = (best == KILL) & ~kill_robust
+    demoted[not_robust] = DEMOTED_ROBUST
+    best = np.where(not_robust, fallback, best)
+
+    # FDR gate on the kill set: lfdr = P(useful | x), smallest first.
+    lfdr = post[:, USEFUL]
+    candidates = np.flatnonzero((best == KILL) & ~protected)
+    order = candidates[np.argsort(lfdr[candidates], kind="stable")]
+    running_mean = np.cumsum(lfdr[order]) / np.arange(1, len(order) + 1)
+    within = np.flatnonzero(running_mean <= policy.fdr_alpha)
+    keep_count = within[-1] + 1 if len(within) else 0
+    trimmed = order[keep_count:]
+    demoted[trimmed] = DEMOTED_FDR
+    best[trimmed] = fallback[trimmed]
+
+    demoted[protected & (best != KEEP)] = DEMOTED_VETO
+    best = np.where(protected, KEEP, best)
+
+    # SPRT boundary (idea I): kill beats keep iff the abandoned:useful log odds exceed it.
+    gain_useful = L[KILL, USEFUL] * scale[:, KILL] - L[KEEP, USEFUL]
+    gain_abandoned = L[KEEP, ABANDONED] - L[KILL, ABANDONED] * scale[:, KILL]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boundary = np.where(gain_abandoned > 0, np.log(gain_useful / gain_abandoned), np.inf)
+    log_odds = inference.log_posterior[:, ABANDONED] - inference.log_posterior[:, USEFUL]
+
+    return Decision(
+        action=best, expected_loss=expected,
+        posterior_lower=post_v.min(axis=1), posterior_upper=post_v.max(axis=1),
+        impact=impact, log_odds=log_odds, sprt_boundary=boundary, lfdr=lfdr, demoted=demoted,
+        fdr_kill_set_size=int(keep_count),
+        fdr_estimate=float(running_mean[keep_count - 1]) if keep_count else 0.0,
+    )

@@ -1,0 +1,1 @@
+"""Posterior and evidence ledger from model inputs."""

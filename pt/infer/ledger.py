@@ -1,0 +1,101 @@
+"""The evidence ledger: the term matrix read out for people and programs.
+
+Nothing here computes new evidence; it labels, ranks and phrases the rows of
+:class:`~pt.infer.posterior.Inference` so the "why" of every verdict is the
+same numbers the posterior was made of.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pt.config import CATEGORICAL_LEVELS, CLASSES
+from pt.fields import format_duration
+from pt.infer.posterior import FEATURES, LN2, Evidence, Inference
+
+#: Kass & Raftery (1995) evidence grades on 2 ln BF (0-2, 2-6, 6-10, >10), in bits.
+STRENGTH_BITS = ((10 / (2 * LN2), "very strong"), (6 / (2 * LN2), "strong"),
+                 (2 / (2 * LN2), "positive"), (0.0, "weak"))
+
+#: One glyph per feature for the compact scan column.
+GLYPHS = {"cpu_window": "⚙", "cpu_lifetime": "Σ", "runtime": "⏱", "survival": "⌛", "orphan": "⚑",
+          "io_window": "⇅", "tty": "⌨", "state": "◉", "command": "▸", "cwd": "⌂",
+          "children": "⑂", "network": "⇄"}
+
+LABELS = {"cpu_window": "CPU in window", "cpu_lifetime": "lifetime CPU", "runtime": "age",
+          "survival": "still running", "orphan": "orphaned", "io_window": "IO in window",
+          "tty": "terminal", "state": "state", "command": "command", "cwd": "cwd",
+          "children": "children", "network": "network"}
+
+
+def strength(bits: float) -> str:
+    """Verbal grade of a Bayes factor given in bits (sign ignored)."""
+    size = abs(bits)
+    return next(label for threshold, label in STRENGTH_BITS if size >= threshold)
+
+
+def observed_value(evidence: Evidence, feature: str, row: int) -> str:
+    """What was observed, as a short phrase."""
+    if feature == "cpu_window":
+        k, n = int(evidence.cpu_ticks[row]), int(evidence.window_ticks[row])
+        return f"{k}/{n} ticks ({100 * min(k, n) / n:.0f}% of a CPU)" if n else "not observed"
+    if feature in ("runtime", "survival"):
+        return f"alive {format_duration(float(evidence.age_s[row]))}"
+    if feature == "orphan":
+        return {1: "yes: reparented, session gone", 0: "no", -1: "not observed"}[int(evidence.orphaned[row])]
+    if feature == "io_window":
+        return {1: "active", 0: "none", -1: "unreadable"}[int(evidence.io_active[row])]
+    code = int(getattr(evidence, feature)[row])
+    return CATEGORICAL_LEVELS[feature][code] if code >= 0 else "not observed"
+
+
+def confidence(posterior: np.ndarray) -> np.ndarray:
+    """Posterior concentration: 1 - normalised entropy, in [0, 1] (1 = certain)."""
+    p = np.clip(posterior, 1e-300, 1.0)
+    entropy = -(p * np.log(p)).sum(axis=-1)
+    return 1.0 - entropy / np.log(posterior.shape[-1])
+
+
+def confidence_label(value: float) -> str:
+    return "high" if value >= 0.75 else "medium" if value >= 0.4 else "low"
+
+
+def top_factors(inference: Inference, row: int, k: int = 3) -> list[tuple[str, float]]:
+    """The ``k`` features with the largest |log2 BF(abandoned : useful)|."""
+    bits = inference.log_bayes_factors()[row] / LN2
+    order = np.argsort(-np.abs(bits), kind="stable")
+    return [(FEATURES[j], float(bits[j])) for j in order[:k] if inference.observed[row, j]]
+
+
+def why(inference: Inference, evidence: Evidence, row: int) -> str:
+    """One line: the verdict's strongest reasons, signed toward abandoned (+) or useful (-)."""
+    parts = []
+    for feature, bits in top_factors(inference, row):
+        direction = "abandoned" if bits > 0 else "useful"
+        parts.append(f"{LABELS[feature]} {observed_value(evidence, feature, row)} "
+                     f"({bits:+.1f} bits → {direction})")
+    return "; ".join(parts) if parts else "no evidence"
+
+
+def ledger_rows(inference: Inference, evidence: Evidence, row: int) -> list[dict]:
+    """Every feature of one process: observed value, per-class log-likelihood,
+    and the abandoned:useful Bayes factor in bits with its grade."""
+    out = []
+    bf_bits = inference.log_bayes_factors()[row] / LN2
+    for j, feature in enumerate(FEATURES):
+        seen = bool(inference.observed[row, j])
+        out.append({
+            "feature": feature,
+            "label": LABELS[feature],
+            "observed": observed_value(evidence, feature, row),
+            "missing": not seen,
+            "log_likelihood": {c: float(inference.terms[row, j, i]) for i, c in enumerate(CLASSES)},
+            "bits_abandoned_vs_useful": float(bf_bits[j]) if seen else 0.0,
+            "strength": strength(bf_bits[j]) if seen else "none",
+        })
+    return out
+
+
+def glyph_summary(inference: Inference, row: int, k: int = 3) -> str:
+    """Top evidence as glyphs with direction: ``⚑+ ⌨+ ⚙-``."""
+    return " ".join(f"{GLYPHS[f]}{'+' if b > 0 else '-'}" for f, b in top_factors(inference, row, k))
+

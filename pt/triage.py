@@ -1,0 +1,112 @@
+"""The quick-scan pipeline: collect → features → infer → decide, as one Run.
+
+``triage()`` returns a :class:`Triage` holding every stage's columns, so the
+table, ``explain``, ``--json`` and telemetry all render the same object.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from pt import kernels
+from pt.collect import collect, observe_window
+from pt.collect._linux import procfs_root
+from pt.collect.snapshot import Snapshot, Window
+from pt.config import ACTIONS, Policy, Priors, load_policy, load_priors
+from pt.decide.loss import Decision, decide, dependency_impact
+from pt.decide.vetoes import protected_by
+from pt.features.quick import Context, build
+from pt.fields import format_duration
+from pt.infer.ledger import LABELS
+from pt.infer.posterior import FEATURES, Evidence, Inference, ModelTables, infer
+
+#: Extra idle time tried when asking "how much longer until pt changes its mind".
+LATER_S = (600.0, 3600.0, 6 * 3600.0, 86400.0, 7 * 86400.0)
+
+
+@dataclass(frozen=True)
+class Triage:
+    """One quick scan, every stage kept: see the module docstring."""
+
+    snapshot: Snapshot
+    window: Window
+    evidence: Evidence
+    context: Context
+    inference: Inference
+    decision: Decision
+    protected_by: np.ndarray
+    priors: Priors
+    policy: Policy
+    at_s: float
+
+    def __len__(self) -> int:
+        return len(self.snapshot)
+
+
+def run_decision(inference: Inference, policy: Policy, context: Context,
+                 protected: np.ndarray) -> Decision:
+    """The decision stage, for the scan and for its counterfactuals alike."""
+    impact = dependency_impact(policy, context.listening, context.established,
+                               context.genealogy.children)
+    return decide(inference, policy, impact=impact, available=context.available,
+                  protected=np.not_equal(protected, None))
+
+
+def triage(*, root: str | os.PathLike | None = None, window_s: float | None = None,
+           at_s: float = 0.0, priors: Priors | None = None, policy: Policy | None = None,
+           tables: ModelTables | None = None) -> Triage:
+    """Scan the machine and decide about every process.
+
+    ``at_s`` evaluates the evidence as if that many more seconds had passed
+    with no change (``pt scan --at``).
+    """
+    priors = priors or load_priors()
+    policy = policy or load_policy()
+    tables = tables or ModelTables(priors)
+    path = procfs_root(root)
+    snapshot = collect(path)
+    window = observe_window(snapshot, policy.window_s if window_s is None else window_s, path)
+    evidence, context = build(snapshot, window, root=path)
+    if at_s:
+        evidence = evidence.later(at_s)
+    inference = infer(evidence, tables)
+    protected = protected_by(snapshot, context.genealogy, policy, context.units.system_slice)
+    decision = run_decision(inference, policy, context, protected)
+    return Triage(snapshot, window, evidence, context, inference, decision, protected,
+                  priors, policy, at_s)
+
+
+def _redecide(t: Triage, terms: np.ndarray) -> np.ndarray:
+    """Actions for a modified term matrix (same priors, context and vetoes)."""
+    joint = t.inference.log_prior + terms.sum(axis=1)
+    log_post = joint - kernels.logsumexp(joint, axis=1)[:, None]
+    inference = Inference(terms, t.inference.observed, t.inference.log_prior, log_post)
+    return run_decision(inference, t.policy, t.context, t.protected_by).action
+
+
+def mind_changers(t: Triage, tables: ModelTables | None = None) -> list[list[str]]:
+    """Per process, what would change the recommendation (spec 7.3):
+
+    - dropping one evidence item (that item alone decides it), and
+    - more time passing with everything else unchanged (the first of
+      :data:`LATER_S` at which the action differs).
+    """
+    tables = tables or ModelTables(t.priors)
+    current = t.decision.action
+    notes: list[list[str]] = [[] for _ in range(len(t))]
+    for j, feature in enumerate(FEATURES):
+        terms = t.inference.terms.copy()
+        terms[:, j] = 0.0
+        changed = _redecide(t, terms)
+        for i in np.flatnonzero((changed != current) & t.inference.observed[:, j]):
+            notes[i].append(f"without the {LABELS[feature]} evidence: {ACTIONS[changed[i]]}")
+    pending = np.ones(len(t), dtype=bool)
+    for seconds in LATER_S:
+        later = infer(t.evidence.later(seconds), tables)
+        changed = run_decision(later, t.policy, t.context, t.protected_by).action
+        for i in np.flatnonzero(pending & (changed != current)):
+            notes[i].append(f"after {format_duration(seconds)} more like this: {ACTIONS[changed[i]]}")
+        pending &= changed == current
+    return notes
