@@ -15,40 +15,10 @@ from typing import Callable
 import numpy as np
 
 from pt.collect.snapshot import Snapshot
-
-
-# --- display formatting ------------------------------------------------------
-
-def format_duration(seconds: float) -> str:
-    """Compact human duration: ``45s``, ``12m03s``, ``5h07m``, ``3d04h``."""
-    s = int(seconds)
-    if s < 60:
-        return f"{seconds:.0f}s" if seconds >= 1 else f"{seconds:.2f}s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    if h < 24:
-        return f"{h}h{m:02d}m"
-    d, h = divmod(h, 24)
-    return f"{d}d{h:02d}h"
-
-
-def format_bytes(n: int) -> str:
-    """Binary units with three significant digits: ``812K``, ``1.24G``."""
-    value = float(n)
-    for unit in ("B", "K", "M", "G", "T"):
-        if value < 1024 or unit == "T":
-            break
-        value /= 1024
-    if unit == "B":
-        return f"{int(value)}B"
-    return f"{value:.3g}{unit}" if value < 100 else f"{value:.0f}{unit}"
-
-
-def format_share(share: float) -> str:
-    """Lifetime CPU share as a percentage of one CPU."""
-    return f"{100 * share:.1f}%"
+from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES
+from pt.formatting import format_bytes, format_duration, format_share
+from pt.infer import ledger
+from pt.infer.posterior import FEATURES as FEATURE_NAMES
 
 
 # --- derived columns ------------------------------------------------------------
@@ -183,10 +153,110 @@ FIELDS: tuple[Field, ...] = (
           command_strings, header="COMMAND"),
 )
 
-FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+# --- verdict fields: computed from a pt.triage.Triage (same rows as its snapshot) ---
+
+def _objects(values) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _per_row(fn: Callable) -> Callable:
+    """A verdict column built row by row (only the JSON-only, nested fields)."""
+    return lambda t: _objects([fn(t, i) for i in range(len(t))])
+
+
+def _posterior(t, i) -> dict:
+    return {c: round(float(p), 6) for c, p in zip(CLASSES, t.inference.posterior[i])}
+
+
+def _expected_loss(t, i) -> dict:
+    return {a: (None if not np.isfinite(v) else round(float(v), 4))
+            for a, v in zip(ACTIONS, t.decision.expected_loss[i])}
+
+
+def _bounds(t, i) -> dict:
+    return {c: [round(float(lo), 6), round(float(hi), 6)] for c, lo, hi in
+            zip(CLASSES, t.decision.posterior_lower[i], t.decision.posterior_upper[i])}
+
+
+def _bayes_factors(t, i) -> dict:
+    bits = t.inference.log_bayes_factors()[i] / np.log(2)
+    return {"abandoned_vs_useful_bits": round(float(bits.sum()), 4),
+            "by_feature_bits": {f: round(float(b), 4) for f, b, seen in
+                                zip(FEATURE_NAMES, bits, t.inference.observed[i]) if seen}}
+
+
+def _identity(t) -> np.ndarray:
+    boot = t.snapshot.host.boot_id or "unknown-boot"
+    return _objects([f"{boot}:{s}:{p}" for s, p in zip(t.snapshot["start_ticks"].tolist(),
+                                                       t.snapshot["pid"].tolist())])
+
+
+VERDICT_FIELDS: tuple[Field, ...] = (
+    Field("class", "string", "", "most probable class", lambda t: np.asarray(CLASSES, dtype=object)[
+        t.inference.log_posterior.argmax(axis=1)], header="CLASS"),
+    Field("p_class", "float64", "probability", "posterior probability of that class",
+          lambda t: t.inference.posterior.max(axis=1), header="P", show=lambda v: f"{v:.2f}"),
+    Field("action", "string", "", "recommended action: least expected loss, kept only if robust "
+          "to the prior, within the FDR budget and not vetoed",
+          lambda t: np.asarray(ACTIONS, dtype=object)[t.decision.action], header="ACTION"),
+    Field("confidence", "float64", "ratio", "posterior concentration, 1 - normalised entropy",
+          lambda t: ledger.confidence(t.inference.posterior), header="CONF",
+          show=ledger.confidence_label),
+    Field("evidence_glyphs", "string", "", "strongest evidence: glyph and direction (+ abandoned)",
+          _per_row(lambda t, i: ledger.glyph_summary(t.inference, i)), header="EVIDENCE"),
+    Field("cpu_window_share", "float64", "ratio", "share of one CPU used during the scan window",
+          lambda t: np.where(t.evidence.window_ticks > 0, np.minimum(t.evidence.cpu_ticks, t.evidence.window_ticks)
+                             / np.maximum(t.evidence.window_ticks, 1), 0.0),
+          header="NOW", show=format_share, descending=True),
+    Field("attention", "float64", "loss", "expected loss saved by the recommended action over keep",
+          lambda t: t.decision.expected_loss[:, 0] - np.take_along_axis(
+              t.decision.expected_loss, t.decision.action[:, None], axis=1)[:, 0], descending=True),
+    Field("why", "string", "", "the strongest reasons, with their weight in bits",
+          _per_row(lambda t, i: ledger.why(t.inference, t.evidence, i))),
+    Field("posterior", "struct<float64>", "probability", "P(class | evidence) for the four classes",
+          _per_row(_posterior)),
+    Field("posterior_bounds", "struct<list<float64>>", "probability",
+          "lower and upper posterior over the policy's prior intervals (robust Bayes)", _per_row(_bounds)),
+    Field("expected_loss", "struct<float64>", "loss", "expected loss of every action (null: unavailable)",
+          _per_row(_expected_loss)),
+    Field("bayes_factors", "struct", "bits", "log2 Bayes factors, abandoned vs useful, total and per feature",
+          _per_row(_bayes_factors)),
+    Field("evidence", "list<struct>", "", "the ledger: every feature's observed value and per-class "
+          "log-likelihood", _per_row(lambda t, i: ledger.ledger_rows(t.inference, t.evidence, i))),
+    Field("lfdr", "float64", "probability", "local false discovery rate of a kill, P(useful | x)",
+          lambda t: t.decision.lfdr),
+    Field("log_odds", "float64", "nats", "log posterior odds abandoned : useful", lambda t: t.decision.log_odds),
+    Field("sprt_boundary", "float64", "nats", "log odds above which kill beats keep (SPRT, idea I)",
+          lambda t: np.where(np.isfinite(t.decision.sprt_boundary), t.decision.sprt_boundary, np.nan)),
+    Field("dependency_impact", "float64", "", "kill-cost multiplier minus one (sockets, clients, children)",
+          lambda t: t.decision.impact),
+    Field("demoted", "string", "", "why the least-loss action was not recommended (robust, fdr, veto)",
+          lambda t: t.decision.demoted),
+    Field("protected_by", "string", "", "the hard veto protecting the process, null if none",
+          lambda t: t.protected_by),
+    Field("command_category", "string", "", "command category from the rules file",
+          lambda t: np.asarray(CATEGORICAL_LEVELS["command"], dtype=object)[t.context.command_category]),
+    Field("cwd_category", "string", "", "working-directory category",
+          lambda t: np.asarray(CATEGORICAL_LEVELS["cwd"], dtype=object)[t.context.cwd_category]),
+    Field("identity", "string", "", "boot_id:start_ticks:pid, unique across the machine's life", _identity),
+)
+
+FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS + VERDICT_FIELDS}
+#: Columns of the plain process table and of the triage table, in order.
+RAW_TABLE = tuple(f.name for f in FIELDS if f.header)
+TRIAGE_TABLE = ("pid", "user", "state", "cpu_window_share", "rss_bytes", "elapsed_s", "class",
+                "p_class", "action", "evidence_glyphs", "command")
 
 
 def process_columns(snapshot: Snapshot, names: list[str] | None = None) -> dict[str, np.ndarray]:
-    """The named fields' columns for ``snapshot`` (all fields by default)."""
+    """The named process fields' columns for ``snapshot`` (all by default)."""
     fields = FIELDS if names is None else [FIELDS_BY_NAME[n] for n in names]
     return {f.name: f.compute(snapshot) for f in fields}
+
+
+def verdict_columns(triage, names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """The named verdict fields' columns for a :class:`pt.triage.Triage` (all by default)."""
+    fields = VERDICT_FIELDS if names is None else [FIELDS_BY_NAME[n] for n in names]
+    return {f.name: f.compute(triage) for f in fields}

@@ -18,7 +18,7 @@ from pt.config import ACTIONS, Policy, Priors, load_policy, load_priors
 from pt.decide.loss import Decision, decide, dependency_impact
 from pt.decide.vetoes import protected_by
 from pt.features.quick import Context, build
-from pt.fields import format_duration
+from pt.formatting import format_duration
 from pt.infer.ledger import LABELS
 from pt.infer.posterior import FEATURES, Evidence, Inference, ModelTables, infer
 

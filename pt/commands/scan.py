@@ -6,21 +6,34 @@ import argparse
 #: Short names accepted by ``--sort`` besides the field names themselves.
 SORT_ALIASES = {
     "cpu": "cpu_time_s", "share": "cpu_share", "rss": "rss_bytes", "mem": "rss_bytes",
-    "age": "elapsed_s", "start": "start_time", "vsize": "vsize_bytes",
+    "age": "elapsed_s", "start": "start_time", "vsize": "vsize_bytes", "now": "cpu_window_share",
 }
-SORTABLE = ("cpu_share", "cpu_time_s", "rss_bytes", "vsize_bytes", "elapsed_s", "start_time",
-            "threads", "pid", "ppid", "uid", "user", "state", "command", "nice")
+SORTABLE = ("attention", "cpu_share", "cpu_window_share", "cpu_time_s", "rss_bytes", "vsize_bytes",
+            "elapsed_s", "start_time", "threads", "pid", "ppid", "uid", "user", "state", "command",
+            "nice", "p_class", "class", "action", "confidence")
+#: Sort keys that need the verdicts (not available with --raw).
+VERDICT_SORTS = ("attention", "cpu_window_share", "p_class", "class", "action", "confidence")
 DEFAULT_TOP = 40
 
 EPILOG = """\
-sort keys: share (lifetime CPU share, default), cpu, rss, age, start, vsize, threads,
-           pid, ppid, uid, user, state, command, nice; or any of those field names
+pt scan watches every process for a short window (--window), scores the
+evidence (CPU now and over its life, age, orphaning, terminal, state,
+command and cwd category, children, sockets, IO) into a posterior over
+{useful, useful_bad, abandoned, zombie}, and recommends the action with the
+least expected loss. It never acts: see `pt explain PID` for the full ledger.
+
+sort keys: attention (expected loss saved by acting, default), now (CPU in the
+           window), share (lifetime CPU share), cpu, rss, age, start, vsize,
+           threads, pid, ppid, uid, user, state, command, nice, p_class, class,
+           action, confidence; with --raw the default is share
 
 examples:
-  pt scan                          top 40 by lifetime CPU share
+  pt scan                          the 40 processes most worth a look
   pt scan --sort rss --top 10      the ten largest by resident memory
   pt scan --user alice --top 0     every process of alice
   pt scan --tree --user $USER      your process forest
+  pt scan --at +3h                 what pt would say if 3 more hours pass like this
+  pt scan --raw                    just the process table, no verdicts (fastest)
   pt scan --json                   one JSON object for scripts and agents
 """
 
@@ -45,22 +58,53 @@ def top_count(text: str) -> int:
     return value
 
 
+def duration(text: str) -> float:
+    """argparse type for ``--at``: ``+3h``, ``90m``, ``2d``, ``45s`` or plain seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    body = text.strip().lstrip("+")
+    try:
+        value = float(body[:-1]) * units[body[-1]] if body and body[-1] in units else float(body)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"--at wants a duration like +3h, 90m, 2d or seconds, got {text!r}")
+    return value
+
+
+def window_seconds(text: str) -> float:
+    """argparse type for ``--window``: seconds in (0, 60]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 60:
+        raise argparse.ArgumentTypeError(f"--window must be seconds in (0, 60], got {text!r}")
+    return value
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "scan", help="list the machine's processes",
-        description="Read every process from /proc and show them, busiest first.",
+        "scan", help="triage the machine's processes (never acts)",
+        description="Read every process, score the evidence and recommend an action for each.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--top", type=top_count, metavar="N",
                    help=f"show the first N rows (default {DEFAULT_TOP} in the table, all in "
                         "--json; 0 = all)")
-    p.add_argument("--sort", type=sort_key, default="cpu_share", metavar="KEY",
-                   help="sort by KEY (default: share); amounts sort biggest first")
+    p.add_argument("--sort", type=sort_key, metavar="KEY",
+                   help="sort by KEY (default: attention; share with --raw); amounts sort biggest first")
     p.add_argument("--reverse", action="store_true", help="reverse the sort order")
     p.add_argument("--user", action="append", metavar="NAME|UID",
                    help="only processes of this user (repeatable)")
     p.add_argument("--kernel-threads", action="store_true",
                    help="include kernel threads (hidden by default)")
     p.add_argument("--tree", action="store_true", help="show the parent/child forest")
+    p.add_argument("--window", type=window_seconds, metavar="SECONDS",
+                   help="how long to watch CPU and IO before deciding (default from policy, 0.3)")
+    p.add_argument("--at", type=duration, default=0.0, metavar="DURATION",
+                   help="evaluate as if DURATION more passed with no change (e.g. +3h)")
+    p.add_argument("--raw", action="store_true",
+                   help="only the process table: no window, no verdicts")
     p.add_argument("--json", action="store_true",
                    help="print one versioned JSON object instead of a table")
     p.set_defaults(run=run)
@@ -69,21 +113,30 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from pt.collect import collect
     from pt.exit_codes import OK, USAGE
-    from pt.ui.scan_view import select_rows, resolve_users
+    from pt.ui.scan_view import resolve_users, select_rows
 
-    snapshot = collect()
+    sort = args.sort or ("cpu_share" if args.raw else "attention")
+    if args.raw and sort in VERDICT_SORTS:
+        print(f"pt scan: error: --sort {sort} needs the verdicts; drop --raw", file=sys.stderr)
+        return USAGE
     try:
         uids = resolve_users(args.user) if args.user else None
     except ValueError as exc:
         print(f"pt scan: error: {exc}", file=sys.stderr)
         return USAGE
-    view = select_rows(snapshot, uids=uids, kernel_threads=args.kernel_threads,
-                       sort=args.sort, reverse=args.reverse)
+    if args.raw:
+        from pt.collect import collect
+        triage, snapshot = None, collect()
+    else:
+        from pt.triage import triage as run_triage
+        triage = run_triage(window_s=args.window, at_s=args.at)
+        snapshot = triage.snapshot
+    view = select_rows(snapshot, uids=uids, kernel_threads=args.kernel_threads, sort=sort,
+                       reverse=args.reverse, triage=triage, every_field=args.json, tree=args.tree)
     if args.json:
         from pt.ui.result import print_scan_json
-        print_scan_json(view, top=args.top)
+        print_scan_json(view, top=args.top, triage=triage)
     else:
         from pt.ui.scan_view import print_scan
         print_scan(view, top=DEFAULT_TOP if args.top is None else args.top, tree=args.tree)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from pt.config import CATEGORICAL_LEVELS, CLASSES
-from pt.fields import format_duration
+from pt.formatting import format_duration
 from pt.infer.posterior import FEATURES, LN2, Evidence, Inference
 
 #: Kass & Raftery (1995) evidence grades on 2 ln BF (0-2, 2-6, 6-10, >10), in bits.

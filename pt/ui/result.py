@@ -58,8 +58,9 @@ def print_json(obj: dict, file=None) -> None:
     (file or sys.stdout).write(json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n")
 
 
-def print_scan_json(view, *, top: int | None) -> None:
-    """The scan result: every selected process (or the first ``top``), with the host."""
+def print_scan_json(view, *, top: int | None, triage=None) -> None:
+    """The scan result: every selected process (or the first ``top``), with the
+    host and, when verdicts were computed, the model's provenance."""
     limit = None if not top else top
     processes = rows(view.columns, limit)
     errors = view.snapshot.errors
@@ -74,5 +75,15 @@ def print_scan_json(view, *, top: int | None) -> None:
             "sort": view.sort,
         },
     }
+    if triage is not None:
+        data["model"] = {
+            "priors": {"source": triage.priors.source, "digest": triage.priors.digest},
+            "policy": {"source": triage.policy.source, "digest": triage.policy.digest},
+            "window_s": round(triage.window.duration_s, 6),
+            "at_s": triage.at_s,
+            "fdr": {"alpha": triage.policy.fdr_alpha,
+                    "kill_set_size": triage.decision.fdr_kill_set_size,
+                    "estimated_fdr": round(triage.decision.fdr_estimate, 6)},
+        }
     print_json(envelope("scan", host=view.snapshot.host.as_dict(), data=data,
                         errors=errors.as_list(), partial=errors.partial))

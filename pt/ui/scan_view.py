@@ -11,7 +11,15 @@ from rich.table import Table
 from rich.text import Text
 
 from pt.collect.snapshot import Snapshot
-from pt.fields import FIELDS, FIELDS_BY_NAME, format_bytes, format_duration, format_share, process_columns
+from pt.fields import (FIELDS, FIELDS_BY_NAME, RAW_TABLE, TRIAGE_TABLE, process_columns,
+                       verdict_columns)
+from pt.formatting import format_bytes, format_duration, format_share
+
+PROCESS_FIELD_NAMES = frozenset(f.name for f in FIELDS)
+TREE_COLUMNS = ("pid", "ppid", "user", "cpu_share", "rss_bytes", "elapsed_s", "command")
+CLASS_STYLE = {"useful": "green", "useful_bad": "yellow", "abandoned": "bold red", "zombie": "bold magenta"}
+ACTION_STYLE = {"keep": "dim", "renice": "cyan", "throttle": "cyan", "quarantine": "cyan",
+                "pause": "yellow", "restart": "yellow", "kill": "bold red"}
 
 #: Control characters (newlines, escapes) are shown escaped, never sent to the terminal.
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]} | {0x0A: "\\n", 0x09: "\\t"}
@@ -22,10 +30,15 @@ STATE_STYLE = {"R": "bold green", "D": "bold red", "Z": "bold magenta", "T": "ye
 
 @dataclass(frozen=True)
 class ScanView:
-    """The rows chosen for display, in display order, with every field's column."""
+    """The rows chosen for display, in display order, with the fields' columns.
+
+    ``table`` names the columns a person sees; ``columns`` holds those (or,
+    for JSON, every field).
+    """
 
     snapshot: Snapshot
     columns: dict[str, np.ndarray]
+    table: tuple[str, ...]
     total: int
     hidden_kernel_threads: int
     sort: str
@@ -61,8 +74,14 @@ def _sort_order(columns: dict[str, np.ndarray], pid: np.ndarray, key: str, rever
 
 
 def select_rows(snapshot: Snapshot, *, uids: set[int] | None, kernel_threads: bool,
-                sort: str, reverse: bool = False) -> ScanView:
-    """Filter by user and kernel-thread flag, then sort, all on columns."""
+                sort: str, reverse: bool = False, triage=None, every_field: bool = False,
+                tree: bool = False) -> ScanView:
+    """Filter by user and kernel-thread flag, then sort, all on columns.
+
+    With a ``triage`` (same rows as ``snapshot``) the verdict fields join the
+    process fields; ``every_field`` computes all of them (for JSON) instead
+    of only those the table (or the tree) shows.
+    """
     keep = np.ones(len(snapshot), dtype=bool)
     hidden = 0
     if not kernel_threads:
@@ -70,10 +89,17 @@ def select_rows(snapshot: Snapshot, *, uids: set[int] | None, kernel_threads: bo
         hidden = int(snapshot["kernel_thread"].sum())
     if uids is not None:
         keep &= np.isin(snapshot["uid"], list(uids))
+    table = TRIAGE_TABLE if triage is not None else RAW_TABLE
+    wanted = None if every_field else sorted(set(table) | {sort} | (set(TREE_COLUMNS) if tree else set()))
     chosen = snapshot.take(keep)
-    columns = process_columns(chosen)
+    columns = process_columns(chosen, None if wanted is None else
+                              [n for n in wanted if n in PROCESS_FIELD_NAMES])
+    if triage is not None:
+        verdicts = verdict_columns(triage, None if wanted is None else
+                                   [n for n in wanted if n not in PROCESS_FIELD_NAMES])
+        columns |= {k: v[keep] for k, v in verdicts.items()}
     order = _sort_order(columns, chosen["pid"], sort, reverse)
-    return ScanView(chosen.take(order), {k: v[order] for k, v in columns.items()},
+    return ScanView(chosen.take(order), {k: v[order] for k, v in columns.items()}, table,
                     total=len(snapshot), hidden_kernel_threads=hidden, sort=sort)
 
 
@@ -89,6 +115,10 @@ def _cell(field_name: str, value) -> Text:
         text.stylize(STATE_STYLE.get(value, ""))
     elif field_name == "cpu_share" and value >= 0.5:
         text.stylize("bold red" if value >= 0.9 else "yellow")
+    elif field_name == "class":
+        text.stylize(CLASS_STYLE.get(value, ""))
+    elif field_name == "action":
+        text.stylize(ACTION_STYLE.get(value, ""))
     elif field_name == "command":
         text.stylize("cyan" if not str(value).startswith("[") else "dim")
         text.no_wrap, text.overflow = True, "ellipsis"
@@ -120,19 +150,22 @@ def scan_table(view: ScanView, top: int) -> Table:
     shown = len(view) if top == 0 else min(top, len(view))
     table = Table(title=_title(view), caption=_caption(view, shown), title_justify="left",
                   caption_justify="left", header_style="bold", box=None, pad_edge=False,
+                  padding=(0, 1, 0, 0),
                   expand=False)
-    columns = [f for f in FIELDS if f.header]
-    for field in columns:
+    columns = [FIELDS_BY_NAME[name] for name in view.table]
+    cells = [[_cell(f.name, v) for v in view.columns[f.name][:shown].tolist()] for f in columns]
+    for field, column in zip(columns, cells):
         if field.name == "command":
             # Wrapable, so this column absorbs a narrow terminal; the cell
             # itself is one line cut with an ellipsis.
             table.add_column(field.header, min_width=12)
         else:
+            # Never cut a pid or a verdict: these columns keep their widest cell.
+            width = max([len(field.header), *(c.cell_len for c in column)])
             table.add_column(field.header, justify="left" if field.dtype == "string" else "right",
-                             no_wrap=True)
-    values = [view.columns[f.name][:shown].tolist() for f in columns]
-    for row in zip(*values):
-        table.add_row(*(_cell(f.name, v) for f, v in zip(columns, row)))
+                             no_wrap=True, min_width=width)
+    for row in zip(*cells):
+        table.add_row(*row)
     return table
 
 
@@ -162,6 +195,7 @@ def scan_tree(view: ScanView) -> Text:
             (prefix + branch, "dim"), (f"{pids[i]} ", "bold"),
             (f"{c['user'][i] or '?'} {format_share(c['cpu_share'][i])} "
              f"{format_bytes(c['rss_bytes'][i])} {format_duration(c['elapsed_s'][i])}  ", "dim"),
+            *((_cell("action", c["action"][i]), " ") if "action" in c else ()),
             _cell("command", c["command"][i])))
         child_prefix = prefix + ("    " if last else "│   ")
         kids = children.get(pids[i], [])
