@@ -11,10 +11,10 @@ import os
 import sys
 
 from pt import __version__
-from pt.commands import scan
+from pt.commands import explain, scan
 from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED, OK
 
-COMMANDS = (scan,)
+COMMANDS = (scan, explain)
 
 EPILOG = """\
 examples:
@@ -22,8 +22,9 @@ examples:
   pt scan --user $USER --top 0 all of your processes
   pt scan --tree               the process forest
   pt scan --json | jq '.data.processes[0]'
+  pt explain 4242              why pt recommends what it does for pid 4242
 
-exit codes: 0 ok, 1 error, 2 bad usage, 130 interrupted
+exit codes: 0 ok, 1 error, 2 bad usage, 3 no such process, 130 interrupted
 """
 
 

@@ -3,5 +3,6 @@
 OK = 0
 ERROR = 1            # pt could not do what was asked (e.g. procfs unreadable)
 USAGE = 2            # bad arguments (argparse's own code)
+NOT_FOUND = 3        # the named process does not exist (or exited)
 INTERRUPTED = 130    # Ctrl-C
 BROKEN_PIPE = 141    # stdout closed by the reader, as a shell reports SIGPIPE

@@ -1,0 +1,68 @@
+"""``pt explain PID``: the whole evidence ledger behind one verdict."""
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """\
+The ledger lists every evidence item with what was observed, its log-likelihood
+under each class, and its Bayes factor for abandoned over useful in bits; then
+the expected loss of every action, the thresholds (SPRT boundary, FDR budget),
+the vetoes, and what would change pt's mind.
+
+examples:
+  pt explain 4242
+  pt explain 4242 --at +6h         the verdict if 6 more hours pass like this
+  pt explain 4242 --json           the same as one JSON object
+"""
+
+
+def pid_arg(text: str) -> int:
+    """argparse type for a pid: a positive integer."""
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"PID must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def add_parser(subparsers) -> None:
+    from pt.commands.scan import duration, window_seconds
+
+    p = subparsers.add_parser(
+        "explain", help="show the evidence ledger behind one process's verdict",
+        description="Scan the machine, then explain in full the verdict for PID.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("pid", type=pid_arg, metavar="PID", help="the process to explain")
+    p.add_argument("--window", type=window_seconds, metavar="SECONDS",
+                   help="how long to watch CPU and IO before deciding (default from policy)")
+    p.add_argument("--at", type=duration, default=0.0, metavar="DURATION",
+                   help="evaluate as if DURATION more passed with no change (e.g. +3h)")
+    p.add_argument("--json", action="store_true", help="print one versioned JSON object")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    import numpy as np
+
+    from pt.exit_codes import NOT_FOUND, OK
+    from pt.triage import mind_changers, triage
+
+    t = triage(window_s=args.window, at_s=args.at)
+    rows = np.flatnonzero(t.snapshot["pid"] == args.pid)
+    if len(rows) == 0:
+        message = f"no process with pid {args.pid} (it may have exited)"
+        print(f"pt explain: error: {message}", file=sys.stderr)
+        if args.json:
+            from pt.ui.result import error_envelope, print_json
+            print_json(error_envelope("explain", code="not_found", message=message))
+        return NOT_FOUND
+    row = int(rows[0])
+    changers = mind_changers(t)[row]
+    if args.json:
+        from pt.ui.explain_view import explain_json
+        from pt.ui.result import print_json
+        print_json(explain_json(t, row, changers))
+    else:
+        from pt.ui.explain_view import print_explain
+        print_explain(t, row, changers)
+    return OK

@@ -1,0 +1,122 @@
+"""``pt explain``: one process's verdict, its ledger and its thresholds."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from pt.config import ACTIONS, CLASSES
+from pt.fields import process_columns, verdict_columns
+from pt.formatting import format_bytes, format_duration
+from pt.infer import ledger
+from pt.ui.result import envelope, rows
+from pt.ui.scan_view import ACTION_STYLE, CLASS_STYLE, printable
+
+
+def _row_columns(t, row: int) -> dict:
+    """Every process and verdict field of one row (verdicts need the whole scan)."""
+    one = t.snapshot.take(np.array([row]))
+    columns = process_columns(one) | {k: v[row:row + 1] for k, v in verdict_columns(t).items()}
+    return rows(columns)[0]
+
+
+def explain_json(t, row: int, changers: list[str]) -> dict:
+    """The explain result object: the full process row plus thresholds and counterfactuals."""
+    process = _row_columns(t, row)
+    data = {
+        "process": process,
+        "thresholds": {
+            "sprt_log_odds": process["log_odds"], "sprt_boundary": process["sprt_boundary"],
+            "fdr_alpha": t.policy.fdr_alpha, "fdr_kill_set_size": t.decision.fdr_kill_set_size,
+            "lfdr": process["lfdr"],
+        },
+        "what_would_change_my_mind": changers,
+    }
+    errors = t.snapshot.errors
+    return envelope("explain", host=t.snapshot.host.as_dict(), data=data,
+                    errors=errors.as_list(), partial=errors.partial)
+
+
+def _posterior_table(t, row: int, chosen_class: str) -> Table:
+    table = Table(box=None, padding=(0, 1, 0, 0), show_header=True, header_style="bold")
+    for name in ("class", "P(class | x)", "", "robust range"):
+        table.add_column(name, justify="right" if name.startswith("P") else "left")
+    post = t.inference.posterior[row]
+    for i, c in enumerate(CLASSES):
+        bar = "█" * int(round(post[i] * 30))
+        style = CLASS_STYLE[c] if c == chosen_class else "dim"
+        table.add_row(Text(c, style), f"{post[i]:.4f}", Text(bar, style),
+                      f"[{t.decision.posterior_lower[row, i]:.3f}, {t.decision.posterior_upper[row, i]:.3f}]")
+    return table
+
+
+def _ledger_table(t, row: int) -> Table:
+    table = Table(title="evidence ledger (log-likelihood per class; bits: abandoned vs useful)",
+                  title_justify="left", box=None, padding=(0, 1, 0, 0), header_style="bold")
+    table.add_column("evidence", no_wrap=True)
+    table.add_column("observed")
+    for c in CLASSES:
+        table.add_column(c, justify="right")
+    table.add_column("bits", justify="right")
+    table.add_column("strength")
+    for item in ledger.ledger_rows(t.inference, t.evidence, row):
+        if item["missing"]:
+            table.add_row(item["label"], Text(item["observed"], "dim"), *("—" for _ in CLASSES), "—", "missing")
+            continue
+        bits = item["bits_abandoned_vs_useful"]
+        table.add_row(item["label"], printable(item["observed"]),
+                      *(f"{item['log_likelihood'][c]:+.2f}" for c in CLASSES),
+                      Text(f"{bits:+.2f}", "red" if bits > 0 else "green"), item["strength"])
+    return table
+
+
+def _loss_table(t, row: int) -> Table:
+    table = Table(title="expected loss of each action", title_justify="left", box=None,
+                  padding=(0, 1, 0, 0), header_style="bold")
+    chosen = t.decision.action[row]
+    for a in ACTIONS:
+        table.add_column(a, justify="right", style=ACTION_STYLE[a] if ACTIONS.index(a) == chosen else "")
+    table.add_row(*("n/a" if not np.isfinite(v) else f"{v:.2f}" for v in t.decision.expected_loss[row]))
+    return table
+
+
+def print_explain(t, row: int, changers: list[str], console: Console | None = None) -> None:
+    console = console or Console(file=sys.stdout)
+    p = _row_columns(t, row)
+    header = Text.assemble(
+        (f"pid {p['pid']}", "bold"), f"  ppid {p['ppid']}  {p['user'] or '?'}  state {p['state']}  age ",
+        format_duration(p["elapsed_s"]), f"  rss {format_bytes(p['rss_bytes'])}")
+    command = Text(printable(p["command"]), "cyan", no_wrap=True, overflow="ellipsis")
+    verdict = Text.assemble(
+        ("verdict: ", "bold"), (p["class"], CLASS_STYLE[p["class"]]),
+        f" (P = {p['p_class']:.3f}, confidence {ledger.confidence_label(p['confidence'])})  →  ",
+        (p["action"], ACTION_STYLE[p["action"]]))
+    notes = [f"why: {printable(p['why'])}",
+             f"category: command {p['command_category']}, cwd {p['cwd_category']}; "
+             f"identity {p['identity']}"]
+    if p["protected_by"]:
+        notes.append(f"protected by hard veto: {p['protected_by']} (only keep is ever recommended)")
+    else:
+        notes.append("vetoes checked: none applies")
+    if p["demoted"]:
+        notes.append({"robust": "kill was least-loss for the point prior but not for every prior in the "
+                                "policy's intervals, so it was not recommended",
+                      "fdr": "kill was trimmed by the FDR gate on this scan's kill set",
+                      "veto": "a hard veto overrides the least-loss action"}[p["demoted"]])
+    boundary = p["sprt_boundary"]
+    notes.append(f"SPRT: log odds abandoned:useful {p['log_odds']:+.2f} vs kill boundary "
+                 f"{'∞' if boundary is None or not np.isfinite(boundary) else f'{boundary:+.2f}'}; "
+                 f"lfdr {p['lfdr']:.4f} (FDR alpha {t.policy.fdr_alpha}, "
+                 f"{t.decision.fdr_kill_set_size} kills admitted this scan)")
+    if p["dependency_impact"] > 0:
+        notes.append(f"dependency impact {p['dependency_impact']:.2f}: kill cost × {1 + p['dependency_impact']:.2f}")
+    mind = changers or ["nothing tried (one evidence item removed, or up to a week more idle) changes it"]
+    body = Group(header, command, verdict, _posterior_table(t, row, p["class"]), Text(""),
+                 _ledger_table(t, row), Text(""), _loss_table(t, row), Text(""),
+                 *(Text(n) for n in notes), Text("what would change my mind:", "bold"),
+                 *(Text(f"  • {m}") for m in mind))
+    console.print(Panel(body, title="pt explain", title_align="left", expand=False))
