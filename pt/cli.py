@@ -11,10 +11,10 @@ import os
 import sys
 
 from pt import __version__
-from pt.commands import explain, scan
+from pt.commands import config, explain, scan
 from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED, OK
 
-COMMANDS = (scan, explain)
+COMMANDS = (scan, explain, config)
 
 EPILOG = """\
 examples:
@@ -23,6 +23,7 @@ examples:
   pt scan --tree               the process forest
   pt scan --json | jq '.data.processes[0]'
   pt explain 4242              why pt recommends what it does for pid 4242
+  pt config show               the priors, loss matrix and guards in force
 
 exit codes: 0 ok, 1 error, 2 bad usage, 3 no such process, 130 interrupted
 """

@@ -1,0 +1,32 @@
+"""``pt config show``: the loss matrix and priors as tables."""
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from pt.config import ACTIONS, CLASSES
+
+
+def print_config(priors, policy, console: Console | None = None) -> None:
+    console = console or Console(file=sys.stdout)
+    console.print(f"[bold]priors[/] {priors.source} ({priors.digest})")
+    console.print(f"[bold]policy[/] {policy.source} ({policy.digest})\n")
+    loss = Table(title="loss L(action, class)", title_justify="left", header_style="bold")
+    loss.add_column("action")
+    for c in CLASSES:
+        loss.add_column(c, justify="right")
+    for a in ACTIONS:
+        loss.add_row(a, *(f"{policy.loss[a][c]:g}" for c in CLASSES))
+    console.print(loss)
+    prior = Table(title="class prior (point, robust interval)", title_justify="left", header_style="bold")
+    for name in ("class", "prior", "interval"):
+        prior.add_column(name)
+    for c, p in zip(CLASSES, priors.class_prior):
+        lo, hi = policy.robust_prior[c]
+        prior.add_row(c, f"{p:g}", f"[{lo:g}, {hi:g}]")
+    console.print(prior)
+    console.print(f"FDR alpha {policy.fdr_alpha:g} · window {policy.window_s:g}s · dependency weights "
+                  + ", ".join(f"{k} {v:g}" for k, v in policy.dependency_impact.items()))
+    console.print("protected patterns: " + ", ".join(p.pattern for p in policy.protected_patterns))
