@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pt import kernels
 from pt.config import ACTIONS, CLASSES, Policy
 from pt.infer.posterior import ABANDONED, USEFUL, Inference
 
@@ -106,13 +105,21 @@ def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
     expected = np.where(available, expected, np.inf)
     best = np.argmin(expected, axis=1)
 
-    # Robust Bayes: posterior and kill optimality at every vertex of the credal set.
+    # Robust Bayes: the posterior at every vertex of the credal set is the
+    # vertex prior times the likelihood, renormalised (no logs needed once
+    # the likelihood is scaled to its row maximum).
     vertices = credal_vertices(policy)
-    joint = np.log(vertices)[None, :, :] + inference.log_likelihood[:, None, :]      # (n, V, 4)
-    post_v = np.exp(joint - kernels.logsumexp(joint, axis=2)[..., None])
-    loss_v = np.einsum("nvc,ac->nva", post_v, L) * scale[:, None, :]
-    loss_v = np.where(available[:, None, :], loss_v, np.inf)
-    kill_robust = (np.argmin(loss_v, axis=2) == KILL).all(axis=1)
+    loglik = inference.log_likelihood
+    lik = np.exp(loglik - loglik.max(axis=1, keepdims=True))                        # (n, 4)
+    post_v = vertices[None, :, :] * lik[:, None, :]                                 # (n, V, 4)
+    post_v /= post_v.sum(axis=2, keepdims=True)
+    # Kill must be least-loss at every vertex; only rows where it is best now can fail.
+    kill_robust = np.ones(n, dtype=bool)
+    rows = np.flatnonzero(best == KILL)
+    if len(rows):
+        loss_v = np.einsum("nvc,ac->nva", post_v[rows], L) * scale[rows, None, :]
+        loss_v = np.where(available[rows, None, :], loss_v, np.inf)
+        kill_robust[rows] = (np.argmin(loss_v, axis=2) == KILL).all(axis=1)
 
     demoted = np.full(n, None, dtype=object)
     without_kill = expected.copy()
