@@ -187,6 +187,19 @@ def _bayes_factors(t, i) -> dict:
                                 zip(FEATURE_NAMES, bits, t.inference.observed[i]) if seen}}
 
 
+def _reap_via(t) -> np.ndarray:
+    """For zombies: the parent that must reap them, and how."""
+    out = np.full(len(t), None, dtype=object)
+    zombies = np.flatnonzero(t.snapshot["state"] == ord("Z"))
+    parent_row = t.context.genealogy.parent_row
+    for i in zombies.tolist():
+        ppid, row = int(t.snapshot["ppid"][i]), int(parent_row[i])
+        name = t.snapshot["comm"][row] if row >= 0 else "?"
+        out[i] = (f"parent {ppid} ({name}) has not reaped it: a zombie holds only its pid; "
+                  f"send the parent SIGCHLD, or end the parent so init reaps it")
+    return out
+
+
 def _identity(t) -> np.ndarray:
     boot = t.snapshot.host.boot_id or "unknown-boot"
     return _objects([f"{boot}:{s}:{p}" for s, p in zip(t.snapshot["start_ticks"].tolist(),
@@ -236,6 +249,7 @@ VERDICT_FIELDS: tuple[Field, ...] = (
           lambda t: t.decision.demoted),
     Field("protected_by", "string", "", "the hard veto protecting the process, null if none",
           lambda t: t.protected_by),
+    Field("reap_via", "string", "", "for a zombie: the parent that must reap it, and how", _reap_via),
     Field("command_category", "string", "", "command category from the rules file",
           lambda t: np.asarray(CATEGORICAL_LEVELS["command"], dtype=object)[t.context.command_category]),
     Field("cwd_category", "string", "", "working-directory category",

@@ -98,6 +98,8 @@ def print_explain(t, row: int, changers: list[str], console: Console | None = No
     notes = [f"why: {printable(p['why'])}",
              f"category: command {p['command_category']}, cwd {p['cwd_category']}; "
              f"identity {p['identity']}"]
+    if p["reap_via"]:
+        notes.append(f"zombie: {p['reap_via']}")
     if p["protected_by"]:
         notes.append(f"protected by hard veto: {p['protected_by']} (only keep is ever recommended)")
     else:
