@@ -55,9 +55,9 @@ def protected_by(snapshot: Snapshot, genealogy: Genealogy, policy: Policy, syste
     my_rows = np.flatnonzero(snapshot["pid"] == me)
     my_sid = int(snapshot["sid"][my_rows[0]]) if len(my_rows) else -1
     login_shell = np.array([a[0].startswith("-") if a else False for a in snapshot["cmdline"]])
-    other_user = (uid != my_uid) & ~(policy.allow_other_users and my_uid == 0)
+    other_user = (uid != my_uid) & (not (policy.allow_other_users and my_uid == 0))
     system = (system_slice | ((uid < policy.min_user_uid) & (uid != my_uid))) \
-        & ~policy.allow_system_services
+        & (not policy.allow_system_services)
 
     rules = [
         (snapshot["pid"] == 1, "pid 1 (init)"),
