@@ -12,7 +12,7 @@ import sys
 
 from pt import __version__
 from pt.commands import config, explain, scan
-from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED, OK
+from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED
 
 COMMANDS = (scan, explain, config)
 

@@ -139,10 +139,15 @@ class Priors:
     digest: str
 
 
-def load_priors(path: str | os.PathLike | None = None) -> Priors:
-    doc, file = _load("priors.json", path)
+def _versioned(name: str, path) -> tuple[dict, str]:
+    doc, file = _load(name, path)
     if doc.get("version") != 1:
         raise ConfigError(file, "version", doc.get("version"), "must be 1")
+    return doc, file
+
+
+def load_priors(path: str | os.PathLike | None = None) -> Priors:
+    doc, file = _versioned("priors.json", path)
     if tuple(doc.get("classes", ())) != CLASSES:
         raise ConfigError(file, "classes", doc.get("classes"), f"must be {list(CLASSES)}")
     cp = _mapping(file, "class_prior", doc.get("class_prior"))
@@ -209,9 +214,7 @@ class Policy:
 
 
 def load_policy(path: str | os.PathLike | None = None) -> Policy:
-    doc, file = _load("policy.json", path)
-    if doc.get("version") != 1:
-        raise ConfigError(file, "version", doc.get("version"), "must be 1")
+    doc, file = _versioned("policy.json", path)
     loss_doc = _mapping(file, "loss", doc.get("loss"))
     _only_keys(file, "loss", loss_doc, ACTIONS)
     loss = {}

@@ -20,7 +20,6 @@ from pt.formatting import format_bytes, format_duration, format_share
 from pt.infer import ledger
 from pt.infer.posterior import FEATURES as FEATURE_NAMES
 
-
 # --- derived columns ------------------------------------------------------------
 
 def tty_names(tty_nr: np.ndarray) -> np.ndarray:

@@ -96,13 +96,43 @@ def orphan():
     try:
         yield pid, start, parent
     finally:
-        if start_ticks(pid) == start:
-            fd = os.pidfd_open(pid)
-            try:
-                if start_ticks(pid) == start:
-                    signal.pidfd_send_signal(fd, signal.SIGKILL)
-            finally:
-                os.close(fd)
+        kill_if_same(pid, start)
+
+
+def spawn_detached(cwd: Path | None = None) -> tuple[int, int]:
+    """A sleeper detached the way daemons and ``nohup ... &`` leftovers are:
+    ``setsid sh -c 'sleep &'`` and the shell exits, so the sleeper is
+    reparented, has no terminal and its session leader is gone. Returns
+    ``(pid, start_ticks)``; stop it with :func:`kill_if_same`."""
+    out = subprocess.run(["setsid", "sh", "-c", f"{shutil.which('sleep')} 600 >/dev/null 2>&1 & echo $!"],
+                         capture_output=True, text=True, check=True, cwd=cwd, stdin=subprocess.DEVNULL)
+    pid = int(out.stdout)
+    return pid, start_ticks(pid)
+
+
+def kill_if_same(pid: int, start: int | None) -> None:
+    """SIGKILL ``pid`` through a pidfd only if it is still the process that
+    started at ``start`` (a test's grandchild, which the test cannot reap).
+    The pidfd is opened first, so a pid reused meanwhile is never touched."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if start is not None and start_ticks(pid) == start:
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+    finally:
+        os.close(fd)
+
+
+def run_pt(*args: str, cwd: Path, env: dict | None = None, check: bool = True):
+    """Run ``python -m pt ARGS`` as a user would, in ``cwd`` (never the source
+    tree), with a wide terminal; asserts exit 0 when ``check``."""
+    proc = subprocess.run([sys.executable, "-m", "pt", *args], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, "COLUMNS": "200", **(env or {})})
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
 
 
 def start_ticks(pid: int) -> int | None:

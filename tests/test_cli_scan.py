@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pt.testing import add_proc, make_tree, sleepers, zombie
+from pt.testing import run_pt as pt
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux collector")
 
@@ -16,12 +17,6 @@ REQUIRED_KEYS = {"pid", "ppid", "uid", "user", "state", "comm", "cmdline", "star
                  "kernel_thread"}
 
 
-def pt(*args, cwd, env=None, check=True):
-    proc = subprocess.run([sys.executable, "-m", "pt", *args], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, "COLUMNS": "200", **(env or {})})
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 def scan_json(*args, cwd, env=None):

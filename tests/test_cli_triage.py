@@ -1,12 +1,12 @@
 """``pt scan`` verdicts, ``pt explain`` and ``pt config`` end to end, as subprocesses."""
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 
 from pt.config import ACTIONS, CLASSES
+from pt.testing import run_pt as pt
 from pt.testing import sleepers, zombie
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux collector")
@@ -15,12 +15,6 @@ VERDICT_KEYS = {"class", "posterior", "action", "expected_loss", "evidence", "ba
                 "protected_by", "identity", "why", "posterior_bounds", "confidence"}
 
 
-def pt(*args, cwd, env=None, check=True):
-    proc = subprocess.run([sys.executable, "-m", "pt", *args], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, "COLUMNS": "200", **(env or {})})
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 def test_scan_json_carries_verdicts(tmp_path):

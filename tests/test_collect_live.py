@@ -11,7 +11,7 @@ import pytest
 
 from pt.collect import collect
 from pt.fields import tty_names
-from pt.testing import orphan, renamed_sleeper, row_of, sleepers, spinner, start_ticks, zombie, wait_for
+from pt.testing import orphan, renamed_sleeper, row_of, sleepers, spinner, start_ticks, wait_for, zombie
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs")
 

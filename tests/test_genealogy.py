@@ -1,7 +1,6 @@
 """Orphans, subreapers, sessions and terminals from real processes and fake trees."""
 import os
 import pty
-import subprocess
 import sys
 
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 
 from pt.collect import collect
 from pt.features.genealogy import genealogy, rows_of
-from pt.testing import add_proc, make_tree, sleepers, start_ticks, wait_for
+from pt.testing import add_proc, kill_if_same, make_tree, sleepers, spawn_detached, start_ticks, wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs")
 
@@ -32,22 +31,13 @@ def test_own_child_is_not_orphaned_and_is_counted():
 
 
 def test_double_fork_setsid_orphan_is_orphaned():
-    out = subprocess.run(["setsid", "sh", "-c", "sleep 600 >/dev/null 2>&1 & echo $!"],
-                         capture_output=True, text=True, check=True)
-    pid = int(out.stdout)
-    start = start_ticks(pid)
+    pid, start = spawn_detached()
     try:
         f = facts(collect(), pid)
         assert f["parent_is_reaper"] and not f["session_leader"] and not f["session_alive"]
         assert f["orphaned"] and not f["has_tty"]
     finally:
-        fd = os.pidfd_open(pid)
-        try:
-            if start_ticks(pid) == start:
-                import signal
-                signal.pidfd_send_signal(fd, signal.SIGKILL)
-        finally:
-            os.close(fd)
+        kill_if_same(pid, start)
 
 
 def test_process_on_a_live_pty_has_a_live_foreground_tty():

@@ -6,8 +6,7 @@ import pytest
 from scipy import integrate, special, stats
 
 from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES, load_policy, load_priors
-from pt.decide.loss import (DEMOTED_FDR, DEMOTED_ROBUST, KILL, credal_vertices, decide,
-                            loss_matrix)
+from pt.decide.loss import DEMOTED_FDR, DEMOTED_ROBUST, KILL, credal_vertices, decide, loss_matrix
 from pt.infer.posterior import FEATURES, Evidence, Inference, ModelTables, evidence_terms, infer
 
 PRIORS, POLICY = load_priors(), load_policy()

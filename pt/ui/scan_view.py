@@ -11,8 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pt.collect.snapshot import Snapshot
-from pt.fields import (FIELDS, FIELDS_BY_NAME, RAW_TABLE, TRIAGE_TABLE, process_columns,
-                       verdict_columns)
+from pt.fields import FIELDS, FIELDS_BY_NAME, RAW_TABLE, TRIAGE_TABLE, process_columns, verdict_columns
 from pt.formatting import format_bytes, format_duration, format_share
 
 PROCESS_FIELD_NAMES = frozenset(f.name for f in FIELDS)

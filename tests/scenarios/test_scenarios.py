@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from pt.config import ACTIONS, CLASSES
-from pt.testing import start_ticks, wait_for
+from pt.testing import kill_if_same, spawn_detached, start_ticks, wait_for
 from pt.triage import triage
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs")
@@ -62,8 +62,9 @@ class Zoo:
         self._popen.append(proc)
         return proc
 
-    def foreign(self, pid: int) -> int:
-        self._foreign.append((pid, start_ticks(pid)))
+    def detached(self, cwd=None) -> int:
+        pid, start = spawn_detached(cwd)
+        self._foreign.append((pid, start))
         return pid
 
     def on_pty(self, argv) -> int:
@@ -78,13 +79,7 @@ class Zoo:
 
     def stop(self):
         for pid, start in self._foreign:
-            if start_ticks(pid) == start:
-                fd = os.pidfd_open(pid)
-                try:
-                    if start_ticks(pid) == start:
-                        signal.pidfd_send_signal(fd, signal.SIGKILL)
-                finally:
-                    os.close(fd)
+            kill_if_same(pid, start)
         for pid, master in self._pty_children:
             os.kill(pid, signal.SIGKILL)   # our own child from pty.fork
             os.waitpid(pid, 0)
@@ -134,22 +129,19 @@ def build_zoo(zoo: Zoo) -> None:
 
     # Detached idle orphans: setsid + background + parent exits; no tty.
     for _ in range(2):
-        out = subprocess.run(["setsid", "sh", "-c", f"{sleep} 600 >/dev/null 2>&1 & echo $!"],
-                             capture_output=True, text=True, check=True)
-        zoo.add("detached idle orphan", zoo.foreign(int(out.stdout)), "abandoned", at_s=SIX_HOURS)
+        zoo.add("detached idle orphan", zoo.detached(), "abandoned", at_s=SIX_HOURS)
 
     # An idle process adopted by a subreaper after its session went away.
     reaper = zoo.popen([sys.executable, "-c", SUBREAPER], stdout=subprocess.PIPE, text=True)
     adoptee = int(reaper.stdout.readline())
     wait_for(lambda: _ppid(adoptee) == reaper.pid)
-    zoo.add("idle adoptee of a subreaper", zoo.foreign(adoptee), "abandoned", at_s=SIX_HOURS)
+    zoo._foreign.append((adoptee, start_ticks(adoptee)))
+    zoo.add("idle adoptee of a subreaper", adoptee, "abandoned", at_s=SIX_HOURS)
 
     # A process whose working directory was deleted under it.
     doomed = zoo.tmp / "deleted-checkout"
     doomed.mkdir()
-    out = subprocess.run(["setsid", "sh", "-c", f"{sleep} 600 >/dev/null 2>&1 & echo $!"],
-                         capture_output=True, text=True, check=True, cwd=doomed)
-    deleted = zoo.foreign(int(out.stdout))
+    deleted = zoo.detached(cwd=doomed)
     doomed.rmdir()
     zoo.add("orphan in a deleted cwd", deleted, "abandoned", at_s=SIX_HOURS)
 
