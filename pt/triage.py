@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from pt import kernels
-from pt.collect import collect, observe_window
+from pt.collect import collect, start_window
 from pt.collect._linux import procfs_root
 from pt.collect.snapshot import Snapshot, Window
 from pt.config import ACTIONS, Policy, Priors, load_policy, load_priors
 from pt.decide.loss import Decision, decide, dependency_impact
 from pt.decide.vetoes import protected_by
-from pt.features.quick import Context, build
+from pt.features.quick import Context, build, read_observed
 from pt.formatting import format_duration
 from pt.infer.ledger import LABELS
 from pt.infer.posterior import FEATURES, Evidence, Inference, ModelTables, infer
@@ -67,8 +67,10 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     tables = tables or ModelTables(priors)
     path = procfs_root(root)
     snapshot = collect(path)
-    window = observe_window(snapshot, policy.window_s if window_s is None else window_s, path)
-    evidence, context = build(snapshot, window, root=path)
+    opened = start_window(snapshot, path)
+    observed = read_observed(snapshot, path)        # inside the window: no extra wall time
+    window = opened.finish(policy.window_s if window_s is None else window_s)
+    evidence, context = build(snapshot, window, observed)
     if at_s:
         evidence = evidence.later(at_s)
     inference = infer(evidence, tables)

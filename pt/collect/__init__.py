@@ -7,11 +7,11 @@ import sys
 from pt.collect.snapshot import HostInfo, ScanErrors, Snapshot, Window
 
 if sys.platform.startswith("linux"):
-    from pt.collect._linux import collect, observe_window
+    from pt.collect._linux import collect, observe_window, start_window
 else:  # pragma: no cover - exercised on other platforms only
     def _unsupported(*args, **kwargs):
         raise OSError(f"pt cannot collect processes on {sys.platform!r} yet: it needs Linux procfs")
 
-    collect = observe_window = _unsupported
+    collect = observe_window = start_window = _unsupported
 
-__all__ = ["HostInfo", "ScanErrors", "Snapshot", "Window", "collect", "observe_window"]
+__all__ = ["HostInfo", "ScanErrors", "Snapshot", "Window", "collect", "observe_window", "start_window"]

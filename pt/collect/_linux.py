@@ -44,36 +44,55 @@ def collect(root: str | os.PathLike | None = None) -> Snapshot:
     return Snapshot(host, columns, errors)
 
 
+class WindowStart:
+    """The first half of an observation window (see :func:`start_window`)."""
+
+    def __init__(self, snapshot: Snapshot, root: str | os.PathLike | None = None):
+        self.snapshot = snapshot
+        self.path = os.fsencode(procfs_root(root))
+        self.io_before = read_io(self.path, snapshot["pid"])
+
+    def finish(self, window_s: float) -> Window:
+        """Wait out the rest of the window, then re-read stat and io.
+
+        The window opened when the snapshot was taken (its stat reads are the
+        CPU baseline), so time spent since then, on other reads, counts toward
+        it. The second stat read re-checks the start time, so a reused pid
+        never contributes another process's ticks. ``duration_s`` is measured.
+        """
+        snapshot = self.snapshot
+        opened = snapshot.host.monotonic
+        time.sleep(max(window_s - (time.monotonic() - opened), 0.0))
+        closed = time.monotonic()
+        ticks_after, state, alive = read_stat_ticks(self.path, snapshot["pid"], snapshot["start_ticks"])
+        io_after = read_io(self.path, snapshot["pid"])
+        duration = closed - opened
+        ticks_before = snapshot["utime"] + snapshot["stime"]
+        ticks = np.where(alive, ticks_after - np.minimum(ticks_before, ticks_after), 0).astype(np.int64)
+
+        def delta(*names):
+            readable = alive & np.logical_and.reduce([self.io_before[n] >= 0 for n in names]) \
+                & np.logical_and.reduce([io_after[n] >= 0 for n in names])
+            total = sum(io_after[n] - self.io_before[n] for n in names)
+            return np.where(readable, np.maximum(total, 0), -1)
+
+        return Window(
+            duration_s=duration,
+            window_ticks=max(int(round(duration * snapshot.host.clock_ticks)), 1),
+            ticks=ticks, state=state, alive=alive,
+            io_read_bytes=delta("rchar"), io_write_bytes=delta("wchar"),
+            io_syscalls=delta("syscr", "syscw"),
+        )
+
+
+def start_window(snapshot: Snapshot, root: str | os.PathLike | None = None) -> WindowStart:
+    """Open an observation window on the processes of ``snapshot``: read their
+    IO counters now; :meth:`WindowStart.finish` measures what each did since.
+    Other per-process reads can run in between at no extra wall time."""
+    return WindowStart(snapshot, root)
+
+
 def observe_window(snapshot: Snapshot, window_s: float,
                    root: str | os.PathLike | None = None) -> Window:
-    """Watch the processes of ``snapshot`` for ``window_s`` seconds.
-
-    Reads /proc/PID/io now, sleeps, then re-reads stat and io: the CPU ticks
-    and IO each process used in the window. The second stat read re-checks
-    the start time, so a reused pid never contributes another process's ticks.
-    The window is measured, not assumed: ``duration_s`` is the real elapsed time.
-    """
-    path = os.fsencode(procfs_root(root))
-    pids = snapshot["pid"]
-    io_before = read_io(path, pids)
-    t0 = time.monotonic()
-    time.sleep(window_s)
-    ticks_after, state, alive = read_stat_ticks(path, pids, snapshot["start_ticks"])
-    io_after = read_io(path, pids)
-    duration = time.monotonic() - t0
-    ticks_before = snapshot["utime"] + snapshot["stime"]
-    ticks = np.where(alive, ticks_after - np.minimum(ticks_before, ticks_after), 0).astype(np.int64)
-
-    def delta(*names):
-        readable = alive & np.logical_and.reduce([io_before[n] >= 0 for n in names]) \
-            & np.logical_and.reduce([io_after[n] >= 0 for n in names])
-        total = sum(io_after[n] - io_before[n] for n in names)
-        return np.where(readable, np.maximum(total, 0), -1)
-
-    return Window(
-        duration_s=duration,
-        window_ticks=max(int(round(duration * snapshot.host.clock_ticks)), 1),
-        ticks=ticks, state=state, alive=alive,
-        io_read_bytes=delta("rchar"), io_write_bytes=delta("wchar"),
-        io_syscalls=delta("syscr", "syscw"),
-    )
+    """CPU ticks and IO of every process of ``snapshot`` over ``window_s`` seconds."""
+    return start_window(snapshot, root).finish(window_s)

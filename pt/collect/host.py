@@ -37,7 +37,7 @@ def read_host(root: Path) -> HostInfo:
     """Host facts for a snapshot of the procfs tree at ``root``; uptime read now."""
     boot_id = _read_text(root / "sys/kernel/random/boot_id")
     up = uptime(root)
-    taken_at = time.time()
+    taken_at, monotonic = time.time(), time.monotonic()
     uname = os.uname()
     return HostInfo(
         hostname=socket.gethostname(),
@@ -47,6 +47,7 @@ def read_host(root: Path) -> HostInfo:
         boot_time=boot_time(root),
         uptime_s=up,
         taken_at=taken_at,
+        monotonic=monotonic,
         clock_ticks=os.sysconf("SC_CLK_TCK"),
         page_size=os.sysconf("SC_PAGE_SIZE"),
         cpu_count=os.cpu_count() or 1,

@@ -12,7 +12,8 @@ class HostInfo:
 
     ``boot_id`` with a process's ``(pid, start_ticks)`` identifies it across
     the machine's lifetime; ``boot_time`` is the kernel's ``btime`` (whole
-    seconds) and ``uptime_s`` was read at ``taken_at``.
+    seconds) and ``uptime_s`` was read at ``taken_at`` (unix seconds), which
+    is ``monotonic`` on ``time.monotonic()``'s clock, for measuring windows.
     """
 
     hostname: str
@@ -22,12 +23,14 @@ class HostInfo:
     boot_time: float
     uptime_s: float
     taken_at: float
+    monotonic: float
     clock_ticks: int
     page_size: int
     cpu_count: int
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        """The facts for output; the monotonic stamp means nothing outside this process."""
+        return {k: v for k, v in self.__dict__.items() if k != "monotonic"}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pt.collect._procfs import read_fd_sockets, read_links
-from pt.collect.net import count_per_process, read_sockets
+from pt.collect.net import SocketTable, count_per_process, read_sockets
 from pt.collect.snapshot import Snapshot, Window
 from pt.collect.units import Units, read_units
 from pt.config import ACTIONS, CATEGORICAL_LEVELS
@@ -57,23 +57,41 @@ def tty_codes(g: Genealogy) -> np.ndarray:
     return np.select([~g.has_tty, ~g.tty_alive, ~g.foreground], [0, 1, 2], 3).astype(np.int8)
 
 
-def build(snapshot: Snapshot, window: Window, *, root: str | os.PathLike = "/proc",
-          rules=None) -> tuple[Evidence, Context]:
-    """Evidence and context for every row of ``snapshot`` observed over ``window``."""
+@dataclass(frozen=True)
+class Observed:
+    """Per-process files read once per scan besides stat/status/cmdline:
+    cwd links, open fds and their sockets, the machine's socket table, and
+    service units. Read inside the CPU window (see :func:`pt.triage.triage`)."""
+
+    cwd: np.ndarray
+    fd_count: np.ndarray
+    socket_row: np.ndarray
+    socket_inode: np.ndarray
+    sockets: SocketTable
+    units: Units
+
+
+def read_observed(snapshot: Snapshot, root: str | os.PathLike = "/proc") -> Observed:
+    """Read :class:`Observed` for every row of ``snapshot``."""
     path = os.fsencode(root)
+    fd_count, socket_row, socket_inode = read_fd_sockets(path, snapshot["pid"])
+    return Observed(read_links(path, snapshot["pid"], "cwd"), fd_count, socket_row, socket_inode,
+                    read_sockets(root), read_units(root, snapshot["pid"]))
+
+
+def build(snapshot: Snapshot, window: Window, observed: Observed, rules=None) -> tuple[Evidence, Context]:
+    """Evidence and context for every row of ``snapshot`` observed over ``window``."""
     n = len(snapshot)
     g = genealogy(snapshot)
     rules = rules if rules is not None else load_rules()
     command = rules.classify(snapshot["comm"], snapshot["cmdline"]).astype(np.int8)
-    cwd = read_links(path, snapshot["pid"], "cwd")
-    cwd_category = classify_cwd(cwd, snapshot["uid"]).astype(np.int8)
+    cwd_category = classify_cwd(observed.cwd, snapshot["uid"]).astype(np.int8)
 
-    fd_count, socket_row, socket_inode = read_fd_sockets(path, snapshot["pid"])
-    sockets = read_sockets(root)
-    listening = count_per_process(n, socket_row, socket_inode, sockets.listening())
-    established = count_per_process(n, socket_row, socket_inode, sockets.established())
+    sockets, rows, inodes = observed.sockets, observed.socket_row, observed.socket_inode
+    listening = count_per_process(n, rows, inodes, sockets.listening())
+    established = count_per_process(n, rows, inodes, sockets.established())
     network = np.select([established > 0, listening > 0], [2, 1], 0).astype(np.int8)
-    network[fd_count < 0] = -1                                   # fds unreadable: not observed
+    network[observed.fd_count < 0] = -1                          # fds unreadable: not observed
 
     child_busy = (window.ticks > 0) & (g.parent_row >= 0)
     active_children = np.bincount(g.parent_row[child_busy], minlength=n).astype(np.int32)
@@ -98,7 +116,7 @@ def build(snapshot: Snapshot, window: Window, *, root: str | os.PathLike = "/pro
         network=network,
     )
 
-    units = read_units(root, snapshot["pid"])
+    units = observed.units
     available = np.ones((n, len(ACTIONS)), dtype=bool)
     zombie = snapshot["state"] == ord("Z")
     for action in NO_EFFECT_ON_ZOMBIES:
@@ -107,6 +125,6 @@ def build(snapshot: Snapshot, window: Window, *, root: str | os.PathLike = "/pro
     # (system units need root; user units need only `systemctl --user`).
     has_unit = np.not_equal(units.unit, None)
     available[:, ACTIONS.index("restart")] &= has_unit & (units.user_unit | (os.geteuid() == 0))
-    context = Context(g, command, cwd, cwd_category, fd_count, listening, established,
-                      active_children, units, available)
+    context = Context(g, command, observed.cwd, cwd_category, observed.fd_count, listening,
+                      established, active_children, units, available)
     return evidence, context

@@ -166,7 +166,9 @@ def build_zoo(zoo: Zoo) -> None:
 
     # A parent whose child is doing work.
     parent = zoo.popen(["sh", "-c", f"{sys.executable} -c 'while True: pass' & wait"])
-    wait_for(lambda: any(_ppid(int(p)) == parent.pid for p in os.listdir("/proc") if p.isdigit()))
+    wait_for(lambda: _children(parent.pid))
+    child = _children(parent.pid)[0]
+    zoo._foreign.append((child, start_ticks(child)))   # a grandchild: killing sh would orphan it
     zoo.add("parent with an active child", parent.pid, "useful")
 
     # The protected set.
@@ -182,6 +184,10 @@ def _stat_field(pid: int, index: int) -> str | None:
     except OSError:
         return None
     return stat[stat.rfind(b")") + 2:].split()[index].decode()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and _ppid(int(p)) == pid]
 
 
 def _state(pid):
