@@ -67,6 +67,11 @@ class Zoo:
         self._foreign.append((pid, start))
         return pid
 
+    def foreign(self, pid: int) -> int:
+        """Stop ``pid`` at the end too: a process we started but cannot reap."""
+        self._foreign.append((pid, start_ticks(pid)))
+        return pid
+
     def on_pty(self, argv) -> int:
         pid, master = pty.fork()
         if pid == 0:
@@ -135,8 +140,7 @@ def build_zoo(zoo: Zoo) -> None:
     reaper = zoo.popen([sys.executable, "-c", SUBREAPER], stdout=subprocess.PIPE, text=True)
     adoptee = int(reaper.stdout.readline())
     wait_for(lambda: _ppid(adoptee) == reaper.pid)
-    zoo._foreign.append((adoptee, start_ticks(adoptee)))
-    zoo.add("idle adoptee of a subreaper", adoptee, "abandoned", at_s=SIX_HOURS)
+    zoo.add("idle adoptee of a subreaper", zoo.foreign(adoptee), "abandoned", at_s=SIX_HOURS)
 
     # A process whose working directory was deleted under it.
     doomed = zoo.tmp / "deleted-checkout"
@@ -167,8 +171,7 @@ def build_zoo(zoo: Zoo) -> None:
     # A parent whose child is doing work.
     parent = zoo.popen(["sh", "-c", f"{sys.executable} -c 'while True: pass' & wait"])
     wait_for(lambda: _children(parent.pid))
-    child = _children(parent.pid)[0]
-    zoo._foreign.append((child, start_ticks(child)))   # a grandchild: killing sh would orphan it
+    zoo.foreign(_children(parent.pid)[0])   # a grandchild: killing sh would orphan it
     zoo.add("parent with an active child", parent.pid, "useful")
 
     # The protected set.
