@@ -1,0 +1,1 @@
+"""raw columns -> model inputs"""
