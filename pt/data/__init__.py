@@ -1,0 +1,1 @@
+"""Shipped defaults: priors.json, policy.json, category rules (read with importlib.resources)."""
