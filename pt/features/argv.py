@@ -118,11 +118,15 @@ def command_layers(argv: tuple[str, ...] | None, comm: str,
     tuple of (str, str, str)
         One ``(argv0, cmdline, short cmdline)`` triple per layer; see :func:`view`.
     """
-    argv = _normalise(argv)
     layers = []
+    argv = _normalise(argv)
     while argv and len(layers) < MAX_DEPTH:
-        layers.append(view(argv))
-        argv = _inner(argv, interpreters)
+        layer = view(argv)
+        layers.append(layer)
+        spec = interpreters.find(layer[0])
+        if spec is None:
+            break
+        argv = _inner(argv, spec)
     layers.reverse()
     if comm and (not layers or layers[-1][0] != comm):
         layers.append((comm, comm, comm))
@@ -158,8 +162,10 @@ def _normalise(argv: tuple[str, ...] | None) -> tuple[str, ...]:
     split a title written over ``argv`` (``postgres: checkpointer``) into words."""
     if not argv:
         return ()
+    if len(argv) > 1 and argv[-1]:
+        return argv
     end = len(argv)
-    while end and not argv[end - 1].strip():
+    while end and not argv[end - 1]:
         end -= 1
     argv = argv[:end]
     if len(argv) == 1 and len(argv[0].split()) > 1:
@@ -167,11 +173,9 @@ def _normalise(argv: tuple[str, ...] | None) -> tuple[str, ...]:
     return argv
 
 
-def _inner(argv: tuple[str, ...], interpreters: Interpreters) -> tuple[str, ...]:
-    """The argument vector of the program ``argv`` runs, or ``()`` if it runs none."""
-    spec = interpreters.find(argv[0].rpartition("/")[2])
-    if spec is None:
-        return ()
+def _inner(argv: tuple[str, ...], spec: Interpreter) -> tuple[str, ...]:
+    """The argument vector of the program that ``argv``, run by the
+    interpreter ``spec``, runs; ``()`` if it runs none."""
     need_subcommand = bool(spec.subcommands)
     skip = spec.skip_positionals
     i, n = 1, len(argv)

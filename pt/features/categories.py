@@ -116,9 +116,11 @@ class CategoryRules:
         return code
 
     def _views(self, comm, argv, exe) -> tuple:
-        comm = comm if isinstance(comm, str) else ""
-        exe_base = exe.removesuffix(" (deleted)").rpartition("/")[2] if isinstance(exe, str) else None
-        return comm, exe_base, command_layers(argv, comm, self.interpreters)
+        if comm.__class__ is not str:
+            comm = ""
+        if exe is not None:
+            exe = exe.removesuffix(" (deleted)").rpartition("/")[2] if isinstance(exe, str) else None
+        return comm, exe, command_layers(argv, comm, self.interpreters)
 
     def _first_rule(self, views: tuple, memos: list) -> int:
         """Index of the deciding rule: the user's rules, then the shipped ones."""
