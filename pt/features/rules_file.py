@@ -35,6 +35,8 @@ _INTERPRETER_KEYS = ("argv0", "doc", "subcommands", "options_with_value", "progr
 #: A backreference or conditional: it would point at the wrong group once the
 #: rules of a target are joined into one regex.
 _BACKREFERENCE = re.compile(r"(?<!\\)(?:\\\\)*\\[1-9]|\(\?P=|\(\?\(")
+#: Global inline flags, which Python allows only at the very start of a regex.
+_GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
 
 
 @dataclass(frozen=True)
@@ -193,9 +195,7 @@ def _check_combinable(file, key, pattern: re.Pattern) -> None:
         raise ConfigError(file, key, pattern.pattern,
                           "named groups, backreferences and conditionals are not supported "
                           "(the rules of one target are combined into a single regex)")
-    try:
-        re.compile(f"({pattern.pattern})")
-    except re.error as exc:
+    if _GLOBAL_FLAGS.match(pattern.pattern):
         raise ConfigError(file, key, pattern.pattern,
-                          f"cannot be combined with other rules ({exc}); "
-                          "write inline flags scoped, as (?i:...)") from None
+                          "global inline flags cannot be combined with other rules; "
+                          "write them scoped, as (?i:...)")
