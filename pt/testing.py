@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from pt.features.argv import command_layers
+from pt.features.categories import UNKNOWN
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -559,11 +563,6 @@ def classify_naive(rules, comm, cmdline, exe=None) -> np.ndarray:
     """The category rules applied the plain way, one process and one rule at a
     time with ``re.match``: the reference :meth:`CategoryRules.classify` must
     agree with, and the baseline it is benchmarked against."""
-    import re
-
-    from pt.features.argv import command_layers
-    from pt.features.categories import UNKNOWN
-
     exe = [None] * len(comm) if exe is None else exe
     user, shipped = rules.rules[:rules.n_user], rules.rules[rules.n_user:]
     out = np.full(len(comm), UNKNOWN, dtype=np.int8)

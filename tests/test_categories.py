@@ -2,6 +2,7 @@
 real processes and directories, rules-file validation, user overrides."""
 import json
 import os
+import re
 import shutil
 import sys
 from collections import Counter
@@ -130,14 +131,15 @@ def test_real_processes_from_a_snapshot(rules, tmp_path):
 
 @linux_only
 def test_exe_rules_read_the_exe_link(tmp_path, monkeypatch):
-    write_user_rules(tmp_path, monkeypatch, [{"category": "daemon", "match": "exe", "regex": "sleep$"}])
-    rules = load_rules()
     with sleepers(1, argv0="mystery") as (proc,):
         pids = np.array([proc.pid], dtype=np.int32)
+        exe = read_links("/proc", pids, "exe")          # /usr/bin/sleep, or a multi-call binary
+        write_user_rules(tmp_path, monkeypatch, [
+            {"category": "daemon", "match": "exe", "regex": re.escape(os.path.basename(exe[0])) + "$"}])
+        rules = load_rules()
         comm = np.array(["sleep"], dtype=object)
         cmdline = np.empty(1, dtype=object)
         cmdline[0] = ("mystery", "600")
-        exe = read_links("/proc", pids, "exe")
         assert category_names(rules.classify(comm, cmdline, exe), "command")[0] == "daemon"
         assert category_names(rules.classify(comm, cmdline), "command")[0] == "unknown"
 

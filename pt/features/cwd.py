@@ -100,8 +100,8 @@ def classify_cwd(cwd: np.ndarray, uid: np.ndarray, tmpdir: str | None = None,
     home_of = _HomeLookup(homes)
     finder = RepoFinder()
     index: dict = {}
-    inverse = np.fromiter((index.setdefault(row, len(index)) for row in zip(cwd, uid.tolist())),
-                          dtype=np.intp, count=n)
+    rows = zip(cwd, np.asarray(uid).tolist())
+    inverse = np.fromiter((index.setdefault(row, len(index)) for row in rows), dtype=np.intp, count=n)
     codes = np.fromiter((_category(path, home_of(u), temp_roots, finder) for path, u in index),
                         dtype=np.int8, count=len(index))
     return codes[inverse]
