@@ -115,7 +115,7 @@ def test_real_processes_from_a_snapshot(rules, tmp_path):
     with sleepers(1) as (plain,), sleepers(1, argv0="pytest") as (tester,), \
             running(["claude", "600"], executable=sleep) as agent, \
             running(["bash"]) as shell, \
-            running(["sh", "-c", f"{sleep} 600; true"]) as wrapper, \
+            running(["sh", "-c", "read line; true"]) as wrapper, \
             running([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"],
                     cwd=tmp_path) as server:
         procs = {plain: "unknown", tester: "test_runner", agent: "agent", shell: "shell",
