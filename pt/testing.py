@@ -249,7 +249,11 @@ def capture_procfs(dest: Path, pids: list[int], root: str = "/proc") -> None:
 @contextlib.contextmanager
 def running(argv: list[str], *, cwd: str | os.PathLike | None = None, executable: str | None = None):
     """A child running ``argv`` (in ``cwd``), stdin an open pipe so shells wait;
-    ``executable`` runs a different file under that ``argv[0]`` (like ``exec -a``)."""
+    ``executable`` runs a different file under that ``argv[0]`` (like ``exec -a``).
+
+    Only that child is killed at the end: give it commands that start no
+    processes of their own (``sh -c 'read line'``, not ``sh -c 'sleep 9; :'``).
+    """
     proc = subprocess.Popen(argv, executable=executable, cwd=cwd, stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
