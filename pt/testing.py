@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from pt.features.argv import command_layers
+from pt.features.categories import UNKNOWN
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -275,3 +279,342 @@ def capture_procfs(dest: Path, pids: list[int], root: str = "/proc") -> None:
         (dest / str(pid)).mkdir(parents=True, exist_ok=True)
         for n, data in files.items():
             (dest / str(pid) / n).write_bytes(data)
+
+
+@contextlib.contextmanager
+def running(argv: list[str], *, cwd: str | os.PathLike | None = None, executable: str | None = None):
+    """A child running ``argv`` (in ``cwd``), stdin an open pipe so shells wait;
+    ``executable`` runs a different file under that ``argv[0]`` (like ``exec -a``).
+
+    Only that child is killed at the end: give it commands that start no
+    processes of their own (``sh -c 'read line'``, not ``sh -c 'sleep 9; :'``).
+    """
+    proc = subprocess.Popen(argv, executable=executable, cwd=cwd, stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.stdin.close()
+        _stop([proc])
+
+
+# --- command lines as /proc/PID/cmdline shows them, with their category -----------
+#
+# (category, argv, comm); comm None means what the kernel would say for
+# exec'ing argv[0]: its basename, cut to 15 bytes. Shared by the category
+# tests and the classifier benchmark.
+
+COMMAND_CASES: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
+    # test runners
+    ("test_runner", ("/usr/bin/python3", "-m", "pytest", "-x", "tests/"), None),
+    ("test_runner", ("/home/u/proj/.venv/bin/python", "/home/u/proj/.venv/bin/pytest", "-q"), None),
+    ("test_runner", ("pytest", "tests/test_api.py::test_login", "-k", "slow"), None),
+    ("test_runner", ("py.test", "--maxfail=1"), None),
+    ("test_runner", ("python3.12", "-u", "-m", "pytest", "-n", "4"), None),
+    ("test_runner", ("uv", "run", "pytest"), None),
+    ("test_runner", ("uv", "run", "--with", "pytest-xdist", "pytest", "-n", "auto"), None),
+    ("test_runner", ("/usr/bin/python3", "/usr/bin/tox", "-e", "py311"), None),
+    ("test_runner", ("/home/u/.local/bin/nox", "-s", "tests"), None),
+    ("test_runner", ("python", "-m", "unittest", "discover"), None),
+    ("test_runner", ("node", "/home/u/app/node_modules/.bin/jest", "--watch"), None),
+    ("test_runner", ("node", "/home/u/app/node_modules/jest-worker/build/workers/processChild.js"), None),
+    ("test_runner", ("node", "/home/u/app/node_modules/.bin/vitest", "run"), None),
+    ("test_runner", ("node", "/home/u/app/node_modules/vitest/dist/workers/forks.js"), None),
+    ("test_runner", ("node", "/home/u/app/node_modules/.bin/mocha", "--recursive"), None),
+    ("test_runner", ("bun", "test", "--filter=gateway"), None),
+    ("test_runner", ("deno", "test", "--allow-net"), None),
+    ("test_runner", ("cargo", "test", "--workspace"), None),
+    ("test_runner", ("cargo", "nextest", "run"), None),
+    ("test_runner", ("/home/u/proj/target/debug/deps/mycrate-1a2b3c4d5e6f7a8b", "--test-threads=1"), "mycrate-1a2b3c4"),
+    ("test_runner", ("go", "test", "./..."), None),
+    ("test_runner", ("/tmp/go-build1234/b001/server.test", "-test.v"), None),
+    ("test_runner", ("npm", "test"), None),
+    ("test_runner", ("npm run test:unit",), "npm run test:un"),
+    ("test_runner", ("pnpm", "test"), None),
+    ("test_runner", ("yarn", "test", "--coverage"), None),
+    ("test_runner", ("ruby", "/home/u/.gem/bin/rspec", "spec/models"), None),
+    ("test_runner", ("bundle", "exec", "rspec"), None),
+    ("test_runner", ("php", "vendor/bin/phpunit", "--filter", "UserTest"), None),
+    ("test_runner", ("gradle", "test"), None),
+    ("test_runner", ("java", "-Xmx64m", "-classpath", "/home/u/app/gradle/wrapper/gradle-wrapper.jar",
+                     "org.gradle.wrapper.GradleWrapperMain", "clean", "test"), None),
+    ("test_runner", ("mvn", "test"), None),
+    ("test_runner", ("java", "-jar", "/home/u/app/target/surefire/surefirebooter123.jar"), None),
+    ("test_runner", ("ctest", "--output-on-failure"), None),
+    ("test_runner", ("meson", "test", "-C", "build"), None),
+    ("test_runner", ("sh", "-c", "cd /home/u/proj && pytest -x"), None),
+    ("test_runner", ("timeout", "600", "npm", "test"), None),
+    ("test_runner", ("node", "--test", "test/"), None),
+    # dev servers
+    ("dev_server", ("node", "/home/u/app/node_modules/.bin/vite"), None),
+    ("dev_server", ("npx", "vite"), None),
+    ("dev_server", ("npx", "vite", "--port", "5173"), None),
+    ("dev_server", ("node", "/home/u/app/node_modules/.bin/next", "dev"), None),
+    ("dev_server", ("node", "/home/u/app/node_modules/.bin/nuxt", "dev"), None),
+    ("dev_server", ("node", "/home/u/app/node_modules/.bin/webpack", "serve", "--mode", "development"), None),
+    ("dev_server", ("node", "/home/u/app/node_modules/.bin/webpack-dev-server"), None),
+    ("dev_server", ("npm", "run", "dev"), None),
+    ("dev_server", ("npm run dev",), "npm run dev"),
+    ("dev_server", ("sh", "-c", "npm run dev"), None),
+    ("dev_server", ("/bin/sh", "-c", "vite"), "sh"),
+    ("dev_server", ("pnpm", "dev"), None),
+    ("dev_server", ("yarn", "start"), None),
+    ("dev_server", ("bun", "run", "dev"), None),
+    ("dev_server", ("node", "/home/u/app/node_modules/.bin/parcel", "src/index.html"), None),
+    ("dev_server", ("/home/u/app/node_modules/@esbuild/linux-x64/bin/esbuild", "src/app.ts", "--bundle",
+                    "--servedir=www", "--serve"), "esbuild"),
+    ("dev_server", ("esbuild", "src/app.ts", "--bundle", "--watch"), None),
+    ("dev_server", ("ruby", "bin/rails", "s"), None),
+    ("dev_server", ("bundle", "exec", "rails", "server", "-p", "3000"), None),
+    ("dev_server", ("/home/u/proj/.venv/bin/python", "/home/u/proj/.venv/bin/flask", "run", "--debug"), None),
+    ("dev_server", ("python", "-m", "flask", "run"), None),
+    ("dev_server", ("python3", "manage.py", "runserver", "0.0.0.0:8000"), None),
+    ("dev_server", ("/usr/bin/python3", "./manage.py", "runserver"), None),
+    ("dev_server", ("/home/u/proj/.venv/bin/python3", "/home/u/proj/.venv/bin/uvicorn", "main:app", "--reload"), None),
+    ("dev_server", ("python", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--reload"), None),
+    ("dev_server", ("hugo", "server", "-D"), None),
+    ("dev_server", ("bundle", "exec", "jekyll", "serve", "--livereload"), None),
+    ("dev_server", ("php", "artisan", "serve"), None),
+    ("dev_server", ("python3", "-m", "http.server", "8000"), None),
+    ("dev_server", ("node", "/home/u/.npm/_npx/abc/node_modules/.bin/nodemon", "src/index.js"), None),
+    ("dev_server", ("npx", "tsx", "watch", "src/server.ts"), None),
+    ("dev_server", ("bash", "-lc", "cd /srv/app && exec uvicorn main:app --reload"), None),
+    # AI agents
+    ("agent", ("node", "/home/u/.nvm/versions/node/v20.11.0/bin/claude"), None),
+    ("agent", ("node", "/usr/lib/node_modules/@anthropic-ai/claude-code/cli.js"), None),
+    ("agent", ("claude",), None),
+    ("agent", ("claude", "--dangerously-skip-permissions"), None),
+    ("agent", ("/home/u/.local/share/claude/versions/1.0.51",), "claude"),
+    ("agent", ("node", "/usr/local/lib/node_modules/@openai/codex/bin/codex.js"), None),
+    ("agent", ("/usr/local/lib/node_modules/@openai/codex/bin/codex-x86_64-unknown-linux-musl", "exec"),
+     "codex-x86_64-un"),
+    ("agent", ("codex",), None),
+    ("agent", ("node", "/home/u/.nvm/versions/node/v22.3.0/bin/gemini"), None),
+    ("agent", ("node", "/usr/lib/node_modules/@google/gemini-cli/dist/index.js"), None),
+    ("agent", ("/home/u/.local/pipx/venvs/aider-chat/bin/python", "/home/u/.local/bin/aider", "--model", "sonnet"), None),
+    ("agent", ("/home/u/.local/bin/cursor-agent",), None),
+    ("agent", ("/opt/Cursor/cursor", "--type=renderer"), None),
+    ("agent", ("copilot",), None),
+    ("agent", ("node", "/home/u/.vscode/extensions/github.copilot-1.250.0/dist/language-server.js", "--stdio"), None),
+    ("agent", ("gh", "copilot", "suggest"), None),
+    ("agent", ("goose", "session"), None),
+    ("agent", ("opencode",), None),
+    ("agent", ("node", "/usr/lib/node_modules/@sourcegraph/amp/dist/main.js"), None),
+    ("agent", ("cn",), None),
+    ("agent", ("node", "/home/u/.vscode/extensions/saoudrizwan.claude-dev-3.17.0/dist/extension.js"), None),
+    ("agent", ("/home/u/.codeium/windsurf/bin/language_server_linux_x64", "--api_server_url"), "language_server"),
+    ("agent", ("windsurf",), None),
+    # editors and language servers
+    ("editor_lsp", ("node", "/home/u/.vscode-server/extensions/ms-python.vscode-pylance-2024.8.1/dist/server.bundle.js",
+                    "--cancellationReceive=file:a1b2", "--node-ipc", "--clientProcessId=4242"), None),
+    ("editor_lsp", ("node", "/home/u/.local/share/nvim/mason/packages/pyright/node_modules/pyright/langserver.index.js",
+                    "--stdio"), None),
+    ("editor_lsp", ("pyright-langserver", "--stdio"), None),
+    ("editor_lsp", ("basedpyright-langserver", "--stdio"), None),
+    ("editor_lsp", ("/home/u/.venv/bin/python", "/home/u/.venv/bin/pylsp"), None),
+    ("editor_lsp", ("jedi-language-server",), None),
+    ("editor_lsp", ("ruff", "server"), None),
+    ("editor_lsp", ("/home/u/.cargo/bin/rust-analyzer",), None),
+    ("editor_lsp", ("/home/u/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/libexec/rust-analyzer-proc-macro-srv",),
+     "rust-analyzer-p"),
+    ("editor_lsp", ("/home/u/go/bin/gopls", "serve"), None),
+    ("editor_lsp", ("/usr/bin/clangd-17", "--background-index"), None),
+    ("editor_lsp", ("node", "/home/u/app/node_modules/typescript/lib/tsserver.js", "--serverMode", "partialSemantic"), None),
+    ("editor_lsp", ("node", "/home/u/.npm-global/bin/typescript-language-server", "--stdio"), None),
+    ("editor_lsp", ("node", "/usr/lib/node_modules/vscode-langservers-extracted/bin/vscode-css-language-server",
+                    "--stdio"), None),
+    ("editor_lsp", ("eslint_d",), None),
+    ("editor_lsp", ("lua-language-server",), None),
+    ("editor_lsp", ("java", "-Declipse.application=org.eclipse.jdt.ls.core.id1", "-Xmx1G", "-jar",
+                    "/home/u/.local/share/nvim/mason/packages/jdtls/plugins/org.eclipse.equinox.launcher_1.6.700.jar",
+                    "-data", "/home/u/.cache/jdtls"), None),
+    ("editor_lsp", ("ruby", "/home/u/.gem/bin/solargraph", "stdio"), None),
+    ("editor_lsp", ("nvim", "src/main.rs"), None),
+    ("editor_lsp", ("vim", "README.md"), None),
+    ("editor_lsp", ("emacs", "-nw"), None),
+    ("editor_lsp", ("/usr/share/code/code", "--type=zygote"), "code"),
+    ("editor_lsp", ("hx", "."), None),
+    ("editor_lsp", ("zed",), None),
+    ("editor_lsp", ("nano", "/etc/hosts"), None),
+    ("editor_lsp", ("micro",), None),
+    ("editor_lsp", ("sh", "/home/u/.vscode-server/bin/abc123/bin/code-server", "--start-server"), None),
+    # shells and multiplexer clients
+    ("shell", ("-bash",), "bash"),
+    ("shell", ("/bin/bash",), "bash"),
+    ("shell", ("/usr/bin/zsh", "-l"), None),
+    ("shell", ("fish",), None),
+    ("shell", ("sh",), None),
+    ("shell", ("dash",), None),
+    ("shell", ("ksh",), None),
+    ("shell", ("tcsh",), None),
+    ("shell", ("nu",), None),
+    ("shell", ("pwsh", "-NoLogo"), None),
+    ("shell", ("/usr/bin/python3", "/usr/bin/xonsh"), None),
+    ("shell", ("tmux", "attach", "-t", "work"), "tmux: client"),
+    ("shell", ("tmux",), None),
+    ("shell", ("screen", "-r"), None),
+    ("shell", ("bash", "-c", "sleep 600; echo done"), None),
+    # build
+    ("build", ("make", "-j4"), None),
+    ("build", ("ninja", "-C", "build"), None),
+    ("build", ("cmake", "--build", "build", "--parallel"), None),
+    ("build", ("meson", "compile", "-C", "build"), None),
+    ("build", ("cargo", "build", "--release"), None),
+    ("build", ("cargo", "check"), None),
+    ("build", ("cargo", "clippy", "--all-targets"), None),
+    ("build", ("/home/u/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/bin/rustc", "--crate-name", "serde"), None),
+    ("build", ("cc", "-O2", "-c", "foo.c"), None),
+    ("build", ("/usr/lib/gcc/x86_64-linux-gnu/12/cc1plus", "-quiet", "main.cpp"), None),
+    ("build", ("x86_64-linux-gnu-gcc-12", "-c", "x.c"), None),
+    ("build", ("clang++", "-std=c++20", "a.cpp"), None),
+    ("build", ("/usr/bin/ld", "-o", "a.out"), None),
+    ("build", ("go", "build", "./cmd/server"), None),
+    ("build", ("/usr/lib/go/pkg/tool/linux_amd64/compile", "-o", "/tmp/go-build/b001/_pkg_.a"), "compile"),
+    ("build", ("javac", "-d", "out", "Main.java"), None),
+    ("build", ("java", "-Xmx2g", "-cp", "/home/u/.gradle/wrapper/dists/gradle-8.5/lib/gradle-launcher-8.5.jar",
+               "org.gradle.launcher.daemon.bootstrap.GradleDaemon", "8.5"), None),
+    ("build", ("bazel(myws)", "-XX:+HeapDumpOnOutOfMemoryError", "-jar",
+               "/home/u/.cache/bazel/_bazel_u/install/abc/A-server.jar", "--max_idle_secs=10800"), "java"),
+    ("build", ("sccache",), None),
+    ("build", ("node", "/home/u/app/node_modules/typescript/bin/tsc", "--watch"), None),
+    ("build", ("node", "/home/u/app/node_modules/.bin/webpack", "--watch"), None),
+    ("build", ("node", "/home/u/app/node_modules/.bin/turbo", "run", "build"), None),
+    ("build", ("node", "/home/u/app/node_modules/.bin/nx", "build", "web"), None),
+    ("build", ("npx", "vite", "build"), None),
+    ("build", ("npm", "run", "build"), None),
+    # daemons
+    ("daemon", ("/sbin/init", "splash"), "systemd"),
+    ("daemon", ("/lib/systemd/systemd", "--user"), "systemd"),
+    ("daemon", ("/lib/systemd/systemd-journald",), None),
+    ("daemon", ("(sd-pam)",), "(sd-pam)"),
+    ("daemon", ("/usr/bin/dbus-daemon", "--session", "--address=systemd:"), None),
+    ("daemon", ("sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups",), "sshd"),
+    ("daemon", ("sshd: u@pts/0",), "sshd"),
+    ("daemon", ("/usr/sbin/cron", "-f"), None),
+    ("daemon", ("tmux",), "tmux: server"),
+    ("daemon", ("tmux", "new-session", "-d", "-s", "work"), "tmux: server"),
+    ("daemon", ("tmux: server (/tmp/tmux-1000/default)",), "tmux: server"),
+    ("daemon", ("SCREEN", "-S", "build"), "screen"),
+    ("daemon", ("/usr/bin/containerd",), None),
+    ("daemon", ("/usr/bin/dockerd", "-H", "fd://"), None),
+    ("daemon", ("ssh-agent", "-s"), None),
+    ("daemon", ("/usr/bin/gpg-agent", "--supervised"), None),
+    ("daemon", ("/usr/bin/pipewire",), None),
+    ("daemon", ("/usr/bin/pulseaudio", "--daemonize=no"), None),
+    ("daemon", ("zellij", "--server", "/run/user/1000/zellij/0.40.1/work"), None),
+    # databases
+    ("database", ("/usr/lib/postgresql/16/bin/postgres", "-D", "/var/lib/postgresql/16/main"), None),
+    ("database", ("postgres: checkpointer ", "", ""), "postgres"),
+    ("database", ("postgres: 16/main: u mydb [local] idle",), "postgres"),
+    ("database", ("/usr/sbin/mysqld",), None),
+    ("database", ("/usr/sbin/mariadbd",), None),
+    ("database", ("redis-server *:6379",), "redis-server"),
+    ("database", ("/usr/bin/mongod", "--config", "/etc/mongod.conf"), None),
+    ("database", ("sqlite3", "app.db"), None),
+    ("database", ("/usr/bin/clickhouse", "server", "--config-file=/etc/clickhouse-server/config.xml"), "clickhouse-serv"),
+    ("database", ("/usr/share/elasticsearch/jdk/bin/java", "-Xms1g", "-m",
+                  "org.elasticsearch.server/org.elasticsearch.bootstrap.Elasticsearch"), "java"),
+    ("database", ("/usr/bin/memcached", "-m", "64", "-p", "11211"), None),
+    ("database", ("etcd", "--data-dir", "/var/lib/etcd"), None),
+    ("database", ("psql", "-d", "mydb"), None),
+    # servers
+    ("server", ("gunicorn", "app:app", "-w", "2"), None),
+    ("server", ("gunicorn: worker [app:app]",), "gunicorn"),
+    ("server", ("/srv/venv/bin/python", "/srv/venv/bin/uvicorn", "main:app", "--port", "8000"), None),
+    ("server", ("hypercorn", "app:app"), None),
+    ("server", ("daphne", "project.asgi:application"), None),
+    ("server", ("node", "server.js"), None),
+    ("server", ("node", "/srv/app/dist/server.mjs"), None),
+    ("server", ("deno", "run", "--allow-net", "app.ts"), None),
+    ("server", ("bun", "run", "server.ts"), None),
+    ("server", ("node", "./bin/www"), None),
+    ("server", ("nginx: master process /usr/sbin/nginx -g daemon on; master_process on;",), "nginx"),
+    ("server", ("nginx: worker process",), "nginx"),
+    ("server", ("/usr/sbin/httpd", "-DFOREGROUND"), None),
+    ("server", ("/usr/sbin/apache2", "-k", "start"), None),
+    ("server", ("caddy", "run", "--config", "/etc/caddy/Caddyfile"), None),
+    ("server", ("php-fpm: master process (/etc/php/8.2/fpm/php-fpm.conf)",), "php-fpm8.2"),
+    ("server", ("java", "-jar", "/srv/app/build/libs/app-0.1.jar"), None),
+    ("server", ("next-server (v14.1.0)",), "next-server (v1"),
+    # version control
+    ("vcs", ("git", "status"), None),
+    ("vcs", ("/usr/lib/git-core/git-remote-https", "origin", "https://github.com/u/r.git"), "git-remote-http"),
+    ("vcs", ("git-lfs", "filter-process"), None),
+    ("vcs", ("/usr/bin/python3", "/usr/bin/hg", "pull"), None),
+    ("vcs", ("svn", "update"), None),
+    ("vcs", ("jj", "log"), None),
+    ("vcs", ("gh", "pr", "view", "--web"), None),
+    ("vcs", ("git", "credential-cache--daemon", "/home/u/.cache/git/credential/socket"), None),
+    # package managers
+    ("package_manager", ("/usr/bin/python3", "-m", "pip", "install", "-r", "requirements.txt"), None),
+    ("package_manager", ("pip3.11", "install", "numpy"), None),
+    ("package_manager", ("uv", "pip", "install", "-e", "."), None),
+    ("package_manager", ("uv", "sync"), None),
+    ("package_manager", ("/usr/bin/python3", "/home/u/.local/bin/poetry", "install"), None),
+    ("package_manager", ("conda", "install", "-c", "conda-forge", "numpy"), None),
+    ("package_manager", ("mamba", "env", "update"), None),
+    ("package_manager", ("npm", "install"), None),
+    ("package_manager", ("npm", "ci"), None),
+    ("package_manager", ("pnpm", "install", "--frozen-lockfile"), None),
+    ("package_manager", ("yarn", "install"), None),
+    ("package_manager", ("yarn",), None),
+    ("package_manager", ("cargo", "install", "ripgrep"), None),
+    ("package_manager", ("/usr/bin/apt-get", "install", "-y", "curl"), None),
+    ("package_manager", ("/usr/bin/dpkg", "--status-fd", "35", "--configure", "--pending"), None),
+    ("package_manager", ("brew", "upgrade"), None),
+    ("package_manager", ("gem", "install", "bundler"), None),
+    ("package_manager", ("bundle", "install"), None),
+    ("package_manager", ("php", "/usr/local/bin/composer", "install"), None),
+    ("package_manager", ("nix", "build", ".#default"), None),
+    # containers
+    ("container", ("docker", "compose", "up"), None),
+    ("container", ("docker", "run", "-it", "--rm", "ubuntu"), None),
+    ("container", ("/usr/bin/podman", "run", "alpine"), None),
+    ("container", ("/usr/bin/containerd-shim-runc-v2", "-namespace", "moby", "-id", "abc123", "-address",
+                   "/run/containerd/containerd.sock"), "containerd-shim"),
+    ("container", ("runc", "init"), None),
+    ("container", ("crun", "run", "ctr"), None),
+    ("container", ("kubectl", "port-forward", "svc/web", "8080:80"), None),
+    ("container", ("/usr/local/bin/k3s", "server"), None),
+    ("container", ("k3s server",), "k3s-server"),
+    ("container", ("kind", "create", "cluster"), None),
+    ("container", ("minikube", "start"), None),
+    # nothing a rule knows
+    ("unknown", ("sleep", "600"), None),
+    ("unknown", ("/usr/bin/python3", "/home/u/scripts/cleanup.py"), None),
+    ("unknown", ("python3", "-c", "import time; time.sleep(60)"), None),
+    ("unknown", ("node",), None),
+    ("unknown", (), "kworker/0:1"),
+    ("unknown", ("uv", "run", "python", "script.py"), None),
+    ("unknown", ("/usr/lib/firefox/firefox", "-contentproc", "-childID", "12"), "Isolated Web Co"),
+    ("unknown", ("htop",), None),
+    ("unknown", ("less", "/var/log/syslog"), None),
+    ("unknown", ("timeout", "60", "sleep", "30"), None),
+)
+
+
+def case_comm(argv: tuple[str, ...], comm: str | None) -> str:
+    """The comm of a :data:`COMMAND_CASES` row: given, or as exec'ing ``argv[0]`` sets it."""
+    return comm if comm is not None else argv[0].rpartition("/")[2][:15]
+
+
+def classify_naive(rules, comm, cmdline, exe=None) -> np.ndarray:
+    """The category rules applied the plain way, one process and one rule at a
+    time with ``re.match``: the reference :meth:`CategoryRules.classify` must
+    agree with, and the baseline it is benchmarked against."""
+    exe = [None] * len(comm) if exe is None else exe
+    user, shipped = rules.rules[:rules.n_user], rules.rules[rules.n_user:]
+    out = np.full(len(comm), UNKNOWN, dtype=np.int8)
+    for row, (c, argv, e) in enumerate(zip(comm, cmdline, exe)):
+        c = c if isinstance(c, str) else ""
+        exe_base = e.removesuffix(" (deleted)").rpartition("/")[2] if isinstance(e, str) else None
+        layers = command_layers(argv, c, rules.interpreters) or ((None, None, None),)
+        for source in (user, shipped):
+            hit = next((rule for argv0, line, short in layers for rule in source
+                        if any(value is not None and re.match(rule.regex, value) for value in
+                               {"comm": (c,), "exe": (exe_base,), "argv0": (argv0,),
+                                "cmdline": (line, short)}[rule.target])), None)
+            if hit is not None:
+                out[row] = hit.category
+                break
+    return out
