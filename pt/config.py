@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from pt.config_errors import ConfigError
+
 CLASSES = ("useful", "useful_bad", "abandoned", "zombie")
 ACTIONS = ("keep", "renice", "throttle", "quarantine", "pause", "restart", "kill")
 
@@ -38,16 +40,8 @@ PAIR_FEATURES = {"cpu_window": True, "runtime": False, "survival": True, "orphan
                  "io_window": False}
 
 
-class ConfigError(ValueError):
-    """A bad value in a priors, policy or rules file."""
-
-    def __init__(self, file: str, key: str, value, problem: str):
-        self.file, self.key, self.value = file, key, value
-        super().__init__(f"{file}: {key} = {value!r}: {problem}")
-
-
 def config_dir() -> Path:
-    """``$XDG_CONFIG_HOME/pt`` or ``~/.config/pt``."""
+    """``$XDG_CONFIG_HOME/pt`` or ``~/.config/pt``: where user priors, policy and rules live."""
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "pt"
 

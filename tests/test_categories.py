@@ -11,16 +11,20 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pt.collect._procfs import read_links
 
 from pt.collect import collect
-from pt.collect._procfs import read_links
 from pt.config_errors import ConfigError
 from pt.features.argv import shell_command
-from pt.features.categories import (COMMAND_CATEGORIES, CWD_CATEGORIES, category_names,
-                                    classify_cwd, load_rules)
+from pt.features.categories import (
+    COMMAND_CATEGORIES,
+    CWD_CATEGORIES,
+    category_names,
+    classify_cwd,
+    load_rules,
+)
 from pt.features.cwd import RepoFinder
-from pt.testing import (COMMAND_CASES, case_comm, classify_naive, row_of, running, sleepers,
-                        wait_for)
+from pt.testing import COMMAND_CASES, case_comm, classify_naive, row_of, running, sleepers, wait_for
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs")
 

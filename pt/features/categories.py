@@ -23,8 +23,7 @@ import numpy as np
 
 from pt.features.argv import Interpreter, Interpreters, command_layers
 from pt.features.cwd import CWD_CATEGORIES, classify_cwd
-from pt.features.rules_file import (COMMAND_CATEGORIES, MATCH_TARGETS, Rule, read_shipped,
-                                    read_user)
+from pt.features.rules_file import COMMAND_CATEGORIES, MATCH_TARGETS, Rule, read_shipped, read_user
 
 __all__ = ["COMMAND_CATEGORIES", "CWD_CATEGORIES", "CategoryRules", "category_names",
            "classify_cwd", "load_rules"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from pt.config import config_dir
 from pt.config_errors import ConfigError
 from pt.features.argv import Interpreter
 
@@ -61,8 +62,7 @@ class RulesDocument:
 
 def user_rules_path() -> Path:
     """``$XDG_CONFIG_HOME/pt/categories.json``, or ``~/.config/pt/categories.json``."""
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "pt" / "categories.json"
+    return config_dir() / "categories.json"
 
 
 def read_shipped() -> RulesDocument:
