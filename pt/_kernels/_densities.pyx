@@ -103,6 +103,21 @@ def beta_bernoulli_logpmf(const index_t[::1] k, const float64_t[::1] a,
     return np.asarray(out)
 
 
+def beta_logpdf_scalar(double x, double a, double b):
+    """``beta_logpdf`` for one valid triple (the public wrapper's scalar path)."""
+    return _beta_logpdf(x, a, b)
+
+
+def gamma_logpdf_scalar(double x, double shape, double scale):
+    """``gamma_logpdf`` for one valid triple (the public wrapper's scalar path)."""
+    return _gamma_logpdf(x, shape, scale)
+
+
+def beta_bernoulli_logpmf_scalar(index_t k, double a, double b):
+    """``beta_bernoulli_logpmf`` for one valid triple (the public wrapper's scalar path)."""
+    return _log_ratio(a, b) if k == 1 else _log_ratio(b, a)
+
+
 def dirichlet_categorical_logpmf(const index_t[::1] k, const float64_t[:, ::1] alpha,
                                  const index_t[::1] row=None):
     """log(alpha[r, k[i]] / sum(alpha[r, :])) with r = row[i] (r = i when ``row`` is None).

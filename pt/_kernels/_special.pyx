@@ -212,3 +212,8 @@ def betaln(const float64_t[::1] a, const float64_t[::1] b):
         for i in range(n):
             out[i] = log_beta(a[i], b[i])
     return np.asarray(out)
+
+
+def betaln_scalar(double a, double b):
+    """``betaln`` for one valid pair (the public wrapper's scalar path)."""
+    return log_beta(a, b)
