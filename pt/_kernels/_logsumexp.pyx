@@ -1,0 +1,41 @@
+"""Row-wise log-sum-exp over a C-contiguous 2-D array (reduction along the last axis)."""
+from libc.math cimport INFINITY, exp, log1p
+
+import numpy as np
+
+from ._types cimport float64_t, intp_t
+
+
+cdef inline double _row_logsumexp(const float64_t* row, intp_t n) noexcept nogil:
+    """log(sum(exp(row))) for one NaN-free row.
+
+    With m the largest element (first occurrence j), the result is
+    m + log1p(sum_{i != j} exp(row[i] - m)): the max term contributes exactly 1 and
+    log1p keeps the small remainder (SciPy does the same).  An empty or all -inf row
+    gives -inf; any +inf gives +inf.
+    """
+    cdef intp_t i, j = 0
+    cdef double m = -INFINITY, s = 0.0
+    for i in range(n):
+        if row[i] > m:
+            m = row[i]
+            j = i
+    if m == INFINITY or m == -INFINITY:
+        return m
+    for i in range(n):
+        if i != j:
+            s += exp(row[i] - m)
+    return m + log1p(s)
+
+
+def logsumexp_rows(const float64_t[:, ::1] a):
+    """log(sum(exp(a[i, :]))) for every row i of a NaN-free array; shape (m,) out."""
+    cdef intp_t i, m = a.shape[0], n = a.shape[1]
+    cdef float64_t[::1] out = np.empty(m, dtype=np.float64)
+    if n == 0:
+        out[:] = -INFINITY
+        return np.asarray(out)
+    with nogil:
+        for i in range(m):
+            out[i] = _row_logsumexp(&a[i, 0], n)
+    return np.asarray(out)
