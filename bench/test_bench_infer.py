@@ -16,6 +16,8 @@ from pt.infer.posterior import CATEGORICAL, Evidence, ModelTables, infer
 N = 10_000
 PRIORS, POLICY = load_priors(), load_policy()
 TABLES = ModelTables(PRIORS)
+#: Per-class (a, b) arrays of the Beta-Bernoulli features, for the baseline.
+PAIRS = {f: tuple(np.array(v) for v in zip(*PRIORS.pairs[f].values())) for f in ("orphan", "io_window")}
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +47,9 @@ def scipy_pipeline(ev, available):
     terms = [stats.betabinom.logpmf(k, ev.window_ticks[:, None], TABLES.cpu_alpha[cat], TABLES.cpu_beta[cat]),
              stats.gamma.logpdf(ev.age_s[:, None], TABLES.runtime_shape, scale=TABLES.runtime_scale),
              -TABLES.surv_a[cat] * np.log1p(ev.age_s[:, None] / TABLES.surv_b[cat]),
-             stats.betabinom.logpmf(ev.orphaned[:, None], 1, TABLES.orphan_a, TABLES.orphan_b)]
+             stats.betabinom.logpmf(ev.orphaned[:, None], 1, *PAIRS["orphan"])]
     io = ev.io_active[:, None]
-    terms.append(np.where(io >= 0, stats.betabinom.logpmf(np.maximum(io, 0), 1, TABLES.io_a, TABLES.io_b), 0))
+    terms.append(np.where(io >= 0, stats.betabinom.logpmf(np.maximum(io, 0), 1, *PAIRS["io_window"]), 0))
     for feature in CATEGORICAL:
         alphas = np.array([PRIORS.categorical[feature][c] for c in PRIORS.pairs["orphan"]])
         terms.append(np.log(alphas[:, getattr(ev, feature)].T / alphas.sum(axis=1)))

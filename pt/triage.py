@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pt import kernels
 from pt.collect import collect, start_window
 from pt.collect._linux import procfs_root
 from pt.collect.snapshot import Snapshot, Window
@@ -82,9 +81,7 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
 
 def _redecide(t: Triage, terms: np.ndarray) -> np.ndarray:
     """Actions for a modified term matrix (same priors, context and vetoes)."""
-    joint = t.inference.log_prior + terms.sum(axis=1)
-    log_post = joint - kernels.logsumexp(joint, axis=1)[:, None]
-    inference = Inference(terms, t.inference.observed, t.inference.log_prior, log_post)
+    inference = Inference.from_terms(terms, t.inference.observed, t.inference.log_prior)
     return run_decision(inference, t.policy, t.context, t.protected_by).action
 
 

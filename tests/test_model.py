@@ -64,7 +64,7 @@ def test_runtime_term_is_the_gamma_density():
 
 def test_bernoulli_and_categorical_terms():
     terms, _ = evidence_terms(evidence(orphaned=1, tty="dead", command="dev_server"), TABLES)
-    a, b = TABLES.orphan_a, TABLES.orphan_b
+    a, b = (np.array(v) for v in zip(*(PRIORS.pairs["orphan"][c] for c in CLASSES)))
     np.testing.assert_allclose(terms[0, column("orphan")], stats.betabinom.logpmf(1, 1, a, b), rtol=1e-12)
     for feature, level in (("tty", "dead"), ("command", "dev_server")):
         alphas = np.array([PRIORS.categorical[feature][c] for c in CLASSES])
@@ -123,9 +123,7 @@ def _inference_from_posterior(post: np.ndarray) -> Inference:
     log_post = np.log(np.maximum(post, 1e-300))
     terms = np.zeros((len(post), len(FEATURES), 4))
     terms[:, 0] = log_post - np.log(PRIORS.class_prior)
-    joint = np.log(PRIORS.class_prior) + terms.sum(axis=1)
-    return Inference(terms, np.ones(terms.shape[:2], bool), np.log(PRIORS.class_prior),
-                     joint - special.logsumexp(joint, axis=1, keepdims=True))
+    return Inference.from_terms(terms, np.ones(terms.shape[:2], bool), np.log(PRIORS.class_prior))
 
 
 def _decide(post, *, restart=False, protected=None, impact=None):

@@ -63,8 +63,8 @@ class Evidence:
 
 class ModelTables:
     """Priors as arrays, built once: per-category parameter tables ``(13, 4)``
-    for the hierarchical features, per-class pairs ``(4,)`` for the others, and
-    log-probability tables ``(levels, 4)`` for the categorical features."""
+    for the hierarchical features, per-class constants ``(4,)`` for age, and
+    log-probability tables ``(levels, 4)`` for the one-draw features."""
 
     def __init__(self, priors: Priors):
         categories = CATEGORICAL_LEVELS["command"]
@@ -79,19 +79,24 @@ class ModelTables:
             return table[..., 0].copy(), table[..., 1].copy()
 
         self.cpu_alpha, self.cpu_beta = pair_table("cpu_window")
+        self.cpu_log_beta = kernels.betaln(self.cpu_alpha, self.cpu_beta)            # (13, 4)
         self.surv_a, self.surv_b = pair_table("survival")
         self.runtime_shape, self.runtime_scale = (np.array(v) for v in zip(
             *(priors.pairs["runtime"][c] for c in CLASSES)))
-        self.orphan_a, self.orphan_b = (np.array(v) for v in zip(
-            *(priors.pairs["orphan"][c] for c in CLASSES)))
-        self.io_a, self.io_b = (np.array(v) for v in zip(
-            *(priors.pairs["io_window"][c] for c in CLASSES)))
-        # One categorical draw: log(alpha_k / sum(alpha)), the Dirichlet-categorical marginal.
-        self.categorical = {}
+        # The Gamma density's per-class constant lgamma(k) + k log(theta), from
+        # the kernel itself: log Gamma(1; k, theta) = -1/theta - constant.
+        self.runtime_log_norm = -kernels.gamma_logpdf(1.0, self.runtime_shape, self.runtime_scale) \
+            - 1.0 / self.runtime_scale
+        # One draw of a Bernoulli or categorical feature: the marginal is a
+        # table, (levels, 4), from the Beta-Bernoulli and Dirichlet-categorical kernels.
+        self.lookup = {}
+        for feature in ("orphan", "io_window"):
+            a, b = (np.array(v) for v in zip(*(priors.pairs[feature][c] for c in CLASSES)))
+            self.lookup[feature] = kernels.beta_bernoulli_logpmf(np.array([[0], [1]]), a, b)
         for feature in CATEGORICAL:
             alphas = np.array([priors.categorical[feature][c] for c in CLASSES])    # (4, L)
             levels = np.arange(alphas.shape[1])
-            self.categorical[feature] = kernels.dirichlet_categorical_logpmf(
+            self.lookup[feature] = kernels.dirichlet_categorical_logpmf(
                 levels[:, None], alphas[None, :, :])                                 # (L, 4)
 
 
@@ -100,23 +105,26 @@ class Inference:
     """The evidence matrix and everything derived from it.
 
     ``terms``: ``(n, F, 4)`` log-likelihood of each feature under each class
-    (0 where not observed); ``observed``: ``(n, F)``; ``log_posterior``:
-    ``(n, 4)``; ``posterior``: its exponent.
+    (0 where not observed); ``observed``: ``(n, F)``; ``log_likelihood``:
+    ``(n, 4)``, the sum over features; ``log_posterior`` and ``posterior``:
+    ``(n, 4)``. Build it with :meth:`from_terms`.
     """
 
     terms: np.ndarray
     observed: np.ndarray
     log_prior: np.ndarray
+    log_likelihood: np.ndarray
     log_posterior: np.ndarray
+    posterior: np.ndarray
 
-    @property
-    def posterior(self) -> np.ndarray:
-        return np.exp(self.log_posterior)
-
-    @property
-    def log_likelihood(self) -> np.ndarray:
-        """``(n, 4)``: the sum of all terms, the data's log marginal likelihood per class."""
-        return self.terms.sum(axis=1)
+    @classmethod
+    def from_terms(cls, terms: np.ndarray, observed: np.ndarray, log_prior: np.ndarray,
+                   log_likelihood: np.ndarray | None = None) -> Inference:
+        """log P(C|x) = log P(C) + sum of terms, normalised with log-sum-exp."""
+        loglik = terms.sum(axis=1) if log_likelihood is None else log_likelihood
+        joint = log_prior + loglik
+        log_post = joint - kernels.logsumexp(joint, axis=1)[:, None]
+        return cls(terms, observed, log_prior, loglik, log_post, np.exp(log_post))
 
     def log_bayes_factors(self, num: int = ABANDONED, den: int = USEFUL) -> np.ndarray:
         """``(n, F)``: per-feature natural-log Bayes factor of class ``num`` over ``den``."""
@@ -128,50 +136,55 @@ class Inference:
 
 
 def evidence_terms(evidence: Evidence, tables: ModelTables) -> tuple[np.ndarray, np.ndarray]:
-    """The ``(n, F, 4)`` term matrix and the ``(n, F)`` observed mask."""
+    """The ``(n, F, 4)`` term matrix and the ``(n, F)`` observed mask.
+
+    Stored feature-major, ``(F, n, 4)``, so each feature writes one contiguous
+    block and the sum over features is a contiguous reduction; the returned
+    arrays are transposed views. Every term is computed for every row and
+    zeroed where the feature was not observed (cheaper than masked scatter).
+    """
     n = len(evidence)
-    terms = np.zeros((n, len(FEATURES), N_CLASSES))
-    observed = np.zeros((n, len(FEATURES)), dtype=bool)
+    by_feature = np.empty((len(FEATURES), n, N_CLASSES))
+    seen = np.empty((len(FEATURES), n), dtype=bool)
     category = np.where(evidence.command >= 0, evidence.command, len(CATEGORICAL_LEVELS["command"]) - 1)
 
     def put(feature, values, mask):
         j = FEATURES.index(feature)
-        terms[mask, j] = values
-        observed[:, j] = mask
+        by_feature[j] = values
+        if not mask.all():
+            by_feature[j][~mask] = 0.0
+        seen[j] = mask
 
-    # CPU over the window: Beta-Binomial marginal of k ticks out of n (zero is ordinary).
-    mask = evidence.window_ticks > 0
-    k = evidence.cpu_ticks[mask, None].astype(np.float64)
-    nt = evidence.window_ticks[mask, None].astype(np.float64)
-    k = np.minimum(k, nt)  # a multi-threaded process can exceed one CPU; cap at "fully busy"
-    a, b = tables.cpu_alpha[category[mask]], tables.cpu_beta[category[mask]]
-    log_choose = -np.log1p(nt) - kernels.betaln(k + 1, nt - k + 1)
-    put("cpu_window", log_choose + kernels.betaln(k + a, nt - k + b) - kernels.betaln(a, b), mask)
+    # CPU over the window: Beta-Binomial marginal of k ticks out of n (zero is
+    # ordinary); the Beta normaliser is a per-(category, class) table.
+    nt = evidence.window_ticks.astype(np.float64)
+    k = np.minimum(evidence.cpu_ticks, nt)[:, None]   # beyond one CPU counts as fully busy
+    nt1 = np.maximum(nt, 0.0)[:, None]
+    log_choose = -np.log1p(nt1) - kernels.betaln(k + 1, nt1 - k + 1)
+    a, b = tables.cpu_alpha[category], tables.cpu_beta[category]
+    put("cpu_window", log_choose + kernels.betaln(k + a, nt1 - k + b) - tables.cpu_log_beta[category],
+        evidence.window_ticks > 0)
 
-    # Runtime: Gamma density of age per class, and the integrated survival of
-    # idea C, P(alive at t) = (b / (b + t))^a for a Gamma(a, b) prior on the hazard.
-    age = evidence.age_s[:, None]
-    mask = evidence.age_s >= 0
-    put("runtime", kernels.gamma_logpdf(np.maximum(age, 1e-3), tables.runtime_shape,
-                                        tables.runtime_scale)[mask], mask)
-    put("survival", (-tables.surv_a[category] * np.log1p(age / tables.surv_b[category]))[mask], mask)
+    # Age: Gamma(k, theta) density, (k-1) log t - t/theta - [lgamma(k) + k log theta],
+    # with the bracket a per-class constant. And the integrated survival of
+    # idea C, P(alive at t) = (b / (b + t))^a for a Gamma(a, rate b) hazard prior.
+    age = np.maximum(evidence.age_s, 1e-3)[:, None]
+    observed_age = evidence.age_s >= 0
+    put("runtime", (tables.runtime_shape - 1) * np.log(age) - age / tables.runtime_scale
+        - tables.runtime_log_norm, observed_age)
+    put("survival", -tables.surv_a[category] * np.log1p(age / tables.surv_b[category]), observed_age)
 
-    for feature, values, a, b in (("orphan", evidence.orphaned, tables.orphan_a, tables.orphan_b),
-                                  ("io_window", evidence.io_active, tables.io_a, tables.io_b)):
-        mask = values >= 0
-        put(feature, kernels.beta_bernoulli_logpmf(values[mask, None], a, b), mask)
-
-    for feature in CATEGORICAL:
-        codes = getattr(evidence, feature)
+    # Bernoulli and categorical features: one draw, so the marginal is a table lookup.
+    for feature, codes in (("orphan", evidence.orphaned), ("io_window", evidence.io_active),
+                           *((f, getattr(evidence, f)) for f in CATEGORICAL)):
         mask = codes >= 0
-        put(feature, tables.categorical[feature][codes[mask]], mask)
-    return terms, observed
+        put(feature, np.take(tables.lookup[feature], np.maximum(codes, 0), axis=0), mask)
+    return by_feature.transpose(1, 0, 2), seen.T
 
 
 def infer(evidence: Evidence, tables: ModelTables, log_prior: np.ndarray | None = None) -> Inference:
     """Posterior for every process: log P(C|x) = log P(C) + sum of terms, normalised."""
     terms, observed = evidence_terms(evidence, tables)
-    prior = tables.log_prior if log_prior is None else log_prior
-    joint = prior + terms.sum(axis=1)
-    log_post = joint - kernels.logsumexp(joint, axis=1)[:, None]
-    return Inference(terms, observed, prior, log_post)
+    loglik = terms.transpose(1, 0, 2).sum(axis=0)      # contiguous over the feature-major store
+    return Inference.from_terms(terms, observed, tables.log_prior if log_prior is None else log_prior,
+                                loglik)
