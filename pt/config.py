@@ -218,9 +218,9 @@ def load_policy(path: str | os.PathLike | None = None) -> Policy:
         loss[action] = {c: _number(file, f"loss.{action}.{c}", row.get(c), low=0) for c in CLASSES}
 
     dep_doc = _mapping(file, "dependency_impact", doc.get("dependency_impact"))
-    _only_keys(file, "dependency_impact", dep_doc, ("listening", "clients", "children"))
-    dependency = {k: _number(file, f"dependency_impact.{k}", dep_doc.get(k), low=0)
-                  for k in ("listening", "clients", "children")}
+    weights = ("listening", "clients", "children", "files")
+    _only_keys(file, "dependency_impact", dep_doc, weights)
+    dependency = {k: _number(file, f"dependency_impact.{k}", dep_doc.get(k), low=0) for k in weights}
 
     rp_doc = _mapping(file, "robust_prior", doc.get("robust_prior"))
     _only_keys(file, "robust_prior", rp_doc, CLASSES)

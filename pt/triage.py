@@ -48,7 +48,7 @@ def run_decision(inference: Inference, policy: Policy, context: Context,
                  protected: np.ndarray) -> Decision:
     """The decision stage, for the scan and for its counterfactuals alike."""
     impact = dependency_impact(policy, context.listening, context.established,
-                               context.genealogy.children)
+                               context.genealogy.children, context.fd_count)
     return decide(inference, policy, impact=impact, available=context.available,
                   protected=np.not_equal(protected, None))
 

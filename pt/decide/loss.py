@@ -60,11 +60,12 @@ def loss_matrix(policy: Policy) -> np.ndarray:
 
 
 def dependency_impact(policy: Policy, listening: np.ndarray, established: np.ndarray,
-                      children: np.ndarray) -> np.ndarray:
-    """Idea Z: how much else depends on a process (0 = nothing visible)."""
+                      children: np.ndarray, fd_count: np.ndarray) -> np.ndarray:
+    """Idea Z: how much else depends on a process (0 = nothing visible).
+    ``fd_count`` is -1 where the fds were unreadable (counted as none)."""
     w = policy.dependency_impact
     return (w["listening"] * (listening > 0) + w["clients"] * np.log1p(established)
-            + w["children"] * np.log1p(children))
+            + w["children"] * np.log1p(children) + w["files"] * np.log1p(np.maximum(fd_count - 3, 0)))
 
 
 @functools.lru_cache(maxsize=8)

@@ -29,6 +29,7 @@ def explain_json(t, row: int, changers: list[str]) -> dict:
     process = _row_columns(t, row)
     data = {
         "process": process,
+        "orphan_bayes_factor": orphan_bayes_factor(t),
         "thresholds": {
             "sprt_log_odds": process["log_odds"], "sprt_boundary": process["sprt_boundary"],
             "fdr_alpha": t.policy.fdr_alpha, "fdr_kill_set_size": t.decision.fdr_kill_set_size,
@@ -39,6 +40,12 @@ def explain_json(t, row: int, changers: list[str]) -> dict:
     errors = t.snapshot.errors
     return envelope("explain", host=t.snapshot.host.as_dict(), data=data,
                     errors=errors.as_list(), partial=errors.partial)
+
+
+def orphan_bayes_factor(t) -> float:
+    """Idea P: BF_orphan = P(orphaned | abandoned) / P(orphaned | useful) under the priors."""
+    a, b = t.priors.pairs["orphan"]["abandoned"], t.priors.pairs["orphan"]["useful"]
+    return (a[0] / sum(a)) / (b[0] / sum(b))
 
 
 def _posterior_table(t, row: int, chosen_class: str) -> Table:
@@ -114,6 +121,9 @@ def print_explain(t, row: int, changers: list[str], console: Console | None = No
                  f"{'∞' if boundary is None or not np.isfinite(boundary) else f'{boundary:+.2f}'}; "
                  f"lfdr {p['lfdr']:.4f} (FDR alpha {t.policy.fdr_alpha}, "
                  f"{t.decision.fdr_kill_set_size} kills admitted this scan)")
+    notes.append(f"orphan Bayes factor P(orphaned | abandoned) / P(orphaned | useful) = "
+                 f"{orphan_bayes_factor(t):.1f} (idea P); this process is "
+                 f"{'orphaned' if t.evidence.orphaned[row] == 1 else 'not orphaned'}")
     if p["dependency_impact"] > 0:
         notes.append(f"dependency impact {p['dependency_impact']:.2f}: kill cost × {1 + p['dependency_impact']:.2f}")
     mind = changers or ["nothing tried (one evidence item removed, or up to a week more idle) changes it"]
