@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pt._kernels import _triage
 from pt.config import ACTIONS, CLASSES, Policy
 from pt.infer.posterior import ABANDONED, USEFUL, Inference
 
@@ -113,22 +114,13 @@ def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
     expected = np.where(available, expected, np.inf)
     best = np.argmin(expected, axis=1)
 
-    # Robust Bayes: the posterior at every vertex of the credal set is the
-    # vertex prior times the likelihood, renormalised. Laid out (V, 4, n) so
-    # every operation runs along the long process axis, with the normalisers
-    # from one matrix product (no logs once the likelihood is scaled to its row max).
-    vertices = credal_vertices(policy)
-    loglik = inference.log_likelihood
-    lik_t = np.exp(loglik - loglik.max(axis=1, keepdims=True)).T                    # (4, n)
-    post_v = vertices[:, :, None] * lik_t[None, :, :]                               # (V, 4, n)
-    post_v /= (vertices @ lik_t)[:, None, :]
-    # Kill must be least-loss at every vertex; only rows where it is best now can fail.
-    kill_robust = np.ones(n, dtype=bool)
-    rows = np.flatnonzero(best == KILL)
-    if len(rows):
-        loss_v = np.matmul(L, post_v[:, :, rows]) * scale[rows].T[None]            # (V, 7, r)
-        loss_v = np.where(available[rows].T[None], loss_v, np.inf)
-        kill_robust[rows] = (np.argmin(loss_v, axis=1) == KILL).all(axis=0)
+    # Robust Bayes: at every vertex of the credal set the posterior is the
+    # vertex prior times the likelihood, renormalised; its min and max over
+    # the vertices bound the posterior over the whole set, and kill must be
+    # least-loss at every vertex (checked only where it is best now).
+    lower, upper, kill_robust = _triage.credal_decide(
+        inference.log_likelihood, credal_vertices(policy), L, scale,
+        np.ascontiguousarray(available).view(np.uint8), (best == KILL).view(np.uint8), KILL)
 
     demoted = np.full(n, None, dtype=object)
     without_kill = expected.copy()
@@ -162,7 +154,7 @@ def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
 
     return Decision(
         action=best, expected_loss=expected,
-        posterior_lower=post_v.min(axis=0).T, posterior_upper=post_v.max(axis=0).T,
+        posterior_lower=lower, posterior_upper=upper,
         impact=impact, log_odds=log_odds, sprt_boundary=boundary, lfdr=lfdr, demoted=demoted,
         fdr_kill_set_size=int(keep_count),
         fdr_estimate=float(running_mean[keep_count - 1]) if keep_count else 0.0,

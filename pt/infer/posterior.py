@@ -17,12 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from pt import kernels
+from pt._kernels import _triage
 from pt.config import CATEGORICAL_LEVELS, CLASSES, Priors
 
 #: Evidence items, in ledger order.
 FEATURES = ("cpu_window", "cpu_lifetime", "runtime", "survival", "orphan", "io_window",
             "tty", "state", "command", "cwd", "children", "network")
 CATEGORICAL = ("cpu_lifetime", "tty", "state", "command", "cwd", "children", "network")
+#: Features observed as one draw (Bernoulli or categorical), and the Evidence field of each.
+ONE_DRAW = {"orphan": "orphaned", "io_window": "io_active", **{f: f for f in CATEGORICAL}}
 N_CLASSES = len(CLASSES)
 USEFUL, USEFUL_BAD, ABANDONED, ZOMBIE = range(N_CLASSES)
 LN2 = np.log(2.0)
@@ -98,6 +101,29 @@ class ModelTables:
             levels = np.arange(alphas.shape[1])
             self.lookup[feature] = kernels.dirichlet_categorical_logpmf(
                 levels[:, None], alphas[None, :, :])                                 # (L, 4)
+        self._cpu_tables = {}
+        # The same tables stacked for the fused kernel: rows of feature j start at offset[j].
+        tables = [self.lookup[f] for f in ONE_DRAW]
+        self.lookup_stack = np.ascontiguousarray(np.concatenate(tables))
+        self.lookup_offset = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.intp)
+        self.one_draw_feature = np.array([FEATURES.index(f) for f in ONE_DRAW], dtype=np.intp)
+
+
+    def cpu_window_table(self, window_ticks: int) -> np.ndarray:
+        """``(13, n + 1, 4)``: the CPU-in-window term for every category, tick
+        count k = 0..n and class, for a window of ``n`` ticks (cached: a scan
+        has one window length, so this costs 13 (n + 1) 4 log-Betas, not one
+        per process)."""
+        table = self._cpu_tables.get(window_ticks)
+        if table is None:
+            nt = float(window_ticks)
+            k = np.arange(window_ticks + 1, dtype=np.float64)[None, :, None]
+            a, b = self.cpu_alpha[:, None, :], self.cpu_beta[:, None, :]
+            log_choose = -np.log1p(nt) - kernels.betaln(k + 1, nt - k + 1)
+            table = np.ascontiguousarray(log_choose + kernels.betaln(k + a, nt - k + b)
+                                         - self.cpu_log_beta[:, None, :])
+            self._cpu_tables[window_ticks] = table
+        return table
 
 
 @dataclass(frozen=True)
@@ -138,48 +164,36 @@ class Inference:
 def evidence_terms(evidence: Evidence, tables: ModelTables) -> tuple[np.ndarray, np.ndarray]:
     """The ``(n, F, 4)`` term matrix and the ``(n, F)`` observed mask.
 
-    Stored feature-major, ``(F, n, 4)``, so each feature writes one contiguous
-    block and the sum over features is a contiguous reduction; the returned
-    arrays are transposed views. Every term is computed for every row and
-    zeroed where the feature was not observed (cheaper than masked scatter).
+    One fused pass over the processes (:func:`pt._kernels._triage.evidence_terms`):
+
+    - CPU in window: Beta-Binomial, log C(n,k) + log B(k+a, n-k+b) - log B(a, b),
+      with (a, b) looked up by command category (k beyond one CPU counts as n);
+    - age: Gamma(k, theta) density, (k-1) log t - t/theta - [lgamma(k) + k log theta];
+    - still running: the integrated survival of idea C, a log(b / (b + t));
+    - Bernoulli and categorical features: one draw, so the marginal is a table lookup.
+
+    Stored feature-major, ``(F, n, 4)``, so the sum over features is
+    contiguous; the returned arrays are transposed views.
     """
-    n = len(evidence)
-    by_feature = np.empty((len(FEATURES), n, N_CLASSES))
-    seen = np.empty((len(FEATURES), n), dtype=bool)
-    category = np.where(evidence.command >= 0, evidence.command, len(CATEGORICAL_LEVELS["command"]) - 1)
-
-    def put(feature, values, mask):
-        j = FEATURES.index(feature)
-        by_feature[j] = values
-        if not mask.all():
-            by_feature[j][~mask] = 0.0
-        seen[j] = mask
-
-    # CPU over the window: Beta-Binomial marginal of k ticks out of n (zero is
-    # ordinary); the Beta normaliser is a per-(category, class) table.
-    nt = evidence.window_ticks.astype(np.float64)
-    k = np.minimum(evidence.cpu_ticks, nt)[:, None]   # beyond one CPU counts as fully busy
-    nt1 = np.maximum(nt, 0.0)[:, None]
-    log_choose = -np.log1p(nt1) - kernels.betaln(k + 1, nt1 - k + 1)
-    a, b = tables.cpu_alpha[category], tables.cpu_beta[category]
-    put("cpu_window", log_choose + kernels.betaln(k + a, nt1 - k + b) - tables.cpu_log_beta[category],
-        evidence.window_ticks > 0)
-
-    # Age: Gamma(k, theta) density, (k-1) log t - t/theta - [lgamma(k) + k log theta],
-    # with the bracket a per-class constant. And the integrated survival of
-    # idea C, P(alive at t) = (b / (b + t))^a for a Gamma(a, rate b) hazard prior.
-    age = np.maximum(evidence.age_s, 1e-3)[:, None]
-    observed_age = evidence.age_s >= 0
-    put("runtime", (tables.runtime_shape - 1) * np.log(age) - age / tables.runtime_scale
-        - tables.runtime_log_norm, observed_age)
-    put("survival", -tables.surv_a[category] * np.log1p(age / tables.surv_b[category]), observed_age)
-
-    # Bernoulli and categorical features: one draw, so the marginal is a table lookup.
-    for feature, codes in (("orphan", evidence.orphaned), ("io_window", evidence.io_active),
-                           *((f, getattr(evidence, f)) for f in CATEGORICAL)):
-        mask = codes >= 0
-        put(feature, np.take(tables.lookup[feature], np.maximum(codes, 0), axis=0), mask)
+    category = np.where(evidence.command >= 0, evidence.command,
+                        len(CATEGORICAL_LEVELS["command"]) - 1).astype(np.int64)
+    codes = np.ascontiguousarray(np.stack([getattr(evidence, attr) for attr in ONE_DRAW.values()]),
+                                 dtype=np.int64)
+    by_feature, seen = _triage.evidence_terms(
+        _int64(evidence.cpu_ticks), _int64(evidence.window_ticks),
+        np.ascontiguousarray(evidence.age_s, dtype=np.float64), category, codes,
+        tables.one_draw_feature, tables.lookup_stack, tables.lookup_offset,
+        tables.cpu_alpha, tables.cpu_beta, tables.cpu_log_beta,
+        tables.cpu_window_table(int(evidence.window_ticks.max(initial=0))),
+        tables.runtime_shape, tables.runtime_scale, tables.runtime_log_norm,
+        tables.surv_a, tables.surv_b,
+        FEATURES.index("cpu_window"), FEATURES.index("runtime"), FEATURES.index("survival"),
+        len(FEATURES))
     return by_feature.transpose(1, 0, 2), seen.T
+
+
+def _int64(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.int64)
 
 
 def infer(evidence: Evidence, tables: ModelTables, log_prior: np.ndarray | None = None) -> Inference:
