@@ -221,3 +221,28 @@ def test_sprt_boundary_is_the_loss_ratio():
     expected = np.log((L[k, u] - L[keep, u]) / (L[keep, a] - L[k, a]))
     assert d.sprt_boundary[0] == pytest.approx(expected)
     assert d.log_odds[0] == pytest.approx(0.0)
+
+
+def test_cpu_term_for_windows_of_different_lengths():
+    """The tabulated common window and the per-row path agree with scipy."""
+    ev = evidence(3, cpu_ticks=7, command="agent")
+    ev = Evidence(**{**ev.__dict__, "window_ticks": np.array([30, 50, 0]), "cpu_ticks": np.array([7, 45, 3])})
+    terms, observed = evidence_terms(ev, TABLES)
+    cat = LEVEL["command"]["agent"]
+    a, b = TABLES.cpu_alpha[cat], TABLES.cpu_beta[cat]
+    np.testing.assert_allclose(terms[0, column("cpu_window")], stats.betabinom.logpmf(7, 30, a, b), rtol=1e-10)
+    np.testing.assert_allclose(terms[1, column("cpu_window")], stats.betabinom.logpmf(45, 50, a, b), rtol=1e-10)
+    assert observed[:, column("cpu_window")].tolist() == [True, True, False]
+    assert (terms[2, column("cpu_window")] == 0).all()
+
+
+def test_posterior_bounds_are_the_extremes_over_the_vertices():
+    rng = np.random.default_rng(5)
+    post = rng.dirichlet([0.5] * 4, size=50)
+    d = _decide(post)
+    lik = post / np.asarray(PRIORS.class_prior)          # likelihood up to a row constant
+    vertices = credal_vertices(POLICY)
+    vpost = vertices[:, None, :] * lik[None]
+    vpost /= vpost.sum(axis=2, keepdims=True)
+    np.testing.assert_allclose(d.posterior_lower, vpost.min(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(d.posterior_upper, vpost.max(axis=0), rtol=1e-9)
