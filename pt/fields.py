@@ -180,7 +180,7 @@ def _bounds(t, i) -> dict:
 
 
 def _bayes_factors(t, i) -> dict:
-    bits = t.inference.log_bayes_factors()[i] / np.log(2)
+    bits = t.inference.row_bits(i)
     return {"abandoned_vs_useful_bits": round(float(bits.sum()), 4),
             "by_feature_bits": {f: round(float(b), 4) for f, b, seen in
                                 zip(FEATURE_NAMES, bits, t.inference.observed[i]) if seen}}

@@ -59,11 +59,14 @@ def tty_codes(g: Genealogy) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Observed:
-    """Per-process files read once per scan besides stat/status/cmdline:
-    cwd links, open fds and their sockets, the machine's socket table, and
-    service units. Read inside the CPU window (see :func:`pt.triage.triage`)."""
+    """What a scan reads and derives besides stat/status/cmdline, while the
+    CPU window is open (see :func:`pt.triage.triage`): command and cwd
+    categories, cwd links, open fds and their sockets, the machine's socket
+    table, and service units."""
 
+    command_category: np.ndarray
     cwd: np.ndarray
+    cwd_category: np.ndarray
     fd_count: np.ndarray
     socket_row: np.ndarray
     socket_inode: np.ndarray
@@ -71,21 +74,22 @@ class Observed:
     units: Units
 
 
-def read_observed(snapshot: Snapshot, root: str | os.PathLike = "/proc") -> Observed:
-    """Read :class:`Observed` for every row of ``snapshot``."""
+def read_observed(snapshot: Snapshot, root: str | os.PathLike = "/proc", rules=None) -> Observed:
+    """Read and classify :class:`Observed` for every row of ``snapshot``."""
     path = os.fsencode(root)
+    rules = rules if rules is not None else load_rules()
+    command = rules.classify(snapshot["comm"], snapshot["cmdline"]).astype(np.int8)
+    cwd = read_links(path, snapshot["pid"], "cwd")
     fd_count, socket_row, socket_inode = read_fd_sockets(path, snapshot["pid"])
-    return Observed(read_links(path, snapshot["pid"], "cwd"), fd_count, socket_row, socket_inode,
-                    read_sockets(root), read_units(root, snapshot["pid"]))
+    return Observed(command, cwd, classify_cwd(cwd, snapshot["uid"]).astype(np.int8), fd_count,
+                    socket_row, socket_inode, read_sockets(root), read_units(root, snapshot["pid"]))
 
 
-def build(snapshot: Snapshot, window: Window, observed: Observed, rules=None) -> tuple[Evidence, Context]:
+def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evidence, Context]:
     """Evidence and context for every row of ``snapshot`` observed over ``window``."""
     n = len(snapshot)
     g = genealogy(snapshot)
-    rules = rules if rules is not None else load_rules()
-    command = rules.classify(snapshot["comm"], snapshot["cmdline"]).astype(np.int8)
-    cwd_category = classify_cwd(observed.cwd, snapshot["uid"]).astype(np.int8)
+    command, cwd_category = observed.command_category, observed.cwd_category
 
     sockets, rows, inodes = observed.sockets, observed.socket_row, observed.socket_inode
     listening = count_per_process(n, rows, inodes, sockets.listening())

@@ -61,7 +61,7 @@ def confidence_label(value: float) -> str:
 
 def top_factors(inference: Inference, row: int, k: int = 3) -> list[tuple[str, float]]:
     """The ``k`` features with the largest |log2 BF(abandoned : useful)|."""
-    bits = inference.log_bayes_factors()[row] / LN2
+    bits = inference.row_bits(row)
     order = np.argsort(-np.abs(bits), kind="stable")
     return [(FEATURES[j], float(bits[j])) for j in order[:k] if inference.observed[row, j]]
 
@@ -80,16 +80,18 @@ def ledger_rows(inference: Inference, evidence: Evidence, row: int) -> list[dict
     """Every feature of one process: observed value, per-class log-likelihood,
     and the abandoned:useful Bayes factor in bits with its grade."""
     out = []
-    bf_bits = inference.log_bayes_factors()[row] / LN2
+    bf_bits = inference.row_bits(row).tolist()
+    terms = inference.terms[row].tolist()
+    seen_row = inference.observed[row].tolist()
     for j, feature in enumerate(FEATURES):
-        seen = bool(inference.observed[row, j])
+        seen = seen_row[j]
         out.append({
             "feature": feature,
             "label": LABELS[feature],
             "observed": observed_value(evidence, feature, row),
             "missing": not seen,
-            "log_likelihood": {c: float(inference.terms[row, j, i]) for i, c in enumerate(CLASSES)},
-            "bits_abandoned_vs_useful": float(bf_bits[j]) if seen else 0.0,
+            "log_likelihood": {c: round(v, 4) for c, v in zip(CLASSES, terms[j])},
+            "bits_abandoned_vs_useful": round(bf_bits[j], 4) if seen else 0.0,
             "strength": strength(bf_bits[j]) if seen else "none",
         })
     return out

@@ -156,6 +156,10 @@ class Inference:
         """``(n, F)``: per-feature natural-log Bayes factor of class ``num`` over ``den``."""
         return self.terms[:, :, num] - self.terms[:, :, den]
 
+    def row_bits(self, row: int, num: int = ABANDONED, den: int = USEFUL) -> np.ndarray:
+        """``(F,)``: one process's per-feature log2 Bayes factors of ``num`` over ``den``."""
+        return (self.terms[row, :, num] - self.terms[row, :, den]) / LN2
+
     def bits(self, num: int = ABANDONED, den: int = USEFUL) -> np.ndarray:
         """``(n,)``: total evidence for ``num`` over ``den`` in bits (log2 Bayes factor)."""
         return self.log_bayes_factors(num, den).sum(axis=1) / LN2
