@@ -518,7 +518,7 @@ cdef double _ppf(double q, double a, double b) noexcept nogil:
     p = q
     pc = 0.5 + (0.5 - q)
     if b == 1.0:                         # I_x(a, 1) = x**a
-        return exp((log(p) if p <= 0.5 else log1p(-pc)) / a)
+        return pow(p, 1.0 / a) if p <= 0.5 else exp(log1p(-pc) / a)
     if a == 1.0:                         # I_x(1, b) = 1 - (1 - x)**b
         return -expm1((log1p(-p) if p <= 0.5 else log(pc)) / b)
     if a == b and p == 0.5:              # symmetric median
@@ -541,7 +541,7 @@ cdef double _ppf(double q, double a, double b) noexcept nogil:
             hi = x
         else:
             lo = x
-        if hi <= TINIEST:           # the root is below every positive double
+        if hi <= 2.0 * TINIEST:          # the root rounds to 0 (or to the smallest subnormal)
             x = 0.0
             break
         phi = exp(a * log(x) + (b - 1.0) * log1p(-x) - lbeta)

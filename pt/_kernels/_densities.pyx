@@ -4,6 +4,7 @@ Element-wise over equal-length arrays of valid parameters (the public wrappers i
 :mod:`pt.kernels` validate and broadcast).  Edge values follow SciPy's ``xlogy``
 conventions (``0 * log(0) = 0``) on closed supports.
 """
+from libc.float cimport DBL_MIN
 from libc.math cimport INFINITY, lgamma, log, log1p
 
 import numpy as np
@@ -118,16 +119,24 @@ def beta_bernoulli_logpmf_scalar(index_t k, double a, double b):
     return _log_ratio(a, b) if k == 1 else _log_ratio(b, a)
 
 
+cdef inline double _log_share(double part, double total) noexcept nogil:
+    """log(part / total) for 0 < part <= total: one rounding in the ratio, not two large logs."""
+    cdef double r = part / total
+    if r >= DBL_MIN:
+        return log(r)
+    return log(part) - log(total)        # the ratio would lose digits as a subnormal
+
+
 def dirichlet_categorical_logpmf(const index_t[::1] k, const float64_t[:, ::1] alpha,
                                  const index_t[::1] row=None):
     """log(alpha[r, k[i]] / sum(alpha[r, :])) with r = row[i] (r = i when ``row`` is None).
 
-    ``alpha`` holds one Dirichlet parameter vector per row; the log of each row total is
-    computed once, so many draws can share a row through ``row``.
+    ``alpha`` holds one Dirichlet parameter vector per row; each row total is computed
+    once, so many draws can share a row through ``row``.
     """
     cdef intp_t i, j, r, n = k.shape[0], m = alpha.shape[0], n_cat = alpha.shape[1]
     cdef float64_t[::1] out = np.empty(n, dtype=np.float64)
-    cdef float64_t[::1] log_total = np.empty(m, dtype=np.float64)
+    cdef float64_t[::1] total = np.empty(m, dtype=np.float64)
     cdef double s
     cdef bint shared_rows = row is not None
     with nogil:
@@ -135,8 +144,8 @@ def dirichlet_categorical_logpmf(const index_t[::1] k, const float64_t[:, ::1] a
             s = 0.0
             for j in range(n_cat):
                 s += alpha[r, j]
-            log_total[r] = log(s)
+            total[r] = s
         for i in range(n):
             r = row[i] if shared_rows else i
-            out[i] = log(alpha[r, k[i]]) - log_total[r]
+            out[i] = _log_share(alpha[r, k[i]], total[r])
     return np.asarray(out)
