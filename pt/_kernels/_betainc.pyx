@@ -15,7 +15,7 @@ the mode).
 Cran-Martin-Thomas (AS 109 / R19) starting value.
 """
 from libc.float cimport DBL_EPSILON, DBL_MIN
-from libc.math cimport erf, erfc, exp, expm1, fabs, log, log1p, pow, sqrt
+from libc.math cimport INFINITY, erf, erfc, exp, expm1, fabs, log, log1p, pow, sqrt
 
 import numpy as np
 
@@ -545,15 +545,17 @@ cdef double _ppf(double q, double a, double b) noexcept nogil:
             x = 0.0
             break
         phi = exp(a * log(x) + (b - 1.0) * log1p(-x) - lbeta)
-        gp = (-phi if upper else phi) / small
-        step = g / gp
-        denom = 1.0 - 0.5 * step * ((a - (b - 1.0) * x / (1.0 - x)) - gp)
-        if 0.5 < denom < 2.0:            # Halley where it refines Newton, else Newton
-            step /= denom
-        xn = x * exp(-step)
-        if fabs(g) < 1e-7:               # converged: this last step leaves an O(g**3) error
-            x = xn
-            break
+        xn = -1.0                        # no usable slope (underflow/overflow): bisect
+        if small > 0.0 and 0.0 < phi < INFINITY:
+            gp = (-phi if upper else phi) / small
+            step = g / gp
+            denom = 1.0 - 0.5 * step * ((a - (b - 1.0) * x / (1.0 - x)) - gp)
+            if 0.5 < denom < 2.0:        # Halley where it refines Newton, else Newton
+                step /= denom
+            xn = x * exp(-step)
+            if fabs(g) < 1e-7:           # converged: this last step leaves an O(g**3) error
+                x = xn
+                break
         if not (lo < xn < hi):
             xn = _bisect(lo, hi)
         if xn == x:
