@@ -16,6 +16,17 @@ import pytest
 REFERENCES: list[tuple[str, str, float]] = []
 
 
+@pytest.fixture
+def record(benchmark):
+    """Run ``fn`` as implementation ``impl`` ("pt" or "scipy") of ``kernel`` at
+    ``size``, in the group its counterpart shares (kernel benchmarks)."""
+    def run(kernel, size, impl, fn, rounds, iterations=1):
+        benchmark.group = f"{kernel} {size}"
+        benchmark.extra_info["role"] = impl
+        benchmark.pedantic(fn, rounds=rounds, iterations=iterations, warmup_rounds=1)
+    return run
+
+
 @pytest.fixture(scope="session")
 def record_reference():
     """Record a reference median (seconds) measured outside pytest-benchmark."""

@@ -313,8 +313,9 @@ def dirichlet_categorical_logpmf(k, alpha):
     -----
     The Dirichlet-multinomial marginal with one trial
     (``scipy.stats.dirichlet_multinomial.logpmf`` with ``n = 1`` and one-hot ``x``):
-    :math:`\log(\alpha_k / \sum_j \alpha_j)`.  The log of each row total is
-    computed once however many draws share the row.
+    :math:`\log(\alpha_k / \sum_j \alpha_j)`, taking the log of the ratio (one
+    rounding) rather than a difference of two logs.  Each row total is computed
+    once however many draws share the row.
 
     Examples
     --------

@@ -15,10 +15,11 @@ the mode).
 Cran-Martin-Thomas (AS 109 / R19) starting value.
 """
 from libc.float cimport DBL_EPSILON, DBL_MIN
-from libc.math cimport erf, erfc, exp, expm1, fabs, log, log1p, pow, sqrt
+from libc.math cimport INFINITY, erf, erfc, exp, expm1, fabs, log, pow, sqrt
 
 import numpy as np
 
+from ._elementary cimport fast_log1p
 from ._special cimport (algdiv, beta_power, digamma, gam1, log_beta, log_beta_power)
 from ._types cimport float64_t, intp_t
 
@@ -52,7 +53,7 @@ cdef double _log_inv_sbeta(double s, double t) noexcept nogil:
     if s >= 1.0:
         return -log_beta(s, t) - log(s)
     if t >= 8.0:
-        return log1p(gam1(s)) - algdiv(s, t)
+        return fast_log1p(gam1(s)) - algdiv(s, t)
     c = 1.0                               # Gamma(s + t)/Gamma(t) = c * Gamma(s + tr)/Gamma(tr)
     tr = t
     if t > 1.0:
@@ -87,8 +88,8 @@ cdef double _power_term(double a, double b, double x, double y) noexcept nogil:
         return beta_power(a, b, x, y)
     z = _log_inv_sbeta(s, b if a < b else a) + log(s)
     if x <= y:
-        return _pow_exp(x, a, b * log1p(-x) + z)
-    return _pow_exp(y, b, a * log1p(-y) + z)
+        return _pow_exp(x, a, b * fast_log1p(-x) + z)
+    return _pow_exp(y, b, a * fast_log1p(-y) + z)
 
 
 # ---------------------------------------------------------------- expansions
@@ -253,7 +254,7 @@ cdef double _bgrat(double a, double b, double x, double y, double w) noexcept no
     cdef double c[30]
     cdef double dd[30]
     cdef int n, i
-    lnx = log1p(-y) if y <= 0.375 else log(x)
+    lnx = fast_log1p(-y) if y <= 0.375 else log(x)
     z = -nu * lnx
     if b * z == 0.0:
         return w
@@ -470,7 +471,7 @@ cdef double _ppf_guess(double p, double pc, double a, double b, double lbeta) no
         t = 1.0 / (9.0 * qq)
         t = r * (1.0 - t + yq * sqrt(t)) ** 3
         if t <= 0.0:
-            x = -expm1((log1p(-alpha) + log(qq) + lbeta) / qq)
+            x = -expm1((fast_log1p(-alpha) + log(qq) + lbeta) / qq)
         else:
             t = (4.0 * pp + r - 2.0) / t
             if t <= 1.0:
@@ -518,9 +519,9 @@ cdef double _ppf(double q, double a, double b) noexcept nogil:
     p = q
     pc = 0.5 + (0.5 - q)
     if b == 1.0:                         # I_x(a, 1) = x**a
-        return exp((log(p) if p <= 0.5 else log1p(-pc)) / a)
+        return pow(p, 1.0 / a) if p <= 0.5 else exp(fast_log1p(-pc) / a)
     if a == 1.0:                         # I_x(1, b) = 1 - (1 - x)**b
-        return -expm1((log1p(-p) if p <= 0.5 else log(pc)) / b)
+        return -expm1((fast_log1p(-p) if p <= 0.5 else log(pc)) / b)
     if a == b and p == 0.5:              # symmetric median
         return 0.5
     lbeta = log_beta(a, b)
@@ -541,19 +542,21 @@ cdef double _ppf(double q, double a, double b) noexcept nogil:
             hi = x
         else:
             lo = x
-        if hi <= TINIEST:           # the root is below every positive double
+        if hi <= 2.0 * TINIEST:          # the root rounds to 0 (or to the smallest subnormal)
             x = 0.0
             break
-        phi = exp(a * log(x) + (b - 1.0) * log1p(-x) - lbeta)
-        gp = (-phi if upper else phi) / small
-        step = g / gp
-        denom = 1.0 - 0.5 * step * ((a - (b - 1.0) * x / (1.0 - x)) - gp)
-        if 0.5 < denom < 2.0:            # Halley where it refines Newton, else Newton
-            step /= denom
-        xn = x * exp(-step)
-        if fabs(g) < 1e-7:               # converged: this last step leaves an O(g**3) error
-            x = xn
-            break
+        phi = exp(a * log(x) + (b - 1.0) * fast_log1p(-x) - lbeta)
+        xn = -1.0                        # no usable slope (underflow/overflow): bisect
+        if small > 0.0 and 0.0 < phi < INFINITY:
+            gp = (-phi if upper else phi) / small
+            step = g / gp
+            denom = 1.0 - 0.5 * step * ((a - (b - 1.0) * x / (1.0 - x)) - gp)
+            if 0.5 < denom < 2.0:        # Halley where it refines Newton, else Newton
+                step /= denom
+            xn = x * exp(-step)
+            if fabs(g) < 1e-7:           # converged: this last step leaves an O(g**3) error
+                x = xn
+                break
         if not (lo < xn < hi):
             xn = _bisect(lo, hi)
         if xn == x:

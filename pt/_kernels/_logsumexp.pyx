@@ -1,8 +1,9 @@
 """Row-wise log-sum-exp over a C-contiguous 2-D array (reduction along the last axis)."""
-from libc.math cimport INFINITY, exp, log1p
+from libc.math cimport INFINITY, exp
 
 import numpy as np
 
+from ._elementary cimport fast_log1p
 from ._types cimport float64_t, intp_t
 
 
@@ -25,7 +26,7 @@ cdef inline double _row_logsumexp(const float64_t* row, intp_t n) noexcept nogil
     for i in range(n):
         if i != j:
             s += exp(row[i] - m)
-    return m + log1p(s)
+    return m + fast_log1p(s)
 
 
 def logsumexp_rows(const float64_t[:, ::1] a):

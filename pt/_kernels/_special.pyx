@@ -6,10 +6,11 @@ accuracy when one argument is huge (where ``lgamma(a) + lgamma(b) - lgamma(a + b
 cancels).  The scalar functions are declared in ``_special.pxd`` for the other
 kernel modules; they assume valid arguments (stated per function).
 """
-from libc.math cimport exp, fabs, lgamma, log, log1p, sqrt
+from libc.math cimport exp, fabs, lgamma, log, sqrt
 
 import numpy as np
 
+from ._elementary cimport fast_log1p, rlog1
 from ._types cimport float64_t, intp_t
 
 cdef double HALF_LOG_2PI = 0.918938533204672741780329736406   # log(2 pi) / 2
@@ -51,31 +52,6 @@ cdef double digamma(double x) noexcept nogil:
     f = 1.0 / (x * x)
     return shift + log(x) - 0.5 / x - f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252
         - f * (1.0 / 240 - f * (1.0 / 132 - f * (691.0 / 32760 - f / 12))))))
-
-
-cdef double rlog1(double x) noexcept nogil:
-    """x - log(1 + x) for x > -1, accurate where the two terms cancel (small |x|).
-
-    With r = x / (2 + x), log1p(x) = 2 atanh(r), so x - log1p(x) = r x - 2 (r^3/3 + r^5/5 + ...).
-    """
-    cdef double r, t
-    if fabs(x) > 0.3:
-        return x - log1p(x)
-    r = x / (2.0 + x)
-    t = r * r                            # t <= 0.031: eleven terms reach 1e-17
-    return r * x - 2.0 * r * t * (1.0 / 3 + t * (1.0 / 5 + t * (1.0 / 7 + t * (1.0 / 9
-        + t * (1.0 / 11 + t * (1.0 / 13 + t * (1.0 / 15 + t * (1.0 / 17 + t * (1.0 / 19
-        + t * (1.0 / 21 + t / 23))))))))))
-
-
-cdef inline double _log1p_unit(double h) noexcept nogil:
-    """log1p(h) for 0 <= h <= 1 with one ``log`` (cheaper than libm ``log1p``).
-
-    u = 1 + h rounds; h - (u - 1) is that rounding error exactly (Fast2Sum), and
-    log(1 + h) = log(u) + err/u up to (err/u)**2 < eps**2.
-    """
-    cdef double u = 1.0 + h
-    return log(u) + (h - (u - 1.0)) / u
 
 
 cdef inline double _del(double z) noexcept nogil:
@@ -123,7 +99,7 @@ cdef double algdiv(double a, double b) noexcept nogil:
     plus del(b) - del(a + b); no term is a difference of two large numbers.  Needs a <= b.
     """
     cdef double w = _del(b) - _del(a + b)
-    cdef double u = (b + (a - 0.5)) * _log1p_unit(a / b)
+    cdef double u = (b + (a - 0.5)) * fast_log1p(a / b)
     cdef double v = a * (log(b) - 1.0)
     return w - (u + v)                   # u, v > 0
 
@@ -136,7 +112,7 @@ cdef double log_beta(double a, double b) noexcept nogil:
     if a >= 8.0:
         # Stirling for all three gammas; h = a/b keeps every term free of cancellation.
         h = a / b
-        lg1p = _log1p_unit(h)
+        lg1p = fast_log1p(h)
         u = (a - 0.5) * (lg1p - log(h))    # -(a - 1/2) log(a / (a + b))
         v = b * lg1p
         return ((HALF_LOG_2PI - 0.5 * log(b)) + bcorr(a, b)) - (u + v)   # u, v > 0
@@ -149,21 +125,20 @@ cdef inline void _log_xy(double x, double y, double* lnx, double* lny) noexcept 
     """log x and log y for y = 1 - x, taking each from the argument that is exact."""
     if x <= 0.375:
         lnx[0] = log(x)
-        lny[0] = log1p(-x)
+        lny[0] = fast_log1p(-x)
     elif y <= 0.375:
-        lnx[0] = log1p(-y)
+        lnx[0] = fast_log1p(-y)
         lny[0] = log(y)
     else:
         lnx[0] = log(x)
         lny[0] = log(y)
 
 
-cdef inline double _mode_exponent(double a, double b, double x, double y,
-                                  double* x0) noexcept nogil:
-    """-log((x/x0)**a (y/y0)**b) with x0 = a/(a + b), y0 = 1 - x0, for a, b >= 8.
+cdef double mode_exponent(double a, double b, double x, double y) noexcept nogil:
+    """-log((x/x0)**a (y/y0)**b) with x0 = a/(a + b), y0 = 1 - x0, for a, b >= 8, y = 1 - x.
 
     Equals a rlog1(x/x0 - 1) + b rlog1(y/y0 - 1) because a (x/x0 - 1) + b (y/y0 - 1) = 0,
-    so nothing cancels near the mode (TOMS 708 ``brcomp``).  Stores x0.
+    so nothing cancels near the mode (TOMS 708 ``brcomp``).
     """
     cdef double h, xm, ym, lam, e, u, v
     if a <= b:
@@ -180,26 +155,33 @@ cdef inline double _mode_exponent(double a, double b, double x, double y,
     u = rlog1(e) if fabs(e) <= 0.6 else e - log(x / xm)
     e = lam / b
     v = rlog1(e) if fabs(e) <= 0.6 else e - log(y / ym)
-    x0[0] = xm
     return a * u + b * v
+
+
+cdef double log_mode_power(double a, double b) noexcept nogil:
+    """log(x0**a y0**b / B(a, b)) at x0 = a/(a + b), for a, b >= 8.
+
+    Stirling: (1/2) log(a b / (a + b)) - log(2 pi)/2 - bcorr(a, b), so
+    log(x**a y**b / B(a, b)) = log_mode_power(a, b) - mode_exponent(a, b, x, y).
+    """
+    return 0.5 * log(a / (a + b) * b) - HALF_LOG_2PI - bcorr(a, b)
 
 
 cdef double log_beta_power(double a, double b, double x, double y) noexcept nogil:
     """log(x**a y**b / B(a, b)) for a, b > 0, 0 < x < 1, y = 1 - x."""
-    cdef double lnx, lny, x0, z
+    cdef double lnx, lny
     if a >= 8.0 and b >= 8.0:
-        z = _mode_exponent(a, b, x, y, &x0)
-        return (0.5 * log(b * x0) - HALF_LOG_2PI) - z - bcorr(a, b)
+        return log_mode_power(a, b) - mode_exponent(a, b, x, y)
     _log_xy(x, y, &lnx, &lny)
     return a * lnx + b * lny - log_beta(a, b)
 
 
 cdef double beta_power(double a, double b, double x, double y) noexcept nogil:
     """x**a y**b / B(a, b) for a, b > 0, 0 < x < 1, y = 1 - x (TOMS 708 ``brcomp``)."""
-    cdef double lnx, lny, x0, z
+    cdef double lnx, lny
     if a >= 8.0 and b >= 8.0:
-        z = _mode_exponent(a, b, x, y, &x0)
-        return INV_SQRT_2PI * sqrt(b * x0) * exp(-(z + bcorr(a, b)))
+        return (INV_SQRT_2PI * sqrt(a / (a + b) * b)
+                * exp(-(mode_exponent(a, b, x, y) + bcorr(a, b))))
     _log_xy(x, y, &lnx, &lny)
     return exp(a * lnx + b * lny - log_beta(a, b))
 

@@ -1,0 +1,36 @@
+# Elementary-function helpers, defined inline here so every kernel module that
+# cimports them compiles its own copy (no cross-module call in hot loops).
+from libc.math cimport fabs, log
+
+
+cdef inline double fast_log1p(double t) noexcept nogil:
+    """log(1 + t) for t > -1 with one libm ``log`` (glibc's ``log1p`` costs several).
+
+    u = 1 + t rounds; e = (1 + t) - u exactly (Knuth's TwoSum), and
+    log(1 + t) = log(u) + e/u up to (e/u)**2 / 2 < eps**2: within an ulp or two.
+    """
+    cdef double u = 1.0 + t
+    cdef double t_part = u - 1.0
+    cdef double e = (1.0 - (u - t_part)) + (t - t_part)
+    return log(u) + e / u
+
+
+cdef inline double rlog1(double x) noexcept nogil:
+    """x - log(1 + x) for x > -1, accurate where the two terms cancel (small |x|).
+
+    With r = x / (2 + x), log1p(x) = 2 atanh(r), so for |x| <= 0.3
+    x - log1p(x) = r x - 2 r t (1/3 + t/5 + ... + t**10/23), t = r**2 <= 0.031
+    (the series summed by Estrin's scheme); beyond, the direct difference loses
+    at most 3 bits.
+    """
+    cdef double r, t, t2, t4
+    if fabs(x) > 0.3:
+        return x - fast_log1p(x)
+    r = x / (2.0 + x)
+    t = r * r
+    t2 = t * t
+    t4 = t2 * t2
+    return r * x - 2.0 * r * t * (
+        ((1.0 / 3 + t * (1.0 / 5)) + t2 * (1.0 / 7 + t * (1.0 / 9)))
+        + t4 * (((1.0 / 11 + t * (1.0 / 13)) + t2 * (1.0 / 15 + t * (1.0 / 17)))
+                + t4 * ((1.0 / 19 + t * (1.0 / 21)) + t2 * (1.0 / 23))))
