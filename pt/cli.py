@@ -12,6 +12,7 @@ import sys
 
 from pt import __version__
 from pt.commands import config, explain, scan
+from pt.config_errors import ConfigError
 from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED
 
 COMMANDS = (scan, explain, config)
@@ -56,11 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return BROKEN_PIPE
-    except OSError as exc:
+    except (OSError, ConfigError) as exc:
         print(f"pt {args.command}: error: {exc}", file=sys.stderr)
         if getattr(args, "json", False):
             from pt.ui.result import error_envelope, print_json
-            print_json(error_envelope(args.command, code="os_error", message=str(exc)))
+            code = "invalid_config" if isinstance(exc, ConfigError) else "os_error"
+            print_json(error_envelope(args.command, code=code, message=str(exc)))
         return ERROR
 
 

@@ -57,11 +57,18 @@ def _read_json(text: str, file: str) -> dict:
     return data
 
 
+#: Lists a user file adds to rather than replaces: a user cannot drop a shipped
+#: protection by naming one of their own.
+ADDITIVE_LISTS = ("protected_patterns",)
+
+
 def _deep_merge(base: dict, override: dict) -> dict:
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _deep_merge(merged[key], value)
+        elif key in ADDITIVE_LISTS and isinstance(value, list) and isinstance(merged.get(key), list):
+            merged[key] = merged[key] + [v for v in value if v not in merged[key]]
         else:
             merged[key] = value
     return merged
@@ -142,6 +149,7 @@ def _versioned(name: str, path) -> tuple[dict, str]:
 
 def load_priors(path: str | os.PathLike | None = None) -> Priors:
     doc, file = _versioned("priors.json", path)
+    _only_keys(file, "", doc, ("version", "classes", "class_prior", *PAIR_FEATURES, "categorical"))
     if tuple(doc.get("classes", ())) != CLASSES:
         raise ConfigError(file, "classes", doc.get("classes"), f"must be {list(CLASSES)}")
     cp = _mapping(file, "class_prior", doc.get("class_prior"))
@@ -207,8 +215,13 @@ class Policy:
     digest: str
 
 
+GUARD_KEYS = ("min_user_uid", "allow_other_users", "allow_system_services", "protected_patterns")
+
+
 def load_policy(path: str | os.PathLike | None = None) -> Policy:
     doc, file = _versioned("policy.json", path)
+    _only_keys(file, "", doc, ("version", "loss", "dependency_impact", "robust_prior", "fdr",
+                               "window_s", "guards"))
     loss_doc = _mapping(file, "loss", doc.get("loss"))
     _only_keys(file, "loss", loss_doc, ACTIONS)
     loss = {}
@@ -239,15 +252,16 @@ def load_policy(path: str | os.PathLike | None = None) -> Policy:
     window = _number(file, "window_s", doc.get("window_s"), low=0, high=60, strict_low=True)
 
     guards = _mapping(file, "guards", doc.get("guards"))
+    _only_keys(file, "guards", guards, GUARD_KEYS)
     patterns = guards.get("protected_patterns", [])
     if not isinstance(patterns, list):
         raise ConfigError(file, "guards.protected_patterns", patterns, "must be a list of regexes")
     compiled = []
-    for i, pattern in enumerate(patterns):
+    for pattern in patterns:   # shipped and user lists are merged: name the pattern itself
         try:
             compiled.append(re.compile(pattern))
         except (re.error, TypeError) as exc:
-            raise ConfigError(file, f"guards.protected_patterns[{i}]", pattern,
+            raise ConfigError(file, "guards.protected_patterns", pattern,
                               f"not a valid regex: {exc}") from None
     flags = {}
     for name in ("allow_other_users", "allow_system_services"):

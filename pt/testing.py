@@ -33,13 +33,16 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 
 @contextlib.contextmanager
 def sleepers(n: int, seconds: int = 600, argv0: str | None = None):
-    """``n`` sleeping children of this process; yields their Popen objects."""
+    """``n`` children of this process, each already asleep (state S) when
+    the block starts; yields their Popen objects."""
     exe = shutil.which("sleep")
     procs = []
     try:
         for _ in range(n):
             procs.append(subprocess.Popen([argv0 or exe, str(seconds)], executable=exe,
                                           stdin=subprocess.DEVNULL))
+        for proc in procs:
+            wait_for(lambda proc=proc: _state(proc.pid) == "S")
         yield procs
     finally:
         _stop(procs)
@@ -52,7 +55,7 @@ def renamed_sleeper(tmp_path: Path, name: str):
     shutil.copy(shutil.which("sleep"), exe)
     proc = subprocess.Popen([str(exe), "600"], stdin=subprocess.DEVNULL)
     try:
-        wait_for(lambda: _comm(proc.pid) == name[:15].encode())
+        wait_for(lambda: _comm(proc.pid) == name[:15].encode() and _state(proc.pid) == "S")
         yield proc
     finally:
         _stop([proc])

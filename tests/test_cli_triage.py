@@ -3,13 +3,26 @@ import json
 import os
 import sys
 
+import numpy as np
 import pytest
 
 from pt.config import ACTIONS, CLASSES
 from pt.testing import run_pt as pt
 from pt.testing import sleepers, zombie
+from pt.triage import triage
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux collector")
+
+def developer_env(tmp_path) -> dict:
+    """Environment for running pt on a developer's own processes. Run as root
+    (CI here), pt protects root-owned processes as system services by default
+    and every test process is root's, so a user policy allows them."""
+    if os.geteuid() != 0:
+        return {}
+    (tmp_path / "xdg" / "pt").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "xdg" / "pt" / "policy.json").write_text('{"guards": {"allow_system_services": true}}')
+    return {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+
 
 VERDICT_KEYS = {"class", "posterior", "action", "expected_loss", "evidence", "bayes_factors",
                 "protected_by", "identity", "why", "posterior_bounds", "confidence"}
@@ -19,7 +32,7 @@ VERDICT_KEYS = {"class", "posterior", "action", "expected_loss", "evidence", "ba
 
 def test_scan_json_carries_verdicts(tmp_path):
     with sleepers(1) as (p,), zombie() as z:
-        result = json.loads(pt("scan", "--json", cwd=tmp_path).stdout)
+        result = json.loads(pt("scan", "--json", cwd=tmp_path, env=developer_env(tmp_path)).stdout)
     rows = {r["pid"]: r for r in result["data"]["processes"]}
     for pid in (p.pid, z.pid):
         row = rows[pid]
@@ -37,22 +50,33 @@ def test_scan_json_carries_verdicts(tmp_path):
 
 def test_scan_table_shows_class_and_action(tmp_path):
     with zombie() as z:
-        out = pt("scan", "--top", "0", cwd=tmp_path).stdout
+        out = pt("scan", "--top", "0", cwd=tmp_path, env=developer_env(tmp_path)).stdout
     line = next(l for l in out.splitlines() if l.split() and l.split()[0] == str(z.pid))
     assert "zombie" in line and "kill" in line
     assert "CLASS" in out and "ACTION" in out
 
 
 def test_scan_at_ages_every_process(tmp_path):
-    now = json.loads(pt("scan", "--json", cwd=tmp_path).stdout)
     later = json.loads(pt("scan", "--json", "--at", "+3h", cwd=tmp_path).stdout)
     assert later["data"]["model"]["at_s"] == 10800.0
-    age_now = {r["identity"]: r for r in now["data"]["processes"]}
-    shared = [r for r in later["data"]["processes"] if r["identity"] in age_now]
-    assert shared
-    for r in shared:
-        runtime = next(e for e in r["evidence"] if e["feature"] == "runtime")
-        assert "h" in runtime["observed"] or "d" in runtime["observed"]
+    t = triage(at_s=10800.0, window_s=0.05)
+    np.testing.assert_allclose(t.evidence.age_s - t.snapshot["elapsed_s"], 10800.0)
+
+
+def test_bad_user_policy_gives_an_error_object(tmp_path):
+    (tmp_path / "pt").mkdir()
+    (tmp_path / "pt" / "policy.json").write_text('{"fdr": {"alpha": 2}}')
+    proc = pt("scan", "--json", cwd=tmp_path, env={"XDG_CONFIG_HOME": str(tmp_path)}, check=False)
+    assert proc.returncode == 1 and "fdr.alpha = 2: must be <= 1" in proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["status"] == "error" and result["errors"][0]["code"] == "invalid_config"
+
+
+def test_json_survives_a_policy_where_kill_never_wins(tmp_path):
+    (tmp_path / "pt").mkdir()
+    (tmp_path / "pt" / "policy.json").write_text('{"dependency_impact": {"files": 100}}')
+    result = json.loads(pt("scan", "--json", cwd=tmp_path, env={"XDG_CONFIG_HOME": str(tmp_path)}).stdout)
+    assert any(r["sprt_boundary"] is None for r in result["data"]["processes"])
 
 
 def test_raw_scan_has_no_verdicts(tmp_path):
@@ -64,8 +88,9 @@ def test_raw_scan_has_no_verdicts(tmp_path):
 
 def test_explain_text_and_json(tmp_path):
     with zombie() as z:
-        text = pt("explain", str(z.pid), cwd=tmp_path).stdout
-        result = json.loads(pt("explain", str(z.pid), "--json", cwd=tmp_path).stdout)
+        env = developer_env(tmp_path)
+        text = pt("explain", str(z.pid), cwd=tmp_path, env=env).stdout
+        result = json.loads(pt("explain", str(z.pid), "--json", cwd=tmp_path, env=env).stdout)
     assert "evidence ledger" in text and "expected loss" in text and "zombie" in text
     assert "what would change my mind" in text and "SPRT" in text
     data = result["data"]

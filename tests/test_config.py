@@ -56,7 +56,7 @@ def test_bad_priors_name_file_key_and_value(tmp_path, override, key, value):
     ({"robust_prior": {"useful": [0.0, 0.1]}}, "robust_prior"),
     ({"fdr": {"alpha": 0}}, "fdr.alpha"),
     ({"window_s": "soon"}, "window_s"),
-    ({"guards": {"protected_patterns": ["(unclosed"]}}, "guards.protected_patterns[0]"),
+    ({"guards": {"protected_patterns": ["(unclosed"]}}, "guards.protected_patterns"),
     ({"guards": {"allow_other_users": "yes"}}, "guards.allow_other_users"),
 ])
 def test_bad_policy_names_file_and_key(tmp_path, override, key):
@@ -74,3 +74,23 @@ def test_broken_json_and_unreadable_file(tmp_path):
         load_policy(path)
     with pytest.raises(ConfigError, match="cannot read"):
         load_policy(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("override, key", [
+    ({"guards": {"protected_patern": ["^x$"]}}, "guards.protected_patern"),
+    ({"gaurds": {}}, "gaurds"),
+])
+def test_misspelt_policy_keys_are_errors(tmp_path, override, key):
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(override))
+    with pytest.raises(ConfigError) as info:
+        load_policy(path)
+    assert info.value.key == key and "unknown key" in str(info.value)
+
+
+def test_user_protected_patterns_add_to_the_shipped_ones(tmp_path):
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps({"guards": {"protected_patterns": ["^myapp$"]}}))
+    patterns = [p.pattern for p in load_policy(path).protected_patterns]
+    shipped = [p.pattern for p in load_policy().protected_patterns]
+    assert patterns == shipped + ["^myapp$"]

@@ -246,3 +246,34 @@ def test_posterior_bounds_are_the_extremes_over_the_vertices():
     vpost /= vpost.sum(axis=2, keepdims=True)
     np.testing.assert_allclose(d.posterior_lower, vpost.min(axis=0), rtol=1e-9)
     np.testing.assert_allclose(d.posterior_upper, vpost.max(axis=0), rtol=1e-9)
+
+
+def test_evidence_rejects_values_the_kernel_would_misread():
+    import dataclasses
+    base = evidence(2)
+    for field, value, message in (("command", 13, "command must be a code in -1..12"),
+                                  ("tty", -2, "tty must be a code in -1..3"),
+                                  ("orphaned", 2, "orphaned must be a code in -1..1"),
+                                  ("cpu_ticks", -1, "cpu_ticks must be >= 0"),
+                                  ("age_s", np.nan, "age_s must be finite")):
+        values = getattr(base, field).copy()
+        values[1] = value
+        with pytest.raises(ValueError, match=message):
+            dataclasses.replace(base, **{field: values})
+    with pytest.raises(ValueError, match="has 1 rows"):
+        dataclasses.replace(base, cpu_ticks=np.zeros(1, np.int64))
+
+
+def test_decide_treats_integer_masks_as_booleans():
+    post = np.array([[0.001, 0, 0.999, 0]] * 3)
+    available = np.ones((3, len(ACTIONS)), dtype=np.int64)
+    available[:, ACTIONS.index("restart")] = 0
+    d = decide(_inference_from_posterior(post), POLICY, impact=np.zeros(3), available=available,
+               protected=np.array([0, 0, 1]))
+    assert [ACTIONS[a] for a in d.action] == ["kill", "kill", "keep"]
+    assert d.demoted.tolist() == [None, None, "veto"]
+
+
+def test_sprt_boundary_is_infinite_when_kill_cannot_win():
+    d = _decide([0.5, 0.0, 0.5, 0.0], impact=np.array([100.0]))
+    assert d.sprt_boundary[0] == np.inf

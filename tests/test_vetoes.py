@@ -64,3 +64,30 @@ def test_system_slice_marks_a_system_service(tmp_path):
     snap = tree(tmp_path)
     in_slice = snap["pid"] == 900
     assert reasons(snap, system_slice=in_slice)[900] == "system service"
+
+
+def test_setuid_process_of_ours_is_protected(tmp_path):
+    root = make_tree(tmp_path)
+    add_proc(root, 1, b"init", ppid=0, uid=0)
+    add_proc(root, 300, b"python", ppid=1, uid=1000)
+    add_proc(root, 310, b"sudo", ppid=300, uid=1000, euid=0, cmdline=b"sudo\x00make\x00")
+    snap = collect(root)
+    r = dict(zip(snap["pid"].tolist(), protected_by(snap, genealogy(snap), load_policy(),
+                                                     np.zeros(len(snap), bool), me=300, my_uid=1000).tolist()))
+    assert r[310] == "system service"
+
+
+def test_run_as_root_every_root_process_is_a_system_service(tmp_path):
+    root = make_tree(tmp_path)
+    add_proc(root, 1, b"init", ppid=0, uid=0)
+    add_proc(root, 300, b"python", ppid=1, uid=0)
+    add_proc(root, 400, b"nginx", ppid=1, sid=400, uid=0, cmdline=b"nginx: master process\x00")
+    add_proc(root, 500, b"node", ppid=1, sid=500, uid=1000, cmdline=b"node\x00")
+    snap = collect(root)
+    r = dict(zip(snap["pid"].tolist(), protected_by(snap, genealogy(snap), load_policy(),
+                                                     np.zeros(len(snap), bool), me=300, my_uid=0).tolist()))
+    assert r[400] == "system service" and r[500] == "another user's process"
+    allowed = dataclasses.replace(load_policy(), allow_system_services=True, allow_other_users=True)
+    r = dict(zip(snap["pid"].tolist(), protected_by(snap, genealogy(snap), allowed,
+                                                     np.zeros(len(snap), bool), me=300, my_uid=0).tolist()))
+    assert r[400] is None and r[500] is None

@@ -106,6 +106,8 @@ def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
     processes under a hard veto (keep only).
     """
     n = inference.log_posterior.shape[0]
+    available = np.ascontiguousarray(available, dtype=bool)
+    protected = np.asarray(protected, dtype=bool)
     L = loss_matrix(policy)
     scale = np.ones((n, len(ACTIONS)))
     scale[:, KILL] = scale[:, RESTART] = 1.0 + impact
@@ -120,7 +122,7 @@ def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
     # least-loss at every vertex (checked only where it is best now).
     lower, upper, kill_robust = _triage.credal_decide(
         inference.log_likelihood, credal_vertices(policy), L, scale,
-        np.ascontiguousarray(available).view(np.uint8), (best == KILL).view(np.uint8), KILL)
+        available.view(np.uint8), (best == KILL).view(np.uint8), KILL)
 
     demoted = np.full(n, None, dtype=object)
     without_kill = expected.copy()
@@ -145,11 +147,14 @@ def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
     demoted[protected & (best != KEEP)] = DEMOTED_VETO
     best = np.where(protected, KEEP, best)
 
-    # SPRT boundary (idea I): kill beats keep iff the abandoned:useful log odds exceed it.
-    gain_useful = L[KILL, USEFUL] * scale[:, KILL] - L[KEEP, USEFUL]
+    # Two-class SPRT boundary (idea I): between useful and abandoned alone, kill
+    # beats keep iff log P(A|x)/P(U|x) exceeds it (+inf: never; -inf: always).
+    # With four classes the expected losses decide; this is the spec's threshold.
+    cost_useful = L[KILL, USEFUL] * scale[:, KILL] - L[KEEP, USEFUL]
     gain_abandoned = L[KEEP, ABANDONED] - L[KILL, ABANDONED] * scale[:, KILL]
     with np.errstate(divide="ignore", invalid="ignore"):
-        boundary = np.where(gain_abandoned > 0, np.log(gain_useful / gain_abandoned), np.inf)
+        boundary = np.select([gain_abandoned <= 0, cost_useful <= 0], [np.inf, -np.inf],
+                             np.log(cost_useful / gain_abandoned))
     log_odds = inference.log_posterior[:, ABANDONED] - inference.log_posterior[:, USEFUL]
 
     return Decision(

@@ -39,8 +39,10 @@ def protected_by(snapshot: Snapshot, genealogy: Genealogy, policy: Policy, syste
                  *, me: int | None = None, my_uid: int | None = None) -> np.ndarray:
     """Object column: None, or the rule that protects the process.
 
-    A system service is a process in systemd's ``system.slice``, or one owned
-    by a system account (uid below ``min_user_uid``) other than pt's own user.
+    A system service is a process in systemd's ``system.slice``, or one whose
+    real or effective uid is a system account (below ``min_user_uid``) —
+    unless it is pt's own regular user's. Another user's process is one whose
+    real or effective uid is not pt's.
 
     ``me``/``my_uid`` default to this process and its effective uid (the
     tests pass others to check the rules on recorded trees).
@@ -55,8 +57,14 @@ def protected_by(snapshot: Snapshot, genealogy: Genealogy, policy: Policy, syste
     my_rows = np.flatnonzero(snapshot["pid"] == me)
     my_sid = int(snapshot["sid"][my_rows[0]]) if len(my_rows) else -1
     login_shell = np.array([a[0].startswith("-") if a else False for a in snapshot["cmdline"]])
-    other_user = (uid != my_uid) & (not (policy.allow_other_users and my_uid == 0))
-    system = (system_slice | ((uid < policy.min_user_uid) & (uid != my_uid))) \
+    euid = snapshot["euid"]
+    # Our own: real and effective uid both ours (a setuid program run by us is not).
+    own = (uid == my_uid) & ((euid == my_uid) | (euid < 0))
+    other_user = ~own & (not (policy.allow_other_users and my_uid == 0))
+    # System accounts are services, unless they are pt's own *regular* user:
+    # run as root, pt protects every root-owned process by default.
+    system_account = (uid < policy.min_user_uid) | ((euid >= 0) & (euid < policy.min_user_uid))
+    system = (system_slice | (system_account & ~(own & (my_uid >= policy.min_user_uid)))) \
         & (not policy.allow_system_services)
 
     rules = [

@@ -55,6 +55,26 @@ class Evidence:
     children: np.ndarray
     network: np.ndarray
 
+    def __post_init__(self):
+        """Reject values the compiled kernel would misread, naming the feature."""
+        n = len(self.age_s)
+        for name, value in self.__dict__.items():
+            if len(value) != n:
+                raise ValueError(f"evidence {name} has {len(value)} rows, age_s has {n}")
+        for name in ("cpu_ticks", "window_ticks"):
+            values = getattr(self, name)
+            if n and values.min() < 0:
+                raise ValueError(f"evidence {name} must be >= 0, got {values.min()!r}")
+        if n and not np.isfinite(self.age_s).all():
+            raise ValueError(f"evidence age_s must be finite, got {self.age_s[~np.isfinite(self.age_s)][0]!r}")
+        for feature, levels in {"orphaned": 2, "io_active": 2,
+                                **{f: len(CATEGORICAL_LEVELS[f]) for f in CATEGORICAL}}.items():
+            codes = getattr(self, feature)
+            bad = (codes < -1) | (codes >= levels)
+            if n and bad.any():
+                raise ValueError(f"evidence {feature} must be a code in -1..{levels - 1} "
+                                 f"(-1 = not observed), got {codes[bad][0]!r}")
+
     def __len__(self) -> int:
         return len(self.age_s)
 

@@ -116,9 +116,10 @@ def print_explain(t, row: int, changers: list[str], console: Console | None = No
                                 "policy's intervals, so it was not recommended",
                       "fdr": "kill was trimmed by the FDR gate on this scan's kill set",
                       "veto": "a hard veto overrides the least-loss action"}[p["demoted"]])
-    boundary = p["sprt_boundary"]
-    notes.append(f"SPRT: log odds abandoned:useful {p['log_odds']:+.2f} vs kill boundary "
-                 f"{'∞' if boundary is None or not np.isfinite(boundary) else f'{boundary:+.2f}'}; "
+    boundary = t.decision.sprt_boundary[row]
+    shown = f"{boundary:+.2f}" if np.isfinite(boundary) else ("+∞ (never)" if boundary > 0 else "-∞ (always)")
+    notes.append(f"two-class SPRT: log odds abandoned:useful {p['log_odds']:+.2f} vs kill boundary "
+                 f"{shown} (useful vs abandoned alone; the expected losses above weigh all four); "
                  f"lfdr {p['lfdr']:.4f} (FDR alpha {t.policy.fdr_alpha}, "
                  f"{t.decision.fdr_kill_set_size} kills admitted this scan)")
     notes.append(f"orphan Bayes factor P(orphaned | abandoned) / P(orphaned | useful) = "

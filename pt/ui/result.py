@@ -39,8 +39,12 @@ def error_envelope(command: str, *, code: str, message: str) -> dict:
 
 
 def _json_column(values: np.ndarray) -> list:
-    """Plain Python values; floats rounded to microseconds/micro-units for reading."""
+    """Plain Python values; floats rounded to microseconds/micro-units for
+    reading, and null where not finite (JSON has no inf or nan)."""
     if values.dtype.kind == "f":
+        finite = np.isfinite(values)
+        if not finite.all():
+            return np.where(finite, np.round(values, 6), None).tolist()
         values = np.round(values, 6)
     return values.tolist()
 
