@@ -160,9 +160,18 @@ def _objects(values) -> np.ndarray:
     return out
 
 
-def _per_row(fn: Callable) -> Callable:
-    """A verdict column built row by row (only the JSON-only, nested fields)."""
-    return lambda t: _objects([fn(t, i) for i in range(len(t))])
+class _PerRow:
+    """A verdict column built row by row (the nested, JSON-only fields), so it
+    can be built for just the rows wanted (``pt explain``: one)."""
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+
+    def __call__(self, t, rows=None) -> np.ndarray:
+        return _objects([self.fn(t, i) for i in (range(len(t)) if rows is None else rows)])
+
+
+_per_row = _PerRow
 
 
 def _posterior(t, i) -> dict:
@@ -217,7 +226,7 @@ VERDICT_FIELDS: tuple[Field, ...] = (
           lambda t: ledger.confidence(t.inference.posterior), header="CONF",
           show=ledger.confidence_label),
     Field("evidence_glyphs", "string", "", "strongest evidence: glyph and direction (+ abandoned)",
-          _per_row(lambda t, i: ledger.glyph_summary(t.inference, i)), header="EVIDENCE"),
+          lambda t: ledger.glyph_column(t.inference), header="EVIDENCE"),
     Field("cpu_window_share", "float64", "ratio", "share of one CPU used during the scan window",
           lambda t: np.where(t.evidence.window_ticks > 0, np.minimum(t.evidence.cpu_ticks, t.evidence.window_ticks)
                              / np.maximum(t.evidence.window_ticks, 1), 0.0),
@@ -270,7 +279,13 @@ def process_columns(snapshot: Snapshot, names: list[str] | None = None) -> dict[
     return {f.name: f.compute(snapshot) for f in fields}
 
 
-def verdict_columns(triage, names: list[str] | None = None) -> dict[str, np.ndarray]:
-    """The named verdict fields' columns for a :class:`pt.triage.Triage` (all by default)."""
+def verdict_columns(triage, names: list[str] | None = None,
+                    rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The named verdict fields' columns for a :class:`pt.triage.Triage` (all
+    by default), for every process or only ``rows`` (row-by-row fields are
+    then built for those rows alone)."""
     fields = VERDICT_FIELDS if names is None else [FIELDS_BY_NAME[n] for n in names]
-    return {f.name: f.compute(triage) for f in fields}
+    if rows is None:
+        return {f.name: f.compute(triage) for f in fields}
+    return {f.name: f.compute(triage, rows) if isinstance(f.compute, _PerRow) else f.compute(triage)[rows]
+            for f in fields}

@@ -5,6 +5,7 @@ table, ``explain``, ``--json`` and telemetry all render the same object.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -79,10 +80,11 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
                   priors, policy, at_s)
 
 
-def _redecide(t: Triage, terms: np.ndarray) -> np.ndarray:
-    """Actions for a modified term matrix (same priors, context and vetoes)."""
-    inference = Inference.from_terms(terms, t.inference.observed, t.inference.log_prior)
-    return run_decision(inference, t.policy, t.context, t.protected_by).action
+def _per_process_action(t: Triage, inference: Inference) -> np.ndarray:
+    """Actions without the scan-wide FDR gate, which couples processes: a
+    counterfactual for one process must not move because another's did."""
+    policy = dataclasses.replace(t.policy, fdr_alpha=1.0)
+    return run_decision(inference, policy, t.context, t.protected_by).action
 
 
 def mind_changers(t: Triage, tables: ModelTables | None = None) -> list[list[str]]:
@@ -91,20 +93,23 @@ def mind_changers(t: Triage, tables: ModelTables | None = None) -> list[list[str
     - dropping one evidence item (that item alone decides it), and
     - more time passing with everything else unchanged (the first of
       :data:`LATER_S` at which the action differs).
+
+    Both compare per-process decisions (robust to the prior, under the
+    vetoes) without the scan-wide FDR gate.
     """
     tables = tables or ModelTables(t.priors)
-    current = t.decision.action
+    current = _per_process_action(t, t.inference)
     notes: list[list[str]] = [[] for _ in range(len(t))]
     for j, feature in enumerate(FEATURES):
         terms = t.inference.terms.copy()
         terms[:, j] = 0.0
-        changed = _redecide(t, terms)
+        changed = _per_process_action(
+            t, Inference.from_terms(terms, t.inference.observed, t.inference.log_prior))
         for i in np.flatnonzero((changed != current) & t.inference.observed[:, j]):
             notes[i].append(f"without the {LABELS[feature]} evidence: {ACTIONS[changed[i]]}")
     pending = np.ones(len(t), dtype=bool)
     for seconds in LATER_S:
-        later = infer(t.evidence.later(seconds), tables)
-        changed = run_decision(later, t.policy, t.context, t.protected_by).action
+        changed = _per_process_action(t, infer(t.evidence.later(seconds), tables))
         for i in np.flatnonzero(pending & (changed != current)):
             notes[i].append(f"after {format_duration(seconds)} more like this: {ACTIONS[changed[i]]}")
         pending &= changed == current

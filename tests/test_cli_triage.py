@@ -97,7 +97,9 @@ def test_explain_text_and_json(tmp_path):
     assert result["command"] == "explain" and data["process"]["pid"] == z.pid
     assert data["process"]["class"] == "zombie"
     assert {"sprt_boundary", "fdr_alpha", "lfdr"} <= data["thresholds"].keys()
-    assert isinstance(data["what_would_change_my_mind"], list)
+    # The Z state alone makes it a zombie: without it pt would not reap it.
+    assert any(m.startswith("without the state evidence: ") and not m.endswith("kill")
+               for m in data["what_would_change_my_mind"])
 
 
 def test_explain_missing_pid_exits_3(tmp_path):

@@ -64,7 +64,7 @@ class WindowStart:
         opened = snapshot.host.monotonic
         time.sleep(max(window_s - (time.monotonic() - opened), 0.0))
         closed = time.monotonic()
-        ticks_after, state, alive = read_stat_ticks(self.path, snapshot["pid"], snapshot["start_ticks"])
+        ticks_after, _, alive = read_stat_ticks(self.path, snapshot["pid"], snapshot["start_ticks"])
         io_after = read_io(self.path, snapshot["pid"])
         duration = closed - opened
         ticks_before = snapshot["utime"] + snapshot["stime"]
@@ -79,7 +79,7 @@ class WindowStart:
         return Window(
             duration_s=duration,
             window_ticks=max(int(round(duration * snapshot.host.clock_ticks)), 1),
-            ticks=ticks, state=state, alive=alive,
+            ticks=ticks, alive=alive,
             io_read_bytes=delta("rchar"), io_write_bytes=delta("wchar"),
             io_syscalls=delta("syscr", "syscw"),
         )

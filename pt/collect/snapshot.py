@@ -107,7 +107,6 @@ class Window:
     duration_s: float
     window_ticks: int
     ticks: np.ndarray
-    state: np.ndarray
     alive: np.ndarray
     io_read_bytes: np.ndarray
     io_write_bytes: np.ndarray

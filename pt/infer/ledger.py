@@ -97,7 +97,16 @@ def ledger_rows(inference: Inference, evidence: Evidence, row: int) -> list[dict
     return out
 
 
-def glyph_summary(inference: Inference, row: int, k: int = 3) -> str:
-    """Top evidence as glyphs with direction: ``⚑+ ⌨+ ⚙-``."""
-    return " ".join(f"{GLYPHS[f]}{'+' if b > 0 else '-'}" for f, b in top_factors(inference, row, k))
+def glyph_column(inference: Inference, k: int = 3) -> np.ndarray:
+    """Every process's top evidence as glyphs with direction (``⚑+ ⌨+ ⚙-``:
+    + toward abandoned), ranked by |bits| over the whole matrix at once."""
+    bits = inference.bits()
+    top = np.argsort(-np.abs(bits), axis=1, kind="stable")[:, :k]
+    seen = np.take_along_axis(inference.observed, top, axis=1).tolist()
+    positive = (np.take_along_axis(bits, top, axis=1) > 0).tolist()
+    glyphs = [GLYPHS[f] for f in FEATURES]
+    out = np.empty(len(bits), dtype=object)
+    out[:] = [" ".join(f"{glyphs[j]}{'+' if p else '-'}" for j, p, s in zip(js, ps, ss) if s)
+              for js, ps, ss in zip(top.tolist(), positive, seen)]
+    return out
 

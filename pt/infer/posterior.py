@@ -172,17 +172,13 @@ class Inference:
         log_post = joint - kernels.logsumexp(joint, axis=1)[:, None]
         return cls(terms, observed, log_prior, loglik, log_post, np.exp(log_post))
 
-    def log_bayes_factors(self, num: int = ABANDONED, den: int = USEFUL) -> np.ndarray:
-        """``(n, F)``: per-feature natural-log Bayes factor of class ``num`` over ``den``."""
-        return self.terms[:, :, num] - self.terms[:, :, den]
-
     def row_bits(self, row: int, num: int = ABANDONED, den: int = USEFUL) -> np.ndarray:
         """``(F,)``: one process's per-feature log2 Bayes factors of ``num`` over ``den``."""
         return (self.terms[row, :, num] - self.terms[row, :, den]) / LN2
 
     def bits(self, num: int = ABANDONED, den: int = USEFUL) -> np.ndarray:
-        """``(n,)``: total evidence for ``num`` over ``den`` in bits (log2 Bayes factor)."""
-        return self.log_bayes_factors(num, den).sum(axis=1) / LN2
+        """``(n, F)``: every process's per-feature log2 Bayes factors, 0 where unobserved."""
+        return np.where(self.observed, (self.terms[:, :, num] - self.terms[:, :, den]) / LN2, 0.0)
 
 
 def evidence_terms(evidence: Evidence, tables: ModelTables) -> tuple[np.ndarray, np.ndarray]:

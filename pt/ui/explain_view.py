@@ -19,9 +19,8 @@ from pt.ui.scan_view import ACTION_STYLE, CLASS_STYLE, printable
 
 def _row_columns(t, row: int) -> dict:
     """Every process and verdict field of one row (verdicts need the whole scan)."""
-    one = t.snapshot.take(np.array([row]))
-    columns = process_columns(one) | {k: v[row:row + 1] for k, v in verdict_columns(t).items()}
-    return rows(columns)[0]
+    one = np.array([row])
+    return rows(process_columns(t.snapshot.take(one)) | verdict_columns(t, rows=one))[0]
 
 
 def explain_json(t, row: int, changers: list[str]) -> dict:
