@@ -1,0 +1,19 @@
+# Stubs for pt/collect/_procfs.pyx (Cython types in comments).
+import os
+
+import numpy as np
+
+Root = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+IO_FIELDS: tuple[str, ...]
+
+def read_processes(root: Root) -> tuple[dict[str, np.ndarray], dict[str, object]]: ...
+def read_stat_ticks(
+    root: Root,
+    pids: np.ndarray,          # const int[::1]
+    start_ticks: np.ndarray,   # const unsigned long long[::1]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...  # uint64 ticks, uint8 state, bool alive
+def read_io(root: Root, pids: np.ndarray) -> dict[str, np.ndarray]: ...        # int64, -1 unreadable
+def read_links(root: Root, pids: np.ndarray, name: str | bytes) -> np.ndarray: ...  # object: str | None
+def read_fd_sockets(root: Root, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    # int32 fd_count (-1 unreadable), int32 socket_row, uint64 socket_inode
+def read_texts(root: Root, pids: np.ndarray, name: str | bytes) -> np.ndarray: ...  # object: str | None
