@@ -277,3 +277,33 @@ def test_decide_treats_integer_masks_as_booleans():
 def test_sprt_boundary_is_infinite_when_kill_cannot_win():
     d = _decide([0.5, 0.0, 0.5, 0.0], impact=np.array([100.0]))
     assert d.sprt_boundary[0] == np.inf
+
+
+REALISTIC = {   # evidence a developer machine really shows -> the action pt should take
+    "keep": dict(command="shell", age_s=86400.0, tty="foreground"),                 # your shell
+    "renice": dict(cpu_ticks=8, cpu_lifetime="moderate", tty="foreground", age_s=600.0,
+                   io_active=1, children="active", command="test_runner"),        # a test run, a bit hot
+    "throttle": dict(cpu_ticks=10, cpu_lifetime="high", tty="foreground", age_s=600.0,
+                     io_active=1, children="active", command="test_runner"),      # hotter
+    "quarantine": dict(cpu_ticks=30, state="R", cpu_lifetime="high", age_s=1800.0,
+                       tty="foreground"),                                          # a spinner on your tty
+    "pause": dict(command="dev_server", age_s=86400.0, network="listening"),       # idle dev server, no clients
+    "kill": dict(command="dev_server", age_s=86400.0, network="listening",
+                 orphaned=1),                                                      # ... whose terminal is gone
+}
+
+
+def test_every_action_is_optimal_for_a_realistic_process():
+    for action, observed in REALISTIC.items():
+        d = _decide_evidence(evidence(**observed))
+        assert ACTIONS[d.action[0]] == action, (action, observed)
+    runaway_unit = evidence(command="server", cpu_ticks=30, state="R", cpu_lifetime="high",
+                            age_s=2 * 3600.0, network="listening")
+    assert ACTIONS[_decide_evidence(runaway_unit, restart=True).action[0]] == "restart"
+
+
+def _decide_evidence(ev, restart=False):
+    available = np.ones((len(ev), len(ACTIONS)), bool)
+    available[:, ACTIONS.index("restart")] = restart
+    return decide(infer(ev, TABLES), POLICY, impact=np.zeros(len(ev)), available=available,
+                  protected=np.zeros(len(ev), bool))
