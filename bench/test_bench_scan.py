@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import sys
 
 import pytest
@@ -25,7 +26,8 @@ def machine_with_2000_processes():
 
 
 def _run(argv):
-    subprocess.run(argv, stdout=subprocess.DEVNULL, check=True,
+    # Outside the source tree, so `python -m pt` imports the installed package.
+    subprocess.run(argv, stdout=subprocess.DEVNULL, check=True, cwd=tempfile.gettempdir(),
                    env={**os.environ, "COLUMNS": "160"})
 
 
