@@ -10,7 +10,7 @@ from libc.math cimport exp, fabs, lgamma, log, sqrt
 
 import numpy as np
 
-from ._elementary cimport fast_log1p, rlog1
+from ._elementary cimport fast_log1p, pow_exp, rlog1
 from ._types cimport float64_t, intp_t
 
 cdef double HALF_LOG_2PI = 0.918938533204672741780329736406   # log(2 pi) / 2
@@ -212,11 +212,22 @@ cdef double log_beta_power(double a, double b, double x, double y) noexcept nogi
 
 
 cdef double beta_power(double a, double b, double x, double y) noexcept nogil:
-    """x**a y**b / B(a, b) for a, b > 0, 0 < x < 1, y = 1 - x (TOMS 708 ``brcomp``)."""
-    cdef double lnx, lny
+    """x**a y**b / B(a, b) for a, b > 0, 0 < x < 1, y = 1 - x (TOMS 708 ``brcomp``).
+
+    For a, b >= 8 the Stirling form exp(-z) with z = mode_exponent + bcorr, whose
+    relative error is about eps * z.  Far in a tail (z > 40) the direct product
+    s**p exp(q log1p(-s) - log B), s the smaller (exact) of x and y, is used
+    when its error bound |q log1p(-s) - log B| is smaller.
+    """
+    cdef double lnx, lny, z, s, ps, rest
     if a >= 8.0 and b >= 8.0:
-        return (INV_SQRT_2PI * sqrt(a / (a + b) * b)
-                * exp(-(mode_exponent(a, b, x, y) + bcorr(a, b))))
+        z = mode_exponent(a, b, x, y) + bcorr(a, b)
+        if z > 40.0:
+            s, ps, rest = (x, a, b * fast_log1p(-x)) if x <= y else (y, b, a * fast_log1p(-y))
+            rest -= log_beta(a, b)
+            if fabs(rest) < z:
+                return pow_exp(s, ps, rest)
+        return INV_SQRT_2PI * sqrt(a / (a + b) * b) * exp(-z)
     _log_xy(x, y, &lnx, &lny)
     return exp(a * lnx + b * lny - log_beta(a, b))
 
