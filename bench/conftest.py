@@ -1,5 +1,11 @@
 """Collects pt-vs-SciPy medians from the benchmarks and prints the ratios at the end of the run."""
-import pytest
+import os
+
+# SciPy's OpenBLAS worker threads spin for a while after each SciPy call and take the
+# second core from whatever is timed next; none of the benchmarked functions use BLAS.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
 
 _TIMES = {}   # (kernel, size label, "pt" | "scipy") -> (median, min) seconds
 
