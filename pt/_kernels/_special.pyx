@@ -114,7 +114,7 @@ cdef double stirling_del(double z) noexcept nogil:
     return _del(z)
 
 
-cdef double bcorr(double a, double b) noexcept nogil:
+cdef inline double bcorr(double a, double b) noexcept nogil:
     """del(a) + del(b) - del(a + b) for a, b >= 8 (TOMS 708 ``bcorr``).
 
     Computed directly: its absolute error, below eps * del(8) ~ 1e-18, is far under the
