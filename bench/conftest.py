@@ -9,9 +9,13 @@ recorded with the ``record_reference(group, name, median_seconds)`` fixture.
 """
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 
 import pytest
+
+# One BLAS thread: OpenBLAS's spinning workers would skew timings on 2 cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 REFERENCES: list[tuple[str, str, float]] = []
 

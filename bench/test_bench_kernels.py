@@ -18,7 +18,7 @@ import scipy.stats as st
 import pt.kernels as K
 
 SIZES = [1_000, 100_000, 1_000_000]
-ROUNDS = {1_000: 200, 100_000: 15, 1_000_000: 5}
+ROUNDS = {1_000: 500, 100_000: 30, 1_000_000: 7}
 N_CAT = 5
 
 

@@ -19,7 +19,7 @@ from libc.math cimport INFINITY, erf, erfc, exp, expm1, fabs, log, pow, sqrt
 
 import numpy as np
 
-from ._elementary cimport fast_log1p
+from ._elementary cimport fast_log1p, pow_exp
 from ._special cimport (algdiv, beta_power, digamma, gam1, log_beta, log_beta_power)
 from ._types cimport float64_t, intp_t
 
@@ -67,14 +67,6 @@ cdef double _log_inv_sbeta(double s, double t) noexcept nogil:
     return log(t / (s + t) * (1.0 + gam1(s)) * (1.0 + gam1(t)) / _inv_gamma1p(s + t))
 
 
-cdef inline double _pow_exp(double base, double p, double z) noexcept nogil:
-    """base**p * exp(z): ``pow`` keeps base**p to an ulp where exp(p log base) loses |p log base| ulps."""
-    cdef double t = pow(base, p)
-    if t >= DBL_MIN and -700.0 < z < 700.0:
-        return t * exp(z)
-    return exp(p * log(base) + z)
-
-
 cdef double _power_term(double a, double b, double x, double y) noexcept nogil:
     """x**a y**b / B(a, b) (TOMS 708 ``brcomp``), y = 1 - x.
 
@@ -88,8 +80,8 @@ cdef double _power_term(double a, double b, double x, double y) noexcept nogil:
         return beta_power(a, b, x, y)
     z = _log_inv_sbeta(s, b if a < b else a) + log(s)
     if x <= y:
-        return _pow_exp(x, a, b * fast_log1p(-x) + z)
-    return _pow_exp(y, b, a * fast_log1p(-y) + z)
+        return pow_exp(x, a, b * fast_log1p(-x) + z)
+    return pow_exp(y, b, a * fast_log1p(-y) + z)
 
 
 # ---------------------------------------------------------------- expansions
@@ -103,7 +95,7 @@ cdef double _bpser(double a, double b, double x) noexcept nogil:
     cdef double pre, c, w, total = 0.0, n = 0.0, tol
     if x == 0.0:
         return 0.0
-    pre = _pow_exp(x, a, _log_inv_sbeta(s, b if a < b else a) + log(s / a))
+    pre = pow_exp(x, a, _log_inv_sbeta(s, b if a < b else a) + log(s / a))
     if pre == 0.0 or a <= 0.1 * EPS:
         return pre
     c = 1.0

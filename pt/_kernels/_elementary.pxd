@@ -1,6 +1,7 @@
 # Elementary-function helpers, defined inline here so every kernel module that
 # cimports them compiles its own copy (no cross-module call in hot loops).
-from libc.math cimport fabs, log
+from libc.float cimport DBL_MIN
+from libc.math cimport exp, fabs, log, pow
 
 
 cdef inline double fast_log1p(double t) noexcept nogil:
@@ -34,3 +35,22 @@ cdef inline double rlog1(double x) noexcept nogil:
         ((1.0 / 3 + t * (1.0 / 5)) + t2 * (1.0 / 7 + t * (1.0 / 9)))
         + t4 * (((1.0 / 11 + t * (1.0 / 13)) + t2 * (1.0 / 15 + t * (1.0 / 17)))
                 + t4 * ((1.0 / 19 + t * (1.0 / 21)) + t2 * (1.0 / 23))))
+
+
+cdef inline double pow_exp(double base, double p, double z) noexcept nogil:
+    """base**p * exp(z) for 0 < base <= 1, p > 0, with base**p from ``pow`` (within an ulp).
+
+    exp(p log base + z) would lose |p log base| ulps.  If base**p leaves the normal
+    range while the product need not, it is taken as the square of base**(p/2); the
+    log form is the last resort.
+    """
+    cdef double t, e
+    if -700.0 < z < 700.0:
+        e = exp(z)
+        t = pow(base, p)
+        if t >= DBL_MIN:
+            return t * e
+        t = pow(base, 0.5 * p)
+        if t >= DBL_MIN:
+            return t * (t * e)
+    return exp(p * log(base) + z)

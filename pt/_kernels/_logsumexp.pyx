@@ -12,20 +12,20 @@ cdef inline double _row_logsumexp(const float64_t* row, intp_t n) noexcept nogil
 
     With m the largest element (first occurrence j), the result is
     m + log1p(sum_{i != j} exp(row[i] - m)): the max term contributes exactly 1 and
-    log1p keeps the small remainder (SciPy does the same).  An empty or all -inf row
-    gives -inf; any +inf gives +inf.
+    log1p keeps the small remainder (as SciPy).  An empty or all -inf row gives
+    -inf; any +inf gives +inf.
     """
     cdef intp_t i, j = 0
     cdef double m = -INFINITY, s = 0.0
     for i in range(n):
-        if row[i] > m:
-            m = row[i]
-            j = i
+        j = i if row[i] > m else j
+        m = row[i] if row[i] > m else m
     if m == INFINITY or m == -INFINITY:
         return m
-    for i in range(n):
-        if i != j:
-            s += exp(row[i] - m)
+    for i in range(j):
+        s += exp(row[i] - m)
+    for i in range(j + 1, n):
+        s += exp(row[i] - m)
     return m + fast_log1p(s)
 
 

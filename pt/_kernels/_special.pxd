@@ -4,7 +4,6 @@
 cdef double gam1(double a) noexcept nogil
 cdef double digamma(double x) noexcept nogil
 cdef double stirling_del(double z) noexcept nogil
-cdef double bcorr(double a, double b) noexcept nogil
 cdef double algdiv(double a, double b) noexcept nogil
 cdef double log_beta(double a, double b) noexcept nogil
 cdef double mode_exponent(double a, double b, double x, double y) noexcept nogil
