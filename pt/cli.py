@@ -11,11 +11,11 @@ import os
 import sys
 
 from pt import __version__
-from pt.commands import config, explain, scan
+from pt.commands import apply, config, explain, history, plan, scan, undo, verify
 from pt.config_errors import ConfigError
 from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED
 
-COMMANDS = (scan, explain, config)
+COMMANDS = (scan, explain, plan, apply, verify, undo, history, config)
 
 EPILOG = """\
 examples:
@@ -24,9 +24,11 @@ examples:
   pt scan --tree               the process forest
   pt scan --json | jq '.data.processes[0]'
   pt explain 4242              why pt recommends what it does for pid 4242
+  pt plan --match pytest       freeze recommendations for matching processes into a plan
+  pt apply PLAN_ID             confirm and carry out a plan (pt undo / pt verify afterwards)
   pt config show               the priors, loss matrix and guards in force
 
-exit codes: 0 ok, 1 error, 2 bad usage, 3 no such process, 130 interrupted
+exit codes: 0 ok, 1 error, 2 bad usage, 3 no such process or plan, 4 refused (not confirmed,\n            plan expired or edited), 5 some actions not carried out, 130 interrupted
 """
 
 
