@@ -756,3 +756,84 @@ def mp_beta_ppf(q, a, b, x0=None, dps=40):
                 return mp.exp(t_new)
             t = t_new
         raise RuntimeError(f"mp_beta_ppf did not converge for q={q}, a={a}, b={b}")
+
+
+# --- actions --------------------------------------------------------------------------
+
+def acting_policy(**actions):
+    """The default policy with these ``actions`` settings, ready to act on the
+    test's own fresh children: no minimum age, short grace, and (run as root,
+    as CI is) system services allowed like :func:`developer_policy`."""
+    import dataclasses
+
+    from pt.config import load_policy
+    policy = load_policy()
+    settings = {"min_age_s": 0.0, "kill_grace_s": 1.0, **actions}
+    policy = dataclasses.replace(policy, actions=dataclasses.replace(policy.actions, **settings))
+    return dataclasses.replace(policy, allow_system_services=True) if os.geteuid() == 0 else policy
+
+
+def plan_for(pids, action: str, params: dict | None = None, *, created_at: float | None = None,
+             ttl_s: float = 900.0, policy=None) -> dict:
+    """A valid plan acting on ``pids`` (the test's own processes), as an agent
+    or a hand edit would write one: identities read now, id from content."""
+    from pt.act.identity import read_identity
+    from pt.act.plan import PLAN_VERSION, action_params, plan_id
+    from pt.collect.host import read_host
+
+    host = read_host(Path("/proc"))
+    now = time.time() if created_at is None else created_at
+    entries = []
+    for pid in pids:
+        identity = read_identity(pid)
+        assert identity is not None, f"pid {pid} is gone"
+        start = host.boot_time + identity.start_ticks / host.clock_ticks
+        entries.append({
+            "index": len(entries), "target": identity.as_dict(), "comm": _comm(pid).decode(),
+            "command": " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")).strip(),
+            "category": "unknown", "state": _state(pid), "ppid": 0, "start_time": start,
+            "age_s": now - start, "write_bytes": _write_bytes(pid), "action": action, "requested": True,
+            "params": params if params is not None else action_params(action, "unknown",
+                                                                      policy or acting_policy()),
+            "posterior": {"useful": 0.1, "useful_bad": 0.0, "abandoned": 0.9, "zombie": 0.0},
+            "expected_loss": {}, "why": "test", "ledger": [],
+        })
+    body = {"pt_plan_version": PLAN_VERSION, "created_at": now, "expires_at": now + ttl_s,
+            "host": {"hostname": host.hostname, "boot_id": host.boot_id}, "policy_digest": "",
+            "priors_digest": "", "selection": {}, "at_s": 0.0, "do": action, "actions": entries,
+            "refused": []}
+    return {"plan_id": plan_id(body), **body}
+
+
+@contextlib.contextmanager
+def python_child(code: str, *args: str):
+    """A Python child running ``code`` (with ``args`` in ``sys.argv[1:]``),
+    yielded once it printed ``ready``; killed and reaped on exit."""
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        assert line == "ready", f"child said {line!r}"
+        yield proc
+    finally:
+        _stop([proc])
+        proc.stdout.close()
+
+
+def _write_bytes(pid: int) -> int | None:
+    from pt.act.plan import _write_bytes as read
+    return read(pid)
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of ``pid`` in clock ticks."""
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    fields = stat[stat.rfind(b")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def cpu_share(pid: int, seconds: float = 0.5) -> float:
+    """Share of one CPU ``pid`` used over the next ``seconds``."""
+    before, t0 = cpu_ticks(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_ticks(pid) - before) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0)

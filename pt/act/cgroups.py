@@ -123,9 +123,12 @@ def make_group(h: Hierarchy, name: str, controller: str) -> Path:
     except OSError as exc:
         raise CgroupUnavailable(f"cannot create {group}: {exc.strerror}") from None
     if h.version == 1 and controller == "cpuset":
-        # A v1 cpuset group accepts no task until both of these are set.
-        _write(group / "cpuset.mems", _read(h.mount / "cpuset.mems"))
-        _write(group / "cpuset.cpus", _read(h.mount / "cpuset.cpus"))
+        # A v1 cpuset group (and pt's parent group) accepts no task and no
+        # child settings until both of these are set.
+        for path in (base, group):
+            for name in ("cpuset.mems", "cpuset.cpus"):
+                if not _read(path / name):
+                    _write(path / name, _read(h.mount / name))
     return group
 
 
