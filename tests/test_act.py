@@ -332,13 +332,143 @@ def test_freeze_pauses_without_sigstop(journal):
         assert not group.exists() and _state(proc.pid) == "S"
 
 
-def test_a_cgroup_write_that_fails_is_reported_unavailable(journal, monkeypatch, tmp_path):
+def test_a_cgroup_root_that_does_not_exist_is_reported(journal, monkeypatch, tmp_path):
     monkeypatch.setenv("PT_CGROUP_ROOT", str(tmp_path / "no-such-cgroupfs"))
     with sleepers(1) as (proc,):
         (out,) = apply_plan(plan_for([proc.pid], "throttle", {"cpu": 0.1}), journal=journal,
                             policy=acting_policy())
-        assert out["result"] == "unavailable"
-        assert "no-such-cgroupfs" in out["detail"]
+        assert out["result"] == "unavailable" and "no-such-cgroupfs" in out["detail"]
+
+
+def test_a_cgroup_write_the_kernel_ignores_is_reported_and_cleaned_up(journal, monkeypatch, tmp_path):
+    """A directory that looks like a cgroup v2 root but is not one: every
+    write 'succeeds', and only checking /proc/PID/cgroup afterwards shows the
+    process never moved. Reported unavailable; pt's group is removed."""
+    root = tmp_path / "fake-cgroupfs"
+    root.mkdir()
+    (root / "cgroup.controllers").write_text("cpu memory\n")
+    (root / "cgroup.subtree_control").write_text("cpu\n")
+    (root / "pt").mkdir()
+    (root / "pt/cgroup.subtree_control").write_text("cpu\n")
+    monkeypatch.setenv("PT_CGROUP_ROOT", str(root))
+    with sleepers(1) as (proc,):
+        plan = plan_for([proc.pid], "throttle", {"cpu": 0.1})
+        (out,) = apply_plan(plan, journal=journal, policy=acting_policy())
+        assert out["result"] == "unavailable" and "still in" in out["detail"], out["detail"]
+        group = root / "pt" / f"{plan['plan_id']}-0"
+        assert (group / "cgroup.procs").read_text() == str(proc.pid)       # the write went through...
+        assert (group / "cpu.max").read_text() == "10000 100000"
+
+
+def edited(plan: dict, index: int, **fields) -> dict:
+    """``plan`` with fields of one action changed and the id recomputed, as an
+    agent writing its own plan would."""
+    plan["actions"][index].update(fields)
+    plan["plan_id"] = plan_id(plan)
+    return plan
+
+
+def test_hand_edited_age_state_and_write_counter_are_not_trusted(journal, tmp_path):
+    """Age comes from the verified start ticks, state from /proc, and a
+    missing write-counter baseline blocks a kill instead of waving it through."""
+    with python_child("import sys, time\nf = open(sys.argv[1], 'w')\nprint('ready', flush=True)\n"
+                      "time.sleep(600)", str(tmp_path / "data")) as writer, sleepers(2) as (young, plain):
+        (out,) = apply_plan(edited(plan_for([young.pid], "kill"), 0, start_time=0.0, age_s=1e9),
+                            journal=journal, policy=acting_policy(min_age_s=3600))
+        assert out["result"] == "refused" and "too young" in out["detail"]
+        (out,) = apply_plan(edited(plan_for([writer.pid], "kill"), 0, state="Z"), journal=journal,
+                            policy=acting_policy())
+        assert out["result"] == "refused" and "open for writing" in out["detail"]
+        (out,) = apply_plan(edited(plan_for([plain.pid], "kill"), 0, write_bytes=None), journal=journal,
+                            policy=acting_policy())
+        assert out["result"] == "refused" and "baseline" in out["detail"]
+        assert writer.poll() is None and young.poll() is None and plain.poll() is None
+
+
+def test_plan_expiry_is_capped_by_the_policy(journal):
+    with sleepers(1) as (proc,):
+        plan = plan_for([proc.pid], "kill", created_at=time.time() - 120, ttl_s=10**9)
+        with pytest.raises(PlanError, match="expired"):
+            apply_plan(plan, journal=journal, policy=acting_policy(plan_ttl_s=60))
+
+
+def test_a_resumed_renice_keeps_what_to_restore(journal):
+    """An apply that died after renicing but before journalling the outcome:
+    the resume finds the process already reniced, and still records the
+    original nice (from the intent) so undo restores it."""
+    with sleepers(1) as (proc,):
+        plan = plan_for([proc.pid], "renice", {"nice": 9})
+        entry = {**plan["actions"][0], "action_id": f"{plan['plan_id']}:0"}
+        from pt.act.apply import Step, _intent
+        journal.append([_intent(plan, Step(entry, before={"nice": 0}))])
+        os.setpriority(os.PRIO_PROCESS, proc.pid, 9)              # the interrupted apply's effect
+        (out,) = apply_plan(plan, journal=journal, policy=acting_policy())
+        assert out["result"] == "done" and out["params"]["undo"] == {"action": "renice", "nice": 0}
+        if os.geteuid() == 0:
+            undo_plan(plan, journal=journal)
+            assert nice_of(proc.pid) == 0
+
+
+def test_a_torn_journal_line_does_not_swallow_the_next_record(journal):
+    journal.path.write_text('{"kind": "intent", "plan_id": "x", "action_id": "x:0"}\n{"kind": "outc')
+    journal.append([{"kind": "outcome", "plan_id": "x", "action_id": "x:0", "result": "done"}])
+    records = journal.records("x")
+    assert [r["kind"] for r in records] == ["intent", "outcome"]
+
+
+def test_pausing_a_process_someone_else_stopped_changes_nothing(journal):
+    with sleepers(1) as (proc,):
+        os.kill(proc.pid, signal.SIGSTOP)
+        wait_for(lambda: _state(proc.pid) == "T")
+        plan = plan_for([proc.pid], "pause")
+        (out,) = apply_plan(plan, journal=journal, policy=acting_policy())
+        assert out["result"] == "done" and "already stopped" in out["detail"]
+        assert undo_plan(plan, journal=journal) == []
+        assert _state(proc.pid) == "T"
+
+
+def test_sigint_that_the_target_ignores_falls_back_to_sigterm(journal):
+    with python_child("import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                      "print('ready', flush=True)\ntime.sleep(600)") as proc:
+        (out,) = apply_plan(plan_for([proc.pid], "kill", {"signal": "SIGINT", "grace_s": 2.0}),
+                            journal=journal, policy=acting_policy())
+        assert out["result"] == "exited" and out["detail"] == "exited after SIGTERM"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.access("/proc/sys/kernel/ns_last_pid", os.W_OK),
+                    reason="steering pid allocation needs root")
+def test_a_pid_reused_after_verification_is_not_reniced(journal):
+    """The target is verified, then exits and is reaped, and its pid is handed
+    to a new process (steered with ns_last_pid): the renice must not reach it."""
+    import subprocess
+    import sys
+
+    from pt.act import remedies
+    from pt.act.identity import IdentityMismatch, Target, read_identity
+    with sleepers(1) as (first,):
+        target = Target.open(read_identity(first.pid))
+        pid = first.pid
+        first.kill()
+        first.wait()
+    try:
+        for _ in range(20):                              # another process may take the pid first
+            Path("/proc/sys/kernel/ns_last_pid").write_text(str(pid - 1))
+            second = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+            if second.pid == pid:
+                break
+            second.kill()
+            second.wait()
+        else:
+            pytest.skip("could not steer a new process onto the freed pid")
+        try:
+            with pytest.raises(IdentityMismatch):
+                remedies.renice(target, {"nice": 9}, {"nice": 0})
+            assert nice_of(pid) == 0
+        finally:
+            second.kill()
+            second.wait()
+    finally:
+        target.close()
 
 
 def test_restart_without_a_unit_or_systemd_is_unavailable(journal):

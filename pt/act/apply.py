@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pt.act import guards, remedies
 from pt.act.identity import Identity, IdentityMismatch, Target, boot_id, cmd_hash, wait_exited
-from pt.act.journal import ACTED_RESULTS, Journal, outcomes_by_action, pending_intents
+from pt.act.journal import ACTED_RESULTS, Journal, outcomes_by_action, pending_intents, uptime_ticks
 from pt.act.plan import PlanError
 from pt.config import Policy, load_policy
 
@@ -25,27 +25,35 @@ SIGKILL_WAIT_S = 2.0
 @dataclass
 class Step:
     """One planned action on its way through apply: its plan entry, open
-    target, and the outcome once known."""
+    target, what it will change (``before``), and the outcome once known."""
 
     entry: dict
     target: Target | None = None
     outcome: remedies.Outcome | None = None
-    resumed: bool = False
+    resumed: dict | None = None          # the intent an interrupted apply left open
+    before: dict | None = None
+    live_state: str = "?"
 
     @property
     def action_id(self) -> str:
         return self.entry["action_id"]
 
 
-def check_usable(plan: dict, now: float) -> None:
-    """Refuse a whole plan that expired or was made on another boot."""
-    if now > plan["expires_at"]:
+def check_usable(plan: dict, now: float, policy: Policy) -> None:
+    """Refuse a whole plan that expired (by its own date or the policy's TTL,
+    whichever is sooner), claims to be from the future, or was made on
+    another boot."""
+    expires = min(plan["expires_at"], plan["created_at"] + policy.actions.plan_ttl_s)
+    if now > expires:
         age = now - plan["created_at"]
-        raise PlanError(f"plan {plan['plan_id']} expired {now - plan['expires_at']:.0f} s ago "
+        raise PlanError(f"plan {plan['plan_id']} expired {now - expires:.0f} s ago "
                         f"(made {age:.0f} s ago; policy actions.plan_ttl_s); make a new one with `pt plan`")
+    if plan["created_at"] > now + 60:
+        raise PlanError(f"plan {plan['plan_id']} says it was made in the future; refusing it")
     current = boot_id()
-    if plan["host"].get("boot_id") and current and plan["host"]["boot_id"] != current:
-        raise PlanError(f"plan {plan['plan_id']} was made before the machine last rebooted")
+    if current and any(b != current for b in
+                       [plan["host"].get("boot_id")] + [a["target"]["boot_id"] for a in plan["actions"]]):
+        raise PlanError(f"plan {plan['plan_id']} was not made on this boot of this machine (boot id differs)")
 
 
 def _record(plan_id: str, entry: dict, kind: str, **extra) -> dict:
@@ -55,12 +63,15 @@ def _record(plan_id: str, entry: dict, kind: str, **extra) -> dict:
             "cmd_hash": t["cmd_hash"], **extra}
 
 
-def _intent(plan: dict, entry: dict) -> dict:
+def _intent(plan: dict, step: Step) -> dict:
     """The intent record carries the justification, so ``pt explain --plan``
-    can show why from the journal alone."""
+    can show why from the journal alone, and the state the action changes,
+    so a resumed apply can still undo it."""
+    entry = step.entry
     why = {k: entry[k] for k in ("comm", "command", "category", "posterior", "expected_loss", "why",
                                  "ledger", "requested") if k in entry}
-    return _record(plan["plan_id"], entry, "intent", params=entry["params"], justification=why)
+    return _record(plan["plan_id"], entry, "intent", params={**entry["params"], "before": step.before or {}},
+                   justification=why)
 
 
 def _outcome(plan_id: str, step: Step) -> dict:
@@ -74,50 +85,57 @@ def _outcome(plan_id: str, step: Step) -> dict:
 
 
 def apply_plan(plan: dict, *, journal: Journal | None = None, policy: Policy | None = None,
-               now: float | None = None, on_outcome=None) -> list[dict]:
-    """Apply ``plan``; returns one outcome record per action (earlier ones from the journal).
-
-    ``on_outcome(record)`` is called as each outcome is known (progress display).
-    """
+               now: float | None = None) -> list[dict]:
+    """Apply ``plan``; returns one outcome record per action (those an earlier
+    apply finished come from the journal, marked ``earlier``)."""
     now = time.time() if now is None else now
-    check_usable(plan, now)
     journal = journal or Journal()
     policy = policy or load_policy()
+    check_usable(plan, now, policy)
     plan_id = plan["plan_id"]
     entries = [{**a, "action_id": f"{plan_id}:{a['index']}"} for a in plan["actions"]]
+    written: dict[str, dict] = {}
+
+    def finish(steps: list[Step]) -> None:
+        """Journal (fsync) the outcomes of ``steps`` as soon as they are known."""
+        records = [_outcome(plan_id, s) for s in steps if s.outcome is not None and s.action_id not in written]
+        journal.append(records)
+        written.update((r["action_id"], r) for r in records)
+
     with journal.locked():
         history = journal.records()
         mine = [r for r in history if r.get("plan_id") == plan_id]
         finished = outcomes_by_action(mine)
         pending = pending_intents(mine)
-        steps = [Step(e, resumed=e["action_id"] in pending) for e in entries if e["action_id"] not in finished]
-        _guard(steps, policy, guards.Budget(policy.actions, history, now), now)
-        # Write-ahead: every intent durable before the first signal.
-        journal.append([_intent(plan, s.entry) for s in steps if s.outcome is None])
+        steps = [Step(e, resumed=pending.get(e["action_id"])) for e in entries
+                 if e["action_id"] not in finished]
         try:
-            _execute([s for s in steps if s.outcome is None], plan_id)
+            _guard(steps, policy, guards.Budget(policy.actions, history, now), now)
+            finish(steps)                                   # refusals and aborts
+            ready = [s for s in steps if s.outcome is None]
+            # Write-ahead: every intent durable before the first signal.
+            journal.append([_intent(plan, s) for s in ready])
+            _execute(ready, plan_id, policy, finish)
         finally:
             for s in steps:
                 if s.target is not None:
                     s.target.close()
-            written = [_outcome(plan_id, s) for s in steps if s.outcome is not None]
-            journal.append(written)
-        if on_outcome:
-            for record in written:
-                on_outcome(record)
-    new = {r["action_id"]: r for r in written}
+            finish(steps)
     earlier = {aid: {**r, "earlier": True} for aid, r in finished.items()}
-    return [earlier.get(e["action_id"]) or new[e["action_id"]] for e in entries]
+    return [earlier.get(e["action_id"]) or written[e["action_id"]] for e in entries]
 
 
 def _guard(steps: list[Step], policy: Policy, budget: guards.Budget, now: float) -> None:
-    """Open and verify each target and apply every guard; a step that fails
-    one gets its (final) outcome here and is never acted on."""
+    """Open and verify each target and apply every guard, from the live
+    machine (never from fields of the plan other than the identity); a step
+    that fails one gets its final outcome here and is never acted on."""
     live = []
+    host = guards.host_clock()
     for step in steps:
         identity = Identity.from_dict(step.entry["target"])
         try:
             step.target = Target.open(identity)
+            step.live_state = step.target.live_stat().state
         except IdentityMismatch as exc:
             if step.resumed and step.entry["action"] == "kill":
                 step.outcome = remedies.Outcome("exited", "gone after the interrupted apply's signal")
@@ -128,87 +146,121 @@ def _guard(steps: list[Step], policy: Policy, budget: guards.Budget, now: float)
     protected = guards.vetoes([s.entry["target"] for s in live], policy) if live else []
     locked = guards.locked_pids()
     for step, veto in zip(live, protected):
-        entry, action = step.entry, step.entry["action"]
-        age = now - entry["start_time"]
+        entry, action, target = step.entry, step.entry["action"], step.entry["target"]
+        age = host.uptime_s - target["start_ticks"] / host.clock_ticks
         reason = None
         if veto is not None:
             reason = f"protected: {veto}"
         elif age < policy.actions.min_age_s:
             reason = f"too young: {age:.0f} s old, policy actions.min_age_s is {policy.actions.min_age_s:.0f} s"
-        elif action in guards.DESTRUCTIVE and entry.get("state") != "Z":
-            risk = guards.data_at_risk(entry["target"]["pid"], entry.get("write_bytes"), locked)
+        elif action in guards.DESTRUCTIVE and step.live_state != "Z":
+            risk = guards.data_at_risk(target["pid"], entry.get("write_bytes"), locked)
             reason = f"data-loss gate: {risk}" if risk else None
         if reason is None:
-            reason = budget.refuse(action, entry["target"], entry["start_time"])
+            reason = budget.refuse(action, target)
         if reason is not None:
             step.outcome = remedies.Outcome("refused", reason)
+            continue
+        try:
+            step.before = (step.resumed or {}).get("params", {}).get("before") \
+                or remedies.before_state(step.target, action, entry["params"])
+        except IdentityMismatch as exc:
+            step.outcome = remedies.Outcome("aborted", f"identity check failed: {exc}; not retried")
 
 
-def _execute(steps: list[Step], plan_id: str) -> None:
+def _execute(steps: list[Step], plan_id: str, policy: Policy, finish) -> None:
     kills = []
     for step in steps:
         entry, target = step.entry, step.target
         action, params = entry["action"], entry["params"]
         group = f"{plan_id}-{entry['index']}"
         try:
-            if action == "kill" and entry.get("state") == "Z":
+            if action == "kill" and step.live_state == "Z":
                 step.outcome = remedies.reap_zombie(target)
             elif action == "kill":
                 kills.append(step)
+                continue
             elif action == "pause":
-                step.outcome = remedies.pause(target, params, group)
+                step.outcome = remedies.pause(target, params, group, step.before)
             elif action == "renice":
-                step.outcome = remedies.renice(target, params)
+                step.outcome = remedies.renice(target, params, step.before)
             elif action == "throttle":
-                step.outcome = remedies.throttle(target, params, group)
+                step.outcome = remedies.throttle(target, params, group, step.before)
             elif action == "quarantine":
-                step.outcome = remedies.quarantine(target, params, group)
+                step.outcome = remedies.quarantine(target, params, group, step.before)
             elif action == "restart":
-                step.outcome = remedies.restart(target, params)
+                step.outcome = remedies.restart(target, params, policy.allow_system_services)
             else:
                 step.outcome = remedies.Outcome("done", "keep: nothing to do")
-        except IdentityMismatch as exc:
-            step.outcome = remedies.Outcome("aborted", f"identity check failed: {exc}; not retried")
-        except (ProcessLookupError, PermissionError) as exc:
-            step.outcome = remedies.Outcome("failed", f"{action}: {exc.strerror or exc}")
-    _kill(kills)
+        except Exception as exc:                       # noqa: BLE001 - every step ends journalled
+            step.outcome = _failure(action, exc)
+        finish([step])
+    try:
+        _kill(kills)
+    except Exception as exc:                           # noqa: BLE001
+        for step in kills:
+            if step.outcome is None:
+                step.outcome = _failure("kill", exc)
+    finish(kills)
+
+
+def _failure(action: str, exc: Exception) -> remedies.Outcome:
+    """The outcome of a step that raised: aborted for identity trouble, failed otherwise."""
+    if isinstance(exc, IdentityMismatch):
+        if getattr(exc, "after", False):
+            return remedies.Outcome("failed", f"{action}: {exc}")
+        return remedies.Outcome("aborted", f"identity check failed: {exc}; not retried")
+    if isinstance(exc, ProcessLookupError):
+        return remedies.Outcome("aborted", "the process exited before pt acted")
+    if isinstance(exc, OSError):
+        return remedies.Outcome("failed", f"{action}: {exc.strerror or exc}")
+    return remedies.Outcome("failed", f"{action}: {type(exc).__name__}: {exc}")
+
+
+def first_signal(step: Step) -> signal.Signals:
+    """The plan's first signal, unless the target ignores it (SIGINT is
+    ignored by background jobs of non-interactive shells): then SIGTERM."""
+    sig = signal.Signals[step.entry["params"].get("signal", "SIGTERM")]
+    if sig != signal.SIGTERM and guards.ignores(step.entry["target"]["pid"], sig):
+        return signal.SIGTERM
+    return sig
 
 
 def _kill(steps: list[Step]) -> None:
     """First signal to every target, one shared grace period, SIGKILL to the rest."""
     sent = []
     for step in steps:
-        sig = signal.Signals[step.entry["params"].get("signal", "SIGTERM")]
+        sig = first_signal(step)
         try:
+            step.entry["params"]["signalled_at"] = time.time()
+            step.entry["params"]["signalled_ticks"] = uptime_ticks()
             step.target.send(sig)
-            sent.append(step)
-        except (IdentityMismatch, ProcessLookupError) as exc:
-            step.outcome = remedies.Outcome("aborted", f"identity check failed: {exc}; not retried")
-        except PermissionError as exc:
-            step.outcome = remedies.Outcome("failed", f"{sig.name}: {exc.strerror}")
+            if step.live_state in "Tt":
+                step.target.send(signal.SIGCONT)   # a stopped process cannot run its handler
+            sent.append((step, sig))
+        except Exception as exc:                   # noqa: BLE001
+            step.outcome = _failure("kill", exc)
     if not sent:
         return
     started = time.monotonic()
-    grace = max(float(s.entry["params"].get("grace_s", 5.0)) for s in sent)
-    wait_exited([s.target for s in sent], started + grace)
+    grace = max(float(s.entry["params"].get("grace_s", 5.0)) for s, _ in sent)
+    wait_exited([s.target for s, _ in sent], started + grace)
     stubborn = []
-    for step in sent:
-        first = step.entry["params"].get("signal", "SIGTERM")
+    for step, sig in sent:
         if step.target.exited():
-            step.outcome = remedies.Outcome("exited", f"exited after {first}",
+            step.outcome = remedies.Outcome("exited", f"exited after {sig.name}",
                                             exit_status=step.target.exit_code())
             continue
         try:
             step.target.send(signal.SIGKILL)
-            stubborn.append(step)
+            stubborn.append((step, sig))
         except ProcessLookupError:
-            step.outcome = remedies.Outcome("exited", f"exited after {first}")
-    wait_exited([s.target for s in stubborn], time.monotonic() + SIGKILL_WAIT_S)
-    for step in stubborn:
-        first = step.entry["params"].get("signal", "SIGTERM")
+            step.outcome = remedies.Outcome("exited", f"exited after {sig.name}")
+    wait_exited([s.target for s, _ in stubborn], time.monotonic() + SIGKILL_WAIT_S)
+    for step, sig in stubborn:
         if step.target.exited():
             step.outcome = remedies.Outcome(
-                "exited", f"ignored {first} for {grace:g} s; exited after SIGKILL",
+                "exited", f"did not exit within {grace:g} s of {sig.name}; exited after SIGKILL",
                 exit_status=step.target.exit_code())
         else:
             step.outcome = remedies.Outcome(
@@ -217,33 +269,39 @@ def _kill(steps: list[Step]) -> None:
 
 # --- undo ---------------------------------------------------------------------------
 
+#: Undo outcomes after which an undo is not attempted again.
+UNDO_FINAL = ("done", "aborted")
+
+
 def undo_plan(plan: dict, *, journal: Journal | None = None) -> list[dict]:
     """Revert every reversible action of ``plan`` that pt carried out and has
-    not undone yet; returns the undo outcome records (empty if nothing to undo)."""
+    not undone yet; returns the undo outcome records (empty if nothing to undo).
+    A failed undo may be retried; a done or aborted one is final."""
     journal = journal or Journal()
     plan_id = plan["plan_id"]
+    targets = {f"{plan_id}:{a['index']}": a["target"] for a in plan["actions"]}
     with journal.locked():
-        records = journal.records(plan_id)
-        finished = outcomes_by_action(records)
+        finished = outcomes_by_action(journal.records(plan_id))
         todo = [r for aid, r in finished.items() if not aid.endswith(":undo")
                 and r["result"] in ACTED_RESULTS and r.get("params", {}).get("undo")
-                and f"{aid}:undo" not in finished]
+                and finished.get(f"{aid}:undo", {}).get("result") not in UNDO_FINAL and aid in targets]
         out = []
         for record in todo:
             undo = record["params"]["undo"]
             entry = {"action_id": f"{record['action_id']}:undo", "action": f"undo-{record['action']}",
-                     "target": {k: record[k] for k in ("boot_id", "pid", "start_ticks", "uid", "cmd_hash")}}
+                     "target": targets[record["action_id"]]}
             journal.append([_record(plan_id, entry, "intent", params=undo)])
-            outcome = _undo_one(record, undo)
+            try:
+                outcome = _undo_one(Identity.from_dict(entry["target"]), undo)
+            except Exception as exc:                   # noqa: BLE001
+                outcome = _failure(entry["action"], exc)
             out.append(_record(plan_id, entry, "outcome", params=undo, result=outcome.result,
                                detail=outcome.detail, exit_status=None))
             journal.append([out[-1]])
         return out
 
 
-def _undo_one(record: dict, undo: dict) -> remedies.Outcome:
-    identity = Identity(record["boot_id"], record["pid"], record["start_ticks"], record["uid"], None,
-                        record["cmd_hash"])
+def _undo_one(identity: Identity, undo: dict) -> remedies.Outcome:
     try:
         target = Target.open(identity)
     except IdentityMismatch as exc:
@@ -291,8 +349,9 @@ def verify_plan(plan: dict, *, journal: Journal | None = None, root: str = "/pro
                "state": stat.state if alive else None,
                "undone": f"{aid}:undo" in finished, "respawned_as": []}
         if outcome and not alive and outcome["result"] in ACTED_RESULTS:
+            since = outcome.get("params", {}).get("signalled_ticks", outcome.get("uptime_ticks", 0))
             rows = [r for r in hashes.get(t["cmd_hash"], [])
-                    if snapshot["uid"][r] == t["uid"] and snapshot["start_time"][r] >= outcome["ts"] - 1]
+                    if snapshot["uid"][r] == t["uid"] and snapshot["start_ticks"][r] >= since]
             row["respawned_as"] = [int(snapshot["pid"][r]) for r in rows]
         out.append(row)
     return out

@@ -1,6 +1,6 @@
 """pt's own child cgroups: CPU throttle, cpuset quarantine, freezer.
 
-pt never edits a cgroup it did not create. For each action it makes one
+pt never writes to a cgroup it did not create. For each action it makes one
 group, ``<hierarchy>/pt/<plan_id>-<index>``, sets its limit, and moves the
 target in; the reversal moves the target back to the cgroup it came from and
 removes the group. Both cgroup v2 (``cpu.max``, ``memory.high``,
@@ -113,10 +113,13 @@ def make_group(h: Hierarchy, name: str, controller: str) -> Path:
     except OSError as exc:
         raise CgroupUnavailable(f"cannot create {base}: {exc.strerror}") from None
     if h.version == 2 and controller != "freezer":
-        for parent in (h.mount, base):
-            enabled = _read(parent / "cgroup.subtree_control").split()
-            if controller not in enabled:
-                _write(parent / "cgroup.subtree_control", f"+{controller}")
+        # pt writes only to groups it made: the hierarchy must already offer
+        # the controller to its children (systemd's delegation does this).
+        if controller not in _read(h.mount / "cgroup.subtree_control").split():
+            raise CgroupUnavailable(f"the {controller} controller is not enabled for children of {h.mount} "
+                                    "(cgroup.subtree_control)")
+        if controller not in _read(base / "cgroup.subtree_control").split():
+            _write(base / "cgroup.subtree_control", f"+{controller}")
     group = base / name
     try:
         group.mkdir(exist_ok=True)

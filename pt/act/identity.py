@@ -191,13 +191,41 @@ class Target:
         stat = read_stat(self.identity.pid)
         return stat is None or stat.state in "ZX" or stat.start_ticks != self.identity.start_ticks
 
+    def live_stat(self) -> ProcStat:
+        """The verified process's stat now (a zombie still holds its pid);
+        raises :class:`IdentityMismatch` once its pid is free or names another
+        process (reaped, or reused: the start ticks differ)."""
+        stat = read_stat(self.identity.pid)
+        if stat is None or stat.start_ticks != self.identity.start_ticks:
+            raise IdentityMismatch("the process has exited")
+        # Start ticks have 10 ms resolution: a pid reused within the tick the
+        # target started in looks the same. The pidfd knows: if its process
+        # has terminated, only a zombie at this pid can still be it.
+        if self.pidfd is not None and stat.state != "Z" and self.exited():
+            raise IdentityMismatch("the process has exited (its pid now names another process)")
+        return stat
+
     def by_number(self, call):
         """Run ``call(pid)`` for syscalls that only take a pid number
-        (setpriority, cgroup.procs), then confirm the pidfd's process is still
-        alive: a live process keeps its pid, so the number named it throughout."""
+        (setpriority, cgroup.procs), between two checks through the pidfd that
+        the process is alive: a live (even zombie) process keeps its pid, so
+        the number named it throughout (checked by the start ticks, since the
+        pidfd cannot tell a zombie from a reaped process). What remains is the microseconds
+        between the first check and the call, in which the process would have
+        to exit, be reaped, and its pid be handed out again.
+
+        Raises :class:`IdentityMismatch` before the call if the process is
+        gone; after it, with ``after=True`` set on the exception, so the caller
+        can record that the call may have reached another process."""
+        self.live_stat()
         result = call(self.identity.pid)
-        if self.exited():
-            raise IdentityMismatch("the process exited during the action; its pid may have been reused")
+        try:
+            self.live_stat()
+        except IdentityMismatch:
+            exc = IdentityMismatch(f"the process exited during the action; pid {self.identity.pid} "
+                                   "may have been reused by another process, which the action may have reached")
+            exc.after = True
+            raise exc
         return result
 
     def exit_code(self) -> int | None:

@@ -11,6 +11,7 @@ Records (one JSON object per line):
   plan_id     the plan the action belongs to
   action_id   "<plan_id>:<index>" (undo steps: "<plan_id>:<index>:undo")
   ts          unix seconds when the record was written
+  uptime_ticks  clock ticks since boot then (the clock of start_ticks)
   boot_id, pid, start_ticks, uid, cmd_hash   the target's identity
   action      keep/renice/throttle/quarantine/pause/restart/kill/resume/...
   params      JSON object: signal, nice, cgroup paths, grace... and the
@@ -33,6 +34,13 @@ from pathlib import Path
 FINAL_RESULTS = ("done", "exited", "still_running", "aborted", "refused", "unavailable", "failed")
 #: Outcomes that count as "pt acted" for rate limits and undo.
 ACTED_RESULTS = ("done", "exited", "still_running")
+
+
+def uptime_ticks() -> int:
+    """Clock ticks since boot now: the clock of ``start_ticks``, so "started
+    after pt acted" is an exact comparison on one boot."""
+    with open("/proc/uptime") as f:
+        return int(float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
 
 
 def state_dir() -> Path:
@@ -65,10 +73,14 @@ class Journal:
         """Append ``records`` and fsync before returning: after this call they survive a crash."""
         if not records:
             return
-        now = time.time()
-        data = "".join(json.dumps({"ts": now, **r}, sort_keys=True) + "\n" for r in records).encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        now, ticks = time.time(), uptime_ticks()
+        data = "".join(json.dumps({"ts": now, "uptime_ticks": ticks, **r}, sort_keys=True) + "\n"
+                       for r in records).encode()
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data          # end a torn line so it cannot swallow this record
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]

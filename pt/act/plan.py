@@ -219,10 +219,62 @@ def load_plan(ref: str) -> dict:
     if plan.get("plan_id") != plan_id(plan):
         raise PlanError(f"{path}: plan_id {plan.get('plan_id')!r} does not match its content "
                         f"(it was edited after it was made); make a new plan with `pt plan`")
-    for i, action in enumerate(plan.get("actions", [])):
-        if action.get("index") != i or action.get("action") not in ACTIONS:
-            raise PlanError(f"{path}: action {i} is malformed")
+    problem = schema_problem(plan)
+    if problem:
+        raise PlanError(f"{path}: {problem}")
     return plan
+
+
+def _is_int(value, low=None, high=None) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) \
+        and (low is None or value >= low) and (high is None or value <= high)
+
+
+def _is_number(value, low=None, high=None) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value \
+        and (low is None or value >= low) and (high is None or value <= high)
+
+
+def schema_problem(plan: dict) -> str | None:
+    """What is wrong with a plan's structure (None if nothing): every field
+    ``pt apply`` reads is checked here, so a hand-written plan fails with a
+    message naming the field instead of midway through acting."""
+    import signal
+    for key in ("created_at", "expires_at"):
+        if not _is_number(plan.get(key)):
+            return f"{key} must be a number of unix seconds"
+    if not isinstance(plan.get("host"), dict) or not isinstance(plan.get("actions"), list):
+        return "host must be an object and actions a list"
+    for i, a in enumerate(plan["actions"]):
+        where = f"actions[{i}]"
+        if not isinstance(a, dict) or a.get("index") != i:
+            return f"{where}.index must be {i}"
+        if a.get("action") not in ACTIONS:
+            return f"{where}.action must be one of {', '.join(ACTIONS)}"
+        t, p = a.get("target"), a.get("params")
+        if not isinstance(t, dict) or not isinstance(p, dict):
+            return f"{where}.target and .params must be objects"
+        if not (_is_int(t.get("pid"), 1) and _is_int(t.get("start_ticks"), 0) and _is_int(t.get("uid"), 0)
+                and isinstance(t.get("cmd_hash"), str) and isinstance(t.get("boot_id"), (str, type(None)))
+                and isinstance(t.get("exe"), (str, type(None)))):
+            return f"{where}.target needs pid, start_ticks, uid (whole numbers), cmd_hash, boot_id, exe"
+        if not isinstance(a.get("comm"), str) or not isinstance(a.get("command"), str):
+            return f"{where}.comm and .command must be text"
+        if a.get("write_bytes") is not None and not _is_int(a.get("write_bytes"), 0):
+            return f"{where}.write_bytes must be a whole number or null"
+        kind = a["action"]
+        if kind == "kill" and not (p.get("signal") in signal.Signals.__members__
+                                   and _is_number(p.get("grace_s"), 0, 600)):
+            return f"{where}.params needs a signal name and grace_s in [0, 600]"
+        if kind == "renice" and not _is_int(p.get("nice"), -20, 19):
+            return f"{where}.params.nice must be a whole number in [-20, 19]"
+        if kind == "throttle" and not _is_number(p.get("cpu"), 0.001):
+            return f"{where}.params.cpu must be a positive number of CPUs"
+        if kind == "pause" and p.get("method", "sigstop") not in ("sigstop", "freeze"):
+            return f"{where}.params.method must be sigstop or freeze"
+        if kind == "restart" and not isinstance(p.get("unit"), (str, type(None))):
+            return f"{where}.params.unit must be a unit name"
+    return None
 
 
 def list_plans() -> list[dict]:

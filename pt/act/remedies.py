@@ -41,10 +41,12 @@ def _wait_state(target: Target, states: str, timeout: float = 1.0) -> bool:
     return False
 
 
-def pause(target: Target, params: dict, group_name: str) -> Outcome:
+def pause(target: Target, params: dict, group_name: str, before: dict) -> Outcome:
     if params.get("method") == "freeze":
-        return _cgroup_action(target, "freezer", group_name, lambda h, g: (cgroups.set_frozen(h, g, True),
-                                                                           "frozen")[1], thaw=True)
+        return _cgroup_action(target, "freezer", group_name, before,
+                              lambda h, g: (cgroups.set_frozen(h, g, True), "frozen")[1], thaw=True)
+    if target.live_stat().state in "Tt":
+        return Outcome("done", "already stopped (by someone else); nothing changed, nothing to undo")
     target.send(signal.SIGSTOP)
     if not _wait_state(target, "Tt"):
         return Outcome("failed", "sent SIGSTOP but the process did not stop within 1 s")
@@ -71,61 +73,94 @@ def _tasks(pid: int) -> list[int]:
         return [pid]
 
 
-def renice(target: Target, params: dict) -> Outcome:
-    """Set every thread's nice (Linux nice is per thread) to ``params['nice']``."""
-    stat = read_stat(target.identity.pid)
-    old, new = stat.nice, int(params["nice"])
-    if new <= old:
-        return Outcome("done", f"already at nice {old} (asked {new}); nothing changed")
+def _set_nice(target: Target, value: int) -> str:
+    """setpriority every thread of the verified process; returns a note on
+    threads that exited meanwhile ('' if none)."""
+    vanished = []
 
     def set_all(pid: int) -> None:
         for tid in _tasks(pid):
             try:
-                os.setpriority(os.PRIO_PROCESS, tid, new)
+                os.setpriority(os.PRIO_PROCESS, tid, value)
             except ProcessLookupError:
-                continue             # a thread that just exited
+                vanished.append(tid)
+                continue
+            if not os.path.exists(f"/proc/{pid}/task/{tid}"):
+                vanished.append(tid)      # exited meanwhile: its tid may have named another task
+    target.by_number(set_all)
+    return f" ({len(vanished)} thread(s) exited during the change)" if vanished else ""
+
+
+def renice(target: Target, params: dict, before: dict) -> Outcome:
+    """Set every thread's nice (Linux nice is per thread) to ``params['nice']``;
+    ``before['nice']`` is the value to restore, read when the intent was written."""
+    old, new = int(before["nice"]), int(params["nice"])
+    if new <= old:
+        return Outcome("done", f"already at nice {old} (asked {new}); nothing changed")
     try:
-        target.by_number(set_all)
+        note = _set_nice(target, new)
     except PermissionError as exc:
         return Outcome("failed", f"setpriority refused: {exc.strerror}")
     reversible = old >= nice_floor()
     undo = {"action": "renice", "nice": old} if reversible else None
-    note = "" if reversible else f" (not reversible: lowering nice below {nice_floor()} needs privileges)"
+    if not reversible:
+        note += f" (not reversible: lowering nice below {nice_floor()} needs privileges)"
     return Outcome("done", f"nice {old} → {new}{note}", undo=undo)
 
 
 def renice_back(target: Target, undo: dict) -> Outcome:
     old = int(undo["nice"])
-
-    def set_all(pid: int) -> None:
-        for tid in _tasks(pid):
-            try:
-                os.setpriority(os.PRIO_PROCESS, tid, old)
-            except ProcessLookupError:
-                continue
     try:
-        target.by_number(set_all)
+        note = _set_nice(target, old)
     except PermissionError as exc:
         return Outcome("failed", f"setpriority refused: {exc.strerror}")
-    return Outcome("done", f"nice back to {old}")
+    return Outcome("done", f"nice back to {old}{note}")
 
 
-def _cgroup_action(target: Target, controller: str, group_name: str, configure, *, thaw=False) -> Outcome:
-    """Create pt's group for ``controller``, ``configure(h, group)`` it, move the target in."""
+def before_state(target: Target, action: str, params: dict) -> dict:
+    """What an action changes, read before it acts, journalled with the intent
+    so an interrupted apply that resumes still knows what to restore."""
+    if action == "renice":
+        return {"nice": target.live_stat().nice}
+    controller = CGROUP_CONTROLLER.get(action)
+    if action == "pause" and params.get("method") == "freeze":
+        controller = "freezer"
+    if controller is None:
+        return {}
     try:
         h = cgroups.find(controller)
-        origin = cgroups.current_cgroup(target.identity.pid, h)
+        return {"origin": cgroups.current_cgroup(target.identity.pid, h)}
+    except cgroups.CgroupUnavailable:
+        return {}                 # the action itself reports why it cannot run
+
+
+CGROUP_CONTROLLER = {"throttle": "cpu", "quarantine": "cpuset"}
+
+
+def _cgroup_action(target: Target, controller: str, group_name: str, before: dict, configure, *,
+                   thaw=False) -> Outcome:
+    """Create pt's group for ``controller``, ``configure(h, group)`` it, move the target in."""
+    group = None
+    try:
+        h = cgroups.find(controller)
+        origin = before.get("origin") or cgroups.current_cgroup(target.identity.pid, h)
         group = cgroups.make_group(h, group_name, controller)
         what = configure(h, group)
         target.by_number(lambda pid: cgroups.move(h, group, pid))
+        now = cgroups.current_cgroup(target.identity.pid, h)
+        if now != "/" + str(group.relative_to(h.mount)):
+            raise cgroups.CgroupUnavailable(f"wrote the pid to {group}/cgroup.procs but the kernel "
+                                            f"reports the process still in {now}")
     except cgroups.CgroupUnavailable as exc:
+        if group is not None:
+            cgroups.remove_group(group)
         return Outcome("unavailable", str(exc))
     undo = {"action": "uncgroup", "version": h.version, "mount": str(h.mount), "origin": origin,
             "group": str(group), "thaw": thaw}
     return Outcome("done", f"moved into {group} ({what}); `pt undo` moves it back to {origin}", undo=undo)
 
 
-def throttle(target: Target, params: dict, group_name: str) -> Outcome:
+def throttle(target: Target, params: dict, group_name: str, before: dict) -> Outcome:
     def configure(h, group):
         what = cgroups.set_cpu_limit(h, group, float(params["cpu"]))
         if params.get("memory_high_bytes"):
@@ -134,11 +169,11 @@ def throttle(target: Target, params: dict, group_name: str) -> Outcome:
             except cgroups.CgroupUnavailable as exc:
                 what += f", memory limit skipped: {exc}"
         return what
-    return _cgroup_action(target, "cpu", group_name, configure)
+    return _cgroup_action(target, "cpu", group_name, before, configure)
 
 
-def quarantine(target: Target, params: dict, group_name: str) -> Outcome:
-    return _cgroup_action(target, "cpuset", group_name, cgroups.set_one_cpu)
+def quarantine(target: Target, params: dict, group_name: str, before: dict) -> Outcome:
+    return _cgroup_action(target, "cpuset", group_name, before, cgroups.set_one_cpu)
 
 
 def uncgroup(target: Target, undo: dict) -> Outcome:
@@ -155,11 +190,23 @@ def uncgroup(target: Target, undo: dict) -> Outcome:
     return Outcome("done", f"moved back to {undo['origin']}" + (f"; {problem}" if problem else ""))
 
 
-def restart(target: Target, params: dict) -> Outcome:
-    """``systemctl [--user] restart UNIT`` for a process in a service unit."""
-    unit, user = params.get("unit"), bool(params.get("user_unit"))
+def restart(target: Target, params: dict, allow_system_services: bool) -> Outcome:
+    """``systemctl [--user] restart UNIT`` for a process in a service unit. The
+    unit is read again from the live process's cgroup: a plan naming a
+    different unit than the one the target runs in is refused."""
+    from pt.collect.units import parse_cgroup
+    try:
+        text = Path(f"/proc/{target.identity.pid}/cgroup").read_text()
+    except OSError as exc:
+        return Outcome("failed", f"cannot read the process's cgroup: {exc.strerror}")
+    target.live_stat()
+    unit, user, system_slice = parse_cgroup(text)
     if not unit:
         return Outcome("unavailable", "the process is not in a systemd unit")
+    if params.get("unit") != unit or bool(params.get("user_unit")) != user:
+        return Outcome("refused", f"the plan names unit {params.get('unit')!r} but the process runs in {unit!r}")
+    if system_slice and not allow_system_services:
+        return Outcome("refused", f"{unit} is a system service (policy guards.allow_system_services is off)")
     systemctl = shutil.which("systemctl")
     if systemctl is None:
         return Outcome("unavailable", "systemctl is not installed")
@@ -179,6 +226,8 @@ def reap_zombie(target: Target, timeout: float = 1.0) -> Outcome:
     """A zombie is dealt with through its parent: nudge the parent with SIGCHLD
     (harmless) and see whether it reaps; if not, say which parent to deal with."""
     stat = read_stat(target.identity.pid)
+    if stat is None or stat.start_ticks != target.identity.start_ticks:
+        return Outcome("exited", "the zombie was reaped before pt acted")
     parent_pid = stat.ppid
     try:
         parent = _open_parent(parent_pid)

@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
         return fail(NOT_FOUND if missing else REFUSED, "plan_not_found" if missing else "plan_invalid", str(exc))
     try:
         import time
-        check_usable(plan, time.time())
+
+        from pt.config import load_policy
+        check_usable(plan, time.time(), load_policy())
     except PlanError as exc:
         return fail(REFUSED, "plan_unusable", str(exc))
     if not args.yes:
@@ -74,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
         if not confirm(plan):
             print("Nothing done.")
             return REFUSED
+    import signal
+
+    def stop(signum, _frame):
+        raise KeyboardInterrupt          # outcomes known so far are journalled on the way out
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     try:
         records = apply_plan(plan)
     except PlanError as exc:
