@@ -613,6 +613,9 @@ class BOCPD:
         Keep at most this many run lengths (the least probable goes first).
     window : int
         ``recent_cp_prob`` is P(r_t < window | x_1..t).
+    keep_recent : int
+        Run lengths below this are never pruned (threshold or cap): a new segment
+        starts improbable and needs a few samples to gain probability.
 
     Examples
     --------
@@ -625,7 +628,7 @@ class BOCPD:
     """
 
     def __init__(self, model="poisson", *, hazard=0.01, prior=(1.0, 1.0), prune_threshold=1e-9,
-                 max_run_length=None, window=5):
+                 max_run_length=None, window=5, keep_recent=64):
         if model not in _BOCPD_MODELS:
             raise ValueError(f"model must be one of {sorted(_BOCPD_MODELS)}, got {model!r}")
         hazard = _scalar("hazard", hazard, 0.0, 1.0)
@@ -638,9 +641,10 @@ class BOCPD:
         threshold = _scalar("prune_threshold", prune_threshold, 0.0, 1.0, low_open=False)
         cap = 0 if max_run_length is None else _integer("max_run_length", max_run_length, 1)
         window = _integer("window", window, 1)
+        keep = _integer("keep_recent", keep_recent, 0)
         self.model = model
         self._core = _bocpd.BocpdCore(_BOCPD_MODELS[model], hazard, a0, b0, threshold, cap, window,
-                                      64 if cap == 0 else cap + 2)
+                                      keep, 64 if cap == 0 else cap + keep + 2)
 
     @property
     def t(self) -> int:
@@ -712,7 +716,8 @@ def _bocpd_inputs(model, x, n):
 
 
 def bocpd(x, *, model="poisson", trials=None, exposure=None, hazard=0.01, prior=(1.0, 1.0),
-          prune_threshold=1e-9, max_run_length=None, window=5, return_matrix=False) -> BOCPDResult:
+          prune_threshold=1e-9, max_run_length=None, window=5, keep_recent=64,
+          return_matrix=False) -> BOCPDResult:
     r"""Bayesian online change-point detection (Adams & MacKay 2007) over one series.
 
     Parameters
@@ -739,6 +744,11 @@ def bocpd(x, *, model="poisson", trials=None, exposure=None, hazard=0.01, prior=
         Additionally keep at most this many run lengths, dropping the least probable.
     window : int, default 5
         ``recent_cp_prob[t] = P(r_t < window | x_1..t)``.
+    keep_recent : int, default 64
+        Run lengths below this are exempt from pruning.  A run opened by a real
+        change starts with probability of order H times a likelihood ratio (often
+        1e-10 or less) and a small change needs tens of samples to win; pruning it
+        early would make the change undetectable.
     return_matrix : bool
         Also return the dense (T, T) run-length posterior (memory 8 T^2 bytes).
 
@@ -792,6 +802,8 @@ def bocpd(x, *, model="poisson", trials=None, exposure=None, hazard=0.01, prior=
     threshold does not shorten a long stable segment (every run length inside
     it keeps probability of order :math:`H`), so the cost per step is about the
     time since the last change; ``max_run_length`` caps it at a larger error.
+    Run lengths below ``keep_recent`` are never pruned, so new segments survive
+    until their evidence has accumulated.
 
     Examples
     --------
@@ -803,7 +815,7 @@ def bocpd(x, *, model="poisson", trials=None, exposure=None, hazard=0.01, prior=
     (29, True)
     """
     det = BOCPD(model, hazard=hazard, prior=prior, prune_threshold=prune_threshold,
-                max_run_length=max_run_length, window=window)
+                max_run_length=max_run_length, window=window, keep_recent=keep_recent)
     return det.update_many(x, trials if model == "binomial" else exposure,
                            return_matrix=return_matrix)
 

@@ -11,6 +11,7 @@ class BocpdCore:
     threshold: float    # prune runs with posterior probability below this (0: exact)
     max_runs: int       # keep at most this many runs (0: no cap)
     window: int
+    keep_recent: int    # runs shorter than this are never pruned
     n: int              # active runs
     t: int              # observations seen
     max_active: int
@@ -19,7 +20,7 @@ class BocpdCore:
     pruned_mass: float
     kept_mass: float
     def __init__(self, model: int, hazard: float, a0: float, b0: float, threshold: float,
-                 max_runs: int, window: int, capacity: int = ...) -> None: ...
+                 max_runs: int, window: int, keep_recent: int, capacity: int = ...) -> None: ...
     def reserve(self, capacity: int) -> None: ...
     def run_lengths(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
     def update(self, x: float, e: float) -> tuple[int, float, float, float, float, float]: ...

@@ -61,7 +61,7 @@ cdef class BocpdCore:
 
     cdef public int model
     cdef public double log_h, log_1mh, a0, b0, threshold
-    cdef public intp_t max_runs, window, n, t, max_active, active_sum
+    cdef public intp_t max_runs, window, keep_recent, n, t, max_active, active_sum
     cdef public double log_evidence, pruned_mass, kept_mass
     cdef double lga0, lgb0, lgab0
     cdef object _arrays
@@ -76,7 +76,7 @@ cdef class BocpdCore:
     cdef intp_t capacity
 
     def __init__(self, int model, double hazard, double a0, double b0, double threshold,
-                 intp_t max_runs, intp_t window, intp_t capacity=64):
+                 intp_t max_runs, intp_t window, intp_t keep_recent, intp_t capacity=64):
         self.model = model
         self.log_h = log(hazard)
         self.log_1mh = fast_log1p(-hazard)
@@ -85,6 +85,7 @@ cdef class BocpdCore:
         self.threshold = threshold
         self.max_runs = max_runs            # 0: no cap
         self.window = window
+        self.keep_recent = keep_recent     # runs shorter than this are never pruned
         self.n = 0
         self.t = 0
         self.max_active = 0
@@ -212,11 +213,11 @@ cdef class BocpdCore:
             mean += p * <double>self.rl[i]
             if row != NULL:
                 row[self.rl[i]] = p
-            if p < thr:
+            if p < thr and self.rl[i] >= self.keep_recent:
                 self.pruned_mass += p
                 continue
             kept += p
-            if p < pmin:
+            if p < pmin and self.rl[i] >= self.keep_recent:
                 pmin = p
                 jmin = j
             if j != i:
@@ -228,7 +229,7 @@ cdef class BocpdCore:
                 self.c3[j] = self.c3[i]
             self.lp[j] = self.lp[i] - lz
             j += 1
-        # Cap: at most one run above max_runs (one run is added per step).
+        # Cap: at most one run above max_runs (one run is added per step); recent runs exempt.
         if self.max_runs > 0 and j > self.max_runs and jmin >= 0:
             self.pruned_mass += pmin
             kept -= pmin
@@ -271,7 +272,7 @@ def bocpd_batch(BocpdCore core, const float64_t[::1] x, const float64_t[::1] e, 
     cdef intp_t t, T = x.shape[0]
     cdef double out[6]
     cdef double* row = NULL
-    core.reserve(core.n + (T if core.max_runs == 0 else core.max_runs) + 2)
+    core.reserve(core.n + (T if core.max_runs == 0 else core.max_runs + core.keep_recent) + 2)
     map_r = np.empty(T, dtype=np.int64)
     summ = np.empty((5, T), dtype=np.float64)
     cdef long long[::1] mr = map_r
