@@ -28,6 +28,7 @@ Models (``model`` code):
 lgamma(a) (and lgamma(b), lgamma(a + b)) of every run is cached, so a step needs only
 the new values, and none when the count adds nothing (x = 0: an idle sample).
 """
+cimport cython
 from libc.math cimport INFINITY, exp, lgamma, log
 
 import numpy as np
@@ -56,6 +57,7 @@ cdef inline double _lgamma(double z) noexcept nogil:
     return lgamma(z)
 
 
+@cython.final
 cdef class BocpdCore:
     """Run-length posterior of one series; advanced by ``step`` (private, no validation)."""
 
