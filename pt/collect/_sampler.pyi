@@ -30,7 +30,7 @@ class ProcSampler:
     ) -> None: ...
     def sample(
         self,
-        out: np.ndarray,            # long long[:, ::1] (len(FIELDS), n)
+        out: np.ndarray,            # long long[:, :] (len(FIELDS), n); any strides
         state: np.ndarray,          # unsigned char[::1] (n,)
         alive: np.ndarray,          # unsigned char[::1] (n,)
     ) -> int: ...

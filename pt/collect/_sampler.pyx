@@ -412,7 +412,7 @@ cdef class ProcSampler:
         if self.why[i] == R_ALIVE:
             self.why[i] = reason
 
-    cdef void _pass(self, long long[:, ::1] out, unsigned char[::1] state,
+    cdef void _pass(self, long long[:, :] out, unsigned char[::1] state,
                     unsigned char[::1] alive) noexcept nogil:
         cdef Py_ssize_t i, n
         cdef int slot, rc, k
@@ -479,15 +479,15 @@ cdef class ProcSampler:
             state[i] = <unsigned char>st
             alive[i] = self.why[i] == R_ALIVE
 
-    def sample(self, long long[:, ::1] out, unsigned char[::1] state, unsigned char[::1] alive):
+    def sample(self, long long[:, :] out, unsigned char[::1] state, unsigned char[::1] alive):
         """One pass over all candidates (GIL released).
 
         Parameters
         ----------
         out : int64 array, shape (len(FIELDS), n), written
             One row per field of :data:`FIELDS`; -1 where unknown (dead
-            candidate, unreadable file). Any view whose last axis is
-            contiguous works, e.g. ``series[:, t, :]``.
+            candidate, unreadable file). Any strided view works, e.g.
+            ``series[:, t, :]`` of a (fields, ticks, n) array.
         state : uint8 array, shape (n,), written
             The ``stat`` state letter (ASCII), 0 for dead candidates.
         alive : uint8 or bool-as-uint8 array, shape (n,), written
