@@ -23,8 +23,7 @@ import numpy as np
 
 from pt.collect._linux import procfs_root
 from pt.collect._procfs import read_fd_sockets, read_texts
-from pt.collect._sampler import (FIELDS, REASONS, SYSTEM_FIELDS, ProcSampler, SystemSampler,
-                                 children_activity)
+from pt.collect._sampler import FIELDS, REASONS, SYSTEM_FIELDS, ProcSampler, SystemSampler, children_activity
 from pt.collect.net import count_per_process, read_sockets
 
 #: Counters whose per-interval differences :meth:`Series.delta` gives.
