@@ -298,7 +298,10 @@ cdef class ProcSampler:
 
     Notes
     -----
-    All fds are ``O_CLOEXEC``. In the per-pass modes every file of a
+    All fds are ``O_CLOEXEC``. A file other than ``stat`` that cannot be
+    opened (``io`` of another user's process; ``io`` or ``schedstat`` on a
+    kernel built without them) leaves its columns at -1. In the per-pass
+    modes every file of a
     candidate is opened before its ``stat`` is read, so when the start time
     still matches at the read, the other files belong to the same process.
     """
@@ -384,11 +387,14 @@ cdef class ProcSampler:
             if fd == -READ_FAILED and (errno == EMFILE or errno == ENFILE):
                 return errno
             if fd < 0:
+                if slot == S_STAT:
+                    self._kill(i, R_REFUSED)
+                    return 0
+                # Denied (io of another user) or absent (kernel without
+                # task IO accounting or schedstats): those columns stay -1.
                 if slot == S_IO and fd == -READ_DENIED:
                     self.io_denied[i] = 1
-                    continue
-                self._kill(i, R_REFUSED)
-                return 0
+                continue
             fds[slot] = fd
         stat_fd = fds[S_STAT] if self.fds_per_candidate else open_file(self.root_fd, self.pid[i], S_STAT)
         if stat_fd < 0:
