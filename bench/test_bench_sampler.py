@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pt.collect._sampler import ProcSampler
+from pt.collect.series import Sampler
 from pt.testing import sample_python, sleepers, start_ticks
 
 FLOOR_SOURCE = Path(__file__).resolve().parents[1] / "tools" / "samplerfloor.c"
@@ -68,6 +70,42 @@ def test_pt_sampler_pread(benchmark, candidates, tmp_path_factory, record_refere
                   f"C floor pread {floor.get('pread_kept_4', float('nan')) / n * 1e6:.2f} us/process, "
                   f"open+read+close {floor.get('open_read_close_4', float('nan')) / n * 1e6:.2f} "
                   f"us/process; 200 candidates at 10 Hz = {median / n * 200 * 10 * 100:.2f}% of one core")
+
+
+def test_pt_sampler_without_status(benchmark, candidates):
+    pids, starts = candidates
+    benchmark.group = f"sampler-{len(pids)}"
+    benchmark.extra_info["role"] = "pt without status"
+    with ProcSampler(pids, starts, ctx_switches=False) as sampler:
+        out, state, alive = sampler.new_arrays()
+        benchmark.pedantic(sampler.sample, (out, state, alive), rounds=ROUNDS, warmup_rounds=2)
+        assert alive.all()
+
+
+def test_series_at_10hz_in_situ(benchmark, candidates, capsys):
+    """The whole Sampler at its real pace (caches go cold between ticks):
+    3 s at 10 Hz with system samples, extras every 10th tick; CPU share of
+    one core from the thread's CPU time over the wall time."""
+    pids, starts = candidates
+    if len(pids) != 200 or not benchmark.enabled:
+        pytest.skip("in-situ figure is for 200 candidates, benchmarks enabled")
+    benchmark.group = "series-200-10Hz"
+    benchmark.extra_info["role"] = "pt"
+    shares = []
+
+    def run():
+        with Sampler(pids, starts, interval_s=0.1, extras_every=10) as sampler:
+            cpu, wall = time.thread_time(), time.monotonic()
+            series = sampler.run(30)
+            shares.append((time.thread_time() - cpu) / (time.monotonic() - wall))
+        return series
+
+    series = benchmark.pedantic(run, rounds=1, iterations=1)
+    assert series.alive.all() and series.skipped_slots == 0
+    with capsys.disabled():
+        print(f"\nseries-200-10Hz: {shares[0] * 100:.2f}% of one core in total "
+              f"(passes alone {series.cost()['core_share'] * 100:.2f}%, median pass "
+              f"{series.cost()['pass_s'] * 1e3:.2f} ms)")
 
 
 def test_pt_sampler_reopen(benchmark, candidates):

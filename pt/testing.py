@@ -898,8 +898,8 @@ def sample_python(root: str | os.PathLike, pids, start_ticks) -> dict[str, np.nd
             pass
         try:
             with open(os.path.join(base, "schedstat"), "rb") as f:
-                run, wait = f.read().split()[:2]
-            out["run_ns"][i], out["wait_ns"][i] = int(run), int(wait)
+                run, wait, slices = f.read().split()[:3]
+            out["run_ns"][i], out["wait_ns"][i], out["timeslices"][i] = int(run), int(wait), int(slices)
         except (OSError, ValueError):
             pass
     return {**out, "state": state, "alive": alive}

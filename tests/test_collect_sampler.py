@@ -88,6 +88,18 @@ def test_captured_tree_matches_plain_python_reader(mode):
     assert (got["run_ns"] > 0).all() and got["alive"].all()
 
 
+def test_without_ctx_switches_status_is_never_opened():
+    pids, starts = tree_identities(CAPTURED, [SPIN, SLEEP])
+    with ProcSampler(pids, starts, CAPTURED, ctx_switches=False) as sampler:
+        assert sampler.kept_fds == 6 and not sampler.ctx_switches
+        got = one_pass(sampler)
+    ref = sample_python(CAPTURED, pids, starts)
+    assert (got["vol_ctx"] == -1).all() and (got["invol_ctx"] == -1).all()
+    for name in ("cpu_ticks", "rchar", "run_ns", "timeslices", "state"):
+        np.testing.assert_array_equal(got[name], ref[name], err_msg=name)
+    assert got["timeslices"].tolist() == [184, 2]
+
+
 def test_captured_tree_fake_edits_are_parsed(tmp_path):
     root = shutil.copytree(CAPTURED, tmp_path / "proc")
     (root / str(SLEEP) / "schedstat").write_text("123 456 7\n")

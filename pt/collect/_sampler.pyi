@@ -20,6 +20,7 @@ class ProcSampler:
     mode: str
     mode_reason: str
     fds_per_candidate: int
+    ctx_switches: bool
     def __init__(
         self,
         pids: np.ndarray,           # int32 (n,)
@@ -27,6 +28,7 @@ class ProcSampler:
         root: Root = b"/proc",
         mode: str | None = None,
         max_fds: int | None = None,
+        ctx_switches: bool = True,
     ) -> None: ...
     def sample(
         self,

@@ -63,6 +63,7 @@ FIELDS = (
     "invol_ctx",      # status nonvoluntary_ctxt_switches
     "run_ns",         # schedstat 1: time on CPU
     "wait_ns",        # schedstat 2: time runnable, waiting for a CPU
+    "timeslices",     # schedstat 3: times run on a CPU (~ all context switches)
 )
 cdef enum:
     F_CPU = 0
@@ -78,7 +79,8 @@ cdef enum:
     F_INVOL = 10
     F_RUN = 11
     F_WAIT = 12
-    N_FIELDS = 13
+    F_SLICES = 13
+    N_FIELDS = 14
 
 #: The per-candidate files, in the order they are given up when fds are short.
 FILES = ("stat", "io", "status", "schedstat")
@@ -234,7 +236,8 @@ cdef bint parse_status(const char *data, Py_ssize_t n, long long *v) noexcept no
 cdef bint parse_schedstat(const char *data, Py_ssize_t n, long long *v) noexcept nogil:
     """/proc/PID/schedstat: ns on CPU, ns waiting on a run queue, timeslices."""
     cdef const char *p = data
-    return parse_int(&p, data + n, &v[F_RUN]) and parse_int(&p, data + n, &v[F_WAIT])
+    return (parse_int(&p, data + n, &v[F_RUN]) and parse_int(&p, data + n, &v[F_WAIT])
+            and parse_int(&p, data + n, &v[F_SLICES]))
 
 
 cdef int open_file(int root_fd, int pid, int slot) noexcept nogil:
@@ -295,6 +298,11 @@ cdef class ProcSampler:
         ``mode_reason``.
     max_fds : int, optional
         Budget of kept fds to use instead of :func:`fd_budget`.
+    ctx_switches : bool
+        Read ``status`` for ``vol_ctx``/``invol_ctx``. It is the dearest file
+        (about half of a pass, see docs/collector.md); without it those
+        columns stay -1 and ``timeslices`` (schedstat) still counts how often
+        the process was scheduled.
 
     Notes
     -----
@@ -309,6 +317,7 @@ cdef class ProcSampler:
     cdef readonly str mode
     cdef readonly str mode_reason
     cdef readonly int fds_per_candidate
+    cdef readonly bint ctx_switches
     cdef int root_fd
     cdef int *fds
     cdef int *pid
@@ -323,7 +332,7 @@ cdef class ProcSampler:
         self.fds = NULL
         self.closed = True
 
-    def __init__(self, pids, start_ticks, root=b"/proc", mode=None, max_fds=None):
+    def __init__(self, pids, start_ticks, root=b"/proc", mode=None, max_fds=None, ctx_switches=True):
         cdef const int[::1] pid_v = np.ascontiguousarray(pids, dtype=np.int32)
         cdef const unsigned long long[::1] start_v = np.ascontiguousarray(start_ticks, dtype=np.uint64)
         if pid_v.shape[0] != start_v.shape[0]:
@@ -339,6 +348,7 @@ cdef class ProcSampler:
         self.mode = mode
         self.mode_reason = reason
         self.fds_per_candidate = MODES[mode]
+        self.ctx_switches = ctx_switches
         cdef bytes root_b = os.fsencode(root)
         self.root_fd = c_open(root_b, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if self.root_fd < 0:
@@ -383,6 +393,8 @@ cdef class ProcSampler:
         cdef long long start
         cdef int stat_fd
         for slot in range(self.fds_per_candidate):
+            if slot == S_STATUS and not self.ctx_switches:
+                continue
             fd = open_file(self.root_fd, self.pid[i], slot)
             if fd == -READ_FAILED and (errno == EMFILE or errno == ENFILE):
                 return errno
@@ -437,7 +449,7 @@ cdef class ProcSampler:
                 for slot in range(N_FILES):
                     if slot < kept:
                         fd[slot] = self.fds[i * N_FILES + slot]
-                    elif slot == S_IO and self.io_denied[i]:
+                    elif (slot == S_IO and self.io_denied[i]) or (slot == S_STATUS and not self.ctx_switches):
                         fd[slot] = -1
                     else:
                         fd[slot] = open_file(self.root_fd, self.pid[i], slot)

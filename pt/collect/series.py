@@ -28,7 +28,7 @@ from pt.collect.net import count_per_process, read_sockets
 
 #: Counters whose per-interval differences :meth:`Series.delta` gives.
 COUNTERS = ("cpu_ticks", "child_ticks", "rchar", "wchar", "syscalls", "read_bytes", "write_bytes",
-            "vol_ctx", "invol_ctx", "run_ns", "wait_ns")
+            "vol_ctx", "invol_ctx", "run_ns", "wait_ns", "timeslices")
 #: Columns of the lower-rate extras (int64, -1 unknown), each of shape (extras, candidates).
 EXTRA_FIELDS = ("fd_count", "established", "n_children", "children_ticks")
 
@@ -132,14 +132,14 @@ class Sampler:
         Read the extras (fd count, established sockets, wchan, children)
         every this many ticks, starting at tick 0; 0 turns them off.
     root : procfs root; default ``$PT_PROCFS_PATH`` or ``/proc``.
-    mode, max_fds : passed to :class:`~pt.collect._sampler.ProcSampler`
+    mode, max_fds, ctx_switches : passed to :class:`~pt.collect._sampler.ProcSampler`
         (``mode`` None picks by the fd budget; the choice is reported in
         ``mode``/``mode_reason`` here and on the :class:`Series`).
     """
 
     def __init__(self, pids, start_ticks, *, interval_s: float = 0.1, extras_every: int = 10,
                  root: str | os.PathLike | None = None, mode: str | None = None,
-                 max_fds: int | None = None, system: bool = True):
+                 max_fds: int | None = None, ctx_switches: bool = True, system: bool = True):
         if not interval_s > 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s!r}")
         if extras_every < 0:
@@ -149,7 +149,8 @@ class Sampler:
         self.interval_s = float(interval_s)
         self.extras_every = int(extras_every)
         self.root = os.fsencode(procfs_root(root))
-        self.procs = ProcSampler(self.pids, self.start_ticks, self.root, mode=mode, max_fds=max_fds)
+        self.procs = ProcSampler(self.pids, self.start_ticks, self.root, mode=mode, max_fds=max_fds,
+                                 ctx_switches=ctx_switches)
         self.system = SystemSampler(self.root) if system else None
         self.mode, self.mode_reason = self.procs.mode, self.procs.mode_reason
         self._stop = False
