@@ -244,8 +244,11 @@ class Sampler:
         pids = np.ascontiguousarray(self.pids[rows])
         fd_count, sock_row, sock_inode = read_fd_sockets(self.root, pids)
         extras["fd_count"][e, rows] = fd_count
-        established = count_per_process(len(rows), sock_row, sock_inode,
-                                        read_sockets(os.fsdecode(self.root)).established())
+        if len(sock_row):          # parse /proc/net only when some candidate holds a socket
+            established = count_per_process(len(rows), sock_row, sock_inode,
+                                            read_sockets(os.fsdecode(self.root)).established())
+        else:
+            established = np.zeros(len(rows), np.int32)
         extras["established"][e, rows] = np.where(fd_count >= 0, established, -1)
         n_children, children_ticks = children_activity(self.root, pids)
         extras["n_children"][e, rows] = n_children
