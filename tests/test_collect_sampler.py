@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pt.collect._sampler import (
     FIELDS,
@@ -408,3 +410,34 @@ def test_series_on_a_fixture_tree_via_env(tmp_path, monkeypatch):
     assert series.wchan[0].tolist() == ["0", "hrtimer_nanosleep"]
     with pytest.raises(KeyError):
         series["nope"]
+
+
+# --- hostile files never crash the parsers ---------------------------------------------
+
+HOSTILE = st.one_of(
+    st.binary(max_size=300),
+    st.sampled_from([b"", b"\n", b")", b"(", b"1 (x) ", b"1 (x) S", b"some", b"full avg10=",
+                     b"total=", b"some avg10=x total=-", b"9" * 40, b"-", b"rchar:", b"MemTotal:"]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stat=HOSTILE, io=HOSTILE, status=HOSTILE, schedstat=HOSTILE, loadavg=HOSTILE, psi=HOSTILE,
+       meminfo=HOSTILE, mode=st.sampled_from(sorted(MODES)))
+def test_hostile_files_never_raise(tmp_path, stat, io, status, schedstat, loadavg, psi, meminfo, mode):
+    root = tmp_path / "proc"
+    shutil.rmtree(root, ignore_errors=True)
+    d = root / "10"
+    (root / "pressure").mkdir(parents=True)
+    d.mkdir()
+    for name, data in (("stat", stat), ("io", io), ("status", status), ("schedstat", schedstat)):
+        (d / name).write_bytes(data)
+    (root / "loadavg").write_bytes(loadavg)
+    (root / "pressure" / "cpu").write_bytes(psi)
+    (root / "meminfo").write_bytes(meminfo)
+    with ProcSampler(np.array([10], np.int32), np.array([0], np.uint64), root, mode=mode) as sampler:
+        got = one_pass(sampler)
+        assert got["alive"][0] == (sampler.reason[0] == 0)
+    row, _ = system_sample(root)
+    assert len(row) == len(SYSTEM_FIELDS)
+    children_activity(root, np.array([10, 1], np.int32))

@@ -649,30 +649,33 @@ cdef void parse_psi(const char *data, Py_ssize_t n, double *out) noexcept nogil:
     ``full`` line since 5.13. Lines that are missing leave NaN."""
     cdef const char *end = data + n
     cdef const char *line = data
+    cdef const char *line_end
     cdef const char *p
     cdef char *q
     cdef long long total
     cdef int base
     while line < end:
-        if memcmp(line, b"some", 4) == 0:
-            base = 0
-        elif memcmp(line, b"full", 4) == 0:
-            base = 2
-        else:
-            base = -1
+        line_end = <const char *>memchr(line, c'\n', end - line)
+        if line_end == NULL:
+            line_end = end
+        base = -1
+        if line_end - line >= 4:
+            if memcmp(line, b"some", 4) == 0:
+                base = 0
+            elif memcmp(line, b"full", 4) == 0:
+                base = 2
         if base >= 0:
-            p = <const char *>memmem(line, end - line, b"avg10=", 6)
+            p = <const char *>memmem(line, line_end - line, b"avg10=", 6)
             if p != NULL:
                 out[base] = strtod(p + 6, &q)
-            p = <const char *>memmem(line, end - line, b"total=", 6)
+                if q == p + 6:
+                    out[base] = NAN
+            p = <const char *>memmem(line, line_end - line, b"total=", 6)
             if p != NULL:
                 p += 6
-                if parse_int(&p, end, &total):
+                if parse_int(&p, line_end, &total):
                     out[base + 1] = total
-        p = <const char *>memchr(line, c'\n', end - line)
-        if p == NULL:
-            break
-        line = p + 1
+        line = line_end + 1
 
 
 cdef void parse_meminfo(const char *data, Py_ssize_t n, double *out) noexcept nogil:
