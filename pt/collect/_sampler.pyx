@@ -22,14 +22,17 @@ one process.
 from libc.errno cimport errno, ENOENT, ESRCH, EACCES, EPERM, EINTR, EMFILE, ENFILE
 from libc.math cimport NAN
 from libc.stdlib cimport malloc, free, strtod
-from libc.string cimport memchr, memcmp, strlen
+from libc.string cimport memchr, memcmp, memcpy, strlen
 from posix.fcntl cimport openat, O_RDONLY, O_CLOEXEC, O_DIRECTORY, open as c_open
 from posix.unistd cimport close
 
 import os
 import resource
 
+cimport numpy as cnp
 import numpy as np
+
+cnp.import_array()
 
 cdef extern from "unistd.h" nogil:
     ssize_t pread(int fd, void *buf, size_t count, long offset)
@@ -541,14 +544,18 @@ cdef class ProcSampler:
     @property
     def reason(self):
         """uint8 array (n,): index into :data:`REASONS`; 0 while sampled."""
-        return np.array([self.why[i] for i in range(self.n)], dtype=np.uint8) if self.n else \
-            np.zeros(0, np.uint8)
+        out = np.zeros(self.n, np.uint8)
+        if self.n:
+            memcpy(<void *>cnp.PyArray_DATA(out), self.why, self.n)
+        return out
 
     @property
     def io_denied(self):
         """bool array (n,): ``io`` was not readable at open (its columns stay -1)."""
-        return np.array([self.io_denied[i] for i in range(self.n)], dtype=bool) if self.n else \
-            np.zeros(0, bool)
+        out = np.zeros(self.n, np.uint8)
+        if self.n:
+            memcpy(<void *>cnp.PyArray_DATA(out), self.io_denied, self.n)
+        return out.view(bool)
 
     @property
     def n_alive(self):
