@@ -268,16 +268,29 @@ def read_processes_python(root: str | os.PathLike = "/proc") -> dict[int, dict]:
     return out
 
 
-def capture_procfs(dest: Path, pids: list[int], root: str = "/proc") -> None:
+#: Per-process and host files the deep-scan sampler reads (``capture_procfs(..., sampler=True)``).
+SAMPLER_FILES = ("stat", "status", "cmdline", "io", "schedstat", "wchan")
+SAMPLER_HOST_FILES = ("loadavg", "meminfo", "pressure/cpu", "pressure/io", "pressure/memory")
+
+
+def capture_procfs(dest: Path, pids: list[int], root: str = "/proc", sampler: bool = False) -> None:
     """Copy what the collector reads for ``pids`` (and the host files) from
-    ``root`` into the fixture tree ``dest``; processes that vanish are skipped."""
-    for rel in ("stat", "uptime", "sys/kernel/random/boot_id"):
+    ``root`` into the fixture tree ``dest``; processes that vanish are skipped.
+    ``sampler`` adds what the deep-scan sampler reads (:data:`SAMPLER_FILES`,
+    :data:`SAMPLER_HOST_FILES`; host files that are absent are left out)."""
+    host = ("stat", "uptime", "sys/kernel/random/boot_id") + (SAMPLER_HOST_FILES if sampler else ())
+    for rel in host:
+        try:
+            data = Path(root, rel).read_bytes()
+        except FileNotFoundError:
+            continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(Path(root, rel).read_bytes())
+        target.write_bytes(data)
+    names = SAMPLER_FILES if sampler else ("stat", "status", "cmdline")
     for pid in pids:
         try:
-            files = {n: Path(root, str(pid), n).read_bytes() for n in ("stat", "status", "cmdline")}
+            files = {n: Path(root, str(pid), n).read_bytes() for n in names}
         except OSError:
             continue
         (dest / str(pid)).mkdir(parents=True, exist_ok=True)
@@ -837,3 +850,61 @@ def cpu_share(pid: int, seconds: float = 0.5) -> float:
     before, t0 = cpu_ticks(pid), time.monotonic()
     time.sleep(seconds)
     return (cpu_ticks(pid) - before) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0)
+
+
+# --- deep-scan sampler: a plain-Python reference ----------------------------------
+
+def sample_python(root: str | os.PathLike, pids, start_ticks) -> dict[str, np.ndarray]:
+    """What :class:`pt.collect._sampler.ProcSampler` reads in one pass, the
+    straightforward way: open, read, close and ``split()`` each of ``stat``,
+    ``io``, ``status`` and ``schedstat``. The independent reference for the C
+    parser in tests and the "what a Python user would write" baseline in
+    bench/. Returns the :data:`~pt.collect._sampler.FIELDS` columns (int64,
+    -1 unknown) plus ``state`` (uint8) and ``alive`` (bool)."""
+    from pt.collect._sampler import FIELDS
+
+    n = len(pids)
+    out = {name: np.full(n, -1, np.int64) for name in FIELDS}
+    state = np.zeros(n, np.uint8)
+    alive = np.zeros(n, bool)
+    for i, (pid, start) in enumerate(zip(pids, start_ticks)):
+        base = os.path.join(root, str(pid))
+        try:
+            with open(os.path.join(base, "stat"), "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        rest = stat[stat.rfind(b")") + 2:].split()
+        if len(rest) < 22 or int(rest[19]) != int(start):
+            continue
+        alive[i], state[i] = True, rest[0][0]
+        out["cpu_ticks"][i] = int(rest[11]) + int(rest[12])
+        out["child_ticks"][i] = int(rest[13]) + int(rest[14])
+        out["threads"][i], out["rss_pages"][i] = int(rest[17]), int(rest[21])
+        try:
+            with open(os.path.join(base, "io"), "rb") as f:
+                io = dict(line.split(b": ") for line in f.read().splitlines())
+            for name in ("rchar", "wchar", "read_bytes", "write_bytes"):
+                out[name][i] = int(io[name.encode()])
+            out["syscalls"][i] = int(io[b"syscr"]) + int(io[b"syscw"])
+        except (OSError, KeyError, ValueError):
+            pass
+        try:
+            with open(os.path.join(base, "status"), "rb") as f:
+                status = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
+            out["vol_ctx"][i] = int(status[b"voluntary_ctxt_switches"])
+            out["invol_ctx"][i] = int(status[b"nonvoluntary_ctxt_switches"])
+        except (OSError, KeyError, ValueError):
+            pass
+        try:
+            with open(os.path.join(base, "schedstat"), "rb") as f:
+                run, wait, slices = f.read().split()[:3]
+            out["run_ns"][i], out["wait_ns"][i], out["timeslices"][i] = int(run), int(wait), int(slices)
+        except (OSError, ValueError):
+            pass
+    return {**out, "state": state, "alive": alive}
+
+
+def fd_count() -> int:
+    """Descriptors this process has open (entries of /proc/self/fd, minus the listing's own)."""
+    return len(os.listdir("/proc/self/fd")) - 1
