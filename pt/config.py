@@ -136,8 +136,34 @@ class Priors:
     pairs: dict
     by_category: dict
     categorical: dict
+    regime: dict                # class -> (P(steady), P(stopped), P(started))
+    changepoint_rate: float
     source: str
     digest: str
+
+
+REGIME_LEVELS = ("steady", "stopped", "started")
+
+
+def _timeseries(file: str, doc: dict) -> tuple[dict, float]:
+    _only_keys(file, "timeseries", doc, ("cpu_regime", "changepoint_rate"))
+    section = _mapping(file, "timeseries.cpu_regime", doc.get("cpu_regime"))
+    if tuple(section.get("levels", ())) != REGIME_LEVELS:
+        raise ConfigError(file, "timeseries.cpu_regime.levels", section.get("levels"),
+                          f"must be {list(REGIME_LEVELS)}")
+    regime = {}
+    for c in CLASSES:
+        key = f"timeseries.cpu_regime.{c}"
+        probs = section.get(c)
+        if not isinstance(probs, list) or len(probs) != len(REGIME_LEVELS):
+            raise ConfigError(file, key, probs, "must be a list of 3 probabilities")
+        values = tuple(_number(file, f"{key}[{i}]", p, low=0, high=1) for i, p in enumerate(probs))
+        if abs(sum(values) - 1) > 1e-6:
+            raise ConfigError(file, key, probs, "must sum to 1")
+        regime[c] = values
+    rate = _number(file, "timeseries.changepoint_rate", doc.get("changepoint_rate"), low=0, high=1,
+                   strict_low=True)
+    return regime, rate
 
 
 def _versioned(name: str, path) -> tuple[dict, str]:
@@ -149,7 +175,8 @@ def _versioned(name: str, path) -> tuple[dict, str]:
 
 def load_priors(path: str | os.PathLike | None = None) -> Priors:
     doc, file = _versioned("priors.json", path)
-    _only_keys(file, "", doc, ("version", "classes", "class_prior", *PAIR_FEATURES, "categorical"))
+    _only_keys(file, "", doc, ("version", "classes", "class_prior", *PAIR_FEATURES, "categorical",
+                               "timeseries"))
     if tuple(doc.get("classes", ())) != CLASSES:
         raise ConfigError(file, "classes", doc.get("classes"), f"must be {list(CLASSES)}")
     cp = _mapping(file, "class_prior", doc.get("class_prior"))
@@ -192,7 +219,8 @@ def load_priors(path: str | os.PathLike | None = None) -> Priors:
                                   f"must be a list of {len(levels)} positive pseudo-counts")
             categorical[feature][c] = tuple(_number(file, f"{key}.{c}[{i}]", a, low=0, strict_low=True)
                                             for i, a in enumerate(alphas))
-    return Priors(class_prior, pairs, by_category, categorical, file, _hash(doc))
+    regime, rate = _timeseries(file, _mapping(file, "timeseries", doc.get("timeseries")))
+    return Priors(class_prior, pairs, by_category, categorical, regime, rate, file, _hash(doc))
 
 
 # --- policy ---------------------------------------------------------------------------
@@ -272,6 +300,39 @@ def _action_policy(file: str, doc: dict) -> ActionPolicy:
 
 
 @dataclass(frozen=True)
+class DeepScanPolicy:
+    """How ``pt deep-scan`` watches: see the ``deep_scan`` section of policy.json."""
+
+    max_time_s: float
+    interval_s: float
+    candidates: int
+    wait_cost_per_s: float
+    voi_every_s: float
+    horizon_max_s: float
+    pause_on_timeout: bool
+
+
+DEEP_KEYS = ("max_time_s", "interval_s", "candidates", "wait_cost_per_s", "voi_every_s", "horizon_max_s",
+             "pause_on_timeout")
+
+
+def _deep_policy(file: str, doc: dict) -> DeepScanPolicy:
+    _only_keys(file, "deep_scan", doc, DEEP_KEYS)
+    pause = doc.get("pause_on_timeout")
+    if not isinstance(pause, bool):
+        raise ConfigError(file, "deep_scan.pause_on_timeout", pause, "must be true or false")
+    num = {k: _number(file, f"deep_scan.{k}", doc.get(k), low=0, strict_low=True)
+           for k in ("max_time_s", "interval_s", "voi_every_s", "horizon_max_s")}
+    if num["interval_s"] < 0.01:
+        raise ConfigError(file, "deep_scan.interval_s", num["interval_s"], "must be at least 0.01")
+    return DeepScanPolicy(
+        max_time_s=num["max_time_s"], interval_s=num["interval_s"],
+        candidates=int(_number(file, "deep_scan.candidates", doc.get("candidates"), low=1)),
+        wait_cost_per_s=_number(file, "deep_scan.wait_cost_per_s", doc.get("wait_cost_per_s"), low=0),
+        voi_every_s=num["voi_every_s"], horizon_max_s=num["horizon_max_s"], pause_on_timeout=pause)
+
+
+@dataclass(frozen=True)
 class Policy:
     """Validated policy: the loss matrix ``loss[action][class]``, dependency
     weights, robust prior intervals, FDR alpha, window length, guards and
@@ -287,6 +348,7 @@ class Policy:
     allow_system_services: bool
     protected_patterns: tuple[re.Pattern, ...]
     actions: ActionPolicy
+    deep_scan: DeepScanPolicy
     source: str
     digest: str
 
@@ -297,7 +359,7 @@ GUARD_KEYS = ("min_user_uid", "allow_other_users", "allow_system_services", "pro
 def load_policy(path: str | os.PathLike | None = None) -> Policy:
     doc, file = _versioned("policy.json", path)
     _only_keys(file, "", doc, ("version", "loss", "dependency_impact", "robust_prior", "fdr",
-                               "window_s", "guards", "actions"))
+                               "window_s", "guards", "actions", "deep_scan"))
     loss_doc = _mapping(file, "loss", doc.get("loss"))
     _only_keys(file, "loss", loss_doc, ACTIONS)
     loss = {}
@@ -348,7 +410,8 @@ def load_policy(path: str | os.PathLike | None = None) -> Policy:
     min_uid = _number(file, "guards.min_user_uid", guards.get("min_user_uid", 1000), low=0)
     return Policy(loss, dependency, robust, alpha, window, int(min_uid), flags["allow_other_users"],
                   flags["allow_system_services"], tuple(compiled),
-                  _action_policy(file, _mapping(file, "actions", doc.get("actions"))), file, _hash(doc))
+                  _action_policy(file, _mapping(file, "actions", doc.get("actions"))),
+                  _deep_policy(file, _mapping(file, "deep_scan", doc.get("deep_scan"))), file, _hash(doc))
 
 
 def _pair_list(file, key, value):
