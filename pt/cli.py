@@ -11,11 +11,11 @@ import os
 import sys
 
 from pt import __version__
-from pt.commands import apply, config, explain, history, plan, scan, undo, verify
+from pt.commands import apply, config, deep_scan, explain, history, plan, scan, undo, verify
 from pt.config_errors import ConfigError
 from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED
 
-COMMANDS = (scan, explain, plan, apply, verify, undo, history, config)
+COMMANDS = (scan, deep_scan, explain, plan, apply, verify, undo, history, config)
 
 EPILOG = """\
 examples:
@@ -24,6 +24,7 @@ examples:
   pt scan --tree               the process forest
   pt scan --json | jq '.data.processes[0]'
   pt explain 4242              why pt recommends what it does for pid 4242
+  pt deep-scan --max-time 30   watch the uncertain ones until the decisions settle
   pt plan --match pytest       freeze recommendations for matching processes into a plan
   pt apply PLAN_ID             confirm and carry out a plan (pt undo / pt verify afterwards)
   pt config show               the priors, loss matrix and guards in force

@@ -49,29 +49,20 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import re
     import sys
 
-    from pt.act.plan import Selection, make_plan, save_plan
+    from pt.act.plan import make_plan, save_plan
+    from pt.commands.deep_scan import selection_from
     from pt.exit_codes import OK, USAGE
     from pt.triage import triage
-    from pt.ui.scan_view import resolve_users
 
     if args.do and not (args.pid or args.match):
         print("pt plan: error: --do needs --pid or --match: name the processes you mean", file=sys.stderr)
         return USAGE
-    try:
-        match = re.compile(args.match) if args.match else None
-    except re.error as exc:
-        print(f"pt plan: error: --match {args.match!r} is not a valid regex: {exc}", file=sys.stderr)
+    selection, problem = selection_from(args)
+    if problem:
+        print(f"pt plan: error: {problem}", file=sys.stderr)
         return USAGE
-    try:
-        uids = tuple(sorted(resolve_users(args.user))) if args.user else None
-    except ValueError as exc:
-        print(f"pt plan: error: {exc}", file=sys.stderr)
-        return USAGE
-    selection = Selection(tuple(args.pid or ()), match, uids, tuple(args.classes or ()),
-                          tuple(args.actions or ()), args.min_age)
     t = triage(window_s=args.window, at_s=args.at)
     plan = make_plan(t, selection, do=args.do)
     path = save_plan(plan)
