@@ -98,15 +98,24 @@ def test_missing_and_stale_plans(tmp_path, env):
         assert _state(proc.pid) == "S" and journal_lines(tmp_path) == []
 
 
-def _apply_at_terminal(args, env, answer: bytes) -> tuple[int, str]:
-    """Run ``pt apply`` on a pseudo-terminal and answer its question."""
+def _apply_at_terminal(args, env, answer: bytes, cwd) -> tuple[int, str]:
+    """Run ``pt apply`` on a pseudo-terminal (outside the source tree, as
+    :func:`run_pt` does) and answer its question."""
     pid, fd = pty.fork()
     if pid == 0:
+        os.chdir(cwd)
         os.environ.update(env, COLUMNS="200")
         os.execv(sys.executable, [sys.executable, "-m", "pt", "apply", *args])
     output = b""
     while b"[y/N]" not in output:
-        output += os.read(fd, 65536)
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:                      # the child closed the terminal: it exited
+            chunk = b""
+        if not chunk:
+            _, status = os.waitpid(pid, 0)
+            raise AssertionError(f"pt apply exited ({status}) without asking: {output.decode(errors='replace')}")
+        output += chunk
     os.write(fd, answer)
     while True:
         try:
@@ -125,10 +134,10 @@ def test_interactive_confirmation_shows_the_frozen_plan(tmp_path, env):
         path = tmp_path / "plan.json"
         plan = plan_for([proc.pid], "pause")
         path.write_text(json.dumps(plan))
-        code, shown = _apply_at_terminal([str(path)], env, b"n\n")
+        code, shown = _apply_at_terminal([str(path)], env, b"n\n", tmp_path)
         assert code == 4 and str(proc.pid) in shown and "SIGSTOP" in shown and "Nothing done" in shown
         assert _state(proc.pid) == "S"
-        code, shown = _apply_at_terminal([str(path)], env, b"y\n")
+        code, shown = _apply_at_terminal([str(path)], env, b"y\n", tmp_path)
         assert code == 0 and "done" in shown
         assert _state(proc.pid) == "T"
         undone = pt_json("undo", str(path), cwd=tmp_path, env=env)
