@@ -143,3 +143,17 @@ def test_cli_json(tmp_path):
     assert len(c["series"]["cpu_share"]) == c["samples"]
     assert data["skipped"][0]["pid"] == 1
     assert run_pt("deep-scan", "--interval", "0", cwd=tmp_path, check=False).returncode == 2
+
+
+def test_explain_deep_shows_the_series(tmp_path):
+    (tmp_path / "config/pt").mkdir(parents=True)
+    if os.geteuid() == 0:
+        (tmp_path / "config/pt/policy.json").write_text(json.dumps(
+            {"version": 1, "guards": {"allow_system_services": True}}))
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    with sleepers(1) as (proc,):
+        text = run_pt("explain", str(proc.pid), "--deep", "--max-time", "2", cwd=tmp_path, env=env).stdout
+        data = json.loads(run_pt("explain", str(proc.pid), "--deep", "--max-time", "1", "--json",
+                                 cwd=tmp_path, env=env).stdout)["data"]
+    assert "posterior: quick scan → deep" in text and "CPU regime" in text and "CPU  ▁" in text
+    assert data["process"]["pid"] == proc.pid and data["deep"]["evidence"][-1]["feature"] == "cpu_regime"

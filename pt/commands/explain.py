@@ -38,6 +38,10 @@ def add_parser(subparsers) -> None:
                    help="how long to watch CPU and IO before deciding (default from policy)")
     p.add_argument("--at", type=duration, default=0.0, metavar="DURATION",
                    help="evaluate as if DURATION more passed with no change (e.g. +3h)")
+    p.add_argument("--deep", action="store_true",
+                   help="also watch the process (deep scan) and show how its series moved the verdict")
+    p.add_argument("--max-time", type=duration, metavar="DURATION",
+                   help="with --deep: watch at most this long (default from policy, 30 s)")
     p.add_argument("--json", action="store_true", help="print one versioned JSON object")
     p.set_defaults(run=run)
 
@@ -55,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         return USAGE
     if args.plan is not None:
         return explain_plan(args)
+    if args.deep:
+        return explain_deep(args)
     t = triage(window_s=args.window, at_s=args.at)
     rows = np.flatnonzero(t.snapshot["pid"] == args.pid)
     if len(rows) == 0:
@@ -105,4 +111,40 @@ def explain_plan(args: argparse.Namespace) -> int:
     else:
         from pt.ui.plan_view import print_plan_explain
         print_plan_explain(args.plan, items)
+    return OK
+
+
+def explain_deep(args: argparse.Namespace) -> int:
+    """The quick ledger, then the deep scan of this one process."""
+    import sys
+
+    import numpy as np
+
+    from pt.act.plan import Selection
+    from pt.deep import deep_scan
+    from pt.exit_codes import NOT_FOUND, OK
+    from pt.triage import mind_changers
+
+    d = deep_scan(Selection(pids=(args.pid,)), max_time_s=args.max_time, limit=1)
+    rows = np.flatnonzero(d.quick.snapshot["pid"] == args.pid)
+    if len(rows) == 0:
+        message = f"no process with pid {args.pid} (it may have exited)"
+        print(f"pt explain: error: {message}", file=sys.stderr)
+        if args.json:
+            from pt.ui.result import error_envelope, print_json
+            print_json(error_envelope("explain", code="not_found", message=message))
+        return NOT_FOUND
+    row = int(rows[0])
+    if args.json:
+        from pt.ui.deep_view import candidate_json
+        from pt.ui.explain_view import explain_json
+        from pt.ui.result import print_json
+        result = explain_json(d.quick, row, mind_changers(d.quick)[row])
+        result["data"]["deep"] = candidate_json(d, 0) if len(d) else {"skipped": d.skipped}
+        print_json(result)
+        return OK
+    from pt.ui.deep_view import print_deep_explain
+    from pt.ui.explain_view import print_explain
+    print_explain(d.quick, row, mind_changers(d.quick)[row])
+    print_deep_explain(d)
     return OK

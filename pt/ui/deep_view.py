@@ -183,3 +183,44 @@ def _caption(d) -> str:
             f"{int(d.timed_out.sum())} at the time bound · sampled every {d.series.interval_s:g}s "
             f"({d.series.mode}; {100 * cost['core_share']:.1f}% of a core per pass rate) · "
             "| marks a CPU change point")
+
+
+def print_deep_explain(d, console: Console | None = None) -> None:
+    """How the deep scan moved one process's posterior: the evidence that
+    changed, the series with their change point, and the annotations."""
+    from rich.panel import Panel
+    console = console or Console(file=sys.stdout)
+    if not len(d):
+        for s in d.skipped:
+            console.print(f"deep scan: pid {s['pid']} not watched: {s['reason']}")
+        return
+    row = int(d.rows[0])
+    t = d.quick
+    table = Table(title="posterior: quick scan → deep scan", title_justify="left")
+    table.add_column("class")
+    table.add_column("quick", justify="right")
+    table.add_column("deep", justify="right")
+    for j, c in enumerate(CLASSES):
+        table.add_row(c, f"{t.inference.posterior[row, j]:.4f}", f"{d.inference.posterior[0, j]:.4f}")
+    ledger_table = Table(title="deep evidence (bits toward abandoned over useful)", title_justify="left")
+    for name in ("evidence", "observed", "bits"):
+        ledger_table.add_column(name, justify="right" if name == "bits" else "left")
+    rows = ledger.ledger_rows(d.inference, d.evidence, 0)
+    for r in [x for x in rows if x["feature"] in ("cpu_window", "io_window")] + [regime_row(d, 0)]:
+        ledger_table.add_row(r["label"], printable(r["observed"]), f"{r['bits_abandoned_vs_useful']:+.2f}")
+    tau = int(d.regime.tau[0]) if d.regime.p_change[0] >= 0.5 else -1
+    marks = (tau,) if tau >= 0 else ()
+    quick_a, deep_a = ACTIONS[int(t.decision.action[row])], ACTIONS[int(d.decision.action[0])]
+    lines = [Text.assemble(("action: ", "bold"), (quick_a, ACTION_STYLE.get(quick_a, "")), " → ",
+                           (deep_a, ACTION_STYLE.get(deep_a, ""))),
+             Text(f"CPU  {sparkline(_share_series(d, 0), marks, width=60)}"),
+             Text(f"IO   {sparkline(_io_series(d, 0), marks, width=60)}"),
+             Text(f"{d.counts.samples[0]} samples every {d.series.interval_s:g}s; "
+                  + (f"settled after {d.settled_at_s[0]:.1f}s (more watching would not change the decision)"
+                     if np.isfinite(d.settled_at_s[0]) else "watched to the time bound"))]
+    lines += [Text(f"• {n}") for n in [regime_text(d, 0)] + notes_text(d, 0)]
+    if d.decision.demoted[0]:
+        lines.append(Text(f"• {d.decision.demoted[0]}"))
+    from rich.console import Group
+    console.print(Panel(Group(table, Text(""), ledger_table, Text(""), *lines), title="deep scan",
+                        title_align="left", expand=False))
