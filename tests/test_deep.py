@@ -84,7 +84,9 @@ class FakeSeries:
     """Just what :func:`pt.infer.timeseries.regime` reads: CPU ticks per sample."""
 
     def __init__(self, k, n=10):
-        self.cum = np.concatenate([[0], np.cumsum(k)])[:, None]
+        k = np.asarray(k)
+        k = k[:, None] if k.ndim == 1 else k
+        self.cum = np.vstack([np.zeros((1, k.shape[1]), np.int64), np.cumsum(k, axis=0)])
         self.times = np.arange(len(self.cum)) * n / 100.0
         self.clock_ticks = 100
 
@@ -157,3 +159,21 @@ def test_explain_deep_shows_the_series(tmp_path):
                                  cwd=tmp_path, env=env).stdout)["data"]
     assert "posterior: quick scan → deep" in text and "CPU regime" in text and "CPU  ▁" in text
     assert data["process"]["pid"] == proc.pid and data["deep"]["evidence"][-1]["feature"] == "cpu_regime"
+
+
+def test_regime_block_matches_the_change_point_kernel():
+    """All candidates at once (the deep-scan loop's path) against
+    kernels.beta_changepoint one series at a time."""
+    from pt import kernels
+    rng = np.random.default_rng(3)
+    T, m = 40, 6
+    k = rng.binomial(10, rng.uniform(0, 1, m), size=(T, m))
+    k[:25, :3] = rng.binomial(10, 0.8, size=(25, 3))
+    k[25:, :3] = rng.binomial(10, 0.02, size=(T - 25, 3))           # three busy ones stop
+    priors = load_priors()
+    r = ts.regime(FakeSeries(k), priors)
+    for i in range(m):
+        cp = kernels.beta_changepoint(k[:, i], 10, rho=priors.changepoint_rate)
+        assert r.p_change[i] == pytest.approx(cp.tau_posterior[1:T].sum(), rel=1e-9, abs=1e-12)
+        assert r.tau[i] == int(np.argmax(cp.tau_posterior[1:T])) + 1
+    assert (r.p_change[:3] > 0.99).all() and (r.lr_stopped[:3] > 1e3).all()

@@ -85,48 +85,75 @@ class Regime:
 
 
 def regime(series, priors: Priors) -> Regime:
-    """The idea-D change-point term for every candidate (one exact O(T) pass each)."""
+    """The idea-D change-point term for every candidate.
+
+    Candidates observed at every sample (the usual case: alive and still
+    watched) are done together as (T + 1, m) arrays; the others (exited or
+    dropped part-way) one by one over their known samples. Both are exact.
+    """
     k_all, n_all, known_all = per_sample(series)
     m = k_all.shape[1]
-    rho = priors.changepoint_rate
-    pi = np.array([priors.regime[c] for c in CLASSES])                  # (4, 3)
-    out = {name: np.full(m, np.nan) for name in ("p_change", "share_before", "share_after")}
-    tau = np.full(m, -1, dtype=np.int64)
-    lr_down, lr_up = np.zeros(m), np.zeros(m)
-    observed = np.zeros(m, dtype=bool)
-    for i in range(m):
+    out = _empty_regime(m)
+    full = known_all.all(axis=0) & (len(k_all) >= MIN_SAMPLES)
+    if full.any():
+        _regime_block(k_all[:, full], n_all[:, full], priors.changepoint_rate, out, np.flatnonzero(full),
+                      np.arange(len(k_all)))
+    for i in np.flatnonzero(~full):
         known = known_all[:, i]
-        if known.sum() < MIN_SAMPLES:
-            continue
-        k, n = k_all[known, i], n_all[known, i]
-        cp = kernels.beta_changepoint(k, n, rho=rho)
-        T = len(k)
-        K, N = np.cumsum(k), np.cumsum(n)
-        # Posterior entry s (1 <= s < T) is a change with s samples before it;
-        # s = 0 (nothing before) and s = T (no change) are both one regime.
-        s_ = np.arange(1, T)
-        before = K[s_ - 1] / np.maximum(N[s_ - 1], 1)
-        after = (K[-1] - K[s_ - 1]) / np.maximum(N[-1] - N[s_ - 1], 1)
-        post = cp.tau_posterior
-        log_prior = math.log(rho) + s_ * math.log1p(-rho)
-        no_change = post[T] / math.exp(T * math.log1p(-rho))
-        for mask, lr in ((after < before, lr_down), (after > before, lr_up)):
-            if not mask.any():
-                continue
-            prior_mass = math.exp(float(kernels.logsumexp(log_prior[mask])))
-            lr[i] = (post[s_[mask]].sum() / prior_mass) / no_change if no_change > 0 else math.inf
-        out["p_change"][i] = float(post[1:T].sum())
-        if T > 1:
-            best = int(np.argmax(post[1:T]))
-            tau[i] = int(np.flatnonzero(known)[s_[best]])
-            out["share_before"][i], out["share_after"][i] = before[best], after[best]
-        observed[i] = True
-    with np.errstate(over="ignore", invalid="ignore"):
-        mix = pi[None, :, 0] + pi[None, :, 1] * lr_down[:, None] + pi[None, :, 2] * lr_up[:, None]
+        if known.sum() >= MIN_SAMPLES:
+            _regime_block(k_all[known, i][:, None], n_all[known, i][:, None], priors.changepoint_rate, out,
+                          np.array([i]), np.flatnonzero(known))
+    pi = np.array([priors.regime[c] for c in CLASSES])                  # (4, 3)
+    observed = out["observed"]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        mix = pi[None, :, 0] + pi[None, :, 1] * out["lr_down"][:, None] + pi[None, :, 2] * out["lr_up"][:, None]
         terms = np.where(observed[:, None], np.log(mix), 0.0)
     terms = np.where(np.isfinite(terms), terms, np.where(terms > 0, 700.0, -700.0))
-    return Regime(out["p_change"], tau, out["share_before"], out["share_after"], lr_down, lr_up, terms,
-                  observed)
+    return Regime(out["p_change"], out["tau"], out["share_before"], out["share_after"], out["lr_down"],
+                  out["lr_up"], terms, observed)
+
+
+def _empty_regime(m: int) -> dict:
+    out = {name: np.full(m, np.nan) for name in ("p_change", "share_before", "share_after")}
+    out.update(tau=np.full(m, -1, dtype=np.int64), lr_down=np.zeros(m), lr_up=np.zeros(m),
+               observed=np.zeros(m, dtype=bool))
+    return out
+
+
+def _regime_block(k: np.ndarray, n: np.ndarray, rho: float, out: dict, cols: np.ndarray,
+                  sample_index: np.ndarray) -> None:
+    """Exact two-regime posterior for series ``k``, ``n`` (T, m) with Beta(1, 1)
+    on each regime's share (as :func:`pt.kernels.beta_changepoint`): split s
+    (s samples before the change, 1 <= s < T) has prior rho (1 - rho)^s and
+    s = T (no change) (1 - rho)^T; s = 0 is one regime too and is left out
+    of both directions. Fills ``out`` at columns ``cols``."""
+    T = k.shape[0]
+    K = np.vstack([np.zeros((1, k.shape[1])), np.cumsum(k, axis=0)])          # (T + 1, m): sums of the first s
+    N = np.vstack([np.zeros((1, n.shape[1])), np.cumsum(n, axis=0)])
+    before = kernels.betaln(1.0 + K, 1.0 + N - K)
+    after = kernels.betaln(1.0 + K[-1] - K, 1.0 + (N[-1] - N) - (K[-1] - K))
+    s = np.arange(T + 1, dtype=np.float64)[:, None]
+    log_prior = np.where(s < T, math.log(rho) + s * math.log1p(-rho), T * math.log1p(-rho))
+    joint = before + after + log_prior                                          # (T + 1, m)
+    post = np.exp(joint - kernels.logsumexp(joint.T, axis=1)[None, :])
+    share_b = K[1:T] / np.maximum(N[1:T], 1)
+    share_a = (K[-1] - K[1:T]) / np.maximum(N[-1] - N[1:T], 1)
+    prior_split = np.exp(log_prior[1:T])                                         # (T - 1, 1)
+    no_change = post[T] / math.exp(T * math.log1p(-rho))                          # p(x | none) / p(x)
+    for mask, key in ((share_a < share_b, "lr_down"), (share_a > share_b, "lr_up")):
+        mass = (post[1:T] * mask).sum(axis=0)
+        prior_mass = (prior_split * mask).sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lr = np.where(prior_mass > 0, mass / np.where(prior_mass > 0, prior_mass, 1.0) / no_change, 0.0)
+        out[key][cols] = np.where(np.isnan(lr), np.inf, lr)
+    out["p_change"][cols] = post[1:T].sum(axis=0)
+    if T > 1:
+        best = np.argmax(post[1:T], axis=0)
+        pick = np.arange(len(cols))
+        out["tau"][cols] = sample_index[best + 1]
+        out["share_before"][cols] = share_b[best, pick]
+        out["share_after"][cols] = share_a[best, pick]
+    out["observed"][cols] = True
 
 
 @dataclass(frozen=True)
