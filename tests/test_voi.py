@@ -93,3 +93,28 @@ def test_bad_input_is_named():
         value_of_information(post, [0], [3], A, B, L, -1)
     with pytest.raises(ValueError, match="log_post"):
         value_of_information(post[0], [0], [3], A, B, L, 1)
+
+
+def brute_force_binned(post, k, n, a, b, loss, m, resolution):
+    """VOI of observing only which bin of consecutive y values occurs (a bin
+    starting at y spans 1 + y // resolution values)."""
+    now = (loss @ post).min()
+    total = 0.0
+    start = 0
+    while start <= m:
+        ys = np.arange(start, min(start + 1 + start // resolution, m + 1))
+        start = ys[-1] + 1
+        joint = post * stats.betabinom.pmf(ys[:, None], m, a + k, b + n - k).sum(axis=0)   # P(c, bin)
+        total += (loss @ joint).min()
+    return now - total
+
+
+@pytest.mark.parametrize("m, bins", [(1000, 32), (300, 3), (50, 1), (20, 64)])
+def test_binned_voi_is_the_coarser_experiment_and_a_lower_bound(m, bins):
+    post = np.array([0.5, 0.05, 0.44, 0.01])
+    got = value_of_information(np.log(post)[None], [0], [30], A, B, L, m, resolution=bins)[0]
+    assert got == pytest.approx(max(brute_force_binned(post, 0, 30, A[0], B[0], L, m, bins), 0), abs=1e-9)
+    exact = value_of_information(np.log(post)[None], [0], [30], A, B, L, m)[0]
+    assert got <= exact + 1e-12
+    if m == 1000:
+        assert got >= 0.95 * exact                # 128 bins lose little here

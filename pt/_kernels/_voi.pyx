@@ -18,18 +18,26 @@ cdef double LN2 = 0.693147180559945309417232121458
 
 
 def voi_cpu(const float64_t[:, ::1] log_post, const float64_t[:, ::1] a, const float64_t[:, ::1] b,
-            const float64_t[:, :, ::1] loss, intp_t m):
+            const float64_t[:, :, ::1] loss, intp_t m, intp_t resolution):
     """``(N,)`` value of observing ``m`` more ticks; ``a``, ``b`` are the
     classes' Beta parameters already updated by what was seen (a + k, b + n - k);
-    ``loss`` ``(N, A, C)`` with +inf for unavailable actions. Inputs are
-    validated by :func:`pt.decide.voi.value_of_information`."""
+    ``loss`` ``(N, A, C)`` with +inf for unavailable actions. With
+    ``resolution`` R > 0, consecutive y are pooled into bins (a bin starting
+    at y spans 1 + y // R values: exact below R, then a constant relative
+    width) and the decision is taken per bin: the value of a coarser
+    observation, a lower bound on the exact VOI (a garbling never helps).
+    R = 0 is exact. Inputs are validated by
+    :func:`pt.decide.voi.value_of_information`."""
     cdef intp_t N = log_post.shape[0], C = log_post.shape[1], A = loss.shape[1]
     cdef intp_t i, y, c, act
     cdef double mant[MAX_CLASSES]
     cdef int expo[MAX_CLASSES]
     cdef int top_e, shift
     cdef double post_now[MAX_CLASSES]
-    cdef double w[MAX_CLASSES]
+    cdef double bin_w[MAX_CLASSES]
+    cdef intp_t width = 1
+    cdef intp_t nbin
+    cdef int ref_e
     cdef double total, best, e, now, after, lp
     cdef float64_t[::1] out = np.zeros(N, dtype=np.float64)
     if C > MAX_CLASSES:
@@ -60,27 +68,46 @@ def voi_cpu(const float64_t[:, ::1] log_post, const float64_t[:, ::1] a, const f
                     expo[c] = <int>floor(lp / LN2)
                     mant[c] = exp(lp - expo[c] * LN2)
             after = 0.0
+            nbin = 0
+            ref_e = 0
+            for c in range(C):
+                bin_w[c] = 0.0
             for y in range(m + 1):
                 top_e = -2147483647
                 for c in range(C):
                     if mant[c] > 0.0 and expo[c] > top_e:
                         top_e = expo[c]
-                total = 0.0
-                for c in range(C):
-                    # Weights 2**-960 below the largest add nothing (and denormals are slow).
-                    w[c] = ldexp(mant[c], expo[c] - top_e) if mant[c] > 0.0 and expo[c] - top_e > -960 else 0.0
-                    total = total + w[c]
-                if total > 0.0:
-                    best = INFINITY
-                    for act in range(A):
-                        e = 0.0
+                if top_e > -2147483647:
+                    if nbin == 0:
+                        ref_e = top_e
+                    elif top_e - ref_e > 900:          # re-base the bin's sums before they overflow
                         for c in range(C):
-                            if w[c] > 0.0:
-                                e = e + w[c] * loss[i, act, c]
-                        if e < best:
-                            best = e
-                    if top_e > -960:      # P(y|x) E[L | x, y] = 2**top_e sum_c w_c L(a*, c)
-                        after = after + ldexp(best, top_e)
+                            bin_w[c] = ldexp(bin_w[c], ref_e - top_e)
+                        ref_e = top_e
+                    for c in range(C):
+                        if mant[c] > 0.0 and expo[c] - ref_e > -960:
+                            bin_w[c] = bin_w[c] + ldexp(mant[c], expo[c] - ref_e)
+                if nbin == 0:                           # a bin starting at y spans 1 + y // resolution values
+                    width = 1 + y // resolution if resolution > 0 else 1
+                nbin = nbin + 1
+                if nbin == width or y == m:
+                    # Decide once per bin of y values: P(bin) E[L | x, bin] = 2**ref_e sum_c W_c L(a*, c).
+                    total = 0.0
+                    for c in range(C):
+                        total = total + bin_w[c]
+                    if total > 0.0 and ref_e > -960:
+                        best = INFINITY
+                        for act in range(A):
+                            e = 0.0
+                            for c in range(C):
+                                if bin_w[c] > 0.0:
+                                    e = e + bin_w[c] * loss[i, act, c]
+                            if e < best:
+                                best = e
+                        after = after + ldexp(best, ref_e)
+                    nbin = 0
+                    for c in range(C):
+                        bin_w[c] = 0.0
                 if y < m:                 # pmf(y+1)/pmf(y) = (m-y)(y+a) / ((y+1)(m-y-1+b))
                     for c in range(C):
                         if mant[c] > 0.0:

@@ -26,15 +26,19 @@ from pt._kernels import _voi
 
 
 def value_of_information(log_post: np.ndarray, k: np.ndarray, n: np.ndarray, a: np.ndarray, b: np.ndarray,
-                         loss: np.ndarray, horizon_ticks: int) -> np.ndarray:
+                         loss: np.ndarray, horizon_ticks: int, resolution: int = 0) -> np.ndarray:
     """``(N,)`` expected reduction in loss from watching ``horizon_ticks`` more CPU ticks.
 
     ``log_post`` ``(N, C)``: current log posterior; ``k``, ``n`` ``(N,)``:
     ticks used and observed so far; ``a``, ``b`` ``(N, C)``: each class's Beta
     prior on the CPU share; ``loss`` ``(N, A, C)`` (or ``(A, C)``): the loss of
     each action under each class, +inf where the action is unavailable.
-    Exact: every y in 0..M is enumerated (compiled loop, Beta-Binomial pmf by
-    its ratio recurrence), so the cost is O(N M A C); callers bound M.
+    Every y in 0..M is enumerated (compiled loop, Beta-Binomial pmf by its
+    ratio recurrence, O(N M C)); the decision after y is taken for each y
+    (exact, O(N M A C)) or, with ``resolution`` R > 0, once per bin of
+    consecutive y values, a bin at y spanning 1 + y // R of them (about
+    R (1 + ln(M / R)) bins): then the result is the VOI of observing only the
+    bin, a lower bound on the exact VOI that errs toward stopping.
     """
     log_post = np.asarray(log_post, dtype=np.float64)
     if log_post.ndim != 2:
@@ -54,7 +58,10 @@ def value_of_information(log_post: np.ndarray, k: np.ndarray, n: np.ndarray, a: 
     b1 = np.ascontiguousarray(np.broadcast_to(b, log_post.shape) + (n - k)[:, None], dtype=np.float64)
     if not (np.all(a1 > 0) and np.all(b1 > 0)):
         raise ValueError("Beta parameters a and b must be > 0")
-    return _voi.voi_cpu(np.ascontiguousarray(log_post), a1, b1, np.ascontiguousarray(loss), int(horizon_ticks))
+    if resolution < 0 or int(resolution) != resolution:
+        raise ValueError(f"resolution must be a whole number >= 0, got {resolution!r}")
+    return _voi.voi_cpu(np.ascontiguousarray(log_post), a1, b1, np.ascontiguousarray(loss), int(horizon_ticks),
+                        int(resolution))
 
 
 def effective_loss(base: np.ndarray, impact: np.ndarray, available: np.ndarray, kill: int,
