@@ -39,7 +39,7 @@ def test_a_spinner_that_stops_is_caught_within_a_few_samples():
         at = d.series.times[d.regime.tau[0] + 1] - d.series.times[0]
         assert d.regime.p_change[0] > 0.99
         assert abs(at - 1.5) < 0.5, at                                 # a few 0.1 s samples
-        assert d.regime.share_before[0] > 0.5 and d.regime.share_after[0] < 0.1
+        assert d.regime.share_before[0] > 0.3 and d.regime.share_after[0] < 0.05   # busy (the 2 cores are shared)
         assert d.regime.lr_stopped[0] > 1e3 and d.regime.lr_started[0] < 1
         term = d.regime.terms[0]
         assert term[2] > term[0]                                     # evidence toward abandoned over useful
