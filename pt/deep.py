@@ -28,8 +28,6 @@ from pt.infer.posterior import Evidence, Inference, ModelTables, infer
 from pt.triage import Triage, triage
 
 KEEP, PAUSE, RESTART, KILL = (ACTIONS.index(a) for a in ("keep", "pause", "restart", "kill"))
-#: The deep scan's evidence items: the quick ones (with deep counts) and the CPU regime.
-REGIME_FEATURE = "cpu_regime"
 #: Outcome bins for VOI: exact below 32 ticks, then ~3% wide (a lower bound within 0.1% here).
 VOI_RESOLUTION = 32
 DEMOTED_TIMEOUT = "time-to-decision bound: still undecided at the deep scan's end; pause and observe"
@@ -247,10 +245,3 @@ class _SubModel(_Model):
         self.impact, self.available = model.impact[idx], model.available[idx]
         self.protected, self.loss = model.protected[idx], model.loss[idx]
         self.a, self.b = model.a[idx], model.b[idx]
-
-
-def deep_features() -> tuple[str, ...]:
-    from pt.infer.posterior import FEATURES
-    return FEATURES + (REGIME_FEATURE,)
-
-

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pt import kernels
-from pt.config import CLASSES, REGIME_LEVELS, Priors
+from pt.config import CLASSES, Priors
 
 #: Fewest known samples before the change-point term counts.
 MIN_SAMPLES = 5
@@ -250,5 +250,3 @@ def sparkline(values: np.ndarray, marks: tuple[int, ...] = (), width: int = 40) 
             out.append(bars[int(round(agg[c] / top * (len(bars) - 1))) if top > 0 else 0])
     return "".join(out)
 
-
-REGIME_LABEL = dict(zip(REGIME_LEVELS, ("steady", "stopped (busy → idle)", "started (idle → busy)")))
