@@ -253,8 +253,8 @@ def runs_row(snapshot, triage, red: Redactor, run_id: str, ts: float, *, scan_s:
 
 
 def system_row(run_id: str, ts: float, boot_id: str | None, procfs) -> pa.Table:
-    from pt.collect.system import read_system
     from pt.collect._linux import procfs_root
+    from pt.collect.system import read_system
     values = read_system(procfs_root(procfs))
     return pa.Table.from_pylist([{"run_id": run_id, "ts": ts, "boot_id": boot_id, **values}],
                                 schema=schema("system_samples"))
