@@ -1,0 +1,205 @@
+"""DuckDB over the lake: one view per table, the shipped report macros, and the
+reports ``pt duck`` prints.
+
+Views read the Parquet files in place (``read_parquet(..., hive_partitioning=true)``:
+``date`` and ``run_id`` come from the directory names), per-run and compacted
+files together (``UNION ALL BY NAME``), so a table reads the same before and
+after ``pt lake compact``. Every file is checked before it is put in a view
+(Parquet magic at both ends); one that fails, or that DuckDB cannot read, is
+moved to ``_quarantine`` and the query retried without it: a corrupt file is
+never read and never stops a report.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from pt.config import CLASSES
+from pt.infer.posterior import FEATURES
+from pt.telemetry import lake as lakes
+from pt.telemetry.schemas import TABLES
+
+LN2 = math.log(2.0)
+REPORTS = ("runs", "why", "top", "calibration", "actions")
+_FILE_IN_ERROR = re.compile(r"""['"]([^'"]+\.parquet)['"]""")
+MAX_RETRIES = 8
+
+
+def reports_sql() -> str:
+    """The shipped macros (``pt/telemetry/reports.sql``, read as package data)."""
+    return resources.files("pt.telemetry").joinpath("reports.sql").read_text()
+
+
+def _quote(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+@dataclass
+class Lake:
+    """An open lake: a DuckDB connection with the views and macros, and what
+    was quarantined while opening or querying it."""
+
+    root: Path
+    con: duckdb.DuckDBPyConnection
+    quarantined: list[dict] = field(default_factory=list)
+    files: dict[str, int] = field(default_factory=dict)
+
+    def _view_sql(self, table: str) -> str:
+        raw, compacted = lakes.table_files(self.root, table)
+        parts, count = [], 0
+        for files, hive in ((raw, "{'date': DATE, 'run_id': VARCHAR}"), (compacted, "{'date': DATE}")):
+            good = []
+            for f in files:
+                if lakes.looks_complete(f):
+                    good.append(f)
+                else:
+                    self._quarantine(f, "not a complete Parquet file (magic bytes missing)")
+            if good:
+                count += len(good)
+                parts.append(f"SELECT * FROM read_parquet([{', '.join(map(_quote, good))}], "
+                             f"hive_partitioning=true, hive_types={hive}, union_by_name=true)")
+        self.files[table] = count
+        if not parts:
+            parts.append(f"SELECT *, NULL::DATE AS date FROM _empty_{table}")
+        return " UNION ALL BY NAME ".join(parts)
+
+    def _quarantine(self, path: Path, reason: str) -> None:
+        dest = lakes.quarantine(self.root, path, reason)
+        self.quarantined.append({"file": str(path), "moved_to": str(dest), "reason": reason})
+
+    def refresh(self) -> None:
+        """(Re)create every view from the files on disk now."""
+        for table in TABLES:
+            select = self._view_sql(table)
+            if table == "decisions":
+                select = (f"SELECT *, boot_id || ':' || start_ticks || ':' || pid AS identity "
+                          f"FROM ({select})")
+            self.con.execute(f"CREATE OR REPLACE VIEW {table} AS {select}")
+
+    def query(self, sql: str, params=None) -> tuple[list[str], list[tuple]]:
+        """Run ``sql``; a file DuckDB finds corrupt is quarantined and the query retried."""
+        for _ in range(MAX_RETRIES):
+            try:
+                cur = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+                columns = [d[0] for d in cur.description] if cur.description else []
+                return columns, cur.fetchall()
+            except duckdb.Error as exc:
+                bad = self._lake_file_in(str(exc))
+                if bad is None:
+                    raise
+                self._quarantine(bad, f"DuckDB could not read it: {str(exc).splitlines()[0]}")
+                self.refresh()
+        raise duckdb.IOException(f"gave up after quarantining {MAX_RETRIES} files")
+
+    def _lake_file_in(self, message: str) -> Path | None:
+        root = self.root.resolve()
+        for match in _FILE_IN_ERROR.finditer(message):
+            path = Path(match.group(1))
+            try:
+                path.resolve().relative_to(root)
+            except ValueError:
+                continue
+            if path.exists():
+                return path
+        return None
+
+
+def open_lake(lake=None) -> Lake:
+    """Open the lake (``--lake``, ``$PT_LAKE`` or the default) in an in-memory DuckDB."""
+    import pyarrow as pa  # noqa: F401 - DuckDB scans the empty Arrow tables of absent tables
+
+    from pt.telemetry.schemas import schema
+
+    root = lakes.lake_root(lake)
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    for table in TABLES:
+        con.register(f"_empty_{table}", schema(table).empty_table())
+    opened = Lake(root, con)
+    opened.refresh()
+    for statement in reports_sql().split("\n;\n"):
+        if statement.strip() and not all(line.startswith("--") or not line.strip()
+                                         for line in statement.splitlines()):
+            con.execute(statement)
+    return opened
+
+
+# --- reports ---------------------------------------------------------------------------
+
+def parse_target(text: str) -> dict:
+    """``why`` target: ``PID``, ``PID:START_TICKS``, or an identity
+    ``BOOT_ID:START_TICKS:PID``; ``ValueError`` naming the text otherwise."""
+    parts = text.strip().split(":")
+    try:
+        if len(parts) == 1:
+            return {"pid": int(parts[0]), "start": None, "boot": None}
+        if len(parts) == 2:
+            return {"pid": int(parts[0]), "start": int(parts[1]), "boot": None}
+        if len(parts) == 3 and parts[0]:
+            return {"pid": int(parts[2]), "start": int(parts[1]), "boot": parts[0]}
+    except ValueError:
+        pass
+    raise ValueError(f"why wants PID, PID:START_TICKS or BOOT_ID:START_TICKS:PID, got {text!r}")
+
+
+def why(lake: Lake, target: str, run: str | None = None) -> dict | None:
+    """The ledger of the latest (or ``run``'s) decision about ``target``, or None.
+
+    Re-derives the posterior from the stored terms (log prior + sum of the
+    log-likelihoods, normalised) and reports the largest difference from the
+    stored posterior, so the lake proves it holds what the decision used.
+    """
+    t = parse_target(target)
+    columns, rows = lake.query("FROM pt_why($pid, p_start := $start, p_boot := $boot, p_run := $run)",
+                               {"pid": t["pid"], "start": t["start"], "boot": t["boot"], "run": run})
+    if not rows:
+        return None
+    row = dict(zip(columns, rows[0]))
+    ledger = []
+    for f in FEATURES:
+        ll = {c: row[f"ll__{f}__{c}"] for c in CLASSES}
+        ledger.append({"feature": f, "observed": bool(row[f"obs__{f}"]), "log_likelihood": ll,
+                       "bits": row[f"bits__{f}"]})
+    joint = [row[f"log_prior__{c}"] + sum(row[f"ll__{f}__{c}"] for f in FEATURES) for c in CLASSES]
+    top = max(joint)
+    norm = top + math.log(sum(math.exp(j - top) for j in joint))
+    rederived = {c: math.exp(j - norm) for c, j in zip(CLASSES, joint)}
+    posterior = {c: row[f"post__{c}"] for c in CLASSES}
+    return {
+        "run_id": row["run_id"], "ts": row["ts"], "identity": row["identity"], "pid": row["pid"],
+        "start_ticks": row["start_ticks"], "exe": row["exe"], "cmd_hash": row["cmd_hash"],
+        "command_category": row["command_category"], "cwd_category": row["cwd_category"],
+        "class": row["class"], "p_class": row["p_class"], "action": row["action"],
+        "confidence": row["confidence"], "demoted": row["demoted"], "protected_by": row["protected_by"],
+        "log_prior": {c: row[f"log_prior__{c}"] for c in CLASSES},
+        "posterior": posterior, "rederived_posterior": rederived,
+        "rederivation_max_error": max(abs(rederived[c] - posterior[c]) for c in CLASSES),
+        "bits_total": row["bits_total"], "log_odds": row["log_odds"], "lfdr": row["lfdr"],
+        "sprt_boundary": row["sprt_boundary"],
+        "expected_loss": {k.split("__", 1)[1]: v for k, v in row.items() if k.startswith("loss__")},
+        "ledger": ledger,
+    }
+
+
+def report(lake: Lake, name: str, *, limit: int | None = None, since_days: float | None = None,
+           bins: int = 10) -> tuple[list[str], list[tuple]]:
+    """Run a named report (not ``why``) and return its columns and rows."""
+    if name == "runs":
+        return lake.query("FROM pt_runs(n := $n)", {"n": limit or 20})
+    if name == "top":
+        return lake.query("FROM pt_top(n := $n, since_days := $d)",
+                          {"n": limit or 20, "d": since_days if since_days is not None else 36500})
+    if name == "calibration":
+        return lake.query("FROM pt_calibration(bins := $b)", {"b": bins})
+    if name == "actions":
+        return lake.query("FROM pt_actions(n := $n)", {"n": limit or 50})
+    raise ValueError(f"unknown report {name!r}; reports: {', '.join(REPORTS)}")
+
+
+def outcome_count(lake: Lake) -> int:
+    return lake.query("SELECT count(*) FROM outcomes")[1][0][0]
