@@ -35,6 +35,11 @@ examples:
   pt scan --at +3h                 what pt would say if 3 more hours pass like this
   pt scan --raw                    just the process table, no verdicts (fastest)
   pt scan --json                   one JSON object for scripts and agents
+  pt scan --no-telemetry           do not record this scan in the lake
+
+Every scan is recorded, redacted, in the telemetry lake ($XDG_DATA_HOME/pt/lake,
+or $PT_LAKE, or --lake DIR); query it with `pt duck`. A lake that cannot be
+written never fails the scan: pt says telemetry was skipped, and why.
 """
 
 
@@ -107,7 +112,39 @@ def add_parser(subparsers) -> None:
                    help="only the process table: no window, no verdicts")
     p.add_argument("--json", action="store_true",
                    help="print one versioned JSON object instead of a table")
+    add_telemetry_options(p)
     p.set_defaults(run=run)
+
+
+def add_telemetry_options(p) -> None:
+    p.add_argument("--no-telemetry", action="store_true",
+                   help="do not record this scan in the telemetry lake (also: PT_TELEMETRY=off)")
+    p.add_argument("--lake", metavar="DIR",
+                   help="telemetry lake directory (default $PT_LAKE, else $XDG_DATA_HOME/pt/lake)")
+
+
+def telemetry_enabled(args) -> bool:
+    import os
+    return not (args.no_telemetry or os.environ.get("PT_TELEMETRY", "").lower() in ("0", "off", "no", "false"))
+
+
+def start_telemetry_import():
+    """Import the writer (pyarrow) on a thread, so it overlaps collection and the
+    CPU window instead of adding ~0.2 s after them."""
+    import importlib
+    import threading
+
+    thread = threading.Thread(target=importlib.import_module, args=("pt.telemetry.writer",), daemon=True)
+    thread.start()
+    return thread
+
+
+def report_telemetry(command: str, result) -> None:
+    """Say on stderr that telemetry was skipped, and why; silent when it was written."""
+    import sys
+    if result is not None and not result.written:
+        print(f"pt {command}: telemetry skipped: {result.reason} (lake {result.lake}); "
+              "the scan itself is complete", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,6 +162,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"pt scan: error: {exc}", file=sys.stderr)
         return USAGE
+    import time
+    telemetry = telemetry_enabled(args)
+    importing = start_telemetry_import() if telemetry else None
+    started = time.perf_counter()
     if args.raw:
         from pt.collect import collect
         triage, snapshot = None, collect()
@@ -132,12 +173,43 @@ def run(args: argparse.Namespace) -> int:
         from pt.triage import triage as run_triage
         triage = run_triage(window_s=args.window, at_s=args.at)
         snapshot = triage.snapshot
+    scan_s = time.perf_counter() - started
     view = select_rows(snapshot, uids=uids, kernel_threads=args.kernel_threads, sort=sort,
                        reverse=args.reverse, triage=triage, every_field=args.json, tree=args.tree)
+    recorded = None
     if args.json:
         from pt.ui.result import print_scan_json
-        print_scan_json(view, top=args.top, triage=triage)
+        if telemetry:
+            importing.join()
+            recorded = _record(triage, snapshot, args, scan_s)
+        print_scan_json(view, top=args.top, triage=triage,
+                        telemetry=recorded.as_dict() if recorded is not None else {"written": False,
+                                                                                     "reason": "disabled"})
     else:
+        # Record on a thread while the table renders: Parquet writes release the GIL.
         from pt.ui.scan_view import print_scan
-        print_scan(view, top=DEFAULT_TOP if args.top is None else args.top, tree=args.tree)
+        holder = []
+        writer = None
+        if telemetry:
+            import threading
+            importing.join()
+            writer = threading.Thread(target=lambda: holder.append(_record(triage, snapshot, args, scan_s)))
+            writer.start()
+        try:
+            print_scan(view, top=DEFAULT_TOP if args.top is None else args.top, tree=args.tree)
+        finally:
+            if writer is not None:
+                writer.join()
+        recorded = holder[0] if holder else None
+    report_telemetry("scan", recorded)
     return OK
+
+
+def _record(triage, snapshot, args, scan_s):
+    """Write the scan to the lake; never raises (see pt.telemetry.writer)."""
+    from pt.telemetry.result import TelemetryResult
+    try:
+        from pt.telemetry.writer import write_scan
+    except Exception as exc:   # noqa: BLE001 - e.g. pyarrow missing or broken
+        return TelemetryResult(lake=str(args.lake or "?"), reason=f"cannot load the writer: {exc}")
+    return write_scan(triage, snapshot=snapshot, lake=args.lake, scan_s=scan_s)

@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,28 +30,12 @@ from pt.infer.posterior import FEATURES
 from pt.telemetry import lake as lakes
 from pt.telemetry.redact import POLICY_VERSION, Redactor
 from pt.telemetry.redact import redactor as default_redactor
+from pt.telemetry.result import TelemetryResult
 from pt.telemetry.schemas import COLUMNS, EVIDENCE_COLUMNS, SCHEMA_VERSION, TREATMENT, schema
 
 COMPRESSION = "zstd"
 _NUMPY = {"bool": np.bool_, "int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
           "uint64": np.uint64, "float64": np.float64}
-
-
-@dataclass
-class TelemetryResult:
-    """What a write did: ``written`` and the files, or ``reason`` it was skipped."""
-
-    lake: str
-    written: bool = False
-    run_id: str | None = None
-    reason: str | None = None
-    files: list[str] = field(default_factory=list)
-    rows: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict:
-        return {"written": self.written, "lake": self.lake, "run_id": self.run_id,
-                "reason": self.reason, "rows": self.rows, "seconds": round(self.seconds, 6)}
 
 
 def new_run_id(ts: float) -> str:
