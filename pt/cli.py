@@ -11,11 +11,11 @@ import os
 import sys
 
 from pt import __version__
-from pt.commands import config, explain, scan
+from pt.commands import config, duck, explain, lake, scan
 from pt.config_errors import ConfigError
 from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED
 
-COMMANDS = (scan, explain, config)
+COMMANDS = (scan, explain, config, duck, lake)
 
 EPILOG = """\
 examples:
@@ -25,6 +25,8 @@ examples:
   pt scan --json | jq '.data.processes[0]'
   pt explain 4242              why pt recommends what it does for pid 4242
   pt config show               the priors, loss matrix and guards in force
+  pt duck why 4242             the ledger of a past decision, from the telemetry lake
+  pt lake info                 where the lake is and what it holds
 
 exit codes: 0 ok, 1 error, 2 bad usage, 3 no such process, 130 interrupted
 """

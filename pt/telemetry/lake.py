@@ -34,6 +34,8 @@ STALE_TMP_S = 3600.0
 _DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 _RUN_DIR = re.compile(r"run_id=([A-Za-z0-9._-]+)")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+#: A keyed hash as stored inside redacted tokens and texts: kind, colon, 16 hex digits.
+_HASHED = re.compile(r"(?<![0-9A-Za-z])([puh]):([0-9a-f]{16})(?![0-9a-f])")
 
 
 class LakeError(OSError):
@@ -195,3 +197,217 @@ def prune(root: Path, keep_s: float, *, now: float | None = None, dry_run: bool 
         clean_temporaries(root, now=now)
     return {"cutoff_date": cutoff.isoformat(), "partitions_removed": removed, "files_removed": files,
             "dry_run": dry_run}
+
+
+# --- compaction -------------------------------------------------------------------------
+
+def _read_checked(root: Path, path: Path, report: dict):
+    """The table in ``path``, or None after quarantining it."""
+    import pyarrow.parquet as pq
+
+    if not looks_complete(path):
+        report["quarantined"].append(str(quarantine(root, path, "not a complete Parquet file")))
+        return None
+    try:
+        return pq.read_table(path)
+    except Exception as exc:   # noqa: BLE001 - any unreadable file is quarantined, not fatal
+        report["quarantined"].append(str(quarantine(root, path, f"unreadable: {exc}")))
+        return None
+
+
+def _source_runs(path: Path) -> tuple[set[str], set[str]]:
+    """The run ids and compacted file names a compacted file says it replaced."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    return (set(json.loads(meta.get(b"pt.source_runs", b"[]"))),
+            set(json.loads(meta.get(b"pt.replaces", b"[]"))))
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    try:
+        path.parent.rmdir()            # the run directory, once empty
+    except OSError:
+        pass
+
+
+def compact(root: Path, *, tables=None, min_files: int = 2) -> dict:
+    """Merge each table's files of each day (per-run files and earlier
+    compacted files) into one ``compacted-<id>.parquet``, without losing rows.
+
+    The merged file is published first (atomically), then its sources are
+    removed; it records in its metadata the run ids and files it replaces, so
+    if compaction dies between the two steps the next one removes the
+    leftovers instead of counting their rows twice. Row counts are checked
+    before anything is removed. Unreadable files are quarantined.
+    """
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pt.telemetry.schemas import TABLES
+
+    report = {"tables": {}, "quarantined": [], "temporaries_removed": clean_temporaries(root)}
+    for table in tables or TABLES:
+        raw, compacted = table_files(root, table)
+        days: dict[Path, tuple[list[Path], list[Path]]] = {}
+        for f in raw:
+            days.setdefault(f.parent.parent, ([], []))[0].append(f)
+        for f in compacted:
+            days.setdefault(f.parent, ([], []))[1].append(f)
+        stats = {"files_in": 0, "files_out": 0, "rows": 0, "leftovers_removed": 0}
+        for day_dir, (runs, merged) in sorted(days.items()):
+            # Recovery: per-run files already inside a compacted file are leftovers.
+            done_runs, done_files = set(), set()
+            for f in merged:
+                try:
+                    r, d = _source_runs(f)
+                except Exception:   # noqa: BLE001 - unreadable: quarantined when read below
+                    continue
+                done_runs |= r
+                done_files |= d
+            for f in list(runs):
+                if _RUN_DIR.fullmatch(f.parent.name).group(1) in done_runs:
+                    _remove(f)
+                    runs.remove(f)
+                    stats["leftovers_removed"] += 1
+            for f in list(merged):
+                if f.name in done_files:
+                    _remove(f)
+                    merged.remove(f)
+                    stats["leftovers_removed"] += 1
+            sources = runs + merged
+            if len(sources) < min_files:
+                continue
+            parts, used = [], []
+            for f in sources:
+                t = _read_checked(root, f, report)
+                if t is not None:
+                    parts.append(t.replace_schema_metadata(None))
+                    used.append(f)
+            if not parts:
+                continue
+            combined = pa.concat_tables(parts, promote_options="permissive")
+            expected = sum(p.num_rows for p in parts)
+            if combined.num_rows != expected:
+                raise RuntimeError(f"compaction of {day_dir} would lose rows: {combined.num_rows} != {expected}")
+            if "ts" in combined.column_names:
+                combined = combined.sort_by([("ts", "ascending")])
+            run_ids = sorted(set(combined.column("run_id").to_pylist())) if "run_id" in combined.column_names \
+                else []
+            from pt.telemetry.schemas import schema as table_schema
+
+            meta = dict(table_schema(table).metadata or {})
+            meta.update({b"pt.source_runs": json.dumps(run_ids).encode(),
+                         b"pt.replaces": json.dumps([f.name for f in used if f in merged]).encode()})
+            combined = combined.replace_schema_metadata(meta)
+            stem = f"compacted-{int(time.time())}-{secrets.token_hex(4)}"
+
+            def write(tmp, combined=combined):
+                pq.write_table(combined, tmp, compression="zstd", row_group_size=1 << 17)
+
+            out = publish(day_dir, write, stem=stem)
+            if pq.read_metadata(out).num_rows != expected:
+                raise RuntimeError(f"compacted file {out} does not hold the {expected} rows written")
+            for f in used:
+                _remove(f)
+            stats["files_in"] += len(used)
+            stats["files_out"] += 1
+            stats["rows"] += expected
+        report["tables"][table] = stats
+    return report
+
+
+# --- export ----------------------------------------------------------------------------------
+
+def _rekey_strings(array, fn):
+    """Apply ``fn`` to each distinct string of an Arrow string array (nulls kept)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(array).combine_chunks() if isinstance(array, pa.ChunkedArray) \
+        else pc.dictionary_encode(array)
+    dictionary = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], type=pa.string())
+    return pc.take(dictionary, encoded.indices)
+
+
+def export(root: Path, dest: Path, *, mode: str, key: bytes | None = None) -> dict:
+    """A shareable copy of the lake at ``dest``: every keyed hash re-keyed with
+    a fresh key (``mode="rekey"``; grouping preserved, unlinkable to this
+    install's hashes) or dropped (``mode="drop"``: hash columns null, hashed
+    argv tokens reduced to their kind). The install key is never copied;
+    quarantined files are not exported."""
+    import secrets as _secrets
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from pt.telemetry.redact import Redactor
+    from pt.telemetry.schemas import TABLES, redacted_columns
+
+    if mode not in ("rekey", "drop"):
+        raise ValueError(f"export mode must be 'rekey' or 'drop', got {mode!r}")
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()):
+        raise LakeError(f"export destination {dest} is not empty")
+    if dest.resolve() == root.resolve() or root.resolve() in dest.resolve().parents:
+        raise LakeError(f"export destination {dest} is inside the lake {root}")
+    red = Redactor(key or _secrets.token_bytes(32))
+    new_id = red.key_id if mode == "rekey" else "dropped"
+
+    def hashed(value: str) -> str:
+        """A hash column's value re-keyed, in the same form (``k:hex`` or bare hex)."""
+        if len(value) == 18 and value[1] == ":":
+            return f"{value[0]}:{red.digest(value)}"
+        return red.digest(value)
+
+    def token(value: str) -> str:
+        """Every ``p:abcd…`` inside a value (an argv token, a JSON parameter, a
+        detail text) re-keyed, or reduced to ``p:``."""
+        if mode == "drop":
+            return _HASHED.sub(lambda m: m.group(1) + ":", value)
+        return _HASHED.sub(lambda m: f"{m.group(1)}:{red.digest(m.group(0))}", value)
+
+    counts = {"files": 0, "rows": 0}
+    for table in TABLES:
+        hash_cols, token_cols = redacted_columns(table, "hash"), redacted_columns(table, "tokens")
+        raw, compacted = table_files(root, table)
+        for path in raw + compacted:
+            if not looks_complete(path):
+                continue
+            try:
+                t = pq.read_table(path)
+            except Exception:   # noqa: BLE001 - unreadable files are not exported
+                continue
+            for name in t.column_names:
+                col = t.column(name)
+                if name in hash_cols:
+                    new = pa.nulls(len(col), pa.string()) if mode == "drop" else _rekey_strings(col, hashed)
+                elif name in token_cols and pa.types.is_list(col.type):
+                    flat = pc.list_flatten(col)
+                    values = _rekey_strings(flat, token)
+                    combined = col.combine_chunks()
+                    new = pa.ListArray.from_arrays(combined.offsets, values, mask=combined.is_null())
+                elif name in token_cols:
+                    new = _rekey_strings(col, token)
+                elif name == "key_id":
+                    new = pa.array([new_id] * len(col), type=pa.string())
+                else:
+                    continue
+                t = t.set_column(t.column_names.index(name), t.schema.field(name), new)
+            out_dir = dest / path.parent.relative_to(root)
+            publish(out_dir, lambda tmp, t=t: pq.write_table(t, tmp, compression="zstd"),
+                    stem=path.stem.rsplit("-", 1)[0] if path.stem.startswith("part-") else path.stem)
+            counts["files"] += 1
+            counts["rows"] += t.num_rows
+    return {"destination": str(dest), "mode": mode, "key_id": new_id, **counts,
+            "note": "the export key is not stored anywhere" if mode == "rekey" else
+            "keyed hashes removed"}
