@@ -73,13 +73,23 @@ class Lake:
         self.quarantined.append({"file": str(path), "moved_to": str(dest), "reason": reason})
 
     def refresh(self) -> None:
-        """(Re)create every view from the files on disk now."""
+        """(Re)create every view from the files on disk now. DuckDB reads the
+        footers when it binds a view: a file it cannot read is quarantined and
+        the view made again without it."""
         for table in TABLES:
-            select = self._view_sql(table)
-            if table == "decisions":
-                select = (f"SELECT *, boot_id || ':' || start_ticks || ':' || pid AS identity "
-                          f"FROM ({select})")
-            self.con.execute(f"CREATE OR REPLACE VIEW {table} AS {select}")
+            for _ in range(MAX_RETRIES):
+                select = self._view_sql(table)
+                if table == "decisions":
+                    select = (f"SELECT *, boot_id || ':' || start_ticks || ':' || pid AS identity "
+                              f"FROM ({select})")
+                try:
+                    self.con.execute(f"CREATE OR REPLACE VIEW {table} AS {select}")
+                    break
+                except duckdb.Error as exc:
+                    bad = self._lake_file_in(str(exc))
+                    if bad is None:
+                        raise
+                    self._quarantine(bad, f"DuckDB could not read it: {str(exc).splitlines()[0]}")
 
     def query(self, sql: str, params=None) -> tuple[list[str], list[tuple]]:
         """Run ``sql``; a file DuckDB finds corrupt is quarantined and the query retried."""
@@ -193,7 +203,7 @@ def report(lake: Lake, name: str, *, limit: int | None = None, since_days: float
         return lake.query("FROM pt_runs(n := $n)", {"n": limit or 20})
     if name == "top":
         return lake.query("FROM pt_top(n := $n, since_days := $d)",
-                          {"n": limit or 20, "d": since_days if since_days is not None else 36500})
+                          {"n": limit or 20, "d": since_days})
     if name == "calibration":
         return lake.query("FROM pt_calibration(bins := $b)", {"b": bins})
     if name == "actions":

@@ -87,6 +87,7 @@ _FLAG = re.compile(r"--?[A-Za-z][A-Za-z0-9_.-]*")
 _KEY_VALUE = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*)=(.*)", re.DOTALL)
 _ENDPOINT = re.compile(r"(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
                        r"(?::\d{1,5})?|[A-Za-z0-9.-]+:\d{1,5}|localhost")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _SAFE_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 
 
@@ -292,16 +293,18 @@ class Redactor:
         endpoints hashed, secrets dropped, and the word after a secret's name too."""
         out, drop_next = [], False
         for word in text.split():
+            bare = word.strip("'\"(),;")
+            name = bare.rstrip(":=")
             if drop_next or looks_secret(word):
                 out.append(SECRET)
                 drop_next = False
-            elif secret_name(word.rstrip(":=")) and word[-1:] in (":", "="):
+            elif kind_of(name) != "h":
+                out.append(self.hash(word))
+            elif _NAME.fullmatch(name) and secret_name(name) and bare[-1:] in (":", "="):
                 out.append(word)
                 drop_next = True
-            elif "=" in word and secret_name(word.split("=", 1)[0]):
-                out.append(word.split("=", 1)[0] + "=" + SECRET)
-            elif kind_of(word.strip("'\"(),;")) != "h":
-                out.append(self.hash(word))
+            elif "=" in bare and secret_name(bare.split("=", 1)[0]):
+                out.append(bare.split("=", 1)[0] + "=" + SECRET)
             else:
                 out.append(word)
         return " ".join(out)

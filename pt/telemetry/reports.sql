@@ -49,7 +49,7 @@ CREATE OR REPLACE MACRO pt_ledger(p_run, p_pid, p_start) AS TABLE
 ;
 -- The commands pt most often recommended acting on: per executable, command
 -- category and command hash, how many verdicts, runs and distinct processes.
-CREATE OR REPLACE MACRO pt_top(n := 20, since_days := 36500) AS TABLE
+CREATE OR REPLACE MACRO pt_top(n := 20, since_days := NULL) AS TABLE
     SELECT exe, command_category, cmd_hash, action,
            count(*) AS verdicts, count(DISTINCT run_id) AS runs,
            count(DISTINCT (boot_id, start_ticks, pid)) AS processes,
@@ -57,7 +57,7 @@ CREATE OR REPLACE MACRO pt_top(n := 20, since_days := 36500) AS TABLE
            strftime(to_timestamp(min(ts)), '%Y-%m-%d %H:%M') AS first_utc,
            strftime(to_timestamp(max(ts)), '%Y-%m-%d %H:%M') AS last_utc
     FROM decisions
-    WHERE action <> 'keep' AND ts >= epoch(now()) - since_days * 86400
+    WHERE action <> 'keep' AND (since_days IS NULL OR ts >= epoch(now()) - since_days * 86400.0)
     GROUP BY ALL
     ORDER BY verdicts DESC, exe, cmd_hash, action
     LIMIT n

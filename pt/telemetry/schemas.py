@@ -38,7 +38,7 @@ TABLES = ("runs", "system_samples", "proc_samples", "proc_features", "proc_infer
 ARROW_TYPES = {
     "bool": pa.bool_(), "int8": pa.int8(), "int16": pa.int16(), "int32": pa.int32(),
     "int64": pa.int64(), "uint64": pa.uint64(), "float64": pa.float64(), "string": pa.string(),
-    "list<string>": pa.list_(pa.string()),
+    "list<string>": pa.list_(pa.field("element", pa.string())),   # the Parquet-compliant name
 }
 
 
