@@ -128,17 +128,6 @@ def telemetry_enabled(args) -> bool:
     return not (args.no_telemetry or os.environ.get("PT_TELEMETRY", "").lower() in ("0", "off", "no", "false"))
 
 
-def start_telemetry_import():
-    """Import the writer (pyarrow) on a thread, so it overlaps collection and the
-    CPU window instead of adding ~0.2 s after them."""
-    import importlib
-    import threading
-
-    thread = threading.Thread(target=importlib.import_module, args=("pt.telemetry.writer",), daemon=True)
-    thread.start()
-    return thread
-
-
 def report_telemetry(command: str, result) -> None:
     """Say on stderr that telemetry was skipped, and why; silent when it was written."""
     import sys
@@ -163,53 +152,37 @@ def run(args: argparse.Namespace) -> int:
         print(f"pt scan: error: {exc}", file=sys.stderr)
         return USAGE
     import time
-    telemetry = telemetry_enabled(args)
-    importing = start_telemetry_import() if telemetry else None
+    recorder = None
+    if telemetry_enabled(args):
+        from pt.telemetry.recorder import Recorder
+        recorder = Recorder(args.lake)          # imports pyarrow on a thread, off the critical path
     started = time.perf_counter()
     if args.raw:
         from pt.collect import collect
         triage, snapshot = None, collect()
     else:
         from pt.triage import triage as run_triage
-        triage = run_triage(window_s=args.window, at_s=args.at)
+        triage = run_triage(window_s=args.window, at_s=args.at,
+                            on_snapshot=recorder.prepare if recorder else None)
         snapshot = triage.snapshot
     scan_s = time.perf_counter() - started
-    view = select_rows(snapshot, uids=uids, kernel_threads=args.kernel_threads, sort=sort,
-                       reverse=args.reverse, triage=triage, every_field=args.json, tree=args.tree)
-    recorded = None
-    if args.json:
-        from pt.ui.result import print_scan_json
-        if telemetry:
-            importing.join()
-            recorded = _record(triage, snapshot, args, scan_s)
-        print_scan_json(view, top=args.top, triage=triage,
-                        telemetry=recorded.as_dict() if recorded is not None else {"written": False,
-                                                                                     "reason": "disabled"})
-    else:
-        # Record on a thread while the table renders: Parquet writes release the GIL.
-        from pt.ui.scan_view import print_scan
-        holder = []
-        writer = None
-        if telemetry:
-            import threading
-            importing.join()
-            writer = threading.Thread(target=lambda: holder.append(_record(triage, snapshot, args, scan_s)))
-            writer.start()
-        try:
+    if recorder:
+        # Written on a thread while the rows are selected and rendered: Parquet
+        # writes release the GIL, so on two cores the write mostly hides.
+        recorder.start(triage, snapshot=snapshot, scan_s=scan_s)
+    try:
+        view = select_rows(snapshot, uids=uids, kernel_threads=args.kernel_threads, sort=sort,
+                           reverse=args.reverse, triage=triage, every_field=args.json, tree=args.tree)
+        if args.json:
+            from pt.ui.result import print_scan_json
+            recorded = recorder.result() if recorder else None     # JSON says whether it was recorded
+            print_scan_json(view, top=args.top, triage=triage,
+                            telemetry=recorded.as_dict() if recorded else {"written": False,
+                                                                           "reason": "disabled"})
+        else:
+            from pt.ui.scan_view import print_scan
             print_scan(view, top=DEFAULT_TOP if args.top is None else args.top, tree=args.tree)
-        finally:
-            if writer is not None:
-                writer.join()
-        recorded = holder[0] if holder else None
+    finally:
+        recorded = recorder.result() if recorder else None
     report_telemetry("scan", recorded)
     return OK
-
-
-def _record(triage, snapshot, args, scan_s):
-    """Write the scan to the lake; never raises (see pt.telemetry.writer)."""
-    from pt.telemetry.result import TelemetryResult
-    try:
-        from pt.telemetry.writer import write_scan
-    except Exception as exc:   # noqa: BLE001 - e.g. pyarrow missing or broken
-        return TelemetryResult(lake=str(args.lake or "?"), reason=f"cannot load the writer: {exc}")
-    return write_scan(triage, snapshot=snapshot, lake=args.lake, scan_s=scan_s)

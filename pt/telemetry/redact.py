@@ -60,8 +60,10 @@ _SECRET_NAME = re.compile(
     r"auth(orization)?|credentials?|cookie|session[-_]?(id|key)|signature|client[-_]?secret|"
     r"^-p$|bearer)", re.IGNORECASE)
 
-# Values that are secrets wherever they appear inside an argument.
-_SECRET_PATTERNS = re.compile("|".join([
+# Values that are secrets wherever they appear inside an argument. Key formats
+# are case-sensitive prefixes; the keyword forms only run when a cheap
+# substring test finds one of their keywords (most arguments have none).
+_KEY_FORMATS = re.compile("|".join([
     r"(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}",          # AWS access key id
     r"gh[pousr]_[A-Za-z0-9]{30,}", r"github_pat_[A-Za-z0-9_]{20,}",      # GitHub tokens
     r"sk-(?:proj-|svcacct-|admin-|ant-[a-z0-9]+-)?[A-Za-z0-9_-]{20,}",   # OpenAI / Anthropic
@@ -71,10 +73,13 @@ _SECRET_PATTERNS = re.compile("|".join([
     r"glpat-[0-9A-Za-z_-]{20}",                                          # GitLab
     r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*",          # JWT
     r"-----BEGIN [A-Z ]*PRIVATE KEY",                                    # PEM
+]))
+_KEYWORD_FORMS = re.compile("|".join([
     r"\bbearer\s+\S+", r"\bbasic\s+[A-Za-z0-9+/=]{8,}", r"authorization\s*[:=]",
     r"://[^/\s:@]+:[^/\s@]+@",                                           # user:password@ in a URL
     r"(?:pass(?:word|wd)?|pwd|secret|token|api[-_]?key|apikey|access[-_]?key)\s*[=:]\s*\S+",
 ]), re.IGNORECASE)
+_KEYWORDS = ("bearer", "basic", "auth", "://", "pass", "pwd", "secret", "token", "key")
 
 # Runs of base64/base62 characters long enough to be keys; "." and ":" split
 # host names, and paths need all three character classes to be suspected.
@@ -100,7 +105,10 @@ def _entropy(text: str) -> float:
 @functools.lru_cache(maxsize=1 << 16)
 def looks_secret(value: str) -> bool:
     """True if ``value`` contains a known secret format or a high-entropy token."""
-    if _SECRET_PATTERNS.search(value):
+    if _KEY_FORMATS.search(value):
+        return True
+    lower = value.lower()
+    if any(k in lower for k in _KEYWORDS) and _KEYWORD_FORMS.search(value):
         return True
     for match in _CANDIDATE.finditer(value):
         token = match.group()
@@ -331,7 +339,14 @@ class Redactor:
         ``i`` is ``distinct[inverse[i]]`` (None for an unreadable cmdline), so
         Arrow columns can be built by one ``take`` each."""
         unique, inverse = factorize(np.asarray(cmdlines, dtype=object))
-        return inverse, [None if argv is None else self.argv(argv) for argv in unique]
+        return inverse, [None if argv is None else self._argv_memo(argv) for argv in unique]
+
+    def _argv_memo(self, argv: tuple[str, ...]) -> RedactedArgv:
+        key = ("argv", argv)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._memo[key] = self.argv(argv)
+        return hit
 
 
 _HASH = np.frompyfunc(hash, 1, 1)

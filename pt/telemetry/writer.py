@@ -12,15 +12,16 @@ a bug), so a broken lake never breaks a scan.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pt import __version__
@@ -59,7 +60,7 @@ def _arr(values, dtype: str) -> pa.Array:
         if values.dtype == object:
             return pa.array(values, type=pa.from_numpy_dtype(_NUMPY[dtype]), from_pandas=True)
         return pa.array(values.astype(_NUMPY[dtype], copy=False))
-    return pa.array(values, type=pa.string() if dtype == "string" else pa.list_(pa.string()))
+    return pa.array(values, type=schema_type(dtype))
 
 
 def _nullable_float(values: np.ndarray) -> pa.Array:
@@ -69,7 +70,39 @@ def _nullable_float(values: np.ndarray) -> pa.Array:
 
 
 def _const(value, n: int, dtype: str) -> pa.Array:
-    return pc.take(pa.array([value], type=schema_type(dtype)), pa.array(np.zeros(n, dtype=np.int32)))
+    """A column holding ``value`` in every row."""
+    if value is None:
+        return pa.nulls(n, schema_type(dtype))
+    if dtype in _NUMPY:
+        return pa.array(np.full(n, value, dtype=_NUMPY[dtype]))
+    return _take_strings([value], np.zeros(n, dtype=np.int32))
+
+
+# The writer avoids pyarrow.compute (its import alone costs ~50 ms a scan):
+# per-distinct values are spread to rows with numpy fancy indexing instead of take.
+
+def _take_strings(distinct: list, inverse: np.ndarray) -> pa.Array:
+    """Row ``i`` is ``distinct[inverse[i]]`` (str or None)."""
+    values = np.empty(len(distinct), dtype=object)
+    values[:] = distinct
+    return pa.array(values[inverse], type=pa.string())
+
+
+def _take_lists(distinct: list, inverse: np.ndarray) -> pa.Array:
+    """Row ``i`` is the list ``distinct[inverse[i]]`` (of str, or None): the
+    offsets and the flat values are gathered with numpy, one pass, no row loop."""
+    lengths = np.array([0 if d is None else len(d) for d in distinct], dtype=np.int64)
+    flat = np.empty(int(lengths.sum()), dtype=object)
+    flat[:] = [token for d in distinct if d for token in d]
+    starts = np.cumsum(lengths) - lengths
+    row_lengths = lengths[inverse]
+    offsets = np.zeros(len(inverse) + 1, dtype=np.int32)
+    np.cumsum(row_lengths, out=offsets[1:])
+    gather = np.repeat(starts[inverse] - offsets[:-1], row_lengths) + np.arange(offsets[-1])
+    missing = np.array([d is None for d in distinct], dtype=bool)[inverse]
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat[gather], type=pa.string()),
+                                    type=schema_type("list<string>"),
+                                    mask=pa.array(missing) if missing.any() else None)
 
 
 def schema_type(dtype: str) -> pa.DataType:
@@ -80,28 +113,49 @@ def schema_type(dtype: str) -> pa.DataType:
 def _table(name: str, columns: dict[str, pa.Array]) -> pa.Table:
     """The columns in schema order; a missing or extra column is a bug, named."""
     sch = schema(name)
-    missing = [n for n in sch.names if n not in columns]
-    extra = [n for n in columns if n not in sch.names]
-    if missing or extra:
+    if len(columns) != len(sch) or not all(n in columns for n in sch.names):
+        names = set(sch.names)
+        missing = [n for n in sch.names if n not in columns]
+        extra = [n for n in columns if n not in names]
         raise KeyError(f"{name}: columns missing {missing}, unexpected {extra}")
-    return pa.Table.from_arrays([columns[n].cast(sch.field(n).type) for n in sch.names], schema=sch)
+    arrays = [columns[n] for n in sch.names]
+    return pa.Table.from_arrays([a if a.type == ty else a.cast(ty) for a, ty in zip(arrays, sch.types)],
+                                schema=sch)
 
 
 def _argv_columns(red: Redactor, cmdlines: np.ndarray) -> dict[str, pa.Array]:
     inverse, distinct = red.argv_column(cmdlines)
-    index = pa.array(inverse)
-
-    def take(fn, type_):
-        return pc.take(pa.array([None if d is None else fn(d) for d in distinct], type=type_), index)
-
+    readable = np.array([d is not None for d in distinct], dtype=bool)
+    dropped = np.array([0 if d is None else d.secrets_dropped for d in distinct], dtype=np.int16)
     return {
-        "exe": take(lambda d: d.exe, pa.string()),
-        "args": take(lambda d: list(d.args), pa.list_(pa.string())),
-        "arg_flags": take(lambda d: list(d.flags), pa.list_(pa.string())),
-        "cmd_hash": take(lambda d: d.cmd_hash, pa.string()),
-        "secrets_dropped": take(lambda d: d.secrets_dropped, pa.int16()),
-        "cmdline_readable": take(lambda d: True, pa.bool_()).fill_null(False),
+        "exe": _take_strings([None if d is None else d.exe for d in distinct], inverse),
+        "args": _take_lists([None if d is None else d.args for d in distinct], inverse),
+        "arg_flags": _take_lists([None if d is None else d.flags for d in distinct], inverse),
+        "cmd_hash": _take_strings([None if d is None else d.cmd_hash for d in distinct], inverse),
+        "secrets_dropped": pa.array(dropped[inverse], mask=~readable[inverse]),
+        "cmdline_readable": pa.array(readable[inverse]),
     }
+
+
+@dataclass
+class Prepared:
+    """The redacted columns of one snapshot, built before the scan finishes
+    (:func:`prepare`), with the redactor that made them."""
+
+    snapshot: object
+    red: Redactor
+    columns: dict[str, pa.Array]
+
+
+def prepare(snapshot, red: Redactor | None = None) -> Prepared:
+    """Redact the snapshot's command lines, comms and user names into Arrow
+    columns now (the per-install key loaded if ``red`` is None), so the write
+    after the scan has only the verdicts left to convert."""
+    red = red or default_redactor()
+    columns = _argv_columns(red, snapshot["cmdline"])
+    columns["comm"] = _arr(red.column(snapshot["comm"], "token"), "string")
+    columns["user_hash"] = _arr(red.column(user_names(snapshot["uid"]), "hash"), "string")
+    return Prepared(snapshot, red, columns)
 
 
 def _identity(run_id: str, ts: float, boot_id: str | None, n: int) -> dict[str, pa.Array]:
@@ -109,22 +163,30 @@ def _identity(run_id: str, ts: float, boot_id: str | None, n: int) -> dict[str, 
             "boot_id": _const(boot_id, n, "string")}
 
 
-def proc_samples(snapshot, triage, red: Redactor, run_id: str, ts: float) -> tuple[pa.Table, dict]:
+def proc_samples(snapshot, triage, red: Redactor, run_id: str, ts: float,
+                 prepared: Prepared | None = None) -> tuple[pa.Table, dict]:
     """The process table, redacted; also returns the argv columns for ``decisions``."""
     n = len(snapshot)
     cols = _identity(run_id, ts, snapshot.host.boot_id, n)
+    ready = prepared.columns if prepared is not None and prepared.snapshot is snapshot else {}
     argv = {}
     for f in FIELDS:
         where, how = TREATMENT[f.name]
         if how == "keep":
             cols[f.name] = _arr(f.compute(snapshot), f.dtype)
         elif how == "token":
-            cols[f.name] = _arr(red.column(f.compute(snapshot), "token"), "string")
+            cols[f.name] = ready[f.name] if f.name in ready else \
+                _arr(red.column(f.compute(snapshot), "token"), "string")
         elif how == "hash":
-            values = user_names(snapshot["uid"]) if f.name == "user" else f.compute(snapshot)
-            cols[f"{f.name}_hash"] = _arr(red.column(values, "hash"), "string")
+            name = f"{f.name}_hash"
+            if name not in ready:
+                values = user_names(snapshot["uid"]) if f.name == "user" else f.compute(snapshot)
+                ready = {**ready, name: _arr(red.column(values, "hash"), "string")}
+            cols[name] = ready[name]
         elif how == "argv":
-            argv = _argv_columns(red, snapshot[f.name])
+            argv = {k: ready[k] for k in ("exe", "args", "arg_flags", "cmd_hash", "secrets_dropped",
+                                          "cmdline_readable")} if "exe" in ready \
+                else _argv_columns(red, snapshot[f.name])
             cols.update(argv)
     if triage is not None:
         c, w = triage.context, triage.window
@@ -244,10 +306,10 @@ def system_row(run_id: str, ts: float, boot_id: str | None, procfs) -> pa.Table:
 
 
 def scan_tables(snapshot=None, triage=None, *, red: Redactor, run_id: str, ts: float,
-                scan_s: float | None = None, procfs=None) -> dict[str, pa.Table]:
+                scan_s: float | None = None, procfs=None, prepared: Prepared | None = None) -> dict[str, pa.Table]:
     """Every table of one scan, built but not written (``triage`` None: raw scan)."""
     snapshot = triage.snapshot if triage is not None else snapshot
-    samples, argv = proc_samples(snapshot, triage, red, run_id, ts)
+    samples, argv = proc_samples(snapshot, triage, red, run_id, ts, prepared)
     tables = {"runs": runs_row(snapshot, triage, red, run_id, ts, scan_s=scan_s, procfs=procfs),
               "system_samples": system_row(run_id, ts, snapshot.host.boot_id, procfs),
               "proc_samples": samples}
@@ -265,10 +327,15 @@ STATISTICS = ("run_id", "ts", "boot_id", "pid", "start_ticks", "plan_id", "actio
 def write_parquet(table: pa.Table, path: str) -> None:
     """zstd Parquet; dictionary encoding for strings only (floats gain nothing
     from it but cost time), statistics only on the identity columns."""
-    strings = [f.name for f in table.schema if pa.types.is_string(f.type)
-               or pa.types.is_list(f.type)]
+    strings, stats = _encoding(table.schema)
     pq.write_table(table, path, compression=COMPRESSION, use_dictionary=strings or False,
-                   write_statistics=[n for n in STATISTICS if n in table.column_names] or False)
+                   write_statistics=stats or False)
+
+
+@functools.lru_cache(maxsize=64)
+def _encoding(sch: pa.Schema) -> tuple[list[str], list[str]]:
+    strings = [f.name for f in sch if pa.types.is_string(f.type) or pa.types.is_list(f.type)]
+    return strings, [n for n in STATISTICS if n in sch.names]
 
 
 def write_tables(root: Path, tables: dict[str, pa.Table], run_id: str, ts: float) -> list[str]:
@@ -306,8 +373,10 @@ def write_tables(root: Path, tables: dict[str, pa.Table], run_id: str, ts: float
 
 def write_scan(triage=None, *, snapshot=None, lake: str | os.PathLike | None = None,
                red: Redactor | None = None, scan_s: float | None = None, procfs=None,
-               ts: float | None = None, run_id: str | None = None) -> TelemetryResult:
-    """Record one scan (a :class:`pt.triage.Triage`, or a raw ``snapshot``).
+               ts: float | None = None, run_id: str | None = None,
+               prepared: Prepared | None = None) -> TelemetryResult:
+    """Record one scan (a :class:`pt.triage.Triage`, or a raw ``snapshot``),
+    using the ``prepared`` redactions of its snapshot if given.
     Never raises: a failure is reported in the result's ``reason``."""
     started = time.perf_counter()
     result = TelemetryResult(lake="?")
@@ -317,8 +386,9 @@ def write_scan(triage=None, *, snapshot=None, lake: str | os.PathLike | None = N
         snap = triage.snapshot if triage is not None else snapshot
         ts = snap.host.taken_at if ts is None else ts
         run_id = run_id or new_run_id(ts)
-        red = red or default_redactor()
-        tables = scan_tables(snap, triage, red=red, run_id=run_id, ts=ts, scan_s=scan_s, procfs=procfs)
+        red = red or (prepared.red if prepared is not None else None) or default_redactor()
+        tables = scan_tables(snap, triage, red=red, run_id=run_id, ts=ts, scan_s=scan_s, procfs=procfs,
+                             prepared=prepared)
         result.files = write_tables(root, tables, run_id, ts)
         result.rows = {name: t.num_rows for name, t in tables.items()}
         result.written, result.run_id = True, run_id
