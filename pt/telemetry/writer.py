@@ -155,6 +155,9 @@ def prepare(snapshot, red: Redactor | None = None) -> Prepared:
     columns = _argv_columns(red, snapshot["cmdline"])
     columns["comm"] = _arr(red.column(snapshot["comm"], "token"), "string")
     columns["user_hash"] = _arr(red.column(user_names(snapshot["uid"]), "hash"), "string")
+    for f in FIELDS:
+        if TREATMENT[f.name][1] == "keep":
+            columns[f.name] = _arr(f.compute(snapshot), f.dtype)
     return Prepared(snapshot, red, columns)
 
 
@@ -173,7 +176,7 @@ def proc_samples(snapshot, triage, red: Redactor, run_id: str, ts: float,
     for f in FIELDS:
         where, how = TREATMENT[f.name]
         if how == "keep":
-            cols[f.name] = _arr(f.compute(snapshot), f.dtype)
+            cols[f.name] = ready[f.name] if f.name in ready else _arr(f.compute(snapshot), f.dtype)
         elif how == "token":
             cols[f.name] = ready[f.name] if f.name in ready else \
                 _arr(red.column(f.compute(snapshot), "token"), "string")
