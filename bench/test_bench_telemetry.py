@@ -115,17 +115,17 @@ def test_cli_scan_without_telemetry(benchmark, procfs_2000, tmp_path):
 RUNS, PROCS = 24 * 30, 500
 
 
-def month_lake(root: Path) -> int:
-    """Write 720 hourly runs of a 500-process scan in the lake layout: the
+def month_lake(root: Path, runs: int = RUNS) -> int:
+    """Write ``runs`` (720) hourly runs of a 500-process scan in the lake layout: the
     Arrow tables of one real scan (fake procfs), with run_id, ts and pids
     rewritten per run, one file per table per run as pt scan writes them.
     Returns a pid present in the last run."""
     procfs = fake_machine(root.parent / "procfs500" / "proc", PROCS)
     t = triage(root=procfs, window_s=0.01)
     tables = writer.scan_tables(triage=t, red=Redactor(KEY), run_id="x", ts=0.0, procfs=procfs)
-    start = time.time() - RUNS * 3600
+    start = time.time() - runs * 3600
     pids = {name: tbl.column("pid").to_numpy() for name, tbl in tables.items() if "pid" in tbl.column_names}
-    for r in range(RUNS):
+    for r in range(runs):
         ts, run_id = start + r * 3600, f"run{r:04d}"
         for name, tbl in tables.items():
             n = tbl.num_rows
@@ -141,32 +141,35 @@ def month_lake(root: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def month(tmp_path_factory):
+def month(tmp_path_factory, request):
+    """The month lake; two days of it when benchmarks are off (the CI smoke run)."""
+    enabled = request.config.getoption("benchmark_enable") or not request.config.getoption("benchmark_disable")
     root = tmp_path_factory.mktemp("month") / "lake"
-    pid = month_lake(root)
-    return root, pid
+    runs = RUNS if enabled else 48
+    return root, month_lake(root, runs), runs
 
 
 def _why(root: Path, pid: int) -> None:
-    lake = duck.open_lake(root)
+    """What ``pt duck why PID`` does after its imports: open the two views, query."""
+    lake = duck.open_lake(root, tables=("decisions", "proc_inference"), macros=False)
     assert duck.why(lake, str(pid)) is not None
 
 
 def test_why_over_an_uncompacted_month(benchmark, month):
-    root, pid = month
+    root, pid, _ = month
     benchmark.group = "why over a month (720 runs x 500 procs)"
     benchmark.extra_info["role"] = "uncompacted"
     benchmark.pedantic(_why, args=(root, pid), rounds=3, warmup_rounds=1)
 
 
 def test_why_over_a_compacted_month(benchmark, month, record_reference):
-    root, pid = month
+    root, pid, runs = month
     before = duck.open_lake(root).query("SELECT count(*) FROM proc_inference")[1]
     started = time.perf_counter()
     lakes.compact(root)
     record_reference("why over a month (720 runs x 500 procs)", "compaction itself",
                      time.perf_counter() - started)
-    assert duck.open_lake(root).query("SELECT count(*) FROM proc_inference")[1] == before == [(RUNS * PROCS,)]
+    assert duck.open_lake(root).query("SELECT count(*) FROM proc_inference")[1] == before == [(runs * PROCS,)]
     benchmark.group = "why over a month (720 runs x 500 procs)"
     benchmark.extra_info["role"] = "pt"
     benchmark.pedantic(_why, args=(root, pid), rounds=15, warmup_rounds=2)

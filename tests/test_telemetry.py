@@ -542,22 +542,38 @@ def test_prune_removes_only_old_days(scan, tmp_path):
         lakes.parse_age("soon")
 
 
+def test_prune_trims_a_compacted_month_at_the_cutoff(scan, tmp_path):
+    t, root = scan
+    day = 86400.0
+    start = 1_800_000_000.0 - 14 * day                     # 2027-01-01 08:00 UTC
+    for i in range(10):
+        writer.write_scan(t, lake=tmp_path, red=Redactor(KEY), procfs=root, ts=start + i * day)
+    lakes.compact(tmp_path)
+    assert lakes.table_files(tmp_path, "runs") == ([], lakes.table_files(tmp_path, "runs")[1])
+    now = start + 20 * day
+    out = lakes.prune(tmp_path, lakes.parse_age("15d"), now=now)      # keeps the last 5 scans
+    assert out["rows_removed_from_month_files"] == 5 * (2 + 4 * len(t))
+    assert sorted(read_all(tmp_path, "runs").column("ts").to_pylist()) == [start + i * day for i in range(5, 10)]
+    assert len(read_all(tmp_path, "decisions")) == 5 * len(t)
+
+
 def test_compaction_keeps_every_row_and_every_answer(scan, tmp_path):
     t, root = scan
     for i in range(5):
         writer.write_scan(t, lake=tmp_path, red=Redactor(KEY), procfs=root, ts=1_800_000_000.0 + 600 * i)
-    writer.write_scan(t, lake=tmp_path, red=Redactor(KEY), procfs=root, ts=1_800_090_000.0)   # next day
+    writer.write_scan(t, lake=tmp_path, red=Redactor(KEY), procfs=root, ts=1_800_000_000.0 + 40 * 86400)
     before = duck.open_lake(tmp_path)
     count_sql = "SELECT count(*), count(DISTINCT run_id), sum(pid), sum(post__abandoned) FROM proc_inference"
     counts = before.query(count_sql)[1]
     pid = str(int(t.snapshot["pid"][3]))
     why_before = duck.why(before, pid)
     report = lakes.compact(tmp_path)
-    # The first day's five files become one; the next day's single file is left as it is.
+    # The first month's five files become one; the next month's single file is left as it is.
     assert report["tables"]["proc_inference"] == {"files_in": 5, "files_out": 1, "rows": 5 * len(t),
                                                   "leftovers_removed": 0}
     raw, compacted = lakes.table_files(tmp_path, "proc_inference")
     assert len(raw) == 1 and len(compacted) == 1 and compacted[0].name.startswith("compacted-")
+    assert compacted[0].parent.name == "month=2027-01" and not (tmp_path / "proc_inference/date=2027-01-15").exists()
     after = duck.open_lake(tmp_path)
     assert after.query(count_sql)[1] == counts
     assert duck.why(after, pid) == why_before
@@ -565,8 +581,8 @@ def test_compaction_keeps_every_row_and_every_answer(scan, tmp_path):
     # the next compaction removes it instead of counting its rows twice.
     merged = pq.read_table(compacted[0])
     run_id = merged.column("run_id")[0].as_py()
-    leftover = compacted[0].parent / f"run_id={run_id}" / "part-0.parquet"
-    leftover.parent.mkdir()
+    leftover = tmp_path / "proc_inference" / "date=2027-01-15" / f"run_id={run_id}" / "part-0.parquet"
+    leftover.parent.mkdir(parents=True)
     pq.write_table(merged.filter(pa.compute.equal(merged.column("run_id"), run_id)), leftover)
     assert duck.open_lake(tmp_path).query(count_sql)[1] != counts
     again = lakes.compact(tmp_path)

@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from pt.ui.duck_view import print_report, print_why, report_json
 
     try:
-        lake = duck.open_lake(args.lake)
+        lake = duck.open_lake(args.lake, tables=("decisions", "proc_inference"), macros=False) \
+            if report == "why" else duck.open_lake(args.lake)
     except (OSError, duckdb.Error) as exc:
         return _fail(args, "lake_error", f"cannot open the lake: {exc}", ERROR)
     notes = []

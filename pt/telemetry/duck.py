@@ -22,7 +22,7 @@ import duckdb
 from pt.config import CLASSES
 from pt.infer.posterior import FEATURES
 from pt.telemetry import lake as lakes
-from pt.telemetry.schemas import TABLES
+from pt.telemetry.schemas import TABLES, empty_select
 
 LN2 = math.log(2.0)
 REPORTS = ("runs", "why", "top", "calibration", "actions")
@@ -46,13 +46,17 @@ class Lake:
 
     root: Path
     con: duckdb.DuckDBPyConnection
+    tables: tuple[str, ...] = TABLES
     quarantined: list[dict] = field(default_factory=list)
     files: dict[str, int] = field(default_factory=dict)
 
     def _view_sql(self, table: str) -> str:
         raw, compacted = lakes.table_files(self.root, table)
         parts, count = [], 0
-        for files, hive in ((raw, "{'date': DATE, 'run_id': VARCHAR}"), (compacted, "{'date': DATE}")):
+        for files, hive, select in (
+                (raw, "{'date': DATE, 'run_id': VARCHAR}", "*"),
+                # month files: date from ts (UTC, like the writer's day partitions)
+                (compacted, "{'month': VARCHAR}", "* EXCLUDE (month), CAST(to_timestamp(ts) AS DATE) AS date")):
             good = []
             for f in files:
                 if lakes.looks_complete(f):
@@ -61,11 +65,11 @@ class Lake:
                     self._quarantine(f, "not a complete Parquet file (magic bytes missing)")
             if good:
                 count += len(good)
-                parts.append(f"SELECT * FROM read_parquet([{', '.join(map(_quote, good))}], "
+                parts.append(f"SELECT {select} FROM read_parquet([{', '.join(map(_quote, good))}], "
                              f"hive_partitioning=true, hive_types={hive}, union_by_name=true)")
         self.files[table] = count
         if not parts:
-            parts.append(f"SELECT *, NULL::DATE AS date FROM _empty_{table}")
+            parts.append(empty_select(table))
         return " UNION ALL BY NAME ".join(parts)
 
     def _quarantine(self, path: Path, reason: str) -> None:
@@ -73,10 +77,10 @@ class Lake:
         self.quarantined.append({"file": str(path), "moved_to": str(dest), "reason": reason})
 
     def refresh(self) -> None:
-        """(Re)create every view from the files on disk now. DuckDB reads the
+        """(Re)create the views from the files on disk now. DuckDB reads the
         footers when it binds a view: a file it cannot read is quarantined and
         the view made again without it."""
-        for table in TABLES:
+        for table in self.tables:
             for _ in range(MAX_RETRIES):
                 select = self._view_sql(table)
                 if table == "decisions":
@@ -119,23 +123,21 @@ class Lake:
         return None
 
 
-def open_lake(lake=None) -> Lake:
-    """Open the lake (``--lake``, ``$PT_LAKE`` or the default) in an in-memory DuckDB."""
-    import pyarrow as pa  # noqa: F401 - DuckDB scans the empty Arrow tables of absent tables
-
-    from pt.telemetry.schemas import schema
-
+def open_lake(lake=None, *, tables: tuple[str, ...] = TABLES, macros: bool = True) -> Lake:
+    """Open the lake (``--lake``, ``$PT_LAKE`` or the default) in an in-memory
+    DuckDB: views of ``tables`` (all by default) and the report macros (which
+    need every view). Binding a view reads its files' footers, so a command
+    that needs two tables opens only those."""
     root = lakes.lake_root(lake)
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
-    for table in TABLES:
-        con.register(f"_empty_{table}", schema(table).empty_table())
-    opened = Lake(root, con)
+    opened = Lake(root, con, tables if not macros else TABLES)
     opened.refresh()
-    for statement in reports_sql().split("\n;\n"):
-        if statement.strip() and not all(line.startswith("--") or not line.strip()
-                                         for line in statement.splitlines()):
-            con.execute(statement)
+    if macros:
+        for statement in reports_sql().split("\n;\n"):
+            if statement.strip() and not all(line.startswith("--") or not line.strip()
+                                             for line in statement.splitlines()):
+                con.execute(statement)
     return opened
 
 
@@ -165,10 +167,22 @@ def why(lake: Lake, target: str, run: str | None = None) -> dict | None:
     stored posterior, so the lake proves it holds what the decision used.
     """
     t = parse_target(target)
-    columns, rows = lake.query("FROM pt_why($pid, p_start := $start, p_boot := $boot, p_run := $run)",
-                               {"pid": t["pid"], "start": t["start"], "boot": t["boot"], "run": run})
-    if not rows:
+    where = "pid = $pid AND ($start IS NULL OR start_ticks = $start) AND ($boot IS NULL OR boot_id = $boot) " \
+            "AND ($run IS NULL OR run_id = $run)"
+    params = {"pid": t["pid"], "start": t["start"], "boot": t["boot"], "run": run}
+    # Two steps, so the wide inference row is read from the one row group of
+    # that run (min/max statistics on run_id), not joined over the whole lake.
+    _, found = lake.query(f"SELECT run_id, start_ticks FROM decisions WHERE {where} "
+                          "ORDER BY ts DESC, run_id DESC LIMIT 1", params)
+    if not found:
         return None
+    key = {"run": found[0][0], "pid": t["pid"], "start": found[0][1]}
+    one = "run_id = $run AND pid = $pid AND start_ticks = $start"
+    dcols, drow = lake.query(f"SELECT * FROM decisions WHERE {one} LIMIT 1", key)
+    icols, irow = lake.query(f"SELECT * FROM proc_inference WHERE {one} LIMIT 1", key)
+    if not (drow and irow):
+        return None
+    columns, rows = icols + dcols, [irow[0] + drow[0]]
     row = dict(zip(columns, rows[0]))
     ledger = []
     for f in FEATURES:

@@ -4,8 +4,13 @@ pruned, compacted and exported.
 Layout (hive-style, readable by DuckDB, Spark, Trino)::
 
     <lake>/<table>/date=YYYY-MM-DD/run_id=<id>/part-N.parquet     one scan's rows
-    <lake>/<table>/date=YYYY-MM-DD/compacted-<id>.parquet          many runs, after compaction
+    <lake>/<table>/month=YYYY-MM/compacted-<id>.parquet            a month of runs, after compaction
     <lake>/_quarantine/...                                         corrupt files, moved aside
+
+Compaction merges a month, not a day: what makes a query over a month slow
+is the number of files (each costs an open and a footer parse), so a month
+of hourly scans becomes one file per table, sorted by time, in row groups
+small enough (8,192 rows) that a query for one run reads one of them.
 
 A file is written under a hidden temporary name in its final directory and
 published with ``os.link`` to the first free ``part-N.parquet``: the link is
@@ -32,6 +37,9 @@ TMP_PREFIX = ".tmp-"
 #: Temporary files older than this are debris of a killed writer.
 STALE_TMP_S = 3600.0
 _DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
+_MONTH_DIR = re.compile(r"month=(\d{4}-\d{2})")
+#: Rows per row group of a compacted file: about sixteen scans of 500 processes.
+ROW_GROUP = 8192
 _RUN_DIR = re.compile(r"run_id=([A-Za-z0-9._-]+)")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 #: A keyed hash as stored inside redacted tokens and texts: kind, colon, 16 hex digits.
@@ -96,18 +104,20 @@ def table_files(root: Path, table: str) -> tuple[list[Path], list[Path]]:
     raw, compacted = [], []
     base = root / table
     try:
-        dates = sorted(os.scandir(base), key=lambda e: e.name)
+        parts = sorted(os.scandir(base), key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError):
         return raw, compacted
-    for date in dates:
-        if not (date.is_dir() and _DATE_DIR.fullmatch(date.name)):
+    for part in parts:
+        if not part.is_dir():
             continue
-        for entry in sorted(os.scandir(date.path), key=lambda e: e.name):
-            if entry.is_dir() and _RUN_DIR.fullmatch(entry.name):
-                raw += [Path(f.path) for f in sorted(os.scandir(entry.path), key=lambda e: e.name)
-                        if f.name.endswith(".parquet") and not f.name.startswith(".")]
-            elif entry.name.endswith(".parquet") and not entry.name.startswith("."):
-                compacted.append(Path(entry.path))
+        if _MONTH_DIR.fullmatch(part.name):
+            compacted += [Path(f.path) for f in sorted(os.scandir(part.path), key=lambda e: e.name)
+                          if f.name.endswith(".parquet") and not f.name.startswith(".")]
+        elif _DATE_DIR.fullmatch(part.name):
+            for entry in sorted(os.scandir(part.path), key=lambda e: e.name):
+                if entry.is_dir() and _RUN_DIR.fullmatch(entry.name):
+                    raw += [Path(f.path) for f in sorted(os.scandir(entry.path), key=lambda e: e.name)
+                            if f.name.endswith(".parquet") and not f.name.startswith(".")]
     return raw, compacted
 
 
@@ -147,7 +157,7 @@ def clean_temporaries(root: Path, *, older_than_s: float = STALE_TMP_S, now: flo
     """Remove writers' temporary files older than ``older_than_s``; returns how many."""
     now = time.time() if now is None else now
     removed = 0
-    for tmp in root.glob(f"*/date=*/**/{TMP_PREFIX}*"):
+    for tmp in [*root.glob(f"*/date=*/**/{TMP_PREFIX}*"), *root.glob(f"*/month=*/{TMP_PREFIX}*")]:
         try:
             if now - tmp.stat().st_mtime > older_than_s:
                 tmp.unlink()
@@ -173,30 +183,61 @@ def parse_age(text: str) -> float:
 
 
 def prune(root: Path, keep_s: float, *, now: float | None = None, dry_run: bool = False) -> dict:
-    """Delete the date partitions (every table) older than ``keep_s``: a
-    partition goes when its whole day ended before ``now - keep_s``."""
+    """Delete what is older than ``keep_s``: whole day partitions whose day
+    ended before the cutoff, whole month files whose month did, and, in a
+    month file that straddles the cutoff, the older rows (the file is
+    rewritten without them, published before the old one is removed)."""
     from pt.telemetry.schemas import TABLES
 
     now = time.time() if now is None else now
-    cutoff = _dt.datetime.fromtimestamp(now - keep_s, _dt.timezone.utc).date()
-    removed, files = [], 0
+    cutoff_ts = now - keep_s
+    cutoff = _dt.datetime.fromtimestamp(cutoff_ts, _dt.timezone.utc).date()
+    removed, files, rows = [], 0, 0
     for table in TABLES:
         base = root / table
         if not base.is_dir():
             continue
         for entry in sorted(base.iterdir()):
-            m = _DATE_DIR.fullmatch(entry.name)
-            if not (m and entry.is_dir()):
-                continue
-            if _dt.date.fromisoformat(m.group(1)) < cutoff:
-                files += sum(1 for p in entry.rglob("*.parquet"))
+            day_match, month_match = _DATE_DIR.fullmatch(entry.name), _MONTH_DIR.fullmatch(entry.name)
+            if day_match and entry.is_dir() and _dt.date.fromisoformat(day_match.group(1)) < cutoff:
+                files += sum(1 for _ in entry.rglob("*.parquet"))
                 removed.append(str(entry.relative_to(root)))
                 if not dry_run:
                     shutil.rmtree(entry)
+            elif month_match and entry.is_dir():
+                first = _dt.date.fromisoformat(month_match.group(1) + "-01")
+                nxt = (first.replace(day=28) + _dt.timedelta(days=4)).replace(day=1)
+                if nxt <= cutoff:
+                    files += sum(1 for _ in entry.glob("*.parquet"))
+                    removed.append(str(entry.relative_to(root)))
+                    if not dry_run:
+                        shutil.rmtree(entry)
+                elif first < cutoff:
+                    rows += _drop_rows_before(root, entry, cutoff_ts, dry_run)
     if not dry_run:
         clean_temporaries(root, now=now)
     return {"cutoff_date": cutoff.isoformat(), "partitions_removed": removed, "files_removed": files,
-            "dry_run": dry_run}
+            "rows_removed_from_month_files": rows, "dry_run": dry_run}
+
+
+def _drop_rows_before(root: Path, month_dir: Path, cutoff_ts: float, dry_run: bool) -> int:
+    import pyarrow.parquet as pq
+
+    dropped = 0
+    for path in sorted(month_dir.glob("*.parquet")):
+        table = pq.read_table(path)
+        keep = table.filter(pq.filters_to_expression([("ts", ">=", cutoff_ts)]))
+        if keep.num_rows == table.num_rows:
+            continue
+        dropped += table.num_rows - keep.num_rows
+        if dry_run:
+            continue
+        if keep.num_rows:
+            publish(month_dir, lambda tmp: pq.write_table(keep, tmp, compression="zstd",
+                                                          row_group_size=ROW_GROUP),
+                    stem=path.stem.rsplit("-", 1)[0] + "-pruned")
+        path.unlink()
+    return dropped
 
 
 # --- compaction -------------------------------------------------------------------------
@@ -238,8 +279,9 @@ def _remove(path: Path) -> None:
 
 
 def compact(root: Path, *, tables=None, min_files: int = 2) -> dict:
-    """Merge each table's files of each day (per-run files and earlier
-    compacted files) into one ``compacted-<id>.parquet``, without losing rows.
+    """Merge each table's files of each month (per-run files and earlier
+    compacted files) into one ``month=YYYY-MM/compacted-*.parquet``, sorted
+    by time, without losing rows.
 
     The merged file is published first (atomically), then its sources are
     removed; it records in its metadata the run ids and files it replaces, so
@@ -253,18 +295,21 @@ def compact(root: Path, *, tables=None, min_files: int = 2) -> dict:
     import pyarrow.parquet as pq
 
     from pt.telemetry.schemas import TABLES
+    from pt.telemetry.schemas import schema as table_schema
 
     report = {"tables": {}, "quarantined": [], "temporaries_removed": clean_temporaries(root)}
     for table in tables or TABLES:
         raw, compacted = table_files(root, table)
-        days: dict[Path, tuple[list[Path], list[Path]]] = {}
+        months: dict[str, tuple[list[Path], list[Path]]] = {}
         for f in raw:
-            days.setdefault(f.parent.parent, ([], []))[0].append(f)
+            month = _DATE_DIR.fullmatch(f.parent.parent.name).group(1)[:7]
+            months.setdefault(month, ([], []))[0].append(f)
         for f in compacted:
-            days.setdefault(f.parent, ([], []))[1].append(f)
+            months.setdefault(_MONTH_DIR.fullmatch(f.parent.name).group(1), ([], []))[1].append(f)
         stats = {"files_in": 0, "files_out": 0, "rows": 0, "leftovers_removed": 0}
-        for day_dir, (runs, merged) in sorted(days.items()):
-            # Recovery: per-run files already inside a compacted file are leftovers.
+        for month, (runs, merged) in sorted(months.items()):
+            month_dir = root / table / f"month={month}"
+            # Recovery: files a compacted file already holds are leftovers of a crash.
             done_runs, done_files = set(), set()
             for f in merged:
                 try:
@@ -280,7 +325,7 @@ def compact(root: Path, *, tables=None, min_files: int = 2) -> dict:
                     stats["leftovers_removed"] += 1
             for f in list(merged):
                 if f.name in done_files:
-                    _remove(f)
+                    f.unlink()
                     merged.remove(f)
                     stats["leftovers_removed"] += 1
             sources = runs + merged
@@ -297,27 +342,34 @@ def compact(root: Path, *, tables=None, min_files: int = 2) -> dict:
             combined = pa.concat_tables(parts, promote_options="permissive")
             expected = sum(p.num_rows for p in parts)
             if combined.num_rows != expected:
-                raise RuntimeError(f"compaction of {day_dir} would lose rows: {combined.num_rows} != {expected}")
+                raise RuntimeError(f"compaction of {table} {month} would lose rows: "
+                                   f"{combined.num_rows} != {expected}")
             if "ts" in combined.column_names:
                 combined = combined.sort_by([("ts", "ascending")])
-            run_ids = sorted(set(combined.column("run_id").to_pylist())) if "run_id" in combined.column_names \
-                else []
-            from pt.telemetry.schemas import schema as table_schema
-
+            run_ids = sorted(set(combined.column("run_id").to_pylist())) \
+                if "run_id" in combined.column_names else []
             meta = dict(table_schema(table).metadata or {})
             meta.update({b"pt.source_runs": json.dumps(run_ids).encode(),
                          b"pt.replaces": json.dumps([f.name for f in used if f in merged]).encode()})
             combined = combined.replace_schema_metadata(meta)
-            stem = f"compacted-{int(time.time())}-{secrets.token_hex(4)}"
 
             def write(tmp, combined=combined):
-                pq.write_table(combined, tmp, compression="zstd", row_group_size=1 << 17)
+                pq.write_table(combined, tmp, compression="zstd", row_group_size=ROW_GROUP)
 
-            out = publish(day_dir, write, stem=stem)
+            out = publish(month_dir, write, stem=f"compacted-{int(time.time())}-{secrets.token_hex(4)}")
             if pq.read_metadata(out).num_rows != expected:
                 raise RuntimeError(f"compacted file {out} does not hold the {expected} rows written")
             for f in used:
-                _remove(f)
+                if f in merged:
+                    f.unlink()
+                else:
+                    _remove(f)
+            for f in used:                    # the day directories left empty
+                if f not in merged:
+                    try:
+                        f.parent.parent.rmdir()
+                    except OSError:
+                        pass
             stats["files_in"] += len(used)
             stats["files_out"] += 1
             stats["rows"] += expected

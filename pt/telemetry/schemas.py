@@ -23,8 +23,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import pyarrow as pa
-
 from pt.collect.system import SYSTEM_KEYS
 from pt.config import ACTIONS, CLASSES
 from pt.fields import FIELDS, VERDICT_FIELDS
@@ -35,11 +33,26 @@ SCHEMA_VERSION = 1
 TABLES = ("runs", "system_samples", "proc_samples", "proc_features", "proc_inference",
           "decisions", "actions", "outcomes")
 
-ARROW_TYPES = {
-    "bool": pa.bool_(), "int8": pa.int8(), "int16": pa.int16(), "int32": pa.int32(),
-    "int64": pa.int64(), "uint64": pa.uint64(), "float64": pa.float64(), "string": pa.string(),
-    "list<string>": pa.list_(pa.field("element", pa.string())),   # the Parquet-compliant name
-}
+#: The same types in DuckDB, for views of tables that have no files yet.
+DUCKDB_TYPES = {"bool": "BOOLEAN", "int8": "TINYINT", "int16": "SMALLINT", "int32": "INTEGER",
+                "int64": "BIGINT", "uint64": "UBIGINT", "float64": "DOUBLE", "string": "VARCHAR",
+                "list<string>": "VARCHAR[]"}
+
+
+class _ArrowTypes(dict):
+    """dtype name -> pyarrow type, built on first use (pyarrow is imported lazily)."""
+
+    def __missing__(self, key):
+        import pyarrow as pa
+        self.update({
+            "bool": pa.bool_(), "int8": pa.int8(), "int16": pa.int16(), "int32": pa.int32(),
+            "int64": pa.int64(), "uint64": pa.uint64(), "float64": pa.float64(), "string": pa.string(),
+            "list<string>": pa.list_(pa.field("element", pa.string())),   # the Parquet-compliant name
+        })
+        return dict.__getitem__(self, key)
+
+
+ARROW_TYPES = _ArrowTypes()
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,8 @@ class Column:
     description: str
     redaction: str = "none"
 
-    def arrow(self) -> pa.Field:
+    def arrow(self):
+        import pyarrow as pa
         meta = {"unit": self.unit, "description": self.description, "redaction": self.redaction}
         return pa.field(self.name, ARROW_TYPES[self.dtype], nullable=True, metadata=meta)
 
@@ -287,12 +301,20 @@ COLUMNS: dict[str, list[Column]] = {
 
 
 @functools.cache
-def schema(table: str) -> pa.Schema:
+def schema(table: str):
     """The Arrow schema of ``table``, with field and schema metadata."""
+    import pyarrow as pa
+
     if table not in COLUMNS:
         raise KeyError(f"unknown telemetry table {table!r}; tables: {', '.join(TABLES)}")
     return pa.schema([col.arrow() for col in COLUMNS[table]],
                      metadata={"pt.table": table, "pt.schema_version": str(SCHEMA_VERSION)})
+
+
+def empty_select(table: str) -> str:
+    """A DuckDB ``SELECT`` of no rows with ``table``'s columns (a view of a table with no files)."""
+    cols = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[c.dtype]}) AS {c.name}" for c in COLUMNS[table])
+    return f"SELECT {cols}, CAST(NULL AS DATE) AS date WHERE false"
 
 
 def redacted_columns(table: str, kind: str) -> list[str]:
