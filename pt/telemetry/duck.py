@@ -20,7 +20,6 @@ from pathlib import Path
 import duckdb
 
 from pt.config import CLASSES
-from pt.infer.posterior import FEATURES
 from pt.telemetry import lake as lakes
 from pt.telemetry.schemas import TABLES, empty_select
 
@@ -172,24 +171,26 @@ def why(lake: Lake, target: str, run: str | None = None) -> dict | None:
     params = {"pid": t["pid"], "start": t["start"], "boot": t["boot"], "run": run}
     # Two steps, so the wide inference row is read from the one row group of
     # that run (min/max statistics on run_id), not joined over the whole lake.
-    _, found = lake.query(f"SELECT run_id, start_ticks FROM decisions WHERE {where} "
-                          "ORDER BY ts DESC, run_id DESC LIMIT 1", params)
-    if not found:
+    dcols, drow = lake.query(f"SELECT * FROM decisions WHERE {where} ORDER BY ts DESC, run_id DESC LIMIT 1",
+                             params)
+    if not drow:
         return None
-    key = {"run": found[0][0], "pid": t["pid"], "start": found[0][1]}
-    one = "run_id = $run AND pid = $pid AND start_ticks = $start"
-    dcols, drow = lake.query(f"SELECT * FROM decisions WHERE {one} LIMIT 1", key)
-    icols, irow = lake.query(f"SELECT * FROM proc_inference WHERE {one} LIMIT 1", key)
-    if not (drow and irow):
+    found = dict(zip(dcols, drow[0]))
+    key = {"run": found["run_id"], "pid": t["pid"], "start": found["start_ticks"]}
+    icols, irow = lake.query("SELECT * FROM proc_inference WHERE run_id = $run AND pid = $pid "
+                             "AND start_ticks = $start", key)
+    if not irow:
         return None
     columns, rows = icols + dcols, [irow[0] + drow[0]]
     row = dict(zip(columns, rows[0]))
+    # The lake describes itself: the features are those with ll__ columns, in order.
+    features = list(dict.fromkeys(c.split("__")[1] for c in icols if c.startswith("ll__")))
     ledger = []
-    for f in FEATURES:
+    for f in features:
         ll = {c: row[f"ll__{f}__{c}"] for c in CLASSES}
         ledger.append({"feature": f, "observed": bool(row[f"obs__{f}"]), "log_likelihood": ll,
                        "bits": row[f"bits__{f}"]})
-    joint = [row[f"log_prior__{c}"] + sum(row[f"ll__{f}__{c}"] for f in FEATURES) for c in CLASSES]
+    joint = [row[f"log_prior__{c}"] + sum(row[f"ll__{f}__{c}"] for f in features) for c in CLASSES]
     top = max(joint)
     norm = top + math.log(sum(math.exp(j - top) for j in joint))
     rederived = {c: math.exp(j - norm) for c, j in zip(CLASSES, joint)}

@@ -9,8 +9,11 @@ Layout (hive-style, readable by DuckDB, Spark, Trino)::
 
 Compaction merges a month, not a day: what makes a query over a month slow
 is the number of files (each costs an open and a footer parse), so a month
-of hourly scans becomes one file per table, sorted by time, in row groups
-small enough (8,192 rows) that a query for one run reads one of them.
+of hourly scans becomes one file per table, sorted by time. Row groups are
+131,072 rows: measured on a month of 500-process scans, they compress the
+repeated values of a month far better than small ones (proc_inference 1.5 MB
+against 6.9 MB at 8,192 rows) and a query for one run, which min/max
+statistics on run_id send to one row group, is faster too (15 ms against 37).
 
 A file is written under a hidden temporary name in its final directory and
 published with ``os.link`` to the first free ``part-N.parquet``: the link is
@@ -38,8 +41,8 @@ TMP_PREFIX = ".tmp-"
 STALE_TMP_S = 3600.0
 _DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 _MONTH_DIR = re.compile(r"month=(\d{4}-\d{2})")
-#: Rows per row group of a compacted file: about sixteen scans of 500 processes.
-ROW_GROUP = 8192
+#: Rows per row group of a compacted file (see the module docstring).
+ROW_GROUP = 131_072
 _RUN_DIR = re.compile(r"run_id=([A-Za-z0-9._-]+)")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 #: A keyed hash as stored inside redacted tokens and texts: kind, colon, 16 hex digits.
