@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pt.collect._procfs import read_links
 
 from pt.collect import collect
+from pt.collect._procfs import read_links
 from pt.config_errors import ConfigError
 from pt.features.argv import shell_command
 from pt.features.categories import (

@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
-from pt.collect._procfs import read_fd_sockets, read_io, read_links, read_stat_ticks
 
 from pt.collect import collect
+from pt.collect._procfs import read_fd_sockets, read_io, read_links, read_stat_ticks
 from pt.collect.net import count_per_process, read_sockets
 from pt.testing import add_proc, make_tree, sleepers, spinner, start_ticks, wait_for
 
