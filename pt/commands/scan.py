@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     recorder = None
     if telemetry_enabled(args):
         from pt.telemetry.recorder import Recorder
-        recorder = Recorder(args.lake)          # imports pyarrow on a thread, off the critical path
+        recorder = Recorder(args.lake)          # pyarrow is imported during the CPU window
     started = time.perf_counter()
     if args.raw:
         from pt.collect import collect
@@ -166,23 +166,17 @@ def run(args: argparse.Namespace) -> int:
                             on_snapshot=recorder.prepare if recorder else None)
         snapshot = triage.snapshot
     scan_s = time.perf_counter() - started
-    if recorder:
-        # Written on a thread while the rows are selected and rendered: Parquet
-        # writes release the GIL, so on two cores the write mostly hides.
-        recorder.start(triage, snapshot=snapshot, scan_s=scan_s)
-    try:
-        view = select_rows(snapshot, uids=uids, kernel_threads=args.kernel_threads, sort=sort,
-                           reverse=args.reverse, triage=triage, every_field=args.json, tree=args.tree)
-        if args.json:
-            from pt.ui.result import print_scan_json
-            recorded = recorder.result() if recorder else None     # JSON says whether it was recorded
-            print_scan_json(view, top=args.top, triage=triage,
-                            telemetry=recorded.as_dict() if recorded else {"written": False,
-                                                                           "reason": "disabled"})
-        else:
-            from pt.ui.scan_view import print_scan
-            print_scan(view, top=DEFAULT_TOP if args.top is None else args.top, tree=args.tree)
-    finally:
-        recorded = recorder.result() if recorder else None
+    # Written now, not on a thread while rows render: the writer's Python steps
+    # and Rich's rendering would take turns for the GIL, and both run slower.
+    recorded = recorder.record(triage, snapshot=snapshot, scan_s=scan_s) if recorder else None
+    view = select_rows(snapshot, uids=uids, kernel_threads=args.kernel_threads, sort=sort,
+                       reverse=args.reverse, triage=triage, every_field=args.json, tree=args.tree)
+    if args.json:
+        from pt.ui.result import print_scan_json
+        print_scan_json(view, top=args.top, triage=triage,
+                        telemetry=recorded.as_dict() if recorded else {"written": False, "reason": "disabled"})
+    else:
+        from pt.ui.scan_view import print_scan
+        print_scan(view, top=DEFAULT_TOP if args.top is None else args.top, tree=args.tree)
     report_telemetry("scan", recorded)
     return OK
