@@ -33,6 +33,15 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ne
 KEY = bytes(range(32))
 
 
+@pytest.fixture(autouse=True)
+def private_data_home(tmp_path, monkeypatch):
+    """In-process code that falls back to the default key or lake finds them
+    under tmp_path, never in the user's home."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.delenv("PT_LAKE", raising=False)
+    monkeypatch.delenv("PT_TELEMETRY_KEY", raising=False)
+
+
 def fake_tree(root: Path, n: int = 40) -> Path:
     """A fake procfs with ``n`` processes of a few kinds (distinct and repeated argv)."""
     make_tree(root)
@@ -522,6 +531,7 @@ def test_action_records_are_redacted_and_never_raise(tmp_path):
     bad = writer.write_action_records([{**base, "kind": "outcome", "result": "exploded"}], lake=tmp_path)
     assert not bad.written and "exploded" in bad.reason
     assert not writer.write_action_records([{**base, "kind": "nope"}], lake=tmp_path).written
+    assert (tmp_path / "xdg-data" / "pt" / "telemetry.key").exists()     # the fallback key, not $HOME's
     file = tmp_path / "file"
     file.write_text("")
     assert "Not a directory" in writer.write_action_records([{**base, "kind": "intent"}], lake=file).reason
