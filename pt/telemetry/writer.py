@@ -1,9 +1,9 @@
 """Write one scan (or one batch of journal records) to the lake.
 
-Arrow columns are built straight from the scan's numpy columns
-(``pa.array`` on arrays, ``take`` for per-distinct-value redactions), never
-row by row; every table of a run is one zstd Parquet file published
-atomically (:func:`pt.telemetry.lake.publish`).
+Arrow columns are built straight from the scan's numpy columns (``pa.array``
+on arrays; a redaction made once per distinct value is spread to the rows by
+numpy indexing), never row by row; every table of a run is one zstd Parquet
+file published atomically (:func:`pt.telemetry.lake.publish`).
 
 Nothing here raises on lake trouble: :func:`write_scan` and
 :func:`write_action_records` return a :class:`TelemetryResult` whose
