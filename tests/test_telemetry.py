@@ -601,6 +601,26 @@ def test_compaction_keeps_every_row_and_every_answer(scan, tmp_path):
     assert lakes.table_files(tmp_path, "proc_inference")[1] == compacted
 
 
+def test_maintenance_is_exclusive(tmp_path):
+    with lakes.maintenance(tmp_path):
+        with pytest.raises(lakes.LakeError, match="another pt lake"):
+            with lakes.maintenance(tmp_path):
+                pass
+    with lakes.maintenance(tmp_path):       # released
+        pass
+
+
+def test_a_file_removed_under_a_reader_is_not_an_error(scan, tmp_path):
+    t, root = scan
+    for i in range(2):
+        writer.write_scan(t, lake=tmp_path, red=Redactor(KEY), procfs=root, ts=1_800_000_000.0 + i)
+    lake = duck.open_lake(tmp_path)
+    gone = lakes.table_files(tmp_path, "proc_samples")[0][0]
+    gone.unlink()                            # as compaction or prune would, between listing and query
+    assert lake.query("SELECT count(*) FROM proc_samples")[1] == [(len(t),)]
+    assert lake.quarantined == []
+
+
 def test_export_rekeys_or_drops_hashes(scan, tmp_path):
     t, root = scan
     lake_dir = tmp_path / "lake"

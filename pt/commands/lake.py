@@ -114,14 +114,18 @@ def run(args: argparse.Namespace) -> int:
                 keep_s = lakes.parse_age(args.keep)
             except ValueError as exc:
                 return _fail(args, "usage", str(exc), USAGE)
-            data = lakes.prune(root, keep_s, dry_run=args.dry_run)
+            with lakes.maintenance(root):
+                data = lakes.prune(root, keep_s, dry_run=args.dry_run)
         elif args.action == "compact":
-            data = lakes.compact(root)
+            with lakes.maintenance(root):
+                data = lakes.compact(root)
         elif args.action == "check":
-            data = check(root)
+            with lakes.maintenance(root):
+                data = check(root)
         else:
             from pathlib import Path
-            data = lakes.export(root, Path(args.destination), mode="rekey" if args.rekey else "drop")
+            with lakes.maintenance(root):
+                data = lakes.export(root, Path(args.destination), mode="rekey" if args.rekey else "drop")
     except (OSError, ValueError, RuntimeError) as exc:
         return _fail(args, "lake_error", str(exc), ERROR)
     if args.json:

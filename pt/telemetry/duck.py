@@ -89,25 +89,30 @@ class Lake:
                     self.con.execute(f"CREATE OR REPLACE VIEW {table} AS {select}")
                     break
                 except duckdb.Error as exc:
-                    bad = self._lake_file_in(str(exc))
-                    if bad is None:
-                        raise
-                    self._quarantine(bad, f"DuckDB could not read it: {str(exc).splitlines()[0]}")
+                    self._handle(exc)
+
+    def _handle(self, exc: duckdb.Error) -> None:
+        """A lake file named in a DuckDB error: quarantined if it is there and
+        unreadable; if it is gone (compaction or prune removed it meanwhile),
+        nothing to do but list the files again. Anything else is re-raised."""
+        bad = self._lake_file_in(str(exc))
+        if bad is None:
+            raise exc
+        if bad.exists():
+            self._quarantine(bad, f"DuckDB could not read it: {str(exc).splitlines()[0]}")
 
     def query(self, sql: str, params=None) -> tuple[list[str], list[tuple]]:
-        """Run ``sql``; a file DuckDB finds corrupt is quarantined and the query retried."""
+        """Run ``sql``; a file DuckDB finds corrupt is quarantined, and the
+        query retried (also when a file vanished under it)."""
         for _ in range(MAX_RETRIES):
             try:
                 cur = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
                 columns = [d[0] for d in cur.description] if cur.description else []
                 return columns, cur.fetchall()
             except duckdb.Error as exc:
-                bad = self._lake_file_in(str(exc))
-                if bad is None:
-                    raise
-                self._quarantine(bad, f"DuckDB could not read it: {str(exc).splitlines()[0]}")
+                self._handle(exc)
                 self.refresh()
-        raise duckdb.IOException(f"gave up after quarantining {MAX_RETRIES} files")
+        raise duckdb.IOException(f"gave up after {MAX_RETRIES} unreadable or vanished files")
 
     def _lake_file_in(self, message: str) -> Path | None:
         root = self.root.resolve()
@@ -117,8 +122,7 @@ class Lake:
                 path.resolve().relative_to(root)
             except ValueError:
                 continue
-            if path.exists():
-                return path
+            return path
         return None
 
 

@@ -23,6 +23,7 @@ no reader globs (``pt lake prune`` and ``compact`` remove stale ones).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import re
@@ -81,10 +82,18 @@ def partition(root: Path, table: str, ts: float, run_id: str) -> Path:
 def publish(directory: Path, write, *, stem: str = "part") -> Path:
     """Write a file with ``write(tmp_path)`` and publish it as the first free
     ``<stem>-N.parquet`` in ``directory`` (created if needed)."""
-    directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
     try:
-        write(str(tmp))
+        for attempt in range(3):
+            # Compaction removes the day directories it empties; one may go
+            # between our mkdir and our write: make it again.
+            directory.mkdir(parents=True, exist_ok=True)
+            try:
+                write(str(tmp))
+                break
+            except FileNotFoundError:
+                if attempt == 2 or directory.exists():
+                    raise
         n = 0
         while True:
             final = directory / f"{stem}-{n}.parquet"
@@ -98,6 +107,26 @@ def publish(directory: Path, write, *, stem: str = "part") -> Path:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+
+
+@contextlib.contextmanager
+def maintenance(root: Path):
+    """Exclusive hold on the lake for compaction, pruning and export (an
+    advisory ``flock`` on ``<lake>/.maintenance.lock``): two compactions at
+    once would both merge the same files. Scans do not take it: they only add
+    new files, which maintenance never touches unless it listed them first."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".maintenance.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LakeError(f"another pt lake compact, prune or export is running on {root}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 # --- listing and checking -------------------------------------------------------------
