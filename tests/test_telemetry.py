@@ -175,6 +175,26 @@ def test_ordinary_arguments_are_not_secrets(value):
     assert not looks_secret(value)
 
 
+def test_a_protected_pattern_naming_a_path_is_redacted(tmp_path):
+    import dataclasses
+    import re
+
+    from pt.config import load_policy
+
+    root = make_tree(tmp_path / "proc")
+    for pid in (100, 101):
+        add_proc(root, pid, b"tool", uid=os.getuid(), cmdline=b"tool\x00")
+    pattern = f"^tool$|{PRIVATE_PATH}"                 # a user's pattern that names a path
+    policy = dataclasses.replace(load_policy(), protected_patterns=(re.compile(pattern),),
+                                 allow_other_users=True, allow_system_services=True, min_user_uid=0)
+    t = triage(root=root, window_s=0.01, policy=policy)
+    assert all(PRIVATE_PATH in p for p in t.protected_by)
+    writer.write_scan(t, lake=tmp_path / "lake", red=Redactor(KEY), procfs=root)
+    assert PRIVATE_PATH.encode() not in _lake_text(tmp_path / "lake")
+    stored = set(read_all(tmp_path / "lake", "decisions").column("protected_by").to_pylist())
+    assert any(p and p.startswith("protected pattern p:") for p in stored)
+
+
 def test_environment_values_are_redacted():
     env = {"HOME": PRIVATE_PATH, "GITHUB_TOKEN": SECRETS["github"], "DB_PASSWORD": "plain",
            "CUSTOM": f"Bearer {SECRETS['bearer']}", "LANG": "C.UTF-8"}
@@ -668,6 +688,8 @@ def test_scan_then_duck_why_and_sql_end_to_end(tmp_path):
     info = json.loads(pt("lake", "info", "--json", cwd=tmp_path).stdout)["data"]
     assert info["tables"]["decisions"]["run_files"] == 1 and info["key_id"]
     assert pt("scan", "--no-telemetry", "--json", cwd=tmp_path).returncode == 0
+    at = json.loads(pt("scan", "--at", "+3h", "--json", cwd=tmp_path).stdout)["data"]["telemetry"]
+    assert at["written"] is False and "hypothetical" in at["reason"]
     assert json.loads(pt("lake", "info", "--json", cwd=tmp_path).stdout)["data"]["tables"]["runs"]["run_files"] == 1
 
 

@@ -38,7 +38,8 @@ examples:
   pt scan --no-telemetry           do not record this scan in the lake
 
 Every scan is recorded, redacted, in the telemetry lake ($XDG_DATA_HOME/pt/lake,
-or $PT_LAKE, or --lake DIR); query it with `pt duck`. A lake that cannot be
+or $PT_LAKE, or --lake DIR); query it with `pt duck`. --at scans, being
+hypothetical, are not recorded. A lake that cannot be
 written never fails the scan: pt says telemetry was skipped, and why.
 """
 
@@ -152,8 +153,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"pt scan: error: {exc}", file=sys.stderr)
         return USAGE
     import time
-    recorder = None
-    if telemetry_enabled(args):
+    recorder, not_recorded = None, "disabled"
+    if args.at:
+        not_recorded = "--at scans are hypothetical and are not recorded"
+    elif telemetry_enabled(args):
         from pt.telemetry.recorder import Recorder
         recorder = Recorder(args.lake)          # pyarrow is imported during the CPU window
     started = time.perf_counter()
@@ -174,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from pt.ui.result import print_scan_json
         print_scan_json(view, top=args.top, triage=triage,
-                        telemetry=recorded.as_dict() if recorded else {"written": False, "reason": "disabled"})
+                        telemetry=recorded.as_dict() if recorded else {"written": False,
+                                                                       "reason": not_recorded})
     else:
         from pt.ui.scan_view import print_scan
         print_scan(view, top=DEFAULT_TOP if args.top is None else args.top, tree=args.tree)

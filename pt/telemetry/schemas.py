@@ -77,7 +77,8 @@ class Column:
 
 #: Field name -> (table, treatment). Treatments: ``keep`` (the column as is),
 #: ``hash`` (``<name>_hash``, keyed), ``token`` (kept if a safe token, else hashed),
-#: ``argv`` (the argument-vector columns), ``flatten`` (stored as per-class or
+#: ``argv`` (the argument-vector columns), ``text`` (free text: words kept, paths,
+#: endpoints and secrets redacted), ``flatten`` (stored as per-class or
 #: per-action columns built from the arrays the field renders), ``drop``
 #: (a rendering of data stored elsewhere).
 TREATMENT: dict[str, tuple[str, str]] = {
@@ -91,8 +92,9 @@ TREATMENT: dict[str, tuple[str, str]] = {
     "command": ("proc_samples", "drop"),          # the joined argv: stored redacted as `args`
     **{name: ("decisions", "keep") for name in (
         "class", "p_class", "action", "confidence", "cpu_window_share", "attention", "lfdr",
-        "log_odds", "sprt_boundary", "dependency_impact", "demoted", "protected_by",
+        "log_odds", "sprt_boundary", "dependency_impact", "demoted",
         "command_category", "cwd_category")},
+    "protected_by": ("decisions", "text"),              # may quote a user's pattern (a path)
     "identity": ("decisions", "drop"),                  # boot_id:start_ticks:pid, derived in the view
     "posterior": ("proc_inference", "flatten"),         # post__<class>
     "bayes_factors": ("proc_inference", "flatten"),     # bits__<feature>, bits_total
@@ -123,6 +125,9 @@ def _field_columns(fields, table: str) -> list[Column]:
         elif how == "token":
             out.append(Column(f.name, f.dtype, f.unit, f.description + " (kept if a safe token, "
                               "else keyed-hashed)", "safe"))
+        elif how == "text":
+            out.append(Column(f.name, f.dtype, f.unit, f.description + " (paths, endpoints and "
+                              "secrets redacted)", "tokens"))
         elif how == "hash":
             out.append(Column(f"{f.name}_hash", "string", "", f"keyed hash of: {f.description}", "hash"))
         elif how == "argv":

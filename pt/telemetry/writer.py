@@ -246,7 +246,7 @@ def proc_inference(t, run_id: str, ts: float) -> pa.Table:
     return _table("proc_inference", cols)
 
 
-def decisions(t, argv: dict[str, pa.Array], run_id: str, ts: float) -> pa.Table:
+def decisions(t, argv: dict[str, pa.Array], red: Redactor, run_id: str, ts: float) -> pa.Table:
     d = t.decision
     cols = _process_key(t, run_id, ts)
     cols["uid"] = _arr(t.snapshot["uid"], "int64")
@@ -255,6 +255,8 @@ def decisions(t, argv: dict[str, pa.Array], run_id: str, ts: float) -> pa.Table:
         where, how = TREATMENT[f.name]
         if where == "decisions" and how == "keep":
             cols[f.name] = _arr(f.compute(t), f.dtype)
+        elif where == "decisions" and how == "text":
+            cols[f.name] = _arr(red.column(f.compute(t), "text"), "string")
     for k, a in enumerate(ACTIONS):
         cols[f"loss__{a}"] = _nullable_float(d.expected_loss[:, k])
     for k, c in enumerate(CLASSES):
@@ -319,7 +321,7 @@ def scan_tables(snapshot=None, triage=None, *, red: Redactor, run_id: str, ts: f
     if triage is not None:
         tables["proc_features"] = proc_features(triage, run_id, ts)
         tables["proc_inference"] = proc_inference(triage, run_id, ts)
-        tables["decisions"] = decisions(triage, argv, run_id, ts)
+        tables["decisions"] = decisions(triage, argv, red, run_id, ts)
     return tables
 
 
