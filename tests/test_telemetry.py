@@ -535,9 +535,11 @@ def test_top_runs_and_calibration_match_hand_computation(tmp_path):
 
 def test_action_records_are_redacted_and_never_raise(tmp_path):
     red = Redactor(KEY)
-    base = {"plan_id": "p-1", "action_id": "p-1:0", "ts": 1_800_000_000.0, "boot_id": "b", "pid": 5,
-            "start_ticks": 9, "uid": 1000, "action": "throttle",
-            "params": {"cgroup": f"{PRIVATE_PATH}/cg", "cpu_max": 0.5}, "cmd_hash": "unkeyed raw value"}
+    base = {"plan_id": "p-1", "action_id": "p-1:0", "ts": 1_800_000_000.0, "uptime_ticks": 123, "boot_id": "b",
+            "pid": 5, "start_ticks": 9, "uid": 1000, "action": "throttle",
+            "params": {"cgroup": f"{PRIVATE_PATH}/cg", "cpu_max": 0.5,
+                       "undo": {"cgroup": f"{PRIVATE_PATH}/orig", "steps": [f"move {PRIVATE_PATH}/b"]}},
+            "cmd_hash": "0123456789abcdef"}
     out = writer.write_action_records([{**base, "kind": "intent"},
                                        {**base, "kind": "outcome", "result": "failed",
                                         "detail": f"write {PRIVATE_PATH}/cpu.max: denied token: {SECRETS['entropy']}",
@@ -545,11 +547,15 @@ def test_action_records_are_redacted_and_never_raise(tmp_path):
     assert out.written, out.reason
     blob = _lake_text(tmp_path)
     assert PRIVATE_PATH.encode() not in blob and SECRETS["entropy"].encode() not in blob
-    assert b"unkeyed raw value" not in blob
+    assert b"0123456789abcdef" not in blob          # the journal's unkeyed hash is re-keyed
     action = read_all(tmp_path, "actions").to_pylist()[0]
-    assert json.loads(action["params"])["cpu_max"] == 0.5 and action["cmd_hash"] == red.digest("unkeyed raw value")
-    bad = writer.write_action_records([{**base, "kind": "outcome", "result": "exploded"}], lake=tmp_path)
-    assert not bad.written and "exploded" in bad.reason
+    assert json.loads(action["params"])["cpu_max"] == 0.5 and action["cmd_hash"] == red.digest("0123456789abcdef")
+    assert json.loads(action["params"])["undo"]["cgroup"].startswith("p:") and action["uptime_ticks"] == 123
+    refused = writer.write_action_records([{**base, "kind": "outcome", "result": "refused", "detail": "no"}],
+                                          lake=tmp_path, red=red)
+    assert refused.written and "refused" in read_all(tmp_path, "outcomes").column("result").to_pylist()
+    bad = writer.write_action_records([{**base, "kind": "outcome"}], lake=tmp_path)
+    assert not bad.written and "has no result" in bad.reason
     assert not writer.write_action_records([{**base, "kind": "nope"}], lake=tmp_path).written
     assert (tmp_path / "xdg-data" / "pt" / "telemetry.key").exists()     # the fallback key, not $HOME's
     file = tmp_path / "file"

@@ -280,19 +280,21 @@ _JOURNAL = [
     Column("plan_id", "string", "", "plan id"),
     Column("action_id", "string", "", "<plan_id>:<index>"),
     Column("ts", "float64", "unix_s", "when the record was journalled"),
+    Column("uptime_ticks", "int64", "ticks", "clock ticks since boot then (the clock of start_ticks)"),
     Column("boot_id", "string", "", "kernel boot id"),
     Column("pid", "int32", "", "process id"),
     Column("start_ticks", "uint64", "ticks", "start time in clock ticks since boot (identity)"),
     Column("uid", "int64", "", "real user id"),
     Column("action", "string", "", "keep, renice, throttle, quarantine, pause, resume, restart, kill ..."),
     Column("params", "string", "", "JSON parameters of the action, string values redacted", "tokens"),
-    Column("cmd_hash", "string", "", "keyed hash of the command line", "hash"),
+    Column("cmd_hash", "string", "", "keyed hash of the journal's command hash", "hash"),
 ]
 
 
 def _outcomes() -> list[Column]:
     return _JOURNAL + [
-        Column("result", "string", "", "done, exited, still_running, aborted, unavailable or failed"),
+        Column("result", "string", "", "done, exited, still_running, aborted, refused, unavailable "
+               "or failed"),
         Column("detail", "string", "", "what happened, paths and secrets redacted", "tokens"),
         Column("exit_status", "int32", "", "exit status if the process exited and it is known"),
     ]

@@ -405,42 +405,42 @@ def write_scan(triage=None, *, snapshot=None, lake: str | os.PathLike | None = N
 
 # --- the action journal ------------------------------------------------------------------
 
-_OUTCOME_RESULTS = ("done", "exited", "still_running", "aborted", "unavailable", "failed")
+#: Outcome results the journal writes (others are stored as given).
+OUTCOME_RESULTS = ("done", "exited", "still_running", "aborted", "refused", "unavailable", "failed")
+
+
+def _redact_json(value, red: Redactor):
+    """A JSON value with every string in it redacted as free text (nested
+    objects too: a reversal's cgroup path is as private as the action's)."""
+    if isinstance(value, str):
+        return red.text(value)
+    if isinstance(value, dict):
+        return {str(k): _redact_json(v, red) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_json(v, red) for v in value]
+    return value
 
 
 def _journal_columns(records: list[dict], table: str, red: Redactor) -> pa.Table:
     rows = []
     for r in records:
-        params = r.get("params") or {}
         row = {
             "run_id": lakes.check_id(str(r["plan_id"])), "plan_id": str(r["plan_id"]),
-            "action_id": str(r["action_id"]), "ts": float(r["ts"]), "boot_id": r.get("boot_id"),
-            "pid": int(r["pid"]), "start_ticks": r.get("start_ticks"), "uid": r.get("uid"),
-            "action": str(r["action"]),
-            "params": json.dumps({k: red.text(v) if isinstance(v, str) else v
-                                  for k, v in params.items()}, sort_keys=True),
-            "cmd_hash": _journal_cmd_hash(r.get("cmd_hash"), red),
+            "action_id": str(r["action_id"]), "ts": float(r["ts"]), "uptime_ticks": r.get("uptime_ticks"),
+            "boot_id": r.get("boot_id"), "pid": int(r["pid"]), "start_ticks": r.get("start_ticks"),
+            "uid": r.get("uid"), "action": str(r["action"]),
+            "params": json.dumps(_redact_json(r.get("params") or {}, red), sort_keys=True),
+            # The journal's cmd_hash is an unkeyed sha256 (guessable for a known
+            # command line): only its keyed hash goes to the lake.
+            "cmd_hash": None if r.get("cmd_hash") is None else red.digest(str(r["cmd_hash"])),
         }
         if table == "outcomes":
-            result = str(r.get("result"))
-            if result not in _OUTCOME_RESULTS:
-                raise ValueError(f"outcome result must be one of {', '.join(_OUTCOME_RESULTS)}, "
-                                 f"got {result!r}")
-            row.update({"result": result, "detail": red.text(r.get("detail") or "") or None,
+            if r.get("result") is None:
+                raise ValueError(f"outcome record {r.get('action_id')!r} has no result")
+            row.update({"result": str(r["result"]), "detail": red.text(r.get("detail") or "") or None,
                         "exit_status": r.get("exit_status")})
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=schema(table))
-
-
-def _journal_cmd_hash(value, red: Redactor):
-    """A keyed hash from :meth:`Redactor.argv` is kept (it joins with
-    ``decisions.cmd_hash``); anything else is hashed again with the key."""
-    if value is None:
-        return None
-    value = str(value)
-    if len(value) == 16 and all(c in "0123456789abcdef" for c in value):
-        return value
-    return red.digest(value)
 
 
 def write_action_records(records: list[dict], *, lake: str | os.PathLike | None = None,
