@@ -136,8 +136,34 @@ class Priors:
     pairs: dict
     by_category: dict
     categorical: dict
+    regime: dict                # class -> (P(steady), P(stopped), P(started))
+    changepoint_rate: float
     source: str
     digest: str
+
+
+REGIME_LEVELS = ("steady", "stopped", "started")
+
+
+def _timeseries(file: str, doc: dict) -> tuple[dict, float]:
+    _only_keys(file, "timeseries", doc, ("cpu_regime", "changepoint_rate"))
+    section = _mapping(file, "timeseries.cpu_regime", doc.get("cpu_regime"))
+    if tuple(section.get("levels", ())) != REGIME_LEVELS:
+        raise ConfigError(file, "timeseries.cpu_regime.levels", section.get("levels"),
+                          f"must be {list(REGIME_LEVELS)}")
+    regime = {}
+    for c in CLASSES:
+        key = f"timeseries.cpu_regime.{c}"
+        probs = section.get(c)
+        if not isinstance(probs, list) or len(probs) != len(REGIME_LEVELS):
+            raise ConfigError(file, key, probs, "must be a list of 3 probabilities")
+        values = tuple(_number(file, f"{key}[{i}]", p, low=0, high=1) for i, p in enumerate(probs))
+        if abs(sum(values) - 1) > 1e-6:
+            raise ConfigError(file, key, probs, "must sum to 1")
+        regime[c] = values
+    rate = _number(file, "timeseries.changepoint_rate", doc.get("changepoint_rate"), low=0, high=1,
+                   strict_low=True)
+    return regime, rate
 
 
 def _versioned(name: str, path) -> tuple[dict, str]:
@@ -149,7 +175,8 @@ def _versioned(name: str, path) -> tuple[dict, str]:
 
 def load_priors(path: str | os.PathLike | None = None) -> Priors:
     doc, file = _versioned("priors.json", path)
-    _only_keys(file, "", doc, ("version", "classes", "class_prior", *PAIR_FEATURES, "categorical"))
+    _only_keys(file, "", doc, ("version", "classes", "class_prior", *PAIR_FEATURES, "categorical",
+                               "timeseries"))
     if tuple(doc.get("classes", ())) != CLASSES:
         raise ConfigError(file, "classes", doc.get("classes"), f"must be {list(CLASSES)}")
     cp = _mapping(file, "class_prior", doc.get("class_prior"))
@@ -192,15 +219,124 @@ def load_priors(path: str | os.PathLike | None = None) -> Priors:
                                   f"must be a list of {len(levels)} positive pseudo-counts")
             categorical[feature][c] = tuple(_number(file, f"{key}.{c}[{i}]", a, low=0, strict_low=True)
                                             for i, a in enumerate(alphas))
-    return Priors(class_prior, pairs, by_category, categorical, file, _hash(doc))
+    regime, rate = _timeseries(file, _mapping(file, "timeseries", doc.get("timeseries")))
+    return Priors(class_prior, pairs, by_category, categorical, regime, rate, file, _hash(doc))
 
 
 # --- policy ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class ActionPolicy:
+    """How confirmed plans are carried out: see the ``actions`` section of
+    ``pt/data/policy.json`` for the meaning of each field."""
+
+    plan_ttl_s: float
+    min_age_s: float
+    kill_grace_s: float
+    first_signal: dict          # command category or "default" -> signal name
+    renice_to: int
+    throttle_cpu: float
+    throttle_memory_high_bytes: int | None
+    pause_method: str
+    rate_limits: dict           # action or "any" -> {"minute"|"hour"|"day": count}
+    max_actions_per_run: int
+    respawn_cooldown_s: float
+
+    def signal_for(self, category: str) -> str:
+        """The first signal of a kill for a process of this command category."""
+        return self.first_signal.get(category, self.first_signal["default"])
+
+
+RATE_PERIODS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}
+ACTION_KEYS = ("plan_ttl_s", "min_age_s", "kill_grace_s", "first_signal", "renice_to", "throttle_cpu",
+               "throttle_memory_high_bytes", "pause_method", "rate_limits", "max_actions_per_run",
+               "respawn_cooldown_s")
+
+
+def _signal_name(file, key, value) -> str:
+    import signal
+    if not isinstance(value, str) or value not in signal.Signals.__members__:
+        raise ConfigError(file, key, value, "must be a signal name such as SIGTERM or SIGINT")
+    return value
+
+
+def _action_policy(file: str, doc: dict) -> ActionPolicy:
+    _only_keys(file, "actions", doc, ACTION_KEYS)
+    signals = _mapping(file, "actions.first_signal", doc.get("first_signal"))
+    _only_keys(file, "actions.first_signal", signals, ("default",) + CATEGORICAL_LEVELS["command"])
+    if "default" not in signals:
+        raise ConfigError(file, "actions.first_signal.default", None, "is required")
+    first = {k: _signal_name(file, f"actions.first_signal.{k}", v) for k, v in signals.items() if k != "doc"}
+    limits_doc = _mapping(file, "actions.rate_limits", doc.get("rate_limits"))
+    _only_keys(file, "actions.rate_limits", limits_doc, ACTIONS + ("any",))
+    limits = {}
+    for action, periods in limits_doc.items():
+        if action == "doc":
+            continue
+        key = f"actions.rate_limits.{action}"
+        _only_keys(file, key, _mapping(file, key, periods), tuple(RATE_PERIODS))
+        limits[action] = {p: int(_number(file, f"{key}.{p}", n, low=0)) for p, n in periods.items()
+                          if p != "doc"}
+    memory = doc.get("throttle_memory_high_bytes")
+    if memory is not None:
+        memory = int(_number(file, "actions.throttle_memory_high_bytes", memory, low=1))
+    method = doc.get("pause_method")
+    if method not in ("sigstop", "freeze"):
+        raise ConfigError(file, "actions.pause_method", method, "must be \"sigstop\" or \"freeze\"")
+    return ActionPolicy(
+        plan_ttl_s=_number(file, "actions.plan_ttl_s", doc.get("plan_ttl_s"), low=0, strict_low=True),
+        min_age_s=_number(file, "actions.min_age_s", doc.get("min_age_s"), low=0),
+        kill_grace_s=_number(file, "actions.kill_grace_s", doc.get("kill_grace_s"), low=0, high=600),
+        first_signal=first,
+        renice_to=int(_number(file, "actions.renice_to", doc.get("renice_to"), low=-20, high=19)),
+        throttle_cpu=_number(file, "actions.throttle_cpu", doc.get("throttle_cpu"), low=0.01, high=1024),
+        throttle_memory_high_bytes=memory,
+        pause_method=method,
+        rate_limits=limits,
+        max_actions_per_run=int(_number(file, "actions.max_actions_per_run",
+                                        doc.get("max_actions_per_run"), low=1)),
+        respawn_cooldown_s=_number(file, "actions.respawn_cooldown_s", doc.get("respawn_cooldown_s"), low=0),
+    )
+
+
+@dataclass(frozen=True)
+class DeepScanPolicy:
+    """How ``pt deep-scan`` watches: see the ``deep_scan`` section of policy.json."""
+
+    max_time_s: float
+    interval_s: float
+    candidates: int
+    wait_cost_per_s: float
+    voi_every_s: float
+    horizon_max_s: float
+    pause_on_timeout: bool
+
+
+DEEP_KEYS = ("max_time_s", "interval_s", "candidates", "wait_cost_per_s", "voi_every_s", "horizon_max_s",
+             "pause_on_timeout")
+
+
+def _deep_policy(file: str, doc: dict) -> DeepScanPolicy:
+    _only_keys(file, "deep_scan", doc, DEEP_KEYS)
+    pause = doc.get("pause_on_timeout")
+    if not isinstance(pause, bool):
+        raise ConfigError(file, "deep_scan.pause_on_timeout", pause, "must be true or false")
+    num = {k: _number(file, f"deep_scan.{k}", doc.get(k), low=0, strict_low=True)
+           for k in ("max_time_s", "interval_s", "voi_every_s", "horizon_max_s")}
+    if num["interval_s"] < 0.01:
+        raise ConfigError(file, "deep_scan.interval_s", num["interval_s"], "must be at least 0.01")
+    return DeepScanPolicy(
+        max_time_s=num["max_time_s"], interval_s=num["interval_s"],
+        candidates=int(_number(file, "deep_scan.candidates", doc.get("candidates"), low=1)),
+        wait_cost_per_s=_number(file, "deep_scan.wait_cost_per_s", doc.get("wait_cost_per_s"), low=0),
+        voi_every_s=num["voi_every_s"], horizon_max_s=num["horizon_max_s"], pause_on_timeout=pause)
+
+
+@dataclass(frozen=True)
 class Policy:
     """Validated policy: the loss matrix ``loss[action][class]``, dependency
-    weights, robust prior intervals, FDR alpha, window length and guards."""
+    weights, robust prior intervals, FDR alpha, window length, guards and
+    how actions are carried out."""
 
     loss: dict
     dependency_impact: dict
@@ -211,6 +347,8 @@ class Policy:
     allow_other_users: bool
     allow_system_services: bool
     protected_patterns: tuple[re.Pattern, ...]
+    actions: ActionPolicy
+    deep_scan: DeepScanPolicy
     source: str
     digest: str
 
@@ -221,7 +359,7 @@ GUARD_KEYS = ("min_user_uid", "allow_other_users", "allow_system_services", "pro
 def load_policy(path: str | os.PathLike | None = None) -> Policy:
     doc, file = _versioned("policy.json", path)
     _only_keys(file, "", doc, ("version", "loss", "dependency_impact", "robust_prior", "fdr",
-                               "window_s", "guards"))
+                               "window_s", "guards", "actions", "deep_scan"))
     loss_doc = _mapping(file, "loss", doc.get("loss"))
     _only_keys(file, "loss", loss_doc, ACTIONS)
     loss = {}
@@ -271,7 +409,9 @@ def load_policy(path: str | os.PathLike | None = None) -> Policy:
         flags[name] = value
     min_uid = _number(file, "guards.min_user_uid", guards.get("min_user_uid", 1000), low=0)
     return Policy(loss, dependency, robust, alpha, window, int(min_uid), flags["allow_other_users"],
-                  flags["allow_system_services"], tuple(compiled), file, _hash(doc))
+                  flags["allow_system_services"], tuple(compiled),
+                  _action_policy(file, _mapping(file, "actions", doc.get("actions"))),
+                  _deep_policy(file, _mapping(file, "deep_scan", doc.get("deep_scan"))), file, _hash(doc))
 
 
 def _pair_list(file, key, value):

@@ -20,16 +20,38 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from pt._kernels import _betainc, _checks, _densities, _logsumexp, _special
+from pt._kernels import (
+    _betainc,
+    _bocpd,
+    _changepoint,
+    _checks,
+    _densities,
+    _hawkes,
+    _kalman,
+    _logsumexp,
+    _special,
+)
 
 __all__ = [
+    "BOCPD",
+    "BOCPDResult",
+    "BOCPDStep",
+    "BetaChangepoint",
+    "KalmanResult",
     "beta_bernoulli_logpmf",
     "beta_cdf",
     "beta_logpdf",
     "beta_ppf",
     "betaln",
+    "beta_changepoint",
+    "bocpd",
+    "cpu_increment_logpdf",
     "dirichlet_categorical_logpmf",
     "gamma_logpdf",
+    "hawkes_baseline_posterior",
+    "hawkes_loglik",
+    "kalman_filter",
+    "kalman_smoother",
     "logsumexp",
 ]
 
@@ -483,3 +505,656 @@ def beta_ppf(q, a, b):
         return np.float64(_betainc.beta_ppf_scalar(q, a, b))
     shape, (q, a, b) = _valid_arrays(specs)
     return _shaped(_betainc.beta_ppf(q, a, b), shape)
+
+
+# --------------------------------------------------------------------- time series
+#
+# Validation helpers shared by the series kernels: a series is a 1-D float64 array.
+
+def _scalar(name, value, low=None, high=None, low_open=True, high_open=True):
+    """``value`` as a float within (low, high) (bounds open unless told), else ValueError."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    if isinstance(value, (bool, np.bool_)) or not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
+    if high is not None and (v > high or (high_open and v == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
+    return v
+
+
+def _integer(name, value, low):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value!r}")
+    return int(value)
+
+
+def _series(name, value, length=None, rule=None):
+    """A 1-D contiguous float64 copy-free view of ``value``; scalars broadcast to ``length``."""
+    arr = _as_array(name, value)
+    if arr.ndim == 0 and length is not None:
+        arr = np.full(length, arr.item(), dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if length is not None and arr.shape[0] != length:
+        raise ValueError(f"{name} must have length {length} (one per observation), got {arr.shape[0]}")
+    arr = np.ascontiguousarray(arr)
+    bad = _first_true(~np.isfinite(arr))
+    if bad >= 0:
+        _reject(name, arr, bad, "be finite")
+    if rule == "count":
+        bad = _first_true((arr < 0) | (arr != np.floor(arr)) | (arr > 2.0**53))
+        if bad >= 0:
+            _reject(name, arr, bad, "be a non-negative integer count")
+    elif rule == "positive":
+        bad = _first_true(arr <= 0)
+        if bad >= 0:
+            _reject(name, arr, bad, "be > 0")
+    return arr
+
+
+_BOCPD_MODELS = {"poisson": 0, "binomial": 1}
+
+
+class BOCPDResult(NamedTuple):
+    """Per-step output of :func:`bocpd` (arrays of length T, one entry per observation)."""
+
+    map_run_length: np.ndarray        #: int64, argmax_r P(r_t = r | x_1..t)
+    map_prob: np.ndarray              #: its posterior probability
+    cp_prob: np.ndarray               #: P(r_t = 0 | x_1..t): x_t opens a new segment
+    recent_cp_prob: np.ndarray        #: P(r_t < window | x_1..t): a change in the last window samples
+    mean_run_length: np.ndarray       #: E[r_t | x_1..t]
+    log_pred: np.ndarray              #: log p(x_t | x_1..t-1), the one-step predictive
+    log_evidence: float               #: log p(x_1..T) (a lower bound when pruning dropped mass)
+    pruned_mass: float                #: total posterior probability dropped by pruning (0 if exact)
+    max_active: int                   #: most run lengths evaluated in one step
+    mean_active: float                #: mean run lengths evaluated per step
+    run_length_posterior: np.ndarray | None  #: (T, T): [t, r] = P(r_t = r | x_1..t), if asked
+
+
+class BOCPDStep(NamedTuple):
+    """One :meth:`BOCPD.update`: the same quantities as a row of :class:`BOCPDResult`."""
+
+    map_run_length: int
+    map_prob: float
+    cp_prob: float
+    recent_cp_prob: float
+    mean_run_length: float
+    log_pred: float
+
+
+class BOCPD:
+    r"""Streaming Bayesian online change-point detector (Adams & MacKay 2007) for one series.
+
+    Holds the run-length posterior and advances it one observation at a time in
+    O(active run lengths); :func:`bocpd` is the batch form and documents the model.
+
+    Parameters
+    ----------
+    model : {"poisson", "binomial"}
+        ``"poisson"``: counts per sample (CPU ticks, context switches, IO bytes),
+        Gamma(a, rate b) prior on the rate per unit exposure.  ``"binomial"``: k
+        successes of n trials per sample (CPU share: busy ticks of elapsed ticks),
+        Beta(a, b) prior on the success probability.
+    hazard : float
+        Constant change-point hazard H = 1/lambda in (0, 1), lambda the expected
+        segment length in samples.
+    prior : (float, float)
+        (a, b) of the Gamma (shape, rate) or Beta prior; finite and > 0.
+    prune_threshold : float
+        Drop run lengths whose posterior probability falls below this, in [0, 1);
+        0 keeps every run length (exact, O(t) per step).
+    max_run_length : int or None
+        Keep at most this many run lengths (the least probable goes first).
+    window : int
+        ``recent_cp_prob`` is P(r_t < window | x_1..t).
+    keep_recent : int
+        Run lengths below this are never pruned (threshold or cap): a new segment
+        starts improbable and needs a few samples to gain probability.
+
+    Examples
+    --------
+    >>> from pt.kernels import BOCPD
+    >>> det = BOCPD("poisson", hazard=0.01)
+    >>> for x in [3, 2, 4, 3, 40, 38]:
+    ...     step = det.update(x)
+    >>> step.map_run_length, det.t
+    (1, 6)
+    """
+
+    def __init__(self, model="poisson", *, hazard=0.01, prior=(1.0, 1.0), prune_threshold=1e-9,
+                 max_run_length=None, window=5, keep_recent=64):
+        if model not in _BOCPD_MODELS:
+            raise ValueError(f"model must be one of {sorted(_BOCPD_MODELS)}, got {model!r}")
+        hazard = _scalar("hazard", hazard, 0.0, 1.0)
+        try:
+            a0, b0 = prior
+        except (TypeError, ValueError):
+            raise ValueError(f"prior must be a pair (a, b), got {prior!r}") from None
+        a0 = _scalar("prior[0]", a0, 0.0)
+        b0 = _scalar("prior[1]", b0, 0.0)
+        threshold = _scalar("prune_threshold", prune_threshold, 0.0, 1.0, low_open=False)
+        cap = 0 if max_run_length is None else _integer("max_run_length", max_run_length, 1)
+        window = _integer("window", window, 1)
+        keep = _integer("keep_recent", keep_recent, 0)
+        self.model = model
+        self._core = _bocpd.BocpdCore(_BOCPD_MODELS[model], hazard, a0, b0, threshold, cap, window,
+                                      keep, 64 if cap == 0 else cap + keep + 2)
+
+    @property
+    def t(self) -> int:
+        """Observations seen."""
+        return self._core.t
+
+    @property
+    def log_evidence(self) -> float:
+        """log p(x_1..t) (a lower bound on the exact value once pruning dropped mass)."""
+        return self._core.log_evidence
+
+    @property
+    def pruned_mass(self) -> float:
+        """Total posterior probability dropped by pruning so far."""
+        return self._core.pruned_mass
+
+    def run_length_posterior(self):
+        """(r, p): run lengths kept for the next step, ascending, and their probabilities."""
+        r, p = self._core.run_lengths()
+        order = np.argsort(r)
+        return r[order], p[order]
+
+    def _check_obs(self, x, n):
+        """Validated (x, exposure-or-trials) for one observation."""
+        if self.model == "poisson":
+            x = _scalar("x", x, 0.0, 2.0**53, low_open=False, high_open=False)
+            if x != math.floor(x):
+                raise ValueError(f"x must be a non-negative integer count, got {x!r}")
+            return x, _scalar("exposure", 1.0 if n is None else n, 0.0)
+        if n is None:
+            raise ValueError("trials must be given for model='binomial'")
+        x = _scalar("x", x, 0.0, 2.0**53, low_open=False, high_open=False)
+        n = _scalar("trials", n, 0.0, 2.0**53, low_open=False, high_open=False)
+        if x != math.floor(x) or n != math.floor(n):
+            raise ValueError(f"x and trials must be integers, got x={x!r}, trials={n!r}")
+        if x > n:
+            raise ValueError(f"x must be <= trials, got x={x!r} > trials={n!r}")
+        return x, n
+
+    def update(self, x, n=None) -> BOCPDStep:
+        """Absorb one observation: count ``x`` (with exposure ``n``, default 1) for
+        ``"poisson"``, ``x`` successes of ``n`` trials for ``"binomial"``."""
+        return BOCPDStep(*self._core.update(*self._check_obs(x, n)))
+
+    def update_many(self, x, n=None, *, return_matrix=False) -> BOCPDResult:
+        """Absorb a series at once (the compiled loop of :func:`bocpd`); the state carries on."""
+        x, e = _bocpd_inputs(self.model, x, n)
+        core = self._core
+        pruned0, active0, t0 = core.pruned_mass, core.active_sum, core.t
+        map_r, summ, post = _bocpd.bocpd_batch(core, x, e, bool(return_matrix))
+        steps = core.t - t0
+        return BOCPDResult(map_r, summ[0], summ[1], summ[2], summ[3], summ[4], core.log_evidence,
+                           core.pruned_mass - pruned0, core.max_active,
+                           (core.active_sum - active0) / steps if steps else 0.0, post)
+
+
+def _bocpd_inputs(model, x, n):
+    x = _series("x", x, rule="count")
+    if model == "poisson":
+        e = np.ones_like(x) if n is None else _series("exposure", n, x.shape[0], rule="positive")
+    else:
+        if n is None:
+            raise ValueError("trials must be given for model='binomial'")
+        e = _series("trials", n, x.shape[0], rule="count")
+        bad = _first_true(x > e)
+        if bad >= 0:
+            raise ValueError(f"x must be <= trials, got x[{bad}] = {x[bad]!r} > trials[{bad}] = {e[bad]!r}")
+    return x, e
+
+
+def bocpd(x, *, model="poisson", trials=None, exposure=None, hazard=0.01, prior=(1.0, 1.0),
+          prune_threshold=1e-9, max_run_length=None, window=5, keep_recent=64,
+          return_matrix=False) -> BOCPDResult:
+    r"""Bayesian online change-point detection (Adams & MacKay 2007) over one series.
+
+    Parameters
+    ----------
+    x : array_like, shape (T,)
+        Non-negative integer counts per sample (``model="poisson"``), or successes
+        per sample (``model="binomial"``).  Float arrays with integral values are fine.
+    model : {"poisson", "binomial"}
+        Conjugate observation model: Gamma-Poisson or Beta-Binomial (see Notes).
+    trials : array_like or int, shape (T,)
+        Binomial trials per sample, >= x (required for ``"binomial"``).
+    exposure : array_like or float, shape (T,), optional
+        Poisson exposure per sample (e.g. the sampling interval in seconds), > 0;
+        default 1.  The rate is per unit exposure, so uneven intervals are handled.
+    hazard : float
+        Constant hazard H in (0, 1): P(change before any given sample) = 1/lambda.
+    prior : (float, float)
+        Gamma(shape a, rate b) prior of the Poisson rate, or Beta(a, b) prior of the
+        binomial probability; both > 0 and finite.  Used afresh in every segment.
+    prune_threshold : float, default 1e-9
+        Run lengths with posterior probability below this are dropped (in [0, 1);
+        0 = exact, O(T^2) in total).  The most probable run length is always kept.
+    max_run_length : int, optional
+        Additionally keep at most this many run lengths, dropping the least probable.
+    window : int, default 5
+        ``recent_cp_prob[t] = P(r_t < window | x_1..t)``.
+    keep_recent : int, default 64
+        Run lengths below this are exempt from pruning.  A run opened by a real
+        change starts with probability of order H times a likelihood ratio (often
+        1e-10 or less) and a small change needs tens of samples to win; pruning it
+        early would make the change undetectable.
+    return_matrix : bool
+        Also return the dense (T, T) run-length posterior (memory 8 T^2 bytes).
+
+    Returns
+    -------
+    BOCPDResult
+        Per-step MAP run length and probability, ``cp_prob``, ``recent_cp_prob``,
+        mean run length, one-step log predictive; total log evidence, pruned mass,
+        active run-length counts, and optionally the matrix.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument: non-finite or negative or non-integer counts, trials
+        below x, non-positive exposure, hazard outside (0, 1), non-positive prior,
+        threshold outside [0, 1), bad ``max_run_length``/``window``, unknown model.
+
+    Notes
+    -----
+    The run length :math:`r_t` is the number of observations before :math:`x_t`
+    in the segment containing :math:`x_t`; :math:`r_1 = 0`.  With
+    :math:`J_t(r) = P(r_t = r, x_{1:t})` and hazard :math:`H`,
+
+    .. math::
+
+        J_t(0) = H\,\Big(\sum_r J_{t-1}(r)\Big)\, p(x_t \mid \text{prior}), \qquad
+        J_t(r+1) = (1 - H)\, J_{t-1}(r)\, p(x_t \mid x_{t-r-1:t-1}),
+
+    and :math:`P(r_t = r \mid x_{1:t}) = J_t(r) / \sum_s J_t(s)`, all in logs.
+    The predictive is the conjugate posterior predictive of the run's data:
+    negative binomial for Gamma-Poisson with exposure :math:`e`,
+    :math:`\log p(x) = \log\Gamma(a+x) - \log\Gamma(a) - \log x! + a\log\frac{b}{b+e}
+    + x\log\frac{e}{b+e}` (update :math:`a \mathrel{+}= x, b \mathrel{+}= e`), and
+    Beta-Binomial :math:`\log\binom{n}{k} + \log B(a+k, b+n-k) - \log B(a, b)`.
+
+    **Which change probability.**  In Adams & MacKay's indexing the new run starts
+    *after* :math:`x_t`, so :math:`P(r_t = 0 \mid x_{1:t}) = H` identically under
+    a constant hazard and carries no information.  Here :math:`x_t` is scored
+    under the prior predictive when :math:`r_t = 0`, so ``cp_prob`` =
+    :math:`P(r_t = 0 \mid x_{1:t})` is the filtered probability that :math:`x_t`
+    opened a new segment (equal to :math:`P(r_t < r_{t-1} + 1)`, since run
+    lengths only grow by one or reset).  One sample rarely proves a change, so
+    the quantity to threshold is ``recent_cp_prob`` =
+    :math:`P(r_t < w \mid x_{1:t})`: a change among the last :math:`w` samples,
+    which gathers the evidence of the samples after the change.
+
+    **Pruning.**  Dropping a run length only removes non-negative terms of the
+    recursion, so the retained joint is below the exact one term by term and
+    ``log_evidence`` is a lower bound on :math:`\log p(x_{1:T})`; ``pruned_mass``
+    is the sum over steps of the normalised posterior probability dropped.  A
+    threshold does not shorten a long stable segment (every run length inside
+    it keeps probability of order :math:`H`), so the cost per step is about the
+    time since the last change; ``max_run_length`` caps it at a larger error.
+    Run lengths below ``keep_recent`` are never pruned, so new segments survive
+    until their evidence has accumulated.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pt.kernels import bocpd
+    >>> x = np.r_[np.full(30, 2), np.full(30, 20)]
+    >>> res = bocpd(x, hazard=0.02)
+    >>> int(res.map_run_length[-1]), bool(res.recent_cp_prob[32] > 0.99)
+    (29, True)
+    """
+    det = BOCPD(model, hazard=hazard, prior=prior, prune_threshold=prune_threshold,
+                max_run_length=max_run_length, window=window, keep_recent=keep_recent)
+    return det.update_many(x, trials if model == "binomial" else exposure,
+                           return_matrix=return_matrix)
+
+
+# --------------------------------------------------------------------- Hawkes
+
+def _hawkes_inputs(times, mu, alpha, beta, T):
+    t = _series("times", times)
+    T = _scalar("T", T, 0.0, low_open=False)
+    if t.size:
+        bad = _first_true(np.diff(t) < 0)
+        if bad >= 0:
+            raise ValueError(f"times must be sorted (non-decreasing), got times[{bad}] = {t[bad]!r} > "
+                             f"times[{bad + 1}] = {t[bad + 1]!r}")
+        if t[0] < 0 or t[-1] > T:
+            raise ValueError(f"times must lie in [0, T] = [0, {T!r}], got [{t[0]!r}, {t[-1]!r}]")
+    return (t, _scalar("mu", mu, 0.0), _scalar("alpha", alpha, 0.0, low_open=False),
+            _scalar("beta", beta, 0.0), T)
+
+
+def hawkes_loglik(times, mu, alpha, beta, T):
+    r"""Log-likelihood of a univariate Hawkes process with an exponential kernel.
+
+    Parameters
+    ----------
+    times : array_like, shape (n,)
+        Event times, sorted, in [0, T].
+    mu : float
+        Baseline intensity, > 0.
+    alpha : float
+        Branching ratio (mean number of events each event triggers), >= 0;
+        the process is stationary for alpha < 1.
+    beta : float
+        Decay rate of the kernel, > 0.
+    T : float
+        End of the observation window [0, T], >= times[-1].
+
+    Returns
+    -------
+    float
+        :math:`\log L(\mu, \alpha, \beta)`.
+
+    Raises
+    ------
+    ValueError
+        Unsorted, non-finite or out-of-window times, or a parameter out of range.
+
+    Notes
+    -----
+    :math:`\lambda(t) = \mu + \alpha\beta\sum_{t_i < t} e^{-\beta(t - t_i)}` and
+
+    .. math::
+
+        \log L = \sum_i \log\lambda(t_i) - \mu T
+                 - \alpha\sum_i \big(1 - e^{-\beta(T - t_i)}\big).
+
+    Ozaki's recursion :math:`A_1 = 0`,
+    :math:`A_i = e^{-\beta(t_i - t_{i-1})}(1 + A_{i-1})` gives
+    :math:`\lambda(t_i) = \mu + \alpha\beta A_i` and
+    :math:`\sum_i e^{-\beta(T - t_i)} = e^{-\beta(T - t_n)}(1 + A_n)`: O(n),
+    one ``exp`` and one ``log`` per event.  Simultaneous events are allowed
+    (they excite each other with weight :math:`\alpha\beta`).
+
+    Examples
+    --------
+    >>> from pt.kernels import hawkes_loglik
+    >>> round(float(hawkes_loglik([], 2.0, 0.5, 1.0, 3.0)), 12)   # -mu T
+    -6.0
+    """
+    t, mu, alpha, beta, T = _hawkes_inputs(times, mu, alpha, beta, T)
+    return float(_hawkes.hawkes_loglik(t, mu, alpha, beta, T))
+
+
+def hawkes_baseline_posterior(times, mu, alpha, beta, T, prior=(1.0, 1.0)):
+    r"""Conjugate Gamma update of the Hawkes baseline :math:`\mu` (seed idea AA).
+
+    Parameters
+    ----------
+    times, mu, alpha, beta, T
+        As in :func:`hawkes_loglik`; ``mu`` is the current value used to split the
+        events into immigrants and offspring.
+    prior : (float, float)
+        Gamma(shape a, rate b) prior on :math:`\mu`, both > 0.
+
+    Returns
+    -------
+    (float, float)
+        Posterior (shape, rate) = :math:`(a + \hat N_0,\ b + T)`.
+
+    Notes
+    -----
+    In the branching (cluster) representation each event is an immigrant from
+    the Poisson(:math:`\mu`) background or the offspring of an earlier event.
+    Given which events are immigrants, :math:`N_0` of them on :math:`[0, T]`,
+    the Gamma prior is conjugate: :math:`\mu \mid \cdot \sim \mathrm{Gamma}(a + N_0,
+    b + T)`.  The immigrant labels are latent; event :math:`i` is an immigrant
+    with probability :math:`\mu/\lambda(t_i)`, so :math:`\hat N_0 =
+    \sum_i \mu/\lambda(t_i)` (the EM / mean-field update, computed with the same
+    O(n) recursion).  With :math:`\alpha = 0` it is the exact Gamma-Poisson posterior.
+
+    Examples
+    --------
+    >>> from pt.kernels import hawkes_baseline_posterior
+    >>> hawkes_baseline_posterior([1.0, 2.0, 5.0], 1.0, 0.0, 1.0, 10.0, prior=(2.0, 1.0))
+    (5.0, 11.0)
+    """
+    t, mu, alpha, beta, T = _hawkes_inputs(times, mu, alpha, beta, T)
+    try:
+        a, b = prior
+    except (TypeError, ValueError):
+        raise ValueError(f"prior must be a pair (a, b), got {prior!r}") from None
+    a = _scalar("prior[0]", a, 0.0)
+    b = _scalar("prior[1]", b, 0.0)
+    n0, _ = _hawkes.hawkes_immigrants(t, mu, alpha, beta, T)
+    return a + n0, b + T
+
+
+# --------------------------------------------------------------------- Kalman
+
+class KalmanResult(NamedTuple):
+    """Means and variances of the local-linear-trend state, one entry per observation."""
+
+    level: np.ndarray
+    level_var: np.ndarray
+    trend: np.ndarray
+    trend_var: np.ndarray
+    level_trend_cov: np.ndarray
+    loglik: float            #: log p(y_observed), the prediction-error decomposition
+
+
+def _kalman_args(y, obs_var, level_var, trend_var, init_mean, init_var):
+    y = _as_array("y", y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D, got shape {y.shape}")
+    y = np.ascontiguousarray(y)
+    bad = _first_true(np.isinf(y))
+    if bad >= 0:
+        _reject("y", y, bad, "be finite or NaN (missing)")
+    r = _scalar("obs_var", obs_var, 0.0)
+    ql = _scalar("level_var", level_var, 0.0, low_open=False)
+    qb = _scalar("trend_var", trend_var, 0.0, low_open=False)
+    if init_mean is None:
+        observed = y[~np.isnan(y)]
+        init_mean = (float(observed[0]) if observed.size else 0.0, 0.0)
+    try:
+        m0l, m0b = init_mean
+        v0l, v0b = init_var
+    except (TypeError, ValueError):
+        raise ValueError(f"init_mean and init_var must be pairs, got {init_mean!r}, {init_var!r}") from None
+    m0l = _scalar("init_mean[0]", m0l)
+    m0b = _scalar("init_mean[1]", m0b)
+    v0l = _scalar("init_var[0]", v0l, 0.0, low_open=False)
+    v0b = _scalar("init_var[1]", v0b, 0.0, low_open=False)
+    return y, r, ql, qb, m0l, m0b, v0l, 0.0, v0b
+
+
+def _kalman_result(out, ll):
+    return KalmanResult(out[:, 0].copy(), out[:, 2].copy(), out[:, 1].copy(), out[:, 4].copy(),
+                        out[:, 3].copy(), float(ll))
+
+
+def kalman_filter(y, *, obs_var, level_var, trend_var, init_mean=None, init_var=(1.0, 1.0)):
+    r"""Kalman filter for the local-linear-trend model of a signal such as CPU share (idea AN).
+
+    Parameters
+    ----------
+    y : array_like, shape (n,)
+        Observations; NaN marks a missing sample (no update at that step).
+    obs_var : float
+        Observation noise variance :math:`r > 0`.
+    level_var, trend_var : float
+        Process noise variances :math:`q_\ell, q_b \ge 0` of level and trend.
+    init_mean : (float, float), optional
+        Prior mean of (level, trend) at the first sample; default
+        (first observed y, 0).
+    init_var : (float, float)
+        Prior variances of (level, trend) at the first sample (independent), >= 0.
+
+    Returns
+    -------
+    KalmanResult
+        Filtered :math:`E[\ell_t \mid y_{1:t}]`, :math:`E[b_t \mid y_{1:t}]`, their
+        variances and covariance, and the log-likelihood of the observed y.
+
+    Raises
+    ------
+    ValueError
+        If y is not 1-D or has an infinity, or a variance is out of range.
+
+    Notes
+    -----
+    :math:`\ell_{t+1} = \ell_t + b_t + \eta_t`, :math:`b_{t+1} = b_t + \zeta_t`,
+    :math:`y_t = \ell_t + \varepsilon_t` with :math:`\eta \sim N(0, q_\ell)`,
+    :math:`\zeta \sim N(0, q_b)`, :math:`\varepsilon \sim N(0, r)`.  Update with
+    :math:`S = P_{00} + r`, :math:`K = P_{\cdot 0}/S`: :math:`m \mathrel{+}= K(y - m_0)`,
+    :math:`P \mathrel{-}= K K^\top S` (written as :math:`P_{00} = K_0 r`,
+    :math:`P_{01} = K_1 r`, free of cancellation); predict with
+    :math:`F = \begin{pmatrix}1&1\\0&1\end{pmatrix}`: :math:`m \leftarrow Fm`,
+    :math:`P \leftarrow FPF^\top + \mathrm{diag}(q_\ell, q_b)`.
+    :math:`\log L = -\tfrac12\sum_t [\log 2\pi S_t + v_t^2/S_t]` over observed
+    :math:`t`.  A missing :math:`y_t` skips the update: the filtered state at
+    :math:`t` is the prediction and the variance keeps growing.
+
+    Examples
+    --------
+    >>> from pt.kernels import kalman_filter
+    >>> res = kalman_filter([0.5, 0.5, 0.5], obs_var=0.01, level_var=0.0, trend_var=0.0)
+    >>> round(float(res.level[-1]), 6)
+    0.5
+    """
+    y, *args = _kalman_args(y, obs_var, level_var, trend_var, init_mean, init_var)
+    filt, _, ll = _kalman.kalman_filter(y, *args)
+    return _kalman_result(filt, ll)
+
+
+def kalman_smoother(y, *, obs_var, level_var, trend_var, init_mean=None, init_var=(1.0, 1.0)):
+    r"""Rauch-Tung-Striebel smoother for the model of :func:`kalman_filter`.
+
+    Same parameters; returns :math:`E[\cdot \mid y_{1:n}]` and variances given all
+    observations (the last entry equals the filter's), and the same log-likelihood.
+
+    Notes
+    -----
+    :math:`G_t = P_{t|t}F^\top P_{t+1|t}^{-1}`,
+    :math:`m_{t|n} = m_{t|t} + G_t(m_{t+1|n} - m_{t+1|t})`,
+    :math:`P_{t|n} = P_{t|t} + G_t(P_{t+1|n} - P_{t+1|t})G_t^\top`.  Needs
+    :math:`P_{t+1|t}` invertible: with ``trend_var = 0`` and ``init_var[1] = 0``
+    it is singular, so give one of them a positive value.
+    """
+    y, *args = _kalman_args(y, obs_var, level_var, trend_var, init_mean, init_var)
+    smooth, ll = _kalman.kalman_smoother(y, *args)
+    return _kalman_result(smooth, ll)
+
+
+# --------------------------------------------------------------------- change point, CPU
+
+class BetaChangepoint(NamedTuple):
+    """Posterior of the two-regime change point of :func:`beta_changepoint`."""
+
+    tau_posterior: np.ndarray   #: (T + 1,): [j] = P(tau = j + 1 | x); last entry: no change
+    log_marginal: float         #: log p(x), summed over tau
+    p_change: float             #: P(tau <= T | x), a change within the series
+    tau_map: int                #: most probable tau (1-based; T + 1 means no change)
+
+
+def beta_changepoint(k, n, *, prior_before=(1.0, 1.0), prior_after=(1.0, 1.0), rho=0.01):
+    r"""Exact posterior of one change point in a Beta-Binomial series (seed idea D, 4.7).
+
+    Parameters
+    ----------
+    k, n : array_like, shape (T,)
+        Successes and trials per sample (busy ticks of elapsed ticks), integers,
+        0 <= k <= n.  ``n`` may be a scalar.
+    prior_before, prior_after : (float, float)
+        Beta(a, b) priors of the success probability before and after the change.
+    rho : float
+        Geometric prior on the change time: :math:`P(\tau = j) = \rho(1-\rho)^{j-1}`,
+        :math:`j = 1..T`, and :math:`P(\text{no change}) = (1 - \rho)^T`; in (0, 1).
+
+    Returns
+    -------
+    BetaChangepoint
+
+    Notes
+    -----
+    :math:`\tau` is the first sample of the second regime.  Integrating the
+    success probability out of each segment (Beta-Binomial),
+
+    .. math::
+
+        p(x \mid \tau) = \prod_t \binom{n_t}{k_t}
+        \frac{B(a_1 + K_{<\tau}, b_1 + N_{<\tau} - K_{<\tau})}{B(a_1, b_1)}
+        \frac{B(a_2 + K_{\ge\tau}, b_2 + N_{\ge\tau} - K_{\ge\tau})}{B(a_2, b_2)},
+
+    with :math:`K, N` the segment sums, so every :math:`\tau` costs O(1) after
+    prefix sums; :math:`p(x) = \sum_\tau p(\tau) p(x \mid \tau)` by log-sum-exp.
+    """
+    k = _series("k", k, rule="count")
+    nn = _series("n", n, k.shape[0], rule="count")
+    bad = _first_true(k > nn)
+    if bad >= 0:
+        raise ValueError(f"k must be <= n, got k[{bad}] = {k[bad]!r} > n[{bad}] = {nn[bad]!r}")
+    (a1, b1), (a2, b2) = (_pair(f"prior_{w}", p) for w, p in
+                          (("before", prior_before), ("after", prior_after)))
+    rho = _scalar("rho", rho, 0.0, 1.0)
+    T = k.shape[0]
+    ll = _changepoint.beta_changepoint_loglik(k, nn, a1, b1, a2, b2)
+    j = np.arange(T + 1, dtype=np.float64)
+    log_prior = np.where(j < T, math.log(rho) + j * math.log1p(-rho), T * math.log1p(-rho))
+    joint = ll + log_prior
+    lm = float(logsumexp(joint))
+    post = np.exp(joint - lm)
+    return BetaChangepoint(post, lm, float(post[:T].sum()), int(np.argmax(post)) + 1)
+
+
+def _pair(name, value):
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (a, b), got {value!r}") from None
+    return _scalar(f"{name}[0]", a, 0.0), _scalar(f"{name}[1]", b, 0.0)
+
+
+def cpu_increment_logpdf(c, dt, *, kappa, beta):
+    r"""Log-likelihood of CPU-time increments under the compound-Poisson burst model (idea G, 4.6).
+
+    Parameters
+    ----------
+    c : array_like, shape (m,)
+        CPU time consumed in each interval (>= 0, any unit; 0 for an idle interval).
+    dt : array_like or float, shape (m,)
+        Interval lengths, > 0.
+    kappa : float
+        Burst rate per unit time, > 0.
+    beta : float
+        Rate of the exponential burst size (mean burst 1/beta), > 0.
+
+    Returns
+    -------
+    ndarray, shape (m,)
+        :math:`\log P(c = 0)` for idle intervals, :math:`\log f(c)` (density) otherwise.
+
+    Notes
+    -----
+    :math:`C(t) = \sum_{i \le N(t)} X_i`, :math:`N \sim \mathrm{Poisson}(\kappa t)`,
+    :math:`X_i \sim \mathrm{Exp}(\beta)`: a Lévy subordinator with independent
+    increments.  Over an interval of length :math:`d`, with :math:`m = \kappa d`,
+    :math:`P(c = 0) = e^{-m}` and for :math:`c > 0`
+    :math:`f(c) = \sum_{j\ge1} \mathrm{Pois}(j; m)\,\mathrm{Gamma}(c; j, \beta)
+    = e^{-m - \beta c}\sqrt{m\beta/c}\;I_1(2\sqrt{m\beta c})`, evaluated in logs
+    (:math:`\log I_1` by its power series up to 30 and Hankel's expansion above).
+    Large :math:`m` approaches the Gamma process (:math:`c \approx
+    \mathrm{Gamma}(m, \beta)` in mean and variance).
+    """
+    c = _series("c", c)
+    bad = _first_true(c < 0)
+    if bad >= 0:
+        _reject("c", c, bad, "be >= 0")
+    d = _series("dt", dt, c.shape[0], rule="positive")
+    kappa = _scalar("kappa", kappa, 0.0)
+    beta = _scalar("beta", beta, 0.0)
+    return _changepoint.compound_poisson_exp_logpdf(c, d, kappa, beta)

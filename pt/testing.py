@@ -278,16 +278,29 @@ def read_processes_python(root: str | os.PathLike = "/proc") -> dict[int, dict]:
     return out
 
 
-def capture_procfs(dest: Path, pids: list[int], root: str = "/proc") -> None:
+#: Per-process and host files the deep-scan sampler reads (``capture_procfs(..., sampler=True)``).
+SAMPLER_FILES = ("stat", "status", "cmdline", "io", "schedstat", "wchan")
+SAMPLER_HOST_FILES = ("loadavg", "meminfo", "pressure/cpu", "pressure/io", "pressure/memory")
+
+
+def capture_procfs(dest: Path, pids: list[int], root: str = "/proc", sampler: bool = False) -> None:
     """Copy what the collector reads for ``pids`` (and the host files) from
-    ``root`` into the fixture tree ``dest``; processes that vanish are skipped."""
-    for rel in ("stat", "uptime", "sys/kernel/random/boot_id"):
+    ``root`` into the fixture tree ``dest``; processes that vanish are skipped.
+    ``sampler`` adds what the deep-scan sampler reads (:data:`SAMPLER_FILES`,
+    :data:`SAMPLER_HOST_FILES`; host files that are absent are left out)."""
+    host = ("stat", "uptime", "sys/kernel/random/boot_id") + (SAMPLER_HOST_FILES if sampler else ())
+    for rel in host:
+        try:
+            data = Path(root, rel).read_bytes()
+        except FileNotFoundError:
+            continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(Path(root, rel).read_bytes())
+        target.write_bytes(data)
+    names = SAMPLER_FILES if sampler else ("stat", "status", "cmdline")
     for pid in pids:
         try:
-            files = {n: Path(root, str(pid), n).read_bytes() for n in ("stat", "status", "cmdline")}
+            files = {n: Path(root, str(pid), n).read_bytes() for n in names}
         except OSError:
             continue
         (dest / str(pid)).mkdir(parents=True, exist_ok=True)
@@ -768,3 +781,142 @@ def mp_beta_ppf(q, a, b, x0=None, dps=40):
                 return mp.exp(t_new)
             t = t_new
         raise RuntimeError(f"mp_beta_ppf did not converge for q={q}, a={a}, b={b}")
+
+
+# --- actions --------------------------------------------------------------------------
+
+def acting_policy(**actions):
+    """The default policy with these ``actions`` settings, ready to act on the
+    test's own fresh children: no minimum age, short grace, and (run as root,
+    as CI is) system services allowed like :func:`developer_policy`."""
+    import dataclasses
+
+    from pt.config import load_policy
+    policy = load_policy()
+    settings = {"min_age_s": 0.0, "kill_grace_s": 1.0, **actions}
+    policy = dataclasses.replace(policy, actions=dataclasses.replace(policy.actions, **settings))
+    return dataclasses.replace(policy, allow_system_services=True) if os.geteuid() == 0 else policy
+
+
+def plan_for(pids, action: str, params: dict | None = None, *, created_at: float | None = None,
+             ttl_s: float = 900.0, policy=None) -> dict:
+    """A valid plan acting on ``pids`` (the test's own processes), as an agent
+    or a hand edit would write one: identities read now, id from content."""
+    from pt.act.identity import read_identity
+    from pt.act.plan import PLAN_VERSION, action_params, plan_id
+    from pt.collect.host import read_host
+
+    host = read_host(Path("/proc"))
+    now = time.time() if created_at is None else created_at
+    entries = []
+    for pid in pids:
+        identity = read_identity(pid)
+        assert identity is not None, f"pid {pid} is gone"
+        start = host.boot_time + identity.start_ticks / host.clock_ticks
+        entries.append({
+            "index": len(entries), "target": identity.as_dict(), "comm": _comm(pid).decode(),
+            "command": " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")).strip(),
+            "category": "unknown", "state": _state(pid), "ppid": 0, "start_time": start,
+            "age_s": now - start, "write_bytes": _write_bytes(pid), "action": action, "requested": True,
+            "params": params if params is not None else action_params(action, "unknown",
+                                                                      policy or acting_policy()),
+            "posterior": {"useful": 0.1, "useful_bad": 0.0, "abandoned": 0.9, "zombie": 0.0},
+            "expected_loss": {}, "why": "test", "ledger": [],
+        })
+    body = {"pt_plan_version": PLAN_VERSION, "created_at": now, "expires_at": now + ttl_s,
+            "host": {"hostname": host.hostname, "boot_id": host.boot_id}, "policy_digest": "",
+            "priors_digest": "", "selection": {}, "at_s": 0.0, "do": action, "actions": entries,
+            "refused": []}
+    return {"plan_id": plan_id(body), **body}
+
+
+@contextlib.contextmanager
+def python_child(code: str, *args: str):
+    """A Python child running ``code`` (with ``args`` in ``sys.argv[1:]``),
+    yielded once it printed ``ready``; killed and reaped on exit."""
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        assert line == "ready", f"child said {line!r}"
+        yield proc
+    finally:
+        _stop([proc])
+        proc.stdout.close()
+
+
+def _write_bytes(pid: int) -> int | None:
+    from pt.act.plan import _write_bytes as read
+    return read(pid)
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of ``pid`` in clock ticks."""
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    fields = stat[stat.rfind(b")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def cpu_share(pid: int, seconds: float = 0.5) -> float:
+    """Share of one CPU ``pid`` used over the next ``seconds``."""
+    before, t0 = cpu_ticks(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_ticks(pid) - before) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0)
+
+
+# --- deep-scan sampler: a plain-Python reference ----------------------------------
+
+def sample_python(root: str | os.PathLike, pids, start_ticks) -> dict[str, np.ndarray]:
+    """What :class:`pt.collect._sampler.ProcSampler` reads in one pass, the
+    straightforward way: open, read, close and ``split()`` each of ``stat``,
+    ``io``, ``status`` and ``schedstat``. The independent reference for the C
+    parser in tests and the "what a Python user would write" baseline in
+    bench/. Returns the :data:`~pt.collect._sampler.FIELDS` columns (int64,
+    -1 unknown) plus ``state`` (uint8) and ``alive`` (bool)."""
+    from pt.collect._sampler import FIELDS
+
+    n = len(pids)
+    out = {name: np.full(n, -1, np.int64) for name in FIELDS}
+    state = np.zeros(n, np.uint8)
+    alive = np.zeros(n, bool)
+    for i, (pid, start) in enumerate(zip(pids, start_ticks)):
+        base = os.path.join(root, str(pid))
+        try:
+            with open(os.path.join(base, "stat"), "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        rest = stat[stat.rfind(b")") + 2:].split()
+        if len(rest) < 22 or int(rest[19]) != int(start):
+            continue
+        alive[i], state[i] = True, rest[0][0]
+        out["cpu_ticks"][i] = int(rest[11]) + int(rest[12])
+        out["child_ticks"][i] = int(rest[13]) + int(rest[14])
+        out["threads"][i], out["rss_pages"][i] = int(rest[17]), int(rest[21])
+        try:
+            with open(os.path.join(base, "io"), "rb") as f:
+                io = dict(line.split(b": ") for line in f.read().splitlines())
+            for name in ("rchar", "wchar", "read_bytes", "write_bytes"):
+                out[name][i] = int(io[name.encode()])
+            out["syscalls"][i] = int(io[b"syscr"]) + int(io[b"syscw"])
+        except (OSError, KeyError, ValueError):
+            pass
+        try:
+            with open(os.path.join(base, "status"), "rb") as f:
+                status = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
+            out["vol_ctx"][i] = int(status[b"voluntary_ctxt_switches"])
+            out["invol_ctx"][i] = int(status[b"nonvoluntary_ctxt_switches"])
+        except (OSError, KeyError, ValueError):
+            pass
+        try:
+            with open(os.path.join(base, "schedstat"), "rb") as f:
+                run, wait, slices = f.read().split()[:3]
+            out["run_ns"][i], out["wait_ns"][i], out["timeslices"][i] = int(run), int(wait), int(slices)
+        except (OSError, ValueError):
+            pass
+    return {**out, "state": state, "alive": alive}
+
+
+def fd_count() -> int:
+    """Descriptors this process has open (entries of /proc/self/fd, minus the listing's own)."""
+    return len(os.listdir("/proc/self/fd")) - 1

@@ -116,6 +116,8 @@ def test_agrees_with_psutil_on_every_stable_field():
             if snap["ppid"][i] != info["ppid"]:  # only if reparented: its parent exited
                 assert not psutil.pid_exists(int(snap["ppid"][i])), pid
             assert snap["uid"][i] == info["uids"].real and snap["euid"][i] == info["uids"].effective
+            if list(snap["cmdline"][i]) != info["cmdline"]:
+                continue  # it exec'd another program since the snapshot (same pid and start time)
             if not snap["kernel_thread"][i]:  # kworkers rename themselves as they work
                 assert info["name"].startswith(snap["comm"][i]), pid
             assert snap["nice"][i] == info["nice"], pid

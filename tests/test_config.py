@@ -58,6 +58,14 @@ def test_bad_priors_name_file_key_and_value(tmp_path, override, key, value):
     ({"window_s": "soon"}, "window_s"),
     ({"guards": {"protected_patterns": ["(unclosed"]}}, "guards.protected_patterns"),
     ({"guards": {"allow_other_users": "yes"}}, "guards.allow_other_users"),
+    ({"actions": {"first_signal": {"test_runner": "SIGNOPE"}}}, "actions.first_signal.test_runner"),
+    ({"actions": {"first_signal": {"golfer": "SIGINT"}}}, "actions.first_signal.golfer"),
+    ({"actions": {"pause_method": "nap"}}, "actions.pause_method"),
+    ({"actions": {"rate_limits": {"kill": {"fortnight": 3}}}}, "actions.rate_limits.kill.fortnight"),
+    ({"actions": {"rate_limits": {"kill": {"hour": -1}}}}, "actions.rate_limits.kill.hour"),
+    ({"actions": {"renice_to": 25}}, "actions.renice_to"),
+    ({"actions": {"plan_ttl_s": 0}}, "actions.plan_ttl_s"),
+    ({"actions": {"max_actions_per_run": 0}}, "actions.max_actions_per_run"),
 ])
 def test_bad_policy_names_file_and_key(tmp_path, override, key):
     path = tmp_path / "policy.json"
@@ -94,3 +102,10 @@ def test_user_protected_patterns_add_to_the_shipped_ones(tmp_path):
     patterns = [p.pattern for p in load_policy(path).protected_patterns]
     shipped = [p.pattern for p in load_policy().protected_patterns]
     assert patterns == shipped + ["^myapp$"]
+
+
+def test_action_settings_override_and_category_signals():
+    policy = load_policy()
+    assert policy.actions.signal_for("test_runner") == "SIGINT"
+    assert policy.actions.signal_for("daemon") == "SIGTERM"
+    assert policy.actions.rate_limits["kill"]["minute"] >= 1

@@ -5,7 +5,10 @@ Copies stat, status and cmdline of the chosen processes plus the host files
 it with PT_PROCFS_PATH=DEST. Review the captured command lines before
 committing them: they are real.
 
-    python tools/capture_procfs.py DEST [PID ...]     (default: every process)
+    python tools/capture_procfs.py [--sampler] DEST [PID ...]   (default: every process)
+
+--sampler also copies what the deep-scan sampler reads: io, schedstat, wchan
+of each process, and loadavg, meminfo, pressure/{cpu,io,memory}.
 """
 import os
 import sys
@@ -15,11 +18,13 @@ from pt.testing import capture_procfs
 
 
 def main(argv: list[str]) -> int:
+    sampler = bool(argv) and argv[0] == "--sampler"
+    argv = argv[1:] if sampler else argv
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
     pids = [int(p) for p in argv[1:]] or [int(n) for n in os.listdir("/proc") if n.isdigit()]
-    capture_procfs(Path(argv[0]), pids)
+    capture_procfs(Path(argv[0]), pids, sampler=sampler)
     return 0
 
 

@@ -28,6 +28,8 @@ def add_parser(subparsers) -> None:
 
 
 def _describe(priors, policy) -> dict:
+    import dataclasses
+
     from pt.config import ACTIONS, CLASSES
     return {
         "priors": {"source": priors.source, "digest": priors.digest,
@@ -42,7 +44,8 @@ def _describe(priors, policy) -> dict:
                    "guards": {"min_user_uid": policy.min_user_uid,
                               "allow_other_users": policy.allow_other_users,
                               "allow_system_services": policy.allow_system_services,
-                              "protected_patterns": [p.pattern for p in policy.protected_patterns]}},
+                              "protected_patterns": [p.pattern for p in policy.protected_patterns]},
+                   "actions": dataclasses.asdict(policy.actions)},
     }
 
 

@@ -13,6 +13,7 @@ examples:
   pt explain 4242
   pt explain 4242 --at +6h         the verdict if 6 more hours pass like this
   pt explain 4242 --json           the same as one JSON object
+  pt explain --plan 3f2a9c0d1e4b5a69   why each action of a plan was taken (from the journal)
 """
 
 
@@ -30,11 +31,17 @@ def add_parser(subparsers) -> None:
         "explain", help="show the evidence ledger behind one process's verdict",
         description="Scan the machine, then explain in full the verdict for PID.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("pid", type=pid_arg, metavar="PID", help="the process to explain")
+    p.add_argument("pid", type=pid_arg, nargs="?", metavar="PID", help="the process to explain")
+    p.add_argument("--plan", metavar="PLAN_ID",
+                   help="instead: why each action of this plan was taken, from the action journal")
     p.add_argument("--window", type=window_seconds, metavar="SECONDS",
                    help="how long to watch CPU and IO before deciding (default from policy)")
     p.add_argument("--at", type=duration, default=0.0, metavar="DURATION",
                    help="evaluate as if DURATION more passed with no change (e.g. +3h)")
+    p.add_argument("--deep", action="store_true",
+                   help="also watch the process (deep scan) and show how its series moved the verdict")
+    p.add_argument("--max-time", type=duration, metavar="DURATION",
+                   help="with --deep: watch at most this long (default from policy, 30 s)")
     p.add_argument("--json", action="store_true", help="print one versioned JSON object")
     p.set_defaults(run=run)
 
@@ -44,9 +51,16 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from pt.exit_codes import NOT_FOUND, OK
+    from pt.exit_codes import NOT_FOUND, OK, USAGE
     from pt.triage import mind_changers, triage
 
+    if (args.pid is None) == (args.plan is None):
+        print("pt explain: error: give a PID or --plan PLAN_ID (one of them)", file=sys.stderr)
+        return USAGE
+    if args.plan is not None:
+        return explain_plan(args)
+    if args.deep:
+        return explain_deep(args)
     t = triage(window_s=args.window, at_s=args.at)
     rows = np.flatnonzero(t.snapshot["pid"] == args.pid)
     if len(rows) == 0:
@@ -65,4 +79,72 @@ def run(args: argparse.Namespace) -> int:
     else:
         from pt.ui.explain_view import print_explain
         print_explain(t, row, changers)
+    return OK
+
+
+def explain_plan(args: argparse.Namespace) -> int:
+    """The journalled intents of a plan, each with its justification and outcome."""
+    import sys
+
+    from pt.act.journal import Journal, outcomes_by_action
+    from pt.exit_codes import NOT_FOUND, OK
+
+    records = Journal().records(args.plan)
+    outcomes = outcomes_by_action(records)
+    items, seen = [], set()
+    for r in records:
+        if r["kind"] == "intent" and "justification" in r and r["action_id"] not in seen:
+            seen.add(r["action_id"])
+            items.append({**r, "outcome": outcomes.get(r["action_id"])})
+    if not items:
+        message = (f"the journal has no actions for plan {args.plan!r} "
+                   "(never applied, or no such plan; see `pt history`)")
+        print(f"pt explain: error: {message}", file=sys.stderr)
+        if args.json:
+            from pt.ui.result import error_envelope, print_json
+            print_json(error_envelope("explain", code="not_found", message=message))
+        return NOT_FOUND
+    if args.json:
+        from pt.ui.result import envelope, print_json
+        print_json(envelope("explain", host={}, data={"plan_id": args.plan, "actions": items},
+                            errors=[], partial=False))
+    else:
+        from pt.ui.plan_view import print_plan_explain
+        print_plan_explain(args.plan, items)
+    return OK
+
+
+def explain_deep(args: argparse.Namespace) -> int:
+    """The quick ledger, then the deep scan of this one process."""
+    import sys
+
+    import numpy as np
+
+    from pt.act.plan import Selection
+    from pt.deep import deep_scan
+    from pt.exit_codes import NOT_FOUND, OK
+    from pt.triage import mind_changers
+
+    d = deep_scan(Selection(pids=(args.pid,)), max_time_s=args.max_time, limit=1)
+    rows = np.flatnonzero(d.quick.snapshot["pid"] == args.pid)
+    if len(rows) == 0:
+        message = f"no process with pid {args.pid} (it may have exited)"
+        print(f"pt explain: error: {message}", file=sys.stderr)
+        if args.json:
+            from pt.ui.result import error_envelope, print_json
+            print_json(error_envelope("explain", code="not_found", message=message))
+        return NOT_FOUND
+    row = int(rows[0])
+    if args.json:
+        from pt.ui.deep_view import candidate_json
+        from pt.ui.explain_view import explain_json
+        from pt.ui.result import print_json
+        result = explain_json(d.quick, row, mind_changers(d.quick)[row])
+        result["data"]["deep"] = candidate_json(d, 0) if len(d) else {"skipped": d.skipped}
+        print_json(result)
+        return OK
+    from pt.ui.deep_view import print_deep_explain
+    from pt.ui.explain_view import print_explain
+    print_explain(d.quick, row, mind_changers(d.quick)[row])
+    print_deep_explain(d)
     return OK

@@ -30,3 +30,11 @@ def print_config(priors, policy, console: Console | None = None) -> None:
     console.print(f"FDR alpha {policy.fdr_alpha:g} · window {policy.window_s:g}s · dependency weights "
                   + ", ".join(f"{k} {v:g}" for k, v in policy.dependency_impact.items()))
     console.print("protected patterns: " + ", ".join(p.pattern for p in policy.protected_patterns))
+    a = policy.actions
+    console.print(f"actions: plans expire after {a.plan_ttl_s:g}s · min age {a.min_age_s:g}s · kill: "
+                  f"{a.first_signal['default']}, SIGKILL after {a.kill_grace_s:g}s · renice to {a.renice_to} · "
+                  f"throttle {a.throttle_cpu:g} CPU · pause by {a.pause_method} · at most "
+                  f"{a.max_actions_per_run} per run · respawn cooldown {a.respawn_cooldown_s:g}s")
+    console.print("rate limits: " + "; ".join(
+        f"{action} " + ", ".join(f"{n}/{period}" for period, n in periods.items())
+        for action, periods in a.rate_limits.items()))

@@ -1,0 +1,1 @@
+"""Acting on a confirmed plan: identity, guards, remedies and the journal."""

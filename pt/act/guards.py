@@ -1,0 +1,196 @@
+"""Guards re-checked at action time, whatever the plan says (DESIGN.md §4.3-4.4).
+
+A plan can be old, hand-edited or written by another program; so just before
+acting pt re-reads the machine and refuses any action that a hard veto, the
+minimum age, a data-loss gate, a rate limit, the per-run cap or a respawn
+cooldown forbids. Each refusal carries the reason that is journalled.
+"""
+from __future__ import annotations
+
+import os
+import re
+import stat as stat_mod
+from pathlib import Path
+
+import numpy as np
+
+from pt.act.journal import ACTED_RESULTS
+from pt.config import RATE_PERIODS, ActionPolicy, Policy
+
+#: Actions that can lose a process's unsaved work.
+DESTRUCTIVE = ("kill", "restart")
+#: Open files that mean "in the middle of something": VCS and package-manager locks.
+LOCK_FILE = re.compile(r"(\.lock|/lock|/LOCK|\.lck)$")
+
+
+def vetoes(targets: list[dict], policy: Policy, root: str = "/proc") -> list[str | None]:
+    """Per planned action, the hard veto that protects its target *now*
+    (None if none), from a fresh snapshot: the same rules as the scan."""
+    from pt.collect import collect
+    from pt.collect.units import read_units
+    from pt.decide.vetoes import protected_by
+    from pt.features.genealogy import genealogy
+
+    snapshot = collect(root)
+    units = read_units(root, snapshot["pid"])
+    protected = protected_by(snapshot, genealogy(snapshot), policy, units.system_slice)
+    by_identity = {(p, s): i for i, (p, s) in enumerate(zip(snapshot["pid"].tolist(),
+                                                           snapshot["start_ticks"].tolist()))}
+    out = []
+    for t in targets:
+        row = by_identity.get((t["pid"], t["start_ticks"]))
+        # Not in a fresh table (exited, or its stat could not be parsed): unknown is not safe.
+        out.append("not in a fresh process table, so the vetoes cannot be checked" if row is None
+                   else protected[row])
+    return out
+
+
+def host_clock(root: str = "/proc"):
+    """Boot time, uptime and clock ticks now: ages come from the verified
+    start ticks, never from a plan's own fields."""
+    from pathlib import Path as _Path
+
+    from pt.collect.host import read_host
+    return read_host(_Path(root))
+
+
+def ignores(pid: int, sig: int) -> bool:
+    """True if ``pid`` ignores ``sig`` (SigIgn in /proc/PID/status)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigIgn:"):
+                return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def locked_pids(path: str = "/proc/locks") -> set[int]:
+    """Pids holding POSIX or flock locks (``/proc/locks``; OFD locks show pid -1)."""
+    pids = set()
+    try:
+        for line in Path(path).read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 4 and fields[1] != "->" and fields[4].lstrip("-").isdigit():
+                pids.add(int(fields[4]))
+    except OSError:
+        pass
+    return pids
+
+
+def data_at_risk(pid: int, planned_write_bytes: int | None, locked: set[int]) -> str | None:
+    """Why killing ``pid`` could lose data, or None.
+
+    Looks at what matters: a regular file open for writing that is not a log
+    (not O_APPEND), a file lock, an open VCS/package-manager lock file, or
+    bytes written to storage since the plan was made. stdio, ttys, pipes,
+    sockets, /dev/null and stdio (fds 0-2, e.g. ``cmd > out.log &``) are not data. What cannot be inspected counts as a
+    risk: a gate that cannot look must not pass.
+    """
+    if pid in locked:
+        return "holds a file lock (/proc/locks)"
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError as exc:
+        return f"its open files cannot be inspected ({exc.strerror})"
+    for fd in fds:
+        if fd in ("0", "1", "2"):
+            continue                                  # stdio: output redirected to a file is not data
+        try:
+            target = os.readlink(f"{fd_dir}/{fd}")
+        except FileNotFoundError:
+            continue                                  # closed meanwhile
+        except OSError as exc:
+            return f"its open file {fd} cannot be inspected ({exc.strerror})"
+        if not target.startswith("/") or target.startswith(("/dev/", "/proc/", "/sys/")) \
+                or target.endswith(" (deleted)"):
+            continue
+        if LOCK_FILE.search(target):
+            return f"has the lock file {target} open"
+        try:
+            flags = _fd_flags(pid, fd)
+            regular = stat_mod.S_ISREG(os.stat(f"{fd_dir}/{fd}").st_mode)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            return f"its open file {target} cannot be inspected ({exc.strerror})"
+        if regular and flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR) and not flags & os.O_APPEND:
+            return f"has {target} open for writing"
+    now = _write_bytes(pid)
+    if now is None:
+        return "its write counter (/proc/PID/io) cannot be read, so recent writes cannot be ruled out"
+    if planned_write_bytes is None or planned_write_bytes > now:
+        return "the plan has no usable write-counter baseline, so recent writes cannot be ruled out"
+    if now > planned_write_bytes:
+        return f"wrote {now - planned_write_bytes} bytes to storage since the plan was made"
+    return None
+
+
+def _fd_flags(pid: int, fd: str) -> int:
+    for line in Path(f"/proc/{pid}/fdinfo/{fd}").read_text().splitlines():
+        if line.startswith("flags:"):
+            return int(line.split()[1], 8)
+    return 0
+
+
+def _write_bytes(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+class Budget:
+    """Rate limits, per-run cap and respawn cooldown, filled from the journal
+    (what pt really did, across runs) and from this run as it acts."""
+
+    def __init__(self, policy: ActionPolicy, history: list[dict], now: float):
+        self.policy = policy
+        self.now = now
+        # What pt did, plus intents never closed (a crashed apply may have signalled).
+        closed = {r["action_id"] for r in history if r.get("kind") == "outcome"}
+        acted = [r for r in history if not r.get("action_id", "").endswith(":undo") and (
+            (r.get("kind") == "outcome" and r.get("result") in ACTED_RESULTS)
+            or (r.get("kind") == "intent" and r["action_id"] not in closed))]
+        self.times = {}          # action -> np.ndarray of ts
+        for r in acted:
+            self.times.setdefault(r["action"], []).append(r["ts"])
+        self.times = {a: np.array(ts) for a, ts in self.times.items()}
+        self.kills = [(r["cmd_hash"], r["uid"], r["ts"], r["boot_id"],
+                       r.get("params", {}).get("signalled_ticks", r.get("uptime_ticks", 0)),
+                       (r["pid"], r["start_ticks"])) for r in acted if r["action"] == "kill"]
+        self.this_run = 0
+        self.counts: dict[str, int] = {}
+
+    def _count(self, action: str, seconds: float) -> int:
+        if action == "any":
+            past = sum(int((ts >= self.now - seconds).sum()) for ts in self.times.values())
+            return past + self.this_run
+        past = int((self.times.get(action, np.empty(0)) >= self.now - seconds).sum())
+        return past + self.counts.get(action, 0)
+
+    def refuse(self, action: str, target: dict) -> str | None:
+        """Why ``action`` on ``target`` must not happen now, or None (and then it is counted)."""
+        if self.this_run >= self.policy.max_actions_per_run:
+            return f"per-run cap reached ({self.policy.max_actions_per_run} actions; policy max_actions_per_run)"
+        for key in (action, "any"):
+            for period, limit in self.policy.rate_limits.get(key, {}).items():
+                used = self._count(key, RATE_PERIODS[period])
+                if used >= limit:
+                    what = "actions" if key == "any" else f"{key} actions"
+                    return f"rate limit: {used} {what} in the last {period} (limit {limit})"
+        if action == "kill":
+            for digest, uid, ts, boot, ticks, killed in self.kills:
+                if killed == (target["pid"], target["start_ticks"]):
+                    continue                          # the same process (a resumed kill), not a respawn
+                if digest == target["cmd_hash"] and uid == target["uid"] and boot == target["boot_id"] \
+                        and target["start_ticks"] >= ticks and self.now - ts < self.policy.respawn_cooldown_s:
+                    return (f"respawn cooldown: pt killed this command {self.now - ts:.0f} s ago and it came "
+                            f"back (cooldown {self.policy.respawn_cooldown_s:.0f} s)")
+        self.this_run += 1
+        self.counts[action] = self.counts.get(action, 0) + 1
+        return None

@@ -1,0 +1,97 @@
+"""``pt apply PLAN``: carry out a confirmed plan, safely and exactly once."""
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """\
+Before each action pt re-checks, on the live machine: the target's identity
+(through a pidfd: boot id and exact start time), the hard vetoes, the minimum
+age, data-loss gates (files open for writing, locks, recent writes), rate
+limits and the per-run cap. Every intent is journalled and fsync'd before the
+first signal; every outcome after. Applying a plan twice acts once; an apply
+that was interrupted resumes where it stopped.
+
+exit codes: 0 all done, 4 nothing done (no confirmation, or plan expired,
+edited or from another boot), 5 some actions not carried out, 3 no such plan
+
+examples:
+  pt apply 3f2a9c0d1e4b5a69            show the plan, ask, then act
+  pt apply 3f2a9c0d1e4b5a69 --yes      act without asking (scripts, agents)
+  pt apply ./plan.json --yes --json
+"""
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "apply", help="carry out a plan made by `pt plan` (asks first unless --yes)",
+        description="Carry out the actions of a plan after confirmation.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("plan", metavar="PLAN_ID|FILE", help="a plan id from `pt plan`, or a plan file")
+    p.add_argument("--yes", action="store_true", help="confirm without asking (required when not at a terminal)")
+    p.add_argument("--json", action="store_true", help="print the outcomes as one JSON object")
+    p.set_defaults(run=run)
+
+
+def confirm(plan: dict) -> bool:
+    """Show the frozen plan and ask once; only an explicit yes counts."""
+    from pt.ui.plan_view import print_plan
+    print_plan(plan)
+    try:
+        answer = input(f"\nApply these {len(plan['actions'])} actions? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from pt.act.apply import apply_plan, check_usable
+    from pt.act.plan import PlanError, load_plan
+    from pt.exit_codes import INCOMPLETE, NOT_FOUND, OK, REFUSED
+    from pt.ui.result import envelope, error_envelope, print_json
+
+    def fail(code: int, kind: str, message: str) -> int:
+        print(f"pt apply: error: {message}", file=sys.stderr)
+        if args.json:
+            print_json(error_envelope("apply", code=kind, message=message))
+        return code
+
+    try:
+        plan = load_plan(args.plan)
+    except PlanError as exc:
+        missing = str(exc).startswith("no plan")
+        return fail(NOT_FOUND if missing else REFUSED, "plan_not_found" if missing else "plan_invalid", str(exc))
+    try:
+        import time
+
+        from pt.config import load_policy
+        check_usable(plan, time.time(), load_policy())
+    except PlanError as exc:
+        return fail(REFUSED, "plan_unusable", str(exc))
+    if not args.yes:
+        if not sys.stdin.isatty() or args.json:
+            return fail(REFUSED, "not_confirmed",
+                        f"not confirmed: run `pt apply {plan['plan_id']}` at a terminal, or pass --yes")
+        if not confirm(plan):
+            print("Nothing done.")
+            return REFUSED
+    import signal
+
+    def stop(signum, _frame):
+        raise KeyboardInterrupt          # outcomes known so far are journalled on the way out
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
+    try:
+        records = apply_plan(plan)
+    except PlanError as exc:
+        return fail(REFUSED, "plan_unusable", str(exc))
+    incomplete = [r for r in records if r["result"] not in ("done", "exited")]
+    if args.json:
+        print_json(envelope("apply", host={}, data={"plan_id": plan["plan_id"], "outcomes": records},
+                            errors=[], partial=bool(incomplete)))
+    else:
+        from pt.ui.plan_view import print_outcomes
+        print_outcomes(records, f"applied plan {plan['plan_id']}")
+        print(f"Check later with:  pt verify {plan['plan_id']}    revert with:  pt undo {plan['plan_id']}")
+    return INCOMPLETE if incomplete else OK

@@ -1,0 +1,104 @@
+"""``pt deep-scan``: watch the candidates over time until more watching would not change the decision."""
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """\
+A quick scan sees a moment. The deep scan samples the quick scan's most
+uncertain candidates every --interval (CPU ticks, IO, context switches, RSS,
+threads, scheduler time; loadavg and PSI for the machine), re-derives each
+posterior as samples arrive (cumulative CPU and IO, plus a change-point term:
+did CPU stop or start abruptly?), and stops watching a process as soon as the
+value of information of watching longer no longer exceeds the cost of
+waiting. It ends when nothing is left to learn or at --max-time, where a
+still-undecided kill becomes pause-and-observe. It never acts.
+
+examples:
+  pt deep-scan                          the 50 candidates most worth watching
+  pt deep-scan --match pytest --max-time 60
+  pt deep-scan --pid 4242 --json        one process, machine-readable
+"""
+
+
+def add_parser(subparsers) -> None:
+    from pt.commands.explain import pid_arg
+    from pt.commands.scan import duration, top_count
+    from pt.config import ACTIONS, CLASSES
+
+    p = subparsers.add_parser(
+        "deep-scan", help="watch candidates over time (change points, VOI stopping); never acts",
+        description="Quick scan, then sample the best candidates until watching stops paying.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pid", type=pid_arg, action="append", metavar="PID", help="watch this process (repeatable)")
+    p.add_argument("--match", metavar="REGEX", help="only processes whose command line matches REGEX")
+    p.add_argument("--user", action="append", metavar="NAME|UID", help="only this user's processes (repeatable)")
+    p.add_argument("--class", dest="classes", action="append", choices=CLASSES,
+                   help="only processes most probably of this class (repeatable)")
+    p.add_argument("--action", dest="actions", action="append", choices=ACTIONS,
+                   help="only processes for which the quick scan recommends this action (repeatable)")
+    p.add_argument("--min-age", type=duration, default=0.0, metavar="DURATION",
+                   help="only processes at least this old")
+    p.add_argument("--max-time", type=duration, metavar="DURATION",
+                   help="stop after this long (default from policy deep_scan.max_time_s, 30 s)")
+    p.add_argument("--interval", type=interval_seconds, metavar="SECONDS",
+                   help="sampling interval (default from policy, 0.1)")
+    p.add_argument("--limit", type=top_count, metavar="N", help="watch at most N candidates (default 50)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (series summaries included)")
+    p.set_defaults(run=run)
+
+
+def interval_seconds(text: str) -> float:
+    """argparse type for ``--interval``: seconds in [0.01, 10]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.01 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"--interval must be seconds in [0.01, 10], got {text!r}")
+    return value
+
+
+def selection_from(args):
+    """A :class:`~pt.act.plan.Selection` from the shared filter flags, or an
+    error message (for exit code 2)."""
+    import re
+
+    from pt.act.plan import Selection
+    from pt.ui.scan_view import resolve_users
+    try:
+        match = re.compile(args.match) if args.match else None
+    except re.error as exc:
+        return None, f"--match {args.match!r} is not a valid regex: {exc}"
+    try:
+        uids = tuple(sorted(resolve_users(args.user))) if args.user else None
+    except ValueError as exc:
+        return None, str(exc)
+    return Selection(tuple(args.pid or ()), match, uids, tuple(args.classes or ()), tuple(args.actions or ()),
+                     args.min_age), None
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from pt.deep import deep_scan
+    from pt.exit_codes import OK, USAGE
+
+    selection, problem = selection_from(args)
+    if problem:
+        print(f"pt deep-scan: error: {problem}", file=sys.stderr)
+        return USAGE
+    if args.json or not sys.stderr.isatty():
+        result = deep_scan(selection, max_time_s=args.max_time, interval_s=args.interval, limit=args.limit)
+    else:
+        from pt.ui.deep_view import progress
+        with progress() as update:
+            result = deep_scan(selection, max_time_s=args.max_time, interval_s=args.interval, limit=args.limit,
+                               on_progress=update)
+    if args.json:
+        from pt.ui.deep_view import deep_json
+        from pt.ui.result import print_json
+        print_json(deep_json(result))
+    else:
+        from pt.ui.deep_view import print_deep
+        print_deep(result)
+    return OK

@@ -1,0 +1,78 @@
+"""``pt plan``: freeze what pt would do into a plan that ``pt apply`` carries out."""
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """\
+A plan is pt's recommendation for the selected processes, frozen: each entry
+names its target exactly (boot id, pid, start ticks, uid, executable,
+command-line hash), the action and its parameters, and the posterior and
+expected loss that justify it. Its plan_id is a hash of its content. Nothing
+happens until you run `pt apply PLAN_ID` (and confirm, or pass --yes).
+
+examples:
+  pt plan                             everything pt recommends acting on
+  pt plan --match 'pytest|jest' --min-age 1h
+  pt plan --user $USER --class abandoned
+  pt plan --pid 4242 --do pause       pause 4242 whatever pt recommends
+  pt plan --json | jq -r .data.plan.plan_id
+"""
+
+
+def add_parser(subparsers) -> None:
+    from pt.commands.explain import pid_arg
+    from pt.commands.scan import duration, window_seconds
+    from pt.config import ACTIONS, CLASSES
+
+    p = subparsers.add_parser(
+        "plan", help="freeze pt's recommendations into a plan to confirm and apply",
+        description="Scan, then write a plan of actions for the selected processes (acts on nothing).",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pid", type=pid_arg, action="append", metavar="PID", help="only this process (repeatable)")
+    p.add_argument("--match", metavar="REGEX", help="only processes whose command line matches REGEX")
+    p.add_argument("--user", action="append", metavar="NAME|UID", help="only this user's processes (repeatable)")
+    p.add_argument("--class", dest="classes", action="append", choices=CLASSES,
+                   help="only processes most probably of this class (repeatable)")
+    p.add_argument("--action", dest="actions", action="append", choices=ACTIONS[1:],
+                   help="only processes for which pt recommends this action (repeatable)")
+    p.add_argument("--min-age", type=duration, default=0.0, metavar="DURATION",
+                   help="only processes at least this old (e.g. 30m, 2h)")
+    p.add_argument("--do", choices=ACTIONS[1:], metavar="ACTION",
+                   help="plan ACTION instead of pt's recommendation (needs --pid or --match; "
+                        f"one of {', '.join(ACTIONS[1:])}); vetoes still apply")
+    p.add_argument("--at", type=duration, default=0.0, metavar="DURATION",
+                   help="decide as if DURATION more passed with no change (as pt scan --at)")
+    p.add_argument("--window", type=window_seconds, metavar="SECONDS",
+                   help="how long to watch CPU and IO before deciding (default from policy)")
+    p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from pt.act.plan import make_plan, save_plan
+    from pt.commands.deep_scan import selection_from
+    from pt.exit_codes import OK, USAGE
+    from pt.triage import triage
+
+    if args.do and not (args.pid or args.match):
+        print("pt plan: error: --do needs --pid or --match: name the processes you mean", file=sys.stderr)
+        return USAGE
+    selection, problem = selection_from(args)
+    if problem:
+        print(f"pt plan: error: {problem}", file=sys.stderr)
+        return USAGE
+    t = triage(window_s=args.window, at_s=args.at)
+    plan = make_plan(t, selection, do=args.do)
+    path = save_plan(plan)
+    if args.json:
+        from pt.ui.result import envelope, print_json
+        print_json(envelope("plan", host=t.snapshot.host.as_dict(), data={"plan": plan, "path": str(path)},
+                            errors=[], partial=False))
+        return OK
+    from pt.ui.plan_view import print_plan
+    print_plan(plan)
+    if plan["actions"]:
+        print(f"\nSaved {path}\nApply with:  pt apply {plan['plan_id']}   (add --yes when not at a terminal)")
+    return OK

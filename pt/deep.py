@@ -1,0 +1,256 @@
+"""The deep scan: watch the quick scan's candidates until watching stops paying.
+
+``deep_scan()`` runs a quick :func:`~pt.triage.triage`, ranks the selected
+processes by the value of information of watching them (idea K, 5.9: VOI
+per unit of time), samples the best ``candidates`` every ``interval_s``
+(:class:`~pt.collect.series.Sampler`), and every ``voi_every_s`` re-derives
+each one's posterior from everything seen so far (cumulative CPU and IO
+counts plus the CPU regime term, :mod:`pt.infer.timeseries`). A candidate
+whose VOI over every horizon up to ``horizon_max_s`` no longer exceeds the
+cost of waiting is settled and dropped from sampling; the scan ends when
+none is left or at ``max_time_s`` (idea Y), where a still-undecided
+candidate whose best action is kill or restart is paused instead.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from pt.collect.series import Sampler, Series
+from pt.config import ACTIONS, Policy, Priors, load_policy, load_priors
+from pt.decide.loss import Decision, decide, dependency_impact, loss_matrix
+from pt.decide.voi import effective_loss, value_of_information
+from pt.infer import timeseries as ts
+from pt.infer.posterior import Evidence, Inference, ModelTables, infer
+from pt.triage import Triage, triage
+
+KEEP, PAUSE, RESTART, KILL = (ACTIONS.index(a) for a in ("keep", "pause", "restart", "kill"))
+#: The deep scan's evidence items: the quick ones (with deep counts) and the CPU regime.
+REGIME_FEATURE = "cpu_regime"
+#: Outcome bins for VOI: exact below 32 ticks, then ~3% wide (a lower bound within 0.1% here).
+VOI_RESOLUTION = 32
+DEMOTED_TIMEOUT = "time-to-decision bound: still undecided at the deep scan's end; pause and observe"
+
+
+@dataclass(frozen=True)
+class DeepScan:
+    """A deep scan's result; arrays are per candidate, ``rows`` indexes the
+    quick scan's snapshot. ``settled_at_s`` is when VOI stopped the sampling
+    (NaN: watched to the end), ``voi`` the last net value of watching
+    (loss units), ``timed_out`` whether the time bound decided."""
+
+    quick: Triage
+    rows: np.ndarray
+    series: Series
+    counts: ts.Counts
+    regime: ts.Regime
+    notes: ts.Annotations
+    evidence: Evidence
+    inference: Inference
+    decision: Decision
+    settled_at_s: np.ndarray
+    voi: np.ndarray
+    timed_out: np.ndarray
+    elapsed_s: float
+    skipped: list[dict]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _candidate_evidence(t: Triage, rows: np.ndarray, c: ts.Counts | None) -> Evidence:
+    """The quick evidence of ``rows``, with the deep counts added to the window's."""
+    ev = Evidence(**{k: v[rows] for k, v in t.evidence.__dict__.items()})
+    if c is None:
+        return ev
+    io_seen = np.where(c.io_syscalls >= 0, (c.io_syscalls > 0).astype(np.int8), -1)
+    io = np.where(io_seen == 1, 1, np.where(ev.io_active == 1, 1, np.maximum(io_seen, ev.io_active)))
+    return replace(ev, cpu_ticks=ev.cpu_ticks + c.cpu_ticks, window_ticks=ev.window_ticks + c.elapsed_ticks,
+                   io_active=io.astype(np.int8))
+
+
+class _Model:
+    """The decision for a fixed set of candidates, re-run as samples arrive."""
+
+    def __init__(self, t: Triage, rows: np.ndarray, tables: ModelTables):
+        ctx = t.context
+        self.t, self.rows, self.tables = t, rows, tables
+        self.impact = dependency_impact(t.policy, ctx.listening[rows], ctx.established[rows],
+                                        ctx.genealogy.children[rows], ctx.fd_count[rows])
+        self.available = ctx.available[rows]
+        self.protected = np.not_equal(t.protected_by[rows], None)
+        self.loss = effective_loss(loss_matrix(t.policy), self.impact, self.available, KILL, RESTART)
+        category = ctx.command_category[rows].astype(np.intp)
+        self.a, self.b = tables.cpu_alpha[category], tables.cpu_beta[category]
+
+    def infer(self, evidence: Evidence, regime: ts.Regime | None) -> Inference:
+        quick = infer(evidence, self.tables)
+        if regime is None:
+            return quick
+        terms = np.concatenate([quick.terms, regime.terms[:, None, :]], axis=1)
+        observed = np.concatenate([quick.observed, regime.observed[:, None]], axis=1)
+        return Inference.from_terms(terms, observed, quick.log_prior)
+
+    def decide(self, inference: Inference) -> Decision:
+        return decide(inference, self.t.policy, impact=self.impact, available=self.available,
+                      protected=self.protected)
+
+    def net_voi(self, inference: Inference, evidence: Evidence, horizons_s: list[float], cost_per_s: float,
+                hz: int) -> np.ndarray:
+        """max over horizons of VOI(h) - cost * h: positive means keep watching."""
+        best = np.full(len(evidence), -np.inf)
+        k = np.minimum(evidence.cpu_ticks, evidence.window_ticks).astype(np.float64)
+        n = evidence.window_ticks.astype(np.float64)
+        for h in horizons_s:
+            voi = value_of_information(inference.log_posterior, k, n, self.a, self.b, self.loss,
+                                       int(round(h * hz)), resolution=VOI_RESOLUTION)
+            best = np.maximum(best, voi - cost_per_s * h)
+        return best
+
+
+def rank_candidates(t: Triage, selection_mask: np.ndarray, tables: ModelTables, limit: int,
+                    named: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows to watch, best first, and their net VOI: selected, not protected,
+    not zombies (nothing to watch) and with positive net VOI over the deep
+    scan's horizon; processes the user named are always watched."""
+    snap, deep = t.snapshot, t.policy.deep_scan
+    ok = selection_mask & np.equal(t.protected_by, None) & (snap["state"] != ord("Z")) & ~snap["kernel_thread"]
+    rows = np.flatnonzero(ok)
+    if not len(rows):
+        return rows, np.zeros(0)
+    model = _Model(t, rows, tables)
+    ev = _candidate_evidence(t, rows, None)
+    hz = snap.host.clock_ticks
+    horizon = min(deep.horizon_max_s, deep.max_time_s)
+    net = model.net_voi(infer(ev, tables), ev, [horizon], deep.wait_cost_per_s, hz)
+    must = np.zeros(len(rows), dtype=bool) if named is None else np.isin(snap["pid"][rows], named)
+    keep = (net > 0) | must
+    order = np.lexsort((-net, ~must))                     # named first, then by VOI
+    order = order[keep[order]][:limit]
+    return rows[order], net[order]
+
+
+def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: float | None = None,
+              limit: int | None = None, priors: Priors | None = None, policy: Policy | None = None,
+              root=None, on_progress=None) -> DeepScan:
+    """Quick scan, then watch the best candidates; see the module docstring.
+
+    ``selection`` is a :class:`pt.act.plan.Selection` (None: every process);
+    ``on_progress(open, settled, samples, elapsed_s, max_time_s)`` is called
+    after every tick for a progress display.
+    """
+    priors = priors or load_priors()
+    policy = policy or load_policy()
+    deep = policy.deep_scan
+    max_time_s = deep.max_time_s if max_time_s is None else max_time_s
+    interval_s = deep.interval_s if interval_s is None else interval_s
+    policy = replace(policy, deep_scan=replace(deep, max_time_s=max_time_s, interval_s=interval_s))
+    tables = ModelTables(priors)
+    t = triage(root=root, priors=priors, policy=policy, tables=tables)
+    mask = np.ones(len(t), dtype=bool) if selection is None else selection.rows(t, t.decision.action)
+    named = np.array(selection.pids) if selection is not None and selection.pids else None
+    rows, _ = rank_candidates(t, mask, tables, limit or deep.candidates, named)
+    skipped = _skipped(t, named, rows)
+    model = _Model(t, rows, tables)
+    hz = t.snapshot.host.clock_ticks
+    settled_at = np.full(len(rows), np.nan)
+    last_voi = np.full(len(rows), np.nan)
+    open_ = np.ones(len(rows), dtype=bool)
+    every = max(1, int(round(deep.voi_every_s / interval_s)))
+    started = time.monotonic()
+
+    def on_tick(series: Series, tick: int):
+        alive = series.alive[-1] if len(series) else np.zeros(len(rows), dtype=bool)
+        open_[~alive & open_] = False
+        if tick and tick % every == 0 and open_.any():
+            c = ts.counts(series)
+            ev = _candidate_evidence(t, rows, c)
+            inference = model.infer(ev, ts.regime(series, priors))
+            elapsed = time.monotonic() - started
+            left = max(max_time_s - elapsed, 0.0)
+            horizons = sorted({min(1.0, left), min(deep.horizon_max_s, left)} - {0.0})
+            idx = np.flatnonzero(open_)
+            sub = _subset(inference, ev, idx)
+            net = np.full(len(rows), -np.inf)
+            if horizons:
+                sub_model = _SubModel(model, idx)
+                net[idx] = sub_model.net_voi(sub[0], sub[1], horizons, deep.wait_cost_per_s, hz)
+            last_voi[idx] = net[idx]
+            done = idx[net[idx] <= 0]
+            settled_at[done] = elapsed
+            open_[done] = False
+            sampler.drop(done)
+        if on_progress is not None:
+            on_progress(int(open_.sum()), int(np.isfinite(settled_at).sum()), tick + 1,
+                        time.monotonic() - started, max_time_s)
+        return not open_.any()
+
+    n_ticks = int(math.ceil(max_time_s / interval_s)) + 1
+    with Sampler(t.snapshot["pid"][rows], t.snapshot["start_ticks"][rows], interval_s=interval_s,
+                 root=root) as sampler:
+        series = sampler.run(n_ticks if len(rows) else 0, on_tick)
+    c = ts.counts(series)
+    regime = ts.regime(series, priors)
+    evidence = _candidate_evidence(t, rows, c)
+    inference = model.infer(evidence, regime)
+    decision = model.decide(inference)
+    timed_out = open_ & np.isnan(settled_at)
+    if deep.pause_on_timeout:
+        decision = time_bound(decision, timed_out, model.available)
+    return DeepScan(t, rows, series, c, regime, ts.annotations(series), evidence, inference, decision,
+                    settled_at, last_voi, timed_out, time.monotonic() - started, skipped)
+
+
+def time_bound(decision: Decision, timed_out: np.ndarray, available: np.ndarray) -> Decision:
+    """Idea Y: a candidate still undecided at the time bound whose best action
+    is kill or restart is paused instead (reversible, and it keeps watching
+    possible), where pause is available."""
+    to_pause = timed_out & np.isin(decision.action, (KILL, RESTART)) & available[:, PAUSE]
+    action = decision.action.copy()
+    action[to_pause] = PAUSE
+    demoted = decision.demoted.copy()
+    demoted[to_pause] = DEMOTED_TIMEOUT
+    return replace(decision, action=action, demoted=demoted)
+
+
+def _skipped(t: Triage, named: np.ndarray | None, rows: np.ndarray) -> list[dict]:
+    """Why each process the user named is not being watched."""
+    out = []
+    snap = t.snapshot
+    for pid in ([] if named is None else named.tolist()):
+        found = np.flatnonzero(snap["pid"] == pid)
+        if not len(found):
+            out.append({"pid": pid, "reason": "no such process (it may have exited)"})
+        elif found[0] not in rows:
+            i = int(found[0])
+            why = t.protected_by[i]
+            out.append({"pid": pid, "reason": f"protected: {why}" if why is not None else
+                        "a zombie: nothing to watch" if snap["state"][i] == ord("Z") else
+                        "a kernel thread" if snap["kernel_thread"][i] else "excluded by the other filters"})
+    return out
+
+
+def _subset(inference: Inference, evidence: Evidence, idx: np.ndarray) -> tuple[Inference, Evidence]:
+    inf = Inference(inference.terms[idx], inference.observed[idx], inference.log_prior,
+                    inference.log_likelihood[idx], inference.log_posterior[idx], inference.posterior[idx])
+    return inf, Evidence(**{k: v[idx] for k, v in evidence.__dict__.items()})
+
+
+class _SubModel(_Model):
+    """A :class:`_Model` restricted to some of its candidates."""
+
+    def __init__(self, model: _Model, idx: np.ndarray):
+        self.t, self.rows, self.tables = model.t, model.rows[idx], model.tables
+        self.impact, self.available = model.impact[idx], model.available[idx]
+        self.protected, self.loss = model.protected[idx], model.loss[idx]
+        self.a, self.b = model.a[idx], model.b[idx]
+
+
+def deep_features() -> tuple[str, ...]:
+    from pt.infer.posterior import FEATURES
+    return FEATURES + (REGIME_FEATURE,)
+
+

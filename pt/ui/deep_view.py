@@ -1,0 +1,226 @@
+"""Rich and JSON views of a deep scan, and its live progress display."""
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from pt.config import ACTIONS, CLASSES
+from pt.infer import ledger
+from pt.infer.posterior import ABANDONED, LN2, USEFUL
+from pt.infer.timeseries import sparkline
+from pt.ui.plan_view import ACTION_STYLE
+from pt.ui.result import envelope
+from pt.ui.scan_view import printable
+
+
+@contextlib.contextmanager
+def progress(console: Console | None = None):
+    """A live display of the deep scan (candidates open, settled, samples,
+    time left); yields the ``on_progress`` callback for :func:`pt.deep.deep_scan`."""
+    bar = Progress(TextColumn("deep scan"), BarColumn(), TextColumn("{task.fields[status]}"),
+                   TimeRemainingColumn(), console=console or Console(file=sys.stderr), transient=True)
+    with bar:
+        task = bar.add_task("deep", total=1.0, status="quick scan…")
+
+        def update(open_: int, settled: int, samples: int, elapsed: float, max_time: float) -> None:
+            bar.update(task, completed=min(elapsed / max_time, 1.0) if max_time else 1.0,
+                       status=f"{open_} watching · {settled} settled · {samples} samples")
+        yield update
+
+
+def regime_row(d, i: int) -> dict:
+    """The CPU-regime evidence item of candidate ``i``, shaped like a ledger row."""
+    terms = d.regime.terms[i]
+    seen = bool(d.regime.observed[i])
+    bits = float((terms[ABANDONED] - terms[USEFUL]) / LN2) if seen else 0.0
+    return {"feature": "cpu_regime", "label": "CPU regime", "observed": regime_text(d, i), "missing": not seen,
+            "log_likelihood": {c: round(float(v), 4) for c, v in zip(CLASSES, terms)},
+            "bits_abandoned_vs_useful": round(bits, 4), "strength": ledger.strength(bits) if seen else "none"}
+
+
+def _change_at_s(d, i: int) -> float | None:
+    tau = int(d.regime.tau[i])
+    return float(d.series.times[tau + 1] - d.series.times[0]) if tau >= 0 else None
+
+
+def regime_text(d, i: int) -> str:
+    if not d.regime.observed[i]:
+        return "too few samples"
+    p, at = float(d.regime.p_change[i]), _change_at_s(d, i)
+    if p < 0.5 or at is None:
+        return f"steady for {len(d.series) - 1} samples (P(change) {p:.2g})"
+    before, after = d.regime.share_before[i], d.regime.share_after[i]
+    kind = "stopped" if after < before else "started"
+    return f"{kind} {at:.1f}s in: {100 * before:.0f}% → {100 * after:.0f}% of a CPU (P(change) {p:.2f})"
+
+
+def notes_text(d, i: int) -> list[str]:
+    n = d.notes
+    out = []
+    if np.isfinite(n.io_stopped_s[i]):
+        out.append(f"IO stopped {n.io_stopped_s[i]:.1f}s into the scan")
+    if np.isfinite(n.cpu_trend_per_s[i]) and abs(n.cpu_trend_per_s[i]) > 2 * n.cpu_trend_sd[i]:
+        out.append(f"CPU trend {100 * n.cpu_trend_per_s[i]:+.1f}%/s (±{100 * n.cpu_trend_sd[i]:.1f})")
+    if np.isfinite(n.ctx_branching[i]) and n.ctx_branching[i] > 0:
+        out.append(f"bursty context switches (branching {n.ctx_branching[i]:.1f})"
+                   + ("; burst intensity decayed to baseline" if n.bursts_decayed[i] else ""))
+    return out
+
+
+def _share_series(d, i: int) -> np.ndarray:
+    return d.series.cpu_share()[:, i] if len(d.series) > 1 else np.zeros(0)
+
+
+def _io_series(d, i: int) -> np.ndarray:
+    io = d.series.delta("syscalls")[:, i] if len(d.series) > 1 else np.zeros(0, dtype=np.int64)
+    return np.where(io >= 0, io, np.nan)
+
+
+def candidate_json(d, i: int) -> dict:
+    t, row = d.quick, int(d.rows[i])
+    snap = t.snapshot
+    argv = snap["cmdline"][row]
+
+    def verdict(post, action, demoted):
+        return {"action": ACTIONS[int(action)], "class": CLASSES[int(np.argmax(post))],
+                "posterior": {c: round(float(p), 6) for c, p in zip(CLASSES, post)}, "demoted": demoted}
+    tau = int(d.regime.tau[i])
+    share, io = _share_series(d, i), _io_series(d, i)
+    return {
+        "pid": int(snap["pid"][row]), "comm": str(snap["comm"][row]),
+        "command": " ".join(argv) if argv else None,
+        "identity": f"{snap.host.boot_id}:{int(snap['start_ticks'][row])}:{int(snap['pid'][row])}",
+        "quick": verdict(t.inference.posterior[row], t.decision.action[row], t.decision.demoted[row]),
+        "deep": verdict(d.inference.posterior[i], d.decision.action[i], d.decision.demoted[i]),
+        "samples": int(d.counts.samples[i]),
+        "settled_at_s": None if np.isnan(d.settled_at_s[i]) else round(float(d.settled_at_s[i]), 3),
+        "timed_out": bool(d.timed_out[i]),
+        "net_voi": None if not np.isfinite(d.voi[i]) else round(float(d.voi[i]), 6),
+        "counts": {"cpu_ticks": int(d.counts.cpu_ticks[i]), "elapsed_ticks": int(d.counts.elapsed_ticks[i]),
+                   "io_syscalls": int(d.counts.io_syscalls[i])},
+        "cpu_regime": {"p_change": _num(d.regime.p_change[i]), "change_at_s": _change_at_s(d, i),
+                       "share_before": _num(d.regime.share_before[i]), "share_after": _num(d.regime.share_after[i]),
+                       "lr_stopped": _num(d.regime.lr_stopped[i]), "lr_started": _num(d.regime.lr_started[i]),
+                       "text": regime_text(d, i)},
+        "annotations": {"io_stopped_s": _num(d.notes.io_stopped_s[i]),
+                        "io_change_prob": _num(d.notes.io_change_prob[i]),
+                        "cpu_trend_per_s": _num(d.notes.cpu_trend_per_s[i]),
+                        "cpu_trend_sd": _num(d.notes.cpu_trend_sd[i]),
+                        "ctx_branching": _num(d.notes.ctx_branching[i]),
+                        "bursts_decayed": bool(d.notes.bursts_decayed[i]), "text": notes_text(d, i)},
+        "evidence": ledger.ledger_rows(d.inference, d.evidence, i) + [regime_row(d, i)],
+        "series": {"cpu_share": [_num(v) for v in share], "io_syscalls": [_num(v) for v in io],
+                   "change_index": tau if tau >= 0 else None},
+    }
+
+
+def _num(value) -> float | None:
+    value = float(value)
+    return round(value, 6) if np.isfinite(value) else None
+
+
+def deep_json(d) -> dict:
+    data = {
+        "candidates": [candidate_json(d, i) for i in range(len(d))],
+        "skipped": d.skipped,
+        "summary": {"watched": len(d), "settled": int(np.isfinite(d.settled_at_s).sum()),
+                    "timed_out": int(d.timed_out.sum()), "elapsed_s": round(d.elapsed_s, 3),
+                    "ticks": len(d.series), "interval_s": d.series.interval_s,
+                    "sampler": {k: _num(v) for k, v in d.series.cost().items()},
+                    "sampler_mode": d.series.mode},
+        "model": {"priors": {"source": d.quick.priors.source, "digest": d.quick.priors.digest},
+                  "policy": {"source": d.quick.policy.source, "digest": d.quick.policy.digest}},
+    }
+    errors = d.quick.snapshot.errors
+    return envelope("deep-scan", host=d.quick.snapshot.host.as_dict(), data=data, errors=errors.as_list(),
+                    partial=errors.partial)
+
+
+def print_deep(d, console: Console | None = None) -> None:
+    console = console or Console(file=sys.stdout)
+    for s in d.skipped:
+        console.print(f"  [yellow]not watched[/] pid {s['pid']}: {s['reason']}")
+    if not len(d):
+        console.print("[green]Nothing worth watching:[/] every selected process's decision is already clear "
+                      "(or none matched).")
+        return
+    table = Table(title=f"deep scan: {len(d)} watched for {d.elapsed_s:.1f}s", title_justify="left",
+                  caption=_caption(d), caption_justify="left")
+    for name, kw in (("pid", {"justify": "right"}), ("command", {"max_width": 32, "no_wrap": True,
+                                                                  "overflow": "ellipsis"}),
+                     ("quick → deep", {}), ("P(abandoned)", {"justify": "right"}), ("CPU", {}),
+                     ("watched", {"justify": "right"}), ("what the series say", {"max_width": 56})):
+        table.add_column(name, **kw)
+    snap = d.quick.snapshot
+    for i in range(len(d)):
+        row = int(d.rows[i])
+        argv = snap["cmdline"][row]
+        quick_a, deep_a = ACTIONS[int(d.quick.decision.action[row])], ACTIONS[int(d.decision.action[i])]
+        arrow = Text.assemble((quick_a, ACTION_STYLE.get(quick_a, "")), " → ", (deep_a, ACTION_STYLE.get(deep_a, "")))
+        p_quick, p_deep = d.quick.inference.posterior[row, ABANDONED], d.inference.posterior[i, ABANDONED]
+        tau = int(d.regime.tau[i]) if d.regime.p_change[i] >= 0.5 else -1
+        watched = f"{d.settled_at_s[i]:.1f}s" if np.isfinite(d.settled_at_s[i]) else (
+            "to the end" + (" ⏱" if d.timed_out[i] else ""))
+        said = "; ".join([regime_text(d, i)] + notes_text(d, i))
+        if d.decision.demoted[i]:
+            said += f"; {d.decision.demoted[i]}"
+        table.add_row(str(snap["pid"][row]), printable(" ".join(argv) if argv else f"[{snap['comm'][row]}]"),
+                      arrow, f"{p_quick:.3f} → {p_deep:.3f}",
+                      sparkline(_share_series(d, i), (tau,) if tau >= 0 else (), width=24),
+                      watched, printable(said))
+    console.print(table)
+
+
+def _caption(d) -> str:
+    cost = d.series.cost()
+    return (f"{int(np.isfinite(d.settled_at_s).sum())} settled early by value of information, "
+            f"{int(d.timed_out.sum())} at the time bound · sampled every {d.series.interval_s:g}s "
+            f"({d.series.mode}; {100 * cost['core_share']:.1f}% of a core per pass rate) · "
+            "| marks a CPU change point")
+
+
+def print_deep_explain(d, console: Console | None = None) -> None:
+    """How the deep scan moved one process's posterior: the evidence that
+    changed, the series with their change point, and the annotations."""
+    from rich.panel import Panel
+    console = console or Console(file=sys.stdout)
+    if not len(d):
+        for s in d.skipped:
+            console.print(f"deep scan: pid {s['pid']} not watched: {s['reason']}")
+        return
+    row = int(d.rows[0])
+    t = d.quick
+    table = Table(title="posterior: quick scan → deep scan", title_justify="left")
+    table.add_column("class")
+    table.add_column("quick", justify="right")
+    table.add_column("deep", justify="right")
+    for j, c in enumerate(CLASSES):
+        table.add_row(c, f"{t.inference.posterior[row, j]:.4f}", f"{d.inference.posterior[0, j]:.4f}")
+    ledger_table = Table(title="deep evidence (bits toward abandoned over useful)", title_justify="left")
+    for name in ("evidence", "observed", "bits"):
+        ledger_table.add_column(name, justify="right" if name == "bits" else "left")
+    rows = ledger.ledger_rows(d.inference, d.evidence, 0)
+    for r in [x for x in rows if x["feature"] in ("cpu_window", "io_window")] + [regime_row(d, 0)]:
+        ledger_table.add_row(r["label"], printable(r["observed"]), f"{r['bits_abandoned_vs_useful']:+.2f}")
+    tau = int(d.regime.tau[0]) if d.regime.p_change[0] >= 0.5 else -1
+    marks = (tau,) if tau >= 0 else ()
+    quick_a, deep_a = ACTIONS[int(t.decision.action[row])], ACTIONS[int(d.decision.action[0])]
+    lines = [Text.assemble(("action: ", "bold"), (quick_a, ACTION_STYLE.get(quick_a, "")), " → ",
+                           (deep_a, ACTION_STYLE.get(deep_a, ""))),
+             Text(f"CPU  {sparkline(_share_series(d, 0), marks, width=60)}"),
+             Text(f"IO   {sparkline(_io_series(d, 0), marks, width=60)}"),
+             Text(f"{d.counts.samples[0]} samples every {d.series.interval_s:g}s; "
+                  + (f"settled after {d.settled_at_s[0]:.1f}s (more watching would not change the decision)"
+                     if np.isfinite(d.settled_at_s[0]) else "watched to the time bound"))]
+    lines += [Text(f"• {n}") for n in [regime_text(d, 0)] + notes_text(d, 0)]
+    if d.decision.demoted[0]:
+        lines.append(Text(f"• {d.decision.demoted[0]}"))
+    from rich.console import Group
+    console.print(Panel(Group(table, Text(""), ledger_table, Text(""), *lines), title="deep scan",
+                        title_align="left", expand=False))

@@ -1,0 +1,170 @@
+"""pt plan / apply / verify / undo / history / explain --plan, run as a user runs them."""
+from __future__ import annotations
+
+import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pt.testing import (
+    _state,
+    kill_if_same,
+    plan_for,
+    python_child,
+    run_pt,
+    sleepers,
+    spawn_detached,
+    wait_for,
+)
+
+IGNORES_TERM = ("import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                "print('ready', flush=True); time.sleep(600)")
+
+
+@pytest.fixture
+def env(tmp_path):
+    """Private config and state dirs; a policy that may act on the suite's
+    fresh, root-owned processes (as root, everything root owns is protected)."""
+    (tmp_path / "config/pt").mkdir(parents=True)
+    policy = {"version": 1, "actions": {"min_age_s": 0, "kill_grace_s": 1}}
+    if os.geteuid() == 0:
+        policy["guards"] = {"allow_system_services": True}
+    (tmp_path / "config/pt/policy.json").write_text(json.dumps(policy))
+    return {"XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state")}
+
+
+def pt_json(*args, cwd, env, code=0):
+    proc = run_pt(*args, "--json", cwd=cwd, env=env, check=False)
+    assert proc.returncode == code, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def journal_lines(tmp_path):
+    path = tmp_path / "state/pt/journal.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_plan_apply_verify_history_explain(tmp_path, env):
+    targets = [spawn_detached(tmp_path) for _ in range(2)]
+    try:
+        pids = [str(p) for p, _ in targets]
+        plan = pt_json("plan", "--pid", pids[0], "--pid", pids[1], "--at", "+1d", cwd=tmp_path,
+                       env=env)["data"]["plan"]
+        assert [a["action"] for a in plan["actions"]] == ["kill", "kill"]
+        assert {a["target"]["pid"] for a in plan["actions"]} == {p for p, _ in targets}
+        assert all(a["target"]["start_ticks"] == s for a, (_, s) in zip(plan["actions"], targets))
+
+        refused = run_pt("apply", plan["plan_id"], cwd=tmp_path, env=env, check=False)
+        assert refused.returncode == 4 and "--yes" in refused.stderr
+        assert all(_state(p) == "S" for p, _ in targets)
+
+        applied = pt_json("apply", plan["plan_id"], "--yes", cwd=tmp_path, env=env)
+        assert [o["result"] for o in applied["data"]["outcomes"]] == ["exited", "exited"]
+        for pid, _ in targets:
+            wait_for(lambda pid=pid: _state(pid) in (None, "Z"))
+
+        verified = pt_json("verify", plan["plan_id"], cwd=tmp_path, env=env)["data"]["targets"]
+        assert [(t["alive"], t["respawned_as"]) for t in verified] == [(False, []), (False, [])]
+        history = pt_json("history", cwd=tmp_path, env=env)["data"]["plans"]
+        assert history[0]["plan_id"] == plan["plan_id"] and history[0]["results"] == {"exited": 2}
+        explained = pt_json("explain", "--plan", plan["plan_id"], cwd=tmp_path, env=env)["data"]["actions"]
+        assert explained[0]["justification"]["why"] == plan["actions"][0]["why"]
+        assert explained[0]["outcome"]["result"] == "exited"
+        text = run_pt("explain", "--plan", plan["plan_id"], cwd=tmp_path, env=env).stdout
+        assert "orphaned" in text and "exited after SIGTERM" in text
+    finally:
+        for pid, start in targets:
+            kill_if_same(pid, start)
+
+
+def test_plan_do_needs_named_processes(tmp_path, env):
+    proc = run_pt("plan", "--do", "kill", cwd=tmp_path, env=env, check=False)
+    assert proc.returncode == 2 and "--pid or --match" in proc.stderr
+
+
+def test_missing_and_stale_plans(tmp_path, env):
+    missing = pt_json("apply", "0123456789abcdef", "--yes", cwd=tmp_path, env=env, code=3)
+    assert missing["errors"][0]["code"] == "plan_not_found"
+    with sleepers(1) as (proc,):
+        path = tmp_path / "old.json"
+        path.write_text(json.dumps(plan_for([proc.pid], "kill", created_at=time.time() - 7200, ttl_s=900)))
+        stale = pt_json("apply", str(path), "--yes", cwd=tmp_path, env=env, code=4)
+        assert "expired" in stale["errors"][0]["message"]
+        assert _state(proc.pid) == "S" and journal_lines(tmp_path) == []
+
+
+def _apply_at_terminal(args, env, answer: bytes, cwd) -> tuple[int, str]:
+    """Run ``pt apply`` on a pseudo-terminal (outside the source tree, as
+    :func:`run_pt` does) and answer its question."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(cwd)
+        os.environ.update(env, COLUMNS="200")
+        os.execv(sys.executable, [sys.executable, "-m", "pt", "apply", *args])
+    output = b""
+    while b"[y/N]" not in output:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:                      # the child closed the terminal: it exited
+            chunk = b""
+        if not chunk:
+            _, status = os.waitpid(pid, 0)
+            raise AssertionError(f"pt apply exited ({status}) without asking: {output.decode(errors='replace')}")
+        output += chunk
+    os.write(fd, answer)
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+
+
+def test_interactive_confirmation_shows_the_frozen_plan(tmp_path, env):
+    with sleepers(1) as (proc,):
+        path = tmp_path / "plan.json"
+        plan = plan_for([proc.pid], "pause")
+        path.write_text(json.dumps(plan))
+        code, shown = _apply_at_terminal([str(path)], env, b"n\n", tmp_path)
+        assert code == 4 and str(proc.pid) in shown and "SIGSTOP" in shown and "Nothing done" in shown
+        assert _state(proc.pid) == "S"
+        code, shown = _apply_at_terminal([str(path)], env, b"y\n", tmp_path)
+        assert code == 0 and "done" in shown
+        assert _state(proc.pid) == "T"
+        undone = pt_json("undo", str(path), cwd=tmp_path, env=env)
+        assert [o["result"] for o in undone["data"]["outcomes"]] == ["done"]
+        wait_for(lambda: _state(proc.pid) == "S")
+
+
+def test_an_apply_killed_halfway_resumes(tmp_path, env):
+    """Kill pt during the grace period: intents are journalled, outcomes not;
+    the next apply finishes the job and a third does nothing."""
+    with python_child(IGNORES_TERM) as a, python_child(IGNORES_TERM) as b:
+        path = tmp_path / "plan.json"
+        plan = plan_for([a.pid, b.pid], "kill", {"signal": "SIGTERM", "grace_s": 2.0, "then": "SIGKILL"})
+        path.write_text(json.dumps(plan))
+        apply = subprocess.Popen([sys.executable, "-m", "pt", "apply", str(path), "--yes"], cwd=tmp_path,
+                                 env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: sum(r["kind"] == "intent" for r in journal_lines(tmp_path)) == 2)
+        time.sleep(0.2)
+        apply.send_signal(signal.SIGKILL)
+        apply.wait()
+        assert [r["kind"] for r in journal_lines(tmp_path)] == ["intent", "intent"]
+        assert a.poll() is None and b.poll() is None         # SIGTERM ignored, SIGKILL never sent
+
+        resumed = pt_json("apply", str(path), "--yes", cwd=tmp_path, env=env)
+        assert [o["result"] for o in resumed["data"]["outcomes"]] == ["exited", "exited"]
+        assert all("SIGKILL" in o["detail"] for o in resumed["data"]["outcomes"])
+        again = pt_json("apply", str(path), "--yes", cwd=tmp_path, env=env)
+        assert all(o["earlier"] for o in again["data"]["outcomes"])
+        outcomes = [r for r in journal_lines(tmp_path) if r["kind"] == "outcome"]
+        assert len(outcomes) == 2
