@@ -554,6 +554,14 @@ def test_action_records_are_redacted_and_never_raise(tmp_path):
     refused = writer.write_action_records([{**base, "kind": "outcome", "result": "refused", "detail": "no"}],
                                           lake=tmp_path, red=red)
     assert refused.written and "refused" in read_all(tmp_path, "outcomes").column("result").to_pylist()
+    # As pt.act.apply._intent builds it, before Journal.append adds ts: the
+    # justification quotes the raw command line, which must not be stored.
+    raw = {k: v for k, v in base.items() if k not in ("ts", "uptime_ticks")}
+    intent = {**raw, "kind": "intent", "action_id": "p-1:1",
+              "justification": {"command": f"deploy --token={SECRETS['github']} {PRIVATE_PATH}"}}
+    assert writer.write_action_records([intent], lake=tmp_path, red=red).written
+    blob = _lake_text(tmp_path)
+    assert SECRETS["github"].encode() not in blob and PRIVATE_PATH.encode() not in blob
     bad = writer.write_action_records([{**base, "kind": "outcome"}], lake=tmp_path)
     assert not bad.written and "has no result" in bad.reason
     assert not writer.write_action_records([{**base, "kind": "nope"}], lake=tmp_path).written

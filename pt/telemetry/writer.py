@@ -421,12 +421,13 @@ def _redact_json(value, red: Redactor):
     return value
 
 
-def _journal_columns(records: list[dict], table: str, red: Redactor) -> pa.Table:
+def _journal_columns(records: list[dict], table: str, red: Redactor, now: float) -> pa.Table:
     rows = []
     for r in records:
         row = {
             "run_id": lakes.check_id(str(r["plan_id"])), "plan_id": str(r["plan_id"]),
-            "action_id": str(r["action_id"]), "ts": float(r["ts"]), "uptime_ticks": r.get("uptime_ticks"),
+            "action_id": str(r["action_id"]), "ts": float(r.get("ts", now)),
+            "uptime_ticks": r.get("uptime_ticks"),
             "boot_id": r.get("boot_id"), "pid": int(r["pid"]), "start_ticks": r.get("start_ticks"),
             "uid": r.get("uid"), "action": str(r["action"]),
             "params": json.dumps(_redact_json(r.get("params") or {}, red), sort_keys=True),
@@ -447,11 +448,15 @@ def write_action_records(records: list[dict], *, lake: str | os.PathLike | None 
                          red: Redactor | None = None) -> TelemetryResult:
     """Append action-journal records (``kind`` ``intent`` -> ``actions``,
     ``outcome`` -> ``outcomes``) to the lake, one file per table and plan.
+    Keys other than the journal's identity, action, params and outcome fields
+    (an intent's ``justification``, which quotes the raw command line) are
+    not stored; a record without ``ts`` (not yet through ``Journal.append``)
+    gets the current time.
 
     Never raises: on lake trouble or a malformed record nothing is written
     and the result's ``reason`` says why (callers log it and carry on).
     """
-    started = time.perf_counter()
+    started, now = time.perf_counter(), time.time()
     result = TelemetryResult(lake="?")
     try:
         root = lakes.lake_root(lake)
@@ -464,8 +469,8 @@ def write_action_records(records: list[dict], *, lake: str | os.PathLike | None 
                 raise ValueError(f"journal record kind must be 'intent' or 'outcome', got {kind!r}")
             table = "actions" if kind == "intent" else "outcomes"
             plan = lakes.check_id(str(r.get("plan_id")))
-            by_kind.setdefault((table, plan, lakes.day(float(r["ts"]))), []).append(r)
-        tables = {key: _journal_columns(rs, key[0], red) for key, rs in by_kind.items()}
+            by_kind.setdefault((table, plan, lakes.day(float(r.get("ts", now)))), []).append(r)
+        tables = {key: _journal_columns(rs, key[0], red, now) for key, rs in by_kind.items()}
         for (table, plan, _), tbl in tables.items():
             ts = float(tbl.column("ts")[0].as_py())
             path = lakes.publish(lakes.partition(root, table, ts, plan),
