@@ -7,6 +7,7 @@ Every test writes to a lake under ``tmp_path`` (never the user's).
 import json
 import math
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -18,6 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from pt.config import ACTIONS, CLASSES
 from pt.fields import FIELDS, VERDICT_FIELDS
@@ -157,6 +160,30 @@ def test_argv_redaction_keeps_safe_tokens_and_drops_secrets():
     # A rotated token does not change the command's identity.
     rotated = [a.replace(SECRETS["github"], "ghp_An0th3rR4nd0mT0k3nV4lu3xyz0987654321") for a in planted_argv()]
     assert red.argv(rotated).cmd_hash == out.cmd_hash
+
+
+REDACTED_TOKEN = re.compile(r"(<secret>|[puh]:[0-9a-f]{16})")
+STRUCTURAL = re.compile(r"-{1,2}[A-Za-z][A-Za-z0-9_.-]*|[A-Za-z_][A-Za-z0-9_.-]*=|[puh]:[0-9a-f]{16}(?==)")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(min_size=0, max_size=40), min_size=1, max_size=8))
+@example(["x", f"--{SECRETS['github']}=v", f"--{SECRETS['github']}", "-pX", "a=b", "--k=", "--token", "t"])
+def test_no_argument_survives_redaction_except_names(argv):
+    """Whatever the arguments, after argv[0] every stored token is a hash, <secret>,
+    a flag name, or a name= followed by a hash or <secret>: no value is ever kept."""
+    out = Redactor(KEY).argv(argv)
+    for token in out.args[1:]:
+        if REDACTED_TOKEN.fullmatch(token):
+            continue
+        head = STRUCTURAL.match(token)
+        assert head, token
+        rest = token[head.end():]
+        if head.group().endswith("="):
+            assert REDACTED_TOKEN.fullmatch(rest), token
+        else:
+            assert rest == "" or (rest.startswith("=") and REDACTED_TOKEN.fullmatch(rest[1:])), token
+    assert len(out.args) == len(argv)
 
 
 @pytest.mark.parametrize("value", [*(v for k, v in SECRETS.items() if k not in ("password", "url_password")),
