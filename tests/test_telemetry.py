@@ -758,6 +758,14 @@ def test_error_envelope_with_json(tmp_path):
 
 
 def test_reports_sql_ships_as_package_data():
+    """Read through importlib.resources from wherever pt is imported: in CI
+    (.ci/run: pip install . then pytest) that is the installed wheel, so
+    this fails if meson's install_subdir ever stops shipping the .sql."""
+    import importlib.resources
+
+    import pt.telemetry
+    sql = importlib.resources.files("pt.telemetry").joinpath("reports.sql")
+    assert sql.is_file() and Path(str(sql)).parent == Path(pt.telemetry.__file__).parent
     text = duck.reports_sql()
     for macro in ("pt_runs", "pt_why", "pt_ledger", "pt_top", "pt_calibration", "pt_actions"):
         assert f"MACRO {macro}(" in text
