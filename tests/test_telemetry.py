@@ -708,6 +708,10 @@ def test_export_rekeys_or_drops_hashes(scan, tmp_path):
                for a in r)
     with pytest.raises(OSError, match="not empty"):
         lakes.export(lake_dir, tmp_path / "dropped", mode="drop")
+    lakes.compact(lake_dir)                      # month files export the same way
+    again = lakes.export(lake_dir, tmp_path / "compacted", mode="rekey")
+    assert again["files"] == 6 and again["rows"] == out["rows"]
+    assert len(read_all(tmp_path / "compacted", "proc_samples")) == len(original)
 
 
 # --- the commands -----------------------------------------------------------------------------

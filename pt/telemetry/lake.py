@@ -479,7 +479,8 @@ def export(root: Path, dest: Path, *, mode: str, key: bytes | None = None) -> di
                     flat = pc.list_flatten(col)
                     values = _rekey_strings(flat, token)
                     combined = col.combine_chunks()
-                    new = pa.ListArray.from_arrays(combined.offsets, values, mask=combined.is_null())
+                    new = pa.ListArray.from_arrays(combined.offsets, values, type=col.type,
+                                                   mask=combined.is_null())
                 elif name in token_cols:
                     new = _rekey_strings(col, token)
                 elif name == "key_id":
