@@ -270,7 +270,8 @@ def test_planted_secrets_never_reach_the_lake(tmp_path):
     samples = read_all(lake, "proc_samples")
     rows = [r for r in samples.to_pylist() if r["pid"] == proc.pid]
     assert len(rows) == 2 and rows[0]["secrets_dropped"] >= 7
-    assert rows[0]["cwd_hash"] == rows[1]["cwd_hash"] is not None or rows[1]["cwd_hash"] is None
+    assert sorted(r["cwd_hash"] is None for r in rows) == [False, True]      # --raw has no cwd
+    assert next(r["cwd_hash"] for r in rows if r["cwd_hash"]).startswith("p:")
     assert "--token" in rows[0]["arg_flags"]
 
 
@@ -660,6 +661,17 @@ def test_compaction_keeps_every_row_and_every_answer(scan, tmp_path):
     assert again["tables"]["proc_inference"]["leftovers_removed"] == 1
     assert duck.open_lake(tmp_path).query(count_sql)[1] == counts
     assert lakes.table_files(tmp_path, "proc_inference")[1] == compacted
+
+
+def test_a_bad_query_naming_a_lake_file_quarantines_nothing(scan, tmp_path):
+    t, root = scan
+    writer.write_scan(t, lake=tmp_path, red=Redactor(KEY), procfs=root)
+    f = lakes.table_files(tmp_path, "runs")[0][0]
+    lake = duck.open_lake(tmp_path)
+    import duckdb
+    with pytest.raises(duckdb.Error):
+        lake.query(f"SELECT no_such_column FROM read_parquet('{f}')")
+    assert lake.quarantined == [] and f.exists()
 
 
 def test_maintenance_is_exclusive(tmp_path):

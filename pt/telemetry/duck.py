@@ -95,7 +95,10 @@ class Lake:
         """A lake file named in a DuckDB error: quarantined if it is there and
         unreadable; if it is gone (compaction or prune removed it meanwhile),
         nothing to do but list the files again. Anything else is re-raised."""
-        bad = self._lake_file_in(str(exc))
+        # Only errors about reading a file's bytes: a binder or syntax error
+        # in a user's --sql that happens to quote a lake path quarantines nothing.
+        user_error = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
+        bad = None if isinstance(exc, user_error) else self._lake_file_in(str(exc))
         if bad is None:
             raise exc
         if bad.exists():
