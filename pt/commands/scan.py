@@ -39,8 +39,8 @@ examples:
 
 Every scan is recorded, redacted, in the telemetry lake ($XDG_DATA_HOME/pt/lake,
 or $PT_LAKE, or --lake DIR); query it with `pt duck`. --at scans, being
-hypothetical, are not recorded. A lake that cannot be
-written never fails the scan: pt says telemetry was skipped, and why.
+hypothetical, are not recorded. A lake that cannot be written never fails
+the scan: pt says telemetry was skipped, and why.
 """
 
 
