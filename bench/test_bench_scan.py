@@ -10,10 +10,11 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 
-from pt.testing import sleepers
+from pt.testing import isolated_env, sleepers
 
 PS_COLUMNS = "pid,ppid,user,stat,time,pcpu,rss,etime,tty,args"
 
@@ -27,8 +28,12 @@ def machine_with_2000_processes():
 
 def _run(argv):
     # Outside the source tree, so `python -m pt` imports the installed package.
+    # Telemetry (on by default) goes to a throwaway lake, never the user's.
     subprocess.run(argv, stdout=subprocess.DEVNULL, check=True, cwd=tempfile.gettempdir(),
-                   env={**os.environ, "COLUMNS": "160"})
+                   env={**isolated_env(Path(LAKE_HOME.name)), "COLUMNS": "160"})
+
+
+LAKE_HOME = tempfile.TemporaryDirectory(prefix="pt-bench-lake-")
 
 
 #: pt scan's views, and the ps invocation that prints the closest thing.

@@ -11,11 +11,11 @@ import os
 import sys
 
 from pt import __version__
-from pt.commands import apply, config, deep_scan, explain, history, plan, scan, undo, verify
+from pt.commands import apply, config, deep_scan, duck, explain, history, lake, plan, scan, undo, verify
 from pt.config_errors import ConfigError
 from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED
 
-COMMANDS = (scan, deep_scan, explain, plan, apply, verify, undo, history, config)
+COMMANDS = (scan, deep_scan, explain, plan, apply, verify, undo, history, config, duck, lake)
 
 EPILOG = """\
 examples:
@@ -28,6 +28,8 @@ examples:
   pt plan --match pytest       freeze recommendations for matching processes into a plan
   pt apply PLAN_ID             confirm and carry out a plan (pt undo / pt verify afterwards)
   pt config show               the priors, loss matrix and guards in force
+  pt duck why 4242             the ledger of a past decision, from the telemetry lake
+  pt lake info                 where the lake is and what it holds
 
 exit codes: 0 ok, 1 error, 2 bad usage, 3 no such process or plan, 4 refused (not confirmed,\n            plan expired or edited), 5 some actions not carried out, 130 interrupted
 """

@@ -133,11 +133,21 @@ def kill_if_same(pid: int, start: int | None) -> None:
         os.close(fd)
 
 
+def isolated_env(base: Path) -> dict:
+    """The environment for a pt subprocess whose telemetry lake and key live
+    under ``base`` (never the user's): ``os.environ`` without ``PT_LAKE`` and
+    ``PT_TELEMETRY_KEY``, with ``XDG_DATA_HOME`` set to ``base/.local/share``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PT_LAKE", "PT_TELEMETRY_KEY")}
+    env["XDG_DATA_HOME"] = str(Path(base) / ".local" / "share")
+    return env
+
+
 def run_pt(*args: str, cwd: Path, env: dict | None = None, check: bool = True):
     """Run ``python -m pt ARGS`` as a user would, in ``cwd`` (never the source
-    tree), with a wide terminal; asserts exit 0 when ``check``."""
+    tree), with a wide terminal; asserts exit 0 when ``check``. Telemetry goes
+    to a lake under ``cwd`` (see :func:`isolated_env`), never the user's."""
     proc = subprocess.run([sys.executable, "-m", "pt", *args], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, "COLUMNS": "200", **(env or {})})
+                          cwd=cwd, env={**isolated_env(cwd), "COLUMNS": "200", **(env or {})})
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -299,14 +309,16 @@ def capture_procfs(dest: Path, pids: list[int], root: str = "/proc", sampler: bo
 
 
 @contextlib.contextmanager
-def running(argv: list[str], *, cwd: str | os.PathLike | None = None, executable: str | None = None):
-    """A child running ``argv`` (in ``cwd``), stdin an open pipe so shells wait;
-    ``executable`` runs a different file under that ``argv[0]`` (like ``exec -a``).
+def running(argv: list[str], *, cwd: str | os.PathLike | None = None, executable: str | None = None,
+            env: dict | None = None):
+    """A child running ``argv`` (in ``cwd``, with environment ``env`` if given),
+    stdin an open pipe so shells wait; ``executable`` runs a different file
+    under that ``argv[0]`` (like ``exec -a``).
 
     Only that child is killed at the end: give it commands that start no
     processes of their own (``sh -c 'read line'``, not ``sh -c 'sleep 9; :'``).
     """
-    proc = subprocess.Popen(argv, executable=executable, cwd=cwd, stdin=subprocess.PIPE,
+    proc = subprocess.Popen(argv, executable=executable, cwd=cwd, stdin=subprocess.PIPE, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield proc

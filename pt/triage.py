@@ -56,11 +56,13 @@ def run_decision(inference: Inference, policy: Policy, context: Context,
 
 def triage(*, root: str | os.PathLike | None = None, window_s: float | None = None,
            at_s: float = 0.0, priors: Priors | None = None, policy: Policy | None = None,
-           tables: ModelTables | None = None) -> Triage:
+           tables: ModelTables | None = None, on_snapshot=None) -> Triage:
     """Scan the machine and decide about every process.
 
     ``at_s`` evaluates the evidence as if that many more seconds had passed
-    with no change (``pt scan --at``).
+    with no change (``pt scan --at``). ``on_snapshot(snapshot)``, if given, is
+    called as soon as the process table is read, before the CPU window: work
+    it starts on a thread (telemetry's redaction) overlaps the window.
     """
     priors = priors or load_priors()
     policy = policy or load_policy()
@@ -68,6 +70,8 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     path = procfs_root(root)
     snapshot = collect(path)
     opened = start_window(snapshot, path)
+    if on_snapshot is not None:
+        on_snapshot(snapshot)
     observed = read_observed(snapshot, path)        # inside the window: no extra wall time
     window = opened.finish(policy.window_s if window_s is None else window_s)
     evidence, context = build(snapshot, window, observed)

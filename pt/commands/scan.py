@@ -35,6 +35,12 @@ examples:
   pt scan --at +3h                 what pt would say if 3 more hours pass like this
   pt scan --raw                    just the process table, no verdicts (fastest)
   pt scan --json                   one JSON object for scripts and agents
+  pt scan --no-telemetry           do not record this scan in the lake
+
+Every scan is recorded, redacted, in the telemetry lake ($XDG_DATA_HOME/pt/lake,
+or $PT_LAKE, or --lake DIR); query it with `pt duck`. --at scans, being
+hypothetical, are not recorded. A lake that cannot be written never fails
+the scan: pt says telemetry was skipped, and why.
 """
 
 
@@ -107,7 +113,28 @@ def add_parser(subparsers) -> None:
                    help="only the process table: no window, no verdicts")
     p.add_argument("--json", action="store_true",
                    help="print one versioned JSON object instead of a table")
+    add_telemetry_options(p)
     p.set_defaults(run=run)
+
+
+def add_telemetry_options(p) -> None:
+    p.add_argument("--no-telemetry", action="store_true",
+                   help="do not record this scan in the telemetry lake (also: PT_TELEMETRY=off)")
+    p.add_argument("--lake", metavar="DIR",
+                   help="telemetry lake directory (default $PT_LAKE, else $XDG_DATA_HOME/pt/lake)")
+
+
+def telemetry_enabled(args) -> bool:
+    import os
+    return not (args.no_telemetry or os.environ.get("PT_TELEMETRY", "").lower() in ("0", "off", "no", "false"))
+
+
+def report_telemetry(command: str, result) -> None:
+    """Say on stderr that telemetry was skipped, and why; silent when it was written."""
+    import sys
+    if result is not None and not result.written:
+        print(f"pt {command}: telemetry skipped: {result.reason} (lake {result.lake}); "
+              "the scan itself is complete", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,19 +152,35 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"pt scan: error: {exc}", file=sys.stderr)
         return USAGE
+    import time
+    recorder, not_recorded = None, "disabled"
+    if args.at:
+        not_recorded = "--at scans are hypothetical and are not recorded"
+    elif telemetry_enabled(args):
+        from pt.telemetry.recorder import Recorder
+        recorder = Recorder(args.lake)          # pyarrow is imported during the CPU window
+    started = time.perf_counter()
     if args.raw:
         from pt.collect import collect
         triage, snapshot = None, collect()
     else:
         from pt.triage import triage as run_triage
-        triage = run_triage(window_s=args.window, at_s=args.at)
+        triage = run_triage(window_s=args.window, at_s=args.at,
+                            on_snapshot=recorder.prepare if recorder else None)
         snapshot = triage.snapshot
+    scan_s = time.perf_counter() - started
+    # Written now, not on a thread while rows render: the writer's Python steps
+    # and Rich's rendering would take turns for the GIL, and both run slower.
+    recorded = recorder.record(triage, snapshot=snapshot, scan_s=scan_s) if recorder else None
     view = select_rows(snapshot, uids=uids, kernel_threads=args.kernel_threads, sort=sort,
                        reverse=args.reverse, triage=triage, every_field=args.json, tree=args.tree)
     if args.json:
         from pt.ui.result import print_scan_json
-        print_scan_json(view, top=args.top, triage=triage)
+        print_scan_json(view, top=args.top, triage=triage,
+                        telemetry=recorded.as_dict() if recorded else {"written": False,
+                                                                       "reason": not_recorded})
     else:
         from pt.ui.scan_view import print_scan
         print_scan(view, top=DEFAULT_TOP if args.top is None else args.top, tree=args.tree)
+    report_telemetry("scan", recorded)
     return OK

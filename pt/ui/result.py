@@ -62,9 +62,10 @@ def print_json(obj: dict, file=None) -> None:
     (file or sys.stdout).write(json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n")
 
 
-def print_scan_json(view, *, top: int | None, triage=None) -> None:
+def print_scan_json(view, *, top: int | None, triage=None, telemetry: dict | None = None) -> None:
     """The scan result: every selected process (or the first ``top``), with the
-    host and, when verdicts were computed, the model's provenance."""
+    host and, when verdicts were computed, the model's provenance; ``telemetry``
+    says whether and where the scan was recorded."""
     limit = None if not top else top
     processes = rows(view.columns, limit)
     errors = view.snapshot.errors
@@ -89,5 +90,7 @@ def print_scan_json(view, *, top: int | None, triage=None) -> None:
                     "kill_set_size": triage.decision.fdr_kill_set_size,
                     "estimated_fdr": round(triage.decision.fdr_estimate, 6)},
         }
+    if telemetry is not None:
+        data["telemetry"] = telemetry
     print_json(envelope("scan", host=view.snapshot.host.as_dict(), data=data,
                         errors=errors.as_list(), partial=errors.partial))

@@ -1,0 +1,130 @@
+"""``pt duck``: query the telemetry lake with DuckDB (named reports or ad hoc SQL)."""
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """\
+reports:
+  runs                  recorded scans, newest first (default)
+  why PID|IDENTITY      the ledger of the latest decision about a process: every
+                        evidence term per class, posterior (re-derived from the
+                        stored terms), Bayes factors, lfdr, expected losses.
+                        IDENTITY is PID:START_TICKS or BOOT_ID:START_TICKS:PID
+  top                   commands pt most often recommended acting on
+  calibration           predicted P(not useful) against what users did (needs
+                        action outcomes from `pt apply`)
+  actions               actions taken and their outcomes
+
+Views: runs, system_samples, proc_samples, proc_features, proc_inference,
+decisions, actions, outcomes. Macros: pt_runs(n), pt_why(pid, p_start, p_boot,
+p_run), pt_ledger(run, pid, start_ticks), pt_top(n, since_days),
+pt_calibration(bins), pt_actions(n) (pt/telemetry/reports.sql).
+
+examples:
+  pt duck                                   the latest runs
+  pt duck why 4242                          why pt said what it said about pid 4242
+  pt duck why 4242 --run 20260101T120000Z-1a2b3c4d
+  pt duck top --since 7                     the past week's most-flagged commands
+  pt duck calibration --json
+  pt duck --sql "SELECT action, count(*) FROM decisions GROUP BY 1"
+  pt duck --sql "FROM pt_ledger('RUN_ID', 4242, 123456)"
+"""
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "duck", help="query the telemetry lake (reports or SQL, via DuckDB)",
+        description="Open the telemetry lake in DuckDB and run a named report or SQL.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("report", nargs="?", default=None,
+                   choices=("runs", "why", "top", "calibration", "actions"), metavar="REPORT",
+                   help="runs (default), why, top, calibration or actions")
+    p.add_argument("target", nargs="?", metavar="PID|IDENTITY", help="the process, for why")
+    p.add_argument("--sql", metavar="QUERY", help="run this SQL instead of a report")
+    p.add_argument("--run", dest="run_id", metavar="RUN_ID",
+                   help="why: that run's decision instead of the latest")
+    p.add_argument("--limit", type=_positive_int, metavar="N", help="at most N rows")
+    p.add_argument("--since", type=float, metavar="DAYS", help="top: only the last DAYS days")
+    p.add_argument("--bins", type=_positive_int, default=10, metavar="N", help="calibration bins")
+    p.add_argument("--lake", metavar="DIR",
+                   help="telemetry lake directory (default $PT_LAKE, else $XDG_DATA_HOME/pt/lake)")
+    p.add_argument("--json", action="store_true", help="print one versioned JSON object")
+    p.set_defaults(run=run)
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"wants a whole number > 0, got {text!r}")
+    return int(text)
+
+
+def _fail(args, code: str, message: str, exit_code: int) -> int:
+    import sys
+
+    print(f"pt duck: error: {message}", file=sys.stderr)
+    if args.json:
+        from pt.ui.result import error_envelope, print_json
+        print_json(error_envelope("duck", code=code, message=message))
+    return exit_code
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from pt.exit_codes import ERROR, NOT_FOUND, OK, USAGE
+
+    report = args.report or ("sql" if args.sql else "runs")
+    if args.sql and args.report:
+        return _fail(args, "usage", "give either a REPORT or --sql, not both", USAGE)
+    if report == "why" and not args.target:
+        return _fail(args, "usage", "why needs a PID or IDENTITY (e.g. pt duck why 4242)", USAGE)
+    if report != "why" and args.target:
+        return _fail(args, "usage", f"unexpected argument {args.target!r}: only why takes a target", USAGE)
+
+    import duckdb
+
+    from pt.telemetry import duck
+    from pt.ui.duck_view import print_report, print_why, report_json
+
+    try:
+        lake = duck.open_lake(args.lake, tables=("decisions", "proc_inference"), macros=False) \
+            if report == "why" else duck.open_lake(args.lake)
+    except (OSError, duckdb.Error) as exc:
+        return _fail(args, "lake_error", f"cannot open the lake: {exc}", ERROR)
+    notes = []
+    try:
+        if report == "why":
+            try:
+                ledger = duck.why(lake, args.target, run=args.run_id)
+            except ValueError as exc:
+                return _fail(args, "usage", str(exc), USAGE)
+            if ledger is None:
+                where = f" in run {args.run_id}" if args.run_id else ""
+                return _fail(args, "not_found", f"no decision about {args.target!r}{where} in the lake "
+                             f"{lake.root}", NOT_FOUND)
+            if args.json:
+                report_json("why", lake, data={"why": ledger})
+            else:
+                print_why(ledger)
+        else:
+            if report == "sql":
+                columns, rows = lake.query(args.sql)
+                if args.limit:
+                    rows = rows[:args.limit]
+            else:
+                columns, rows = duck.report(lake, report, limit=args.limit, since_days=args.since,
+                                            bins=args.bins)
+            if report == "calibration" and not rows:
+                notes.append("no action outcomes in the lake yet: calibration compares predictions "
+                             "with what was done, recorded by `pt apply`"
+                             if duck.outcome_count(lake) == 0 else
+                             "no outcomes that label a decision (acted on and done/exited, or kept)")
+            if args.json:
+                report_json(report, lake, columns=columns, rows=rows, notes=notes)
+            else:
+                print_report(report, columns, rows, notes=notes)
+    except duckdb.Error as exc:
+        return _fail(args, "query_error", f"{type(exc).__name__}: {str(exc).splitlines()[0]}", ERROR)
+    for q in lake.quarantined:
+        print(f"pt duck: quarantined {q['file']}: {q['reason']}", file=sys.stderr)
+    return OK

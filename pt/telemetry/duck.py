@@ -1,0 +1,237 @@
+"""DuckDB over the lake: one view per table, the shipped report macros, and the
+reports ``pt duck`` prints.
+
+Views read the Parquet files in place (``read_parquet(..., hive_partitioning=true)``:
+``date`` and ``run_id`` come from the directory names), per-run and compacted
+files together (``UNION ALL BY NAME``), so a table reads the same before and
+after ``pt lake compact``. Every file is checked before it is put in a view
+(Parquet magic at both ends); one that fails, or that DuckDB cannot read, is
+moved to ``_quarantine`` and the query retried without it: a corrupt file is
+never read and never stops a report.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from pt.config import CLASSES
+from pt.telemetry import lake as lakes
+from pt.telemetry.schemas import TABLES, empty_select
+
+LN2 = math.log(2.0)
+REPORTS = ("runs", "why", "top", "calibration", "actions")
+_FILE_IN_ERROR = re.compile(r"""['"]([^'"]+\.parquet)['"]""")
+MAX_RETRIES = 8
+
+
+def reports_sql() -> str:
+    """The shipped macros (``pt/telemetry/reports.sql``, read as package data)."""
+    return resources.files("pt.telemetry").joinpath("reports.sql").read_text()
+
+
+def _quote(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+@dataclass
+class Lake:
+    """An open lake: a DuckDB connection with the views and macros, and what
+    was quarantined while opening or querying it."""
+
+    root: Path
+    con: duckdb.DuckDBPyConnection
+    tables: tuple[str, ...] = TABLES
+    quarantined: list[dict] = field(default_factory=list)
+    files: dict[str, int] = field(default_factory=dict)
+
+    def _view_sql(self, table: str) -> str:
+        raw, compacted = lakes.table_files(self.root, table)
+        parts, count = [], 0
+        for files, hive, select in (
+                (raw, "{'date': DATE, 'run_id': VARCHAR}", "*"),
+                # month files: date from ts (UTC, like the writer's day partitions)
+                (compacted, "{'month': VARCHAR}", "* EXCLUDE (month), CAST(to_timestamp(ts) AS DATE) AS date")):
+            good = []
+            for f in files:
+                if lakes.looks_complete(f):
+                    good.append(f)
+                else:
+                    self._quarantine(f, "not a complete Parquet file (magic bytes missing)")
+            if good:
+                count += len(good)
+                parts.append(f"SELECT {select} FROM read_parquet([{', '.join(map(_quote, good))}], "
+                             f"hive_partitioning=true, hive_types={hive}, union_by_name=true)")
+        self.files[table] = count
+        if not parts:
+            parts.append(empty_select(table))
+        return " UNION ALL BY NAME ".join(parts)
+
+    def _quarantine(self, path: Path, reason: str) -> None:
+        dest = lakes.quarantine(self.root, path, reason)
+        self.quarantined.append({"file": str(path), "moved_to": str(dest), "reason": reason})
+
+    def refresh(self) -> None:
+        """(Re)create the views from the files on disk now. DuckDB reads the
+        footers when it binds a view: a file it cannot read is quarantined and
+        the view made again without it."""
+        for table in self.tables:
+            for _ in range(MAX_RETRIES):
+                select = self._view_sql(table)
+                if table == "decisions":
+                    select = (f"SELECT *, boot_id || ':' || start_ticks || ':' || pid AS identity "
+                              f"FROM ({select})")
+                try:
+                    self.con.execute(f"CREATE OR REPLACE VIEW {table} AS {select}")
+                    break
+                except duckdb.Error as exc:
+                    self._handle(exc)
+
+    def _handle(self, exc: duckdb.Error) -> None:
+        """A lake file named in a DuckDB error: quarantined if it is there and
+        unreadable; if it is gone (compaction or prune removed it meanwhile),
+        nothing to do but list the files again. Anything else is re-raised."""
+        # Only errors about reading a file's bytes: a binder or syntax error
+        # in a user's --sql that happens to quote a lake path quarantines nothing.
+        user_error = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
+        bad = None if isinstance(exc, user_error) else self._lake_file_in(str(exc))
+        if bad is None:
+            raise exc
+        if bad.exists():
+            self._quarantine(bad, f"DuckDB could not read it: {str(exc).splitlines()[0]}")
+
+    def query(self, sql: str, params=None) -> tuple[list[str], list[tuple]]:
+        """Run ``sql``; a file DuckDB finds corrupt is quarantined, and the
+        query retried (also when a file vanished under it)."""
+        for _ in range(MAX_RETRIES):
+            try:
+                cur = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+                columns = [d[0] for d in cur.description] if cur.description else []
+                return columns, cur.fetchall()
+            except duckdb.Error as exc:
+                self._handle(exc)
+                self.refresh()
+        raise duckdb.IOException(f"gave up after {MAX_RETRIES} unreadable or vanished files")
+
+    def _lake_file_in(self, message: str) -> Path | None:
+        root = self.root.resolve()
+        for match in _FILE_IN_ERROR.finditer(message):
+            path = Path(match.group(1))
+            try:
+                path.resolve().relative_to(root)
+            except ValueError:
+                continue
+            return path
+        return None
+
+
+def open_lake(lake=None, *, tables: tuple[str, ...] = TABLES, macros: bool = True) -> Lake:
+    """Open the lake (``--lake``, ``$PT_LAKE`` or the default) in an in-memory
+    DuckDB: views of ``tables`` (all by default) and the report macros (which
+    need every view). Binding a view reads its files' footers, so a command
+    that needs two tables opens only those."""
+    root = lakes.lake_root(lake)
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    opened = Lake(root, con, tables if not macros else TABLES)
+    opened.refresh()
+    if macros:
+        for statement in reports_sql().split("\n;\n"):
+            if statement.strip() and not all(line.startswith("--") or not line.strip()
+                                             for line in statement.splitlines()):
+                con.execute(statement)
+    return opened
+
+
+# --- reports ---------------------------------------------------------------------------
+
+def parse_target(text: str) -> dict:
+    """``why`` target: ``PID``, ``PID:START_TICKS``, or an identity
+    ``BOOT_ID:START_TICKS:PID``; ``ValueError`` naming the text otherwise."""
+    parts = text.strip().split(":")
+    try:
+        if len(parts) == 1:
+            return {"pid": int(parts[0]), "start": None, "boot": None}
+        if len(parts) == 2:
+            return {"pid": int(parts[0]), "start": int(parts[1]), "boot": None}
+        if len(parts) == 3 and parts[0]:
+            return {"pid": int(parts[2]), "start": int(parts[1]), "boot": parts[0]}
+    except ValueError:
+        pass
+    raise ValueError(f"why wants PID, PID:START_TICKS or BOOT_ID:START_TICKS:PID, got {text!r}")
+
+
+def why(lake: Lake, target: str, run: str | None = None) -> dict | None:
+    """The ledger of the latest (or ``run``'s) decision about ``target``, or None.
+
+    Re-derives the posterior from the stored terms (log prior + sum of the
+    log-likelihoods, normalised) and reports the largest difference from the
+    stored posterior, so the lake proves it holds what the decision used.
+    """
+    t = parse_target(target)
+    where = "pid = $pid AND ($start IS NULL OR start_ticks = $start) AND ($boot IS NULL OR boot_id = $boot) " \
+            "AND ($run IS NULL OR run_id = $run)"
+    params = {"pid": t["pid"], "start": t["start"], "boot": t["boot"], "run": run}
+    # Two steps, so the wide inference row is read from the one row group of
+    # that run (min/max statistics on run_id), not joined over the whole lake.
+    dcols, drow = lake.query(f"SELECT * FROM decisions WHERE {where} ORDER BY ts DESC, run_id DESC LIMIT 1",
+                             params)
+    if not drow:
+        return None
+    found = dict(zip(dcols, drow[0]))
+    key = {"run": found["run_id"], "pid": t["pid"], "start": found["start_ticks"]}
+    icols, irow = lake.query("SELECT * FROM proc_inference WHERE run_id = $run AND pid = $pid "
+                             "AND start_ticks = $start", key)
+    if not irow:
+        return None
+    columns, rows = icols + dcols, [irow[0] + drow[0]]
+    row = dict(zip(columns, rows[0]))
+    # The lake describes itself: the features are those with ll__ columns, in order.
+    features = list(dict.fromkeys(c.split("__")[1] for c in icols if c.startswith("ll__")))
+    ledger = []
+    for f in features:
+        ll = {c: row[f"ll__{f}__{c}"] for c in CLASSES}
+        ledger.append({"feature": f, "observed": bool(row[f"obs__{f}"]), "log_likelihood": ll,
+                       "bits": row[f"bits__{f}"]})
+    joint = [row[f"log_prior__{c}"] + sum(row[f"ll__{f}__{c}"] for f in features) for c in CLASSES]
+    top = max(joint)
+    norm = top + math.log(sum(math.exp(j - top) for j in joint))
+    rederived = {c: math.exp(j - norm) for c, j in zip(CLASSES, joint)}
+    posterior = {c: row[f"post__{c}"] for c in CLASSES}
+    return {
+        "run_id": row["run_id"], "ts": row["ts"], "identity": row["identity"], "pid": row["pid"],
+        "start_ticks": row["start_ticks"], "exe": row["exe"], "cmd_hash": row["cmd_hash"],
+        "command_category": row["command_category"], "cwd_category": row["cwd_category"],
+        "class": row["class"], "p_class": row["p_class"], "action": row["action"],
+        "confidence": row["confidence"], "demoted": row["demoted"], "protected_by": row["protected_by"],
+        "log_prior": {c: row[f"log_prior__{c}"] for c in CLASSES},
+        "posterior": posterior, "rederived_posterior": rederived,
+        "rederivation_max_error": max(abs(rederived[c] - posterior[c]) for c in CLASSES),
+        "bits_total": row["bits_total"], "log_odds": row["log_odds"], "lfdr": row["lfdr"],
+        "sprt_boundary": row["sprt_boundary"],
+        "expected_loss": {k.split("__", 1)[1]: v for k, v in row.items() if k.startswith("loss__")},
+        "ledger": ledger,
+    }
+
+
+def report(lake: Lake, name: str, *, limit: int | None = None, since_days: float | None = None,
+           bins: int = 10) -> tuple[list[str], list[tuple]]:
+    """Run a named report (not ``why``) and return its columns and rows."""
+    if name == "runs":
+        return lake.query("FROM pt_runs(n := $n)", {"n": limit or 20})
+    if name == "top":
+        return lake.query("FROM pt_top(n := $n, since_days := $d)",
+                          {"n": limit or 20, "d": since_days})
+    if name == "calibration":
+        return lake.query("FROM pt_calibration(bins := $b)", {"b": bins})
+    if name == "actions":
+        return lake.query("FROM pt_actions(n := $n)", {"n": limit or 50})
+    raise ValueError(f"unknown report {name!r}; reports: {', '.join(REPORTS)}")
+
+
+def outcome_count(lake: Lake) -> int:
+    return lake.query("SELECT count(*) FROM outcomes")[1][0][0]

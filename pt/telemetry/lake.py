@@ -1,0 +1,498 @@
+"""The lake on disk: where it is, how files are published, listed, quarantined,
+pruned, compacted and exported.
+
+Layout (hive-style, readable by DuckDB, Spark, Trino)::
+
+    <lake>/<table>/date=YYYY-MM-DD/run_id=<id>/part-N.parquet     one scan's rows
+    <lake>/<table>/month=YYYY-MM/compacted-<id>.parquet            a month of runs, after compaction
+    <lake>/_quarantine/...                                         corrupt files, moved aside
+
+Compaction merges a month, not a day: what makes a query over a month slow
+is the number of files (each costs an open and a footer parse), so a month
+of hourly scans becomes one file per table, sorted by time. Row groups are
+131,072 rows: measured on a month of 500-process scans, they compress the
+repeated values of a month far better than small ones (proc_inference 1.5 MB
+against 6.9 MB at 8,192 rows) and a query for one run, which min/max
+statistics on run_id send to one row group, is faster too (15 ms against 37).
+
+A file is written under a hidden temporary name in its final directory and
+published with ``os.link`` to the first free ``part-N.parquet``: the link is
+atomic and never replaces an existing file, so concurrent writers never
+collide and a writer killed mid-write leaves only a hidden ``.tmp`` file that
+no reader globs (``pt lake prune`` and ``compact`` remove stale ones).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import re
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+from pt.telemetry.redact import data_dir
+
+LAKE_ENV = "PT_LAKE"
+QUARANTINE = "_quarantine"
+MAGIC = b"PAR1"
+TMP_PREFIX = ".tmp-"
+#: Temporary files older than this are debris of a killed writer.
+STALE_TMP_S = 3600.0
+_DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
+_MONTH_DIR = re.compile(r"month=(\d{4}-\d{2})")
+#: Rows per row group of a compacted file (see the module docstring).
+ROW_GROUP = 131_072
+_RUN_DIR = re.compile(r"run_id=([A-Za-z0-9._-]+)")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+#: A keyed hash as stored inside redacted tokens and texts: kind, colon, 16 hex digits.
+_HASHED = re.compile(r"(?<![0-9A-Za-z])([puh]):([0-9a-f]{16})(?![0-9a-f])")
+
+
+class LakeError(OSError):
+    """The lake cannot be used (not writable, not a lake, ...); the message says why."""
+
+
+def lake_root(lake: str | os.PathLike | None = None) -> Path:
+    """``--lake``, else ``$PT_LAKE``, else ``$XDG_DATA_HOME/pt/lake``."""
+    if lake:
+        return Path(lake).expanduser()
+    if os.environ.get(LAKE_ENV):
+        return Path(os.environ[LAKE_ENV]).expanduser()
+    return data_dir() / "lake"
+
+
+def day(ts: float) -> str:
+    """The UTC date partition of a unix time."""
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+def check_id(run_id: str) -> str:
+    """A run or plan id safe as a path component, or ``ValueError`` naming it."""
+    if not _SAFE_ID.fullmatch(run_id or "") or run_id in (".", ".."):
+        raise ValueError(f"run id must be 1-128 of [A-Za-z0-9._-], got {run_id!r}")
+    return run_id
+
+
+def partition(root: Path, table: str, ts: float, run_id: str) -> Path:
+    return root / table / f"date={day(ts)}" / f"run_id={check_id(run_id)}"
+
+
+def publish(directory: Path, write, *, stem: str = "part") -> Path:
+    """Write a file with ``write(tmp_path)`` and publish it as the first free
+    ``<stem>-N.parquet`` in ``directory`` (created if needed)."""
+    tmp = directory / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+    try:
+        for attempt in range(3):
+            # Compaction removes the day directories it empties; one may go
+            # between our mkdir and our write: make it again.
+            directory.mkdir(parents=True, exist_ok=True)
+            try:
+                write(str(tmp))
+                break
+            except FileNotFoundError:
+                if attempt == 2 or directory.exists():
+                    raise
+        n = 0
+        while True:
+            final = directory / f"{stem}-{n}.parquet"
+            try:
+                os.link(tmp, final)
+                return final
+            except FileExistsError:
+                n += 1
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
+
+@contextlib.contextmanager
+def maintenance(root: Path):
+    """Exclusive hold on the lake for compaction, pruning and export (an
+    advisory ``flock`` on ``<lake>/.maintenance.lock``): two compactions at
+    once would both merge the same files. Scans do not take it: they only add
+    new files, which maintenance never touches unless it listed them first."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".maintenance.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LakeError(f"another pt lake compact, prune or export is running on {root}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# --- listing and checking -------------------------------------------------------------
+
+def table_files(root: Path, table: str) -> tuple[list[Path], list[Path]]:
+    """``(per-run files, compacted files)`` of ``table``, sorted, temporaries excluded."""
+    raw, compacted = [], []
+    base = root / table
+    try:
+        parts = sorted(os.scandir(base), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return raw, compacted
+    for part in parts:
+        if not part.is_dir():
+            continue
+        if _MONTH_DIR.fullmatch(part.name):
+            compacted += [Path(f.path) for f in sorted(os.scandir(part.path), key=lambda e: e.name)
+                          if f.name.endswith(".parquet") and not f.name.startswith(".")]
+        elif _DATE_DIR.fullmatch(part.name):
+            for entry in sorted(os.scandir(part.path), key=lambda e: e.name):
+                if entry.is_dir() and _RUN_DIR.fullmatch(entry.name):
+                    raw += [Path(f.path) for f in sorted(os.scandir(entry.path), key=lambda e: e.name)
+                            if f.name.endswith(".parquet") and not f.name.startswith(".")]
+    return raw, compacted
+
+
+def looks_complete(path: Path) -> bool:
+    """Cheap integrity check: Parquet magic at both ends and room for a footer."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            size = os.fstat(f.fileno()).st_size
+            if size < 12:
+                return False
+            f.seek(size - 4)
+            return head == MAGIC and f.read(4) == MAGIC
+    except OSError:
+        return False
+
+
+def quarantine(root: Path, path: Path, reason: str) -> Path:
+    """Move a corrupt file out of the lake's tables into ``_quarantine`` (kept
+    for inspection, never read again), with a note saying why."""
+    rel = Path(path).resolve().relative_to(Path(root).resolve())
+    dest_dir = root / QUARANTINE / rel.parent
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / f"{rel.name}.{int(time.time())}"
+    os.replace(path, dest)
+    (dest_dir / f"{dest.name}.reason").write_text(reason + "\n")
+    return dest
+
+
+def quarantined(root: Path) -> list[Path]:
+    q = root / QUARANTINE
+    return sorted(p for p in q.rglob("*") if p.is_file() and not p.name.endswith(".reason")) \
+        if q.is_dir() else []
+
+
+def clean_temporaries(root: Path, *, older_than_s: float = STALE_TMP_S, now: float | None = None) -> int:
+    """Remove writers' temporary files older than ``older_than_s``; returns how many."""
+    now = time.time() if now is None else now
+    removed = 0
+    for tmp in [*root.glob(f"*/date=*/**/{TMP_PREFIX}*"), *root.glob(f"*/month=*/{TMP_PREFIX}*")]:
+        try:
+            if now - tmp.stat().st_mtime > older_than_s:
+                tmp.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+# --- retention ----------------------------------------------------------------------------
+
+def parse_age(text: str) -> float:
+    """``30d``, ``12h``, ``2w``, ``90m`` or plain days to seconds; ``ValueError`` naming the text."""
+    units = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+    body = text.strip()
+    try:
+        value = float(body[:-1]) * units[body[-1]] if body and body[-1] in units else float(body) * 86400
+    except (ValueError, KeyError):
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"--keep wants an age like 30d, 12h or 2w, got {text!r}")
+    return value
+
+
+def prune(root: Path, keep_s: float, *, now: float | None = None, dry_run: bool = False) -> dict:
+    """Delete what is older than ``keep_s``: whole day partitions whose day
+    ended before the cutoff, whole month files whose month did, and, in a
+    month file that straddles the cutoff, the older rows (the file is
+    rewritten without them, published before the old one is removed)."""
+    from pt.telemetry.schemas import TABLES
+
+    now = time.time() if now is None else now
+    cutoff_ts = now - keep_s
+    cutoff = _dt.datetime.fromtimestamp(cutoff_ts, _dt.timezone.utc).date()
+    removed, files, rows = [], 0, 0
+    for table in TABLES:
+        base = root / table
+        if not base.is_dir():
+            continue
+        for entry in sorted(base.iterdir()):
+            day_match, month_match = _DATE_DIR.fullmatch(entry.name), _MONTH_DIR.fullmatch(entry.name)
+            if day_match and entry.is_dir() and _dt.date.fromisoformat(day_match.group(1)) < cutoff:
+                files += sum(1 for _ in entry.rglob("*.parquet"))
+                removed.append(str(entry.relative_to(root)))
+                if not dry_run:
+                    shutil.rmtree(entry)
+            elif month_match and entry.is_dir():
+                first = _dt.date.fromisoformat(month_match.group(1) + "-01")
+                nxt = (first.replace(day=28) + _dt.timedelta(days=4)).replace(day=1)
+                if nxt <= cutoff:
+                    files += sum(1 for _ in entry.glob("*.parquet"))
+                    removed.append(str(entry.relative_to(root)))
+                    if not dry_run:
+                        shutil.rmtree(entry)
+                elif first < cutoff:
+                    rows += _drop_rows_before(root, entry, cutoff_ts, dry_run)
+    if not dry_run:
+        clean_temporaries(root, now=now)
+    return {"cutoff_date": cutoff.isoformat(), "partitions_removed": removed, "files_removed": files,
+            "rows_removed_from_month_files": rows, "dry_run": dry_run}
+
+
+def _drop_rows_before(root: Path, month_dir: Path, cutoff_ts: float, dry_run: bool) -> int:
+    import pyarrow.parquet as pq
+
+    dropped = 0
+    for path in sorted(month_dir.glob("*.parquet")):
+        table = pq.read_table(path)
+        keep = table.filter(pq.filters_to_expression([("ts", ">=", cutoff_ts)]))
+        if keep.num_rows == table.num_rows:
+            continue
+        dropped += table.num_rows - keep.num_rows
+        if dry_run:
+            continue
+        if keep.num_rows:
+            publish(month_dir, lambda tmp: pq.write_table(keep, tmp, compression="zstd",
+                                                          row_group_size=ROW_GROUP),
+                    stem=path.stem.rsplit("-", 1)[0] + "-pruned")
+        path.unlink()
+    return dropped
+
+
+# --- compaction -------------------------------------------------------------------------
+
+def _read_checked(root: Path, path: Path, report: dict):
+    """The table in ``path``, or None after quarantining it."""
+    import pyarrow.parquet as pq
+
+    if not looks_complete(path):
+        report["quarantined"].append(str(quarantine(root, path, "not a complete Parquet file")))
+        return None
+    try:
+        return pq.read_table(path)
+    except Exception as exc:   # noqa: BLE001 - any unreadable file is quarantined, not fatal
+        report["quarantined"].append(str(quarantine(root, path, f"unreadable: {exc}")))
+        return None
+
+
+def _source_runs(path: Path) -> tuple[set[str], set[str]]:
+    """The run ids and compacted file names a compacted file says it replaced."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    return (set(json.loads(meta.get(b"pt.source_runs", b"[]"))),
+            set(json.loads(meta.get(b"pt.replaces", b"[]"))))
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    try:
+        path.parent.rmdir()            # the run directory, once empty
+    except OSError:
+        pass
+
+
+def compact(root: Path, *, tables=None, min_files: int = 2) -> dict:
+    """Merge each table's files of each month (per-run files and earlier
+    compacted files) into one ``month=YYYY-MM/compacted-*.parquet``, sorted
+    by time, without losing rows.
+
+    The merged file is published first (atomically), then its sources are
+    removed; it records in its metadata the run ids and files it replaces, so
+    if compaction dies between the two steps the next one removes the
+    leftovers instead of counting their rows twice. Row counts are checked
+    before anything is removed. Unreadable files are quarantined.
+    """
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pt.telemetry.schemas import TABLES
+    from pt.telemetry.schemas import schema as table_schema
+
+    report = {"tables": {}, "quarantined": [], "temporaries_removed": clean_temporaries(root)}
+    for table in tables or TABLES:
+        raw, compacted = table_files(root, table)
+        months: dict[str, tuple[list[Path], list[Path]]] = {}
+        for f in raw:
+            month = _DATE_DIR.fullmatch(f.parent.parent.name).group(1)[:7]
+            months.setdefault(month, ([], []))[0].append(f)
+        for f in compacted:
+            months.setdefault(_MONTH_DIR.fullmatch(f.parent.name).group(1), ([], []))[1].append(f)
+        stats = {"files_in": 0, "files_out": 0, "rows": 0, "leftovers_removed": 0}
+        for month, (runs, merged) in sorted(months.items()):
+            month_dir = root / table / f"month={month}"
+            # Recovery: files a compacted file already holds are leftovers of a crash.
+            done_runs, done_files = set(), set()
+            for f in merged:
+                try:
+                    r, d = _source_runs(f)
+                except Exception:   # noqa: BLE001 - unreadable: quarantined when read below
+                    continue
+                done_runs |= r
+                done_files |= d
+            for f in list(runs):
+                if _RUN_DIR.fullmatch(f.parent.name).group(1) in done_runs:
+                    _remove(f)
+                    runs.remove(f)
+                    stats["leftovers_removed"] += 1
+            for f in list(merged):
+                if f.name in done_files:
+                    f.unlink()
+                    merged.remove(f)
+                    stats["leftovers_removed"] += 1
+            sources = runs + merged
+            if len(sources) < min_files:
+                continue
+            parts, used = [], []
+            for f in sources:
+                t = _read_checked(root, f, report)
+                if t is not None:
+                    parts.append(t.replace_schema_metadata(None))
+                    used.append(f)
+            if not parts:
+                continue
+            combined = pa.concat_tables(parts, promote_options="permissive")
+            expected = sum(p.num_rows for p in parts)
+            if combined.num_rows != expected:
+                raise RuntimeError(f"compaction of {table} {month} would lose rows: "
+                                   f"{combined.num_rows} != {expected}")
+            if "ts" in combined.column_names:
+                combined = combined.sort_by([("ts", "ascending")])
+            run_ids = sorted(set(combined.column("run_id").to_pylist())) \
+                if "run_id" in combined.column_names else []
+            meta = dict(table_schema(table).metadata or {})
+            meta.update({b"pt.source_runs": json.dumps(run_ids).encode(),
+                         b"pt.replaces": json.dumps([f.name for f in used if f in merged]).encode()})
+            combined = combined.replace_schema_metadata(meta)
+
+            def write(tmp, combined=combined):
+                pq.write_table(combined, tmp, compression="zstd", row_group_size=ROW_GROUP)
+
+            out = publish(month_dir, write, stem=f"compacted-{int(time.time())}-{secrets.token_hex(4)}")
+            if pq.read_metadata(out).num_rows != expected:
+                raise RuntimeError(f"compacted file {out} does not hold the {expected} rows written")
+            for f in used:
+                if f in merged:
+                    f.unlink()
+                else:
+                    _remove(f)
+            for f in used:                    # the day directories left empty
+                if f not in merged:
+                    try:
+                        f.parent.parent.rmdir()
+                    except OSError:
+                        pass
+            stats["files_in"] += len(used)
+            stats["files_out"] += 1
+            stats["rows"] += expected
+        report["tables"][table] = stats
+    return report
+
+
+# --- export ----------------------------------------------------------------------------------
+
+def _rekey_strings(array, fn):
+    """Apply ``fn`` to each distinct string of an Arrow string array (nulls kept)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(array).combine_chunks() if isinstance(array, pa.ChunkedArray) \
+        else pc.dictionary_encode(array)
+    dictionary = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], type=pa.string())
+    return pc.take(dictionary, encoded.indices)
+
+
+def export(root: Path, dest: Path, *, mode: str, key: bytes | None = None) -> dict:
+    """A shareable copy of the lake at ``dest``: every keyed hash re-keyed with
+    a fresh key (``mode="rekey"``; grouping preserved, unlinkable to this
+    install's hashes) or dropped (``mode="drop"``: hash columns null, hashed
+    argv tokens reduced to their kind). The install key is never copied;
+    quarantined files are not exported."""
+    import secrets as _secrets
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from pt.telemetry.redact import Redactor
+    from pt.telemetry.schemas import TABLES, redacted_columns
+
+    if mode not in ("rekey", "drop"):
+        raise ValueError(f"export mode must be 'rekey' or 'drop', got {mode!r}")
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()):
+        raise LakeError(f"export destination {dest} is not empty")
+    if dest.resolve() == root.resolve() or root.resolve() in dest.resolve().parents:
+        raise LakeError(f"export destination {dest} is inside the lake {root}")
+    red = Redactor(key or _secrets.token_bytes(32))
+    new_id = red.key_id if mode == "rekey" else "dropped"
+
+    def hashed(value: str) -> str:
+        """A hash column's value re-keyed, in the same form (``k:hex`` or bare hex)."""
+        if len(value) == 18 and value[1] == ":":
+            return f"{value[0]}:{red.digest(value)}"
+        return red.digest(value)
+
+    def token(value: str) -> str:
+        """Every ``p:abcd…`` inside a value (an argv token, a JSON parameter, a
+        detail text) re-keyed, or reduced to ``p:``."""
+        if mode == "drop":
+            return _HASHED.sub(lambda m: m.group(1) + ":", value)
+        return _HASHED.sub(lambda m: f"{m.group(1)}:{red.digest(m.group(0))}", value)
+
+    counts = {"files": 0, "rows": 0}
+    for table in TABLES:
+        hash_cols, token_cols = redacted_columns(table, "hash"), redacted_columns(table, "tokens")
+        raw, compacted = table_files(root, table)
+        for path in raw + compacted:
+            if not looks_complete(path):
+                continue
+            try:
+                t = pq.read_table(path)
+            except Exception:   # noqa: BLE001 - unreadable files are not exported
+                continue
+            for name in t.column_names:
+                col = t.column(name)
+                if name in hash_cols:
+                    new = pa.nulls(len(col), pa.string()) if mode == "drop" else _rekey_strings(col, hashed)
+                elif name in token_cols and pa.types.is_list(col.type):
+                    flat = pc.list_flatten(col)
+                    values = _rekey_strings(flat, token)
+                    combined = col.combine_chunks()
+                    new = pa.ListArray.from_arrays(combined.offsets, values, type=col.type,
+                                                   mask=combined.is_null())
+                elif name in token_cols:
+                    new = _rekey_strings(col, token)
+                elif name == "key_id":
+                    new = pa.array([new_id] * len(col), type=pa.string())
+                else:
+                    continue
+                t = t.set_column(t.column_names.index(name), t.schema.field(name), new)
+            out_dir = dest / path.parent.relative_to(root)
+            publish(out_dir, lambda tmp, t=t: pq.write_table(t, tmp, compression="zstd"),
+                    stem=path.stem.rsplit("-", 1)[0] if path.stem.startswith("part-") else path.stem)
+            counts["files"] += 1
+            counts["rows"] += t.num_rows
+    return {"destination": str(dest), "mode": mode, "key_id": new_id, **counts,
+            "note": "the export key is not stored anywhere" if mode == "rekey" else
+            "keyed hashes removed"}

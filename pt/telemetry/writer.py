@@ -1,0 +1,485 @@
+"""Write one scan (or one batch of journal records) to the lake.
+
+Arrow columns are built straight from the scan's numpy columns (``pa.array``
+on arrays; a redaction made once per distinct value is spread to the rows by
+numpy indexing), never row by row; every table of a run is one zstd Parquet
+file published atomically (:func:`pt.telemetry.lake.publish`).
+
+Nothing here raises on lake trouble: :func:`write_scan` and
+:func:`write_action_records` return a :class:`TelemetryResult` whose
+``reason`` says why telemetry was skipped (unwritable directory, full disk,
+a bug), so a broken lake never breaks a scan.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pt import __version__
+from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES
+from pt.fields import FIELDS, VERDICT_FIELDS, user_names
+from pt.infer.posterior import FEATURES
+from pt.telemetry import lake as lakes
+from pt.telemetry.redact import POLICY_VERSION, Redactor
+from pt.telemetry.redact import redactor as default_redactor
+from pt.telemetry.result import TelemetryResult
+from pt.telemetry.schemas import COLUMNS, EVIDENCE_COLUMNS, SCHEMA_VERSION, TREATMENT, schema
+
+COMPRESSION = "zstd"
+_NUMPY = {"bool": np.bool_, "int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
+          "uint64": np.uint64, "float64": np.float64}
+
+
+def new_run_id(ts: float) -> str:
+    """Sortable and unique: ``YYYYMMDDTHHMMSSZ-<8 hex>``."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(ts)) + "-" + secrets.token_hex(4)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --- Arrow columns from numpy ------------------------------------------------------------
+
+def _arr(values, dtype: str) -> pa.Array:
+    """One column, from a numpy array (or object array of str/None)."""
+    if dtype in _NUMPY:
+        values = np.asarray(values)
+        if values.dtype == object:
+            return pa.array(values, type=pa.from_numpy_dtype(_NUMPY[dtype]), from_pandas=True)
+        return pa.array(values.astype(_NUMPY[dtype], copy=False))
+    return pa.array(values, type=schema_type(dtype))
+
+
+def _nullable_float(values: np.ndarray) -> pa.Array:
+    """Floats with non-finite values stored as null (``loss__*``: unavailable)."""
+    values = np.asarray(values, dtype=np.float64)
+    return pa.array(np.where(np.isfinite(values), values, np.nan), from_pandas=True)
+
+
+def _const(value, n: int, dtype: str) -> pa.Array:
+    """A column holding ``value`` in every row."""
+    if value is None:
+        return pa.nulls(n, schema_type(dtype))
+    if dtype in _NUMPY:
+        return pa.array(np.full(n, value, dtype=_NUMPY[dtype]))
+    return _take_strings([value], np.zeros(n, dtype=np.int32))
+
+
+# The writer avoids pyarrow.compute (its import alone costs ~50 ms a scan):
+# per-distinct values are spread to rows with numpy fancy indexing instead of take.
+
+def _take_strings(distinct: list, inverse: np.ndarray) -> pa.Array:
+    """Row ``i`` is ``distinct[inverse[i]]`` (str or None)."""
+    values = np.empty(len(distinct), dtype=object)
+    values[:] = distinct
+    return pa.array(values[inverse], type=pa.string())
+
+
+def _take_lists(distinct: list, inverse: np.ndarray) -> pa.Array:
+    """Row ``i`` is the list ``distinct[inverse[i]]`` (of str, or None): the
+    offsets and the flat values are gathered with numpy, one pass, no row loop."""
+    lengths = np.array([0 if d is None else len(d) for d in distinct], dtype=np.int64)
+    flat = np.empty(int(lengths.sum()), dtype=object)
+    flat[:] = [token for d in distinct if d for token in d]
+    starts = np.cumsum(lengths) - lengths
+    row_lengths = lengths[inverse]
+    offsets = np.zeros(len(inverse) + 1, dtype=np.int32)
+    np.cumsum(row_lengths, out=offsets[1:])
+    gather = np.repeat(starts[inverse] - offsets[:-1], row_lengths) + np.arange(offsets[-1])
+    missing = np.array([d is None for d in distinct], dtype=bool)[inverse]
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat[gather], type=pa.string()),
+                                    type=schema_type("list<string>"),
+                                    mask=pa.array(missing) if missing.any() else None)
+
+
+def schema_type(dtype: str) -> pa.DataType:
+    from pt.telemetry.schemas import ARROW_TYPES
+    return ARROW_TYPES[dtype]
+
+
+def _table(name: str, columns: dict[str, pa.Array]) -> pa.Table:
+    """The columns in schema order; a missing or extra column is a bug, named."""
+    sch = schema(name)
+    if len(columns) != len(sch) or not all(n in columns for n in sch.names):
+        names = set(sch.names)
+        missing = [n for n in sch.names if n not in columns]
+        extra = [n for n in columns if n not in names]
+        raise KeyError(f"{name}: columns missing {missing}, unexpected {extra}")
+    arrays = [columns[n] for n in sch.names]
+    return pa.Table.from_arrays([a if a.type == ty else a.cast(ty) for a, ty in zip(arrays, sch.types)],
+                                schema=sch)
+
+
+def _argv_columns(red: Redactor, cmdlines: np.ndarray) -> dict[str, pa.Array]:
+    inverse, distinct = red.argv_column(cmdlines)
+    readable = np.array([d is not None for d in distinct], dtype=bool)
+    dropped = np.array([0 if d is None else d.secrets_dropped for d in distinct], dtype=np.int16)
+    return {
+        "exe": _take_strings([None if d is None else d.exe for d in distinct], inverse),
+        "args": _take_lists([None if d is None else d.args for d in distinct], inverse),
+        "arg_flags": _take_lists([None if d is None else d.flags for d in distinct], inverse),
+        "cmd_hash": _take_strings([None if d is None else d.cmd_hash for d in distinct], inverse),
+        "secrets_dropped": pa.array(dropped[inverse], mask=~readable[inverse]),
+        "cmdline_readable": pa.array(readable[inverse]),
+    }
+
+
+@dataclass
+class Prepared:
+    """The redacted columns of one snapshot, built before the scan finishes
+    (:func:`prepare`), with the redactor that made them."""
+
+    snapshot: object
+    red: Redactor
+    columns: dict[str, pa.Array]
+
+
+def prepare(snapshot, red: Redactor | None = None) -> Prepared:
+    """Redact the snapshot's command lines, comms and user names into Arrow
+    columns now (the per-install key loaded if ``red`` is None), so the write
+    after the scan has only the verdicts left to convert."""
+    red = red or default_redactor()
+    columns = _argv_columns(red, snapshot["cmdline"])
+    columns["comm"] = _arr(red.column(snapshot["comm"], "token"), "string")
+    columns["user_hash"] = _arr(red.column(user_names(snapshot["uid"]), "hash"), "string")
+    for f in FIELDS:
+        if TREATMENT[f.name][1] == "keep":
+            columns[f.name] = _arr(f.compute(snapshot), f.dtype)
+    return Prepared(snapshot, red, columns)
+
+
+def _identity(run_id: str, ts: float, boot_id: str | None, n: int) -> dict[str, pa.Array]:
+    return {"run_id": _const(run_id, n, "string"), "ts": _const(ts, n, "float64"),
+            "boot_id": _const(boot_id, n, "string")}
+
+
+def proc_samples(snapshot, triage, red: Redactor, run_id: str, ts: float,
+                 prepared: Prepared | None = None) -> tuple[pa.Table, dict]:
+    """The process table, redacted; also returns the argv columns for ``decisions``."""
+    n = len(snapshot)
+    cols = _identity(run_id, ts, snapshot.host.boot_id, n)
+    ready = prepared.columns if prepared is not None and prepared.snapshot is snapshot else {}
+    argv = {}
+    for f in FIELDS:
+        where, how = TREATMENT[f.name]
+        if how == "keep":
+            cols[f.name] = ready[f.name] if f.name in ready else _arr(f.compute(snapshot), f.dtype)
+        elif how == "token":
+            cols[f.name] = ready[f.name] if f.name in ready else \
+                _arr(red.column(f.compute(snapshot), "token"), "string")
+        elif how == "hash":
+            name = f"{f.name}_hash"
+            if name not in ready:
+                values = user_names(snapshot["uid"]) if f.name == "user" else f.compute(snapshot)
+                ready = {**ready, name: _arr(red.column(values, "hash"), "string")}
+            cols[name] = ready[name]
+        elif how == "argv":
+            argv = {k: ready[k] for k in ("exe", "args", "arg_flags", "cmd_hash", "secrets_dropped",
+                                          "cmdline_readable")} if "exe" in ready \
+                else _argv_columns(red, snapshot[f.name])
+            cols.update(argv)
+    if triage is not None:
+        c, w = triage.context, triage.window
+        cols.update({
+            "cwd_hash": _arr(red.column(c.cwd, "hash"), "string"),
+            "fd_count": _arr(c.fd_count, "int32"), "listening": _arr(c.listening, "int32"),
+            "established": _arr(c.established, "int32"),
+            "children": _arr(c.genealogy.children, "int32"),
+            "window_cpu_ticks": _arr(w.ticks, "int64"),
+            "window_ticks": _const(int(w.window_ticks), n, "int64"),
+            "alive": _arr(w.alive, "bool"), "io_read_bytes": _arr(w.io_read_bytes, "int64"),
+            "io_write_bytes": _arr(w.io_write_bytes, "int64"), "io_syscalls": _arr(w.io_syscalls, "int64"),
+        })
+    else:
+        for col in COLUMNS["proc_samples"]:
+            if col.name not in cols:
+                cols[col.name] = pa.nulls(n, schema_type(col.dtype))
+    return _table("proc_samples", cols), argv
+
+
+def _process_key(t, run_id: str, ts: float) -> dict[str, pa.Array]:
+    n = len(t)
+    return {**_identity(run_id, ts, t.snapshot.host.boot_id, n),
+            "pid": _arr(t.snapshot["pid"], "int32"), "start_ticks": _arr(t.snapshot["start_ticks"], "uint64")}
+
+
+def proc_features(t, run_id: str, ts: float) -> pa.Table:
+    cols = _process_key(t, run_id, ts)
+    for name, dtype, _, _ in EVIDENCE_COLUMNS:
+        cols[name] = _arr(getattr(t.evidence, name), dtype)
+    cols["active_children"] = _arr(t.context.active_children, "int32")
+    return _table("proc_features", cols)
+
+
+def proc_inference(t, run_id: str, ts: float) -> pa.Table:
+    inf = t.inference
+    n = len(t)
+    cols = _process_key(t, run_id, ts)
+    for k, c in enumerate(CLASSES):
+        cols[f"log_prior__{c}"] = _const(float(inf.log_prior[k]), n, "float64")
+        cols[f"loglik__{c}"] = _arr(inf.log_likelihood[:, k], "float64")
+        cols[f"log_post__{c}"] = _arr(inf.log_posterior[:, k], "float64")
+        cols[f"post__{c}"] = _arr(inf.posterior[:, k], "float64")
+    terms = inf.terms
+    bits = inf.bits()
+    for j, feature in enumerate(FEATURES):
+        for k, c in enumerate(CLASSES):
+            cols[f"ll__{feature}__{c}"] = _arr(np.ascontiguousarray(terms[:, j, k]), "float64")
+        cols[f"obs__{feature}"] = _arr(inf.observed[:, j], "bool")
+        cols[f"bits__{feature}"] = _arr(np.ascontiguousarray(bits[:, j]), "float64")
+    cols["bits_total"] = _arr(bits.sum(axis=1), "float64")
+    cols["log_odds"] = _arr(t.decision.log_odds, "float64")
+    cols["lfdr"] = _arr(t.decision.lfdr, "float64")
+    return _table("proc_inference", cols)
+
+
+def decisions(t, argv: dict[str, pa.Array], red: Redactor, run_id: str, ts: float) -> pa.Table:
+    d = t.decision
+    cols = _process_key(t, run_id, ts)
+    cols["uid"] = _arr(t.snapshot["uid"], "int64")
+    cols["exe"], cols["cmd_hash"] = argv["exe"], argv["cmd_hash"]
+    for f in VERDICT_FIELDS:
+        where, how = TREATMENT[f.name]
+        if where == "decisions" and how == "keep":
+            cols[f.name] = _arr(f.compute(t), f.dtype)
+        elif where == "decisions" and how == "text":
+            cols[f.name] = _arr(red.column(f.compute(t), "text"), "string")
+    for k, a in enumerate(ACTIONS):
+        cols[f"loss__{a}"] = _nullable_float(d.expected_loss[:, k])
+    for k, c in enumerate(CLASSES):
+        cols[f"post_lower__{c}"] = _arr(d.posterior_lower[:, k], "float64")
+        cols[f"post_upper__{c}"] = _arr(d.posterior_upper[:, k], "float64")
+    return _table("decisions", cols)
+
+
+def capabilities(root: str | os.PathLike | None) -> dict:
+    proc = Path(root) if root is not None else Path("/proc")
+    return {"psi": (proc / "pressure" / "cpu").exists(),
+            "cgroup2": Path("/sys/fs/cgroup/cgroup.controllers").exists(),
+            "pidfd": hasattr(os, "pidfd_open"), "root": os.geteuid() == 0}
+
+
+def runs_row(snapshot, triage, red: Redactor, run_id: str, ts: float, *, scan_s: float | None,
+             procfs: str | os.PathLike | None) -> pa.Table:
+    host, errors = snapshot.host, snapshot.errors
+    row = {
+        "run_id": run_id, "ts": ts, "boot_id": host.boot_id, "schema_version": SCHEMA_VERSION,
+        "redaction_version": POLICY_VERSION, "key_id": red.key_id, "pt_version": __version__,
+        "mode": "raw" if triage is None else "quick", "host_hash": red.hash(host.hostname),
+        "system": host.system, "kernel": host.kernel, "cpu_count": host.cpu_count,
+        "clock_ticks": host.clock_ticks, "page_size": host.page_size, "boot_time": host.boot_time,
+        "uptime_s": host.uptime_s, "n_procs": len(snapshot), "scan_s": scan_s,
+        "window_s": None, "at_s": None, "priors_digest": None, "policy_digest": None,
+        "priors_source_hash": None, "policy_source_hash": None, "fdr_alpha": None,
+        "fdr_kill_set_size": None, "fdr_estimate": None,
+        "vanished": errors.vanished, "denied": errors.denied, "malformed": errors.malformed,
+        "classes": list(CLASSES), "actions": list(ACTIONS), "features": list(FEATURES),
+        "categorical_levels": json.dumps({k: list(v) for k, v in CATEGORICAL_LEVELS.items()}),
+        "capabilities": json.dumps(capabilities(procfs)),
+    }
+    if triage is not None:
+        row.update({
+            "window_s": triage.window.duration_s, "at_s": triage.at_s,
+            "priors_digest": triage.priors.digest, "policy_digest": triage.policy.digest,
+            "priors_source_hash": red.hash(str(triage.priors.source)),
+            "policy_source_hash": red.hash(str(triage.policy.source)),
+            "fdr_alpha": triage.policy.fdr_alpha, "fdr_kill_set_size": triage.decision.fdr_kill_set_size,
+            "fdr_estimate": triage.decision.fdr_estimate,
+        })
+    return pa.Table.from_pylist([row], schema=schema("runs"))
+
+
+def system_row(run_id: str, ts: float, boot_id: str | None, procfs) -> pa.Table:
+    from pt.collect._linux import procfs_root
+    from pt.collect.system import read_system
+    values = read_system(procfs_root(procfs))
+    return pa.Table.from_pylist([{"run_id": run_id, "ts": ts, "boot_id": boot_id, **values}],
+                                schema=schema("system_samples"))
+
+
+def scan_tables(snapshot=None, triage=None, *, red: Redactor, run_id: str, ts: float,
+                scan_s: float | None = None, procfs=None, prepared: Prepared | None = None) -> dict[str, pa.Table]:
+    """Every table of one scan, built but not written (``triage`` None: raw scan)."""
+    snapshot = triage.snapshot if triage is not None else snapshot
+    samples, argv = proc_samples(snapshot, triage, red, run_id, ts, prepared)
+    tables = {"runs": runs_row(snapshot, triage, red, run_id, ts, scan_s=scan_s, procfs=procfs),
+              "system_samples": system_row(run_id, ts, snapshot.host.boot_id, procfs),
+              "proc_samples": samples}
+    if triage is not None:
+        tables["proc_features"] = proc_features(triage, run_id, ts)
+        tables["proc_inference"] = proc_inference(triage, run_id, ts)
+        tables["decisions"] = decisions(triage, argv, red, run_id, ts)
+    return tables
+
+
+#: Columns with min/max statistics (what queries filter on); others skip the cost.
+STATISTICS = ("run_id", "ts", "boot_id", "pid", "start_ticks", "plan_id", "action_id")
+
+
+def write_parquet(table: pa.Table, path: str) -> None:
+    """zstd Parquet; dictionary encoding for strings only (floats gain nothing
+    from it but cost time), statistics only on the identity columns."""
+    strings, stats = _encoding(table.schema)
+    pq.write_table(table, path, compression=COMPRESSION, use_dictionary=strings or False,
+                   write_statistics=stats or False)
+
+
+@functools.lru_cache(maxsize=64)
+def _encoding(sch: pa.Schema) -> tuple[list[str], list[str]]:
+    strings = [f.name for f in sch if pa.types.is_string(f.type) or pa.types.is_list(f.type)]
+    return strings, [n for n in STATISTICS if n in sch.names]
+
+
+def write_tables(root: Path, tables: dict[str, pa.Table], run_id: str, ts: float) -> list[str]:
+    """Publish each table as one Parquet file of the run's partition, two at a
+    time (pyarrow writes without the GIL); ``runs`` last, so a reader that sees
+    the run sees all of its tables."""
+    import threading
+
+    names = sorted(tables, key=lambda t: (t == "runs", -tables[t].nbytes))
+    files: dict[str, str] = {}
+    errors: list[BaseException] = []
+
+    def write(name: str) -> None:
+        try:
+            table = tables[name]
+            files[name] = str(lakes.publish(lakes.partition(root, name, ts, run_id),
+                                            lambda tmp: write_parquet(table, tmp)))
+        except BaseException as exc:   # noqa: BLE001 - re-raised below, in the caller
+            errors.append(exc)
+
+    body = names[:-1] if names and names[-1] == "runs" else names
+    helper = threading.Thread(target=lambda: [write(n) for n in body[1::2]])
+    helper.start()
+    for name in body[0::2]:
+        write(name)
+    helper.join()
+    if errors:
+        raise errors[0]
+    if "runs" in tables:
+        write("runs")
+        if errors:
+            raise errors[0]
+    return [files[n] for n in names]
+
+
+def write_scan(triage=None, *, snapshot=None, lake: str | os.PathLike | None = None,
+               red: Redactor | None = None, scan_s: float | None = None, procfs=None,
+               ts: float | None = None, run_id: str | None = None,
+               prepared: Prepared | None = None) -> TelemetryResult:
+    """Record one scan (a :class:`pt.triage.Triage`, or a raw ``snapshot``),
+    using the ``prepared`` redactions of its snapshot if given.
+    Never raises: a failure is reported in the result's ``reason``."""
+    started = time.perf_counter()
+    result = TelemetryResult(lake="?")
+    try:
+        root = lakes.lake_root(lake)
+        result.lake = str(root)
+        snap = triage.snapshot if triage is not None else snapshot
+        ts = snap.host.taken_at if ts is None else ts
+        run_id = run_id or new_run_id(ts)
+        red = red or (prepared.red if prepared is not None else None) or default_redactor()
+        tables = scan_tables(snap, triage, red=red, run_id=run_id, ts=ts, scan_s=scan_s, procfs=procfs,
+                             prepared=prepared)
+        result.files = write_tables(root, tables, run_id, ts)
+        result.rows = {name: t.num_rows for name, t in tables.items()}
+        result.written, result.run_id = True, run_id
+    except Exception as exc:   # noqa: BLE001 - telemetry must never break a scan
+        result.reason = _reason(exc)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+# --- the action journal ------------------------------------------------------------------
+
+#: Outcome results the journal writes (others are stored as given).
+OUTCOME_RESULTS = ("done", "exited", "still_running", "aborted", "refused", "unavailable", "failed")
+
+
+def _redact_json(value, red: Redactor):
+    """A JSON value with every string in it redacted as free text (nested
+    objects too: a reversal's cgroup path is as private as the action's)."""
+    if isinstance(value, str):
+        return red.text(value)
+    if isinstance(value, dict):
+        return {str(k): _redact_json(v, red) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_json(v, red) for v in value]
+    return value
+
+
+def _journal_columns(records: list[dict], table: str, red: Redactor, now: float) -> pa.Table:
+    rows = []
+    for r in records:
+        row = {
+            "run_id": lakes.check_id(str(r["plan_id"])), "plan_id": str(r["plan_id"]),
+            "action_id": str(r["action_id"]), "ts": float(r.get("ts", now)),
+            "uptime_ticks": r.get("uptime_ticks"),
+            "boot_id": r.get("boot_id"), "pid": int(r["pid"]), "start_ticks": r.get("start_ticks"),
+            "uid": r.get("uid"), "action": str(r["action"]),
+            "params": json.dumps(_redact_json(r.get("params") or {}, red), sort_keys=True),
+            # The journal's cmd_hash is an unkeyed sha256 (guessable for a known
+            # command line): only its keyed hash goes to the lake.
+            "cmd_hash": None if r.get("cmd_hash") is None else red.digest(str(r["cmd_hash"])),
+        }
+        if table == "outcomes":
+            if r.get("result") is None:
+                raise ValueError(f"outcome record {r.get('action_id')!r} has no result")
+            row.update({"result": str(r["result"]), "detail": red.text(r.get("detail") or "") or None,
+                        "exit_status": r.get("exit_status")})
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=schema(table))
+
+
+def write_action_records(records: list[dict], *, lake: str | os.PathLike | None = None,
+                         red: Redactor | None = None) -> TelemetryResult:
+    """Append action-journal records (``kind`` ``intent`` -> ``actions``,
+    ``outcome`` -> ``outcomes``) to the lake, one file per table and plan.
+    Keys other than the journal's identity, action, params and outcome fields
+    (an intent's ``justification``, which quotes the raw command line) are
+    not stored; a record without ``ts`` (not yet through ``Journal.append``)
+    gets the current time.
+
+    Never raises: on lake trouble or a malformed record nothing is written
+    and the result's ``reason`` says why (callers log it and carry on).
+    """
+    started, now = time.perf_counter(), time.time()
+    result = TelemetryResult(lake="?")
+    try:
+        root = lakes.lake_root(lake)
+        result.lake = str(root)
+        red = red or default_redactor()
+        by_kind: dict[tuple[str, str, str], list[dict]] = {}
+        for r in records:
+            kind = r.get("kind")
+            if kind not in ("intent", "outcome"):
+                raise ValueError(f"journal record kind must be 'intent' or 'outcome', got {kind!r}")
+            table = "actions" if kind == "intent" else "outcomes"
+            plan = lakes.check_id(str(r.get("plan_id")))
+            by_kind.setdefault((table, plan, lakes.day(float(r.get("ts", now)))), []).append(r)
+        tables = {key: _journal_columns(rs, key[0], red, now) for key, rs in by_kind.items()}
+        for (table, plan, _), tbl in tables.items():
+            ts = float(tbl.column("ts")[0].as_py())
+            path = lakes.publish(lakes.partition(root, table, ts, plan),
+                                 lambda tmp, tbl=tbl: write_parquet(tbl, tmp))
+            result.files.append(str(path))
+            result.rows[table] = result.rows.get(table, 0) + tbl.num_rows
+        result.written = bool(result.files)
+    except Exception as exc:   # noqa: BLE001 - the journal's caller must not fail on telemetry
+        result.reason = _reason(exc)
+    result.seconds = time.perf_counter() - started
+    return result
+

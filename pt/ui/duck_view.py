@@ -1,0 +1,149 @@
+"""Render ``pt duck`` results: Rich tables for people, the JSON envelope for programs."""
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import math
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from pt.ui.result import envelope, print_json
+from pt.ui.scan_view import ACTION_STYLE, CLASS_STYLE, printable
+
+
+def _plain(value):
+    """A JSON-safe value: dates as ISO text, decimals as floats, non-finite as null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return value
+
+
+def report_json(report: str, lake, *, columns=None, rows=None, data=None, notes=()) -> None:
+    body = {"report": report, "lake": str(lake.root), "files": lake.files}
+    if columns is not None:
+        body["columns"] = list(columns)
+        body["rows"] = [dict(zip(columns, _plain(list(r)))) for r in rows]
+    body.update(_plain(data or {}))
+    body["notes"] = list(notes)
+    errors = [{"code": "quarantined", "message": q["reason"], "file": q["file"]} for q in lake.quarantined]
+    print_json(envelope("duck", host={}, data=body, errors=errors, partial=False))
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return printable(str(value))
+
+
+def print_report(report: str, columns, rows, *, notes=()) -> None:
+    console = Console(highlight=False)
+    table = Table(box=None, padding=(0, 1, 0, 0), header_style="bold")
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    if rows:
+        console.print(table)
+    console.print(Text(f"{len(rows)} rows · {report}", style="dim"))
+    for note in notes:
+        console.print(Text(note, style="yellow"))
+
+
+def _signed(value) -> str:
+    return f"{value:+.3f}" if isinstance(value, float) and math.isfinite(value) else str(value)
+
+
+def print_why(w: dict) -> None:
+    console = Console(highlight=False)
+    when = _dt.datetime.fromtimestamp(w["ts"], _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    head = Text()
+    head.append(f"pid {w['pid']} ", style="bold")
+    head.append(f"({w['exe'] or '?'}, {w['command_category']}) · run {w['run_id']} · {when}\n")
+    head.append("identity ", style="dim")
+    head.append(f"{w['identity']} · cmd_hash {w['cmd_hash']}\n")
+    head.append("verdict ", style="dim")
+    head.append(w["class"], style=CLASS_STYLE.get(w["class"], ""))
+    head.append(f" (P {w['p_class']:.3f}) → ")
+    head.append(w["action"], style=ACTION_STYLE.get(w["action"], ""))
+    if w["demoted"]:
+        head.append(f" (demoted: {w['demoted']})", style="dim")
+    if w["protected_by"]:
+        head.append(f" · protected: {w['protected_by']}", style="dim")
+    console.print(head)
+
+    table = Table(box=None, padding=(0, 1, 0, 0), header_style="bold", title="ledger (nats; bits = "
+                  "log2 BF abandoned:useful)", title_justify="left")
+    classes = list(w["posterior"])
+    table.add_column("evidence")
+    for c in classes:
+        table.add_column(c, justify="right")
+    table.add_column("bits", justify="right")
+    table.add_row("log prior", *(f"{w['log_prior'][c]:.3f}" for c in classes), "", style="dim")
+    for item in sorted(w["ledger"], key=lambda x: -abs(x["bits"])):
+        if not item["observed"]:
+            continue
+        bits = item["bits"]
+        table.add_row(item["feature"], *(f"{item['log_likelihood'][c]:.3f}" for c in classes),
+                      Text(f"{bits:+.2f}", style="red" if bits > 0 else "green"))
+    table.add_row("posterior", *(f"{w['posterior'][c]:.4f}" for c in classes),
+                  f"{w['bits_total']:+.2f}", style="bold")
+    console.print(table)
+    unobserved = [x["feature"] for x in w["ledger"] if not x["observed"]]
+    if unobserved:
+        console.print(Text("not observed: " + ", ".join(unobserved), style="dim"))
+    loss = " · ".join(f"{a} {v:.3g}" for a, v in w["expected_loss"].items() if v is not None)
+    console.print(Text(f"expected loss: {loss}", style="dim"))
+    console.print(Text(f"lfdr {w['lfdr']:.4f} · log odds {w['log_odds']:+.3f} · SPRT boundary "
+                       f"{_signed(w['sprt_boundary'])} · posterior re-derived from the lake's terms "
+                       f"(max error {w['rederivation_max_error']:.1e})", style="dim"))
+
+
+def print_lake(action: str, data: dict) -> None:
+    """``pt lake``'s result, briefly, for people."""
+    console = Console(highlight=False)
+    if action == "info":
+        console.print(Text(f"lake {data['lake']}" + ("" if data["exists"] else " (does not exist yet)"),
+                           style="bold"))
+        table = Table(box=None, padding=(0, 1, 0, 0), header_style="bold")
+        for name in ("table", "run files", "compacted", "bytes"):
+            table.add_column(name, justify="left" if name == "table" else "right")
+        for name, t in data["tables"].items():
+            table.add_row(name, str(t["run_files"]), str(t["compacted_files"]), f"{t['bytes']:,}")
+        console.print(table)
+        console.print(Text(f"schema v{data['schema_version']} · key {data['key_id'] or 'not created yet'} "
+                           f"({data['key_file']}) · {len(data['quarantined'])} quarantined", style="dim"))
+    elif action == "prune":
+        verb = "would remove" if data["dry_run"] else "removed"
+        console.print(f"{verb} {len(data['partitions_removed'])} day partitions ({data['files_removed']} "
+                      f"files) before {data['cutoff_date']}")
+    elif action == "compact":
+        for name, t in data["tables"].items():
+            if t["files_in"] or t["leftovers_removed"]:
+                console.print(f"{name}: {t['files_in']} files -> {t['files_out']} ({t['rows']:,} rows)"
+                              + (f", {t['leftovers_removed']} leftovers removed" if t["leftovers_removed"]
+                                 else ""))
+        for q in data["quarantined"]:
+            console.print(Text(f"quarantined {q}", style="yellow"))
+        if not any(t["files_in"] for t in data["tables"].values()):
+            console.print("nothing to compact")
+    elif action == "check":
+        console.print(f"{data['files_checked']} files checked, {len(data['quarantined'])} quarantined")
+        for q in data["quarantined"]:
+            console.print(Text(f"{q['file']}: {q['reason']}", style="yellow"))
+    else:
+        console.print(f"exported {data['files']} files ({data['rows']:,} rows) to {data['destination']} "
+                      f"({data['mode']}; key id {data['key_id']}; {data['note']})")
