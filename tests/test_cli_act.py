@@ -77,6 +77,14 @@ def test_plan_apply_verify_history_explain(tmp_path, env):
         assert explained[0]["outcome"]["result"] == "exited"
         text = run_pt("explain", "--plan", plan["plan_id"], cwd=tmp_path, env=env).stdout
         assert "orphaned" in text and "exited after SIGTERM" in text
+
+        # The journal reached the telemetry lake, redacted: pt duck reports the actions.
+        actions = pt_json("duck", "actions", cwd=tmp_path, env=env)["data"]
+        rows = actions.get("rows", actions)
+        assert sum(1 for r in rows if r.get("plan_id") == plan["plan_id"]) == 2, actions
+        lake = tmp_path / ".local/share/pt/lake"
+        stored = b"".join(p.read_bytes() for p in lake.rglob("*.parquet"))
+        assert stored and plan["actions"][0]["command"].encode() not in stored   # no raw command line
     finally:
         for pid, start in targets:
             kill_if_same(pid, start)

@@ -58,6 +58,7 @@ class Journal:
     def __init__(self, directory: Path | None = None):
         self.directory = directory or state_dir()
         self.path = self.directory / "journal.jsonl"
+        self.written: list[dict] = []       # what this object appended, as stored (telemetry reads it)
 
     @contextlib.contextmanager
     def locked(self):
@@ -74,8 +75,8 @@ class Journal:
         if not records:
             return
         now, ticks = time.time(), uptime_ticks()
-        data = "".join(json.dumps({"ts": now, "uptime_ticks": ticks, **r}, sort_keys=True) + "\n"
-                       for r in records).encode()
+        stored = [{"ts": now, "uptime_ticks": ticks, **r} for r in records]
+        data = "".join(json.dumps(r, sort_keys=True) + "\n" for r in stored).encode()
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             size = os.fstat(fd).st_size
@@ -87,6 +88,7 @@ class Journal:
             os.fsync(fd)
         finally:
             os.close(fd)
+        self.written.extend(stored)
 
     def records(self, plan_id: str | None = None) -> list[dict]:
         """Every record (of one plan), oldest first; a torn last line (crash

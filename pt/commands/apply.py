@@ -22,12 +22,15 @@ examples:
 
 
 def add_parser(subparsers) -> None:
+    from pt.commands.scan import add_telemetry_options
+
     p = subparsers.add_parser(
         "apply", help="carry out a plan made by `pt plan` (asks first unless --yes)",
         description="Carry out the actions of a plan after confirmation.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("plan", metavar="PLAN_ID|FILE", help="a plan id from `pt plan`, or a plan file")
     p.add_argument("--yes", action="store_true", help="confirm without asking (required when not at a terminal)")
+    add_telemetry_options(p)
     p.add_argument("--json", action="store_true", help="print the outcomes as one JSON object")
     p.set_defaults(run=run)
 
@@ -48,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pt.act.apply import apply_plan, check_usable
     from pt.act.plan import PlanError, load_plan
+    from pt.commands.scan import record_actions
     from pt.exit_codes import INCOMPLETE, NOT_FOUND, OK, REFUSED
     from pt.ui.result import envelope, error_envelope, print_json
 
@@ -82,10 +86,14 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt          # outcomes known so far are journalled on the way out
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
+    from pt.act.journal import Journal
+    journal = Journal()
     try:
-        records = apply_plan(plan)
+        records = apply_plan(plan, journal=journal)
     except PlanError as exc:
         return fail(REFUSED, "plan_unusable", str(exc))
+    finally:
+        record_actions(args, "apply", journal)
     incomplete = [r for r in records if r["result"] not in ("done", "exited")]
     if args.json:
         print_json(envelope("apply", host={}, data={"plan_id": plan["plan_id"], "outcomes": records},

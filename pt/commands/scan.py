@@ -129,6 +129,16 @@ def telemetry_enabled(args) -> bool:
     return not (args.no_telemetry or os.environ.get("PT_TELEMETRY", "").lower() in ("0", "off", "no", "false"))
 
 
+def record_actions(args, command: str, journal) -> None:
+    """Copy what ``journal`` appended in this run (intents -> ``actions``,
+    outcomes -> ``outcomes``) to the telemetry lake, redacted; never fails
+    the command."""
+    if not journal.written or not telemetry_enabled(args):
+        return
+    from pt.telemetry.writer import write_action_records
+    report_telemetry(command, write_action_records(journal.written, lake=args.lake))
+
+
 def report_telemetry(command: str, result) -> None:
     """Say on stderr that telemetry was skipped, and why; silent when it was written."""
     import sys

@@ -16,10 +16,13 @@ examples:
 
 
 def add_parser(subparsers) -> None:
+    from pt.commands.scan import add_telemetry_options
+
     p = subparsers.add_parser("undo", help="revert a plan's reversible actions (resume, renice back, uncgroup)",
                               description="Revert every reversible action pt carried out for a plan.",
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("plan", metavar="PLAN_ID|FILE", help="a plan id or plan file")
+    add_telemetry_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
 
@@ -44,13 +47,19 @@ def load_or_fail(command: str, args) -> tuple[dict | None, int]:
 
 def run(args: argparse.Namespace) -> int:
     from pt.act.apply import undo_plan
+    from pt.commands.scan import record_actions
     from pt.exit_codes import INCOMPLETE, OK
     from pt.ui.result import envelope, print_json
 
     plan, code = load_or_fail("undo", args)
     if plan is None:
         return code
-    records = undo_plan(plan)
+    from pt.act.journal import Journal
+    journal = Journal()
+    try:
+        records = undo_plan(plan, journal=journal)
+    finally:
+        record_actions(args, "undo", journal)
     failed = [r for r in records if r["result"] not in ("done", "aborted")]
     if args.json:
         print_json(envelope("undo", host={}, data={"plan_id": plan["plan_id"], "outcomes": records},
