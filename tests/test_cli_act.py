@@ -176,3 +176,15 @@ def test_an_apply_killed_halfway_resumes(tmp_path, env):
         assert all(o["earlier"] for o in again["data"]["outcomes"])
         outcomes = [r for r in journal_lines(tmp_path) if r["kind"] == "outcome"]
         assert len(outcomes) == 2
+
+
+def test_plans_and_the_journal_hold_no_secrets_from_argv(tmp_path, env):
+    secret = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
+    with python_child("import time\nprint('ready', flush=True)\ntime.sleep(600)", f"--token={secret}",
+                      "--password", "hunter2-hunter2") as proc:
+        plan = pt_json("plan", "--pid", str(proc.pid), "--do", "pause", cwd=tmp_path, env=env)["data"]["plan"]
+        assert "--token=<secret>" in plan["actions"][0]["command"]
+        pt_json("apply", plan["plan_id"], "--yes", cwd=tmp_path, env=env)
+        pt_json("undo", plan["plan_id"], cwd=tmp_path, env=env)
+    state = b"".join(p.read_bytes() for p in (tmp_path / "state").rglob("*") if p.is_file())
+    assert state and secret.encode() not in state and b"hunter2-hunter2" not in state

@@ -21,6 +21,7 @@ import numpy as np
 from pt.act.identity import Identity, cmd_hash
 from pt.act.journal import state_dir
 from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES, Policy
+from pt.telemetry.redact import mask_secrets
 
 PLAN_VERSION = 1
 PLAN_ID_RE = re.compile(r"^[0-9a-f]{16}$")
@@ -134,7 +135,7 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
             "index": len(actions),
             "target": identity.as_dict(),
             "comm": str(snap["comm"][row]),
-            "command": " ".join(argv)[:400] or f"[{snap['comm'][row]}]",
+            "command": " ".join(mask_secrets(argv))[:400] or f"[{snap['comm'][row]}]",
             "category": category,
             "state": chr(snap["state"][row]),
             "ppid": int(snap["ppid"][row]),

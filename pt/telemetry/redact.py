@@ -126,6 +126,38 @@ def secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name.lstrip("-")) or _SECRET_NAME.search(name))
 
 
+def mask_secrets(argv) -> list[str]:
+    """``argv`` readable but without its secrets, for local files a person
+    reads (plans, the action journal): every argument is kept except secret
+    values — of secret-named flags and ``key=value`` pairs, and anything that
+    looks like a key or token — which become ``[secret]``. Nothing is hashed."""
+    out, hide_next = [], False
+    for i, arg in enumerate(argv):
+        if hide_next:
+            out.append(SECRET)
+            hide_next = False
+            continue
+        flag = _FLAG.match(arg) if i else None
+        kv = _KEY_VALUE.fullmatch(arg) if i else None
+        if flag and not arg.startswith("---"):
+            name = flag.group()
+            rest = arg[len(name):].lstrip("=")
+            if not rest:
+                hide_next = secret_name(name)
+                out.append(arg)
+            elif secret_name(name) or looks_secret(rest):
+                out.append(f"{name}={SECRET}")
+            else:
+                out.append(arg)
+        elif kv and "/" not in kv.group(1) and (secret_name(kv.group(1)) or looks_secret(kv.group(2))):
+            out.append(f"{kv.group(1)}={SECRET}")
+        elif i and looks_secret(arg):
+            out.append(SECRET)
+        else:
+            out.append(arg)
+    return out
+
+
 # --- the key -------------------------------------------------------------------------
 
 def data_dir() -> Path:
