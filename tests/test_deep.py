@@ -139,11 +139,17 @@ def test_cli_json(tmp_path):
         out = run_pt("deep-scan", "--pid", str(proc.pid), "--pid", "1", "--max-time", "2", "--json",
                      cwd=tmp_path, env=env)
     data = json.loads(out.stdout)["data"]
+    assert data["telemetry"]["written"], data["telemetry"]
+    assert data["telemetry"]["rows"]["deep_series"] == 1
     (c,) = data["candidates"]
     assert c["pid"] == proc.pid and c["deep"]["action"] == "keep"
     assert c["evidence"][-1]["feature"] == "cpu_regime"
     assert len(c["series"]["cpu_share"]) == c["samples"]
     assert data["skipped"][0]["pid"] == 1
+    rows = json.loads(run_pt("duck", "--sql", "select pid, samples, deep_action from deep_series", "--json",
+                             cwd=tmp_path, env=env).stdout)["data"]
+    rows = rows.get("rows", rows)
+    assert [(r["pid"], r["samples"], r["deep_action"]) for r in rows] == [(proc.pid, c["samples"], "keep")]
     assert run_pt("deep-scan", "--interval", "0", cwd=tmp_path, check=False).returncode == 2
 
 

@@ -11,7 +11,9 @@ posterior as samples arrive (cumulative CPU and IO, plus a change-point term:
 did CPU stop or start abruptly?), and stops watching a process as soon as the
 value of information of watching longer no longer exceeds the cost of
 waiting. It ends when nothing is left to learn or at --max-time, where a
-still-undecided kill becomes pause-and-observe. It never acts.
+still-undecided kill becomes pause-and-observe. It never acts. The run and
+every candidate's series summary are recorded in the telemetry lake
+(table deep_series; --no-telemetry to skip).
 
 examples:
   pt deep-scan                          the 50 candidates most worth watching
@@ -22,7 +24,7 @@ examples:
 
 def add_parser(subparsers) -> None:
     from pt.commands.explain import pid_arg
-    from pt.commands.scan import duration, top_count
+    from pt.commands.scan import add_telemetry_options, duration, top_count
     from pt.config import ACTIONS, CLASSES
 
     p = subparsers.add_parser(
@@ -43,6 +45,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--interval", type=interval_seconds, metavar="SECONDS",
                    help="sampling interval (default from policy, 0.1)")
     p.add_argument("--limit", type=top_count, metavar="N", help="watch at most N candidates (default 50)")
+    add_telemetry_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (series summaries included)")
     p.set_defaults(run=run)
 
@@ -80,6 +83,7 @@ def selection_from(args):
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from pt.commands.scan import report_telemetry, telemetry_enabled
     from pt.deep import deep_scan
     from pt.exit_codes import OK, USAGE
 
@@ -94,11 +98,19 @@ def run(args: argparse.Namespace) -> int:
         with progress() as update:
             result = deep_scan(selection, max_time_s=args.max_time, interval_s=args.interval, limit=args.limit,
                                on_progress=update)
+    recorded = None
+    if telemetry_enabled(args):
+        from pt.telemetry.writer import write_deep
+        recorded = write_deep(result, lake=args.lake)
     if args.json:
         from pt.ui.deep_view import deep_json
         from pt.ui.result import print_json
-        print_json(deep_json(result))
+        out = deep_json(result)
+        out["data"]["telemetry"] = recorded.as_dict() if recorded else {"written": False, "reason": "disabled"}
+        print_json(out)
     else:
         from pt.ui.deep_view import print_deep
         print_deep(result)
+    if recorded is not None:
+        report_telemetry("deep-scan", recorded)
     return OK

@@ -483,3 +483,64 @@ def write_action_records(records: list[dict], *, lake: str | os.PathLike | None 
     result.seconds = time.perf_counter() - started
     return result
 
+
+
+# --- the deep scan ------------------------------------------------------------------------
+
+def deep_table(d, red: Redactor, run_id: str, ts: float) -> pa.Table:
+    """The ``deep_series`` rows of a :class:`pt.deep.DeepScan`, from its columns."""
+    snap, rows = d.quick.snapshot, d.rows
+    n = len(rows)
+    argv = [red.argv(tuple(a or ())).cmd_hash for a in snap["cmdline"][rows]]
+    times, tau = d.series.times, d.regime.tau
+    change_at = np.full(n, np.nan)
+    if n and len(times):
+        change_at = np.where(tau >= 0, times[np.minimum(tau + 1, len(times) - 1)] - times[0], np.nan)
+    cols = {
+        **_identity(run_id, ts, snap.host.boot_id, n),
+        "pid": _arr(snap["pid"][rows], "int32"), "start_ticks": _arr(snap["start_ticks"][rows], "uint64"),
+        "cmd_hash": pa.array(argv, pa.string()),
+        "samples": _arr(d.counts.samples, "int32"), "interval_s": _const(d.series.interval_s, n, "float64"),
+        "settled_at_s": _nullable_float(d.settled_at_s), "timed_out": _arr(d.timed_out, "bool"),
+        "net_voi": _nullable_float(d.voi),
+        "cpu_ticks": _arr(d.counts.cpu_ticks, "int64"), "elapsed_ticks": _arr(d.counts.elapsed_ticks, "int64"),
+        "io_syscalls": _arr(d.counts.io_syscalls, "int64"),
+        "p_change": _nullable_float(d.regime.p_change), "change_at_s": _nullable_float(change_at),
+        "share_before": _nullable_float(d.regime.share_before),
+        "share_after": _nullable_float(d.regime.share_after),
+        "lr_stopped": _nullable_float(d.regime.lr_stopped), "lr_started": _nullable_float(d.regime.lr_started),
+        "io_stopped_s": _nullable_float(d.notes.io_stopped_s),
+        "io_change_prob": _nullable_float(d.notes.io_change_prob),
+        "cpu_trend_per_s": _nullable_float(d.notes.cpu_trend_per_s),
+        "cpu_trend_sd": _nullable_float(d.notes.cpu_trend_sd),
+        "ctx_branching": _nullable_float(d.notes.ctx_branching),
+        "quick_action": pa.array([ACTIONS[int(a)] for a in d.quick.decision.action[rows]], pa.string()),
+        "deep_action": pa.array([ACTIONS[int(a)] for a in d.decision.action], pa.string()),
+    }
+    for j, k in enumerate(CLASSES):
+        cols[f"post__{k}"] = _arr(d.inference.posterior[:, j], "float64")
+        cols[f"ll__cpu_regime__{k}"] = _arr(d.regime.terms[:, j], "float64")
+    return _table("deep_series", cols)
+
+
+def write_deep(d, *, lake: str | os.PathLike | None = None, red: Redactor | None = None) -> TelemetryResult:
+    """Record a deep scan: its quick scan as a run (every table a scan writes)
+    plus ``deep_series``, one row per watched candidate. Never raises."""
+    started = time.perf_counter()
+    result = TelemetryResult(lake="?")
+    try:
+        root = lakes.lake_root(lake)
+        result.lake = str(root)
+        snap = d.quick.snapshot
+        ts = snap.host.taken_at
+        run_id = new_run_id(ts)
+        red = red or default_redactor()
+        tables = scan_tables(snap, d.quick, red=red, run_id=run_id, ts=ts, scan_s=None, procfs=None)
+        tables["deep_series"] = deep_table(d, red, run_id, ts)
+        result.files = write_tables(root, tables, run_id, ts)
+        result.rows = {name: t.num_rows for name, t in tables.items()}
+        result.written, result.run_id = True, run_id
+    except Exception as exc:   # noqa: BLE001 - telemetry must never break a scan
+        result.reason = _reason(exc)
+    result.seconds = time.perf_counter() - started
+    return result
