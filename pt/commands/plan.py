@@ -8,7 +8,9 @@ A plan is pt's recommendation for the selected processes, frozen: each entry
 names its target exactly (boot id, pid, start ticks, uid, executable,
 command-line hash), the action and its parameters, and the posterior and
 expected loss that justify it. Its plan_id is a hash of its content. Nothing
-happens until you run `pt apply PLAN_ID` (and confirm, or pass --yes).
+happens until you run `pt apply PLAN_ID` (and confirm, or pass --yes). The
+scan behind the plan is recorded in the telemetry lake, so `pt duck
+calibration` can set what pt predicted against what happened.
 
 examples:
   pt plan                             everything pt recommends acting on
@@ -21,7 +23,7 @@ examples:
 
 def add_parser(subparsers) -> None:
     from pt.commands.explain import pid_arg
-    from pt.commands.scan import duration, window_seconds
+    from pt.commands.scan import add_telemetry_options, duration, window_seconds
     from pt.config import ACTIONS, CLASSES
 
     p = subparsers.add_parser(
@@ -44,6 +46,7 @@ def add_parser(subparsers) -> None:
                    help="decide as if DURATION more passed with no change (as pt scan --at)")
     p.add_argument("--window", type=window_seconds, metavar="SECONDS",
                    help="how long to watch CPU and IO before deciding (default from policy)")
+    add_telemetry_options(p)
     p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     p.set_defaults(run=run)
 
@@ -53,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pt.act.plan import make_plan, save_plan
     from pt.commands.deep_scan import selection_from
+    from pt.commands.scan import report_telemetry, telemetry_enabled
     from pt.exit_codes import OK, USAGE
     from pt.triage import triage
 
@@ -66,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
     t = triage(window_s=args.window, at_s=args.at)
     plan = make_plan(t, selection, do=args.do)
     path = save_plan(plan)
+    if telemetry_enabled(args) and not args.at:      # the decisions that outcomes will be joined to
+        from pt.telemetry.writer import write_scan
+        report_telemetry("plan", write_scan(t, lake=args.lake))
     if args.json:
         from pt.ui.result import envelope, print_json
         print_json(envelope("plan", host=t.snapshot.host.as_dict(), data={"plan": plan, "path": str(path)},
