@@ -187,8 +187,10 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
         return not open_.any()
 
     n_ticks = int(math.ceil(max_time_s / interval_s)) + 1
+    # status (context switches) is half of a sampling pass: schedstat's
+    # timeslices count the same scheduling events; extras every 2 s.
     with Sampler(t.snapshot["pid"][rows], t.snapshot["start_ticks"][rows], interval_s=interval_s,
-                 root=root) as sampler:
+                 root=root, ctx_switches=False, extras_every=max(1, int(round(2.0 / interval_s)))) as sampler:
         series = sampler.run(n_ticks if len(rows) else 0, on_tick)
     c = ts.counts(series)
     regime = ts.regime(series, priors)

@@ -19,8 +19,8 @@ series, per candidate:
 * **annotations** that explain but do not vote (to avoid counting the same
   samples twice): BOCPD on the IO syscall counts (when IO stopped), the
   Kalman local-linear-trend of the CPU share (its slope and uncertainty), and
-  a Hawkes fit of context-switch bursts (branching ratio; whether the
-  intensity has decayed back to baseline).
+  a Hawkes fit of scheduling bursts (times put on a CPU, schedstat; branching
+  ratio, and whether the intensity has decayed back to baseline).
 """
 from __future__ import annotations
 
@@ -163,7 +163,7 @@ class Annotations:
     if IO continued or never happened), ``io_change_prob`` (BOCPD: a change
     in the IO rate within the last samples), ``cpu_trend_per_s`` and its sd
     (Kalman local linear trend of the CPU share), and the Hawkes branching
-    ratio of context switches with ``bursts_decayed`` (intensity at the end
+    ratio of scheduling events (schedstat timeslices) with ``bursts_decayed`` (intensity at the end
     within 10% of the baseline)."""
 
     io_stopped_s: np.ndarray
@@ -180,7 +180,7 @@ def annotations(series) -> Annotations:
     t_mid = (series.times[1:] - series.times[0]) if len(dt) else np.zeros(0)
     io = series.delta("syscalls")
     share = series.cpu_share()
-    ctx = np.where(series.delta("vol_ctx") >= 0, series.delta("vol_ctx"), -1)
+    ctx = series.delta("timeslices")                 # times scheduled onto a CPU (schedstat)
     stopped, change = np.full(m, np.nan), np.full(m, np.nan)
     trend, trend_sd = np.full(m, np.nan), np.full(m, np.nan)
     branching, decayed = np.full(m, np.nan), np.zeros(m, dtype=bool)

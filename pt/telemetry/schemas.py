@@ -324,7 +324,7 @@ def _deep_series() -> list[Column]:
         c("io_change_prob", "float64", "probability", "BOCPD: an IO rate change within the last samples"),
         c("cpu_trend_per_s", "float64", "share/s", "Kalman local-linear-trend slope of the CPU share"),
         c("cpu_trend_sd", "float64", "share/s", "its standard deviation"),
-        c("ctx_branching", "float64", "", "Hawkes branching ratio of voluntary context switches"),
+        c("ctx_branching", "float64", "", "Hawkes branching ratio of scheduling events (schedstat timeslices)"),
         c("quick_action", "string", "", "the quick scan's action", "safe"),
         c("deep_action", "string", "", "the action after the deep scan", "safe"),
     ] + [c(f"post__{k}", "float64", "probability", f"deep posterior P({k} | series)") for k in CLASSES] \

@@ -68,7 +68,7 @@ def notes_text(d, i: int) -> list[str]:
     if np.isfinite(n.cpu_trend_per_s[i]) and abs(n.cpu_trend_per_s[i]) > 2 * n.cpu_trend_sd[i]:
         out.append(f"CPU trend {100 * n.cpu_trend_per_s[i]:+.1f}%/s (±{100 * n.cpu_trend_sd[i]:.1f})")
     if np.isfinite(n.ctx_branching[i]) and n.ctx_branching[i] > 0:
-        out.append(f"bursty context switches (branching {n.ctx_branching[i]:.1f})"
+        out.append(f"bursty scheduling (branching {n.ctx_branching[i]:.1f})"
                    + ("; burst intensity decayed to baseline" if n.bursts_decayed[i] else ""))
     return out
 
