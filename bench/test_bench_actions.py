@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from pt.testing import acting_policy, kill_if_same, start_ticks
+from pt.testing import acting_policy, isolated_env, kill_if_same, start_ticks
 
 N = 100
 MARK = "987654"
@@ -54,8 +54,8 @@ def env(tmp_path):
     if os.geteuid() == 0:
         policy["guards"] = {"allow_system_services": True}
     (tmp_path / "config/pt/policy.json").write_text(json.dumps(policy))
-    return {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state"),
-            "COLUMNS": "160"}
+    return {**isolated_env(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "XDG_STATE_HOME": str(tmp_path / "state"), "COLUMNS": "160"}
 
 
 def _pt(env, *args) -> dict:

@@ -13,6 +13,7 @@ import pytest
 
 from pt.testing import (
     _state,
+    isolated_env,
     kill_if_same,
     plan_for,
     python_child,
@@ -28,14 +29,15 @@ IGNORES_TERM = ("import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IG
 
 @pytest.fixture
 def env(tmp_path):
-    """Private config and state dirs; a policy that may act on the suite's
+    """Private config, state and telemetry dirs; a policy that may act on the suite's
     fresh, root-owned processes (as root, everything root owns is protected)."""
     (tmp_path / "config/pt").mkdir(parents=True)
     policy = {"version": 1, "actions": {"min_age_s": 0, "kill_grace_s": 1}}
     if os.geteuid() == 0:
         policy["guards"] = {"allow_system_services": True}
     (tmp_path / "config/pt/policy.json").write_text(json.dumps(policy))
-    return {"XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state")}
+    return {**isolated_env(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "XDG_STATE_HOME": str(tmp_path / "state")}
 
 
 def pt_json(*args, cwd, env, code=0):
