@@ -47,6 +47,17 @@ def gone(pid: int) -> bool:
 
 
 @pytest.fixture
+def spawned():
+    """The batches of :func:`spawn_orphans` a benchmark made; whatever is left
+    of them is killed at the end (through a pidfd, start time checked)."""
+    batches: list[list[tuple[int, int]]] = []
+    yield batches
+    for batch in batches:
+        for pid, start in batch:
+            kill_if_same(pid, start)
+
+
+@pytest.fixture
 def env(tmp_path):
     (tmp_path / "config/pt").mkdir(parents=True)
     policy = {"version": 1, "actions": {"min_age_s": 0, "kill_grace_s": 5, "max_actions_per_run": 1000, "respawn_cooldown_s": 0,
@@ -65,9 +76,7 @@ def _pt(env, *args) -> dict:
     return json.loads(proc.stdout)
 
 
-def test_plan_apply_verify_100(benchmark, env, tmp_path):
-    spawned: list[list[tuple[int, int]]] = []
-
+def test_plan_apply_verify_100(benchmark, env, tmp_path, spawned):
     def setup():
         spawned.append(spawn_orphans())
         return (), {}
@@ -81,12 +90,7 @@ def test_plan_apply_verify_100(benchmark, env, tmp_path):
 
     benchmark.group = f"plan+apply+verify {N} kills"
     benchmark.extra_info["role"] = "pt"
-    try:
-        benchmark.pedantic(round_trip, setup=setup, rounds=3)
-    finally:
-        for batch in spawned:
-            for pid, start in batch:
-                kill_if_same(pid, start)
+    benchmark.pedantic(round_trip, setup=setup, rounds=3)
     records = [json.loads(line) for line in (tmp_path / "state/pt/journal.jsonl").read_text().splitlines()]
     ours = {pid for batch in spawned for pid, _ in batch}
     assert {r["pid"] for r in records} <= ours                      # zero actions on any other process
@@ -94,14 +98,13 @@ def test_plan_apply_verify_100(benchmark, env, tmp_path):
         == N * len(spawned)
 
 
-def test_apply_plan_in_process_100(benchmark, tmp_path):
+def test_apply_plan_in_process_100(benchmark, tmp_path, spawned):
     from pt.act.apply import apply_plan
     from pt.act.journal import Journal
     from pt.testing import plan_for
 
     policy = acting_policy(kill_grace_s=5, max_actions_per_run=1000, respawn_cooldown_s=0,
                            rate_limits={"kill": UNLIMITED, "any": UNLIMITED})
-    spawned = []
 
     def setup():
         batch = spawn_orphans()
@@ -114,18 +117,13 @@ def test_apply_plan_in_process_100(benchmark, tmp_path):
 
     benchmark.group = f"apply {N} kills"
     benchmark.extra_info["role"] = "pt"
-    try:
-        benchmark.pedantic(apply, setup=setup, rounds=5)
-    finally:
-        for batch in spawned:
-            for pid, start in batch:
-                kill_if_same(pid, start)
+    benchmark.pedantic(apply, setup=setup, rounds=5)
 
 
 @pytest.mark.parametrize("group", [f"plan+apply+verify {N} kills", f"apply {N} kills"])
-def test_bare_kill_100(benchmark, group):
-    """The floor: SIGTERM by pid number to each, then poll until all are gone."""
-    spawned = []
+def test_bare_kill_100(benchmark, group, spawned):
+    """The floor: SIGTERM by pid number to each (the bench's own orphans,
+    microseconds after spawning them), then poll until all are gone."""
 
     def setup():
         spawned.append(spawn_orphans())
@@ -139,9 +137,4 @@ def test_bare_kill_100(benchmark, group):
 
     benchmark.group = group
     benchmark.extra_info["role"] = "bare os.kill"
-    try:
-        benchmark.pedantic(kill_all, setup=setup, rounds=5)
-    finally:
-        for batch in spawned:
-            for pid, start in batch:
-                kill_if_same(pid, start)
+    benchmark.pedantic(kill_all, setup=setup, rounds=5)

@@ -96,14 +96,15 @@ class _Model:
         return decide(inference, self.t.policy, impact=self.impact, available=self.available,
                       protected=self.protected)
 
-    def net_voi(self, inference: Inference, evidence: Evidence, horizons_s: list[float], cost_per_s: float,
-                hz: int) -> np.ndarray:
-        """max over horizons of VOI(h) - cost * h: positive means keep watching."""
-        best = np.full(len(evidence), -np.inf)
+    def net_voi(self, inference: Inference, evidence: Evidence, idx: np.ndarray, horizons_s: list[float],
+                cost_per_s: float, hz: int) -> np.ndarray:
+        """max over horizons of VOI(h) - cost * h for candidates ``idx`` (whose
+        inference and evidence are given): positive means keep watching."""
+        best = np.full(len(idx), -np.inf)
         k = np.minimum(evidence.cpu_ticks, evidence.window_ticks).astype(np.float64)
         n = evidence.window_ticks.astype(np.float64)
         for h in horizons_s:
-            voi = value_of_information(inference.log_posterior, k, n, self.a, self.b, self.loss,
+            voi = value_of_information(inference.log_posterior, k, n, self.a[idx], self.b[idx], self.loss[idx],
                                        int(round(h * hz)), resolution=VOI_RESOLUTION)
             best = np.maximum(best, voi - cost_per_s * h)
         return best
@@ -123,7 +124,7 @@ def rank_candidates(t: Triage, selection_mask: np.ndarray, tables: ModelTables, 
     ev = _candidate_evidence(t, rows, None)
     hz = snap.host.clock_ticks
     horizon = min(deep.horizon_max_s, deep.max_time_s)
-    net = model.net_voi(infer(ev, tables), ev, [horizon], deep.wait_cost_per_s, hz)
+    net = model.net_voi(infer(ev, tables), ev, np.arange(len(rows)), [horizon], deep.wait_cost_per_s, hz)
     must = np.zeros(len(rows), dtype=bool) if named is None else np.isin(snap["pid"][rows], named)
     keep = (net > 0) | must
     order = np.lexsort((-net, ~must))                     # named first, then by VOI
@@ -164,20 +165,16 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
         alive = series.alive[-1] if len(series) else np.zeros(len(rows), dtype=bool)
         open_[~alive & open_] = False
         if tick and tick % every == 0 and open_.any():
-            c = ts.counts(series)
-            ev = _candidate_evidence(t, rows, c)
-            inference = model.infer(ev, ts.regime(series, priors))
+            idx = np.flatnonzero(open_)                     # settled candidates are not re-derived
+            ev = _candidate_evidence(t, rows[idx], ts.counts(series).take(idx))
+            inference = model.infer(ev, ts.regime(series, priors, idx))
             elapsed = time.monotonic() - started
             left = max(max_time_s - elapsed, 0.0)
             horizons = sorted({min(1.0, left), min(deep.horizon_max_s, left)} - {0.0})
-            idx = np.flatnonzero(open_)
-            sub = _subset(inference, ev, idx)
-            net = np.full(len(rows), -np.inf)
-            if horizons:
-                sub_model = _SubModel(model, idx)
-                net[idx] = sub_model.net_voi(sub[0], sub[1], horizons, deep.wait_cost_per_s, hz)
-            last_voi[idx] = net[idx]
-            done = idx[net[idx] <= 0]
+            net = model.net_voi(inference, ev, idx, horizons, deep.wait_cost_per_s, hz) if horizons \
+                else np.full(len(idx), -np.inf)
+            last_voi[idx] = net
+            done = idx[net <= 0]
             settled_at[done] = elapsed
             open_[done] = False
             sampler.drop(done)
@@ -231,19 +228,3 @@ def _skipped(t: Triage, named: np.ndarray | None, rows: np.ndarray) -> list[dict
                         "a zombie: nothing to watch" if snap["state"][i] == ord("Z") else
                         "a kernel thread" if snap["kernel_thread"][i] else "excluded by the other filters"})
     return out
-
-
-def _subset(inference: Inference, evidence: Evidence, idx: np.ndarray) -> tuple[Inference, Evidence]:
-    inf = Inference(inference.terms[idx], inference.observed[idx], inference.log_prior,
-                    inference.log_likelihood[idx], inference.log_posterior[idx], inference.posterior[idx])
-    return inf, Evidence(**{k: v[idx] for k, v in evidence.__dict__.items()})
-
-
-class _SubModel(_Model):
-    """A :class:`_Model` restricted to some of its candidates."""
-
-    def __init__(self, model: _Model, idx: np.ndarray):
-        self.t, self.rows, self.tables = model.t, model.rows[idx], model.tables
-        self.impact, self.available = model.impact[idx], model.available[idx]
-        self.protected, self.loss = model.protected[idx], model.loss[idx]
-        self.a, self.b = model.a[idx], model.b[idx]

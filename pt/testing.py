@@ -802,7 +802,7 @@ def plan_for(pids, action: str, params: dict | None = None, *, created_at: float
              ttl_s: float = 900.0, policy=None) -> dict:
     """A valid plan acting on ``pids`` (the test's own processes), as an agent
     or a hand edit would write one: identities read now, id from content."""
-    from pt.act.identity import read_identity
+    from pt.act.identity import read_identity, read_write_bytes
     from pt.act.plan import PLAN_VERSION, action_params, plan_id
     from pt.collect.host import read_host
 
@@ -817,7 +817,7 @@ def plan_for(pids, action: str, params: dict | None = None, *, created_at: float
             "index": len(entries), "target": identity.as_dict(), "comm": _comm(pid).decode(),
             "command": " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")).strip(),
             "category": "unknown", "state": _state(pid), "ppid": 0, "start_time": start,
-            "age_s": now - start, "write_bytes": _write_bytes(pid), "action": action, "requested": True,
+            "age_s": now - start, "write_bytes": read_write_bytes(pid), "action": action, "requested": True,
             "params": params if params is not None else action_params(action, "unknown",
                                                                       policy or acting_policy()),
             "posterior": {"useful": 0.1, "useful_bad": 0.0, "abandoned": 0.9, "zombie": 0.0},
@@ -843,11 +843,6 @@ def python_child(code: str, *args: str):
     finally:
         _stop([proc])
         proc.stdout.close()
-
-
-def _write_bytes(pid: int) -> int | None:
-    from pt.act.plan import _write_bytes as read
-    return read(pid)
 
 
 def cpu_ticks(pid: int) -> int:

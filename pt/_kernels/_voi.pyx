@@ -17,6 +17,22 @@ DEF MAX_CLASSES = 16
 cdef double LN2 = 0.693147180559945309417232121458
 
 
+cdef inline double _least_loss(const double* w, const float64_t[:, :, ::1] loss, intp_t i, intp_t A,
+                              intp_t C) noexcept nogil:
+    """min over actions of sum_c w[c] L(a, c) (classes of weight 0 skipped, so
+    an unavailable action's +inf loss never meets a zero weight)."""
+    cdef intp_t act, c
+    cdef double e, best = INFINITY
+    for act in range(A):
+        e = 0.0
+        for c in range(C):
+            if w[c] > 0.0:
+                e = e + w[c] * loss[i, act, c]
+        if e < best:
+            best = e
+    return best
+
+
 def voi_cpu(const float64_t[:, ::1] log_post, const float64_t[:, ::1] a, const float64_t[:, ::1] b,
             const float64_t[:, :, ::1] loss, intp_t m, intp_t resolution):
     """``(N,)`` value of observing ``m`` more ticks; ``a``, ``b`` are the
@@ -29,7 +45,7 @@ def voi_cpu(const float64_t[:, ::1] log_post, const float64_t[:, ::1] a, const f
     R = 0 is exact. Inputs are validated by
     :func:`pt.decide.voi.value_of_information`."""
     cdef intp_t N = log_post.shape[0], C = log_post.shape[1], A = loss.shape[1]
-    cdef intp_t i, y, c, act
+    cdef intp_t i, y, c
     cdef double mant[MAX_CLASSES]
     cdef int expo[MAX_CLASSES]
     cdef int top_e, shift
@@ -38,7 +54,7 @@ def voi_cpu(const float64_t[:, ::1] log_post, const float64_t[:, ::1] a, const f
     cdef intp_t width = 1
     cdef intp_t nbin
     cdef int ref_e
-    cdef double total, best, e, now, after, lp
+    cdef double total, now, after, lp
     cdef float64_t[::1] out = np.zeros(N, dtype=np.float64)
     if C > MAX_CLASSES:
         raise ValueError(f"at most {MAX_CLASSES} classes, got {C}")
@@ -47,14 +63,7 @@ def voi_cpu(const float64_t[:, ::1] log_post, const float64_t[:, ::1] a, const f
             # Deciding now.
             for c in range(C):
                 post_now[c] = exp(log_post[i, c])
-            now = INFINITY
-            for act in range(A):
-                e = 0.0
-                for c in range(C):
-                    if post_now[c] > 0.0:
-                        e = e + post_now[c] * loss[i, act, c]
-                if e < now:
-                    now = e
+            now = _least_loss(post_now, loss, i, A, C)
             if m == 0:
                 continue
             # Class weights P(c | x) pmf_c(y) as mantissa * 2**exponent, so the
@@ -96,15 +105,7 @@ def voi_cpu(const float64_t[:, ::1] log_post, const float64_t[:, ::1] a, const f
                     for c in range(C):
                         total = total + bin_w[c]
                     if total > 0.0 and ref_e > -960:
-                        best = INFINITY
-                        for act in range(A):
-                            e = 0.0
-                            for c in range(C):
-                                if bin_w[c] > 0.0:
-                                    e = e + bin_w[c] * loss[i, act, c]
-                            if e < best:
-                                best = e
-                        after = after + ldexp(best, ref_e)
+                        after = after + ldexp(_least_loss(bin_w, loss, i, A, C), ref_e)
                     nbin = 0
                     for c in range(C):
                         bin_w[c] = 0.0

@@ -11,8 +11,12 @@ from __future__ import annotations
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 from pt.act import guards, remedies
+from pt.act.cgroups import remove_group
 from pt.act.identity import Identity, IdentityMismatch, Target, boot_id, cmd_hash, wait_exited
 from pt.act.journal import ACTED_RESULTS, Journal, outcomes_by_action, pending_intents, uptime_ticks
 from pt.act.plan import PlanError
@@ -306,9 +310,6 @@ def _undo_one(identity: Identity, undo: dict) -> remedies.Outcome:
         target = Target.open(identity)
     except IdentityMismatch as exc:
         if undo["action"] == "uncgroup":
-            from pathlib import Path
-
-            from pt.act.cgroups import remove_group
             remove_group(Path(undo["group"]))
         return remedies.Outcome("aborted", f"nothing to undo: {exc}")
     with target:
@@ -333,9 +334,10 @@ def verify_plan(plan: dict, *, journal: Journal | None = None, root: str = "/pro
     journal = journal or Journal()
     finished = outcomes_by_action(journal.records(plan["plan_id"]))
     snapshot = collect(root)
-    hashes = {}
-    for row, argv in enumerate(snapshot["cmdline"]):
-        hashes.setdefault(cmd_hash(list(argv or ())), []).append(row)
+    hashes = {}                                   # only the targets' owners can respawn them as such
+    owners = [a["target"]["uid"] for a in plan["actions"]]
+    for row in np.flatnonzero(np.isin(snapshot["uid"], owners)).tolist():
+        hashes.setdefault(cmd_hash(list(snapshot["cmdline"][row] or ())), []).append(row)
     out = []
     for a in plan["actions"]:
         aid = f"{plan['plan_id']}:{a['index']}"

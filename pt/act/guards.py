@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pt.act.identity import read_write_bytes
 from pt.act.journal import ACTED_RESULTS
 from pt.config import RATE_PERIODS, ActionPolicy, Policy
 
@@ -117,7 +118,7 @@ def data_at_risk(pid: int, planned_write_bytes: int | None, locked: set[int]) ->
             return f"its open file {target} cannot be inspected ({exc.strerror})"
         if regular and flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR) and not flags & os.O_APPEND:
             return f"has {target} open for writing"
-    now = _write_bytes(pid)
+    now = read_write_bytes(pid)
     if now is None:
         return "its write counter (/proc/PID/io) cannot be read, so recent writes cannot be ruled out"
     if planned_write_bytes is None or planned_write_bytes > now:
@@ -132,16 +133,6 @@ def _fd_flags(pid: int, fd: str) -> int:
         if line.startswith("flags:"):
             return int(line.split()[1], 8)
     return 0
-
-
-def _write_bytes(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
-            if line.startswith("write_bytes:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
 
 
 class Budget:

@@ -96,6 +96,18 @@ def read_exe(pid: int) -> str | None:
         return None
 
 
+def read_write_bytes(pid: int) -> int | None:
+    """``write_bytes`` of ``/proc/PID/io`` (None if unreadable): the data-loss
+    gate compares the value at plan time with the value at apply time."""
+    try:
+        for line in (PROC / str(pid) / "io").read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def read_identity(pid: int, boot: str | None = None) -> Identity | None:
     """The identity of whatever runs at ``pid`` now; None if nothing does."""
     stat = read_stat(pid)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pt.act.identity import Identity, cmd_hash
+from pt.act.identity import Identity, cmd_hash, read_exe, read_write_bytes
 from pt.act.journal import state_dir
 from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES, Policy
 from pt.telemetry.redact import mask_secrets
@@ -82,9 +82,12 @@ class Selection:
             mask &= np.isin(snap["pid"], self.pids)
         if self.uids is not None:
             mask &= np.isin(snap["uid"], self.uids)
-        if self.match is not None:
-            text = np.array([" ".join(c) if c else "" for c in snap["cmdline"]], dtype=object)
-            mask &= np.array([bool(self.match.search(s)) for s in text], dtype=bool)
+        if self.match is not None:            # one search per distinct command line still in the running
+            rows = np.flatnonzero(mask)
+            text = np.array([" ".join(c) if c else "" for c in snap["cmdline"][rows]], dtype=object)
+            unique, inverse = np.unique(text.astype(str), return_inverse=True)
+            hit = np.array([bool(self.match.search(u)) for u in unique], dtype=bool)
+            mask[rows] = hit[inverse] if len(rows) else False
         if self.classes:
             best = t.inference.posterior.argmax(axis=1)
             mask &= np.isin(best, [CLASSES.index(c) for c in self.classes])
@@ -127,7 +130,7 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
         argv = list(snap["cmdline"][row] or ())
         category = categories[int(t.context.command_category[row])]
         identity = Identity(snap.host.boot_id, pid, int(snap["start_ticks"][row]), int(snap["uid"][row]),
-                            _exe(pid), cmd_hash(argv))
+                            read_exe(pid), cmd_hash(argv))
         params = action_params(name, category, policy)
         if name == "restart":
             params.update(unit=t.context.units.unit[row], user_unit=bool(t.context.units.user_unit[row]))
@@ -141,7 +144,7 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
             "ppid": int(snap["ppid"][row]),
             "start_time": float(snap["start_time"][row]),
             "age_s": float(snap["elapsed_s"][row]),
-            "write_bytes": _write_bytes(pid),
+            "write_bytes": read_write_bytes(pid),
             "action": name,
             "requested": do is not None,
             "params": params,
@@ -165,25 +168,6 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
         "refused": refused,
     }
     return {"plan_id": plan_id(body), **body}
-
-
-def _exe(pid: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return None
-
-
-def _write_bytes(pid: int) -> int | None:
-    """``write_bytes`` of ``/proc/PID/io`` now (None if unreadable): the data-loss
-    gate compares it at apply time to see recent writes."""
-    try:
-        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
-            if line.startswith("write_bytes:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
 
 
 def plans_dir() -> Path:

@@ -23,23 +23,14 @@ examples:
 
 
 def add_parser(subparsers) -> None:
-    from pt.commands.explain import pid_arg
     from pt.commands.scan import add_telemetry_options, duration, top_count
-    from pt.config import ACTIONS, CLASSES
+    from pt.config import ACTIONS
 
     p = subparsers.add_parser(
         "deep-scan", help="watch candidates over time (change points, VOI stopping); never acts",
         description="Quick scan, then sample the best candidates until watching stops paying.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pid", type=pid_arg, action="append", metavar="PID", help="watch this process (repeatable)")
-    p.add_argument("--match", metavar="REGEX", help="only processes whose command line matches REGEX")
-    p.add_argument("--user", action="append", metavar="NAME|UID", help="only this user's processes (repeatable)")
-    p.add_argument("--class", dest="classes", action="append", choices=CLASSES,
-                   help="only processes most probably of this class (repeatable)")
-    p.add_argument("--action", dest="actions", action="append", choices=ACTIONS,
-                   help="only processes for which the quick scan recommends this action (repeatable)")
-    p.add_argument("--min-age", type=duration, default=0.0, metavar="DURATION",
-                   help="only processes at least this old")
+    add_selection_options(p, pid_help="watch this process (repeatable)", actions=ACTIONS)
     p.add_argument("--max-time", type=duration, metavar="DURATION",
                    help="stop after this long (default from policy deep_scan.max_time_s, 30 s)")
     p.add_argument("--interval", type=interval_seconds, metavar="SECONDS",
@@ -59,6 +50,24 @@ def interval_seconds(text: str) -> float:
     if not 0.01 <= value <= 10:
         raise argparse.ArgumentTypeError(f"--interval must be seconds in [0.01, 10], got {text!r}")
     return value
+
+
+def add_selection_options(p, *, pid_help: str, actions: tuple[str, ...]) -> None:
+    """The process filters ``pt plan`` and ``pt deep-scan`` share; read them
+    back with :func:`selection_from`."""
+    from pt.commands.explain import pid_arg
+    from pt.commands.scan import duration
+    from pt.config import CLASSES
+
+    p.add_argument("--pid", type=pid_arg, action="append", metavar="PID", help=pid_help)
+    p.add_argument("--match", metavar="REGEX", help="only processes whose command line matches REGEX")
+    p.add_argument("--user", action="append", metavar="NAME|UID", help="only this user's processes (repeatable)")
+    p.add_argument("--class", dest="classes", action="append", choices=CLASSES,
+                   help="only processes most probably of this class (repeatable)")
+    p.add_argument("--action", dest="actions", action="append", choices=actions,
+                   help="only processes for which the quick scan recommends this action (repeatable)")
+    p.add_argument("--min-age", type=duration, default=0.0, metavar="DURATION",
+                   help="only processes at least this old (e.g. 30m, 2h)")
 
 
 def selection_from(args):

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from pt.exit_codes import NOT_FOUND, OK, USAGE
+    from pt.exit_codes import OK, USAGE
     from pt.triage import mind_changers, triage
 
     if (args.pid is None) == (args.plan is None):
@@ -64,12 +64,7 @@ def run(args: argparse.Namespace) -> int:
     t = triage(window_s=args.window, at_s=args.at)
     rows = np.flatnonzero(t.snapshot["pid"] == args.pid)
     if len(rows) == 0:
-        message = f"no process with pid {args.pid} (it may have exited)"
-        print(f"pt explain: error: {message}", file=sys.stderr)
-        if args.json:
-            from pt.ui.result import error_envelope, print_json
-            print_json(error_envelope("explain", code="not_found", message=message))
-        return NOT_FOUND
+        return not_found(args, f"no process with pid {args.pid} (it may have exited)")
     row = int(rows[0])
     changers = mind_changers(t)[row]
     if args.json:
@@ -84,10 +79,9 @@ def run(args: argparse.Namespace) -> int:
 
 def explain_plan(args: argparse.Namespace) -> int:
     """The journalled intents of a plan, each with its justification and outcome."""
-    import sys
 
     from pt.act.journal import Journal, outcomes_by_action
-    from pt.exit_codes import NOT_FOUND, OK
+    from pt.exit_codes import OK
 
     records = Journal().records(args.plan)
     outcomes = outcomes_by_action(records)
@@ -97,13 +91,8 @@ def explain_plan(args: argparse.Namespace) -> int:
             seen.add(r["action_id"])
             items.append({**r, "outcome": outcomes.get(r["action_id"])})
     if not items:
-        message = (f"the journal has no actions for plan {args.plan!r} "
-                   "(never applied, or no such plan; see `pt history`)")
-        print(f"pt explain: error: {message}", file=sys.stderr)
-        if args.json:
-            from pt.ui.result import error_envelope, print_json
-            print_json(error_envelope("explain", code="not_found", message=message))
-        return NOT_FOUND
+        return not_found(args, f"the journal has no actions for plan {args.plan!r} "
+                               "(never applied, or no such plan; see `pt history`)")
     if args.json:
         from pt.ui.result import envelope, print_json
         print_json(envelope("explain", host={}, data={"plan_id": args.plan, "actions": items},
@@ -116,24 +105,18 @@ def explain_plan(args: argparse.Namespace) -> int:
 
 def explain_deep(args: argparse.Namespace) -> int:
     """The quick ledger, then the deep scan of this one process."""
-    import sys
 
     import numpy as np
 
     from pt.act.plan import Selection
     from pt.deep import deep_scan
-    from pt.exit_codes import NOT_FOUND, OK
+    from pt.exit_codes import OK
     from pt.triage import mind_changers
 
     d = deep_scan(Selection(pids=(args.pid,)), max_time_s=args.max_time, limit=1)
     rows = np.flatnonzero(d.quick.snapshot["pid"] == args.pid)
     if len(rows) == 0:
-        message = f"no process with pid {args.pid} (it may have exited)"
-        print(f"pt explain: error: {message}", file=sys.stderr)
-        if args.json:
-            from pt.ui.result import error_envelope, print_json
-            print_json(error_envelope("explain", code="not_found", message=message))
-        return NOT_FOUND
+        return not_found(args, f"no process with pid {args.pid} (it may have exited)")
     row = int(rows[0])
     if args.json:
         from pt.ui.deep_view import candidate_json
@@ -148,3 +131,15 @@ def explain_deep(args: argparse.Namespace) -> int:
     print_explain(d.quick, row, mind_changers(d.quick)[row])
     print_deep_explain(d)
     return OK
+
+
+def not_found(args: argparse.Namespace, message: str) -> int:
+    """Report a missing process or plan (stderr, and the JSON error object with --json)."""
+    import sys
+
+    from pt.exit_codes import NOT_FOUND
+    print(f"pt explain: error: {message}", file=sys.stderr)
+    if args.json:
+        from pt.ui.result import error_envelope, print_json
+        print_json(error_envelope("explain", code="not_found", message=message))
+    return NOT_FOUND

@@ -22,23 +22,15 @@ examples:
 
 
 def add_parser(subparsers) -> None:
-    from pt.commands.explain import pid_arg
+    from pt.commands.deep_scan import add_selection_options
     from pt.commands.scan import add_telemetry_options, duration, window_seconds
-    from pt.config import ACTIONS, CLASSES
+    from pt.config import ACTIONS
 
     p = subparsers.add_parser(
         "plan", help="freeze pt's recommendations into a plan to confirm and apply",
         description="Scan, then write a plan of actions for the selected processes (acts on nothing).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pid", type=pid_arg, action="append", metavar="PID", help="only this process (repeatable)")
-    p.add_argument("--match", metavar="REGEX", help="only processes whose command line matches REGEX")
-    p.add_argument("--user", action="append", metavar="NAME|UID", help="only this user's processes (repeatable)")
-    p.add_argument("--class", dest="classes", action="append", choices=CLASSES,
-                   help="only processes most probably of this class (repeatable)")
-    p.add_argument("--action", dest="actions", action="append", choices=ACTIONS[1:],
-                   help="only processes for which pt recommends this action (repeatable)")
-    p.add_argument("--min-age", type=duration, default=0.0, metavar="DURATION",
-                   help="only processes at least this old (e.g. 30m, 2h)")
+    add_selection_options(p, pid_help="only this process (repeatable)", actions=ACTIONS[1:])
     p.add_argument("--do", choices=ACTIONS[1:], metavar="ACTION",
                    help="plan ACTION instead of pt's recommendation (needs --pid or --match; "
                         f"one of {', '.join(ACTIONS[1:])}); vetoes still apply")

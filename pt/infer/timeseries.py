@@ -48,6 +48,10 @@ class Counts:
     io_syscalls: np.ndarray
     samples: np.ndarray
 
+    def take(self, idx: np.ndarray) -> Counts:
+        """The counts of candidates ``idx``."""
+        return Counts(self.cpu_ticks[idx], self.elapsed_ticks[idx], self.io_syscalls[idx], self.samples[idx])
+
 
 def per_sample(series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(k, n, known)`` each (T-1, n): CPU ticks used and elapsed per interval."""
@@ -84,14 +88,17 @@ class Regime:
     observed: np.ndarray
 
 
-def regime(series, priors: Priors) -> Regime:
-    """The idea-D change-point term for every candidate.
+def regime(series, priors: Priors, columns: np.ndarray | None = None) -> Regime:
+    """The idea-D change-point term for every candidate (or only ``columns``,
+    in that order).
 
     Candidates observed at every sample (the usual case: alive and still
     watched) are done together as (T + 1, m) arrays; the others (exited or
     dropped part-way) one by one over their known samples. Both are exact.
     """
     k_all, n_all, known_all = per_sample(series)
+    if columns is not None:
+        k_all, n_all, known_all = k_all[:, columns], n_all[:, columns], known_all[:, columns]
     m = k_all.shape[1]
     out = _empty_regime(m)
     full = known_all.all(axis=0) & (len(k_all) >= MIN_SAMPLES)

@@ -379,9 +379,10 @@ def write_tables(root: Path, tables: dict[str, pa.Table], run_id: str, ts: float
 def write_scan(triage=None, *, snapshot=None, lake: str | os.PathLike | None = None,
                red: Redactor | None = None, scan_s: float | None = None, procfs=None,
                ts: float | None = None, run_id: str | None = None,
-               prepared: Prepared | None = None) -> TelemetryResult:
+               prepared: Prepared | None = None, extra=None) -> TelemetryResult:
     """Record one scan (a :class:`pt.triage.Triage`, or a raw ``snapshot``),
-    using the ``prepared`` redactions of its snapshot if given.
+    using the ``prepared`` redactions of its snapshot if given; ``extra(red,
+    run_id, ts)`` may add tables of the same run (the deep scan's).
     Never raises: a failure is reported in the result's ``reason``."""
     started = time.perf_counter()
     result = TelemetryResult(lake="?")
@@ -394,6 +395,8 @@ def write_scan(triage=None, *, snapshot=None, lake: str | os.PathLike | None = N
         red = red or (prepared.red if prepared is not None else None) or default_redactor()
         tables = scan_tables(snap, triage, red=red, run_id=run_id, ts=ts, scan_s=scan_s, procfs=procfs,
                              prepared=prepared)
+        if extra is not None:
+            tables.update(extra(red, run_id, ts))
         result.files = write_tables(root, tables, run_id, ts)
         result.rows = {name: t.num_rows for name, t in tables.items()}
         result.written, result.run_id = True, run_id
@@ -526,21 +529,5 @@ def deep_table(d, red: Redactor, run_id: str, ts: float) -> pa.Table:
 def write_deep(d, *, lake: str | os.PathLike | None = None, red: Redactor | None = None) -> TelemetryResult:
     """Record a deep scan: its quick scan as a run (every table a scan writes)
     plus ``deep_series``, one row per watched candidate. Never raises."""
-    started = time.perf_counter()
-    result = TelemetryResult(lake="?")
-    try:
-        root = lakes.lake_root(lake)
-        result.lake = str(root)
-        snap = d.quick.snapshot
-        ts = snap.host.taken_at
-        run_id = new_run_id(ts)
-        red = red or default_redactor()
-        tables = scan_tables(snap, d.quick, red=red, run_id=run_id, ts=ts, scan_s=None, procfs=None)
-        tables["deep_series"] = deep_table(d, red, run_id, ts)
-        result.files = write_tables(root, tables, run_id, ts)
-        result.rows = {name: t.num_rows for name, t in tables.items()}
-        result.written, result.run_id = True, run_id
-    except Exception as exc:   # noqa: BLE001 - telemetry must never break a scan
-        result.reason = _reason(exc)
-    result.seconds = time.perf_counter() - started
-    return result
+    return write_scan(d.quick, lake=lake, red=red,
+                      extra=lambda red, run_id, ts: {"deep_series": deep_table(d, red, run_id, ts)})
