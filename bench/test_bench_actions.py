@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from pt.testing import acting_policy, isolated_env, kill_if_same, start_ticks
+from pt.testing import acting_policy, isolated_env, kill_if_same, start_ticks, wait_for
 
 N = 100
 MARK = "987654"
@@ -49,12 +49,16 @@ def gone(pid: int) -> bool:
 @pytest.fixture
 def spawned():
     """The batches of :func:`spawn_orphans` a benchmark made; whatever is left
-    of them is killed at the end (through a pidfd, start time checked)."""
+    of them is killed at the end (through a pidfd, start time checked), and
+    the end waits until init has reaped them, so the next benchmark's process
+    count does not include our zombies."""
     batches: list[list[tuple[int, int]]] = []
     yield batches
     for batch in batches:
         for pid, start in batch:
             kill_if_same(pid, start)
+    ours = [(pid, start) for batch in batches for pid, start in batch]
+    wait_for(lambda: all(start_ticks(pid) != start for pid, start in ours), timeout=30)
 
 
 @pytest.fixture
