@@ -19,12 +19,13 @@ STRENGTH_BITS = ((10 / (2 * LN2), "very strong"), (6 / (2 * LN2), "strong"),
 #: One glyph per feature for the compact scan column.
 GLYPHS = {"cpu_window": "⚙", "cpu_lifetime": "Σ", "runtime": "⏱", "survival": "⌛", "orphan": "⚑",
           "io_window": "⇅", "tty": "⌨", "state": "◉", "command": "▸", "cwd": "⌂",
-          "children": "⑂", "network": "⇄"}
+          "children": "⑂", "network": "⇄", "parent": "⇡", "daemon": "◌"}
 
 LABELS = {"cpu_window": "CPU in window", "cpu_lifetime": "lifetime CPU", "runtime": "age",
           "survival": "still running", "orphan": "orphaned", "io_window": "IO in window",
           "tty": "terminal", "state": "state", "command": "command", "cwd": "cwd",
-          "children": "children", "network": "network"}
+          "children": "children", "network": "network", "parent": "parent",
+          "daemon": "daemon shape"}
 
 
 def strength(bits: float) -> str:

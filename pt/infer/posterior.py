@@ -22,8 +22,9 @@ from pt.config import CATEGORICAL_LEVELS, CLASSES, Priors
 
 #: Evidence items, in ledger order.
 FEATURES = ("cpu_window", "cpu_lifetime", "runtime", "survival", "orphan", "io_window",
-            "tty", "state", "command", "cwd", "children", "network")
-CATEGORICAL = ("cpu_lifetime", "tty", "state", "command", "cwd", "children", "network")
+            "tty", "state", "command", "cwd", "children", "network", "parent", "daemon")
+CATEGORICAL = ("cpu_lifetime", "tty", "state", "command", "cwd", "children", "network", "parent",
+               "daemon")
 #: Features observed as one draw (Bernoulli or categorical), and the Evidence field of each.
 ONE_DRAW = {"orphan": "orphaned", "io_window": "io_active", **{f: f for f in CATEGORICAL}}
 N_CLASSES = len(CLASSES)
@@ -39,7 +40,8 @@ class Evidence:
     length (k of n for the Beta-Binomial). ``age_s``: seconds alive.
     ``orphaned``, ``io_active``: 1/0, or -1 where not observed. Categorical
     features are integer codes into :data:`pt.config.CATEGORICAL_LEVELS`,
-    -1 where not observed.
+    -1 where not observed; ``parent`` and ``daemon`` may be omitted (not
+    observed).
     """
 
     cpu_ticks: np.ndarray
@@ -54,10 +56,15 @@ class Evidence:
     cwd: np.ndarray
     children: np.ndarray
     network: np.ndarray
+    parent: np.ndarray | None = None
+    daemon: np.ndarray | None = None
 
     def __post_init__(self):
         """Reject values the compiled kernel would misread, naming the feature."""
         n = len(self.age_s)
+        for name in ("parent", "daemon"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(n, -1, dtype=np.int8))
         for name, value in self.__dict__.items():
             if len(value) != n:
                 raise ValueError(f"evidence {name} has {len(value)} rows, age_s has {n}")
