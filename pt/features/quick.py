@@ -86,8 +86,8 @@ def read_observed(snapshot: Snapshot, root: str | os.PathLike = "/proc", rules=N
     cwd = read_links(path, snapshot["pid"], "cwd")
     fd_count, socket_row, socket_inode = read_fd_sockets(path, snapshot["pid"])
     stdin, stdout = (read_links(path, snapshot["pid"], f"fd/{fd}") for fd in (0, 1))
-    null = np.fromiter((-1 if a is None or b is None else int(a == b == os.devnull)
-                        for a, b in zip(stdin, stdout)), dtype=np.int8, count=len(stdin))
+    null = np.where(np.equal(stdin, None) | np.equal(stdout, None), -1,
+                    np.equal(stdin, os.devnull) & np.equal(stdout, os.devnull)).astype(np.int8)
     return Observed(command, cwd, classify_cwd(cwd, snapshot["uid"]).astype(np.int8), fd_count,
                     socket_row, socket_inode, read_sockets(root), read_units(root, snapshot["pid"]), null)
 

@@ -151,10 +151,14 @@ def system_services(snapshot: Snapshot, genealogy: Genealogy, cgroups: np.ndarra
     """Boolean column: a system service by the evidence of the module docstring.
     A row whose cgroup is unreadable gets no cgroup evidence either way."""
     pid, ppid, sid = snapshot["pid"], snapshot["ppid"], snapshot["sid"]
-    units = np.array([unit_of(c) for c in cgroups], dtype=object)
-    in_service_cgroup = np.fromiter(
-        (c is not None and bool(SERVICE_CGROUP.search(c)) for c in cgroups), dtype=bool, count=len(pid))
-    cgroup = in_service_cgroup & ~np.equal(units, ws.my_unit)
+    # One regex per distinct cgroup, not per process; None (unreadable) is no evidence.
+    known = np.not_equal(cgroups, None)
+    cgroup = np.zeros(len(pid), dtype=bool)
+    if known.any():
+        unique, inverse = np.unique(cgroups[known].astype(str), return_inverse=True)
+        service = np.array([bool(SERVICE_CGROUP.search(c)) and unit_of(c) != ws.my_unit
+                            for c in unique], dtype=bool)
+        cgroup[known] = service[inverse]
     init_rows = np.flatnonzero(pid == 1)
     init_sid = int(sid[init_rows[0]]) if len(init_rows) else -2
     by_init = ws.init_system & (ppid == 1) & (sid == init_sid) & (pid != 1)
