@@ -32,6 +32,7 @@ CATEGORICAL_LEVELS = {
     "network": ("none", "listening", "connected", "serving"),
     "parent": ("reaper", "live"),
     "daemon": ("none", "detached", "daemon"),
+    "activity": ("recent", "hours", "days"),
     "command": ("test_runner", "dev_server", "agent", "shell", "build", "daemon", "editor_lsp",
                 "database", "server", "vcs", "package_manager", "container", "unknown"),
     "cwd": ("repo", "temp", "home", "deleted", "root", "unknown"),

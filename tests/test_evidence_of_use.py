@@ -30,3 +30,31 @@ def test_daemon_shape_needs_root_cwd_null_stdio_no_terminal_and_unreadable_is_un
     tty = np.zeros(6, bool)
     assert daemon_shape(cwd, null, listening, tty).tolist() == [2, 1, 0, 0, -1, -1]
     assert daemon_shape(cwd[:1], null[:1], listening[:1], np.ones(1, bool)).tolist() == [0]
+
+
+def test_terminal_activity_bins_and_ages_with_at():
+    from pt.infer.posterior import Evidence
+    n = 4
+    ev = Evidence(**{k: np.zeros(n, np.int64) for k in ("cpu_ticks", "window_ticks", "orphaned", "io_active",
+                                                        "cpu_lifetime", "tty", "state", "command", "cwd",
+                                                        "children", "network")},
+                  age_s=np.full(n, 100.0), tty_idle_s=np.array([np.nan, 10.0, 7200.0, 2e5]))
+    assert ev.activity.tolist() == [-1, 0, 1, 2]
+    assert ev.later(86400.0).activity.tolist() == [-1, 2, 2, 2]
+
+
+def test_terminal_idle_time_is_read_from_the_device():
+    import os
+    import time
+
+    from pt.features.quick import tty_idle_seconds
+    master, slave = os.openpty()
+    try:
+        rdev = os.fstat(slave).st_rdev
+        major, minor = os.major(rdev), os.minor(rdev)
+        tty_nr = (minor & 0xFF) | (major << 8) | ((minor & ~0xFF) << 12)    # new_encode_dev
+        idle = tty_idle_seconds(np.array([0, tty_nr], np.int32), time.time())
+        assert np.isnan(idle[0]) and 0 <= idle[1] < 3600
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -76,6 +76,7 @@ class Observed:
     sockets: SocketTable
     units: Units
     stdio_null: np.ndarray         # int8: 1 stdin and stdout on /dev/null, 0 not, -1 unreadable
+    tty_idle_s: np.ndarray         # float: seconds since its terminal's last input/output, NaN unknown
 
 
 def read_observed(snapshot: Snapshot, root: str | os.PathLike = "/proc", rules=None) -> Observed:
@@ -88,8 +89,37 @@ def read_observed(snapshot: Snapshot, root: str | os.PathLike = "/proc", rules=N
     stdin, stdout = (read_links(path, snapshot["pid"], f"fd/{fd}") for fd in (0, 1))
     null = np.where(np.equal(stdin, None) | np.equal(stdout, None), -1,
                     np.equal(stdin, os.devnull) & np.equal(stdout, os.devnull)).astype(np.int8)
+    # A terminal's device times only mean something for the live /proc (a
+    # recorded tree's tty numbers name no device here).
+    live = os.path.realpath(root) == "/proc"
+    idle = tty_idle_seconds(snapshot["tty_nr"], snapshot.host.taken_at) if live \
+        else np.full(len(snapshot), np.nan)
     return Observed(command, cwd, classify_cwd(cwd, snapshot["uid"]).astype(np.int8), fd_count,
-                    socket_row, socket_inode, read_sockets(root), read_units(root, snapshot["pid"]), null)
+                    socket_row, socket_inode, read_sockets(root), read_units(root, snapshot["pid"]), null,
+                    idle)
+
+
+def tty_idle_seconds(tty_nr: np.ndarray, now: float, dev: str = "/dev") -> np.ndarray:
+    """Seconds since the last input or output on each row's terminal: the
+    later of the device's atime and mtime, as ``w`` reads idle time (the
+    kernel stamps them on reads and writes). NaN with no terminal, or a
+    device that cannot be stat'ed (one ``stat`` per distinct terminal)."""
+    from pt.fields import tty_names
+    out = np.full(len(tty_nr), np.nan)
+    unique, inverse = np.unique(tty_nr, return_inverse=True)
+    names = tty_names(unique)
+    idle = np.full(len(unique), np.nan)
+    for i, name in enumerate(names.tolist()):
+        if name is None or ":" in name:
+            continue
+        try:
+            st = os.stat(os.path.join(dev, name))
+        except OSError:
+            continue
+        idle[i] = max(now - max(st.st_atime, st.st_mtime), 0.0)
+    if len(unique):
+        out = idle[inverse]
+    return out
 
 
 def serving_counts(n: int, rows: np.ndarray, inodes: np.ndarray, sockets: SocketTable) -> np.ndarray:
@@ -160,6 +190,7 @@ def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evide
         network=network,
         parent=parent,
         daemon=daemon_shape(observed.cwd, observed.stdio_null, listening, g.has_tty),
+        tty_idle_s=observed.tty_idle_s,
     )
 
     units = observed.units
