@@ -163,6 +163,9 @@ def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evide
     network[observed.fd_count < 0] = -1                          # fds unreadable: not observed
     # A unit was started on purpose by its service manager: not orphaned.
     in_unit = np.not_equal(observed.units.unit, None)
+    orphaned = (g.orphaned & ~in_unit).astype(np.int8)
+    # A detached session leader is an orphan only if no unit started it: unknown cgroup, unknown.
+    orphaned[g.orphaned & g.session_leader & np.equal(observed.units.cgroup, None)] = -1
     parent = np.where(g.parent_is_reaper, 0, 1).astype(np.int8)
     parent[(g.parent_row < 0) & (snapshot["ppid"] != 1)] = -1     # parent not seen: unknown
 
@@ -179,7 +182,7 @@ def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evide
         cpu_ticks=np.where(observed_cpu, window.ticks, 0),
         window_ticks=np.where(observed_cpu, window.window_ticks, 0),
         age_s=snapshot["elapsed_s"].astype(np.float64),
-        orphaned=(g.orphaned & ~in_unit).astype(np.int8),
+        orphaned=orphaned,
         io_active=np.where(window.io_syscalls >= 0, window.io_syscalls > 0, -1).astype(np.int8),
         cpu_lifetime=lifetime,
         tty=tty_codes(g),

@@ -351,9 +351,10 @@ def build_zoo(zoo: Zoo) -> None:
     zoo.add("orphaned idle test runner",
             zoo.detached([zoo.script("pytest", "import time; time.sleep(3600)"), "tests/"], cwd=work),
             "abandoned", at_s=(HOUR,))
-    zoo.add("orphaned hung pytest",
-            zoo.detached([zoo.script("py.test", HUNG_PYTEST), "-x", "tests/test_hang.py"], cwd=work),
-            "abandoned", at_s=(HOUR,))
+    hung = zoo.detached([zoo.script("py.test", HUNG_PYTEST), "-x", "tests/test_hang.py"], cwd=work)
+    wait_for(lambda: _children(hung))
+    zoo.foreign(_children(hung)[0])      # the hung child it waits on: stopped at the end too
+    zoo.add("orphaned hung pytest", hung, "abandoned", at_s=(HOUR,))
     zoo.add("orphaned dev server with no clients",
             zoo.detached([py, "-m", "http.server", "0", "--bind", "127.0.0.1"], cwd=work),
             "abandoned", at_s=(6 * HOUR,))
