@@ -526,6 +526,10 @@ def test_confusion_matrix_and_rates_meet_the_bar(results, capsys):
         for v in false_alarms + [v for v in targets if v.action == "keep"]:
             print(f"  miss: {v.scenario.name} at +{v.at_s:.0f}s: {v.cls} -> {v.action} "
                   f"(protected by {v.protected_by}) P={np.round(v.posterior, 3).tolist()}")
+        for v in verdicts:
+            if v.cls != v.scenario.truth and v not in false_alarms:
+                print(f"  class differs: {v.scenario.name} at +{v.at_s:.0f}s: {v.cls} -> {v.action} "
+                      f"(protected by {v.protected_by})")
     assert not false_kills
     assert not false_alarms
     assert len(acted) >= 0.95 * len(targets)
