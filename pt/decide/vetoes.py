@@ -36,6 +36,28 @@ def _pattern_hits(values: np.ndarray, patterns: tuple[re.Pattern, ...]) -> np.nd
     return hits[inverse] if len(unique) else np.full(len(values), -1, dtype=np.int64)
 
 
+def _live_cgroups(snapshot: Snapshot, system_slice: np.ndarray) -> np.ndarray:
+    """Cgroup paths for a caller that has only ``system_slice`` (the apply-time
+    re-check): read from the live /proc when the snapshot is of this boot's
+    live /proc, so the apply-time rules are the scan's; otherwise (a recorded
+    tree) only ``system_slice`` is cgroup evidence."""
+    from pt.collect._linux import PROCFS_ENV
+    from pt.collect.units import read_units
+    live = None
+    if not os.environ.get(PROCFS_ENV):
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                live = f.read().strip()
+        except OSError:
+            live = None
+    if live is not None and live == snapshot.host.boot_id:
+        cgroups = read_units("/proc", snapshot["pid"]).cgroup.copy()
+    else:
+        cgroups = np.full(len(snapshot), None, dtype=object)
+    cgroups[np.asarray(system_slice, bool) & np.equal(cgroups, None)] = "/system.slice/unknown.service"
+    return cgroups
+
+
 def protected_by(snapshot: Snapshot, genealogy: Genealogy, policy: Policy, system_slice: np.ndarray,
                  *, me: int | None = None, my_uid: int | None = None, cgroups: np.ndarray | None = None,
                  command_category: np.ndarray | None = None, environ=None,
@@ -63,7 +85,7 @@ def protected_by(snapshot: Snapshot, genealogy: Genealogy, policy: Policy, syste
         from pt.features.categories import load_rules
         command_category = load_rules().classify(snapshot["comm"], snapshot["cmdline"])
     if cgroups is None:
-        cgroups = np.where(system_slice, "/system.slice/unknown.service", None).astype(object)
+        cgroups = _live_cgroups(snapshot, system_slice)
     ws = workspace(snapshot, cgroups, me=me, euid=my_uid, environ=environ, fs_root=fs_root)
     triaged = np.array(ws.uids)
     uid, comm = snapshot["uid"], snapshot["comm"]
