@@ -159,3 +159,9 @@ def test_user_work_descends_from_shells_terminals_editors_agents(tmp_path):
     work = dict(zip(snap["pid"].tolist(), user_work(snap, genealogy(snap), categories).tolist()))
     assert work[100] and work[300] and work[700]
     assert not work[400] and not work[600] and not work[1]
+
+
+def test_in_a_container_boot_time_says_nothing(tmp_path):
+    (tmp_path / ".dockerenv").write_text("")
+    snap = root_tree(tmp_path)
+    assert _as_root(snap, tmp_path)[800] is None         # started 5 s after the *host's* boot

@@ -13,7 +13,8 @@ and only evidence makes one a system service:
   reparented to init left its launcher's session: it was *not* started by
   init);
 - it started within ``boot_grace_s`` of boot and descends from no login,
-  terminal, shell, editor or agent;
+  terminal, shell, editor or agent (not in a container: boot time is the
+  host's);
 - or it descends from such a service with no user work in between.
 
 Work is whatever descends from a login shell, a terminal, a shell, an
@@ -98,13 +99,13 @@ def workspace(snapshot: Snapshot, cgroups: np.ndarray, *, me: int, euid: int,
         uids = (0, sudo)
     pid = snapshot["pid"]
     init_rows = np.flatnonzero(pid == 1)
-    init_name = ""
+    names = []
     if len(init_rows):
         i = int(init_rows[0])
         argv = snapshot["cmdline"][i]
-        init_name = os.path.basename(argv[0]) if argv else str(snapshot["comm"][i])
-    init_system = bool(INIT_SYSTEMS.match(init_name) or INIT_SYSTEMS.match(
-        str(snapshot["comm"][init_rows[0]]) if len(init_rows) else ""))
+        names = [os.path.basename(argv[0]) if argv else "", str(snapshot["comm"][i])]
+    init_name = next((n for n in names if n), "")
+    init_system = any(INIT_SYSTEMS.match(n) for n in names)
     evidence = [f for f in CONTAINER_FILES if Path(fs_root, f.lstrip("/")).exists()]
     init_cgroup = cgroups[init_rows[0]] if len(init_rows) else None
     if init_cgroup and CONTAINER_CGROUP.search(init_cgroup):
@@ -162,7 +163,10 @@ def system_services(snapshot: Snapshot, genealogy: Genealogy, cgroups: np.ndarra
     init_rows = np.flatnonzero(pid == 1)
     init_sid = int(sid[init_rows[0]]) if len(init_rows) else -2
     by_init = ws.init_system & (ppid == 1) & (sid == init_sid) & (pid != 1)
-    at_boot = snapshot["start_ticks"] / float(snapshot.host.clock_ticks) < boot_grace_s
+    # Boot time is the host's: inside a container it says nothing about what
+    # the container's PID 1 started for its user, so the rule does not apply there.
+    at_boot = (snapshot["start_ticks"] / float(snapshot.host.clock_ticks) < boot_grace_s) \
+        & (not ws.container)
     marks = _work_marks(snapshot, command_category)
     work = _inherit(marks, np.zeros(len(pid), bool), genealogy.parent_row)
     # PID 1 has its own veto; what it adopts is not its service (by_init says what it started).
