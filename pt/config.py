@@ -29,7 +29,10 @@ CATEGORICAL_LEVELS = {
     "state": ("R", "S", "D", "Z", "T", "I", "other"),
     "cpu_lifetime": ("idle", "low", "moderate", "high"),
     "children": ("none", "idle", "active"),
-    "network": ("none", "listening", "connected"),
+    "network": ("none", "listening", "connected", "serving"),
+    "parent": ("reaper", "live"),
+    "daemon": ("none", "detached", "daemon"),
+    "activity": ("recent", "hours", "days"),
     "command": ("test_runner", "dev_server", "agent", "shell", "build", "daemon", "editor_lsp",
                 "database", "server", "vcs", "package_manager", "container", "unknown"),
     "cwd": ("repo", "temp", "home", "deleted", "root", "unknown"),
@@ -351,9 +354,11 @@ class Policy:
     deep_scan: DeepScanPolicy
     source: str
     digest: str
+    boot_grace_s: float = 60.0
 
 
-GUARD_KEYS = ("min_user_uid", "allow_other_users", "allow_system_services", "protected_patterns")
+GUARD_KEYS = ("min_user_uid", "allow_other_users", "allow_system_services", "protected_patterns",
+              "boot_grace_s")
 
 
 def load_policy(path: str | os.PathLike | None = None) -> Policy:
@@ -408,10 +413,12 @@ def load_policy(path: str | os.PathLike | None = None) -> Policy:
             raise ConfigError(file, f"guards.{name}", value, "must be true or false")
         flags[name] = value
     min_uid = _number(file, "guards.min_user_uid", guards.get("min_user_uid", 1000), low=0)
+    grace = _number(file, "guards.boot_grace_s", guards.get("boot_grace_s", 60), low=0, high=86400)
     return Policy(loss, dependency, robust, alpha, window, int(min_uid), flags["allow_other_users"],
                   flags["allow_system_services"], tuple(compiled),
                   _action_policy(file, _mapping(file, "actions", doc.get("actions"))),
-                  _deep_policy(file, _mapping(file, "deep_scan", doc.get("deep_scan"))), file, _hash(doc))
+                  _deep_policy(file, _mapping(file, "deep_scan", doc.get("deep_scan"))), file, _hash(doc),
+                  grace)
 
 
 def _pair_list(file, key, value):

@@ -78,7 +78,8 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     if at_s:
         evidence = evidence.later(at_s)
     inference = infer(evidence, tables)
-    protected = protected_by(snapshot, context.genealogy, policy, context.units.system_slice)
+    protected = protected_by(snapshot, context.genealogy, policy, context.units.system_slice,
+                             cgroups=context.units.cgroup, command_category=context.command_category)
     decision = run_decision(inference, policy, context, protected)
     return Triage(snapshot, window, evidence, context, inference, decision, protected,
                   priors, policy, at_s)

@@ -58,6 +58,8 @@ def test_bad_priors_name_file_key_and_value(tmp_path, override, key, value):
     ({"window_s": "soon"}, "window_s"),
     ({"guards": {"protected_patterns": ["(unclosed"]}}, "guards.protected_patterns"),
     ({"guards": {"allow_other_users": "yes"}}, "guards.allow_other_users"),
+    ({"guards": {"boot_grace_s": -1}}, "guards.boot_grace_s"),
+    ({"guards": {"boot_grace_s": "early"}}, "guards.boot_grace_s"),
     ({"actions": {"first_signal": {"test_runner": "SIGNOPE"}}}, "actions.first_signal.test_runner"),
     ({"actions": {"first_signal": {"golfer": "SIGINT"}}}, "actions.first_signal.golfer"),
     ({"actions": {"pause_method": "nap"}}, "actions.pause_method"),

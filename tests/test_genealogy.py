@@ -77,3 +77,30 @@ def test_rows_of_handles_absent_and_empty():
     rows = rows_of(snap, np.array([os.getpid(), -5, 2**31 - 1]))
     assert snap["pid"][rows[0]] == os.getpid() and rows[1] == -1 and rows[2] == -1
     assert rows_of(snap.take(np.zeros(len(snap), bool)), np.array([1])).tolist() == [-1]
+
+
+def test_setsid_job_whose_shell_exited_is_orphaned(tmp_path):
+    import subprocess
+    out = subprocess.run(["sh", "-c", "setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $!"],
+                         capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL)
+    pid = int(out.stdout)
+    start = start_ticks(pid)
+    try:
+        wait_for(lambda: facts(collect(), pid)["session_leader"])
+        f = facts(collect(), pid)
+        assert f["parent_is_reaper"] and f["session_leader"] and not f["has_tty"] and f["orphaned"]
+    finally:
+        kill_if_same(pid, start)
+
+
+def test_init_session_and_terminal_leaders_are_not_orphans(tmp_path):
+    root = make_tree(tmp_path)
+    add_proc(root, 1, b"init", ppid=0, sid=1, tty_nr=0)
+    add_proc(root, 50, b"agentd", ppid=1, sid=1, tty_nr=0)                 # started by init, its session
+    add_proc(root, 60, b"tmux: server", ppid=1, sid=60, tty_nr=0)
+    add_proc(root, 70, b"bash", ppid=60, sid=70, tty_nr=34817)              # a tmux pane's shell
+    add_proc(root, 80, b"node", ppid=1, sid=80, tty_nr=0)                   # setsid node & ; shell gone
+    g = genealogy(collect(root))
+    snap = collect(root)
+    orphaned = dict(zip(snap["pid"].tolist(), g.orphaned.tolist()))
+    assert not orphaned[50] and not orphaned[70] and not orphaned[1] and orphaned[80]

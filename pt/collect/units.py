@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pt.collect._procfs import read_texts
+from pt.features.services import cgroup_path
 
 _UNIT = re.compile(r"([^/]+\.service)$")
 _NOT_RESTARTABLE = re.compile(r"^user@\d+\.service$")
@@ -24,11 +25,13 @@ _NOT_RESTARTABLE = re.compile(r"^user@\d+\.service$")
 @dataclass(frozen=True)
 class Units:
     """Per process: ``unit`` (str or None), ``user_unit`` (bool: a
-    ``systemctl --user`` unit), ``system_slice`` (bool: under system.slice)."""
+    ``systemctl --user`` unit), ``system_slice`` (bool: under system.slice),
+    ``cgroup`` (the cgroup path, None where the file was unreadable)."""
 
     unit: np.ndarray
     user_unit: np.ndarray
     system_slice: np.ndarray
+    cgroup: np.ndarray
 
 
 def parse_cgroup(text: str | None) -> tuple[str | None, bool, bool]:
@@ -52,4 +55,6 @@ def read_units(root: str | os.PathLike, pids: np.ndarray) -> Units:
     system = np.zeros(len(unique), dtype=bool)
     for i, text in enumerate(unique):
         unit[i], user[i], system[i] = parse_cgroup(text)
-    return Units(unit[inverse], user[inverse], system[inverse])
+    paths = np.array([cgroup_path(t) for t in unique], dtype=object)
+    return Units(unit[inverse], user[inverse], system[inverse], paths[inverse] if len(unique) else
+                 np.empty(0, dtype=object))

@@ -1,4 +1,4 @@
-"""Hard vetoes (DESIGN.md §4.3): rules no posterior can overrule.
+"""Hard vetoes: rules no posterior can overrule.
 
 Each protected process carries the name of the first rule that protects it,
 so the report can say *why* pt will not touch it.
@@ -13,6 +13,7 @@ import numpy as np
 from pt.collect.snapshot import Snapshot
 from pt.config import Policy
 from pt.features.genealogy import Genealogy
+from pt.features.services import system_services, workspace
 
 
 def ancestors_of(pid: int, snapshot: Snapshot, genealogy: Genealogy) -> np.ndarray:
@@ -35,20 +36,58 @@ def _pattern_hits(values: np.ndarray, patterns: tuple[re.Pattern, ...]) -> np.nd
     return hits[inverse] if len(unique) else np.full(len(values), -1, dtype=np.int64)
 
 
+def _live_cgroups(snapshot: Snapshot, system_slice: np.ndarray) -> np.ndarray:
+    """Cgroup paths for a caller that has only ``system_slice`` (the apply-time
+    re-check): read from the live /proc when the snapshot is of this boot's
+    live /proc, so the apply-time rules are the scan's; otherwise (a recorded
+    tree) only ``system_slice`` is cgroup evidence."""
+    from pt.collect._linux import PROCFS_ENV
+    from pt.collect.units import read_units
+    live = None
+    if not os.environ.get(PROCFS_ENV):
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                live = f.read().strip()
+        except OSError:
+            live = None
+    if live is not None and live == snapshot.host.boot_id:
+        cgroups = read_units("/proc", snapshot["pid"]).cgroup.copy()
+    else:
+        cgroups = np.full(len(snapshot), None, dtype=object)
+    cgroups[np.asarray(system_slice, bool) & np.equal(cgroups, None)] = "/system.slice/unknown.service"
+    return cgroups
+
+
 def protected_by(snapshot: Snapshot, genealogy: Genealogy, policy: Policy, system_slice: np.ndarray,
-                 *, me: int | None = None, my_uid: int | None = None) -> np.ndarray:
+                 *, me: int | None = None, my_uid: int | None = None, cgroups: np.ndarray | None = None,
+                 command_category: np.ndarray | None = None, environ=None,
+                 fs_root: str = "/") -> np.ndarray:
     """Object column: None, or the rule that protects the process.
 
-    A system service is a process in systemd's ``system.slice``, or one whose
-    real or effective uid is a system account (below ``min_user_uid``) —
-    unless it is pt's own regular user's. Another user's process is one whose
-    real or effective uid is not pt's.
+    A system service is known by evidence, not uid
+    (:func:`pt.features.services.system_services`): a service cgroup,
+    started by init, started at boot, or under such a service — or a process
+    of a system account (uid below ``min_user_uid``) that is not a user pt
+    triages for. The users triaged are pt's effective uid, and under ``sudo``
+    also ``SUDO_UID`` (:func:`pt.features.services.workspace`): root's own
+    work in a container, a CI job or a sudo session is triaged like anyone's.
+    Another user's process is one whose real or effective uid is not one of them.
 
-    ``me``/``my_uid`` default to this process and its effective uid (the
-    tests pass others to check the rules on recorded trees).
+    ``cgroups`` (cgroup path per row, None where unreadable) and
+    ``command_category`` come from the scan; without them only
+    ``system_slice`` is cgroup evidence and the categories are classified
+    here. ``me``/``my_uid``/``environ`` default to this process, its
+    effective uid and ``os.environ`` (tests pass others for recorded trees).
     """
     me = os.getpid() if me is None else me
     my_uid = os.geteuid() if my_uid is None else my_uid
+    if command_category is None:
+        from pt.features.categories import load_rules
+        command_category = load_rules().classify(snapshot["comm"], snapshot["cmdline"])
+    if cgroups is None:
+        cgroups = _live_cgroups(snapshot, system_slice)
+    ws = workspace(snapshot, cgroups, me=me, euid=my_uid, environ=environ, fs_root=fs_root)
+    triaged = np.array(ws.uids)
     uid, comm = snapshot["uid"], snapshot["comm"]
     argv0 = np.array([os.path.basename(a[0]) if a else "" for a in snapshot["cmdline"]], dtype=object)
     by_comm = _pattern_hits(comm, policy.protected_patterns)
@@ -58,14 +97,15 @@ def protected_by(snapshot: Snapshot, genealogy: Genealogy, policy: Policy, syste
     my_sid = int(snapshot["sid"][my_rows[0]]) if len(my_rows) else -1
     login_shell = np.array([a[0].startswith("-") if a else False for a in snapshot["cmdline"]])
     euid = snapshot["euid"]
-    # Our own: real and effective uid both ours (a setuid program run by us is not).
-    own = (uid == my_uid) & ((euid == my_uid) | (euid < 0))
+    # Our own: real and effective uid both triaged (a setuid program run by us is not).
+    own = np.isin(uid, triaged) & (np.isin(euid, triaged) | (euid < 0))
     other_user = ~own & (not (policy.allow_other_users and my_uid == 0))
-    # System accounts are services, unless they are pt's own *regular* user:
-    # run as root, pt protects every root-owned process by default.
-    system_account = (uid < policy.min_user_uid) | ((euid >= 0) & (euid < policy.min_user_uid))
-    system = (system_slice | (system_account & ~(own & (my_uid >= policy.min_user_uid)))) \
-        & (not policy.allow_system_services)
+    # A system account that is not a triaged user (postgres, www-data; root unless pt runs as root).
+    system_account = (((uid < policy.min_user_uid) & ~np.isin(uid, triaged))
+                      | ((euid >= 0) & (euid < policy.min_user_uid) & ~np.isin(euid, triaged)))
+    services = system_services(snapshot, genealogy, cgroups, np.asarray(command_category), ws,
+                               policy.boot_grace_s)
+    system = (services | system_account) & (not policy.allow_system_services)
 
     rules = [
         (snapshot["pid"] == 1, "pid 1 (init)"),

@@ -33,8 +33,11 @@ class Genealogy:
     ``parent_is_reaper``: parent is PID 1 or a subreaper.
     ``session_leader``: the process leads its own session (pid == sid).
     ``session_alive``: the leader of its session is still alive.
-    ``orphaned``: reparented to a reaper, not a session leader, and its
-    session's leader is gone — it outlived whatever started it.
+    ``orphaned``: reparented to a reaper, not in init's own session, and
+    either its session's leader is gone, or it leads a session of its own
+    with no terminal (``setsid cmd &`` from a shell that has since exited) —
+    it outlived whatever started it. (A service manager's units are told
+    apart by their cgroup, in :mod:`pt.features.quick`.)
     ``has_tty``: a controlling terminal; ``tty_alive``: that terminal's
     session leader (the login shell) is alive; ``foreground``: it is in its
     terminal's foreground process group.
@@ -80,10 +83,14 @@ def genealogy(snapshot: Snapshot) -> Genealogy:
     parent_is_reaper = (ppid == 1) | ((parent_row >= 0) & reaper[np.maximum(parent_row, 0)])
     session_leader = pid == sid
     session_alive = rows_of(snapshot, sid) >= 0
-    orphaned = parent_is_reaper & ~session_leader & ~session_alive & ~snapshot["kernel_thread"]
-
     tty = snapshot["tty_nr"]
     has_tty = tty != 0
+    init_rows = np.flatnonzero(pid == 1)
+    in_init_session = sid == (sid[init_rows[0]] if len(init_rows) else -2)
+    detached_leader = session_leader & ~has_tty
+    orphaned = parent_is_reaper & ~in_init_session & ~snapshot["kernel_thread"] & (pid != 1) \
+        & ((~session_leader & ~session_alive) | detached_leader)
+
     live_ttys = np.unique(tty[session_leader & has_tty])
     tty_alive = has_tty & np.isin(tty, live_ttys)
     foreground = has_tty & (snapshot["pgid"] == snapshot["tpgid"])

@@ -22,6 +22,9 @@ from pt.infer.posterior import Evidence
 
 #: Lifetime CPU share bin edges: idle < 0.1%, low < 5%, moderate < 50%, high.
 LIFETIME_EDGES = (0.001, 0.05, 0.5)
+#: Younger than this, the lifetime CPU share is mostly the window itself: the
+#: same evidence twice, so it is not observed (busy + young is not harm).
+LIFETIME_MIN_AGE_S = 60.0
 STATE_CODES = {ord(letter): i for i, letter in enumerate(CATEGORICAL_LEVELS["state"][:-1])}
 OTHER_STATE = len(CATEGORICAL_LEVELS["state"]) - 1
 #: Actions that do nothing to a zombie (it no longer runs); it is reaped through its parent.
@@ -72,6 +75,8 @@ class Observed:
     socket_inode: np.ndarray
     sockets: SocketTable
     units: Units
+    stdio_null: np.ndarray         # int8: 1 stdin and stdout on /dev/null, 0 not, -1 unreadable
+    tty_idle_s: np.ndarray         # float: seconds since its terminal's last input/output, NaN unknown
 
 
 def read_observed(snapshot: Snapshot, root: str | os.PathLike = "/proc", rules=None) -> Observed:
@@ -81,8 +86,67 @@ def read_observed(snapshot: Snapshot, root: str | os.PathLike = "/proc", rules=N
     command = rules.classify(snapshot["comm"], snapshot["cmdline"]).astype(np.int8)
     cwd = read_links(path, snapshot["pid"], "cwd")
     fd_count, socket_row, socket_inode = read_fd_sockets(path, snapshot["pid"])
+    stdin, stdout = (read_links(path, snapshot["pid"], f"fd/{fd}") for fd in (0, 1))
+    null = np.where(np.equal(stdin, None) | np.equal(stdout, None), -1,
+                    np.equal(stdin, os.devnull) & np.equal(stdout, os.devnull)).astype(np.int8)
+    # A terminal's device times only mean something for the live /proc (a
+    # recorded tree's tty numbers name no device here).
+    live = os.path.realpath(root) == "/proc"
+    idle = tty_idle_seconds(snapshot["tty_nr"], snapshot.host.taken_at) if live \
+        else np.full(len(snapshot), np.nan)
     return Observed(command, cwd, classify_cwd(cwd, snapshot["uid"]).astype(np.int8), fd_count,
-                    socket_row, socket_inode, read_sockets(root), read_units(root, snapshot["pid"]))
+                    socket_row, socket_inode, read_sockets(root), read_units(root, snapshot["pid"]), null,
+                    idle)
+
+
+def tty_idle_seconds(tty_nr: np.ndarray, now: float, dev: str = "/dev") -> np.ndarray:
+    """Seconds since the last input or output on each row's terminal: the
+    later of the device's atime and mtime, as ``w`` reads idle time (the
+    kernel stamps them on reads and writes). NaN with no terminal, or a
+    device that cannot be stat'ed (one ``stat`` per distinct terminal)."""
+    from pt.fields import tty_names
+    out = np.full(len(tty_nr), np.nan)
+    unique, inverse = np.unique(tty_nr, return_inverse=True)
+    names = tty_names(unique)
+    idle = np.full(len(unique), np.nan)
+    for i, name in enumerate(names.tolist()):
+        if name is None or ":" in name:
+            continue
+        try:
+            st = os.stat(os.path.join(dev, name))
+        except OSError:
+            continue
+        idle[i] = max(now - max(st.st_atime, st.st_mtime), 0.0)
+    if len(unique):
+        out = idle[inverse]
+    return out
+
+
+def serving_counts(n: int, rows: np.ndarray, inodes: np.ndarray, sockets: SocketTable) -> np.ndarray:
+    """Per process, established TCP connections on a port it listens on:
+    clients connected to *its* server socket (outgoing connections excluded)."""
+    if not len(sockets.inode) or not len(inodes):
+        return np.zeros(n, dtype=np.int32)
+    order = np.argsort(sockets.inode, kind="stable")
+    at = np.minimum(np.searchsorted(sockets.inode, inodes, sorter=order), len(order) - 1)
+    hit = sockets.inode[order[at]] == inodes
+    table = order[at][hit]
+    row = rows[hit].astype(np.int64)
+    key = row * 65536 + sockets.local_port[table]
+    listen = np.isin(sockets.inode[table], sockets.listening())
+    est = np.isin(sockets.inode[table], sockets.established())
+    serving = est & np.isin(key, key[listen])
+    return np.bincount(row[serving], minlength=n).astype(np.int32)
+
+
+def daemon_shape(cwd: np.ndarray, stdio_null: np.ndarray, listening: np.ndarray,
+                 has_tty: np.ndarray) -> np.ndarray:
+    """none / detached (cwd ``/``, stdin and stdout on /dev/null, no terminal) /
+    daemon (detached and listening); -1 where cwd or stdio was unreadable."""
+    detached = (cwd == "/") & (stdio_null == 1) & ~has_tty
+    code = np.where(detached, np.where(listening > 0, 2, 1), 0).astype(np.int8)
+    unknown = (stdio_null < 0) | np.equal(cwd, None)
+    return np.where(unknown, -1, code).astype(np.int8)
 
 
 def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evidence, Context]:
@@ -94,8 +158,16 @@ def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evide
     sockets, rows, inodes = observed.sockets, observed.socket_row, observed.socket_inode
     listening = count_per_process(n, rows, inodes, sockets.listening())
     established = count_per_process(n, rows, inodes, sockets.established())
-    network = np.select([established > 0, listening > 0], [2, 1], 0).astype(np.int8)
+    serving = serving_counts(n, rows, inodes, sockets)
+    network = np.select([serving > 0, established > 0, listening > 0], [3, 2, 1], 0).astype(np.int8)
     network[observed.fd_count < 0] = -1                          # fds unreadable: not observed
+    # A unit was started on purpose by its service manager: not orphaned.
+    in_unit = np.not_equal(observed.units.unit, None)
+    orphaned = (g.orphaned & ~in_unit).astype(np.int8)
+    # A detached session leader is an orphan only if no unit started it: unknown cgroup, unknown.
+    orphaned[g.orphaned & g.session_leader & np.equal(observed.units.cgroup, None)] = -1
+    parent = np.where(g.parent_is_reaper, 0, 1).astype(np.int8)
+    parent[(g.parent_row < 0) & (snapshot["ppid"] != 1)] = -1     # parent not seen: unknown
 
     child_busy = (window.ticks > 0) & (g.parent_row >= 0)
     active_children = np.bincount(g.parent_row[child_busy], minlength=n).astype(np.int32)
@@ -105,11 +177,12 @@ def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evide
     lifetime = np.digitize(np.where(snapshot["elapsed_s"] > 0,
                                     snapshot["cpu_time_s"] / np.maximum(snapshot["elapsed_s"], 1e-9), 0.0),
                            LIFETIME_EDGES).astype(np.int8)
+    lifetime[snapshot["elapsed_s"] < LIFETIME_MIN_AGE_S] = -1
     evidence = Evidence(
         cpu_ticks=np.where(observed_cpu, window.ticks, 0),
         window_ticks=np.where(observed_cpu, window.window_ticks, 0),
         age_s=snapshot["elapsed_s"].astype(np.float64),
-        orphaned=g.orphaned.astype(np.int8),
+        orphaned=orphaned,
         io_active=np.where(window.io_syscalls >= 0, window.io_syscalls > 0, -1).astype(np.int8),
         cpu_lifetime=lifetime,
         tty=tty_codes(g),
@@ -118,6 +191,9 @@ def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evide
         cwd=cwd_category,
         children=children,
         network=network,
+        parent=parent,
+        daemon=daemon_shape(observed.cwd, observed.stdio_null, listening, g.has_tty),
+        tty_idle_s=observed.tty_idle_s,
     )
 
     units = observed.units

@@ -19,12 +19,14 @@ STRENGTH_BITS = ((10 / (2 * LN2), "very strong"), (6 / (2 * LN2), "strong"),
 #: One glyph per feature for the compact scan column.
 GLYPHS = {"cpu_window": "⚙", "cpu_lifetime": "Σ", "runtime": "⏱", "survival": "⌛", "orphan": "⚑",
           "io_window": "⇅", "tty": "⌨", "state": "◉", "command": "▸", "cwd": "⌂",
-          "children": "⑂", "network": "⇄"}
+          "children": "⑂", "network": "⇄", "parent": "⇡", "daemon": "◌",
+          "activity": "✎"}
 
 LABELS = {"cpu_window": "CPU in window", "cpu_lifetime": "lifetime CPU", "runtime": "age",
           "survival": "still running", "orphan": "orphaned", "io_window": "IO in window",
           "tty": "terminal", "state": "state", "command": "command", "cwd": "cwd",
-          "children": "children", "network": "network"}
+          "children": "children", "network": "network", "parent": "parent",
+          "daemon": "daemon shape", "activity": "terminal activity"}
 
 
 def strength(bits: float) -> str:
@@ -42,6 +44,9 @@ def observed_value(evidence: Evidence, feature: str, row: int) -> str:
         return f"alive {format_duration(float(evidence.age_s[row]))}"
     if feature == "orphan":
         return {1: "yes: reparented, session gone", 0: "no", -1: "not observed"}[int(evidence.orphaned[row])]
+    if feature == "activity":
+        idle = float(evidence.tty_idle_s[row])
+        return "not observed" if np.isnan(idle) else f"last input/output {format_duration(idle)} ago"
     if feature == "io_window":
         return {1: "active", 0: "none", -1: "unreadable"}[int(evidence.io_active[row])]
     code = int(getattr(evidence, feature)[row])

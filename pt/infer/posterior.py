@@ -22,8 +22,12 @@ from pt.config import CATEGORICAL_LEVELS, CLASSES, Priors
 
 #: Evidence items, in ledger order.
 FEATURES = ("cpu_window", "cpu_lifetime", "runtime", "survival", "orphan", "io_window",
-            "tty", "state", "command", "cwd", "children", "network")
-CATEGORICAL = ("cpu_lifetime", "tty", "state", "command", "cwd", "children", "network")
+            "tty", "state", "command", "cwd", "children", "network", "parent", "daemon",
+            "activity")
+CATEGORICAL = ("cpu_lifetime", "tty", "state", "command", "cwd", "children", "network", "parent",
+               "daemon", "activity")
+#: Terminal activity bin edges (seconds since its last input or output): recent < 1 h, hours < 1 d, days.
+ACTIVITY_EDGES = (3600.0, 86400.0)
 #: Features observed as one draw (Bernoulli or categorical), and the Evidence field of each.
 ONE_DRAW = {"orphan": "orphaned", "io_window": "io_active", **{f: f for f in CATEGORICAL}}
 N_CLASSES = len(CLASSES)
@@ -39,7 +43,10 @@ class Evidence:
     length (k of n for the Beta-Binomial). ``age_s``: seconds alive.
     ``orphaned``, ``io_active``: 1/0, or -1 where not observed. Categorical
     features are integer codes into :data:`pt.config.CATEGORICAL_LEVELS`,
-    -1 where not observed.
+    -1 where not observed; ``parent`` and ``daemon`` may be omitted (not
+    observed). ``tty_idle_s``: seconds since the process's terminal last saw
+    input or output (NaN: no terminal, or not observed); the ``activity``
+    feature is its bin, so ``later()`` ages it too.
     """
 
     cpu_ticks: np.ndarray
@@ -54,10 +61,18 @@ class Evidence:
     cwd: np.ndarray
     children: np.ndarray
     network: np.ndarray
+    parent: np.ndarray | None = None
+    daemon: np.ndarray | None = None
+    tty_idle_s: np.ndarray | None = None
 
     def __post_init__(self):
         """Reject values the compiled kernel would misread, naming the feature."""
         n = len(self.age_s)
+        for name in ("parent", "daemon"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(n, -1, dtype=np.int8))
+        if self.tty_idle_s is None:
+            object.__setattr__(self, "tty_idle_s", np.full(n, np.nan))
         for name, value in self.__dict__.items():
             if len(value) != n:
                 raise ValueError(f"evidence {name} has {len(value)} rows, age_s has {n}")
@@ -78,10 +93,18 @@ class Evidence:
     def __len__(self) -> int:
         return len(self.age_s)
 
+    @property
+    def activity(self) -> np.ndarray:
+        """Terminal activity code: recent / hours / days idle, -1 where unknown."""
+        idle = np.asarray(self.tty_idle_s, dtype=np.float64)
+        codes = np.digitize(np.nan_to_num(idle, nan=0.0), ACTIVITY_EDGES).astype(np.int8)
+        return np.where(np.isnan(idle), -1, codes).astype(np.int8)
+
     def later(self, seconds: float) -> Evidence:
         """The same evidence as if ``seconds`` more had passed with no change
-        (``pt scan --at``): older, and still doing what it did."""
-        return Evidence(**{**self.__dict__, "age_s": self.age_s + seconds})
+        (``pt scan --at``): older, still doing what it did, its terminal as quiet."""
+        return Evidence(**{**self.__dict__, "age_s": self.age_s + seconds,
+                           "tty_idle_s": self.tty_idle_s + seconds})
 
 
 class ModelTables:

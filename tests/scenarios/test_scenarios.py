@@ -1,84 +1,140 @@
-"""Decision quality on real processes: pt's verdicts on a zoo of scenarios.
+"""Decision quality on real processes, under the DEFAULT policy, as whoever runs it.
 
-One module-scoped fixture starts every scenario at once (zombies, orphans, a
-subreaper's adoptee, a spinner on a pty, a server with a live client, an
-interactive shell, a deleted cwd, a stopped process, a busy parent), then pt
-triages the whole machine twice: now, and as if six more hours passed
-(``--at +6h``, for the verdicts that need age). Every scenario process was
-started here and is killed here; nothing else is signalled.
+One module-scoped fixture starts every workload at once: real processes of
+the shapes developers leave running (or still use), each started here and
+stopped here; nothing else is signalled. pt then triages the whole machine
+with the shipped policy and priors — no override, whether pytest runs as
+root (CI, containers) or as a regular user (CI runs it both ways) — now,
+at the future times where age matters (``--at``), and ten times in a row
+to measure how often an action flips for a process whose behaviour did not
+change.
 
-The bar (issue 3): zero kill recommendations for useful or protected
-processes, and at least 90% of the abandoned and zombie scenarios recommended
-for some action. The confusion matrix is printed at the end.
+Useful workloads (must be kept, now and later): a busy compiler (real
+gcc/cc1) under a live make; an idle interactive shell; an editor on a
+terminal and its language server over stdio pipes; a dev server in a live
+terminal; a detached server with a live client; a notebook server on a
+terminal and its kernel (own session, connected to by the server); a coding
+agent on a terminal and its MCP server over stdio pipes; an init-started
+daemon; a parent with an active child.
+
+*The init-started daemon* cannot truly be started by PID 1 from a test: a
+test's process reparented to init is, by pt's rules, *not* started by init
+(it left its launcher's session). It is represented as what such a daemon
+looks like from /proc when no service manager vouches for it — double-forked
+into its own session, cwd ``/``, stdio on /dev/null, a listening socket —
+and must be kept on that evidence alone (the detached-daemon term), not by
+a veto.
+
+Leftovers (must get some action at the time given): an orphaned idle test
+runner; an orphaned hung pytest (waiting on a hung child); an orphaned dev
+server with no clients; a process idle in a deleted worktree; a forgotten
+stopped job; an orphaned runaway spinner; two zombies of a live parent; a
+``setsid``-detached job whose shell exited; two detached idle orphans; an
+idle adoptee of a subreaper.
+
+The bar (issue 11): false kills (kill on useful) 0, false alarms (any action
+but keep on useful) 0, capture (leftovers acted on) >= 95%. The confusion
+matrix, the three rates and the flip rate over ten scans are printed.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import pty
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
 
-from pt.config import ACTIONS, CLASSES, load_policy
-from pt.testing import kill_if_same, spawn_detached, start_ticks, wait_for
+from pt.config import ACTIONS, CLASSES
+from pt.testing import kill_if_same, start_ticks, wait_for
 from pt.triage import triage
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs")
 
-SIX_HOURS = 6 * 3600.0
+HOUR = 3600.0
 PR_SET_NAME, PR_SET_CHILD_SUBREAPER = 15, 36
+FLIP_SCANS = 10
 
 
 @dataclass
 class Scenario:
     name: str
     pid: int
-    truth: str          # the class a careful human would give it
-    at_s: float = 0.0   # evaluate this long in the future (age-dependent verdicts)
+    truth: str                       # the class a careful human would give it
+    at_s: tuple = (0.0,)             # times (seconds from now) it is judged at
     protected: bool = False
+    find: Callable | None = None     # snapshot -> pid, for a process that is replaced (cc1)
+
+    def row(self, snapshot) -> int | None:
+        pid = self.find(snapshot) if self.find else self.pid
+        rows = np.flatnonzero(snapshot["pid"] == pid) if pid else []
+        return int(rows[0]) if len(rows) == 1 else None
 
 
+@dataclass
 class Zoo:
     """Starts scenario processes and remembers how to stop each of them."""
 
-    def __init__(self, tmp):
-        self.tmp = tmp
-        self.scenarios: list[Scenario] = []
-        self._popen: list[subprocess.Popen] = []
-        self._pty_children: list[tuple[int, int]] = []
-        self._foreign: list[tuple[int, int]] = []   # (pid, start_ticks): not our children
-        self._sockets: list[socket.socket] = []
+    tmp: Path
+    scenarios: list = field(default_factory=list)
+    _popen: list = field(default_factory=list)
+    _groups: list = field(default_factory=list)
+    _pty_children: list = field(default_factory=list)
+    _foreign: list = field(default_factory=list)     # (pid, start_ticks): not our children
+    _sockets: list = field(default_factory=list)
 
-    def popen(self, argv, **kw) -> subprocess.Popen:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, **kw)
-        self._popen.append(proc)
+    def popen(self, argv, group=False, **kw) -> subprocess.Popen:
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, process_group=0 if group else None, **kw)
+        (self._groups if group else self._popen).append(proc)
         return proc
-
-    def detached(self, cwd=None) -> int:
-        pid, start = spawn_detached(cwd)
-        self._foreign.append((pid, start))
-        return pid
 
     def foreign(self, pid: int) -> int:
         """Stop ``pid`` at the end too: a process we started but cannot reap."""
         self._foreign.append((pid, start_ticks(pid)))
         return pid
 
-    def on_pty(self, argv) -> int:
+    def script(self, name: str, code: str) -> str:
+        """An executable Python script called ``name`` (as pip installs console
+        scripts: its comm and argv name the tool)."""
+        path = self.tmp / "bin" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"#!{sys.executable}\n{code}")
+        path.chmod(0o755)
+        return str(path)
+
+    def on_pty(self, argv, cwd=None) -> int:
         pid, master = pty.fork()
         if pid == 0:
+            if cwd:
+                os.chdir(cwd)
             os.execvp(argv[0], argv)
         self._pty_children.append((pid, master))
         return pid
+
+    def detached(self, argv, cwd=None, leader=False) -> int:
+        """Start ``argv`` in the background of a shell that then exits, as
+        ``cmd &`` from a terminal that was closed. ``leader``: ``setsid cmd &``
+        (the job leads its own session); else the shell led the session
+        (``setsid sh -c 'cmd &'``), so the job's session leader is gone."""
+        line = shlex.join(argv) + " </dev/null >/dev/null 2>&1"
+        shell = ["sh", "-c", f"setsid {line} & echo $!"] if leader else \
+            ["setsid", "sh", "-c", f"{line} & echo $!"]
+        out = subprocess.run(shell, capture_output=True, text=True, check=True, cwd=cwd,
+                             stdin=subprocess.DEVNULL)
+        pid = int(out.stdout)
+        if leader:   # setsid(1) runs setsid(2), then execs the job
+            wait_for(lambda: _stat_field(pid, 3) == str(pid) and _comm(pid) != "setsid")
+        return self.foreign(pid)
 
     def add(self, *args, **kw):
         self.scenarios.append(Scenario(*args, **kw))
@@ -87,9 +143,13 @@ class Zoo:
         for pid, start in self._foreign:
             kill_if_same(pid, start)
         for pid, master in self._pty_children:
-            os.kill(pid, signal.SIGKILL)   # our own child from pty.fork
+            os.kill(pid, signal.SIGKILL)   # our own child from pty.fork; its group too
+            _killpg(pid)
             os.waitpid(pid, 0)
             os.close(master)
+        for proc in self._groups:
+            _killpg(proc.pid)              # our child leads the group: the build's compiler too
+            proc.wait()
         for proc in self._popen:
             if proc.poll() is None:
                 proc.kill()
@@ -98,6 +158,13 @@ class Zoo:
                 proc.stdout.close()
         for s in self._sockets:
             s.close()
+
+
+def _killpg(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 SUBREAPER = """
@@ -111,75 +178,216 @@ print(out.stdout.strip(), flush=True)
 time.sleep(600)
 """ % (PR_SET_NAME, PR_SET_CHILD_SUBREAPER)
 
-SERVER = """
-import socket, time
+ECHO_SERVER = """
+import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
-print(s.getsockname()[1], flush=True)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+__import__("os").rename(sys.argv[1] + ".tmp", sys.argv[1])
 c, _ = s.accept()
 while True:
     data = c.recv(64)
-    if data:
-        c.sendall(data)
-    time.sleep(0.05)
+    if not data:
+        time.sleep(3600)
+    c.sendall(data)
+"""
+
+DAEMON = """
+import os, socket, sys, time
+if os.fork():
+    os._exit(0)
+os.setsid()
+if os.fork():
+    os._exit(0)
+os.chdir("/")
+null = os.open(os.devnull, os.O_RDWR)
+for fd in (0, 1, 2):
+    os.dup2(null, fd)
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+open(sys.argv[1] + ".tmp", "w").write(str(os.getpid()))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+while True:
+    time.sleep(3600)
+"""
+
+#: A parent that talks to a child over stdio pipes (editor/LSP, agent/MCP),
+#: writes the child's pid to argv[2], then waits for its user on the terminal.
+STDIO_PARENT = """
+import os, subprocess, sys
+child = subprocess.Popen([sys.argv[1], "--stdio"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+child.stdin.write(b"Content-Length: 2\\r\\n\\r\\n{}"); child.stdin.flush()
+open(sys.argv[2] + ".tmp", "w").write(str(child.pid))
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+sys.stdin.read()
+"""
+STDIO_CHILD = "import sys\nwhile sys.stdin.buffer.read(1):\n    pass\n"
+
+NOTEBOOK_SERVER = """
+import os, socket, subprocess, sys, time
+http = socket.socket(); http.bind(("127.0.0.1", 0)); http.listen()
+kernel = subprocess.Popen([sys.executable, "-m", "ipykernel_launcher", "-f", sys.argv[2] + ".json"],
+                          cwd=sys.argv[1], start_new_session=True, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE)
+port = int(kernel.stdout.readline())
+shell = socket.create_connection(("127.0.0.1", port))
+open(sys.argv[2] + ".tmp", "w").write(str(kernel.pid))
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+sys.stdin.read()
+"""
+KERNEL = """
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+c.recv(1)
+"""
+
+HUNG_PYTEST = """
+import subprocess, sys
+subprocess.run([sys.executable, "-c", "import time; time.sleep(3600)"])
 """
 
 
+def _read_pid_file(path: Path) -> int:
+    wait_for(path.exists, timeout=30)
+    return int(path.read_text())
+
+
+def _repo(base: Path, name: str) -> Path:
+    repo = base / name
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    return repo
+
+
+def _cc1_under(make_pid: int) -> Callable:
+    def find(snapshot) -> int | None:
+        parent = dict(zip(snapshot["pid"].tolist(), snapshot["ppid"].tolist()))
+        for pid, comm in zip(snapshot["pid"].tolist(), snapshot["comm"].tolist()):
+            if comm == "cc1":
+                up = parent.get(pid)
+                while up and up != make_pid:
+                    up = parent.get(up)
+                if up == make_pid:
+                    return pid
+        return None
+    return find
+
+
 def build_zoo(zoo: Zoo) -> None:
-    sleep = shutil.which("sleep")
+    sleep, py = shutil.which("sleep"), sys.executable
+    tmp = zoo.tmp
+    work = _repo(tmp, "project")
 
-    # Zombies: children that exited and whose parent never reaps them.
-    for _ in range(2):
-        z = zoo.popen([sys.executable, "-c", "pass"])
-        wait_for(lambda z=z: _state(z.pid) == "Z")
-        zoo.add("zombie child", z.pid, "zombie")
+    # --- useful -----------------------------------------------------------
+    if shutil.which("gcc") and shutil.which("make"):
+        source = "\n".join(
+            f"double f{i}(double *a, int n) {{ double s = {i}.0; for (int j = 0; j < n; j++) "
+            f"{{ s += a[j] * (j % {i % 7 + 2}) / (1.0 + a[(j * {i % 13 + 1}) % n]); }} "
+            f"for (int k = 1; k < n; k += 3) s *= (a[k] > 0 ? 1.0001 : 0.9999); return s; }}"
+            for i in range(3000))
+        (work / "big.c").write_text(source)
+        (work / "Makefile").write_text("all:\n\twhile :; do gcc -O2 -c big.c -o big.o; done\n")
+        make = zoo.popen(["make", "-s"], group=True, cwd=work, stdout=subprocess.DEVNULL)
+        find = _cc1_under(make.pid)
+        from pt.collect import collect
+        wait_for(lambda: find(collect()) is not None, timeout=30)
+        zoo.add("busy compiler under a live build", 0, "useful", find=find)
 
-    # Detached idle orphans: setsid + background + parent exits; no tty.
-    for _ in range(2):
-        zoo.add("detached idle orphan", zoo.detached(), "abandoned", at_s=SIX_HOURS)
+    zoo.add("idle interactive shell", zoo.on_pty(["bash", "--norc", "-i"]), "useful",
+            at_s=(0.0, 6 * HOUR))
 
-    # An idle process adopted by a subreaper after its session went away.
-    reaper = zoo.popen([sys.executable, "-c", SUBREAPER], stdout=subprocess.PIPE, text=True)
-    adoptee = int(reaper.stdout.readline())
-    wait_for(lambda: _ppid(adoptee) == reaper.pid)
-    zoo.add("idle adoptee of a subreaper", zoo.foreign(adoptee), "abandoned", at_s=SIX_HOURS)
+    lsp_file = tmp / "lsp.pid"
+    editor = zoo.on_pty([zoo.script("nvim", STDIO_PARENT),
+                         zoo.script("pyright-langserver", STDIO_CHILD), str(lsp_file)], cwd=work)
+    zoo.add("editor on a live terminal", editor, "useful", at_s=(0.0, 6 * HOUR))
+    zoo.add("language server of a live editor", _read_pid_file(lsp_file), "useful",
+            at_s=(0.0, 6 * HOUR))
 
-    # A process whose working directory was deleted under it.
-    doomed = zoo.tmp / "deleted-checkout"
-    doomed.mkdir()
-    deleted = zoo.detached(cwd=doomed)
-    doomed.rmdir()
-    zoo.add("orphan in a deleted cwd", deleted, "abandoned", at_s=SIX_HOURS)
+    zoo.add("dev server in a live terminal",
+            zoo.on_pty([py, "-m", "http.server", "0", "--bind", "127.0.0.1"], cwd=work), "useful",
+            at_s=(0.0, 3 * HOUR))
 
-    # A stopped (SIGSTOP) leftover.
-    stopped = zoo.popen([sleep, "600"])
-    stopped.send_signal(signal.SIGSTOP)
-    wait_for(lambda: _state(stopped.pid) == "T")
-    zoo.add("stopped process", stopped.pid, "abandoned", at_s=SIX_HOURS)
-
-    # A busy spinner on a live pty: useful work that hogs a CPU.
-    zoo.add("busy spinner on a pty", zoo.on_pty([sys.executable, "-c", "while True: pass"]), "useful_bad")
-
-    # A listening server with a live client.
-    server = zoo.popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
-    client = socket.create_connection(("127.0.0.1", int(server.stdout.readline())))
+    port_file = tmp / "uvicorn.port"
+    served = zoo.detached([zoo.script("uvicorn", ECHO_SERVER), str(port_file)], cwd=work)
+    client = socket.create_connection(("127.0.0.1", _read_pid_file(port_file)))
     zoo._sockets.append(client)
     client.sendall(b"ping")
-    zoo.add("server with a live client", server.pid, "useful", at_s=SIX_HOURS)
+    client.recv(4)
+    zoo.add("detached server with a live client", served, "useful", at_s=(0.0, 3 * HOUR))
 
-    # An interactive shell on a pty.
-    zoo.add("interactive shell on a pty", zoo.on_pty(["bash", "--norc", "-i"]), "useful", at_s=SIX_HOURS)
+    kernel_dir = tmp / "kernels"
+    kernel_dir.mkdir()
+    (kernel_dir / "ipykernel_launcher.py").write_text(KERNEL)
+    kernel_file = tmp / "kernel.pid"
+    notebook = zoo.on_pty([zoo.script("jupyter-lab", NOTEBOOK_SERVER), str(kernel_dir),
+                           str(kernel_file)], cwd=work)
+    zoo.add("notebook server on a live terminal", notebook, "useful", at_s=(0.0, 6 * HOUR))
+    zoo.add("notebook kernel of a live notebook server", zoo.foreign(_read_pid_file(kernel_file)),
+            "useful", at_s=(0.0, 6 * HOUR))
 
-    # A parent whose child is doing work.
-    parent = zoo.popen(["sh", "-c", f"{sys.executable} -c 'while True: pass' & wait"])
+    mcp_file = tmp / "mcp.pid"
+    agent = zoo.on_pty([zoo.script("claude", STDIO_PARENT),
+                        zoo.script("mcp-server-git", STDIO_CHILD), str(mcp_file)], cwd=work)
+    zoo.add("coding agent on a terminal", agent, "useful", at_s=(0.0, 3 * HOUR))
+    zoo.add("MCP server of a live agent", _read_pid_file(mcp_file), "useful", at_s=(0.0, 3 * HOUR))
+
+    daemon_file = tmp / "daemon.pid"
+    subprocess.run([zoo.script("exampled", DAEMON), str(daemon_file)], check=True,
+                   stdin=subprocess.DEVNULL)
+    zoo.add("init-started daemon (double-forked, cwd /, stdio null, listening)",
+            zoo.foreign(_read_pid_file(daemon_file)), "useful", at_s=(0.0, 6 * HOUR))
+
+    parent = zoo.popen(["sh", "-c", f"{py} -c 'while True: pass' & wait"])
     wait_for(lambda: _children(parent.pid))
-    zoo.foreign(_children(parent.pid)[0])   # a grandchild: killing sh would orphan it
+    zoo.foreign(_children(parent.pid)[0])
     zoo.add("parent with an active child", parent.pid, "useful")
 
-    # The protected set.
+    # --- leftovers ----------------------------------------------------------
+    for _ in range(2):
+        z = zoo.popen([py, "-c", "pass"])
+        wait_for(lambda z=z: _state(z.pid) == "Z")
+        zoo.add("zombie of a live parent", z.pid, "zombie")
+
+    zoo.add("orphaned idle test runner",
+            zoo.detached([zoo.script("pytest", "import time; time.sleep(3600)"), "tests/"], cwd=work),
+            "abandoned", at_s=(HOUR,))
+    hung = zoo.detached([zoo.script("py.test", HUNG_PYTEST), "-x", "tests/test_hang.py"], cwd=work)
+    wait_for(lambda: _children(hung))
+    zoo.foreign(_children(hung)[0])      # the hung child it waits on: stopped at the end too
+    zoo.add("orphaned hung pytest", hung, "abandoned", at_s=(HOUR,))
+    zoo.add("orphaned dev server with no clients",
+            zoo.detached([py, "-m", "http.server", "0", "--bind", "127.0.0.1"], cwd=work),
+            "abandoned", at_s=(6 * HOUR,))
+
+    doomed = _repo(tmp, "worktree-feature-x")
+    deleted = zoo.detached([sleep, "3600"], cwd=doomed)
+    shutil.rmtree(doomed)
+    zoo.add("idle in a deleted worktree", deleted, "abandoned", at_s=(6 * HOUR,))
+
+    stopped = zoo.popen([sleep, "3600"], cwd=work)
+    stopped.send_signal(signal.SIGSTOP)
+    wait_for(lambda: _state(stopped.pid) == "T")
+    zoo.add("forgotten stopped job", stopped.pid, "abandoned", at_s=(6 * HOUR,))
+
+    zoo.add("orphaned runaway spinner", zoo.detached([py, "-c", "while True: pass"], cwd=work),
+            "abandoned", at_s=(HOUR,))
+
+    zoo.add("setsid-detached job whose shell exited",
+            zoo.detached([sleep, "3600"], cwd=work, leader=True), "abandoned", at_s=(6 * HOUR,))
+
+    for _ in range(2):
+        zoo.add("detached idle orphan", zoo.detached([sleep, "3600"]), "abandoned", at_s=(6 * HOUR,))
+
+    reaper = zoo.popen([py, "-c", SUBREAPER], stdout=subprocess.PIPE, text=True)
+    adoptee = int(reaper.stdout.readline())
+    wait_for(lambda: _ppid(adoptee) == reaper.pid)
+    zoo.add("idle adoptee of a subreaper", zoo.foreign(adoptee), "abandoned", at_s=(6 * HOUR,))
+
+    # --- the protected set ----------------------------------------------------
     zoo.add("pid 1", 1, "useful", protected=True)
     zoo.add("pt itself", os.getpid(), "useful", protected=True)
-    zoo.add("pt's parent", os.getppid(), "useful", protected=True, at_s=SIX_HOURS)
-    time.sleep(0.5)   # let the spinners and the server's client show up in CPU and sockets
+    zoo.add("pt's parent", os.getppid(), "useful", protected=True, at_s=(0.0, 6 * HOUR))
+    time.sleep(1.0)   # let the spinners, the compiler and the clients show up in CPU and sockets
 
 
 def _stat_field(pid: int, index: int) -> str | None:
@@ -188,6 +396,13 @@ def _stat_field(pid: int, index: int) -> str | None:
     except OSError:
         return None
     return stat[stat.rfind(b")") + 2:].split()[index].decode()
+
+
+def _comm(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
 
 
 def _children(pid: int) -> list[int]:
@@ -203,98 +418,118 @@ def _ppid(pid):
     return int(value) if value else None
 
 
-def developer_policy():
-    """The default policy, as pt runs for a developer's own processes. Run as
-    root (CI here), pt protects every root-owned process as a system service
-    by default, and the suite's processes are root's; allowing system
-    services puts them back in play, as a developer's own are."""
-    policy = load_policy()
-    return dataclasses.replace(policy, allow_system_services=True) if os.geteuid() == 0 else policy
-
-
 @dataclass
 class Verdict:
     scenario: Scenario
+    at_s: float
     cls: str
     action: str
     protected_by: str | None
     posterior: np.ndarray
 
 
+def _verdict(t, s: Scenario, at_s: float) -> Verdict:
+    i = s.row(t.snapshot)
+    assert i is not None, f"scenario {s.name!r} (pid {s.pid}) not in the scan"
+    return Verdict(s, at_s, CLASSES[int(t.inference.log_posterior[i].argmax())],
+                   ACTIONS[int(t.decision.action[i])], t.protected_by[i], t.inference.posterior[i])
+
+
 @pytest.fixture(scope="module")
-def verdicts(tmp_path_factory):
+def results(tmp_path_factory):
     zoo = Zoo(tmp_path_factory.mktemp("zoo"))
     try:
         build_zoo(zoo)
-        runs = {at: triage(at_s=at, policy=developer_policy())
-                for at in sorted({s.at_s for s in zoo.scenarios})}
-        out = {}
-        for s in zoo.scenarios:
-            t = runs[s.at_s]
-            row = np.flatnonzero(t.snapshot["pid"] == s.pid)
-            assert len(row) == 1, f"scenario {s.name!r} (pid {s.pid}) not in the scan"
-            i = int(row[0])
-            out[s.name, s.pid] = Verdict(s, CLASSES[int(t.inference.log_posterior[i].argmax())],
-                                         ACTIONS[int(t.decision.action[i])], t.protected_by[i],
-                                         t.inference.posterior[i])
-        yield out
+        times = sorted({at for s in zoo.scenarios for at in s.at_s})
+        runs = {at: triage(at_s=at) for at in times}
+        verdicts = [_verdict(runs[at], s, at) for s in zoo.scenarios for at in s.at_s]
+        flips, pairs, previous = [], 0, None
+        for _ in range(FLIP_SCANS):
+            t = triage()
+            actions = [ACTIONS[int(t.decision.action[s.row(t.snapshot)])]
+                       if s.row(t.snapshot) is not None else None for s in zoo.scenarios]
+            if previous is not None:
+                both = [(s.name, a, b) for s, a, b in zip(zoo.scenarios, previous, actions) if a and b]
+                pairs += len(both)
+                flips += [f"{name}: {a} -> {b}" for name, a, b in both if a != b]
+            previous = actions
+        yield verdicts, flips, pairs
     finally:
         zoo.stop()
 
 
-def _by_name(verdicts, name):
-    found = [v for (n, _), v in verdicts.items() if n == name]
+def _named(results, name):
+    found = [v for v in results[0] if v.scenario.name == name]
     assert found, name
     return found
 
 
-def test_zombies_are_recognised_and_reaped(verdicts):
-    for v in _by_name(verdicts, "zombie child"):
+USEFUL = ["busy compiler under a live build", "idle interactive shell", "editor on a live terminal",
+          "language server of a live editor", "dev server in a live terminal",
+          "detached server with a live client", "notebook server on a live terminal",
+          "notebook kernel of a live notebook server", "coding agent on a terminal",
+          "MCP server of a live agent",
+          "init-started daemon (double-forked, cwd /, stdio null, listening)",
+          "parent with an active child"]
+LEFTOVERS = ["orphaned idle test runner", "orphaned hung pytest", "orphaned dev server with no clients",
+             "idle in a deleted worktree", "forgotten stopped job", "orphaned runaway spinner",
+             "setsid-detached job whose shell exited", "detached idle orphan",
+             "idle adoptee of a subreaper"]
+
+
+@pytest.mark.parametrize("name", USEFUL)
+def test_useful_work_is_kept(results, name):
+    if name == USEFUL[0] and not (shutil.which("gcc") and shutil.which("make")):
+        pytest.skip("no gcc/make on this machine")
+    for v in _named(results, name):
+        assert v.cls == "useful" and v.action == "keep", v
+
+
+@pytest.mark.parametrize("name", LEFTOVERS)
+def test_leftovers_get_an_action(results, name):
+    for v in _named(results, name):
+        assert v.action != "keep" and v.protected_by is None, v
+
+
+def test_zombies_are_recognised_and_reaped(results):
+    for v in _named(results, "zombie of a live parent"):
         assert v.cls == "zombie" and v.action == "kill", v
 
 
-@pytest.mark.parametrize("name", ["detached idle orphan", "idle adoptee of a subreaper",
-                                  "orphan in a deleted cwd", "stopped process"])
-def test_abandoned_scenarios_get_an_action(verdicts, name):
-    for v in _by_name(verdicts, name):
-        assert v.action != "keep", v
-        assert v.cls == "abandoned", v
-
-
-def test_busy_spinner_is_useful_bad_and_not_killed(verdicts):
-    (v,) = _by_name(verdicts, "busy spinner on a pty")
-    assert v.cls == "useful_bad" and v.action in ("renice", "throttle", "quarantine"), v
-
-
-@pytest.mark.parametrize("name", ["server with a live client", "interactive shell on a pty",
-                                  "parent with an active child"])
-def test_useful_scenarios_are_kept(verdicts, name):
-    (v,) = _by_name(verdicts, name)
-    assert v.cls == "useful" and v.action == "keep", v
-
-
 @pytest.mark.parametrize("name", ["pid 1", "pt itself", "pt's parent"])
-def test_protected_processes_are_only_kept(verdicts, name):
-    (v,) = _by_name(verdicts, name)
-    assert v.protected_by and v.action == "keep", v
+def test_protected_processes_are_only_kept(results, name):
+    for v in _named(results, name):
+        assert v.protected_by and v.action == "keep", v
 
 
-def test_confusion_matrix_meets_the_bar(verdicts, capsys):
-    truths = [v.scenario.truth for v in verdicts.values()]
-    predicted = [v.cls for v in verdicts.values()]
+def test_confusion_matrix_and_rates_meet_the_bar(results, capsys):
+    verdicts, flips, pairs = results
     matrix = np.zeros((4, 4), dtype=int)
-    for t, p in zip(truths, predicted):
-        matrix[CLASSES.index(t), CLASSES.index(p)] += 1
-    false_kills = [v for v in verdicts.values()
-                   if v.action == "kill" and (v.scenario.truth == "useful" or v.scenario.protected)]
-    targets = [v for v in verdicts.values() if v.scenario.truth in ("abandoned", "zombie")]
-    acted = sum(v.action != "keep" for v in targets)
+    for v in verdicts:
+        matrix[CLASSES.index(v.scenario.truth), CLASSES.index(v.cls)] += 1
+    useful = [v for v in verdicts if v.scenario.truth == "useful"]
+    targets = [v for v in verdicts if v.scenario.truth in ("abandoned", "zombie")]
+    false_kills = [v for v in useful if v.action == "kill"]
+    false_alarms = [v for v in useful if v.action != "keep"]
+    acted = [v for v in targets if v.action != "keep"]
     with capsys.disabled():
-        print("\nscenario confusion matrix (rows: truth, columns: pt's class)")
+        print(f"\nscenario suite as uid {os.geteuid()}, default policy; "
+              "confusion matrix (rows: truth, columns: pt's class; one count per judgement)")
         print(" " * 12 + "".join(f"{c:>12}" for c in CLASSES))
         for c, counts in zip(CLASSES, matrix):
             print(f"{c:>12}" + "".join(f"{n:>12}" for n in counts))
-        print(f"false kills: {len(false_kills)}; abandoned/zombie scenarios acted on: "
-              f"{acted}/{len(targets)}")
+        print(f"false kills {len(false_kills)}/{len(useful)}; false alarms {len(false_alarms)}/"
+              f"{len(useful)}; capture {len(acted)}/{len(targets)} = {len(acted) / len(targets):.0%}; "
+              f"flip rate over {FLIP_SCANS} scans {len(flips)}/{pairs} = {len(flips) / max(pairs, 1):.1%}")
+        for flip in flips:
+            print(f"  flip: {flip}")
+        for v in false_alarms + [v for v in targets if v.action == "keep"]:
+            print(f"  miss: {v.scenario.name} at +{v.at_s:.0f}s: {v.cls} -> {v.action} "
+                  f"(protected by {v.protected_by}) P={np.round(v.posterior, 3).tolist()}")
+        for v in verdicts:
+            if v.cls != v.scenario.truth and v not in false_alarms:
+                print(f"  class differs: {v.scenario.name} at +{v.at_s:.0f}s: {v.cls} -> {v.action} "
+                      f"(protected by {v.protected_by})")
     assert not false_kills
-    assert acted >= 0.9 * len(targets)
+    assert not false_alarms
+    assert len(acted) >= 0.95 * len(targets)
