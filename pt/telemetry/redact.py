@@ -176,37 +176,27 @@ def key_id(key: bytes) -> str:
 
 
 def load_key(path: str | os.PathLike | None = None, *, create: bool = True) -> bytes:
-    """The per-install key, created (0600) on first use.
+    """The per-install key, created (0600) on first use, read and written
+    only through a verified private directory (:mod:`pt.safefs`).
 
     Creation writes a temporary file and publishes it with ``os.link``, which
     fails if the key exists: two processes racing on the first scan both end
     up using the one that won, and nobody ever reads a half-written key.
     """
+    from pt import safefs
+
     path = Path(path) if path is not None else key_path()
-    try:
-        key = path.read_bytes()
-    except FileNotFoundError:
-        if not create:
-            raise
-    else:
-        if len(key) != KEY_BYTES:
-            raise ValueError(f"telemetry key {path} is {len(key)} bytes, expected {KEY_BYTES}")
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, secrets.token_bytes(KEY_BYTES))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
-    return load_key(path, create=False)
+    with safefs.private_dir(path.parent, create=create) as directory:
+        try:
+            key = directory.read_bytes(path.name)
+        except FileNotFoundError:
+            if not create:
+                raise
+            directory.create(path.name, secrets.token_bytes(KEY_BYTES))
+            key = directory.read_bytes(path.name)
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"telemetry key {path} is {len(key)} bytes, expected {KEY_BYTES}")
+    return key
 
 
 # --- hashing -------------------------------------------------------------------------
