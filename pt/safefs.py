@@ -62,12 +62,18 @@ def _verify(fd: int, path: Path) -> None:
             f"it, `chmod go-w {path}`")
 
 
-def _link_error(exc: OSError, path: Path) -> OSError:
-    """ELOOP from O_NOFOLLOW: say it is a symbolic link pt will not follow."""
+def _link_error(exc: OSError, path: Path, name=None, dir_fd=None) -> OSError:
+    """An open refused by ``O_NOFOLLOW`` (ELOOP, or ENOTDIR with ``O_DIRECTORY``)
+    on a symbolic link: say so; any other error as it was."""
     import errno
-    if exc.errno in (errno.ELOOP, errno.EMLINK):
-        return UnsafeDirectory(f"{path} is a symbolic link: pt does not follow links in its own directories; "
-                               f"remove it, or give the real path")
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+        try:
+            is_link = stat.S_ISLNK(os.lstat(path if name is None else name, dir_fd=dir_fd).st_mode)
+        except OSError:
+            is_link = False
+        if is_link:
+            return UnsafeDirectory(f"{path} is a symbolic link: pt does not follow links in its own "
+                                   f"directories; remove it, or give the real path")
     return exc
 
 
@@ -162,7 +168,7 @@ class Dir:
         try:
             fd = os.open(name, _DIR_FLAGS, dir_fd=self.fd)
         except OSError as exc:
-            raise _link_error(exc, path) from None
+            raise _link_error(exc, path, name, self.fd) from None
         try:
             if created:
                 os.fchmod(fd, DIR_MODE)
@@ -217,7 +223,7 @@ class Dir:
         try:
             return os.open(_check_name(name), flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=self.fd)
         except OSError as exc:
-            raise _link_error(exc, self.path / name) from None
+            raise _link_error(exc, self.path / name, name, self.fd) from None
 
     def read_bytes(self, name: str) -> bytes:
         with os.fdopen(self.open(name), "rb") as f:

@@ -156,7 +156,15 @@ class Lake:
         (the file is healthy: the error is the query's) it is re-raised."""
         bad = self._view_file_in(str(exc))
         if bad is None:
-            raise exc
+            if isinstance(exc, (duckdb.ParserException, duckdb.CatalogException, duckdb.BinderException,
+                                duckdb.PermissionException)):
+                raise exc
+            # DuckDB does not always name the file ("Couldn't deserialize thrift"):
+            # the footers of the views' files are cheap to read; one pt cannot read is it.
+            bad = next((Path(f) for files in self.in_views.values() for f in files
+                        if lakes.footer_problem(Path(f))), None)
+            if bad is None:
+                raise exc
         if not bad.exists():
             return
         problem = lakes.parquet_problem(bad)

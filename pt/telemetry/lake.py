@@ -205,6 +205,17 @@ def parquet_problem(path: Path) -> str | None:
     return None
 
 
+def footer_problem(path: Path) -> bool:
+    """True if ``path`` has gone or pt cannot parse its Parquet footer (cheap)."""
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+        return False
+    except Exception:   # noqa: BLE001 - whatever pyarrow raises, the footer is unreadable
+        return True
+
+
 def quarantine(root: Path, path: Path, reason: str) -> Path:
     """Move a file pt could not read out of the lake's tables into
     ``_quarantine`` (kept for inspection, never read again), with a note
