@@ -348,3 +348,75 @@ def test_lake_check_finds_a_zeroed_page_in_the_middle_of_a_file(scan, tmp_path):
     assert [q["file"] for q in out["quarantined"]] == [str(victim)] and not victim.exists()
     assert "pt could not read it as Parquet" in out["quarantined"][0]["reason"]
     assert out["files_checked"] == 6 and len(out["quarantined"]) == 1
+
+
+# --- one secret detector: the lake drops, plans and the journal mask ------------------------
+
+SECRET_CASES = [
+    (["mysql", "-pHunter2Mysql", "app"], "Hunter2Mysql"),
+    (["mysql", "--password=Hunter2Mysql"], "Hunter2Mysql"),
+    (["curl", "-u", "alice:S3cretCurl", "https://x.example/"], "S3cretCurl"),
+    (["curl", "--user=alice:S3cretCurl", "https://x.example/"], "S3cretCurl"),
+    (["curl", "-ualice:S3cretCurl", "https://x.example/"], "S3cretCurl"),
+    (["redis-cli", "-a", "R3disPass", "ping"], "R3disPass"),
+    (["/usr/bin/redis-cli", "-aR3disPass", "ping"], "R3disPass"),
+    (["vpn", "--pw", "PwValue77"], "PwValue77"),
+    (["vpn", "--pw=PwValue77"], "PwValue77"),
+    (["tool", "--key", "KeyValue88"], "KeyValue88"),
+    (["tool", "--otp", "Otp9911"], "Otp9911"),
+    (["card", "--pin", "Pin0042"], "Pin0042"),
+    (["app", "--token", "plain"], "plain"),
+    (["app", "DB_PASSWORD=letmein"], "letmein"),
+    (["app", "--api-key=abc"], "abc"),
+]
+
+
+@pytest.mark.parametrize("argv, secret", SECRET_CASES)
+def test_the_lake_drops_and_plans_mask_the_same_secrets(argv, secret):
+    from pt.telemetry.redact import SECRET, mask_secrets
+    red = Redactor(KEY)
+    out = red.argv(argv)
+    stored = json.dumps([out.args, out.flags, out.exe])
+    assert secret not in stored and red.hash(secret) not in stored and red.digest(secret) not in stored
+    assert out.secrets_dropped == 1 and any(a.endswith(SECRET) for a in out.args)
+    masked = " ".join(mask_secrets(argv))
+    assert secret not in masked and SECRET in masked
+
+
+@pytest.mark.parametrize("argv", [["ps", "-u", "root"], ["docker", "run", "-u", "1000:1000", "img"],
+                                  ["ls", "-a", "/tmp"], ["redis-server", "--port", "6379"],
+                                  ["curl", "-u", "alice", "https://x.example/"]])
+def test_ordinary_flags_are_not_masked(argv):
+    from pt.telemetry.redact import mask_secrets
+    assert mask_secrets(argv) == argv
+
+
+def test_no_secret_reaches_a_plan_the_journal_or_the_lake(tmp_path):
+    """A real process with secrets in its argv: planned, applied (paused: the test
+    started it), and every file pt wrote is searched for the secrets and their hashes."""
+    from pt.testing import kill_if_same, running, start_ticks
+    (tmp_path / "config/pt").mkdir(parents=True)
+    policy = {"version": 1, "actions": {"min_age_s": 0}, "guards": {"allow_system_services": True}}
+    (tmp_path / "config/pt/policy.json").write_text(json.dumps(policy))
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state")}
+    secrets = ["R3disPass", "Hunter2Mysql", "S3cretCurl", "PwValue77", "KeyValue88", "Otp9911", "Pin0042"]
+    argv = ["redis-cli", "-c", "read line", "x", "-a", "R3disPass", "-pHunter2Mysql", "-u", "alice:S3cretCurl",
+            "--pw", "PwValue77", "--key=KeyValue88", "--otp", "Otp9911", "--pin", "Pin0042"]
+    with running(argv, executable="/bin/sh", cwd=tmp_path) as proc:
+        start = start_ticks(proc.pid)
+        try:
+            planned = pt("plan", "--pid", str(proc.pid), "--do", "pause", "--json", cwd=tmp_path, env=env)
+            plan = json.loads(planned.stdout)["data"]["plan"]
+            assert [a["target"]["pid"] for a in plan["actions"]] == [proc.pid]
+            assert "-p<secret>" in plan["actions"][0]["command"]
+            pt("apply", plan["plan_id"], "--yes", "--json", cwd=tmp_path, env=env)
+        finally:
+            kill_if_same(proc.pid, start)
+    written = b"".join(p.read_bytes() for p in (tmp_path / "state").rglob("*") if p.is_file())
+    assert written.count(b"<secret>") >= 2 * len(secrets)
+    lake = tmp_path / ".local/share/pt/lake"
+    rows = json.dumps([pq.read_table(f).to_pylist() for f in lake.rglob("*.parquet")], default=str)
+    red = Redactor(load_key(tmp_path / ".local/share/pt/telemetry.key"))
+    for secret in secrets:
+        assert secret.encode() not in written, secret
+        assert secret not in rows and red.digest(secret) not in rows, secret
