@@ -420,3 +420,29 @@ def test_no_secret_reaches_a_plan_the_journal_or_the_lake(tmp_path):
     for secret in secrets:
         assert secret.encode() not in written, secret
         assert secret not in rows and red.digest(secret) not in rows, secret
+
+
+def test_export_rekeys_and_drops_the_hashes_of_comm_and_exe_too(tmp_path):
+    root = make_tree(tmp_path / "proc")
+    for i, (comm, argv0) in enumerate([(b"we ird", b"/opt/my tool"), (b"two words", b"/opt/other tool"),
+                                       (b"we ird", b"/opt/my tool"), (b"python3", b"python3")]):
+        add_proc(root, 200 + i, comm, ppid=1, cmdline=argv0 + b"\x00-m\x00x\x00", start=60_000 + i)
+    t = triage(root=root, window_s=0.01)
+    lake_dir = tmp_path / "lake"
+    assert writer.write_scan(t, lake=lake_dir, red=Redactor(KEY), procfs=root).written
+    original = pq.read_table(lakes.table_files(lake_dir, "proc_samples")[0][0]).sort_by("pid")
+    hashed = {v for col in ("comm", "exe") for v in original.column(col).to_pylist() if v and v.startswith("h:")}
+    assert len(hashed) >= 3                                    # not safe tokens: stored as keyed hashes
+    for mode in ("rekey", "drop"):
+        lakes.export(lake_dir, tmp_path / mode, mode=mode)
+        files = [f for table in ("proc_samples", "decisions") for f in lakes.table_files(tmp_path / mode, table)[0]]
+        text = json.dumps([pq.read_table(f).to_pylist() for f in files], default=str)
+        assert not [h for h in hashed if h in text], mode
+        out = pq.read_table(lakes.table_files(tmp_path / mode, "proc_samples")[0][0]).sort_by("pid")
+        comm = out.column("comm").to_pylist()
+        assert comm[3] == "python3"                           # safe tokens are kept as they were
+        if mode == "rekey":                                   # grouping survives: rows 0 and 2 are one program
+            assert comm[0] == comm[2] != comm[1] and comm[0].startswith("h:")
+            assert out.column("exe").to_pylist()[0] == out.column("exe").to_pylist()[2]
+        else:
+            assert comm[:3] == ["h:", "h:", "h:"]

@@ -506,7 +506,10 @@ def export(root: Path, dest: Path, *, mode: str, key: bytes | None = None) -> di
     """A shareable copy of the lake at ``dest``: every keyed hash re-keyed with
     a fresh key (``mode="rekey"``; grouping preserved, unlinkable to this
     install's hashes) or dropped (``mode="drop"``: hash columns null, hashed
-    argv tokens reduced to their kind). The install key is never copied;
+    tokens reduced to their kind), in the hash columns and wherever a hash
+    sits inside a value (argv tokens, parameters, details, and ``exe``,
+    ``comm`` and flag names that were hashed because they were not safe
+    tokens). The install key is never copied;
     quarantined files are not exported."""
     import secrets as _secrets
 
@@ -543,7 +546,9 @@ def export(root: Path, dest: Path, *, mode: str, key: bytes | None = None) -> di
 
     counts = {"files": 0, "rows": 0}
     for table in TABLES:
-        hash_cols, token_cols = redacted_columns(table, "hash"), redacted_columns(table, "tokens")
+        # "safe" columns (exe, comm, flag names) hold a keyed hash where the value was not a safe token.
+        hash_cols = redacted_columns(table, "hash")
+        token_cols = redacted_columns(table, "tokens") + redacted_columns(table, "safe")
         raw, compacted = table_files(root, table)
         for path in raw + compacted:
             if not looks_complete(path):
