@@ -325,6 +325,10 @@ def test_a_run_without_its_runs_row_is_invisible(scan, tmp_path, monkeypatch, ho
         assert lake.query(f"SELECT DISTINCT run_id FROM {table}")[1] == [(committed.run_id,)], table
     assert duck.why(lake, "100")["run_id"] == committed.run_id                # ...but no reader sees them
     assert duck.report(lake, "runs")[1][0][0] == committed.run_id
+    lakes.compact(tmp_path, min_files=1)                 # compaction merges committed runs only
+    raw = lakes.table_files(tmp_path, "decisions")[0]
+    assert len(raw) == 1 and "deadbeef" in str(raw[0])
+    assert duck.open_lake(tmp_path).query("SELECT DISTINCT run_id FROM decisions")[1] == [(committed.run_id,)]
 
 
 # --- pt lake check reads every page -----------------------------------------------------------

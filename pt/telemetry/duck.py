@@ -5,9 +5,9 @@ Views read the Parquet files in place (``read_parquet(..., hive_partitioning=tru
 ``date`` and ``run_id`` come from the directory names), per-run and compacted
 files together (``UNION ALL BY NAME``), so a table reads the same before and
 after ``pt lake compact``. A run is committed when its ``runs`` row is on
-disk (the writer publishes it last): the views of the other scan tables keep
-only rows of committed runs, so a scan killed or out of disk space mid-write
-leaves nothing a reader sees.
+disk (the writer publishes it last): the views of the other scan tables read
+only files of committed runs (:func:`pt.telemetry.lake.committed_runs`), so
+a scan killed or out of disk space mid-write leaves nothing a reader sees.
 
 Every file is checked before it is put in a view (Parquet magic at both
 ends). A file is quarantined (moved to ``_quarantine`` with a note) only when
@@ -39,9 +39,6 @@ LN2 = math.log(2.0)
 REPORTS = ("runs", "why", "top", "calibration", "actions")
 _FILE_IN_ERROR = re.compile(r"""['"]([^'"]+\.parquet)['"]""")
 MAX_RETRIES = 8
-#: Tables whose rows belong to a scan, shown only once its ``runs`` row is written.
-COMMITTED_BY_RUNS = ("system_samples", "proc_samples", "proc_features", "proc_inference", "decisions",
-                     "deep_series")
 #: DuckDB settings applied, in order, after the views exist: they cannot be undone.
 SANDBOX = ("SET enable_external_access = false", "SET autoinstall_known_extensions = false",
            "SET autoload_known_extensions = false", "SET allow_community_extensions = false",
@@ -77,6 +74,7 @@ class Lake:
     #: The files the sandbox lets DuckDB open (None until it is locked).
     allowed: frozenset[str] | None = None
     _excluded: set[str] = field(default_factory=set)
+    _committed: set[str] = field(default_factory=set)
 
     def _skip(self, path: str, reason: str) -> None:
         if all(s["file"] != path for s in self.skipped):
@@ -85,6 +83,7 @@ class Lake:
     def _view_sql(self, table: str) -> str:
         dirs: list[dict] = []
         raw, compacted = lakes.table_files(self.root, table, skipped=dirs)
+        raw = lakes.only_committed(table, raw, self._committed)
         for d in dirs:
             self._skip(d["file"], d["reason"])
         parts, listed = [], []
@@ -108,10 +107,7 @@ class Lake:
         self.in_views[table] = listed
         if not parts:
             parts.append(empty_select(table))
-        select = " UNION ALL BY NAME ".join(parts)
-        if table in COMMITTED_BY_RUNS:
-            select = f"SELECT * FROM ({select}) WHERE run_id IN (SELECT run_id FROM runs)"
-        return select
+        return " UNION ALL BY NAME ".join(parts)
 
     def _set_aside(self, path: Path, reason: str) -> None:
         """Quarantine a file pt could not read; in a lake pt cannot write to, skip it instead."""
@@ -129,6 +125,7 @@ class Lake:
         locked, only from the files it allows). DuckDB reads the footers when
         it binds a view: a file it cannot read is checked by pt, set aside if
         pt cannot read it either, and the view made again without it."""
+        self._committed = lakes.committed_runs(self.root)
         for table in self.tables:
             for _ in range(MAX_RETRIES):
                 select = self._view_sql(table)
@@ -227,8 +224,6 @@ def open_lake(lake=None, *, tables: tuple[str, ...] = TABLES, macros: bool = Tru
         base.close()
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
-    if not macros and any(t in COMMITTED_BY_RUNS for t in tables) and "runs" not in tables:
-        tables = ("runs", *tables)                 # the views keep committed runs only
     opened = Lake(root, con, tables if not macros else TABLES)
     opened.refresh()
     if macros:

@@ -39,6 +39,8 @@ from pt import safefs
 from pt.telemetry.redact import data_dir
 
 LAKE_ENV = "PT_LAKE"
+#: Tables whose rows belong to a scan: they count only once the scan's ``runs`` row is on disk.
+SCAN_TABLES = ("system_samples", "proc_samples", "proc_features", "proc_inference", "decisions", "deep_series")
 QUARANTINE = "_quarantine"
 MAGIC = b"PAR1"
 TMP_PREFIX = safefs.TMP_PREFIX
@@ -171,6 +173,30 @@ def table_files(root: Path, table: str, skipped: list | None = None) -> tuple[li
                                 with run:
                                     raw += files(run)
     return raw, compacted
+
+
+def committed_runs(root: Path) -> set[str]:
+    """The run ids whose ``runs`` row is on disk. The writer publishes ``runs``
+    last, so it is a scan's commit marker: rows of the other scan tables
+    whose run is not in this set (a scan killed, or out of disk space,
+    mid-write; or still writing) are read by no view and merged by no
+    compaction."""
+    raw, compacted = table_files(root, "runs", skipped=[])
+    done = {_RUN_DIR.fullmatch(f.parent.name).group(1) for f in raw}
+    for f in compacted:
+        try:
+            done |= _source_runs(f)[0]
+        except Exception:   # noqa: BLE001 - an unreadable runs file commits nothing
+            continue
+    return done
+
+
+def only_committed(table: str, files: list[Path], committed: set[str]) -> list[Path]:
+    """The per-run ``files`` of ``table`` whose run is committed (all of them
+    for tables that are not a scan's: actions, outcomes, runs itself)."""
+    if table not in SCAN_TABLES:
+        return files
+    return [f for f in files if _RUN_DIR.fullmatch(f.parent.name).group(1) in committed]
 
 
 def looks_complete(path: Path) -> bool:
@@ -418,8 +444,10 @@ def compact(root: Path, *, tables=None, min_files: int = 2) -> dict:
     from pt.telemetry.schemas import schema as table_schema
 
     report = {"tables": {}, "quarantined": [], "temporaries_removed": clean_temporaries(root)}
+    committed = committed_runs(root)
     for table in tables or TABLES:
         raw, compacted = table_files(root, table)
+        raw = only_committed(table, raw, committed)
         months: dict[str, tuple[list[Path], list[Path]]] = {}
         for f in raw:
             month = _DATE_DIR.fullmatch(f.parent.parent.name).group(1)[:7]
@@ -545,12 +573,13 @@ def export(root: Path, dest: Path, *, mode: str, key: bytes | None = None) -> di
         return _HASHED.sub(lambda m: f"{m.group(1)}:{red.digest(m.group(0))}", value)
 
     counts = {"files": 0, "rows": 0}
+    committed = committed_runs(root)
     for table in TABLES:
         # "safe" columns (exe, comm, flag names) hold a keyed hash where the value was not a safe token.
         hash_cols = redacted_columns(table, "hash")
         token_cols = redacted_columns(table, "tokens") + redacted_columns(table, "safe")
         raw, compacted = table_files(root, table)
-        for path in raw + compacted:
+        for path in only_committed(table, raw, committed) + compacted:
             if not looks_complete(path):
                 continue
             try:
