@@ -110,6 +110,8 @@ def test_a_lake_someone_else_controls_is_refused_and_nothing_is_written_through_
     result = writer.write_scan(t, lake=lake, red=Redactor(KEY), procfs=root)
     assert not result.written and str(lake) in result.reason
     assert ("belongs to uid 54321" if owner else "can be written by") in result.reason
+    scanned = pt("scan", "--top", "1", "--lake", str(lake), cwd=tmp_path)           # the scan itself goes on
+    assert "telemetry skipped" in scanned.stderr and str(lake) in scanned.stderr
     for command in (["duck", "runs"], ["lake", "compact"], ["lake", "check"], ["lake", "prune", "--keep", "1d"]):
         proc = pt(*command, "--lake", str(lake), cwd=tmp_path, check=False)
         assert proc.returncode == 1 and str(lake) in proc.stderr and "Traceback" not in proc.stderr, command

@@ -256,9 +256,10 @@ def quarantine(root: Path, path: Path, reason: str) -> Path:
 
 
 def quarantined(root: Path) -> list[Path]:
+    """The files in ``_quarantine`` (not followed if it is a symbolic link)."""
     q = root / QUARANTINE
     return sorted(p for p in q.rglob("*") if p.is_file() and not p.name.endswith(".reason")) \
-        if q.is_dir() else []
+        if q.is_dir() and not q.is_symlink() else []
 
 
 def _lake_dirs(base: safefs.Dir):
