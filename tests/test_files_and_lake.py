@@ -18,6 +18,8 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pt import safefs
 from pt.act.journal import Journal
@@ -187,6 +189,14 @@ def lake_with_a_scan(scan, tmp_path):
     result = writer.write_scan(t, lake=tmp_path / "lake", red=Redactor(KEY), procfs=root)
     assert result.written
     return tmp_path / "lake", result
+
+
+@pytest.fixture(scope="module")
+def sandboxed(scan, tmp_path_factory):
+    t, root = scan
+    lake_dir = tmp_path_factory.mktemp("sandbox") / "lake"
+    assert writer.write_scan(t, lake=lake_dir, red=Redactor(KEY), procfs=root).written
+    return duck.open_lake(lake_dir)
 
 
 @pytest.mark.parametrize("sql, refused", [
@@ -452,3 +462,18 @@ def test_export_rekeys_and_drops_the_hashes_of_comm_and_exe_too(tmp_path):
             assert out.column("exe").to_pylist()[0] == out.column("exe").to_pylist()[2]
         else:
             assert comm[:3] == ["h:", "h:", "h:"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.text(max_size=80), st.sampled_from(["COPY", "ATTACH", "INSTALL", "LOAD", "SET", "PRAGMA",
+                                                         "CREATE", "EXPORT", "CALL", "DETACH", "CHECKPOINT"])
+                 .map(lambda k: k + " x TO '/tmp/pt-sandbox-probe'")))
+def test_any_user_sql_is_answered_or_refused_never_escapes(sandboxed, sql):
+    """Whatever the text, user SQL is answered, refused or a DuckDB error: no
+    other exception, no file written, the sandbox still locked."""
+    try:
+        sandboxed.user_query(sql)
+    except (duck.SqlRefused, duckdb.Error):
+        pass
+    assert not os.path.exists("/tmp/pt-sandbox-probe")
+    assert sandboxed.user_query("SELECT current_setting('lock_configuration')")[1] == [(True,)]
