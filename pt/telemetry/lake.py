@@ -95,16 +95,17 @@ def publish(root: Path, directory: Path, write, *, stem: str = "part") -> Path:
     ``<stem>-N.parquet`` in ``directory``, a directory of the lake ``root``
     (both created, 0700, if needed; the file is 0600)."""
     parts = _rel(root, directory)
-    for attempt in range(3):
+    attempts = 3
+    while True:
         try:
             with safefs.private_dir(root) as base, base.walk(*parts, create=True) as d:
                 return directory / d.publish(write, stem, ".parquet")
         except FileNotFoundError:
             # Compaction removes the day directories it empties; one may go
             # between our mkdir and our write: make it again.
-            if attempt == 2:
+            attempts -= 1
+            if not attempts:
                 raise
-    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
