@@ -135,7 +135,7 @@ def month_lake(root: Path, runs: int = RUNS) -> int:
                 shifted = pids[name] + np.where(np.arange(n) % 10 == 0, (r // 24) * 10_000, 0)
                 tbl = tbl.set_column(tbl.column_names.index("pid"), tbl.schema.field("pid"),
                                      pa.array(shifted.astype(np.int32)))
-            lakes.publish(lakes.partition(root, name, ts, run_id),
+            lakes.publish(root, lakes.partition(root, name, ts, run_id),
                           lambda tmp, tbl=tbl: writer.write_parquet(tbl, tmp))
     return int(pids["decisions"][1])
 

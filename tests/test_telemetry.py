@@ -340,7 +340,7 @@ def test_concurrent_writers_to_one_partition_never_collide(tmp_path):
 
     def worker():
         for _ in range(10):
-            paths.append(lakes.publish(tmp_path / "t", lambda tmp: pq.write_table(table, tmp)))
+            paths.append(lakes.publish(tmp_path, tmp_path / "t", lambda tmp: pq.write_table(table, tmp)))
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for th in threads:
@@ -362,7 +362,7 @@ def write(tmp):
         w.write_table(table)
         print("writing", flush=True)
         time.sleep(600)
-lake.publish(Path(sys.argv[1]) / "runs" / "date=2026-01-01" / "run_id=r", write)
+lake.publish(Path(sys.argv[1]), Path(sys.argv[1]) / "runs" / "date=2026-01-01" / "run_id=r", write)
 """
 
 
@@ -401,10 +401,9 @@ def test_an_unusable_lake_never_breaks_a_scan(tmp_path):
 def test_a_full_disk_is_reported_not_raised(scan, tmp_path, monkeypatch):
     t, root = scan
 
-    def full(table, path, **kwargs):
-        with open(path, "wb") as f:
-            f.write(b"PAR1" + b"\0" * 100)
-        raise OSError(28, "No space left on device", path)
+    def full(table, f, **kwargs):
+        f.write(b"PAR1" + b"\0" * 100)
+        raise OSError(28, "No space left on device", f.name)
 
     monkeypatch.setattr(writer.pq, "write_table", full)
     result = writer.write_scan(t, lake=tmp_path, red=Redactor(KEY), procfs=root)
@@ -498,11 +497,11 @@ def test_top_runs_and_calibration_match_hand_computation(tmp_path):
                  "p_class": float(rng.random()), "lfdr": float(rng.random()), "class": "abandoned"}
                 for i in range(50)]
         decisions += rows
-        lakes.publish(lakes.partition(tmp_path, "decisions", ts, run_id),
+        lakes.publish(tmp_path, lakes.partition(tmp_path, "decisions", ts, run_id),
                       lambda tmp, rows=rows: pq.write_table(_decisions_table(rows), tmp))
         run_row = pa.Table.from_pylist([{"run_id": run_id, "ts": ts, "mode": "quick", "n_procs": 50}],
                                        schema=schemas.schema("runs"))
-        lakes.publish(lakes.partition(tmp_path, "runs", ts, run_id), lambda tmp, t=run_row: pq.write_table(t, tmp))
+        lakes.publish(tmp_path, lakes.partition(tmp_path, "runs", ts, run_id), lambda tmp, t=run_row: pq.write_table(t, tmp))
     lake = duck.open_lake(tmp_path)
 
     # top: per (exe, category, cmd_hash, action != keep), the count of verdicts.

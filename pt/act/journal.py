@@ -24,11 +24,12 @@ Records (one JSON object per line):
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
 from pathlib import Path
+
+from pt import safefs
 
 #: Outcomes after which an action is never attempted again for its plan.
 FINAL_RESULTS = ("done", "exited", "still_running", "aborted", "refused", "unavailable", "failed")
@@ -47,7 +48,7 @@ def state_dir() -> Path:
     """``$XDG_STATE_HOME/pt`` (plans, journal), created private on first use."""
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     path = Path(base) / "pt"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    safefs.private_dir(path).close()          # created 0700, or refused if not private
     return path
 
 
@@ -63,12 +64,8 @@ class Journal:
     @contextlib.contextmanager
     def locked(self):
         """Hold the journal's exclusive lock (blocks until other applies finish)."""
-        fd = os.open(self.directory / "journal.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with safefs.private_dir(self.directory) as d, d.locked("journal.lock"):
             yield self
-        finally:
-            os.close(fd)
 
     def append(self, records: list[dict]) -> None:
         """Append ``records`` and fsync before returning: after this call they survive a crash."""
@@ -77,7 +74,8 @@ class Journal:
         now, ticks = time.time(), uptime_ticks()
         stored = [{"ts": now, "uptime_ticks": ticks, **r} for r in records]
         data = "".join(json.dumps(r, sort_keys=True) + "\n" for r in stored).encode()
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        with safefs.private_dir(self.directory) as d:
+            fd = d.open(self.path.name, os.O_RDWR | os.O_APPEND | os.O_CREAT)
         try:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":

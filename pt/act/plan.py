@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pt import safefs
 from pt.act.identity import Identity, cmd_hash, read_exe, read_write_bytes
 from pt.act.journal import state_dir
 from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES, Policy
@@ -172,20 +172,16 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
 
 def plans_dir() -> Path:
     path = state_dir() / "plans"
-    path.mkdir(mode=0o700, exist_ok=True)
+    safefs.private_dir(path).close()          # created 0700, or refused if not private
     return path
 
 
 def save_plan(plan: dict) -> Path:
-    """Write the plan as ``plans/<plan_id>.json`` (0600, atomic rename)."""
+    """Write the plan as ``plans/<plan_id>.json`` (0600, atomic rename, in a
+    verified private directory)."""
     path = plans_dir() / f"{plan['plan_id']}.json"
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(plan, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with safefs.private_dir(path.parent) as d:
+        d.replace(path.name, json.dumps(plan, indent=1, sort_keys=True).encode())
     return path
 
 

@@ -20,6 +20,15 @@ decisions, actions, outcomes. Macros: pt_runs(n), pt_why(pid, p_start, p_boot,
 p_run), pt_ledger(run, pid, start_ticks), pt_top(n, since_days),
 pt_calibration(bins), pt_actions(n) (pt/telemetry/reports.sql).
 
+--sql is safe to run on SQL you did not write (an agent's, a colleague's):
+it runs exactly one read-only query (SELECT, FROM, WITH, DESCRIBE, SHOW,
+SUMMARIZE) over the views above, in a DuckDB sandbox that can open only the
+lake's files. COPY, ATTACH, INSTALL, LOAD, SET, PRAGMA and CREATE are refused,
+and so is reading any other file (read_text('/etc/shadow'), read_csv(...)).
+Only rows of committed scans are shown. A lake file pt itself cannot read as
+Parquet is moved to <lake>/_quarantine (or, in a read-only lake, skipped), and
+pt duck says which.
+
 examples:
   pt duck                                   the latest runs
   pt duck why 4242                          why pt said what it said about pid 4242
@@ -40,7 +49,9 @@ def add_parser(subparsers) -> None:
                    choices=("runs", "why", "top", "calibration", "actions"), metavar="REPORT",
                    help="runs (default), why, top, calibration or actions")
     p.add_argument("target", nargs="?", metavar="PID|IDENTITY", help="the process, for why")
-    p.add_argument("--sql", metavar="QUERY", help="run this SQL instead of a report")
+    p.add_argument("--sql", metavar="QUERY",
+                   help="run this one read-only query over the lake's views instead of a report "
+                        "(sandboxed: no other files, no COPY/ATTACH/INSTALL/SET)")
     p.add_argument("--run", dest="run_id", metavar="RUN_ID",
                    help="why: that run's decision instead of the latest")
     p.add_argument("--limit", type=_positive_int, metavar="N", help="at most N rows")
@@ -71,7 +82,7 @@ def _fail(args, code: str, message: str, exit_code: int) -> int:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from pt.exit_codes import ERROR, NOT_FOUND, OK, USAGE
+    from pt.exit_codes import ERROR, NOT_FOUND, OK, REFUSED, USAGE
 
     report = args.report or ("sql" if args.sql else "runs")
     if args.sql and args.report:
@@ -108,7 +119,10 @@ def run(args: argparse.Namespace) -> int:
                 print_why(ledger)
         else:
             if report == "sql":
-                columns, rows = lake.query(args.sql)
+                try:
+                    columns, rows = lake.user_query(args.sql)
+                except duck.SqlRefused as exc:
+                    return _fail(args, "refused", str(exc), REFUSED)
                 if args.limit:
                     rows = rows[:args.limit]
             else:
@@ -126,5 +140,7 @@ def run(args: argparse.Namespace) -> int:
     except duckdb.Error as exc:
         return _fail(args, "query_error", f"{type(exc).__name__}: {str(exc).splitlines()[0]}", ERROR)
     for q in lake.quarantined:
-        print(f"pt duck: quarantined {q['file']}: {q['reason']}", file=sys.stderr)
+        print(f"pt duck: quarantined {q['file']} (moved to {q['moved_to']}): {q['reason']}", file=sys.stderr)
+    for s in lake.skipped:
+        print(f"pt duck: skipped {s['file']}: {s['reason']}", file=sys.stderr)
     return OK

@@ -4,10 +4,22 @@ reports ``pt duck`` prints.
 Views read the Parquet files in place (``read_parquet(..., hive_partitioning=true)``:
 ``date`` and ``run_id`` come from the directory names), per-run and compacted
 files together (``UNION ALL BY NAME``), so a table reads the same before and
-after ``pt lake compact``. Every file is checked before it is put in a view
-(Parquet magic at both ends); one that fails, or that DuckDB cannot read, is
-moved to ``_quarantine`` and the query retried without it: a corrupt file is
-never read and never stops a report.
+after ``pt lake compact``. A run is committed when its ``runs`` row is on
+disk (the writer publishes it last): the views of the other scan tables read
+only files of committed runs (:func:`pt.telemetry.lake.committed_runs`), so
+a scan killed or out of disk space mid-write leaves nothing a reader sees.
+
+Every file is checked before it is put in a view (Parquet magic at both
+ends). A file is quarantined (moved to ``_quarantine`` with a note) only when
+pt itself fails to read it as Parquet: never because a query's error message
+quotes its path. In a lake pt cannot write to, such a file is left in place
+and skipped, and ``pt duck`` says which.
+
+The connection is a sandbox for user SQL (``pt duck --sql`` may be given SQL
+nobody reviewed): once the views and macros exist, DuckDB may open only the
+files in the views (``allowed_paths``), external access, extension loading
+and configuration changes are off (``lock_configuration``), and
+:meth:`Lake.user_query` runs exactly one SELECT statement.
 """
 from __future__ import annotations
 
@@ -27,6 +39,14 @@ LN2 = math.log(2.0)
 REPORTS = ("runs", "why", "top", "calibration", "actions")
 _FILE_IN_ERROR = re.compile(r"""['"]([^'"]+\.parquet)['"]""")
 MAX_RETRIES = 8
+#: DuckDB settings applied, in order, after the views exist: they cannot be undone.
+SANDBOX = ("SET enable_external_access = false", "SET autoinstall_known_extensions = false",
+           "SET autoload_known_extensions = false", "SET allow_community_extensions = false",
+           "SET lock_configuration = true")
+
+
+class SqlRefused(ValueError):
+    """User SQL that the sandbox refuses (not a query over the views, or a file outside them)."""
 
 
 def reports_sql() -> str:
@@ -40,45 +60,72 @@ def _quote(path: Path | str) -> str:
 
 @dataclass
 class Lake:
-    """An open lake: a DuckDB connection with the views and macros, and what
-    was quarantined while opening or querying it."""
+    """An open lake: a DuckDB connection with the views and macros, what was
+    quarantined while opening or querying it, and what was skipped (files
+    that could not be quarantined, directories pt will not read)."""
 
     root: Path
     con: duckdb.DuckDBPyConnection
     tables: tuple[str, ...] = TABLES
     quarantined: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
     files: dict[str, int] = field(default_factory=dict)
+    in_views: dict[str, list[str]] = field(default_factory=dict)
+    #: The files the sandbox lets DuckDB open (None until it is locked).
+    allowed: frozenset[str] | None = None
+    _excluded: set[str] = field(default_factory=set)
+    _committed: set[str] = field(default_factory=set)
+
+    def _skip(self, path: str, reason: str) -> None:
+        if all(s["file"] != path for s in self.skipped):
+            self.skipped.append({"file": path, "reason": reason})
 
     def _view_sql(self, table: str) -> str:
-        raw, compacted = lakes.table_files(self.root, table)
-        parts, count = [], 0
+        dirs: list[dict] = []
+        raw, compacted = lakes.table_files(self.root, table, skipped=dirs)
+        raw = lakes.only_committed(table, raw, self._committed)
+        for d in dirs:
+            self._skip(d["file"], d["reason"])
+        parts, listed = [], []
         for files, hive, select in (
                 (raw, "{'date': DATE, 'run_id': VARCHAR}", "*"),
                 # month files: date from ts (UTC, like the writer's day partitions)
                 (compacted, "{'month': VARCHAR}", "* EXCLUDE (month), CAST(to_timestamp(ts) AS DATE) AS date")):
             good = []
             for f in files:
+                if str(f) in self._excluded or (self.allowed is not None and str(f) not in self.allowed):
+                    continue
                 if lakes.looks_complete(f):
                     good.append(f)
                 else:
-                    self._quarantine(f, "not a complete Parquet file (magic bytes missing)")
+                    self._set_aside(f, "not a complete Parquet file (magic bytes missing)")
             if good:
-                count += len(good)
+                listed += map(str, good)
                 parts.append(f"SELECT {select} FROM read_parquet([{', '.join(map(_quote, good))}], "
                              f"hive_partitioning=true, hive_types={hive}, union_by_name=true)")
-        self.files[table] = count
+        self.files[table] = len(listed)
+        self.in_views[table] = listed
         if not parts:
             parts.append(empty_select(table))
         return " UNION ALL BY NAME ".join(parts)
 
-    def _quarantine(self, path: Path, reason: str) -> None:
-        dest = lakes.quarantine(self.root, path, reason)
+    def _set_aside(self, path: Path, reason: str) -> None:
+        """Quarantine a file pt could not read; in a lake pt cannot write to, skip it instead."""
+        try:
+            dest = lakes.quarantine(self.root, path, reason)
+        except OSError as exc:
+            self._excluded.add(str(path))
+            self._skip(str(path), f"{reason}; left in place, not moved to {lakes.QUARANTINE}: "
+                                  f"{exc.strerror or exc}")
+            return
         self.quarantined.append({"file": str(path), "moved_to": str(dest), "reason": reason})
 
     def refresh(self) -> None:
-        """(Re)create the views from the files on disk now. DuckDB reads the
-        footers when it binds a view: a file it cannot read is quarantined and
-        the view made again without it."""
+        """(Re)create the views from the files on disk now (once the sandbox is
+        locked, only from the files it allows). DuckDB reads the footers when
+        it binds a view: a file it cannot read is checked by pt, set aside if
+        pt cannot read it either, and the view made again without it."""
+        self._committed = lakes.committed_runs(self.root)
         for table in self.tables:
             for _ in range(MAX_RETRIES):
                 select = self._view_sql(table)
@@ -91,21 +138,39 @@ class Lake:
                 except duckdb.Error as exc:
                     self._handle(exc)
 
+    def lock(self) -> None:
+        """Turn the connection into the sandbox (see the module docstring):
+        from now on DuckDB opens only the files now in the views."""
+        self.allowed = frozenset(f for files in self.in_views.values() for f in files)
+        self.con.execute(f"SET allowed_paths = [{', '.join(map(_quote, sorted(self.allowed)))}]")
+        for statement in SANDBOX:
+            self.con.execute(statement)
+
     def _handle(self, exc: duckdb.Error) -> None:
-        """A lake file named in a DuckDB error: quarantined if it is there and
-        unreadable; if it is gone (compaction or prune removed it meanwhile),
-        nothing to do but list the files again. Anything else is re-raised."""
-        # Only errors about reading a file's bytes: a binder or syntax error
-        # in a user's --sql that happens to quote a lake path quarantines nothing.
-        user_error = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
-        bad = None if isinstance(exc, user_error) else self._lake_file_in(str(exc))
+        """An error naming a file of the views: if the file is gone (compaction
+        or prune removed it meanwhile), nothing to do but list the files again;
+        if pt cannot read it as Parquet either, it is set aside. Otherwise
+        (the file is healthy: the error is the query's) it is re-raised."""
+        bad = self._view_file_in(str(exc))
         if bad is None:
+            if isinstance(exc, (duckdb.ParserException, duckdb.CatalogException, duckdb.BinderException,
+                                duckdb.PermissionException)):
+                raise exc
+            # DuckDB does not always name the file ("Couldn't deserialize thrift"):
+            # the footers of the views' files are cheap to read; one pt cannot read is it.
+            bad = next((Path(f) for files in self.in_views.values() for f in files
+                        if lakes.footer_problem(Path(f))), None)
+            if bad is None:
+                raise exc
+        if not bad.exists():
+            return
+        problem = lakes.parquet_problem(bad)
+        if problem is None:
             raise exc
-        if bad.exists():
-            self._quarantine(bad, f"DuckDB could not read it: {str(exc).splitlines()[0]}")
+        self._set_aside(bad, problem)
 
     def query(self, sql: str, params=None) -> tuple[list[str], list[tuple]]:
-        """Run ``sql``; a file DuckDB finds corrupt is quarantined, and the
+        """Run pt's own ``sql``; a file pt finds corrupt is set aside, and the
         query retried (also when a file vanished under it)."""
         for _ in range(MAX_RETRIES):
             try:
@@ -117,15 +182,34 @@ class Lake:
                 self.refresh()
         raise duckdb.IOException(f"gave up after {MAX_RETRIES} unreadable or vanished files")
 
-    def _lake_file_in(self, message: str) -> Path | None:
-        root = self.root.resolve()
+    def user_query(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """Run SQL from the user (or an agent): exactly one SELECT statement
+        (``FROM``, ``WITH``, ``DESCRIBE``, ``SHOW``, ``SUMMARIZE`` are SELECTs),
+        in the locked sandbox. :class:`SqlRefused` names what was refused."""
+        if self.allowed is None:
+            raise RuntimeError("the lake's sandbox is not locked")
+        statements = self.con.extract_statements(sql)
+        if len(statements) != 1:
+            raise SqlRefused(f"pt duck --sql runs exactly one query, got {len(statements)} statements")
+        kind = statements[0].type
+        if kind != duckdb.StatementType.SELECT:
+            raise SqlRefused(f"pt duck --sql runs only read-only queries (SELECT, FROM, WITH, DESCRIBE, "
+                             f"SHOW, SUMMARIZE) over the lake's views; refused a {kind.name} statement")
+        try:
+            return self.query(sql)
+        except duckdb.PermissionException as exc:
+            raise SqlRefused(f"refused: {str(exc).splitlines()[0]} (pt duck --sql reads only the lake's "
+                             f"views, no other file)") from None
+
+    def _view_file_in(self, message: str) -> Path | None:
+        """The first file of the views that ``message`` quotes, if any."""
+        listed = {f for files in self.in_views.values() for f in files}
         for match in _FILE_IN_ERROR.finditer(message):
-            path = Path(match.group(1))
-            try:
-                path.resolve().relative_to(root)
-            except ValueError:
-                continue
-            return path
+            quoted = match.group(1)
+            # DuckDB globs a path that has gone: it quotes "<file>/**/*.parquet".
+            for candidate in (quoted, quoted.split(".parquet/", 1)[0] + ".parquet"):
+                if candidate in listed:
+                    return Path(candidate)
         return None
 
 
@@ -135,6 +219,9 @@ def open_lake(lake=None, *, tables: tuple[str, ...] = TABLES, macros: bool = Tru
     need every view). Binding a view reads its files' footers, so a command
     that needs two tables opens only those."""
     root = lakes.lake_root(lake)
+    base = lakes.open_root(root)                   # refused here if it is not a private directory
+    if base is not None:
+        base.close()
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     opened = Lake(root, con, tables if not macros else TABLES)
@@ -144,6 +231,7 @@ def open_lake(lake=None, *, tables: tuple[str, ...] = TABLES, macros: bool = Tru
             if statement.strip() and not all(line.startswith("--") or not line.strip()
                                              for line in statement.splitlines()):
                 con.execute(statement)
+    opened.lock()
     return opened
 
 

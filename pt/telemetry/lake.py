@@ -20,6 +20,10 @@ published with ``os.link`` to the first free ``part-N.parquet``: the link is
 atomic and never replaces an existing file, so concurrent writers never
 collide and a writer killed mid-write leaves only a hidden ``.tmp`` file that
 no reader globs (``pt lake prune`` and ``compact`` remove stale ones).
+
+Every directory of the lake is opened through :mod:`pt.safefs`: created
+0700, refused if another user owns it or can write to it, never followed if
+it is a symbolic link; files are created 0600.
 """
 from __future__ import annotations
 
@@ -28,16 +32,18 @@ import datetime as _dt
 import os
 import re
 import secrets
-import shutil
 import time
 from pathlib import Path
 
+from pt import safefs
 from pt.telemetry.redact import data_dir
 
 LAKE_ENV = "PT_LAKE"
+#: Tables whose rows belong to a scan: they count only once the scan's ``runs`` row is on disk.
+SCAN_TABLES = ("system_samples", "proc_samples", "proc_features", "proc_inference", "decisions", "deep_series")
 QUARANTINE = "_quarantine"
 MAGIC = b"PAR1"
-TMP_PREFIX = ".tmp-"
+TMP_PREFIX = safefs.TMP_PREFIX
 #: Temporary files older than this are debris of a killed writer.
 STALE_TMP_S = 3600.0
 _DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
@@ -79,34 +85,27 @@ def partition(root: Path, table: str, ts: float, run_id: str) -> Path:
     return root / table / f"date={day(ts)}" / f"run_id={check_id(run_id)}"
 
 
-def publish(directory: Path, write, *, stem: str = "part") -> Path:
-    """Write a file with ``write(tmp_path)`` and publish it as the first free
-    ``<stem>-N.parquet`` in ``directory`` (created if needed)."""
-    tmp = directory / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
-    try:
-        for attempt in range(3):
+def _rel(root: Path, path: Path) -> tuple[str, ...]:
+    """``path``'s components below ``root`` (a ``ValueError`` if it is not below it)."""
+    return Path(path).relative_to(root).parts
+
+
+def publish(root: Path, directory: Path, write, *, stem: str = "part") -> Path:
+    """Write a file with ``write(binary file)`` and publish it as the first free
+    ``<stem>-N.parquet`` in ``directory``, a directory of the lake ``root``
+    (both created, 0700, if needed; the file is 0600)."""
+    parts = _rel(root, directory)
+    attempts = 3
+    while True:
+        try:
+            with safefs.private_dir(root) as base, base.walk(*parts, create=True) as d:
+                return directory / d.publish(write, stem, ".parquet")
+        except FileNotFoundError:
             # Compaction removes the day directories it empties; one may go
             # between our mkdir and our write: make it again.
-            directory.mkdir(parents=True, exist_ok=True)
-            try:
-                write(str(tmp))
-                break
-            except FileNotFoundError:
-                if attempt == 2 or directory.exists():
-                    raise
-        n = 0
-        while True:
-            final = directory / f"{stem}-{n}.parquet"
-            try:
-                os.link(tmp, final)
-                return final
-            except FileExistsError:
-                n += 1
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+            attempts -= 1
+            if not attempts:
+                raise
 
 
 @contextlib.contextmanager
@@ -115,42 +114,90 @@ def maintenance(root: Path):
     advisory ``flock`` on ``<lake>/.maintenance.lock``): two compactions at
     once would both merge the same files. Scans do not take it: they only add
     new files, which maintenance never touches unless it listed them first."""
-    import fcntl
-
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".maintenance.lock", "a") as lock:
+    with safefs.private_dir(root) as base:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with base.locked(".maintenance.lock", blocking=False):
+                yield
         except BlockingIOError:
             raise LakeError(f"another pt lake compact, prune or export is running on {root}") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 # --- listing and checking -------------------------------------------------------------
 
-def table_files(root: Path, table: str) -> tuple[list[Path], list[Path]]:
-    """``(per-run files, compacted files)`` of ``table``, sorted, temporaries excluded."""
-    raw, compacted = [], []
-    base = root / table
+def open_root(root: Path) -> safefs.Dir | None:
+    """The lake's root directory, verified, or None if there is no lake yet."""
     try:
-        parts = sorted(os.scandir(base), key=lambda e: e.name)
-    except (FileNotFoundError, NotADirectoryError):
+        return safefs.private_dir(root, create=False)
+    except FileNotFoundError:
+        return None
+
+
+def table_files(root: Path, table: str, skipped: list | None = None) -> tuple[list[Path], list[Path]]:
+    """``(per-run files, compacted files)`` of ``table``, sorted, temporaries
+    and anything but regular files excluded. A directory pt will not use (a
+    symbolic link, another user's) raises :class:`pt.safefs.UnsafeDirectory`,
+    or, if ``skipped`` is a list, is appended to it as ``{"file", "reason"}``
+    and left out."""
+    raw, compacted = [], []
+
+    def files(d: safefs.Dir) -> list[Path]:
+        return [d.path / e.name for e in d.entries()
+                if e.name.endswith(".parquet") and not e.name.startswith(".") and e.is_file(follow_symlinks=False)]
+
+    def sub(d: safefs.Dir, name: str) -> safefs.Dir | None:
+        try:
+            return d.sub(name)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except safefs.UnsafeDirectory as exc:
+            if skipped is None:
+                raise
+            skipped.append({"file": str(d.path / name), "reason": str(exc)})
+            return None
+
+    base = open_root(root)
+    if base is None:
         return raw, compacted
-    for part in parts:
-        if not part.is_dir():
-            continue
-        if _MONTH_DIR.fullmatch(part.name):
-            compacted += [Path(f.path) for f in sorted(os.scandir(part.path), key=lambda e: e.name)
-                          if f.name.endswith(".parquet") and not f.name.startswith(".")]
-        elif _DATE_DIR.fullmatch(part.name):
-            for entry in sorted(os.scandir(part.path), key=lambda e: e.name):
-                if entry.is_dir() and _RUN_DIR.fullmatch(entry.name):
-                    raw += [Path(f.path) for f in sorted(os.scandir(entry.path), key=lambda e: e.name)
-                            if f.name.endswith(".parquet") and not f.name.startswith(".")]
+    with base:
+        tdir = sub(base, table)
+        if tdir is None:
+            return raw, compacted
+        with tdir:
+            for part in tdir.entries():
+                if _MONTH_DIR.fullmatch(part.name) and (month := sub(tdir, part.name)):
+                    with month:
+                        compacted += files(month)
+                elif _DATE_DIR.fullmatch(part.name) and (day_dir := sub(tdir, part.name)):
+                    with day_dir:
+                        for entry in day_dir.entries():
+                            if _RUN_DIR.fullmatch(entry.name) and (run := sub(day_dir, entry.name)):
+                                with run:
+                                    raw += files(run)
     return raw, compacted
+
+
+def committed_runs(root: Path) -> set[str]:
+    """The run ids whose ``runs`` row is on disk. The writer publishes ``runs``
+    last, so it is a scan's commit marker: rows of the other scan tables
+    whose run is not in this set (a scan killed, or out of disk space,
+    mid-write; or still writing) are read by no view and merged by no
+    compaction."""
+    raw, compacted = table_files(root, "runs", skipped=[])
+    done = {_RUN_DIR.fullmatch(f.parent.name).group(1) for f in raw}
+    for f in compacted:
+        try:
+            done |= _source_runs(f)[0]
+        except Exception:   # noqa: BLE001 - an unreadable runs file commits nothing
+            continue
+    return done
+
+
+def only_committed(table: str, files: list[Path], committed: set[str]) -> list[Path]:
+    """The per-run ``files`` of ``table`` whose run is committed (all of them
+    for tables that are not a scan's: actions, outcomes, runs itself)."""
+    if table not in SCAN_TABLES:
+        return files
+    return [f for f in files if _RUN_DIR.fullmatch(f.parent.name).group(1) in committed]
 
 
 def looks_complete(path: Path) -> bool:
@@ -167,35 +214,90 @@ def looks_complete(path: Path) -> bool:
         return False
 
 
+def parquet_problem(path: Path) -> str | None:
+    """None if pt reads every page of every column of ``path`` as Parquet
+    (page checksums verified where the file has them), else why not. This is
+    the only test that sends a file to quarantine."""
+    import pyarrow.parquet as pq
+
+    if not looks_complete(path):
+        return "not a complete Parquet file (magic bytes missing)"
+    try:
+        f = pq.ParquetFile(path, page_checksum_verification=True)
+        for group in range(f.num_row_groups):
+            for column in f.schema_arrow.names:          # one column at a time: bounded memory
+                f.read_row_group(group, columns=[column], use_threads=False)
+    except Exception as exc:   # noqa: BLE001 - whatever pyarrow raises, the file is unreadable
+        return f"pt could not read it as Parquet: {(str(exc).splitlines() or [type(exc).__name__])[0]}"
+    return None
+
+
+def footer_problem(path: Path) -> bool:
+    """True if ``path`` has gone or pt cannot parse its Parquet footer (cheap)."""
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+        return False
+    except Exception:   # noqa: BLE001 - whatever pyarrow raises, the footer is unreadable
+        return True
+
+
 def quarantine(root: Path, path: Path, reason: str) -> Path:
-    """Move a corrupt file out of the lake's tables into ``_quarantine`` (kept
-    for inspection, never read again), with a note saying why."""
-    rel = Path(path).resolve().relative_to(Path(root).resolve())
-    dest_dir = root / QUARANTINE / rel.parent
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    dest = dest_dir / f"{rel.name}.{int(time.time())}"
-    os.replace(path, dest)
-    (dest_dir / f"{dest.name}.reason").write_text(reason + "\n")
-    return dest
+    """Move a file pt could not read out of the lake's tables into
+    ``_quarantine`` (kept for inspection, never read again), with a note
+    saying why; returns where it went. ``OSError`` if it cannot be moved (a
+    read-only lake)."""
+    parts = _rel(root, path)
+    with safefs.private_dir(root, create=False) as base, base.walk(*parts[:-1]) as src, \
+            base.walk(QUARANTINE, *parts[:-1], create=True) as dest:
+        name = src.move(parts[-1], dest, f"{parts[-1]}.{int(time.time())}")
+        dest.create(f"{name}.reason", (reason + "\n").encode())
+    return root.joinpath(QUARANTINE, *parts[:-1], name)
 
 
 def quarantined(root: Path) -> list[Path]:
+    """The files in ``_quarantine`` (not followed if it is a symbolic link)."""
     q = root / QUARANTINE
     return sorted(p for p in q.rglob("*") if p.is_file() and not p.name.endswith(".reason")) \
-        if q.is_dir() else []
+        if q.is_dir() and not q.is_symlink() else []
+
+
+def _lake_dirs(base: safefs.Dir):
+    """Yield every open partition directory of the lake (day, run and month directories)."""
+    for table in base.entries():
+        if not table.is_dir(follow_symlinks=False) or table.name.startswith(("_", ".")):
+            continue
+        with base.sub(table.name) as tdir:
+            for part in tdir.entries():
+                if not part.is_dir(follow_symlinks=False):
+                    continue
+                with tdir.sub(part.name) as pdir:
+                    yield pdir
+                    if _DATE_DIR.fullmatch(part.name):
+                        for run in pdir.entries():
+                            if run.is_dir(follow_symlinks=False):
+                                with pdir.sub(run.name) as rdir:
+                                    yield rdir
 
 
 def clean_temporaries(root: Path, *, older_than_s: float = STALE_TMP_S, now: float | None = None) -> int:
     """Remove writers' temporary files older than ``older_than_s``; returns how many."""
     now = time.time() if now is None else now
     removed = 0
-    for tmp in [*root.glob(f"*/date=*/**/{TMP_PREFIX}*"), *root.glob(f"*/month=*/{TMP_PREFIX}*")]:
-        try:
-            if now - tmp.stat().st_mtime > older_than_s:
-                tmp.unlink()
-                removed += 1
-        except FileNotFoundError:
-            pass
+    base = open_root(root)
+    if base is None:
+        return 0
+    with base:
+        for d in _lake_dirs(base):
+            for entry in d.entries():
+                if entry.name.startswith(TMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                    try:
+                        if now - d.stat(entry.name).st_mtime > older_than_s:
+                            d.unlink(entry.name, missing_ok=False)
+                            removed += 1
+                    except FileNotFoundError:
+                        pass
     return removed
 
 
@@ -225,39 +327,49 @@ def prune(root: Path, keep_s: float, *, now: float | None = None, dry_run: bool 
     cutoff_ts = now - keep_s
     cutoff = _dt.datetime.fromtimestamp(cutoff_ts, _dt.timezone.utc).date()
     removed, files, rows = [], 0, 0
-    for table in TABLES:
-        base = root / table
-        if not base.is_dir():
+    base = open_root(root)
+    for table in TABLES if base is not None else ():
+        try:
+            tdir = base.sub(table)
+        except (FileNotFoundError, NotADirectoryError):
             continue
-        for entry in sorted(base.iterdir()):
-            day_match, month_match = _DATE_DIR.fullmatch(entry.name), _MONTH_DIR.fullmatch(entry.name)
-            if day_match and entry.is_dir() and _dt.date.fromisoformat(day_match.group(1)) < cutoff:
-                files += sum(1 for _ in entry.rglob("*.parquet"))
-                removed.append(str(entry.relative_to(root)))
-                if not dry_run:
-                    shutil.rmtree(entry)
-            elif month_match and entry.is_dir():
-                first = _dt.date.fromisoformat(month_match.group(1) + "-01")
-                nxt = (first.replace(day=28) + _dt.timedelta(days=4)).replace(day=1)
-                if nxt <= cutoff:
-                    files += sum(1 for _ in entry.glob("*.parquet"))
-                    removed.append(str(entry.relative_to(root)))
+        with tdir:
+            for entry in tdir.entries():
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                day_match, month_match = _DATE_DIR.fullmatch(entry.name), _MONTH_DIR.fullmatch(entry.name)
+                if day_match and _dt.date.fromisoformat(day_match.group(1)) < cutoff:
+                    files += sum(1 for _ in (tdir.path / entry.name).rglob("*.parquet"))
+                    removed.append(f"{table}/{entry.name}")
                     if not dry_run:
-                        shutil.rmtree(entry)
-                elif first < cutoff:
-                    rows += _drop_rows_before(root, entry, cutoff_ts, dry_run)
-    if not dry_run:
-        clean_temporaries(root, now=now)
+                        tdir.remove_tree(entry.name)
+                elif month_match:
+                    first = _dt.date.fromisoformat(month_match.group(1) + "-01")
+                    nxt = (first.replace(day=28) + _dt.timedelta(days=4)).replace(day=1)
+                    if nxt <= cutoff:
+                        files += sum(1 for _ in (tdir.path / entry.name).glob("*.parquet"))
+                        removed.append(f"{table}/{entry.name}")
+                        if not dry_run:
+                            tdir.remove_tree(entry.name)
+                    elif first < cutoff:
+                        with tdir.sub(entry.name) as month_dir:
+                            rows += _drop_rows_before(month_dir, cutoff_ts, dry_run)
+    if base is not None:
+        base.close()
+        if not dry_run:
+            clean_temporaries(root, now=now)
     return {"cutoff_date": cutoff.isoformat(), "partitions_removed": removed, "files_removed": files,
             "rows_removed_from_month_files": rows, "dry_run": dry_run}
 
 
-def _drop_rows_before(root: Path, month_dir: Path, cutoff_ts: float, dry_run: bool) -> int:
+def _drop_rows_before(month_dir: safefs.Dir, cutoff_ts: float, dry_run: bool) -> int:
     import pyarrow.parquet as pq
 
     dropped = 0
-    for path in sorted(month_dir.glob("*.parquet")):
-        table = pq.read_table(path)
+    for entry in month_dir.entries():
+        if not entry.name.endswith(".parquet") or not entry.is_file(follow_symlinks=False):
+            continue
+        table = pq.read_table(month_dir.path / entry.name)
         keep = table.filter(pq.filters_to_expression([("ts", ">=", cutoff_ts)]))
         if keep.num_rows == table.num_rows:
             continue
@@ -265,10 +377,10 @@ def _drop_rows_before(root: Path, month_dir: Path, cutoff_ts: float, dry_run: bo
         if dry_run:
             continue
         if keep.num_rows:
-            publish(month_dir, lambda tmp: pq.write_table(keep, tmp, compression="zstd",
-                                                          row_group_size=ROW_GROUP),
-                    stem=path.stem.rsplit("-", 1)[0] + "-pruned")
-        path.unlink()
+            month_dir.publish(lambda f: pq.write_table(keep, f, compression="zstd", row_group_size=ROW_GROUP,
+                                                       write_page_checksum=True),
+                              Path(entry.name).stem.rsplit("-", 1)[0] + "-pruned", ".parquet")
+        month_dir.unlink(entry.name)
     return dropped
 
 
@@ -278,14 +390,16 @@ def _read_checked(root: Path, path: Path, report: dict):
     """The table in ``path``, or None after quarantining it."""
     import pyarrow.parquet as pq
 
-    if not looks_complete(path):
-        report["quarantined"].append(str(quarantine(root, path, "not a complete Parquet file")))
-        return None
-    try:
-        return pq.read_table(path)
-    except Exception as exc:   # noqa: BLE001 - any unreadable file is quarantined, not fatal
-        report["quarantined"].append(str(quarantine(root, path, f"unreadable: {exc}")))
-        return None
+    problem = "not a complete Parquet file (magic bytes missing)" if not looks_complete(path) else None
+    if problem is None:
+        try:
+            return pq.read_table(path, page_checksum_verification=True)
+        except Exception:   # noqa: BLE001 - any unreadable file is quarantined, not fatal
+            problem = parquet_problem(path)
+            if problem is None:
+                raise
+    report["quarantined"].append(str(quarantine(root, path, problem)))
+    return None
 
 
 def _source_runs(path: Path) -> tuple[set[str], set[str]]:
@@ -299,15 +413,17 @@ def _source_runs(path: Path) -> tuple[set[str], set[str]]:
             set(json.loads(meta.get(b"pt.replaces", b"[]"))))
 
 
-def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    try:
-        path.parent.rmdir()            # the run directory, once empty
-    except OSError:
-        pass
+def _remove(root: Path, path: Path, *, empty_parents: int = 0) -> None:
+    """Remove the lake file ``path``, then up to ``empty_parents`` of its
+    directories that it leaves empty (its run directory, then its day)."""
+    parts = _rel(root, path)
+    with safefs.private_dir(root, create=False) as base:
+        with base.walk(*parts[:-1]) as d:
+            d.unlink(parts[-1])
+        for k in range(1, empty_parents + 1):
+            with base.walk(*parts[:-1 - k]) as d:
+                if not d.rmdir(parts[-1 - k]):
+                    break
 
 
 def compact(root: Path, *, tables=None, min_files: int = 2) -> dict:
@@ -330,8 +446,10 @@ def compact(root: Path, *, tables=None, min_files: int = 2) -> dict:
     from pt.telemetry.schemas import schema as table_schema
 
     report = {"tables": {}, "quarantined": [], "temporaries_removed": clean_temporaries(root)}
+    committed = committed_runs(root)
     for table in tables or TABLES:
         raw, compacted = table_files(root, table)
+        raw = only_committed(table, raw, committed)
         months: dict[str, tuple[list[Path], list[Path]]] = {}
         for f in raw:
             month = _DATE_DIR.fullmatch(f.parent.parent.name).group(1)[:7]
@@ -352,12 +470,12 @@ def compact(root: Path, *, tables=None, min_files: int = 2) -> dict:
                 done_files |= d
             for f in list(runs):
                 if _RUN_DIR.fullmatch(f.parent.name).group(1) in done_runs:
-                    _remove(f)
+                    _remove(root, f, empty_parents=1)
                     runs.remove(f)
                     stats["leftovers_removed"] += 1
             for f in list(merged):
                 if f.name in done_files:
-                    f.unlink()
+                    _remove(root, f)
                     merged.remove(f)
                     stats["leftovers_removed"] += 1
             sources = runs + merged
@@ -385,23 +503,15 @@ def compact(root: Path, *, tables=None, min_files: int = 2) -> dict:
                          b"pt.replaces": json.dumps([f.name for f in used if f in merged]).encode()})
             combined = combined.replace_schema_metadata(meta)
 
-            def write(tmp, combined=combined):
-                pq.write_table(combined, tmp, compression="zstd", row_group_size=ROW_GROUP)
+            def write(f, combined=combined):
+                pq.write_table(combined, f, compression="zstd", row_group_size=ROW_GROUP,
+                               write_page_checksum=True)
 
-            out = publish(month_dir, write, stem=f"compacted-{int(time.time())}-{secrets.token_hex(4)}")
+            out = publish(root, month_dir, write, stem=f"compacted-{int(time.time())}-{secrets.token_hex(4)}")
             if pq.read_metadata(out).num_rows != expected:
                 raise RuntimeError(f"compacted file {out} does not hold the {expected} rows written")
-            for f in used:
-                if f in merged:
-                    f.unlink()
-                else:
-                    _remove(f)
-            for f in used:                    # the day directories left empty
-                if f not in merged:
-                    try:
-                        f.parent.parent.rmdir()
-                    except OSError:
-                        pass
+            for f in used:               # per-run files take their run and day directories if left empty
+                _remove(root, f, empty_parents=0 if f in merged else 2)
             stats["files_in"] += len(used)
             stats["files_out"] += 1
             stats["rows"] += expected
@@ -426,7 +536,10 @@ def export(root: Path, dest: Path, *, mode: str, key: bytes | None = None) -> di
     """A shareable copy of the lake at ``dest``: every keyed hash re-keyed with
     a fresh key (``mode="rekey"``; grouping preserved, unlinkable to this
     install's hashes) or dropped (``mode="drop"``: hash columns null, hashed
-    argv tokens reduced to their kind). The install key is never copied;
+    tokens reduced to their kind), in the hash columns and wherever a hash
+    sits inside a value (argv tokens, parameters, details, and ``exe``,
+    ``comm`` and flag names that were hashed because they were not safe
+    tokens). The install key is never copied;
     quarantined files are not exported."""
     import secrets as _secrets
 
@@ -440,10 +553,11 @@ def export(root: Path, dest: Path, *, mode: str, key: bytes | None = None) -> di
     if mode not in ("rekey", "drop"):
         raise ValueError(f"export mode must be 'rekey' or 'drop', got {mode!r}")
     dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()):
-        raise LakeError(f"export destination {dest} is not empty")
     if dest.resolve() == root.resolve() or root.resolve() in dest.resolve().parents:
         raise LakeError(f"export destination {dest} is inside the lake {root}")
+    with safefs.private_dir(dest) as out:
+        if out.entries():
+            raise LakeError(f"export destination {dest} is not empty")
     red = Redactor(key or _secrets.token_bytes(32))
     new_id = red.key_id if mode == "rekey" else "dropped"
 
@@ -461,10 +575,13 @@ def export(root: Path, dest: Path, *, mode: str, key: bytes | None = None) -> di
         return _HASHED.sub(lambda m: f"{m.group(1)}:{red.digest(m.group(0))}", value)
 
     counts = {"files": 0, "rows": 0}
+    committed = committed_runs(root)
     for table in TABLES:
-        hash_cols, token_cols = redacted_columns(table, "hash"), redacted_columns(table, "tokens")
+        # "safe" columns (exe, comm, flag names) hold a keyed hash where the value was not a safe token.
+        hash_cols = redacted_columns(table, "hash")
+        token_cols = redacted_columns(table, "tokens") + redacted_columns(table, "safe")
         raw, compacted = table_files(root, table)
-        for path in raw + compacted:
+        for path in only_committed(table, raw, committed) + compacted:
             if not looks_complete(path):
                 continue
             try:
@@ -488,8 +605,8 @@ def export(root: Path, dest: Path, *, mode: str, key: bytes | None = None) -> di
                 else:
                     continue
                 t = t.set_column(t.column_names.index(name), t.schema.field(name), new)
-            out_dir = dest / path.parent.relative_to(root)
-            publish(out_dir, lambda tmp, t=t: pq.write_table(t, tmp, compression="zstd"),
+            out_dir = dest.joinpath(*_rel(root, path.parent))
+            publish(dest, out_dir, lambda f, t=t: pq.write_table(t, f, compression="zstd", write_page_checksum=True),
                     stem=path.stem.rsplit("-", 1)[0] if path.stem.startswith("part-") else path.stem)
             counts["files"] += 1
             counts["rows"] += t.num_rows

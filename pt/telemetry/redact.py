@@ -46,8 +46,8 @@ from typing import Mapping
 
 import numpy as np
 
-#: Bump when what is kept, hashed or dropped changes.
-POLICY_VERSION = "1"
+#: Bump when what is kept, hashed or dropped changes (2: -p/-u/-a values, --pw, --key, --otp, --pin).
+POLICY_VERSION = "2"
 #: What a dropped secret becomes.
 SECRET = "<secret>"
 KEY_ENV = "PT_TELEMETRY_KEY"
@@ -58,7 +58,13 @@ HASH_HEX = 16          # 64-bit truncated HMAC: collisions need ~4e9 distinct va
 _SECRET_NAME = re.compile(
     r"(pass(word|wd|phrase)?|pwd|secret|token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|"
     r"auth(orization)?|credentials?|cookie|session[-_]?(id|key)|signature|client[-_]?secret|"
-    r"^-p$|bearer)", re.IGNORECASE)
+    r"^-p$|bearer|(^|[-_.])(pw|key|otp|totp|pin|passcode)$)", re.IGNORECASE)
+# Flags that hold a secret only in some programs (argv[0]'s base name): redis-cli -a PASSWORD.
+_PROGRAM_SECRET_FLAGS = {name: frozenset({"-a"}) for name in ("redis-cli", "valkey-cli", "keydb-cli")}
+# Flags whose value is a secret when it reads user:password (curl -u, --user, --proxy-user);
+# a uid:gid pair (docker -u 1000:1000) is not one.
+_CREDENTIAL_FLAGS = frozenset({"-u", "--user", "--proxy-user", "-U"})
+_CREDENTIALS = re.compile(r"[^:\s]+:(?!\d+$)\S+")
 
 # Values that are secrets wherever they appear inside an argument. Key formats
 # are case-sensitive prefixes; the keyword forms only run when a cheap
@@ -126,35 +132,82 @@ def secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name.lstrip("-")) or _SECRET_NAME.search(name))
 
 
+@dataclass(frozen=True)
+class ArgPart:
+    """One argument after ``argv[0]`` as the secret detector splits it: the
+    name kept in clear (a flag, or the key of ``key=value``), what joined it to
+    the value as written (``=``, or nothing in ``-pVALUE``), the value, and
+    whether that value is a secret. ``secret_next`` says what the argument
+    after a bare flag is: ``always`` a secret (``--password X``),
+    ``credentials`` if it reads user:password (``curl -u X``), or not."""
+
+    name: str | None
+    flag: bool
+    sep: str
+    value: str | None
+    secret: bool
+    secret_next: str = ""
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _split(arg: str, program_flags: frozenset) -> ArgPart:
+    flag = _FLAG.match(arg)
+    if flag and not arg.startswith("---"):
+        name = flag.group()
+        rest = arg[len(name):]
+        if not arg.startswith("--") and len(name) > 2:
+            name, rest = name[:2], arg[2:]           # -pSECRET, -Xmx512m: short flag + value
+        sep = ""
+        if rest.startswith("="):
+            sep, rest = "=", rest[1:]
+        if not rest:
+            nxt = "always" if secret_name(name) or name in program_flags else \
+                "credentials" if name in _CREDENTIAL_FLAGS else ""
+            return ArgPart(name, True, sep, None, False, nxt)
+        secret = secret_name(name) or name in program_flags or looks_secret(rest) \
+            or (name in _CREDENTIAL_FLAGS and bool(_CREDENTIALS.fullmatch(rest)))
+        return ArgPart(name, True, sep, rest, secret)
+    kv = _KEY_VALUE.fullmatch(arg)
+    if kv and "/" not in kv.group(1):
+        key, value = kv.groups()
+        return ArgPart(key, False, "=", value, secret_name(key) or looks_secret(value))
+    return ArgPart(None, False, "", arg, looks_secret(arg))
+
+
+def split_argv(argv) -> list[ArgPart]:
+    """``argv[1:]``, one :class:`ArgPart` each: the one secret detector behind
+    everything pt writes (the lake drops what it marks, plans and the
+    journal mask it)."""
+    if not argv:
+        return []
+    program_flags = _PROGRAM_SECRET_FLAGS.get(os.path.basename(argv[0]), frozenset())
+    parts, pending = [], ""
+    for arg in argv[1:]:
+        if pending and not arg.startswith("-") and (pending == "always" or _CREDENTIALS.fullmatch(arg)):
+            parts.append(ArgPart(None, False, "", arg, True))
+            pending = ""
+            continue
+        part = _split(arg, program_flags)
+        parts.append(part)
+        pending = part.secret_next
+    return parts
+
+
 def mask_secrets(argv) -> list[str]:
     """``argv`` readable but without its secrets, for local files a person
-    reads (plans, the action journal): every argument is kept except secret
-    values — of secret-named flags and ``key=value`` pairs, and anything that
-    looks like a key or token — which become ``[secret]``. Nothing is hashed."""
-    out, hide_next = [], False
-    for i, arg in enumerate(argv):
-        if hide_next:
+    reads (plans, the action journal): every argument is kept as written
+    except the secrets :func:`split_argv` finds, which become :data:`SECRET`
+    (``--password=<secret>``, ``-p<secret>``). Nothing is hashed."""
+    if not argv:
+        return []
+    out = [SECRET if looks_secret(argv[0]) else argv[0]]
+    for arg, part in zip(argv[1:], split_argv(argv)):
+        if part.name is not None and looks_secret(part.name):
             out.append(SECRET)
-            hide_next = False
-            continue
-        flag = _FLAG.match(arg) if i else None
-        kv = _KEY_VALUE.fullmatch(arg) if i else None
-        if flag and not arg.startswith("---"):
-            name = flag.group()
-            rest = arg[len(name):].lstrip("=")
-            if not rest:
-                hide_next = secret_name(name)
-                out.append(arg)
-            elif secret_name(name) or looks_secret(rest):
-                out.append(f"{name}={SECRET}")
-            else:
-                out.append(arg)
-        elif kv and "/" not in kv.group(1) and (secret_name(kv.group(1)) or looks_secret(kv.group(2))):
-            out.append(f"{kv.group(1)}={SECRET}")
-        elif i and looks_secret(arg):
-            out.append(SECRET)
-        else:
+        elif not part.secret:
             out.append(arg)
+        else:
+            out.append(SECRET if part.name is None else f"{part.name}{part.sep}{SECRET}")
     return out
 
 
@@ -176,37 +229,27 @@ def key_id(key: bytes) -> str:
 
 
 def load_key(path: str | os.PathLike | None = None, *, create: bool = True) -> bytes:
-    """The per-install key, created (0600) on first use.
+    """The per-install key, created (0600) on first use, read and written
+    only through a verified private directory (:mod:`pt.safefs`).
 
     Creation writes a temporary file and publishes it with ``os.link``, which
     fails if the key exists: two processes racing on the first scan both end
     up using the one that won, and nobody ever reads a half-written key.
     """
+    from pt import safefs
+
     path = Path(path) if path is not None else key_path()
-    try:
-        key = path.read_bytes()
-    except FileNotFoundError:
-        if not create:
-            raise
-    else:
-        if len(key) != KEY_BYTES:
-            raise ValueError(f"telemetry key {path} is {len(key)} bytes, expected {KEY_BYTES}")
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, secrets.token_bytes(KEY_BYTES))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
-    return load_key(path, create=False)
+    with safefs.private_dir(path.parent, create=create) as directory:
+        try:
+            key = directory.read_bytes(path.name)
+        except FileNotFoundError:
+            if not create:
+                raise
+            directory.create(path.name, secrets.token_bytes(KEY_BYTES))
+            key = directory.read_bytes(path.name)
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"telemetry key {path} is {len(key)} bytes, expected {KEY_BYTES}")
+    return key
 
 
 # --- hashing -------------------------------------------------------------------------
@@ -267,65 +310,35 @@ class Redactor:
         return self.value(value)
 
     def argv(self, argv: tuple[str, ...] | list[str]) -> RedactedArgv:
-        """Redact one argument vector (see the module docstring)."""
-        out: list[str] = []
+        """Redact one argument vector (see the module docstring): what
+        :func:`split_argv` marks secret is dropped, other values hashed."""
+        if not argv:
+            return RedactedArgv(None, (), (), 0, self.digest(""))
+        out = [self.token(os.path.basename(argv[0]) or argv[0])]
         flags: list[str] = []
         dropped = 0
-        drop_next = False
-        for i, arg in enumerate(argv):
-            if i == 0:
-                out.append(self.token(os.path.basename(arg) or arg))
-                continue
-            if drop_next and not arg.startswith("-"):
-                out.append(SECRET)
-                dropped += 1
-                drop_next = False
-                continue
-            redacted, flag, secret, drop_next = self._arg(arg)
+        for part in split_argv(tuple(argv)):
+            redacted, flag = self._part(part)
             out.append(redacted)
-            dropped += secret
+            dropped += part.secret
             if flag is not None:
                 flags.append(flag)
         cmd_hash = self.digest("\0".join(_unsecret(argv, out)))
-        return RedactedArgv(out[0] if out else None, tuple(out), tuple(flags), dropped, cmd_hash)
+        return RedactedArgv(out[0], tuple(out), tuple(flags), dropped, cmd_hash)
 
-    def _arg(self, arg: str) -> tuple[str, str | None, int, bool]:
-        """One argument after argv[0]: ``(redacted, flag name or None, secrets
-        dropped, whether the next argument is this flag's secret value)``;
+    def _part(self, part: ArgPart) -> tuple[str, str | None]:
+        """One split argument as stored, and its flag name (None if not a flag);
         memoised, arguments repeat across processes."""
-        key = ("arg", arg)
-        hit = self._memo.get(key)
+        hit = self._memo.get(part)
         if hit is not None:
             return hit
-        flag = _FLAG.match(arg)
-        if flag and not arg.startswith("---"):
-            name = flag.group()
-            rest = arg[len(name):]
-            if not arg.startswith("--") and len(name) > 2:
-                name, rest = name[:2], arg[2:]           # -pSECRET, -Xmx512m: short flag + value
-            if rest.startswith("="):
-                rest = rest[1:]
-            if looks_secret(name):
-                name = self.hash(name)
-            if not rest:
-                out = (name, name, 0, secret_name(name))
-            elif secret_name(name) or looks_secret(rest):
-                out = (f"{name}={SECRET}", name, 1, False)
-            else:
-                out = (f"{name}={self.hash(rest)}", name, 0, False)
+        value = None if part.value is None else SECRET if part.secret else self.hash(part.value)
+        if part.name is None:
+            out = (value, None)
         else:
-            kv = _KEY_VALUE.fullmatch(arg)
-            if kv and "/" not in kv.group(1):
-                name, rest = kv.groups()
-                if secret_name(name) or looks_secret(rest):
-                    out = (f"{name}={SECRET}", None, 1, False)
-                else:
-                    out = (f"{name}={self.hash(rest)}", None, 0, False)
-            elif looks_secret(arg):
-                out = (SECRET, None, 1, False)
-            else:
-                out = (self.hash(arg), None, 0, False)
-        self._memo[key] = out
+            name = self.hash(part.name) if looks_secret(part.name) else part.name
+            out = (name if value is None else f"{name}={value}", name if part.flag else None)
+        self._memo[part] = out
         return out
 
     def text(self, text: str) -> str:

@@ -329,12 +329,14 @@ def scan_tables(snapshot=None, triage=None, *, red: Redactor, run_id: str, ts: f
 STATISTICS = ("run_id", "ts", "boot_id", "pid", "start_ticks", "plan_id", "action_id")
 
 
-def write_parquet(table: pa.Table, path: str) -> None:
-    """zstd Parquet; dictionary encoding for strings only (floats gain nothing
-    from it but cost time), statistics only on the identity columns."""
+def write_parquet(table: pa.Table, where) -> None:
+    """zstd Parquet to a path or binary file; dictionary encoding for strings
+    only (floats gain nothing from it but cost time), statistics only on the
+    identity columns, a CRC on every page (so ``pt lake check`` finds a
+    damaged page, not only a damaged footer)."""
     strings, stats = _encoding(table.schema)
-    pq.write_table(table, path, compression=COMPRESSION, use_dictionary=strings or False,
-                   write_statistics=stats or False)
+    pq.write_table(table, where, compression=COMPRESSION, use_dictionary=strings or False,
+                   write_statistics=stats or False, write_page_checksum=True)
 
 
 @functools.lru_cache(maxsize=64)
@@ -356,8 +358,8 @@ def write_tables(root: Path, tables: dict[str, pa.Table], run_id: str, ts: float
     def write(name: str) -> None:
         try:
             table = tables[name]
-            files[name] = str(lakes.publish(lakes.partition(root, name, ts, run_id),
-                                            lambda tmp: write_parquet(table, tmp)))
+            files[name] = str(lakes.publish(root, lakes.partition(root, name, ts, run_id),
+                                            lambda f: write_parquet(table, f)))
         except BaseException as exc:   # noqa: BLE001 - re-raised below, in the caller
             errors.append(exc)
 
@@ -476,8 +478,8 @@ def write_action_records(records: list[dict], *, lake: str | os.PathLike | None 
         tables = {key: _journal_columns(rs, key[0], red, now) for key, rs in by_kind.items()}
         for (table, plan, _), tbl in tables.items():
             ts = float(tbl.column("ts")[0].as_py())
-            path = lakes.publish(lakes.partition(root, table, ts, plan),
-                                 lambda tmp, tbl=tbl: write_parquet(tbl, tmp))
+            path = lakes.publish(root, lakes.partition(root, table, ts, plan),
+                                 lambda f, tbl=tbl: write_parquet(tbl, f))
             result.files.append(str(path))
             result.rows[table] = result.rows.get(table, 0) + tbl.num_rows
         result.written = bool(result.files)

@@ -38,6 +38,7 @@ def report_json(report: str, lake, *, columns=None, rows=None, data=None, notes=
     body.update(_plain(data or {}))
     body["notes"] = list(notes)
     errors = [{"code": "quarantined", "message": q["reason"], "file": q["file"]} for q in lake.quarantined]
+    errors += [{"code": "skipped", "message": q["reason"], "file": q["file"]} for q in lake.skipped]
     print_json(envelope("duck", host={}, data=body, errors=errors, partial=False))
 
 
