@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    from pt.commands.options import join_negative_values
+    args = build_parser().parse_args(join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         return args.run(args)
     except KeyboardInterrupt:
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return BROKEN_PIPE
     except (OSError, ConfigError) as exc:
-        print(f"pt {args.command}: error: {exc}", file=sys.stderr)
+        from pt.ui.text import error
+        error(args.command, exc)
         if getattr(args, "json", False):
             from pt.ui.result import error_envelope, print_json
             code = "invalid_config" if isinstance(exc, ConfigError) else "os_error"
