@@ -193,6 +193,41 @@ def run_pt(*args: str, cwd: Path, env: dict | None = None, check: bool = True):
     return proc
 
 
+def pt_at_terminal(args: list[str], env: dict, answer: bytes, cwd: Path) -> tuple[int, str]:
+    """Run ``python -m pt ARGS`` on a pseudo-terminal 200 columns wide (in
+    ``cwd``, with ``env``), answer its ``[y/N]`` question with ``answer`` and
+    return ``(exit code, everything it wrote)`` (the terminal's ``\\r\\n`` as ``\\n``)."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(cwd)
+        os.environ.update(env, COLUMNS="200")
+        os.execv(sys.executable, [sys.executable, "-m", "pt", *args])
+    output = b""
+    while b"[y/N]" not in output:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:                      # the child closed the terminal: it exited
+            chunk = b""
+        if not chunk:
+            _, status = os.waitpid(pid, 0)
+            raise AssertionError(f"pt exited ({status}) without asking: {output.decode(errors='replace')}")
+        output += chunk
+    os.write(fd, answer)
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace").replace("\r\n", "\n")
+
+
 def start_ticks(pid: int) -> int | None:
     """Field 22 of /proc/PID/stat, or None if the process is gone."""
     try:

@@ -37,8 +37,8 @@ def add_parser(subparsers) -> None:
 
 def confirm(plan: dict) -> bool:
     """Show the frozen plan, every target whole, and ask once; only an explicit yes counts."""
-    from pt.ui.plan_view import confirmation, print_plan
-    print_plan(plan, full=True)
+    from pt.ui.plan_view import confirmation, print_confirmation
+    print_confirmation(plan)
     try:
         answer = input("\n" + confirmation(plan))
     except EOFError:

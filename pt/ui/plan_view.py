@@ -39,16 +39,15 @@ def describe(entry: dict) -> str:
     return ""
 
 
-def plan_table(plan: dict, *, full: bool = False) -> Table:
-    """The plan's actions; ``full`` (the confirmation) folds each command
-    line whole instead of cutting it, so what is shown is what is targeted."""
+def plan_table(plan: dict) -> Table:
     now = time.time()
     table = Table(title=text(f"plan {plan['plan_id']}"), title_justify="left", expand=False,
                   caption=_plan_caption(plan, now), caption_justify="left")
-    command = {"overflow": "fold"} if full else {"max_width": 48, "no_wrap": True, "overflow": "ellipsis"}
     for name, kw in (("#", {"justify": "right"}), ("pid", {"justify": "right"}), ("comm", {"overflow": "fold"}),
                      ("action", {}), ("how", {}), ("age", {"justify": "right"}),
-                     ("P(abandoned)", {"justify": "right"}), ("command", command), ("why", {"max_width": 60})):
+                     ("P(abandoned)", {"justify": "right"}),
+                     ("command", {"max_width": 48, "no_wrap": True, "overflow": "ellipsis"}),
+                     ("why", {"max_width": 60})):
         table.add_column(name, **kw)
     for a in plan["actions"]:
         table.add_row(text(a["index"]), text(a["target"]["pid"]), text(a["comm"]),
@@ -64,14 +63,33 @@ def _plan_caption(plan: dict, now: float) -> Text:
     return text(f"made {format_duration(now - plan['created_at'])} ago, {expiry}")
 
 
-def print_plan(plan: dict, console: Console | None = None, *, full: bool = False) -> None:
+def print_plan(plan: dict, console: Console | None = None) -> None:
     console = console or make_console()
     if plan["actions"]:
-        console.print(plan_table(plan, full=full))
+        console.print(plan_table(plan))
     else:
         console.print(line(("Nothing to do:", "green"), " no selected process needs more than keep."))
+    _print_refused(plan, console)
+
+
+def _print_refused(plan: dict, console: Console) -> None:
     for r in plan.get("refused", []):
         console.print(line("  ", ("not planned", "yellow"), f" pid {r['pid']} ({r['comm']}): {r['reason']}"))
+
+
+def print_confirmation(plan: dict, console: Console | None = None) -> None:
+    """What ``pt apply`` will do, target by target, before it asks: each
+    action with the pid it signals, the process's name and its whole
+    command line as the plan froze it (escaped, never cut; long lines wrap)."""
+    console = console or make_console()
+    console.print(line(("plan ", "bold"), (plan["plan_id"], "bold"), " · ", _plan_caption(plan, time.time())))
+    for a in plan["actions"]:
+        console.print(line((f"#{a['index']} ", "bold"), (a["action"], ACTION_STYLE.get(a["action"], "")),
+                           f"  pid {a['target']['pid']} ({a['comm']})  {describe(a)}  ·  age "
+                           f"{format_duration(a['age_s'])}, P(abandoned) {a['posterior']['abandoned']:.3f}"))
+        console.print(line("    command: ", (a["command"], "cyan")), soft_wrap=True)
+        console.print(line(("    why: ", "dim"), (a["why"], "dim")), soft_wrap=True)
+    _print_refused(plan, console)
 
 
 def confirmation(plan: dict) -> str:
