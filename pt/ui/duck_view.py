@@ -11,7 +11,7 @@ from rich.text import Text
 from pt.ui.result import envelope, print_json
 from pt.ui.scan_view import ACTION_STYLE, CLASS_STYLE
 from pt.ui.text import console as make_console
-from pt.ui.text import line, text
+from pt.ui.text import line, plural, text
 
 
 def _plain(value):
@@ -59,7 +59,7 @@ def print_report(report: str, columns, rows, *, notes=()) -> None:
         table.add_row(*(_cell(v) for v in row))
     if rows:
         console.print(table)
-    console.print(text(f"{len(rows)} rows · {report}", "dim"))
+    console.print(text(f"{plural(len(rows), 'row')} · {report}", "dim"))
     for note in notes:
         console.print(text(note, "yellow"))
 
@@ -121,12 +121,13 @@ def print_lake(action: str, data: dict) -> None:
                            f"({data['key_file']}) · {len(data['quarantined'])} quarantined", "dim"))
     elif action == "prune":
         verb = "would remove" if data["dry_run"] else "removed"
-        console.print(text(f"{verb} {len(data['partitions_removed'])} day partitions ({data['files_removed']} "
-                           f"files) before {data['cutoff_date']}"))
+        console.print(text(f"{verb} {plural(len(data['partitions_removed']), 'day partition')} "
+                           f"({plural(data['files_removed'], 'file')}) before {data['cutoff_date']}"))
     elif action == "compact":
         for name, t in data["tables"].items():
             if t["files_in"] or t["leftovers_removed"]:
-                console.print(text(f"{name}: {t['files_in']} files -> {t['files_out']} ({t['rows']:,} rows)"
+                console.print(text(f"{name}: {plural(t['files_in'], 'file')} -> {t['files_out']} "
+                                   f"({plural(t['rows'], 'row')})"
                                    + (f", {t['leftovers_removed']} leftovers removed" if t["leftovers_removed"]
                                       else "")))
         for q in data["quarantined"]:
@@ -134,9 +135,9 @@ def print_lake(action: str, data: dict) -> None:
         if not any(t["files_in"] for t in data["tables"].values()):
             console.print(text("nothing to compact"))
     elif action == "check":
-        console.print(text(f"{data['files_checked']} files checked, {len(data['quarantined'])} quarantined"))
+        console.print(text(f"{plural(data['files_checked'], 'file')} checked, {len(data['quarantined'])} quarantined"))
         for q in data["quarantined"]:
             console.print(text(f"{q['file']}: {q['reason']}", "yellow"))
     else:
-        console.print(text(f"exported {data['files']} files ({data['rows']:,} rows) to {data['destination']} "
+        console.print(text(f"exported {plural(data['files'], 'file')} ({plural(data['rows'], 'row')}) to {data['destination']} "
                            f"({data['mode']}; key id {data['key_id']}; {data['note']})"))

@@ -14,7 +14,7 @@ from pt.infer import ledger
 from pt.ui.result import envelope, rows
 from pt.ui.scan_view import ACTION_STYLE, CLASS_STYLE
 from pt.ui.text import console as make_console
-from pt.ui.text import line, text
+from pt.ui.text import line, plural, text
 
 
 def _row_columns(t, row: int) -> dict:
@@ -120,7 +120,7 @@ def print_explain(t, row: int, changers: list[str], console: Console | None = No
     notes.append(f"two-class SPRT: log odds abandoned:useful {p['log_odds']:+.2f} vs kill boundary "
                  f"{shown} (useful vs abandoned alone; the expected losses above weigh all four); "
                  f"lfdr {p['lfdr']:.4f} (FDR alpha {t.policy.fdr_alpha}, "
-                 f"{t.decision.fdr_kill_set_size} kills admitted this scan)")
+                 f"{plural(t.decision.fdr_kill_set_size, 'kill')} admitted this scan)")
     notes.append(f"orphan Bayes factor P(orphaned | abandoned) / P(orphaned | useful) = "
                  f"{orphan_bayes_factor(t):.1f} (idea P); this process is "
                  f"{'orphaned' if t.evidence.orphaned[row] == 1 else 'not orphaned'}")

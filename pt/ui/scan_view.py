@@ -197,7 +197,7 @@ def _caption(view: ScanView, shown: int) -> Text:
     caption = line(" · ".join(parts))
     if errors.partial:
         caption.append_text(line(" · ", (f"{errors.denied + errors.malformed} unreadable", "yellow")))
-    return Text("\n").join([caption, *summary_lines(view)])
+    return caption
 
 
 def summary_lines(view: ScanView) -> list[Text]:
@@ -284,7 +284,7 @@ def print_scan(view: ScanView, *, top: int, tree: bool, console: Console | None 
     console = console or make_console()
     if tree:
         console.print(scan_tree(view), no_wrap=True, overflow="ellipsis")
-        for note in summary_lines(view):
-            console.print(note)
     else:
         console.print(scan_table(view, top))
+    for note in summary_lines(view):          # the terminal's width, not the table's
+        console.print(note)
