@@ -26,6 +26,7 @@ collector's ``\\xff`` for invalid UTF-8 stays readable.
 from __future__ import annotations
 
 import sys
+import threading
 import unicodedata
 
 from rich.console import Console
@@ -92,18 +93,30 @@ class SafeConsole(Console):
     def __init__(self, *args, **kwargs):
         kwargs.update(markup=False, emoji=False)
         super().__init__(*args, **kwargs)
+        self._rendering = threading.local()
 
     def render_str(self, text: str, **kwargs) -> Text:
         kwargs.update(markup=False, emoji=False)
         return super().render_str(escape(text), **kwargs)
 
     def render(self, renderable, options=None):
-        for segment in super().render(renderable, options):
-            t = segment.text
-            if segment.control or t.isprintable() or t == "\n":
-                yield segment
-            else:
-                yield Segment("\n".join(escape(part) for part in t.split("\n")), segment.style)
+        # Nested renders (a table's cells) reach the outermost one as
+        # segments: checking there alone sees every segment, once.
+        if getattr(self._rendering, "active", False):
+            return super().render(renderable, options)
+        return self._checked(super().render(renderable, options))
+
+    def _checked(self, segments):
+        self._rendering.active = True
+        try:
+            for segment in segments:
+                t = segment.text
+                if segment.control or t.isprintable() or t == "\n":
+                    yield segment
+                else:
+                    yield Segment("\n".join(escape(part) for part in t.split("\n")), segment.style)
+        finally:
+            self._rendering.active = False
 
 
 def console(*, stderr: bool = False, **kwargs) -> SafeConsole:
