@@ -35,8 +35,17 @@ exit codes: 0 ok, 1 error, 2 bad usage, 3 no such process or plan, 4 refused (no
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its error messages escaped: they quote the arguments
+    (``unrecognized arguments: ...``), which may be anyone's text."""
+
+    def error(self, message: str):
+        from pt.ui.text import escape
+        super().error(escape(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="pt",
         description="Process Triage: find abandoned, stuck, runaway and zombie processes, "
                     "explain why, and deal with them safely.",

@@ -159,6 +159,7 @@ def test_duck_and_config_show_hostile_values_escaped(tmp_path):
     (["plan", "--user", "1" * 20], "is not a uid"),
     (["explain", "1" * 20], "argument PID: PID must be below 2^31"),
     (["plan", "--match", "("], "argument --match: '(' is not a valid regex"),
+    (["scan", HOSTILE], f"unrecognized arguments: {escape(HOSTILE)}"),
 ])
 def test_bad_options_are_named(tmp_path, args, message):
     proc = pt(*args, cwd=tmp_path, code=2)
