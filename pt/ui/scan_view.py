@@ -59,7 +59,7 @@ def resolve_users(users: list[str]) -> set[int]:
     """uids for ``--user`` values (login names or numeric uids); unknown names raise."""
     uids = set()
     for user in users:
-        if user.isdigit():
+        if user.isascii() and user.isdigit():
             uid = int(user)
             if uid > 0xFFFFFFFE:              # the kernel's largest uid; (uid_t)-1 means "none"
                 raise ValueError(f"--user: {user!r} is not a uid (at most 4294967294)")
