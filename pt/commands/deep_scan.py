@@ -45,13 +45,14 @@ def add_parser(subparsers) -> None:
 def add_selection_options(p, *, pid_help: str, actions: tuple[str, ...]) -> None:
     """The process filters ``pt plan`` and ``pt deep-scan`` share; read them
     back with :func:`selection_from`."""
-    from pt.commands.options import MATCH_CHARS, duration, pid, user_regex
+    from pt.commands.options import MATCH_CHARS, MATCH_CPU_S, duration, pid, user_regex
     from pt.config import CLASSES
 
     p.add_argument("--pid", type=pid, action="append", metavar="PID", help=pid_help)
     p.add_argument("--match", type=user_regex, metavar="REGEX",
                    help=f"only processes whose command line matches REGEX (searched in its first {MATCH_CHARS:,} "
-                        "characters; a command line the regex needs more than 0.1 s of CPU for is not matched)")
+                        f"characters; a command line the regex needs more than {MATCH_CPU_S:g} s of CPU for is "
+                        "not matched)")
     p.add_argument("--user", action="append", metavar="NAME|UID", help="only this user's processes (repeatable)")
     p.add_argument("--class", dest="classes", action="append", choices=CLASSES,
                    help="only processes most probably of this class (repeatable)")
