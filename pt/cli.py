@@ -35,8 +35,17 @@ exit codes: 0 ok, 1 error, 2 bad usage, 3 no such process or plan, 4 refused (no
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its error messages escaped: they quote the arguments
+    (``unrecognized arguments: ...``), which may be anyone's text."""
+
+    def error(self, message: str):
+        from pt.ui.text import escape
+        super().error(escape(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="pt",
         description="Process Triage: find abandoned, stuck, runaway and zombie processes, "
                     "explain why, and deal with them safely.",
@@ -52,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    from pt.commands.options import join_negative_values
+    args = build_parser().parse_args(join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         return args.run(args)
     except KeyboardInterrupt:
@@ -63,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return BROKEN_PIPE
     except (OSError, ConfigError) as exc:
-        print(f"pt {args.command}: error: {exc}", file=sys.stderr)
+        from pt.ui.text import error
+        error(args.command, exc)
         if getattr(args, "json", False):
             from pt.ui.result import error_envelope, print_json
             code = "invalid_config" if isinstance(exc, ConfigError) else "os_error"

@@ -79,6 +79,46 @@ def zombie():
         proc.wait()
 
 
+#: Text a hostile process can put in its name or command line to try to
+#: drive the terminal or forge what pt shows: Rich markup, an OSC 8 link, an
+#: OSC title + clear screen, C1 CSI and OSC, a bidi override, a zero-width
+#: space, an emoji code.
+HOSTILE_TEXT = ("[/x]", "[link=http://evil.example/]sleep[/link]", "\x1b]0;PWN\x1b\\\x1b[2J",
+                "\u009b2J", "\u009d0;T\u009c", "\u202eevil", "a\u200bb", ":warning:")
+
+_NAMED_CHILD = """\
+import ctypes, os, sys, time
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p(bytes.fromhex(sys.argv[1])), 0, 0, 0)
+child = os.fork() if sys.argv[2] == "zombie" else 0
+if child == 0 and sys.argv[2] == "zombie":
+    os._exit(0)
+print(child, flush=True)
+time.sleep(600)
+"""
+
+
+@contextlib.contextmanager
+def named_process(comm: bytes, *args: str, zombie_child: bool = False):
+    """A Python child that names itself ``comm`` (prctl PR_SET_NAME: its
+    first 15 bytes) and sleeps, with ``args`` at the end of its command
+    line; with ``zombie_child`` it first forks a child that exits and is
+    never reaped (a zombie named ``comm`` whose parent is named ``comm``).
+    Yields ``(proc, zombie_pid)`` (``None`` without a zombie) once both
+    are in place; both are gone when the block ends."""
+    proc = subprocess.Popen([sys.executable, "-c", _NAMED_CHILD, comm.hex(),
+                             "zombie" if zombie_child else "-", *args],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    try:
+        child = int(proc.stdout.readline())
+        wait_for(lambda: _comm(proc.pid) == comm[:15])
+        if child:
+            wait_for(lambda: _state(child) == "Z")
+        yield proc, child or None
+    finally:
+        _stop([proc])
+        proc.stdout.close()
+
+
 @contextlib.contextmanager
 def spinner():
     """A child burning CPU in a tight loop."""
@@ -151,6 +191,41 @@ def run_pt(*args: str, cwd: Path, env: dict | None = None, check: bool = True):
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
+
+
+def pt_at_terminal(args: list[str], env: dict, answer: bytes, cwd: Path) -> tuple[int, str]:
+    """Run ``python -m pt ARGS`` on a pseudo-terminal 200 columns wide (in
+    ``cwd``, with ``env``), answer its ``[y/N]`` question with ``answer`` and
+    return ``(exit code, everything it wrote)`` (the terminal's ``\\r\\n`` as ``\\n``)."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(cwd)
+        os.environ.update(env, COLUMNS="200")
+        os.execv(sys.executable, [sys.executable, "-m", "pt", *args])
+    output = b""
+    while b"[y/N]" not in output:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:                      # the child closed the terminal: it exited
+            chunk = b""
+        if not chunk:
+            _, status = os.waitpid(pid, 0)
+            raise AssertionError(f"pt exited ({status}) without asking: {output.decode(errors='replace')}")
+        output += chunk
+    os.write(fd, answer)
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace").replace("\r\n", "\n")
 
 
 def start_ticks(pid: int) -> int | None:

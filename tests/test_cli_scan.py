@@ -100,7 +100,7 @@ def test_control_characters_never_reach_the_terminal(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--sort", "bogus"], "unknown sort key 'bogus'"),
-    (["--top", "-3"], "--top must be a whole number >= 0, got '-3'"),
+    (["--top", "-3"], "argument --top: wants a whole number from 0 (all) to 1,000,000,000, got '-3'"),
     (["--top", "many"], "got 'many'"),
     (["--user", "no-such-user-xyz"], "no such user 'no-such-user-xyz'"),
 ])

@@ -112,8 +112,9 @@ def test_explain_missing_pid_exits_3(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["scan", "--at", "soon"], "--at wants a duration like +3h, 90m, 2d or seconds, got 'soon'"),
-    (["scan", "--window", "0"], "--window must be seconds in (0, 60], got '0'"),
+    (["scan", "--at", "soon"], "argument --at: wants a duration >= 0 like +3h, 90m, 2d or seconds "
+                               "(at most 3650d), got 'soon'"),
+    (["scan", "--window", "0"], "argument --window: must be seconds in (0, 60], got '0'"),
     (["scan", "--window", "120"], "got '120'"),
 ])
 def test_bad_triage_arguments(tmp_path, args, message):

@@ -392,8 +392,8 @@ def test_an_unusable_lake_never_breaks_a_scan(tmp_path):
     not_a_dir.write_text("x")
     proc = pt("scan", "--json", "--lake", str(not_a_dir / "lake"), cwd=tmp_path)
     telemetry = json.loads(proc.stdout)["data"]["telemetry"]
-    assert telemetry["written"] is False and "Not a directory" in telemetry["reason"]
-    assert "telemetry skipped" in proc.stderr and "Not a directory" in proc.stderr
+    assert telemetry["written"] is False and f"{not_a_dir} is not a directory" in telemetry["reason"]
+    assert "telemetry skipped" in proc.stderr and f"{not_a_dir} is not a directory" in proc.stderr
     table = pt("scan", "--top", "3", "--lake", str(not_a_dir / "lake"), cwd=tmp_path)
     assert "PID" in table.stdout and "telemetry skipped" in table.stderr
 

@@ -36,11 +36,11 @@ def add_parser(subparsers) -> None:
 
 
 def confirm(plan: dict) -> bool:
-    """Show the frozen plan and ask once; only an explicit yes counts."""
-    from pt.ui.plan_view import print_plan
-    print_plan(plan)
+    """Show the frozen plan, every target whole, and ask once; only an explicit yes counts."""
+    from pt.ui.plan_view import confirmation, print_confirmation
+    print_confirmation(plan)
     try:
-        answer = input(f"\nApply these {len(plan['actions'])} actions? [y/N] ")
+        answer = input("\n" + confirmation(plan))
     except EOFError:
         return False
     return answer.strip().lower() in ("y", "yes")
@@ -54,9 +54,10 @@ def run(args: argparse.Namespace) -> int:
     from pt.commands.scan import record_actions
     from pt.exit_codes import INCOMPLETE, NOT_FOUND, OK, REFUSED
     from pt.ui.result import envelope, error_envelope, print_json
+    from pt.ui.text import error, escape
 
     def fail(code: int, kind: str, message: str) -> int:
-        print(f"pt apply: error: {message}", file=sys.stderr)
+        error("apply", message)
         if args.json:
             print_json(error_envelope("apply", code=kind, message=message))
         return code
@@ -101,5 +102,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         from pt.ui.plan_view import print_outcomes
         print_outcomes(records, f"applied plan {plan['plan_id']}")
-        print(f"Check later with:  pt verify {plan['plan_id']}    revert with:  pt undo {plan['plan_id']}")
+        print(escape(f"Check later with:  pt verify {plan['plan_id']}    revert with:  pt undo {plan['plan_id']}"))
     return INCOMPLETE if incomplete else OK

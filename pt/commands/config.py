@@ -50,8 +50,6 @@ def _describe(priors, policy) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     from pt.config import ConfigError, load_policy, load_priors
     from pt.exit_codes import ERROR, OK
     from pt.ui.result import envelope, error_envelope, print_json
@@ -59,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         priors, policy = load_priors(args.priors), load_policy(args.policy)
     except ConfigError as exc:
-        print(f"pt config: error: {exc}", file=sys.stderr)
+        from pt.ui.text import error
+        error("config", exc)
         if args.json:
             print_json(error_envelope("config", code="invalid_config", message=str(exc)))
         return ERROR
@@ -68,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         data["sources"] = [priors.source, policy.source]
         print_json(envelope("config", host={}, data=data, errors=[], partial=False))
     elif args.action == "validate":
-        print(f"ok: {priors.source} (priors {priors.digest}), {policy.source} (policy {policy.digest})")
+        from pt.ui.text import escape
+        print(escape(f"ok: {priors.source} (priors {priors.digest}), {policy.source} (policy {policy.digest})"))
     else:
         from pt.ui.config_view import print_config
         print_config(priors, policy)

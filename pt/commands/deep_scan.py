@@ -23,7 +23,8 @@ examples:
 
 
 def add_parser(subparsers) -> None:
-    from pt.commands.scan import add_telemetry_options, duration, top_count
+    from pt.commands.options import count, positive_duration, seconds_between
+    from pt.commands.scan import add_telemetry_options
     from pt.config import ACTIONS
 
     p = subparsers.add_parser(
@@ -31,36 +32,27 @@ def add_parser(subparsers) -> None:
         description="Quick scan, then sample the best candidates until watching stops paying.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_selection_options(p, pid_help="watch this process (repeatable)", actions=ACTIONS)
-    p.add_argument("--max-time", type=duration, metavar="DURATION",
+    p.add_argument("--max-time", type=positive_duration, metavar="DURATION",
                    help="stop after this long (default from policy deep_scan.max_time_s, 30 s)")
-    p.add_argument("--interval", type=interval_seconds, metavar="SECONDS",
+    p.add_argument("--interval", type=seconds_between(0.01, 10), metavar="SECONDS",
                    help="sampling interval (default from policy, 0.1)")
-    p.add_argument("--limit", type=top_count, metavar="N", help="watch at most N candidates (default 50)")
+    p.add_argument("--limit", type=count, metavar="N", help="watch at most N candidates (default 50)")
     add_telemetry_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (series summaries included)")
     p.set_defaults(run=run)
 
 
-def interval_seconds(text: str) -> float:
-    """argparse type for ``--interval``: seconds in [0.01, 10]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.01 <= value <= 10:
-        raise argparse.ArgumentTypeError(f"--interval must be seconds in [0.01, 10], got {text!r}")
-    return value
-
-
 def add_selection_options(p, *, pid_help: str, actions: tuple[str, ...]) -> None:
     """The process filters ``pt plan`` and ``pt deep-scan`` share; read them
     back with :func:`selection_from`."""
-    from pt.commands.explain import pid_arg
-    from pt.commands.scan import duration
+    from pt.commands.options import MATCH_CHARS, MATCH_CPU_S, duration, pid, user_regex
     from pt.config import CLASSES
 
-    p.add_argument("--pid", type=pid_arg, action="append", metavar="PID", help=pid_help)
-    p.add_argument("--match", metavar="REGEX", help="only processes whose command line matches REGEX")
+    p.add_argument("--pid", type=pid, action="append", metavar="PID", help=pid_help)
+    p.add_argument("--match", type=user_regex, metavar="REGEX",
+                   help=f"only processes whose command line matches REGEX (searched in its first {MATCH_CHARS:,} "
+                        f"characters; a command line the regex needs more than {MATCH_CPU_S:g} s of CPU for is "
+                        "not matched)")
     p.add_argument("--user", action="append", metavar="NAME|UID", help="only this user's processes (repeatable)")
     p.add_argument("--class", dest="classes", action="append", choices=CLASSES,
                    help="only processes most probably of this class (repeatable)")
@@ -73,20 +65,26 @@ def add_selection_options(p, *, pid_help: str, actions: tuple[str, ...]) -> None
 def selection_from(args):
     """A :class:`~pt.act.plan.Selection` from the shared filter flags, or an
     error message (for exit code 2)."""
-    import re
-
     from pt.act.plan import Selection
     from pt.ui.scan_view import resolve_users
-    try:
-        match = re.compile(args.match) if args.match else None
-    except re.error as exc:
-        return None, f"--match {args.match!r} is not a valid regex: {exc}"
     try:
         uids = tuple(sorted(resolve_users(args.user))) if args.user else None
     except ValueError as exc:
         return None, str(exc)
-    return Selection(tuple(args.pid or ()), match, uids, tuple(args.classes or ()), tuple(args.actions or ()),
+    return Selection(tuple(args.pid or ()), args.match, uids, tuple(args.classes or ()), tuple(args.actions or ()),
                      args.min_age), None
+
+
+def warn_gave_up(args) -> None:
+    """Say on stderr how many command lines ``--match`` gave up on (not selected)."""
+    if args.match is not None and args.match.gave_up:
+        import sys
+
+        from pt.ui.text import escape, plural
+        print(escape(f"pt {args.command}: --match {args.match.pattern!r} gave up on "
+                     f"{plural(args.match.gave_up, 'command line')} (too slow for the regex), so "
+                     f"{'it was' if args.match.gave_up == 1 else 'they were'} not selected; a simpler regex "
+                     "avoids this"), file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
 
     selection, problem = selection_from(args)
     if problem:
-        print(f"pt deep-scan: error: {problem}", file=sys.stderr)
+        from pt.ui.text import error
+        error("deep-scan", problem)
         return USAGE
     if args.json or not sys.stderr.isatty():
         result = deep_scan(selection, max_time_s=args.max_time, interval_s=args.interval, limit=args.limit)
@@ -107,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         with progress() as update:
             result = deep_scan(selection, max_time_s=args.max_time, interval_s=args.interval, limit=args.limit,
                                on_progress=update)
+    warn_gave_up(args)
     recorded = None
     if telemetry_enabled(args):
         from pt.telemetry.writer import write_deep

@@ -41,6 +41,8 @@ examples:
 
 
 def add_parser(subparsers) -> None:
+    from pt.commands.options import days, positive_count
+
     p = subparsers.add_parser(
         "duck", help="query the telemetry lake (reports or SQL, via DuckDB)",
         description="Open the telemetry lake in DuckDB and run a named report or SQL.",
@@ -54,25 +56,18 @@ def add_parser(subparsers) -> None:
                         "(sandboxed: no other files, no COPY/ATTACH/INSTALL/SET)")
     p.add_argument("--run", dest="run_id", metavar="RUN_ID",
                    help="why: that run's decision instead of the latest")
-    p.add_argument("--limit", type=_positive_int, metavar="N", help="at most N rows")
-    p.add_argument("--since", type=float, metavar="DAYS", help="top: only the last DAYS days")
-    p.add_argument("--bins", type=_positive_int, default=10, metavar="N", help="calibration bins")
+    p.add_argument("--limit", type=positive_count, metavar="N", help="at most N rows")
+    p.add_argument("--since", type=days, metavar="DAYS", help="top: only the last DAYS days")
+    p.add_argument("--bins", type=positive_count, default=10, metavar="N", help="calibration bins")
     p.add_argument("--lake", metavar="DIR",
                    help="telemetry lake directory (default $PT_LAKE, else $XDG_DATA_HOME/pt/lake)")
     p.add_argument("--json", action="store_true", help="print one versioned JSON object")
     p.set_defaults(run=run)
 
 
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"wants a whole number > 0, got {text!r}")
-    return int(text)
-
-
 def _fail(args, code: str, message: str, exit_code: int) -> int:
-    import sys
-
-    print(f"pt duck: error: {message}", file=sys.stderr)
+    from pt.ui.text import error
+    error("duck", message)
     if args.json:
         from pt.ui.result import error_envelope, print_json
         print_json(error_envelope("duck", code=code, message=message))
@@ -83,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from pt.exit_codes import ERROR, NOT_FOUND, OK, REFUSED, USAGE
+    from pt.ui.text import escape
 
     report = args.report or ("sql" if args.sql else "runs")
     if args.sql and args.report:
@@ -91,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
         return _fail(args, "usage", "why needs a PID or IDENTITY (e.g. pt duck why 4242)", USAGE)
     if report != "why" and args.target:
         return _fail(args, "usage", f"unexpected argument {args.target!r}: only why takes a target", USAGE)
+
+    from pt.commands.scan import lake_problem
+    problem = lake_problem(args.lake)
+    if problem:
+        return _fail(args, "lake_error", problem, ERROR)
 
     import duckdb
 
@@ -140,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
     except duckdb.Error as exc:
         return _fail(args, "query_error", f"{type(exc).__name__}: {str(exc).splitlines()[0]}", ERROR)
     for q in lake.quarantined:
-        print(f"pt duck: quarantined {q['file']} (moved to {q['moved_to']}): {q['reason']}", file=sys.stderr)
+        print(escape(f"pt duck: quarantined {q['file']} (moved to {q['moved_to']}): {q['reason']}"),
+              file=sys.stderr)
     for s in lake.skipped:
-        print(f"pt duck: skipped {s['file']}: {s['reason']}", file=sys.stderr)
+        print(escape(f"pt duck: skipped {s['file']}: {s['reason']}"), file=sys.stderr)
     return OK

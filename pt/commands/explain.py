@@ -17,30 +17,23 @@ examples:
 """
 
 
-def pid_arg(text: str) -> int:
-    """argparse type for a pid: a positive integer."""
-    if not text.isdigit() or int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"PID must be a positive integer, got {text!r}")
-    return int(text)
-
-
 def add_parser(subparsers) -> None:
-    from pt.commands.scan import duration, window_seconds
+    from pt.commands.options import duration, pid, positive_duration, seconds_between
 
     p = subparsers.add_parser(
         "explain", help="show the evidence ledger behind one process's verdict",
         description="Scan the machine, then explain in full the verdict for PID.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("pid", type=pid_arg, nargs="?", metavar="PID", help="the process to explain")
+    p.add_argument("pid", type=pid, nargs="?", metavar="PID", help="the process to explain")
     p.add_argument("--plan", metavar="PLAN_ID",
                    help="instead: why each action of this plan was taken, from the action journal")
-    p.add_argument("--window", type=window_seconds, metavar="SECONDS",
+    p.add_argument("--window", type=seconds_between(0, 60, low_open=True), metavar="SECONDS",
                    help="how long to watch CPU and IO before deciding (default from policy)")
     p.add_argument("--at", type=duration, default=0.0, metavar="DURATION",
                    help="evaluate as if DURATION more passed with no change (e.g. +3h)")
     p.add_argument("--deep", action="store_true",
                    help="also watch the process (deep scan) and show how its series moved the verdict")
-    p.add_argument("--max-time", type=duration, metavar="DURATION",
+    p.add_argument("--max-time", type=positive_duration, metavar="DURATION",
                    help="with --deep: watch at most this long (default from policy, 30 s)")
     p.add_argument("--json", action="store_true", help="print one versioned JSON object")
     p.set_defaults(run=run)
@@ -135,10 +128,9 @@ def explain_deep(args: argparse.Namespace) -> int:
 
 def not_found(args: argparse.Namespace, message: str) -> int:
     """Report a missing process or plan (stderr, and the JSON error object with --json)."""
-    import sys
-
     from pt.exit_codes import NOT_FOUND
-    print(f"pt explain: error: {message}", file=sys.stderr)
+    from pt.ui.text import error
+    error("explain", message)
     if args.json:
         from pt.ui.result import error_envelope, print_json
         print_json(error_envelope("explain", code="not_found", message=message))

@@ -15,12 +15,12 @@ examples:
 
 
 def add_parser(subparsers) -> None:
-    from pt.commands.scan import top_count
+    from pt.commands.options import count
 
     p = subparsers.add_parser("history", help="list plans and the actions pt took",
                               description="List plans and the outcomes journalled for them.",
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--limit", type=top_count, default=20, metavar="N", help="show the newest N plans (0 = all)")
+    p.add_argument("--limit", type=count, default=20, metavar="N", help="show the newest N plans (0 = all)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
 

@@ -39,9 +39,8 @@ def add_parser(subparsers) -> None:
 
 
 def _fail(args, code: str, message: str, exit_code: int) -> int:
-    import sys
-
-    print(f"pt lake: error: {message}", file=sys.stderr)
+    from pt.ui.text import error
+    error("lake", message)
     if args.json:
         from pt.ui.result import error_envelope, print_json
         print_json(error_envelope("lake", code=code, message=message))
@@ -89,7 +88,11 @@ def run(args: argparse.Namespace) -> int:
     from pt.exit_codes import ERROR, OK, USAGE
     from pt.telemetry import lake as lakes
 
+    from pt.commands.scan import lake_problem
     root = lakes.lake_root(args.lake)
+    problem = lake_problem(args.lake)
+    if problem:
+        return _fail(args, "lake_error", problem, ERROR)
     if args.action != "export" and args.destination:
         return _fail(args, "usage", f"unexpected argument {args.destination!r}: only export takes DEST", USAGE)
     if args.action == "prune" and not args.keep:

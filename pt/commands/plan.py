@@ -23,7 +23,8 @@ examples:
 
 def add_parser(subparsers) -> None:
     from pt.commands.deep_scan import add_selection_options
-    from pt.commands.scan import add_telemetry_options, duration, window_seconds
+    from pt.commands.options import duration, seconds_between
+    from pt.commands.scan import add_telemetry_options
     from pt.config import ACTIONS
 
     p = subparsers.add_parser(
@@ -36,7 +37,7 @@ def add_parser(subparsers) -> None:
                         f"one of {', '.join(ACTIONS[1:])}); vetoes still apply")
     p.add_argument("--at", type=duration, default=0.0, metavar="DURATION",
                    help="decide as if DURATION more passed with no change (as pt scan --at)")
-    p.add_argument("--window", type=window_seconds, metavar="SECONDS",
+    p.add_argument("--window", type=seconds_between(0, 60, low_open=True), metavar="SECONDS",
                    help="how long to watch CPU and IO before deciding (default from policy)")
     add_telemetry_options(p)
     p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from pt.act.plan import make_plan, save_plan
-    from pt.commands.deep_scan import selection_from
+    from pt.commands.deep_scan import selection_from, warn_gave_up
     from pt.commands.scan import report_telemetry, telemetry_enabled
     from pt.exit_codes import OK, USAGE
     from pt.triage import triage
@@ -57,10 +58,12 @@ def run(args: argparse.Namespace) -> int:
         return USAGE
     selection, problem = selection_from(args)
     if problem:
-        print(f"pt plan: error: {problem}", file=sys.stderr)
+        from pt.ui.text import error
+        error("plan", problem)
         return USAGE
     t = triage(window_s=args.window, at_s=args.at)
     plan = make_plan(t, selection, do=args.do)
+    warn_gave_up(args)
     path = save_plan(plan)
     if telemetry_enabled(args) and not args.at:      # the decisions that outcomes will be joined to
         from pt.telemetry.writer import write_scan
@@ -73,5 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from pt.ui.plan_view import print_plan
     print_plan(plan)
     if plan["actions"]:
-        print(f"\nSaved {path}\nApply with:  pt apply {plan['plan_id']}   (add --yes when not at a terminal)")
+        from pt.ui.text import escape
+        print(f"\nSaved {escape(path)}\nApply with:  pt apply {escape(plan['plan_id'])}   "
+              "(add --yes when not at a terminal)")
     return OK

@@ -15,14 +15,33 @@ SORTABLE = ("attention", "cpu_share", "cpu_window_share", "cpu_time_s", "rss_byt
 VERDICT_SORTS = ("attention", "cpu_window_share", "p_class", "class", "action", "confidence")
 DEFAULT_TOP = 40
 
-EPILOG = """\
+#: What the table's columns and the EVIDENCE glyphs mean (``--legend`` and
+#: ``--help``); a test checks it names every glyph of pt.infer.ledger.
+LEGEND = """\
+columns: S state (R running, S sleeping, D disk wait, Z zombie, T stopped),
+NOW share of a CPU in the scan window, CLASS the most probable class and
+P its probability, ACTION the recommended action (keep: leave it alone)
+
+EVIDENCE: the three strongest evidence items, each with its direction,
++ toward abandoned or - toward useful (pt explain PID for the full ledger):
+  ⚙ CPU in window    Σ lifetime CPU    ⏱ age             ⌛ still running
+  ⚑ orphaned         ⇅ IO in window    ⌨ terminal        ◉ state
+  ▸ command          ⌂ cwd             ⑂ children        ⇄ network
+
+order (attention): recommended actions first, most expected loss saved
+first; then zombies; then the least probably useful. The lines under the
+table say what is recommended and which hard vetoes kept how many processes,
+with the policy key (guards.* in ~/.config/pt/policy.json) that changes each.
+"""
+
+EPILOG = LEGEND + """
 pt scan watches every process for a short window (--window), scores the
 evidence (CPU now and over its life, age, orphaning, terminal, state,
 command and cwd category, children, sockets, IO) into a posterior over
 {useful, useful_bad, abandoned, zombie}, and recommends the action with the
 least expected loss. It never acts: see `pt explain PID` for the full ledger.
 
-sort keys: attention (expected loss saved by acting, default), now (CPU in the
+sort keys: attention (what is worth a look first, default), now (CPU in the
            window), share (lifetime CPU share), cpu, rss, age, start, vsize,
            threads, pid, ppid, uid, user, state, command, nice, p_class, class,
            action, confidence; with --raw the default is share
@@ -53,48 +72,14 @@ def sort_key(text: str) -> str:
     return name
 
 
-def top_count(text: str) -> int:
-    """argparse type for ``--top``: a count >= 0, 0 meaning all."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--top must be a whole number >= 0, got {text!r}")
-    return value
-
-
-def duration(text: str) -> float:
-    """argparse type for ``--at``: ``+3h``, ``90m``, ``2d``, ``45s`` or plain seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    body = text.strip().lstrip("+")
-    try:
-        value = float(body[:-1]) * units[body[-1]] if body and body[-1] in units else float(body)
-    except ValueError:
-        value = -1.0
-    if not (value >= 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(
-            f"--at wants a duration like +3h, 90m, 2d or seconds, got {text!r}")
-    return value
-
-
-def window_seconds(text: str) -> float:
-    """argparse type for ``--window``: seconds in (0, 60]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 60:
-        raise argparse.ArgumentTypeError(f"--window must be seconds in (0, 60], got {text!r}")
-    return value
-
-
 def add_parser(subparsers) -> None:
+    from pt.commands.options import count, duration, seconds_between
+
     p = subparsers.add_parser(
         "scan", help="triage the machine's processes (never acts)",
         description="Read every process, score the evidence and recommend an action for each.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--top", type=top_count, metavar="N",
+    p.add_argument("--top", type=count, metavar="N",
                    help=f"show the first N rows (default {DEFAULT_TOP} in the table, all in "
                         "--json; 0 = all)")
     p.add_argument("--sort", type=sort_key, metavar="KEY",
@@ -105,7 +90,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--kernel-threads", action="store_true",
                    help="include kernel threads (hidden by default)")
     p.add_argument("--tree", action="store_true", help="show the parent/child forest")
-    p.add_argument("--window", type=window_seconds, metavar="SECONDS",
+    p.add_argument("--window", type=seconds_between(0, 60, low_open=True), metavar="SECONDS",
                    help="how long to watch CPU and IO before deciding (default from policy, 0.3)")
     p.add_argument("--at", type=duration, default=0.0, metavar="DURATION",
                    help="evaluate as if DURATION more passed with no change (e.g. +3h)")
@@ -113,6 +98,8 @@ def add_parser(subparsers) -> None:
                    help="only the process table: no window, no verdicts")
     p.add_argument("--json", action="store_true",
                    help="print one versioned JSON object instead of a table")
+    p.add_argument("--legend", action="store_true",
+                   help="explain the columns and the EVIDENCE glyphs, then exit (no scan)")
     add_telemetry_options(p)
     p.set_defaults(run=run)
 
@@ -125,8 +112,36 @@ def add_telemetry_options(p) -> None:
 
 
 def telemetry_enabled(args) -> bool:
+    """Whether to record: not switched off, and the lake can be a directory
+    (if it cannot, say once on stderr that telemetry is skipped, and why)."""
     import os
-    return not (args.no_telemetry or os.environ.get("PT_TELEMETRY", "").lower() in ("0", "off", "no", "false"))
+    import sys
+    if args.no_telemetry or os.environ.get("PT_TELEMETRY", "").lower() in ("0", "off", "no", "false"):
+        return False
+    problem = lake_problem(args.lake)
+    if problem:
+        from pt.ui.text import escape
+        print(escape(f"pt {args.command}: telemetry skipped: {problem}"), file=sys.stderr)
+    return problem is None
+
+
+def lake_problem(lake: str | None) -> str | None:
+    """Why the lake (``--lake``, else ``$PT_LAKE``, else the default) cannot
+    be a directory: it, or the nearest of its parents that exists, is not
+    one. None when it can be (existing or not)."""
+    import os
+
+    from pt.telemetry.lake import LAKE_ENV, lake_root
+    root = lake_root(lake)
+    named = "--lake" if lake else f"${LAKE_ENV}" if os.environ.get(LAKE_ENV) else "the lake"
+    for path in (root, *root.parents):
+        if os.path.lexists(path):
+            if path.is_dir():
+                return None
+            if path == root:
+                return f"{named} {root} is not a directory; point it at a directory"
+            return f"{named} {root} cannot be a directory: {path} is not a directory"
+    return None
 
 
 def record_actions(args, command: str, journal) -> None:
@@ -143,8 +158,9 @@ def report_telemetry(command: str, result) -> None:
     """Say on stderr that telemetry was skipped, and why; silent when it was written."""
     import sys
     if result is not None and not result.written:
-        print(f"pt {command}: telemetry skipped: {result.reason} (lake {result.lake}); "
-              "the scan itself is complete", file=sys.stderr)
+        from pt.ui.text import escape
+        print(escape(f"pt {command}: telemetry skipped: {result.reason} (lake {result.lake}); "
+                     "the scan itself is complete"), file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,6 +169,9 @@ def run(args: argparse.Namespace) -> int:
     from pt.exit_codes import OK, USAGE
     from pt.ui.scan_view import resolve_users, select_rows
 
+    if args.legend:
+        print(LEGEND, end="")
+        return OK
     sort = args.sort or ("cpu_share" if args.raw else "attention")
     if args.raw and sort in VERDICT_SORTS:
         print(f"pt scan: error: --sort {sort} needs the verdicts; drop --raw", file=sys.stderr)
@@ -160,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         uids = resolve_users(args.user) if args.user else None
     except ValueError as exc:
-        print(f"pt scan: error: {exc}", file=sys.stderr)
+        from pt.ui.text import error
+        error("scan", exc)
         return USAGE
     import time
     recorder, not_recorded = None, "disabled"
@@ -169,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
     elif telemetry_enabled(args):
         from pt.telemetry.recorder import Recorder
         recorder = Recorder(args.lake)          # pyarrow is imported during the CPU window
+    else:
+        not_recorded = lake_problem(args.lake) or not_recorded
     started = time.perf_counter()
     if args.raw:
         from pt.collect import collect

@@ -29,16 +29,15 @@ def add_parser(subparsers) -> None:
 
 def load_or_fail(command: str, args) -> tuple[dict | None, int]:
     """Load ``args.plan`` or report why not: ``(plan, 0)`` or ``(None, exit code)``."""
-    import sys
-
     from pt.act.plan import PlanError, load_plan
     from pt.exit_codes import NOT_FOUND, REFUSED
     from pt.ui.result import error_envelope, print_json
+    from pt.ui.text import error
     try:
         return load_plan(args.plan), 0
     except PlanError as exc:
         missing = str(exc).startswith("no plan")
-        print(f"pt {command}: error: {exc}", file=sys.stderr)
+        error(command, exc)
         if args.json:
             print_json(error_envelope(command, code="plan_not_found" if missing else "plan_invalid",
                                       message=str(exc)))

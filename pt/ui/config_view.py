@@ -1,18 +1,19 @@
 """``pt config show``: the loss matrix and priors as tables."""
 from __future__ import annotations
 
-import sys
-
 from rich.console import Console
 from rich.table import Table
 
 from pt.config import ACTIONS, CLASSES
+from pt.ui.text import console as make_console
+from pt.ui.text import line, text
 
 
 def print_config(priors, policy, console: Console | None = None) -> None:
-    console = console or Console(file=sys.stdout)
-    console.print(f"[bold]priors[/] {priors.source} ({priors.digest})")
-    console.print(f"[bold]policy[/] {policy.source} ({policy.digest})\n")
+    console = console or make_console()
+    console.print(line(("priors", "bold"), f" {priors.source} ({priors.digest})"))
+    console.print(line(("policy", "bold"), f" {policy.source} ({policy.digest})"))
+    console.print()
     loss = Table(title="loss L(action, class)", title_justify="left", header_style="bold")
     loss.add_column("action")
     for c in CLASSES:
@@ -29,7 +30,7 @@ def print_config(priors, policy, console: Console | None = None) -> None:
     console.print(prior)
     console.print(f"FDR alpha {policy.fdr_alpha:g} · window {policy.window_s:g}s · dependency weights "
                   + ", ".join(f"{k} {v:g}" for k, v in policy.dependency_impact.items()))
-    console.print("protected patterns: " + ", ".join(p.pattern for p in policy.protected_patterns))
+    console.print(text("protected patterns: " + ", ".join(p.pattern for p in policy.protected_patterns)))
     a = policy.actions
     console.print(f"actions: plans expire after {a.plan_ttl_s:g}s · min age {a.min_age_s:g}s · kill: "
                   f"{a.first_signal['default']}, SIGKILL after {a.kill_grace_s:g}s · renice to {a.renice_to} · "

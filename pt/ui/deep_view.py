@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 
 import numpy as np
 from rich.console import Console
@@ -16,7 +15,8 @@ from pt.infer.posterior import ABANDONED, LN2, USEFUL
 from pt.infer.timeseries import sparkline
 from pt.ui.plan_view import ACTION_STYLE
 from pt.ui.result import envelope
-from pt.ui.scan_view import printable
+from pt.ui.text import console as make_console
+from pt.ui.text import line, plural, text
 
 
 @contextlib.contextmanager
@@ -24,7 +24,7 @@ def progress(console: Console | None = None):
     """A live display of the deep scan (candidates open, settled, samples,
     time left); yields the ``on_progress`` callback for :func:`pt.deep.deep_scan`."""
     bar = Progress(TextColumn("deep scan"), BarColumn(), TextColumn("{task.fields[status]}"),
-                   TimeRemainingColumn(), console=console or Console(file=sys.stderr), transient=True)
+                   TimeRemainingColumn(), console=console or make_console(stderr=True), transient=True)
     with bar:
         task = bar.add_task("deep", total=1.0, status="quick scan…")
 
@@ -143,14 +143,15 @@ def deep_json(d) -> dict:
 
 
 def print_deep(d, console: Console | None = None) -> None:
-    console = console or Console(file=sys.stdout)
+    console = console or make_console()
     for s in d.skipped:
-        console.print(f"  [yellow]not watched[/] pid {s['pid']}: {s['reason']}")
+        console.print(line("  ", ("not watched", "yellow"), f" pid {s['pid']}: {s['reason']}"))
     if not len(d):
-        console.print("[green]Nothing worth watching:[/] every selected process's decision is already clear "
-                      "(or none matched).")
+        console.print(line(("Nothing worth watching:", "green"), " every selected process's decision is already "
+                           "clear (or none matched)."))
         return
-    table = Table(title=f"deep scan: {len(d)} watched for {d.elapsed_s:.1f}s", title_justify="left",
+    table = Table(title=text(f"deep scan: {plural(len(d), 'process', 'processes')} watched for {d.elapsed_s:.1f}s"),
+                  title_justify="left",
                   caption=_caption(d), caption_justify="left")
     for name, kw in (("pid", {"justify": "right"}), ("command", {"max_width": 32, "no_wrap": True,
                                                                   "overflow": "ellipsis"}),
@@ -162,7 +163,7 @@ def print_deep(d, console: Console | None = None) -> None:
         row = int(d.rows[i])
         argv = snap["cmdline"][row]
         quick_a, deep_a = ACTIONS[int(d.quick.decision.action[row])], ACTIONS[int(d.decision.action[i])]
-        arrow = Text.assemble((quick_a, ACTION_STYLE.get(quick_a, "")), " → ", (deep_a, ACTION_STYLE.get(deep_a, "")))
+        arrow = line((quick_a, ACTION_STYLE.get(quick_a, "")), " → ", (deep_a, ACTION_STYLE.get(deep_a, "")))
         p_quick, p_deep = d.quick.inference.posterior[row, ABANDONED], d.inference.posterior[i, ABANDONED]
         tau = int(d.regime.tau[i]) if d.regime.p_change[i] >= 0.5 else -1
         watched = f"{d.settled_at_s[i]:.1f}s" if np.isfinite(d.settled_at_s[i]) else (
@@ -170,29 +171,29 @@ def print_deep(d, console: Console | None = None) -> None:
         said = "; ".join([regime_text(d, i)] + notes_text(d, i))
         if d.decision.demoted[i]:
             said += f"; {d.decision.demoted[i]}"
-        table.add_row(str(snap["pid"][row]), printable(" ".join(argv) if argv else f"[{snap['comm'][row]}]"),
-                      arrow, f"{p_quick:.3f} → {p_deep:.3f}",
-                      sparkline(_share_series(d, i), (tau,) if tau >= 0 else (), width=24),
-                      watched, printable(said))
+        table.add_row(text(snap["pid"][row]), text(" ".join(argv) if argv else f"[{snap['comm'][row]}]"),
+                      arrow, text(f"{p_quick:.3f} → {p_deep:.3f}"),
+                      text(sparkline(_share_series(d, i), (tau,) if tau >= 0 else (), width=24)),
+                      text(watched), text(said))
     console.print(table)
 
 
-def _caption(d) -> str:
+def _caption(d) -> Text:
     cost = d.series.cost()
-    return (f"{int(np.isfinite(d.settled_at_s).sum())} settled early by value of information, "
-            f"{int(d.timed_out.sum())} at the time bound · sampled every {d.series.interval_s:g}s "
-            f"({d.series.mode}; {100 * cost['core_share']:.1f}% of a core per pass rate) · "
-            "| marks a CPU change point")
+    return text(f"{int(np.isfinite(d.settled_at_s).sum())} settled early by value of information, "
+                f"{int(d.timed_out.sum())} at the time bound · sampled every {d.series.interval_s:g}s "
+                f"({d.series.mode}; {100 * cost['core_share']:.1f}% of a core per pass rate) · "
+                "| marks a CPU change point")
 
 
 def print_deep_explain(d, console: Console | None = None) -> None:
     """How the deep scan moved one process's posterior: the evidence that
     changed, the series with their change point, and the annotations."""
     from rich.panel import Panel
-    console = console or Console(file=sys.stdout)
+    console = console or make_console()
     if not len(d):
         for s in d.skipped:
-            console.print(f"deep scan: pid {s['pid']} not watched: {s['reason']}")
+            console.print(text(f"deep scan: pid {s['pid']} not watched: {s['reason']}"))
         return
     row = int(d.rows[0])
     t = d.quick
@@ -207,7 +208,7 @@ def print_deep_explain(d, console: Console | None = None) -> None:
         ledger_table.add_column(name, justify="right" if name == "bits" else "left")
     rows = ledger.ledger_rows(d.inference, d.evidence, 0)
     for r in [x for x in rows if x["feature"] in ("cpu_window", "io_window")] + [regime_row(d, 0)]:
-        ledger_table.add_row(r["label"], printable(r["observed"]), f"{r['bits_abandoned_vs_useful']:+.2f}")
+        ledger_table.add_row(text(r["label"]), text(r["observed"]), text(f"{r['bits_abandoned_vs_useful']:+.2f}"))
     tau = int(d.regime.tau[0]) if d.regime.p_change[0] >= 0.5 else -1
     marks = (tau,) if tau >= 0 else ()
     quick_a, deep_a = ACTIONS[int(t.decision.action[row])], ACTIONS[int(d.decision.action[0])]
@@ -218,9 +219,9 @@ def print_deep_explain(d, console: Console | None = None) -> None:
              Text(f"{d.counts.samples[0]} samples every {d.series.interval_s:g}s; "
                   + (f"settled after {d.settled_at_s[0]:.1f}s (more watching would not change the decision)"
                      if np.isfinite(d.settled_at_s[0]) else "watched to the time bound"))]
-    lines += [Text(f"• {n}") for n in [regime_text(d, 0)] + notes_text(d, 0)]
+    lines += [text(f"• {n}") for n in [regime_text(d, 0)] + notes_text(d, 0)]
     if d.decision.demoted[0]:
-        lines.append(Text(f"• {d.decision.demoted[0]}"))
+        lines.append(text(f"• {d.decision.demoted[0]}"))
     from rich.console import Group
     console.print(Panel(Group(table, Text(""), ledger_table, Text(""), *lines), title="deep scan",
                         title_align="left", expand=False))

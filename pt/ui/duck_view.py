@@ -5,12 +5,13 @@ import datetime as _dt
 import decimal
 import math
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from pt.ui.result import envelope, print_json
-from pt.ui.scan_view import ACTION_STYLE, CLASS_STYLE, printable
+from pt.ui.scan_view import ACTION_STYLE, CLASS_STYLE
+from pt.ui.text import console as make_console
+from pt.ui.text import line, plural, text
 
 
 def _plain(value):
@@ -42,26 +43,26 @@ def report_json(report: str, lake, *, columns=None, rows=None, data=None, notes=
     print_json(envelope("duck", host={}, data=body, errors=errors, partial=False))
 
 
-def _cell(value) -> str:
+def _cell(value) -> Text:
     if value is None:
-        return "—"
+        return Text("—")
     if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
-    return printable(str(value))
+        return text(f"{value:.4g}" if math.isfinite(value) else str(value))
+    return text(value)
 
 
 def print_report(report: str, columns, rows, *, notes=()) -> None:
-    console = Console(highlight=False)
+    console = make_console(highlight=False)
     table = Table(box=None, padding=(0, 1, 0, 0), header_style="bold")
     for name in columns:
-        table.add_column(name, overflow="fold")
+        table.add_column(text(name), overflow="fold")
     for row in rows:
         table.add_row(*(_cell(v) for v in row))
     if rows:
         console.print(table)
-    console.print(Text(f"{len(rows)} rows · {report}", style="dim"))
+    console.print(text(f"{plural(len(rows), 'row')} · {report}", "dim"))
     for note in notes:
-        console.print(Text(note, style="yellow"))
+        console.print(text(note, "yellow"))
 
 
 def _signed(value) -> str:
@@ -69,82 +70,75 @@ def _signed(value) -> str:
 
 
 def print_why(w: dict) -> None:
-    console = Console(highlight=False)
+    console = make_console(highlight=False)
     when = _dt.datetime.fromtimestamp(w["ts"], _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    head = Text()
-    head.append(f"pid {w['pid']} ", style="bold")
-    head.append(f"({w['exe'] or '?'}, {w['command_category']}) · run {w['run_id']} · {when}\n")
-    head.append("identity ", style="dim")
-    head.append(f"{w['identity']} · cmd_hash {w['cmd_hash']}\n")
-    head.append("verdict ", style="dim")
-    head.append(w["class"], style=CLASS_STYLE.get(w["class"], ""))
-    head.append(f" (P {w['p_class']:.3f}) → ")
-    head.append(w["action"], style=ACTION_STYLE.get(w["action"], ""))
-    if w["demoted"]:
-        head.append(f" (demoted: {w['demoted']})", style="dim")
-    if w["protected_by"]:
-        head.append(f" · protected: {w['protected_by']}", style="dim")
-    console.print(head)
+    console.print(line((f"pid {w['pid']} ", "bold"), f"({w['exe'] or '?'}, {w['command_category']}) · "
+                       f"run {w['run_id']} · {when}"))
+    console.print(line(("identity ", "dim"), f"{w['identity']} · cmd_hash {w['cmd_hash']}"))
+    console.print(line(("verdict ", "dim"), (w["class"], CLASS_STYLE.get(w["class"], "")),
+                       f" (P {w['p_class']:.3f}) → ", (w["action"], ACTION_STYLE.get(w["action"], "")),
+                       (f" (demoted: {w['demoted']})" if w["demoted"] else "", "dim"),
+                       (f" · protected: {w['protected_by']}" if w["protected_by"] else "", "dim")))
 
     table = Table(box=None, padding=(0, 1, 0, 0), header_style="bold", title="ledger (nats; bits = "
                   "log2 BF abandoned:useful)", title_justify="left")
     classes = list(w["posterior"])
     table.add_column("evidence")
     for c in classes:
-        table.add_column(c, justify="right")
+        table.add_column(text(c), justify="right")
     table.add_column("bits", justify="right")
     table.add_row("log prior", *(f"{w['log_prior'][c]:.3f}" for c in classes), "", style="dim")
     for item in sorted(w["ledger"], key=lambda x: -abs(x["bits"])):
         if not item["observed"]:
             continue
         bits = item["bits"]
-        table.add_row(item["feature"], *(f"{item['log_likelihood'][c]:.3f}" for c in classes),
+        table.add_row(text(item["feature"]), *(f"{item['log_likelihood'][c]:.3f}" for c in classes),
                       Text(f"{bits:+.2f}", style="red" if bits > 0 else "green"))
     table.add_row("posterior", *(f"{w['posterior'][c]:.4f}" for c in classes),
                   f"{w['bits_total']:+.2f}", style="bold")
     console.print(table)
     unobserved = [x["feature"] for x in w["ledger"] if not x["observed"]]
     if unobserved:
-        console.print(Text("not observed: " + ", ".join(unobserved), style="dim"))
+        console.print(text("not observed: " + ", ".join(map(str, unobserved)), "dim"))
     loss = " · ".join(f"{a} {v:.3g}" for a, v in w["expected_loss"].items() if v is not None)
-    console.print(Text(f"expected loss: {loss}", style="dim"))
-    console.print(Text(f"lfdr {w['lfdr']:.4f} · log odds {w['log_odds']:+.3f} · SPRT boundary "
+    console.print(text(f"expected loss: {loss}", "dim"))
+    console.print(text(f"lfdr {w['lfdr']:.4f} · log odds {w['log_odds']:+.3f} · SPRT boundary "
                        f"{_signed(w['sprt_boundary'])} · posterior re-derived from the lake's terms "
-                       f"(max error {w['rederivation_max_error']:.1e})", style="dim"))
+                       f"(max error {w['rederivation_max_error']:.1e})", "dim"))
 
 
 def print_lake(action: str, data: dict) -> None:
     """``pt lake``'s result, briefly, for people."""
-    console = Console(highlight=False)
+    console = make_console(highlight=False)
     if action == "info":
-        console.print(Text(f"lake {data['lake']}" + ("" if data["exists"] else " (does not exist yet)"),
-                           style="bold"))
+        console.print(text(f"lake {data['lake']}" + ("" if data["exists"] else " (does not exist yet)"), "bold"))
         table = Table(box=None, padding=(0, 1, 0, 0), header_style="bold")
         for name in ("table", "run files", "compacted", "bytes"):
             table.add_column(name, justify="left" if name == "table" else "right")
         for name, t in data["tables"].items():
-            table.add_row(name, str(t["run_files"]), str(t["compacted_files"]), f"{t['bytes']:,}")
+            table.add_row(text(name), text(t["run_files"]), text(t["compacted_files"]), text(f"{t['bytes']:,}"))
         console.print(table)
-        console.print(Text(f"schema v{data['schema_version']} · key {data['key_id'] or 'not created yet'} "
-                           f"({data['key_file']}) · {len(data['quarantined'])} quarantined", style="dim"))
+        console.print(text(f"schema v{data['schema_version']} · key {data['key_id'] or 'not created yet'} "
+                           f"({data['key_file']}) · {len(data['quarantined'])} quarantined", "dim"))
     elif action == "prune":
         verb = "would remove" if data["dry_run"] else "removed"
-        console.print(f"{verb} {len(data['partitions_removed'])} day partitions ({data['files_removed']} "
-                      f"files) before {data['cutoff_date']}")
+        console.print(text(f"{verb} {plural(len(data['partitions_removed']), 'day partition')} "
+                           f"({plural(data['files_removed'], 'file')}) before {data['cutoff_date']}"))
     elif action == "compact":
         for name, t in data["tables"].items():
             if t["files_in"] or t["leftovers_removed"]:
-                console.print(f"{name}: {t['files_in']} files -> {t['files_out']} ({t['rows']:,} rows)"
-                              + (f", {t['leftovers_removed']} leftovers removed" if t["leftovers_removed"]
-                                 else ""))
+                console.print(text(f"{name}: {plural(t['files_in'], 'file')} -> {t['files_out']} "
+                                   f"({plural(t['rows'], 'row')})"
+                                   + (f", {t['leftovers_removed']} leftovers removed" if t["leftovers_removed"]
+                                      else "")))
         for q in data["quarantined"]:
-            console.print(Text(f"quarantined {q}", style="yellow"))
+            console.print(text(f"quarantined {q}", "yellow"))
         if not any(t["files_in"] for t in data["tables"].values()):
-            console.print("nothing to compact")
+            console.print(text("nothing to compact"))
     elif action == "check":
-        console.print(f"{data['files_checked']} files checked, {len(data['quarantined'])} quarantined")
+        console.print(text(f"{plural(data['files_checked'], 'file')} checked, {len(data['quarantined'])} quarantined"))
         for q in data["quarantined"]:
-            console.print(Text(f"{q['file']}: {q['reason']}", style="yellow"))
+            console.print(text(f"{q['file']}: {q['reason']}", "yellow"))
     else:
-        console.print(f"exported {data['files']} files ({data['rows']:,} rows) to {data['destination']} "
-                      f"({data['mode']}; key id {data['key_id']}; {data['note']})")
+        console.print(text(f"exported {plural(data['files'], 'file')} ({plural(data['rows'], 'row')}) to {data['destination']} "
+                           f"({data['mode']}; key id {data['key_id']}; {data['note']})"))

@@ -1,8 +1,6 @@
 """``pt explain``: one process's verdict, its ledger and its thresholds."""
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -14,7 +12,9 @@ from pt.fields import process_columns, verdict_columns
 from pt.formatting import format_bytes, format_duration
 from pt.infer import ledger
 from pt.ui.result import envelope, rows
-from pt.ui.scan_view import ACTION_STYLE, CLASS_STYLE, printable
+from pt.ui.scan_view import ACTION_STYLE, CLASS_STYLE
+from pt.ui.text import console as make_console
+from pt.ui.text import line, plural, text
 
 
 def _row_columns(t, row: int) -> dict:
@@ -71,10 +71,10 @@ def _ledger_table(t, row: int) -> Table:
     table.add_column("strength")
     for item in ledger.ledger_rows(t.inference, t.evidence, row):
         if item["missing"]:
-            table.add_row(item["label"], Text(item["observed"], "dim"), *("—" for _ in CLASSES), "—", "missing")
+            table.add_row(text(item["label"]), text(item["observed"], "dim"), *("—" for _ in CLASSES), "—", "missing")
             continue
         bits = item["bits_abandoned_vs_useful"]
-        table.add_row(item["label"], printable(item["observed"]),
+        table.add_row(text(item["label"]), text(item["observed"]),
                       *(f"{item['log_likelihood'][c]:+.2f}" for c in CLASSES),
                       Text(f"{bits:+.2f}", "red" if bits > 0 else "green"), item["strength"])
     return table
@@ -91,17 +91,17 @@ def _loss_table(t, row: int) -> Table:
 
 
 def print_explain(t, row: int, changers: list[str], console: Console | None = None) -> None:
-    console = console or Console(file=sys.stdout)
+    console = console or make_console()
     p = _row_columns(t, row)
-    header = Text.assemble(
+    header = line(
         (f"pid {p['pid']}", "bold"), f"  ppid {p['ppid']}  {p['user'] or '?'}  state {p['state']}  age ",
         format_duration(p["elapsed_s"]), f"  rss {format_bytes(p['rss_bytes'])}")
-    command = Text(printable(p["command"]), "cyan", no_wrap=True, overflow="ellipsis")
-    verdict = Text.assemble(
+    command = text(p["command"], "cyan", no_wrap=True, overflow="ellipsis")
+    verdict = line(
         ("verdict: ", "bold"), (p["class"], CLASS_STYLE[p["class"]]),
         f" (P = {p['p_class']:.3f}, confidence {ledger.confidence_label(p['confidence'])})  →  ",
         (p["action"], ACTION_STYLE[p["action"]]))
-    notes = [f"why: {printable(p['why'])}",
+    notes = [f"why: {p['why']}",
              f"category: command {p['command_category']}, cwd {p['cwd_category']}; "
              f"identity {p['identity']}"]
     if p["reap_via"]:
@@ -120,7 +120,7 @@ def print_explain(t, row: int, changers: list[str], console: Console | None = No
     notes.append(f"two-class SPRT: log odds abandoned:useful {p['log_odds']:+.2f} vs kill boundary "
                  f"{shown} (useful vs abandoned alone; the expected losses above weigh all four); "
                  f"lfdr {p['lfdr']:.4f} (FDR alpha {t.policy.fdr_alpha}, "
-                 f"{t.decision.fdr_kill_set_size} kills admitted this scan)")
+                 f"{plural(t.decision.fdr_kill_set_size, 'kill')} admitted this scan)")
     notes.append(f"orphan Bayes factor P(orphaned | abandoned) / P(orphaned | useful) = "
                  f"{orphan_bayes_factor(t):.1f} (idea P); this process is "
                  f"{'orphaned' if t.evidence.orphaned[row] == 1 else 'not orphaned'}")
@@ -129,6 +129,6 @@ def print_explain(t, row: int, changers: list[str], console: Console | None = No
     mind = changers or ["nothing tried (one evidence item removed, or up to a week more idle) changes it"]
     body = Group(header, command, verdict, _posterior_table(t, row, p["class"]), Text(""),
                  _ledger_table(t, row), Text(""), _loss_table(t, row), Text(""),
-                 *(Text(n) for n in notes), Text("what would change my mind:", "bold"),
-                 *(Text(f"  • {m}") for m in mind))
+                 *(text(n) for n in notes), Text("what would change my mind:", "bold"),
+                 *(text(f"  • {m}") for m in mind))
     console.print(Panel(body, title="pt explain", title_align="left", expand=False))

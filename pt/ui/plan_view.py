@@ -1,7 +1,6 @@
 """Rich views of plans, apply/undo outcomes, verification and history."""
 from __future__ import annotations
 
-import sys
 import time
 
 from rich.console import Console
@@ -10,7 +9,8 @@ from rich.text import Text
 
 from pt.config import CLASSES
 from pt.formatting import format_duration
-from pt.ui.scan_view import printable
+from pt.ui.text import console as make_console
+from pt.ui.text import line, plural, text
 
 RESULT_STYLE = {"done": "green", "exited": "green", "still_running": "yellow", "aborted": "red",
                 "refused": "yellow", "unavailable": "yellow", "failed": "red", "not applied": "dim"}
@@ -22,7 +22,7 @@ def describe(entry: dict) -> str:
     """What the action will do, in words (the escalation is shown before it happens)."""
     p, action = entry["params"], entry["action"]
     if action == "kill" and entry.get("state") == "Z":
-        return "zombie: SIGCHLD to its parent so it reaps"
+        return f"zombie: SIGCHLD to its parent {entry.get('ppid', '?')} so it reaps"
     if action == "kill":
         return f"{p['signal']}, then SIGKILL after {p['grace_s']:g} s if still running"
     if action == "renice":
@@ -41,103 +41,128 @@ def describe(entry: dict) -> str:
 
 def plan_table(plan: dict) -> Table:
     now = time.time()
-    table = Table(title=f"plan {plan['plan_id']}", title_justify="left", expand=False,
+    table = Table(title=text(f"plan {plan['plan_id']}"), title_justify="left", expand=False,
                   caption=_plan_caption(plan, now), caption_justify="left")
-    for name, kw in (("#", {"justify": "right"}), ("pid", {"justify": "right"}), ("action", {}),
-                     ("how", {}), ("age", {"justify": "right"}), ("P(abandoned)", {"justify": "right"}),
+    for name, kw in (("#", {"justify": "right"}), ("pid", {"justify": "right"}), ("comm", {"overflow": "fold"}),
+                     ("action", {}), ("how", {}), ("age", {"justify": "right"}),
+                     ("P(abandoned)", {"justify": "right"}),
                      ("command", {"max_width": 48, "no_wrap": True, "overflow": "ellipsis"}),
                      ("why", {"max_width": 60})):
         table.add_column(name, **kw)
     for a in plan["actions"]:
-        table.add_row(str(a["index"]), str(a["target"]["pid"]),
-                      Text(a["action"], style=ACTION_STYLE.get(a["action"], "")), describe(a),
-                      format_duration(a["age_s"]), f"{a['posterior']['abandoned']:.3f}",
-                      printable(a["command"]), printable(a["why"]))
+        table.add_row(text(a["index"]), text(a["target"]["pid"]), text(a["comm"]),
+                      text(a["action"], ACTION_STYLE.get(a["action"], "")), text(describe(a)),
+                      text(format_duration(a["age_s"])), text(f"{a['posterior']['abandoned']:.3f}"),
+                      text(a["command"]), text(a["why"]))
     return table
 
 
-def _plan_caption(plan: dict, now: float) -> str:
+def _plan_caption(plan: dict, now: float) -> Text:
     left = plan["expires_at"] - now
     expiry = f"expires in {format_duration(left)}" if left > 0 else "EXPIRED"
-    return f"made {format_duration(now - plan['created_at'])} ago, {expiry}"
+    return text(f"made {format_duration(now - plan['created_at'])} ago, {expiry}")
 
 
 def print_plan(plan: dict, console: Console | None = None) -> None:
-    console = console or Console(file=sys.stdout)
+    console = console or make_console()
     if plan["actions"]:
         console.print(plan_table(plan))
     else:
-        console.print("[green]Nothing to do:[/] no selected process needs more than keep.")
+        console.print(line(("Nothing to do:", "green"), " no selected process needs more than keep."))
+    _print_refused(plan, console)
+
+
+def _print_refused(plan: dict, console: Console) -> None:
     for r in plan.get("refused", []):
-        console.print(f"  [yellow]not planned[/] pid {r['pid']} ({printable(r['comm'])}): {r['reason']}")
+        console.print(line("  ", ("not planned", "yellow"), f" pid {r['pid']} ({r['comm']}): {r['reason']}"))
+
+
+def print_confirmation(plan: dict, console: Console | None = None) -> None:
+    """What ``pt apply`` will do, target by target, before it asks: each
+    action with the pid it signals, the process's name and its whole
+    command line as the plan froze it (escaped, never cut; long lines wrap)."""
+    console = console or make_console()
+    console.print(line(("plan ", "bold"), (plan["plan_id"], "bold"), " · ", _plan_caption(plan, time.time())))
+    for a in plan["actions"]:
+        console.print(line((f"#{a['index']} ", "bold"), (a["action"], ACTION_STYLE.get(a["action"], "")),
+                           f"  pid {a['target']['pid']} ({a['comm']})  {describe(a)}  ·  age "
+                           f"{format_duration(a['age_s'])}, P(abandoned) {a['posterior']['abandoned']:.3f}"))
+        console.print(line("    command: ", (a["command"], "cyan")), soft_wrap=True)
+        console.print(line(("    why: ", "dim"), (a["why"], "dim")), soft_wrap=True)
+    _print_refused(plan, console)
+
+
+def confirmation(plan: dict) -> str:
+    """The question ``pt apply`` asks after showing the plan."""
+    n = len(plan["actions"])
+    return f"Apply {'this' if n == 1 else 'these'} {plural(n, 'action')}? [y/N] "
 
 
 def outcome_table(records: list[dict], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=text(title), title_justify="left")
     for name in ("action id", "pid", "action", "result", "detail"):
         table.add_column(name, overflow="fold")
     for r in records:
-        detail = printable(r["detail"]) + (" (by an earlier apply)" if r.get("earlier") else "")
-        table.add_row(r["action_id"].split(":", 1)[1], str(r["pid"]), r["action"],
-                      Text(r["result"], style=RESULT_STYLE.get(r["result"], "")), detail)
+        detail = r["detail"] + (" (by an earlier apply)" if r.get("earlier") else "")
+        table.add_row(text(str(r["action_id"]).split(":", 1)[-1]), text(r["pid"]), text(r["action"]),
+                      text(r["result"], RESULT_STYLE.get(r["result"], "")), text(detail))
     return table
 
 
 def print_outcomes(records: list[dict], title: str, console: Console | None = None) -> None:
-    console = console or Console(file=sys.stdout)
-    console.print(outcome_table(records, title) if records else f"{title}: nothing to do")
+    console = console or make_console()
+    console.print(outcome_table(records, title) if records else text(f"{title}: nothing to do"))
 
 
 def print_verify(plan: dict, rows: list[dict], console: Console | None = None) -> None:
-    console = console or Console(file=sys.stdout)
-    table = Table(title=f"verify plan {plan['plan_id']}", title_justify="left")
+    console = console or make_console()
+    table = Table(title=text(f"verify plan {plan['plan_id']}"), title_justify="left")
     for name in ("#", "pid", "command", "action", "result", "now", "respawned"):
         table.add_column(name, overflow="fold")
     for r in rows:
         now = f"running ({r['state']})" if r["alive"] else "gone"
         if r["undone"]:
             now += ", undone"
-        table.add_row(str(r["index"]), str(r["pid"]), printable(r["comm"]), r["action"],
-                      Text(r["result"], style=RESULT_STYLE.get(r["result"], "")), now,
-                      Text(", ".join(map(str, r["respawned_as"])) or "-",
-                           style="bold red" if r["respawned_as"] else ""))
+        table.add_row(text(r["index"]), text(r["pid"]), text(r["comm"]), text(r["action"]),
+                      text(r["result"], RESULT_STYLE.get(r["result"], "")), text(now),
+                      text(", ".join(map(str, r["respawned_as"])) or "-",
+                           "bold red" if r["respawned_as"] else ""))
     console.print(table)
 
 
 def print_history(plans: list[dict], console: Console | None = None) -> None:
-    console = console or Console(file=sys.stdout)
+    console = console or make_console()
     table = Table(title="plans", title_justify="left")
     for name in ("plan", "made", "actions", "applied", "results"):
         table.add_column(name)
     now = time.time()
     for p in plans:
         results = ", ".join(f"{n} {k}" for k, n in sorted(p["results"].items())) or "-"
-        table.add_row(p["plan_id"], f"{format_duration(now - p['created_at'])} ago", str(p["actions"]),
-                      "yes" if p["applied"] else "no", results)
+        table.add_row(text(p["plan_id"]), text(f"{format_duration(now - p['created_at'])} ago"),
+                      text(p["actions"]), text("yes" if p["applied"] else "no"), text(results))
     console.print(table)
 
 
 def print_plan_explain(plan_id: str, items: list[dict], console: Console | None = None) -> None:
     """Why each action of a plan was taken, from its journalled intents."""
-    console = console or Console(file=sys.stdout)
+    console = console or make_console()
     for item in items:
         just = item["justification"]
         outcome = item.get("outcome")
-        head = Text.assemble((f"{item['action_id']}  ", "bold"), (item["action"], ACTION_STYLE.get(item["action"], "")),
-                             f"  pid {item['pid']}  {printable(just.get('command', ''))[:80]}")
-        console.print(head)
+        console.print(line((f"{item['action_id']}  ", "bold"), (item["action"], ACTION_STYLE.get(item["action"], "")),
+                           f"  pid {item['pid']}  {str(just.get('command', ''))[:80]}"))
         post = just.get("posterior", {})
-        console.print("  posterior  " + "  ".join(f"{c} {post[c]:.3f}" for c in CLASSES if c in post))
+        console.print(text("  posterior  " + "  ".join(f"{c} {post[c]:.3f}" for c in CLASSES if c in post)))
         if just.get("requested"):
-            console.print("  [yellow]requested explicitly by the user (pt plan --do)[/]")
-        console.print(f"  why        {printable(just.get('why', ''))}")
+            console.print(text("  requested explicitly by the user (pt plan --do)", "yellow"))
+        console.print(text(f"  why        {just.get('why', '')}"))
         losses = {a: v for a, v in just.get("expected_loss", {}).items() if v is not None}
         if losses:
-            console.print("  exp. loss  " + "  ".join(f"{a} {v:.2f}" for a, v in sorted(losses.items(),
-                                                                                    key=lambda kv: kv[1])))
+            console.print(text("  exp. loss  " + "  ".join(f"{a} {v:.2f}" for a, v in sorted(losses.items(),
+                                                                                       key=lambda kv: kv[1]))))
         if outcome:
-            console.print(Text.assemble("  outcome    ", (outcome["result"], RESULT_STYLE.get(outcome["result"], "")),
-                                        f": {printable(outcome['detail'])}"))
+            console.print(line("  outcome    ", (outcome["result"], RESULT_STYLE.get(outcome["result"], "")),
+                               f": {outcome['detail']}"))
         else:
-            console.print("  outcome    [yellow]none recorded (interrupted apply?)[/]")
+            console.print(line("  outcome    ", ("none recorded (interrupted apply?)", "yellow")))
         console.print()

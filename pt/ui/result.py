@@ -80,6 +80,8 @@ def print_scan_json(view, *, top: int | None, triage=None, telemetry: dict | Non
             "sort": view.sort,
         },
     }
+    if view.recommended is not None:
+        data["summary"] |= {"recommended": view.recommended, "protected_by": view.protected}
     if triage is not None:
         data["model"] = {
             "priors": {"source": triage.priors.source, "digest": triage.priors.digest},

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pwd
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +12,8 @@ from rich.text import Text
 from pt.collect.snapshot import Snapshot
 from pt.fields import FIELDS, FIELDS_BY_NAME, RAW_TABLE, TRIAGE_TABLE, process_columns, verdict_columns
 from pt.formatting import format_bytes, format_duration, format_share
+from pt.ui.text import console as make_console
+from pt.ui.text import line, plural, text
 
 PROCESS_FIELD_NAMES = frozenset(f.name for f in FIELDS)
 TREE_COLUMNS = ("pid", "ppid", "user", "cpu_share", "rss_bytes", "elapsed_s", "command")
@@ -20,11 +21,15 @@ CLASS_STYLE = {"useful": "green", "useful_bad": "yellow", "abandoned": "bold red
 ACTION_STYLE = {"keep": "dim", "renice": "cyan", "throttle": "cyan", "quarantine": "cyan",
                 "pause": "yellow", "restart": "yellow", "kill": "bold red"}
 
-#: Control characters (newlines, escapes) are shown escaped, never sent to the terminal.
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]} | {0x0A: "\\n", 0x09: "\\t"}
-
 STATE_STYLE = {"R": "bold green", "D": "bold red", "Z": "bold magenta", "T": "yellow",
                "t": "yellow", "I": "dim", "X": "red"}
+
+
+#: The policy key that relaxes a hard veto, by the start of the rule's name
+#: (rules not listed are fixed: pid 1, pt itself, the login session, ...).
+VETO_KEYS = (("system service", "guards.allow_system_services"),
+             ("another user's process", "guards.allow_other_users"),
+             ("protected pattern", "guards.protected_patterns"))
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,9 @@ class ScanView:
     """The rows chosen for display, in display order, with the fields' columns.
 
     ``table`` names the columns a person sees; ``columns`` holds those (or,
-    for JSON, every field).
+    for JSON, every field). With verdicts, ``recommended`` counts the
+    selected rows per recommended action and ``protected`` per hard veto
+    (rule names as :func:`veto_rule` groups them).
     """
 
     snapshot: Snapshot
@@ -41,6 +48,8 @@ class ScanView:
     total: int
     hidden_kernel_threads: int
     sort: str
+    recommended: dict[str, int] | None = None
+    protected: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return len(self.snapshot)
@@ -50,8 +59,11 @@ def resolve_users(users: list[str]) -> set[int]:
     """uids for ``--user`` values (login names or numeric uids); unknown names raise."""
     uids = set()
     for user in users:
-        if user.isdigit():
-            uids.add(int(user))
+        if user.isascii() and user.isdigit():
+            uid = int(user)
+            if uid > 0xFFFFFFFE:              # the kernel's largest uid; (uid_t)-1 means "none"
+                raise ValueError(f"--user: {user!r} is not a uid (at most 4294967294)")
+            uids.add(uid)
             continue
         try:
             uids.add(pwd.getpwnam(user).pw_uid)
@@ -70,6 +82,34 @@ def _sort_order(columns: dict[str, np.ndarray], pid: np.ndarray, key: str, rever
         values = values.astype(np.float64)
         order = np.lexsort((pid, -values if FIELDS_BY_NAME[key].descending else values))
     return order[::-1] if reverse else order
+
+
+def attention_order(triage, rows: np.ndarray) -> np.ndarray:
+    """Order of ``rows`` (indices into ``triage``) by what is worth a look:
+    recommended actions first (most expected loss saved first), then zombies,
+    then the least probably useful; ties by pid. A protected zombie or
+    runaway is never buried below thousands of quiet processes."""
+    from pt.infer.posterior import USEFUL
+
+    d = triage.decision
+    action = d.action[rows]
+    loss = d.expected_loss[rows]
+    saved = np.nan_to_num(loss[:, 0] - np.take_along_axis(loss, action[:, None], axis=1)[:, 0])
+    zombie = triage.snapshot["state"][rows] == ord("Z")
+    not_useful = 1.0 - triage.inference.posterior[rows, USEFUL]
+    return np.lexsort((triage.snapshot["pid"][rows], -not_useful, ~zombie, -np.where(action != 0, saved, 0.0),
+                       action == 0))
+
+
+def veto_rule(reason: str) -> str:
+    """The rule of a ``protected_by`` reason, without its detail (one
+    ``protected pattern`` for every pattern)."""
+    return next((prefix for prefix, _ in VETO_KEYS if reason.startswith(prefix)), reason)
+
+
+def _counts(values) -> dict[str, int]:
+    names, counts = np.unique(np.asarray(values, dtype=str), return_counts=True)
+    return dict(sorted(zip(names.tolist(), counts.tolist()), key=lambda kv: (-kv[1], kv[0])))
 
 
 def select_rows(snapshot: Snapshot, *, uids: set[int] | None, kernel_threads: bool,
@@ -93,44 +133,59 @@ def select_rows(snapshot: Snapshot, *, uids: set[int] | None, kernel_threads: bo
     chosen = snapshot.take(keep)
     columns = process_columns(chosen, None if wanted is None else
                               [n for n in wanted if n in PROCESS_FIELD_NAMES])
+    recommended = protected = None
     if triage is not None:
         verdicts = verdict_columns(triage, None if wanted is None else
                                    [n for n in wanted if n not in PROCESS_FIELD_NAMES])
         columns |= {k: v[keep] for k, v in verdicts.items()}
-    order = _sort_order(columns, chosen["pid"], sort, reverse)
+        from pt.config import ACTIONS
+        recommended = _counts(np.asarray(ACTIONS)[triage.decision.action[keep]])
+        reasons = triage.protected_by[keep]
+        protected = _counts([veto_rule(r) for r in reasons[np.not_equal(reasons, None)]])
+    if sort == "attention" and triage is not None:
+        order = attention_order(triage, np.flatnonzero(keep))
+        order = order[::-1] if reverse else order
+    else:
+        order = _sort_order(columns, chosen["pid"], sort, reverse)
     return ScanView(chosen.take(order), {k: v[order] for k, v in columns.items()}, table,
-                    total=len(snapshot), hidden_kernel_threads=hidden, sort=sort)
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters escaped so a hostile name cannot drive the terminal."""
-    return text.translate(_CONTROL)
+                    total=len(snapshot), hidden_kernel_threads=hidden, sort=sort,
+                    recommended=recommended, protected=protected)
 
 
 def _cell(field_name: str, value) -> Text:
     field = FIELDS_BY_NAME[field_name]
-    text = Text(printable(field.show(value)))
+    cell = text(field.show(value))
     if field_name == "state":
-        text.stylize(STATE_STYLE.get(value, ""))
+        cell.stylize(STATE_STYLE.get(value, ""))
     elif field_name == "cpu_share" and value >= 0.5:
-        text.stylize("bold red" if value >= 0.9 else "yellow")
+        cell.stylize("bold red" if value >= 0.9 else "yellow")
     elif field_name == "class":
-        text.stylize(CLASS_STYLE.get(value, ""))
+        cell.stylize(CLASS_STYLE.get(value, ""))
     elif field_name == "action":
-        text.stylize(ACTION_STYLE.get(value, ""))
+        cell.stylize(ACTION_STYLE.get(value, ""))
     elif field_name == "command":
-        text.stylize("cyan" if not str(value).startswith("[") else "dim")
-        text.no_wrap, text.overflow = True, "ellipsis"
-    return text
+        cell.stylize("cyan" if not str(value).startswith("[") else "dim")
+        cell.no_wrap, cell.overflow = True, "ellipsis"
+    return cell
 
 
-def _title(view: ScanView) -> str:
+def _title(view: ScanView) -> Text:
     host = view.snapshot.host
-    return (f"[bold]pt scan[/] · {host.hostname} · {view.total:,} processes · "
-            f"{host.cpu_count} CPUs · up {format_duration(host.uptime_s)}")
+    return line(("pt scan", "bold"), f" · {host.hostname} · {view.total:,} processes · "
+                f"{host.cpu_count} CPUs · up {format_duration(host.uptime_s)}")
 
 
-def _caption(view: ScanView, shown: int) -> str:
+def veto_note(protected: dict[str, int]) -> Text:
+    """Which hard vetoes pinned how many processes to keep, and the policy
+    key that would change each (``guards.*`` in ~/.config/pt/policy.json)."""
+    out = line(("kept by hard vetoes: ", "bold"))
+    for n, (rule, count) in enumerate(protected.items()):
+        key = next((k for prefix, k in VETO_KEYS if rule == prefix), None)
+        out.append_text(line(" · " if n else "", f"{count:,} {rule}", (f" ({key})" if key else "", "dim")))
+    return out
+
+
+def _caption(view: ScanView, shown: int) -> Text:
     parts = [f"{shown:,} of {len(view):,} shown, by {view.sort}"]
     if view.hidden_kernel_threads:
         parts.append(f"{view.hidden_kernel_threads:,} kernel threads hidden (--kernel-threads)")
@@ -139,9 +194,27 @@ def _caption(view: ScanView, shown: int) -> str:
     errors = view.snapshot.errors
     if errors.vanished:
         parts.append(f"{errors.vanished} exited during the scan")
+    caption = line(" · ".join(parts))
     if errors.partial:
-        parts.append(f"[yellow]{errors.denied + errors.malformed} unreadable[/]")
-    return " · ".join(parts)
+        caption.append_text(line(" · ", (f"{errors.denied + errors.malformed} unreadable", "yellow")))
+    return caption
+
+
+def summary_lines(view: ScanView) -> list[Text]:
+    """Why the verdicts are what they are, for a scan with verdicts: what is
+    recommended and, when vetoes pinned processes to keep, which and how
+    many, with the policy key that changes each."""
+    if view.recommended is None:
+        return []
+    acting = {a: n for a, n in view.recommended.items() if a != "keep"}
+    out = [line(("recommended: " + ", ".join(f"{n:,} {a}" for a, n in acting.items()) + " (pt plan to act)"
+                 if acting else "nothing recommended beyond keep for the "
+                 + plural(len(view), "selected process", "selected processes"), "bold"))]
+    if view.protected:
+        out += [veto_note(view.protected),
+                line(("to change a veto, set its key in ~/.config/pt/policy.json; "
+                      "the EVIDENCE glyphs: pt scan --legend", "dim"))]
+    return out
 
 
 def scan_table(view: ScanView, top: int) -> Table:
@@ -185,12 +258,12 @@ def scan_tree(view: ScanView) -> Text:
         parent = int(c["ppid"][i])
         children.setdefault(parent if parent in row_of_pid else -1, []).append(i)
 
-    lines = [Text.from_markup(_title(view))]
+    lines = [_title(view)]
     stack = [(i, "", last) for i, last in _with_last(children.get(-1, []))][::-1]
     while stack:
         i, prefix, last = stack.pop()
         branch = "└── " if last else "├── "
-        lines.append(Text.assemble(
+        lines.append(line(
             (prefix + branch, "dim"), (f"{pids[i]} ", "bold"),
             (f"{c['user'][i] or '?'} {format_share(c['cpu_share'][i])} "
              f"{format_bytes(c['rss_bytes'][i])} {format_duration(c['elapsed_s'][i])}  ", "dim"),
@@ -208,8 +281,10 @@ def _with_last(items: list[int]):
 
 
 def print_scan(view: ScanView, *, top: int, tree: bool, console: Console | None = None) -> None:
-    console = console or Console(file=sys.stdout)
+    console = console or make_console()
     if tree:
         console.print(scan_tree(view), no_wrap=True, overflow="ellipsis")
     else:
         console.print(scan_table(view, top))
+    for note in summary_lines(view):          # the terminal's width, not the table's
+        console.print(note)

@@ -1,0 +1,53 @@
+"""Why nothing is recommended: the scan names what each veto protects and
+how to change it, lists what is worth a look first, and explains its glyphs."""
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+
+import numpy as np
+
+from pt.testing import run_pt, zombie
+from pt.ui.text import SafeConsole
+
+
+def test_the_summary_counts_each_veto_and_names_its_policy_key():
+    from pt.config import ACTIONS
+    from pt.triage import triage
+    from pt.ui.scan_view import VETO_KEYS, print_scan, select_rows, veto_rule
+
+    with zombie():
+        t = triage(window_s=0.05)
+    view = select_rows(t.snapshot, uids=None, kernel_threads=False, sort="attention", triage=t)
+    user = ~t.snapshot["kernel_thread"]
+    reasons = [veto_rule(r) for r in t.protected_by[user] if r is not None]
+    assert view.protected == dict(Counter(reasons)) and sum(view.protected.values()) == len(reasons)
+    assert view.recommended == dict(Counter(np.asarray(ACTIONS)[t.decision.action[user]].tolist()))
+
+    buf = io.StringIO()
+    print_scan(view, top=5, tree=False, console=SafeConsole(file=buf, width=1000, color_system=None))
+    out = buf.getvalue()
+    keys = dict(VETO_KEYS)
+    for rule, n in view.protected.items():
+        assert f"{n:,} {rule}" + (f" ({keys[rule]})" if rule in keys else "") in out
+    acting = {a: n for a, n in view.recommended.items() if a != "keep"}
+    assert ("recommended: " if acting else "nothing recommended beyond keep") in out
+
+
+def test_json_summary_counts_vetoes_and_actions(tmp_path):
+    data = json.loads(run_pt("scan", "--json", "--no-telemetry", cwd=tmp_path).stdout)["data"]
+    rows, summary = data["processes"], data["summary"]
+    assert sum(summary["recommended"].values()) == len(rows)
+    assert sum(summary["protected_by"].values()) == sum(r["protected_by"] is not None for r in rows)
+
+
+def test_the_legend_names_every_glyph(tmp_path):
+    from pt.commands.scan import LEGEND
+    from pt.infer.ledger import GLYPHS, LABELS
+
+    for feature, glyph in GLYPHS.items():
+        assert f"{glyph} {LABELS[feature]}" in LEGEND
+    shown = run_pt("scan", "--legend", cwd=tmp_path)
+    assert shown.stdout == LEGEND and not shown.stderr
+    assert LEGEND.splitlines()[6].strip() in run_pt("scan", "--help", cwd=tmp_path).stdout
