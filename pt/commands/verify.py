@@ -5,7 +5,8 @@ import argparse
 
 EPILOG = """\
 For each action: the outcome pt journalled, whether the process is still
-there (and in which state), and, for one that is gone, whether its command
+there and in which state (running, stopped (paused), or a zombie not yet
+reaped by its parent), and, for one that is gone, whether its command
 came back: a process with the same command line and owner started after pt
 acted (a supervisor or a shell loop respawning it).
 
@@ -33,10 +34,14 @@ def run(args: argparse.Namespace) -> int:
     plan, code = load_or_fail("verify", args)
     if plan is None:
         return code
-    rows = verify_plan(plan)
+    from pt.act.journal import Journal
+    from pt.commands.undo import journal_errors
+    journal = Journal()
+    rows = verify_plan(plan, journal=journal)
+    errors = journal_errors("verify", journal)
     if args.json:
         print_json(envelope("verify", host={}, data={"plan_id": plan["plan_id"], "targets": rows},
-                            errors=[], partial=False))
+                            errors=errors, partial=bool(errors)))
     else:
         from pt.ui.plan_view import print_verify
         print_verify(plan, rows)
