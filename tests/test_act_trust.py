@@ -163,6 +163,15 @@ def test_inside_a_pid_namespace_without_its_own_proc_pt_does_not_act(tmp_path, e
 
 
 @needs_unshare
+def test_a_scan_there_still_works_and_says_whose_pids_it_shows(tmp_path, env):
+    out = subprocess.run(["unshare", "-p", "-f", sys.executable, "-m", "pt", "scan", "--raw", "--json",
+                          "--no-telemetry"], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env={**os.environ, **env})
+    assert out.returncode == 0, out.stderr
+    assert "not this pid namespace's" in out.stderr and json.loads(out.stdout)["data"]["processes"]
+
+
+@needs_unshare
 def test_a_plan_made_inside_a_pid_namespace_is_refused_outside(tmp_path, env):
     """Made with its own /proc in a new pid namespace, the plan's pid is a
     small number that names some other process out here."""

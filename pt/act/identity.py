@@ -1,4 +1,4 @@
-"""Is this still the process the user approved? (DESIGN.md §4.2)
+"""Is this still the process the user approved?
 
 The one place that answers it. A process is ``(boot_id, pid, start_ticks)``
 plus its owner, executable and command line: the pid alone is reused, the
