@@ -102,8 +102,9 @@ def test_a_mutated_plan_is_refused_or_acts_only_on_what_it_names(data):
     with a_sleeper() as proc, tempfile.TemporaryDirectory() as tmp:
         plan = plan_for([proc.pid], data.draw(st.sampled_from(["pause", "renice", "kill"])))
         paths = [p for p in _paths(plan) if p and p[0] != "plan_id"]
-        where = data.draw(st.sampled_from(paths))
-        mutated = _replace(plan, where, data.draw(json_values))
+        identity = [p for p in paths if p[:3] == ("actions", 0, "target")]
+        where = data.draw(st.sampled_from(identity) | st.sampled_from(paths))
+        mutated = _replace(plan, where, data.draw(json_values | st.integers(-2**70, 2**70)))
         mutated["plan_id"] = plan_id(mutated)
         loaded = load_bytes(json.dumps(mutated).encode())
         event("refused when loaded" if loaded is None else "loaded")

@@ -168,6 +168,9 @@ def _guard(steps: list[Step], policy: Policy, budget: guards.Budget, now: float)
             else:
                 step.outcome = remedies.Outcome("aborted", f"identity check failed: {exc}; not retried")
             continue
+        except Exception as exc:                       # noqa: BLE001 - every step ends journalled
+            step.outcome = _failure("verify", exc)
+            continue
         live.append(step)
     protected = guards.vetoes([s.entry["target"] for s in live], policy) if live else []
     locked = guards.locked_pids()

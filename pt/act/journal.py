@@ -98,7 +98,7 @@ class Journal:
         :attr:`skipped`, which commands report."""
         self.skipped = 0
         try:
-            lines = self.path.read_bytes().splitlines()
+            lines = self.path.read_bytes().split(b"\n")
         except FileNotFoundError:
             return []
         out = []

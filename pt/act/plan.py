@@ -28,6 +28,8 @@ from pt.telemetry.redact import mask_secrets
 
 PLAN_VERSION = 1
 PLAN_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+#: The largest pid Linux hands out (PID_MAX_LIMIT, 2^22).
+PID_MAX = 1 << 22
 #: Plans are small (a few KB per action); anything larger is not one of pt's.
 MAX_PLAN_BYTES = 16 << 20
 
@@ -306,10 +308,12 @@ def schema_problem(plan: dict) -> str | None:
         t, p = a.get("target"), a.get("params")
         if not isinstance(t, dict) or not isinstance(p, dict):
             return f"{where}.target and .params must be objects"
-        if not (_is_int(t.get("pid"), 1) and _is_int(t.get("start_ticks"), 0) and _is_int(t.get("uid"), 0)
+        if not (_is_int(t.get("pid"), 1, PID_MAX) and _is_int(t.get("start_ticks"), 0, 2**64 - 1)
+                and _is_int(t.get("uid"), 0, 2**32 - 1)
                 and isinstance(t.get("cmd_hash"), str) and isinstance(t.get("boot_id"), (str, type(None)))
                 and isinstance(t.get("exe"), (str, type(None)))):
-            return f"{where}.target needs pid, start_ticks, uid (whole numbers), cmd_hash, boot_id, exe"
+            return (f"{where}.target needs pid (1 to {PID_MAX}), start_ticks, uid (whole numbers), "
+                    "cmd_hash, boot_id, exe")
         if not all(isinstance(a.get(k), str) for k in ("comm", "command", "why")):
             return f"{where}.comm, .command and .why must be text"
         if not isinstance(a.get("state", ""), str) or not _is_number(a.get("age_s")):
@@ -324,7 +328,7 @@ def schema_problem(plan: dict) -> str | None:
                 isinstance(f, list) and len(f) == 4 and all(_is_int(x, 0) for x in f) for f in files)):
             return f"{where}.write_files must be a list of [fd, dev, inode, pos] or null"
         kind = a["action"]
-        if kind == "kill" and not (p.get("signal") in signal.Signals.__members__
+        if kind == "kill" and not (isinstance(p.get("signal"), str) and p["signal"] in signal.Signals.__members__
                                    and _is_number(p.get("grace_s"), 0, 600)):
             return f"{where}.params needs a signal name and grace_s in [0, 600]"
         if kind == "renice" and not _is_int(p.get("nice"), -20, 19):
