@@ -161,7 +161,7 @@ def _guard(steps: list[Step], policy: Policy, budget: guards.Budget, now: float)
         identity = Identity.from_dict(step.entry["target"])
         try:
             step.target = Target.open(identity)
-            step.live_state = step.target.check().state
+            step.live_state = step.target.opened.state
         except IdentityMismatch as exc:
             if step.resumed and step.entry["action"] == "kill" and exc.gone:
                 step.outcome = remedies.Outcome("exited", "gone after the interrupted apply's signal")

@@ -16,6 +16,7 @@ bytes that are not UTF-8.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import select
@@ -63,7 +64,9 @@ def cmd_hash(cmdline: bytes | str | list[str] | tuple[str, ...]) -> str:
 EMPTY_CMD = cmd_hash(b"")
 
 
+@functools.cache
 def boot_id() -> str | None:
+    """This boot's id (read once: it cannot change while pt runs)."""
     try:
         with open("/proc/sys/kernel/random/boot_id", "rb") as f:
             return f.read().decode("ascii", "replace").strip()
@@ -170,33 +173,33 @@ def _same_exe(planned: str | None, now: str | None) -> bool:
     return strip(planned) == strip(now)
 
 
-def mismatch(expected: Identity, pid: int) -> tuple[str, bool] | None:
-    """Why the process at ``pid`` is not ``expected`` — ``(reason, gone)`` —
-    or None when it is: boot id, exact start ticks, real uid, and, while the
-    process still has its memory (not a zombie or mid-exit, which cannot
-    ``exec``), executable and command-line hash."""
+def verify(expected: Identity, pid: int) -> ProcStat:
+    """The stat of the process at ``pid`` if it is ``expected``; else raises
+    :class:`IdentityMismatch` saying why: boot id, exact start ticks, real
+    uid, and, while the process still has its memory (not a zombie or
+    mid-exit, which cannot ``exec``), executable and command-line hash."""
     if expected.boot_id is not None and expected.boot_id != boot_id():
-        return "the machine rebooted since the plan was made (boot id differs)", True
+        raise IdentityMismatch("the machine rebooted since the plan was made (boot id differs)", gone=True)
     stat = read_stat(pid)
     if stat is None:
-        return "the process has exited", True
+        raise IdentityMismatch("the process has exited", gone=True)
     if stat.start_ticks != expected.start_ticks:
-        return (f"pid {pid} now belongs to another process (start ticks {stat.start_ticks}, "
-                f"plan says {expected.start_ticks})"), True
+        raise IdentityMismatch(f"pid {pid} now belongs to another process (start ticks {stat.start_ticks}, "
+                               f"plan says {expected.start_ticks})", gone=True)
     uid = read_uid(pid)
     if uid != expected.uid:
-        return f"owner changed (uid {uid}, plan says {expected.uid})", False
+        raise IdentityMismatch(f"owner changed (uid {uid}, plan says {expected.uid})")
     if stat.state in "ZXx":
-        return None
+        return stat
     exe, digest = read_exe(pid), read_cmd_hash(pid)
     if exe is None and digest in (None, EMPTY_CMD):
-        return None                   # exiting: its memory (exe, argv) is already gone
+        return stat                   # exiting: its memory (exe, argv) is already gone
     if not _same_exe(expected.exe, exe):
-        return f"identity changed: exe was {expected.exe!r}, now {exe!r}", False
+        raise IdentityMismatch(f"identity changed: exe was {expected.exe!r}, now {exe!r}")
     if digest != expected.cmd_hash:
-        return (f"identity changed: the command line changed since the plan "
-                f"(hash was {expected.cmd_hash}, now {digest})"), False
-    return None
+        raise IdentityMismatch(f"identity changed: the command line changed since the plan "
+                               f"(hash was {expected.cmd_hash}, now {digest})")
+    return stat
 
 
 class Target:
@@ -211,6 +214,7 @@ class Target:
     def __init__(self, identity: Identity, pidfd: int | None):
         self.identity = identity
         self.pidfd = pidfd
+        self.opened: ProcStat | None = None      # its stat when opened and verified
 
     @classmethod
     def open(cls, identity: Identity) -> Target:
@@ -225,7 +229,7 @@ class Target:
         target = cls(identity, pidfd)
         try:
             # Checked after the pidfd is open: the pidfd now names whatever we verify.
-            target.check()
+            target.opened = target.check()
         except IdentityMismatch:
             target.close()
             raise
@@ -244,14 +248,9 @@ class Target:
 
     def check(self) -> ProcStat:
         """Verify that the pid still names the approved process (the whole
-        identity, see :func:`mismatch`) and return its stat now; raises
+        identity, see :func:`verify`) and return its stat now; raises
         :class:`IdentityMismatch` otherwise. A zombie still holds its pid."""
-        found = mismatch(self.identity, self.identity.pid)
-        if found:
-            raise IdentityMismatch(found[0], gone=found[1])
-        stat = read_stat(self.identity.pid)
-        if stat is None or stat.start_ticks != self.identity.start_ticks:
-            raise IdentityMismatch("the process has exited", gone=True)
+        stat = verify(self.identity, self.identity.pid)
         # Start ticks have 10 ms resolution: a pid reused within the tick the
         # target started in looks the same. The pidfd knows: if its process
         # has terminated, only a zombie at this pid can still be it.
