@@ -106,13 +106,14 @@ class ProcStat:
 
 
 def _one(reader, pid: int, name: str):
-    return reader(PROC, np.array([pid], np.int32), name)[0]
+    """``reader`` (a collector reader) for one pid's ``name``; None if out of range or unreadable."""
+    return reader(PROC, np.array([pid], np.int32), name)[0] if 0 < pid < 2**31 else None
 
 
 def read_stat(pid: int) -> ProcStat | None:
     """``/proc/PID/stat`` (fields after the last ``)``, man 5 proc); None if
     gone or unparseable (then nothing can be verified)."""
-    text = _one(read_texts, pid, "stat") if 0 < pid < 2**31 else None
+    text = _one(read_texts, pid, "stat")
     if text is None:
         return None
     fields = text[text.rfind(")") + 2:].split()
@@ -125,7 +126,7 @@ def read_stat(pid: int) -> ProcStat | None:
 
 def read_uid(pid: int) -> int | None:
     """Real uid (first ``Uid:`` field of ``/proc/PID/status``); None if unreadable."""
-    text = _one(read_texts, pid, "status") if 0 < pid < 2**31 else None
+    text = _one(read_texts, pid, "status")
     for line in (text or "").splitlines():
         if line.startswith("Uid:"):
             try:
@@ -135,21 +136,27 @@ def read_uid(pid: int) -> int | None:
     return None
 
 
+def read_comm(pid: int) -> str:
+    """``/proc/PID/comm`` as the collector decodes it ("?" if unreadable)."""
+    text = _one(read_texts, pid, "comm")
+    return "?" if text is None else text.rstrip("\n")
+
+
 def read_exe(pid: int) -> str | None:
     """``readlink /proc/PID/exe`` as the collector decodes it; None if
     unreadable (a zombie, a kernel thread, another user's process)."""
-    return _one(read_links, pid, "exe") if 0 < pid < 2**31 else None
+    return _one(read_links, pid, "exe")
 
 
 def read_cmd_hash(pid: int) -> str | None:
     """:func:`cmd_hash` of ``/proc/PID/cmdline`` now; None if unreadable."""
-    text = _one(read_texts, pid, "cmdline") if 0 < pid < 2**31 else None
+    text = _one(read_texts, pid, "cmdline")
     return None if text is None else cmd_hash(text)
 
 
 def read_write_bytes(pid: int) -> int | None:
     """``write_bytes`` of ``/proc/PID/io`` (None if unreadable)."""
-    text = _one(read_texts, pid, "io") if 0 < pid < 2**31 else None
+    text = _one(read_texts, pid, "io")
     for line in (text or "").splitlines():
         if line.startswith("write_bytes:"):
             try:

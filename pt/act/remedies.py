@@ -16,10 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from pt.act import cgroups
-from pt.act.identity import IdentityMismatch, Target, read_stat
+from pt.act.identity import IdentityMismatch, Target, read_comm, read_stat
 
 
 @dataclass
@@ -261,7 +259,7 @@ def reap_zombie(target: Target, timeout: float = 1.0) -> Outcome:
         if now is None or now.start_ticks != target.identity.start_ticks:
             return Outcome("exited", f"reaped by its parent {parent_pid} after SIGCHLD")
         time.sleep(0.01)
-    comm = _comm(parent_pid)
+    comm = read_comm(parent_pid)
     return Outcome("still_running", f"its parent {parent_pid} ({comm}) does not reap it; ending the parent "
                    f"would (the zombie is then reaped by init): plan that with `pt plan --pid {parent_pid}`",
                    extra={"parent_pid": parent_pid})
@@ -273,10 +271,3 @@ def _open_parent(pid: int) -> Target:
     if identity is None:
         raise IdentityMismatch("it has exited")
     return Target.open(identity)
-
-
-def _comm(pid: int) -> str:
-    from pt.act.identity import PROC
-    from pt.collect._procfs import read_texts
-    text = read_texts(PROC, np.array([pid], np.int32), "comm")[0]
-    return "?" if text is None else text.rstrip("\n")
