@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pt.act.identity import read_write_bytes
+from pt.act.identity import read_status, read_write_bytes
 from pt.act.journal import ACTED_RESULTS
 from pt.config import RATE_PERIODS, ActionPolicy, Policy
 
@@ -57,12 +57,12 @@ def host_clock(root: str = "/proc"):
 
 def ignores(pid: int, sig: int) -> bool:
     """True if ``pid`` ignores ``sig`` (SigIgn in /proc/PID/status)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text(errors="backslashreplace").splitlines():
-            if line.startswith("SigIgn:"):
+    for line in (read_status(pid) or "").splitlines():
+        if line.startswith("SigIgn:"):
+            try:
                 return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
-    except (OSError, ValueError):
-        return False
+            except (IndexError, ValueError):
+                return False
     return False
 
 

@@ -124,10 +124,14 @@ def read_stat(pid: int) -> ProcStat | None:
         return None
 
 
+def read_status(pid: int) -> str | None:
+    """``/proc/PID/status`` as the collector decodes it; None if unreadable."""
+    return _one(read_texts, pid, "status")
+
+
 def read_uid(pid: int) -> int | None:
     """Real uid (first ``Uid:`` field of ``/proc/PID/status``); None if unreadable."""
-    text = _one(read_texts, pid, "status")
-    for line in (text or "").splitlines():
+    for line in (read_status(pid) or "").splitlines():
         if line.startswith("Uid:"):
             try:
                 return int(line.split()[1])

@@ -5,10 +5,11 @@ import argparse
 
 EPILOG = """\
 Before each action pt re-checks, on the live machine: the target's identity
-(through a pidfd: boot id, exact start time, owner, executable and command
-line, before every signal), the hard vetoes, the minimum
-age, data-loss gates (files open for writing, locks, recent writes), rate
-limits and the per-run cap. Every intent is journalled and fsync'd before the
+(through a pidfd, before every signal: boot id, exact start time, owner,
+executable and command line, so a process that exec'd is left alone), the
+hard vetoes, the minimum age, data-loss gates (files open for writing,
+locks, writes since the plan on any filesystem), rate limits and the
+per-run cap. Every intent is journalled and fsync'd before the
 first signal; every outcome after. Applying a plan twice acts once; an apply
 that was interrupted resumes where it stopped.
 
