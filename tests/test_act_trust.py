@@ -140,7 +140,7 @@ def test_a_plan_from_another_pid_namespace_is_refused(journal):
         plan = plan_for([proc.pid], "pause")
         plan["host"]["pid_ns"] = "pid:[1]"
         plan["plan_id"] = plan_id(plan)
-        for act in (apply_plan, undo_plan):
+        for act in (apply_plan, undo_plan, verify_plan):
             with pytest.raises(PlanError, match="another pid namespace"):
                 act(plan, journal=journal, **({"policy": acting_policy()} if act is apply_plan else {}))
         assert _state(proc.pid) == "S" and journal.records() == []
@@ -153,7 +153,7 @@ def test_inside_a_pid_namespace_without_its_own_proc_pt_does_not_act(tmp_path, e
     with sleepers(1) as (proc,):
         path = tmp_path / "plan.json"
         path.write_text(json.dumps(plan_for([proc.pid], "kill")))
-        for command in (["apply", str(path), "--yes"], ["undo", str(path)]):
+        for command in (["apply", str(path), "--yes"], ["undo", str(path)], ["verify", str(path)]):
             out = subprocess.run(["unshare", "-p", "-f", sys.executable, "-m", "pt", *command, "--json"],
                                  capture_output=True, text=True, cwd=tmp_path, timeout=120,
                                  env={**os.environ, **env})

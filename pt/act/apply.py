@@ -377,6 +377,7 @@ def verify_plan(plan: dict, *, journal: Journal | None = None, root: str = "/pro
     from pt.act.identity import read_stat
     from pt.collect import collect
 
+    check_namespace(plan)                         # its pids mean these processes only here
     journal = journal or Journal()
     finished = outcomes_by_action(journal.records(plan["plan_id"]))
     snapshot = collect(root)

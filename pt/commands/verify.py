@@ -35,9 +35,19 @@ def run(args: argparse.Namespace) -> int:
     if plan is None:
         return code
     from pt.act.journal import Journal
+    from pt.act.plan import PlanError
     from pt.commands.undo import journal_errors
+    from pt.exit_codes import REFUSED
     journal = Journal()
-    rows = verify_plan(plan, journal=journal)
+    try:
+        rows = verify_plan(plan, journal=journal)
+    except PlanError as exc:
+        import sys
+        print(f"pt verify: error: {exc}", file=sys.stderr)
+        if args.json:
+            from pt.ui.result import error_envelope
+            print_json(error_envelope("verify", code="plan_unusable", message=str(exc)))
+        return REFUSED
     errors = journal_errors("verify", journal)
     if args.json:
         print_json(envelope("verify", host={}, data={"plan_id": plan["plan_id"], "targets": rows},
