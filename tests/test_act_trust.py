@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -376,3 +377,28 @@ def test_a_plan_says_which_pid_namespace_its_pids_belong_to(tmp_path):
     path.write_text(json.dumps(plan))
     with pytest.raises(PlanError, match="pid_ns"):
         load_plan(str(path))
+
+
+def test_a_journalled_reversal_names_only_pts_own_group_for_its_plan(journal, tmp_path):
+    """undo takes the reversal from the journal: a line naming any directory
+    but pt's group of that plan is not a record, so undo never rmdirs it."""
+    victim = tmp_path / "keep-me"
+    victim.mkdir()
+    with sleepers(1) as (proc,):
+        plan = plan_for([proc.pid], "throttle", {"cpu": 0.5})
+        pid_, aid = plan["plan_id"], f"{plan['plan_id']}:0"
+        target = plan["actions"][0]["target"]
+        base = {"kind": "outcome", "plan_id": pid_, "action_id": aid, "action": "throttle", "ts": time.time(),
+                **{k: target[k] for k in ("pid", "start_ticks", "uid", "boot_id", "cmd_hash")},
+                "result": "done", "detail": "", "exit_status": None}
+        forged = {"action": "uncgroup", "version": 2, "mount": str(tmp_path), "origin": "/",
+                  "group": str(victim)}
+        mine = {**forged, "group": str(tmp_path / "pt" / f"{pid_}-0")}
+        journal.append([{**base, "params": {"undo": forged}}])
+        assert journal.records() == [] and journal.skipped == 1
+        journal.append([{**base, "params": {"undo": mine}}])
+        assert [r["params"]["undo"] for r in journal.records()] == [mine]
+        os.kill(proc.pid, signal.SIGKILL)            # undo then finds nothing to move back
+        proc.wait()
+        (undone,) = undo_plan(plan, journal=journal)
+        assert undone["result"] == "aborted" and victim.is_dir()
