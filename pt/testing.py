@@ -877,8 +877,9 @@ def plan_for(pids, action: str, params: dict | None = None, *, created_at: float
              ttl_s: float = 900.0, policy=None) -> dict:
     """A valid plan acting on ``pids`` (the test's own processes), as an agent
     or a hand edit would write one: identities read now, id from content."""
-    from pt.act.identity import read_identity, read_write_bytes
-    from pt.act.plan import PLAN_VERSION, action_params, plan_id
+    from pt.act.guards import write_baseline
+    from pt.act.identity import read_identity
+    from pt.act.plan import PLAN_VERSION, action_params, host_info, plan_id
     from pt.collect.host import read_host
 
     host = read_host(Path("/proc"))
@@ -888,18 +889,22 @@ def plan_for(pids, action: str, params: dict | None = None, *, created_at: float
         identity = read_identity(pid)
         assert identity is not None, f"pid {pid} is gone"
         start = host.boot_time + identity.start_ticks / host.clock_ticks
+        write_bytes, write_files = write_baseline(pid)
         entries.append({
-            "index": len(entries), "target": identity.as_dict(), "comm": _comm(pid).decode(),
-            "command": " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")).strip(),
+            "index": len(entries), "target": identity.as_dict(),
+            "comm": _comm(pid).decode("utf-8", "backslashreplace"),
+            "command": " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode(
+                "utf-8", "backslashreplace").split("\0")).strip(),
             "category": "unknown", "state": _state(pid), "ppid": 0, "start_time": start,
-            "age_s": now - start, "write_bytes": read_write_bytes(pid), "action": action, "requested": True,
+            "age_s": now - start, "write_bytes": write_bytes, "write_files": write_files,
+            "action": action, "requested": True,
             "params": params if params is not None else action_params(action, "unknown",
                                                                       policy or acting_policy()),
             "posterior": {"useful": 0.1, "useful_bad": 0.0, "abandoned": 0.9, "zombie": 0.0},
             "expected_loss": {}, "why": "test", "ledger": [],
         })
     body = {"pt_plan_version": PLAN_VERSION, "created_at": now, "expires_at": now + ttl_s,
-            "host": {"hostname": host.hostname, "boot_id": host.boot_id}, "policy_digest": "",
+            "host": host_info(host.hostname, host.boot_id), "policy_digest": "",
             "priors_digest": "", "selection": {}, "at_s": 0.0, "do": action, "actions": entries,
             "refused": []}
     return {"plan_id": plan_id(body), **body}

@@ -125,15 +125,16 @@ def test_an_exited_target_is_aborted(journal):
     assert out["result"] == "aborted" and "exited" in out["detail"]
 
 
-def test_without_pidfd_the_executable_is_compared_before_kill(journal, monkeypatch, tmp_path):
-    monkeypatch.setattr(identity, "HAVE_PIDFD", False)
+@pytest.mark.parametrize("pidfd", [True, False])
+def test_the_executable_is_compared_before_kill(journal, monkeypatch, pidfd):
+    monkeypatch.setattr(identity, "HAVE_PIDFD", pidfd and identity.HAVE_PIDFD)
     with sleepers(2) as procs:
         plan = plan_for([p.pid for p in procs], "kill")
         plan["actions"][1]["target"]["exe"] = "/usr/bin/something-else"
         plan["plan_id"] = plan_id(plan)
         out = apply_plan(plan, journal=journal, policy=acting_policy())
         assert out[0]["result"] == "exited"
-        assert out[1]["result"] == "aborted" and "executable changed" in out[1]["detail"]
+        assert out[1]["result"] == "aborted" and "exe was '/usr/bin/something-else'" in out[1]["detail"]
         assert procs[1].poll() is None
 
 
@@ -409,11 +410,16 @@ def test_a_resumed_renice_keeps_what_to_restore(journal):
             assert nice_of(proc.pid) == 0
 
 
+RECORD = {"plan_id": "x", "action_id": "x:0", "action": "pause", "pid": 99, "start_ticks": 1, "uid": 0,
+          "boot_id": None, "cmd_hash": "0" * 16}
+
+
 def test_a_torn_journal_line_does_not_swallow_the_next_record(journal):
-    journal.path.write_text('{"kind": "intent", "plan_id": "x", "action_id": "x:0"}\n{"kind": "outc')
-    journal.append([{"kind": "outcome", "plan_id": "x", "action_id": "x:0", "result": "done"}])
+    journal.path.write_text(json.dumps({"kind": "intent", "ts": 1.0, **RECORD}) + '\n{"kind": "outc')
+    journal.append([{"kind": "outcome", **RECORD, "result": "done", "detail": "", "exit_status": None}])
     records = journal.records("x")
     assert [r["kind"] for r in records] == ["intent", "outcome"]
+    assert journal.skipped == 1
 
 
 def test_pausing_a_process_someone_else_stopped_changes_nothing(journal):

@@ -17,9 +17,18 @@ import numpy as np
 
 from pt.act import guards, remedies
 from pt.act.cgroups import remove_group
-from pt.act.identity import Identity, IdentityMismatch, Target, boot_id, cmd_hash, wait_exited
+from pt.act.identity import (
+    NOT_OWN_PIDNS,
+    Identity,
+    IdentityMismatch,
+    Target,
+    boot_id,
+    cmd_hash,
+    wait_exited,
+)
 from pt.act.journal import ACTED_RESULTS, Journal, outcomes_by_action, pending_intents, uptime_ticks
 from pt.act.plan import PlanError
+from pt.collect.host import pid_namespace, procfs_is_own_pidns
 from pt.config import Policy, load_policy
 
 #: How long a process may take to die after SIGKILL before pt reports it still running.
@@ -58,6 +67,19 @@ def check_usable(plan: dict, now: float, policy: Policy) -> None:
     if current and any(b != current for b in
                        [plan["host"].get("boot_id")] + [a["target"]["boot_id"] for a in plan["actions"]]):
         raise PlanError(f"plan {plan['plan_id']} was not made on this boot of this machine (boot id differs)")
+    check_namespace(plan)
+
+
+def check_namespace(plan: dict) -> None:
+    """Refuse to act when ``/proc`` is not this pid namespace's, or when the
+    plan was made in another pid namespace: its pids are numbers there and
+    name other processes here."""
+    if not procfs_is_own_pidns():
+        raise PlanError(f"refusing plan {plan['plan_id']}: {NOT_OWN_PIDNS}")
+    here, made = pid_namespace(), plan["host"].get("pid_ns")
+    if made != here:
+        raise PlanError(f"plan {plan['plan_id']} was made in another pid namespace ({made}; pt runs in "
+                        f"{here}): its pids name other processes here; make the plan where you apply it")
 
 
 def _record(plan_id: str, entry: dict, kind: str, **extra) -> dict:
@@ -139,12 +161,15 @@ def _guard(steps: list[Step], policy: Policy, budget: guards.Budget, now: float)
         identity = Identity.from_dict(step.entry["target"])
         try:
             step.target = Target.open(identity)
-            step.live_state = step.target.live_stat().state
+            step.live_state = step.target.opened.state
         except IdentityMismatch as exc:
-            if step.resumed and step.entry["action"] == "kill":
+            if step.resumed and step.entry["action"] == "kill" and exc.gone:
                 step.outcome = remedies.Outcome("exited", "gone after the interrupted apply's signal")
             else:
                 step.outcome = remedies.Outcome("aborted", f"identity check failed: {exc}; not retried")
+            continue
+        except Exception as exc:                       # noqa: BLE001 - every step ends journalled
+            step.outcome = _failure("verify", exc)
             continue
         live.append(step)
     protected = guards.vetoes([s.entry["target"] for s in live], policy) if live else []
@@ -158,7 +183,8 @@ def _guard(steps: list[Step], policy: Policy, budget: guards.Budget, now: float)
         elif age < policy.actions.min_age_s:
             reason = f"too young: {age:.0f} s old, policy actions.min_age_s is {policy.actions.min_age_s:.0f} s"
         elif action in guards.DESTRUCTIVE and step.live_state != "Z":
-            risk = guards.data_at_risk(target["pid"], entry.get("write_bytes"), locked)
+            risk = guards.data_at_risk(target["pid"], entry.get("write_bytes"), entry.get("write_files"),
+                                       locked)
             reason = f"data-loss gate: {risk}" if risk else None
         if reason is None:
             reason = budget.refuse(action, target)
@@ -239,11 +265,15 @@ def _kill(steps: list[Step]) -> None:
             step.entry["params"]["signalled_at"] = time.time()
             step.entry["params"]["signalled_ticks"] = uptime_ticks()
             step.target.send(sig)
-            if step.live_state in "Tt":
-                step.target.send(signal.SIGCONT)   # a stopped process cannot run its handler
             sent.append((step, sig))
         except Exception as exc:                   # noqa: BLE001
             step.outcome = _failure("kill", exc)
+            continue
+        if step.live_state in "Tt":                # a stopped process cannot run its handler
+            try:
+                step.target.send(signal.SIGCONT)
+            except (IdentityMismatch, ProcessLookupError):
+                pass                               # gone or changed: the SIGKILL step checks again
     if not sent:
         return
     started = time.monotonic()
@@ -260,6 +290,9 @@ def _kill(steps: list[Step]) -> None:
             stubborn.append((step, sig))
         except ProcessLookupError:
             step.outcome = remedies.Outcome("exited", f"exited after {sig.name}")
+        except IdentityMismatch as exc:
+            step.outcome = (remedies.Outcome("exited", f"exited after {sig.name}") if exc.gone else
+                            remedies.Outcome("aborted", f"after {sig.name}: {exc}; SIGKILL not sent"))
     wait_exited([s.target for s, _ in stubborn], time.monotonic() + SIGKILL_WAIT_S)
     for step, sig in stubborn:
         if step.target.exited():
@@ -281,6 +314,7 @@ def undo_plan(plan: dict, *, journal: Journal | None = None) -> list[dict]:
     """Revert every reversible action of ``plan`` that pt carried out and has
     not undone yet; returns the undo outcome records (empty if nothing to undo).
     A failed undo may be retried; a done or aborted one is final."""
+    check_namespace(plan)
     journal = journal or Journal()
     plan_id = plan["plan_id"]
     targets = {f"{plan_id}:{a['index']}": a["target"] for a in plan["actions"]}
@@ -324,6 +358,18 @@ def _undo_one(identity: Identity, undo: dict) -> remedies.Outcome:
 
 # --- verify -------------------------------------------------------------------------
 
+def describe_state(stat) -> str:
+    """What a target is now, in words: a zombie has exited but still holds
+    its pid until its parent reaps it, and a stopped process is paused."""
+    if stat is None:
+        return "gone"
+    if stat.state == "Z":
+        return f"zombie, not yet reaped by its parent {stat.ppid}"
+    if stat.state in "Tt":
+        return "stopped (paused)" if stat.state == "T" else "stopped (traced)"
+    return f"running ({stat.state})"
+
+
 def verify_plan(plan: dict, *, journal: Journal | None = None, root: str = "/proc") -> list[dict]:
     """What became of each target: the journalled outcome, whether the process
     is still there (and in what state), and for one that is gone whether its
@@ -331,6 +377,7 @@ def verify_plan(plan: dict, *, journal: Journal | None = None, root: str = "/pro
     from pt.act.identity import read_stat
     from pt.collect import collect
 
+    check_namespace(plan)                         # its pids mean these processes only here
     journal = journal or Journal()
     finished = outcomes_by_action(journal.records(plan["plan_id"]))
     snapshot = collect(root)
@@ -344,11 +391,13 @@ def verify_plan(plan: dict, *, journal: Journal | None = None, root: str = "/pro
         t = a["target"]
         outcome = finished.get(aid)
         stat = read_stat(t["pid"])
-        alive = stat is not None and stat.start_ticks == t["start_ticks"] and stat.state not in "ZX"
+        if stat is not None and stat.start_ticks != t["start_ticks"]:
+            stat = None                           # its pid names another process now
+        alive = stat is not None and stat.state not in "ZXx"
         row = {"index": a["index"], "pid": t["pid"], "comm": a["comm"], "action": a["action"],
                "result": outcome["result"] if outcome else "not applied",
                "detail": outcome["detail"] if outcome else "", "alive": alive,
-               "state": stat.state if alive else None,
+               "state": stat.state if stat is not None else None, "now": describe_state(stat),
                "undone": f"{aid}:undo" in finished, "respawned_as": []}
         if outcome and not alive and outcome["result"] in ACTED_RESULTS:
             since = outcome.get("params", {}).get("signalled_ticks", outcome.get("uptime_ticks", 0))

@@ -39,7 +39,7 @@ def hierarchies(mountinfo: str = "/proc/self/mountinfo") -> list[Hierarchy]:
         return [Hierarchy(2, Path(override), _v2_controllers(Path(override)))]
     out = []
     try:
-        lines = Path(mountinfo).read_text().splitlines()
+        lines = Path(mountinfo).read_text(errors="backslashreplace").splitlines()
     except OSError:
         return []
     for line in lines:
@@ -76,7 +76,7 @@ def find(controller: str) -> Hierarchy:
 def current_cgroup(pid: int, h: Hierarchy) -> str:
     """The process's cgroup path (relative to the mount) in hierarchy ``h``."""
     try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        lines = Path(f"/proc/{pid}/cgroup").read_text(errors="backslashreplace").splitlines()
     except OSError as exc:
         raise CgroupUnavailable(f"cannot read /proc/{pid}/cgroup: {exc.strerror}") from None
     for line in lines:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pt.act.identity import read_write_bytes
+from pt.act.identity import read_status, read_write_bytes
 from pt.act.journal import ACTED_RESULTS
 from pt.config import RATE_PERIODS, ActionPolicy, Policy
 
@@ -57,12 +57,12 @@ def host_clock(root: str = "/proc"):
 
 def ignores(pid: int, sig: int) -> bool:
     """True if ``pid`` ignores ``sig`` (SigIgn in /proc/PID/status)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("SigIgn:"):
+    for line in (read_status(pid) or "").splitlines():
+        if line.startswith("SigIgn:"):
+            try:
                 return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
-    except (OSError, ValueError):
-        return False
+            except (IndexError, ValueError):
+                return False
     return False
 
 
@@ -70,7 +70,7 @@ def locked_pids(path: str = "/proc/locks") -> set[int]:
     """Pids holding POSIX or flock locks (``/proc/locks``; OFD locks show pid -1)."""
     pids = set()
     try:
-        for line in Path(path).read_text().splitlines():
+        for line in Path(path).read_text(errors="backslashreplace").splitlines():
             fields = line.split()
             if len(fields) > 4 and fields[1] != "->" and fields[4].lstrip("-").isdigit():
                 pids.add(int(fields[4]))
@@ -79,45 +79,86 @@ def locked_pids(path: str = "/proc/locks") -> set[int]:
     return pids
 
 
-def data_at_risk(pid: int, planned_write_bytes: int | None, locked: set[int]) -> str | None:
-    """Why killing ``pid`` could lose data, or None.
-
-    Looks at what matters: a regular file open for writing that is not a log
-    (not O_APPEND), a file lock, an open VCS/package-manager lock file, or
-    bytes written to storage since the plan was made. stdio, ttys, pipes,
-    sockets, /dev/null and stdio (fds 0-2, e.g. ``cmd > out.log &``) are not data. What cannot be inspected counts as a
-    risk: a gate that cannot look must not pass.
-    """
-    if pid in locked:
-        return "holds a file lock (/proc/locks)"
+def _writable_files(pid: int) -> tuple[list[tuple], str | None]:
+    """The regular files ``pid`` holds open, as ``(fd, path, flags, dev,
+    inode, pos)``, and why they could not all be inspected (None if they
+    could). Any filesystem counts (ext4, tmpfs under /dev/shm, ...); pseudo
+    files under /proc and /sys, deleted files, devices, pipes, sockets and
+    ttys are not data."""
     fd_dir = f"/proc/{pid}/fd"
     try:
         fds = os.listdir(fd_dir)
     except OSError as exc:
-        return f"its open files cannot be inspected ({exc.strerror})"
+        return [], f"its open files cannot be inspected ({exc.strerror})"
+    out = []
     for fd in fds:
-        if fd in ("0", "1", "2"):
-            continue                                  # stdio: output redirected to a file is not data
         try:
             target = os.readlink(f"{fd_dir}/{fd}")
+            if not target.startswith("/") or target.startswith(("/proc/", "/sys/")) \
+                    or target.endswith(" (deleted)"):
+                continue
+            st = os.stat(f"{fd_dir}/{fd}")
+            if not stat_mod.S_ISREG(st.st_mode):
+                continue
+            flags, pos = _fdinfo(pid, fd)
         except FileNotFoundError:
             continue                                  # closed meanwhile
-        except OSError as exc:
-            return f"its open file {fd} cannot be inspected ({exc.strerror})"
-        if not target.startswith("/") or target.startswith(("/dev/", "/proc/", "/sys/")) \
-                or target.endswith(" (deleted)"):
-            continue
+        except (OSError, ValueError, IndexError) as exc:
+            return [], f"its open file {fd} cannot be inspected ({getattr(exc, 'strerror', None) or exc})"
+        out.append((int(fd), target, flags, st.st_dev, st.st_ino, pos))
+    return out, None
+
+
+def _writing(flags: int) -> bool:
+    return flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+
+
+def write_baseline(pid: int) -> tuple[int | None, list[list[int]] | None]:
+    """What the data-loss gate compares against at apply time, read when the
+    plan is made: ``write_bytes`` of /proc/PID/io (storage writes through
+    block devices), and ``[fd, dev, inode, pos]`` of every regular file open
+    for writing — the file position moves with every write, on any
+    filesystem, including tmpfs, whose writes ``write_bytes`` never counts.
+    None where unreadable (the gate then refuses)."""
+    files, problem = _writable_files(pid)
+    positions = None if problem else [[fd, dev, ino, pos] for fd, _, flags, dev, ino, pos in files
+                                      if _writing(flags)]
+    return read_write_bytes(pid), positions
+
+
+def data_at_risk(pid: int, planned_write_bytes: int | None, planned_files: list | None,
+                 locked: set[int]) -> str | None:
+    """Why killing ``pid`` could lose data, or None.
+
+    Looks at what matters: a regular file open for writing that is not a log
+    (not O_APPEND), a file lock, an open VCS/package-manager lock file, or
+    writes since the plan was made — to storage (``write_bytes``) or to any
+    file it holds open for writing, on any filesystem (the file position
+    moved, or the file was opened since). stdio (fds 0-2, e.g. ``cmd >
+    out.log &``) and append-only logs may be open, if they were not written
+    since. What cannot be inspected counts as a risk: a gate that cannot
+    look must not pass.
+    """
+    if pid in locked:
+        return "holds a file lock (/proc/locks)"
+    files, problem = _writable_files(pid)
+    if problem:
+        return problem
+    if planned_files is None:
+        return "the plan has no baseline of its open files, so recent writes cannot be ruled out"
+    before = {fd: (dev, ino, pos) for fd, dev, ino, pos in planned_files}
+    for fd, target, flags, dev, ino, pos in files:
         if LOCK_FILE.search(target):
             return f"has the lock file {target} open"
-        try:
-            flags = _fd_flags(pid, fd)
-            regular = stat_mod.S_ISREG(os.stat(f"{fd_dir}/{fd}").st_mode)
-        except FileNotFoundError:
+        if not _writing(flags):
             continue
-        except OSError as exc:
-            return f"its open file {target} cannot be inspected ({exc.strerror})"
-        if regular and flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR) and not flags & os.O_APPEND:
+        if fd > 2 and not flags & os.O_APPEND:
             return f"has {target} open for writing"
+        then = before.get(fd)
+        if then is None or then[:2] != (dev, ino):
+            return f"opened {target} for writing since the plan was made"
+        if pos != then[2]:
+            return f"wrote {pos - then[2]} bytes to {target} since the plan was made"
     now = read_write_bytes(pid)
     if now is None:
         return "its write counter (/proc/PID/io) cannot be read, so recent writes cannot be ruled out"
@@ -128,11 +169,16 @@ def data_at_risk(pid: int, planned_write_bytes: int | None, locked: set[int]) ->
     return None
 
 
-def _fd_flags(pid: int, fd: str) -> int:
-    for line in Path(f"/proc/{pid}/fdinfo/{fd}").read_text().splitlines():
-        if line.startswith("flags:"):
-            return int(line.split()[1], 8)
-    return 0
+def _fdinfo(pid: int, fd: str) -> tuple[int, int]:
+    """``(flags, pos)`` of one open file (/proc/PID/fdinfo/FD, man 5 proc)."""
+    flags = pos = 0
+    with open(f"/proc/{pid}/fdinfo/{fd}", "rb") as f:
+        for line in f.read().splitlines():
+            if line.startswith(b"flags:"):
+                flags = int(line.split()[1], 8)
+            elif line.startswith(b"pos:"):
+                pos = int(line.split()[1])
+    return flags, pos
 
 
 class Budget:

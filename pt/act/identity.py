@@ -1,38 +1,75 @@
-"""Who a process is, and signalling exactly that process (DESIGN.md §4.2).
+"""Is this still the process the user approved?
 
-A process is ``(boot_id, pid, start_ticks)``: the pid alone is reused, the
-start time in clock ticks since boot is exact, and the boot id tells boots
-apart. On Linux every signal goes through a pidfd opened *before* the
-identity is re-read, so the process checked is the process signalled.
+The one place that answers it. A process is ``(boot_id, pid, start_ticks)``
+plus its owner, executable and command line: the pid alone is reused, the
+start time in clock ticks since boot is exact, the boot id tells boots apart,
+and the executable and command-line hash tell an ``exec`` into another
+program apart (it keeps pid and start time). On Linux every signal goes
+through a pidfd opened *before* the identity is re-read, and the whole
+identity is re-checked before *every* signal, so the process checked is the
+process signalled. pt acts only when the ``/proc`` it reads is its own pid
+namespace's (:func:`pt.collect.host.procfs_is_own_pidns`).
+
+``/proc`` is read through the collector's readers (:mod:`pt.collect._procfs`),
+which decode what processes control (comm, argv, exe) without failing on
+bytes that are not UTF-8.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import select
 import signal
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-PROC = Path("/proc")
+import numpy as np
+
+from pt.collect._procfs import read_links, read_texts
+from pt.collect.host import procfs_is_own_pidns
+
+PROC = b"/proc"
 HAVE_PIDFD = hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal")
+#: The suffix ``/proc/PID/exe`` gets when the file was replaced (a package
+#: upgrade): the process is still the same program.
+DELETED = " (deleted)"
 
 
 class IdentityMismatch(Exception):
-    """The process at this pid is not (or may not be) the one the plan names."""
+    """The process at this pid is not (or may not be) the one the plan names.
+
+    ``gone`` is True when it has simply exited (or its pid is free or reused),
+    False when something still runs there but is not what was approved."""
+
+    def __init__(self, reason: str, *, gone: bool = False):
+        super().__init__(reason)
+        self.gone = gone
+        self.after = False
 
 
-def cmd_hash(cmdline: bytes | list[str] | tuple[str, ...]) -> str:
-    """A short, stable hash of a command line (NUL-joined argv)."""
-    if not isinstance(cmdline, bytes):
-        cmdline = b"\0".join(os.fsencode(a) for a in cmdline)
-    return hashlib.sha256(cmdline.rstrip(b"\0")).hexdigest()[:16]
+def cmd_hash(cmdline: bytes | str | list[str] | tuple[str, ...]) -> str:
+    """A short, stable hash of a command line (NUL-joined argv).
+
+    Raw ``/proc/PID/cmdline`` bytes are decoded as the collector decodes
+    them (UTF-8, other bytes as ``\\xNN``), so the hash of a scanned argv
+    and of the file read again at action time agree."""
+    if isinstance(cmdline, bytes):
+        cmdline = cmdline.decode("utf-8", "backslashreplace")
+    if not isinstance(cmdline, str):
+        cmdline = "\0".join(cmdline)
+    return hashlib.sha256(cmdline.encode("utf-8", "surrogateescape").rstrip(b"\0")).hexdigest()[:16]
 
 
+EMPTY_CMD = cmd_hash(b"")
+
+
+@functools.cache
 def boot_id() -> str | None:
+    """This boot's id (read once: it cannot change while pt runs)."""
     try:
-        return (PROC / "sys/kernel/random/boot_id").read_text().strip()
+        with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+            return f.read().decode("ascii", "replace").strip()
     except OSError:
         return None
 
@@ -68,110 +105,146 @@ class ProcStat:
     exit_code: int | None      # wait status, readable while the process is a zombie
 
 
+def _one(reader, pid: int, name: str):
+    """``reader`` (a collector reader) for one pid's ``name``; None if out of range or unreadable."""
+    return reader(PROC, np.array([pid], np.int32), name)[0] if 0 < pid < 2**31 else None
+
+
 def read_stat(pid: int) -> ProcStat | None:
-    """Parse ``/proc/PID/stat`` (fields after the last ``)``, man 5 proc); None if gone."""
-    try:
-        raw = (PROC / str(pid) / "stat").read_bytes()
-    except (FileNotFoundError, ProcessLookupError):
+    """``/proc/PID/stat`` (fields after the last ``)``, man 5 proc); None if
+    gone or unparseable (then nothing can be verified)."""
+    text = _one(read_texts, pid, "stat")
+    if text is None:
         return None
-    fields = raw[raw.rfind(b")") + 2:].split()
-    exit_code = int(fields[49]) if len(fields) > 49 else None
-    return ProcStat(chr(fields[0][0]), int(fields[1]), int(fields[16]), int(fields[19]), exit_code)
+    fields = text[text.rfind(")") + 2:].split()
+    try:
+        exit_code = int(fields[49]) if len(fields) > 49 else None
+        return ProcStat(fields[0][0], int(fields[1]), int(fields[16]), int(fields[19]), exit_code)
+    except (IndexError, ValueError):
+        return None
+
+
+def read_status(pid: int) -> str | None:
+    """``/proc/PID/status`` as the collector decodes it; None if unreadable."""
+    return _one(read_texts, pid, "status")
 
 
 def read_uid(pid: int) -> int | None:
-    try:
-        for line in (PROC / str(pid) / "status").read_text().splitlines():
-            if line.startswith("Uid:"):
+    """Real uid (first ``Uid:`` field of ``/proc/PID/status``); None if unreadable."""
+    for line in (read_status(pid) or "").splitlines():
+        if line.startswith("Uid:"):
+            try:
                 return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        return None
+            except (IndexError, ValueError):
+                return None
     return None
 
 
+def read_comm(pid: int) -> str:
+    """``/proc/PID/comm`` as the collector decodes it ("?" if unreadable)."""
+    text = _one(read_texts, pid, "comm")
+    return "?" if text is None else text.rstrip("\n")
+
+
 def read_exe(pid: int) -> str | None:
-    try:
-        return os.readlink(PROC / str(pid) / "exe")
-    except OSError:
-        return None
+    """``readlink /proc/PID/exe`` as the collector decodes it; None if
+    unreadable (a zombie, a kernel thread, another user's process)."""
+    return _one(read_links, pid, "exe")
+
+
+def read_cmd_hash(pid: int) -> str | None:
+    """:func:`cmd_hash` of ``/proc/PID/cmdline`` now; None if unreadable."""
+    text = _one(read_texts, pid, "cmdline")
+    return None if text is None else cmd_hash(text)
 
 
 def read_write_bytes(pid: int) -> int | None:
-    """``write_bytes`` of ``/proc/PID/io`` (None if unreadable): the data-loss
-    gate compares the value at plan time with the value at apply time."""
-    try:
-        for line in (PROC / str(pid) / "io").read_text().splitlines():
-            if line.startswith("write_bytes:"):
+    """``write_bytes`` of ``/proc/PID/io`` (None if unreadable)."""
+    text = _one(read_texts, pid, "io")
+    for line in (text or "").splitlines():
+        if line.startswith("write_bytes:"):
+            try:
                 return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
+            except (IndexError, ValueError):
+                return None
     return None
 
 
 def read_identity(pid: int, boot: str | None = None) -> Identity | None:
     """The identity of whatever runs at ``pid`` now; None if nothing does."""
-    stat = read_stat(pid)
-    uid = read_uid(pid)
-    try:
-        cmdline = (PROC / str(pid) / "cmdline").read_bytes()
-    except OSError:
-        cmdline = None
-    if stat is None or uid is None or cmdline is None:
+    stat, uid, digest = read_stat(pid), read_uid(pid), read_cmd_hash(pid)
+    if stat is None or uid is None or digest is None:
         return None
     return Identity(boot if boot is not None else boot_id(), pid, stat.start_ticks, uid,
-                    read_exe(pid), cmd_hash(cmdline))
+                    read_exe(pid), digest)
 
 
-def mismatch(expected: Identity, pid: int, *, strict: bool) -> str | None:
-    """Why the process at ``pid`` is not ``expected`` (None when it is).
+def _same_exe(planned: str | None, now: str | None) -> bool:
+    strip = (lambda p: p[:-len(DELETED)] if p and p.endswith(DELETED) else p)
+    return strip(planned) == strip(now)
 
-    With a pidfd, boot id + exact start ticks + uid suffice; without one
-    (``strict``) the executable is compared too, as the last check before
-    ``kill()``.
-    """
+
+def verify(expected: Identity, pid: int) -> ProcStat:
+    """The stat of the process at ``pid`` if it is ``expected``; else raises
+    :class:`IdentityMismatch` saying why: boot id, exact start ticks, real
+    uid, and, while the process still has its memory (not a zombie or
+    mid-exit, which cannot ``exec``), executable and command-line hash."""
     if expected.boot_id is not None and expected.boot_id != boot_id():
-        return "the machine rebooted since the plan was made (boot id differs)"
+        raise IdentityMismatch("the machine rebooted since the plan was made (boot id differs)", gone=True)
     stat = read_stat(pid)
     if stat is None:
-        return "the process has exited"
+        raise IdentityMismatch("the process has exited", gone=True)
     if stat.start_ticks != expected.start_ticks:
-        return (f"pid {pid} now belongs to another process (start ticks {stat.start_ticks}, "
-                f"plan says {expected.start_ticks})")
+        raise IdentityMismatch(f"pid {pid} now belongs to another process (start ticks {stat.start_ticks}, "
+                               f"plan says {expected.start_ticks})", gone=True)
     uid = read_uid(pid)
     if uid != expected.uid:
-        return f"owner changed (uid {uid}, plan says {expected.uid})"
-    if strict and stat.state != "Z" and read_exe(pid) != expected.exe:
-        return f"executable changed ({read_exe(pid)!r}, plan says {expected.exe!r})"
-    return None
+        raise IdentityMismatch(f"owner changed (uid {uid}, plan says {expected.uid})")
+    if stat.state in "ZXx":
+        return stat
+    exe, digest = read_exe(pid), read_cmd_hash(pid)
+    if exe is None and digest in (None, EMPTY_CMD):
+        return stat                   # exiting: its memory (exe, argv) is already gone
+    if not _same_exe(expected.exe, exe):
+        raise IdentityMismatch(f"identity changed: exe was {expected.exe!r}, now {exe!r}")
+    if digest != expected.cmd_hash:
+        raise IdentityMismatch(f"identity changed: the command line changed since the plan "
+                               f"(hash was {expected.cmd_hash}, now {digest})")
+    return stat
 
 
 class Target:
     """An open handle on one planned process: a pidfd verified against the
     plan's identity, through which it is signalled and watched.
 
-    Open with :meth:`open`; raises :class:`IdentityMismatch` with the reason
+    Open with :meth:`open`; every later :meth:`send` verifies the whole
+    identity again first. Raises :class:`IdentityMismatch` with the reason
     when the process is gone or is not the one planned.
     """
 
     def __init__(self, identity: Identity, pidfd: int | None):
         self.identity = identity
         self.pidfd = pidfd
+        self.opened: ProcStat | None = None      # its stat when opened and verified
 
     @classmethod
     def open(cls, identity: Identity) -> Target:
+        if not procfs_is_own_pidns():
+            raise IdentityMismatch(NOT_OWN_PIDNS)
         pidfd = None
         if HAVE_PIDFD:
             try:
                 pidfd = os.pidfd_open(identity.pid)
             except ProcessLookupError:
-                raise IdentityMismatch("the process has exited") from None
-        # Checked after the pidfd is open: the pidfd now names whatever we verify.
-        reason = mismatch(identity, identity.pid, strict=pidfd is None)
-        if reason:
-            if pidfd is not None:
-                os.close(pidfd)
-            raise IdentityMismatch(reason)
-        return cls(identity, pidfd)
+                raise IdentityMismatch("the process has exited", gone=True) from None
+        target = cls(identity, pidfd)
+        try:
+            # Checked after the pidfd is open: the pidfd now names whatever we verify.
+            target.opened = target.check()
+        except IdentityMismatch:
+            target.close()
+            raise
+        return target
 
     def close(self) -> None:
         if self.pidfd is not None:
@@ -184,15 +257,26 @@ class Target:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def check(self) -> ProcStat:
+        """Verify that the pid still names the approved process (the whole
+        identity, see :func:`verify`) and return its stat now; raises
+        :class:`IdentityMismatch` otherwise. A zombie still holds its pid."""
+        stat = verify(self.identity, self.identity.pid)
+        # Start ticks have 10 ms resolution: a pid reused within the tick the
+        # target started in looks the same. The pidfd knows: if its process
+        # has terminated, only a zombie at this pid can still be it.
+        if self.pidfd is not None and stat.state != "Z" and self.exited():
+            raise IdentityMismatch("the process has exited (its pid now names another process)", gone=True)
+        return stat
+
     def send(self, sig: int) -> None:
-        """Signal the verified process (never by pid number on Linux)."""
+        """Verify the identity, then signal the process (through the pidfd on
+        Linux, never by pid number)."""
+        self.check()
         if self.pidfd is not None:
             signal.pidfd_send_signal(self.pidfd, sig)
-            return
-        reason = mismatch(self.identity, self.identity.pid, strict=True)
-        if reason:
-            raise IdentityMismatch(reason)
-        os.kill(self.identity.pid, sig)
+        else:
+            os.kill(self.identity.pid, sig)
 
     def exited(self) -> bool:
         """True once the process has terminated (a zombie counts: it no longer runs)."""
@@ -202,20 +286,6 @@ class Target:
             return bool(poller.poll(0))
         stat = read_stat(self.identity.pid)
         return stat is None or stat.state in "ZX" or stat.start_ticks != self.identity.start_ticks
-
-    def live_stat(self) -> ProcStat:
-        """The verified process's stat now (a zombie still holds its pid);
-        raises :class:`IdentityMismatch` once its pid is free or names another
-        process (reaped, or reused: the start ticks differ)."""
-        stat = read_stat(self.identity.pid)
-        if stat is None or stat.start_ticks != self.identity.start_ticks:
-            raise IdentityMismatch("the process has exited")
-        # Start ticks have 10 ms resolution: a pid reused within the tick the
-        # target started in looks the same. The pidfd knows: if its process
-        # has terminated, only a zombie at this pid can still be it.
-        if self.pidfd is not None and stat.state != "Z" and self.exited():
-            raise IdentityMismatch("the process has exited (its pid now names another process)")
-        return stat
 
     def by_number(self, call):
         """Run ``call(pid)`` for syscalls that only take a pid number
@@ -227,17 +297,18 @@ class Target:
         to exit, be reaped, and its pid be handed out again.
 
         Raises :class:`IdentityMismatch` before the call if the process is
-        gone; after it, with ``after=True`` set on the exception, so the caller
-        can record that the call may have reached another process."""
-        self.live_stat()
+        gone or changed; after it, with ``after=True`` set on the exception, so
+        the caller can record that the call may have reached another process."""
+        self.check()
         result = call(self.identity.pid)
         try:
-            self.live_stat()
-        except IdentityMismatch:
-            exc = IdentityMismatch(f"the process exited during the action; pid {self.identity.pid} "
-                                   "may have been reused by another process, which the action may have reached")
+            self.check()
+        except IdentityMismatch as first:
+            exc = IdentityMismatch(f"the process exited or changed during the action ({first}); pid "
+                                   f"{self.identity.pid} may name another process, which the action may "
+                                   "have reached")
             exc.after = True
-            raise exc
+            raise exc from None
         return result
 
     def exit_code(self) -> int | None:
@@ -246,6 +317,11 @@ class Target:
         if stat is None or stat.start_ticks != self.identity.start_ticks or stat.state != "Z":
             return None
         return stat.exit_code
+
+
+NOT_OWN_PIDNS = ("/proc is not this pid namespace's (pt runs in a pid namespace, e.g. `unshare -p`, "
+                 "without its own /proc mount): the pids it shows name other processes than pt would "
+                 "signal, so pt does not act; mount a fresh /proc (`unshare -p -f --mount-proc`)")
 
 
 def wait_exited(targets: list[Target], deadline: float) -> None:

@@ -60,6 +60,7 @@ class Journal:
         self.directory = directory or state_dir()
         self.path = self.directory / "journal.jsonl"
         self.written: list[dict] = []       # what this object appended, as stored (telemetry reads it)
+        self.skipped = 0                    # lines the last records() call skipped
 
     @contextlib.contextmanager
     def locked(self):
@@ -89,21 +90,108 @@ class Journal:
         self.written.extend(stored)
 
     def records(self, plan_id: str | None = None) -> list[dict]:
-        """Every record (of one plan), oldest first; a torn last line (crash
-        mid-write before fsync returned) is skipped."""
+        """Every valid record (of one plan), oldest first. A line that is not
+        a record (a torn last line from a crash mid-write, or anything else
+        that fails :func:`record_problem`) is skipped and counted in
+        :attr:`skipped`, which commands report."""
+        self.skipped = 0
         try:
-            lines = self.path.read_bytes().splitlines()
+            lines = self.path.read_bytes().split(b"\n")
         except FileNotFoundError:
             return []
         out = []
         for line in lines:
+            if not line.strip():
+                continue
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
+                record = None
+            if record is None or record_problem(record):
+                self.skipped += 1
                 continue
-            if plan_id is None or record.get("plan_id") == plan_id:
+            if plan_id is None or record["plan_id"] == plan_id:
                 out.append(record)
         return out
+
+    def skipped_note(self) -> str | None:
+        """A sentence about lines the last :meth:`records` skipped (None if none)."""
+        if not self.skipped:
+            return None
+        return (f"skipped {self.skipped} line(s) of {self.path} that are not valid journal records "
+                "(torn by a crash, or edited)")
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _text_map(v, values) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) and values(x) for k, x in v.items())
+
+
+def record_problem(r) -> str | None:
+    """What makes ``r`` not a journal record (None if it is one): every field
+    a reader uses, with its type, so no reader meets a surprise midway."""
+    if not isinstance(r, dict):
+        return "not an object"
+    if r.get("kind") not in ("intent", "outcome"):
+        return "kind must be intent or outcome"
+    for key in ("plan_id", "action_id", "action", "cmd_hash"):
+        if not isinstance(r.get(key), str):
+            return f"{key} must be text"
+    if not r["action_id"].startswith(r["plan_id"] + ":"):
+        return "action_id must start with its plan_id"
+    if not (_int(r.get("pid")) and _int(r.get("start_ticks")) and _int(r.get("uid"))):
+        return "pid, start_ticks and uid must be whole numbers"
+    if not isinstance(r.get("boot_id"), (str, type(None))) or not _num(r.get("ts")):
+        return "boot_id must be text or null and ts a number"
+    if not _num(r.get("uptime_ticks", 0)):
+        return "uptime_ticks must be a number"
+    params = r.get("params", {})
+    if not isinstance(params, dict) or not _num(params.get("signalled_ticks", 0)):
+        return "params must be an object"
+    undo = params.get("undo")
+    if undo is not None and undo_problem(r["plan_id"], undo):
+        return f"params.undo: {undo_problem(r['plan_id'], undo)}"
+    if r["kind"] == "outcome" and (r.get("result") not in FINAL_RESULTS or not isinstance(r.get("detail"), str)
+                                   or not isinstance(r.get("exit_status"), (int, type(None)))):
+        return "an outcome needs a known result, a detail text and an exit status or null"
+    just = r.get("justification")
+    if just is not None and not (
+            isinstance(just, dict)
+            and all(isinstance(just.get(k, ""), str) for k in ("comm", "command", "category", "why"))
+            and _text_map(just.get("posterior", {}), _num)
+            and _text_map(just.get("expected_loss", {}), lambda x: x is None or _num(x))
+            and isinstance(just.get("ledger", []), list)):
+        return "justification has the wrong shape"
+    return None
+
+
+def undo_problem(plan_id: str, undo) -> str | None:
+    """What is wrong with a journalled reversal (None if nothing): it names
+    only pt's own cgroup of this plan, and a nice value in range."""
+    if not isinstance(undo, dict):
+        return "not an object"
+    kind = undo.get("action")
+    if kind == "resume":
+        return None
+    if kind == "renice":
+        return None if _int(undo.get("nice")) and -20 <= undo["nice"] <= 19 else "nice out of range"
+    if kind == "uncgroup":
+        fields = ("mount", "origin", "group")
+        if not all(isinstance(undo.get(k), str) for k in fields) or undo.get("version") not in (1, 2):
+            return "uncgroup needs version, mount, origin and group"
+        group = Path(undo["group"])
+        if group.parent != Path(undo["mount"]) / "pt" or not group.name.startswith(plan_id + "-") \
+                or ".." in Path(undo["origin"]).parts:
+            return "uncgroup names a group that is not pt's for this plan"
+        return None
+    return "unknown reversal"
 
 
 def outcomes_by_action(records: list[dict]) -> dict[str, dict]:

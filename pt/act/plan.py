@@ -8,9 +8,12 @@ confirmed. ``pt plan`` writes it, and ``pt apply``, ``pt verify``,
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +21,18 @@ from pathlib import Path
 import numpy as np
 
 from pt import safefs
-from pt.act.identity import Identity, cmd_hash, read_exe, read_write_bytes
+from pt.act.guards import write_baseline
+from pt.act.identity import cmd_hash, read_identity
 from pt.act.journal import state_dir
 from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES, Policy
 from pt.telemetry.redact import mask_secrets
 
 PLAN_VERSION = 1
 PLAN_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+#: The largest pid Linux hands out (PID_MAX_LIMIT, 2^22).
+PID_MAX = 1 << 22
+#: Plans are small (a few KB per action); anything larger is not one of pt's.
+MAX_PLAN_BYTES = 16 << 20
 
 
 class PlanError(Exception):
@@ -37,6 +45,12 @@ def plan_id(body: dict) -> str:
     content = {k: v for k, v in body.items() if k != "plan_id"}
     text = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def host_info(hostname: str, boot: str | None) -> dict:
+    """The plan's ``host``: where its pids mean something (machine, boot, pid namespace)."""
+    from pt.collect.host import pid_namespace
+    return {"hostname": hostname, "boot_id": boot, "pid_ns": pid_namespace()}
 
 
 def action_params(action: str, category: str, policy: Policy) -> dict:
@@ -129,8 +143,15 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
             continue
         argv = list(snap["cmdline"][row] or ())
         category = categories[int(t.context.command_category[row])]
-        identity = Identity(snap.host.boot_id, pid, int(snap["start_ticks"][row]), int(snap["uid"][row]),
-                            read_exe(pid), cmd_hash(argv))
+        # Read again now (with the executable, which the scan does not read):
+        # a process that exec'd since the scan is not the one decided about.
+        identity = read_identity(pid, snap.host.boot_id)
+        if identity is None or identity.start_ticks != int(snap["start_ticks"][row]) \
+                or identity.uid != int(snap["uid"][row]) or identity.cmd_hash != cmd_hash(argv):
+            refused.append({"pid": pid, "comm": str(snap["comm"][row]),
+                            "reason": "it exited or changed (exec) since the scan; plan again"})
+            continue
+        write_bytes, write_files = write_baseline(pid)
         params = action_params(name, category, policy)
         if name == "restart":
             params.update(unit=t.context.units.unit[row], user_unit=bool(t.context.units.user_unit[row]))
@@ -144,7 +165,8 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
             "ppid": int(snap["ppid"][row]),
             "start_time": float(snap["start_time"][row]),
             "age_s": float(snap["elapsed_s"][row]),
-            "write_bytes": read_write_bytes(pid),
+            "write_bytes": write_bytes,
+            "write_files": write_files,
             "action": name,
             "requested": do is not None,
             "params": params,
@@ -158,7 +180,7 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
         "pt_plan_version": PLAN_VERSION,
         "created_at": now,
         "expires_at": now + policy.actions.plan_ttl_s,
-        "host": {"hostname": snap.host.hostname, "boot_id": snap.host.boot_id},
+        "host": host_info(snap.host.hostname, snap.host.boot_id),
         "policy_digest": policy.digest,
         "priors_digest": t.priors.digest,
         "selection": selection.as_dict(),
@@ -185,21 +207,64 @@ def save_plan(plan: dict) -> Path:
     return path
 
 
-def load_plan(ref: str) -> dict:
-    """A plan by id (from the state dir) or by file path, checked: readable,
-    the right version, and its id matching its content (no edits after it was shown)."""
-    path = plans_dir() / f"{ref}.json" if PLAN_ID_RE.match(ref) else Path(ref)
+def read_plan_file(path: Path) -> dict:
+    """The JSON object in the plan file ``path``: a regular file (not a
+    FIFO, device or symlink: opened with O_NONBLOCK|O_NOFOLLOW, checked with
+    fstat) of at most :data:`MAX_PLAN_BYTES`, holding UTF-8 JSON."""
     try:
-        plan = json.loads(path.read_text())
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise PlanError(f"no plan {ref!r} (looked for {path})") from None
-    except (OSError, ValueError) as exc:
-        raise PlanError(f"cannot read plan {path}: {exc}") from None
+        raise PlanError(f"no plan at {path}") from None
+    except OSError as exc:
+        reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+        raise PlanError(f"cannot read plan {path}: {reason}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise PlanError(f"{path} is not a regular file, so it is not a plan")
+        if st.st_size > MAX_PLAN_BYTES:
+            raise PlanError(f"{path} is {st.st_size} bytes; a plan is at most {MAX_PLAN_BYTES} bytes")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(MAX_PLAN_BYTES + 1)
+    except OSError as exc:
+        raise PlanError(f"cannot read plan {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_PLAN_BYTES:
+        raise PlanError(f"{path} is larger than {MAX_PLAN_BYTES} bytes; it is not a plan")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PlanError(f"cannot read plan {path}: it is not UTF-8 text") from None
+    except ValueError as exc:
+        raise PlanError(f"cannot read plan {path}: not JSON ({exc})") from None
+    except RecursionError:
+        raise PlanError(f"cannot read plan {path}: JSON nested too deeply") from None
+
+
+def load_plan(ref: str) -> dict:
+    """A plan by id (from the state dir) or by file path, checked: a regular
+    file, the right version, its id matching its content (no edits after it
+    was shown) and, when named by id, that id — so a plan file swapped for
+    another valid plan is refused, not applied."""
+    named = ref if PLAN_ID_RE.match(ref) else None
+    path = plans_dir() / f"{ref}.json" if named else Path(ref)
+    try:
+        plan = read_plan_file(path)
+    except PlanError as exc:
+        if str(exc).startswith("no plan"):
+            raise PlanError(f"no plan {ref!r} (looked for {path})") from None
+        raise
     if not isinstance(plan, dict) or plan.get("pt_plan_version") != PLAN_VERSION:
         raise PlanError(f"{path} is not a pt plan of version {PLAN_VERSION}")
-    if plan.get("plan_id") != plan_id(plan):
+    actual = plan_id(plan)
+    if plan.get("plan_id") != actual:
         raise PlanError(f"{path}: plan_id {plan.get('plan_id')!r} does not match its content "
                         f"(it was edited after it was made); make a new plan with `pt plan`")
+    if named is not None and actual != named:
+        raise PlanError(f"{path} holds plan {actual}, not plan {named}: the file was replaced after "
+                        f"the plan was made; refusing it (check it with `pt apply {path}`, or make a "
+                        "new plan with `pt plan`)")
     problem = schema_problem(plan)
     if problem:
         raise PlanError(f"{path}: {problem}")
@@ -226,6 +291,11 @@ def schema_problem(plan: dict) -> str | None:
             return f"{key} must be a number of unix seconds"
     if not isinstance(plan.get("host"), dict) or not isinstance(plan.get("actions"), list):
         return "host must be an object and actions a list"
+    if not isinstance(plan["host"].get("pid_ns"), str) \
+            or not isinstance(plan["host"].get("boot_id"), (str, type(None))):
+        return "host needs pid_ns (the pid namespace the pids belong to) and boot_id"
+    if not isinstance(plan.get("plan_id"), str):
+        return "plan_id must be text"
     for i, a in enumerate(plan["actions"]):
         where = f"actions[{i}]"
         if not isinstance(a, dict) or a.get("index") != i:
@@ -235,26 +305,43 @@ def schema_problem(plan: dict) -> str | None:
         t, p = a.get("target"), a.get("params")
         if not isinstance(t, dict) or not isinstance(p, dict):
             return f"{where}.target and .params must be objects"
-        if not (_is_int(t.get("pid"), 1) and _is_int(t.get("start_ticks"), 0) and _is_int(t.get("uid"), 0)
+        if not (_is_int(t.get("pid"), 1, PID_MAX) and _is_int(t.get("start_ticks"), 0, 2**64 - 1)
+                and _is_int(t.get("uid"), 0, 2**32 - 1)
                 and isinstance(t.get("cmd_hash"), str) and isinstance(t.get("boot_id"), (str, type(None)))
                 and isinstance(t.get("exe"), (str, type(None)))):
-            return f"{where}.target needs pid, start_ticks, uid (whole numbers), cmd_hash, boot_id, exe"
-        if not isinstance(a.get("comm"), str) or not isinstance(a.get("command"), str):
-            return f"{where}.comm and .command must be text"
+            return (f"{where}.target needs pid (1 to {PID_MAX}), start_ticks, uid (whole numbers), "
+                    "cmd_hash, boot_id, exe")
+        if not all(isinstance(a.get(k), str) for k in ("comm", "command", "why")):
+            return f"{where}.comm, .command and .why must be text"
+        if not isinstance(a.get("state", ""), str) or not _is_number(a.get("age_s")):
+            return f"{where}.state must be text and .age_s a number"
+        post = a.get("posterior")
+        if not isinstance(post, dict) or not all(_is_number(post.get(c)) for c in CLASSES):
+            return f"{where}.posterior needs a number for each of {', '.join(CLASSES)}"
         if a.get("write_bytes") is not None and not _is_int(a.get("write_bytes"), 0):
             return f"{where}.write_bytes must be a whole number or null"
+        files = a.get("write_files")
+        if files is not None and not (isinstance(files, list) and all(
+                isinstance(f, list) and len(f) == 4 and all(_is_int(x, 0) for x in f) for f in files)):
+            return f"{where}.write_files must be a list of [fd, dev, inode, pos] or null"
         kind = a["action"]
-        if kind == "kill" and not (p.get("signal") in signal.Signals.__members__
+        if kind == "kill" and not (isinstance(p.get("signal"), str) and p["signal"] in signal.Signals.__members__
                                    and _is_number(p.get("grace_s"), 0, 600)):
             return f"{where}.params needs a signal name and grace_s in [0, 600]"
         if kind == "renice" and not _is_int(p.get("nice"), -20, 19):
             return f"{where}.params.nice must be a whole number in [-20, 19]"
-        if kind == "throttle" and not _is_number(p.get("cpu"), 0.001):
-            return f"{where}.params.cpu must be a positive number of CPUs"
+        if kind == "throttle" and not (_is_number(p.get("cpu"), 0.001)
+                                       and (p.get("memory_high_bytes") is None or _is_int(p["memory_high_bytes"], 1))):
+            return f"{where}.params.cpu must be a positive number of CPUs (memory_high_bytes a whole number)"
         if kind == "pause" and p.get("method", "sigstop") not in ("sigstop", "freeze"):
             return f"{where}.params.method must be sigstop or freeze"
         if kind == "restart" and not isinstance(p.get("unit"), (str, type(None))):
             return f"{where}.params.unit must be a unit name"
+    refused = plan.get("refused", [])
+    if not isinstance(refused, list) or not all(
+            isinstance(r, dict) and _is_int(r.get("pid")) and isinstance(r.get("comm"), str)
+            and isinstance(r.get("reason"), str) for r in refused):
+        return "refused must be a list of {pid, comm, reason}"
     return None
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pt.act import cgroups
-from pt.act.identity import IdentityMismatch, Target, read_stat
+from pt.act.identity import IdentityMismatch, Target, read_comm, read_stat
 
 
 @dataclass
@@ -45,7 +45,7 @@ def pause(target: Target, params: dict, group_name: str, before: dict) -> Outcom
     if params.get("method") == "freeze":
         return _cgroup_action(target, "freezer", group_name, before,
                               lambda h, g: (cgroups.set_frozen(h, g, True), "frozen")[1], thaw=True)
-    if target.live_stat().state in "Tt":
+    if target.check().state in "Tt":
         return Outcome("done", "already stopped (by someone else); nothing changed, nothing to undo")
     target.send(signal.SIGSTOP)
     if not _wait_state(target, "Tt"):
@@ -54,6 +54,12 @@ def pause(target: Target, params: dict, group_name: str, before: dict) -> Outcom
 
 
 def resume(target: Target) -> Outcome:
+    """SIGCONT to a process pt paused; a zombie (it was killed while
+    stopped) has nothing to continue, and the outcome says so."""
+    stat = target.check()
+    if stat.state == "Z":
+        return Outcome("aborted", f"nothing to undo: the process has exited (zombie, not yet reaped "
+                                  f"by its parent {stat.ppid}); no signal sent")
     target.send(signal.SIGCONT)
     return Outcome("done", "continued with SIGCONT")
 
@@ -121,7 +127,7 @@ def before_state(target: Target, action: str, params: dict) -> dict:
     """What an action changes, read before it acts, journalled with the intent
     so an interrupted apply that resumes still knows what to restore."""
     if action == "renice":
-        return {"nice": target.live_stat().nice}
+        return {"nice": target.check().nice}
     controller = CGROUP_CONTROLLER.get(action)
     if action == "pause" and params.get("method") == "freeze":
         controller = "freezer"
@@ -196,10 +202,10 @@ def restart(target: Target, params: dict, allow_system_services: bool) -> Outcom
     different unit than the one the target runs in is refused."""
     from pt.collect.units import parse_cgroup
     try:
-        text = Path(f"/proc/{target.identity.pid}/cgroup").read_text()
+        text = Path(f"/proc/{target.identity.pid}/cgroup").read_text(errors="backslashreplace")
     except OSError as exc:
         return Outcome("failed", f"cannot read the process's cgroup: {exc.strerror}")
-    target.live_stat()
+    target.check()
     unit, user, system_slice = parse_cgroup(text)
     if not unit:
         return Outcome("unavailable", "the process is not in a systemd unit")
@@ -225,9 +231,12 @@ def restart(target: Target, params: dict, allow_system_services: bool) -> Outcom
 def reap_zombie(target: Target, timeout: float = 1.0) -> Outcome:
     """A zombie is dealt with through its parent: nudge the parent with SIGCHLD
     (harmless) and see whether it reaps; if not, say which parent to deal with."""
-    stat = read_stat(target.identity.pid)
-    if stat is None or stat.start_ticks != target.identity.start_ticks:
-        return Outcome("exited", "the zombie was reaped before pt acted")
+    try:
+        stat = target.check()
+    except IdentityMismatch as exc:
+        if exc.gone:
+            return Outcome("exited", "the zombie was reaped before pt acted")
+        raise
     parent_pid = stat.ppid
     try:
         parent = _open_parent(parent_pid)
@@ -235,9 +244,12 @@ def reap_zombie(target: Target, timeout: float = 1.0) -> Outcome:
         return Outcome("failed", f"cannot reach the zombie's parent {parent_pid}: {exc}")
     with parent:
         # Still that zombie's parent? (If the parent died the zombie was reparented.)
-        now = read_stat(target.identity.pid)
-        if now is None or now.start_ticks != target.identity.start_ticks:
-            return Outcome("exited", "the zombie was reaped before pt acted")
+        try:
+            now = target.check()
+        except IdentityMismatch as exc:
+            if exc.gone:
+                return Outcome("exited", "the zombie was reaped before pt acted")
+            raise
         if now.ppid != parent_pid:
             return Outcome("failed", "the zombie's parent changed while pt acted; not retried")
         parent.send(signal.SIGCHLD)
@@ -247,7 +259,7 @@ def reap_zombie(target: Target, timeout: float = 1.0) -> Outcome:
         if now is None or now.start_ticks != target.identity.start_ticks:
             return Outcome("exited", f"reaped by its parent {parent_pid} after SIGCHLD")
         time.sleep(0.01)
-    comm = _comm(parent_pid)
+    comm = read_comm(parent_pid)
     return Outcome("still_running", f"its parent {parent_pid} ({comm}) does not reap it; ending the parent "
                    f"would (the zombie is then reaped by init): plan that with `pt plan --pid {parent_pid}`",
                    extra={"parent_pid": parent_pid})
@@ -259,10 +271,3 @@ def _open_parent(pid: int) -> Target:
     if identity is None:
         raise IdentityMismatch("it has exited")
     return Target.open(identity)
-
-
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return "?"

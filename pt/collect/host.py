@@ -52,3 +52,36 @@ def read_host(root: Path) -> HostInfo:
         page_size=os.sysconf("SC_PAGE_SIZE"),
         cpu_count=os.cpu_count() or 1,
     )
+
+
+def pid_namespace() -> str | None:
+    """This process's pid namespace (``pid:[inode]``, readlink of
+    ``/proc/self/ns/pid``); None where it cannot be read. A plan records it:
+    pids are numbers in one namespace and name other processes in another."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def procfs_is_own_pidns(root: str | os.PathLike = "/proc") -> bool:
+    """True when the procfs at ``root`` belongs to this process's own pid
+    namespace, so the pids it lists are the pids ``pidfd_open`` and ``kill``
+    take. False inside ``unshare -p`` without a fresh ``/proc`` mount (the
+    host's pids, not ours), or when it cannot be told.
+
+    Two checks: ``<root>/self`` resolves to our pid, and ``NSpid`` in
+    ``<root>/self/status`` has one entry (the procfs's namespace shows this
+    process's pid in every namespace from its own down to ours, man 5 proc).
+    """
+    try:
+        if int(os.readlink(os.path.join(root, "self"))) != os.getpid():
+            return False
+        with open(os.path.join(root, "self", "status"), "rb") as f:
+            status = f.read()
+    except (OSError, ValueError):
+        return False
+    for line in status.splitlines():
+        if line.startswith(b"NSpid:"):
+            return len(line.split()) == 2
+    return True                       # kernels before 4.1 have no NSpid: the first check stands

@@ -5,14 +5,21 @@ import argparse
 
 EPILOG = """\
 Before each action pt re-checks, on the live machine: the target's identity
-(through a pidfd: boot id and exact start time), the hard vetoes, the minimum
-age, data-loss gates (files open for writing, locks, recent writes), rate
-limits and the per-run cap. Every intent is journalled and fsync'd before the
+(through a pidfd, before every signal: boot id, exact start time, owner,
+executable and command line, so a process that exec'd is left alone), the
+hard vetoes, the minimum age, data-loss gates (files open for writing,
+locks, writes since the plan on any filesystem), rate limits and the
+per-run cap. Every intent is journalled and fsync'd before the
 first signal; every outcome after. Applying a plan twice acts once; an apply
 that was interrupted resumes where it stopped.
 
+The plan id you name must be the id of the file's content: a plan file
+replaced by another plan is refused. pt does not act when /proc is not its
+own pid namespace's, or on a plan made in another pid namespace.
+
 exit codes: 0 all done, 4 nothing done (no confirmation, or plan expired,
-edited or from another boot), 5 some actions not carried out, 3 no such plan
+edited, replaced, from another boot or pid namespace, or not a plan file),
+5 some actions not carried out, 3 no such plan
 
 examples:
   pt apply 3f2a9c0d1e4b5a69            show the plan, ask, then act
@@ -95,10 +102,12 @@ def run(args: argparse.Namespace) -> int:
         return fail(REFUSED, "plan_unusable", str(exc))
     finally:
         record_actions(args, "apply", journal)
+    from pt.commands.undo import journal_errors
+    errors = journal_errors("apply", journal)
     incomplete = [r for r in records if r["result"] not in ("done", "exited")]
     if args.json:
         print_json(envelope("apply", host={}, data={"plan_id": plan["plan_id"], "outcomes": records},
-                            errors=[], partial=bool(incomplete)))
+                            errors=errors, partial=bool(incomplete or errors)))
     else:
         from pt.ui.plan_view import print_outcomes
         print_outcomes(records, f"applied plan {plan['plan_id']}")

@@ -73,10 +73,26 @@ def run(args: argparse.Namespace) -> int:
 def explain_plan(args: argparse.Namespace) -> int:
     """The journalled intents of a plan, each with its justification and outcome."""
 
-    from pt.act.journal import Journal, outcomes_by_action
-    from pt.exit_codes import OK
+    import sys
 
-    records = Journal().records(args.plan)
+    from pt.act.journal import Journal, outcomes_by_action
+    from pt.act.plan import PLAN_ID_RE, PlanError, load_plan
+    from pt.commands.undo import journal_errors
+    from pt.exit_codes import OK, REFUSED
+
+    if PLAN_ID_RE.match(args.plan):
+        try:
+            load_plan(args.plan)             # its file, if kept, must still hold this plan
+        except PlanError as exc:
+            if not str(exc).startswith("no plan"):
+                print(f"pt explain: error: {exc}", file=sys.stderr)
+                if args.json:
+                    from pt.ui.result import error_envelope, print_json
+                    print_json(error_envelope("explain", code="plan_invalid", message=str(exc)))
+                return REFUSED
+    journal = Journal()
+    records = journal.records(args.plan)
+    errors = journal_errors("explain", journal)
     outcomes = outcomes_by_action(records)
     items, seen = [], set()
     for r in records:
@@ -89,7 +105,7 @@ def explain_plan(args: argparse.Namespace) -> int:
     if args.json:
         from pt.ui.result import envelope, print_json
         print_json(envelope("explain", host={}, data={"plan_id": args.plan, "actions": items},
-                            errors=[], partial=False))
+                            errors=errors, partial=bool(errors)))
     else:
         from pt.ui.plan_view import print_plan_explain
         print_plan_explain(args.plan, items)

@@ -25,12 +25,14 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def summarize(limit: int) -> list[dict]:
+def summarize(limit: int):
+    """The newest ``limit`` plans with their journalled results, and the journal read."""
     from pt.act.journal import Journal, outcomes_by_action
     from pt.act.plan import list_plans
 
     plans = list_plans()[: limit or None]
-    records = Journal().records()
+    journal = Journal()
+    records = journal.records()
     out = []
     for plan in plans:
         mine = [r for r in records if r.get("plan_id") == plan["plan_id"]]
@@ -42,16 +44,18 @@ def summarize(limit: int) -> list[dict]:
                     "expires_at": plan["expires_at"], "actions": len(plan["actions"]),
                     "applied": bool(mine), "results": results,
                     "by_action": sorted({a["action"] for a in plan["actions"]})})
-    return out
+    return out, journal
 
 
 def run(args: argparse.Namespace) -> int:
     from pt.exit_codes import OK
     from pt.ui.result import envelope, print_json
 
-    plans = summarize(args.limit)
+    from pt.commands.undo import journal_errors
+    plans, journal = summarize(args.limit)
+    errors = journal_errors("history", journal)
     if args.json:
-        print_json(envelope("history", host={}, data={"plans": plans}, errors=[], partial=False))
+        print_json(envelope("history", host={}, data={"plans": plans}, errors=errors, partial=bool(errors)))
     else:
         from pt.ui.plan_view import print_history
         print_history(plans)

@@ -12,6 +12,8 @@ happens until you run `pt apply PLAN_ID` (and confirm, or pass --yes). The
 scan behind the plan is recorded in the telemetry lake, so `pt duck
 calibration` can set what pt predicted against what happened.
 
+A --pid that names no running process exits 3 and saves nothing.
+
 examples:
   pt plan                             everything pt recommends acting on
   pt plan --match 'pytest|jest' --min-age 1h
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from pt.act.plan import make_plan, save_plan
     from pt.commands.deep_scan import selection_from, warn_gave_up
     from pt.commands.scan import report_telemetry, telemetry_enabled
-    from pt.exit_codes import OK, USAGE
+    from pt.exit_codes import NOT_FOUND, OK, USAGE
     from pt.triage import triage
 
     if args.do and not (args.pid or args.match):
@@ -62,6 +64,14 @@ def run(args: argparse.Namespace) -> int:
         error("plan", problem)
         return USAGE
     t = triage(window_s=args.window, at_s=args.at)
+    missing = sorted(set(selection.pids) - set(t.snapshot["pid"].tolist()))
+    if missing:                                    # nothing is saved: a plan for no one is no plan
+        message = f"no such process: {', '.join(map(str, missing))}"
+        print(f"pt plan: error: {message}", file=sys.stderr)
+        if args.json:
+            from pt.ui.result import error_envelope, print_json
+            print_json(error_envelope("plan", code="not_found", message=message))
+        return NOT_FOUND
     plan = make_plan(t, selection, do=args.do)
     warn_gave_up(args)
     path = save_plan(plan)

@@ -201,6 +201,10 @@ def run(args: argparse.Namespace) -> int:
                             on_snapshot=recorder.prepare if recorder else None)
         snapshot = triage.snapshot
     scan_s = time.perf_counter() - started
+    from pt.collect.host import procfs_is_own_pidns
+    if not procfs_is_own_pidns():
+        print("pt scan: note: /proc is not this pid namespace's: the pids shown are its, and "
+              "pt apply does not act here", file=sys.stderr)
     # Written now, not on a thread while rows render: the writer's Python steps
     # and Rich's rendering would take turns for the GIL, and both run slower.
     recorded = recorder.record(triage, snapshot=snapshot, scan_s=scan_s) if recorder else None

@@ -44,6 +44,17 @@ def load_or_fail(command: str, args) -> tuple[dict | None, int]:
         return None, NOT_FOUND if missing else REFUSED
 
 
+def journal_errors(command: str, journal) -> list[dict]:
+    """Say (on stderr) that some journal lines were skipped, and return the
+    ``errors`` entries for the JSON result (empty when none were)."""
+    import sys
+    note = journal.skipped_note()
+    if note is None:
+        return []
+    print(f"pt {command}: warning: {note}", file=sys.stderr)
+    return [{"code": "journal_lines_skipped", "count": journal.skipped, "message": note}]
+
+
 def run(args: argparse.Namespace) -> int:
     from pt.act.apply import undo_plan
     from pt.commands.scan import record_actions
@@ -53,16 +64,27 @@ def run(args: argparse.Namespace) -> int:
     plan, code = load_or_fail("undo", args)
     if plan is None:
         return code
+    import sys
+
     from pt.act.journal import Journal
+    from pt.act.plan import PlanError
+    from pt.exit_codes import REFUSED
+    from pt.ui.result import error_envelope
     journal = Journal()
     try:
         records = undo_plan(plan, journal=journal)
+    except PlanError as exc:
+        print(f"pt undo: error: {exc}", file=sys.stderr)
+        if args.json:
+            print_json(error_envelope("undo", code="plan_unusable", message=str(exc)))
+        return REFUSED
     finally:
         record_actions(args, "undo", journal)
+    errors = journal_errors("undo", journal)
     failed = [r for r in records if r["result"] not in ("done", "aborted")]
     if args.json:
         print_json(envelope("undo", host={}, data={"plan_id": plan["plan_id"], "outcomes": records},
-                            errors=[], partial=bool(failed)))
+                            errors=errors, partial=bool(failed or errors)))
     else:
         from pt.ui.plan_view import print_outcomes
         print_outcomes(records, f"undo plan {plan['plan_id']}")

@@ -5,7 +5,8 @@ import argparse
 
 EPILOG = """\
 For each action: the outcome pt journalled, whether the process is still
-there (and in which state), and, for one that is gone, whether its command
+there and in which state (running, stopped (paused), or a zombie not yet
+reaped by its parent), and, for one that is gone, whether its command
 came back: a process with the same command line and owner started after pt
 acted (a supervisor or a shell loop respawning it).
 
@@ -33,10 +34,24 @@ def run(args: argparse.Namespace) -> int:
     plan, code = load_or_fail("verify", args)
     if plan is None:
         return code
-    rows = verify_plan(plan)
+    from pt.act.journal import Journal
+    from pt.act.plan import PlanError
+    from pt.commands.undo import journal_errors
+    from pt.exit_codes import REFUSED
+    journal = Journal()
+    try:
+        rows = verify_plan(plan, journal=journal)
+    except PlanError as exc:
+        import sys
+        print(f"pt verify: error: {exc}", file=sys.stderr)
+        if args.json:
+            from pt.ui.result import error_envelope
+            print_json(error_envelope("verify", code="plan_unusable", message=str(exc)))
+        return REFUSED
+    errors = journal_errors("verify", journal)
     if args.json:
         print_json(envelope("verify", host={}, data={"plan_id": plan["plan_id"], "targets": rows},
-                            errors=[], partial=False))
+                            errors=errors, partial=bool(errors)))
     else:
         from pt.ui.plan_view import print_verify
         print_verify(plan, rows)

@@ -120,7 +120,7 @@ def print_verify(plan: dict, rows: list[dict], console: Console | None = None) -
     for name in ("#", "pid", "command", "action", "result", "now", "respawned"):
         table.add_column(name, overflow="fold")
     for r in rows:
-        now = f"running ({r['state']})" if r["alive"] else "gone"
+        now = r["now"]
         if r["undone"]:
             now += ", undone"
         table.add_row(text(r["index"]), text(r["pid"]), text(r["comm"]), text(r["action"]),
