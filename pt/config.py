@@ -177,11 +177,10 @@ def _load(name: str, path: str | os.PathLike | None) -> tuple[dict, str]:
 def _number(file, key, value, *, low=None, high=None, strict_low=False):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(file, key, value, "must be a finite number")
-    too_low = low is not None and (value <= low if strict_low else value < low)
-    if too_low or (high is not None and value > high):
-        bounds = [f"{'>' if strict_low else '>='} {low:g}"] if low is not None else []
-        bounds += [f"<= {high:g}"] if high is not None else []
-        raise ConfigError(file, key, value, f"must be {' and '.join(bounds)}")
+    if low is not None and (value <= low if strict_low else value < low):
+        raise ConfigError(file, key, value, f"must be {'>' if strict_low else '>='} {low:g}")
+    if high is not None and value > high:
+        raise ConfigError(file, key, value, f"must be <= {high:g}")
     return float(value)
 
 
