@@ -169,3 +169,37 @@ def test_sampler_ends_a_candidate_whose_stat_turns_hostile(tmp_path):
         (root / "42" / "io").write_bytes(b"rchar: -5\n" + b"wchar: " + b"9" * 30 + b"\n")
         sampler.sample(out, state, alive)
         assert not alive.any() and REASONS[sampler.reason[0]] == "malformed"
+
+
+HOST_FILES = {"uptime": b"1000.00 1500.00\n", "stat": b"cpu  1 2 3 4\nbtime 1700000000\nprocesses 10\n",
+              "sys/kernel/random/boot_id": b"11111111-2222-3333-4444-555555555555\n",
+              "net/tcp": b"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+                         b"   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000 0 4242 1\n"}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), names=st.sets(st.sampled_from(sorted(HOST_FILES)), min_size=1))
+def test_fuzzed_host_files_give_a_scan_or_a_clear_error(data, names):
+    """The machine-wide files: a scan, or exit 1 naming the file it could not use."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = make_tree(Path(tmp) / "proc")
+        add_proc(root, 42)
+        for name in names:
+            (root / name).write_bytes(data.draw(mutated(HOST_FILES[name]), label=name))
+        code, out, err = _scan(root, "--json")
+        assert "Traceback" not in err, err
+        if code == 0:
+            result = json.loads(out)
+            assert [p["pid"] for p in result["data"]["processes"]] == [42]
+            assert all(np.isfinite(v) for v in result["data"]["processes"][0]["posterior"].values())
+        else:
+            assert code == 1 and str(root) in err, err
+
+
+@pytest.mark.parametrize("uptime", [b"nan 1\n", b"inf 1\n", b"1e308 1\n", b"-5 1\n", b"\xff\xfe\n", b"12abc 1\n"])
+def test_an_unusable_uptime_is_a_clear_error(tmp_path, uptime):
+    root = make_tree(tmp_path / "proc")
+    add_proc(root, 42)
+    (root / "uptime").write_bytes(uptime)
+    code, out, err = _scan(root, "--json")
+    assert code == 1 and f"cannot parse {root / 'uptime'}" in err and json.loads(out)["status"] == "error"
