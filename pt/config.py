@@ -175,13 +175,20 @@ def _load(name: str, path: str | os.PathLike | None) -> tuple[dict, str]:
 # --- validation helpers ------------------------------------------------------------
 
 def _number(file, key, value, *, low=None, high=None, strict_low=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
         raise ConfigError(file, key, value, "must be a finite number")
     if low is not None and (value <= low if strict_low else value < low):
         raise ConfigError(file, key, value, f"must be {'>' if strict_low else '>='} {low:g}")
     if high is not None and value > high:
         raise ConfigError(file, key, value, f"must be <= {high:g}")
     return float(value)
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:               # an integer beyond any double (JSON allows 4300 digits)
+        return False
 
 
 def _pair(file, key, value, domains):

@@ -68,6 +68,16 @@ def test_hostile_files_give_a_clear_error_naming_the_file(tmp_path, name, conten
     assert len(err) < 1000                                  # the value is shown truncated
 
 
+@pytest.mark.parametrize("name, content, key", [
+    ("priors.json", b'{"class_prior": {"useful": 1' + b"0" * 400 + b"}}", "class_prior.useful"),
+    ("policy.json", b'{"loss": {"kill": {"useful": -1' + b"0" * 400 + b"}}}", "loss.kill.useful"),
+])
+def test_integers_beyond_any_double_are_not_finite_numbers(tmp_path, name, content, key):
+    path = _user_file(tmp_path, name, content)
+    code, err = _validate(tmp_path)
+    assert code == 1 and f"{path}: {key} = " in err and "must be a finite number" in err and len(err) < 500
+
+
 @pytest.mark.parametrize("name", ["priors.json", "policy.json", "categories.json"])
 def test_a_fifo_or_device_is_refused_not_read(tmp_path, name):
     (tmp_path / "pt").mkdir()
@@ -116,10 +126,11 @@ POLICY_PATHS = [p for p in _numeric_paths(SHIPPED_POLICY)
                 if p[0] in ("loss", "dependency_impact", "robust_prior", "fdr")]
 
 #: Values at and around every edge: zero, subnormal, the smallest normal,
-#: tiny, the domain bounds and just past them, huge, the largest double.
+#: tiny, the domain bounds and just past them, huge, the largest double, and an
+#: integer beyond any double.
 EDGES = [0.0, 5e-324, 1e-320, 1e-310, 2.2250738585072014e-308, 1e-300, 1e-20, 1e-9, 1e-7, 1e-6,
          1.0000001e-6, 1e-3, 0.5, 0.9999999, 1.0, 2.0, 1e3, 1e6, 1.000001e6, 1e9, 1e12, 1.1e12,
-         1e20, 1e300, 1.7976931348623157e308]
+         1e20, 1e300, 1.7976931348623157e308, 10**400]
 VALUES = st.one_of(st.sampled_from(EDGES), st.floats(min_value=0.0, max_value=1.7976931348623157e308),
                    st.floats(min_value=5e-324, max_value=1e-3))
 
