@@ -198,6 +198,11 @@ def _pair(file, key, value, domains):
                  for i, (v, (lo, hi)) in enumerate(zip(value, domains)))
 
 
+def _is_list(value, expected: tuple) -> bool:
+    """``value`` is the JSON list ``expected`` (classes or levels, in order)."""
+    return isinstance(value, list) and tuple(value) == expected
+
+
 def _mapping(file, key, value):
     if not isinstance(value, dict):
         raise ConfigError(file, key, value, "must be an object")
@@ -240,7 +245,7 @@ REGIME_LEVELS = ("steady", "stopped", "started")
 def _timeseries(file: str, doc: dict) -> tuple[dict, float]:
     _only_keys(file, "timeseries", doc, ("cpu_regime", "changepoint_rate"))
     section = _mapping(file, "timeseries.cpu_regime", doc.get("cpu_regime"))
-    if tuple(section.get("levels", ())) != REGIME_LEVELS:
+    if not _is_list(section.get("levels"), REGIME_LEVELS):
         raise ConfigError(file, "timeseries.cpu_regime.levels", section.get("levels"),
                           f"must be {list(REGIME_LEVELS)}")
     regime = {}
@@ -269,7 +274,7 @@ def load_priors(path: str | os.PathLike | None = None) -> Priors:
     doc, file = _versioned("priors.json", path)
     _only_keys(file, "", doc, ("version", "classes", "class_prior", *PAIR_FEATURES, "categorical",
                                "timeseries"))
-    if tuple(doc.get("classes", ())) != CLASSES:
+    if not _is_list(doc.get("classes"), CLASSES):
         raise ConfigError(file, "classes", doc.get("classes"), f"must be {list(CLASSES)}")
     cp = _mapping(file, "class_prior", doc.get("class_prior"))
     _only_keys(file, "class_prior", cp, CLASSES)
@@ -302,7 +307,7 @@ def load_priors(path: str | os.PathLike | None = None) -> Priors:
     for feature, levels in CATEGORICAL_LEVELS.items():
         key = f"categorical.{feature}"
         section = _mapping(file, key, cat_doc.get(feature))
-        if tuple(section.get("levels", ())) != levels:
+        if not _is_list(section.get("levels"), levels):
             raise ConfigError(file, f"{key}.levels", section.get("levels"), f"must be {list(levels)}")
         categorical[feature] = {}
         for c in CLASSES:

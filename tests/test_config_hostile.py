@@ -15,11 +15,13 @@ from pt.cli import main
 from pt.config import (CATEGORICAL_LEVELS, CLASSES, MAX_DEPTH, MAX_FILE_BYTES, ConfigError, load_policy,
                        load_priors)
 from pt.decide.loss import decide
+from pt.features.categories import load_rules
 from pt.infer.posterior import Evidence, ModelTables, infer
 from pt.triage import triage
 
 SHIPPED_PRIORS = json.loads(resources.files("pt.data").joinpath("priors.json").read_text())
 SHIPPED_POLICY = json.loads(resources.files("pt.data").joinpath("policy.json").read_text())
+SHIPPED_RULES = json.loads(resources.files("pt.data").joinpath("categories.json").read_text())
 
 
 def _validate(tmp_path, *extra):
@@ -224,3 +226,43 @@ def test_the_domain_bounds_themselves_give_finite_posteriors(tmp_path):
                                                   for j in range(len(CATEGORICAL_LEVELS[feature]))]
         path = _user_file(tmp_path, "priors.json", json.dumps(doc).encode())
         _assert_finite_model(load_priors(path), load_policy())
+
+
+# --- any JSON anywhere: a ConfigError or a valid config, nothing else -------------------
+
+def _all_paths(doc, prefix=()):
+    yield prefix
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from _all_paths(v, prefix + (k,))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from _all_paths(v, prefix + (i,))
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-10**30, max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=8)
+
+
+@pytest.mark.parametrize("name, shipped, load", [("priors.json", SHIPPED_PRIORS, load_priors),
+                                                 ("policy.json", SHIPPED_POLICY, load_policy),
+                                                 ("categories.json", SHIPPED_RULES, load_rules)])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_json_in_any_place_is_valid_or_a_config_error(tmp_path, name, shipped, load, data):
+    doc = json.loads(json.dumps(shipped))
+    paths = [p for p in _all_paths(doc) if p]
+    for _ in range(data.draw(st.integers(1, 3), label="changes")):
+        path = data.draw(st.sampled_from(paths), label="path")
+        try:
+            _set(doc, path, data.draw(JSON_VALUES, label="value"))
+        except (KeyError, IndexError, TypeError):
+            pass                                          # an earlier change replaced the parent
+    path = _user_file(tmp_path, name, json.dumps(doc).encode())
+    try:
+        load(path)
+    except ConfigError as exc:
+        assert exc.file == str(path) and len(str(exc)) < 2000
