@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -42,6 +43,36 @@ CATEGORICAL_LEVELS = {
 PAIR_FEATURES = {"cpu_window": True, "runtime": False, "survival": True, "orphan": False,
                  "io_window": False}
 
+# Domains of the parameters the model's kernels consume. Inside them every
+# posterior term is finite for any evidence a scan can produce (ages from 1 ms
+# to centuries, windows of any length); outside them the log-Beta and log-Gamma
+# terms overflow or lose all precision (``runtime.useful: [1e-320, 1e-320]``
+# made 1/scale infinite and the posterior NaN).
+#: Beta and Dirichlet pseudo-counts and Gamma shapes: from a millionth of an
+#: observation to a million observations.
+PSEUDO_COUNT = (1e-6, 1e6)
+#: Gamma scales and rates in seconds (age, survival): 1 ms to 30,000 years.
+SECONDS = (1e-3, 1e12)
+#: Each pair feature's (first, second) parameter domain.
+PAIR_DOMAINS = {"cpu_window": (PSEUDO_COUNT, PSEUDO_COUNT), "runtime": (PSEUDO_COUNT, SECONDS),
+                "survival": (PSEUDO_COUNT, SECONDS), "orphan": (PSEUDO_COUNT, PSEUDO_COUNT),
+                "io_window": (PSEUDO_COUNT, PSEUDO_COUNT)}
+#: Change-point rate per sample: a change expected every 2 samples is not a change point.
+CHANGEPOINT_RATE = (1e-6, 0.5)
+#: Loss values and dependency-impact weights: large enough for any loss scale,
+#: small enough that scaled expected losses stay finite.
+LOSS = (0.0, 1e6)
+IMPACT_WEIGHT = (0.0, 1e3)
+#: Smallest lower bound of a robust-prior interval: a credal vertex with a zero
+#: class weight can leave every posterior weight zero (0/0).
+ROBUST_PRIOR_MIN = 1e-6
+#: Largest uid (uid_t is 32 bits).
+MAX_UID = 2**32 - 1
+#: Deep-scan sampling limits: the sampler preallocates every sample.
+DEEP_MAX_TIME_S = 3600.0
+DEEP_MAX_SAMPLES = 36_000
+DEEP_MAX_CANDIDATES = 1000
+
 
 def config_dir() -> Path:
     """``$XDG_CONFIG_HOME/pt`` or ``~/.config/pt``: where user priors, policy and rules live."""
@@ -49,12 +80,69 @@ def config_dir() -> Path:
     return Path(base) / "pt"
 
 
-def _read_json(text: str, file: str) -> dict:
+#: Largest config file pt reads (the shipped ones are a few KB), and deepest
+#: nesting of objects and lists in one (pt's own files go 4 deep): beyond
+#: either a file is refused, never parsed into a crash.
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 32
+
+
+def read_config_text(path: str | os.PathLike) -> str:
+    """The text of a user config file: a regular file of at most
+    :data:`MAX_FILE_BYTES`, UTF-8; anything else raises :class:`ConfigError`
+    naming the file (a FIFO or device is refused, not read)."""
+    file = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ConfigError(file, "<document>", None, "not a regular file")
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(file, "<document>", None, f"cannot read: {exc.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(file, "<document>", None, f"larger than {MAX_FILE_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, "<document>", data[exc.start:exc.start + 8],
+                          f"not UTF-8 text (invalid byte at offset {exc.start})") from None
+
+
+def parse_config_json(text: str, file: str):
+    """``text`` parsed as JSON, nested at most :data:`MAX_DEPTH` deep; a
+    problem raises :class:`ConfigError` naming ``file``."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(file, "<document>", text[max(exc.pos - 20, 0):exc.pos + 20],
                           f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:              # deeper than Python's stack allows
+        raise _nested_too_deep(file) from None
+    except ValueError as exc:           # e.g. an integer of more than 4300 digits
+        raise ConfigError(file, "<document>", None, f"not valid JSON ({exc})") from None
+    if _too_deep(data):
+        raise _nested_too_deep(file)
+    return data
+
+
+def _nested_too_deep(file: str) -> ConfigError:
+    return ConfigError(file, "<document>", None, f"nested more than {MAX_DEPTH} levels deep")
+
+
+def _too_deep(doc) -> bool:
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                return True
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
+def _read_json(text: str, file: str) -> dict:
+    data = parse_config_json(text, file)
     if not isinstance(data, dict):
         raise ConfigError(file, "<document>", type(data).__name__, "must be a JSON object")
     return data
@@ -84,29 +172,38 @@ def _load(name: str, path: str | os.PathLike | None) -> tuple[dict, str]:
     user = Path(path) if path is not None else config_dir() / name
     if path is None and not user.exists():
         return shipped, f"<pt>/data/{name}"
-    try:
-        text = user.read_text()
-    except OSError as exc:
-        raise ConfigError(str(user), "<document>", None, f"cannot read: {exc.strerror}") from None
-    return _deep_merge(shipped, _read_json(text, str(user))), str(user)
+    return _deep_merge(shipped, _read_json(read_config_text(user), str(user))), str(user)
 
 
 # --- validation helpers ------------------------------------------------------------
 
 def _number(file, key, value, *, low=None, high=None, strict_low=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
         raise ConfigError(file, key, value, "must be a finite number")
     if low is not None and (value <= low if strict_low else value < low):
-        raise ConfigError(file, key, value, f"must be {'>' if strict_low else '>='} {low}")
+        raise ConfigError(file, key, value, f"must be {'>' if strict_low else '>='} {low:g}")
     if high is not None and value > high:
-        raise ConfigError(file, key, value, f"must be <= {high}")
+        raise ConfigError(file, key, value, f"must be <= {high:g}")
     return float(value)
 
 
-def _positive_pair(file, key, value):
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:               # an integer beyond any double (JSON allows 4300 digits)
+        return False
+
+
+def _pair(file, key, value, domains):
     if not isinstance(value, list) or len(value) != 2:
         raise ConfigError(file, key, value, "must be a list of two positive numbers")
-    return tuple(_number(file, f"{key}[{i}]", v, low=0, strict_low=True) for i, v in enumerate(value))
+    return tuple(_number(file, f"{key}[{i}]", v, low=lo, high=hi)
+                 for i, (v, (lo, hi)) in enumerate(zip(value, domains)))
+
+
+def _is_list(value, expected: tuple) -> bool:
+    """``value`` is the JSON list ``expected`` (classes or levels, in order)."""
+    return isinstance(value, list) and tuple(value) == expected
 
 
 def _mapping(file, key, value):
@@ -151,7 +248,7 @@ REGIME_LEVELS = ("steady", "stopped", "started")
 def _timeseries(file: str, doc: dict) -> tuple[dict, float]:
     _only_keys(file, "timeseries", doc, ("cpu_regime", "changepoint_rate"))
     section = _mapping(file, "timeseries.cpu_regime", doc.get("cpu_regime"))
-    if tuple(section.get("levels", ())) != REGIME_LEVELS:
+    if not _is_list(section.get("levels"), REGIME_LEVELS):
         raise ConfigError(file, "timeseries.cpu_regime.levels", section.get("levels"),
                           f"must be {list(REGIME_LEVELS)}")
     regime = {}
@@ -164,8 +261,8 @@ def _timeseries(file: str, doc: dict) -> tuple[dict, float]:
         if abs(sum(values) - 1) > 1e-6:
             raise ConfigError(file, key, probs, "must sum to 1")
         regime[c] = values
-    rate = _number(file, "timeseries.changepoint_rate", doc.get("changepoint_rate"), low=0, high=1,
-                   strict_low=True)
+    rate = _number(file, "timeseries.changepoint_rate", doc.get("changepoint_rate"),
+                   low=CHANGEPOINT_RATE[0], high=CHANGEPOINT_RATE[1])
     return regime, rate
 
 
@@ -180,7 +277,7 @@ def load_priors(path: str | os.PathLike | None = None) -> Priors:
     doc, file = _versioned("priors.json", path)
     _only_keys(file, "", doc, ("version", "classes", "class_prior", *PAIR_FEATURES, "categorical",
                                "timeseries"))
-    if tuple(doc.get("classes", ())) != CLASSES:
+    if not _is_list(doc.get("classes"), CLASSES):
         raise ConfigError(file, "classes", doc.get("classes"), f"must be {list(CLASSES)}")
     cp = _mapping(file, "class_prior", doc.get("class_prior"))
     _only_keys(file, "class_prior", cp, CLASSES)
@@ -193,7 +290,8 @@ def load_priors(path: str | os.PathLike | None = None) -> Priors:
     for feature, per_category in PAIR_FEATURES.items():
         section = _mapping(file, feature, doc.get(feature))
         _only_keys(file, feature, section, (*CLASSES, "by_category"))
-        pairs[feature] = {c: _positive_pair(file, f"{feature}.{c}", section.get(c)) for c in CLASSES}
+        domains = PAIR_DOMAINS[feature]
+        pairs[feature] = {c: _pair(file, f"{feature}.{c}", section.get(c), domains) for c in CLASSES}
         overrides = _mapping(file, f"{feature}.by_category", section.get("by_category", {}))
         if overrides and not per_category:
             raise ConfigError(file, f"{feature}.by_category", overrides, "this feature has no per-category priors")
@@ -203,7 +301,7 @@ def load_priors(path: str | os.PathLike | None = None) -> Priors:
             if category not in CATEGORICAL_LEVELS["command"]:
                 raise ConfigError(file, key, category, "unknown command category")
             _only_keys(file, key, _mapping(file, key, per_class), CLASSES)
-            by_category[feature][category] = {c: _positive_pair(file, f"{key}.{c}", v)
+            by_category[feature][category] = {c: _pair(file, f"{key}.{c}", v, domains)
                                                for c, v in per_class.items()}
 
     categorical = {}
@@ -212,7 +310,7 @@ def load_priors(path: str | os.PathLike | None = None) -> Priors:
     for feature, levels in CATEGORICAL_LEVELS.items():
         key = f"categorical.{feature}"
         section = _mapping(file, key, cat_doc.get(feature))
-        if tuple(section.get("levels", ())) != levels:
+        if not _is_list(section.get("levels"), levels):
             raise ConfigError(file, f"{key}.levels", section.get("levels"), f"must be {list(levels)}")
         categorical[feature] = {}
         for c in CLASSES:
@@ -220,8 +318,8 @@ def load_priors(path: str | os.PathLike | None = None) -> Priors:
             if not isinstance(alphas, list) or len(alphas) != len(levels):
                 raise ConfigError(file, f"{key}.{c}", alphas,
                                   f"must be a list of {len(levels)} positive pseudo-counts")
-            categorical[feature][c] = tuple(_number(file, f"{key}.{c}[{i}]", a, low=0, strict_low=True)
-                                            for i, a in enumerate(alphas))
+            categorical[feature][c] = tuple(_number(file, f"{key}.{c}[{i}]", a, low=PSEUDO_COUNT[0],
+                                                    high=PSEUDO_COUNT[1]) for i, a in enumerate(alphas))
     regime, rate = _timeseries(file, _mapping(file, "timeseries", doc.get("timeseries")))
     return Priors(class_prior, pairs, by_category, categorical, regime, rate, file, _hash(doc))
 
@@ -328,9 +426,15 @@ def _deep_policy(file: str, doc: dict) -> DeepScanPolicy:
            for k in ("max_time_s", "interval_s", "voi_every_s", "horizon_max_s")}
     if num["interval_s"] < 0.01:
         raise ConfigError(file, "deep_scan.interval_s", num["interval_s"], "must be at least 0.01")
+    if num["max_time_s"] > DEEP_MAX_TIME_S:
+        raise ConfigError(file, "deep_scan.max_time_s", num["max_time_s"], f"must be <= {DEEP_MAX_TIME_S:g}")
+    if num["max_time_s"] / num["interval_s"] > DEEP_MAX_SAMPLES:
+        raise ConfigError(file, "deep_scan.max_time_s", num["max_time_s"],
+                          f"with interval_s {num['interval_s']:g} takes more than {DEEP_MAX_SAMPLES} samples")
     return DeepScanPolicy(
         max_time_s=num["max_time_s"], interval_s=num["interval_s"],
-        candidates=int(_number(file, "deep_scan.candidates", doc.get("candidates"), low=1)),
+        candidates=int(_number(file, "deep_scan.candidates", doc.get("candidates"), low=1,
+                               high=DEEP_MAX_CANDIDATES)),
         wait_cost_per_s=_number(file, "deep_scan.wait_cost_per_s", doc.get("wait_cost_per_s"), low=0),
         voi_every_s=num["voi_every_s"], horizon_max_s=num["horizon_max_s"], pause_on_timeout=pause)
 
@@ -371,12 +475,14 @@ def load_policy(path: str | os.PathLike | None = None) -> Policy:
     for action in ACTIONS:
         row = _mapping(file, f"loss.{action}", loss_doc.get(action))
         _only_keys(file, f"loss.{action}", row, CLASSES)
-        loss[action] = {c: _number(file, f"loss.{action}.{c}", row.get(c), low=0) for c in CLASSES}
+        loss[action] = {c: _number(file, f"loss.{action}.{c}", row.get(c), low=LOSS[0], high=LOSS[1])
+                        for c in CLASSES}
 
     dep_doc = _mapping(file, "dependency_impact", doc.get("dependency_impact"))
     weights = ("listening", "clients", "children", "files")
     _only_keys(file, "dependency_impact", dep_doc, weights)
-    dependency = {k: _number(file, f"dependency_impact.{k}", dep_doc.get(k), low=0) for k in weights}
+    dependency = {k: _number(file, f"dependency_impact.{k}", dep_doc.get(k), low=IMPACT_WEIGHT[0],
+                             high=IMPACT_WEIGHT[1]) for k in weights}
 
     rp_doc = _mapping(file, "robust_prior", doc.get("robust_prior"))
     _only_keys(file, "robust_prior", rp_doc, CLASSES)
@@ -389,6 +495,9 @@ def load_policy(path: str | os.PathLike | None = None) -> Policy:
         robust[c] = (lo, hi)
     if sum(lo for lo, _ in robust.values()) > 1 or sum(hi for _, hi in robust.values()) < 1:
         raise ConfigError(file, "robust_prior", rp_doc, "no prior in these intervals sums to 1")
+    for c, (lo, _) in robust.items():
+        if lo < ROBUST_PRIOR_MIN:
+            raise ConfigError(file, f"robust_prior.{c}[0]", lo, f"must be >= {ROBUST_PRIOR_MIN:g}")
 
     fdr = _mapping(file, "fdr", doc.get("fdr"))
     alpha = _number(file, "fdr.alpha", fdr.get("alpha"), low=0, high=1, strict_low=True)
@@ -403,7 +512,7 @@ def load_policy(path: str | os.PathLike | None = None) -> Policy:
     for pattern in patterns:   # shipped and user lists are merged: name the pattern itself
         try:
             compiled.append(re.compile(pattern))
-        except (re.error, TypeError) as exc:
+        except (re.error, TypeError, RecursionError, OverflowError) as exc:
             raise ConfigError(file, "guards.protected_patterns", pattern,
                               f"not a valid regex: {exc}") from None
     flags = {}
@@ -412,7 +521,7 @@ def load_policy(path: str | os.PathLike | None = None) -> Policy:
         if not isinstance(value, bool):
             raise ConfigError(file, f"guards.{name}", value, "must be true or false")
         flags[name] = value
-    min_uid = _number(file, "guards.min_user_uid", guards.get("min_user_uid", 1000), low=0)
+    min_uid = _number(file, "guards.min_user_uid", guards.get("min_user_uid", 1000), low=0, high=MAX_UID)
     grace = _number(file, "guards.boot_grace_s", guards.get("boot_grace_s", 60), low=0, high=86400)
     return Policy(loss, dependency, robust, alpha, window, int(min_uid), flags["allow_other_users"],
                   flags["allow_system_services"], tuple(compiled),

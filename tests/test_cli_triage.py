@@ -135,7 +135,8 @@ def test_config_show_validate_and_bad_file(tmp_path):
 
 def test_user_policy_file_is_used_by_scan(tmp_path):
     (tmp_path / "pt").mkdir()
-    (tmp_path / "pt" / "policy.json").write_text('{"window_s": 0.05}')
+    (tmp_path / "pt" / "policy.json").write_text('{"window_s": 0.05, "fdr": {"alpha": 0.01}}')
     result = json.loads(pt("scan", "--json", cwd=tmp_path, env={"XDG_CONFIG_HOME": str(tmp_path)}).stdout)
     assert result["data"]["model"]["policy"]["source"] == str(tmp_path / "pt" / "policy.json")
-    assert result["data"]["model"]["window_s"] < 0.2
+    assert result["data"]["model"]["fdr"]["alpha"] == 0.01          # the file's values are the ones used
+    assert result["data"]["model"]["window_s"] >= 0.05              # a window is never shorter (load only lengthens it)

@@ -153,11 +153,11 @@ def test_window_measures_cpu_and_io_of_real_processes(tmp_path):
             snap = collect()
             window = observe_window(snap, 0.5)
             rows = {p: np.flatnonzero(snap["pid"] == p)[0] for p in (busy.pid, idle.pid, writer.pid)}
-            assert 0.5 <= window.duration_s < 2
+            assert window.duration_s >= 0.5                     # never shorter; load only lengthens it
             assert window.window_ticks == round(window.duration_s * snap.host.clock_ticks)
-            # A spinner on a loaded 2-core machine gets no fixed share; 10% is safe.
-            assert window.ticks[rows[busy.pid]] >= 0.1 * window.window_ticks
-            assert window.ticks[rows[idle.pid]] == 0
+            # A spinner on a loaded machine gets no fixed share, but some, and a sleeper none.
+            assert window.ticks[rows[busy.pid]] > window.ticks[rows[idle.pid]] == 0
+            assert window.ticks[rows[busy.pid]] <= window.window_ticks + 1   # one thread: at most one CPU
             assert window.io_write_bytes[rows[writer.pid]] >= 65536
             assert window.io_write_bytes[rows[idle.pid]] == 0
             assert window.alive[list(rows.values())].all()

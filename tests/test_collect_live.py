@@ -1,5 +1,7 @@
 """The Linux collector on the live /proc, against real processes and psutil/ps."""
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -95,18 +97,41 @@ def test_kernel_threads_flagged():
     assert not snap["kernel_thread"][snap["pid"] == os.getpid()][0]
 
 
-def test_agrees_with_psutil_on_every_stable_field():
+def as_pt_text(text: str) -> str:
+    """psutil's text (undecodable bytes kept as surrogates) in pt's
+    representation (undecodable bytes shown as ``\\xff``), to compare the two."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+@contextlib.contextmanager
+def undecodable_sleeper(tmp_path: Path):
+    """A sleeper whose comm and argv[0] are not valid UTF-8."""
+    exe = tmp_path / os.fsdecode(b"bad\xff\xfe")
+    shutil.copy(shutil.which("sleep"), exe)
+    proc = subprocess.Popen([exe, "600"], stdin=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: b") S " in Path(f"/proc/{proc.pid}/stat").read_bytes())
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_agrees_with_psutil_on_every_stable_field(tmp_path):
     """Fields that do not change while a process lives, for every process;
-    threads and memory (which any live process may change) for our sleepers."""
-    with sleepers(5) as procs:
+    threads and memory (which any live process may change) for our sleepers,
+    one of them named in bytes that are not UTF-8."""
+    with sleepers(5) as procs, undecodable_sleeper(tmp_path) as odd:
         snap = collect()
-        ours = {p.pid for p in procs}
-        compared = 0
+        ours = {p.pid for p in procs} | {odd.pid}
+        assert row_of(snap, odd.pid)["comm"] == "bad\\xff\\xfe"
+        compared = set()
         for i, pid in enumerate(snap["pid"].tolist()):
             try:
                 p = psutil.Process(pid)
                 with p.oneshot():
-                    info = dict(ppid=p.ppid(), uids=p.uids(), name=p.name(), cmdline=p.cmdline(),
+                    info = dict(ppid=p.ppid(), uids=p.uids(), name=as_pt_text(p.name()),
+                                cmdline=[as_pt_text(a) for a in p.cmdline()],
                                 nice=p.nice(), threads=p.num_threads(), terminal=p.terminal(),
                                 create_time=p.create_time(), vms=p.memory_info().vms)
             except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
@@ -127,8 +152,8 @@ def test_agrees_with_psutil_on_every_stable_field():
                 assert list(snap["cmdline"][i]) == info["cmdline"]
                 assert snap["threads"][i] == info["threads"]
                 assert snap["vsize_bytes"][i] == info["vms"]
-            compared += 1
-    assert compared >= 5
+            compared.add(pid)
+    assert len(compared) >= 5 and ours <= compared
 
 
 def test_agrees_with_ps():

@@ -11,12 +11,15 @@ permission error keeps the row and nulls what could not be read; a malformed
 ``stat`` drops the row and is counted. Nothing here raises for one process.
 """
 from libc.errno cimport errno, ENOENT, ESRCH, EACCES, EPERM, EINTR
+from libc.stdint cimport INT32_MIN, INT32_MAX, UINT32_MAX
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memchr, memcmp
 from posix.fcntl cimport openat, O_RDONLY, O_CLOEXEC, O_DIRECTORY, open as c_open
 from posix.unistd cimport read, close
 
 import numpy as np
+
+from pt.collect._parse cimport PID_MAX_LIMIT, is_pid, known_state, parse_int, skip_int
 
 cdef extern from "dirent.h" nogil:
     ctypedef struct DIR
@@ -104,28 +107,6 @@ cdef int read_whole(int dirfd, const char *path, Buffer *buf) noexcept nogil:
     return READ_OK
 
 
-cdef inline bint parse_int(const char **cursor, const char *end, long long *out) noexcept nogil:
-    """Parse one space-led decimal integer at ``*cursor``; advance past it."""
-    cdef const char *p = cursor[0]
-    cdef long long value = 0
-    cdef bint negative = False
-    cdef const char *digits
-    if p < end and p[0] == c' ':
-        p += 1
-    if p < end and p[0] == c'-':
-        negative = True
-        p += 1
-    digits = p
-    while p < end and c'0' <= p[0] <= c'9':
-        value = value * 10 + (p[0] - c'0')
-        p += 1
-    if p == digits:
-        return False
-    out[0] = -value if negative else value
-    cursor[0] = p
-    return True
-
-
 cdef struct StatFields:
     char state
     long long ppid, pgrp, session, tty_nr, tpgid, flags
@@ -144,7 +125,6 @@ cdef bint parse_stat(const char *data, size_t n, StatFields *f) noexcept nogil:
     cdef const char *open_paren = <const char *>memchr(data, c'(', n)
     cdef const char *close_paren = NULL
     cdef const char *p
-    cdef long long skip
     cdef int field
     if open_paren == NULL:
         return False
@@ -165,19 +145,41 @@ cdef bint parse_stat(const char *data, size_t n, StatFields *f) noexcept nogil:
             and parse_int(&p, end, &f.tpgid) and parse_int(&p, end, &f.flags)):
         return False
     for field in range(10, 14):          # minflt cminflt majflt cmajflt
-        if not parse_int(&p, end, &skip):
+        if not skip_int(&p, end):
             return False
     if not (parse_int(&p, end, &f.utime) and parse_int(&p, end, &f.stime)):
         return False
     for field in range(16, 19):          # cutime cstime priority
-        if not parse_int(&p, end, &skip):
+        if not skip_int(&p, end):
             return False
     if not (parse_int(&p, end, &f.nice) and parse_int(&p, end, &f.num_threads)
-            and parse_int(&p, end, &skip)      # itrealvalue
+            and skip_int(&p, end)              # itrealvalue
             and parse_int(&p, end, &f.starttime) and parse_int(&p, end, &f.vsize)
             and parse_int(&p, end, &f.rss)):
         return False
-    return True
+    return stat_in_range(f)
+
+
+# Resident pages above this are not memory any machine has (2^40 pages is
+# 4 PiB at 4 KiB); below it rss_pages * page_size fits an int64.
+cdef long long MAX_RSS_PAGES = 1LL << 40
+
+
+cdef inline bint stat_in_range(const StatFields *f) noexcept nogil:
+    """Every field inside what the kernel can report, so no column cast wraps:
+    a known state letter, pids in 0..PID_MAX_LIMIT (tpgid -1 when there is no
+    terminal), tty_nr, nice and num_threads within int32, flags within
+    uint32, counters and sizes not negative."""
+    return (known_state(f.state)
+            and 0 <= f.ppid <= PID_MAX_LIMIT and 0 <= f.pgrp <= PID_MAX_LIMIT
+            and 0 <= f.session <= PID_MAX_LIMIT and -1 <= f.tpgid <= PID_MAX_LIMIT
+            and INT32_MIN <= f.tty_nr <= INT32_MAX and 0 <= f.flags <= <long long>UINT32_MAX
+            and f.utime >= 0 and f.stime >= 0 and f.starttime >= 0
+            and INT32_MIN <= f.nice <= INT32_MAX and 0 <= f.num_threads <= INT32_MAX
+            and f.vsize >= 0 and 0 <= f.rss <= MAX_RSS_PAGES)
+
+
+cdef long long MAX_UID = 4294967294     # uid_t is 32 bits; (uid_t)-1 is "no uid"
 
 
 cdef bint parse_status_uids(const char *data, size_t n, long long *ruid, long long *euid) noexcept nogil:
@@ -190,11 +192,8 @@ cdef bint parse_status_uids(const char *data, size_t n, long long *ruid, long lo
             p += 4
             while p < end and (p[0] == c'\t' or p[0] == c' '):
                 p += 1
-            if not parse_int(&p, end, ruid):
-                return False
-            while p < end and (p[0] == c'\t' or p[0] == c' '):
-                p += 1
-            return parse_int(&p, end, euid)
+            return (parse_int(&p, end, ruid) and parse_int(&p, end, euid)
+                    and 0 <= ruid[0] <= MAX_UID and 0 <= euid[0] <= MAX_UID)
         line_end = <const char *>memchr(p, c'\n', end - p)
         if line_end == NULL:
             return False
@@ -218,7 +217,9 @@ cdef tuple split_argv(const char *data, size_t n):
 
 
 cdef list list_pids(int root_fd):
-    """Numeric entries of the procfs root, i.e. the thread-group leaders."""
+    """Numeric entries of the procfs root, i.e. the thread-group leaders.
+    A name that is not a pid the kernel could give out (0, leading zeros,
+    above PID_MAX_LIMIT) is not a process directory and is left out."""
     cdef list pids = []
     cdef int dup_fd = openat(root_fd, b".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     cdef DIR *d
@@ -236,13 +237,13 @@ cdef list list_pids(int root_fd):
         if entry == NULL:
             break
         name = entry.d_name
-        if not (c'0' <= name[0] <= c'9'):
+        if not (c'1' <= name[0] <= c'9'):
             continue
         pid = 0
-        while c'0' <= name[0] <= c'9':
+        while c'0' <= name[0] <= c'9' and pid <= PID_MAX_LIMIT:
             pid = pid * 10 + (name[0] - c'0')
             name += 1
-        if name[0] == 0:
+        if name[0] == 0 and is_pid(pid):
             pids.append(pid)
     closedir(d)
     return pids
@@ -482,7 +483,7 @@ def read_io(root, const int[::1] pids):
             if colon == NULL:
                 break
             p = colon + 1
-            if not parse_int(&p, end, &value):
+            if not parse_int(&p, end, &value) or value < 0:
                 break
             out[k, i] = value
     return {name: out_a[k] for k, name in enumerate(IO_FIELDS)}
@@ -549,7 +550,7 @@ def read_fd_sockets(root, const int[::1] pids):
             if got > 9 and memcmp(target, b"socket:[", 8) == 0:
                 target[got] = 0
                 p = target + 8
-                if parse_int(&p, target + got, &inode):
+                if parse_int(&p, target + got, &inode) and inode >= 0:
                     rows.append(i)
                     inodes.append(inode)
         closedir(d)

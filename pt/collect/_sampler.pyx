@@ -34,6 +34,8 @@ import numpy as np
 
 cnp.import_array()
 
+from pt.collect._parse cimport known_state, parse_int, skip_int
+
 cdef extern from "unistd.h" nogil:
     ssize_t pread(int fd, void *buf, size_t count, long offset)
 
@@ -146,28 +148,6 @@ cdef int pread_whole(int fd, char *buf, Py_ssize_t *n) noexcept nogil:
             return classify_errno(errno)
 
 
-cdef inline bint parse_int(const char **cursor, const char *end, long long *out) noexcept nogil:
-    """Parse one decimal integer after optional blanks at ``*cursor``; advance past it."""
-    cdef const char *p = cursor[0]
-    cdef long long value = 0
-    cdef bint negative = False
-    cdef const char *digits
-    while p < end and (p[0] == c' ' or p[0] == c'\t'):
-        p += 1
-    if p < end and p[0] == c'-':
-        negative = True
-        p += 1
-    digits = p
-    while p < end and c'0' <= p[0] <= c'9':
-        value = value * 10 + (p[0] - c'0')
-        p += 1
-    if p == digits:
-        return False
-    out[0] = -value if negative else value
-    cursor[0] = p
-    return True
-
-
 cdef bint parse_stat(const char *data, Py_ssize_t n, char *state, long long *v,
                      long long *start) noexcept nogil:
     """/proc/PID/stat (man 5 proc): fields 3 state, 14-17 utime stime cutime
@@ -175,7 +155,7 @@ cdef bint parse_stat(const char *data, Py_ssize_t n, char *state, long long *v,
     cdef const char *end = data + n
     cdef const char *p = end - 1
     cdef const char *close_paren = NULL
-    cdef long long x[22]
+    cdef long long x[21]
     cdef int k
     while p >= data:
         if p[0] == c')':
@@ -185,10 +165,17 @@ cdef bint parse_stat(const char *data, Py_ssize_t n, char *state, long long *v,
     if close_paren == NULL or close_paren + 3 >= end or close_paren[1] != c' ':
         return False
     state[0] = close_paren[2]
+    if not known_state(state[0]):
+        return False
     p = close_paren + 3
-    for k in range(22):                  # fields 4 .. 25 into x[0] .. x[21]
+    for k in range(21):                  # fields 4 .. 24 into x[0] .. x[20]
         if not parse_int(&p, end, &x[k]):
             return False
+    if not skip_int(&p, end):            # 25 rsslim: 2^64 - 1 when unlimited
+        return False
+    # Counters and sizes are never negative: -1 means "unknown" in the series.
+    if x[10] < 0 or x[11] < 0 or x[12] < 0 or x[13] < 0 or x[16] < 0 or x[18] < 0 or x[20] < 0:
+        return False
     v[F_CPU] = x[10] + x[11]
     v[F_CHILD] = x[12] + x[13]
     v[F_THREADS] = x[16]
@@ -210,7 +197,7 @@ cdef bint parse_io(const char *data, Py_ssize_t n, long long *v) noexcept nogil:
         if colon == NULL:
             return False
         p = colon + 1
-        if not parse_int(&p, end, &x[k]):
+        if not parse_int(&p, end, &x[k]) or x[k] < 0:
             return False
     v[F_RCHAR] = x[0]
     v[F_WCHAR] = x[1]
@@ -227,7 +214,7 @@ cdef bint find_value(const char *data, Py_ssize_t n, const char *key, long long 
     if p == NULL:
         return False
     p += klen
-    return parse_int(&p, data + n, out)
+    return parse_int(&p, data + n, out) and out[0] >= 0
 
 
 cdef bint parse_status(const char *data, Py_ssize_t n, long long *v) noexcept nogil:
@@ -240,7 +227,8 @@ cdef bint parse_schedstat(const char *data, Py_ssize_t n, long long *v) noexcept
     """/proc/PID/schedstat: ns on CPU, ns waiting on a run queue, timeslices."""
     cdef const char *p = data
     return (parse_int(&p, data + n, &v[F_RUN]) and parse_int(&p, data + n, &v[F_WAIT])
-            and parse_int(&p, data + n, &v[F_SLICES]))
+            and parse_int(&p, data + n, &v[F_SLICES])
+            and v[F_RUN] >= 0 and v[F_WAIT] >= 0 and v[F_SLICES] >= 0)
 
 
 cdef int open_file(int root_fd, int pid, int slot) noexcept nogil:

@@ -1,6 +1,7 @@
 """Machine-wide facts read from procfs: boot id, boot time, uptime."""
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
@@ -9,11 +10,27 @@ from pathlib import Path
 from pt.collect.snapshot import HostInfo
 
 
+#: Largest uptime or boot time pt believes (about 3,000 years, in seconds):
+#: ages stay within what the model's terms are finite for.
+MAX_SECONDS = 1e11
+
+
 def _read_text(path: Path) -> str | None:
     try:
-        return path.read_text()
+        return path.read_bytes().decode("utf-8", "backslashreplace")
     except OSError:
         return None
+
+
+def _seconds(text: str, path: Path) -> float:
+    """``text`` as a number of seconds in [0, MAX_SECONDS], else OSError naming ``path``."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= MAX_SECONDS:
+        raise OSError(f"cannot parse {path}: {text[:40]!r} is not a number of seconds")
+    return value
 
 
 def boot_time(root: Path) -> float:
@@ -21,16 +38,16 @@ def boot_time(root: Path) -> float:
     text = _read_text(root / "stat") or ""
     for line in text.splitlines():
         if line.startswith("btime "):
-            return float(line.split()[1])
+            return _seconds(line[6:].strip(), root / "stat")
     raise OSError(f"no btime line in {root / 'stat'}")
 
 
 def uptime(root: Path) -> float:
     """Seconds since boot, first field of ``<root>/uptime``."""
     text = _read_text(root / "uptime")
-    if not text:
+    if not text or not text.split():
         raise OSError(f"cannot read {root / 'uptime'}")
-    return float(text.split()[0])
+    return _seconds(text.split()[0], root / "uptime")
 
 
 def read_host(root: Path) -> HostInfo:

@@ -54,9 +54,11 @@ def _parse_table(text: str, proto: str) -> list[tuple]:
         try:
             local_port = int(parts[1].rsplit(":", 1)[1], 16)
             remote_port = int(parts[2].rsplit(":", 1)[1], 16)
-            rows.append((int(parts[9]), proto, int(parts[3], 16), local_port, remote_port))
+            row = (int(parts[9]), proto, int(parts[3], 16), local_port, remote_port)
         except (IndexError, ValueError):
             continue  # a malformed line is skipped, never fatal
+        if 0 <= row[0] < 2**64 and 0 <= row[2] < 256 and 0 <= local_port < 65536 and 0 <= remote_port < 65536:
+            rows.append(row)                   # else it is out of its field's range: skipped too
     return rows
 
 
@@ -65,7 +67,7 @@ def read_sockets(root: str | os.PathLike = "/proc") -> SocketTable:
     rows = []
     for proto in NET_TABLES:
         try:
-            text = Path(root, "net", proto).read_text()
+            text = Path(root, "net", proto).read_bytes().decode("utf-8", "replace")
         except OSError:
             continue
         rows.extend(_parse_table(text, proto))

@@ -46,6 +46,8 @@ def read_system(root: str | os.PathLike = "/proc") -> dict[str, float]:
                 pass
     for resource in ("cpu", "memory", "io"):
         for line in _text(root / "pressure" / resource).splitlines():
+            if not line.split():
+                continue
             kind, *pairs = line.split()
             key = f"psi_{resource}_{kind}_avg10"
             values = dict(p.split("=", 1) for p in pairs if "=" in p)

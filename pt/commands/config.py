@@ -6,12 +6,15 @@ import argparse
 EPILOG = """\
 Shipped defaults live in the package (pt/data/priors.json, policy.json); a file
 of the same name in $XDG_CONFIG_HOME/pt/ (default ~/.config/pt/) overrides only
-the keys it names.
+the keys it names. Command-category rules of the user (categories.json there)
+are tried before the shipped ones. validate reads all three and refuses values
+the model cannot use, files over 1 MiB, nesting over 32 levels and non-UTF-8.
 
 examples:
   pt config show                    the merged priors and policy, with their sources
   pt config validate                check the user files; exit 1 naming a bad value
   pt config validate --priors my-priors.json
+  pt config validate --rules my-categories.json
 """
 
 
@@ -23,6 +26,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("action", choices=("show", "validate"), help="what to do")
     p.add_argument("--priors", metavar="FILE", help="a priors file to use instead of the user file")
     p.add_argument("--policy", metavar="FILE", help="a policy file to use instead of the user file")
+    p.add_argument("--rules", metavar="FILE", help="a category rules file to use instead of the user file")
     p.add_argument("--json", action="store_true", help="print one versioned JSON object")
     p.set_defaults(run=run)
 
@@ -52,23 +56,28 @@ def _describe(priors, policy) -> dict:
 def run(args: argparse.Namespace) -> int:
     from pt.config import ConfigError, load_policy, load_priors
     from pt.exit_codes import ERROR, OK
+    from pt.features.categories import load_rules
+    from pt.features.rules_file import SHIPPED_NAME, user_rules_path
     from pt.ui.result import envelope, error_envelope, print_json
 
     try:
         priors, policy = load_priors(args.priors), load_policy(args.policy)
+        load_rules(args.rules)
     except ConfigError as exc:
         from pt.ui.text import error
         error("config", exc)
         if args.json:
             print_json(error_envelope("config", code="invalid_config", message=str(exc)))
         return ERROR
+    rules = args.rules or (str(user_rules_path()) if user_rules_path().exists() else SHIPPED_NAME)
     if args.json:
         data = _describe(priors, policy) if args.action == "show" else {"valid": True}
-        data["sources"] = [priors.source, policy.source]
+        data["sources"] = [priors.source, policy.source, rules]
         print_json(envelope("config", host={}, data=data, errors=[], partial=False))
     elif args.action == "validate":
         from pt.ui.text import escape
-        print(escape(f"ok: {priors.source} (priors {priors.digest}), {policy.source} (policy {policy.digest})"))
+        print(escape(f"ok: {priors.source} (priors {priors.digest}), {policy.source} (policy {policy.digest}), "
+                     f"{rules} (rules)"))
     else:
         from pt.ui.config_view import print_config
         print_config(priors, policy)

@@ -9,14 +9,13 @@ the key path (``rules[12].regex``) and the value.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from pt.config import config_dir
+from pt.config import config_dir, parse_config_json, read_config_text
 from pt.config_errors import ConfigError
 from pt.features.argv import Interpreter
 
@@ -76,20 +75,12 @@ def read_user(path: str | os.PathLike | None = None) -> RulesDocument | None:
     file = Path(path) if path is not None else user_rules_path()
     if path is None and not file.exists():
         return None
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(file), "<document>", None, f"cannot read: {exc}") from None
-    return parse(text, str(file))
+    return parse(read_config_text(file), str(file))
 
 
 def parse(text: str, file: str) -> RulesDocument:
     """Validate the JSON ``text`` of the rules file called ``file``."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(file, "<document>", text[max(exc.pos - 20, 0):exc.pos + 20],
-                          f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    doc = parse_config_json(text, file)
     _check_object(file, "<document>", doc, _TOP_KEYS)
     version = doc.get("version")
     if version != VERSION or isinstance(version, bool):
@@ -184,7 +175,7 @@ def _options(file, key, value) -> frozenset:
 def _regex(file, key, value) -> re.Pattern:
     try:
         return re.compile(_string(file, key, value))
-    except re.error as exc:
+    except (re.error, RecursionError, OverflowError) as exc:   # nesting, size: still a bad regex
         raise ConfigError(file, key, value, f"bad regex: {exc}") from None
 
 
