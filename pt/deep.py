@@ -112,12 +112,19 @@ class _Model:
 
 def rank_candidates(t: Triage, selection_mask: np.ndarray, tables: ModelTables, limit: int,
                     named: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Rows to watch, best first, and their net VOI: selected, not protected,
-    not zombies (nothing to watch) and with positive net VOI over the deep
-    scan's horizon; processes the user named are always watched."""
+    """Rows to watch, best first, and their net VOI: selected, not zombies
+    (nothing to watch) and with positive net VOI over the deep scan's
+    horizon; processes the user named are always watched.
+
+    Vetoes restrict actions, never observation: a protected process the user
+    named is watched like any other (its evidence and posterior move; its
+    action stays pinned to keep). Unnamed protected processes are not ranked:
+    no observation can change their action, so watching them has no value.
+    """
     snap, deep = t.snapshot, t.policy.deep_scan
-    ok = selection_mask & np.equal(t.protected_by, None) & (snap["state"] != ord("Z")) & ~snap["kernel_thread"]
-    rows = np.flatnonzero(ok)
+    watchable = selection_mask & (snap["state"] != ord("Z")) & ~snap["kernel_thread"]
+    must_all = np.zeros(len(t), dtype=bool) if named is None else np.isin(snap["pid"], named)
+    rows = np.flatnonzero(watchable & (np.equal(t.protected_by, None) | must_all))
     if not len(rows):
         return rows, np.zeros(0)
     model = _Model(t, rows, tables)
@@ -125,7 +132,7 @@ def rank_candidates(t: Triage, selection_mask: np.ndarray, tables: ModelTables, 
     hz = snap.host.clock_ticks
     horizon = min(deep.horizon_max_s, deep.max_time_s)
     net = model.net_voi(infer(ev, tables), ev, np.arange(len(rows)), [horizon], deep.wait_cost_per_s, hz)
-    must = np.zeros(len(rows), dtype=bool) if named is None else np.isin(snap["pid"][rows], named)
+    must = must_all[rows]
     keep = (net > 0) | must
     order = np.lexsort((-net, ~must))                     # named first, then by VOI
     order = order[keep[order]][:limit]
@@ -223,8 +230,6 @@ def _skipped(t: Triage, named: np.ndarray | None, rows: np.ndarray) -> list[dict
             out.append({"pid": pid, "reason": "no such process (it may have exited)"})
         elif found[0] not in rows:
             i = int(found[0])
-            why = t.protected_by[i]
-            out.append({"pid": pid, "reason": f"protected: {why}" if why is not None else
-                        "a zombie: nothing to watch" if snap["state"][i] == ord("Z") else
+            out.append({"pid": pid, "reason": "a zombie: nothing to watch" if snap["state"][i] == ord("Z") else
                         "a kernel thread" if snap["kernel_thread"][i] else "excluded by the other filters"})
     return out

@@ -73,6 +73,15 @@ def notes_text(d, i: int) -> list[str]:
     return out
 
 
+def outcome_text(d, i: int) -> str | None:
+    """Why candidate ``i`` did not get its least-loss action: the veto's rule
+    by name (its evidence was still watched), or the demotion's reason."""
+    rule = d.quick.protected_by[int(d.rows[i])]
+    if rule is not None:
+        return f"action pinned to keep by rule: {rule} (observation is never vetoed)"
+    return d.decision.demoted[i]
+
+
 def _share_series(d, i: int) -> np.ndarray:
     return d.series.cpu_share()[:, i] if len(d.series) > 1 else np.zeros(0)
 
@@ -96,6 +105,7 @@ def candidate_json(d, i: int) -> dict:
         "pid": int(snap["pid"][row]), "comm": str(snap["comm"][row]),
         "command": " ".join(argv) if argv else None,
         "identity": f"{snap.host.boot_id}:{int(snap['start_ticks'][row])}:{int(snap['pid'][row])}",
+        "protected_by": t.protected_by[row],
         "quick": verdict(t.inference.posterior[row], t.decision.action[row], t.decision.demoted[row]),
         "deep": verdict(d.inference.posterior[i], d.decision.action[i], d.decision.demoted[i]),
         "samples": int(d.counts.samples[i]),
@@ -168,13 +178,17 @@ def print_deep(d, console: Console | None = None) -> None:
         watched = f"{d.settled_at_s[i]:.1f}s" if np.isfinite(d.settled_at_s[i]) else (
             "to the end" + (" ⏱" if d.timed_out[i] else ""))
         said = "; ".join([regime_text(d, i)] + notes_text(d, i))
-        if d.decision.demoted[i]:
+        if d.quick.protected_by[row] is not None:
+            said += "; action pinned to keep (veto, below)"
+        elif d.decision.demoted[i]:
             said += f"; {d.decision.demoted[i]}"
         table.add_row(str(snap["pid"][row]), printable(" ".join(argv) if argv else f"[{snap['comm'][row]}]"),
                       arrow, f"{p_quick:.3f} → {p_deep:.3f}",
                       sparkline(_share_series(d, i), (tau,) if tau >= 0 else (), width=24),
                       watched, printable(said))
     console.print(table)
+    for i in np.flatnonzero([d.quick.protected_by[r] is not None for r in d.rows]):
+        console.print(f"  pid {snap['pid'][d.rows[i]]}: {printable(outcome_text(d, i))}")
 
 
 def _caption(d) -> str:
@@ -219,8 +233,8 @@ def print_deep_explain(d, console: Console | None = None) -> None:
                   + (f"settled after {d.settled_at_s[0]:.1f}s (more watching would not change the decision)"
                      if np.isfinite(d.settled_at_s[0]) else "watched to the time bound"))]
     lines += [Text(f"• {n}") for n in [regime_text(d, 0)] + notes_text(d, 0)]
-    if d.decision.demoted[0]:
-        lines.append(Text(f"• {d.decision.demoted[0]}"))
+    if outcome_text(d, 0):
+        lines.append(Text(f"• {printable(outcome_text(d, 0))}"))
     from rich.console import Group
     console.print(Panel(Group(table, Text(""), ledger_table, Text(""), *lines), title="deep scan",
                         title_align="left", expand=False))
