@@ -333,6 +333,20 @@ def _deep_policy(file: str, doc: dict) -> DeepScanPolicy:
 
 
 @dataclass(frozen=True)
+class StabilityPolicy:
+    """Hysteresis on recommendations: see the ``stability`` section of policy.json."""
+
+    margin: float
+    memory_s: float
+
+
+def _stability_policy(file: str, doc: dict) -> StabilityPolicy:
+    _only_keys(file, "stability", doc, ("margin", "memory_s"))
+    return StabilityPolicy(margin=_number(file, "stability.margin", doc.get("margin"), low=0),
+                           memory_s=_number(file, "stability.memory_s", doc.get("memory_s"), low=0))
+
+
+@dataclass(frozen=True)
 class Policy:
     """Validated policy: the loss matrix ``loss[action][class]``, dependency
     weights, robust prior intervals, FDR alpha, window length, guards and
@@ -349,6 +363,7 @@ class Policy:
     protected_patterns: tuple[re.Pattern, ...]
     actions: ActionPolicy
     deep_scan: DeepScanPolicy
+    stability: StabilityPolicy
     source: str
     digest: str
 
@@ -359,7 +374,7 @@ GUARD_KEYS = ("min_user_uid", "allow_other_users", "allow_system_services", "pro
 def load_policy(path: str | os.PathLike | None = None) -> Policy:
     doc, file = _versioned("policy.json", path)
     _only_keys(file, "", doc, ("version", "loss", "dependency_impact", "robust_prior", "fdr",
-                               "window_s", "guards", "actions", "deep_scan"))
+                               "window_s", "guards", "actions", "deep_scan", "stability"))
     loss_doc = _mapping(file, "loss", doc.get("loss"))
     _only_keys(file, "loss", loss_doc, ACTIONS)
     loss = {}
@@ -411,7 +426,8 @@ def load_policy(path: str | os.PathLike | None = None) -> Policy:
     return Policy(loss, dependency, robust, alpha, window, int(min_uid), flags["allow_other_users"],
                   flags["allow_system_services"], tuple(compiled),
                   _action_policy(file, _mapping(file, "actions", doc.get("actions"))),
-                  _deep_policy(file, _mapping(file, "deep_scan", doc.get("deep_scan"))), file, _hash(doc))
+                  _deep_policy(file, _mapping(file, "deep_scan", doc.get("deep_scan"))),
+                  _stability_policy(file, _mapping(file, "stability", doc.get("stability"))), file, _hash(doc))
 
 
 def _pair_list(file, key, value):

@@ -25,7 +25,7 @@ from pt.decide.loss import Decision, decide, dependency_impact, loss_matrix
 from pt.decide.voi import effective_loss, value_of_information
 from pt.infer import timeseries as ts
 from pt.infer.posterior import Evidence, Inference, ModelTables, infer
-from pt.triage import Triage, triage
+from pt.triage import Triage, remember, triage
 
 KEEP, PAUSE, RESTART, KILL = (ACTIONS.index(a) for a in ("keep", "pause", "restart", "kill"))
 #: Outcome bins for VOI: exact below 32 ticks, then ~3% wide (a lower bound within 0.1% here).
@@ -141,12 +141,14 @@ def rank_candidates(t: Triage, selection_mask: np.ndarray, tables: ModelTables, 
 
 def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: float | None = None,
               limit: int | None = None, priors: Priors | None = None, policy: Policy | None = None,
-              root=None, on_progress=None) -> DeepScan:
+              root=None, on_progress=None, memory=None) -> DeepScan:
     """Quick scan, then watch the best candidates; see the module docstring.
 
     ``selection`` is a :class:`pt.act.plan.Selection` (None: every process);
     ``on_progress(open, settled, samples, elapsed_s, max_time_s)`` is called
-    after every tick for a progress display.
+    after every tick for a progress display. ``memory``: the file of
+    previous recommendations (see :func:`pt.triage.triage`); the deep
+    verdicts of the watched candidates are remembered over the quick ones.
     """
     priors = priors or load_priors()
     policy = policy or load_policy()
@@ -155,7 +157,7 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
     interval_s = deep.interval_s if interval_s is None else interval_s
     policy = replace(policy, deep_scan=replace(deep, max_time_s=max_time_s, interval_s=interval_s))
     tables = ModelTables(priors)
-    t = triage(root=root, priors=priors, policy=policy, tables=tables)
+    t = triage(root=root, priors=priors, policy=policy, tables=tables, memory=memory)
     mask = np.ones(len(t), dtype=bool) if selection is None else selection.rows(t, t.decision.action)
     named = np.array(selection.pids) if selection is not None and selection.pids else None
     rows, _ = rank_candidates(t, mask, tables, limit or deep.candidates, named)
@@ -204,6 +206,8 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
     timed_out = open_ & np.isnan(settled_at)
     if deep.pause_on_timeout:
         decision = time_bound(decision, timed_out, model.available)
+    if memory is not None:
+        remember(t, memory, rows, decision.action)
     return DeepScan(t, rows, series, c, regime, ts.annotations(series), evidence, inference, decision,
                     settled_at, last_voi, timed_out, time.monotonic() - started, skipped)
 

@@ -134,11 +134,14 @@ def kill_if_same(pid: int, start: int | None) -> None:
 
 
 def isolated_env(base: Path) -> dict:
-    """The environment for a pt subprocess whose telemetry lake and key live
-    under ``base`` (never the user's): ``os.environ`` without ``PT_LAKE`` and
-    ``PT_TELEMETRY_KEY``, with ``XDG_DATA_HOME`` set to ``base/.local/share``."""
+    """The environment for a pt subprocess whose telemetry lake, key and
+    state (remembered verdicts) live under ``base`` (never the user's):
+    ``os.environ`` without ``PT_LAKE`` and ``PT_TELEMETRY_KEY``, with
+    ``XDG_DATA_HOME`` and ``XDG_STATE_HOME`` set to ``base/.local/share``
+    and ``base/.local/state``."""
     env = {k: v for k, v in os.environ.items() if k not in ("PT_LAKE", "PT_TELEMETRY_KEY")}
     env["XDG_DATA_HOME"] = str(Path(base) / ".local" / "share")
+    env["XDG_STATE_HOME"] = str(Path(base) / ".local" / "state")
     return env
 
 

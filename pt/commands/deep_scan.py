@@ -92,7 +92,7 @@ def selection_from(args):
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from pt.commands.scan import report_telemetry, telemetry_enabled
+    from pt.commands.scan import report_telemetry, telemetry_enabled, verdict_memory
     from pt.deep import deep_scan
     from pt.exit_codes import OK, USAGE
 
@@ -101,12 +101,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"pt deep-scan: error: {problem}", file=sys.stderr)
         return USAGE
     if args.json or not sys.stderr.isatty():
-        result = deep_scan(selection, max_time_s=args.max_time, interval_s=args.interval, limit=args.limit)
+        result = deep_scan(selection, max_time_s=args.max_time, interval_s=args.interval, limit=args.limit,
+                           memory=verdict_memory())
     else:
         from pt.ui.deep_view import progress
         with progress() as update:
             result = deep_scan(selection, max_time_s=args.max_time, interval_s=args.interval, limit=args.limit,
-                               on_progress=update)
+                               on_progress=update, memory=verdict_memory())
     recorded = None
     if telemetry_enabled(args):
         from pt.telemetry.writer import write_deep

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pt.act.plan import make_plan, save_plan
     from pt.commands.deep_scan import selection_from
-    from pt.commands.scan import report_telemetry, telemetry_enabled
+    from pt.commands.scan import report_telemetry, telemetry_enabled, verdict_memory
     from pt.exit_codes import OK, USAGE
     from pt.triage import triage
 
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"pt plan: error: {problem}", file=sys.stderr)
         return USAGE
-    t = triage(window_s=args.window, at_s=args.at)
+    t = triage(window_s=args.window, at_s=args.at, memory=verdict_memory())
     plan = make_plan(t, selection, do=args.do)
     path = save_plan(plan)
     if telemetry_enabled(args) and not args.at:      # the decisions that outcomes will be joined to

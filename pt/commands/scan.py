@@ -124,6 +124,17 @@ def add_telemetry_options(p) -> None:
                    help="telemetry lake directory (default $PT_LAKE, else $XDG_DATA_HOME/pt/lake)")
 
 
+def verdict_memory():
+    """Where scans remember their recommendations for hysteresis (pt's state
+    directory), or None when that directory cannot be made."""
+    from pt.act.journal import state_dir
+    from pt.decide.stability import path_in
+    try:
+        return path_in(state_dir())
+    except OSError:
+        return None
+
+
 def telemetry_enabled(args) -> bool:
     import os
     return not (args.no_telemetry or os.environ.get("PT_TELEMETRY", "").lower() in ("0", "off", "no", "false"))
@@ -176,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from pt.triage import triage as run_triage
         triage = run_triage(window_s=args.window, at_s=args.at,
-                            on_snapshot=recorder.prepare if recorder else None)
+                            on_snapshot=recorder.prepare if recorder else None, memory=verdict_memory())
         snapshot = triage.snapshot
     scan_s = time.perf_counter() - started
     # Written now, not on a thread while rows render: the writer's Python steps
