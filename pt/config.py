@@ -138,6 +138,7 @@ class Priors:
     categorical: dict
     regime: dict                # class -> (P(steady), P(stopped), P(started))
     changepoint_rate: float
+    wakeups: dict               # class -> (shape a, rate b seconds) of the Gamma on the wake-up rate
     source: str
     digest: str
 
@@ -145,8 +146,8 @@ class Priors:
 REGIME_LEVELS = ("steady", "stopped", "started")
 
 
-def _timeseries(file: str, doc: dict) -> tuple[dict, float]:
-    _only_keys(file, "timeseries", doc, ("cpu_regime", "changepoint_rate"))
+def _timeseries(file: str, doc: dict) -> tuple[dict, float, dict]:
+    _only_keys(file, "timeseries", doc, ("cpu_regime", "changepoint_rate", "wakeups"))
     section = _mapping(file, "timeseries.cpu_regime", doc.get("cpu_regime"))
     if tuple(section.get("levels", ())) != REGIME_LEVELS:
         raise ConfigError(file, "timeseries.cpu_regime.levels", section.get("levels"),
@@ -163,7 +164,10 @@ def _timeseries(file: str, doc: dict) -> tuple[dict, float]:
         regime[c] = values
     rate = _number(file, "timeseries.changepoint_rate", doc.get("changepoint_rate"), low=0, high=1,
                    strict_low=True)
-    return regime, rate
+    section = _mapping(file, "timeseries.wakeups", doc.get("wakeups"))
+    _only_keys(file, "timeseries.wakeups", section, CLASSES)
+    wakeups = {c: _positive_pair(file, f"timeseries.wakeups.{c}", section.get(c)) for c in CLASSES}
+    return regime, rate, wakeups
 
 
 def _versioned(name: str, path) -> tuple[dict, str]:
@@ -219,8 +223,8 @@ def load_priors(path: str | os.PathLike | None = None) -> Priors:
                                   f"must be a list of {len(levels)} positive pseudo-counts")
             categorical[feature][c] = tuple(_number(file, f"{key}.{c}[{i}]", a, low=0, strict_low=True)
                                             for i, a in enumerate(alphas))
-    regime, rate = _timeseries(file, _mapping(file, "timeseries", doc.get("timeseries")))
-    return Priors(class_prior, pairs, by_category, categorical, regime, rate, file, _hash(doc))
+    regime, rate, wakeups = _timeseries(file, _mapping(file, "timeseries", doc.get("timeseries")))
+    return Priors(class_prior, pairs, by_category, categorical, regime, rate, wakeups, file, _hash(doc))
 
 
 # --- policy ---------------------------------------------------------------------------
@@ -310,10 +314,11 @@ class DeepScanPolicy:
     voi_every_s: float
     horizon_max_s: float
     pause_on_timeout: bool
+    min_idle_watch_s: float
 
 
 DEEP_KEYS = ("max_time_s", "interval_s", "candidates", "wait_cost_per_s", "voi_every_s", "horizon_max_s",
-             "pause_on_timeout")
+             "pause_on_timeout", "min_idle_watch_s")
 
 
 def _deep_policy(file: str, doc: dict) -> DeepScanPolicy:
@@ -329,7 +334,8 @@ def _deep_policy(file: str, doc: dict) -> DeepScanPolicy:
         max_time_s=num["max_time_s"], interval_s=num["interval_s"],
         candidates=int(_number(file, "deep_scan.candidates", doc.get("candidates"), low=1)),
         wait_cost_per_s=_number(file, "deep_scan.wait_cost_per_s", doc.get("wait_cost_per_s"), low=0),
-        voi_every_s=num["voi_every_s"], horizon_max_s=num["horizon_max_s"], pause_on_timeout=pause)
+        voi_every_s=num["voi_every_s"], horizon_max_s=num["horizon_max_s"], pause_on_timeout=pause,
+        min_idle_watch_s=_number(file, "deep_scan.min_idle_watch_s", doc.get("min_idle_watch_s"), low=0))
 
 
 @dataclass(frozen=True)
