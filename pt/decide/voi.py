@@ -25,7 +25,7 @@ import numpy as np
 from pt._kernels import _voi
 
 #: Wake-up counts told apart by :func:`wakeup_voi` (more is one outcome).
-WAKEUP_COUNTS = 40
+WAKEUP_COUNTS = 16
 
 
 def value_of_information(log_post: np.ndarray, k: np.ndarray, n: np.ndarray, a: np.ndarray, b: np.ndarray,
@@ -116,7 +116,10 @@ def wakeup_voi(log_post: np.ndarray, onsets: np.ndarray, idle_s: np.ndarray, a: 
     unavailable = ~np.isfinite(loss).all(axis=2)                             # (N, A)
     finite = np.where(np.isfinite(loss), loss, 0.0)
 
-    def least(weights):                                                      # min_a sum_c w_c L(a, c)
-        expected = np.einsum("...nc,nac->...na", weights, finite)
-        return np.where(unavailable, np.inf, expected).min(axis=-1)
-    return np.maximum(least(post) - least(post[None] * pmf).sum(axis=0), 0.0)
+    by_class = np.ascontiguousarray(finite.transpose(0, 2, 1))               # (N, C, A)
+
+    def least(weights):                          # (N, K, C) -> (N, K): min_a sum_c w_c L(a, c)
+        expected = np.matmul(weights, by_class)
+        return np.where(unavailable[:, None, :], np.inf, expected).min(axis=-1)
+    weights = (post[None] * pmf).transpose(1, 0, 2)                          # (N, J, C)
+    return np.maximum(least(post[:, None, :])[:, 0] - least(weights).sum(axis=1), 0.0)
