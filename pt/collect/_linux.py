@@ -92,7 +92,6 @@ class WindowStart:
             duration_s=duration,
             window_ticks=max(int(round(duration * snapshot.host.clock_ticks)), 1),
             ticks=ticks, alive=alive, wait_ticks=wait_ticks.astype(np.int64),
-            queued_s=np.where(self.queued_before >= 0, self.queued_before / 1e9, np.nan),
             io_read_bytes=delta("rchar"), io_write_bytes=delta("wchar"),
             io_syscalls=delta("syscr", "syscw"),
         )

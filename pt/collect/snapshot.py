@@ -105,8 +105,7 @@ class Window:
     ``wait_ticks`` is the time the process was runnable but waiting for a
     CPU during the window (schedstat run delay, in ticks; -1 unreadable), so
     ``ticks + wait_ticks`` is its CPU *demand*: what it would have used on
-    an idle machine. ``queued_s`` is its lifetime run delay in seconds at
-    the window's start (NaN unreadable).
+    an idle machine.
     """
 
     duration_s: float
@@ -117,4 +116,3 @@ class Window:
     io_write_bytes: np.ndarray
     io_syscalls: np.ndarray
     wait_ticks: np.ndarray
-    queued_s: np.ndarray
