@@ -5,9 +5,11 @@ processes by the value of information of watching them (idea K, 5.9: VOI
 per unit of time), samples the best ``candidates`` every ``interval_s``
 (:class:`~pt.collect.series.Sampler`), and every ``voi_every_s`` re-derives
 each one's posterior from everything seen so far (cumulative CPU and IO
-counts plus the CPU regime term, :mod:`pt.infer.timeseries`). A candidate
-whose VOI over every horizon up to ``horizon_max_s`` no longer exceeds the
-cost of waiting is settled and dropped from sampling; the scan ends when
+counts plus the CPU regime and wake-up terms, :mod:`pt.infer.timeseries`).
+A candidate whose VOI (of its CPU ticks, and for an idle one of its
+wake-ups) over every horizon no longer exceeds the cost of waiting is
+settled and dropped from sampling — an idle one about to be acted on only
+after ``min_idle_watch_s`` of idleness or a wake-up; the scan ends when
 none is left or at ``max_time_s`` (idea Y), where a still-undecided
 candidate whose best action is kill or restart is paused instead.
 """

@@ -8,6 +8,7 @@ the test's own workspace. Nothing here asserts how busy anything was.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -150,7 +151,10 @@ def test_cli_scans_remember_and_at_scans_do_not(tmp_path):
     run_pt("scan", "--json", "--no-telemetry", "--at", "+1h", cwd=tmp_path)
     memory = tmp_path / ".local" / "state" / "pt" / "verdicts"
     assert not memory.exists()
-    run_pt("scan", "--json", "--no-telemetry", cwd=tmp_path)
+    first = json.loads(run_pt("scan", "--json", "--no-telemetry", cwd=tmp_path).stdout)["data"]["model"]
+    second = json.loads(run_pt("scan", "--json", "--no-telemetry", cwd=tmp_path).stdout)["data"]["model"]
+    assert first["stability"]["remembered"] == 0 and first["stability"]["note"] == "no previous scan remembered"
+    assert second["stability"]["remembered"] > 0 and second["stability"]["note"] is None
     boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     assert memory.exists() and stability.load(memory, boot_id).note is None
     memory.write_bytes(b"\x1b]0;hostile\x07" * 1000)              # a broken memory never fails a scan

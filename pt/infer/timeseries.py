@@ -1,7 +1,7 @@
 """Deep-scan evidence from time series (ideas D, AE, AN, AA; sections 4.7, 4.7b, 4.19, 4.23).
 
 The quick scan's CPU and IO evidence are counts over a short window; the deep
-scan has the same counts over many samples. Three things come out of the
+scan has the same counts over many samples. Four things come out of the
 series, per candidate:
 
 * **cumulative counts** — CPU ticks used of ticks elapsed, and whether any IO
@@ -16,6 +16,11 @@ series, per candidate:
       log [ π_C(steady) + π_C(stopped) LR_stopped + π_C(started) LR_started ],
 
   a mixture likelihood relative to the steady model (virtual evidence);
+* **the wake-up term**: while idle, a process wakes up (an idle sample then
+  a busy one) as a Poisson process whose rate has a Gamma prior per class
+  (``priors.json`` ``timeseries.wakeups``); B wake-ups in t idle seconds
+  score by their negative-binomial marginal — what tells a periodic worker
+  from a leftover that a short window sees idle alike;
 * **annotations** that explain but do not vote (to avoid counting the same
   samples twice): BOCPD on the IO syscall counts (when IO stopped), the
   Kalman local-linear-trend of the CPU share (its slope and uncertainty), and
@@ -209,8 +214,9 @@ def wakeup_terms(onsets: np.ndarray, idle_s: np.ndarray, priors: Priors) -> tupl
     B = np.asarray(onsets, dtype=np.float64)[:, None]
     t = np.asarray(idle_s, dtype=np.float64)[:, None]
     # lgamma(a + B) - lgamma(a) - lgamma(B + 1) = -log B(a, B + 1) - log(a + B)
-    terms = (-kernels.betaln(np.broadcast_to(a, (len(B), len(CLASSES))), np.broadcast_to(B + 1.0, (len(B), len(CLASSES))))
-             - np.log(a + B) + a * (np.log(b) - np.log(b + t)) + B * (np.log(np.maximum(t, 1e-300)) - np.log(b + t)))
+    shape = (len(B), len(CLASSES))
+    terms = (-kernels.betaln(np.broadcast_to(a, shape), np.broadcast_to(B + 1.0, shape)) - np.log(a + B)
+             + a * (np.log(b) - np.log(b + t)) + B * (np.log(np.maximum(t, 1e-300)) - np.log(b + t)))
     observed = np.asarray(idle_s) > 0
     return np.where(observed[:, None], terms, 0.0), observed
 
