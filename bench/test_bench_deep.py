@@ -6,7 +6,8 @@ Two parts, each as pt's CPU seconds per wall second (a share of one core):
   every 0.1 s for 3 s with every candidate kept open (VOI stopping
   disabled), CPU measured between the first and last tick;
 * deciding: one VOI step for 200 open candidates (cumulative counts,
-  change-point term, posterior, decision, VOI over 1 s and ``horizon_max_s``),
+  change-point and wake-up terms, posterior, decision, VOI over 1 s and
+  ``horizon_max_s``, wake-up VOI also over ``max_time_s``),
   which the deep scan runs every ``voi_every_s`` (policy, 1 s): its share is
   the step's CPU time over that interval.
 
@@ -75,8 +76,7 @@ def psutil_share(pids) -> float:
 def voi_step_seconds(result) -> float:
     """CPU seconds of one VOI step over every watched candidate."""
     from pt.config import load_priors
-    from pt.deep import _candidate_evidence, _Model
-    from pt.infer import timeseries as ts
+    from pt.deep import _Model, deep_evidence
     from pt.infer.posterior import ModelTables
 
     priors = load_priors()
@@ -87,10 +87,12 @@ def voi_step_seconds(result) -> float:
     best = float("inf")
     for _ in range(5):
         c0 = time.process_time()
-        ev = _candidate_evidence(result.quick, result.rows, ts.counts(result.series))
-        inference = model.infer(ev, ts.regime(result.series, priors))
+        ev, _, regime, wakes = deep_evidence(result.quick, result.rows, result.series, priors)
+        inference = model.infer(ev, regime, wakes)
         model.decide(inference)
-        model.net_voi(inference, ev, np.arange(len(result.rows)), [1.0, policy.horizon_max_s], 0.05, hz)
+        idle_now = np.ones(len(result.rows), dtype=bool)        # sleepers: every candidate gets the wake-up VOI too
+        model.net_voi(inference, ev, np.arange(len(result.rows)), [1.0, policy.horizon_max_s], 0.05, hz,
+                      (wakes.onsets, wakes.idle_s, idle_now), policy.max_time_s)
         best = min(best, time.process_time() - c0)
     return best
 

@@ -238,6 +238,7 @@ class Priors:
     categorical: dict
     regime: dict                # class -> (P(steady), P(stopped), P(started))
     changepoint_rate: float
+    wakeups: dict               # class -> (shape a, rate b seconds) of the Gamma on the wake-up rate
     source: str
     digest: str
 
@@ -245,8 +246,8 @@ class Priors:
 REGIME_LEVELS = ("steady", "stopped", "started")
 
 
-def _timeseries(file: str, doc: dict) -> tuple[dict, float]:
-    _only_keys(file, "timeseries", doc, ("cpu_regime", "changepoint_rate"))
+def _timeseries(file: str, doc: dict) -> tuple[dict, float, dict]:
+    _only_keys(file, "timeseries", doc, ("cpu_regime", "changepoint_rate", "wakeups"))
     section = _mapping(file, "timeseries.cpu_regime", doc.get("cpu_regime"))
     if not _is_list(section.get("levels"), REGIME_LEVELS):
         raise ConfigError(file, "timeseries.cpu_regime.levels", section.get("levels"),
@@ -263,7 +264,11 @@ def _timeseries(file: str, doc: dict) -> tuple[dict, float]:
         regime[c] = values
     rate = _number(file, "timeseries.changepoint_rate", doc.get("changepoint_rate"),
                    low=CHANGEPOINT_RATE[0], high=CHANGEPOINT_RATE[1])
-    return regime, rate
+    section = _mapping(file, "timeseries.wakeups", doc.get("wakeups"))
+    _only_keys(file, "timeseries.wakeups", section, CLASSES)
+    wakeups = {c: _pair(file, f"timeseries.wakeups.{c}", section.get(c), (PSEUDO_COUNT, SECONDS))
+               for c in CLASSES}
+    return regime, rate, wakeups
 
 
 def _versioned(name: str, path) -> tuple[dict, str]:
@@ -320,8 +325,8 @@ def load_priors(path: str | os.PathLike | None = None) -> Priors:
                                   f"must be a list of {len(levels)} positive pseudo-counts")
             categorical[feature][c] = tuple(_number(file, f"{key}.{c}[{i}]", a, low=PSEUDO_COUNT[0],
                                                     high=PSEUDO_COUNT[1]) for i, a in enumerate(alphas))
-    regime, rate = _timeseries(file, _mapping(file, "timeseries", doc.get("timeseries")))
-    return Priors(class_prior, pairs, by_category, categorical, regime, rate, file, _hash(doc))
+    regime, rate, wakeups = _timeseries(file, _mapping(file, "timeseries", doc.get("timeseries")))
+    return Priors(class_prior, pairs, by_category, categorical, regime, rate, wakeups, file, _hash(doc))
 
 
 # --- policy ---------------------------------------------------------------------------
@@ -411,10 +416,11 @@ class DeepScanPolicy:
     voi_every_s: float
     horizon_max_s: float
     pause_on_timeout: bool
+    min_idle_watch_s: float
 
 
 DEEP_KEYS = ("max_time_s", "interval_s", "candidates", "wait_cost_per_s", "voi_every_s", "horizon_max_s",
-             "pause_on_timeout")
+             "pause_on_timeout", "min_idle_watch_s")
 
 
 def _deep_policy(file: str, doc: dict) -> DeepScanPolicy:
@@ -436,7 +442,22 @@ def _deep_policy(file: str, doc: dict) -> DeepScanPolicy:
         candidates=int(_number(file, "deep_scan.candidates", doc.get("candidates"), low=1,
                                high=DEEP_MAX_CANDIDATES)),
         wait_cost_per_s=_number(file, "deep_scan.wait_cost_per_s", doc.get("wait_cost_per_s"), low=0),
-        voi_every_s=num["voi_every_s"], horizon_max_s=num["horizon_max_s"], pause_on_timeout=pause)
+        voi_every_s=num["voi_every_s"], horizon_max_s=num["horizon_max_s"], pause_on_timeout=pause,
+        min_idle_watch_s=_number(file, "deep_scan.min_idle_watch_s", doc.get("min_idle_watch_s"), low=0))
+
+
+@dataclass(frozen=True)
+class StabilityPolicy:
+    """Hysteresis on recommendations: see the ``stability`` section of policy.json."""
+
+    margin: float
+    memory_s: float
+
+
+def _stability_policy(file: str, doc: dict) -> StabilityPolicy:
+    _only_keys(file, "stability", doc, ("margin", "memory_s"))
+    return StabilityPolicy(margin=_number(file, "stability.margin", doc.get("margin"), low=0),
+                           memory_s=_number(file, "stability.memory_s", doc.get("memory_s"), low=0))
 
 
 @dataclass(frozen=True)
@@ -456,6 +477,7 @@ class Policy:
     protected_patterns: tuple[re.Pattern, ...]
     actions: ActionPolicy
     deep_scan: DeepScanPolicy
+    stability: StabilityPolicy
     source: str
     digest: str
     boot_grace_s: float = 60.0
@@ -468,7 +490,7 @@ GUARD_KEYS = ("min_user_uid", "allow_other_users", "allow_system_services", "pro
 def load_policy(path: str | os.PathLike | None = None) -> Policy:
     doc, file = _versioned("policy.json", path)
     _only_keys(file, "", doc, ("version", "loss", "dependency_impact", "robust_prior", "fdr",
-                               "window_s", "guards", "actions", "deep_scan"))
+                               "window_s", "guards", "actions", "deep_scan", "stability"))
     loss_doc = _mapping(file, "loss", doc.get("loss"))
     _only_keys(file, "loss", loss_doc, ACTIONS)
     loss = {}
@@ -526,7 +548,8 @@ def load_policy(path: str | os.PathLike | None = None) -> Policy:
     return Policy(loss, dependency, robust, alpha, window, int(min_uid), flags["allow_other_users"],
                   flags["allow_system_services"], tuple(compiled),
                   _action_policy(file, _mapping(file, "actions", doc.get("actions"))),
-                  _deep_policy(file, _mapping(file, "deep_scan", doc.get("deep_scan"))), file, _hash(doc),
+                  _deep_policy(file, _mapping(file, "deep_scan", doc.get("deep_scan"))),
+                  _stability_policy(file, _mapping(file, "stability", doc.get("stability"))), file, _hash(doc),
                   grace)
 
 

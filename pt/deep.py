@@ -5,9 +5,11 @@ processes by the value of information of watching them (idea K, 5.9: VOI
 per unit of time), samples the best ``candidates`` every ``interval_s``
 (:class:`~pt.collect.series.Sampler`), and every ``voi_every_s`` re-derives
 each one's posterior from everything seen so far (cumulative CPU and IO
-counts plus the CPU regime term, :mod:`pt.infer.timeseries`). A candidate
-whose VOI over every horizon up to ``horizon_max_s`` no longer exceeds the
-cost of waiting is settled and dropped from sampling; the scan ends when
+counts plus the CPU regime and wake-up terms, :mod:`pt.infer.timeseries`).
+A candidate whose VOI (of its CPU ticks, and for an idle one of its
+wake-ups) over every horizon no longer exceeds the cost of waiting is
+settled and dropped from sampling — an idle one about to be acted on only
+after ``min_idle_watch_s`` of idleness or a wake-up; the scan ends when
 none is left or at ``max_time_s`` (idea Y), where a still-undecided
 candidate whose best action is kill or restart is paused instead.
 """
@@ -20,12 +22,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pt.collect.series import Sampler, Series
-from pt.config import ACTIONS, Policy, Priors, load_policy, load_priors
+from pt.config import ACTIONS, CLASSES, Policy, Priors, load_policy, load_priors
 from pt.decide.loss import Decision, decide, dependency_impact, loss_matrix
-from pt.decide.voi import effective_loss, value_of_information
+from pt.decide.voi import effective_loss, value_of_information, wakeup_voi
 from pt.infer import timeseries as ts
 from pt.infer.posterior import Evidence, Inference, ModelTables, infer
-from pt.triage import Triage, triage
+from pt.triage import Triage, remember, triage
 
 KEEP, PAUSE, RESTART, KILL = (ACTIONS.index(a) for a in ("keep", "pause", "restart", "kill"))
 #: Outcome bins for VOI: exact below 32 ticks, then ~3% wide (a lower bound within 0.1% here).
@@ -45,6 +47,7 @@ class DeepScan:
     series: Series
     counts: ts.Counts
     regime: ts.Regime
+    wakes: ts.Wakeups
     notes: ts.Annotations
     evidence: Evidence
     inference: Inference
@@ -59,15 +62,48 @@ class DeepScan:
         return len(self.rows)
 
 
-def _candidate_evidence(t: Triage, rows: np.ndarray, c: ts.Counts | None) -> Evidence:
-    """The quick evidence of ``rows``, with the deep counts added to the window's."""
+def _candidate_evidence(t: Triage, rows: np.ndarray, c: ts.Counts | None,
+                        current: ts.Counts | None = None, changed: np.ndarray | None = None) -> Evidence:
+    """The quick evidence of ``rows``, with the deep counts added to the
+    window's; where the CPU regime ``changed``, the CPU counts are those of
+    the ``current`` regime alone (what the process does now)."""
     ev = Evidence(**{k: v[rows] for k, v in t.evidence.__dict__.items()})
     if c is None:
         return ev
     io_seen = np.where(c.io_syscalls >= 0, (c.io_syscalls > 0).astype(np.int8), -1)
     io = np.where(io_seen == 1, 1, np.where(ev.io_active == 1, 1, np.maximum(io_seen, ev.io_active)))
-    return replace(ev, cpu_ticks=ev.cpu_ticks + c.cpu_ticks, window_ticks=ev.window_ticks + c.elapsed_ticks,
-                   io_active=io.astype(np.int8))
+    cpu, elapsed = ev.cpu_ticks + c.cpu_ticks, ev.window_ticks + c.elapsed_ticks
+    if current is not None:
+        cpu, elapsed = np.where(changed, current.cpu_ticks, cpu), np.where(changed, current.elapsed_ticks, elapsed)
+    return replace(ev, cpu_ticks=cpu, window_ticks=elapsed, io_active=io.astype(np.int8))
+
+
+def deep_evidence(t: Triage, rows: np.ndarray, series: Series, priors: Priors, idx: np.ndarray | None = None):
+    """``(evidence, counts, regime, wakes)`` of candidates ``idx`` (all by
+    default) from the series so far. A stop (a CPU change point to a lower
+    share, more probable than not, with at least ``MIN_SAMPLES`` samples
+    after it) splits the series: the CPU evidence is then the regime after
+    it (what the process does now; the busy past would otherwise keep
+    calling a stopped process busy), while the regime term says that it
+    stopped. A start needs no split: the busy present dominates the counts
+    as the watch goes on, and one burst of a periodic worker is not a new
+    regime."""
+    c = ts.counts(series)
+    regime, wakes = ts.regime(series, priors, idx), ts.wakeups(series, priors, idx)
+    changed = (regime.p_change >= 0.5) & (regime.tau >= 0) & (regime.share_after < regime.share_before) \
+        & (len(series) - 1 - regime.tau >= ts.MIN_SAMPLES)
+    current = ts.counts(series, since=np.where(changed, regime.tau, -1) if idx is None else
+                        _spread(np.where(changed, regime.tau, -1), idx, len(series.pids)))
+    if idx is not None:
+        c, current = c.take(idx), current.take(idx)
+    ev = _candidate_evidence(t, rows if idx is None else rows[idx], c, current, changed)
+    return ev, c, regime, wakes
+
+
+def _spread(values: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(n, -1, dtype=np.int64)
+    out[idx] = values
+    return out
 
 
 class _Model:
@@ -83,49 +119,83 @@ class _Model:
         self.loss = effective_loss(loss_matrix(t.policy), self.impact, self.available, KILL, RESTART)
         category = ctx.command_category[rows].astype(np.intp)
         self.a, self.b = tables.cpu_alpha[category], tables.cpu_beta[category]
+        self.wake_a, self.wake_b = (np.array([t.priors.wakeups[c][j] for c in CLASSES]) for j in (0, 1))
 
-    def infer(self, evidence: Evidence, regime: ts.Regime | None) -> Inference:
+    def infer(self, evidence: Evidence, regime: ts.Regime | None, wakes: ts.Wakeups | None = None) -> Inference:
+        """The quick model's terms on ``evidence``, plus the deep terms given
+        (the CPU regime, then the wake-ups) as extra columns."""
         quick = infer(evidence, self.tables)
-        if regime is None:
+        extra = [x for x in (regime, wakes) if x is not None]
+        if not extra:
             return quick
-        terms = np.concatenate([quick.terms, regime.terms[:, None, :]], axis=1)
-        observed = np.concatenate([quick.observed, regime.observed[:, None]], axis=1)
+        terms = np.concatenate([quick.terms] + [x.terms[:, None, :] for x in extra], axis=1)
+        observed = np.concatenate([quick.observed] + [x.observed[:, None] for x in extra], axis=1)
         return Inference.from_terms(terms, observed, quick.log_prior)
+
+    def best(self, inference: Inference, idx: np.ndarray) -> np.ndarray:
+        """The least-expected-loss action of candidates ``idx`` (no gates: a cheap look)."""
+        loss = np.where(np.isfinite(self.loss[idx]), self.loss[idx], 1e300)
+        return np.argmin(np.einsum("nc,nac->na", inference.posterior, loss), axis=1)
 
     def decide(self, inference: Inference) -> Decision:
         return decide(inference, self.t.policy, impact=self.impact, available=self.available,
                       protected=self.protected)
 
     def net_voi(self, inference: Inference, evidence: Evidence, idx: np.ndarray, horizons_s: list[float],
-                cost_per_s: float, hz: int) -> np.ndarray:
+                cost_per_s: float, hz: int, wake: tuple[np.ndarray, np.ndarray, np.ndarray],
+                wake_horizon_s: float = 0.0) -> np.ndarray:
         """max over horizons of VOI(h) - cost * h for candidates ``idx`` (whose
-        inference and evidence are given): positive means keep watching."""
+        inference and evidence are given): positive means keep watching.
+
+        VOI(h) is the larger of two lower bounds on the value of watching:
+        the CPU ticks of the next h seconds, and, for a candidate idle now,
+        whether it wakes up within them (``wake``: wake-ups so far, idle
+        seconds so far, idle now), also over ``wake_horizon_s`` (the time
+        left: this bound is cheap at any horizon). The second is what keeps
+        an idle process watched until a periodic worker would have shown a
+        burst."""
         best = np.full(len(idx), -np.inf)
         k = np.minimum(evidence.cpu_ticks, evidence.window_ticks).astype(np.float64)
         n = evidence.window_ticks.astype(np.float64)
+        onsets, idle_s, idle_now = wake
         for h in horizons_s:
             voi = value_of_information(inference.log_posterior, k, n, self.a[idx], self.b[idx], self.loss[idx],
                                        int(round(h * hz)), resolution=VOI_RESOLUTION)
             best = np.maximum(best, voi - cost_per_s * h)
+        if idle_now.any():
+            for h in sorted(set(horizons_s) | {wake_horizon_s} - {0.0}):
+                woken = wakeup_voi(inference.log_posterior[idle_now], onsets[idle_now], idle_s[idle_now],
+                                   self.wake_a, self.wake_b, self.loss[idx][idle_now], h)
+                best[idle_now] = np.maximum(best[idle_now], woken - cost_per_s * h)
         return best
 
 
 def rank_candidates(t: Triage, selection_mask: np.ndarray, tables: ModelTables, limit: int,
                     named: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Rows to watch, best first, and their net VOI: selected, not protected,
-    not zombies (nothing to watch) and with positive net VOI over the deep
-    scan's horizon; processes the user named are always watched."""
+    """Rows to watch, best first, and their net VOI: selected, not zombies
+    (nothing to watch) and with positive net VOI over the deep scan's
+    horizon; processes the user named are always watched.
+
+    Vetoes restrict actions, never observation: a protected process the user
+    named is watched like any other (its evidence and posterior move; its
+    action stays pinned to keep). Unnamed protected processes are not ranked:
+    no observation can change their action, so watching them has no value.
+    """
     snap, deep = t.snapshot, t.policy.deep_scan
-    ok = selection_mask & np.equal(t.protected_by, None) & (snap["state"] != ord("Z")) & ~snap["kernel_thread"]
-    rows = np.flatnonzero(ok)
+    watchable = selection_mask & (snap["state"] != ord("Z")) & ~snap["kernel_thread"]
+    must_all = np.zeros(len(t), dtype=bool) if named is None else np.isin(snap["pid"], named)
+    rows = np.flatnonzero(watchable & (np.equal(t.protected_by, None) | must_all))
     if not len(rows):
         return rows, np.zeros(0)
     model = _Model(t, rows, tables)
     ev = _candidate_evidence(t, rows, None)
     hz = snap.host.clock_ticks
     horizon = min(deep.horizon_max_s, deep.max_time_s)
-    net = model.net_voi(infer(ev, tables), ev, np.arange(len(rows)), [horizon], deep.wait_cost_per_s, hz)
-    must = np.zeros(len(rows), dtype=bool) if named is None else np.isin(snap["pid"][rows], named)
+    idle_now = t.evidence.cpu_ticks[rows] == 0
+    wake = (np.zeros(len(rows)), np.where(idle_now, t.window.duration_s, 0.0), idle_now)
+    net = model.net_voi(infer(ev, tables), ev, np.arange(len(rows)), [horizon], deep.wait_cost_per_s, hz, wake,
+                        deep.max_time_s)
+    must = must_all[rows]
     keep = (net > 0) | must
     order = np.lexsort((-net, ~must))                     # named first, then by VOI
     order = order[keep[order]][:limit]
@@ -134,12 +204,16 @@ def rank_candidates(t: Triage, selection_mask: np.ndarray, tables: ModelTables, 
 
 def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: float | None = None,
               limit: int | None = None, priors: Priors | None = None, policy: Policy | None = None,
-              root=None, on_progress=None) -> DeepScan:
+              root=None, on_progress=None, memory=None, at_s: float = 0.0) -> DeepScan:
     """Quick scan, then watch the best candidates; see the module docstring.
 
     ``selection`` is a :class:`pt.act.plan.Selection` (None: every process);
     ``on_progress(open, settled, samples, elapsed_s, max_time_s)`` is called
-    after every tick for a progress display.
+    after every tick for a progress display. ``at_s``: as ``pt scan --at``
+    (the quick evidence as if that much more time had passed; what the
+    series show is added as seen). ``memory``: the file of
+    previous recommendations (see :func:`pt.triage.triage`); the deep
+    verdicts of the watched candidates are remembered over the quick ones.
     """
     priors = priors or load_priors()
     policy = policy or load_policy()
@@ -148,7 +222,7 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
     interval_s = deep.interval_s if interval_s is None else interval_s
     policy = replace(policy, deep_scan=replace(deep, max_time_s=max_time_s, interval_s=interval_s))
     tables = ModelTables(priors)
-    t = triage(root=root, priors=priors, policy=policy, tables=tables)
+    t = triage(root=root, priors=priors, policy=policy, tables=tables, memory=memory, at_s=at_s)
     mask = np.ones(len(t), dtype=bool) if selection is None else selection.rows(t, t.decision.action)
     named = np.array(selection.pids) if selection is not None and selection.pids else None
     rows, _ = rank_candidates(t, mask, tables, limit or deep.candidates, named)
@@ -166,15 +240,21 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
         open_[~alive & open_] = False
         if tick and tick % every == 0 and open_.any():
             idx = np.flatnonzero(open_)                     # settled candidates are not re-derived
-            ev = _candidate_evidence(t, rows[idx], ts.counts(series).take(idx))
-            inference = model.infer(ev, ts.regime(series, priors, idx))
+            ev, _, regime_now, wakes = deep_evidence(t, rows, series, priors, idx)
+            inference = model.infer(ev, regime_now, wakes)
+            k_last = ts.per_sample(series)[0][-1, idx] if len(series) > 1 else np.zeros(len(idx))
             elapsed = time.monotonic() - started
             left = max(max_time_s - elapsed, 0.0)
             horizons = sorted({min(1.0, left), min(deep.horizon_max_s, left)} - {0.0})
-            net = model.net_voi(inference, ev, idx, horizons, deep.wait_cost_per_s, hz) if horizons \
+            net = model.net_voi(inference, ev, idx, horizons, deep.wait_cost_per_s, hz,
+                                (wakes.onsets, wakes.idle_s, k_last == 0), left) if horizons \
                 else np.full(len(idx), -np.inf)
             last_voi[idx] = net
-            done = idx[net <= 0]
+            # An idle candidate about to be acted on is not settled before a
+            # periodic worker of period <= min_idle_watch_s would have woken.
+            acting = model.best(inference, idx) != KEEP
+            unproven = acting & (k_last == 0) & (wakes.onsets == 0) & (wakes.idle_s < deep.min_idle_watch_s)
+            done = idx[(net <= 0) & ~unproven]
             settled_at[done] = elapsed
             open_[done] = False
             sampler.drop(done)
@@ -189,15 +269,15 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
     with Sampler(t.snapshot["pid"][rows], t.snapshot["start_ticks"][rows], interval_s=interval_s,
                  root=root, ctx_switches=False, extras_every=max(1, int(round(2.0 / interval_s)))) as sampler:
         series = sampler.run(n_ticks if len(rows) else 0, on_tick)
-    c = ts.counts(series)
-    regime = ts.regime(series, priors)
-    evidence = _candidate_evidence(t, rows, c)
-    inference = model.infer(evidence, regime)
+    evidence, c, regime, wakes = deep_evidence(t, rows, series, priors)
+    inference = model.infer(evidence, regime, wakes)
     decision = model.decide(inference)
     timed_out = open_ & np.isnan(settled_at)
     if deep.pause_on_timeout:
         decision = time_bound(decision, timed_out, model.available)
-    return DeepScan(t, rows, series, c, regime, ts.annotations(series), evidence, inference, decision,
+    if memory is not None and not at_s:
+        remember(t, memory, rows, decision.action)
+    return DeepScan(t, rows, series, c, regime, wakes, ts.annotations(series), evidence, inference, decision,
                     settled_at, last_voi, timed_out, time.monotonic() - started, skipped)
 
 
@@ -223,8 +303,6 @@ def _skipped(t: Triage, named: np.ndarray | None, rows: np.ndarray) -> list[dict
             out.append({"pid": pid, "reason": "no such process (it may have exited)"})
         elif found[0] not in rows:
             i = int(found[0])
-            why = t.protected_by[i]
-            out.append({"pid": pid, "reason": f"protected: {why}" if why is not None else
-                        "a zombie: nothing to watch" if snap["state"][i] == ord("Z") else
+            out.append({"pid": pid, "reason": "a zombie: nothing to watch" if snap["state"][i] == ord("Z") else
                         "a kernel thread" if snap["kernel_thread"][i] else "excluded by the other filters"})
     return out

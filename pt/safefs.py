@@ -282,12 +282,14 @@ class Dir:
         finally:
             self.unlink(tmp)
 
-    def replace(self, name: str, data: bytes) -> None:
-        """Write ``data`` (fsync'd) and rename it over ``name``: readers see the old or the new file."""
+    def replace(self, name: str, data: bytes, *, sync: bool = True) -> None:
+        """Write ``data`` (fsync'd if ``sync``) and rename it over ``name``:
+        readers see the old or the new file."""
         def write(f):
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         tmp = self._temporary(write)
         try:
             os.rename(tmp, _check_name(name), src_dir_fd=self.fd, dst_dir_fd=self.fd)

@@ -174,11 +174,14 @@ def kill_if_same(pid: int, start: int | None) -> None:
 
 
 def isolated_env(base: Path) -> dict:
-    """The environment for a pt subprocess whose telemetry lake and key live
-    under ``base`` (never the user's): ``os.environ`` without ``PT_LAKE`` and
-    ``PT_TELEMETRY_KEY``, with ``XDG_DATA_HOME`` set to ``base/.local/share``."""
+    """The environment for a pt subprocess whose telemetry lake, key and
+    state (remembered verdicts) live under ``base`` (never the user's):
+    ``os.environ`` without ``PT_LAKE`` and ``PT_TELEMETRY_KEY``, with
+    ``XDG_DATA_HOME`` and ``XDG_STATE_HOME`` set to ``base/.local/share``
+    and ``base/.local/state``."""
     env = {k: v for k, v in os.environ.items() if k not in ("PT_LAKE", "PT_TELEMETRY_KEY")}
     env["XDG_DATA_HOME"] = str(Path(base) / ".local" / "share")
+    env["XDG_STATE_HOME"] = str(Path(base) / ".local" / "state")
     return env
 
 
@@ -995,3 +998,98 @@ def sample_python(root: str | os.PathLike, pids, start_ticks) -> dict[str, np.nd
 def fd_count() -> int:
     """Descriptors this process has open (entries of /proc/self/fd, minus the listing's own)."""
     return len(os.listdir("/proc/self/fd")) - 1
+
+
+# --- decisions as a regular user ------------------------------------------------------
+
+def regular_user() -> tuple[int, int] | None:
+    """``(uid, gid)`` a root test can drop to for decision tests under the
+    default policy (``nobody``), this process's own ids when not root, or
+    None when there is no such account."""
+    if os.geteuid() != 0:
+        return os.getuid(), os.getgid()
+    import pwd
+    try:
+        entry = pwd.getpwnam("nobody")
+    except KeyError:
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
+def user_python() -> str | None:
+    """A Python interpreter the regular user of :func:`regular_user` can run:
+    this one if every directory above it is searchable by others, else the
+    system's ``/usr/bin/python3``; None if neither is."""
+    for exe in (sys.executable, "/usr/bin/python3"):
+        path = Path(exe).resolve()
+        if path.is_file() and all(os.stat(p).st_mode & 0o001 for p in path.parents) \
+                and os.stat(path).st_mode & 0o001:
+            return str(path)
+    return None
+
+
+@contextlib.contextmanager
+def user_workspace():
+    """A fresh directory in the system's temp dir that the regular user of
+    :func:`regular_user` owns (its HOME, state and config in
+    :func:`as_regular_user`); removed at the end."""
+    import tempfile
+    path = Path(tempfile.mkdtemp(prefix="pt-user-"))
+    try:
+        os.chmod(path, 0o755)
+        if os.geteuid() == 0:
+            os.chown(path, *regular_user())
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def as_regular_user(fn, workspace: Path):
+    """``fn()`` run as :func:`regular_user`, with ``HOME``, ``XDG_CONFIG_HOME``,
+    ``XDG_STATE_HOME`` and ``XDG_DATA_HOME`` under ``workspace`` (so the
+    shipped default policy applies): in a forked child that drops root's
+    privileges when the test runs as root, else in this process. ``fn``
+    must use only modules already imported; its result must pickle."""
+    import pickle
+    import traceback
+    env = {"HOME": str(workspace), "XDG_CONFIG_HOME": str(workspace / "config"),
+           "XDG_STATE_HOME": str(workspace / "state"), "XDG_DATA_HOME": str(workspace / "share")}
+    if os.geteuid() != 0:
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            return fn()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    uid, gid = regular_user()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                   # the child: drop privileges, run, report, exit
+        os.close(read_end)
+        try:
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            os.environ.update(env)
+            out = (True, fn())
+        except BaseException:                      # noqa: BLE001 - reported to the parent
+            out = (False, traceback.format_exc())
+        try:
+            data = pickle.dumps(out)
+        except Exception:                          # noqa: BLE001
+            data = pickle.dumps((False, traceback.format_exc()))
+        with os.fdopen(write_end, "wb") as f:
+            f.write(data)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    ok, value = pickle.loads(data) if data else (False, "the child died without reporting")
+    if not ok:
+        raise AssertionError(f"as_regular_user: {value}")
+    return value

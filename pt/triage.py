@@ -15,6 +15,7 @@ from pt.collect import collect, start_window
 from pt.collect._linux import procfs_root
 from pt.collect.snapshot import Snapshot, Window
 from pt.config import ACTIONS, Policy, Priors, load_policy, load_priors
+from pt.decide import stability
 from pt.decide.loss import Decision, decide, dependency_impact
 from pt.decide.vetoes import protected_by
 from pt.features.quick import Context, build, read_observed
@@ -40,29 +41,36 @@ class Triage:
     priors: Priors
     policy: Policy
     at_s: float
+    previous: np.ndarray | None = None
+    memory_note: str | None = None
 
     def __len__(self) -> int:
         return len(self.snapshot)
 
 
 def run_decision(inference: Inference, policy: Policy, context: Context,
-                 protected: np.ndarray) -> Decision:
+                 protected: np.ndarray, previous: np.ndarray | None = None) -> Decision:
     """The decision stage, for the scan and for its counterfactuals alike."""
     impact = dependency_impact(policy, context.listening, context.established,
                                context.genealogy.children, context.fd_count)
     return decide(inference, policy, impact=impact, available=context.available,
-                  protected=np.not_equal(protected, None))
+                  protected=np.not_equal(protected, None), previous=previous)
 
 
 def triage(*, root: str | os.PathLike | None = None, window_s: float | None = None,
            at_s: float = 0.0, priors: Priors | None = None, policy: Policy | None = None,
-           tables: ModelTables | None = None, on_snapshot=None) -> Triage:
+           tables: ModelTables | None = None, on_snapshot=None,
+           memory: str | os.PathLike | None = None) -> Triage:
     """Scan the machine and decide about every process.
 
     ``at_s`` evaluates the evidence as if that many more seconds had passed
     with no change (``pt scan --at``). ``on_snapshot(snapshot)``, if given, is
     called as soon as the process table is read, before the CPU window: work
     it starts on a thread (telemetry's redaction) overlaps the window.
+    ``memory``: the file of previous recommendations
+    (:mod:`pt.decide.stability`); the decision holds them within the
+    policy's stability margin, and this scan's are written back. A
+    hypothetical scan (``at_s``) neither reads nor writes it.
     """
     priors = priors or load_priors()
     policy = policy or load_policy()
@@ -80,16 +88,40 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     inference = infer(evidence, tables)
     protected = protected_by(snapshot, context.genealogy, policy, context.units.system_slice,
                              cgroups=context.units.cgroup, command_category=context.command_category)
-    decision = run_decision(inference, policy, context, protected)
-    return Triage(snapshot, window, evidence, context, inference, decision, protected,
-                  priors, policy, at_s)
+    previous, note = None, None
+    if memory is not None and not at_s:
+        remembered = stability.load(memory, snapshot.host.boot_id)
+        previous = remembered.previous(snapshot["pid"], snapshot["start_ticks"],
+                                       memory_s=policy.stability.memory_s)
+        note = remembered.note
+    decision = run_decision(inference, policy, context, protected, previous)
+    t = Triage(snapshot, window, evidence, context, inference, decision, protected,
+               priors, policy, at_s, previous, note)
+    if memory is not None and not at_s:
+        remember(t, memory)
+    return t
+
+
+def remember(t: Triage, memory: str | os.PathLike, rows: np.ndarray | None = None,
+             actions: np.ndarray | None = None) -> None:
+    """Write this scan's recommendations to ``memory`` (``actions`` replacing
+    those of ``rows``, as a deep scan's later verdicts do). A file that
+    cannot be written is skipped: remembering is never worth failing a scan."""
+    recommended = t.decision.action.copy()
+    if rows is not None:
+        recommended[rows] = actions
+    try:
+        stability.save(memory, t.snapshot.host.boot_id, t.snapshot["pid"], t.snapshot["start_ticks"],
+                       recommended)
+    except OSError:
+        pass
 
 
 def _per_process_action(t: Triage, inference: Inference) -> np.ndarray:
     """Actions without the scan-wide FDR gate, which couples processes: a
     counterfactual for one process must not move because another's did."""
     policy = dataclasses.replace(t.policy, fdr_alpha=1.0)
-    return run_decision(inference, policy, t.context, t.protected_by).action
+    return run_decision(inference, policy, t.context, t.protected_by, t.previous).action
 
 
 def mind_changers(t: Triage, tables: ModelTables | None = None) -> list[list[str]]:

@@ -16,7 +16,7 @@ from pt.act.plan import Selection
 from pt.config import ACTIONS, load_priors
 from pt.deep import DEMOTED_TIMEOUT, deep_scan, time_bound
 from pt.infer import timeseries as ts
-from pt.testing import acting_policy, cpu_ticks, python_child, run_pt, sleepers
+from pt.testing import acting_policy, cpu_ticks, python_child, run_pt, sleepers, zombie
 
 # Children that work (spin; write) until the test sends SIGUSR1, then sleep: the
 # change happens at a sample the test chose, whatever the machine's load.
@@ -89,10 +89,17 @@ def test_a_steady_process_stops_being_watched_early():
 
 
 def test_named_processes_that_are_not_watched_say_why():
-    d = deep_scan(Selection(pids=(1, 999_999_999)), max_time_s=1, policy=acting_policy())
+    with zombie() as z:
+        d = deep_scan(Selection(pids=(z.pid, 999_999_999)), max_time_s=1, policy=acting_policy())
     reasons = {s["pid"]: s["reason"] for s in d.skipped}
-    assert reasons[1].startswith("protected") and "no such process" in reasons[999_999_999]
+    assert "zombie" in reasons[z.pid] and "no such process" in reasons[999_999_999]
     assert len(d) == 0
+
+
+def test_a_named_protected_process_is_watched_with_its_action_pinned():
+    d = deep_scan(Selection(pids=(1,)), max_time_s=1, policy=acting_policy())
+    assert d.skipped == [] and len(d) == 1 and d.counts.samples[0] > 0
+    assert d.quick.protected_by[d.rows[0]] == "pid 1 (init)" and ACTIONS[d.decision.action[0]] == "keep"
 
 
 def test_time_bound_turns_an_undecided_kill_into_pause():
@@ -163,16 +170,16 @@ def test_cli_json(tmp_path):
             {"version": 1, "guards": {"allow_system_services": True}}))
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
     with sleepers(1) as (proc,):
-        out = run_pt("deep-scan", "--pid", str(proc.pid), "--pid", "1", "--max-time", "2", "--json",
+        out = run_pt("deep-scan", "--pid", str(proc.pid), "--pid", "999999999", "--max-time", "2", "--json",
                      cwd=tmp_path, env=env)
     data = json.loads(out.stdout)["data"]
     assert data["telemetry"]["written"], data["telemetry"]
     assert data["telemetry"]["rows"]["deep_series"] == 1
     (c,) = data["candidates"]
     assert c["pid"] == proc.pid and c["deep"]["action"] == "keep"
-    assert c["evidence"][-1]["feature"] == "cpu_regime"
+    assert [e["feature"] for e in c["evidence"][-2:]] == ["cpu_regime", "wakeups"]
     assert len(c["series"]["cpu_share"]) == c["samples"]
-    assert data["skipped"][0]["pid"] == 1
+    assert data["skipped"][0]["pid"] == 999999999
     rows = json.loads(run_pt("duck", "--sql", "select pid, samples, deep_action from deep_series", "--json",
                              cwd=tmp_path, env=env).stdout)["data"]
     rows = rows.get("rows", rows)
@@ -191,7 +198,8 @@ def test_explain_deep_shows_the_series(tmp_path):
         data = json.loads(run_pt("explain", str(proc.pid), "--deep", "--max-time", "1", "--json",
                                  cwd=tmp_path, env=env).stdout)["data"]
     assert "posterior: quick scan → deep" in text and "CPU regime" in text and "CPU  ▁" in text
-    assert data["process"]["pid"] == proc.pid and data["deep"]["evidence"][-1]["feature"] == "cpu_regime"
+    assert data["process"]["pid"] == proc.pid
+    assert [e["feature"] for e in data["deep"]["evidence"][-2:]] == ["cpu_regime", "wakeups"]
 
 
 def test_regime_block_matches_the_change_point_kernel():

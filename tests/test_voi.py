@@ -118,3 +118,30 @@ def test_binned_voi_is_the_coarser_experiment_and_a_lower_bound(m, bins):
     assert got <= exact + 1e-12
     if m == 1000:
         assert got >= 0.95 * exact                # 128 bins lose little here
+
+
+def test_wakeup_voi_matches_a_direct_sum_and_its_garbling_is_a_lower_bound():
+    from scipy import stats
+
+    from pt.decide.voi import wakeup_voi
+    rng = np.random.default_rng(7)
+    n = 6
+    post = rng.dirichlet(np.ones(4), size=n)
+    loss = rng.uniform(0, 30, size=(n, 7, 4))
+    loss[0, 5] = np.inf                                      # an unavailable action is never chosen
+    a, b = np.array([0.3, 0.3, 0.1, 0.01]), np.array([3.0, 3.0, 30.0, 1e4])
+    onsets, idle = rng.integers(0, 5, n), rng.uniform(0, 20, n)
+    for h in (0.5, 5.0, 30.0):
+        want = np.empty(n)
+        for i in range(n):
+            def least(w):
+                return min(sum(w[c] * loss[i, k, c] for c in range(4) if w[c] > 0) for k in range(7))
+            r, q = a + onsets[i], (b + idle[i]) / (b + idle[i] + h)
+            after = sum(least(post[i] * stats.nbinom.pmf(j, r, q)) for j in range(400))
+            want[i] = max(least(post[i]) - after, 0.0)
+        exact = wakeup_voi(np.log(post), onsets, idle, a, b, loss, h, max_count=400)
+        np.testing.assert_allclose(exact, want, rtol=1e-9, atol=1e-12)
+        binned = wakeup_voi(np.log(post), onsets, idle, a, b, loss, h)
+        assert np.all(binned <= exact + 1e-12) and np.all(binned >= 0)
+    with pytest.raises(ValueError, match="horizon_s"):
+        wakeup_voi(np.log(post), onsets, idle, a, b, loss, -1.0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pt.collect._procfs import read_io, read_processes, read_stat_ticks
+from pt.collect._procfs import read_io, read_processes, read_schedstat, read_stat_ticks
 from pt.collect.host import read_host
 from pt.collect.snapshot import ScanErrors, Snapshot, Window
 
@@ -51,9 +51,11 @@ class WindowStart:
         self.snapshot = snapshot
         self.path = os.fsencode(procfs_root(root))
         self.io_before = read_io(self.path, snapshot["pid"])
+        self.queued_at = time.monotonic()
+        _, self.queued_before = read_schedstat(self.path, snapshot["pid"])
 
     def finish(self, window_s: float) -> Window:
-        """Wait out the rest of the window, then re-read stat and io.
+        """Wait out the rest of the window, then re-read stat, io and schedstat.
 
         The window opened when the snapshot was taken (its stat reads are the
         CPU baseline), so time spent since then, on other reads, counts toward
@@ -66,9 +68,19 @@ class WindowStart:
         closed = time.monotonic()
         ticks_after, _, alive = read_stat_ticks(self.path, snapshot["pid"], snapshot["start_ticks"])
         io_after = read_io(self.path, snapshot["pid"])
+        queued_closed = time.monotonic()
+        _, queued_after = read_schedstat(self.path, snapshot["pid"])
         duration = closed - opened
         ticks_before = snapshot["utime"] + snapshot["stime"]
         ticks = np.where(alive, ticks_after - np.minimum(ticks_before, ticks_after), 0).astype(np.int64)
+
+        # The run delay is read later than the stat baseline (after the whole
+        # snapshot): scale it to the window's length.
+        hz = snapshot.host.clock_ticks
+        scale = duration / max(queued_closed - self.queued_at, 1e-3)
+        queued = (queued_after >= 0) & (self.queued_before >= 0) & alive
+        waited_s = np.maximum(queued_after - self.queued_before, 0) / 1e9 * min(scale, 4.0)
+        wait_ticks = np.where(queued, np.floor(waited_s * hz), -1)
 
         def delta(*names):
             readable = alive & np.logical_and.reduce([self.io_before[n] >= 0 for n in names]) \
@@ -79,7 +91,7 @@ class WindowStart:
         return Window(
             duration_s=duration,
             window_ticks=max(int(round(duration * snapshot.host.clock_ticks)), 1),
-            ticks=ticks, alive=alive,
+            ticks=ticks, alive=alive, wait_ticks=wait_ticks.astype(np.int64),
             io_read_bytes=delta("rchar"), io_write_bytes=delta("wchar"),
             io_syscalls=delta("syscr", "syscw"),
         )

@@ -13,6 +13,8 @@ def read_stat_ticks(
     start_ticks: np.ndarray,   # const unsigned long long[::1]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...  # uint64 ticks, uint8 state, bool alive
 def read_io(root: Root, pids: np.ndarray) -> dict[str, np.ndarray]: ...        # int64, -1 unreadable
+def read_schedstat(root: Root, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    # int64 ns on a CPU, int64 ns waiting on a run queue; -1 unreadable
 def read_links(root: Root, pids: np.ndarray, name: str | bytes) -> np.ndarray: ...  # object: str | None
 def read_fd_sockets(root: Root, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
     # int32 fd_count (-1 unreadable), int32 socket_row, uint64 socket_inode

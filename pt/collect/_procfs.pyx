@@ -489,6 +489,33 @@ def read_io(root, const int[::1] pids):
     return {name: out_a[k] for k, name in enumerate(IO_FIELDS)}
 
 
+def read_schedstat(root, const int[::1] pids):
+    """``/proc/PID/schedstat`` for each pid (the kernel's sched_info of the
+    thread group leader): nanoseconds on a CPU and nanoseconds runnable but
+    waiting on a run queue, int64 arrays, -1 where unreadable or gone."""
+    cdef Py_ssize_t n = pids.shape[0], i
+    run_a = np.full(n, -1, np.int64)
+    wait_a = np.full(n, -1, np.int64)
+    cdef long long[::1] run = run_a
+    cdef long long[::1] wait = wait_a
+    cdef char path[48]
+    cdef const char *p
+    cdef const char *end
+    cdef long long on_cpu, queued
+    cdef _ProcRoot proc = _ProcRoot(root)
+    for i in range(n):
+        snprintf(path, sizeof(path), b"%d/schedstat", pids[i])
+        if read_whole(proc.fd, path, &proc.buf) != READ_OK:
+            continue
+        p = proc.buf.data
+        end = p + proc.buf.len
+        if not parse_int(&p, end, &on_cpu) or not parse_int(&p, end, &queued) or on_cpu < 0 or queued < 0:
+            continue
+        run[i] = on_cpu
+        wait[i] = queued
+    return run_a, wait_a
+
+
 def read_links(root, const int[::1] pids, name):
     """``readlink`` of ``/proc/PID/<name>`` (``cwd``, ``exe``, ``root``) for
     each pid: an object array of str, None where unreadable or gone. A

@@ -102,6 +102,10 @@ class Window:
     window_ticks`` is the share of one CPU. ``alive`` is False for rows whose
     process exited (or whose pid was reused) before the window closed.
     ``io_*`` are byte and syscall deltas from /proc/PID/io, -1 where unreadable.
+    ``wait_ticks`` is the time the process was runnable but waiting for a
+    CPU during the window (schedstat run delay, in ticks; -1 unreadable), so
+    ``ticks + wait_ticks`` is its CPU *demand*: what it would have used on
+    an idle machine.
     """
 
     duration_s: float
@@ -111,3 +115,4 @@ class Window:
     io_read_bytes: np.ndarray
     io_write_bytes: np.ndarray
     io_syscalls: np.ndarray
+    wait_ticks: np.ndarray

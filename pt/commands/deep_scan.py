@@ -19,11 +19,12 @@ examples:
   pt deep-scan                          the 50 candidates most worth watching
   pt deep-scan --match pytest --max-time 60
   pt deep-scan --pid 4242 --json        one process, machine-readable
+  pt deep-scan --pid 4242 --at +6h      would time change the verdict if it stays like this?
 """
 
 
 def add_parser(subparsers) -> None:
-    from pt.commands.options import count, positive_duration, seconds_between
+    from pt.commands.options import count, duration, positive_duration, seconds_between
     from pt.commands.scan import add_telemetry_options
     from pt.config import ACTIONS
 
@@ -37,6 +38,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--interval", type=seconds_between(0.01, 10), metavar="SECONDS",
                    help="sampling interval (default from policy, 0.1)")
     p.add_argument("--limit", type=count, metavar="N", help="watch at most N candidates (default 50)")
+    p.add_argument("--at", type=duration, default=0.0, metavar="DURATION",
+                   help="judge as if DURATION more passed like the quick scan saw (e.g. +3h); "
+                        "what the watch shows is added as seen")
     add_telemetry_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (series summaries included)")
     p.set_defaults(run=run)
@@ -90,7 +94,7 @@ def warn_gave_up(args) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from pt.commands.scan import report_telemetry, telemetry_enabled
+    from pt.commands.scan import report_telemetry, telemetry_enabled, verdict_memory
     from pt.deep import deep_scan
     from pt.exit_codes import OK, USAGE
 
@@ -100,22 +104,24 @@ def run(args: argparse.Namespace) -> int:
         error("deep-scan", problem)
         return USAGE
     if args.json or not sys.stderr.isatty():
-        result = deep_scan(selection, max_time_s=args.max_time, interval_s=args.interval, limit=args.limit)
+        result = deep_scan(selection, max_time_s=args.max_time, interval_s=args.interval, limit=args.limit,
+                           memory=verdict_memory(), at_s=args.at)
     else:
         from pt.ui.deep_view import progress
         with progress() as update:
             result = deep_scan(selection, max_time_s=args.max_time, interval_s=args.interval, limit=args.limit,
-                               on_progress=update)
+                               on_progress=update, memory=verdict_memory(), at_s=args.at)
     warn_gave_up(args)
     recorded = None
-    if telemetry_enabled(args):
+    not_recorded = "--at scans are hypothetical and are not recorded" if args.at else "disabled"
+    if telemetry_enabled(args) and not args.at:
         from pt.telemetry.writer import write_deep
         recorded = write_deep(result, lake=args.lake)
     if args.json:
         from pt.ui.deep_view import deep_json
         from pt.ui.result import print_json
         out = deep_json(result)
-        out["data"]["telemetry"] = recorded.as_dict() if recorded else {"written": False, "reason": "disabled"}
+        out["data"]["telemetry"] = recorded.as_dict() if recorded else {"written": False, "reason": not_recorded}
         print_json(out)
     else:
         from pt.ui.deep_view import print_deep

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from pt.commands.scan import verdict_memory
     from pt.exit_codes import OK, USAGE
     from pt.triage import mind_changers, triage
 
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         return explain_plan(args)
     if args.deep:
         return explain_deep(args)
-    t = triage(window_s=args.window, at_s=args.at)
+    t = triage(window_s=args.window, at_s=args.at, memory=verdict_memory())
     rows = np.flatnonzero(t.snapshot["pid"] == args.pid)
     if len(rows) == 0:
         return not_found(args, f"no process with pid {args.pid} (it may have exited)")
@@ -122,7 +123,8 @@ def explain_deep(args: argparse.Namespace) -> int:
     from pt.exit_codes import OK
     from pt.triage import mind_changers
 
-    d = deep_scan(Selection(pids=(args.pid,)), max_time_s=args.max_time, limit=1)
+    from pt.commands.scan import verdict_memory
+    d = deep_scan(Selection(pids=(args.pid,)), max_time_s=args.max_time, limit=1, memory=verdict_memory())
     rows = np.flatnonzero(d.quick.snapshot["pid"] == args.pid)
     if len(rows) == 0:
         return not_found(args, f"no process with pid {args.pid} (it may have exited)")

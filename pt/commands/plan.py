@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pt.act.plan import make_plan, save_plan
     from pt.commands.deep_scan import selection_from, warn_gave_up
-    from pt.commands.scan import report_telemetry, telemetry_enabled
+    from pt.commands.scan import report_telemetry, telemetry_enabled, verdict_memory
     from pt.exit_codes import NOT_FOUND, OK, USAGE
     from pt.triage import triage
 
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         from pt.ui.text import error
         error("plan", problem)
         return USAGE
-    t = triage(window_s=args.window, at_s=args.at)
+    t = triage(window_s=args.window, at_s=args.at, memory=verdict_memory())
     missing = sorted(set(selection.pids) - set(t.snapshot["pid"].tolist()))
     if missing:                                    # nothing is saved: a plan for no one is no plan
         message = f"no such process: {', '.join(map(str, missing))}"

@@ -111,6 +111,17 @@ def add_telemetry_options(p) -> None:
                    help="telemetry lake directory (default $PT_LAKE, else $XDG_DATA_HOME/pt/lake)")
 
 
+def verdict_memory():
+    """Where scans remember their recommendations for hysteresis (pt's state
+    directory), or None when that directory cannot be made."""
+    from pt.act.journal import state_dir
+    from pt.decide.stability import path_in
+    try:
+        return path_in(state_dir())
+    except OSError:
+        return None
+
+
 def telemetry_enabled(args) -> bool:
     """Whether to record: not switched off, and the lake can be a directory
     (if it cannot, say once on stderr that telemetry is skipped, and why)."""
@@ -198,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from pt.triage import triage as run_triage
         triage = run_triage(window_s=args.window, at_s=args.at,
-                            on_snapshot=recorder.prepare if recorder else None)
+                            on_snapshot=recorder.prepare if recorder else None, memory=verdict_memory())
         snapshot = triage.snapshot
     scan_s = time.perf_counter() - started
     from pt.collect.host import procfs_is_own_pidns

@@ -8,7 +8,10 @@ a* = argmin_a sum_C L(a, C) P(C | x)  (idea B, 5.1), with
   checking the vertices of the set is exact;
 - kills across the scan limited to the largest set whose mean local false
   discovery rate lfdr = P(useful | x) is at most alpha (idea AT, 5.8);
-- the SPRT boundary of idea I reported beside the log posterior odds.
+- the SPRT boundary of idea I reported beside the log posterior odds;
+- hysteresis: a process keeps the action last recommended for it unless the
+  least-loss action saves more than ``policy.stability.margin`` (kill and
+  restart are never held; every gate below still applies to a held action).
 
 A process whose best action was taken away by one of these gets the best
 action that remains, and the reason is recorded.
@@ -31,6 +34,7 @@ KEEP, KILL, RESTART = ACTIONS.index("keep"), ACTIONS.index("kill"), ACTIONS.inde
 DEMOTED_ROBUST = "robust"    # kill not optimal for every prior in the credal set
 DEMOTED_FDR = "fdr"          # kill set trimmed to keep the false-kill rate <= alpha
 DEMOTED_VETO = "veto"        # a hard veto protects the process
+DEMOTED_HELD = "held"        # the previous recommendation, within the stability margin
 
 
 @dataclass(frozen=True)
@@ -98,12 +102,14 @@ def credal_vertices(policy: Policy) -> np.ndarray:
 
 
 def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
-           available: np.ndarray, protected: np.ndarray) -> Decision:
+           available: np.ndarray, protected: np.ndarray, previous: np.ndarray | None = None) -> Decision:
     """Choose every process's action; see the module docstring for the rules.
 
     ``available`` ``(n, 7)`` says which actions the machine can perform for
     each process (restart needs a service unit); ``protected`` ``(n,)`` marks
-    processes under a hard veto (keep only).
+    processes under a hard veto (keep only). ``previous`` ``(n,)``: the
+    action last recommended for each process (-1: none), held unless the
+    best action's expected loss is lower by more than the policy's margin.
     """
     n = inference.log_posterior.shape[0]
     available = np.ascontiguousarray(available, dtype=bool)
@@ -115,6 +121,9 @@ def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
     expected = np.einsum("nc,ac->na", post, L) * scale
     expected = np.where(available, expected, np.inf)
     best = np.argmin(expected, axis=1)
+    held = hold(expected, best, previous, policy.stability.margin)
+    if held.any():
+        best = np.where(held, previous, best)
 
     # Robust Bayes: at every vertex of the credal set the posterior is the
     # vertex prior times the likelihood, renormalised; its min and max over
@@ -125,6 +134,7 @@ def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
         available.view(np.uint8), (best == KILL).view(np.uint8), KILL)
 
     demoted = np.full(n, None, dtype=object)
+    demoted[held & ~protected] = DEMOTED_HELD
     without_kill = expected.copy()
     without_kill[:, KILL] = np.inf
     fallback = np.argmin(without_kill, axis=1)
@@ -164,3 +174,17 @@ def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
         fdr_kill_set_size=int(keep_count),
         fdr_estimate=float(running_mean[keep_count - 1]) if keep_count else 0.0,
     )
+
+
+def hold(expected: np.ndarray, best: np.ndarray, previous: np.ndarray | None, margin: float) -> np.ndarray:
+    """``(n,)`` bool: keep the previous action instead of ``best`` because it is
+    available, is neither kill nor restart (those must win on their own at
+    every scan), differs from ``best``, and loses at most ``margin`` more."""
+    n = len(best)
+    if previous is None:
+        return np.zeros(n, dtype=bool)
+    previous = np.asarray(previous)
+    known = (previous >= 0) & (previous < expected.shape[1]) & (previous != KILL) & (previous != RESTART)
+    prev_loss = expected[np.arange(n), np.where(known, previous, 0)]
+    gap = prev_loss - expected[np.arange(n), best]
+    return known & (previous != best) & np.isfinite(prev_loss) & (gap <= margin)

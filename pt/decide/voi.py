@@ -24,6 +24,9 @@ import numpy as np
 
 from pt._kernels import _voi
 
+#: Wake-up counts told apart by :func:`wakeup_voi` (more is one outcome).
+WAKEUP_COUNTS = 16
+
 
 def value_of_information(log_post: np.ndarray, k: np.ndarray, n: np.ndarray, a: np.ndarray, b: np.ndarray,
                          loss: np.ndarray, horizon_ticks: int, resolution: int = 0) -> np.ndarray:
@@ -73,3 +76,50 @@ def effective_loss(base: np.ndarray, impact: np.ndarray, available: np.ndarray, 
     scale[:, kill] = scale[:, restart] = 1.0 + np.asarray(impact)
     loss = base[None, :, :] * scale[:, :, None]
     return np.where(np.asarray(available)[:, :, None], loss, np.inf)
+
+
+def wakeup_voi(log_post: np.ndarray, onsets: np.ndarray, idle_s: np.ndarray, a: np.ndarray, b: np.ndarray,
+               loss: np.ndarray, horizon_s: float, max_count: int = WAKEUP_COUNTS) -> np.ndarray:
+    """``(N,)`` value of watching an idle process ``horizon_s`` more seconds
+    for wake-ups.
+
+    Under class c the wake-up rate has the posterior Gamma(r_c, β_c),
+    r_c = a_c + B, β_c = b_c + t, after B wake-ups in t idle seconds, so the
+    number J of wake-ups in h more idle seconds is negative binomial:
+
+        P(J = j | c, x) = Γ(r_c + j) / (Γ(r_c) j!) q_c^r_c (1 − q_c)^j,   q_c = β_c / (β_c + h)
+
+    (by the ratio recurrence P(j + 1) / P(j) = (r_c + j)(1 − q_c) / (j + 1)), and
+
+        VOI(h) = min_a Σ_c P(c|x) L(a, c) − Σ_j min_a Σ_c P(c|x) P(j|c, x) L(a, c).
+
+    Counts from ``max_count`` up are one outcome, and the CPU the wake-ups
+    use is not looked at: both garble the observation, so this is a lower
+    bound on the value of watching. ``log_post`` ``(N, C)``;
+    ``onsets``/``idle_s`` ``(N,)``; ``a``/``b`` ``(C,)`` or ``(N, C)``;
+    ``loss`` ``(N, A, C)`` with +inf for unavailable actions.
+    """
+    if not horizon_s >= 0:
+        raise ValueError(f"horizon_s must be >= 0, got {horizon_s!r}")
+    post = np.exp(np.asarray(log_post, dtype=np.float64))
+    r = np.broadcast_to(a, post.shape) + np.asarray(onsets, dtype=np.float64)[:, None]
+    rate = np.broadcast_to(b, post.shape) + np.asarray(idle_s, dtype=np.float64)[:, None]
+    if not (np.all(r > 0) and np.all(rate > 0)):
+        raise ValueError("wake-up Gamma parameters must be > 0")
+    q = rate / (rate + horizon_s)
+    j = np.arange(max_count, dtype=np.float64)[:, None, None]                # (J, 1, 1)
+    ratios = np.concatenate([np.exp(r * np.log(q))[None],                    # P(0), then P(j+1)/P(j)
+                             (r + j[:-1]) * (1.0 - q) / (j[:-1] + 1.0)])
+    pmf = np.cumprod(ratios, axis=0)                                         # (J, N, C)
+    pmf[-1] = np.maximum(1.0 - pmf[:-1].sum(axis=0), 0.0)                    # the tail as one outcome
+    loss = np.asarray(loss, dtype=np.float64)
+    unavailable = ~np.isfinite(loss).all(axis=2)                             # (N, A)
+    finite = np.where(np.isfinite(loss), loss, 0.0)
+
+    by_class = np.ascontiguousarray(finite.transpose(0, 2, 1))               # (N, C, A)
+
+    def least(weights):                          # (N, K, C) -> (N, K): min_a sum_c w_c L(a, c)
+        expected = np.matmul(weights, by_class)
+        return np.where(unavailable[:, None, :], np.inf, expected).min(axis=-1)
+    weights = (post[None] * pmf).transpose(1, 0, 2)                          # (N, J, C)
+    return np.maximum(least(post[:, None, :])[:, 0] - least(weights).sum(axis=1), 0.0)

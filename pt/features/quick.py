@@ -174,12 +174,18 @@ def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evide
     children = np.select([g.children == 0, active_children == 0], [0, 1], 2).astype(np.int8)
 
     observed_cpu = window.alive
+    # CPU demand in the window, not the share the scheduler granted: under
+    # load a spinner gets a varying slice of a CPU but is runnable all the
+    # time, so time spent waiting on a run queue counts as wanted CPU (see
+    # docs/model.md). Not over the lifetime: there the run delay of a young
+    # process is mostly its start-up on a busy machine.
+    demand_ticks = window.ticks + np.maximum(window.wait_ticks, 0)
     lifetime = np.digitize(np.where(snapshot["elapsed_s"] > 0,
                                     snapshot["cpu_time_s"] / np.maximum(snapshot["elapsed_s"], 1e-9), 0.0),
                            LIFETIME_EDGES).astype(np.int8)
     lifetime[snapshot["elapsed_s"] < LIFETIME_MIN_AGE_S] = -1
     evidence = Evidence(
-        cpu_ticks=np.where(observed_cpu, window.ticks, 0),
+        cpu_ticks=np.where(observed_cpu, demand_ticks, 0),
         window_ticks=np.where(observed_cpu, window.window_ticks, 0),
         age_s=snapshot["elapsed_s"].astype(np.float64),
         orphaned=orphaned,

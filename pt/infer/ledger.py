@@ -39,7 +39,8 @@ def observed_value(evidence: Evidence, feature: str, row: int) -> str:
     """What was observed, as a short phrase."""
     if feature == "cpu_window":
         k, n = int(evidence.cpu_ticks[row]), int(evidence.window_ticks[row])
-        return f"{k}/{n} ticks ({100 * min(k, n) / n:.0f}% of a CPU)" if n else "not observed"
+        return f"{k}/{n} ticks on or queued for a CPU ({100 * min(k, n) / n:.0f}% of a CPU wanted)" \
+            if n else "not observed"
     if feature in ("runtime", "survival"):
         return f"alive {format_duration(float(evidence.age_s[row]))}"
     if feature == "orphan":

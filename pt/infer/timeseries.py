@@ -1,7 +1,7 @@
 """Deep-scan evidence from time series (ideas D, AE, AN, AA; sections 4.7, 4.7b, 4.19, 4.23).
 
 The quick scan's CPU and IO evidence are counts over a short window; the deep
-scan has the same counts over many samples. Three things come out of the
+scan has the same counts over many samples. Four things come out of the
 series, per candidate:
 
 * **cumulative counts** — CPU ticks used of ticks elapsed, and whether any IO
@@ -16,6 +16,11 @@ series, per candidate:
       log [ π_C(steady) + π_C(stopped) LR_stopped + π_C(started) LR_started ],
 
   a mixture likelihood relative to the steady model (virtual evidence);
+* **the wake-up term**: while idle, a process wakes up (an idle sample then
+  a busy one) as a Poisson process whose rate has a Gamma prior per class
+  (``priors.json`` ``timeseries.wakeups``); B wake-ups in t idle seconds
+  score by their negative-binomial marginal — what tells a periodic worker
+  from a leftover that a short window sees idle alike;
 * **annotations** that explain but do not vote (to avoid counting the same
   samples twice): BOCPD on the IO syscall counts (when IO stopped), the
   Kalman local-linear-trend of the CPU share (its slope and uncertainty), and
@@ -63,8 +68,13 @@ def per_sample(series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return k, n, known
 
 
-def counts(series) -> Counts:
+def counts(series, since: np.ndarray | None = None) -> Counts:
+    """Cumulative counts per candidate; CPU only from interval ``since[i]``
+    on where given (>= 0): the current regime after a change point."""
     k, n, known = per_sample(series)
+    if since is not None:
+        now = np.arange(len(k))[:, None] >= np.asarray(since)[None, :]
+        k, n, known = np.where(now, k, 0), np.where(now, n, 0), known & now
     io = series.delta("syscalls")
     io_known = (io >= 0).any(axis=0)
     return Counts(k.sum(axis=0), n.sum(axis=0), np.where(io_known, np.where(io >= 0, io, 0).sum(axis=0), -1),
@@ -161,6 +171,54 @@ def _regime_block(k: np.ndarray, n: np.ndarray, rho: float, out: dict, cols: np.
         out["share_before"][cols] = share_b[best, pick]
         out["share_after"][cols] = share_a[best, pick]
     out["observed"][cols] = True
+
+
+@dataclass(frozen=True)
+class Wakeups:
+    """Wake-ups per candidate: ``onsets`` (idle samples followed by a busy
+    one), ``idle_s`` (seconds of idle samples: the exposure, since only an
+    idle process can wake), and the ``(n, 4)`` log terms, observed where
+    some idle time was seen."""
+
+    onsets: np.ndarray
+    idle_s: np.ndarray
+    terms: np.ndarray
+    observed: np.ndarray
+
+
+def wakeups(series, priors: Priors, columns: np.ndarray | None = None) -> Wakeups:
+    """The wake-up term for every candidate (or only ``columns``, in that order).
+
+    While idle, a process of class C wakes up (uses CPU after an idle
+    sample) as a Poisson process of rate lambda ~ Gamma(a_C, rate b_C); B
+    wake-ups in t idle seconds then have the Gamma-Poisson (negative
+    binomial) marginal
+
+        log P(B | C) = lgamma(a + B) - lgamma(a) - lgamma(B + 1) + a log(b / (b + t)) + B log(t / (b + t)).
+
+    A process busy throughout has t = 0 and no term: it never had the chance.
+    """
+    k, n, known = per_sample(series)
+    if columns is not None:
+        k, n, known = k[:, columns], n[:, columns], known[:, columns]
+    idle = known & (k == 0)
+    onsets = (idle[:-1] & known[1:] & (k[1:] > 0)).sum(axis=0) if len(k) > 1 else np.zeros(k.shape[1], int)
+    idle_s = np.where(idle, n, 0).sum(axis=0) / float(series.clock_ticks)
+    return Wakeups(onsets, idle_s, *wakeup_terms(onsets, idle_s, priors))
+
+
+def wakeup_terms(onsets: np.ndarray, idle_s: np.ndarray, priors: Priors) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, 4)`` Gamma-Poisson log terms of ``onsets`` wake-ups in ``idle_s`` idle seconds, and the
+    observed mask (some idle time seen)."""
+    a, b = (np.array([priors.wakeups[c][j] for c in CLASSES])[None, :] for j in (0, 1))
+    B = np.asarray(onsets, dtype=np.float64)[:, None]
+    t = np.asarray(idle_s, dtype=np.float64)[:, None]
+    # lgamma(a + B) - lgamma(a) - lgamma(B + 1) = -log B(a, B + 1) - log(a + B)
+    shape = (len(B), len(CLASSES))
+    terms = (-kernels.betaln(np.broadcast_to(a, shape), np.broadcast_to(B + 1.0, shape)) - np.log(a + B)
+             + a * (np.log(b) - np.log(b + t)) + B * (np.log(np.maximum(t, 1e-300)) - np.log(b + t)))
+    observed = np.asarray(idle_s) > 0
+    return np.where(observed[:, None], terms, 0.0), observed
 
 
 @dataclass(frozen=True)

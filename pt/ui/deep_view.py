@@ -44,6 +44,22 @@ def regime_row(d, i: int) -> dict:
             "bits_abandoned_vs_useful": round(bits, 4), "strength": ledger.strength(bits) if seen else "none"}
 
 
+def wakeup_row(d, i: int) -> dict:
+    """The wake-up evidence item of candidate ``i``, shaped like a ledger row."""
+    terms = d.wakes.terms[i]
+    seen = bool(d.wakes.observed[i])
+    bits = float((terms[ABANDONED] - terms[USEFUL]) / LN2) if seen else 0.0
+    return {"feature": "wakeups", "label": "wake-ups", "observed": wakeup_text(d, i), "missing": not seen,
+            "log_likelihood": {c: round(float(v), 4) for c, v in zip(CLASSES, terms)},
+            "bits_abandoned_vs_useful": round(bits, 4), "strength": ledger.strength(bits) if seen else "none"}
+
+
+def wakeup_text(d, i: int) -> str:
+    if not d.wakes.observed[i]:
+        return "never idle while watched"
+    return f"{int(d.wakes.onsets[i])} in {d.wakes.idle_s[i]:.1f}s idle"
+
+
 def _change_at_s(d, i: int) -> float | None:
     tau = int(d.regime.tau[i])
     return float(d.series.times[tau + 1] - d.series.times[0]) if tau >= 0 else None
@@ -73,6 +89,15 @@ def notes_text(d, i: int) -> list[str]:
     return out
 
 
+def outcome_text(d, i: int) -> str | None:
+    """Why candidate ``i`` did not get its least-loss action: the veto's rule
+    by name (its evidence was still watched), or the demotion's reason."""
+    rule = d.quick.protected_by[int(d.rows[i])]
+    if rule is not None:
+        return f"action pinned to keep by rule: {rule} (observation is never vetoed)"
+    return d.decision.demoted[i]
+
+
 def _share_series(d, i: int) -> np.ndarray:
     return d.series.cpu_share()[:, i] if len(d.series) > 1 else np.zeros(0)
 
@@ -96,6 +121,7 @@ def candidate_json(d, i: int) -> dict:
         "pid": int(snap["pid"][row]), "comm": str(snap["comm"][row]),
         "command": " ".join(argv) if argv else None,
         "identity": f"{snap.host.boot_id}:{int(snap['start_ticks'][row])}:{int(snap['pid'][row])}",
+        "protected_by": t.protected_by[row],
         "quick": verdict(t.inference.posterior[row], t.decision.action[row], t.decision.demoted[row]),
         "deep": verdict(d.inference.posterior[i], d.decision.action[i], d.decision.demoted[i]),
         "samples": int(d.counts.samples[i]),
@@ -114,7 +140,8 @@ def candidate_json(d, i: int) -> dict:
                         "cpu_trend_sd": _num(d.notes.cpu_trend_sd[i]),
                         "ctx_branching": _num(d.notes.ctx_branching[i]),
                         "bursts_decayed": bool(d.notes.bursts_decayed[i]), "text": notes_text(d, i)},
-        "evidence": ledger.ledger_rows(d.inference, d.evidence, i) + [regime_row(d, i)],
+        "wakeups": {"onsets": int(d.wakes.onsets[i]), "idle_s": round(float(d.wakes.idle_s[i]), 3)},
+        "evidence": ledger.ledger_rows(d.inference, d.evidence, i) + [regime_row(d, i), wakeup_row(d, i)],
         "series": {"cpu_share": [_num(v) for v in share], "io_syscalls": [_num(v) for v in io],
                    "change_index": tau if tau >= 0 else None},
     }
@@ -168,14 +195,18 @@ def print_deep(d, console: Console | None = None) -> None:
         tau = int(d.regime.tau[i]) if d.regime.p_change[i] >= 0.5 else -1
         watched = f"{d.settled_at_s[i]:.1f}s" if np.isfinite(d.settled_at_s[i]) else (
             "to the end" + (" ⏱" if d.timed_out[i] else ""))
-        said = "; ".join([regime_text(d, i)] + notes_text(d, i))
-        if d.decision.demoted[i]:
+        said = "; ".join([regime_text(d, i), f"wake-ups {wakeup_text(d, i)}"] + notes_text(d, i))
+        if d.quick.protected_by[row] is not None:
+            said += "; action pinned to keep (veto, below)"
+        elif d.decision.demoted[i]:
             said += f"; {d.decision.demoted[i]}"
         table.add_row(text(snap["pid"][row]), text(" ".join(argv) if argv else f"[{snap['comm'][row]}]"),
                       arrow, text(f"{p_quick:.3f} → {p_deep:.3f}"),
                       text(sparkline(_share_series(d, i), (tau,) if tau >= 0 else (), width=24)),
                       text(watched), text(said))
     console.print(table)
+    for i in np.flatnonzero([d.quick.protected_by[r] is not None for r in d.rows]):
+        console.print(text(f"  pid {snap['pid'][d.rows[i]]}: {outcome_text(d, i)}"))
 
 
 def _caption(d) -> Text:
@@ -207,7 +238,7 @@ def print_deep_explain(d, console: Console | None = None) -> None:
     for name in ("evidence", "observed", "bits"):
         ledger_table.add_column(name, justify="right" if name == "bits" else "left")
     rows = ledger.ledger_rows(d.inference, d.evidence, 0)
-    for r in [x for x in rows if x["feature"] in ("cpu_window", "io_window")] + [regime_row(d, 0)]:
+    for r in [x for x in rows if x["feature"] in ("cpu_window", "io_window")] + [regime_row(d, 0), wakeup_row(d, 0)]:
         ledger_table.add_row(text(r["label"]), text(r["observed"]), text(f"{r['bits_abandoned_vs_useful']:+.2f}"))
     tau = int(d.regime.tau[0]) if d.regime.p_change[0] >= 0.5 else -1
     marks = (tau,) if tau >= 0 else ()
@@ -220,8 +251,8 @@ def print_deep_explain(d, console: Console | None = None) -> None:
                   + (f"settled after {d.settled_at_s[0]:.1f}s (more watching would not change the decision)"
                      if np.isfinite(d.settled_at_s[0]) else "watched to the time bound"))]
     lines += [text(f"• {n}") for n in [regime_text(d, 0)] + notes_text(d, 0)]
-    if d.decision.demoted[0]:
-        lines.append(text(f"• {d.decision.demoted[0]}"))
+    if outcome_text(d, 0):
+        lines.append(text(f"• {outcome_text(d, 0)}"))
     from rich.console import Group
     console.print(Panel(Group(table, Text(""), ledger_table, Text(""), *lines), title="deep scan",
                         title_align="left", expand=False))

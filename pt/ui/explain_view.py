@@ -114,7 +114,10 @@ def print_explain(t, row: int, changers: list[str], console: Console | None = No
         notes.append({"robust": "kill was least-loss for the point prior but not for every prior in the "
                                 "policy's intervals, so it was not recommended",
                       "fdr": "kill was trimmed by the FDR gate on this scan's kill set",
-                      "veto": "a hard veto overrides the least-loss action"}[p["demoted"]])
+                      "veto": "a hard veto overrides the least-loss action",
+                      "held": "held: pt recommended this action for this process last time, and the "
+                              "least-loss action would save no more than the policy's stability margin"
+                      }.get(p["demoted"], str(p["demoted"])))
     boundary = t.decision.sprt_boundary[row]
     shown = f"{boundary:+.2f}" if np.isfinite(boundary) else ("+∞ (never)" if boundary > 0 else "-∞ (always)")
     notes.append(f"two-class SPRT: log odds abandoned:useful {p['log_odds']:+.2f} vs kill boundary "

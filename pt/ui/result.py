@@ -91,6 +91,10 @@ def print_scan_json(view, *, top: int | None, triage=None, telemetry: dict | Non
             "fdr": {"alpha": triage.policy.fdr_alpha,
                     "kill_set_size": triage.decision.fdr_kill_set_size,
                     "estimated_fdr": round(triage.decision.fdr_estimate, 6)},
+            "stability": {"margin": triage.policy.stability.margin,
+                          "remembered": int((triage.previous >= 0).sum()) if triage.previous is not None else 0,
+                          "held": int(np.equal(triage.decision.demoted, "held").sum()),
+                          "note": triage.memory_note},
         }
     if telemetry is not None:
         data["telemetry"] = telemetry

@@ -1,0 +1,162 @@
+"""Stable verdicts: a process whose behaviour does not change keeps its
+recommendation from scan to scan; one whose behaviour changes gets a new one.
+
+Real spinners, scanned by pt under the shipped default policy as a regular
+user (a root test drops to ``nobody`` in a forked child, so root's own
+processes are not all vetoed as services); the remembered verdicts live in
+the test's own workspace. Nothing here asserts how busy anything was.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pt.config import ACTIONS, load_policy, load_priors
+from pt.decide import stability
+from pt.features.genealogy import rows_of
+from pt.infer.posterior import ModelTables
+from pt.testing import _state, as_regular_user, regular_user, user_python, user_workspace, wait_for
+from pt.triage import triage
+
+SPIN_UNTIL = "import os, sys, time\nwhile not os.path.exists(sys.argv[1]): pass\ntime.sleep(600)\n"
+SCANS = 10
+
+pytestmark = pytest.mark.skipif(regular_user() is None or user_python() is None,
+                                reason="needs a regular user account and a Python it can run")
+
+
+def spawn(workspace, *args: str) -> subprocess.Popen:
+    """A Python child running ``SPIN_UNTIL`` as the regular user (stop file ``workspace/args[0]``)."""
+    uid, gid = regular_user()
+    ids = {"user": uid, "group": gid, "extra_groups": []} if os.geteuid() == 0 else {}
+    return subprocess.Popen([user_python(), "-c", SPIN_UNTIL, str(workspace / args[0])], cwd=workspace,
+                            stdin=subprocess.DEVNULL, **ids)
+
+
+def scan_actions(pids, scans: int, memory):
+    """The recommended action of each of ``pids`` over ``scans`` consecutive
+    scans, remembering verdicts in ``memory`` (run as the regular user)."""
+    policy, priors = load_policy(), load_priors()       # XDG_CONFIG_HOME is empty: the shipped defaults
+    tables = ModelTables(priors)
+    out = []
+    for _ in range(scans):
+        t = triage(policy=policy, priors=priors, tables=tables, memory=memory)
+        rows = rows_of(t.snapshot, np.asarray(pids))
+        out.append(tuple(ACTIONS[t.decision.action[r]] if r >= 0 else None for r in rows))
+    return out
+
+
+@pytest.fixture
+def workspace():
+    with user_workspace() as path:
+        yield path
+
+
+@pytest.mark.parametrize("competitors", [0, 2])
+def test_a_spinner_keeps_one_recommendation_over_ten_scans(workspace, competitors):
+    procs = [spawn(workspace, "never") for _ in range(1 + competitors)]
+    try:
+        wait_for(lambda: all(_state(p.pid) == "R" for p in procs[:1]))
+        actions = as_regular_user(lambda: scan_actions([procs[0].pid], SCANS, workspace / "state-verdicts"),
+                                  workspace)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    assert None not in {a for (a,) in actions}
+    assert len({a for (a,) in actions}) == 1, actions            # flip rate 0
+
+
+def test_a_spinner_that_stops_gets_a_new_recommendation(workspace):
+    proc = spawn(workspace, "stop")
+    try:
+        def scans():
+            memory = workspace / "state-verdicts"
+            busy = scan_actions([proc.pid], SCANS // 2, memory)
+            (workspace / "stop").touch()
+            wait_for(lambda: _state(proc.pid) == "S")
+            return busy, scan_actions([proc.pid], SCANS // 2, memory)
+        busy, idle = as_regular_user(scans, workspace)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(set(busy)) == 1 and len(set(idle)) == 1, (busy, idle)
+    assert busy[0] != idle[0], (busy, idle)
+
+
+def test_the_memory_round_trips_and_hostile_files_are_ignored(tmp_path):
+    path = tmp_path / "verdicts"
+    pids, starts = np.array([7, 3, 5]), np.array([70, 30, 50], dtype=np.uint64)
+    stability.save(path, "b-1", pids, starts, np.array([1, 2, 3]), now=100.0)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    m = stability.load(path, "b-1")
+    assert m.note is None
+    got = m.previous(np.array([3, 5, 7, 9, 5]), np.array([30, 51, 70, 90, 50], dtype=np.uint64), now=200.0)
+    assert got.tolist() == [2, -1, 1, -1, 3]                      # same pid and start time only
+    assert m.previous(pids, starts, now=200.0, memory_s=50).tolist() == [-1, -1, -1]
+    assert stability.load(path, "b-2").note == "previous scan was on another boot"
+    cases = {"missing": None, "garbage": b"\x00\x01junk\x1b[31m", "torn": path.read_bytes()[:-3],
+             "bad action": path.read_bytes()[:-9] + b"\x7f" + path.read_bytes()[-8:]}
+    for name, data in cases.items():
+        bad = tmp_path / name
+        if data is not None:
+            bad.write_bytes(data)
+        m = stability.load(bad, "b-1")
+        assert m.previous(pids, starts, now=200.0).tolist() == ([1, 2, -1] if name == "bad action"
+                                                                 else [-1, -1, -1]), name
+    link = tmp_path / "link"
+    link.symlink_to(path)
+    assert "unreadable" in stability.load(link, "b-1").note        # never followed
+    os.chmod(path, 0o666)
+    assert "writable by others" in stability.load(path, "b-1").note
+    os.chmod(path, 0o600)
+    (tmp_path / "dir").mkdir()
+    assert stability.load(tmp_path / "dir", "b-1").note
+    assert stability.load(path, None).previous(pids, starts).tolist() == [-1, -1, -1]
+
+
+def test_hysteresis_holds_within_the_margin_and_never_holds_kill():
+    from pt.decide.loss import DEMOTED_HELD, decide
+    from pt.infer.posterior import Inference
+    policy = load_policy()
+    keep, renice, throttle, quarantine, kill = (ACTIONS.index(a) for a in
+                                                ("keep", "renice", "throttle", "quarantine", "kill"))
+    # Between useful and useful_bad at P(useful_bad) 0.55, throttle (3.45) beats renice (3.75) by 0.3;
+    # at 0.9, quarantine (2.85) beats renice (5.5) by 2.65; a clear leftover: kill wins (robustly).
+    post = np.array([[0.45, 0.55, 0.0, 0.0], [0.1, 0.9, 0.0, 0.0], [0.001, 0.0, 0.999, 0.0]])
+    terms = np.log(np.maximum(post, 1e-300))[:, None, :]        # a flat prior: the posterior is `post`
+    inference = Inference.from_terms(terms, np.ones((3, 1), bool), np.zeros(4))
+    n = len(post)
+
+    def run(previous, protected=np.zeros(n, bool)):
+        return decide(inference, policy, impact=np.zeros(n), available=np.ones((n, len(ACTIONS)), bool),
+                      protected=protected, previous=np.array(previous))
+    free = run([-1, -1, -1])
+    assert free.action.tolist() == [throttle, quarantine, kill]
+    held = run([renice, renice, keep])
+    assert held.action.tolist() == [renice, quarantine, kill]    # held within 1.0; beyond it, or kill: changes
+    assert held.demoted.tolist() == [DEMOTED_HELD, None, None]
+    assert run([kill, kill, kill]).action.tolist()[:2] == [throttle, quarantine]   # kill is never held
+    pinned = run([renice, renice, keep], protected=np.ones(n, bool))
+    assert pinned.action.tolist() == [keep] * 3 and DEMOTED_HELD not in pinned.demoted.tolist()
+
+
+def test_cli_scans_remember_and_at_scans_do_not(tmp_path):
+    from pt.testing import run_pt
+    run_pt("scan", "--json", "--no-telemetry", "--at", "+1h", cwd=tmp_path)
+    memory = tmp_path / ".local" / "state" / "pt" / "verdicts"
+    assert not memory.exists()
+    first = json.loads(run_pt("scan", "--json", "--no-telemetry", cwd=tmp_path).stdout)["data"]["model"]
+    second = json.loads(run_pt("scan", "--json", "--no-telemetry", cwd=tmp_path).stdout)["data"]["model"]
+    assert first["stability"]["remembered"] == 0 and first["stability"]["note"] == "no previous scan remembered"
+    assert second["stability"]["remembered"] > 0 and second["stability"]["note"] is None
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert memory.exists() and stability.load(memory, boot_id).note is None
+    memory.write_bytes(b"\x1b]0;hostile\x07" * 1000)              # a broken memory never fails a scan
+    assert run_pt("scan", "--json", "--no-telemetry", cwd=tmp_path).returncode == 0
+
