@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from pt.config import ACTIONS, load_policy, load_priors
 from pt.decide import stability
 from pt.features.genealogy import rows_of
 from pt.infer.posterior import ModelTables
-from pt.testing import _state, as_regular_user, regular_user, user_python, user_workspace, wait_for
+from pt.testing import (_state, as_regular_user, kill_if_same, regular_user, start_ticks, user_python,
+                        user_workspace, wait_for)
 from pt.triage import triage
 
 SPIN_UNTIL = "import os, sys, time\nwhile not os.path.exists(sys.argv[1]): pass\ntime.sleep(600)\n"
@@ -30,12 +32,25 @@ pytestmark = pytest.mark.skipif(regular_user() is None or user_python() is None,
                                 reason="needs a regular user account and a Python it can run")
 
 
+def _ids() -> dict:
+    uid, gid = regular_user()
+    return {"user": uid, "group": gid, "extra_groups": []} if os.geteuid() == 0 else {}
+
+
 def spawn(workspace, *args: str) -> subprocess.Popen:
     """A Python child running ``SPIN_UNTIL`` as the regular user (stop file ``workspace/args[0]``)."""
-    uid, gid = regular_user()
-    ids = {"user": uid, "group": gid, "extra_groups": []} if os.geteuid() == 0 else {}
     return subprocess.Popen([user_python(), "-c", SPIN_UNTIL, str(workspace / args[0])], cwd=workspace,
-                            stdin=subprocess.DEVNULL, **ids)
+                            stdin=subprocess.DEVNULL, **_ids())
+
+
+def spawn_orphan(workspace, stop: str) -> tuple[int, int]:
+    """``SPIN_UNTIL`` as the regular user, detached the way leftovers are
+    (``setsid sh -c 'cmd &'``, and the shell exits): ``(pid, start_ticks)``."""
+    script = f"{shlex.quote(user_python())} -c {shlex.quote(SPIN_UNTIL)} {shlex.quote(str(workspace / stop))}"
+    out = subprocess.run(["setsid", "sh", "-c", f"{script} >/dev/null 2>&1 & echo $!"], cwd=workspace,
+                         capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL, **_ids())
+    pid = int(out.stdout)
+    return pid, start_ticks(pid)
 
 
 def scan_actions(pids, scans: int, memory):
@@ -57,14 +72,36 @@ def workspace():
         yield path
 
 
+def settle(pid: int, memory, limit: int = 30) -> None:
+    """Scan until ``pid``'s recommendation is the same twice running. A young
+    leftover's verdict moves as it ages (busy and seconds old is work in
+    progress; busy for a minute is not), which is a change in its evidence,
+    not a flap; the flip rate is measured once that has happened."""
+    last = None
+    for _ in range(limit):
+        (now,) = scan_actions([pid], 1, memory)
+        if now == last and now != ("keep",):
+            return
+        last = now
+    raise AssertionError(f"no settled recommendation for pid {pid} after {limit} scans: last {last}")
+
+
 @pytest.mark.parametrize("competitors", [0, 2])
 def test_a_spinner_keeps_one_recommendation_over_ten_scans(workspace, competitors):
-    procs = [spawn(workspace, "never") for _ in range(1 + competitors)]
+    """An orphaned runaway spinner, with competitors spinning beside it (load
+    makes its CPU share in the window noisy), keeps one recommendation."""
+    pid, start = spawn_orphan(workspace, "never")
+    procs = [spawn(workspace, "never") for _ in range(competitors)]
     try:
-        wait_for(lambda: all(_state(p.pid) == "R" for p in procs[:1]))
-        actions = as_regular_user(lambda: scan_actions([procs[0].pid], SCANS, workspace / "state-verdicts"),
-                                  workspace)
+        wait_for(lambda: _state(pid) == "R")
+
+        def scans():
+            memory = workspace / "state-verdicts"
+            settle(pid, memory)
+            return scan_actions([pid], SCANS, memory)
+        actions = as_regular_user(scans, workspace)
     finally:
+        kill_if_same(pid, start)
         for p in procs:
             p.kill()
             p.wait()
@@ -73,18 +110,22 @@ def test_a_spinner_keeps_one_recommendation_over_ten_scans(workspace, competitor
 
 
 def test_a_spinner_that_stops_gets_a_new_recommendation(workspace):
-    proc = spawn(workspace, "stop")
+    """An orphaned runaway spinner (a leftover, not work a live parent waits
+    on) is acted on while it spins; once it stops, the recommendation moves."""
+    pid, start = spawn_orphan(workspace, "stop")
     try:
+        wait_for(lambda: _state(pid) == "R")
+
         def scans():
             memory = workspace / "state-verdicts"
-            busy = scan_actions([proc.pid], SCANS // 2, memory)
+            settle(pid, memory)
+            busy = scan_actions([pid], SCANS // 2, memory)
             (workspace / "stop").touch()
-            wait_for(lambda: _state(proc.pid) == "S")
-            return busy, scan_actions([proc.pid], SCANS // 2, memory)
+            wait_for(lambda: _state(pid) == "S")
+            return busy, scan_actions([pid], SCANS // 2, memory)
         busy, idle = as_regular_user(scans, workspace)
     finally:
-        proc.kill()
-        proc.wait()
+        kill_if_same(pid, start)
     assert len(set(busy)) == 1 and len(set(idle)) == 1, (busy, idle)
     assert busy[0] != idle[0], (busy, idle)
 
