@@ -157,7 +157,9 @@ def _extreme_evidence() -> Evidence:
     return Evidence(
         cpu_ticks=cycle([k for k, _ in cpu]), window_ticks=cycle([w for _, w in cpu]),
         age_s=cycle(ages), orphaned=cycle([-1, 0, 1]), io_active=cycle([1, 0, -1]),
-        **{f: cycle(list(range(-1, len(levels)))) for f, levels in CATEGORICAL_LEVELS.items()})
+        tty_idle_s=cycle([np.nan, 0.0, 60.0, 7200.0, 2e5, 1e10]),      # every activity level, and none
+        **{f: cycle(list(range(-1, len(levels)))) for f, levels in CATEGORICAL_LEVELS.items()
+           if f != "activity"})
 
 
 def _assert_finite_model(priors, policy):

@@ -137,7 +137,7 @@ def test_plan_views():
                 "detail": HOSTILE}]
     assert_shown_safely(_render(plan_view.print_outcomes, records, f"applied plan {HOSTILE}"))
     rows = [{"index": 0, "pid": 4242, "comm": HOSTILE, "action": "kill", "result": "done", "alive": True,
-             "state": HOSTILE, "undone": False, "respawned_as": []}]
+             "state": HOSTILE, "now": HOSTILE, "undone": False, "respawned_as": []}]
     assert_shown_safely(_render(plan_view.print_verify, plan, rows))
     history = [{"plan_id": HOSTILE, "created_at": time.time(), "actions": 1, "applied": True,
                 "results": {HOSTILE: 1}}]

@@ -27,6 +27,7 @@ EVIDENCE: the three strongest evidence items, each with its direction,
   ⚙ CPU in window    Σ lifetime CPU    ⏱ age             ⌛ still running
   ⚑ orphaned         ⇅ IO in window    ⌨ terminal        ◉ state
   ▸ command          ⌂ cwd             ⑂ children        ⇄ network
+  ⇡ parent          ◌ daemon shape    ✎ terminal activity
 
 order (attention): recommended actions first, most expected loss saved
 first; then zombies; then the least probably useful. The lines under the
