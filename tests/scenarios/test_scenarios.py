@@ -5,8 +5,9 @@ the shapes developers leave running (or still use), each started here and
 stopped here; nothing else is signalled. pt then triages the whole machine
 with the shipped policy and priors — no override, whether pytest runs as
 root (CI, containers) or as a regular user (CI runs it both ways) — now,
-at the future times where age matters (``--at``), and ten times in a row
-to measure how often an action flips for a process whose behaviour did not
+at the future times where age matters (``--at``), and ten times in a row at
+each of those times (remembering verdicts as a user's ``pt scan`` does) to
+measure how often an action flips for a process whose behaviour did not
 change.
 
 Useful workloads (must be kept, now and later): a busy compiler (real
@@ -443,16 +444,20 @@ def results(tmp_path_factory):
         times = sorted({at for s in zoo.scenarios for at in s.at_s})
         runs = {at: triage(at_s=at) for at in times}
         verdicts = [_verdict(runs[at], s, at) for s in zoo.scenarios for at in s.at_s]
-        flips, pairs, previous = [], 0, None
-        for _ in range(FLIP_SCANS):
-            t = triage()
-            actions = [ACTIONS[int(t.decision.action[s.row(t.snapshot)])]
-                       if s.row(t.snapshot) is not None else None for s in zoo.scenarios]
-            if previous is not None:
-                both = [(s.name, a, b) for s, a, b in zip(zoo.scenarios, previous, actions) if a and b]
-                pairs += len(both)
-                flips += [f"{name}: {a} -> {b}" for name, a, b in both if a != b]
-            previous = actions
+        flips, pairs = [], 0
+        memory = zoo.tmp / "state" / "verdicts"     # remembered as a user's pt scan remembers them
+        for at in times:                            # each scenario at the times it is judged
+            judged = [s for s in zoo.scenarios if at in s.at_s]
+            previous = None
+            for _ in range(FLIP_SCANS):
+                t = triage(at_s=at, memory=memory)
+                actions = [ACTIONS[int(t.decision.action[s.row(t.snapshot)])]
+                           if s.row(t.snapshot) is not None else None for s in judged]
+                if previous is not None:
+                    both = [(s.name, a, b) for s, a, b in zip(judged, previous, actions) if a and b]
+                    pairs += len(both)
+                    flips += [f"{name} at +{at / HOUR:g}h: {a} -> {b}" for name, a, b in both if a != b]
+                previous = actions
         yield verdicts, flips, pairs
     finally:
         zoo.stop()
