@@ -1,6 +1,6 @@
 """Priors and policy: shipped defaults, user overrides, validation on load.
 
-Policy is data (DESIGN.md §1). The shipped ``pt/data/priors.json`` and
+Policy is data (docs/design.md). The shipped ``pt/data/priors.json`` and
 ``pt/data/policy.json`` are read with ``importlib.resources``; a user file of
 the same name under ``$XDG_CONFIG_HOME/pt/`` (default ``~/.config/pt/``) is
 deep-merged over them, so it only needs the keys it changes. Every value is

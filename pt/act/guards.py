@@ -1,4 +1,4 @@
-"""Guards re-checked at action time, whatever the plan says (DESIGN.md §4.3-4.4).
+"""Guards re-checked at action time, whatever the plan says (docs/design.md, safety invariants 3-4).
 
 A plan can be old, hand-edited or written by another program; so just before
 acting pt re-reads the machine and refuses any action that a hard veto, the

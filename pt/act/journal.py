@@ -1,4 +1,4 @@
-"""The write-ahead action journal (DESIGN.md §4.5).
+"""The write-ahead action journal (docs/design.md, safety invariant 5).
 
 One append-only JSON-lines file for every plan ever applied, under
 ``$XDG_STATE_HOME/pt/`` (default ``~/.local/state/pt/``). Before a signal its

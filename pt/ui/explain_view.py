@@ -125,7 +125,7 @@ def print_explain(t, row: int, changers: list[str], console: Console | None = No
                  f"lfdr {p['lfdr']:.4f} (FDR alpha {t.policy.fdr_alpha}, "
                  f"{plural(t.decision.fdr_kill_set_size, 'kill')} admitted this scan)")
     notes.append(f"orphan Bayes factor P(orphaned | abandoned) / P(orphaned | useful) = "
-                 f"{orphan_bayes_factor(t):.1f} (idea P); this process is "
+                 f"{orphan_bayes_factor(t):.1f}; this process is "
                  f"{'orphaned' if t.evidence.orphaned[row] == 1 else 'not orphaned'}")
     if p["dependency_impact"] > 0:
         notes.append(f"dependency impact {p['dependency_impact']:.2f}: kill cost × {1 + p['dependency_impact']:.2f}")
