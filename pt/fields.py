@@ -249,7 +249,7 @@ VERDICT_FIELDS: tuple[Field, ...] = (
     Field("lfdr", "float64", "probability", "local false discovery rate of a kill, P(useful | x)",
           lambda t: t.decision.lfdr),
     Field("log_odds", "float64", "nats", "log posterior odds abandoned : useful", lambda t: t.decision.log_odds),
-    Field("sprt_boundary", "float64", "nats", "two-class SPRT boundary : log odds abandoned : "
+    Field("sprt_boundary", "float64", "nats", "two-class SPRT boundary: log odds abandoned : "
           "useful above which kill beats keep between those two classes (null: never / always)",
           lambda t: t.decision.sprt_boundary),
     Field("dependency_impact", "float64", "", "kill-cost multiplier minus one (sockets, clients, children)",
