@@ -1003,17 +1003,11 @@ def fd_count() -> int:
 # --- decisions as a regular user ------------------------------------------------------
 
 def regular_user() -> tuple[int, int] | None:
-    """``(uid, gid)`` a root test can drop to for decision tests under the
-    default policy (``nobody``), this process's own ids when not root, or
-    None when there is no such account."""
-    if os.geteuid() != 0:
-        return os.getuid(), os.getgid()
-    import pwd
-    try:
-        entry = pwd.getpwnam("nobody")
-    except KeyError:
-        return None
-    return entry.pw_uid, entry.pw_gid
+    """``(uid, gid)`` of the user whose work a decision test triages: this
+    process's own. Decision tests run under the default policy as whoever
+    runs pytest; CI runs them as root and again as a regular user
+    (``.ci/user-suite``), so both are covered without a test switching users."""
+    return os.getuid(), os.getgid()
 
 
 def user_python() -> str | None:
@@ -1045,51 +1039,18 @@ def user_workspace():
 
 
 def as_regular_user(fn, workspace: Path):
-    """``fn()`` run as :func:`regular_user`, with ``HOME``, ``XDG_CONFIG_HOME``,
-    ``XDG_STATE_HOME`` and ``XDG_DATA_HOME`` under ``workspace`` (so the
-    shipped default policy applies): in a forked child that drops root's
-    privileges when the test runs as root, else in this process. ``fn``
-    must use only modules already imported; its result must pickle."""
-    import pickle
-    import traceback
+    """``fn()`` with ``HOME``, ``XDG_CONFIG_HOME``, ``XDG_STATE_HOME`` and
+    ``XDG_DATA_HOME`` under ``workspace``, so the shipped default policy
+    applies and nothing of the user's is read or written."""
     env = {"HOME": str(workspace), "XDG_CONFIG_HOME": str(workspace / "config"),
            "XDG_STATE_HOME": str(workspace / "state"), "XDG_DATA_HOME": str(workspace / "share")}
-    if os.geteuid() != 0:
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            return fn()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-    uid, gid = regular_user()
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:                                   # the child: drop privileges, run, report, exit
-        os.close(read_end)
-        try:
-            os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-            os.environ.update(env)
-            out = (True, fn())
-        except BaseException:                      # noqa: BLE001 - reported to the parent
-            out = (False, traceback.format_exc())
-        try:
-            data = pickle.dumps(out)
-        except Exception:                          # noqa: BLE001
-            data = pickle.dumps((False, traceback.format_exc()))
-        with os.fdopen(write_end, "wb") as f:
-            f.write(data)
-        os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as f:
-        data = f.read()
-    os.waitpid(pid, 0)
-    ok, value = pickle.loads(data) if data else (False, "the child died without reporting")
-    if not ok:
-        raise AssertionError(f"as_regular_user: {value}")
-    return value
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return fn()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

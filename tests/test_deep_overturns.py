@@ -9,8 +9,8 @@ truth and the deep scan overturns the quick verdict.
   deep sees the stop and says abandoned.
 
 Both are orphaned the common way (``setsid`` from a shell that exits) and
-scanned by pt under the shipped default policy as a regular user (a root
-test drops to ``nobody``). The assertions are about which way the decision
+scanned by pt under the shipped default policy as whoever runs the tests
+(CI: root, and a regular user in ``.ci/user-suite``). The assertions are about which way the decision
 moved, never about timings or CPU shares.
 """
 from __future__ import annotations
