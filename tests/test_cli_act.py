@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import time
 
 import pytest
 
+from pt.act.identity import read_identity
+from pt.act.plan import plan_id
 from pt.testing import (
     _state,
     isolated_env,
@@ -139,20 +142,111 @@ def _apply_at_terminal(args, env, answer: bytes, cwd) -> tuple[int, str]:
     return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
 
 
-def test_interactive_confirmation_shows_the_frozen_plan(tmp_path, env):
-    with sleepers(1) as (proc,):
+def _plain(shown: str) -> str:
+    """Terminal output without its colours (SGR sequences) and with ``\\n`` line ends."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", shown).replace("\r\n", "\n")
+
+
+def test_interactive_confirmation_shows_the_live_target(tmp_path, env):
+    """Applied from a file, the plan is kept: undo, verify and history find it by id."""
+    with sleepers(1, argv0="pt-test-target") as (proc,):
         path = tmp_path / "plan.json"
         plan = plan_for([proc.pid], "pause")
         path.write_text(json.dumps(plan))
         code, shown = _apply_at_terminal([str(path)], env, b"n\n", tmp_path)
-        assert code == 4 and str(proc.pid) in shown and "SIGSTOP" in shown and "Nothing done" in shown
+        shown = _plain(shown)
+        assert code == 4 and f"pid {proc.pid} (sleep)" in shown and "SIGSTOP" in shown and "Nothing done" in shown
+        assert "command: pt-test-target 600" in shown and "the plan file says" not in shown
         assert _state(proc.pid) == "S"
         code, shown = _apply_at_terminal([str(path)], env, b"y\n", tmp_path)
         assert code == 0 and "done" in shown
         assert _state(proc.pid) == "T"
-        undone = pt_json("undo", str(path), cwd=tmp_path, env=env)
+        assert pt_json("history", cwd=tmp_path, env=env)["data"]["plans"][0]["plan_id"] == plan["plan_id"]
+        undone = pt_json("undo", plan["plan_id"], cwd=tmp_path, env=env)
         assert [o["result"] for o in undone["data"]["outcomes"]] == ["done"]
         wait_for(lambda: _state(proc.pid) == "S")
+        verified = pt_json("verify", plan["plan_id"], cwd=tmp_path, env=env)["data"]["targets"]
+        assert [t["alive"] for t in verified] == [True]
+
+
+def _forge(plan: dict, index: int, target: dict, **text) -> dict:
+    """``plan`` with action ``index`` pointed at ``target`` and its text
+    replaced, id recomputed: a plan file anyone could write."""
+    body = {k: v for k, v in plan.items() if k != "plan_id"}
+    body["actions"][index] = {**body["actions"][index], "target": target, **text}
+    return {"plan_id": plan_id(body), **body}
+
+
+def test_a_forged_plan_shows_what_would_really_be_signalled(tmp_path, env):
+    """The plan names process C's identity with another process's text: the
+    confirmation shows C as it runs (comm, argv, age), says the plan's text
+    is not what runs there, and a target whose command line does not match
+    is shown as changed, not to be signalled."""
+    with sleepers(1, argv0="victimA") as (a,), sleepers(1, argv0="victimC") as (c,), \
+            sleepers(1, argv0="victimD") as (d,):
+        plan = plan_for([a.pid, d.pid], "kill")
+        plan = _forge(plan, 0, read_identity(c.pid).as_dict(), comm="harmless", command="vim thesis.tex",
+                      age_s=43.0)
+        plan = _forge(plan, 1, {**plan["actions"][1]["target"], "cmd_hash": "0123456789abcdef"})
+        path = tmp_path / "forged.json"
+        path.write_text(json.dumps(plan))
+        code, shown = _apply_at_terminal([str(path)], env, b"n\n", tmp_path)
+        shown = _plain(shown)
+        first, second = shown.split("#1 ")
+        assert code == 4 and f"pid {c.pid} (sleep)" in first and "command: victimC 600" in first
+        assert "(harmless)" not in first and "command: vim thesis.tex" not in first
+        assert "the plan file says comm 'harmless'; command 'vim thesis.tex'; age 43s when the plan was made" \
+            in first
+        assert f"pid {d.pid}" in second and "identity changed: the command line changed" in second
+        assert "will not be signalled" in second and "1 will not be signalled" in shown
+        assert all(_state(p.pid) == "S" for p in (a, c, d)) and journal_lines(tmp_path) == []
+
+
+@pytest.mark.parametrize("how", ["other owner", "mode 0666", "mode 0620"])
+def test_plan_files_others_could_write_are_refused(tmp_path, env, how):
+    if how == "other owner" and os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    with sleepers(1) as (proc,):
+        plan = plan_for([proc.pid], "kill")
+        path = tmp_path / "plan.json"
+        path.write_text(json.dumps(plan))
+        path.chmod(0o600)
+        if how == "other owner":
+            os.chown(path, 54321, -1)
+        else:
+            path.chmod(int(how[-4:], 8))
+        why = {"other owner": "belongs to uid 54321", "mode 0666": "can be written by group and others",
+               "mode 0620": "can be written by group (mode 0620)"}[how]
+        for command in ("apply", "verify", "undo"):
+            extra = ["--yes"] if command == "apply" else []
+            refused = pt_json(command, str(path), *extra, cwd=tmp_path, env=env, code=4)
+            message = refused["errors"][0]["message"]
+            assert str(path) in message and why in message, message
+        code, shown = pty_refusal(path, env, tmp_path)
+        assert code == 4 and why in shown and "[y/N]" not in shown
+        assert _state(proc.pid) == "S" and journal_lines(tmp_path) == []
+        assert pt_json("history", cwd=tmp_path, env=env)["data"]["plans"] == []
+
+
+def pty_refusal(path, env, cwd) -> tuple[int, str]:
+    """``pt apply PATH`` on a terminal that is refused before it asks."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(cwd)
+        os.environ.update(env, COLUMNS="200")
+        os.execv(sys.executable, [sys.executable, "-m", "pt", "apply", str(path)])
+    output = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace").replace("\r\n", "\n")
 
 
 def test_an_apply_killed_halfway_resumes(tmp_path, env):

@@ -124,14 +124,21 @@ def _plan(now: float) -> dict:
 def test_plan_views():
     from pt.ui import plan_view
 
+    from pt.act.identity import Live
+
     plan = _plan(time.time())
-    for show in (plan_view.print_plan, plan_view.print_confirmation):
-        out = _render(show, plan)
+    live = [Live(HOSTILE[:15], (HOSTILE,), 5.0, None), Live(HOSTILE[:15], (), 5.0, None)]
+    for show, extra in ((plan_view.print_plan, ()), (plan_view.print_confirmation, (live,))):
+        out = _render(show, plan, *extra)
         assert_shown_safely(out, HOSTILE[:15])
         assert "SIGCHLD to its parent 4241" in out
-    assert escape(HOSTILE) in _render(plan_view.print_confirmation, plan)   # the whole command line
+    assert escape(HOSTILE) in _render(plan_view.print_confirmation, plan, live)   # the whole command line
+    changed = [live[0], Live(HOSTILE[:15], (HOSTILE,), 5.0, f"identity changed: {HOSTILE}")]
+    assert_shown_safely(_render(plan_view.print_confirmation, plan, changed))
     assert plan_view.confirmation(plan) == "Apply these 2 actions? [y/N] "
     assert plan_view.confirmation({**plan, "actions": plan["actions"][:1]}) == "Apply this 1 action? [y/N] "
+    assert plan_view.confirmation(plan, changed) == \
+        "Apply these 2 actions (1 will not be signalled: identity changed)? [y/N] "
 
     records = [{"action_id": f"{plan['plan_id']}:0", "pid": 4242, "action": "kill", "result": "failed",
                 "detail": HOSTILE}]

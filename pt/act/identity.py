@@ -179,6 +179,50 @@ def read_identity(pid: int, boot: str | None = None) -> Identity | None:
                     read_exe(pid), digest)
 
 
+def split_cmdline(text: str) -> tuple[str, ...]:
+    """``/proc/PID/cmdline`` text as the argv the collector makes of it (trailing NUL optional)."""
+    return tuple(text[:-1].split("\0") if text.endswith("\0") else text.split("\0")) if text else ()
+
+
+@dataclass(frozen=True)
+class Live:
+    """What runs at a planned target's pid now, read from ``/proc`` (never
+    from the plan): what ``pt apply`` shows before it asks. ``mismatch`` says
+    why it is not the planned process (None if it is)."""
+
+    comm: str
+    argv: tuple[str, ...]
+    age_s: float | None
+    mismatch: str | None
+
+
+def observe(expected: Identity) -> Live:
+    """Read the process at ``expected.pid`` now and check it is ``expected``:
+    its comm, argv and age as they are, and the reason it does not match the
+    plan's identity (gone, reused, exec'd, other owner), if it does not. The
+    argv shown is the one hashed, so what is shown is what was verified."""
+    from pathlib import Path
+
+    from pt.collect.host import uptime
+
+    pid = expected.pid
+    comm, text, stat = read_comm(pid), _one(read_texts, pid, "cmdline"), read_stat(pid)
+    try:
+        verify(expected, pid)
+        mismatch = None
+        if text is not None and text and cmd_hash(text) != expected.cmd_hash:
+            mismatch = f"identity changed: the command line changed (hash now {cmd_hash(text)})"
+    except IdentityMismatch as exc:
+        mismatch = str(exc) if str(exc).startswith("identity changed") else f"identity changed: {exc}"
+    age = None
+    if stat is not None:
+        try:
+            age = max(0.0, uptime(Path("/proc")) - stat.start_ticks / os.sysconf("SC_CLK_TCK"))
+        except OSError:
+            age = None
+    return Live(comm, split_cmdline(text or ""), age, mismatch)
+
+
 def _same_exe(planned: str | None, now: str | None) -> bool:
     strip = (lambda p: p[:-len(DELETED)] if p and p.endswith(DELETED) else p)
     return strip(planned) == strip(now)

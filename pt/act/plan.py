@@ -207,10 +207,24 @@ def save_plan(plan: dict) -> Path:
     return path
 
 
+def _untrusted(st: os.stat_result) -> str | None:
+    """Why a plan file with status ``st`` may hold someone else's words (None
+    if it cannot): owned by another user, or writable by group or others."""
+    me = os.geteuid()
+    if st.st_uid != me:
+        return f"it belongs to uid {st.st_uid}, not to you (uid {me})"
+    if st.st_mode & 0o022:
+        who = {0o022: "group and others", 0o020: "group", 0o002: "others"}[st.st_mode & 0o022]
+        return f"it can be written by {who} (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
 def read_plan_file(path: Path) -> dict:
     """The JSON object in the plan file ``path``: a regular file (not a
     FIFO, device or symlink: opened with O_NONBLOCK|O_NOFOLLOW, checked with
-    fstat) of at most :data:`MAX_PLAN_BYTES`, holding UTF-8 JSON."""
+    fstat) owned by the effective user and not writable by group or others
+    (anyone else could have put another process's identity in it), of at
+    most :data:`MAX_PLAN_BYTES`, holding UTF-8 JSON."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -224,6 +238,10 @@ def read_plan_file(path: Path) -> dict:
             raise PlanError(f"{path} is not a regular file, so it is not a plan")
         if st.st_size > MAX_PLAN_BYTES:
             raise PlanError(f"{path} is {st.st_size} bytes; a plan is at most {MAX_PLAN_BYTES} bytes")
+        untrusted = _untrusted(st)
+        if untrusted:
+            raise PlanError(f"refusing plan {path}: {untrusted}, so what it says is not necessarily what "
+                            "you planned; make a new plan with `pt plan`")
         with os.fdopen(os.dup(fd), "rb") as f:
             data = f.read(MAX_PLAN_BYTES + 1)
     except OSError as exc:

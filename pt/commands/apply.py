@@ -13,13 +13,22 @@ per-run cap. Every intent is journalled and fsync'd before the
 first signal; every outcome after. Applying a plan twice acts once; an apply
 that was interrupted resumes where it stopped.
 
+The confirmation shows each target as it runs now (name, command line with
+secrets masked, age), read from /proc and checked against the plan's
+identity; where the plan's own text differs it says so, and a target whose
+identity changed is shown as such and not signalled.
+
 The plan id you name must be the id of the file's content: a plan file
-replaced by another plan is refused. pt does not act when /proc is not its
-own pid namespace's, or on a plan made in another pid namespace.
+replaced by another plan is refused. A plan file given by path must be owned
+by you and not writable by group or others; once applied it is kept in pt's
+plans directory, so `pt undo ID` and `pt verify ID` find it. pt does not act
+when /proc is not its own pid namespace's, or on a plan made in another pid
+namespace.
 
 exit codes: 0 all done, 4 nothing done (no confirmation, or plan expired,
-edited, replaced, from another boot or pid namespace, or not a plan file),
-5 some actions not carried out, 3 no such plan
+edited, replaced, from another boot or pid namespace, not a plan file, or a
+plan file another user owns or can write), 5 some actions not carried out,
+3 no such plan
 
 examples:
   pt apply 3f2a9c0d1e4b5a69            show the plan, ask, then act
@@ -43,11 +52,15 @@ def add_parser(subparsers) -> None:
 
 
 def confirm(plan: dict) -> bool:
-    """Show the frozen plan, every target whole, and ask once; only an explicit yes counts."""
+    """Show what will be signalled, every target as it runs now (read from
+    /proc and checked against the plan's identity, never the plan's own
+    text), and ask once; only an explicit yes counts."""
+    from pt.act.identity import Identity, observe
     from pt.ui.plan_view import confirmation, print_confirmation
-    print_confirmation(plan)
+    live = [observe(Identity.from_dict(a["target"])) for a in plan["actions"]]
+    print_confirmation(plan, live)
     try:
-        answer = input("\n" + confirmation(plan))
+        answer = input("\n" + confirmation(plan, live))
     except EOFError:
         return False
     return answer.strip().lower() in ("y", "yes")
@@ -57,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from pt.act.apply import apply_plan, check_usable
-    from pt.act.plan import PlanError, load_plan
+    from pt.act.plan import PLAN_ID_RE, PlanError, load_plan, save_plan
     from pt.commands.scan import record_actions
     from pt.exit_codes import INCOMPLETE, NOT_FOUND, OK, REFUSED
     from pt.ui.result import envelope, error_envelope, print_json
@@ -88,6 +101,12 @@ def run(args: argparse.Namespace) -> int:
         if not confirm(plan):
             print("Nothing done.")
             return REFUSED
+    if not PLAN_ID_RE.match(args.plan):
+        try:                                 # so `pt undo ID`, `pt verify ID` and `pt history` find it
+            save_plan(plan)
+        except OSError as exc:
+            return fail(REFUSED, "plan_not_saved", f"cannot keep plan {plan['plan_id']} in pt's plans "
+                        f"directory, so it could not be undone by id; nothing done: {exc}")
     import signal
 
     def stop(signum, _frame):

@@ -77,25 +77,82 @@ def _print_refused(plan: dict, console: Console) -> None:
         console.print(line("  ", ("not planned", "yellow"), f" pid {r['pid']} ({r['comm']}): {r['reason']}"))
 
 
-def print_confirmation(plan: dict, console: Console | None = None) -> None:
+#: How much younger than the live process a plan may say it was when made:
+#: the scan reads ages before its window (at most 60 s) and scoring.
+AGE_SLACK_S = 90.0
+#: How far a plan's start time (and older age) may be from the live one
+#: (the boot time is in whole seconds).
+START_SLACK_S = 2.0
+
+
+def live_command(live) -> str:
+    """A live process's command line as a plan records it: masked by the one
+    secret masker, ``[comm]`` when it has none (a zombie, a kernel thread)."""
+    from pt.telemetry.redact import mask_secrets
+    return " ".join(mask_secrets(list(live.argv))) or f"[{live.comm}]"
+
+
+def disagreements(entry: dict, live, created_at: float, now: float) -> list[str]:
+    """Where a plan entry's own text (comm, command, age) differs from the
+    live process it names: a plan edited, forged, or overtaken by the process."""
+    out = []
+    if entry["comm"] != live.comm:
+        out.append(f"comm {entry['comm']!r}")
+    if entry["command"] != live_command(live)[:400]:
+        out.append(f"command {entry['command']!r}")
+    if live.age_s is not None:
+        start = entry.get("start_time")
+        wrong_start = isinstance(start, (int, float)) and not isinstance(start, bool) \
+            and abs(start - (now - live.age_s)) > START_SLACK_S
+        off = entry["age_s"] - (live.age_s - (now - created_at))       # plan's age minus the real one
+        if wrong_start or not -AGE_SLACK_S <= off <= START_SLACK_S:
+            out.append(f"age {format_duration(entry['age_s'])} when the plan was made")
+    return out
+
+
+def print_confirmation(plan: dict, live: list, console: Console | None = None) -> None:
     """What ``pt apply`` will do, target by target, before it asks: each
-    action with the pid it signals, the process's name and its whole
-    command line as the plan froze it (escaped, never cut; long lines wrap)."""
+    action with the pid it signals and what runs there *now* (``live``, one
+    :class:`pt.act.identity.Live` per action, read from /proc and checked
+    against the plan's identity): its name, its whole command line (secrets
+    masked, escaped, never cut; long lines wrap) and its age. The plan's own
+    text is never what is shown as the target: where it disagrees with the
+    live process that is said, and a target whose identity changed is shown
+    as such (pt will not signal it)."""
     console = console or make_console()
-    console.print(line(("plan ", "bold"), (plan["plan_id"], "bold"), " · ", _plan_caption(plan, time.time())))
-    for a in plan["actions"]:
-        console.print(line((f"#{a['index']} ", "bold"), (a["action"], ACTION_STYLE.get(a["action"], "")),
-                           f"  pid {a['target']['pid']} ({a['comm']})  {describe(a)}  ·  age "
-                           f"{format_duration(a['age_s'])}, P(abandoned) {a['posterior']['abandoned']:.3f}"))
-        console.print(line("    command: ", (a["command"], "cyan")), soft_wrap=True)
+    now = time.time()
+    console.print(line(("plan ", "bold"), (plan["plan_id"], "bold"), " · ", _plan_caption(plan, now)))
+    for a, proc in zip(plan["actions"], live):
+        head = ((f"#{a['index']} ", "bold"), (a["action"], ACTION_STYLE.get(a["action"], "")),
+                f"  pid {a['target']['pid']}")
+        if proc.mismatch:
+            console.print(line(*head, "  ", (f"{proc.mismatch}: will not be signalled", "bold red")),
+                              soft_wrap=True)
+            if proc.argv or proc.comm != "?":
+                console.print(line("    now at this pid: ", (f"({proc.comm}) {live_command(proc)}", "dim")),
+                              soft_wrap=True)
+            console.print(line(("    the plan says: ", "dim"), (f"({a['comm']}) {a['command']}", "dim")),
+                          soft_wrap=True)
+            continue
+        age = "?" if proc.age_s is None else format_duration(proc.age_s)
+        console.print(line(*head, f" ({proc.comm})  {describe(a)}  ·  age {age}, "
+                           f"P(abandoned) {a['posterior']['abandoned']:.3f}"))
+        console.print(line("    command: ", (live_command(proc), "cyan")), soft_wrap=True)
+        wrong = disagreements(a, proc, plan["created_at"], now)
+        if wrong:
+            console.print(line(("    the plan file says ", "bold red"), ("; ".join(wrong), "bold red"),
+                               (": not what runs at this pid (shown above is what pt read now)", "bold red")),
+                          soft_wrap=True)
         console.print(line(("    why: ", "dim"), (a["why"], "dim")), soft_wrap=True)
     _print_refused(plan, console)
 
 
-def confirmation(plan: dict) -> str:
+def confirmation(plan: dict, live: list | None = None) -> str:
     """The question ``pt apply`` asks after showing the plan."""
     n = len(plan["actions"])
-    return f"Apply {'this' if n == 1 else 'these'} {plural(n, 'action')}? [y/N] "
+    changed = sum(1 for proc in live or () if proc.mismatch)
+    note = f" ({changed} will not be signalled: identity changed)" if changed else ""
+    return f"Apply {'this' if n == 1 else 'these'} {plural(n, 'action')}{note}? [y/N] "
 
 
 def outcome_table(records: list[dict], title: str) -> Table:
