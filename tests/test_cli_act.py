@@ -180,11 +180,13 @@ def _forge(plan: dict, index: int, target: dict, **text) -> dict:
 def test_a_forged_plan_shows_what_would_really_be_signalled(tmp_path, env):
     """The plan names process C's identity with another process's text: the
     confirmation shows C as it runs (comm, argv, age), says the plan's text
-    is not what runs there, and a target whose command line does not match
-    is shown as changed, not to be signalled."""
+    is not what runs there; a target whose command line does not match, or
+    that is gone, is shown as changed, and is not signalled."""
     with sleepers(1, argv0="victimA") as (a,), sleepers(1, argv0="victimC") as (c,), \
-            sleepers(1, argv0="victimD") as (d,):
-        plan = plan_for([a.pid, d.pid], "kill")
+            sleepers(1, argv0="victimD") as (d,), sleepers(1, argv0="victimE") as (e,):
+        plan = plan_for([a.pid, d.pid, e.pid], "kill")
+        e.kill()                                   # gone before the apply: our own child, reaped
+        e.wait()
         plan = _forge(plan, 0, read_identity(c.pid).as_dict(), comm="harmless", command="vim thesis.tex",
                       age_s=43.0)
         plan = _forge(plan, 1, {**plan["actions"][1]["target"], "cmd_hash": "0123456789abcdef"})
@@ -192,14 +194,20 @@ def test_a_forged_plan_shows_what_would_really_be_signalled(tmp_path, env):
         path.write_text(json.dumps(plan))
         code, shown = _apply_at_terminal([str(path)], env, b"n\n", tmp_path)
         shown = _plain(shown)
-        first, second = shown.split("#1 ")
+        first, second, third = shown.split("#1 ")[0], *shown.split("#1 ")[1].split("#2 ")
         assert code == 4 and f"pid {c.pid} (sleep)" in first and "command: victimC 600" in first
         assert "(harmless)" not in first and "command: vim thesis.tex" not in first
         assert "the plan file says comm 'harmless'; command 'vim thesis.tex'; age 43s when the plan was made" \
             in first
         assert f"pid {d.pid}" in second and "identity changed: the command line changed" in second
-        assert "will not be signalled" in second and "1 will not be signalled" in shown
+        assert f"pid {e.pid}" in third and "identity changed: " in third
+        assert "will not be signalled" in second and "will not be signalled" in third
+        assert "2 will not be signalled" in shown
         assert all(_state(p.pid) == "S" for p in (a, c, d)) and journal_lines(tmp_path) == []
+        code, shown = _apply_at_terminal([str(path)], env, b"y\n", tmp_path)   # what was shown is what is hit
+        assert code == 5, shown
+        wait_for(lambda: _state(c.pid) in (None, "Z"))
+        assert _state(a.pid) == "S" and _state(d.pid) == "S"
 
 
 @pytest.mark.parametrize("how", ["other owner", "mode 0666", "mode 0620"])
