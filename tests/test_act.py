@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from pt.act import cgroups, identity
 from pt.act.apply import apply_plan, undo_plan, verify_plan
 from pt.act.journal import Journal
-from pt.act.plan import PlanError, load_plan, plan_id
+from pt.act.plan import PlanError, load_plan, plan_id, schema_problem
 from pt.testing import (
     _state,
     acting_policy,
@@ -243,6 +244,81 @@ def test_recent_writes_gate(journal, tmp_path):
         (out,) = apply_plan(plan, journal=journal, policy=acting_policy())
         assert out["result"] == "refused" and "since the plan was made" in out["detail"]
         assert proc.poll() is None
+
+
+@pytest.fixture(params=["/dev/shm", "/var/tmp"], ids=["tmpfs", "disk"])
+def scratch(request):
+    """A private directory on tmpfs (/dev/shm) or on the real disk (/var/tmp)."""
+    import shutil
+    import tempfile
+    if not os.path.isdir(request.param):
+        pytest.skip(f"no {request.param}")
+    path = Path(tempfile.mkdtemp(prefix="pt-test-", dir=request.param))
+    yield path
+    shutil.rmtree(path)
+
+
+def test_a_shell_that_opens_appends_and_closes_is_not_killed(journal, scratch):
+    """`while :; do echo data >> FILE; sleep 0.2; done` holds nothing open
+    and, on tmpfs, never reaches write_bytes: its write calls still show."""
+    out_file = scratch / "x"
+    writer = subprocess.Popen(["sh", "-c", 'while :; do echo data >> "$1"; sleep 0.2; done', "sh",
+                               str(out_file)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: out_file.exists() and out_file.stat().st_size > 0)
+        plan = plan_for([writer.pid], "kill")
+        size = out_file.stat().st_size
+        wait_for(lambda: out_file.stat().st_size > size)       # it wrote since the plan
+        (out,) = apply_plan(plan, journal=journal, policy=acting_policy())
+        assert out["result"] == "refused" and "since the plan was made" in out["detail"], out["detail"]
+        assert writer.poll() is None
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+SAYS_X_ON_SIGUSR1 = ("import signal, time\n"
+                     "signal.signal(signal.SIGUSR1, lambda *_: print('x', flush=True))\n"
+                     "print('ready', flush=True)\nwhile True: time.sleep(600)\n")
+
+
+def test_write_calls_since_the_plan_are_named(journal):
+    """One write to a pipe after the plan (no file, no storage): the gate
+    says what moved (wchar/syscw) and that pipes and terminals count too."""
+    with python_child(SAYS_X_ON_SIGUSR1) as proc:
+        plan = plan_for([proc.pid], "kill")
+        proc.send_signal(signal.SIGUSR1)
+        assert proc.stdout.readline() == "x\n"
+        (out,) = apply_plan(plan, journal=journal, policy=acting_policy())
+        assert out["result"] == "refused", out["detail"]
+        assert "write calls (2 bytes; wchar/syscw" in out["detail"] and "pipes" in out["detail"]
+        assert proc.poll() is None
+
+
+def test_an_idle_process_with_a_write_history_is_killable(journal):
+    """Counters that moved before the plan and not since: killed."""
+    with python_child(SAYS_X_ON_SIGUSR1) as proc:
+        proc.send_signal(signal.SIGUSR1)
+        assert proc.stdout.readline() == "x\n"
+        (out,) = apply_plan(plan_for([proc.pid], "kill"), journal=journal, policy=acting_policy())
+        assert out["result"] == "exited", out["detail"]
+
+
+def test_a_plan_without_the_write_call_baseline_refuses_a_kill(journal):
+    """A plan from before write_calls existed (or hand-written without it) does
+    not fall back to the weaker gates: the kill is refused; other actions are not gated."""
+    with sleepers(2) as (a, b):
+        plan = plan_for([a.pid, b.pid], "kill")
+        plan["actions"][0].pop("write_calls")
+        plan["actions"][1]["write_calls"] = None
+        plan["plan_id"] = plan_id(plan)
+        assert schema_problem(plan) is None
+        outs = apply_plan(plan, journal=journal, policy=acting_policy())
+        assert results(outs) == ["refused", "refused"]
+        assert all("make a new plan" in o["detail"] for o in outs)
+        assert a.poll() is None and b.poll() is None
+        plan["actions"][0]["write_calls"] = [1, "2"]
+        assert "write_calls" in schema_problem(plan)
 
 
 def test_respawn_is_seen_by_verify_and_not_killed_again(journal):

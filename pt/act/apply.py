@@ -183,8 +183,7 @@ def _guard(steps: list[Step], policy: Policy, budget: guards.Budget, now: float)
         elif age < policy.actions.min_age_s:
             reason = f"too young: {age:.0f} s old, policy actions.min_age_s is {policy.actions.min_age_s:.0f} s"
         elif action in guards.DESTRUCTIVE and step.live_state != "Z":
-            risk = guards.data_at_risk(target["pid"], entry.get("write_bytes"), entry.get("write_files"),
-                                       locked)
+            risk = guards.data_at_risk(target["pid"], entry, locked)
             reason = f"data-loss gate: {risk}" if risk else None
         if reason is None:
             reason = budget.refuse(action, target)
