@@ -1,6 +1,7 @@
 """Acting on plans, with real processes this test started (and only those)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,10 +19,12 @@ from pt.testing import (
     _state,
     acting_policy,
     cpu_share,
+    kill_if_same,
     plan_for,
     python_child,
     sleepers,
     spinner,
+    start_ticks,
     wait_for,
 )
 
@@ -378,6 +381,95 @@ def test_throttle_cuts_a_spinners_cpu_and_undo_restores_it(journal):
         (undone,) = undo_plan(plan, journal=journal)
         assert undone["result"] == "done" and not group.exists()
         wait_for(lambda: cpu_share(proc.pid, 0.3) > after, timeout=5)
+
+
+@contextlib.contextmanager
+def forker():
+    """A shell that forks a long-lived child every 0.2 s, in its own process
+    group; yields it and a list to which the test adds ``(pid, start_ticks)``
+    of children to kill once the shell is reaped. The shell and every child
+    are killed on exit."""
+    proc = subprocess.Popen(["sh", "-c", "while :; do sleep 1000 & sleep 0.2; done"], start_new_session=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    children: list[tuple[int, int | None]] = []
+    try:
+        yield proc, children
+    finally:
+        if proc.returncode is None:               # not reaped: its pid is still the group's id
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid, start in children:
+            kill_if_same(pid, start)
+        proc.wait()
+
+
+def _throttled_forker(journal, proc):
+    """Throttle ``proc``, wait until children it forked since are in pt's
+    group with it; returns the plan, the group and the origin."""
+    plan = plan_for([proc.pid], "throttle", {"cpu": 0.5})
+    (out,) = apply_plan(plan, journal=journal, policy=acting_policy())
+    assert out["result"] == "done", out["detail"]
+    undo = out["params"]["undo"]
+    group = Path(undo["group"])
+    wait_for(lambda: len(set(cgroups.members(group)) - {proc.pid}) >= 2)
+    return plan, group, undo["origin"]
+
+
+def _in_cgroup(pid, origin):
+    try:
+        return cgroups.current_cgroup(pid, cgroups.find("cpu")) == origin
+    except cgroups.CgroupUnavailable:
+        return True                                # exited: nothing of it is left in pt's group
+
+
+@pytest.mark.skipif(not _cgroups_writable("cpu"), reason="needs a writable cpu cgroup (root on this kind)")
+def test_undo_moves_children_forked_after_the_throttle_back(journal):
+    with forker() as (proc, _):
+        plan, group, origin = _throttled_forker(journal, proc)
+        seen = cgroups.members(group)
+        (undone,) = undo_plan(plan, journal=journal)
+        assert undone["result"] == "done", undone["detail"]
+        assert not group.exists()
+        assert all(_in_cgroup(pid, origin) for pid in seen)
+        (row,) = verify_plan(plan, journal=journal)
+        assert row["undone"]
+        assert undo_plan(plan, journal=journal) == []
+
+
+@pytest.mark.skipif(not _cgroups_writable("cpu"), reason="needs a writable cpu cgroup (root on this kind)")
+def test_undo_after_the_target_exited_still_moves_its_children_back(journal):
+    with forker() as (proc, children):
+        plan, group, origin = _throttled_forker(journal, proc)
+        proc.kill()
+        proc.wait()
+        left = cgroups.members(group)
+        children.extend((pid, start_ticks(pid)) for pid in left)
+        assert left and proc.pid not in left
+        (undone,) = undo_plan(plan, journal=journal)
+        assert undone["result"] == "done", undone["detail"]
+        assert not group.exists() and all(_in_cgroup(pid, origin) for pid in left)
+
+
+@pytest.mark.skipif(not _cgroups_writable("cpu"), reason="needs a writable cpu cgroup (root on this kind)")
+def test_an_undo_that_cannot_remove_the_group_is_retried(journal):
+    """A group that cannot be removed (here: it has a child group) leaves the
+    undo failed, with the reason; verify does not call it undone, and the
+    next undo tries again until it is done."""
+    with sleepers(1) as (proc,):
+        plan = plan_for([proc.pid], "throttle", {"cpu": 0.5})
+        (out,) = apply_plan(plan, journal=journal, policy=acting_policy())
+        assert out["result"] == "done", out["detail"]
+        group = Path(out["params"]["undo"]["group"])
+        (group / "held").mkdir()
+        try:
+            for _ in range(2):
+                (undone,) = undo_plan(plan, journal=journal)
+                assert undone["result"] == "failed" and "remains" in undone["detail"], undone["detail"]
+                assert not verify_plan(plan, journal=journal)[0]["undone"]
+        finally:
+            (group / "held").rmdir()
+        (undone,) = undo_plan(plan, journal=journal)
+        assert undone["result"] == "done" and not group.exists()
+        assert _in_cgroup(proc.pid, out["params"]["undo"]["origin"])
 
 
 @pytest.mark.skipif(not _cgroups_writable("cpuset"), reason="needs a writable cpuset cgroup")
