@@ -4,9 +4,10 @@ pt never writes to a cgroup it did not create. For each action it makes one
 group, ``<hierarchy>/pt/<plan_id>-<index>``, sets its limit, and moves the
 target in; the reversal moves every process in that group (the target and
 the children it forked since, which the kernel put there too) back to the
-cgroup the target came from and removes the group. Both cgroup v2 (``cpu.max``, ``memory.high``,
-``cpuset.cpus``, ``cgroup.freeze``) and v1 (``cpu.cfs_quota_us``,
-``cpuset.cpus``/``cpuset.mems``, ``freezer.state``) are handled; where
+cgroup the target came from and removes the group. Both cgroup v2
+(``cpu.max``, ``memory.high``, ``cpuset.cpus``, ``cgroup.freeze``) and v1
+(``cpu.cfs_quota_us``, ``cpuset.cpus``/``cpuset.mems``, ``freezer.state``)
+are handled; where
 neither offers the controller, or pt may not write there, the action is
 reported unavailable with the reason.
 

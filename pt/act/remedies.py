@@ -190,10 +190,12 @@ def uncgroup(undo: dict) -> Outcome:
     once the target has exited. Done only once the group is gone; otherwise
     ``failed`` with the reason, and the next ``pt undo`` tries again."""
     group = Path(undo["group"])
+    if not group.is_dir():
+        return Outcome("done", f"nothing to move back: pt's group {group} is already gone")
     try:
         h = cgroups.mounted_at(int(undo["version"]), Path(undo["mount"]))
         origin = h.mount / undo["origin"].lstrip("/")
-        if undo.get("thaw") and group.exists():
+        if undo.get("thaw"):
             cgroups.set_frozen(h, group, False)
         moved = cgroups.dissolve(h, group, origin)
     except cgroups.CgroupUnavailable as exc:
