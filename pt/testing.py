@@ -892,14 +892,13 @@ def plan_for(pids, action: str, params: dict | None = None, *, created_at: float
         identity = read_identity(pid)
         assert identity is not None, f"pid {pid} is gone"
         start = host.boot_time + identity.start_ticks / host.clock_ticks
-        write_bytes, write_files = write_baseline(pid)
         entries.append({
             "index": len(entries), "target": identity.as_dict(),
             "comm": _comm(pid).decode("utf-8", "backslashreplace"),
             "command": " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode(
                 "utf-8", "backslashreplace").split("\0")).strip(),
             "category": "unknown", "state": _state(pid), "ppid": 0, "start_time": start,
-            "age_s": now - start, "write_bytes": write_bytes, "write_files": write_files,
+            "age_s": now - start, **write_baseline(pid),
             "action": action, "requested": True,
             "params": params if params is not None else action_params(action, "unknown",
                                                                       policy or acting_policy()),

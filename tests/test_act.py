@@ -1,9 +1,11 @@
 """Acting on plans, with real processes this test started (and only those)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -12,15 +14,17 @@ import pytest
 from pt.act import cgroups, identity
 from pt.act.apply import apply_plan, undo_plan, verify_plan
 from pt.act.journal import Journal
-from pt.act.plan import PlanError, load_plan, plan_id
+from pt.act.plan import PlanError, load_plan, plan_id, schema_problem
 from pt.testing import (
     _state,
     acting_policy,
     cpu_share,
+    kill_if_same,
     plan_for,
     python_child,
     sleepers,
     spinner,
+    start_ticks,
     wait_for,
 )
 
@@ -245,6 +249,81 @@ def test_recent_writes_gate(journal, tmp_path):
         assert proc.poll() is None
 
 
+@pytest.fixture(params=["/dev/shm", "/var/tmp"], ids=["tmpfs", "disk"])
+def scratch(request):
+    """A private directory on tmpfs (/dev/shm) or on the real disk (/var/tmp)."""
+    import shutil
+    import tempfile
+    if not os.path.isdir(request.param):
+        pytest.skip(f"no {request.param}")
+    path = Path(tempfile.mkdtemp(prefix="pt-test-", dir=request.param))
+    yield path
+    shutil.rmtree(path)
+
+
+def test_a_shell_that_opens_appends_and_closes_is_not_killed(journal, scratch):
+    """`while :; do echo data >> FILE; sleep 0.2; done` holds nothing open
+    and, on tmpfs, never reaches write_bytes: its write calls still show."""
+    out_file = scratch / "x"
+    writer = subprocess.Popen(["sh", "-c", 'while :; do echo data >> "$1"; sleep 0.2; done', "sh",
+                               str(out_file)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: out_file.exists() and out_file.stat().st_size > 0)
+        plan = plan_for([writer.pid], "kill")
+        size = out_file.stat().st_size
+        wait_for(lambda: out_file.stat().st_size > size)       # it wrote since the plan
+        (out,) = apply_plan(plan, journal=journal, policy=acting_policy())
+        assert out["result"] == "refused" and "since the plan was made" in out["detail"], out["detail"]
+        assert writer.poll() is None
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+SAYS_X_ON_SIGUSR1 = ("import signal, time\n"
+                     "signal.signal(signal.SIGUSR1, lambda *_: print('x', flush=True))\n"
+                     "print('ready', flush=True)\nwhile True: time.sleep(600)\n")
+
+
+def test_write_calls_since_the_plan_are_named(journal):
+    """One write to a pipe after the plan (no file, no storage): the gate
+    says what moved (wchar/syscw) and that pipes and terminals count too."""
+    with python_child(SAYS_X_ON_SIGUSR1) as proc:
+        plan = plan_for([proc.pid], "kill")
+        proc.send_signal(signal.SIGUSR1)
+        assert proc.stdout.readline() == "x\n"
+        (out,) = apply_plan(plan, journal=journal, policy=acting_policy())
+        assert out["result"] == "refused", out["detail"]
+        assert "write calls (2 bytes; wchar/syscw" in out["detail"] and "pipes" in out["detail"]
+        assert proc.poll() is None
+
+
+def test_an_idle_process_with_a_write_history_is_killable(journal):
+    """Counters that moved before the plan and not since: killed."""
+    with python_child(SAYS_X_ON_SIGUSR1) as proc:
+        proc.send_signal(signal.SIGUSR1)
+        assert proc.stdout.readline() == "x\n"
+        (out,) = apply_plan(plan_for([proc.pid], "kill"), journal=journal, policy=acting_policy())
+        assert out["result"] == "exited", out["detail"]
+
+
+def test_a_plan_without_the_write_call_baseline_refuses_a_kill(journal):
+    """A plan from before write_calls existed (or hand-written without it) does
+    not fall back to the weaker gates: the kill is refused; other actions are not gated."""
+    with sleepers(2) as (a, b):
+        plan = plan_for([a.pid, b.pid], "kill")
+        plan["actions"][0].pop("write_calls")
+        plan["actions"][1]["write_calls"] = None
+        plan["plan_id"] = plan_id(plan)
+        assert schema_problem(plan) is None
+        outs = apply_plan(plan, journal=journal, policy=acting_policy())
+        assert results(outs) == ["refused", "refused"]
+        assert all("make a new plan" in o["detail"] for o in outs)
+        assert a.poll() is None and b.poll() is None
+        plan["actions"][0]["write_calls"] = [1, "2"]
+        assert "write_calls" in schema_problem(plan)
+
+
 def test_respawn_is_seen_by_verify_and_not_killed_again(journal):
     with sleepers(1, seconds=700) as (first,):
         plan = plan_for([first.pid], "kill")
@@ -302,6 +381,95 @@ def test_throttle_cuts_a_spinners_cpu_and_undo_restores_it(journal):
         (undone,) = undo_plan(plan, journal=journal)
         assert undone["result"] == "done" and not group.exists()
         wait_for(lambda: cpu_share(proc.pid, 0.3) > after, timeout=5)
+
+
+@contextlib.contextmanager
+def forker():
+    """A shell that forks a long-lived child every 0.2 s, in its own process
+    group; yields it and a list to which the test adds ``(pid, start_ticks)``
+    of children to kill once the shell is reaped. The shell and every child
+    are killed on exit."""
+    proc = subprocess.Popen(["sh", "-c", "while :; do sleep 1000 & sleep 0.2; done"], start_new_session=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    children: list[tuple[int, int | None]] = []
+    try:
+        yield proc, children
+    finally:
+        if proc.returncode is None:               # not reaped: its pid is still the group's id
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid, start in children:
+            kill_if_same(pid, start)
+        proc.wait()
+
+
+def _throttled_forker(journal, proc):
+    """Throttle ``proc``, wait until children it forked since are in pt's
+    group with it; returns the plan, the group and the origin."""
+    plan = plan_for([proc.pid], "throttle", {"cpu": 0.5})
+    (out,) = apply_plan(plan, journal=journal, policy=acting_policy())
+    assert out["result"] == "done", out["detail"]
+    undo = out["params"]["undo"]
+    group = Path(undo["group"])
+    wait_for(lambda: len(set(cgroups.members(group)) - {proc.pid}) >= 2)
+    return plan, group, undo["origin"]
+
+
+def _in_cgroup(pid, origin):
+    try:
+        return cgroups.current_cgroup(pid, cgroups.find("cpu")) == origin
+    except cgroups.CgroupUnavailable:
+        return True                                # exited: nothing of it is left in pt's group
+
+
+@pytest.mark.skipif(not _cgroups_writable("cpu"), reason="needs a writable cpu cgroup (root on this kind)")
+def test_undo_moves_children_forked_after_the_throttle_back(journal):
+    with forker() as (proc, _):
+        plan, group, origin = _throttled_forker(journal, proc)
+        seen = cgroups.members(group)
+        (undone,) = undo_plan(plan, journal=journal)
+        assert undone["result"] == "done", undone["detail"]
+        assert not group.exists()
+        assert all(_in_cgroup(pid, origin) for pid in seen)
+        (row,) = verify_plan(plan, journal=journal)
+        assert row["undone"]
+        assert undo_plan(plan, journal=journal) == []
+
+
+@pytest.mark.skipif(not _cgroups_writable("cpu"), reason="needs a writable cpu cgroup (root on this kind)")
+def test_undo_after_the_target_exited_still_moves_its_children_back(journal):
+    with forker() as (proc, children):
+        plan, group, origin = _throttled_forker(journal, proc)
+        proc.kill()
+        proc.wait()
+        left = cgroups.members(group)
+        children.extend((pid, start_ticks(pid)) for pid in left)
+        assert left and proc.pid not in left
+        (undone,) = undo_plan(plan, journal=journal)
+        assert undone["result"] == "done", undone["detail"]
+        assert not group.exists() and all(_in_cgroup(pid, origin) for pid in left)
+
+
+@pytest.mark.skipif(not _cgroups_writable("cpu"), reason="needs a writable cpu cgroup (root on this kind)")
+def test_an_undo_that_cannot_remove_the_group_is_retried(journal):
+    """A group that cannot be removed (here: it has a child group) leaves the
+    undo failed, with the reason; verify does not call it undone, and the
+    next undo tries again until it is done."""
+    with sleepers(1) as (proc,):
+        plan = plan_for([proc.pid], "throttle", {"cpu": 0.5})
+        (out,) = apply_plan(plan, journal=journal, policy=acting_policy())
+        assert out["result"] == "done", out["detail"]
+        group = Path(out["params"]["undo"]["group"])
+        (group / "held").mkdir()
+        try:
+            for _ in range(2):
+                (undone,) = undo_plan(plan, journal=journal)
+                assert undone["result"] == "failed" and "remains" in undone["detail"], undone["detail"]
+                assert not verify_plan(plan, journal=journal)[0]["undone"]
+        finally:
+            (group / "held").rmdir()
+        (undone,) = undo_plan(plan, journal=journal)
+        assert undone["result"] == "done" and not group.exists()
+        assert _in_cgroup(proc.pid, out["params"]["undo"]["origin"])
 
 
 @pytest.mark.skipif(not _cgroups_writable("cpuset"), reason="needs a writable cpuset cgroup")

@@ -11,12 +11,10 @@ from __future__ import annotations
 import signal
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from pt.act import guards, remedies
-from pt.act.cgroups import remove_group
 from pt.act.identity import (
     NOT_OWN_PIDNS,
     Identity,
@@ -183,8 +181,7 @@ def _guard(steps: list[Step], policy: Policy, budget: guards.Budget, now: float)
         elif age < policy.actions.min_age_s:
             reason = f"too young: {age:.0f} s old, policy actions.min_age_s is {policy.actions.min_age_s:.0f} s"
         elif action in guards.DESTRUCTIVE and step.live_state != "Z":
-            risk = guards.data_at_risk(target["pid"], entry.get("write_bytes"), entry.get("write_files"),
-                                       locked)
+            risk = guards.data_at_risk(target["pid"], entry, locked)
             reason = f"data-loss gate: {risk}" if risk else None
         if reason is None:
             reason = budget.refuse(action, target)
@@ -340,19 +337,19 @@ def undo_plan(plan: dict, *, journal: Journal | None = None) -> list[dict]:
 
 
 def _undo_one(identity: Identity, undo: dict) -> remedies.Outcome:
+    if undo["action"] == "uncgroup":
+        # No target to verify: pt's own group for this plan holds exactly the
+        # processes to move back (the target, alive or not, and its children).
+        return remedies.uncgroup(undo)
     try:
         target = Target.open(identity)
     except IdentityMismatch as exc:
-        if undo["action"] == "uncgroup":
-            remove_group(Path(undo["group"]))
         return remedies.Outcome("aborted", f"nothing to undo: {exc}")
     with target:
         if undo["action"] == "resume":
             return remedies.resume(target)
         if undo["action"] == "renice":
             return remedies.renice_back(target, undo)
-        if undo["action"] == "uncgroup":
-            return remedies.uncgroup(target, undo)
     return remedies.Outcome("failed", f"unknown reversal {undo['action']!r}")
 
 
@@ -398,7 +395,7 @@ def verify_plan(plan: dict, *, journal: Journal | None = None, root: str = "/pro
                "result": outcome["result"] if outcome else "not applied",
                "detail": outcome["detail"] if outcome else "", "alive": alive,
                "state": stat.state if stat is not None else None, "now": describe_state(stat),
-               "undone": f"{aid}:undo" in finished, "respawned_as": []}
+               "undone": finished.get(f"{aid}:undo", {}).get("result") in UNDO_FINAL, "respawned_as": []}
         if outcome and not alive and outcome["result"] in ACTED_RESULTS:
             since = outcome.get("params", {}).get("signalled_ticks", outcome.get("uptime_ticks", 0))
             rows = [r for r in hashes.get(t["cmd_hash"], [])

@@ -2,10 +2,12 @@
 
 pt never writes to a cgroup it did not create. For each action it makes one
 group, ``<hierarchy>/pt/<plan_id>-<index>``, sets its limit, and moves the
-target in; the reversal moves the target back to the cgroup it came from and
-removes the group. Both cgroup v2 (``cpu.max``, ``memory.high``,
-``cpuset.cpus``, ``cgroup.freeze``) and v1 (``cpu.cfs_quota_us``,
-``cpuset.cpus``/``cpuset.mems``, ``freezer.state``) are handled; where
+target in; the reversal moves every process in that group (the target and
+the children it forked since, which the kernel put there too) back to the
+cgroup the target came from and removes the group. Both cgroup v2
+(``cpu.max``, ``memory.high``, ``cpuset.cpus``, ``cgroup.freeze``) and v1
+(``cpu.cfs_quota_us``, ``cpuset.cpus``/``cpuset.mems``, ``freezer.state``)
+are handled; where
 neither offers the controller, or pt may not write there, the action is
 reported unavailable with the reason.
 
@@ -15,6 +17,7 @@ path (for tests and unusual layouts).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +74,15 @@ def find(controller: str) -> Hierarchy:
             return h
     found = ", ".join(f"v{h.version} at {h.mount}" for h in hierarchies()) or "none"
     raise CgroupUnavailable(f"no cgroup hierarchy offers the {controller} controller (mounted: {found})")
+
+
+def mounted_at(version: int, mount: Path) -> Hierarchy:
+    """The hierarchy of ``version`` mounted at ``mount`` (as a journalled
+    reversal names it), with its controllers."""
+    for h in hierarchies():
+        if h.version == version and h.mount == mount:
+            return h
+    raise CgroupUnavailable(f"no cgroup v{version} hierarchy is mounted at {mount} any more")
 
 
 def current_cgroup(pid: int, h: Hierarchy) -> str:
@@ -181,6 +193,57 @@ def parse_cpu_list(text: str) -> list[int]:
 def move(h: Hierarchy, cgroup_dir: Path, pid: int) -> None:
     """Move process ``pid`` (all its threads) into ``cgroup_dir``."""
     _write(cgroup_dir / "cgroup.procs", str(pid))
+
+
+def members(group: Path) -> list[int]:
+    """The processes in ``group`` (its ``cgroup.procs``); none once it is removed."""
+    try:
+        return [int(p) for p in (group / "cgroup.procs").read_text().split()]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise CgroupUnavailable(f"cannot read {group}/cgroup.procs: {getattr(exc, 'strerror', None) or exc}") \
+            from None
+
+
+def _move_member(h: Hierarchy, group: Path, dest: Path, pid: int) -> bool:
+    """Move ``pid`` from pt's ``group`` to ``dest`` if it is still in
+    ``group`` when checked just before (one that left or exited meanwhile is
+    not written); True if moved."""
+    try:
+        if current_cgroup(pid, h) != "/" + str(group.relative_to(h.mount)):
+            return False
+    except CgroupUnavailable:
+        return False                                  # exited
+    try:
+        with open(dest / "cgroup.procs", "w") as f:
+            f.write(str(pid))
+    except ProcessLookupError:
+        return False                                  # exited meanwhile
+    except OSError as exc:
+        raise CgroupUnavailable(f"cannot move pid {pid} from {group} to {dest}: {exc.strerror}") from None
+    return True
+
+
+def dissolve(h: Hierarchy, group: Path, dest: Path, passes: int = 50) -> int:
+    """Move every process in pt's ``group`` to ``dest`` and remove the group;
+    returns how many were moved. Membership is the identity: only the target
+    and processes forked inside the group are in it. A process forked during
+    a pass lands in the group and is moved on the next one; a group that is
+    still not empty or removable after ``passes`` raises, naming what is left."""
+    moved, problem = 0, None
+    for _ in range(passes):
+        pids = members(group)
+        if not pids:
+            problem = remove_group(group)
+            if problem is None:
+                return moved
+            time.sleep(0.01)                          # a fork or exit in flight
+            continue
+        moved += sum(_move_member(h, group, dest, pid) for pid in pids)
+    left = members(group)
+    what = f"{len(left)} process(es) still in it ({', '.join(map(str, left[:10]))})" if left else problem
+    raise CgroupUnavailable(f"moved {moved} process(es) back to {dest}, but {group} remains: {what}")
 
 
 def remove_group(group: Path) -> str | None:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pt.act.identity import read_status, read_write_bytes
+from pt.act.identity import PROC, read_status, read_write_bytes
 from pt.act.journal import ACTED_RESULTS
+from pt.collect._procfs import read_io
 from pt.config import RATE_PERIODS, ActionPolicy, Policy
 
 #: Actions that can lose a process's unsaved work.
@@ -113,30 +114,48 @@ def _writing(flags: int) -> bool:
     return flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
 
 
-def write_baseline(pid: int) -> tuple[int | None, list[list[int]] | None]:
+def read_write_calls(pid: int) -> list[int] | None:
+    """``[wchar, syscw]`` of ``/proc/PID/io`` (bytes passed to write()-like
+    calls and their number, read through the collector's reader); None if
+    unreadable."""
+    if not 0 < pid < 2**31:
+        return None
+    io = read_io(PROC, np.array([pid], np.int32))
+    calls = [int(io["wchar"][0]), int(io["syscw"][0])]
+    return None if min(calls) < 0 else calls
+
+
+def write_baseline(pid: int) -> dict:
     """What the data-loss gate compares against at apply time, read when the
-    plan is made: ``write_bytes`` of /proc/PID/io (storage writes through
-    block devices), and ``[fd, dev, inode, pos]`` of every regular file open
-    for writing — the file position moves with every write, on any
-    filesystem, including tmpfs, whose writes ``write_bytes`` never counts.
-    None where unreadable (the gate then refuses)."""
+    plan is made (the plan entry's fields of these names): ``write_bytes``
+    of /proc/PID/io (storage writes through block devices); ``write_calls``,
+    its ``[wchar, syscw]`` — every write()-like call, on any filesystem
+    (tmpfs included) and whether or not the file is still open; and
+    ``write_files``, ``[fd, dev, inode, pos]`` of every regular file open for
+    writing, to name the file. None where unreadable (the gate then refuses)."""
     files, problem = _writable_files(pid)
     positions = None if problem else [[fd, dev, ino, pos] for fd, _, flags, dev, ino, pos in files
                                       if _writing(flags)]
-    return read_write_bytes(pid), positions
+    return {"write_bytes": read_write_bytes(pid), "write_calls": read_write_calls(pid),
+            "write_files": positions}
 
 
-def data_at_risk(pid: int, planned_write_bytes: int | None, planned_files: list | None,
-                 locked: set[int]) -> str | None:
-    """Why killing ``pid`` could lose data, or None.
+def data_at_risk(pid: int, baseline: dict, locked: set[int]) -> str | None:
+    """Why killing ``pid`` could lose data, or None; ``baseline`` holds the
+    plan entry's :func:`write_baseline` fields.
 
     Looks at what matters: a regular file open for writing that is not a log
     (not O_APPEND), a file lock, an open VCS/package-manager lock file, or
-    writes since the plan was made — to storage (``write_bytes``) or to any
-    file it holds open for writing, on any filesystem (the file position
-    moved, or the file was opened since). stdio (fds 0-2, e.g. ``cmd >
-    out.log &``) and append-only logs may be open, if they were not written
-    since. What cannot be inspected counts as a risk: a gate that cannot
+    writes since the plan was made — to any file it holds open for writing
+    (the file position moved, or the file was opened since), to storage
+    (``write_bytes``), or any write()-like call at all (``wchar``/``syscw``:
+    a loop that opens, appends and closes holds nothing open, and tmpfs
+    writes never reach ``write_bytes``). The last is conservative by design:
+    writes to pipes, sockets and terminals, and the writes of children it
+    reaped, count too. stdio (fds 0-2, e.g. ``cmd > out.log &``) and
+    append-only logs may be open, if they were not written since. What
+    cannot be inspected counts as a risk, and so does a plan without these
+    baselines (made by an older pt, or hand-written): a gate that cannot
     look must not pass.
     """
     if pid in locked:
@@ -144,6 +163,7 @@ def data_at_risk(pid: int, planned_write_bytes: int | None, planned_files: list 
     files, problem = _writable_files(pid)
     if problem:
         return problem
+    planned_files = baseline.get("write_files")
     if planned_files is None:
         return "the plan has no baseline of its open files, so recent writes cannot be ruled out"
     before = {fd: (dev, ino, pos) for fd, dev, ino, pos in planned_files}
@@ -159,13 +179,28 @@ def data_at_risk(pid: int, planned_write_bytes: int | None, planned_files: list 
             return f"opened {target} for writing since the plan was made"
         if pos != then[2]:
             return f"wrote {pos - then[2]} bytes to {target} since the plan was made"
-    now = read_write_bytes(pid)
+    now, planned = read_write_bytes(pid), baseline.get("write_bytes")
     if now is None:
         return "its write counter (/proc/PID/io) cannot be read, so recent writes cannot be ruled out"
-    if planned_write_bytes is None or planned_write_bytes > now:
+    if planned is None or planned > now:
         return "the plan has no usable write-counter baseline, so recent writes cannot be ruled out"
-    if now > planned_write_bytes:
-        return f"wrote {now - planned_write_bytes} bytes to storage since the plan was made"
+    if now > planned:
+        return f"wrote {now - planned} bytes to storage since the plan was made"
+    return _calls_moved(read_write_calls(pid), baseline.get("write_calls"))
+
+
+def _calls_moved(now: list[int] | None, planned: list[int] | None) -> str | None:
+    """Why the write()-call counters say the process wrote since the plan, or None."""
+    if now is None:
+        return "its write-call counters (wchar, syscw of /proc/PID/io) cannot be read, so recent " \
+               "writes cannot be ruled out"
+    if planned is None or planned[0] > now[0] or planned[1] > now[1]:
+        return ("the plan has no usable baseline of its write calls (wchar, syscw of /proc/PID/io; a plan "
+                "made by an older pt has none), so recent writes cannot be ruled out; make a new plan")
+    if now != planned:
+        return (f"made {now[1] - planned[1]} write calls ({now[0] - planned[0]} bytes; wchar/syscw of "
+                "/proc/PID/io) since the plan was made; these count writes to any file, and also to "
+                "pipes, sockets and terminals (conservative by design)")
     return None
 
 

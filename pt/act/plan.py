@@ -151,7 +151,6 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
             refused.append({"pid": pid, "comm": str(snap["comm"][row]),
                             "reason": "it exited or changed (exec) since the scan; plan again"})
             continue
-        write_bytes, write_files = write_baseline(pid)
         params = action_params(name, category, policy)
         if name == "restart":
             params.update(unit=t.context.units.unit[row], user_unit=bool(t.context.units.user_unit[row]))
@@ -165,8 +164,7 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
             "ppid": int(snap["ppid"][row]),
             "start_time": float(snap["start_time"][row]),
             "age_s": float(snap["elapsed_s"][row]),
-            "write_bytes": write_bytes,
-            "write_files": write_files,
+            **write_baseline(pid),
             "action": name,
             "requested": do is not None,
             "params": params,
@@ -342,6 +340,10 @@ def schema_problem(plan: dict) -> str | None:
         if files is not None and not (isinstance(files, list) and all(
                 isinstance(f, list) and len(f) == 4 and all(_is_int(x, 0) for x in f) for f in files)):
             return f"{where}.write_files must be a list of [fd, dev, inode, pos] or null"
+        calls = a.get("write_calls")
+        if calls is not None and not (isinstance(calls, list) and len(calls) == 2
+                                      and all(_is_int(x, 0) for x in calls)):
+            return f"{where}.write_calls must be [wchar, syscw] (whole numbers) or null"
         kind = a["action"]
         if kind == "kill" and not (isinstance(p.get("signal"), str) and p["signal"] in signal.Signals.__members__
                                    and _is_number(p.get("grace_s"), 0, 600)):

@@ -182,18 +182,26 @@ def quarantine(target: Target, params: dict, group_name: str, before: dict) -> O
     return _cgroup_action(target, "cpuset", group_name, before, cgroups.set_one_cpu)
 
 
-def uncgroup(target: Target, undo: dict) -> Outcome:
-    h = cgroups.Hierarchy(int(undo["version"]), Path(undo["mount"]), frozenset())
+def uncgroup(undo: dict) -> Outcome:
+    """Move every process in pt's group back to the target's original cgroup
+    and remove the group (thawing it first if pt froze it). The group's
+    membership is the identity: it holds the target, if still alive, and the
+    children it forked while inside — those must not stay throttled, even
+    once the target has exited. Done only once the group is gone; otherwise
+    ``failed`` with the reason, and the next ``pt undo`` tries again."""
     group = Path(undo["group"])
+    if not group.is_dir():
+        return Outcome("done", f"nothing to move back: pt's group {group} is already gone")
     try:
+        h = cgroups.mounted_at(int(undo["version"]), Path(undo["mount"]))
+        origin = h.mount / undo["origin"].lstrip("/")
         if undo.get("thaw"):
             cgroups.set_frozen(h, group, False)
-        origin = h.mount / undo["origin"].lstrip("/")
-        target.by_number(lambda pid: cgroups.move(h, origin, pid))
+        moved = cgroups.dissolve(h, group, origin)
     except cgroups.CgroupUnavailable as exc:
-        return Outcome("failed", str(exc))
-    problem = cgroups.remove_group(group)
-    return Outcome("done", f"moved back to {undo['origin']}" + (f"; {problem}" if problem else ""))
+        return Outcome("failed", f"{exc}; `pt undo` again retries")
+    return Outcome("done", f"moved {moved} process(es) back to {undo['origin']} (the target and any "
+                           f"children it forked since) and removed {group}")
 
 
 def restart(target: Target, params: dict, allow_system_services: bool) -> Outcome:
