@@ -28,7 +28,8 @@ def table():
         cpu_ticks=rng.integers(0, 31, N), window_ticks=np.full(N, 30),
         age_s=rng.exponential(3 * 3600.0, N), orphaned=rng.integers(0, 2, N),
         io_active=rng.integers(-1, 2, N),
-        **{f: rng.integers(0, levels[f], N) for f in CATEGORICAL})
+        tty_idle_s=np.where(rng.random(N) < 0.5, np.nan, rng.exponential(3 * 3600.0, N)),
+        **{f: rng.integers(0, levels[f], N) for f in CATEGORICAL if f != "activity"})
     available = np.ones((N, len(ACTIONS)), bool)
     available[:, ACTIONS.index("restart")] = rng.random(N) < 0.1
     return ev, available
@@ -52,7 +53,8 @@ def scipy_pipeline(ev, available):
     terms.append(np.where(io >= 0, stats.betabinom.logpmf(np.maximum(io, 0), 1, *PAIRS["io_window"]), 0))
     for feature in CATEGORICAL:
         alphas = np.array([PRIORS.categorical[feature][c] for c in PRIORS.pairs["orphan"]])
-        terms.append(np.log(alphas[:, getattr(ev, feature)].T / alphas.sum(axis=1)))
+        code = getattr(ev, feature)                     # -1: not observed, no term
+        terms.append(np.where(code[:, None] >= 0, np.log(alphas[:, code].T / alphas.sum(axis=1)), 0))
     joint = np.log(PRIORS.class_prior) + sum(terms)
     post = np.exp(joint - special.logsumexp(joint, axis=1, keepdims=True))
     expected = np.where(available, post @ loss_matrix(POLICY).T, np.inf)
