@@ -26,10 +26,6 @@ class GaveUp(Exception):
     """A pattern used up its CPU time on one text."""
 
 
-def _unbounded(method, text: str):
-    return method(text, 0, MATCH_CHARS)
-
-
 class _Runner:
     """``run(method, text)``: ``method(text, 0, MATCH_CHARS)`` (a compiled
     pattern's ``search`` or ``match``), numbered. A periodic CPU timer ticks
@@ -44,10 +40,15 @@ class _Runner:
         self.calls, self.seen, self.inside = 0, -1, False
 
     def __call__(self, method, text: str):
+        return self.call(method, text, 0, MATCH_CHARS)
+
+    def call(self, fn, *args):
+        """``fn(*args)`` under the CPU bound (for work that runs user regexes
+        it cannot pass through ``run``)."""
         self.calls += 1
         self.inside = True
         try:
-            return method(text, 0, MATCH_CHARS)
+            return fn(*args)
         finally:
             self.inside = False
 
@@ -65,10 +66,10 @@ def bounded():
     and Python's regex engine checks for signals as it runs, so a
     catastrophic backtrack is cut off. Off the main thread, where no signal
     handler runs, only the text is bounded."""
-    if threading.current_thread() is not threading.main_thread():
-        yield _unbounded
-        return
     run = _Runner()
+    if threading.current_thread() is not threading.main_thread():
+        yield run
+        return
     previous = signal.signal(signal.SIGVTALRM, run.on_tick)
     signal.setitimer(signal.ITIMER_VIRTUAL, MATCH_CPU_S / 2, MATCH_CPU_S / 2)
     try:

@@ -367,6 +367,14 @@ def test_a_rule_that_gives_up_on_a_value_does_not_match_it(tmp_path, monkeypatch
     assert classify_one(rules, ("aaaa",)) == "server" and classify_one(rules, ("mydaemon",)) == "daemon"
 
 
+def test_an_interpreter_regex_that_gives_up_leaves_comm_rules(tmp_path, monkeypatch):
+    write_user_rules(tmp_path, monkeypatch, [{"category": "daemon", "match": "comm", "regex": "sleep$"}],
+                     [{"argv0": "(a+)+$"}])
+    rules = load_rules()
+    assert classify_one(rules, ("a" * 40 + "b", "900"), comm="sleep") == "daemon"
+    assert classify_one(rules, ("aaaa", "pytest"), comm="aaaa") == "test_runner"    # looked through
+
+
 def test_user_interpreters_are_looked_through(tmp_path, monkeypatch):
     write_user_rules(tmp_path, monkeypatch, [], [
         {"argv0": "mywrap$", "options_with_value": ["--slot"], "doc": "our CI wrapper"}])

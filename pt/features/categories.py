@@ -108,24 +108,31 @@ class CategoryRules:
         """The rule that decides one process's category (None: ``unknown``);
         for explanations and for checking a user's rules."""
         with bounded() as run:
-            index = self._first_rule(self._views(comm, argv, exe), [_memo() for _ in self._sets], run)
+            index = self._first_rule(self._views(comm, argv, exe, run), [_memo() for _ in self._sets], run)
         return None if index == _NO_MATCH else self.rules[index]
 
     # --- per distinct process -------------------------------------------------
 
     def _code(self, comm, argv, exe, seen: dict, memos: list, run) -> int:
-        views = self._views(comm, argv, exe)
+        views = self._views(comm, argv, exe, run)
         code = seen.get(views)
         if code is None:
             code = seen[views] = self._codes[min(self._first_rule(views, memos, run), len(self.rules))]
         return code
 
-    def _views(self, comm, argv, exe) -> tuple:
+    def _views(self, comm, argv, exe, run) -> tuple:
+        """``(comm, exe basename, layers)``; the layers come from the
+        interpreters' ``argv0`` regexes (user ones too), so they are bounded:
+        a command they give up on has no layers (comm and exe rules still apply)."""
         if comm.__class__ is not str:
             comm = ""
         if exe is not None:
             exe = exe.removesuffix(" (deleted)").rpartition("/")[2] if isinstance(exe, str) else None
-        return comm, exe, command_layers(argv, comm, self.interpreters)
+        try:
+            layers = run.call(command_layers, argv, comm, self.interpreters)
+        except GaveUp:
+            layers = ()
+        return comm, exe, layers
 
     def _first_rule(self, views: tuple, memos: list, run) -> int:
         """Index of the deciding rule: the user's rules, then the shipped ones."""
