@@ -19,11 +19,13 @@ from pt.features.argv import shell_command
 from pt.features.categories import (
     COMMAND_CATEGORIES,
     CWD_CATEGORIES,
+    CategoryRules,
     category_names,
     classify_cwd,
     load_rules,
 )
 from pt.features.cwd import RepoFinder
+from pt.features.rules_file import SHIPPED_NAME, read_shipped
 from pt.testing import COMMAND_CASES, case_comm, classify_naive, row_of, running, sleepers, wait_for
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs")
@@ -346,6 +348,31 @@ def test_user_rules_are_tried_before_shipped_ones(tmp_path, monkeypatch):
     assert classify_one(rules, ("python3", "-m", "unittest")) == "unknown"
     assert classify_one(rules, ("make", "-j4")) == "build"              # shipped rules still apply
     assert rules.matching_rule("pytest", ("pytest",)).where == f"{path}: rules[0]"
+
+
+def test_a_rule_that_gives_up_on_a_value_does_not_match_it(tmp_path, monkeypatch):
+    """A catastrophic user rule is cut off by the bound: the value falls
+    through to the next rules (here the shipped ones), other values still match."""
+    write_user_rules(tmp_path, monkeypatch, [
+        {"category": "server", "match": "cmdline", "regex": "(a+)+$"},
+        {"category": "server", "match": "argv0", "regex": "(a+)+$"},
+        {"category": "daemon", "match": "argv0", "regex": "mydaemon$"}])
+    rules = load_rules()
+    shipped = read_shipped()
+    shipped_only = CategoryRules((), shipped.rules, shipped.interpreters)
+    hostile = ("a" * 40 + "b", "900")
+    assert classify_one(rules, hostile, comm="sleep") == classify_one(shipped_only, hostile, comm="sleep")
+    rule = rules.matching_rule("sleep", hostile)
+    assert rule is None or rule.where.startswith(SHIPPED_NAME)
+    assert classify_one(rules, ("aaaa",)) == "server" and classify_one(rules, ("mydaemon",)) == "daemon"
+
+
+def test_an_interpreter_regex_that_gives_up_leaves_comm_rules(tmp_path, monkeypatch):
+    write_user_rules(tmp_path, monkeypatch, [{"category": "daemon", "match": "comm", "regex": "sleep$"}],
+                     [{"argv0": "(a+)+$"}])
+    rules = load_rules()
+    assert classify_one(rules, ("a" * 40 + "b", "900"), comm="sleep") == "daemon"
+    assert classify_one(rules, ("aaaa", "pytest"), comm="aaaa") == "test_runner"    # looked through
 
 
 def test_user_interpreters_are_looked_through(tmp_path, monkeypatch):

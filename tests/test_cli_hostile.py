@@ -20,6 +20,7 @@ from pt.testing import (
     pt_at_terminal,
     python_child,
     run_pt,
+    running,
     sleepers,
     wait_for,
     zombie,
@@ -207,6 +208,53 @@ def test_user_regex_bounds():
     needle = UserRegex("needle")
     assert needle.search("x" * (MATCH_CHARS - 6) + "needle")
     assert needle.search("x" * MATCH_CHARS + "needle") is None and needle.gave_up == 0
+
+
+def test_config_regexes_give_up_on_a_hostile_name_and_the_scan_returns(tmp_path):
+    """A user's catastrophic protected pattern and category rules against a
+    process named to defeat them: the scan returns; the pattern that gave up
+    protects the process (fail safe), the rules that gave up do not match."""
+    config = tmp_path / "config" / "pt"
+    config.mkdir(parents=True)
+    guards = {"protected_patterns": ["^(a+)+$", "(a*)*b"]}
+    if os.geteuid() == 0:
+        guards["allow_system_services"] = True          # as root, everything root owns is protected
+    (config / "policy.json").write_text(json.dumps({"version": 1, "guards": guards}))
+    (config / "categories.json").write_text(json.dumps({"version": 1, "rules": [
+        {"category": "server", "match": "cmdline", "regex": "(a+)+$"},
+        {"category": "server", "match": "argv0", "regex": "(a+)+$"}]}))
+    env = {**isolated_env(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"), "COLUMNS": "200"}
+    with sleepers(1, argv0="a" * 40 + "b") as (sleeper,):
+        proc = subprocess.run([sys.executable, "-m", "pt", "scan", "--json", "--no-telemetry"], capture_output=True,
+                              text=True, cwd=tmp_path, env=env, timeout=900)
+        assert proc.returncode == 0, proc.stderr
+        row = {p["pid"]: p for p in json.loads(proc.stdout)["data"]["processes"]}[sleeper.pid]
+        assert row["protected_by"] == "protected pattern '^(a+)+$' (too slow to match this name; protected to be safe)"
+        assert row["command_category"] != "server"
+
+
+SECRETS = ("Hunter2Mysql", "hunter2", "user:pass")
+
+
+def test_live_output_masks_secrets_in_command_lines(tmp_path):
+    argv = ["sh", "-c", "read line", "mysql", "-pHunter2Mysql", "--password=hunter2", "curl", "-u", "user:pass"]
+    masked = "sh -c read line mysql -p<secret> --password=<secret> curl -u <secret>"
+    with running(argv) as child:
+        wait_for(lambda: _state(child.pid) == "S")
+        outputs = {"table": pt("scan", "--top", "0", "--no-telemetry", cwd=tmp_path).stdout,
+                   "tree": pt("scan", "--tree", "--no-telemetry", cwd=tmp_path).stdout,
+                   "explain": pt("explain", str(child.pid), cwd=tmp_path).stdout}
+        scan = pt("scan", "--json", "--no-telemetry", cwd=tmp_path).stdout
+        explained = pt("explain", str(child.pid), "--json", cwd=tmp_path).stdout
+        for name, out in {**outputs, "scan --json": scan, "explain --json": explained}.items():
+            assert not [s for s in SECRETS if s in out], name
+        for name, out in outputs.items():
+            assert escape(masked) in out, name
+        row = {p["pid"]: p for p in json.loads(scan)["data"]["processes"]}[child.pid]
+        assert row["command"] == masked
+        assert row["cmdline"] == ["sh", "-c", "read line", "mysql", "-p<secret>", "--password=<secret>", "curl",
+                                  "-u", "<secret>"]
+        assert json.loads(explained)["data"]["process"]["command"] == masked
 
 
 # --- what is worth a look comes first -----------------------------------------------------------

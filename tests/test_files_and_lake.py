@@ -253,6 +253,26 @@ def test_refused_sql_is_a_clear_error_from_the_command(lake_with_a_scan, tmp_pat
     assert "sandbox" in help_text and "read_text('/etc/shadow')" in help_text
 
 
+def test_user_sql_is_stopped_at_its_time_limit_with_a_clear_error(sandboxed):
+    with pytest.raises(duckdb.InterruptException, match="stopped after 1 s, the time limit of pt duck --sql"):
+        sandboxed.user_query("select count(*) from range(100000000000)", time_limit_s=1)
+    assert sandboxed.user_query("SELECT 1")[1] == [(1,)]          # the connection still answers
+    setting = "SELECT current_setting('memory_limit'), current_setting('threads')"
+    memory, threads = sandboxed.user_query(setting)[1][0]
+    default_memory, _ = duckdb.connect().execute(setting).fetchall()[0]
+    assert threads == max(1, (os.cpu_count() or 2) // 2) and memory != default_memory
+
+
+def test_the_time_limit_is_a_query_error_from_the_command(lake_with_a_scan, tmp_path, monkeypatch, capsys):
+    from pt.cli import main
+    lake_dir, _ = lake_with_a_scan
+    monkeypatch.setattr(duck, "SQL_TIME_LIMIT_S", 1.0)
+    code = main(["duck", "--sql", "select count(*) from range(100000000000)", "--json", "--lake", str(lake_dir)])
+    out, err = capsys.readouterr()
+    assert code == 1 and "time limit of pt duck --sql" in err and "Traceback" not in err
+    assert json.loads(out)["errors"][0]["code"] == "query_error"
+
+
 # --- quarantine: only what pt itself cannot read -------------------------------------------
 
 @pytest.mark.parametrize("function", ["read_json", "read_csv", "read_text", "read_json_objects"])

@@ -9,11 +9,11 @@ to fail there.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import re
-import signal
-import threading
+
+# MATCH_CHARS and MATCH_CPU_S are re-exported: --match's help quotes them.
+from pt.bounded_regex import MATCH_CHARS, MATCH_CPU_S, GaveUp, bounded  # noqa: F401
 
 #: The largest count any option takes (rows, candidates, bins).
 MAX_COUNT = 1_000_000_000
@@ -105,44 +105,14 @@ def pid(text: str) -> int:
     return int(body)
 
 
-#: A ``--match`` regex sees at most this much of each command line ...
-MATCH_CHARS = 4096
-#: ... and at most this much CPU time on one of them (then: not matched).
-MATCH_CPU_S = 0.1
-
-
-class _OutOfTime(Exception):
-    pass
-
-
-def _raise_out_of_time(_signum, _frame):
-    raise _OutOfTime
-
-
-@contextlib.contextmanager
-def _cpu_limit(seconds: float):
-    """Interrupt the block after ``seconds`` of this process's CPU time.
-    Python's regex engine checks for signals as it runs, so a catastrophic
-    backtrack is cut off; off the main thread (no signals there) unlimited."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGVTALRM, _raise_out_of_time)
-    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
-        signal.signal(signal.SIGVTALRM, previous)
-
-
 class UserRegex:
     """A user's ``--match`` regex, bounded so a hostile command line cannot
-    hang pt: it searches the first :data:`MATCH_CHARS` characters of the
-    command line and gives up after :data:`MATCH_CPU_S` of CPU on one (a
-    backtracking pattern such as ``node.*node.*server`` on a 150 KB argv
-    would otherwise run for hours). A command line it gave up on is not
-    matched; ``gave_up`` counts them so the command can say so."""
+    hang pt (:mod:`pt.bounded_regex`): it searches the first
+    :data:`MATCH_CHARS` characters of the command line and gives up after
+    :data:`MATCH_CPU_S` of CPU on one (a backtracking pattern such as
+    ``node.*node.*server`` on a 150 KB argv would otherwise run for hours).
+    A command line it gave up on is not matched; ``gave_up`` counts them so
+    the command can say so."""
 
     def __init__(self, pattern: str):
         self.regex = re.compile(pattern)
@@ -150,12 +120,12 @@ class UserRegex:
         self.gave_up = 0
 
     def search(self, text: str):
-        try:
-            with _cpu_limit(MATCH_CPU_S):
-                return self.regex.search(text, 0, MATCH_CHARS)
-        except _OutOfTime:
-            self.gave_up += 1
-            return None
+        with bounded() as run:
+            try:
+                return run(self.regex.search, text)
+            except GaveUp:
+                self.gave_up += 1
+                return None
 
 
 def user_regex(text: str) -> UserRegex:

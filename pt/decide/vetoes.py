@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 
+from pt.bounded_regex import GaveUp, bounded
 from pt.collect.snapshot import Snapshot
 from pt.config import Policy
 from pt.features.genealogy import Genealogy
@@ -27,13 +28,27 @@ def ancestors_of(pid: int, snapshot: Snapshot, genealogy: Genealogy) -> np.ndarr
     return mask
 
 
-def _pattern_hits(values: np.ndarray, patterns: tuple[re.Pattern, ...]) -> np.ndarray:
-    """Index of the first matching pattern per value, -1 for none (one match
-    per distinct value, not per process)."""
+def _pattern_hits(values: np.ndarray, patterns: tuple[re.Pattern, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the first matching pattern per value, -1 for none, and whether
+    that pattern gave up on the value (one match per distinct value, not per
+    process). Each match is bounded (:mod:`pt.bounded_regex`): a pattern that
+    gives up on a value counts as matching it, so a name made to defeat a
+    pattern is protected rather than exposed."""
     unique, inverse = np.unique(values.astype(str), return_inverse=True)
-    hits = np.array([next((i for i, p in enumerate(patterns) if p.search(v)), -1) for v in unique],
-                    dtype=np.int64)
-    return hits[inverse] if len(unique) else np.full(len(values), -1, dtype=np.int64)
+    hits = np.full(len(unique), -1, dtype=np.int64)
+    gave_up = np.zeros(len(unique), dtype=bool)
+    if patterns:
+        with bounded() as run:
+            for j, value in enumerate(unique.tolist()):
+                for i, pattern in enumerate(patterns):
+                    try:
+                        found = run(pattern.search, value) is not None
+                    except GaveUp:
+                        found = gave_up[j] = True
+                    if found:
+                        hits[j] = i
+                        break
+    return hits[inverse], gave_up[inverse]
 
 
 def _live_cgroups(snapshot: Snapshot, system_slice: np.ndarray) -> np.ndarray:
@@ -90,8 +105,10 @@ def protected_by(snapshot: Snapshot, genealogy: Genealogy, policy: Policy, syste
     triaged = np.array(ws.uids)
     uid, comm = snapshot["uid"], snapshot["comm"]
     argv0 = np.array([os.path.basename(a[0]) if a else "" for a in snapshot["cmdline"]], dtype=object)
-    by_comm = _pattern_hits(comm, policy.protected_patterns)
-    pattern = np.where(by_comm >= 0, by_comm, _pattern_hits(argv0, policy.protected_patterns))
+    by_comm, comm_gave_up = _pattern_hits(comm, policy.protected_patterns)
+    by_argv0, argv0_gave_up = _pattern_hits(argv0, policy.protected_patterns)
+    pattern = np.where(by_comm >= 0, by_comm, by_argv0)
+    pattern_gave_up = np.where(by_comm >= 0, comm_gave_up, argv0_gave_up)
     lineage = ancestors_of(me, snapshot, genealogy)
     my_rows = np.flatnonzero(snapshot["pid"] == me)
     my_sid = int(snapshot["sid"][my_rows[0]]) if len(my_rows) else -1
@@ -124,5 +141,6 @@ def protected_by(snapshot: Snapshot, genealogy: Genealogy, policy: Policy, syste
     has_pattern = pattern >= 0
     undecided = has_pattern & np.equal(out, None)
     for i in np.flatnonzero(undecided):
-        out[i] = f"protected pattern {policy.protected_patterns[pattern[i]].pattern!r}"
+        out[i] = f"protected pattern {policy.protected_patterns[pattern[i]].pattern!r}" + (
+            " (too slow to match this name; protected to be safe)" if pattern_gave_up[i] else "")
     return out

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pt.bounded_regex import GaveUp, bounded
 from pt.features.argv import Interpreter, Interpreters, command_layers
 from pt.features.cwd import CWD_CATEGORIES, classify_cwd
 from pt.features.rules_file import COMMAND_CATEGORIES, MATCH_TARGETS, Rule, read_shipped, read_user
@@ -51,7 +52,10 @@ class CategoryRules:
     layers before shipped rules. ``comm`` and ``exe`` rules belong to every
     layer. Patterns match from the start of the target (``re.match``); a
     ``cmdline`` rule matches the command line as invoked or with the
-    program's directory removed.
+    program's directory removed. Matches are bounded (:mod:`pt.bounded_regex`:
+    a rule sees the first ``MATCH_CHARS`` characters for at most
+    ``MATCH_CPU_S`` of CPU): a value the rules of one file give up on matches
+    none of them.
     """
 
     def __init__(self, user_rules: Sequence[Rule], shipped_rules: Sequence[Rule],
@@ -95,36 +99,45 @@ class CategoryRules:
                 zip(comm, (None if a is None else tuple(a) for a in cmdline), exe), n)
         seen: dict = {}
         memos = [_memo() for _ in self._sets]
-        codes = np.fromiter((self._code(c, a, e, seen, memos) for c, a, e in distinct),
-                            dtype=np.int8, count=len(distinct))
+        with bounded() as run:
+            codes = np.fromiter((self._code(c, a, e, seen, memos, run) for c, a, e in distinct),
+                                dtype=np.int8, count=len(distinct))
         return codes[inverse]
 
     def matching_rule(self, comm: str, argv: tuple[str, ...] | None, exe: str | None = None) -> Rule | None:
         """The rule that decides one process's category (None: ``unknown``);
         for explanations and for checking a user's rules."""
-        index = self._first_rule(self._views(comm, argv, exe), [_memo() for _ in self._sets])
+        with bounded() as run:
+            index = self._first_rule(self._views(comm, argv, exe, run), [_memo() for _ in self._sets], run)
         return None if index == _NO_MATCH else self.rules[index]
 
     # --- per distinct process -------------------------------------------------
 
-    def _code(self, comm, argv, exe, seen: dict, memos: list) -> int:
-        views = self._views(comm, argv, exe)
+    def _code(self, comm, argv, exe, seen: dict, memos: list, run) -> int:
+        views = self._views(comm, argv, exe, run)
         code = seen.get(views)
         if code is None:
-            code = seen[views] = self._codes[min(self._first_rule(views, memos), len(self.rules))]
+            code = seen[views] = self._codes[min(self._first_rule(views, memos, run), len(self.rules))]
         return code
 
-    def _views(self, comm, argv, exe) -> tuple:
+    def _views(self, comm, argv, exe, run) -> tuple:
+        """``(comm, exe basename, layers)``; the layers come from the
+        interpreters' ``argv0`` regexes (user ones too), so they are bounded:
+        a command they give up on has no layers (comm and exe rules still apply)."""
         if comm.__class__ is not str:
             comm = ""
         if exe is not None:
             exe = exe.removesuffix(" (deleted)").rpartition("/")[2] if isinstance(exe, str) else None
-        return comm, exe, command_layers(argv, comm, self.interpreters)
+        try:
+            layers = run.call(command_layers, argv, comm, self.interpreters)
+        except GaveUp:
+            layers = ()
+        return comm, exe, layers
 
-    def _first_rule(self, views: tuple, memos: list) -> int:
+    def _first_rule(self, views: tuple, memos: list, run) -> int:
         """Index of the deciding rule: the user's rules, then the shipped ones."""
         for rule_set, memo in zip(self._sets, memos):
-            index = rule_set.first(*views, memo)
+            index = rule_set.first(*views, memo, run)
             if index != _NO_MATCH:
                 return index
         return _NO_MATCH
@@ -137,28 +150,34 @@ class _RuleSet:
         self._matchers = {t: _combine([(i, r) for i, r in indexed if r.target == t])
                           for t in MATCH_TARGETS}
 
-    def first(self, comm: str, exe_base: str | None, layers: tuple, memo: dict) -> int:
+    def first(self, comm: str, exe_base: str | None, layers: tuple, memo: dict, run) -> int:
         """Index of the first rule matching the innermost layer any rule matches.
 
         ``comm`` and ``exe`` rules take part in every layer; ``memo`` holds the
-        answers already found for each target and value.
+        answers already found for each target and value; ``run`` is the
+        bounded matcher (:func:`pt.bounded_regex.bounded`).
         """
-        fixed = min(self._first("comm", comm, memo), self._first("exe", exe_base, memo))
+        fixed = min(self._first("comm", comm, memo, run), self._first("exe", exe_base, memo, run))
         for argv0, line, short in layers:
-            index = min(fixed, self._first("argv0", argv0, memo), self._first("cmdline", line, memo),
-                        _NO_MATCH if short is line else self._first("cmdline", short, memo))
+            index = min(fixed, self._first("argv0", argv0, memo, run), self._first("cmdline", line, memo, run),
+                        _NO_MATCH if short is line else self._first("cmdline", short, memo, run))
             if index != _NO_MATCH:
                 return index
         return fixed
 
-    def _first(self, target: str, value: str | None, memo: dict) -> int:
+    def _first(self, target: str, value: str | None, memo: dict, run) -> int:
+        """The first rule of ``target`` matching ``value``; a value the rules
+        give up on (too slow, see :mod:`pt.bounded_regex`) matches none."""
         pattern, rule_of_group = self._matchers[target]
         if pattern is None or value is None:
             return _NO_MATCH
         known = memo[target]
         index = known.get(value)
         if index is None:
-            match = pattern.match(value)
+            try:
+                match = run(pattern.match, value)
+            except GaveUp:
+                match = None
             index = known[value] = _NO_MATCH if match is None else rule_of_group[match.lastindex]
         return index
 

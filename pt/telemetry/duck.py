@@ -19,12 +19,16 @@ The connection is a sandbox for user SQL (``pt duck --sql`` may be given SQL
 nobody reviewed): once the views and macros exist, DuckDB may open only the
 files in the views (``allowed_paths``), external access, extension loading
 and configuration changes are off (``lock_configuration``), and
-:meth:`Lake.user_query` runs exactly one SELECT statement.
+:meth:`Lake.user_query` runs exactly one SELECT statement. Its time, memory
+and threads are bounded too (:data:`SQL_TIME_LIMIT_S`, :func:`resource_limits`):
+a query such as ``count(*) from range(1e11)`` is stopped, not left to run.
 """
 from __future__ import annotations
 
 import math
+import os
 import re
+import threading
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -39,6 +43,8 @@ LN2 = math.log(2.0)
 REPORTS = ("runs", "why", "top", "calibration", "actions")
 _FILE_IN_ERROR = re.compile(r"""['"]([^'"]+\.parquet)['"]""")
 MAX_RETRIES = 8
+#: User SQL (``pt duck --sql``) is interrupted after this many seconds.
+SQL_TIME_LIMIT_S = 60.0
 #: DuckDB settings applied, in order, after the views exist: they cannot be undone.
 SANDBOX = ("SET enable_external_access = false", "SET autoinstall_known_extensions = false",
            "SET autoload_known_extensions = false", "SET allow_community_extensions = false",
@@ -47,6 +53,17 @@ SANDBOX = ("SET enable_external_access = false", "SET autoinstall_known_extensio
 
 class SqlRefused(ValueError):
     """User SQL that the sandbox refuses (not a query over the views, or a file outside them)."""
+
+
+def resource_limits() -> tuple[str, ...]:
+    """``SET`` statements bounding a query's memory (a quarter of RAM) and
+    threads (half the CPUs): pt shares the machine it triages."""
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        memory = 4 << 30
+    threads = max(1, (os.cpu_count() or 2) // 2)
+    return (f"SET memory_limit = '{max(memory // 4, 256 << 20) >> 20}MiB'", f"SET threads = {threads}")
 
 
 def reports_sql() -> str:
@@ -143,7 +160,7 @@ class Lake:
         from now on DuckDB opens only the files now in the views."""
         self.allowed = frozenset(f for files in self.in_views.values() for f in files)
         self.con.execute(f"SET allowed_paths = [{', '.join(map(_quote, sorted(self.allowed)))}]")
-        for statement in SANDBOX:
+        for statement in resource_limits() + SANDBOX:
             self.con.execute(statement)
 
     def _handle(self, exc: duckdb.Error) -> None:
@@ -177,15 +194,20 @@ class Lake:
                 cur = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
                 columns = [d[0] for d in cur.description] if cur.description else []
                 return columns, cur.fetchall()
+            except duckdb.InterruptException:
+                raise
             except duckdb.Error as exc:
                 self._handle(exc)
                 self.refresh()
         raise duckdb.IOException(f"gave up after {MAX_RETRIES} unreadable or vanished files")
 
-    def user_query(self, sql: str) -> tuple[list[str], list[tuple]]:
+    def user_query(self, sql: str, *, time_limit_s: float | None = None) -> tuple[list[str], list[tuple]]:
         """Run SQL from the user (or an agent): exactly one SELECT statement
         (``FROM``, ``WITH``, ``DESCRIBE``, ``SHOW``, ``SUMMARIZE`` are SELECTs),
-        in the locked sandbox. :class:`SqlRefused` names what was refused."""
+        in the locked sandbox. :class:`SqlRefused` names what was refused; a
+        query still running after ``time_limit_s`` (default
+        :data:`SQL_TIME_LIMIT_S`) is interrupted and raises
+        ``duckdb.InterruptException`` naming the limit."""
         if self.allowed is None:
             raise RuntimeError("the lake's sandbox is not locked")
         statements = self.con.extract_statements(sql)
@@ -195,11 +217,28 @@ class Lake:
         if kind != duckdb.StatementType.SELECT:
             raise SqlRefused(f"pt duck --sql runs only read-only queries (SELECT, FROM, WITH, DESCRIBE, "
                              f"SHOW, SUMMARIZE) over the lake's views; refused a {kind.name} statement")
+        limit = SQL_TIME_LIMIT_S if time_limit_s is None else time_limit_s
+        fired = threading.Event()
+
+        def stop():
+            fired.set()
+            self.con.interrupt()
+        timer = threading.Timer(limit, stop)
+        timer.daemon = True
+        timer.start()
         try:
             return self.query(sql)
         except duckdb.PermissionException as exc:
             raise SqlRefused(f"refused: {str(exc).splitlines()[0]} (pt duck --sql reads only the lake's "
                              f"views, no other file)") from None
+        except duckdb.InterruptException:
+            if not fired.is_set():          # not the time limit's interrupt: as it was
+                raise
+            raise duckdb.InterruptException(
+                f"the query was stopped after {limit:g} s, the time limit of pt duck --sql; "
+                f"narrow it (a WHERE on run_id or date, a LIMIT)") from None
+        finally:
+            timer.cancel()
 
     def _view_file_in(self, message: str) -> Path | None:
         """The first file of the views that ``message`` quotes, if any."""

@@ -11,16 +11,19 @@ from pt.config import ACTIONS, CLASSES
 from pt.fields import process_columns, verdict_columns
 from pt.formatting import format_bytes, format_duration
 from pt.infer import ledger
-from pt.ui.result import envelope, rows
+from pt.ui.result import envelope, masked_columns, rows
 from pt.ui.scan_view import ACTION_STYLE, CLASS_STYLE
 from pt.ui.text import console as make_console
 from pt.ui.text import line, plural, text
 
 
 def _row_columns(t, row: int) -> dict:
-    """Every process and verdict field of one row (verdicts need the whole scan)."""
+    """Every process and verdict field of one row (verdicts need the whole
+    scan), its command line masked as in plans."""
     one = np.array([row])
-    return rows(process_columns(t.snapshot.take(one)) | verdict_columns(t, rows=one))[0]
+    snapshot = t.snapshot.take(one)
+    columns = process_columns(snapshot) | verdict_columns(t, rows=one)
+    return rows(masked_columns(columns, snapshot["cmdline"], snapshot["comm"]))[0]
 
 
 def explain_json(t, row: int, changers: list[str]) -> dict:

@@ -49,6 +49,32 @@ def _json_column(values: np.ndarray) -> list:
     return values.tolist()
 
 
+def masked_columns(columns: dict[str, np.ndarray], cmdline: np.ndarray, comm: np.ndarray,
+                   limit: int | None = None) -> dict[str, np.ndarray]:
+    """The first ``limit`` rows of ``columns`` (all by default) as pt shows
+    them: the command line fields (``cmdline``, ``command``) with their
+    secrets masked by the one masker plans and the journal use
+    (:func:`pt.telemetry.redact.mask_secrets`: ``-p<secret>``,
+    ``--password=<secret>``). ``cmdline`` and ``comm`` are those rows'
+    argument vectors and comms; one mask per distinct argument vector."""
+    out = {name: values[:limit] for name, values in columns.items()}
+    if "cmdline" not in out and "command" not in out:
+        return out
+    from pt.telemetry.redact import factorize, mask_secrets
+    distinct, inverse = factorize(np.asarray(cmdline[:limit], dtype=object))
+    masked = np.empty(len(distinct), dtype=object)
+    for i, argv in enumerate(distinct):
+        masked[i] = None if argv is None else mask_secrets(argv)
+    if "cmdline" in out:
+        out["cmdline"] = masked[inverse]
+    if "command" in out:
+        joined = np.array([" ".join(m) if m else None for m in masked], dtype=object)[inverse]
+        empty = np.flatnonzero(np.equal(joined, None))
+        joined[empty] = [f"[{c}]" for c in np.asarray(comm[:limit], dtype=object)[empty]]
+        out["command"] = joined
+    return out
+
+
 def rows(columns: dict[str, np.ndarray], limit: int | None = None) -> list[dict]:
     """Columns to a list of row objects, keys in field-table order."""
     names = list(columns)
@@ -67,7 +93,7 @@ def print_scan_json(view, *, top: int | None, triage=None, telemetry: dict | Non
     host and, when verdicts were computed, the model's provenance; ``telemetry``
     says whether and where the scan was recorded."""
     limit = None if not top else top
-    processes = rows(view.columns, limit)
+    processes = rows(masked_columns(view.columns, view.snapshot["cmdline"], view.snapshot["comm"], limit))
     errors = view.snapshot.errors
     data = {
         "processes": processes,

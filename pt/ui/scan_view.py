@@ -12,6 +12,7 @@ from rich.text import Text
 from pt.collect.snapshot import Snapshot
 from pt.fields import FIELDS, FIELDS_BY_NAME, RAW_TABLE, TRIAGE_TABLE, process_columns, verdict_columns
 from pt.formatting import format_bytes, format_duration, format_share
+from pt.ui.result import masked_columns
 from pt.ui.text import console as make_console
 from pt.ui.text import line, plural, text
 
@@ -225,7 +226,8 @@ def scan_table(view: ScanView, top: int) -> Table:
                   padding=(0, 1, 0, 0),
                   expand=False)
     columns = [FIELDS_BY_NAME[name] for name in view.table]
-    cells = [[_cell(f.name, v) for v in view.columns[f.name][:shown].tolist()] for f in columns]
+    values = masked_columns(view.columns, view.snapshot["cmdline"], view.snapshot["comm"], shown)
+    cells = [[_cell(f.name, v) for v in values[f.name].tolist()] for f in columns]
     for field, column in zip(columns, cells):
         if field.name == "command":
             # Wrapable, so this column absorbs a narrow terminal; the cell
@@ -248,7 +250,7 @@ def scan_tree(view: ScanView) -> Text:
     Drawn here rather than with ``rich.tree.Tree``, whose nested renderables
     cost ~0.2 ms a node: a 2,000-process forest must print in milliseconds.
     """
-    c = view.columns
+    c = masked_columns(view.columns, view.snapshot["cmdline"], view.snapshot["comm"])
     pids = c["pid"].tolist()
     row_of_pid = {pid: i for i, pid in enumerate(pids)}
     children: dict[int, list[int]] = {}
