@@ -421,7 +421,8 @@ def test_the_lake_drops_and_plans_mask_the_same_secrets(argv, secret):
 
 @pytest.mark.parametrize("argv", [["ps", "-u", "root"], ["docker", "run", "-u", "1000:1000", "img"],
                                   ["ls", "-a", "/tmp"], ["redis-server", "--port", "6379"],
-                                  ["curl", "-u", "alice", "https://x.example/"]])
+                                  ["curl", "-u", "alice", "https://x.example/"],
+                                  ["/tmp/tmp.k3JdP8xQz1/venv/bin/python3", "-m", "pip", "install", "."]])
 def test_ordinary_flags_are_not_masked(argv):
     from pt.telemetry.redact import mask_secrets
     assert mask_secrets(argv) == argv

@@ -200,7 +200,8 @@ def mask_secrets(argv) -> list[str]:
     (``--password=<secret>``, ``-p<secret>``). Nothing is hashed."""
     if not argv:
         return []
-    out = [SECRET if looks_secret(argv[0]) else argv[0]]
+    program = argv[0]                  # a path to a program is shown, however random its directories
+    out = [SECRET if looks_secret(program) and not program.startswith(("/", "./", "../")) else program]
     for arg, part in zip(argv[1:], split_argv(argv)):
         if part.name is not None and looks_secret(part.name):
             out.append(SECRET)
