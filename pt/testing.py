@@ -196,10 +196,11 @@ def run_pt(*args: str, cwd: Path, env: dict | None = None, check: bool = True):
     return proc
 
 
-def pt_at_terminal(args: list[str], env: dict, answer: bytes, cwd: Path) -> tuple[int, str]:
+def pt_at_terminal(args: list[str], env: dict, answer: bytes | None, cwd: Path) -> tuple[int, str]:
     """Run ``python -m pt ARGS`` on a pseudo-terminal 200 columns wide (in
-    ``cwd``, with ``env``), answer its ``[y/N]`` question with ``answer`` and
-    return ``(exit code, everything it wrote)`` (the terminal's ``\\r\\n`` as ``\\n``)."""
+    ``cwd``, with ``env``), answer its ``[y/N]`` question with ``answer`` (None:
+    expect no question, e.g. a refusal) and return ``(exit code, everything it
+    wrote)`` (the terminal's ``\\r\\n`` as ``\\n``)."""
     import pty
 
     pid, fd = pty.fork()
@@ -207,24 +208,23 @@ def pt_at_terminal(args: list[str], env: dict, answer: bytes, cwd: Path) -> tupl
         os.chdir(cwd)
         os.environ.update(env, COLUMNS="200")
         os.execv(sys.executable, [sys.executable, "-m", "pt", *args])
-    output = b""
-    while b"[y/N]" not in output:
+
+    def read() -> bytes:
         try:
-            chunk = os.read(fd, 65536)
+            return os.read(fd, 65536)
         except OSError:                      # the child closed the terminal: it exited
-            chunk = b""
+            return b""
+
+    output = b""
+    while answer is not None and b"[y/N]" not in output:
+        chunk = read()
         if not chunk:
             _, status = os.waitpid(pid, 0)
             raise AssertionError(f"pt exited ({status}) without asking: {output.decode(errors='replace')}")
         output += chunk
-    os.write(fd, answer)
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
+    if answer is not None:
+        os.write(fd, answer)
+    while chunk := read():
         output += chunk
     os.close(fd)
     _, status = os.waitpid(pid, 0)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from pt.testing import (
     isolated_env,
     kill_if_same,
     plan_for,
+    pt_at_terminal,
     python_child,
     run_pt,
     sleepers,
@@ -112,34 +112,8 @@ def test_missing_and_stale_plans(tmp_path, env):
 
 
 def _apply_at_terminal(args, env, answer: bytes, cwd) -> tuple[int, str]:
-    """Run ``pt apply`` on a pseudo-terminal (outside the source tree, as
-    :func:`run_pt` does) and answer its question."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(cwd)
-        os.environ.update(env, COLUMNS="200")
-        os.execv(sys.executable, [sys.executable, "-m", "pt", "apply", *args])
-    output = b""
-    while b"[y/N]" not in output:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:                      # the child closed the terminal: it exited
-            chunk = b""
-        if not chunk:
-            _, status = os.waitpid(pid, 0)
-            raise AssertionError(f"pt apply exited ({status}) without asking: {output.decode(errors='replace')}")
-        output += chunk
-    os.write(fd, answer)
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+    """``pt apply ARGS`` on a pseudo-terminal, its question answered."""
+    return pt_at_terminal(["apply", *args], env, answer, cwd)
 
 
 def _plain(shown: str) -> str:
@@ -238,23 +212,7 @@ def test_plan_files_others_could_write_are_refused(tmp_path, env, how):
 
 def pty_refusal(path, env, cwd) -> tuple[int, str]:
     """``pt apply PATH`` on a terminal that is refused before it asks."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(cwd)
-        os.environ.update(env, COLUMNS="200")
-        os.execv(sys.executable, [sys.executable, "-m", "pt", "apply", str(path)])
-    output = b""
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(fd)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), output.decode(errors="replace").replace("\r\n", "\n")
+    return pt_at_terminal(["apply", str(path)], env, None, cwd)
 
 
 def test_an_apply_killed_halfway_resumes(tmp_path, env):
