@@ -8,6 +8,7 @@ anything else on the machine.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -874,6 +875,20 @@ def acting_policy(**actions):
     settings = {"min_age_s": 0.0, "kill_grace_s": 1.0, **actions}
     policy = dataclasses.replace(policy, actions=dataclasses.replace(policy.actions, **settings))
     return dataclasses.replace(policy, allow_system_services=True) if os.geteuid() == 0 else policy
+
+
+def acting_env(base: Path) -> dict:
+    """The environment of a ``pt`` subprocess that acts on the test's own
+    fresh children: :func:`isolated_env` (state in ``base/state``) plus a
+    private config whose policy
+    is :func:`acting_policy`'s (no minimum age, 1 s grace; system services
+    allowed when root, in case the test runner itself is a service)."""
+    (base / "config/pt").mkdir(parents=True, exist_ok=True)
+    policy = {"version": 1, "actions": {"min_age_s": 0, "kill_grace_s": 1}}
+    if os.geteuid() == 0:
+        policy["guards"] = {"allow_system_services": True}
+    (base / "config/pt/policy.json").write_text(json.dumps(policy))
+    return {**isolated_env(base), "XDG_CONFIG_HOME": str(base / "config"), "XDG_STATE_HOME": str(base / "state")}
 
 
 def plan_for(pids, action: str, params: dict | None = None, *, created_at: float | None = None,

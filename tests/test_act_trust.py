@@ -25,8 +25,8 @@ from pt.act.plan import MAX_PLAN_BYTES, PlanError, load_plan, plan_id, read_plan
 from pt.collect.host import pid_namespace, procfs_is_own_pidns
 from pt.testing import (
     _state,
+    acting_env,
     acting_policy,
-    isolated_env,
     plan_for,
     python_child,
     run_pt,
@@ -44,15 +44,9 @@ def journal(tmp_path):
 
 @pytest.fixture
 def env(tmp_path):
-    """Private config, state and telemetry dirs; a policy that may act on the
-    suite's fresh, root-owned processes."""
-    (tmp_path / "config/pt").mkdir(parents=True)
-    policy = {"version": 1, "actions": {"min_age_s": 0, "kill_grace_s": 1}}
-    if os.geteuid() == 0:
-        policy["guards"] = {"allow_system_services": True}
-    (tmp_path / "config/pt/policy.json").write_text(json.dumps(policy))
-    return {**isolated_env(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "XDG_STATE_HOME": str(tmp_path / "state")}
+    """Private config, state and telemetry dirs, and a policy that may act on
+    the test's own fresh processes (:func:`pt.testing.acting_env`)."""
+    return acting_env(tmp_path)
 
 
 def pt_json(*args, cwd, env, code=0):

@@ -15,7 +15,7 @@ from pt.act.identity import read_identity
 from pt.act.plan import plan_id
 from pt.testing import (
     _state,
-    isolated_env,
+    acting_env,
     kill_if_same,
     plan_for,
     pt_at_terminal,
@@ -32,15 +32,9 @@ IGNORES_TERM = ("import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IG
 
 @pytest.fixture
 def env(tmp_path):
-    """Private config, state and telemetry dirs; a policy that may act on the suite's
-    fresh, root-owned processes (as root, everything root owns is protected)."""
-    (tmp_path / "config/pt").mkdir(parents=True)
-    policy = {"version": 1, "actions": {"min_age_s": 0, "kill_grace_s": 1}}
-    if os.geteuid() == 0:
-        policy["guards"] = {"allow_system_services": True}
-    (tmp_path / "config/pt/policy.json").write_text(json.dumps(policy))
-    return {**isolated_env(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "XDG_STATE_HOME": str(tmp_path / "state")}
+    """Private config, state and telemetry dirs, and a policy that may act on
+    the test's own fresh processes (:func:`pt.testing.acting_env`)."""
+    return acting_env(tmp_path)
 
 
 def pt_json(*args, cwd, env, code=0):
