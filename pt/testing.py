@@ -880,9 +880,9 @@ def acting_policy(**actions):
 def acting_env(base: Path) -> dict:
     """The environment of a ``pt`` subprocess that acts on the test's own
     fresh children: :func:`isolated_env` (state in ``base/state``) plus a
-    private config whose policy
-    is :func:`acting_policy`'s (no minimum age, 1 s grace; system services
-    allowed when root, in case the test runner itself is a service)."""
+    private config whose policy is :func:`acting_policy`'s (no minimum age,
+    1 s grace; system services allowed when root, in case the test runner
+    itself is a service)."""
     (base / "config/pt").mkdir(parents=True, exist_ok=True)
     policy = {"version": 1, "actions": {"min_age_s": 0, "kill_grace_s": 1}}
     if os.geteuid() == 0:
