@@ -397,9 +397,26 @@ def forker():
     finally:
         if proc.returncode is None:               # not reaped: its pid is still the group's id
             os.killpg(proc.pid, signal.SIGKILL)
-        for pid, start in children:
+        for pid, start in children + _session_of(proc.pid):
             kill_if_same(pid, start)
         proc.wait()
+
+
+def _session_of(sid: int) -> list[tuple[int, int | None]]:
+    """``(pid, start_ticks)`` of every process still in session ``sid`` (the
+    forker's children, also those forked before a throttle and never listed:
+    a session id is not reused while the session has members)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path(f"/proc/{name}/stat").read_bytes()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(b")") + 2:].split()
+            if int(fields[3]) == sid:
+                out.append((int(name), int(fields[19])))
+    return out
 
 
 def _throttled_forker(journal, proc):
