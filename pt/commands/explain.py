@@ -74,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
 def explain_plan(args: argparse.Namespace) -> int:
     """The journalled intents of a plan, each with its justification and outcome."""
 
-    import sys
 
     from pt.act.journal import Journal, outcomes_by_action
     from pt.act.plan import PLAN_ID_RE, PlanError, load_plan
@@ -86,7 +85,8 @@ def explain_plan(args: argparse.Namespace) -> int:
             load_plan(args.plan)             # its file, if kept, must still hold this plan
         except PlanError as exc:
             if not str(exc).startswith("no plan"):
-                print(f"pt explain: error: {exc}", file=sys.stderr)
+                from pt.ui.text import error
+                error("explain", exc)           # it may quote a path or a plan field
                 if args.json:
                     from pt.ui.result import error_envelope, print_json
                     print_json(error_envelope("explain", code="plan_invalid", message=str(exc)))

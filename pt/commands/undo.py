@@ -51,7 +51,8 @@ def journal_errors(command: str, journal) -> list[dict]:
     note = journal.skipped_note()
     if note is None:
         return []
-    print(f"pt {command}: warning: {note}", file=sys.stderr)
+    from pt.ui.text import escape
+    print(f"pt {command}: warning: {escape(note)}", file=sys.stderr)
     return [{"code": "journal_lines_skipped", "count": journal.skipped, "message": note}]
 
 
@@ -64,7 +65,6 @@ def run(args: argparse.Namespace) -> int:
     plan, code = load_or_fail("undo", args)
     if plan is None:
         return code
-    import sys
 
     from pt.act.journal import Journal
     from pt.act.plan import PlanError
@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         records = undo_plan(plan, journal=journal)
     except PlanError as exc:
-        print(f"pt undo: error: {exc}", file=sys.stderr)
+        from pt.ui.text import error
+        error("undo", exc)                      # it may quote a path or a plan field
         if args.json:
             print_json(error_envelope("undo", code="plan_unusable", message=str(exc)))
         return REFUSED

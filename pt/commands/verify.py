@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         rows = verify_plan(plan, journal=journal)
     except PlanError as exc:
-        import sys
-        print(f"pt verify: error: {exc}", file=sys.stderr)
+        from pt.ui.text import error
+        error("verify", exc)                    # it may quote a path or a plan field
         if args.json:
             from pt.ui.result import error_envelope
             print_json(error_envelope("verify", code="plan_unusable", message=str(exc)))
