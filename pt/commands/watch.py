@@ -1,0 +1,239 @@
+"""``pt watch``: keep triaging, and act on its own only as far as allowed."""
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """\
+modes (promotion is only ever yours; demotion is automatic):
+  observe   never acts: records what it would do (the default)
+  canary    acts only with reversible actions (pause, renice, throttle,
+            quarantine), at most --budget of them an hour
+  enforce   acts with every action the policy recommends except kill;
+            kill only with --allow-kill
+
+Every action goes through a saved plan and the journal exactly as
+`pt plan` + `pt apply --yes` would: vetoes, identity checks, data-loss gates
+and rate limits all apply, and `pt explain --plan ID` / `pt undo ID` work on
+it. The watcher steps down to observe by itself when its guardrail fires
+(processes it called leftovers resume more often than its posterior said
+they could: an anytime-valid e-process with false-alarm probability at most
+5 %), when canary's budget runs out, after repeated action failures, or
+when the kill switch is on; after 3 clean intervals it comes back, to
+canary at most.
+
+kill switch: PT_WATCH_KILL_SWITCH=1, or create the file
+  $XDG_STATE_HOME/pt/watch/kill-switch (~/.local/state/pt/watch/kill-switch)
+signals: SIGTERM/SIGINT finish the current interval and exit 0; SIGHUP
+reloads the policy (a policy that fails validation is refused and the old
+one kept).
+
+The interval shortens under pressure: memory running low, a forecast of
+MemAvailable reaching 5 % of RAM within 30 minutes, or CPU pressure.
+
+examples:
+  pt watch                                  observe every 30 s, until Ctrl-C
+  pt watch --mode canary --match 'pytest|jest' --budget 3
+  pt watch --for 8h --metrics /var/lib/node_exporter/textfile/pt.prom
+  pt watch --status                         what the running watcher is doing
+  pt watch --print-unit > ~/.config/systemd/user/pt-watch.service
+"""
+
+USER_UNIT = """\
+[Unit]
+Description=pt watch: continuous process triage
+Documentation=man:pt(1)
+
+[Service]
+Type=simple
+ExecStart={exe} watch --mode {mode} --interval {interval:g}
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+RestartSec=30
+Nice=10
+CPUWeight=20
+MemoryMax=200M
+
+[Install]
+WantedBy={wanted_by}
+"""
+
+
+def add_parser(subparsers) -> None:
+    from pt.commands.deep_scan import add_selection_options
+    from pt.commands.options import count, duration, seconds_between
+    from pt.commands.scan import add_telemetry_options
+    from pt.config import ACTIONS
+    from pt.watch.modes import MODES
+
+    p = subparsers.add_parser(
+        "watch", help="keep triaging every interval; act only as far as the mode allows",
+        description="Quick-scan every interval, follow up on earlier verdicts, and (in canary or enforce "
+                    "mode) act on the selected processes through plans and the journal.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--mode", choices=MODES, default="observe", help="how far to act on its own (default observe)")
+    p.add_argument("--interval", type=seconds_between(1, 86400), default=30.0, metavar="SECONDS",
+                   help="seconds between scans when calm (default 30; shorter under pressure)")
+    p.add_argument("--for", dest="duration", type=duration, metavar="DURATION",
+                   help="stop after DURATION (e.g. 10m, 8h); default: until interrupted")
+    p.add_argument("--budget", type=count, default=5, metavar="N",
+                   help="canary: at most N actions an hour (default 5)")
+    p.add_argument("--allow-kill", action="store_true", help="enforce: kill too, where pt recommends it")
+    add_selection_options(p, pid_help="only act on this process (repeatable)", actions=ACTIONS[1:])
+    p.add_argument("--metrics", metavar="PATH",
+                   help="write Prometheus text-format metrics to PATH after every scan")
+    p.add_argument("--status", action="store_true", help="print what the running watcher is doing, then exit")
+    p.add_argument("--print-unit", choices=("user", "system"), nargs="?", const="user", metavar="user|system",
+                   help="print a systemd unit that runs pt watch with these options, then exit")
+    add_telemetry_options(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per interval (JSON Lines)")
+    p.set_defaults(run=run)
+
+
+def print_unit(args) -> int:
+    import shutil
+    import sys
+    exe = shutil.which("pt") or f"{sys.executable} -m pt"
+    print(USER_UNIT.format(exe=exe, mode=args.mode, interval=args.interval,
+                           wanted_by="default.target" if args.print_unit == "user" else "multi-user.target"), end="")
+    return 0
+
+
+def show_status(args) -> int:
+    from pt.exit_codes import NOT_FOUND, OK
+    from pt.ui.result import envelope, error_envelope, print_json
+    from pt.ui.text import escape
+    from pt.watch.state import read_status, running, watch_dir
+
+    with watch_dir() as d:
+        status, alive = read_status(d), running(d)
+    if status is None or not alive:
+        message = "no pt watch is running" + ("" if status is None else
+                                                f" (the last one, pid {status.get('pid')}, has stopped)")
+        if args.json:
+            print_json(error_envelope("watch", code="not_running", message=message))
+        else:
+            print(message)
+        return NOT_FOUND
+    if args.json:
+        print_json(envelope("watch", host={}, data={"status": status}, errors=[], partial=False))
+        return OK
+    g, f = status["guardrail"], status["forecast"]
+    lines = [
+        f"pt watch (pid {status.get('pid')}): mode {status['mode']}"
+        + (f", demoted from {status['wanted']}: {status['demoted_because']}" if status.get("demoted_because") else ""),
+        f"scans {status['totals']['scans']}, actions {sum(status['totals']['acted'].values())}, "
+        f"failures {status['totals']['failed']}"
+        + ("" if status.get("budget_left") is None else f", canary budget left this hour {status['budget_left']}"),
+        f"guardrail e-value {g['value']:.2f} (alarm at {g['threshold']:g}) over {g['followed_up']} follow-ups",
+        f"urgency {status['urgency']:.2f}, next scan in {status['next_interval_s']:.0f} s",
+        "memory forecast: " + (f"MemAvailable reaches the floor in {f['seconds_to_floor']:.0f} s"
+                               if f["seconds_to_floor"] is not None else
+                               "not heading to the floor" if f["reliable"] else
+                               f"unreliable yet ({f['samples']} samples, confidence {f['confidence']:.2f})"),
+    ]
+    for line in lines:
+        print(escape(line))
+    return OK
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.print_unit:
+        return print_unit(args)
+    if args.status:
+        return show_status(args)
+    import signal
+    import sys
+    import threading
+    import time
+
+    from pt.commands.deep_scan import selection_from
+    from pt.commands.scan import telemetry_enabled
+    from pt.config import load_policy
+    from pt.config_errors import ConfigError
+    from pt.exit_codes import ERROR, OK, USAGE
+    from pt.ui.result import envelope, print_json
+    from pt.ui.text import error, escape
+    from pt.watch import metrics, state
+    from pt.watch.loop import Watcher
+    from pt.watch.modes import ModeController
+
+    selection, problem = selection_from(args)
+    if problem:
+        error("watch", problem)
+        return USAGE
+    if args.allow_kill and args.mode != "enforce":
+        error("watch", "--allow-kill needs --mode enforce")
+        return USAGE
+    directory = state.watch_dir()
+    try:
+        lock = directory.locked(state.LOCK_FILE, blocking=False)
+        lock.__enter__()
+    except BlockingIOError:
+        status = state.read_status(directory) or {}
+        error("watch", f"another pt watch (pid {status.get('pid', '?')}) is running on {directory.path}; "
+                       "see `pt watch --status`")
+        return ERROR
+    stop, wake = [], threading.Event()
+    watcher = Watcher(controller=ModeController(args.mode, budget_per_hour=args.budget), selection=selection,
+                      interval_s=args.interval, allow_kill=args.allow_kill,
+                      kill_switch=state.kill_switch(directory), policy=load_policy(), lake=args.lake,
+                      telemetry=telemetry_enabled(args))
+
+    def on_stop(signum, _frame):
+        stop.append(signum)
+        wake.set()
+
+    def on_reload(_signum, _frame):
+        try:
+            watcher.policy = load_policy()
+            print("pt watch: policy reloaded", file=sys.stderr)
+        except ConfigError as exc:
+            print(escape(f"pt watch: new policy refused, keeping the old one: {exc}"), file=sys.stderr)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_stop)
+    signal.signal(signal.SIGHUP, on_reload)
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    try:
+        while not stop:
+            step = watcher.step()
+            status = watcher.status()
+            state.write_status(directory, status)
+            if args.metrics:
+                try:
+                    metrics.write(args.metrics, status)
+                except OSError as exc:
+                    print(escape(f"pt watch: metrics not written to {args.metrics}: {exc}"), file=sys.stderr)
+            if watcher.pressure is not None and watcher.pressure.note and watcher.steps == 1:
+                print(escape(f"pt watch: note: {watcher.pressure.note}"), file=sys.stderr)
+            if args.json:
+                print_json(envelope("watch", host={}, data={"status": status}, errors=[], partial=False))
+                sys.stdout.flush()
+            else:
+                report(step, watcher)
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            pause = watcher.next_interval()
+            if deadline is not None:
+                pause = min(pause, max(0.0, deadline - time.monotonic()))
+            wake.wait(pause)
+    finally:
+        lock.__exit__(None, None, None)
+        directory.close()
+    return OK
+
+
+def report(step, watcher) -> None:
+    """One line per interval, and one per action taken."""
+    import time
+
+    from pt.ui.text import escape
+    stamp = time.strftime("%H:%M:%S", time.localtime(step.time))
+    wanted = ", ".join(f"{n} {a}" for a, n in step.recommended.items() if n) or "nothing"
+    mode = watcher.controller.mode
+    extra = f" (demoted: {watcher.controller.demoted_because})" if watcher.controller.demoted_because else ""
+    print(escape(f"{stamp} [{mode}{extra}] {step.processes} processes; recommended: {wanted}; "
+                 f"guardrail {watcher.guardrail.value:.2f}/{watcher.guardrail.threshold:g}; "
+                 f"urgency {watcher.urgency.value:.2f}"), flush=True)
+    for a in step.acted:
+        print(escape(f"    {a['action']} pid {a['pid']}: {a['result']} (plan {step.plan_id})"), flush=True)

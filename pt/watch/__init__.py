@@ -1,0 +1,1 @@
+"""``pt watch``: continuous triage with graduated autonomy (see pt.watch.loop)."""

@@ -1,0 +1,203 @@
+"""The ``pt watch`` loop: scan, follow up, decide within the mode, act through plans.
+
+Every interval the watcher samples pressure, quick-scans the machine (with
+the verdict memory, as ``pt scan``), follows up the processes it called
+leftovers last time (did they resume? that feeds the guardrail), and, if the
+mode allows, acts on the selected processes through the same path as
+``pt plan`` + ``pt apply --yes``: a saved plan with a plan id, the journal
+and every guard of apply. A watcher is a user who pre-approved a policy,
+never more: vetoes, identity checks and rate limits all still apply.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pt.config import ACTIONS, CLASSES
+from pt.watch.guardrail import EProcess
+from pt.watch.modes import ModeController
+from pt.watch.pressure import MemoryForecast, Urgency, read_pressure
+
+#: CPU ticks a process must add between two scans to count as having resumed
+#: (one tick is the accounting noise of an idle process woken by a signal).
+RESUME_TICKS = 2
+
+
+@dataclass
+class Step:
+    """What one interval saw and did (for the status file, metrics and --json)."""
+
+    time: float
+    scan_s: float
+    processes: int
+    by_class: dict
+    recommended: dict
+    acted: list = field(default_factory=list)
+    failed: int = 0
+    plan_id: str | None = None
+    note: str | None = None
+
+
+@dataclass
+class Watcher:
+    """State carried from one interval to the next."""
+
+    controller: ModeController
+    selection: object                  # pt.act.plan.Selection: what the watcher may act on
+    interval_s: float = 30.0
+    allow_kill: bool = False
+    kill_switch: object = None         # callable -> str | None (why the switch is on)
+    guardrail: EProcess = field(default_factory=EProcess)
+    forecast: MemoryForecast = field(default_factory=lambda: MemoryForecast(floor_bytes=0.0))
+    urgency: Urgency = field(default_factory=Urgency)
+    policy: object = None
+    lake: str | None = None
+    telemetry: bool = True
+    procfs: str = "/proc"
+    followups: dict = field(default_factory=dict)    # (pid, start_ticks) -> (q, ticks)
+    steps: int = 0
+    last: Step | None = None
+    pressure: object = None
+    totals: dict = field(default_factory=lambda: {"acted": {}, "failed": 0, "scans": 0})
+
+    def sample_pressure(self) -> None:
+        sample = read_pressure(self.procfs)
+        if self.forecast.floor_bytes == 0.0 and sample.mem_total:
+            self.forecast.floor_bytes = 0.05 * sample.mem_total     # the kernel OOM-kills near here
+        if sample.mem_total:
+            self.forecast.update(sample.time, float(sample.mem_available))
+        self.urgency.update(sample, self.forecast)
+        self.pressure = sample
+
+    def next_interval(self) -> float:
+        return self.urgency.interval(self.interval_s)
+
+    def step(self) -> Step:
+        """One interval: pressure, scan, follow-up, mode, maybe act."""
+        from pt.commands.scan import verdict_memory
+        from pt.triage import triage
+
+        now = time.time()
+        self.sample_pressure()
+        why_off = self.kill_switch() if self.kill_switch else None
+        if why_off:
+            self.controller.demote(f"kill switch: {why_off}")
+        started = time.perf_counter()
+        t = triage(policy=self.policy, memory=verdict_memory())
+        scan_s = time.perf_counter() - started
+        self._follow_up(t)
+        if self.guardrail.alarm:
+            self.controller.demote(f"guardrail: pt's leftovers resumed more often than it predicted "
+                                   f"(e-value {self.guardrail.value:.1f} >= {self.guardrail.threshold:g})")
+        best = t.inference.posterior.argmax(axis=1)
+        action = t.decision.action
+        live = ~t.snapshot["kernel_thread"]
+        step = Step(time=now, scan_s=scan_s, processes=int(live.sum()),
+                    by_class={c: int(np.count_nonzero(best[live] == i)) for i, c in enumerate(CLASSES)},
+                    recommended={a: int(np.count_nonzero(action[live] == i))
+                                 for i, a in enumerate(ACTIONS) if a != "keep"})
+        acted_ids = self._act(t, step, now)
+        self._remember_leftovers(t, exclude=acted_ids)
+        self.controller.window(now, clean=not (why_off or self.guardrail.alarm or step.failed))
+        if self.telemetry:
+            self._record(t, scan_s)
+        self.steps += 1
+        self.totals["scans"] += 1
+        self.totals["failed"] += step.failed
+        for a in step.acted:
+            self.totals["acted"][a["action"]] = self.totals["acted"].get(a["action"], 0) + 1
+        self.last = step
+        return step
+
+    def _follow_up(self, t) -> None:
+        """Did last interval's leftovers resume? One guardrail observation each."""
+        if not self.followups:
+            return
+        snap = t.snapshot
+        ticks = (snap["utime"] + snap["stime"]).astype(np.int64)
+        now = {(int(p), int(s)): int(k) for p, s, k in zip(snap["pid"], snap["start_ticks"], ticks)}
+        for key, (q, before) in self.followups.items():
+            after = now.get(key)
+            if after is not None:                # an exit is not a resumption: no observation
+                self.guardrail.update(q, int(after - before >= RESUME_TICKS))
+        self.followups = {}
+
+    def _remember_leftovers(self, t, exclude: set) -> None:
+        """Processes recommended for action (selected, not acted on by the
+        watcher) are followed up next interval with q = P(in use)."""
+        snap, post = t.snapshot, t.inference.posterior
+        rows = np.flatnonzero(self.selection.rows(t, t.decision.action) & (t.decision.action != 0))
+        in_use = post[:, CLASSES.index("useful")] + post[:, CLASSES.index("useful_bad")]
+        ticks = (snap["utime"] + snap["stime"]).astype(np.int64)
+        for row in rows.tolist():
+            key = (int(snap["pid"][row]), int(snap["start_ticks"][row]))
+            if key not in exclude:
+                self.followups[key] = (float(min(1.0, max(0.0, in_use[row]))), int(ticks[row]))
+
+    def _act(self, t, step: Step, now: float) -> set:
+        """Plan and apply what the mode allows; the identities acted on."""
+        allowed = self.controller.allowed(self.allow_kill)
+        if not allowed:
+            return set()
+        wanted = self.selection.rows(t, t.decision.action) & np.isin(
+            t.decision.action, [ACTIONS.index(a) for a in allowed]) & np.equal(t.protected_by, None)
+        rows = np.flatnonzero(wanted)
+        if not len(rows):
+            return set()
+        budget = self.controller.budget_left(now)
+        if budget is not None and len(rows) > budget:
+            saved = t.decision.expected_loss[rows, 0] - t.decision.expected_loss[rows, t.decision.action[rows]]
+            rows = rows[np.argsort(-saved, kind="stable")[:budget]]
+            step.note = "canary budget reached"
+        if not len(rows):
+            self.controller.record(now, acted=0, failed=0, wanted_more=True)
+            return set()
+        from pt.act.apply import apply_plan
+        from pt.act.journal import Journal
+        from pt.act.plan import make_plan, save_plan
+        selection = dataclasses.replace(self.selection, pids=tuple(int(p) for p in t.snapshot["pid"][rows]),
+                                        actions=tuple(allowed))
+        plan = make_plan(t, selection)
+        if not plan["actions"]:
+            return set()
+        save_plan(plan)
+        journal = Journal()
+        records = apply_plan(plan, journal=journal, policy=self.policy)
+        if self.telemetry and journal.written:
+            from pt.telemetry.writer import write_action_records
+            write_action_records(journal.written, lake=self.lake)
+        step.plan_id = plan["plan_id"]
+        done = [r for r in records if r["result"] in ("done", "exited")]
+        step.failed = sum(r["result"] == "failed" for r in records)
+        step.acted = [{"pid": r["pid"], "action": r["action"], "result": r["result"]} for r in records]
+        self.controller.record(now, acted=len(done), failed=step.failed,
+                               wanted_more=step.note == "canary budget reached")
+        return {(r["pid"], r["start_ticks"]) for r in records}
+
+    def _record(self, t, scan_s: float) -> None:
+        from pt.telemetry.writer import write_scan
+        write_scan(t, lake=self.lake, scan_s=scan_s)
+
+    def status(self, now: float | None = None) -> dict:
+        """The watcher's state for ``--status``, the status file and metrics."""
+        now = time.time() if now is None else now
+        p = self.pressure
+        return {
+            "time": now,
+            **self.controller.as_dict(now),
+            "interval_s": self.interval_s,
+            "next_interval_s": round(self.next_interval(), 3),
+            "steps": self.steps,
+            "guardrail": self.guardrail.as_dict(),
+            "urgency": round(self.urgency.value, 4),
+            "pressure": None if p is None else {
+                "psi": p.psi, "mem_available_bytes": p.mem_available, "mem_total_bytes": p.mem_total,
+                "cpu_pressure": round(p.cpu_pressure(), 4), "note": p.note},
+            "forecast": self.forecast.as_dict(),
+            "last": None if self.last is None else dataclasses.asdict(self.last),
+            "totals": self.totals,
+        }
+

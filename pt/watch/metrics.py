@@ -1,0 +1,86 @@
+"""Prometheus text-format metrics of a watcher (for node_exporter's textfile collector)."""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+from pt.watch.modes import MODES
+
+
+def _labels(**labels) -> str:
+    if not labels:
+        return ""
+    body = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
+    return "{" + body + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(x) -> str:
+    if x is None:
+        return "NaN"
+    if isinstance(x, (bool, int)):
+        return str(int(x))
+    x = float(x)
+    return "NaN" if math.isnan(x) else ("+Inf" if x == math.inf else repr(x))
+
+
+def render(status: dict) -> str:
+    """The metrics of one status (``Watcher.status()``) in the text exposition format."""
+    out: list[str] = []
+
+    def metric(name: str, kind: str, help_text: str, samples: list[tuple[dict, object]]) -> None:
+        out.append(f"# HELP {name} {help_text}")
+        out.append(f"# TYPE {name} {kind}")
+        out.extend(f"{name}{_labels(**labels)} {_number(v)}" for labels, v in samples)
+
+    last = status.get("last") or {}
+    metric("pt_watch_scans_total", "counter", "Quick scans done by this watcher.",
+           [({}, status["totals"]["scans"])])
+    metric("pt_watch_scan_duration_seconds", "gauge", "Duration of the last quick scan.",
+           [({}, last.get("scan_s"))])
+    metric("pt_watch_processes", "gauge", "Processes by most probable class at the last scan.",
+           [({"class": c}, n) for c, n in (last.get("by_class") or {}).items()])
+    metric("pt_watch_recommended", "gauge", "Processes for which the last scan recommends each action.",
+           [({"action": a}, n) for a, n in (last.get("recommended") or {}).items()])
+    metric("pt_watch_actions_total", "counter", "Actions this watcher carried out, by action.",
+           [({"action": a}, n) for a, n in sorted(status["totals"]["acted"].items())])
+    metric("pt_watch_action_failures_total", "counter", "Actions that failed.",
+           [({}, status["totals"]["failed"])])
+    metric("pt_watch_mode", "gauge", "1 for the mode in force.",
+           [({"mode": m}, int(m == status["mode"])) for m in MODES])
+    g = status["guardrail"]
+    metric("pt_watch_guardrail_evalue", "gauge", "E-value of the calibration guardrail (alarm at the threshold).",
+           [({}, g["value"])])
+    metric("pt_watch_guardrail_threshold", "gauge", "Alarm threshold of the guardrail (1/alpha).",
+           [({}, g["threshold"])])
+    metric("pt_watch_urgency", "gauge", "Pressure urgency in [0, 1].", [({}, status["urgency"])])
+    f = status["forecast"]
+    metric("pt_watch_memory_seconds_to_floor", "gauge",
+           "Forecast seconds until MemAvailable reaches the floor (NaN when unreliable or not heading there).",
+           [({}, f["seconds_to_floor"])])
+    p = status.get("pressure") or {}
+    metric("pt_watch_pressure_avg10_percent", "gauge", "PSI avg10 by resource and kind.",
+           [({"resource": r, "kind": k}, v) for r, kinds in (p.get("psi") or {}).items() for k, v in kinds.items()])
+    return "\n".join(out) + "\n"
+
+
+def write(path: str, status: dict) -> None:
+    """Write the metrics to ``path`` atomically (temporary file + rename in
+    the same directory), so the collector never reads half a file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".pt-watch-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(render(status))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

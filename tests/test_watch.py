@@ -1,0 +1,250 @@
+"""pt watch on real processes the test starts itself.
+
+Every watcher here is limited with ``--match`` to a marker only this test's
+processes carry, so it can never act on anything else on the machine. The
+acting tests use :func:`pt.testing.acting_env` (the default policy but no
+minimum age, as every test that applies actions to its own fresh children);
+what is recommended is the default model's own verdict.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pt.testing import acting_env, isolated_env, kill_if_same, start_ticks, wait_for
+from pt.watch.modes import REVERSIBLE
+
+SERVER = """
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+conn, _ = s.accept()
+while True:
+    data = conn.recv(64)
+    if not data:
+        break
+    conn.sendall(data)
+"""
+
+
+def marker() -> str:
+    return f"ptwatchtest{uuid.uuid4().hex[:12]}"
+
+
+def orphan_spinner(mark: str) -> tuple[int, int]:
+    """A runaway spinner whose launching shell exited (an orphan), carrying ``mark``."""
+    code = "while True: pass"
+    out = subprocess.run(["setsid", "sh", "-c", f"{sys.executable} -c '{code}' {mark} >/dev/null 2>&1 & echo $!"],
+                         capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL)
+    pid = int(out.stdout)
+    return pid, start_ticks(pid)
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A server with a live client, both children of this test (in use)."""
+    mark = marker()
+    server = subprocess.Popen([sys.executable, "-c", SERVER, mark], stdout=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL)
+    port = int(server.stdout.readline())
+    client = socket.create_connection(("127.0.0.1", port))
+    client.sendall(b"hello")
+    client.recv(16)
+    yield mark, server
+    client.close()
+    server.kill()
+    server.wait()
+    server.stdout.close()
+
+
+def watch(args: list[str], env: dict, cwd: Path, timeout: float = 120) -> tuple[int, list[dict], str]:
+    proc = subprocess.run([sys.executable, "-m", "pt", "watch", "--json", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    steps = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    return proc.returncode, steps, proc.stderr
+
+
+def state_of(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def undo_all(steps: list[dict], env: dict, cwd: Path) -> None:
+    for plan_id in {s["data"]["status"]["last"]["plan_id"] for s in steps} - {None}:
+        subprocess.run([sys.executable, "-m", "pt", "undo", plan_id, "--yes"], env=env, cwd=cwd,
+                       capture_output=True, timeout=60)
+
+
+def test_observe_never_acts(tmp_path, served):
+    mark, server = served
+    pid, start = orphan_spinner(mark)
+    env = acting_env(tmp_path)
+    try:
+        code, steps, err = watch(["--mode", "observe", "--interval", "1", "--for", "4", "--match", mark],
+                                 env, tmp_path)
+        assert code == 0, err
+        assert len(steps) >= 2
+        for s in steps:
+            status = s["data"]["status"]
+            assert s["status"] == "ok" and status["mode"] == "observe"
+            assert status["last"]["acted"] == [] and status["last"]["plan_id"] is None
+        assert state_of(pid) in "RS" and state_of(server.pid) in "RS"
+        assert not (tmp_path / "state/pt/plans").exists() or not list((tmp_path / "state/pt/plans").iterdir())
+    finally:
+        kill_if_same(pid, start)
+
+
+def test_canary_throttles_an_orphaned_spinner_and_leaves_a_served_server_alone(tmp_path, served):
+    mark, server = served
+    pid, start = orphan_spinner(mark)
+    env = acting_env(tmp_path)
+    steps = []
+    try:
+        code, steps, err = watch(["--mode", "canary", "--interval", "1", "--for", "6", "--match", mark],
+                                 env, tmp_path)
+        assert code == 0, err
+        acted = [(i, a) for i, s in enumerate(steps) for a in s["data"]["status"]["last"]["acted"]]
+        on_spinner = [(i, a) for i, a in acted if a["pid"] == pid]
+        assert on_spinner, f"nothing done to the spinner: {[s['data']['status']['last'] for s in steps]}"
+        first, action = on_spinner[0]
+        assert first <= 1                                     # within two intervals
+        assert action["action"] in REVERSIBLE and action["result"] == "done"
+        assert all(a["pid"] != server.pid for _, a in acted)
+        assert state_of(server.pid) in "RS"
+        plan_id = steps[first]["data"]["status"]["last"]["plan_id"]
+        shown = subprocess.run([sys.executable, "-m", "pt", "explain", "--plan", plan_id], env=env, cwd=tmp_path,
+                               capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0 and str(pid) in shown.stdout
+    finally:
+        undo_all(steps, env, tmp_path)
+        kill_if_same(pid, start)
+
+
+def test_canary_budget_demotes_to_observe(tmp_path):
+    mark = marker()
+    spinners = [orphan_spinner(mark) for _ in range(2)]
+    env = acting_env(tmp_path)
+    steps = []
+    try:
+        code, steps, err = watch(["--mode", "canary", "--budget", "1", "--interval", "1", "--for", "5",
+                                  "--match", mark], env, tmp_path)
+        assert code == 0, err
+        acted = [a for s in steps for a in s["data"]["status"]["last"]["acted"]]
+        assert len(acted) == 1
+        final = steps[-1]["data"]["status"]
+        assert final["mode"] == "observe" and "budget" in final["demoted_because"]
+    finally:
+        undo_all(steps, env, tmp_path)
+        for pid, start in spinners:
+            kill_if_same(pid, start)
+
+
+def test_kill_switch_file_stops_acting(tmp_path):
+    mark = marker()
+    pid, start = orphan_spinner(mark)
+    env = acting_env(tmp_path)
+    switch = tmp_path / "state/pt/watch"
+    switch.mkdir(parents=True, mode=0o700)
+    (tmp_path / "state/pt").chmod(0o700)
+    (switch / "kill-switch").touch()
+    try:
+        code, steps, err = watch(["--mode", "canary", "--interval", "1", "--for", "3", "--match", mark],
+                                 env, tmp_path)
+        assert code == 0, err
+        assert all(s["data"]["status"]["last"]["acted"] == [] for s in steps)
+        assert "kill switch" in steps[-1]["data"]["status"]["demoted_because"]
+        assert state_of(pid) in "RS"
+    finally:
+        kill_if_same(pid, start)
+
+
+def test_one_watcher_per_state_dir_status_and_clean_sigterm(tmp_path):
+    env = isolated_env(tmp_path)
+    metrics = tmp_path / "pt.prom"
+    first = subprocess.Popen([sys.executable, "-m", "pt", "watch", "--interval", "1", "--match", marker(),
+                              "--metrics", str(metrics), "--no-telemetry"],
+                             env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(metrics.exists, timeout=60, interval=0.1)
+        second = subprocess.run([sys.executable, "-m", "pt", "watch", "--for", "1"], env=env, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and "another pt watch" in second.stderr
+        status = subprocess.run([sys.executable, "-m", "pt", "watch", "--status", "--json"], env=env, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0
+        doc = json.loads(status.stdout)["data"]["status"]
+        assert doc["pid"] == first.pid and doc["mode"] == "observe"
+        assert "pt_watch_scans_total" in metrics.read_text()
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+        assert first.returncode == 0
+        after = subprocess.run([sys.executable, "-m", "pt", "watch", "--status"], env=env, cwd=tmp_path,
+                               capture_output=True, text=True, timeout=60)
+        assert after.returncode == 3 and "has stopped" in after.stdout
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+
+
+def test_sighup_with_a_bad_policy_keeps_the_old_one(tmp_path):
+    env = {**isolated_env(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    proc = subprocess.Popen([sys.executable, "-m", "pt", "watch", "--interval", "1", "--match", marker(),
+                             "--no-telemetry"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stdout.readline()                          # the first interval is done: handlers are in place
+        (tmp_path / "config/pt").mkdir(parents=True)
+        (tmp_path / "config/pt/policy.json").write_text('{"version": 1, "window_s": "soon"}')
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0
+        assert "new policy refused, keeping the old one" in err and "window_s" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_print_unit_is_a_systemd_unit(tmp_path):
+    import configparser
+    out = subprocess.run([sys.executable, "-m", "pt", "watch", "--print-unit", "--mode", "canary"],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path, env=isolated_env(tmp_path))
+    unit = configparser.ConfigParser(interpolation=None)
+    unit.read_string(out.stdout)
+    assert unit["Service"]["ExecStart"].endswith("watch --mode canary --interval 30")
+    assert unit["Install"]["WantedBy"] == "default.target"
+
+
+@pytest.mark.parametrize("args,needle", [(["--allow-kill"], "--allow-kill needs --mode enforce"),
+                                         (["--mode", "yolo"], "invalid choice"),
+                                         (["--interval", "0"], "--interval")])
+def test_bad_usage_is_exit_2_and_named(tmp_path, args, needle):
+    out = subprocess.run([sys.executable, "-m", "pt", "watch", *args], capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path, env=isolated_env(tmp_path))
+    assert out.returncode == 2 and needle in out.stderr
+
+
+def test_no_leftover_processes(tmp_path):
+    """The helpers above stop what they start: no marker process survives."""
+    alive = [p for p in os.listdir("/proc") if p.isdigit() and _has_marker(p)]
+    assert alive == []
+
+
+def _has_marker(pid: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"ptwatchtest" in f.read()
+    except OSError:
+        return False
