@@ -60,7 +60,7 @@ WantedBy={wanted_by}
 
 def add_parser(subparsers) -> None:
     from pt.commands.deep_scan import add_selection_options
-    from pt.commands.options import count, duration, seconds_between
+    from pt.commands.options import count, duration, positive_count, seconds_between
     from pt.commands.scan import add_telemetry_options
     from pt.config import ACTIONS
     from pt.watch.modes import MODES
@@ -79,6 +79,8 @@ def add_parser(subparsers) -> None:
                    help="canary: at most N actions an hour (default 5)")
     p.add_argument("--allow-kill", action="store_true", help="enforce: kill too, where pt recommends it")
     add_selection_options(p, pid_help="only act on this process (repeatable)", actions=ACTIONS[1:])
+    p.add_argument("--record-every", type=positive_count, default=10, metavar="N",
+                   help="record every Nth scan in the telemetry lake, and every scan that acted (default 10)")
     p.add_argument("--metrics", metavar="PATH",
                    help="write Prometheus text-format metrics to PATH after every scan")
     p.add_argument("--status", action="store_true", help="print what the running watcher is doing, then exit")
@@ -177,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     watcher = Watcher(controller=ModeController(args.mode, budget_per_hour=args.budget), selection=selection,
                       interval_s=args.interval, allow_kill=args.allow_kill,
                       kill_switch=state.kill_switch(directory), policy=load_policy(), lake=args.lake,
-                      telemetry=telemetry_enabled(args))
+                      telemetry=telemetry_enabled(args), record_every=args.record_every)
 
     def on_stop(signum, _frame):
         stop.append(signum)

@@ -56,6 +56,7 @@ class Watcher:
     policy: object = None
     lake: str | None = None
     telemetry: bool = True
+    record_every: int = 10             # write every Nth scan to the lake (and every scan that acted)
     procfs: str = "/proc"
     followups: dict = field(default_factory=dict)    # (pid, start_ticks) -> (q, ticks)
     steps: int = 0
@@ -102,7 +103,7 @@ class Watcher:
         acted_ids = self._act(t, step, now)
         self._remember_leftovers(t, exclude=acted_ids)
         self.controller.window(now, clean=not (why_off or self.guardrail.alarm or step.failed))
-        if self.telemetry:
+        if self.telemetry and (acted_ids or self.steps % self.record_every == 0):
             self._record(t, scan_s)
         self.steps += 1
         self.totals["scans"] += 1
