@@ -220,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
                 pause = min(pause, max(0.0, deadline - time.monotonic()))
             wake.wait(pause)
     finally:
+        watcher.reap(wait=True)
         lock.__exit__(None, None, None)
         directory.close()
     return OK

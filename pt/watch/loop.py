@@ -63,6 +63,8 @@ class Watcher:
     last: Step | None = None
     pressure: object = None
     totals: dict = field(default_factory=lambda: {"acted": {}, "failed": 0, "scans": 0})
+    recorders: list = field(default_factory=list)    # lake writers still running (pt.watch.record)
+    telemetry_note: str | None = None
 
     def sample_pressure(self) -> None:
         sample = read_pressure(self.procfs)
@@ -104,7 +106,7 @@ class Watcher:
         self._remember_leftovers(t, exclude=acted_ids)
         self.controller.window(now, clean=not (why_off or self.guardrail.alarm or step.failed))
         if self.telemetry and (acted_ids or self.steps % self.record_every == 0):
-            self._record(t, scan_s)
+            self._record({"kind": "scan", "triage": t, "scan_s": scan_s})
         self.steps += 1
         self.totals["scans"] += 1
         self.totals["failed"] += step.failed
@@ -168,8 +170,7 @@ class Watcher:
         journal = Journal()
         records = apply_plan(plan, journal=journal, policy=self.policy)
         if self.telemetry and journal.written:
-            from pt.telemetry.writer import write_action_records
-            write_action_records(journal.written, lake=self.lake)
+            self._record({"kind": "actions", "records": journal.written})
         step.plan_id = plan["plan_id"]
         done = [r for r in records if r["result"] in ("done", "exited")]
         step.failed = sum(r["result"] == "failed" for r in records)
@@ -178,9 +179,26 @@ class Watcher:
                                wanted_more=step.note == "canary budget reached")
         return {(r["pid"], r["start_ticks"]) for r in records}
 
-    def _record(self, t, scan_s: float) -> None:
-        from pt.telemetry.writer import write_scan
-        write_scan(t, lake=self.lake, scan_s=scan_s)
+    def _record(self, payload: dict) -> None:
+        """Hand a lake write to a child process (see pt.watch.record)."""
+        from pt.watch import record
+        self.reap()
+        self.recorders.append(record.start({**payload, "lake": self.lake}))
+
+    def reap(self, wait: bool = False) -> None:
+        """Collect finished lake writers; keep the last failure's reason."""
+        running = []
+        for child in self.recorders:
+            if wait:
+                child.wait()
+            if child.poll() is None:
+                running.append(child)
+                continue
+            err = child.stderr.read().decode("utf-8", "replace").strip()
+            child.stderr.close()
+            if child.returncode:
+                self.telemetry_note = err.splitlines()[-1] if err else f"lake writer exited {child.returncode}"
+        self.recorders = running
 
     def status(self, now: float | None = None) -> dict:
         """The watcher's state for ``--status``, the status file and metrics."""
@@ -200,5 +218,6 @@ class Watcher:
             "forecast": self.forecast.as_dict(),
             "last": None if self.last is None else dataclasses.asdict(self.last),
             "totals": self.totals,
+            "telemetry_note": self.telemetry_note,
         }
 
