@@ -39,6 +39,7 @@ class Step:
     failed: int = 0
     plan_id: str | None = None
     note: str | None = None
+    rescue: dict | None = None
 
 
 @dataclass
@@ -57,7 +58,8 @@ class Watcher:
     lake: str | None = None
     telemetry: bool = True
     record_every: int = 10             # write every Nth scan to the lake (and every scan that acted)
-    procfs: str = "/proc"
+    procfs: str = "/proc"              # where pressure and memory are read (a recorded series in tests)
+    clock: object = time.time
     followups: dict = field(default_factory=dict)    # (pid, start_ticks) -> (q, ticks)
     steps: int = 0
     last: Step | None = None
@@ -67,7 +69,7 @@ class Watcher:
     telemetry_note: str | None = None
 
     def sample_pressure(self) -> None:
-        sample = read_pressure(self.procfs)
+        sample = read_pressure(self.procfs, now=self.clock())
         if self.forecast.floor_bytes == 0.0 and sample.mem_total:
             self.forecast.floor_bytes = 0.05 * sample.mem_total     # the kernel OOM-kills near here
         if sample.mem_total:
@@ -102,7 +104,10 @@ class Watcher:
                     by_class={c: int(np.count_nonzero(best[live] == i)) for i, c in enumerate(CLASSES)},
                     recommended={a: int(np.count_nonzero(action[live] == i))
                                  for i, a in enumerate(ACTIONS) if a != "keep"})
-        acted_ids = self._act(t, step, now)
+        acted_ids = self._rescue(t, step)
+        acted_ids |= self._act(t, step, now, exclude=acted_ids)
+        self.controller.record(now, acted=sum(a["result"] in ("done", "exited") for a in step.acted),
+                               failed=step.failed, wanted_more=step.note == "canary budget reached")
         self._remember_leftovers(t, exclude=acted_ids)
         self.controller.window(now, clean=not (why_off or self.guardrail.alarm or step.failed))
         if self.telemetry and (acted_ids or self.steps % self.record_every == 0):
@@ -140,12 +145,32 @@ class Watcher:
             if key not in exclude:
                 self.followups[key] = (float(min(1.0, max(0.0, in_use[row]))), int(ticks[row]))
 
-    def _act(self, t, step: Step, now: float) -> set:
+    def _rescue(self, t, step: Step) -> set:
+        """Under a forecast of memory running out within the horizon: the
+        cheapest kills that free enough (pt.watch.rescue), carried out only
+        where the mode allows kill; always reported."""
+        from pt.watch.rescue import rescue, shortfall
+        need = shortfall(self.forecast, self.urgency.horizon_s)
+        r = rescue(t, need, self.selection.rows(t, t.decision.action)) if need > 0 else None
+        if r is None:
+            return set()
+        pids = [int(p) for p in t.snapshot["pid"][r.rows]]
+        step.rescue = {"need_bytes": r.need_bytes, "pids": pids, "freed_bytes": r.freed_bytes,
+                       "cost": r.cost, "oom_pid": r.oom_pid, "oom_cost": r.oom_cost, "worth_it": r.worth_it}
+        if not r.worth_it or "kill" not in self.controller.allowed(self.allow_kill):
+            return set()
+        from pt.act.plan import Selection
+        return self._apply(t, step, Selection(pids=tuple(pids)), do="kill")
+
+    def _act(self, t, step: Step, now: float, exclude: set = frozenset()) -> set:
         """Plan and apply what the mode allows; the identities acted on."""
         allowed = self.controller.allowed(self.allow_kill)
         if not allowed:
             return set()
-        wanted = self.selection.rows(t, t.decision.action) & np.isin(
+        snap = t.snapshot
+        done = np.array([(int(p), int(s)) in exclude for p, s in zip(snap["pid"], snap["start_ticks"])],
+                        dtype=bool) if exclude else np.zeros(len(snap), dtype=bool)
+        wanted = ~done & self.selection.rows(t, t.decision.action) & np.isin(
             t.decision.action, [ACTIONS.index(a) for a in allowed]) & np.equal(t.protected_by, None)
         rows = np.flatnonzero(wanted)
         if not len(rows):
@@ -156,14 +181,18 @@ class Watcher:
             rows = rows[np.argsort(-saved, kind="stable")[:budget]]
             step.note = "canary budget reached"
         if not len(rows):
-            self.controller.record(now, acted=0, failed=0, wanted_more=True)
             return set()
+        selection = dataclasses.replace(self.selection, pids=tuple(int(p) for p in t.snapshot["pid"][rows]),
+                                        actions=tuple(allowed))
+        return self._apply(t, step, selection)
+
+    def _apply(self, t, step: Step, selection, do: str | None = None) -> set:
+        """Make, save and apply a plan, as `pt plan` + `pt apply --yes` would;
+        the identities it acted on (added to ``step``)."""
         from pt.act.apply import apply_plan
         from pt.act.journal import Journal
         from pt.act.plan import make_plan, save_plan
-        selection = dataclasses.replace(self.selection, pids=tuple(int(p) for p in t.snapshot["pid"][rows]),
-                                        actions=tuple(allowed))
-        plan = make_plan(t, selection)
+        plan = make_plan(t, selection, do=do)
         if not plan["actions"]:
             return set()
         save_plan(plan)
@@ -172,11 +201,8 @@ class Watcher:
         if self.telemetry and journal.written:
             self._record({"kind": "actions", "records": journal.written})
         step.plan_id = plan["plan_id"]
-        done = [r for r in records if r["result"] in ("done", "exited")]
-        step.failed = sum(r["result"] == "failed" for r in records)
-        step.acted = [{"pid": r["pid"], "action": r["action"], "result": r["result"]} for r in records]
-        self.controller.record(now, acted=len(done), failed=step.failed,
-                               wanted_more=step.note == "canary budget reached")
+        step.failed += sum(r["result"] == "failed" for r in records)
+        step.acted += [{"pid": r["pid"], "action": r["action"], "result": r["result"]} for r in records]
         return {(r["pid"], r["start_ticks"]) for r in records}
 
     def _record(self, payload: dict) -> None:
