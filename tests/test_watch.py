@@ -4,7 +4,11 @@ Every watcher here is limited with ``--match`` to a marker only this test's
 processes carry, so it can never act on anything else on the machine. The
 acting tests use :func:`pt.testing.acting_env` (the default policy but no
 minimum age, as every test that applies actions to its own fresh children);
-what is recommended is the default model's own verdict.
+what is recommended is the default model's own verdict. The tests of the
+modes' mechanics (what canary may do, its budget, the kill switch) pass
+``--no-deep-check`` so that they act on the quick verdict of a seconds-old
+spinner; the deep-scan gate itself is tested on its own, by the invariant
+it guarantees.
 """
 from __future__ import annotations
 
@@ -109,8 +113,8 @@ def test_canary_throttles_an_orphaned_spinner_and_leaves_a_served_server_alone(t
     env = acting_env(tmp_path)
     steps = []
     try:
-        code, steps, err = watch(["--mode", "canary", "--interval", "1", "--for", "6", "--match", mark],
-                                 env, tmp_path)
+        code, steps, err = watch(["--mode", "canary", "--no-deep-check", "--interval", "1", "--for", "6",
+                                  "--match", mark], env, tmp_path)
         assert code == 0, err
         acted = [(i, a) for i, s in enumerate(steps) for a in s["data"]["status"]["last"]["acted"]]
         on_spinner = [(i, a) for i, a in acted if a["pid"] == pid]
@@ -135,8 +139,8 @@ def test_canary_budget_demotes_to_observe(tmp_path):
     env = acting_env(tmp_path)
     steps = []
     try:
-        code, steps, err = watch(["--mode", "canary", "--budget", "1", "--interval", "1", "--for", "5",
-                                  "--match", mark], env, tmp_path)
+        code, steps, err = watch(["--mode", "canary", "--no-deep-check", "--budget", "1", "--interval", "1",
+                                  "--for", "5", "--match", mark], env, tmp_path)
         assert code == 0, err
         acted = [a for s in steps for a in s["data"]["status"]["last"]["acted"]]
         assert len(acted) == 1
@@ -145,6 +149,39 @@ def test_canary_budget_demotes_to_observe(tmp_path):
     finally:
         undo_all(steps, env, tmp_path)
         for pid, start in spinners:
+            kill_if_same(pid, start)
+
+
+BURSTY = "import time\nwhile True:\n    end = time.time() + 0.3\n    while time.time() < end: pass\n    time.sleep(3)"
+
+
+def test_canary_acts_only_where_the_deep_scan_confirms(tmp_path):
+    """With the deep check (the default), everything acted on was confirmed
+    by the deep scan, and nothing it overturned was touched: an orphaned
+    spinner and an orphaned bursty worker (0.3 s of CPU every 3 s)."""
+    mark = marker()
+    spinner = orphan_spinner(mark)
+    out = subprocess.run(["setsid", "sh", "-c", f"{sys.executable} -c '{BURSTY}' {mark} >/dev/null 2>&1 & echo $!"],
+                         capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL)
+    bursty = (int(out.stdout), start_ticks(int(out.stdout)))
+    env = acting_env(tmp_path)
+    steps = []
+    try:
+        code, steps, err = watch(["--mode", "canary", "--interval", "1", "--for", "6", "--match", mark],
+                                 env, tmp_path, timeout=300)
+        assert code == 0, err
+        for s in steps:
+            last = s["data"]["status"]["last"]
+            acted = {a["pid"] for a in last["acted"]}
+            if last["deep"] is None:
+                assert not acted                      # nothing acted on without the gate
+                continue
+            assert acted.isdisjoint(last["deep"]["overturned"])
+            for pid in acted:
+                assert last["deep"]["verdicts"][str(pid)] in REVERSIBLE
+    finally:
+        undo_all(steps, env, tmp_path)
+        for pid, start in (spinner, bursty):
             kill_if_same(pid, start)
 
 

@@ -11,6 +11,11 @@ modes (promotion is only ever yours; demotion is automatic):
   enforce   acts with every action the policy recommends except kill;
             kill only with --allow-kill
 
+Before acting on its own, the watcher deep-scans the candidates (up to 15 s,
+less once watching stops paying) and acts only where the deep verdict also
+calls for an action it may take: a worker that merely looked idle in the
+quick scan's window is left alone (--no-deep-check skips this).
+
 Every action goes through a saved plan and the journal exactly as
 `pt plan` + `pt apply --yes` would: vetoes, identity checks, data-loss gates
 and rate limits all apply, and `pt explain --plan ID` / `pt undo ID` work on
@@ -78,6 +83,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--budget", type=count, default=5, metavar="N",
                    help="canary: at most N actions an hour (default 5)")
     p.add_argument("--allow-kill", action="store_true", help="enforce: kill too, where pt recommends it")
+    p.add_argument("--no-deep-check", dest="deep_check", action="store_false",
+                   help="act on the quick scan's verdict alone (default: a deep scan of the candidates must "
+                        "confirm that acting is warranted first)")
     add_selection_options(p, pid_help="only act on this process (repeatable)", actions=ACTIONS[1:])
     p.add_argument("--record-every", type=positive_count, default=10, metavar="N",
                    help="record every Nth scan in the telemetry lake, and every scan that acted (default 10)")
@@ -179,7 +187,8 @@ def run(args: argparse.Namespace) -> int:
     watcher = Watcher(controller=ModeController(args.mode, budget_per_hour=args.budget), selection=selection,
                       interval_s=args.interval, allow_kill=args.allow_kill,
                       kill_switch=state.kill_switch(directory), policy=load_policy(), lake=args.lake,
-                      telemetry=telemetry_enabled(args), record_every=args.record_every)
+                      telemetry=telemetry_enabled(args), record_every=args.record_every,
+                      deep_check=args.deep_check)
 
     def on_stop(signum, _frame):
         stop.append(signum)

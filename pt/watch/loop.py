@@ -40,6 +40,7 @@ class Step:
     plan_id: str | None = None
     note: str | None = None
     rescue: dict | None = None
+    deep: dict | None = None
 
 
 @dataclass
@@ -58,6 +59,8 @@ class Watcher:
     lake: str | None = None
     telemetry: bool = True
     record_every: int = 10             # write every Nth scan to the lake (and every scan that acted)
+    deep_check: bool = True            # confirm by a deep scan before acting (see _confirmed)
+    deep_max_s: float = 15.0
     procfs: str = "/proc"              # where pressure and memory are read (a recorded series in tests)
     clock: object = time.time
     followups: dict = field(default_factory=dict)    # (pid, start_ticks) -> (q, ticks)
@@ -180,11 +183,37 @@ class Watcher:
             saved = t.decision.expected_loss[rows, 0] - t.decision.expected_loss[rows, t.decision.action[rows]]
             rows = rows[np.argsort(-saved, kind="stable")[:budget]]
             step.note = "canary budget reached"
+        rows = self._confirmed(t, rows, step, allowed)
         if not len(rows):
             return set()
         selection = dataclasses.replace(self.selection, pids=tuple(int(p) for p in t.snapshot["pid"][rows]),
                                         actions=tuple(allowed))
         return self._apply(t, step, selection)
+
+    def _confirmed(self, t, rows: np.ndarray, step: Step, allowed: tuple[str, ...]) -> np.ndarray:
+        """The rows a deep scan confirms: before acting on its own, the
+        watcher watches the candidates (at most ``deep_max_s``, less once
+        their value of information is spent) and acts only where the deep
+        verdict also calls for an action it may take, so a worker that merely
+        looked idle in the quick window is left alone. The deep scan is a
+        gate, not a re-chooser: the action carried out is the quick scan's,
+        whose plan holds its ledger."""
+        if not self.deep_check:
+            return rows
+        from pt.act.plan import Selection
+        from pt.deep import deep_scan
+        quick = t.snapshot
+        deep = deep_scan(Selection(pids=tuple(int(p) for p in quick["pid"][rows])), max_time_s=self.deep_max_s,
+                         policy=self.policy)
+        snap = deep.quick.snapshot
+        verdict = {(int(snap["pid"][r]), int(snap["start_ticks"][r])): ACTIONS[int(a)]
+                   for r, a in zip(deep.rows, deep.decision.action)}
+        said = [verdict.get((int(quick["pid"][r]), int(quick["start_ticks"][r]))) for r in rows]
+        agree = np.array([a in allowed for a in said], dtype=bool)
+        step.deep = {"seconds": round(deep.elapsed_s, 2),
+                     "verdicts": {int(quick["pid"][r]): a or "not watched" for r, a in zip(rows, said)},
+                     "overturned": [int(quick["pid"][r]) for r in rows[~agree]]}
+        return rows[agree]
 
     def _apply(self, t, step: Step, selection, do: str | None = None) -> set:
         """Make, save and apply a plan, as `pt plan` + `pt apply --yes` would;

@@ -108,13 +108,16 @@ class MemoryForecast:
     The smoothing adapts to burstiness (a step in the rate is tracked within
     a few samples, a steady rate is smoothed). Confidence mixes how many
     samples there are (70 %) with how well the last rate predicted the next
-    level (30 %); below ``min_confidence`` or with fewer than 3 samples the
-    forecast says it is unreliable instead of giving a number.
+    level (30 %); below ``min_confidence`` or with fewer than ``min_samples``
+    samples the forecast says it is unreliable instead of giving a number
+    (five samples: two and a half minutes at the default interval, so one
+    burst of allocations is not yet a trend).
     """
 
     floor_bytes: float
     base_alpha: float = 0.3
     min_confidence: float = 0.2
+    min_samples: int = 5
     samples: int = 0
     level: float = math.nan
     rate: float = 0.0            # bytes/s, negative while memory is being used up
@@ -154,7 +157,7 @@ class MemoryForecast:
 
     @property
     def reliable(self) -> bool:
-        return self.samples >= 3 and self.confidence >= self.min_confidence
+        return self.samples >= self.min_samples and self.confidence >= self.min_confidence
 
     def seconds_to_floor(self) -> float | None:
         """Seconds until MemAvailable reaches the floor at the current rate

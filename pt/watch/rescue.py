@@ -44,13 +44,15 @@ class Rescue:
 
 
 def shortfall(forecast, horizon_s: float) -> float:
-    """Bytes MemAvailable is forecast to be below the floor at the horizon
-    (0 when the forecast is unreliable or not heading there)."""
+    """Bytes to free now so MemAvailable stays above the floor until the
+    horizon at the current rate (0 when the forecast is unreliable or does
+    not reach the floor within the horizon). The acceleration times the
+    arrival but not the amount: squared over a 30-minute horizon, a
+    moment's acceleration would ask for more memory than the machine has."""
     tte = forecast.seconds_to_floor()
     if tte is None or tte > horizon_s:
         return 0.0
-    projected = forecast.level + forecast.rate * horizon_s + 0.5 * forecast.accel * horizon_s ** 2
-    return max(forecast.floor_bytes - projected, 0.0)
+    return max(forecast.floor_bytes - (forecast.level + forecast.rate * horizon_s), 0.0)
 
 
 def _exempt(pids: np.ndarray, procfs: str) -> np.ndarray:
