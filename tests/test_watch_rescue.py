@@ -145,3 +145,15 @@ def test_the_loop_forecasts_and_reports_a_rescue_from_a_recorded_series(tmp_path
     assert set(step.rescue["pids"]) <= {orphan, served}
     assert step.acted == [] and status["mode"] == "observe"
     assert "PSI unavailable" in watcher.pressure.note
+
+
+def test_a_rescue_plan_says_who_chose_the_action(hogs, later):
+    """A kill chosen by the watcher's rescue is recorded as its reason, never
+    as the user's explicit request."""
+    from pt.act.plan import make_plan
+    _, orphan, _ = hogs
+    plan = make_plan(later, Selection(pids=(orphan,)), do="kill", chosen_by="pt watch memory rescue: test")
+    (entry,) = plan["actions"]
+    assert entry["requested"] is False and entry["reason"] == "pt watch memory rescue: test"
+    user = make_plan(later, Selection(pids=(orphan,)), do="kill")
+    assert user["actions"][0]["requested"] is True and "reason" not in user["actions"][0]

@@ -93,7 +93,7 @@ def _intent(plan: dict, step: Step) -> dict:
     so a resumed apply can still undo it."""
     entry = step.entry
     why = {k: entry[k] for k in ("comm", "command", "category", "posterior", "expected_loss", "why",
-                                 "ledger", "requested") if k in entry}
+                                 "ledger", "requested", "reason") if k in entry}
     return _record(plan["plan_id"], entry, "intent", params={**entry["params"], "before": step.before or {}},
                    justification=why)
 

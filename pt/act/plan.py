@@ -112,9 +112,13 @@ class Selection:
         return mask
 
 
-def make_plan(t, selection: Selection, *, do: str | None = None, now: float | None = None) -> dict:
+def make_plan(t, selection: Selection, *, do: str | None = None, now: float | None = None,
+              chosen_by: str | None = None) -> dict:
     """The plan for triage ``t``: one action per selected process whose
     recommended action (or ``do``, the user's explicit choice) is not keep.
+    ``chosen_by``: who chose ``do`` and why when not the user (``pt watch``'s
+    memory rescue); recorded in each action as its ``reason`` instead of
+    "requested".
 
     A protected process is never planned (its recommendation is always keep;
     an explicit ``do`` is refused with the veto as the reason, in ``refused``).
@@ -166,7 +170,8 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
             "age_s": float(snap["elapsed_s"][row]),
             **write_baseline(pid),
             "action": name,
-            "requested": do is not None,
+            "requested": do is not None and chosen_by is None,
+            **({"reason": chosen_by} if chosen_by else {}),
             "params": params,
             "posterior": {c: round(float(p), 6) for c, p in zip(CLASSES, t.inference.posterior[row])},
             "expected_loss": {a: (round(float(v), 4) if np.isfinite(v) else None)

@@ -212,6 +212,8 @@ def print_plan_explain(plan_id: str, items: list[dict], console: Console | None 
         console.print(text("  posterior  " + "  ".join(f"{c} {post[c]:.3f}" for c in CLASSES if c in post)))
         if just.get("requested"):
             console.print(text("  requested explicitly by the user (pt plan --do)", "yellow"))
+        if just.get("reason"):
+            console.print(text(f"  chosen by  {just['reason']}", "yellow"))
         console.print(text(f"  why        {just.get('why', '')}"))
         losses = {a: v for a, v in just.get("expected_loss", {}).items() if v is not None}
         if losses:

@@ -163,7 +163,10 @@ class Watcher:
         if not r.worth_it or "kill" not in self.controller.allowed(self.allow_kill):
             return set()
         from pt.act.plan import Selection
-        return self._apply(t, step, Selection(pids=tuple(pids)), do="kill")
+        reason = (f"pt watch memory rescue: MemAvailable forecast to reach the floor; frees "
+                  f"{r.freed_bytes / 2**20:.0f} MB at expected loss {r.cost:.2f}, below {r.oom_cost:.2f} "
+                  f"for the OOM killer's likely pick (pid {r.oom_pid})")
+        return self._apply(t, step, Selection(pids=tuple(pids)), do="kill", reason=reason)
 
     def _act(self, t, step: Step, now: float, exclude: set = frozenset()) -> set:
         """Plan and apply what the mode allows; the identities acted on."""
@@ -215,13 +218,13 @@ class Watcher:
                      "overturned": [int(quick["pid"][r]) for r in rows[~agree]]}
         return rows[agree]
 
-    def _apply(self, t, step: Step, selection, do: str | None = None) -> set:
+    def _apply(self, t, step: Step, selection, do: str | None = None, reason: str | None = None) -> set:
         """Make, save and apply a plan, as `pt plan` + `pt apply --yes` would;
         the identities it acted on (added to ``step``)."""
         from pt.act.apply import apply_plan
         from pt.act.journal import Journal
         from pt.act.plan import make_plan, save_plan
-        plan = make_plan(t, selection, do=do)
+        plan = make_plan(t, selection, do=do, chosen_by=reason)
         if not plan["actions"]:
             return set()
         save_plan(plan)
