@@ -185,6 +185,31 @@ def test_canary_acts_only_where_the_deep_scan_confirms(tmp_path):
             kill_if_same(pid, start)
 
 
+def test_an_action_is_announced_on_the_desktop(tmp_path):
+    """Where notify-send exists and a desktop session is set, an action is
+    announced with how to revert it. (notify-send is a recording stand-in:
+    this machine has no desktop session.)"""
+    mark = marker()
+    pid, start = orphan_spinner(mark)
+    bin_dir, log = tmp_path / "bin", tmp_path / "notified"
+    bin_dir.mkdir()
+    (bin_dir / "notify-send").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> {log}\n')
+    (bin_dir / "notify-send").chmod(0o755)
+    env = {**acting_env(tmp_path), "PATH": f"{bin_dir}:{os.environ['PATH']}", "DISPLAY": ":99"}
+    steps = []
+    try:
+        code, steps, err = watch(["--mode", "canary", "--no-deep-check", "--interval", "1", "--for", "3",
+                                  "--match", mark], env, tmp_path)
+        assert code == 0, err
+        assert any(a["pid"] == pid for s in steps for a in s["data"]["status"]["last"]["acted"])
+        text = log.read_text()
+        assert "--app-name=pt" in text and "pt watch acted" in text
+        assert f"pid {pid}" in text and "pt undo" in text
+    finally:
+        undo_all(steps, env, tmp_path)
+        kill_if_same(pid, start)
+
+
 def test_kill_switch_file_stops_acting(tmp_path):
     mark = marker()
     pid, start = orphan_spinner(mark)
@@ -212,9 +237,10 @@ def test_one_watcher_per_state_dir_status_and_clean_sigterm(tmp_path):
                              env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(metrics.exists, timeout=60, interval=0.1)
-        second = subprocess.run([sys.executable, "-m", "pt", "watch", "--for", "1"], env=env, cwd=tmp_path,
+        second = subprocess.run([sys.executable, "-m", "pt", "watch", "--for", "1", "--json"], env=env, cwd=tmp_path,
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 1 and "another pt watch" in second.stderr
+        assert json.loads(second.stdout)["errors"][0]["code"] == "already_watching"
         status = subprocess.run([sys.executable, "-m", "pt", "watch", "--status", "--json"], env=env, cwd=tmp_path,
                                 capture_output=True, text=True, timeout=60)
         assert status.returncode == 0

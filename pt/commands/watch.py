@@ -167,22 +167,27 @@ def run(args: argparse.Namespace) -> int:
     from pt.watch.loop import Watcher
     from pt.watch.modes import ModeController
 
+    def fail(code: int, kind: str, message: str) -> int:
+        error("watch", message)
+        if args.json:
+            from pt.ui.result import error_envelope
+            print_json(error_envelope("watch", code=kind, message=message))
+        return code
+
     selection, problem = selection_from(args)
     if problem:
-        error("watch", problem)
-        return USAGE
+        return fail(USAGE, "usage", problem)
     if args.allow_kill and args.mode != "enforce":
-        error("watch", "--allow-kill needs --mode enforce")
-        return USAGE
+        return fail(USAGE, "usage", "--allow-kill needs --mode enforce")
     directory = state.watch_dir()
     try:
         lock = directory.locked(state.LOCK_FILE, blocking=False)
         lock.__enter__()
     except BlockingIOError:
         status = state.read_status(directory) or {}
-        error("watch", f"another pt watch (pid {status.get('pid', '?')}) is running on {directory.path}; "
-                       "see `pt watch --status`")
-        return ERROR
+        directory.close()
+        return fail(ERROR, "already_watching", f"another pt watch (pid {status.get('pid', '?')}) is running on "
+                                               f"{directory.path}; see `pt watch --status`")
     stop, wake = [], threading.Event()
     watcher = Watcher(controller=ModeController(args.mode, budget_per_hour=args.budget), selection=selection,
                       interval_s=args.interval, allow_kill=args.allow_kill,
@@ -207,7 +212,9 @@ def run(args: argparse.Namespace) -> int:
     deadline = None if args.duration is None else time.monotonic() + args.duration
     try:
         while not stop:
+            mode_before = watcher.controller.mode
             step = watcher.step()
+            tell(step, watcher, mode_before)
             status = watcher.status()
             state.write_status(directory, status)
             if args.metrics:
@@ -233,6 +240,35 @@ def run(args: argparse.Namespace) -> int:
         lock.__exit__(None, None, None)
         directory.close()
     return OK
+
+
+def notify(title: str, body: str) -> None:
+    """A desktop notification through notify-send, where there is a desktop
+    session; never fails the watch. Notification servers read the body as
+    markup, so it is escaped for that as well as for control characters."""
+    import os
+    import shutil
+    import subprocess
+
+    from pt.ui.text import escape
+    exe = shutil.which("notify-send")
+    if not exe or not any(os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS")):
+        return
+    safe = escape(body).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    try:
+        subprocess.run([exe, "--app-name=pt", escape(title), safe], timeout=5, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        pass
+
+
+def tell(step, watcher, mode_before: str) -> None:
+    """Notify what this interval did: actions taken, or a demotion."""
+    if step.acted:
+        notify("pt watch acted", "; ".join(f"{a['action']} pid {a['pid']}: {a['result']}" for a in step.acted)
+               + f" (plan {step.plan_id}; pt undo {step.plan_id} reverts)")
+    if watcher.controller.mode != mode_before and watcher.controller.demoted_because:
+        notify("pt watch stepped down to observe", watcher.controller.demoted_because)
 
 
 def report(step, watcher) -> None:
