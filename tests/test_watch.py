@@ -259,6 +259,37 @@ def test_one_watcher_per_state_dir_status_and_clean_sigterm(tmp_path):
             first.communicate()
 
 
+def test_metrics_port_serves_on_loopback(tmp_path):
+    import urllib.error
+    import urllib.request
+    with socket.socket() as probe:                      # a free port, given back for the watcher
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "pt", "watch", "--interval", "1", "--match", marker(),
+                             "--no-telemetry", "--metrics-port", str(port)], env=isolated_env(tmp_path),
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stdout.readline()                          # one interval done: metrics are there
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+            body = r.read().decode()
+            assert r.headers["Content-Type"].startswith("text/plain")
+        assert "pt_watch_scans_total" in body and 'pt_watch_mode{mode="observe"} 1' in body
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=30)
+        refused.value.close()
+        assert refused.value.code == 404
+        listening = [line for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                     if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"]
+        assert listening and all(line.split()[1].startswith("0100007F:") for line in listening)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def test_sighup_with_a_bad_policy_keeps_the_old_one(tmp_path):
     env = {**isolated_env(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
     proc = subprocess.Popen([sys.executable, "-m", "pt", "watch", "--interval", "1", "--match", marker(),
@@ -292,7 +323,8 @@ def test_print_unit_is_a_systemd_unit(tmp_path):
 
 @pytest.mark.parametrize("args,needle", [(["--allow-kill"], "--allow-kill needs --mode enforce"),
                                          (["--mode", "yolo"], "invalid choice"),
-                                         (["--interval", "0"], "--interval")])
+                                         (["--interval", "0"], "--interval"),
+                                         (["--metrics-port", "70000"], "not a TCP port")])
 def test_bad_usage_is_exit_2_and_named(tmp_path, args, needle):
     out = subprocess.run([sys.executable, "-m", "pt", "watch", *args], capture_output=True, text=True,
                          timeout=60, cwd=tmp_path, env=isolated_env(tmp_path))

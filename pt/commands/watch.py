@@ -91,12 +91,25 @@ def add_parser(subparsers) -> None:
                    help="record every Nth scan in the telemetry lake, and every scan that acted (default 10)")
     p.add_argument("--metrics", metavar="PATH",
                    help="write Prometheus text-format metrics to PATH after every scan")
+    p.add_argument("--metrics-port", type=port, metavar="PORT",
+                   help="also serve the metrics at http://127.0.0.1:PORT/metrics (loopback only)")
     p.add_argument("--status", action="store_true", help="print what the running watcher is doing, then exit")
     p.add_argument("--print-unit", choices=("user", "system"), nargs="?", const="user", metavar="user|system",
                    help="print a systemd unit that runs pt watch with these options, then exit")
     add_telemetry_options(p)
     p.add_argument("--json", action="store_true", help="one JSON object per interval (JSON Lines)")
     p.set_defaults(run=run)
+
+
+def port(text: str) -> int:
+    """argparse type: a TCP port, 1-65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
+    return value
 
 
 def print_unit(args) -> int:
@@ -188,6 +201,14 @@ def run(args: argparse.Namespace) -> int:
         directory.close()
         return fail(ERROR, "already_watching", f"another pt watch (pid {status.get('pid', '?')}) is running on "
                                                f"{directory.path}; see `pt watch --status`")
+    server = None
+    if args.metrics_port:
+        try:
+            server = metrics.Server(args.metrics_port)
+        except OSError as exc:
+            lock.__exit__(None, None, None)
+            directory.close()
+            return fail(ERROR, "metrics_port", f"cannot serve metrics on 127.0.0.1:{args.metrics_port}: {exc}")
     stop, wake = [], threading.Event()
     watcher = Watcher(controller=ModeController(args.mode, budget_per_hour=args.budget), selection=selection,
                       interval_s=args.interval, allow_kill=args.allow_kill,
@@ -217,6 +238,8 @@ def run(args: argparse.Namespace) -> int:
             tell(step, watcher, mode_before)
             status = watcher.status()
             state.write_status(directory, status)
+            if server is not None:
+                server.update(status)
             if args.metrics:
                 try:
                     metrics.write(args.metrics, status)
@@ -236,6 +259,8 @@ def run(args: argparse.Namespace) -> int:
                 pause = min(pause, max(0.0, deadline - time.monotonic()))
             wake.wait(pause)
     finally:
+        if server is not None:
+            server.close()
         watcher.reap(wait=True)
         lock.__exit__(None, None, None)
         directory.close()

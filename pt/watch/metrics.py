@@ -84,3 +84,42 @@ def write(path: str, status: dict) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+class Server:
+    """``GET /metrics`` on 127.0.0.1:``port`` (0: any free port), serving the
+    latest status given to :meth:`update`; runs on a daemon thread."""
+
+    def __init__(self, port: int):
+        import http.server
+        import threading
+
+        self._body = b"# no scan yet\n"
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.split("?")[0] != "/metrics":
+                    self.send_error(404, "only /metrics is served")
+                    return
+                body = server._body
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):          # the watcher's output is its own
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="pt-watch-metrics", daemon=True)
+        self.thread.start()
+
+    def update(self, status: dict) -> None:
+        self._body = render(status).encode()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
