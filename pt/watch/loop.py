@@ -11,6 +11,8 @@ never more: vetoes, identity checks and rate limits all still apply.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -26,6 +28,16 @@ from pt.watch.pressure import MemoryForecast, Urgency, read_pressure
 RESUME_TICKS = 2
 
 
+def contention(window) -> dict:
+    """The machine's CPU contention over the scan window, as an M/M/c queue."""
+    from pt.watch.queueing import erlang_c, mean_wait, offered_load
+    cpus = os.cpu_count() or 1
+    load = offered_load(window)
+    wait = mean_wait(cpus, load)
+    return {"cpus": cpus, "offered_load": round(load, 4), "utilisation": round(load / cpus, 4),
+            "p_wait": round(erlang_c(cpus, load), 4), "mean_wait": None if math.isinf(wait) else round(wait, 4)}
+
+
 @dataclass
 class Step:
     """What one interval saw and did (for the status file, metrics and --json)."""
@@ -39,6 +51,7 @@ class Step:
     failed: int = 0
     plan_id: str | None = None
     note: str | None = None
+    contention: dict | None = None
     rescue: dict | None = None
     deep: dict | None = None
 
@@ -103,7 +116,7 @@ class Watcher:
         best = t.inference.posterior.argmax(axis=1)
         action = t.decision.action
         live = ~t.snapshot["kernel_thread"]
-        step = Step(time=now, scan_s=scan_s, processes=int(live.sum()),
+        step = Step(time=now, scan_s=scan_s, processes=int(live.sum()), contention=contention(t.window),
                     by_class={c: int(np.count_nonzero(best[live] == i)) for i, c in enumerate(CLASSES)},
                     recommended={a: int(np.count_nonzero(action[live] == i))
                                  for i, a in enumerate(ACTIONS) if a != "keep"})
@@ -183,8 +196,9 @@ class Watcher:
             return set()
         budget = self.controller.budget_left(now)
         if budget is not None and len(rows) > budget:
+            # Most loss saved first, weighted by the CPU wait each one adds for everyone else.
             saved = t.decision.expected_loss[rows, 0] - t.decision.expected_loss[rows, t.decision.action[rows]]
-            rows = rows[np.argsort(-saved, kind="stable")[:budget]]
+            rows = rows[np.argsort(-saved * (1.0 + self._added_wait(t, rows)), kind="stable")[:budget]]
             step.note = "canary budget reached"
         rows = self._confirmed(t, rows, step, allowed)
         if not len(rows):
@@ -192,6 +206,14 @@ class Watcher:
         selection = dataclasses.replace(self.selection, pids=tuple(int(p) for p in t.snapshot["pid"][rows]),
                                         actions=tuple(allowed))
         return self._apply(t, step, selection)
+
+    def _added_wait(self, t, rows: np.ndarray) -> np.ndarray:
+        """Mean CPU wait (in service times) each row's demand adds for others (M/M/c)."""
+        from pt.watch.queueing import added_wait, offered_load
+        w = t.window
+        demand = (w.ticks[rows] + np.maximum(w.wait_ticks[rows], 0)) / max(w.window_ticks, 1)
+        load = max(offered_load(w), float(demand.sum()))
+        return np.minimum(added_wait(os.cpu_count() or 1, load, demand), 1e6)
 
     def _confirmed(self, t, rows: np.ndarray, step: Step, allowed: tuple[str, ...]) -> np.ndarray:
         """The rows a deep scan confirms: before acting on its own, the

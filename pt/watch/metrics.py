@@ -57,6 +57,11 @@ def render(status: dict) -> str:
            [({}, g["value"])])
     metric("pt_watch_guardrail_threshold", "gauge", "Alarm threshold of the guardrail (1/alpha).",
            [({}, g["threshold"])])
+    cpu = last.get("contention") or {}
+    metric("pt_watch_cpu_offered_load", "gauge", "CPUs of demand (run + runnable wait) in the last scan window.",
+           [({}, cpu.get("offered_load"))])
+    metric("pt_watch_cpu_wait_probability", "gauge", "Erlang C: probability that CPU work waits (M/M/c).",
+           [({}, cpu.get("p_wait"))])
     metric("pt_watch_urgency", "gauge", "Pressure urgency in [0, 1].", [({}, status["urgency"])])
     f = status["forecast"]
     metric("pt_watch_memory_seconds_to_floor", "gauge",
