@@ -25,10 +25,13 @@ HZ = os.sysconf("SC_CLK_TCK")
 LAKE_HOME = tempfile.TemporaryDirectory(prefix="pt-bench-watch-")
 
 
+SOAK_S = float(os.environ.get("PT_BENCH_SOAK_S", "15"))
+
+
 @pytest.fixture(scope="module")
 def machine_with_2000_processes():
     present = sum(name.isdigit() for name in os.listdir("/proc"))
-    with sleepers(max(2000 - present, 0)):
+    with sleepers(max(2000 - present, 0), seconds=int(SOAK_S) + 600):      # they outlive the soak
         yield
 
 
@@ -74,7 +77,7 @@ def _ticks_and_rss(pid: int) -> tuple[int, int]:
 def test_watch_soak(machine_with_2000_processes, state_home, capsys, options):
     """Run `pt watch --interval 1` for PT_BENCH_SOAK_S seconds (default 15),
     sampling its CPU ticks (its lake writers' included) and RSS every second."""
-    seconds = float(os.environ.get("PT_BENCH_SOAK_S", "15"))
+    seconds = SOAK_S
     proc = subprocess.Popen([sys.executable, "-m", "pt", "watch", "--interval", "1", "--for", f"{seconds:g}",
                              "--json", *options], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             cwd=tempfile.gettempdir())
