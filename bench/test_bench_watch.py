@@ -52,6 +52,7 @@ def test_watch_interval(benchmark, machine_with_2000_processes, state_home):
     benchmark.group = "watch-interval-2000"
     benchmark.extra_info["role"] = "pt"
     benchmark.pedantic(watcher.step, rounds=5, warmup_rounds=1)
+    watcher.reap(wait=True)
 
 
 def test_cron_scan(benchmark, machine_with_2000_processes, state_home):

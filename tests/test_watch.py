@@ -40,8 +40,13 @@ while True:
 """
 
 
+MARKERS: list[str] = []
+
+
 def marker() -> str:
-    return f"ptwatchtest{uuid.uuid4().hex[:12]}"
+    """A word only this module's processes carry in their command lines."""
+    MARKERS.append(f"ptwatchtest{uuid.uuid4().hex[:12]}")
+    return MARKERS[-1]
 
 
 def orphan_spinner(mark: str) -> tuple[int, int]:
@@ -83,9 +88,12 @@ def state_of(pid: int) -> str:
 
 
 def undo_all(steps: list[dict], env: dict, cwd: Path) -> None:
-    for plan_id in {s["data"]["status"]["last"]["plan_id"] for s in steps} - {None}:
-        subprocess.run([sys.executable, "-m", "pt", "undo", plan_id, "--yes"], env=env, cwd=cwd,
-                       capture_output=True, timeout=60)
+    """Undo every plan the watcher made (newest first), and check it worked."""
+    plans = [s["data"]["status"]["last"]["plan_id"] for s in steps]
+    for plan_id in reversed([p for p in dict.fromkeys(plans) if p]):
+        undone = subprocess.run([sys.executable, "-m", "pt", "undo", plan_id], env=env, cwd=cwd,
+                                capture_output=True, text=True, timeout=60)
+        assert undone.returncode == 0, undone.stderr
 
 
 def test_observe_never_acts(tmp_path, served):
@@ -93,7 +101,7 @@ def test_observe_never_acts(tmp_path, served):
     pid, start = orphan_spinner(mark)
     env = acting_env(tmp_path)
     try:
-        code, steps, err = watch(["--mode", "observe", "--interval", "1", "--for", "4", "--match", mark],
+        code, steps, err = watch(["--mode", "observe", "--interval", "1", "--for", "8", "--match", mark],
                                  env, tmp_path)
         assert code == 0, err
         assert len(steps) >= 2
@@ -131,6 +139,45 @@ def test_canary_throttles_an_orphaned_spinner_and_leaves_a_served_server_alone(t
     finally:
         undo_all(steps, env, tmp_path)
         kill_if_same(pid, start)
+
+
+def test_canary_acts_once_per_process(tmp_path):
+    """A process the watcher acted on is not acted on again in later
+    intervals (the budget is not burnt on it, actions do not stack)."""
+    mark = marker()
+    pid, start = orphan_spinner(mark)
+    env = acting_env(tmp_path)
+    steps = []
+    try:
+        code, steps, err = watch(["--mode", "canary", "--no-deep-check", "--interval", "1", "--for", "12",
+                                  "--match", mark], env, tmp_path)
+        assert code == 0, err
+        acted = [a for s in steps for a in s["data"]["status"]["last"]["acted"]]
+        assert len(steps) >= 2 and [a["pid"] for a in acted] == [pid]
+    finally:
+        undo_all(steps, env, tmp_path)
+        kill_if_same(pid, start)
+
+
+def test_the_budget_and_whom_it_acted_on_survive_a_restart(tmp_path):
+    mark = marker()
+    spinners = [orphan_spinner(mark) for _ in range(2)]
+    env = acting_env(tmp_path)
+    first, second = [], []
+    try:
+        args = ["--mode", "canary", "--no-deep-check", "--budget", "1", "--interval", "1", "--for", "2",
+                "--match", mark]
+        code, first, err = watch(args, env, tmp_path)
+        assert code == 0, err
+        assert len([a for s in first for a in s["data"]["status"]["last"]["acted"]]) == 1
+        code, second, err = watch(args, env, tmp_path)
+        assert code == 0, err
+        assert all(s["data"]["status"]["last"]["acted"] == [] for s in second)
+        assert second[0]["data"]["status"]["budget_left"] in (0, None)
+    finally:
+        undo_all(first + second, env, tmp_path)
+        for pid, start in spinners:
+            kill_if_same(pid, start)
 
 
 def test_canary_budget_demotes_to_observe(tmp_path):
@@ -311,17 +358,38 @@ def test_sighup_with_a_bad_policy_keeps_the_old_one(tmp_path):
             proc.communicate()
 
 
-def test_print_unit_is_a_systemd_unit(tmp_path):
+def test_print_unit_is_a_systemd_unit_with_every_option(tmp_path):
     import configparser
-    out = subprocess.run([sys.executable, "-m", "pt", "watch", "--print-unit", "--mode", "canary"],
+    import shlex
+    args = ["--mode", "enforce", "--allow-kill", "--match", "py(test|thon) 100%", "--user", "nobody",
+            "--budget", "2", "--metrics", str(tmp_path / "pt.prom"), "--no-deep-check", "--interval", "20"]
+    out = subprocess.run([sys.executable, "-m", "pt", "watch", "--print-unit", "system", *args],
                          capture_output=True, text=True, timeout=60, cwd=tmp_path, env=isolated_env(tmp_path))
     unit = configparser.ConfigParser(interpolation=None)
     unit.read_string(out.stdout)
-    assert unit["Service"]["ExecStart"].endswith("watch --mode canary --interval 30")
-    assert unit["Install"]["WantedBy"] == "default.target"
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+    words = shlex.split(unit["Service"]["ExecStart"].replace("%%", "%").replace("$$", "$"))
+    tail = words[words.index("watch") + 1:]
+    for option, value in (("--mode", "enforce"), ("--match", "py(test|thon) 100%"), ("--user", "nobody"),
+                          ("--budget", "2"), ("--metrics", str(tmp_path / "pt.prom")), ("--interval", "20")):
+        assert tail[tail.index(option) + 1] == value
+    assert "--allow-kill" in tail and "--no-deep-check" in tail
+
+
+def test_status_of_a_forged_status_file_is_no_traceback(tmp_path):
+    env = isolated_env(tmp_path)
+    folder = Path(env["XDG_STATE_HOME"]) / "pt" / "watch"
+    folder.mkdir(parents=True, mode=0o700)
+    folder.parent.chmod(0o700)
+    (folder / "status.json").write_text('{"pid": 1, "mode": "enforce", "guardrail": "\u001b[31m"}')
+    out = subprocess.run([sys.executable, "-m", "pt", "watch", "--status"], capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path, env=env)
+    assert out.returncode == 3 and "no pt watch is running" in out.stdout
+    assert "Traceback" not in out.stderr and "\x1b" not in out.stdout
 
 
 @pytest.mark.parametrize("args,needle", [(["--allow-kill"], "--allow-kill needs --mode enforce"),
+                                         (["--metrics", "/nonexistent-dir/pt.prom"], "not a directory"),
                                          (["--mode", "yolo"], "invalid choice"),
                                          (["--interval", "0"], "--interval"),
                                          (["--metrics-port", "70000"], "not a TCP port")])
@@ -332,7 +400,8 @@ def test_bad_usage_is_exit_2_and_named(tmp_path, args, needle):
 
 
 def test_no_leftover_processes(tmp_path):
-    """The helpers above stop what they start: no marker process survives."""
+    """The tests above stop what they start: no process with one of their markers survives."""
+    assert MARKERS
     alive = [p for p in os.listdir("/proc") if p.isdigit() and _has_marker(p)]
     assert alive == []
 
@@ -340,6 +409,7 @@ def test_no_leftover_processes(tmp_path):
 def _has_marker(pid: str) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"ptwatchtest" in f.read()
+            line = f.read()
     except OSError:
         return False
+    return any(m.encode() in line for m in MARKERS)

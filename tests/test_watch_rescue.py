@@ -103,13 +103,13 @@ def test_no_need_no_rescue_and_no_candidates_no_rescue(hogs, later):
 
 def test_shortfall_follows_the_forecast():
     falling = MemoryForecast(floor_bytes=100 * MB)
-    for t in range(0, 60, 5):
-        falling.update(float(t), 1000 * MB - 10 * MB * t)
-    # At 10 MB/s from 450 MB, the floor (100 MB) is 35 s away; in 600 s it is 5,650 MB short.
-    assert shortfall(falling, 600.0) == pytest.approx(5650 * MB, rel=1e-6)
+    for t in range(0, 360, 30):
+        falling.update(float(t), 4000 * MB - 10 * MB * t)
+    # At 10 MB/s from 700 MB, the floor (100 MB) is 60 s away; in 600 s it is 5,400 MB short.
+    assert shortfall(falling, 600.0) == pytest.approx(5400 * MB, rel=1e-6)
     assert shortfall(falling, 10.0) == 0.0             # not within this horizon
     steady = MemoryForecast(floor_bytes=100 * MB)
-    for t in range(0, 60, 5):
+    for t in range(0, 360, 30):
         steady.update(float(t), 1000 * MB)
     assert shortfall(steady, 600.0) == 0.0
 
@@ -119,7 +119,7 @@ def write_meminfo(root, available_kb: int) -> None:
 
 
 def test_the_loop_forecasts_and_reports_a_rescue_from_a_recorded_series(tmp_path, hogs, monkeypatch):
-    """A recorded MemAvailable series falling 40 MB/s toward the floor: the
+    """A recorded MemAvailable series, already low, falling toward the floor: the
     watcher's forecast and urgency react, the interval shortens, and the
     rescue is reported; in observe mode nothing is done."""
     from pt.watch.loop import Watcher
@@ -131,13 +131,13 @@ def test_the_loop_forecasts_and_reports_a_rescue_from_a_recorded_series(tmp_path
     (proc / "loadavg").write_text("0.1 0.1 0.1 1/1 1")
     watcher = Watcher(controller=ModeController("observe"), selection=Selection(match=re.compile(mark)),
                       interval_s=30.0, telemetry=False, procfs=str(proc))
-    ticks = iter(range(0, 1000, 5))
-    watcher.clock = lambda: float(next(ticks))           # the series' own clock: a sample every 5 s
-    available = 1_600_000                               # kB
+    ticks = iter(range(0, 100_000, 30))
+    watcher.clock = lambda: float(next(ticks))           # the series' own clock: a sample every 30 s
+    available = 590_000                                 # kB, of 4,000,000: already below the 15 % target
     for _ in range(6):
         write_meminfo(proc, available)
         step = watcher.step()
-        available -= 200_000                            # 200 MB per 5 s
+        available -= 40_000                             # 40 MB per 30 s
     status = watcher.status()
     assert status["forecast"]["reliable"] and status["forecast"]["seconds_to_floor"] < 1800
     assert status["urgency"] >= 0.7 and status["next_interval_s"] < 30.0

@@ -8,8 +8,8 @@ modes (promotion is only ever yours; demotion is automatic):
   observe   never acts: records what it would do (the default)
   canary    acts only with reversible actions (pause, renice, throttle,
             quarantine), at most --budget of them an hour
-  enforce   acts with every action the policy recommends except kill;
-            kill only with --allow-kill
+  enforce   acts with every reversible action the policy recommends;
+            the destructive ones (restart, kill) only with --allow-kill
 
 Before acting on its own, the watcher deep-scans the candidates (up to 15 s,
 less once watching stops paying) and acts only where the deep verdict also
@@ -50,7 +50,7 @@ Documentation=man:pt(1)
 
 [Service]
 Type=simple
-ExecStart={exe} watch --mode {mode} --interval {interval:g}
+ExecStart={command}
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=30
@@ -82,7 +82,8 @@ def add_parser(subparsers) -> None:
                    help="stop after DURATION (e.g. 10m, 8h); default: until interrupted")
     p.add_argument("--budget", type=count, default=5, metavar="N",
                    help="canary: at most N actions an hour (default 5)")
-    p.add_argument("--allow-kill", action="store_true", help="enforce: kill too, where pt recommends it")
+    p.add_argument("--allow-kill", action="store_true",
+                   help="enforce: restart and kill too, where pt recommends them")
     p.add_argument("--no-deep-check", dest="deep_check", action="store_false",
                    help="act on the quick scan's verdict alone (default: a deep scan of the candidates must "
                         "confirm that acting is warranted first)")
@@ -112,11 +113,35 @@ def port(text: str) -> int:
     return value
 
 
-def print_unit(args) -> int:
+def unit_command(args) -> str:
+    """``pt watch`` with every option of ``args`` that shapes the watcher, as
+    one systemd ExecStart command line (each word quoted; ``%`` and ``$``
+    doubled, since systemd expands them)."""
+    import shlex
     import shutil
     import sys
-    exe = shutil.which("pt") or f"{sys.executable} -m pt"
-    print(USER_UNIT.format(exe=exe, mode=args.mode, interval=args.interval,
+    words = [shutil.which("pt") or sys.executable, *([] if shutil.which("pt") else ["-m", "pt"]), "watch",
+             "--mode", args.mode, "--interval", f"{args.interval:g}", "--budget", str(args.budget),
+             "--record-every", str(args.record_every)]
+    flags = {"--allow-kill": args.allow_kill, "--no-deep-check": not args.deep_check,
+             "--no-telemetry": args.no_telemetry}
+    words += [flag for flag, on in flags.items() if on]
+    for option, values in (("--pid", args.pid), ("--user", args.user), ("--class", args.classes),
+                           ("--action", args.actions)):
+        for value in values or ():
+            words += [option, str(value)]
+    if args.match is not None:
+        words += ["--match", args.match.pattern]
+    if args.min_age:
+        words += ["--min-age", f"{args.min_age:g}"]
+    for option, value in (("--metrics", args.metrics), ("--metrics-port", args.metrics_port), ("--lake", args.lake)):
+        if value:
+            words += [option, str(value)]
+    return " ".join(shlex.quote(w) for w in words).replace("%", "%%").replace("$", "$$")
+
+
+def print_unit(args) -> int:
+    print(USER_UNIT.format(command=unit_command(args),
                            wanted_by="default.target" if args.print_unit == "user" else "multi-user.target"), end="")
     return 0
 
@@ -164,18 +189,36 @@ def run(args: argparse.Namespace) -> int:
         return print_unit(args)
     if args.status:
         return show_status(args)
+    import os
     import signal
     import sys
     import threading
     import time
 
+    from pt.exit_codes import ERROR, OK, USAGE
+    from pt.ui.result import envelope, print_json
+    from pt.ui.text import error, escape
+
+    # Signals first: a SIGHUP or SIGTERM while starting must not kill the watcher.
+    stop, reload, wake = [], [], threading.Event()
+
+    def on_stop(signum, _frame):
+        stop.append(signum)
+        wake.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_stop)
+    def on_reload(_signum, _frame):
+        reload.append(True)
+        wake.set()
+
+    signal.signal(signal.SIGHUP, on_reload)
+
+    from pt.act.identity import boot_id
     from pt.commands.deep_scan import selection_from
     from pt.commands.scan import telemetry_enabled
     from pt.config import load_policy
     from pt.config_errors import ConfigError
-    from pt.exit_codes import ERROR, OK, USAGE
-    from pt.ui.result import envelope, print_json
-    from pt.ui.text import error, escape
     from pt.watch import metrics, state
     from pt.watch.loop import Watcher
     from pt.watch.modes import ModeController
@@ -192,6 +235,10 @@ def run(args: argparse.Namespace) -> int:
         return fail(USAGE, "usage", problem)
     if args.allow_kill and args.mode != "enforce":
         return fail(USAGE, "usage", "--allow-kill needs --mode enforce")
+    if args.metrics:
+        folder = os.path.dirname(os.path.abspath(args.metrics))
+        if not (os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)):
+            return fail(USAGE, "usage", f"--metrics {args.metrics}: {folder} is not a directory this user can write")
     directory = state.watch_dir()
     try:
         lock = directory.locked(state.LOCK_FILE, blocking=False)
@@ -202,39 +249,34 @@ def run(args: argparse.Namespace) -> int:
         return fail(ERROR, "already_watching", f"another pt watch (pid {status.get('pid', '?')}) is running on "
                                                f"{directory.path}; see `pt watch --status`")
     server = None
-    if args.metrics_port:
-        try:
-            server = metrics.Server(args.metrics_port)
-        except OSError as exc:
-            lock.__exit__(None, None, None)
-            directory.close()
-            return fail(ERROR, "metrics_port", f"cannot serve metrics on 127.0.0.1:{args.metrics_port}: {exc}")
-    stop, wake = [], threading.Event()
-    watcher = Watcher(controller=ModeController(args.mode, budget_per_hour=args.budget), selection=selection,
-                      interval_s=args.interval, allow_kill=args.allow_kill,
-                      kill_switch=state.kill_switch(directory), policy=load_policy(), lake=args.lake,
-                      telemetry=telemetry_enabled(args), record_every=args.record_every,
-                      deep_check=args.deep_check)
-
-    def on_stop(signum, _frame):
-        stop.append(signum)
-        wake.set()
-
-    def on_reload(_signum, _frame):
-        try:
-            watcher.policy = load_policy()
-            print("pt watch: policy reloaded", file=sys.stderr)
-        except ConfigError as exc:
-            print(escape(f"pt watch: new policy refused, keeping the old one: {exc}"), file=sys.stderr)
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, on_stop)
-    signal.signal(signal.SIGHUP, on_reload)
-    deadline = None if args.duration is None else time.monotonic() + args.duration
     try:
-        while not stop:
+        if args.metrics_port:
+            try:
+                server = metrics.Server(args.metrics_port)
+            except OSError as exc:
+                return fail(ERROR, "metrics_port", f"cannot serve metrics on 127.0.0.1:{args.metrics_port}: {exc}")
+        boot = boot_id()
+        watcher = Watcher(controller=ModeController(args.mode, budget_per_hour=args.budget), selection=selection,
+                          interval_s=args.interval, allow_kill=args.allow_kill,
+                          kill_switch=state.kill_switch(directory), policy=load_policy(), lake=args.lake,
+                          telemetry=telemetry_enabled(args), record_every=args.record_every,
+                          deep_check=args.deep_check)
+        watcher.restore(state.read_memory(directory), boot)
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        metrics_problem = None
+        while True:
+            if reload:                                # between intervals, never in the middle of one
+                reload.clear()
+                try:
+                    watcher.policy = load_policy()
+                    print("pt watch: policy reloaded", file=sys.stderr)
+                except ConfigError as exc:
+                    print(escape(f"pt watch: new policy refused, keeping the old one: {exc}"), file=sys.stderr)
+            if stop:
+                break
             mode_before = watcher.controller.mode
             step = watcher.step()
+            state.write_memory(directory, watcher.memory(boot))
             tell(step, watcher, mode_before)
             status = watcher.status()
             state.write_status(directory, status)
@@ -243,8 +285,11 @@ def run(args: argparse.Namespace) -> int:
             if args.metrics:
                 try:
                     metrics.write(args.metrics, status)
+                    metrics_problem = None
                 except OSError as exc:
-                    print(escape(f"pt watch: metrics not written to {args.metrics}: {exc}"), file=sys.stderr)
+                    if str(exc) != metrics_problem:           # say it once, not every interval
+                        print(escape(f"pt watch: metrics not written to {args.metrics}: {exc}"), file=sys.stderr)
+                    metrics_problem = str(exc)
             if watcher.pressure is not None and watcher.pressure.note and watcher.steps == 1:
                 print(escape(f"pt watch: note: {watcher.pressure.note}"), file=sys.stderr)
             if args.json:
@@ -258,10 +303,13 @@ def run(args: argparse.Namespace) -> int:
             if deadline is not None:
                 pause = min(pause, max(0.0, deadline - time.monotonic()))
             wake.wait(pause)
+            wake.clear()
+        watcher.reap(wait=True)
+    except ConfigError as exc:
+        return fail(ERROR, "invalid_config", str(exc))
     finally:
         if server is not None:
             server.close()
-        watcher.reap(wait=True)
         lock.__exit__(None, None, None)
         directory.close()
     return OK

@@ -1,19 +1,28 @@
-"""An anytime-valid check that pt's own predictions hold (``pt watch``'s guardrail).
+"""An anytime-valid alarm for pt's own over-confidence (``pt watch``'s guardrail).
 
-Each time pt recommends acting on a process it predicts that the process is
-in use with probability ``q`` = P(useful) + P(useful_bad). A later scan sees
-whether it resumed activity (``y`` = 1). If pt is calibrated,
-P(resume) <= P(in use) = q, since a process in use need not resume within
-one interval. The e-process
+When pt calls a process a leftover it predicts that the process is in use
+with probability ``q`` = P(useful) + P(useful_bad). The next interval sees
+whether it resumed activity (``y`` = 1). If pt is calibrated and leftovers
+stay idle, P(resume) <= q. Each interval, over the processes followed up
+for the first time (each process counts once, and never one the watcher
+acted on), the betting factor
 
-    E_t = mean over f in FRACTIONS of  prod_i (1 + (f / q_i) (y_i - q_i))
+    L = 1 + (f / q_mean) (y_mean - q_mean)
 
-is then a non-negative supermartingale with E_0 = 1 (each factor has
-expectation <= 1 and is >= 1 - f > 0), so by Ville's inequality
-P(E_t ever >= 1/alpha) <= alpha: the alarm fires on systematic
-over-confidence with a false-alarm probability of at most ``alpha``, however
-long pt watches and however often it looks. A mixture over several betting
-fractions adapts to how large the miscalibration is.
+has expectation <= 1 under that claim, however the processes of one
+interval depend on each other (the workers of one job resume together:
+averaging within the interval is what makes that harmless), and
+L >= 1 - f > 0. A Shiryaev-Roberts e-detector, R_t = (R_{t-1} + 1) L_t,
+averaged over the fractions f in FRACTIONS, then satisfies E[R_t] <= t, so
+the first interval at which it reaches ``threshold`` comes, on average,
+no sooner than ``threshold`` intervals when pt is right (Shin, Ramdas and
+Rinaldo's e-detectors), and soon after pt starts being over-confident, at
+any point in a long watch (a plain e-process loses that power as it banks
+evidence of being right).
+
+What it cannot tell: a leftover that wakes by itself (a forgotten poller)
+resumes though pt was right; that raises the alarm too, on the safe side
+(the watcher steps down to observe).
 """
 from __future__ import annotations
 
@@ -21,53 +30,75 @@ import math
 from dataclasses import dataclass, field
 
 FRACTIONS = (0.05, 0.1, 0.2, 0.35, 0.5)
+#: Bets use q >= Q_FLOOR: a larger q only makes the claim easier to meet (still
+#: valid), and one resumption of a q = 0.001 process cannot raise a false alarm alone.
+Q_FLOOR = 0.02
 
 
 @dataclass
-class EProcess:
-    """Betting e-process for H0: E[y | past] <= q (see the module docstring)."""
+class EDetector:
+    """Shiryaev-Roberts e-detector of resumption above prediction; see the
+    module docstring. ``threshold`` is the average run length to a false
+    alarm, in intervals (1,000: about 8 hours at the default 30 s)."""
 
-    alpha: float = 0.05
-    log_wealth: list = field(default_factory=lambda: [0.0] * len(FRACTIONS))
-    n: int = 0
+    threshold: float = 1000.0
+    stats: list = field(default_factory=lambda: [0.0] * len(FRACTIONS))
+    intervals: int = 0
+    followed_up: int = 0
     resumed: int = 0
     expected: float = 0.0
 
     def __post_init__(self):
-        if not 0.0 < self.alpha < 1.0:
-            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+        if not self.threshold > 1.0:
+            raise ValueError(f"threshold must be > 1, got {self.threshold}")
 
-    def update(self, q: float, y: int) -> None:
-        """One follow-up: predicted probability of use ``q``, observed resume ``y``."""
-        if not (0.0 <= q <= 1.0) or math.isnan(q):
-            raise ValueError(f"q must be a probability, got {q}")
-        if y not in (0, 1):
-            raise ValueError(f"y must be 0 or 1, got {y}")
-        q = min(max(q, 1e-6), 1.0)
-        for k, f in enumerate(FRACTIONS):
-            self.log_wealth[k] += math.log1p((f / q) * (y - q))
-        self.n += 1
-        self.resumed += y
-        self.expected += q
+    def update(self, qs, ys) -> None:
+        """One interval's first follow-ups: predicted use ``qs``, resumed ``ys``."""
+        qs, ys = list(qs), list(ys)
+        if len(qs) != len(ys):
+            raise ValueError("qs and ys must have the same length")
+        for q in qs:
+            if not 0.0 <= q <= 1.0:                     # nan fails too
+                raise ValueError(f"q must be a probability, got {q}")
+        if any(y not in (0, 1) for y in ys):
+            raise ValueError("y must be 0 or 1")
+        if not qs:
+            return
+        q = max(sum(qs) / len(qs), Q_FLOOR)
+        y = sum(ys) / len(ys)
+        self.stats = [(r + 1.0) * (1.0 + (f / q) * (y - q)) for r, f in zip(self.stats, FRACTIONS)]
+        self.intervals += 1
+        self.followed_up += len(qs)
+        self.resumed += sum(ys)
+        self.expected += sum(qs)
 
     @property
     def value(self) -> float:
-        """E_t: the mixture's wealth (1 at the start)."""
-        top = max(self.log_wealth)
-        return math.exp(top) * sum(math.exp(w - top) for w in self.log_wealth) / len(self.log_wealth)
-
-    @property
-    def threshold(self) -> float:
-        return 1.0 / self.alpha
+        return sum(self.stats) / len(self.stats)
 
     @property
     def alarm(self) -> bool:
         return self.value >= self.threshold
 
     def reset(self) -> None:
-        self.log_wealth = [0.0] * len(FRACTIONS)
-        self.n, self.resumed, self.expected = 0, 0, 0.0
+        """Start detecting afresh (after an alarm has been acted on)."""
+        self.stats = [0.0] * len(FRACTIONS)
 
     def as_dict(self) -> dict:
         return {"value": round(self.value, 4), "threshold": self.threshold, "alarm": self.alarm,
-                "followed_up": self.n, "resumed": self.resumed, "expected_resumed_at_most": round(self.expected, 3)}
+                "intervals": self.intervals, "followed_up": self.followed_up, "resumed": self.resumed,
+                "expected_resumed_at_most": round(self.expected, 3)}
+
+    def state(self) -> dict:
+        return {"stats": self.stats, "intervals": self.intervals, "followed_up": self.followed_up,
+                "resumed": self.resumed, "expected": self.expected}
+
+    def restore(self, doc: dict) -> None:
+        """Take back a saved :meth:`state` (ignored unless well formed)."""
+        stats = doc.get("stats") if isinstance(doc, dict) else None
+        if isinstance(stats, list) and len(stats) == len(FRACTIONS) \
+                and all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in stats):
+            self.stats = [float(v) for v in stats]
+            for key in ("intervals", "followed_up", "resumed"):
+                if isinstance(doc.get(key), int) and doc[key] >= 0:
+                    setattr(self, key, doc[key])

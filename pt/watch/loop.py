@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pt.config import ACTIONS, CLASSES
-from pt.watch.guardrail import EProcess
+from pt.watch.guardrail import EDetector
 from pt.watch.modes import ModeController
 from pt.watch.pressure import MemoryForecast, Urgency, read_pressure
+from pt.watch.tail import JumpTail
 
 #: CPU ticks a process must add between two scans to count as having resumed
 #: (one tick is the accounting noise of an idle process woken by a signal).
@@ -65,9 +66,11 @@ class Watcher:
     interval_s: float = 30.0
     allow_kill: bool = False
     kill_switch: object = None         # callable -> str | None (why the switch is on)
-    guardrail: EProcess = field(default_factory=EProcess)
+    guardrail: EDetector = field(default_factory=EDetector)
     forecast: MemoryForecast = field(default_factory=lambda: MemoryForecast(floor_bytes=0.0))
     urgency: Urgency = field(default_factory=Urgency)
+    jumps: JumpTail = field(default_factory=JumpTail)
+    p_jump: float | None = None
     policy: object = None
     lake: str | None = None
     telemetry: bool = True
@@ -75,8 +78,10 @@ class Watcher:
     deep_check: bool = True            # confirm by a deep scan before acting (see _confirmed)
     deep_max_s: float = 15.0
     procfs: str = "/proc"              # where pressure and memory are read (a recorded series in tests)
-    clock: object = time.time
+    clock: object = time.monotonic    # system-wide since boot: the budget survives a restart of the watcher
     followups: dict = field(default_factory=dict)    # (pid, start_ticks) -> (q, ticks)
+    observed: set = field(default_factory=set)       # identities the guardrail has already counted
+    acted_on: set = field(default_factory=set)       # identities this watcher acted on, ever (this boot)
     steps: int = 0
     last: Step | None = None
     pressure: object = None
@@ -90,7 +95,10 @@ class Watcher:
             self.forecast.floor_bytes = 0.05 * sample.mem_total     # the kernel OOM-kills near here
         if sample.mem_total:
             self.forecast.update(sample.time, float(sample.mem_available))
-        self.urgency.update(sample, self.forecast)
+            self.jumps.update(float(sample.mem_available))
+            intervals = max(1, round(self.urgency.horizon_s / self.interval_s))
+            self.p_jump = self.jumps.p_exceed(sample.mem_available - self.forecast.floor_bytes, intervals)
+        self.urgency.update(sample, self.forecast, self.p_jump)
         self.pressure = sample
 
     def next_interval(self) -> float:
@@ -101,7 +109,9 @@ class Watcher:
         from pt.commands.scan import verdict_memory
         from pt.triage import triage
 
-        now = time.time()
+        now = self.clock()
+        wall = time.time()
+        self.reap()
         self.sample_pressure()
         why_off = self.kill_switch() if self.kill_switch else None
         if why_off:
@@ -110,22 +120,25 @@ class Watcher:
         t = triage(policy=self.policy, memory=verdict_memory())
         scan_s = time.perf_counter() - started
         self._follow_up(t)
-        if self.guardrail.alarm:
+        alarm = self.guardrail.alarm
+        if alarm:
             self.controller.demote(f"guardrail: pt's leftovers resumed more often than it predicted "
-                                   f"(e-value {self.guardrail.value:.1f} >= {self.guardrail.threshold:g})")
+                                   f"(detector {self.guardrail.value:.1f} >= {self.guardrail.threshold:g})")
+            self.guardrail.reset()
         best = t.inference.posterior.argmax(axis=1)
         action = t.decision.action
         live = ~t.snapshot["kernel_thread"]
-        step = Step(time=now, scan_s=scan_s, processes=int(live.sum()), contention=contention(t.window),
+        step = Step(time=wall, scan_s=scan_s, processes=int(live.sum()), contention=contention(t.window),
                     by_class={c: int(np.count_nonzero(best[live] == i)) for i, c in enumerate(CLASSES)},
                     recommended={a: int(np.count_nonzero(action[live] == i))
                                  for i, a in enumerate(ACTIONS) if a != "keep"})
         acted_ids = self._rescue(t, step)
-        acted_ids |= self._act(t, step, now, exclude=acted_ids)
+        acted_ids |= self._act(t, step, now)
+        self.acted_on |= acted_ids
         self.controller.record(now, acted=sum(a["result"] in ("done", "exited") for a in step.acted),
                                failed=step.failed, wanted_more=step.note == "canary budget reached")
-        self._remember_leftovers(t, exclude=acted_ids)
-        self.controller.window(now, clean=not (why_off or self.guardrail.alarm or step.failed))
+        self._remember_leftovers(t)
+        self.controller.window(now, clean=not (why_off or alarm or step.failed))
         if self.telemetry and (acted_ids or self.steps % self.record_every == 0):
             self._record({"kind": "scan", "triage": t, "scan_s": scan_s})
         self.steps += 1
@@ -137,28 +150,36 @@ class Watcher:
         return step
 
     def _follow_up(self, t) -> None:
-        """Did last interval's leftovers resume? One guardrail observation each."""
+        """Did last interval's leftovers resume? One guardrail observation
+        for the interval, over the processes seen for the first time."""
         if not self.followups:
+            self.guardrail.update([], [])
             return
         snap = t.snapshot
         ticks = (snap["utime"] + snap["stime"]).astype(np.int64)
-        now = {(int(p), int(s)): int(k) for p, s, k in zip(snap["pid"], snap["start_ticks"], ticks)}
+        now = dict(zip(zip(snap["pid"].tolist(), snap["start_ticks"].tolist()), ticks.tolist()))
+        qs, ys = [], []
         for key, (q, before) in self.followups.items():
             after = now.get(key)
-            if after is not None:                # an exit is not a resumption: no observation
-                self.guardrail.update(q, int(after - before >= RESUME_TICKS))
+            if after is not None and key not in self.acted_on:   # an exit is not a resumption
+                qs.append(q)
+                ys.append(int(after - before >= RESUME_TICKS))
+                self.observed.add(key)
+        self.guardrail.update(qs, ys)
         self.followups = {}
+        self.observed &= set(now)                     # forget processes that are gone
 
-    def _remember_leftovers(self, t, exclude: set) -> None:
-        """Processes recommended for action (selected, not acted on by the
-        watcher) are followed up next interval with q = P(in use)."""
+    def _remember_leftovers(self, t) -> None:
+        """Processes recommended for action (selected, never acted on by the
+        watcher, not counted before) are followed up next interval with
+        q = P(in use)."""
         snap, post = t.snapshot, t.inference.posterior
         rows = np.flatnonzero(self.selection.rows(t, t.decision.action) & (t.decision.action != 0))
         in_use = post[:, CLASSES.index("useful")] + post[:, CLASSES.index("useful_bad")]
         ticks = (snap["utime"] + snap["stime"]).astype(np.int64)
         for row in rows.tolist():
             key = (int(snap["pid"][row]), int(snap["start_ticks"][row]))
-            if key not in exclude:
+            if key not in self.acted_on and key not in self.observed:
                 self.followups[key] = (float(min(1.0, max(0.0, in_use[row]))), int(ticks[row]))
 
     def _rescue(self, t, step: Step) -> set:
@@ -166,7 +187,8 @@ class Watcher:
         cheapest kills that free enough (pt.watch.rescue), carried out only
         where the mode allows kill; always reported."""
         from pt.watch.rescue import rescue, shortfall
-        need = shortfall(self.forecast, self.urgency.horizon_s)
+        low_now = self.pressure is not None and self.pressure.mem_available_fraction < self.urgency.target
+        need = shortfall(self.forecast, self.urgency.horizon_s) if low_now else 0.0
         r = rescue(t, need, self.selection.rows(t, t.decision.action)) if need > 0 else None
         if r is None:
             return set()
@@ -181,14 +203,16 @@ class Watcher:
                   f"for the OOM killer's likely pick (pid {r.oom_pid})")
         return self._apply(t, step, Selection(pids=tuple(pids)), do="kill", reason=reason)
 
-    def _act(self, t, step: Step, now: float, exclude: set = frozenset()) -> set:
-        """Plan and apply what the mode allows; the identities acted on."""
+    def _act(self, t, step: Step, now: float) -> set:
+        """Plan and apply what the mode allows; the identities acted on. A
+        process the watcher already acted on is not acted on again: one
+        action each until a person undoes it (or it exits)."""
         allowed = self.controller.allowed(self.allow_kill)
         if not allowed:
             return set()
         snap = t.snapshot
-        done = np.array([(int(p), int(s)) in exclude for p, s in zip(snap["pid"], snap["start_ticks"])],
-                        dtype=bool) if exclude else np.zeros(len(snap), dtype=bool)
+        done = np.array([(int(p), int(s)) in self.acted_on for p, s in zip(snap["pid"], snap["start_ticks"])],
+                        dtype=bool) if self.acted_on else np.zeros(len(snap), dtype=bool)
         wanted = ~done & self.selection.rows(t, t.decision.action) & np.isin(
             t.decision.action, [ACTIONS.index(a) for a in allowed]) & np.equal(t.protected_by, None)
         rows = np.flatnonzero(wanted)
@@ -246,6 +270,10 @@ class Watcher:
         from pt.act.apply import apply_plan
         from pt.act.journal import Journal
         from pt.act.plan import make_plan, save_plan
+        why_off = self.kill_switch() if self.kill_switch else None
+        if why_off:                                   # switched on during the scan: not a single action
+            self.controller.demote(f"kill switch: {why_off}")
+            return set()
         plan = make_plan(t, selection, do=do, chosen_by=reason)
         if not plan["actions"]:
             return set()
@@ -260,17 +288,31 @@ class Watcher:
         return {(r["pid"], r["start_ticks"]) for r in records}
 
     def _record(self, payload: dict) -> None:
-        """Hand a lake write to a child process (see pt.watch.record)."""
+        """Hand a lake write to a child process (see pt.watch.record); a
+        failure to start it is noted, never fatal to the watch."""
+        from pt.act.journal import state_dir
+        from pt.safefs import private_dir
         from pt.watch import record
         self.reap()
-        self.recorders.append(record.start({**payload, "lake": self.lake}))
+        try:
+            with private_dir(state_dir() / "watch") as directory:
+                self.recorders.append(record.start({**payload, "lake": self.lake}, directory))
+        except Exception as exc:                      # pickling, disk full, fork: the scan goes on
+            self.telemetry_note = f"lake writer not started: {exc}"
 
     def reap(self, wait: bool = False) -> None:
-        """Collect finished lake writers; keep the last failure's reason."""
+        """Collect finished lake writers (each interval, so none lingers as a
+        zombie); with ``wait``, give the running ones until
+        ``record.STOP_WAIT_S`` and stop those still running then."""
+        from pt.watch.record import STOP_WAIT_S
         running = []
         for child in self.recorders:
             if wait:
-                child.wait()
+                try:
+                    child.wait(timeout=STOP_WAIT_S)
+                except Exception:                     # stopped, or hung: do not hang the watcher's exit
+                    child.kill()
+                    child.wait()
             if child.poll() is None:
                 running.append(child)
                 continue
@@ -280,12 +322,38 @@ class Watcher:
                 self.telemetry_note = err.splitlines()[-1] if err else f"lake writer exited {child.returncode}"
         self.recorders = running
 
+    def memory(self, boot_id: str | None) -> dict:
+        """What a restarted watcher must not forget (this boot): whom it acted
+        on, when (the budget), a demotion, and the guardrail."""
+        return {"boot_id": boot_id, "acted_on": sorted(self.acted_on),
+                "acted_at": self.controller.acted_at, "demoted_because": self.controller.demoted_because,
+                "guardrail": self.guardrail.state()}
+
+    def restore(self, doc: dict | None, boot_id: str | None) -> None:
+        """Take back :meth:`memory` from an earlier watcher on this boot; a
+        memory from another boot, or not well formed, is ignored."""
+        if not isinstance(doc, dict) or boot_id is None or doc.get("boot_id") != boot_id:
+            return
+        acted = doc.get("acted_on")
+        if isinstance(acted, list):
+            self.acted_on = {(p[0], p[1]) for p in acted if isinstance(p, list) and len(p) == 2
+                             and all(isinstance(v, int) and v >= 0 for v in p)}
+        times = doc.get("acted_at")
+        now = self.clock()
+        if isinstance(times, list):
+            self.controller.acted_at = [float(x) for x in times
+                                        if isinstance(x, (int, float)) and now - 3600.0 < x <= now]
+        why = doc.get("demoted_because")
+        if isinstance(why, str) and why:
+            self.controller.demote(f"still, from the previous watcher: {why[:300]}")
+        self.guardrail.restore(doc.get("guardrail"))
+
     def status(self, now: float | None = None) -> dict:
         """The watcher's state for ``--status``, the status file and metrics."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         p = self.pressure
         return {
-            "time": now,
+            "time": time.time(),
             **self.controller.as_dict(now),
             "interval_s": self.interval_s,
             "next_interval_s": round(self.next_interval(), 3),
@@ -295,7 +363,7 @@ class Watcher:
             "pressure": None if p is None else {
                 "psi": p.psi, "mem_available_bytes": p.mem_available, "mem_total_bytes": p.mem_total,
                 "cpu_pressure": round(p.cpu_pressure(), 4), "note": p.note},
-            "forecast": self.forecast.as_dict(),
+            "forecast": {**self.forecast.as_dict(), "p_jump_to_floor": self.p_jump},
             "last": None if self.last is None else dataclasses.asdict(self.last),
             "totals": self.totals,
             "telemetry_note": self.telemetry_note,

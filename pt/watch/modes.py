@@ -2,7 +2,8 @@
 
 observe acts never; canary only with reversible actions (pause, renice,
 throttle, quarantine) and at most ``budget_per_hour`` of them; enforce with
-every action the policy allows (kill only when asked for explicitly).
+every reversible action, and the destructive ones (restart, kill) only when
+asked for explicitly.
 Promotion is only ever by the user. Demotion to observe is automatic on a
 guardrail alarm, an exhausted canary budget, the kill switch, or repeated
 action failures; after ``recovery_windows`` clean intervals the watcher
@@ -46,7 +47,7 @@ class ModeController:
             return ()
         if self.mode == "canary":
             return REVERSIBLE
-        return REVERSIBLE + ("restart",) + (("kill",) if allow_kill else ())
+        return REVERSIBLE + (("restart", "kill") if allow_kill else ())
 
     def budget_left(self, now: float) -> int | None:
         """Actions canary may still take this hour (None outside canary)."""

@@ -2,32 +2,42 @@
 
 pyarrow and the Parquet writer take ~75 MB that would otherwise stay in a
 watcher's memory for its whole life after the first record. The watcher
-pickles what to write (a quick scan's Triage, or journal records) into this
-child's stdin; the child writes it and exits. The pipe is private between a
-parent and its own child, so unpickling here trusts nothing from outside.
+pickles what to write (a quick scan's Triage, or journal records) into a
+file of its private state directory and starts this module on it; the child
+writes the lake, removes the file and exits. Only a file in pt's own 0700
+directory, named by its parent, is ever unpickled here. The child runs from
+``/`` with ``-P`` (no script directory on sys.path), so nothing in the
+watcher's working directory can shadow pt or its dependencies.
 """
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
+import uuid
+
+from pt import safefs
+
+#: How long a watcher waits for its lake writers when it stops.
+STOP_WAIT_S = 30.0
 
 
-def start(payload: dict) -> subprocess.Popen:
-    """Start the child and hand it ``payload``; returns without waiting."""
-    child = subprocess.Popen([sys.executable, "-m", "pt.watch.record"], stdin=subprocess.PIPE,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def start(payload: dict, directory: safefs.Dir) -> subprocess.Popen:
+    """Hand ``payload`` to a new child through a private file; returns at once."""
+    name = f"record-{uuid.uuid4().hex}.pickle"
+    directory.create(name, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    return subprocess.Popen([sys.executable, "-P", "-m", "pt.watch.record", str(directory.path / name)],
+                            cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def main(path: str) -> int:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        child.stdin.write(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
-    except BrokenPipeError:
-        pass
+        with os.fdopen(fd, "rb") as f:
+            payload = pickle.load(f)
     finally:
-        child.stdin.close()
-    return child
-
-
-def main() -> int:
-    payload = pickle.loads(sys.stdin.buffer.read())
+        os.unlink(path)
     if payload["kind"] == "scan":
         from pt.telemetry.writer import write_scan
         result = write_scan(payload["triage"], lake=payload["lake"], scan_s=payload["scan_s"])
@@ -42,4 +52,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1]))

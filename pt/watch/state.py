@@ -17,11 +17,8 @@ from pt import safefs
 KILL_SWITCH_ENV = "PT_WATCH_KILL_SWITCH"
 KILL_SWITCH_FILE = "kill-switch"
 STATUS_FILE = "status.json"
+MEMORY_FILE = "memory.json"
 LOCK_FILE = "lock"
-
-
-class AlreadyWatching(Exception):
-    """Another watcher holds this state directory."""
 
 
 def watch_dir() -> safefs.Dir:
@@ -46,13 +43,43 @@ def write_status(directory: safefs.Dir, status: dict) -> None:
     directory.replace(STATUS_FILE, json.dumps({**status, "pid": os.getpid()}, default=str).encode(), sync=False)
 
 
-def read_status(directory: safefs.Dir) -> dict | None:
-    """The last status a watcher wrote, or None when there is none (or it is not one)."""
+def _read_json(directory: safefs.Dir, name: str) -> dict | None:
     try:
-        doc = json.loads(directory.read_bytes(STATUS_FILE)[:1 << 20])
+        doc = json.loads(directory.read_bytes(name)[:1 << 20])
     except (FileNotFoundError, ValueError, UnicodeDecodeError):
         return None
     return doc if isinstance(doc, dict) else None
+
+
+#: What --status needs from the status file, and of what type.
+STATUS_KEYS = {"pid": int, "mode": str, "totals": dict, "guardrail": dict, "forecast": dict,
+               "urgency": (int, float), "next_interval_s": (int, float)}
+
+
+def read_status(directory: safefs.Dir) -> dict | None:
+    """The last status a watcher wrote, or None when there is none or it is
+    not one a watcher wrote (missing keys, wrong types)."""
+    doc = _read_json(directory, STATUS_FILE)
+    if doc is None or not all(isinstance(doc.get(k), t) for k, t in STATUS_KEYS.items()):
+        return None
+    g, f, totals = doc["guardrail"], doc["forecast"], doc["totals"]
+    if not (isinstance(g.get("value"), (int, float)) and isinstance(g.get("threshold"), (int, float))
+            and isinstance(g.get("followed_up"), int) and isinstance(f.get("reliable"), bool)
+            and isinstance(f.get("samples"), int) and isinstance(f.get("confidence"), (int, float))
+            and isinstance(f.get("seconds_to_floor"), (int, float, type(None)))
+            and isinstance(totals.get("scans"), int) and isinstance(totals.get("failed"), int)
+            and isinstance(totals.get("acted"), dict)
+            and all(isinstance(v, int) for v in totals["acted"].values())):
+        return None
+    return doc
+
+
+def write_memory(directory: safefs.Dir, memory: dict) -> None:
+    directory.replace(MEMORY_FILE, json.dumps(memory).encode(), sync=True)
+
+
+def read_memory(directory: safefs.Dir) -> dict | None:
+    return _read_json(directory, MEMORY_FILE)
 
 
 def running(directory: safefs.Dir) -> bool:
