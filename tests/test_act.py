@@ -383,6 +383,23 @@ def test_throttle_cuts_a_spinners_cpu_and_undo_restores_it(journal):
         wait_for(lambda: cpu_share(proc.pid, 0.3) > after, timeout=5)
 
 
+@pytest.mark.skipif(not _cgroups_writable("cpu"), reason="needs a writable cpu cgroup (root on this kind)")
+def test_cgroup_actions_do_not_stack_so_undo_works_in_any_order(journal):
+    """A second throttle of a process already in pt's group is refused: its
+    undo would point into the first one's group, which the first's undo
+    removes (found by the red team of pt watch)."""
+    with spinner() as proc:
+        first = plan_for([proc.pid], "throttle", {"cpu": 0.5})
+        (out,) = apply_plan(first, journal=journal, policy=acting_policy())
+        assert out["result"] == "done", out["detail"]
+        second = plan_for([proc.pid], "throttle", {"cpu": 0.2}, created_at=time.time() + 1)
+        (again,) = apply_plan(second, journal=journal, policy=acting_policy())
+        assert again["result"] == "refused" and "already in pt's cgroup" in again["detail"]
+        (undone,) = undo_plan(first, journal=journal)
+        assert undone["result"] == "done"
+        assert not cgroups.current_cgroup(proc.pid, cgroups.find("cpu")).startswith("/pt/")
+
+
 @contextlib.contextmanager
 def forker():
     """A shell that forks a long-lived child every 0.2 s, in its own process

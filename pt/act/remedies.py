@@ -150,6 +150,11 @@ def _cgroup_action(target: Target, controller: str, group_name: str, before: dic
     try:
         h = cgroups.find(controller)
         origin = before.get("origin") or cgroups.current_cgroup(target.identity.pid, h)
+        if origin == "/pt" or origin.startswith("/pt/"):
+            # Stacked, the second action's undo would point into the first's
+            # group, which the first's undo removes: one pt group at a time.
+            return Outcome("refused", f"already in pt's cgroup {origin} from an earlier action; "
+                                      "`pt undo` that one first")
         group = cgroups.make_group(h, group_name, controller)
         what = configure(h, group)
         target.by_number(lambda pid: cgroups.move(h, group, pid))
