@@ -55,6 +55,7 @@ examples:
   pt scan --at +3h                 what pt would say if 3 more hours pass like this
   pt scan --raw                    just the process table, no verdicts (fastest)
   pt scan --json                   one JSON object for scripts and agents
+  pt scan --json --top 5 --fields pid,action,why    a compact answer for an agent
   pt scan --no-telemetry           do not record this scan in the lake
 
 Every scan is recorded, redacted, in the telemetry lake ($XDG_DATA_HOME/pt/lake,
@@ -71,6 +72,17 @@ def sort_key(text: str) -> str:
         choices = ", ".join(sorted(set(SORT_ALIASES) | set(SORTABLE)))
         raise argparse.ArgumentTypeError(f"unknown sort key {text!r}; choose from: {choices}")
     return name
+
+
+def field_list(text: str) -> tuple[str, ...]:
+    """argparse type for ``--fields``: comma-separated field names, each known."""
+    from pt.fields import FIELDS_BY_NAME
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in FIELDS_BY_NAME]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown field {unknown[0]!r}; `pt schema scan` lists them" if unknown else "wants field names")
+    return tuple(dict.fromkeys(names))
 
 
 def add_parser(subparsers) -> None:
@@ -99,6 +111,9 @@ def add_parser(subparsers) -> None:
                    help="only the process table: no window, no verdicts")
     p.add_argument("--json", action="store_true",
                    help="print one versioned JSON object instead of a table")
+    p.add_argument("--fields", type=field_list, metavar="A,B,...",
+                   help="with --json, only these fields of each process (e.g. pid,class,action,why: "
+                        "small results for agents; pt explain PID has the full ledger)")
     p.add_argument("--legend", action="store_true",
                    help="explain the columns and the EVIDENCE glyphs, then exit (no scan)")
     add_telemetry_options(p)
@@ -179,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from pt.exit_codes import OK, USAGE
+    from pt.ui.result import report_error
     from pt.ui.scan_view import resolve_users, select_rows
 
     if args.legend:
@@ -186,14 +202,12 @@ def run(args: argparse.Namespace) -> int:
         return OK
     sort = args.sort or ("cpu_share" if args.raw else "attention")
     if args.raw and sort in VERDICT_SORTS:
-        print(f"pt scan: error: --sort {sort} needs the verdicts; drop --raw", file=sys.stderr)
-        return USAGE
+        return report_error("scan", f"--sort {sort} needs the verdicts; drop --raw", code="usage",
+                            exit_code=USAGE, json=args.json)
     try:
         uids = resolve_users(args.user) if args.user else None
     except ValueError as exc:
-        from pt.ui.text import error
-        error("scan", exc)
-        return USAGE
+        return report_error("scan", str(exc), code="usage", exit_code=USAGE, json=args.json)
     import time
     recorder, not_recorded = None, "disabled"
     if args.at:
@@ -224,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
                        reverse=args.reverse, triage=triage, every_field=args.json, tree=args.tree)
     if args.json:
         from pt.ui.result import print_scan_json
-        print_scan_json(view, top=args.top, triage=triage,
+        print_scan_json(view, top=args.top, triage=triage, fields=args.fields,
                         telemetry=recorded.as_dict() if recorded else {"written": False,
                                                                        "reason": not_recorded})
     else:
