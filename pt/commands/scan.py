@@ -14,6 +14,9 @@ SORTABLE = ("attention", "cpu_share", "cpu_window_share", "cpu_time_s", "rss_byt
 #: Sort keys that need the verdicts (not available with --raw).
 VERDICT_SORTS = ("attention", "cpu_window_share", "p_class", "class", "action", "confidence")
 DEFAULT_TOP = 40
+#: Lines a terminal keeps besides the rows: the title and column header, the
+#: lines under the table (some wrap at 80 columns) and the next prompt.
+CHROME_LINES = 10
 
 #: What the table's columns and the EVIDENCE glyphs mean (``--legend`` and
 #: ``--help``); a test checks it names every glyph of pt.infer.ledger.
@@ -93,8 +96,8 @@ def add_parser(subparsers) -> None:
         description="Read every process, score the evidence and recommend an action for each.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--top", type=count, metavar="N",
-                   help=f"show the first N rows (default {DEFAULT_TOP} in the table, all in "
-                        "--json; 0 = all)")
+                   help=f"show the first N rows (default {DEFAULT_TOP} in the table, fewer if the "
+                        "terminal is shorter; all in --json; 0 = all)")
     p.add_argument("--sort", type=sort_key, metavar="KEY",
                    help="sort by KEY (default: attention; share with --raw); amounts sort biggest first")
     p.add_argument("--reverse", action="store_true", help="reverse the sort order")
@@ -190,6 +193,16 @@ def report_telemetry(command: str, result) -> None:
                      "the scan itself is complete"), file=sys.stderr)
 
 
+def table_rows() -> int:
+    """The default number of rows: :data:`DEFAULT_TOP`, fewer on a terminal too
+    short to show them with the title and the lines under the table (at least 5)."""
+    import shutil
+    import sys
+    if not sys.stdout.isatty():
+        return DEFAULT_TOP
+    return max(5, min(DEFAULT_TOP, shutil.get_terminal_size().lines - CHROME_LINES))
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
 
@@ -243,6 +256,6 @@ def run(args: argparse.Namespace) -> int:
                                                                        "reason": not_recorded})
     else:
         from pt.ui.scan_view import print_scan
-        print_scan(view, top=DEFAULT_TOP if args.top is None else args.top, tree=args.tree)
+        print_scan(view, top=table_rows() if args.top is None else args.top, tree=args.tree)
     report_telemetry("scan", recorded)
     return OK

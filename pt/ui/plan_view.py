@@ -152,7 +152,8 @@ def confirmation(plan: dict, live: list | None = None) -> str:
     n = len(plan["actions"])
     changed = sum(1 for proc in live or () if proc.mismatch)
     note = f" ({changed} will not be signalled: identity changed)" if changed else ""
-    return f"Apply {'this' if n == 1 else 'these'} {plural(n, 'action')}{note}? [y/N] "
+    what = "this action" if n == 1 else f"these {plural(n, 'action')}"
+    return f"Apply {what}{note}? [y/N] "
 
 
 def outcome_table(records: list[dict], title: str) -> Table:

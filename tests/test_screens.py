@@ -1,0 +1,50 @@
+"""Screens that fit: pt's views judged on a real terminal (tmux) at 80x24 and 120x40."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from pt.testing import isolated_env
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)")
+
+DONE = "__pt_exited__"
+
+
+def screen(args: list[str], width: int, height: int, cwd, timeout: float = 60.0) -> list[str]:
+    """What a ``width`` x ``height`` terminal shows once ``pt ARGS`` has
+    exited: the visible lines, the last one the marker written after it."""
+    server = f"pt-test-{uuid.uuid4().hex[:8]}"              # a private tmux server, ended below
+    env = {k: v for k, v in isolated_env(cwd).items() if k not in ("COLUMNS", "LINES")}
+    command = " ".join([sys.executable, "-m", "pt", *args]) + f"; echo {DONE}; sleep 600"
+    tmux = ["tmux", "-L", server, "-f", "/dev/null"]
+    subprocess.run([*tmux, "new-session", "-d", "-x", str(width), "-y", str(height), "-c", str(cwd),
+                    "sh", "-c", command], check=True, env=env)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+            if DONE in shown:
+                return shown.rstrip("\n").split("\n")
+            time.sleep(0.2)
+        raise AssertionError(f"pt did not finish in {timeout} s: {shown}")
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+
+
+@pytest.mark.parametrize("width, height", [(80, 24), (120, 40)])
+def test_scan_table_keeps_its_header_on_screen(tmp_path, width, height):
+    lines = screen(["scan", "--no-telemetry"], width, height, tmp_path)
+    title = next(i for i, line in enumerate(lines) if line.startswith("pt scan · "))
+    assert lines[title + 1].split()[:2] == ["PID", "USER"]           # the column header
+    assert any(line.startswith("recommended") or "shown" in line for line in lines)
+    assert all(len(line) <= width for line in lines)
+
+
+def test_legend_fits_80_columns(tmp_path):
+    lines = screen(["scan", "--legend"], 80, 40, tmp_path)
+    assert lines[0].startswith("columns:") and all(len(line) <= 80 for line in lines)
