@@ -48,3 +48,22 @@ def test_scan_table_keeps_its_header_on_screen(tmp_path, width, height):
 def test_legend_fits_80_columns(tmp_path):
     lines = screen(["scan", "--legend"], 80, 40, tmp_path)
     assert lines[0].startswith("columns:") and all(len(line) <= 80 for line in lines)
+
+
+def test_duck_report_fits_80_columns_with_short_hashes(capsys, monkeypatch):
+    import datetime
+
+    from pt.ui.duck_view import print_report
+    monkeypatch.setenv("COLUMNS", "80")
+    digest = "2af3e2e534a9166c0d1e2f3a4b5c6d7e"
+    columns = ["run_id", "at_utc", "mode", "n_procs", "priors_digest", "policy_digest", "command",
+               "redaction_version", "key_id"]
+    row = ("20261204T192251Z-eab2880b", datetime.datetime(2026, 12, 4, 19, 22, 51), "quick", 106, digest, digest,
+           "python -m http.server " + "x" * 200, 2, "8686fef89de48 3e2")
+    print_report("runs", columns, [row] * 3)
+    lines = capsys.readouterr().out.rstrip("\n").split("\n")
+    assert all(len(line) <= 80 for line in lines)
+    assert lines[1].startswith("20261204T192251Z-eab2880b 2026-12-04 19:22:51 quick 106")
+    assert "2af3e2e5 " in lines[1] and digest not in "\n".join(lines)
+    assert len(lines) == 1 + 3 + 3                    # header, one line a row, count, two lines naming the rest
+    assert "not shown at this width: policy_digest, command, redaction_version, key_id" in " ".join(lines)
