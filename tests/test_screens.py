@@ -1,5 +1,5 @@
 """Screens that fit: pt's views judged on a real terminal (tmux) at 80x24 and 120x40."""
-import os
+import json
 import shutil
 import subprocess
 import sys
@@ -8,18 +8,20 @@ import uuid
 
 import pytest
 
-from pt.testing import isolated_env
+from pt.testing import _state, acting_env, isolated_env, kill_if_same, run_pt, spawn_detached, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)")
 
 DONE = "__pt_exited__"
 
 
-def screen(args: list[str], width: int, height: int, cwd, timeout: float = 60.0) -> list[str]:
+def screen(args: list[str], width: int, height: int, cwd, timeout: float = 60.0, env: dict | None = None,
+           answer: str | None = None) -> list[str]:
     """What a ``width`` x ``height`` terminal shows once ``pt ARGS`` has
-    exited: the visible lines, the last one the marker written after it."""
+    exited (after typing ``answer`` at its ``[y/N]``): the visible lines, the
+    last one the marker written after it."""
     server = f"pt-test-{uuid.uuid4().hex[:8]}"              # a private tmux server, ended below
-    env = {k: v for k, v in isolated_env(cwd).items() if k not in ("COLUMNS", "LINES")}
+    env = {k: v for k, v in (env or isolated_env(cwd)).items() if k not in ("COLUMNS", "LINES")}
     command = " ".join([sys.executable, "-m", "pt", *args]) + f"; echo {DONE}; sleep 600"
     tmux = ["tmux", "-L", server, "-f", "/dev/null"]
     subprocess.run([*tmux, "new-session", "-d", "-x", str(width), "-y", str(height), "-c", str(cwd),
@@ -28,6 +30,9 @@ def screen(args: list[str], width: int, height: int, cwd, timeout: float = 60.0)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             shown = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+            if answer is not None and "[y/N]" in shown:
+                subprocess.run([*tmux, "send-keys", answer, "Enter"], check=True)
+                answer = None
             if DONE in shown:
                 return shown.rstrip("\n").split("\n")
             time.sleep(0.2)
@@ -67,3 +72,24 @@ def test_duck_report_fits_80_columns_with_short_hashes(capsys, monkeypatch):
     assert "2af3e2e5 " in lines[1] and digest not in "\n".join(lines)
     assert len(lines) == 1 + 3 + 3                    # header, one line a row, count, two lines naming the rest
     assert "not shown at this width: policy_digest, command, redaction_version, key_id" in " ".join(lines)
+
+
+def test_plan_confirmation_and_outcome_fit_80x24(tmp_path):
+    env = acting_env(tmp_path)
+    pid, start = spawn_detached(tmp_path)
+    try:
+        made = run_pt("plan", "--pid", str(pid), "--do", "pause", "--json", cwd=tmp_path, env=env).stdout
+        plan_id = json.loads(made)["data"]["plan"]["plan_id"]
+        shown = screen(["plan", "--pid", str(pid), "--do", "pause", "--no-telemetry"], 80, 24, tmp_path, env=env)
+        assert shown[0].startswith("plan ") and shown[1].startswith(f"#0 pause  pid {pid} (sleep)")
+        assert len(shown) <= 14 and all(len(line) <= 80 for line in shown)     # was a 25-line table row
+
+        shown = screen(["apply", plan_id, "--no-telemetry"], 80, 24, tmp_path, env=env, answer="y")
+        assert shown[0] == f"plan {plan_id} · " + shown[0].split(" · ", 1)[1]
+        assert shown[1].startswith(f"#0 pause  pid {pid} (sleep)")
+        assert any(line.startswith("Apply this action? [y/N] y") for line in shown)
+        assert any("done" in line and str(pid) in line for line in shown)       # the outcome
+        assert all(len(line) <= 80 for line in shown)
+        wait_for(lambda: _state(pid) == "T")
+    finally:
+        kill_if_same(pid, start)

@@ -39,34 +39,29 @@ def describe(entry: dict) -> str:
     return ""
 
 
-def plan_table(plan: dict) -> Table:
-    now = time.time()
-    table = Table(title=text(f"plan {plan['plan_id']}"), title_justify="left", expand=False,
-                  caption=_plan_caption(plan, now), caption_justify="left")
-    for name, kw in (("#", {"justify": "right"}), ("pid", {"justify": "right"}), ("comm", {"overflow": "fold"}),
-                     ("action", {}), ("how", {}), ("age", {"justify": "right"}),
-                     ("P(abandoned)", {"justify": "right"}),
-                     ("command", {"max_width": 48, "no_wrap": True, "overflow": "ellipsis"}),
-                     ("why", {"max_width": 60})):
-        table.add_column(name, **kw)
-    for a in plan["actions"]:
-        table.add_row(text(a["index"]), text(a["target"]["pid"]), text(a["comm"]),
-                      text(a["action"], ACTION_STYLE.get(a["action"], "")), text(describe(a)),
-                      text(format_duration(a["age_s"])), text(f"{a['posterior']['abandoned']:.3f}"),
-                      text(a["command"]), text(a["why"]))
-    return table
-
-
 def _plan_caption(plan: dict, now: float) -> Text:
     left = plan["expires_at"] - now
     expiry = f"expires in {format_duration(left)}" if left > 0 else "EXPIRED"
     return text(f"made {format_duration(now - plan['created_at'])} ago, {expiry}")
 
 
+def _summary(a: dict, comm: str, age: str) -> Text:
+    """One action's first line: index, action, pid, name, how, age and P(abandoned)."""
+    return line((f"#{a['index']} ", "bold"), (a["action"], ACTION_STYLE.get(a["action"], "")),
+                f"  pid {a['target']['pid']} ({comm})  {describe(a)}  ·  age {age}, "
+                f"P(abandoned) {a['posterior']['abandoned']:.3f}")
+
+
 def print_plan(plan: dict, console: Console | None = None) -> None:
+    """A plan as ``pt plan`` shows it: a few lines an action (what, to which
+    process, why), readable at 80 columns; long command lines wrap."""
     console = console or make_console()
     if plan["actions"]:
-        console.print(plan_table(plan))
+        console.print(line(("plan ", "bold"), (plan["plan_id"], "bold"), " · ", _plan_caption(plan, time.time())))
+        for a in plan["actions"]:
+            console.print(_summary(a, a["comm"], format_duration(a["age_s"])))
+            console.print(line("    command: ", (a["command"], "cyan")), soft_wrap=True)
+            console.print(line(("    why: ", "dim"), (a["why"], "dim")), soft_wrap=True)
     else:
         console.print(line(("Nothing to do:", "green"), " no selected process needs more than keep."))
     _print_refused(plan, console)
@@ -134,9 +129,7 @@ def print_confirmation(plan: dict, live: list, console: Console | None = None) -
             console.print(line(("    the plan says: ", "dim"), (f"({a['comm']}) {a['command']}", "dim")),
                           soft_wrap=True)
             continue
-        age = "?" if proc.age_s is None else format_duration(proc.age_s)
-        console.print(line(*head, f" ({proc.comm})  {describe(a)}  ·  age {age}, "
-                           f"P(abandoned) {a['posterior']['abandoned']:.3f}"))
+        console.print(_summary(a, proc.comm, "?" if proc.age_s is None else format_duration(proc.age_s)))
         console.print(line("    command: ", (live_command(proc), "cyan")), soft_wrap=True)
         wrong = disagreements(a, proc, plan["created_at"], now)
         if wrong:
