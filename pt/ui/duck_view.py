@@ -66,12 +66,12 @@ def _cell(value) -> str:
     return shown
 
 
-def fit_columns(columns, cells: list[list[str]], width: int) -> int:
+def fit_columns(columns, cells: list[list[str]], width: int, cap: int | None) -> int:
     """How many of the leading columns fit in ``width`` (at least one), each as
-    wide as its header or widest cell, at most :data:`MAX_CELL`."""
+    wide as its header or widest cell, at most ``cap``."""
     used = 0
     for i, name in enumerate(columns):
-        need = max([len(name)] + [min(len(r[i]), MAX_CELL) for r in cells]) + 1
+        need = max([len(name)] + [len(r[i]) if cap is None else min(len(r[i]), cap) for r in cells]) + 1
         if used + need > width + 1 and i > 0:
             return i
         used += need
@@ -79,16 +79,17 @@ def fit_columns(columns, cells: list[list[str]], width: int) -> int:
 
 
 def print_report(report: str, columns, rows, *, notes=()) -> None:
-    """A report as a table that fits the terminal: values on one line each
-    (long ones cut with an ellipsis), columns that do not fit left out and
-    named below it."""
+    """A report as a table that fits the terminal: values on one line each;
+    when they do not all fit, long ones cut at :data:`MAX_CELL` with an
+    ellipsis, and the columns that still do not fit left out and named below."""
     console = make_console(highlight=False)
     columns = list(columns)
     cells = [[_cell(v) for v in row] for row in rows]
-    shown = fit_columns(columns, cells, console.width)
+    cap = None if fit_columns(columns, cells, console.width, None) == len(columns) else MAX_CELL
+    shown = fit_columns(columns, cells, console.width, cap)
     table = Table(box=None, padding=(0, 1, 0, 0), header_style="bold")
     for name in columns[:shown]:
-        table.add_column(text(name), no_wrap=True, overflow="ellipsis", max_width=MAX_CELL)
+        table.add_column(text(name), no_wrap=True, overflow="ellipsis", max_width=cap)
     for row in cells:
         table.add_row(*(text(c) for c in row[:shown]))
     if rows:
