@@ -1,5 +1,6 @@
 """Screens that fit: pt's views judged on a real terminal (tmux) at 80x24 and 120x40."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -93,3 +94,17 @@ def test_plan_confirmation_and_outcome_fit_80x24(tmp_path):
         wait_for(lambda: _state(pid) == "T")
     finally:
         kill_if_same(pid, start)
+
+
+def test_explain_ledger_drops_the_per_class_columns_at_80(tmp_path):
+    pid, start = spawn_detached(tmp_path)
+    try:
+        narrow = screen(["explain", str(pid)], 80, 60, tmp_path)
+        wide = screen(["explain", str(pid)], 120, 60, tmp_path)
+    finally:
+        kill_if_same(pid, start)
+    assert all(len(line) <= 80 for line in narrow) and all(len(line) <= 120 for line in wide)
+    header = next(line for line in narrow if "evidence " in line and "observed" in line)
+    assert "useful_bad" not in header and "bits" in header
+    assert any("useful_bad abandoned zombie" in line for line in wide)
+    assert any(re.search(r"│ age +alive \S+ +[+-]\d+\.\d\d ", line) for line in narrow)   # label to bits, one line
