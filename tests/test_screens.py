@@ -1,11 +1,13 @@
 """Screens that fit: pt's views judged on a real terminal (tmux) at 80x24 and 120x40."""
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -16,11 +18,25 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 DONE = "__pt_exited__"
 
 
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def matches_golden(name: str, lines: list[str]) -> None:
+    """``lines`` (a ``capture-pane -e`` screen, colours included) equal
+    tests/golden/NAME; PT_UPDATE_GOLDEN=1 rewrites the file instead."""
+    path = GOLDEN / name
+    shown = "\n".join(lines) + "\n"
+    if os.environ.get("PT_UPDATE_GOLDEN") == "1":
+        path.write_text(shown)
+    assert shown == path.read_text(), f"{name} differs; if intended, rerun with PT_UPDATE_GOLDEN=1 and review"
+
+
 def screen(args: list[str], width: int, height: int, cwd, timeout: float = 60.0, env: dict | None = None,
-           answer: str | None = None) -> list[str]:
+           answer: str | None = None, escapes: bool = False) -> list[str]:
     """What a ``width`` x ``height`` terminal shows once ``pt ARGS`` has
     exited (after typing ``answer`` at its ``[y/N]``): the visible lines, the
-    last one the marker written after it."""
+    last one the marker written after it; with ``escapes`` their colours too
+    (``capture-pane -e``)."""
     server = f"pt-test-{uuid.uuid4().hex[:8]}"              # a private tmux server, ended below
     env = {k: v for k, v in (env or isolated_env(cwd)).items() if k not in ("COLUMNS", "LINES")}
     command = " ".join([sys.executable, "-m", "pt", *args]) + f"; echo {DONE}; sleep 600"
@@ -35,6 +51,9 @@ def screen(args: list[str], width: int, height: int, cwd, timeout: float = 60.0,
                 subprocess.run([*tmux, "send-keys", answer, "Enter"], check=True)
                 answer = None
             if DONE in shown:
+                if escapes:
+                    shown = subprocess.run([*tmux, "capture-pane", "-p", "-e"], capture_output=True,
+                                           text=True).stdout
                 return shown.rstrip("\n").split("\n")
             time.sleep(0.2)
         raise AssertionError(f"pt did not finish in {timeout} s: {shown}")
@@ -52,8 +71,9 @@ def test_scan_table_keeps_its_header_on_screen(tmp_path, width, height):
 
 
 def test_legend_fits_80_columns(tmp_path):
-    lines = screen(["scan", "--legend"], 80, 40, tmp_path)
+    lines = screen(["scan", "--legend"], 80, 40, tmp_path, escapes=True)
     assert lines[0].startswith("columns:") and all(len(line) <= 80 for line in lines)
+    matches_golden("legend-80x40.txt", lines)
 
 
 def test_duck_report_fits_80_columns_with_short_hashes(capsys, monkeypatch):
@@ -75,6 +95,26 @@ def test_duck_report_fits_80_columns_with_short_hashes(capsys, monkeypatch):
     assert "not shown at this width: policy_digest, command, redaction_version, key_id" in " ".join(lines)
 
 
+def masked(lines: list[str]) -> list[str]:
+    """A screen without what changes from run to run: ids, numbers, the
+    reasons (which evidence is strongest, wrapped over a varying number of
+    lines), the sleeper's path."""
+    out, why = [], False
+    for line in lines:
+        why = "why: " in line or (why and line.strip() != "")
+        if not why or "why: " in line:
+            out.append(mask(line))
+    return out
+
+
+def mask(line: str) -> str:
+    line = re.sub(r"why: .*", "why: …", line)
+    line = re.sub(r"[0-9a-f]{16}", "PLAN_ID", line)
+    line = re.sub(r"\x1b\[[0-9;]*m", lambda m: m.group(0).replace("0", "\0"), line)   # keep colours
+    line = re.sub(r"(?<!\x1b\[)(?<![0-9;\0])\d+(\.\d+)?", "N", line)
+    return line.replace("\0", "0").replace(shutil.which("sleep"), "SLEEP")
+
+
 def test_plan_confirmation_and_outcome_fit_80x24(tmp_path):
     env = acting_env(tmp_path)
     pid, start = spawn_detached(tmp_path)
@@ -82,9 +122,12 @@ def test_plan_confirmation_and_outcome_fit_80x24(tmp_path):
         made = run_pt("plan", "--pid", str(pid), "--do", "pause", "--json", cwd=tmp_path, env=env).stdout
         plan_id = json.loads(made)["data"]["plan"]["plan_id"]
         shown = screen(["plan", "--pid", str(pid), "--do", "pause", "--no-telemetry"], 80, 24, tmp_path, env=env)
-        assert shown[0].startswith("plan ") and shown[1].startswith(f"#0 pause  pid {pid} (sleep)")
+        assert shown[0].startswith("plan ") and shown[1].startswith(f"#0 pause  pid {pid} (sleep)  age ")
+        assert shown[2] == "    how: SIGSTOP (undo: SIGCONT)"
         assert len(shown) <= 14 and all(len(line) <= 80 for line in shown)     # was a 25-line table row
 
+        matches_golden("confirmation-80x24.txt", masked(screen(["apply", plan_id, "--no-telemetry"], 80, 24,
+                                                               tmp_path, env=env, answer="n", escapes=True)))
         shown = screen(["apply", plan_id, "--no-telemetry"], 80, 24, tmp_path, env=env, answer="y")
         assert shown[0] == f"plan {plan_id} · " + shown[0].split(" · ", 1)[1]
         assert shown[1].startswith(f"#0 pause  pid {pid} (sleep)")

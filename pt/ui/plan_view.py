@@ -45,11 +45,13 @@ def _plan_caption(plan: dict, now: float) -> Text:
     return text(f"made {format_duration(now - plan['created_at'])} ago, {expiry}")
 
 
-def _summary(a: dict, comm: str, age: str) -> Text:
-    """One action's first line: index, action, pid, name, how, age and P(abandoned)."""
-    return line((f"#{a['index']} ", "bold"), (a["action"], ACTION_STYLE.get(a["action"], "")),
-                f"  pid {a['target']['pid']} ({comm})  {describe(a)}  ·  age {age}, "
-                f"P(abandoned) {a['posterior']['abandoned']:.3f}")
+def _summary(a: dict, comm: str, age: str, console: Console) -> None:
+    """One action's first two lines: index, action, pid, name, age and
+    P(abandoned) (fits 80 columns), then how it is carried out."""
+    console.print(line((f"#{a['index']} ", "bold"), (a["action"], ACTION_STYLE.get(a["action"], "")),
+                       f"  pid {a['target']['pid']} ({comm})  age {age}  "
+                       f"P(abandoned) {a['posterior']['abandoned']:.3f}"))
+    console.print(text(f"    how: {describe(a)}"))
 
 
 def print_plan(plan: dict, console: Console | None = None) -> None:
@@ -59,7 +61,7 @@ def print_plan(plan: dict, console: Console | None = None) -> None:
     if plan["actions"]:
         console.print(line(("plan ", "bold"), (plan["plan_id"], "bold"), " · ", _plan_caption(plan, time.time())))
         for a in plan["actions"]:
-            console.print(_summary(a, a["comm"], format_duration(a["age_s"])))
+            _summary(a, a["comm"], format_duration(a["age_s"]), console)
             console.print(line("    command: ", (a["command"], "cyan")), soft_wrap=True)
             console.print(line(("    why: ", "dim"), (a["why"], "dim")), soft_wrap=True)
     else:
@@ -129,7 +131,7 @@ def print_confirmation(plan: dict, live: list, console: Console | None = None) -
             console.print(line(("    the plan says: ", "dim"), (f"({a['comm']}) {a['command']}", "dim")),
                           soft_wrap=True)
             continue
-        console.print(_summary(a, proc.comm, "?" if proc.age_s is None else format_duration(proc.age_s)))
+        _summary(a, proc.comm, "?" if proc.age_s is None else format_duration(proc.age_s), console)
         console.print(line("    command: ", (live_command(proc), "cyan")), soft_wrap=True)
         wrong = disagreements(a, proc, plan["created_at"], now)
         if wrong:
