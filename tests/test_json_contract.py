@@ -104,6 +104,8 @@ def test_usage_error_without_json_stays_text(tmp_path):
     proc = run_pt("scan", "--top", "many", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and proc.stdout == ""
     assert "usage: pt scan" in proc.stderr and "--top: wants a whole number" in proc.stderr
+    proc = run_pt("scan", "--fields", "pid", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and proc.stdout == "" and "add --json" in proc.stderr
 
 
 def test_usage_error_quotes_hostile_text_escaped(tmp_path):

@@ -213,6 +213,9 @@ def run(args: argparse.Namespace) -> int:
     if args.legend:
         print(LEGEND, end="")
         return OK
+    if args.fields and not args.json:
+        return report_error("scan", "--fields picks JSON keys: add --json", code="usage", exit_code=USAGE,
+                            json=False)
     sort = args.sort or ("cpu_share" if args.raw else "attention")
     if args.raw and sort in VERDICT_SORTS:
         return report_error("scan", f"--sort {sort} needs the verdicts; drop --raw", code="usage",
