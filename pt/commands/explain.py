@@ -40,8 +40,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     import numpy as np
 
     from pt.commands.scan import verdict_memory

@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from pt.commands.scan import report_telemetry, telemetry_enabled, verdict_memory
     from pt.exit_codes import NOT_FOUND, OK, USAGE
     from pt.triage import triage
-
     from pt.ui.result import report_error
+
     if args.do and not (args.pid or args.match):
         return report_error("plan", "--do needs --pid or --match: name the processes you mean", code="usage",
                             exit_code=USAGE, json=args.json)
