@@ -14,9 +14,6 @@ SORTABLE = ("attention", "cpu_share", "cpu_window_share", "cpu_time_s", "rss_byt
 #: Sort keys that need the verdicts (not available with --raw).
 VERDICT_SORTS = ("attention", "cpu_window_share", "p_class", "class", "action", "confidence")
 DEFAULT_TOP = 40
-#: Lines a terminal keeps besides the rows: the title and column header, the
-#: lines under the table (some wrap at 80 columns) and the next prompt.
-CHROME_LINES = 10
 
 #: What the table's columns and the EVIDENCE glyphs mean (``--legend`` and
 #: ``--help``); a test checks it names every glyph of pt.infer.ledger.
@@ -193,16 +190,6 @@ def report_telemetry(command: str, result) -> None:
                      "the scan itself is complete"), file=sys.stderr)
 
 
-def table_rows() -> int:
-    """The default number of rows: :data:`DEFAULT_TOP`, fewer on a terminal too
-    short to show them with the title and the lines under the table (at least 5)."""
-    import shutil
-    import sys
-    if not sys.stdout.isatty():
-        return DEFAULT_TOP
-    return max(5, min(DEFAULT_TOP, shutil.get_terminal_size().lines - CHROME_LINES))
-
-
 def run(args: argparse.Namespace) -> int:
     import sys
 
@@ -259,6 +246,6 @@ def run(args: argparse.Namespace) -> int:
                                                                        "reason": not_recorded})
     else:
         from pt.ui.scan_view import print_scan
-        print_scan(view, top=table_rows() if args.top is None else args.top, tree=args.tree)
+        print_scan(view, top=args.top, tree=args.tree, most=DEFAULT_TOP)
     report_telemetry("scan", recorded)
     return OK
