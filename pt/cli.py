@@ -11,24 +11,13 @@ import os
 import sys
 
 from pt import __version__
-from pt.commands import (
-    apply,
-    config,
-    deep_scan,
-    duck,
-    explain,
-    history,
-    lake,
-    plan,
-    scan,
-    undo,
-    verify,
-    watch,
-)
+from pt.commands import (apply, completion, config, deep_scan, duck, explain, history, lake, plan, scan, schema,
+                         undo, verify, watch)
 from pt.config_errors import ConfigError
-from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED
+from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED, USAGE
 
-COMMANDS = (scan, deep_scan, explain, plan, apply, verify, undo, history, config, duck, lake, watch)
+COMMANDS = (scan, deep_scan, explain, plan, apply, verify, undo, history, config, duck, lake, watch, schema,
+            completion)
 
 EPILOG = """\
 examples:
@@ -44,18 +33,47 @@ examples:
   pt duck why 4242             the ledger of a past decision, from the telemetry lake
   pt lake info                 where the lake is and what it holds
   pt watch --mode canary       keep triaging; act on its own only with reversible actions
+  pt schema scan               the JSON Schema of `pt scan --json`
+  pt completion bash           a bash completion script (also zsh, fish)
 
 exit codes: 0 ok, 1 error, 2 bad usage, 3 no such process or plan, 4 refused (not confirmed,\n            plan expired or edited), 5 some actions not carried out, 130 interrupted
 """
 
 
+class UsageError(Exception):
+    """A usage error found while parsing, with the parser that found it."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str):
+        super().__init__(message)
+        self.parser = parser
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, with its error messages escaped: they quote the arguments
-    (``unrecognized arguments: ...``), which may be anyone's text."""
+    """argparse whose errors are raised to :func:`main`, which reports them as
+    text or, with ``--json``, as the JSON error result too."""
 
     def error(self, message: str):
-        from pt.ui.text import escape
-        super().error(escape(message))
+        raise UsageError(self, message)
+
+
+def wants_json(argv: list[str]) -> bool:
+    """Whether ``--json`` (or an abbreviation argparse accepts) is among the options."""
+    options = argv[:argv.index("--")] if "--" in argv else argv
+    return any(len(a) >= 4 and "--json".startswith(a) for a in options)
+
+
+def usage_error(exc: UsageError, argv: list[str], parser: argparse.ArgumentParser) -> int:
+    """Usage and the escaped message on stderr (the message quotes arguments,
+    which may be anyone's text); with ``--json`` the error result on stdout."""
+    from pt.ui.text import escape
+    exc.parser.print_usage(sys.stderr)
+    print(f"{exc.parser.prog}: error: {escape(str(exc))}", file=sys.stderr)
+    if wants_json(argv):
+        from pt.ui.result import error_envelope, print_json
+        commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        command = next((a for a in argv if a in commands), "pt")
+        print_json(error_envelope(command, code="usage", message=str(exc)))
+    return USAGE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,7 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen command; returns the exit code."""
     from pt.commands.options import join_negative_values
-    args = build_parser().parse_args(join_negative_values(sys.argv[1:] if argv is None else list(argv)))
+    argv = join_negative_values(sys.argv[1:] if argv is None else list(argv))
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        return usage_error(exc, argv, parser)
     try:
         return args.run(args)
     except KeyboardInterrupt:

@@ -118,7 +118,7 @@ def test_one_target_is_asked_about_in_the_singular(tmp_path, env):
         made = pt("plan", "--pid", str(proc.pid), "--do", "pause", cwd=tmp_path, env=env).stdout
         plan_id = re.search(r"pt apply ([0-9a-f]{16})", made).group(1)
         code, shown = pt_at_terminal(["apply", plan_id], env, b"n\n", tmp_path)
-        assert code == 4 and "Apply this 1 action? [y/N]" in shown and _state(proc.pid) == "S"
+        assert code == 4 and "Apply this action? [y/N]" in shown and _state(proc.pid) == "S"
 
 
 def test_deep_scan_shows_hostile_names_escaped(tmp_path, env, hostile):

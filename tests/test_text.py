@@ -136,7 +136,7 @@ def test_plan_views():
     changed = [live[0], Live(HOSTILE[:15], (HOSTILE,), 5.0, f"identity changed: {HOSTILE}")]
     assert_shown_safely(_render(plan_view.print_confirmation, plan, changed))
     assert plan_view.confirmation(plan) == "Apply these 2 actions? [y/N] "
-    assert plan_view.confirmation({**plan, "actions": plan["actions"][:1]}) == "Apply this 1 action? [y/N] "
+    assert plan_view.confirmation({**plan, "actions": plan["actions"][:1]}) == "Apply this action? [y/N] "
     assert plan_view.confirmation(plan, changed) == \
         "Apply these 2 actions (1 will not be signalled: identity changed)? [y/N] "
 

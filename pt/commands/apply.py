@@ -130,5 +130,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         from pt.ui.plan_view import print_outcomes
         print_outcomes(records, f"applied plan {plan['plan_id']}")
-        print(escape(f"Check later with:  pt verify {plan['plan_id']}    revert with:  pt undo {plan['plan_id']}"))
+        print(escape(f"Check later with:  pt verify {plan['plan_id']}"))
+        print(escape(f"Revert with:       pt undo {plan['plan_id']}"))
     return INCOMPLETE if incomplete else OK

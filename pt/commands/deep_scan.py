@@ -100,9 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
     selection, problem = selection_from(args)
     if problem:
-        from pt.ui.text import error
-        error("deep-scan", problem)
-        return USAGE
+        from pt.ui.result import report_error
+        return report_error("deep-scan", problem, code="usage", exit_code=USAGE, json=args.json)
     if args.json or not sys.stderr.isatty():
         result = deep_scan(selection, max_time_s=args.max_time, interval_s=args.interval, limit=args.limit,
                            memory=verdict_memory(), at_s=args.at)

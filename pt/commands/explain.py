@@ -40,8 +40,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     import numpy as np
 
     from pt.commands.scan import verdict_memory
@@ -49,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from pt.triage import mind_changers, triage
 
     if (args.pid is None) == (args.plan is None):
-        print("pt explain: error: give a PID or --plan PLAN_ID (one of them)", file=sys.stderr)
-        return USAGE
+        from pt.ui.result import report_error
+        return report_error("explain", "give a PID or --plan PLAN_ID (one of them)", code="usage",
+                            exit_code=USAGE, json=args.json)
     if args.plan is not None:
         return explain_plan(args)
     if args.deep:

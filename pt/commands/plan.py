@@ -54,15 +54,14 @@ def run(args: argparse.Namespace) -> int:
     from pt.commands.scan import report_telemetry, telemetry_enabled, verdict_memory
     from pt.exit_codes import NOT_FOUND, OK, USAGE
     from pt.triage import triage
+    from pt.ui.result import report_error
 
     if args.do and not (args.pid or args.match):
-        print("pt plan: error: --do needs --pid or --match: name the processes you mean", file=sys.stderr)
-        return USAGE
+        return report_error("plan", "--do needs --pid or --match: name the processes you mean", code="usage",
+                            exit_code=USAGE, json=args.json)
     selection, problem = selection_from(args)
     if problem:
-        from pt.ui.text import error
-        error("plan", problem)
-        return USAGE
+        return report_error("plan", str(problem), code="usage", exit_code=USAGE, json=args.json)
     t = triage(window_s=args.window, at_s=args.at, memory=verdict_memory())
     missing = sorted(set(selection.pids) - set(t.snapshot["pid"].tolist()))
     if missing:                                    # nothing is saved: a plan for no one is no plan

@@ -55,6 +55,7 @@ examples:
   pt scan --at +3h                 what pt would say if 3 more hours pass like this
   pt scan --raw                    just the process table, no verdicts (fastest)
   pt scan --json                   one JSON object for scripts and agents
+  pt scan --json --top 5 --fields pid,action,why    a compact answer for an agent
   pt scan --no-telemetry           do not record this scan in the lake
 
 Every scan is recorded, redacted, in the telemetry lake ($XDG_DATA_HOME/pt/lake,
@@ -73,6 +74,17 @@ def sort_key(text: str) -> str:
     return name
 
 
+def field_list(text: str) -> tuple[str, ...]:
+    """argparse type for ``--fields``: comma-separated field names, each known."""
+    from pt.fields import FIELDS_BY_NAME
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in FIELDS_BY_NAME]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown field {unknown[0]!r}; `pt schema scan` lists them" if unknown else "wants field names")
+    return tuple(dict.fromkeys(names))
+
+
 def add_parser(subparsers) -> None:
     from pt.commands.options import count, duration, seconds_between
 
@@ -81,8 +93,8 @@ def add_parser(subparsers) -> None:
         description="Read every process, score the evidence and recommend an action for each.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--top", type=count, metavar="N",
-                   help=f"show the first N rows (default {DEFAULT_TOP} in the table, all in "
-                        "--json; 0 = all)")
+                   help=f"show the first N rows (default {DEFAULT_TOP} in the table, fewer if the "
+                        "terminal is shorter; all in --json; 0 = all)")
     p.add_argument("--sort", type=sort_key, metavar="KEY",
                    help="sort by KEY (default: attention; share with --raw); amounts sort biggest first")
     p.add_argument("--reverse", action="store_true", help="reverse the sort order")
@@ -99,6 +111,9 @@ def add_parser(subparsers) -> None:
                    help="only the process table: no window, no verdicts")
     p.add_argument("--json", action="store_true",
                    help="print one versioned JSON object instead of a table")
+    p.add_argument("--fields", type=field_list, metavar="A,B,...",
+                   help="with --json, only these fields of each process (e.g. pid,class,action,why: "
+                        "small results for agents; pt explain PID has the full ledger)")
     p.add_argument("--legend", action="store_true",
                    help="explain the columns and the EVIDENCE glyphs, then exit (no scan)")
     add_telemetry_options(p)
@@ -179,21 +194,23 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from pt.exit_codes import OK, USAGE
+    from pt.ui.result import report_error
     from pt.ui.scan_view import resolve_users, select_rows
 
     if args.legend:
         print(LEGEND, end="")
         return OK
+    if args.fields and not args.json:
+        return report_error("scan", "--fields picks JSON keys: add --json", code="usage", exit_code=USAGE,
+                            json=False)
     sort = args.sort or ("cpu_share" if args.raw else "attention")
     if args.raw and sort in VERDICT_SORTS:
-        print(f"pt scan: error: --sort {sort} needs the verdicts; drop --raw", file=sys.stderr)
-        return USAGE
+        return report_error("scan", f"--sort {sort} needs the verdicts; drop --raw", code="usage",
+                            exit_code=USAGE, json=args.json)
     try:
         uids = resolve_users(args.user) if args.user else None
     except ValueError as exc:
-        from pt.ui.text import error
-        error("scan", exc)
-        return USAGE
+        return report_error("scan", str(exc), code="usage", exit_code=USAGE, json=args.json)
     import time
     recorder, not_recorded = None, "disabled"
     if args.at:
@@ -224,11 +241,11 @@ def run(args: argparse.Namespace) -> int:
                        reverse=args.reverse, triage=triage, every_field=args.json, tree=args.tree)
     if args.json:
         from pt.ui.result import print_scan_json
-        print_scan_json(view, top=args.top, triage=triage,
+        print_scan_json(view, top=args.top, triage=triage, fields=args.fields,
                         telemetry=recorded.as_dict() if recorded else {"written": False,
                                                                        "reason": not_recorded})
     else:
         from pt.ui.scan_view import print_scan
-        print_scan(view, top=DEFAULT_TOP if args.top is None else args.top, tree=args.tree)
+        print_scan(view, top=args.top, tree=args.tree, most=DEFAULT_TOP)
     report_telemetry("scan", recorded)
     return OK

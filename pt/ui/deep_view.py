@@ -169,6 +169,11 @@ def deep_json(d) -> dict:
                     partial=errors.partial)
 
 
+#: Below this many columns what the series say goes under the table, a line a
+#: process, instead of in a column folded a word a line.
+WIDE_TABLE = 120
+
+
 def print_deep(d, console: Console | None = None) -> None:
     console = console or make_console()
     for s in d.skipped:
@@ -180,12 +185,15 @@ def print_deep(d, console: Console | None = None) -> None:
     table = Table(title=text(f"deep scan: {plural(len(d), 'process', 'processes')} watched for {d.elapsed_s:.1f}s"),
                   title_justify="left",
                   caption=_caption(d), caption_justify="left")
+    wide = console.width >= WIDE_TABLE
     for name, kw in (("pid", {"justify": "right"}), ("command", {"max_width": 32, "no_wrap": True,
                                                                   "overflow": "ellipsis"}),
                      ("quick → deep", {}), ("P(abandoned)", {"justify": "right"}), ("CPU", {}),
                      ("watched", {"justify": "right"}), ("what the series say", {"max_width": 56})):
-        table.add_column(name, **kw)
+        if wide or name != "what the series say":
+            table.add_column(name, **kw)
     snap = d.quick.snapshot
+    below = []
     for i in range(len(d)):
         row = int(d.rows[i])
         argv = snap["cmdline"][row]
@@ -203,8 +211,12 @@ def print_deep(d, console: Console | None = None) -> None:
         table.add_row(text(snap["pid"][row]), text(" ".join(argv) if argv else f"[{snap['comm'][row]}]"),
                       arrow, text(f"{p_quick:.3f} → {p_deep:.3f}"),
                       text(sparkline(_share_series(d, i), (tau,) if tau >= 0 else (), width=24)),
-                      text(watched), text(said))
+                      text(watched), *((text(said),) if wide else ()))
+        below.append(text(f"  pid {snap['pid'][row]}: {said}"))
     console.print(table)
+    if not wide:                                   # on narrow terminals, a line a process under the table
+        for said in below:
+            console.print(said)
     for i in np.flatnonzero([d.quick.protected_by[r] is not None for r in d.rows]):
         console.print(text(f"  pid {snap['pid'][d.rows[i]]}: {outcome_text(d, i)}"))
 

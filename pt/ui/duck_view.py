@@ -43,24 +43,61 @@ def report_json(report: str, lake, *, columns=None, rows=None, data=None, notes=
     print_json(envelope("duck", host={}, data=body, errors=errors, partial=False))
 
 
-def _cell(value) -> Text:
+#: A hash shown on screen: this many hex digits, like a short git commit id
+#: (--json and --sql give them whole).
+SHORT_HASH = 8
+_HEX = frozenset("0123456789abcdef")
+#: The widest a text column gets before it is cut with an ellipsis.
+MAX_CELL = 40
+
+
+def _cell(value) -> str:
+    """One value as a person reads it: — for none, 4 significant digits,
+    timestamps to the second, hashes (long lowercase hex) shortened."""
     if value is None:
-        return Text("—")
+        return "—"
     if isinstance(value, float):
-        return text(f"{value:.4g}" if math.isfinite(value) else str(value))
-    return text(value)
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    if isinstance(value, _dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    shown = str(value)
+    if len(shown) > SHORT_HASH + 4 and set(shown) <= _HEX:
+        return shown[:SHORT_HASH]
+    return shown
+
+
+def fit_columns(columns, cells: list[list[str]], width: int, cap: int | None) -> int:
+    """How many of the leading columns fit in ``width`` (at least one), each as
+    wide as its header or widest cell, at most ``cap``."""
+    used = 0
+    for i, name in enumerate(columns):
+        need = max([len(name)] + [len(r[i]) if cap is None else min(len(r[i]), cap) for r in cells]) + 1
+        if used + need > width + 1 and i > 0:
+            return i
+        used += need
+    return len(columns)
 
 
 def print_report(report: str, columns, rows, *, notes=()) -> None:
+    """A report as a table that fits the terminal: values on one line each;
+    when they do not all fit, long ones cut at :data:`MAX_CELL` with an
+    ellipsis, and the columns that still do not fit left out and named below."""
     console = make_console(highlight=False)
+    columns = list(columns)
+    cells = [[_cell(v) for v in row] for row in rows]
+    cap = None if fit_columns(columns, cells, console.width, None) == len(columns) else MAX_CELL
+    shown = fit_columns(columns, cells, console.width, cap)
     table = Table(box=None, padding=(0, 1, 0, 0), header_style="bold")
-    for name in columns:
-        table.add_column(text(name), overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(v) for v in row))
+    for name in columns[:shown]:
+        table.add_column(text(name), no_wrap=True, overflow="ellipsis", max_width=cap)
+    for row in cells:
+        table.add_row(*(text(c) for c in row[:shown]))
     if rows:
         console.print(table)
     console.print(text(f"{plural(len(rows), 'row')} · {report}", "dim"))
+    if shown < len(columns):
+        console.print(text(f"not shown at this width: {', '.join(columns[shown:])} (--json has every column)",
+                           "dim"))
     for note in notes:
         console.print(text(note, "yellow"))
 
@@ -74,7 +111,7 @@ def print_why(w: dict) -> None:
     when = _dt.datetime.fromtimestamp(w["ts"], _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     console.print(line((f"pid {w['pid']} ", "bold"), f"({w['exe'] or '?'}, {w['command_category']}) · "
                        f"run {w['run_id']} · {when}"))
-    console.print(line(("identity ", "dim"), f"{w['identity']} · cmd_hash {w['cmd_hash']}"))
+    console.print(line(("identity ", "dim"), f"{w['identity']} · cmd_hash {_cell(w['cmd_hash'])}"))
     console.print(line(("verdict ", "dim"), (w["class"], CLASS_STYLE.get(w["class"], "")),
                        f" (P {w['p_class']:.3f}) → ", (w["action"], ACTION_STYLE.get(w["action"], "")),
                        (f" (demoted: {w['demoted']})" if w["demoted"] else "", "dim"),

@@ -63,22 +63,29 @@ def _posterior_table(t, row: int, chosen_class: str) -> Table:
     return table
 
 
-def _ledger_table(t, row: int) -> Table:
-    table = Table(title="evidence ledger (log-likelihood per class; bits: abandoned vs useful)",
-                  title_justify="left", box=None, padding=(0, 1, 0, 0), header_style="bold")
+#: Below this many columns the ledger leaves out the per-class log-likelihoods
+#: (bits and strength sum them up; --json has them).
+WIDE_LEDGER = 100
+
+
+def _ledger_table(t, row: int, width: int) -> Table:
+    classes = CLASSES if width >= WIDE_LEDGER else ()
+    title = ("evidence ledger (log-likelihood per class; bits: abandoned vs useful)" if classes else
+             "evidence ledger (bits: abandoned vs useful; per-class terms in --json)")
+    table = Table(title=title, title_justify="left", box=None, padding=(0, 1, 0, 0), header_style="bold")
     table.add_column("evidence", no_wrap=True)
     table.add_column("observed")
-    for c in CLASSES:
+    for c in classes:
         table.add_column(c, justify="right")
     table.add_column("bits", justify="right")
     table.add_column("strength")
     for item in ledger.ledger_rows(t.inference, t.evidence, row):
         if item["missing"]:
-            table.add_row(text(item["label"]), text(item["observed"], "dim"), *("—" for _ in CLASSES), "—", "missing")
+            table.add_row(text(item["label"]), text(item["observed"], "dim"), *("—" for _ in classes), "—", "missing")
             continue
         bits = item["bits_abandoned_vs_useful"]
         table.add_row(text(item["label"]), text(item["observed"]),
-                      *(f"{item['log_likelihood'][c]:+.2f}" for c in CLASSES),
+                      *(f"{item['log_likelihood'][c]:+.2f}" for c in classes),
                       Text(f"{bits:+.2f}", "red" if bits > 0 else "green"), item["strength"])
     return table
 
@@ -134,7 +141,7 @@ def print_explain(t, row: int, changers: list[str], console: Console | None = No
         notes.append(f"dependency impact {p['dependency_impact']:.2f}: kill cost × {1 + p['dependency_impact']:.2f}")
     mind = changers or ["nothing tried (one evidence item removed, or up to a week more idle) changes it"]
     body = Group(header, command, verdict, _posterior_table(t, row, p["class"]), Text(""),
-                 _ledger_table(t, row), Text(""), _loss_table(t, row), Text(""),
+                 _ledger_table(t, row, console.width), Text(""), _loss_table(t, row), Text(""),
                  *(text(n) for n in notes), Text("what would change my mind:", "bold"),
                  *(text(f"  • {m}") for m in mind))
     console.print(Panel(body, title="pt explain", title_align="left", expand=False))

@@ -39,34 +39,31 @@ def describe(entry: dict) -> str:
     return ""
 
 
-def plan_table(plan: dict) -> Table:
-    now = time.time()
-    table = Table(title=text(f"plan {plan['plan_id']}"), title_justify="left", expand=False,
-                  caption=_plan_caption(plan, now), caption_justify="left")
-    for name, kw in (("#", {"justify": "right"}), ("pid", {"justify": "right"}), ("comm", {"overflow": "fold"}),
-                     ("action", {}), ("how", {}), ("age", {"justify": "right"}),
-                     ("P(abandoned)", {"justify": "right"}),
-                     ("command", {"max_width": 48, "no_wrap": True, "overflow": "ellipsis"}),
-                     ("why", {"max_width": 60})):
-        table.add_column(name, **kw)
-    for a in plan["actions"]:
-        table.add_row(text(a["index"]), text(a["target"]["pid"]), text(a["comm"]),
-                      text(a["action"], ACTION_STYLE.get(a["action"], "")), text(describe(a)),
-                      text(format_duration(a["age_s"])), text(f"{a['posterior']['abandoned']:.3f}"),
-                      text(a["command"]), text(a["why"]))
-    return table
-
-
 def _plan_caption(plan: dict, now: float) -> Text:
     left = plan["expires_at"] - now
     expiry = f"expires in {format_duration(left)}" if left > 0 else "EXPIRED"
     return text(f"made {format_duration(now - plan['created_at'])} ago, {expiry}")
 
 
+def _summary(a: dict, comm: str, age: str, console: Console) -> None:
+    """One action's first two lines: index, action, pid, name, age and
+    P(abandoned) (fits 80 columns), then how it is carried out."""
+    console.print(line((f"#{a['index']} ", "bold"), (a["action"], ACTION_STYLE.get(a["action"], "")),
+                       f"  pid {a['target']['pid']} ({comm})  age {age}  "
+                       f"P(abandoned) {a['posterior']['abandoned']:.3f}"))
+    console.print(text(f"    how: {describe(a)}"))
+
+
 def print_plan(plan: dict, console: Console | None = None) -> None:
+    """A plan as ``pt plan`` shows it: a few lines an action (what, to which
+    process, why), readable at 80 columns; long command lines wrap."""
     console = console or make_console()
     if plan["actions"]:
-        console.print(plan_table(plan))
+        console.print(line(("plan ", "bold"), (plan["plan_id"], "bold"), " · ", _plan_caption(plan, time.time())))
+        for a in plan["actions"]:
+            _summary(a, a["comm"], format_duration(a["age_s"]), console)
+            console.print(line("    command: ", (a["command"], "cyan")), soft_wrap=True)
+            console.print(line(("    why: ", "dim"), (a["why"], "dim")), soft_wrap=True)
     else:
         console.print(line(("Nothing to do:", "green"), " no selected process needs more than keep."))
     _print_refused(plan, console)
@@ -134,9 +131,7 @@ def print_confirmation(plan: dict, live: list, console: Console | None = None) -
             console.print(line(("    the plan says: ", "dim"), (f"({a['comm']}) {a['command']}", "dim")),
                           soft_wrap=True)
             continue
-        age = "?" if proc.age_s is None else format_duration(proc.age_s)
-        console.print(line(*head, f" ({proc.comm})  {describe(a)}  ·  age {age}, "
-                           f"P(abandoned) {a['posterior']['abandoned']:.3f}"))
+        _summary(a, proc.comm, "?" if proc.age_s is None else format_duration(proc.age_s), console)
         console.print(line("    command: ", (live_command(proc), "cyan")), soft_wrap=True)
         wrong = disagreements(a, proc, plan["created_at"], now)
         if wrong:
@@ -152,7 +147,8 @@ def confirmation(plan: dict, live: list | None = None) -> str:
     n = len(plan["actions"])
     changed = sum(1 for proc in live or () if proc.mismatch)
     note = f" ({changed} will not be signalled: identity changed)" if changed else ""
-    return f"Apply {'this' if n == 1 else 'these'} {plural(n, 'action')}{note}? [y/N] "
+    what = "this action" if n == 1 else f"these {plural(n, 'action')}"
+    return f"Apply {what}{note}? [y/N] "
 
 
 def outcome_table(records: list[dict], title: str) -> Table:

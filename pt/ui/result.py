@@ -30,12 +30,46 @@ def envelope(command: str, *, host: dict, data: dict, errors: list[dict], partia
     }
 
 
-def error_envelope(command: str, *, code: str, message: str) -> dict:
-    """The result of a command that could not run: ``status`` ``"error"``, no data."""
-    result = envelope(command, host={}, data={}, errors=[{"code": code, "message": message}],
-                      partial=False)
+#: What to do about each kind of error, when pt knows (the ``hint`` of an error result).
+HINTS = {
+    "usage": "see `pt {command} --help` for the options and examples",
+    "unknown_schema": "`pt schema` with no name prints every command's schema",
+    "not_found": "`pt scan` shows the processes running now",
+    "plan_not_found": "`pt history` lists the plans; `pt plan` makes a new one",
+    "plan_invalid": "make a new plan with `pt plan`: a plan file is never edited by hand",
+    "plan_unusable": "make a new plan with `pt plan`",
+    "not_confirmed": "run `pt apply PLAN_ID` at a terminal and confirm, or pass --yes",
+    "invalid_config": "`pt config validate` checks a priors, policy or rules file",
+    "lake_error": "`pt lake info` says where the lake is; `pt lake check` checks it",
+    "query_error": "`pt duck --help` lists the reports; pt duck sql takes one read-only query",
+    "refused": "`pt duck --help` says which queries are allowed",
+    "os_error": "check that /proc is mounted and readable",
+    "not_running": "start one with `pt watch` (see `pt watch --help`)",
+    "already_watching": "`pt watch --status` shows what it is doing; stop it (SIGTERM) before starting another",
+    "metrics_port": "choose a free port, or leave --metrics-port out",
+}
+
+
+def error_envelope(command: str, *, code: str, message: str, hint: str | None = None) -> dict:
+    """The result of a command that could not run: ``status`` ``"error"``, no
+    data, one error ``{code, message, hint}`` (``hint`` from :data:`HINTS`
+    unless given; null when pt has none)."""
+    if hint is None and code in HINTS:
+        hint = HINTS[code].format(command=command)
+    result = envelope(command, host={}, data={},
+                      errors=[{"code": code, "message": message, "hint": hint}], partial=False)
     result["status"] = "error"
     return result
+
+
+def report_error(command: str, message: str, *, code: str, exit_code: int, json: bool) -> int:
+    """Say what went wrong on stderr (escaped) and, with ``--json``, print the
+    error result on stdout; returns ``exit_code``."""
+    from pt.ui.text import error
+    error(command, message)
+    if json:
+        print_json(error_envelope(command, code=code, message=message))
+    return exit_code
 
 
 def _json_column(values: np.ndarray) -> list:
@@ -88,12 +122,15 @@ def print_json(obj: dict, file=None) -> None:
     (file or sys.stdout).write(json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n")
 
 
-def print_scan_json(view, *, top: int | None, triage=None, telemetry: dict | None = None) -> None:
+def print_scan_json(view, *, top: int | None, triage=None, telemetry: dict | None = None,
+                    fields: tuple[str, ...] | None = None) -> None:
     """The scan result: every selected process (or the first ``top``), with the
     host and, when verdicts were computed, the model's provenance; ``telemetry``
-    says whether and where the scan was recorded."""
+    says whether and where the scan was recorded. ``fields`` keeps only those
+    keys of each process (those the scan computed: no verdicts with --raw)."""
     limit = None if not top else top
-    processes = rows(masked_columns(view.columns, view.snapshot["cmdline"], view.snapshot["comm"], limit))
+    columns = view.columns if fields is None else {n: view.columns[n] for n in fields if n in view.columns}
+    processes = rows(masked_columns(columns, view.snapshot["cmdline"], view.snapshot["comm"], limit))
     errors = view.snapshot.errors
     data = {
         "processes": processes,

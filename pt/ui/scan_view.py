@@ -282,8 +282,24 @@ def _with_last(items: list[int]):
     return ((item, n == len(items) - 1) for n, item in enumerate(items))
 
 
-def print_scan(view: ScanView, *, top: int, tree: bool, console: Console | None = None) -> None:
+def rows_that_fit(view: ScanView, console: Console, most: int) -> int:
+    """How many rows to show by default: ``most``, fewer on a terminal too short
+    to show them with the title, the column header, the lines under the
+    table (as they wrap at its width) and the next prompt; at least 5."""
+    if not console.is_terminal:
+        return most
+    under = [_caption(view, most), *summary_lines(view)]
+    chrome = 3 + sum(len(console.render_lines(t, pad=False)) for t in under)
+    return max(5, min(most, console.height - chrome))
+
+
+def print_scan(view: ScanView, *, top: int | None, tree: bool, console: Console | None = None,
+               most: int = 40) -> None:
+    """The table (``top`` rows, 0 for all, None for :func:`rows_that_fit`) or
+    the tree, then the lines that say what is recommended and what vetoes kept."""
     console = console or make_console()
+    if top is None:
+        top = rows_that_fit(view, console, most)
     if tree:
         console.print(scan_tree(view), no_wrap=True, overflow="ellipsis")
     else:
