@@ -34,6 +34,7 @@ examples:
   pt apply 3f2a9c0d1e4b5a69            show the plan, ask, then act
   pt apply 3f2a9c0d1e4b5a69 --yes      act without asking (scripts, agents)
   pt apply ./plan.json --yes --json
+  pt apply 3f2a9c0d1e4b5a69 --approve  let an agent (pt mcp) apply it: prints a one-time code
 """
 
 
@@ -46,6 +47,9 @@ def add_parser(subparsers) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("plan", metavar="PLAN_ID|FILE", help="a plan id from `pt plan`, or a plan file")
     p.add_argument("--yes", action="store_true", help="confirm without asking (required when not at a terminal)")
+    p.add_argument("--approve", action="store_true",
+                   help="do nothing now: at a terminal, show the plan, ask, and print a one-time code "
+                        "that lets an agent apply this plan once through `pt mcp` (valid 10 minutes)")
     add_telemetry_options(p)
     p.add_argument("--json", action="store_true", help="print the outcomes as one JSON object")
     p.set_defaults(run=run)
@@ -64,6 +68,40 @@ def confirm(plan: dict) -> bool:
     except EOFError:
         return False
     return answer.strip().lower() in ("y", "yes")
+
+
+def approve(plan: dict, fail) -> int:
+    """``--approve``: a person at a terminal lets an agent apply ``plan`` once
+    (:mod:`pt.act.approval`); nothing is signalled now."""
+    import sys
+
+    from pt.act import approval
+    from pt.act.identity import Identity, observe
+    from pt.exit_codes import OK, REFUSED
+    from pt.ui.plan_view import print_confirmation
+    from pt.ui.text import escape, plural
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return fail(REFUSED, "not_at_terminal", "--approve needs a person at a terminal: an agent cannot "
+                                                "approve its own plan")
+    print_confirmation(plan, [observe(Identity.from_dict(a["target"])) for a in plan["actions"]])
+    n = len(plan["actions"])
+    try:
+        answer = input(f"\nLet an agent apply {'this' if n == 1 else 'these'} {plural(n, 'action')} "
+                       "once (nothing is done now)? [y/N] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        print("Not approved.")
+        return REFUSED
+    code, expires_at = approval.grant(plan["plan_id"], plan["expires_at"])
+    import time
+
+    from pt.formatting import format_duration
+    print(escape(f"Approval code for plan {plan['plan_id']}:  {code}\n"
+                 f"Give it to the agent: it is good for one attempt within "
+                 f"{format_duration(expires_at - time.time())}."))
+    return OK
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         check_usable(plan, time.time(), load_policy())
     except PlanError as exc:
         return fail(REFUSED, "plan_unusable", str(exc))
+    if args.approve:
+        return approve(plan, fail)
     if not args.yes:
         if not sys.stdin.isatty() or args.json:
             return fail(REFUSED, "not_confirmed",
