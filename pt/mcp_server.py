@@ -31,6 +31,7 @@ from pydantic import Field
 from pt.config import ACTIONS, CLASSES
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
 #: The longest deep scan a tool call may ask for.
@@ -252,10 +253,24 @@ TOOLS = ((scan, READ_ONLY), (explain, READ_ONLY), (deep_scan, READ_ONLY), (histo
          (undo, ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)))
 
 
+class PtServer(MCPServer):
+    """The SDK's server, with the failures it detects itself (an unknown
+    tool, arguments that fail the tool's schema, a crash) also answered
+    with a JSON error envelope, like the failures of pt's commands."""
+
+    async def call_tool(self, name, arguments, context=None):
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            crashed = isinstance(exc, UnexpectedToolError)
+            failed = _error(name, "internal_error" if crashed else "bad_request", str(exc))
+            return CallToolResult(content=[TextContent(type="text", text=json.dumps(failed.result))], is_error=True)
+
+
 def build_server() -> MCPServer:
     """The server with pt's tools."""
     from pt import __version__
-    server = MCPServer(name="pt", title="Process Triage", instructions=INSTRUCTIONS, version=__version__,
+    server = PtServer(name="pt", title="Process Triage", instructions=INSTRUCTIONS, version=__version__,
                        log_level="WARNING")
     for fn, annotations in TOOLS:
         server.add_tool(tool(fn), name=fn.__name__, description=inspect.cleandoc(fn.__doc__),

@@ -68,8 +68,8 @@ def test_tools_scan_explain_and_malformed_requests(tmp_path, env):
                 assert explained["data"]["process"]["command"] == "pt-mcp-target 600"
 
                 # Malformed requests: each a tool error, the server still serving.
-                failed, text = await call(s, "explain", pid="not a pid")
-                assert failed and "pid" in text.lower()
+                failed, err = await call(s, "explain", pid="not a pid")
+                assert failed and err["errors"][0]["code"] == "bad_request" and "pid" in err["errors"][0]["message"]
                 failed, err = await call(s, "explain", pid=-5)
                 assert failed and err["status"] == "error" and "positive" in err["errors"][0]["message"]
                 failed, err = await call(s, "scan", user=["no-such-user-pt-mcp"])
@@ -78,10 +78,12 @@ def test_tools_scan_explain_and_malformed_requests(tmp_path, env):
                 assert failed and err["errors"][0]["code"] == "usage"
                 failed, err = await call(s, "plan", user=["--json"])      # a value is never an option
                 assert failed and err["status"] == "error"
-                failed, text = await call(s, "deep_scan", max_time=3600)
-                assert failed and "max_time" in text
-                failed, text = await call(s, "no_such_tool")
-                assert failed and "no_such_tool" in text
+                failed, err = await call(s, "deep_scan", max_time=3600)
+                assert failed and err["errors"][0]["code"] == "bad_request" and "max_time" in err["errors"][0]["message"]
+                failed, err = await call(s, "no_such_tool")
+                assert failed and err["status"] == "error" and "no_such_tool" in err["errors"][0]["message"]
+                failed, err = await call(s, "apply", plan_id="0123456789abcdef")          # no code
+                assert failed and err["errors"][0]["code"] == "bad_request"
                 failed, err = await call(s, "why", target="not-a-target")
                 assert failed and err["command"] == "duck"
                 failed, again = await call(s, "explain", pid=proc.pid)
@@ -112,8 +114,14 @@ def test_apply_needs_a_code_a_person_approved_at_a_terminal(tmp_path, env):
                 refused = run_pt("apply", "--approve", plan_id, "--json", cwd=tmp_path, env=env, check=False)
                 assert refused.returncode == 4 and json.loads(refused.stdout)["errors"][0]["code"] == "not_at_terminal"
 
-                # A wrong code uses the approval up.
+                status, shown = pt_at_terminal(["apply", "--approve", plan_id], env, b"n\n", tmp_path)
+                assert status == 4 and "Not approved" in shown and "Approval code" not in shown
+                assert f"pid {proc.pid} (sleep)" in shown              # the person sees the live target
+
+                # A wrong code uses the approval up; the code itself is never stored.
                 code = approve(plan_id, env, tmp_path)
+                stored = b"".join(p.read_bytes() for p in (tmp_path / "state/pt/approvals").glob("*.json"))
+                assert plan_id.encode() in stored and code.replace("-", "").encode() not in stored
                 failed, err = await call(s, "apply", plan_id=plan_id, code="WRONG-CODE0")
                 assert failed and "wrong approval code" in err["errors"][0]["message"]
                 failed, err = await call(s, "apply", plan_id=plan_id, code=code)
