@@ -5,7 +5,8 @@ order), then for each of the first processes its posterior as bars and its
 evidence as a waterfall (the prior's log odds, each evidence item's Bayes
 factor in bits, the posterior's log odds), then the latest deep scan's series
 from the telemetry lake: each candidate's CPU share before and after its most
-probable change point.
+probable change point, and the calibration curve when ``pt apply`` has
+recorded outcomes (what pt predicted against what was then done).
 
 Everything is inline: CSS in one ``<style>``, every plot an ``<svg>``, no
 script, no link, image or font from anywhere, so the file opens offline and
@@ -19,11 +20,12 @@ from __future__ import annotations
 import html
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from pt.config import CLASSES
-from pt.ui.text import escape
+from pt.ui.text import escape, plural
 
 #: Table columns (field names of pt/fields.py).
 COLUMNS = ("pid", "user", "state", "cpu_window_share", "rss_bytes", "elapsed_s", "class", "p_class", "action",
@@ -34,6 +36,10 @@ COMMAND_CHARS = 160
 DETAILED = 12
 #: Characters of an evidence label beside its bar (the whole label is its tooltip).
 LABEL_CHARS = 34
+#: The largest weight of evidence a waterfall draws, in bits.
+BITS_DRAWN = 64.0
+#: Bins of the calibration curve.
+CALIBRATION_BINS = 10
 #: Change points drawn from this probability on.
 CHANGE_SHOWN_P = 0.5
 #: Deep-scan candidates drawn.
@@ -73,6 +79,12 @@ def _num(x: float) -> str:
     return f"{x:.1f}"
 
 
+def _bounded(bits: float) -> float:
+    """Bits as drawn: within ±:data:`BITS_DRAWN` (an impossible evidence item
+    has infinite weight), 0 if not a number."""
+    return 0.0 if math.isnan(bits) else max(-BITS_DRAWN, min(BITS_DRAWN, bits))
+
+
 # --- plots ---------------------------------------------------------------------------------
 
 def posterior_svg(posterior: dict[str, float], bounds: dict | None = None) -> str:
@@ -100,9 +112,11 @@ def waterfall_svg(prior_bits: float, items: list[tuple[str, float]], total_bits:
     """The evidence waterfall: from the prior's log odds (abandoned vs
     useful, bits), each item moves the running total by its Bayes factor
     (red toward abandoned, green toward useful), ending at the posterior's."""
+    prior_bits, total_bits = _bounded(prior_bits), _bounded(total_bits)
     rows = [("prior", 0.0, prior_bits, "#7f7f7f")]
     running = prior_bits
     for label, bits in items:
+        bits = _bounded(bits)
         rows.append((label, running, running + bits, TOWARD_ABANDONED if bits > 0 else TOWARD_USEFUL))
         running += bits
     rows.append(("posterior", 0.0, total_bits, "#1f77b4"))
@@ -179,6 +193,37 @@ def regime_svg(row: dict) -> str:
     return "".join(parts)
 
 
+def calibration_svg(bins: list[dict]) -> str:
+    """Reliability diagram: per bin, mean predicted P(not useful) against the
+    fraction acted on; the diagonal is perfect calibration."""
+    size, left, top = 260, 40, 22
+
+    def x(v: float) -> float:
+        return left + v * size
+
+    def y(v: float) -> float:
+        return top + size - v * size
+
+    points = " ".join(f"{_num(x(b['predicted']))},{_num(y(b['observed']))}" for b in bins)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + size + 20}" height="{top + size + 36}" '
+             'role="img" aria-label="calibration"><text x="0" y="12" font-weight="600">observed against '
+             'predicted P(not useful)</text>',
+             f'<rect x="{left}" y="{top}" width="{size}" height="{size}" fill="#fafafa" stroke="#ccc"/>',
+             f'<line x1="{x(0)}" y1="{y(0)}" x2="{x(1)}" y2="{y(1)}" stroke="#999" stroke-dasharray="4,3"/>',
+             f'<polyline points="{points}" fill="none" stroke="#1f77b4" stroke-width="2"/>']
+    for b in bins:
+        r = 3 + min(math.log10(1 + b["n"]) * 2, 8)
+        parts.append(f'<circle cx="{_num(x(b["predicted"]))}" cy="{_num(y(b["observed"]))}" r="{_num(r)}" '
+                     f'fill="#1f77b4"><title>{h(b["n"])} decisions: predicted {b["predicted"]:.2f}, '
+                     f'observed {b["observed"]:.2f}</title></circle>')
+    parts.append(f'<text x="{left}" y="{top + size + 14}">0</text>'
+                 f'<text x="{left + size}" y="{top + size + 14}" text-anchor="end">1</text>'
+                 f'<text x="{left + size / 2}" y="{top + size + 30}" text-anchor="middle">predicted</text>'
+                 f'<text x="{left - 6}" y="{top + 8}" text-anchor="end">1</text>'
+                 f'<text x="{left - 6}" y="{top + size}" text-anchor="end">0</text></svg>')
+    return "".join(parts)
+
+
 # --- data ----------------------------------------------------------------------------------
 
 def scan_rows(t, selected: np.ndarray, top: int) -> tuple[np.ndarray, list[dict]]:
@@ -252,8 +297,8 @@ def deep_section(deep: list[dict], note: str | None) -> str:
     if not deep:
         return f'<p class="empty">{h(note)}</p>'
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(deep[0]["ts"]))
-    out = [f'<p class="meta">Run {h(deep[0]["run_id"])} at {h(when)}: {len(deep)} candidates, most probable '
-           "change first.</p>"]
+    out = [f'<p class="meta">Run {h(deep[0]["run_id"])} at {h(when)}: {plural(len(deep), "candidate")}, most '
+           "probable change first.</p>"]
     for r in deep:
         settled = "watched to the end" if r["settled_at_s"] is None else f"settled after {r['settled_at_s']:.1f} s"
         out.append(f'<h3>pid {h(r["pid"])} ({h(r["exe"] or "?")}): {h(r["quick_action"])} → '
@@ -262,8 +307,17 @@ def deep_section(deep: list[dict], note: str | None) -> str:
     return "".join(out)
 
 
-def render(t, rows: np.ndarray, shown: list[dict], deep: list[dict], deep_note: str | None,
-           title: str = "pt report") -> str:
+def calibration_section(bins: list[dict], note: str | None) -> str:
+    if not bins:
+        return f'<p class="empty">{h(note)}</p>'
+    n = sum(b["n"] for b in bins)
+    brier = sum(b["brier"] * b["n"] for b in bins) / n
+    return (f'<p class="meta">{plural(n, "labelled decision")}; Brier score {brier:.3f} (0 is perfect). Points on '
+            "the diagonal mean that of the processes pt gave probability p of not being useful, a fraction "
+            f"p was acted on.</p>{calibration_svg(bins)}")
+
+
+def render(t, rows: np.ndarray, shown: list[dict], lake: FromLake, title: str = "pt report") -> str:
     """The whole page (see the module docstring)."""
     from pt import __version__
     host = t.snapshot.host
@@ -289,30 +343,52 @@ def render(t, rows: np.ndarray, shown: list[dict], deep: list[dict], deep_note: 
 <p class="note">Each waterfall starts at the prior's log odds (abandoned against useful, in bits) and adds
 every observed evidence item's Bayes factor; the last bar is the posterior's log odds. The bars beside it
 are the posterior over the four classes, with its range over the policy's priors.</p>{details}
-<h2>Deep scan</h2>{deep_section(deep, deep_note)}
+<h2>Deep scan</h2>{deep_section(lake.deep, lake.deep_note)}
+<h2>Calibration</h2>{calibration_section(lake.calibration, lake.calibration_note)}
 </body></html>
 """
 
 
-def deep_from_lake(lake: str | None) -> tuple[list[dict], str | None]:
-    """The latest deep scan's candidates from the lake, and a note when there
-    are none (no lake, no deep scan yet, or the lake could not be read)."""
+@dataclass(frozen=True)
+class FromLake:
+    """What the report shows from the telemetry lake, each part with a note
+    saying why it is empty when it is."""
+
+    deep: list[dict]
+    deep_note: str | None
+    calibration: list[dict]
+    calibration_note: str | None
+
+
+def read_lake(lake: str | None) -> FromLake:
+    """The latest deep scan's candidates and the calibration bins, from the
+    lake (``--lake``, ``$PT_LAKE`` or the default); notes instead when it has
+    none, does not exist or cannot be read."""
     import duckdb
 
     from pt.commands.scan import lake_problem
     from pt.telemetry import duck
     problem = lake_problem(lake)
-    if problem:
-        return [], f"the telemetry lake cannot be read: {problem}"
     try:
-        opened = duck.open_lake(lake, tables=("deep_series", "decisions"), macros=False)
+        if problem:
+            raise OSError(problem)
+        opened = duck.open_lake(lake)
         columns, rows = opened.query(
             "SELECT d.*, c.exe FROM deep_series d LEFT JOIN decisions c USING (run_id, pid, start_ticks) "
             "WHERE d.run_id = (SELECT run_id FROM deep_series ORDER BY ts DESC LIMIT 1) "
             f"ORDER BY d.p_change DESC NULLS LAST, d.pid LIMIT {DEEP_SHOWN}")
+        deep = [dict(zip(columns, r)) for r in rows]
+        columns, rows = duck.report(opened, "calibration", bins=CALIBRATION_BINS)
+        calibration = [dict(zip(columns, r)) for r in rows]
+        outcomes = duck.outcome_count(opened)
     except (OSError, duckdb.Error) as exc:
-        return [], f"the telemetry lake cannot be read: {exc}"
-    if not rows:
-        return [], (f"No deep scan in the telemetry lake ({opened.root}) yet: run `pt deep-scan` and make "
-                    "the report again to see how the candidates' CPU changed over time.")
-    return [dict(zip(columns, r)) for r in rows], None
+        note = f"The telemetry lake cannot be read: {exc}"
+        return FromLake([], note, [], note)
+    deep_note = None if deep else (
+        f"No deep scan in the telemetry lake ({opened.root}) yet: run `pt deep-scan` and make the report "
+        "again to see how the candidates' CPU changed over time.")
+    calibration_note = None if calibration else (
+        "No action outcomes in the telemetry lake yet: calibration compares what pt predicted with what "
+        "was then done, which `pt apply` records." if outcomes == 0 else
+        "No outcome in the lake labels a decision yet (acted on and done or exited, or kept).")
+    return FromLake(deep, deep_note, calibration, calibration_note)

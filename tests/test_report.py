@@ -4,6 +4,7 @@ process names stay text, and a screenshot shows the table and the plots."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -14,8 +15,8 @@ import zlib
 import numpy as np
 import pytest
 
-from pt.report import CLASS_COLOR
-from pt.testing import isolated_env, renamed_sleeper, run_pt, sleepers
+from pt.report import CLASS_COLOR, calibration_svg, posterior_svg, regime_svg, waterfall_svg
+from pt.testing import acting_env, renamed_sleeper, run_pt, sleepers
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 HOSTILE_ARGV0 = "<script>document.body.innerHTML='PWNED'</script><b>bold?</b>"
@@ -103,6 +104,18 @@ def test_png_decoder_reads_every_row_filter():
     assert (decode_png(png) == pixels).all()
 
 
+def test_plots_draw_only_finite_numbers_and_escaped_text():
+    """An impossible evidence item (infinite bits), a deep-scan row with no
+    samples: every coordinate is still a number."""
+    svg = waterfall_svg(-2.5, [("state: Z <x>", math.inf), ("cpu", -math.inf), ("gone", math.nan)], math.inf)
+    empty = regime_svg({"samples": 0, "interval_s": None, "cpu_ticks": None, "elapsed_ticks": 0,
+                        "change_at_s": math.nan, "p_change": None, "share_before": None, "share_after": None})
+    for drawn in (svg, empty, posterior_svg({"useful": 1.0}, None),
+                  calibration_svg([{"n": 3, "predicted": 0.9, "observed": 1.0}])):
+        assert not re.search(r"inf|nan", drawn, re.I), drawn
+    assert "state: Z &lt;x&gt;" in svg
+
+
 def test_report_writes_a_page_and_says_when_the_lake_has_no_deep_scan(tmp_path):
     with sleepers(1) as (proc,):
         out = run_pt("report", "--pid", str(proc.pid), "--html", "r.html", "--json", cwd=tmp_path)
@@ -111,6 +124,7 @@ def test_report_writes_a_page_and_says_when_the_lake_has_no_deep_scan(tmp_path):
     assert "No deep scan in the telemetry lake" in result["data"]["notes"][0]
     page = (tmp_path / "r.html").read_text()
     assert "No deep scan in the telemetry lake" in page and f'id="pid-{proc.pid}"' in page
+    assert "No action outcomes in the telemetry lake yet" in page
     assert os.stat(tmp_path / "r.html").st_mode & 0o077 == 0
     # No network: nothing is fetched from anywhere, and no script.
     assert not re.search(r"""(src|href)\s*=\s*["'](?!#)|@import|url\(|<script""", page, re.I)
@@ -126,16 +140,20 @@ def test_report_writes_a_page_and_says_when_the_lake_has_no_deep_scan(tmp_path):
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium; "
                                              ".ci/run installs it when run as root)")
 def test_report_in_a_headless_browser(tmp_path):
-    env = isolated_env(tmp_path)
+    env = acting_env(tmp_path)
     with sleepers(1, argv0=HOSTILE_ARGV0) as (hostile,), renamed_sleeper(tmp_path, "<script>x") as named:
         pids = [str(hostile.pid), str(named.pid)]
         run_pt("deep-scan", *(a for p in pids for a in ("--pid", p)), "--max-time", "2", "--interval", "0.1",
                cwd=tmp_path, env=env)
+        planned = json.loads(run_pt("plan", "--pid", pids[1], "--do", "pause", "--json", cwd=tmp_path,
+                                    env=env).stdout)
+        run_pt("apply", planned["data"]["plan"]["plan_id"], "--yes", cwd=tmp_path, env=env)   # an outcome
         run_pt("report", *(a for p in pids for a in ("--pid", p)), "--html", "report.html", cwd=tmp_path, env=env)
     page = tmp_path / "report.html"
     html = page.read_text()
     assert "&lt;script&gt;document.body.innerHTML=&#x27;PWNED&#x27;&lt;/script&gt;" in html
     assert "(&lt;script&gt;x)" in html and 'aria-label="deep scan series"' in html
+    assert 'aria-label="calibration"' in html and "No action outcomes" not in html
 
     loaded = chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri())
     assert loaded.returncode == 0, loaded.stderr
@@ -145,7 +163,7 @@ def test_report_in_a_headless_browser(tmp_path):
     assert dom.count("PWNED") == html.count("PWNED") >= 2        # shown as text; never ran
 
     shot = tmp_path / "report.png"
-    taken = chromium(tmp_path, "--window-size=1280,1600", f"--screenshot={shot}", page.as_uri())
+    taken = chromium(tmp_path, "--window-size=1280,2000", f"--screenshot={shot}", page.as_uri())
     assert taken.returncode == 0 and shot.exists(), taken.stderr
     pixels = decode_png(shot.read_bytes())
     assert (pixels != 255).any(axis=2).mean() > 0.02              # not blank

@@ -10,7 +10,8 @@ EPILOG = """\
 The page shows the processes most worth a look (as pt scan orders them), the
 evidence behind each of the first ones as a waterfall of Bayes factors and
 its posterior as bars, and the latest deep scan in the telemetry lake (each
-candidate's CPU share before and after its most probable change point). It
+candidate's CPU share before and after its most probable change point) and
+the calibration curve once `pt apply` has recorded outcomes. It
 is one file with nothing to fetch: inline CSS and SVG, no scripts. It shows
 command lines with secrets masked, and is written readable by you only. The
 scan behind it is not recorded in the lake.
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from pt.commands.deep_scan import selection_from, warn_gave_up
     from pt.commands.scan import verdict_memory
     from pt.exit_codes import ERROR, OK, USAGE
-    from pt.report import deep_from_lake, render, scan_rows
+    from pt.report import read_lake, render, scan_rows
     from pt.triage import triage
     from pt.ui.text import error, escape
 
@@ -78,21 +79,23 @@ def run(args: argparse.Namespace) -> int:
     t = triage(window_s=args.window, memory=verdict_memory())
     rows, shown = scan_rows(t, selection.rows(t, t.decision.action), args.top)
     warn_gave_up(args)
-    deep, deep_note = deep_from_lake(args.lake)
+    lake = read_lake(args.lake)
     try:
-        write_private(args.html, render(t, rows, shown, deep, deep_note))
+        write_private(args.html, render(t, rows, shown, lake))
     except OSError as exc:
         return fail(ERROR, "os_error", f"cannot write {args.html}: {exc.strerror or exc}")
     path = os.path.abspath(args.html)
-    notes = [n for n in (deep_note,) if n]
+    notes = list(dict.fromkeys(n for n in (lake.deep_note, lake.calibration_note) if n))
     if args.json:
         from pt.ui.result import envelope, print_json
         print_json(envelope("report", host=t.snapshot.host.as_dict(),
-                            data={"path": path, "processes": len(shown), "deep_candidates": len(deep),
-                                  "notes": notes}, errors=t.snapshot.errors.as_list(),
+                            data={"path": path, "processes": len(shown), "deep_candidates": len(lake.deep),
+                                  "calibration_bins": len(lake.calibration), "notes": notes}, errors=t.snapshot.errors.as_list(),
                             partial=t.snapshot.errors.partial))
     else:
-        print(escape(f"Wrote {path}: {len(shown)} processes" + (f"; {notes[0]}" if notes else "")))
+        print(escape(f"Wrote {path}: {len(shown)} processes"))
+        for note in notes:
+            print(escape(f"  {note}"))
     if args.open:
         import pathlib
         import webbrowser
