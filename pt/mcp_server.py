@@ -72,15 +72,21 @@ def _error(command: str, code: str, message: str) -> Failed:
     return Failed(error_envelope(command, code=code, message=message))
 
 
+def _answer(result: dict, *, error: bool = False) -> CallToolResult:
+    """A tool result holding ``result`` as compact JSON text (agents pay per token)."""
+    text = json.dumps(result, separators=(",", ":"), allow_nan=False)
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=error)
+
+
 def tool(fn):
-    """``fn`` as a tool whose failure is an error result holding exactly the
-    JSON error envelope (the SDK's own errors prefix their text)."""
+    """``fn`` as a tool answering with its result object, or on failure with
+    exactly the JSON error envelope (the SDK's own errors prefix their text)."""
     @functools.wraps(fn)
     async def call(*args, **kwargs):
         try:
-            return await fn(*args, **kwargs)
+            return _answer(await fn(*args, **kwargs))
         except Failed as exc:
-            return CallToolResult(content=[TextContent(type="text", text=json.dumps(exc.result))], is_error=True)
+            return _answer(exc.result, error=True)
     return call
 
 
@@ -129,37 +135,48 @@ def _options(**values) -> list[str]:
     return words
 
 
-def _select(result: dict, match: str | None, classes: list[str] | None, top: int) -> dict:
+def _select(result: dict, match: str | None, classes: list[str] | None, top: int, ledger: bool) -> dict:
     """Keep the scan's rows of ``classes`` whose shown (secret-masked)
-    command line ``match``es, then the first ``top``: ``pt scan`` itself
-    filters by user only."""
+    command line ``match``es, then the first ``top`` (``pt scan`` itself
+    filters by user only); without ``ledger``, drop each row's ``evidence``
+    (four fifths of a row; ``explain`` gives one process's)."""
+    from argparse import ArgumentTypeError
+
     from pt.commands.options import user_regex
     data = result["data"]
-    rows = data["processes"]
-    if classes:
-        rows = [r for r in rows if r.get("class") in classes]
-    if match is not None:
-        try:
-            regex = user_regex(match)
-        except Exception as exc:                 # argparse.ArgumentTypeError: a bad regex
-            raise _error("scan", "usage", f"match: {exc}") from None
-        rows = [r for r in rows if regex.search(r.get("command") or "")]
-    data["processes"] = rows[:top or None]
-    data["summary"] |= {"selected": len(rows), "returned": len(data["processes"]),
-                        "filters": {"match": match, "classes": classes or []}}
+    if match is not None or classes:
+        rows = data["processes"]
+        if classes:
+            rows = [r for r in rows if r.get("class") in classes]
+        if match is not None:
+            try:
+                regex = user_regex(match)
+            except ArgumentTypeError as exc:
+                raise _error("scan", "usage", f"match: {exc}") from None
+            rows = [r for r in rows if regex.search(r.get("command") or "")]
+        data["processes"] = rows[:top or None]
+        data["summary"] |= {"selected": len(rows), "returned": len(data["processes"]),
+                            "filters": {"match": match, "classes": classes or []}}
+    if not ledger:
+        for row in data["processes"]:
+            row.pop("evidence", None)
+        data["summary"]["evidence"] = "omitted: call scan with ledger=true, or explain PID"
     return result
 
 
 async def scan(user: Users = None, match: Match = None, classes: Classes = None,
                top: Annotated[int, Field(ge=0, description="return the first N rows (0: all)")] = DEFAULT_TOP,
                sort: Annotated[str | None, Field(description="sort key as pt scan --sort (default attention)")]
-               = None) -> dict:
+               = None,
+               ledger: Annotated[bool, Field(description="include every row's full evidence ledger (large)")]
+               = False) -> dict:
     """Triage the machine's processes (reads only). Returns pt scan --json's
-    result: per process its class, posterior, recommended action, evidence
-    and why, most worth a look first."""
+    result: per process its class, posterior, recommended action, Bayes
+    factors and why, most worth a look first; the full evidence ledger with
+    ledger=true (or one process's with explain)."""
     filtered = bool(match is not None or classes)
     result = run_pt(["scan", "--json", *_options(user=user, sort=sort, top=0 if filtered else top)])
-    return _select(result, match, classes, top) if filtered else result
+    return _select(result, match, classes, top, ledger)
 
 
 async def explain(pid: Annotated[int, Field(description="the process to explain")]) -> dict:
@@ -263,8 +280,7 @@ class PtServer(MCPServer):
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
             crashed = isinstance(exc, UnexpectedToolError)
-            failed = _error(name, "internal_error" if crashed else "bad_request", str(exc))
-            return CallToolResult(content=[TextContent(type="text", text=json.dumps(failed.result))], is_error=True)
+            return _answer(_error(name, "internal_error" if crashed else "bad_request", str(exc)).result, error=True)
 
 
 def build_server() -> MCPServer:

@@ -58,6 +58,9 @@ def test_tools_scan_explain_and_malformed_requests(tmp_path, env):
                 failed, scan = await call(s, "scan", top=5)
                 assert not failed and scan["command"] == "scan" and scan["status"] in ("ok", "partial")
                 assert len(scan["data"]["processes"]) == 5 and "posterior" in scan["data"]["processes"][0]
+                assert "evidence" not in scan["data"]["processes"][0]                 # the ledger on demand
+                failed, full = await call(s, "scan", top=1, ledger=True)
+                assert not failed and full["data"]["processes"][0]["evidence"]
                 failed, mine = await call(s, "scan", match="pt-mcp-target", top=0)
                 assert not failed and [p["pid"] for p in mine["data"]["processes"]] == [proc.pid]
                 failed, useful = await call(s, "scan", classes=["zombie"], top=0)
