@@ -98,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             print(escape(f"  {note}"))
     if args.open:
         import pathlib
+        import sys
         import webbrowser
-        webbrowser.open(pathlib.Path(path).as_uri())
+        if not webbrowser.open(pathlib.Path(path).as_uri()):
+            print(escape(f"pt report: no web browser found; open {path} in one"), file=sys.stderr)
     return OK
