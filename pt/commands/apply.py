@@ -74,12 +74,14 @@ def approve(plan: dict, fail) -> int:
     """``--approve``: a person at a terminal lets an agent apply ``plan`` once
     (:mod:`pt.act.approval`); nothing is signalled now."""
     import sys
+    import time
 
     from pt.act import approval
     from pt.act.identity import Identity, observe
     from pt.exit_codes import OK, REFUSED
+    from pt.formatting import format_duration
     from pt.ui.plan_view import print_confirmation
-    from pt.ui.text import escape, plural
+    from pt.ui.text import escape
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         return fail(REFUSED, "not_at_terminal", "--approve needs a person at a terminal: an agent cannot "
@@ -87,20 +89,16 @@ def approve(plan: dict, fail) -> int:
     print_confirmation(plan, [observe(Identity.from_dict(a["target"])) for a in plan["actions"]])
     n = len(plan["actions"])
     try:
-        answer = input(f"\nLet an agent apply {'this' if n == 1 else 'these'} {plural(n, 'action')} "
-                       "once (nothing is done now)? [y/N] ")
+        answer = input(f"\nLet an agent apply {'this action' if n == 1 else f'these {n} actions'} once "
+                       "(nothing is done now)? [y/N] ")
     except EOFError:
         answer = ""
     if answer.strip().lower() not in ("y", "yes"):
         print("Not approved.")
         return REFUSED
     code, expires_at = approval.grant(plan["plan_id"], plan["expires_at"])
-    import time
-
-    from pt.formatting import format_duration
-    print(escape(f"Approval code for plan {plan['plan_id']}:  {code}\n"
-                 f"Give it to the agent: it is good for one attempt within "
-                 f"{format_duration(expires_at - time.time())}."))
+    print(escape(f"Approval code for plan {plan['plan_id']}:  {code}"))
+    print(f"Give it to the agent: it is good for one attempt within {format_duration(expires_at - time.time())}.")
     return OK
 
 
