@@ -154,6 +154,10 @@ def _select(result: dict, match: str | None, classes: list[str] | None, top: int
             except ArgumentTypeError as exc:
                 raise _error("scan", "usage", f"match: {exc}") from None
             rows = [r for r in rows if regex.search(r.get("command") or "")]
+            if regex.gave_up:
+                result.setdefault("notes", []).append(
+                    f"match gave up on {regex.gave_up} command line(s) (too slow for the regex), so they were "
+                    "not selected; a simpler regex avoids this")
         data["processes"] = rows[:top or None]
         data["summary"] |= {"selected": len(rows), "returned": len(data["processes"]),
                             "filters": {"match": match, "classes": classes or []}}

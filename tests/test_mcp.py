@@ -47,7 +47,7 @@ async def call(s, name: str, **arguments) -> tuple[bool, dict | str]:
 
 
 def test_tools_scan_explain_and_malformed_requests(tmp_path, env):
-    with sleepers(1, argv0="pt-mcp-target") as (proc,):
+    with sleepers(1, argv0="pt-mcp-target") as (proc,), sleepers(1, argv0="a" * 30 + "!") as (hostile,):
         async def main():
             async with session(env, tmp_path) as s:
                 tools = {t.name: t for t in (await s.list_tools()).tools}
@@ -63,6 +63,11 @@ def test_tools_scan_explain_and_malformed_requests(tmp_path, env):
                 assert not failed and full["data"]["processes"][0]["evidence"]
                 failed, mine = await call(s, "scan", match="pt-mcp-target", top=0)
                 assert not failed and [p["pid"] for p in mine["data"]["processes"]] == [proc.pid]
+                # A regex that backtracks for hours on a hostile command line gives up on it (the
+                # server runs tools on its main thread, where the CPU bound's signal arrives).
+                failed, slow = await call(s, "scan", match="^(a+)+$", top=0)
+                assert not failed and "gave up on 1 command line" in " ".join(slow["notes"])
+                assert hostile.pid not in [p["pid"] for p in slow["data"]["processes"]]
                 failed, useful = await call(s, "scan", classes=["zombie"], top=0)
                 assert not failed and all(p["class"] == "zombie" for p in useful["data"]["processes"])
 
