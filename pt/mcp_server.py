@@ -26,13 +26,12 @@ import json
 import signal
 from typing import Annotated, Literal
 
-from pydantic import Field
-
-from pt.config import ACTIONS, CLASSES
-
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from pt.config import ACTIONS, CLASSES
 
 #: The longest deep scan a tool call may ask for.
 MAX_DEEP_S = 60.0
@@ -143,6 +142,7 @@ def _select(result: dict, match: str | None, classes: list[str] | None, top: int
     from argparse import ArgumentTypeError
 
     from pt.commands.options import user_regex
+    from pt.ui.text import plural
     data = result["data"]
     if match is not None or classes:
         rows = data["processes"]
@@ -156,7 +156,7 @@ def _select(result: dict, match: str | None, classes: list[str] | None, top: int
             rows = [r for r in rows if regex.search(r.get("command") or "")]
             if regex.gave_up:
                 result.setdefault("notes", []).append(
-                    f"match gave up on {regex.gave_up} command line(s) (too slow for the regex), so they were "
+                    f"match gave up on {plural(regex.gave_up, 'command line')} (too slow for the regex), "
                     "not selected; a simpler regex avoids this")
         data["processes"] = rows[:top or None]
         data["summary"] |= {"selected": len(rows), "returned": len(data["processes"]),
