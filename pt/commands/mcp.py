@@ -9,9 +9,14 @@ plan, acts on nothing); apply (only with a one-time code a person got from
 `pt apply --approve PLAN_ID` at a terminal: an agent cannot approve its own
 actions); undo. Each returns the same JSON object as the command's --json.
 
-Needs the MCP SDK: pip install 'pt[mcp]'. Registering it with an agent:
-  claude mcp add pt -- pt mcp
-or, in an mcpServers JSON block: {"pt": {"command": "pt", "args": ["mcp"]}}
+Needs the MCP SDK: pip install 'pt[mcp]'. An agent starts the server itself
+once it is registered; in an mcpServers JSON block that is
+{"pt": {"command": "pt", "args": ["mcp"]}}. See docs/mcp.md.
+
+examples:
+  claude mcp add pt -- pt mcp        register pt with Claude Code
+  pt apply 3f2a9c0d1e4b5a69 --approve
+                                     let the agent apply that plan once: prints a code
 """
 
 
