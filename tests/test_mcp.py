@@ -11,7 +11,7 @@ import sys
 import anyio
 import pytest
 
-from pt.testing import _state, acting_env, pt_at_terminal, run_pt, sleepers, wait_for
+from pt.testing import _state, acting_env, plan_for, pt_at_terminal, run_pt, sleepers, wait_for
 
 mcp = pytest.importorskip("mcp", reason="the MCP SDK is in the test extra: pip install '.[test]'")
 
@@ -156,13 +156,36 @@ def test_apply_needs_a_code_a_person_approved_at_a_terminal(tmp_path, env):
         anyio.run(main)
 
 
-def approve(plan_id: str, env: dict, cwd) -> str:
-    """``pt apply --approve PLAN_ID`` at a pseudo-terminal, answered yes: the code it prints."""
-    code, shown = pt_at_terminal(["apply", "--approve", plan_id], env, b"y\n", cwd)
+def approve(plan: str, env: dict, cwd) -> str:
+    """``pt apply --approve PLAN`` (an id or a file) at a pseudo-terminal,
+    answered yes: the code it prints."""
+    code, shown = pt_at_terminal(["apply", "--approve", plan], env, b"y\n", cwd)
     assert code == 0, shown
     found = re.search(r"Approval code for plan [0-9a-f]{16}:\s+([A-Z0-9]{5}-[A-Z0-9]{5})", shown)
     assert found, shown
     return found.group(1)
+
+
+def test_a_plan_file_approved_at_the_terminal_is_applied_by_id(tmp_path, env):
+    """An agent's plan written as a file (not by the plan tool): once a person
+    approves the file, the agent's apply finds it by id."""
+    with sleepers(1) as (proc,):
+        plan = plan_for([proc.pid], "pause")
+        path = tmp_path / "agent-plan.json"
+        path.write_text(json.dumps(plan))
+
+        async def main():
+            async with session(env, tmp_path) as s:
+                failed, err = await call(s, "apply", plan_id=plan["plan_id"], code="ABCDE-FGHJK")
+                assert failed and err["errors"][0]["code"] == "not_approved"
+                code = approve(str(path), env, tmp_path)
+                failed, applied = await call(s, "apply", plan_id=plan["plan_id"], code=code)
+                assert not failed and [o["result"] for o in applied["data"]["outcomes"]] == ["done"]
+                wait_for(lambda: _state(proc.pid) == "T")
+                failed, undone = await call(s, "undo", plan_id=plan["plan_id"])
+                assert not failed and [o["result"] for o in undone["data"]["outcomes"]] == ["done"]
+                wait_for(lambda: _state(proc.pid) == "S")
+        anyio.run(main)
 
 
 def test_pt_mcp_without_the_sdk_says_how_to_install_it(tmp_path):

@@ -70,9 +70,10 @@ def confirm(plan: dict) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def approve(plan: dict, fail) -> int:
+def approve(plan: dict, fail, *, from_file: bool) -> int:
     """``--approve``: a person at a terminal lets an agent apply ``plan`` once
-    (:mod:`pt.act.approval`); nothing is signalled now."""
+    (:mod:`pt.act.approval`); nothing is signalled now. A plan given as a
+    file is kept in pt's plans directory, where the agent's apply finds it by id."""
     import sys
     import time
 
@@ -96,6 +97,13 @@ def approve(plan: dict, fail) -> int:
     if answer.strip().lower() not in ("y", "yes"):
         print("Not approved.")
         return REFUSED
+    if from_file:
+        from pt.act.plan import save_plan
+        try:
+            save_plan(plan)
+        except OSError as exc:
+            return fail(REFUSED, "plan_not_saved", f"cannot keep plan {plan['plan_id']} in pt's plans "
+                        f"directory, where an agent's apply would find it; not approved: {exc}")
     code, expires_at = approval.grant(plan["plan_id"], plan["expires_at"])
     print(escape(f"Approval code for plan {plan['plan_id']}:  {code}"))
     print(f"Give it to the agent: it is good for one attempt within {format_duration(expires_at - time.time())}.")
@@ -131,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     except PlanError as exc:
         return fail(REFUSED, "plan_unusable", str(exc))
     if args.approve:
-        return approve(plan, fail)
+        return approve(plan, fail, from_file=not PLAN_ID_RE.match(args.plan))
     if not args.yes:
         if not sys.stdin.isatty() or args.json:
             return fail(REFUSED, "not_confirmed",
