@@ -11,13 +11,13 @@ import os
 import sys
 
 from pt import __version__
-from pt.commands import (apply, completion, config, deep_scan, duck, explain, history, lake, plan, scan, schema,
-                         undo, verify, watch)
+from pt.commands import (apply, completion, config, deep_scan, duck, explain, history, lake, mcp, plan, report, scan,
+                         schema, undo, verify, watch)
 from pt.config_errors import ConfigError
 from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED, USAGE
 
-COMMANDS = (scan, deep_scan, explain, plan, apply, verify, undo, history, config, duck, lake, watch, schema,
-            completion)
+COMMANDS = (scan, deep_scan, explain, plan, apply, verify, undo, history, config, duck, lake, watch, report, mcp,
+            schema, completion)
 
 EPILOG = """\
 examples:
@@ -35,6 +35,8 @@ examples:
   pt watch --mode canary       keep triaging; act on its own only with reversible actions
   pt schema scan               the JSON Schema of `pt scan --json`
   pt completion bash           a bash completion script (also zsh, fish)
+  pt report --open             the scan as an HTML page, with evidence plots
+  pt mcp                       serve pt's tools to AI coding agents (MCP, stdio)
 
 exit codes: 0 ok, 1 error, 2 bad usage, 3 no such process or plan, 4 refused (not confirmed,\n            plan expired or edited), 5 some actions not carried out, 130 interrupted
 """

@@ -165,6 +165,10 @@ def _data_schemas() -> dict[str, dict]:
                       "notes": _array(_STRING)}, ("report", "lake", "notes")),
         "lake": _obj({"action": {"enum": ["info", "prune", "compact", "check", "export"]}}, ("action",)),
         "watch": _watch(),
+        "report": _obj({"path": {**_STRING, "description": "the HTML file written"},
+                        "processes": {**_INT, "description": "processes in the page's table"},
+                        "deep_candidates": _INT, "calibration_bins": _INT, "notes": _array(_STRING)},
+                       ("path", "processes", "notes")),
     }
 
 

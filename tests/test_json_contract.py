@@ -83,9 +83,10 @@ def test_plan_apply_verify_undo_history_results_match(schemas, tmp_path):
         kill_if_same(pid, start)
 
 
-def test_watch_results_match(schemas, tmp_path):
-    """Every interval of `pt watch --json` is one result (JSON Lines), and
-    --status without a watcher is an error result."""
+def test_watch_and_report_results_match(schemas, tmp_path):
+    """Every interval of `pt watch --json` is one result (JSON Lines),
+    --status without a watcher is an error result, and `pt report --json`
+    says what it wrote."""
     env = {**acting_env(tmp_path)}
     proc = run_pt("watch", "--json", "--for", "2", "--interval", "1", "--no-telemetry", "--match",
                   "no-process-has-this-ptcontract", cwd=tmp_path, env=env, check=False)
@@ -95,6 +96,7 @@ def test_watch_results_match(schemas, tmp_path):
     for result in lines:
         jsonschema.validate(result, schemas["watch"], cls=jsonschema.Draft202012Validator)
         jsonschema.validate(result, schemas["*"], cls=jsonschema.Draft202012Validator)
+    checked(schemas, "report", "--html", str(tmp_path / "r.html"), "--top", "3", "--json", cwd=tmp_path, env=env)
     status = checked(schemas, "watch", "--status", "--json", cwd=tmp_path, env=env, code=3)
     assert status["errors"][0]["code"] == "not_running" and status["errors"][0]["hint"]
 

@@ -34,6 +34,7 @@ examples:
   pt apply 3f2a9c0d1e4b5a69            show the plan, ask, then act
   pt apply 3f2a9c0d1e4b5a69 --yes      act without asking (scripts, agents)
   pt apply ./plan.json --yes --json
+  pt apply 3f2a9c0d1e4b5a69 --approve  let an agent (pt mcp) apply it: prints a one-time code
 """
 
 
@@ -46,6 +47,9 @@ def add_parser(subparsers) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("plan", metavar="PLAN_ID|FILE", help="a plan id from `pt plan`, or a plan file")
     p.add_argument("--yes", action="store_true", help="confirm without asking (required when not at a terminal)")
+    p.add_argument("--approve", action="store_true",
+                   help="do nothing now: at a terminal, show the plan, ask, and print a one-time code "
+                        "that lets an agent apply this plan once through `pt mcp` (valid 10 minutes)")
     add_telemetry_options(p)
     p.add_argument("--json", action="store_true", help="print the outcomes as one JSON object")
     p.set_defaults(run=run)
@@ -64,6 +68,46 @@ def confirm(plan: dict) -> bool:
     except EOFError:
         return False
     return answer.strip().lower() in ("y", "yes")
+
+
+def approve(plan: dict, fail, *, from_file: bool) -> int:
+    """``--approve``: a person at a terminal lets an agent apply ``plan`` once
+    (:mod:`pt.act.approval`); nothing is signalled now. A plan given as a
+    file is kept in pt's plans directory, where the agent's apply finds it by id."""
+    import sys
+    import time
+
+    from pt.act import approval
+    from pt.act.identity import Identity, observe
+    from pt.exit_codes import OK, REFUSED
+    from pt.formatting import format_duration
+    from pt.ui.plan_view import print_confirmation
+    from pt.ui.text import escape
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return fail(REFUSED, "not_at_terminal", "--approve needs a person at a terminal: an agent cannot "
+                                                "approve its own plan")
+    print_confirmation(plan, [observe(Identity.from_dict(a["target"])) for a in plan["actions"]])
+    n = len(plan["actions"])
+    try:
+        answer = input(f"\nLet an agent apply {'this action' if n == 1 else f'these {n} actions'} once "
+                       "(nothing is done now)? [y/N] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        print("Not approved.")
+        return REFUSED
+    if from_file:
+        from pt.act.plan import save_plan
+        try:
+            save_plan(plan)
+        except OSError as exc:
+            return fail(REFUSED, "plan_not_saved", f"cannot keep plan {plan['plan_id']} in pt's plans "
+                        f"directory, where an agent's apply would find it; not approved: {exc}")
+    code, expires_at = approval.grant(plan["plan_id"], plan["expires_at"])
+    print(escape(f"Approval code for plan {plan['plan_id']}:  {code}"))
+    print(f"Give it to the agent: it is good for one attempt within {format_duration(expires_at - time.time())}.")
+    return OK
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         check_usable(plan, time.time(), load_policy())
     except PlanError as exc:
         return fail(REFUSED, "plan_unusable", str(exc))
+    if args.approve:
+        return approve(plan, fail, from_file=not PLAN_ID_RE.match(args.plan))
     if not args.yes:
         if not sys.stdin.isatty() or args.json:
             return fail(REFUSED, "not_confirmed",
