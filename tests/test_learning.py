@@ -93,7 +93,7 @@ def test_later_scans_follow_up_exits_resumptions_idling_and_zombies(tmp_path):
         assert resumer.stdout.readline().strip() == "ready"
         with zombie() as z:
             first = triage(window_s=0.05)
-            res = writer.write_scan(first, lake=tmp_path, red=red)
+            res = writer.write_scan(first, lake=tmp_path, red=red, follow=True)
             assert res.written, res.reason
             # What the first scan flagged is on the watch list.
             pending = followup.read_pending(tmp_path)
@@ -113,7 +113,7 @@ def test_later_scans_follow_up_exits_resumptions_idling_and_zombies(tmp_path):
             trigger.touch()
             wait_for(lambda: _cpu_s(resumer.pid) >= 1.2, timeout=120)
             second = triage(window_s=0.05)
-            res2 = writer.write_scan(second, lake=tmp_path, red=red)
+            res2 = writer.write_scan(second, lake=tmp_path, red=red, follow=True)
             assert res2.written, res2.reason
         lake = duck.open_lake(tmp_path)
         _, rows = lake.query("SELECT pid, result, label, observed_by, verdict_run_id, after_s, cpu_s_since "
@@ -165,13 +165,15 @@ def test_feedback_labels_a_scanned_process_and_refuses_unknown_ones(tmp_path):
     pid, start = spawn_detached()
     try:
         pt("scan", "--json", "--top", "1", cwd=tmp_path)
+        lake_dir = tmp_path / ".local" / "share" / "pt" / "lake"
+        assert followup.read_pending(lake_dir).num_rows > 0         # pt scan watches what it flagged
         out = pt("feedback", str(pid), "abandoned", "--note", "left over from /home/alice/secret-proj",
                  "--json", cwd=tmp_path)
         data = json.loads(out.stdout)["data"]
         assert data["pid"] == pid and data["label"] == "abandoned" and data["replaces"] == []
         again = pt("feedback", f"{pid}:{start}", "useful", cwd=tmp_path)
         assert "replaces the earlier label abandoned" in again.stderr
-        lake = duck.open_lake(tmp_path / ".local" / "share" / "pt" / "lake")
+        lake = duck.open_lake(lake_dir)
         _, rows = lake.query("SELECT label, observed_by, start_ticks, note, verdict_run_id FROM outcomes "
                              "WHERE pid = ? ORDER BY ts", [pid])
         assert [r[:3] for r in rows] == [("abandoned", "feedback", start), ("useful", "feedback", start)]

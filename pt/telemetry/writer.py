@@ -382,7 +382,7 @@ def write_tables(root: Path, tables: dict[str, pa.Table], run_id: str, ts: float
 def write_scan(triage=None, *, snapshot=None, lake: str | os.PathLike | None = None,
                red: Redactor | None = None, scan_s: float | None = None, procfs=None,
                ts: float | None = None, run_id: str | None = None,
-               prepared: Prepared | None = None, extra=None, follow: bool = True) -> TelemetryResult:
+               prepared: Prepared | None = None, extra=None, follow: bool = False) -> TelemetryResult:
     """Record one scan (a :class:`pt.triage.Triage`, or a raw ``snapshot``),
     using the ``prepared`` redactions of its snapshot if given; ``extra(red,
     run_id, ts)`` may add tables of the same run (the deep scan's). With
