@@ -207,6 +207,23 @@ def test_apply_choices_become_labels(tmp_path):
     assert rows == [("confirmed", "abandoned"), ("declined", "useful"), ("confirmed", None), ("declined", "useful")]
 
 
+def test_labels_the_lake_should_not_hold_are_not_counted(tmp_path):
+    """A lake edited by hand (or by another tool): labels that are not
+    classes, unknown sources and labels of processes with no verdict are
+    left out (the last ones counted as such), never a crash."""
+    simulate_machine(tmp_path, np.random.default_rng(8), processes=20, runs=1)
+    base = {"ts": 1_900_000_000.0, "boot_id": "b", "start_ticks": 7000, "uid": 0, "action": "kill",
+            "result": "labelled", "verdict_run_id": None, "after_s": None, "note": None}
+    rows = [{**base, "pid": 1000, "start_ticks": 7000, "observed_by": "feedback", "label": "[red]evil\x1b[2J"},
+            {**base, "pid": 1001, "start_ticks": 7007, "observed_by": "someone", "label": "useful"},
+            {**base, "pid": 999_999, "start_ticks": 1, "observed_by": "feedback", "label": "useful"}]
+    assert writer.write_labels(rows, lake=tmp_path, red=Redactor(KEY)).written
+    record = cal.read_record(duck.open_lake(tmp_path, tables=("decisions", "proc_features", "outcomes"),
+                                            macros=False))
+    assert len(record) == 20 and record.unmatched == 1
+    assert set(record.label) <= set(CLASSES)
+
+
 # --- 3. the formulas against independent references -----------------------------------
 
 def test_dirichlet_multinomial_matches_scipy():

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import time
 
-from pt.config import CLASSES
-
 #: What confirming an action says about its target (no entry: nothing).
 CONFIRMED = {"kill": "abandoned", "restart": "useful_bad", "renice": "useful_bad",
              "throttle": "useful_bad"}
@@ -25,17 +23,11 @@ ONE_LABEL_SQL = """
                                   ORDER BY CASE observed_by WHEN 'feedback' THEN 0 WHEN 'apply' THEN 1
                                            ELSE 2 END, ts DESC) AS rank,
                count(DISTINCT label) OVER (PARTITION BY boot_id, pid, start_ticks) AS labels
-        FROM outcomes WHERE label IS NOT NULL AND observed_by IN ('feedback', 'apply', 'rescan'))
+        FROM outcomes WHERE label IN ('useful', 'useful_bad', 'abandoned', 'zombie')
+                        AND observed_by IN ('feedback', 'apply', 'rescan'))
     SELECT boot_id, pid, start_ticks, label, observed_by, verdict_run_id, ts, result, labels > 1 AS conflict
     FROM ranked WHERE rank = 1
 """
-
-
-def check_label(text: str) -> str:
-    """A class name, or ``ValueError`` naming the text and the choices."""
-    if text not in CLASSES:
-        raise ValueError(f"label must be one of {', '.join(CLASSES)}, got {text!r}")
-    return text
 
 
 def apply_labels(plan: dict, confirmed: bool, *, now: float | None = None) -> list[dict]:
