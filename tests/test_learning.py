@@ -22,7 +22,7 @@ from scipy import optimize, stats
 
 from pt.config import CLASSES, load_priors, shipped_priors
 from pt.learn import calibrate as cal
-from pt.learn import model, store
+from pt.learn import drift, model, store
 from pt.telemetry import duck, followup, schemas, writer
 from pt.telemetry import lake as lakes
 from pt.telemetry.redact import Redactor
@@ -455,3 +455,58 @@ def test_calibrate_on_an_empty_lake_says_so_and_writes_nothing(tmp_path):
     out = pt("calibrate", "--lake", str(tmp_path / "lake"), cwd=tmp_path)
     assert "no labelled outcomes yet" in out.stdout and "none (too few" in out.stdout
     assert not (tmp_path / ".local" / "share" / "pt" / "learned-priors.json").exists()
+
+
+# --- 4. drift -----------------------------------------------------------------------------
+
+def _features(root: Path, rng, ts: float, n: int, busy: tuple[float, float], log_age: float, run: str) -> None:
+    key = {"run_id": [run] * n, "ts": [ts] * n, "boot_id": ["b"] * n, "pid": list(range(50_000, 50_000 + n)),
+           "start_ticks": list(range(n))}
+    ticks = rng.binomial(30, rng.beta(*busy, size=n))
+    tables = {"proc_features": _table("proc_features", {**key, "cpu_ticks": ticks.tolist(),
+                                                        "window_ticks": [30] * n,
+                                                        "age_s": (10 ** rng.normal(log_age, 0.5, n)).tolist()}),
+              "runs": _table("runs", {"run_id": [run], "ts": [ts], "mode": ["quick"]})}
+    writer.write_tables(root, tables, run, ts)
+
+
+def test_drift_matches_hand_computed_statistics():
+    rng = np.random.default_rng(9)
+    a, b = rng.normal(0, 1, 500), rng.normal(0.3, 1, 700)
+    out = drift.compare({"cpu_share": a.tolist()}, {"cpu_share": b.tolist()})["features"]["cpu_share"]
+    grid = np.sort(np.concatenate([a, b]))
+    ecdf = lambda x, s: np.searchsorted(np.sort(s), x, side="right") / len(s)   # noqa: E731
+    assert out["ks"] == pytest.approx(np.max(np.abs(ecdf(grid, a) - ecdf(grid, b))), abs=1e-12)
+    # W1 = integral of |F_a - F_b| over the line.
+    assert out["wasserstein"] == pytest.approx(np.sum(np.abs(ecdf(grid, a) - ecdf(grid, b))[:-1] * np.diff(grid)),
+                                               rel=1e-9)
+    assert not drift.compare({"cpu_share": [0.1] * 5}, {"cpu_share": [0.9] * 5})["alarm"]   # too few to compare
+
+
+def test_drift_alarm_reverts_to_the_shipped_priors(tmp_path):
+    rng = np.random.default_rng(10)
+    lake = tmp_path / "lake"
+    t0 = 1_800_000_000.0
+    simulate_machine(lake, rng, processes=300, runs=1)                      # labels, at t0
+    for h in range(6):                                                      # the calibration week
+        _features(lake, rng, t0 + 3600 * h, 300, (0.5, 5.0), 4.0, f"20270115T1{h}0000Z-a000000{h}")
+    env = {"XDG_DATA_HOME": str(tmp_path / "data")}
+    pt("calibrate", "--lake", str(lake), cwd=tmp_path, env=env)
+    path = tmp_path / "data" / "pt" / "learned-priors.json"
+    assert len(json.loads(path.read_text())["learned"]["reference"]["cpu_share"]) >= 1000
+    # A day later, the same behaviour: no alarm, the learned priors stay.
+    for h in range(3):
+        _features(lake, rng, t0 + 86400 + 3600 * h, 300, (0.5, 5.0), 4.0, f"20270116T1{h}0000Z-b000000{h}")
+    same = json.loads(pt("calibrate", "--drift", "--json", "--lake", str(lake), cwd=tmp_path, env=env).stdout)
+    assert same["data"]["drift"]["alarm"] is False and path.exists()
+    assert all(f["compared"] for f in same["data"]["drift"]["features"].values())
+    # Then the machine changes (busy, young processes): alarm, reverted.
+    for h in range(3):
+        _features(lake, rng, t0 + 3 * 86400 + 3600 * h, 300, (5.0, 2.0), 2.0, f"20270118T1{h}0000Z-c000000{h}")
+    dry = json.loads(pt("calibrate", "--drift", "--dry-run", "--json", "--lake", str(lake), cwd=tmp_path,
+                        env=env).stdout)["data"]["drift"]
+    assert dry["alarm"] and not dry["reverted"] and path.exists()
+    out = pt("calibrate", "--drift", "--lake", str(lake), cwd=tmp_path, env=env)
+    assert "removed them" in out.stdout and not path.exists()
+    none = json.loads(pt("calibrate", "--drift", "--json", "--lake", str(lake), cwd=tmp_path, env=env).stdout)
+    assert none["data"]["drift"]["learned"] is False and not none["data"]["drift"]["alarm"]

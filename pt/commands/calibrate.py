@@ -18,11 +18,15 @@ label per process, and
 The learned priors go to $XDG_DATA_HOME/pt/learned-priors.json (private),
 which the model then uses and `pt config show` names; `--reset` removes them
 (back to the shipped priors). Your own ~/.config/pt/priors.json still wins.
+`--drift` compares the recent scans' evidence with a sample kept at
+calibration (Kolmogorov-Smirnov and Wasserstein per feature) and, when the
+machine no longer behaves as it did, removes the learned priors.
 
 examples:
   pt calibrate
   pt calibrate --json | jq .data.pac_bayes
   pt calibrate --dry-run --confidence 0.99
+  pt calibrate --drift --recent-days 2
   pt calibrate --reset
 """
 
@@ -34,7 +38,13 @@ def add_parser(subparsers) -> None:
                               description="Calibrate the priors from labelled outcomes in the lake.",
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reset", action="store_true", help="remove the learned priors (back to the shipped ones)")
-    p.add_argument("--dry-run", action="store_true", help="report, but do not write the learned priors")
+    p.add_argument("--dry-run", action="store_true",
+                   help="report, but do not write (or, with --drift, remove) the learned priors")
+    p.add_argument("--drift", action="store_true",
+                   help="compare the recent evidence with the evidence at calibration (KS, Wasserstein); "
+                        "on an alarm, revert to the shipped priors")
+    p.add_argument("--recent-days", type=_days, default=1.0, metavar="DAYS",
+                   help="--drift: how many days of recent scans to compare (default 1)")
     p.add_argument("--confidence", type=_probability, default=0.95, metavar="P",
                    help="confidence of the false-kill bound (default 0.95)")
     p.add_argument("--bins", type=positive_count, default=10, metavar="N", help="reliability bins (default 10)")
@@ -51,6 +61,16 @@ def _probability(text: str) -> float:
         value = float("nan")
     if not 0.5 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be a probability in [0.5, 1), got {text!r}")
+    return value
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 3650:
+        raise argparse.ArgumentTypeError(f"must be a number of days in (0, 3650], got {text!r}")
     return value
 
 
@@ -94,15 +114,21 @@ def run(args: argparse.Namespace) -> int:
         record = read_record(lake)
     except (OSError, duckdb.Error) as exc:
         return _fail(args, "lake_error", f"cannot read the lake: {str(exc).splitlines()[0]}", ERROR)
+    if args.drift:
+        return check_drift(args, lake)
     result = calibrate(record, shipped_priors(), confidence=args.confidence,
                        target=load_policy().fdr_alpha, bins=args.bins)
     overlay = result.pop("overlay")
     result["written"] = None
     if overlay is not None and not args.dry_run:
+        from pt.learn import drift
         previous = store.read_learned()
         generation = int((previous[1].get("generation") or 0) if previous else 0) + 1
+        until = latest_ts(lake)
+        section = {**learned_section(result, generation),
+                   "reference": drift.sample(lake, until - REFERENCE_DAYS * 86400, until)}
         try:
-            path = store.write_learned(overlay, learned_section(result, generation))
+            path = store.write_learned(overlay, section)
         except OSError as exc:
             return _fail(args, "write_error", f"cannot write the learned priors: {exc}", ERROR)
         result["written"] = {"path": str(path), "generation": generation}
@@ -110,6 +136,53 @@ def run(args: argparse.Namespace) -> int:
         print_json(envelope("calibrate", host={}, errors=[], partial=False, data=result))
     else:
         show(result)
+    return OK
+
+
+#: Days of scans before a calibration whose evidence is kept as the drift reference.
+REFERENCE_DAYS = 7
+
+
+def latest_ts(lake) -> float:
+    """Just after the newest recorded evidence (the lake's clock, not the wall's)."""
+    ts = lake.query("SELECT max(ts) FROM proc_features")[1][0][0]
+    return (ts or 0.0) + 1.0
+
+
+def check_drift(args, lake) -> int:
+    """``--drift``: compare, report, and on an alarm remove the learned priors."""
+    from pt.exit_codes import OK
+    from pt.learn import drift, store
+    from pt.ui.result import envelope, print_json
+    from pt.ui.text import escape
+    found = store.read_learned()
+    reference = (found[1].get("reference") if found else None) or {}
+    if not isinstance(reference, dict):
+        reference = {}
+    until = latest_ts(lake)
+    recent = drift.sample(lake, until - args.recent_days * 86400, until)
+    out = {"learned": found is not None, **drift.compare(reference, recent), "reverted": False}
+    if found is None:
+        out["note"] = "no learned priors: pt uses the shipped priors, nothing can drift from a calibration"
+    elif out["alarm"] and not args.dry_run:
+        out["reverted"] = store.remove_learned()
+    if args.json:
+        print_json(envelope("calibrate", host={}, errors=[], partial=False, data={"drift": out}))
+        return OK
+    for name, f in out["features"].items():
+        print(escape(f"{name}: " + (f"KS {f['ks']:.3f} (p {f['p_value']:.2g}), Wasserstein {f['wasserstein']:.3g} "
+                                    f"(tolerance {f['tolerance']:g}){'  ALARM' if f['alarm'] else ''}"
+                                    if f["compared"] else
+                                    f"not compared ({f['reference_n']} reference, {f['recent_n']} recent values)")))
+    if out.get("note"):
+        print(escape(out["note"]))
+    elif out["reverted"]:
+        print("Drift: the learned priors no longer fit; removed them, pt uses the shipped priors. "
+              "Run `pt calibrate` again once the new behaviour is labelled.")
+    elif out["alarm"]:
+        print("Drift: the learned priors no longer fit (--dry-run: kept).")
+    else:
+        print("No drift beyond tolerance: the learned priors stay.")
     return OK
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 #: Maurer's form of the PAC-Bayes-kl bound holds for n >= 8.
 MIN_N = 8
@@ -39,6 +39,7 @@ def eb_strength(counts: np.ndarray, prior_mean: np.ndarray) -> float:
     under Dirichlet(s * prior_mean): large when the labels agree with the
     shipped prior (trust it), small when they do not (learn quickly).
     Searched on log s within :data:`STRENGTH`."""
+    from scipy import optimize      # ~1 s to import: only when there is something to fit
     counts = np.asarray(counts, dtype=np.float64)
     if counts.sum() == 0:
         return STRENGTH[1]
@@ -76,6 +77,7 @@ def beta_binomial_map(k: np.ndarray, n: np.ndarray, parent: tuple[float, float],
     likelihood times a log-normal prior of scale ``tau`` around the
     ``parent`` parameters (the class's shipped values). Few processes leave
     the parent's values; many let the data speak."""
+    from scipy import optimize
     k = np.asarray(k, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
     centre = np.log(np.asarray(parent, dtype=np.float64))
