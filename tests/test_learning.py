@@ -470,16 +470,18 @@ def _features(root: Path, rng, ts: float, n: int, busy: tuple[float, float], log
     writer.write_tables(root, tables, run, ts)
 
 
-def test_drift_matches_hand_computed_statistics():
+def test_drift_statistics_match_scipy():
     rng = np.random.default_rng(9)
-    a, b = rng.normal(0, 1, 500), rng.normal(0.3, 1, 700)
-    out = drift.compare({"cpu_share": a.tolist()}, {"cpu_share": b.tolist()})["features"]["cpu_share"]
-    grid = np.sort(np.concatenate([a, b]))
-    ecdf = lambda x, s: np.searchsorted(np.sort(s), x, side="right") / len(s)   # noqa: E731
-    assert out["ks"] == pytest.approx(np.max(np.abs(ecdf(grid, a) - ecdf(grid, b))), abs=1e-12)
-    # W1 = integral of |F_a - F_b| over the line.
-    assert out["wasserstein"] == pytest.approx(np.sum(np.abs(ecdf(grid, a) - ecdf(grid, b))[:-1] * np.diff(grid)),
-                                               rel=1e-9)
+    for shift, n, m in ((0.3, 500, 700), (0.0, 40, 25), (2.0, 2000, 2000)):
+        a, b = rng.normal(0, 1, n), np.round(rng.normal(shift, 1, m), 1)      # ties too
+        out = drift.compare({"cpu_share": a.tolist()}, {"cpu_share": b.tolist()})["features"]["cpu_share"]
+        ks = stats.ks_2samp(a, b, method="asymp")
+        assert out["ks"] == pytest.approx(ks.statistic, abs=1e-12)
+        # The asymptotic Kolmogorov distribution of sqrt(nm/(n+m)) D (scipy's ks_2samp
+        # "asymp" uses the finite-n distribution at round(nm/(n+m)) instead).
+        en = math.sqrt(n * m / (n + m))
+        assert out["p_value"] == pytest.approx(stats.kstwobign.sf(ks.statistic * en), rel=1e-9, abs=1e-300)
+        assert out["wasserstein"] == pytest.approx(stats.wasserstein_distance(a, b), rel=1e-9)
     assert not drift.compare({"cpu_share": [0.1] * 5}, {"cpu_share": [0.9] * 5})["alarm"]   # too few to compare
 
 
