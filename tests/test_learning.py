@@ -224,6 +224,24 @@ def test_labels_the_lake_should_not_hold_are_not_counted(tmp_path):
     assert set(record.label) <= set(CLASSES)
 
 
+@linux_only
+def test_pt_apply_records_what_the_user_declined_and_confirmed(tmp_path):
+    from pt.testing import acting_env, plan_for, pt_at_terminal, sleepers
+    env = acting_env(tmp_path)
+    with sleepers(1) as procs:
+        pid = procs[0].pid
+        plan = tmp_path / "plan.json"
+        plan.write_text(json.dumps(plan_for([pid], "renice")))
+        code, _ = pt_at_terminal(["apply", str(plan)], env, b"n\n", tmp_path)
+        assert code == 4
+        out = pt("apply", str(plan), "--yes", "--json", cwd=tmp_path, env=env)
+        assert [o["result"] for o in json.loads(out.stdout)["data"]["outcomes"]] == ["done"]
+        lake = duck.open_lake(tmp_path / ".local" / "share" / "pt" / "lake")
+        _, rows = lake.query("SELECT result, label, observed_by, action FROM outcomes WHERE pid = ? "
+                             "AND observed_by = 'apply' ORDER BY ts", [pid])
+        assert rows == [("declined", "useful", "apply", "renice"), ("confirmed", "useful_bad", "apply", "renice")]
+
+
 # --- 3. the formulas against independent references -----------------------------------
 
 def test_dirichlet_multinomial_matches_scipy():
