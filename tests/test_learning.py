@@ -319,6 +319,58 @@ def test_pac_bayes_bound_covers_the_true_rate():
         assert model.pac_bayes_bound(e, n) >= cp
 
 
+def test_gamma_hazard_update_recovers_a_known_hazard():
+    """Exponential lifetimes at a known hazard, censored at random times:
+    the posterior mean (a + ended) / (b + lived) finds the hazard, and its
+    predictive survival (b / (b + t))^a is the Lomax (scipy) survival."""
+    rng = np.random.default_rng(11)
+    hazard = 1 / 3600
+    life = rng.exponential(1 / hazard, 20_000)
+    censor = rng.uniform(0, 4 * 3600, life.size)
+    a, b = model.gamma_hazard_update((2.0, 86_400.0), int((life <= censor).sum()), float(np.minimum(life, censor).sum()))
+    assert a / b == pytest.approx(hazard, rel=0.03)
+    for t in (60.0, 3600.0, 86_400.0):
+        assert (b / (b + t)) ** a == pytest.approx(stats.lomax.sf(t, a, scale=b), rel=1e-12)
+
+
+def test_lifetimes_come_from_exits_and_last_sightings(tmp_path):
+    """Through the lake: a process found gone has lived from its start to the
+    middle of the interval it vanished in; one still running, to its last
+    sighting; the update adds exactly those."""
+    ts, run = 1_800_000_000.0, "20270115T000000Z-00000000"
+    n = MIN = 6
+    key = {"run_id": [run] * n, "ts": [ts] * n, "boot_id": ["b"] * n, "pid": list(range(10, 10 + n)),
+           "start_ticks": [1] * n}
+    writer.write_tables(tmp_path, {
+        "decisions": _table("decisions", {**key, "action": ["kill"] * n, "class": ["abandoned"] * n,
+                                          "lfdr": [0.2] * n, "command_category": ["test_runner"] * n}),
+        "proc_features": _table("proc_features", {**key, "cpu_ticks": [0] * n, "window_ticks": [30] * n,
+                                                  "age_s": [100.0 * (i + 1) for i in range(n)]}),
+        "runs": _table("runs", {"run_id": [run], "ts": [ts], "mode": ["quick"]})}, run, ts)
+    base = {"boot_id": "b", "start_ticks": 1, "uid": 0, "action": "kill", "verdict_run_id": run, "note": None}
+    rows = [{**base, "pid": 10 + i, "ts": ts + 600, "result": "idle", "observed_by": "rescan",
+             "label": "useful", "after_s": 600.0} for i in range(n)]
+    # Pids 10 and 11 were then found gone at ts + 1800, last seen at ts + 1200.
+    rows += [{**base, "pid": p, "ts": ts + 1800, "result": "exited", "observed_by": "rescan", "label": None,
+              "after_s": 1800.0, "seen_until_s": 1200.0} for p in (10, 11)]
+    table = writer.outcome_table({k: [r.get(k) for r in rows] for k in
+                                  ("boot_id", "pid", "start_ticks", "uid", "action", "verdict_run_id", "ts",
+                                   "result", "observed_by", "label", "after_s", "seen_until_s")} |
+                                 {"run_id": ["20270115T010000Z-00000001"] * len(rows)})
+    lakes.publish(tmp_path, lakes.partition(tmp_path, "outcomes", ts, "20270115T010000Z-00000001"),
+                  lambda f: writer.write_parquet(table, f))
+    record = cal.read_record(duck.open_lake(tmp_path, tables=("decisions", "proc_features", "outcomes"),
+                                            macros=False))
+    order = np.argsort(record.lived_s)
+    want = sorted([100.0 * (i + 1) + (1500.0 if i < 2 else 600.0) for i in range(n)])
+    assert record.lived_s[order] == pytest.approx(want)
+    assert record.ended.sum() == 2
+    overlay, rows_out = cal.survival_update(record, shipped_priors())
+    parent = shipped_priors().by_category["survival"]["test_runner"]["useful"]
+    assert overlay["test_runner"]["useful"] == pytest.approx([parent[0] + 2, parent[1] + sum(want)])
+    assert rows_out[0]["n"] == MIN and rows_out[0]["ended"] == 2
+
+
 # --- simulated machines through the real lake ---------------------------------------
 
 TRUE_PRIOR = np.array([0.6, 0.1, 0.25, 0.05])

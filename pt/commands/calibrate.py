@@ -10,7 +10,8 @@ label per process, and
   - updates the class prior (Dirichlet conjugate update; how far it moves
     from the shipped prior is chosen by empirical Bayes) and, per command
     category with enough labels, the Beta of the CPU-window evidence (shrunk
-    toward the shipped value);
+    toward the shipped value) and the Gamma on the hazard of ending
+    (conjugate update with the lifetimes seen);
   - bounds the false-kill rate of pt's kill verdicts (PAC-Bayes-kl) at the
     given confidence, or says how many labelled kill verdicts a bound needs;
   - shows the reliability of the posterior: predicted against observed
@@ -206,6 +207,10 @@ def show(result: dict) -> None:
         out.print(escape(f"cpu_window {g['category']}/{g['class']} (n={g['n']}): "
                          f"Beta{tuple(round(x, 3) for x in g['shipped'])} -> "
                          f"Beta{tuple(round(x, 3) for x in g['learned'])}"))
+    for g in result.get("survival", []):
+        out.print(escape(f"survival {g['category']}/{g['class']} (n={g['n']}, {g['ended']} ended): "
+                         f"Gamma{tuple(round(x, 3) for x in g['shipped'])} -> "
+                         f"Gamma{tuple(round(x, 3) for x in g['learned'])}"))
     pb = result["pac_bayes"]
     if pb["false_kill_bound"] is None:
         out.print(escape(f"false-kill bound: none ({pb['note']})"))

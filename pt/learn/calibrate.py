@@ -9,6 +9,8 @@ scan's evidence (CPU ticks of the window). From that record:
 - per command category and class, the Beta of the CPU-window evidence,
   shrunk toward the shipped value (:func:`pt.learn.model.beta_binomial_map`),
   for groups with at least :data:`MIN_GROUP` labelled processes;
+- per command category and class, the Gamma on the hazard of ending,
+  updated conjugately with the lifetimes seen (ended or still running);
 - the PAC-Bayes bound on the false-kill rate of the shadow record: of the
   processes pt would have killed, how many turned out useful;
 - the reliability of the posterior, per bin.
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pt.config import CATEGORICAL_LEVELS, CLASSES
+from pt.config import CATEGORICAL_LEVELS, CLASSES, PAIR_DOMAINS
 from pt.learn import model
 from pt.learn.labels import ONE_LABEL_SQL
 
@@ -33,24 +35,39 @@ MIN_GROUP = 5
 #: Labels that make a kill false.
 WANTED = ("useful", "useful_bad")
 
+#: Per identity: when a later scan found it gone (the middle of the interval
+#: between the last scan that saw it and the one that did not), and the last
+#: time anything saw it alive.
+LIFE_SQL = """
+    SELECT boot_id, pid, start_ticks,
+           max(ts - (after_s - seen_until_s) / 2) FILTER (WHERE observed_by = 'rescan' AND result = 'exited')
+               AS exit_ts,
+           max(ts) FILTER (WHERE NOT (observed_by = 'rescan' AND result = 'exited')) AS alive_ts
+    FROM outcomes GROUP BY ALL
+"""
+
 RECORD_SQL = f"""
     WITH one AS ({ONE_LABEL_SQL}),
     exact AS (
         SELECT o.boot_id, o.pid, o.start_ticks, o.label, o.observed_by, o.conflict,
-               d.run_id AS verdict_run, d.action AS verdict_action, d.lfdr, d.command_category
+               d.run_id AS verdict_run, d.ts AS verdict_ts, d.action AS verdict_action, d.lfdr,
+               d.command_category
         FROM one o JOIN decisions d
           ON d.run_id = o.verdict_run_id AND d.boot_id = o.boot_id AND d.pid = o.pid
          AND d.start_ticks = o.start_ticks),
     latest AS (
         SELECT o.boot_id, o.pid, o.start_ticks, o.label, o.observed_by, o.conflict,
-               d.run_id AS verdict_run, d.action AS verdict_action, d.lfdr, d.command_category
+               d.run_id AS verdict_run, d.ts AS verdict_ts, d.action AS verdict_action, d.lfdr,
+               d.command_category
         FROM (SELECT * FROM one WHERE verdict_run_id IS NULL) o ASOF JOIN decisions d
           ON o.boot_id = d.boot_id AND o.pid = d.pid AND o.start_ticks = d.start_ticks AND o.ts >= d.ts)
     SELECT r.label, r.observed_by, r.conflict, r.verdict_action, r.lfdr, r.command_category,
-           f.cpu_ticks, f.window_ticks
+           f.cpu_ticks, f.window_ticks,
+           coalesce(l.exit_ts, l.alive_ts) - (r.verdict_ts - f.age_s) AS lived_s, l.exit_ts IS NOT NULL AS ended
     FROM (SELECT * FROM exact UNION ALL SELECT * FROM latest) r
     LEFT JOIN proc_features f
       ON f.run_id = r.verdict_run AND f.boot_id = r.boot_id AND f.pid = r.pid AND f.start_ticks = r.start_ticks
+    LEFT JOIN ({LIFE_SQL}) l ON l.boot_id = r.boot_id AND l.pid = r.pid AND l.start_ticks = r.start_ticks
 """
 
 
@@ -66,6 +83,8 @@ class Record:
     category: np.ndarray
     cpu_ticks: np.ndarray        # -1 where unknown
     window_ticks: np.ndarray
+    lived_s: np.ndarray          # seconds from its start to its end (ended) or last sight; nan unknown
+    ended: np.ndarray            # bool: a later scan found it gone
     unmatched: int = 0           # labels with no verdict to join
 
     def __len__(self) -> int:
@@ -76,7 +95,7 @@ def read_record(lake) -> Record:
     """The labelled record of an open :class:`pt.telemetry.duck.Lake`."""
     _, rows = lake.query(RECORD_SQL)
     labelled = lake.query(f"SELECT count(*) FROM ({ONE_LABEL_SQL})")[1][0][0]
-    cols = list(zip(*rows)) if rows else [()] * 8
+    cols = list(zip(*rows)) if rows else [()] * 10
 
     def arr(i, dtype, fill=None):
         values = [fill if v is None else v for v in cols[i]]
@@ -84,7 +103,8 @@ def read_record(lake) -> Record:
 
     return Record(arr(0, object), arr(1, object), arr(2, bool, False), arr(3, object),
                   arr(4, np.float64, np.nan), arr(5, object, "unknown"), arr(6, np.int64, -1),
-                  arr(7, np.int64, -1), unmatched=int(labelled) - len(rows))
+                  arr(7, np.int64, -1), arr(8, np.float64, np.nan), arr(9, bool, False),
+                  unmatched=int(labelled) - len(rows))
 
 
 def last_verdict(lake_dir, target: dict) -> tuple[dict | None, list[str]]:
@@ -166,11 +186,38 @@ def calibrate(record: Record, shipped, *, confidence: float = 0.95, target: floa
             groups.append({"category": category, "class": c, "n": int(sel.sum()),
                            "shipped": list(parent), "learned": [a, b]})
     result["cpu_window"] = groups
+    survival, result["survival"] = survival_update(record, shipped)
     overlay = {"class_prior": result["class_prior"]["learned"]}
     if by_category:
         overlay["cpu_window"] = {"by_category": by_category}
+    if survival:
+        overlay["survival"] = {"by_category": survival}
     result["overlay"] = overlay
     return result
+
+
+def survival_update(record: Record, shipped) -> tuple[dict, list[dict]]:
+    """Per command category and class with at least :data:`MIN_GROUP`
+    labelled lifetimes: the conjugate update of the Gamma(a, rate b) on the
+    hazard, a + (lifetimes that ended), b + (seconds lived, ended or not),
+    starting from the shipped category value (else the class's). Returns the
+    overlay entries and the report rows."""
+    known = np.isfinite(record.lived_s) & (record.lived_s > 0)
+    overlay: dict = {}
+    rows = []
+    hi_a, hi_b = PAIR_DOMAINS["survival"][0][1], PAIR_DOMAINS["survival"][1][1]
+    for category in CATEGORICAL_LEVELS["command"]:
+        for c in CLASSES:
+            sel = known & (record.category == category) & (record.label == c)
+            if sel.sum() < MIN_GROUP:
+                continue
+            parent = shipped.by_category["survival"].get(category, {}).get(c, shipped.pairs["survival"][c])
+            a, b = model.gamma_hazard_update(parent, int(record.ended[sel].sum()), float(record.lived_s[sel].sum()))
+            a, b = min(a, hi_a), min(b, hi_b)
+            overlay.setdefault(category, {})[c] = [a, b]
+            rows.append({"category": category, "class": c, "n": int(sel.sum()), "ended": int(record.ended[sel].sum()),
+                         "shipped": list(parent), "learned": [a, b]})
+    return overlay, rows
 
 
 def learned_section(result: dict, generation: int) -> dict:

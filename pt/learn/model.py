@@ -6,6 +6,8 @@
 - :func:`beta_binomial_map`: per-category Beta parameters of the CPU-window
   evidence, shrunk toward their parent's (hierarchical: a rare category
   borrows strength);
+- :func:`gamma_hazard_update`: the conjugate update of the Gamma on the
+  hazard of ending (the survival evidence);
 - :func:`pac_bayes_bound`: an upper confidence bound on the false-kill rate
   (PAC-Bayes-kl, Seeger 2002 / Maurer 2004);
 - :func:`reliability`: predicted against observed per posterior bin.
@@ -90,6 +92,15 @@ def beta_binomial_map(k: np.ndarray, n: np.ndarray, parent: tuple[float, float],
                             bounds=[(math.log(1e-3), math.log(1e4))] * 2)
     a, b = np.exp(res.x)
     return float(a), float(b)
+
+
+def gamma_hazard_update(prior: tuple[float, float], ended: int, exposure_s: float) -> tuple[float, float]:
+    """Gamma(a, rate b) on an exponential hazard, after ``ended`` lifetimes
+    ended in ``exposure_s`` seconds lived in all (ended and censored ones):
+    Gamma(a + ended, b + exposure_s), the conjugate update. Its predictive
+    survival is (b / (b + t))^a, the model's survival term."""
+    a, b = prior
+    return float(a + ended), float(b + exposure_s)
 
 
 def kl_bernoulli(q: float, p: float) -> float:
