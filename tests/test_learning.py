@@ -151,6 +151,17 @@ def test_a_corrupt_watch_list_is_rebuilt_not_fatal(tmp_path):
     assert followup.read_pending(tmp_path).num_rows == 0
 
 
+@linux_only
+def test_a_failing_follow_up_loses_the_follow_up_not_the_scan(tmp_path, monkeypatch):
+    t = triage(window_s=0.01)
+
+    def broken(*args):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(followup, "follow_up", broken)
+    res = writer.write_scan(t, lake=tmp_path, red=Redactor(KEY), follow=True)
+    assert res.written and "decisions" in res.rows and "boom" in res.as_dict()["followup_error"]
+
+
 def test_identity_keys_are_distinct_for_distinct_processes():
     pid = np.array([1, 2, 1, 4_194_303], dtype=np.int64)
     start = np.array([5, 5, 6, 2**40], dtype=np.uint64)

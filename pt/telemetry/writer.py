@@ -404,9 +404,12 @@ def write_scan(triage=None, *, snapshot=None, lake: str | os.PathLike | None = N
             tables.update(extra(red, run_id, ts))
         watched = None
         if triage is not None and follow:
-            outcomes, watched = followup.follow_up(followup.read_pending(root), triage, run_id, ts)
-            if len(outcomes["pid"]):
-                tables["outcomes"] = outcome_table(outcomes)
+            try:      # a follow-up that fails loses the follow-up, never the scan
+                outcomes, watched = followup.follow_up(followup.read_pending(root), triage, run_id, ts)
+                if len(outcomes["pid"]):
+                    tables["outcomes"] = outcome_table(outcomes)
+            except Exception as exc:   # noqa: BLE001 - reported in the result
+                result.followup_error, watched = _reason(exc), None
         result.files = write_tables(root, tables, run_id, ts)
         if watched is not None:
             followup.write_pending(root, watched)
