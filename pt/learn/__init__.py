@@ -6,5 +6,7 @@
   the PAC-Bayes bound, reliability), numpy and scipy only;
 - :mod:`pt.learn.store`: the learned priors file (written, read, reset);
 - :mod:`pt.learn.calibrate`: the labelled record read from the lake with
-  DuckDB, and the calibration built from it.
+  DuckDB, and the calibration built from it;
+- :mod:`pt.learn.drift`: has the evidence changed since the calibration
+  (Kolmogorov-Smirnov, Wasserstein)?
 """
