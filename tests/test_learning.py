@@ -293,6 +293,14 @@ def test_beta_binomial_map_recovers_known_parameters_and_shrinks_small_groups():
     a, b = model.beta_binomial_map(k, n, parent=(0.5, 2.5))
     assert a / (a + b) == pytest.approx(0.25, abs=0.01)
     assert math.log(a + b) == pytest.approx(math.log(8.0), abs=0.15)
+    # The same optimum scipy.optimize finds for the same objective.
+    for sub in (slice(0, 40), slice(0, 400)):
+        def objective(x, k=k[sub], n=n[sub]):
+            return -model.beta_binomial_loglik(k, n, *np.exp(x)) + 0.5 * np.sum((x - np.log([0.5, 2.5])) ** 2)
+        ref = optimize.minimize(objective, np.log([0.5, 2.5]), method="Nelder-Mead",
+                                options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 10_000}).x
+        got = np.log(model.beta_binomial_map(k[sub], n[sub], parent=(0.5, 2.5)))
+        assert got == pytest.approx(ref, abs=1e-4)
     # Three processes: shrunk toward the parent, compared with their own maximum likelihood.
     parent = np.log([0.5, 2.5])
     shrunk = np.log(model.beta_binomial_map(k[:3], n[:3], parent=(0.5, 2.5)))

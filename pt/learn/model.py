@@ -36,23 +36,39 @@ def dirichlet_multinomial_logpmf(counts: np.ndarray, alpha: np.ndarray) -> float
                  + (special.gammaln(counts + alpha) - special.gammaln(alpha)).sum())
 
 
+def _refine(loss, lo: np.ndarray, hi: np.ndarray, points: int = 41, rounds: int = 8) -> np.ndarray:
+    """The minimum of a smooth ``loss`` over the box [lo, hi] (1 or 2
+    dimensions): a grid, then grids around its best point, each ten times
+    finer. Used instead of scipy.optimize, whose import alone costs a
+    command-line run a second or more."""
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    best = (lo + hi) / 2
+    for _ in range(rounds):
+        axes = [np.linspace(a, b, points) for a, b in zip(lo, hi)]
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(lo))
+        best = grid[int(np.argmin(loss(grid)))]
+        step = (hi - lo) / (points - 1)
+        lo, hi = np.maximum(best - 2 * step, lo), np.minimum(best + 2 * step, hi)
+    return best
+
+
 def eb_strength(counts: np.ndarray, prior_mean: np.ndarray) -> float:
     """The prior strength s maximising the marginal likelihood of ``counts``
     under Dirichlet(s * prior_mean): large when the labels agree with the
     shipped prior (trust it), small when they do not (learn quickly).
     Searched on log s within :data:`STRENGTH`."""
-    from scipy import optimize      # ~1 s to import: only when there is something to fit
     counts = np.asarray(counts, dtype=np.float64)
+    prior_mean = np.asarray(prior_mean, dtype=np.float64)
     if counts.sum() == 0:
         return STRENGTH[1]
-    lo, hi = np.log(STRENGTH[0]), np.log(STRENGTH[1])
-    grid = np.linspace(lo, hi, 61)
-    values = [-dirichlet_multinomial_logpmf(counts, np.exp(g) * prior_mean) for g in grid]
-    best = int(np.argmin(values))
-    a, b = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
-    res = optimize.minimize_scalar(lambda g: -dirichlet_multinomial_logpmf(counts, np.exp(g) * prior_mean),
-                                   bounds=(a, b), method="bounded", options={"xatol": 1e-6})
-    return float(np.exp(res.x if res.fun <= values[best] else grid[best]))
+
+    def loss(g):
+        alpha = np.exp(g[:, :1]) * prior_mean                  # (points, classes)
+        n, a = counts.sum(), alpha.sum(axis=1)
+        return -(special.gammaln(a) - special.gammaln(n + a)
+                 + (special.gammaln(counts + alpha) - special.gammaln(alpha)).sum(axis=1))
+
+    return float(np.exp(_refine(loss, [np.log(STRENGTH[0])], [np.log(STRENGTH[1])])[0]))
 
 
 def class_prior_update(counts: np.ndarray, prior_mean: np.ndarray,
@@ -77,20 +93,21 @@ def beta_binomial_map(k: np.ndarray, n: np.ndarray, parent: tuple[float, float],
     """Beta(a, b) of a category's CPU-window evidence from its labelled
     processes (k busy ticks of n each): the maximum of the Beta-Binomial
     likelihood times a log-normal prior of scale ``tau`` around the
-    ``parent`` parameters (the class's shipped values). Few processes leave
-    the parent's values; many let the data speak."""
-    from scipy import optimize
-    k = np.asarray(k, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
+    ``parent`` parameters (the class's shipped values), over a in and b in
+    [1e-3, 1e4]. Few processes leave the parent's values; many let the data
+    speak. Identical (k, n) pairs are counted once, with their multiplicity."""
+    pairs, weight = np.unique(np.stack([np.asarray(k, np.float64), np.asarray(n, np.float64)], axis=1),
+                              axis=0, return_counts=True)
+    k, n = pairs[:, 0:1].T, pairs[:, 1:2].T                    # (1, distinct)
     centre = np.log(np.asarray(parent, dtype=np.float64))
 
     def loss(x):
-        a, b = np.exp(x)
-        return -beta_binomial_loglik(k, n, a, b) + 0.5 * np.sum((x - centre) ** 2) / tau ** 2
+        a, b = np.exp(x[:, 0:1]), np.exp(x[:, 1:2])            # (points, 1)
+        ll = (special.betaln(k + a, n - k + b) - special.betaln(a, b)) @ weight
+        return -ll + 0.5 * np.sum((x - centre) ** 2, axis=1) / tau ** 2
 
-    res = optimize.minimize(loss, centre, method="L-BFGS-B",
-                            bounds=[(math.log(1e-3), math.log(1e4))] * 2)
-    a, b = np.exp(res.x)
+    box = (math.log(1e-3), math.log(1e4))
+    a, b = np.exp(_refine(loss, [box[0]] * 2, [box[1]] * 2))
     return float(a), float(b)
 
 
