@@ -29,11 +29,8 @@ from pt.config import CLASSES, shipped_priors
 from pt.learn import calibrate as cal
 from pt.telemetry import duck, followup, schemas, writer
 from pt.telemetry import lake as lakes
-from pt.telemetry.redact import Redactor
 from pt.testing import add_proc, make_tree
 from pt.triage import triage
-
-KEY = bytes(range(32))
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,10 @@ import math
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from scipy import optimize, stats
 
@@ -26,7 +24,7 @@ from pt.learn import drift, model, store
 from pt.telemetry import duck, followup, schemas, writer
 from pt.telemetry import lake as lakes
 from pt.telemetry.redact import Redactor
-from pt.testing import isolated_env, kill_if_same, spawn_detached, wait_for, zombie
+from pt.testing import kill_if_same, spawn_detached, wait_for, zombie
 from pt.testing import run_pt as pt
 from pt.triage import triage
 
