@@ -370,6 +370,10 @@ def test_lifetimes_come_from_exits_and_last_sightings(tmp_path):
     # Pids 10 and 11 were then found gone at ts + 1800, last seen at ts + 1200.
     rows += [{**base, "pid": p, "ts": ts + 1800, "result": "exited", "observed_by": "rescan", "label": None,
               "after_s": 1800.0, "seen_until_s": 1200.0} for p in (10, 11)]
+    # Pid 12 was killed by pt apply at ts + 900 (then found gone): cut short, not ended.
+    rows += [{**base, "pid": 12, "ts": ts + 900, "result": "done", "observed_by": "journal", "label": None},
+             {**base, "pid": 12, "ts": ts + 1800, "result": "exited", "observed_by": "rescan", "label": None,
+              "after_s": 1800.0, "seen_until_s": 1200.0}]
     table = writer.outcome_table({k: [r.get(k) for r in rows] for k in
                                   ("boot_id", "pid", "start_ticks", "uid", "action", "verdict_run_id", "ts",
                                    "result", "observed_by", "label", "after_s", "seen_until_s")} |
@@ -379,7 +383,7 @@ def test_lifetimes_come_from_exits_and_last_sightings(tmp_path):
     record = cal.read_record(duck.open_lake(tmp_path, tables=("decisions", "proc_features", "outcomes"),
                                             macros=False))
     order = np.argsort(record.lived_s)
-    want = sorted([100.0 * (i + 1) + (1500.0 if i < 2 else 600.0) for i in range(n)])
+    want = sorted([100.0 * (i + 1) + {0: 1500.0, 1: 1500.0, 2: 900.0}.get(i, 600.0) for i in range(n)])
     assert record.lived_s[order] == pytest.approx(want)
     assert record.ended.sum() == 2
     overlay, rows_out = cal.survival_update(record, shipped_priors())

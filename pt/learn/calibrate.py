@@ -35,11 +35,14 @@ MIN_GROUP = 5
 #: Labels that make a kill false.
 WANTED = ("useful", "useful_bad")
 
-#: Per identity: when a later scan found it gone (the middle of the interval
-#: between the last scan that saw it and the one that did not), and the last
-#: time anything saw it alive.
+#: Per identity: when pt itself ended it (a journalled kill or restart that
+#: took: its lifetime is cut short, not ended), when a later scan found it
+#: gone (the middle of the interval between the last scan that saw it and the
+#: one that did not), and the last time anything saw it alive.
 LIFE_SQL = """
     SELECT boot_id, pid, start_ticks,
+           min(ts) FILTER (WHERE coalesce(observed_by, 'journal') = 'journal' AND action IN ('kill', 'restart')
+                           AND result IN ('done', 'exited')) AS killed_ts,
            max(ts - (after_s - seen_until_s) / 2) FILTER (WHERE observed_by = 'rescan' AND result = 'exited')
                AS exit_ts,
            max(ts) FILTER (WHERE NOT (observed_by = 'rescan' AND result = 'exited')) AS alive_ts
@@ -63,7 +66,8 @@ RECORD_SQL = f"""
           ON o.boot_id = d.boot_id AND o.pid = d.pid AND o.start_ticks = d.start_ticks AND o.ts >= d.ts)
     SELECT r.label, r.observed_by, r.conflict, r.verdict_action, r.lfdr, r.command_category,
            f.cpu_ticks, f.window_ticks,
-           coalesce(l.exit_ts, l.alive_ts) - (r.verdict_ts - f.age_s) AS lived_s, l.exit_ts IS NOT NULL AS ended
+           coalesce(l.killed_ts, l.exit_ts, l.alive_ts) - (r.verdict_ts - f.age_s) AS lived_s,
+           l.killed_ts IS NULL AND l.exit_ts IS NOT NULL AS ended
     FROM (SELECT * FROM exact UNION ALL SELECT * FROM latest) r
     LEFT JOIN proc_features f
       ON f.run_id = r.verdict_run AND f.boot_id = r.boot_id AND f.pid = r.pid AND f.start_ticks = r.start_ticks
