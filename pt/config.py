@@ -175,7 +175,8 @@ def _load(name: str, path: str | os.PathLike | None) -> tuple[dict, str]:
     user = Path(path) if path is not None else config_dir() / name
     if path is None and not user.exists():
         return shipped, base
-    return _deep_merge(shipped, _read_json(read_config_text(user), str(user))), str(user)
+    merged = _deep_merge(shipped, _read_json(read_config_text(user), str(user)))
+    return merged, str(user) if base == f"<pt>/data/{name}" else f"{base} + {user}"
 
 
 def _with_learned(shipped: dict, base: str) -> tuple[dict, str]:
@@ -195,7 +196,9 @@ def _with_learned(shipped: dict, base: str) -> tuple[dict, str]:
     except ConfigError as exc:
         warn(f"ignoring the learned priors: {exc}")
         return shipped, base
-    return merged, f"{base} + {where} (pt calibrate, generation {learned.get('generation', '?')})"
+    generation = learned.get("generation")
+    generation = generation if isinstance(generation, int) and not isinstance(generation, bool) else "?"
+    return merged, f"{base} + {where} (pt calibrate, generation {generation})"
 
 
 # --- validation helpers ------------------------------------------------------------

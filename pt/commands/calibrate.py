@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     if overlay is not None and not args.dry_run:
         from pt.learn import drift
         previous = store.read_learned()
-        generation = int((previous[1].get("generation") or 0) if previous else 0) + 1
+        last = previous[1].get("generation") if previous else 0
+        generation = (last if isinstance(last, int) and not isinstance(last, bool) and 0 <= last < 2**31 else 0) + 1
         until = latest_ts(lake)
         section = {**learned_section(result, generation),
                    "reference": drift.sample(lake, until - REFERENCE_DAYS * 86400, until)}
