@@ -72,7 +72,7 @@ def _watch(root: Path, t, run_id: str, ts: float, pids: dict[int, float]) -> Non
         "start_ticks": pa.array([int(t.snapshot["start_ticks"][r]) for r in rows], pa.uint64()),
         "verdict_run_id": [run_id] * len(rows),
         "verdict_ts": [ts - age for age in pids.values()],
-        "action": ["kill"] * len(rows),
+        "action": ["kill"] * len(rows), "class": ["abandoned"] * len(rows),
         "cpu_time_s": [float(t.snapshot["cpu_time_s"][r]) for r in rows],
         "last_seen_ts": [ts] * len(rows),
     }, schema=followup.PENDING_SCHEMA))
@@ -135,6 +135,24 @@ def test_later_scans_follow_up_exits_resumptions_idling_and_zombies(tmp_path):
         resumer.stdout.close()
         kill_if_same(idler, idle_start)
         kill_if_same(old, old_start)
+
+
+@linux_only
+def test_a_busy_verdict_that_stays_busy_is_not_a_label(tmp_path):
+    from pt.testing import spinner
+    with spinner() as proc:
+        wait_for(lambda: _cpu_s(proc.pid) >= 1.2, timeout=120)
+        t = triage(window_s=0.01)
+        r = _row(t, proc.pid)
+        pending = pa.table({
+            "boot_id": [t.snapshot.host.boot_id] * 2, "pid": pa.array([proc.pid] * 2, pa.int32()),
+            "start_ticks": pa.array([int(t.snapshot["start_ticks"][r])] * 2, pa.uint64()),
+            "verdict_run_id": ["v"] * 2, "verdict_ts": [1.0] * 2, "action": ["renice", "kill"],
+            "class": ["useful_bad", "abandoned"], "cpu_time_s": [0.0, 0.0], "last_seen_ts": [1.0] * 2,
+        }, schema=followup.PENDING_SCHEMA)
+        outcomes, _ = followup.follow_up(pending, t, "r", 2.0)
+    assert list(outcomes["result"]) == ["resumed", "resumed"]
+    assert list(outcomes["label"]) == [None, "useful"]
 
 
 def _cpu_s(pid: int) -> float:

@@ -13,7 +13,9 @@ result       what the later scan saw                               label
 ===========  ====================================================  =============
 exited       the identity is gone (on its own, or ended by          none
              someone else: /proc cannot tell)
-resumed      it used ``RESUME_CPU_S`` CPU seconds since the verdict useful
+resumed      it used ``RESUME_CPU_S`` CPU seconds since the verdict useful (none if
+                                                                    the verdict was
+                                                                    useful_bad: busy)
 zombie       it is a zombie now                                     zombie
 stopped      it is stopped (``T``) now                               none
 idle         still there, no CPU to speak of                        abandoned once
@@ -55,7 +57,7 @@ LABELS = {"resumed": "useful", "zombie": "zombie"}
 PENDING_SCHEMA = pa.schema([
     ("boot_id", pa.string()), ("pid", pa.int32()), ("start_ticks", pa.uint64()),
     ("verdict_run_id", pa.string()), ("verdict_ts", pa.float64()), ("action", pa.string()),
-    ("cpu_time_s", pa.float64()), ("last_seen_ts", pa.float64()),
+    ("class", pa.string()), ("cpu_time_s", pa.float64()), ("last_seen_ts", pa.float64()),
 ])
 
 
@@ -121,6 +123,8 @@ def follow_up(pending: pa.Table, t, run_id: str, ts: float) -> tuple[dict, pa.Ta
     label = np.full(len(p_key), None, dtype=object)
     for outcome, cls in LABELS.items():
         label[result == outcome] = cls
+    # A busy verdict (useful_bad) that stays busy says nothing of usefulness.
+    label[(result == "resumed") & (_col(pending, "class").astype(object) == "useful_bad")] = None
     idle_done = (result == "idle") & (after >= IDLE_HORIZON_S)
     label[idle_done] = "abandoned"
 
@@ -152,6 +156,8 @@ def follow_up(pending: pa.Table, t, run_id: str, ts: float) -> tuple[dict, pa.Ta
         "verdict_run_id": pa.array([run_id] * len(idx), pa.string()),
         "verdict_ts": pa.array(np.full(len(idx), ts)),
         "action": pa.array(np.asarray(ACTIONS, dtype=object)[np.asarray(t.decision.action)[idx]], pa.string()),
+        "class": pa.array(np.asarray(CLASSES, dtype=object)[t.inference.log_posterior.argmax(axis=1)[idx]],
+                          pa.string()),
         "cpu_time_s": pa.array(np.asarray(snap["cpu_time_s"], dtype=np.float64)[idx]),
         "last_seen_ts": pa.array(np.full(len(idx), ts)),
     }, schema=PENDING_SCHEMA)
