@@ -169,10 +169,36 @@ def _load(name: str, path: str | os.PathLike | None) -> tuple[dict, str]:
     """Shipped defaults merged with the user file (or ``path``); returns the
     document and the name of the file errors should blame."""
     shipped = _read_json(resources.files("pt.data").joinpath(name).read_text(), f"<pt>/data/{name}")
+    base = f"<pt>/data/{name}"
+    if name == "priors.json" and path is None:
+        shipped, base = _with_learned(shipped, base)
     user = Path(path) if path is not None else config_dir() / name
     if path is None and not user.exists():
-        return shipped, f"<pt>/data/{name}"
-    return _deep_merge(shipped, _read_json(read_config_text(user), str(user))), str(user)
+        return shipped, base
+    merged = _deep_merge(shipped, _read_json(read_config_text(user), str(user)))
+    return merged, str(user) if base == f"<pt>/data/{name}" else f"{base} + {user}"
+
+
+def _with_learned(shipped: dict, base: str) -> tuple[dict, str]:
+    """The shipped priors with ``pt calibrate``'s learned priors merged in,
+    if there are valid ones (pt/learn/store.py); else, with a warning, as shipped."""
+    from pt.learn.store import learned_path, read_learned, warn
+    found = read_learned()
+    if found is None:
+        return shipped, base
+    overlay, learned = found
+    merged = _deep_merge(shipped, overlay)
+    where = str(learned_path())
+    try:
+        if merged.get("version") != 1:
+            raise ConfigError(where, "version", merged.get("version"), "must be 1")
+        _priors(merged, where)
+    except ConfigError as exc:
+        warn(f"ignoring the learned priors: {exc}")
+        return shipped, base
+    generation = learned.get("generation")
+    generation = generation if isinstance(generation, int) and not isinstance(generation, bool) else "?"
+    return merged, f"{base} + {where} (pt calibrate, generation {generation})"
 
 
 # --- validation helpers ------------------------------------------------------------
@@ -280,6 +306,17 @@ def _versioned(name: str, path) -> tuple[dict, str]:
 
 def load_priors(path: str | os.PathLike | None = None) -> Priors:
     doc, file = _versioned("priors.json", path)
+    return _priors(doc, file)
+
+
+def shipped_priors() -> Priors:
+    """The priors pt ships, without learned or user files (what calibration starts from)."""
+    return _priors(_read_json(resources.files("pt.data").joinpath("priors.json").read_text(),
+                              "<pt>/data/priors.json"), "<pt>/data/priors.json")
+
+
+def _priors(doc: dict, file: str) -> Priors:
+    """Validate a whole priors document (``file`` names it in errors)."""
     _only_keys(file, "", doc, ("version", "classes", "class_prior", *PAIR_FEATURES, "categorical",
                                "timeseries"))
     if not _is_list(doc.get("classes"), CLASSES):

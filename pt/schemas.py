@@ -8,6 +8,7 @@ ledger, deep-scan series) name the keys pt guarantees and allow more.
 """
 from __future__ import annotations
 
+from pt.config import CLASSES
 from pt.fields import FIELDS, VERDICT_FIELDS, Field
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -164,6 +165,13 @@ def _data_schemas() -> dict[str, dict]:
                       "columns": _array(_STRING), "rows": _array({"type": "object"}),
                       "notes": _array(_STRING)}, ("report", "lake", "notes")),
         "lake": _obj({"action": {"enum": ["info", "prune", "compact", "check", "export"]}}, ("action",)),
+        "feedback": _obj({"identity": {**_STRING, "description": "boot id:start ticks:pid"}, "pid": _INT,
+                          "label": {"enum": list(CLASSES)}, "replaces": _array(_STRING),
+                          "verdict": {"type": "object", "description": "pt's verdict the label answers"}},
+                         ("identity", "pid", "label")),
+        "calibrate": {"type": "object", "description": (
+            "the calibration (pac_bayes, reliability, learned priors written) or, with --reset, what was "
+            "removed, or, with --drift, the drift statistics")},
         "watch": _watch(),
         "report": _obj({"path": {**_STRING, "description": "the HTML file written"},
                         "processes": {**_INT, "description": "processes in the page's table"},

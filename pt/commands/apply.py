@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pt.act.apply import apply_plan, check_usable
     from pt.act.plan import PLAN_ID_RE, PlanError, load_plan, save_plan
+    from pt.commands.feedback import record_labels
     from pt.commands.scan import record_actions
     from pt.exit_codes import INCOMPLETE, NOT_FOUND, OK, REFUSED
     from pt.ui.result import envelope, error_envelope, print_json
@@ -145,8 +146,10 @@ def run(args: argparse.Namespace) -> int:
             return fail(REFUSED, "not_confirmed",
                         f"not confirmed: run `pt apply {plan['plan_id']}` at a terminal, or pass --yes")
         if not confirm(plan):
+            record_labels(args, plan, confirmed=False)
             print("Nothing done.")
             return REFUSED
+    record_labels(args, plan, confirmed=True)
     if not PLAN_ID_RE.match(args.plan):
         try:                                 # so `pt undo ID`, `pt verify ID` and `pt history` find it
             save_plan(plan)

@@ -63,7 +63,7 @@ class Recorder:
     def _write(self, triage, snapshot, scan_s) -> None:
         from pt.telemetry.writer import write_scan
         self._result = write_scan(triage, snapshot=snapshot, lake=self.lake, red=self.red, scan_s=scan_s,
-                                  procfs=self.procfs, prepared=self.prepared)
+                                  procfs=self.procfs, prepared=self.prepared, follow=True)
 
     def result(self) -> TelemetryResult:
         for thread in self._threads:

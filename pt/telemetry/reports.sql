@@ -63,14 +63,19 @@ CREATE OR REPLACE MACRO pt_top(n := 20, since_days := NULL) AS TABLE
     LIMIT n
 ;
 -- Calibration: each outcome joined (as of its time) with the latest decision
--- about the same process identity. The label is what the user's choice says:
--- 1 = acted on (any action but keep) and the action took (result done or
--- exited), 0 = the user chose keep; other outcomes (failed, aborted, ...) are
--- not labels. Predicted = 1 - lfdr = P(not useful | x), in `bins` equal bins.
+-- about the same process identity. A labelled outcome (a later scan saw it
+-- resume or idle past the horizon, pt feedback, a confirmation in pt apply)
+-- says 1 for abandoned or zombie, 0 for useful or useful_bad; a journal
+-- outcome says 1 = acted on and the action took (done or exited), 0 = the user
+-- chose keep; other outcomes are not labels. Predicted = 1 - lfdr =
+-- P(not useful | x), in `bins` equal bins. (`pt calibrate` keeps one label
+-- per process; this report counts every outcome.)
 CREATE OR REPLACE MACRO pt_calibration(bins := 10) AS TABLE
     WITH labelled AS (
         SELECT 1 - d.lfdr AS predicted,
-               CASE WHEN o.action = 'keep' THEN 0.0
+               CASE WHEN o.label IS NOT NULL THEN CAST(o.label IN ('abandoned', 'zombie') AS DOUBLE)
+                    WHEN coalesce(o.observed_by, 'journal') <> 'journal' THEN NULL
+                    WHEN o.action = 'keep' THEN 0.0
                     WHEN o.result IN ('done', 'exited') THEN 1.0 END AS observed
         FROM outcomes o ASOF JOIN decisions d
           ON o.boot_id = d.boot_id AND o.pid = d.pid AND o.start_ticks = d.start_ticks

@@ -16,7 +16,11 @@ class TelemetryResult:
     files: list[str] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    followup_error: str | None = None     # the scan was written, its follow-up of earlier verdicts was not
 
     def as_dict(self) -> dict:
-        return {"written": self.written, "lake": self.lake, "run_id": self.run_id,
-                "reason": self.reason, "rows": self.rows, "seconds": round(self.seconds, 6)}
+        out = {"written": self.written, "lake": self.lake, "run_id": self.run_id,
+               "reason": self.reason, "rows": self.rows, "seconds": round(self.seconds, 6)}
+        if self.followup_error:
+            out["followup_error"] = self.followup_error
+        return out

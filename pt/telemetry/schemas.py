@@ -297,7 +297,22 @@ def _outcomes() -> list[Column]:
                "or failed"),
         Column("detail", "string", "", "what happened, paths and secrets redacted", "tokens"),
         Column("exit_status", "int32", "", "exit status if the process exited and it is known"),
-    ]
+    ] + OUTCOME_LABELS
+
+
+#: How an outcome was observed and what it says (rows written before these
+#: columns existed are journal rows: ``observed_by`` null reads as journal).
+OUTCOME_LABELS = [
+    Column("observed_by", "string", "", "journal (pt apply/undo), rescan (a later scan followed the "
+           "verdict up), feedback (pt feedback), apply (confirmed or declined in pt apply)"),
+    Column("label", "string", "", "the class this outcome is evidence of (null: not a label)"),
+    Column("verdict_run_id", "string", "", "the scan whose verdict this outcome follows up"),
+    Column("after_s", "float64", "s", "seconds from that verdict to this observation"),
+    Column("seen_until_s", "float64", "s", "rescan: seconds from the verdict to the last scan that "
+           "still saw the process"),
+    Column("cpu_s_since", "float64", "s", "rescan: CPU seconds the process used since the verdict"),
+    Column("note", "string", "", "feedback: the user's note, paths and secrets redacted", "tokens"),
+]
 
 
 def _deep_series() -> list[Column]:

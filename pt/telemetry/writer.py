@@ -28,6 +28,7 @@ from pt import __version__
 from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES
 from pt.fields import FIELDS, VERDICT_FIELDS, user_names
 from pt.infer.posterior import FEATURES
+from pt.telemetry import followup
 from pt.telemetry import lake as lakes
 from pt.telemetry.redact import POLICY_VERSION, Redactor
 from pt.telemetry.redact import redactor as default_redactor
@@ -381,10 +382,12 @@ def write_tables(root: Path, tables: dict[str, pa.Table], run_id: str, ts: float
 def write_scan(triage=None, *, snapshot=None, lake: str | os.PathLike | None = None,
                red: Redactor | None = None, scan_s: float | None = None, procfs=None,
                ts: float | None = None, run_id: str | None = None,
-               prepared: Prepared | None = None, extra=None) -> TelemetryResult:
+               prepared: Prepared | None = None, extra=None, follow: bool = False) -> TelemetryResult:
     """Record one scan (a :class:`pt.triage.Triage`, or a raw ``snapshot``),
     using the ``prepared`` redactions of its snapshot if given; ``extra(red,
-    run_id, ts)`` may add tables of the same run (the deep scan's).
+    run_id, ts)`` may add tables of the same run (the deep scan's). With
+    verdicts and ``follow``, the scan also follows up earlier verdicts
+    (:mod:`pt.telemetry.followup`) and adds its own to the watch list.
     Never raises: a failure is reported in the result's ``reason``."""
     started = time.perf_counter()
     result = TelemetryResult(lake="?")
@@ -399,10 +402,69 @@ def write_scan(triage=None, *, snapshot=None, lake: str | os.PathLike | None = N
                              prepared=prepared)
         if extra is not None:
             tables.update(extra(red, run_id, ts))
+        watched = None
+        if triage is not None and follow:
+            try:      # a follow-up that fails loses the follow-up, never the scan
+                outcomes, watched = followup.follow_up(followup.read_pending(root), triage, run_id, ts)
+                if len(outcomes["pid"]):
+                    tables["outcomes"] = outcome_table(outcomes)
+            except Exception as exc:   # noqa: BLE001 - reported in the result
+                result.followup_error, watched = _reason(exc), None
         result.files = write_tables(root, tables, run_id, ts)
+        if watched is not None:
+            followup.write_pending(root, watched)
         result.rows = {name: t.num_rows for name, t in tables.items()}
         result.written, result.run_id = True, run_id
     except Exception as exc:   # noqa: BLE001 - telemetry must never break a scan
+        result.reason = _reason(exc)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def outcome_table(columns: dict) -> pa.Table:
+    """An ``outcomes`` table from some of its columns (numpy arrays or lists;
+    the others null)."""
+    n = len(columns["pid"])
+    cols = {}
+    for col in COLUMNS["outcomes"]:
+        if col.name in columns:
+            values = columns[col.name]
+            cols[col.name] = _nullable_float(np.asarray(values, dtype=np.float64)) \
+                if col.dtype == "float64" else _arr(values, col.dtype)
+        else:
+            cols[col.name] = pa.nulls(n, schema_type(col.dtype))
+    return _table("outcomes", cols)
+
+
+def write_labels(rows: list[dict], *, lake: str | os.PathLike | None = None,
+                 red: Redactor | None = None) -> TelemetryResult:
+    """Append label rows (feedback, confirmations in ``pt apply``) to
+    ``outcomes``, one file; notes go through the text redaction. Keys:
+    ``ts``, ``boot_id``, ``pid``, ``start_ticks``, ``uid``, ``action``,
+    ``result``, ``observed_by``, ``label``, ``verdict_run_id``, ``after_s``,
+    ``note``. Never raises: the result's ``reason`` says why nothing was written."""
+    started = time.perf_counter()
+    result = TelemetryResult(lake="?")
+    try:
+        root = lakes.lake_root(lake)
+        result.lake = str(root)
+        if not rows:
+            return result
+        red = red or default_redactor()
+        ts = float(rows[0]["ts"])
+        batch = new_run_id(ts)
+        names = ("boot_id", "pid", "start_ticks", "uid", "action", "result", "observed_by", "label",
+                 "verdict_run_id", "after_s")
+        columns = {k: [r.get(k) for r in rows] for k in names}
+        columns.update({"run_id": [batch] * len(rows), "ts": [float(r["ts"]) for r in rows],
+                        "note": [red.text(r["note"]) if r.get("note") else None for r in rows]})
+        columns["after_s"] = [np.nan if v is None else float(v) for v in columns["after_s"]]
+        table = outcome_table(columns)
+        path = lakes.publish(root, lakes.partition(root, "outcomes", ts, batch),
+                             lambda f: write_parquet(table, f))
+        result.files, result.rows = [str(path)], {"outcomes": table.num_rows}
+        result.written, result.run_id = True, batch
+    except Exception as exc:   # noqa: BLE001 - a label that cannot be stored is reported, not raised
         result.reason = _reason(exc)
     result.seconds = time.perf_counter() - started
     return result
@@ -444,7 +506,7 @@ def _journal_columns(records: list[dict], table: str, red: Redactor, now: float)
             if r.get("result") is None:
                 raise ValueError(f"outcome record {r.get('action_id')!r} has no result")
             row.update({"result": str(r["result"]), "detail": red.text(r.get("detail") or "") or None,
-                        "exit_status": r.get("exit_status")})
+                        "exit_status": r.get("exit_status"), "observed_by": "journal"})
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=schema(table))
 

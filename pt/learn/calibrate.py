@@ -1,0 +1,229 @@
+"""Calibration from the lake: the labelled record, and what it teaches.
+
+One label per process identity (:data:`pt.learn.labels.ONE_LABEL_SQL`) is
+joined with the verdict it follows up (the scan named by
+``verdict_run_id``, else the latest decision before the label) and with that
+scan's evidence (CPU ticks of the window). From that record:
+
+- the class prior, updated conjugately (:func:`pt.learn.model.class_prior_update`);
+- per command category and class, the Beta of the CPU-window evidence,
+  shrunk toward the shipped value (:func:`pt.learn.model.beta_binomial_map`),
+  for groups with at least :data:`MIN_GROUP` labelled processes;
+- per command category and class, the Gamma on the hazard of ending,
+  updated conjugately with the lifetimes seen (ended or still running);
+- the PAC-Bayes bound on the false-kill rate of the shadow record: of the
+  processes pt would have killed, how many turned out useful;
+- the reliability of the posterior, per bin.
+
+The record is what pt followed up and what people labelled, not a random
+sample of processes: docs/learning.md says what that means for the numbers.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from pt.config import CATEGORICAL_LEVELS, CLASSES, PAIR_DOMAINS
+from pt.learn import model
+from pt.learn.labels import ONE_LABEL_SQL
+
+#: Labelled processes a (category, class) group needs before its CPU-window
+#: Beta is learned.
+MIN_GROUP = 5
+#: Labels that make a kill false.
+WANTED = ("useful", "useful_bad")
+
+#: Per identity: when pt itself ended it (a journalled kill or restart that
+#: took: its lifetime is cut short, not ended), when a later scan found it
+#: gone (the middle of the interval between the last scan that saw it and the
+#: one that did not), and the last time anything saw it alive.
+LIFE_SQL = """
+    SELECT boot_id, pid, start_ticks,
+           min(ts) FILTER (WHERE coalesce(observed_by, 'journal') = 'journal' AND action IN ('kill', 'restart')
+                           AND result IN ('done', 'exited')) AS killed_ts,
+           max(ts - (after_s - seen_until_s) / 2) FILTER (WHERE observed_by = 'rescan' AND result = 'exited')
+               AS exit_ts,
+           max(ts) FILTER (WHERE NOT (observed_by = 'rescan' AND result = 'exited')) AS alive_ts
+    FROM outcomes GROUP BY ALL
+"""
+
+RECORD_SQL = f"""
+    WITH one AS ({ONE_LABEL_SQL}),
+    exact AS (
+        SELECT o.boot_id, o.pid, o.start_ticks, o.label, o.observed_by, o.conflict,
+               d.run_id AS verdict_run, d.ts AS verdict_ts, d.action AS verdict_action, d.lfdr,
+               d.command_category
+        FROM one o JOIN decisions d
+          ON d.run_id = o.verdict_run_id AND d.boot_id = o.boot_id AND d.pid = o.pid
+         AND d.start_ticks = o.start_ticks),
+    latest AS (
+        SELECT o.boot_id, o.pid, o.start_ticks, o.label, o.observed_by, o.conflict,
+               d.run_id AS verdict_run, d.ts AS verdict_ts, d.action AS verdict_action, d.lfdr,
+               d.command_category
+        FROM (SELECT * FROM one WHERE verdict_run_id IS NULL) o ASOF JOIN decisions d
+          ON o.boot_id = d.boot_id AND o.pid = d.pid AND o.start_ticks = d.start_ticks AND o.ts >= d.ts)
+    SELECT r.label, r.observed_by, r.conflict, r.verdict_action, r.lfdr, r.command_category,
+           f.cpu_ticks, f.window_ticks,
+           coalesce(l.killed_ts, l.exit_ts, l.alive_ts) - (r.verdict_ts - f.age_s) AS lived_s,
+           l.killed_ts IS NULL AND l.exit_ts IS NOT NULL AS ended
+    FROM (SELECT * FROM exact UNION ALL SELECT * FROM latest) r
+    LEFT JOIN proc_features f
+      ON f.run_id = r.verdict_run AND f.boot_id = r.boot_id AND f.pid = r.pid AND f.start_ticks = r.start_ticks
+    LEFT JOIN ({LIFE_SQL}) l ON l.boot_id = r.boot_id AND l.pid = r.pid AND l.start_ticks = r.start_ticks
+"""
+
+
+@dataclass
+class Record:
+    """The labelled record, one entry per process identity (numpy columns)."""
+
+    label: np.ndarray            # class names
+    observed_by: np.ndarray
+    conflict: np.ndarray         # bool: its labels disagree
+    verdict_action: np.ndarray
+    lfdr: np.ndarray             # P(useful | x) at the verdict
+    category: np.ndarray
+    cpu_ticks: np.ndarray        # -1 where unknown
+    window_ticks: np.ndarray
+    lived_s: np.ndarray          # seconds from its start to its end (ended) or last sight; nan unknown
+    ended: np.ndarray            # bool: a later scan found it gone
+    unmatched: int = 0           # labels with no verdict to join
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+
+def read_record(lake) -> Record:
+    """The labelled record of an open :class:`pt.telemetry.duck.Lake`."""
+    _, rows = lake.query(RECORD_SQL)
+    labelled = lake.query(f"SELECT count(*) FROM ({ONE_LABEL_SQL})")[1][0][0]
+    cols = list(zip(*rows)) if rows else [()] * 10
+
+    def arr(i, dtype, fill=None):
+        values = [fill if v is None else v for v in cols[i]]
+        return np.asarray(values, dtype=dtype) if values else np.zeros(0, dtype)
+
+    return Record(arr(0, object), arr(1, object), arr(2, bool, False), arr(3, object),
+                  arr(4, np.float64, np.nan), arr(5, object, "unknown"), arr(6, np.int64, -1),
+                  arr(7, np.int64, -1), arr(8, np.float64, np.nan), arr(9, bool, False),
+                  unmatched=int(labelled) - len(rows))
+
+
+def last_verdict(lake_dir, target: dict) -> tuple[dict | None, list[str]]:
+    """The latest recorded verdict about ``target`` (pid, start, boot from
+    :func:`pt.telemetry.duck.parse_target`; a bare pid of a live process means
+    that process) and the labels people already gave it."""
+    from pt.act.identity import read_identity
+    from pt.telemetry import duck
+
+    pid, start, boot = target["pid"], target["start"], target["boot"]
+    if start is None:
+        live = read_identity(pid) if 0 < pid < 2**22 else None
+        if live is not None:
+            start, boot = live.start_ticks, live.boot_id
+    lake = duck.open_lake(lake_dir, tables=("decisions", "outcomes"), macros=False)
+    cols, rows = lake.query(
+        "SELECT run_id, ts, boot_id, pid, start_ticks, uid, action, class FROM decisions "
+        "WHERE pid = $pid AND ($start IS NULL OR start_ticks = $start) AND ($boot IS NULL OR boot_id = $boot) "
+        "ORDER BY ts DESC, run_id DESC LIMIT 1", {"pid": pid, "start": start, "boot": boot})
+    if not rows:
+        return None, []
+    verdict = dict(zip(cols, rows[0]))
+    _, earlier = lake.query(
+        "SELECT label FROM outcomes WHERE observed_by = 'feedback' AND boot_id = $boot AND pid = $pid "
+        "AND start_ticks = $start ORDER BY ts DESC LIMIT 1",
+        {"boot": verdict["boot_id"], "pid": verdict["pid"], "start": verdict["start_ticks"]})
+    return verdict, [r[0] for r in earlier]
+
+
+def false_kill(record: Record, *, confidence: float, target: float) -> dict:
+    """``data.pac_bayes``: the bound on P(useful | pt would kill), or why there is none."""
+    kills = record.verdict_action == "kill"
+    n = int(kills.sum())
+    errors = int(np.isin(record.label[kills], WANTED).sum())
+    bound = model.pac_bayes_bound(errors, n, confidence=confidence)
+    needed = model.needed_n(target, confidence=confidence)
+    out = {"false_kill_bound": bound, "confidence": confidence, "n": n, "false_kills": errors,
+           "target": target, "needed": needed,
+           "below_target": None if bound is None else bool(bound <= target)}
+    if bound is None:
+        out["note"] = (f"too few labelled kill verdicts for a bound: {n} of at least {model.MIN_N}; "
+                       f"{needed} all-correct ones would put it below the target {target:g}")
+    elif bound > target and needed is not None and n < needed:
+        out["note"] = f"the bound needs at least {needed} labelled kill verdicts to reach {target:g}"
+    return out
+
+
+def calibrate(record: Record, shipped, *, confidence: float = 0.95, target: float = 0.05,
+              bins: int = 10) -> dict:
+    """Everything ``pt calibrate`` reports, and the learned overlay (``overlay``)."""
+    counts = np.array([(record.label == c).sum() for c in CLASSES], dtype=np.float64)
+    result: dict = {
+        "labels": {"n": len(record), "by_class": dict(zip(CLASSES, counts.astype(int).tolist())),
+                   "by_source": {s: int((record.observed_by == s).sum()) for s in ("feedback", "apply", "rescan")},
+                   "conflicting": int(record.conflict.sum()), "without_verdict": record.unmatched},
+        "pac_bayes": false_kill(record, confidence=confidence, target=target),
+        "reliability": model.reliability(1 - record.lfdr[np.isfinite(record.lfdr)],
+                                         np.isin(record.label[np.isfinite(record.lfdr)],
+                                                 ("abandoned", "zombie")), bins),
+        "overlay": None,
+    }
+    if not len(record):
+        result["note"] = "no labelled outcomes yet: later scans, pt apply and pt feedback make them"
+        return result
+    prior, strength = model.class_prior_update(counts, np.asarray(shipped.class_prior))
+    result["class_prior"] = {"shipped": dict(zip(CLASSES, shipped.class_prior)),
+                             "learned": dict(zip(CLASSES, prior.tolist())), "strength": strength}
+    by_category: dict = {}
+    groups = []
+    seen = record.window_ticks > 0
+    for category in CATEGORICAL_LEVELS["command"]:
+        for c in CLASSES:
+            sel = seen & (record.category == category) & (record.label == c)
+            if sel.sum() < MIN_GROUP:
+                continue
+            parent = shipped.by_category["cpu_window"].get(category, {}).get(c, shipped.pairs["cpu_window"][c])
+            a, b = model.beta_binomial_map(record.cpu_ticks[sel], record.window_ticks[sel], parent)
+            by_category.setdefault(category, {})[c] = [a, b]
+            groups.append({"category": category, "class": c, "n": int(sel.sum()),
+                           "shipped": list(parent), "learned": [a, b]})
+    result["cpu_window"] = groups
+    survival, result["survival"] = survival_update(record, shipped)
+    overlay = {"class_prior": result["class_prior"]["learned"]}
+    if by_category:
+        overlay["cpu_window"] = {"by_category": by_category}
+    if survival:
+        overlay["survival"] = {"by_category": survival}
+    result["overlay"] = overlay
+    return result
+
+
+def survival_update(record: Record, shipped) -> tuple[dict, list[dict]]:
+    """Per command category and class with at least :data:`MIN_GROUP`
+    labelled lifetimes: the conjugate update of the Gamma(a, rate b) on the
+    hazard, a + (lifetimes that ended), b + (seconds lived, ended or not),
+    starting from the shipped category value (else the class's). Returns the
+    overlay entries and the report rows."""
+    known = np.isfinite(record.lived_s) & (record.lived_s > 0)
+    overlay: dict = {}
+    rows = []
+    hi_a, hi_b = PAIR_DOMAINS["survival"][0][1], PAIR_DOMAINS["survival"][1][1]
+    for category in CATEGORICAL_LEVELS["command"]:
+        for c in CLASSES:
+            sel = known & (record.category == category) & (record.label == c)
+            if sel.sum() < MIN_GROUP:
+                continue
+            parent = shipped.by_category["survival"].get(category, {}).get(c, shipped.pairs["survival"][c])
+            a, b = model.gamma_hazard_update(parent, int(record.ended[sel].sum()), float(record.lived_s[sel].sum()))
+            a, b = min(a, hi_a), min(b, hi_b)
+            overlay.setdefault(category, {})[c] = [a, b]
+            rows.append({"category": category, "class": c, "n": int(sel.sum()), "ended": int(record.ended[sel].sum()),
+                         "shipped": list(parent), "learned": [a, b]})
+    return overlay, rows
+
+
+def learned_section(result: dict, generation: int) -> dict:
+    return {"generation": generation, "created_at": time.time(), "labels": result["labels"]["n"],
+            "strength": result["class_prior"]["strength"]}

@@ -1,0 +1,187 @@
+"""The formulas of calibration: numpy and scipy, no I/O.
+
+- :func:`class_prior_update`: the Dirichlet conjugate update of the class
+  prior, its strength chosen by empirical Bayes (type-II maximum likelihood
+  of the Dirichlet-multinomial);
+- :func:`beta_binomial_map`: per-category Beta parameters of the CPU-window
+  evidence, shrunk toward their parent's (hierarchical: a rare category
+  borrows strength);
+- :func:`gamma_hazard_update`: the conjugate update of the Gamma on the
+  hazard of ending (the survival evidence);
+- :func:`pac_bayes_bound`: an upper confidence bound on the false-kill rate
+  (PAC-Bayes-kl, Seeger 2002 / Maurer 2004);
+- :func:`reliability`: predicted against observed per posterior bin.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import special
+
+#: Maurer's form of the PAC-Bayes-kl bound holds for n >= 8.
+MIN_N = 8
+#: Bounds of the empirical-Bayes prior strength of the class prior (pseudo-observations).
+STRENGTH = (1.0, 1e6)
+
+
+def dirichlet_multinomial_logpmf(counts: np.ndarray, alpha: np.ndarray) -> float:
+    """log P(counts | Dirichlet(alpha)) of one multinomial sample (constant
+    multinomial coefficient included)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    alpha = np.asarray(alpha, dtype=np.float64)
+    n, a = counts.sum(), alpha.sum()
+    return float(special.gammaln(n + 1) - special.gammaln(counts + 1).sum()
+                 + special.gammaln(a) - special.gammaln(n + a)
+                 + (special.gammaln(counts + alpha) - special.gammaln(alpha)).sum())
+
+
+def _refine(loss, lo: np.ndarray, hi: np.ndarray, points: int = 41, rounds: int = 8) -> np.ndarray:
+    """The minimum of a smooth ``loss`` over the box [lo, hi] (1 or 2
+    dimensions): a grid, then grids around its best point, each ten times
+    finer. Used instead of scipy.optimize, whose import alone costs a
+    command-line run a second or more."""
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    best = (lo + hi) / 2
+    for _ in range(rounds):
+        axes = [np.linspace(a, b, points) for a, b in zip(lo, hi)]
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(lo))
+        best = grid[int(np.argmin(loss(grid)))]
+        step = (hi - lo) / (points - 1)
+        lo, hi = np.maximum(best - 2 * step, lo), np.minimum(best + 2 * step, hi)
+    return best
+
+
+def eb_strength(counts: np.ndarray, prior_mean: np.ndarray) -> float:
+    """The prior strength s maximising the marginal likelihood of ``counts``
+    under Dirichlet(s * prior_mean): large when the labels agree with the
+    shipped prior (trust it), small when they do not (learn quickly).
+    Searched on log s within :data:`STRENGTH`."""
+    counts = np.asarray(counts, dtype=np.float64)
+    prior_mean = np.asarray(prior_mean, dtype=np.float64)
+    if counts.sum() == 0:
+        return STRENGTH[1]
+
+    def loss(g):
+        alpha = np.exp(g[:, :1]) * prior_mean                  # (points, classes)
+        n, a = counts.sum(), alpha.sum(axis=1)
+        return -(special.gammaln(a) - special.gammaln(n + a)
+                 + (special.gammaln(counts + alpha) - special.gammaln(alpha)).sum(axis=1))
+
+    return float(np.exp(_refine(loss, [np.log(STRENGTH[0])], [np.log(STRENGTH[1])])[0]))
+
+
+def class_prior_update(counts: np.ndarray, prior_mean: np.ndarray,
+                       strength: float | None = None) -> tuple[np.ndarray, float]:
+    """Posterior mean of the class prior after ``counts`` labels per class:
+    (s * prior_mean + counts) / (s + n), the Dirichlet conjugate update, with
+    s = ``strength`` or its empirical-Bayes estimate. Returns (prior, s)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    prior_mean = np.asarray(prior_mean, dtype=np.float64) / np.sum(prior_mean)
+    s = eb_strength(counts, prior_mean) if strength is None else float(strength)
+    return (s * prior_mean + counts) / (s + counts.sum()), s
+
+
+def beta_binomial_loglik(k: np.ndarray, n: np.ndarray, a: float, b: float) -> float:
+    """Sum of log BetaBinomial(k_i | n_i, a, b)."""
+    return float(np.sum(special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
+                        + special.betaln(k + a, n - k + b) - special.betaln(a, b)))
+
+
+def beta_binomial_map(k: np.ndarray, n: np.ndarray, parent: tuple[float, float], *,
+                      tau: float = 1.0) -> tuple[float, float]:
+    """Beta(a, b) of a category's CPU-window evidence from its labelled
+    processes (k busy ticks of n each): the maximum of the Beta-Binomial
+    likelihood times a log-normal prior of scale ``tau`` around the
+    ``parent`` parameters (the class's shipped values), over a in and b in
+    [1e-3, 1e4]. Few processes leave the parent's values; many let the data
+    speak. Identical (k, n) pairs are counted once, with their multiplicity."""
+    pairs, weight = np.unique(np.stack([np.asarray(k, np.float64), np.asarray(n, np.float64)], axis=1),
+                              axis=0, return_counts=True)
+    k, n = pairs[:, 0:1].T, pairs[:, 1:2].T                    # (1, distinct)
+    centre = np.log(np.asarray(parent, dtype=np.float64))
+
+    def loss(x):
+        a, b = np.exp(x[:, 0:1]), np.exp(x[:, 1:2])            # (points, 1)
+        ll = (special.betaln(k + a, n - k + b) - special.betaln(a, b)) @ weight
+        return -ll + 0.5 * np.sum((x - centre) ** 2, axis=1) / tau ** 2
+
+    box = (math.log(1e-3), math.log(1e4))
+    a, b = np.exp(_refine(loss, [box[0]] * 2, [box[1]] * 2))
+    return float(a), float(b)
+
+
+def gamma_hazard_update(prior: tuple[float, float], ended: int, exposure_s: float) -> tuple[float, float]:
+    """Gamma(a, rate b) on an exponential hazard, after ``ended`` lifetimes
+    ended in ``exposure_s`` seconds lived in all (ended and censored ones):
+    Gamma(a + ended, b + exposure_s), the conjugate update. Its predictive
+    survival is (b / (b + t))^a, the model's survival term."""
+    a, b = prior
+    return float(a + ended), float(b + exposure_s)
+
+
+def kl_bernoulli(q: float, p: float) -> float:
+    """kl(q || p) between Bernoulli(q) and Bernoulli(p), with 0 log 0 = 0."""
+    return float(special.xlogy(q, q) - special.xlogy(q, p) + special.xlogy(1 - q, 1 - q)
+                 - special.xlogy(1 - q, 1 - p))
+
+
+def kl_inverse_upper(q: float, c: float) -> float:
+    """The largest p >= q with kl(q || p) <= c (bisection to 1e-12)."""
+    lo, hi = q, 1.0
+    if kl_bernoulli(q, hi) <= c:
+        return 1.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if kl_bernoulli(q, mid) > c:
+            hi = mid
+        else:
+            lo = mid
+        if hi - lo < 1e-12:
+            break
+    return hi
+
+
+def pac_bayes_bound(errors: int, n: int, *, confidence: float = 0.95, kl: float = 0.0) -> float | None:
+    """Upper bound on the true false-kill rate holding with probability
+    ``confidence``: kl(errors/n || rate) <= (KL(Q||P) + ln(2 sqrt(n) / delta)) / n
+    (Maurer 2004, Theorem 5; for n >= 8). ``kl`` is KL(Q||P) between the
+    policy that was followed and the one fixed before the outcomes: 0 for
+    the shadow record of the policy in force. None below :data:`MIN_N`."""
+    if n < MIN_N:
+        return None
+    delta = 1.0 - confidence
+    c = (kl + math.log(2 * math.sqrt(n) / delta)) / n
+    return kl_inverse_upper(errors / n, c)
+
+
+def needed_n(target: float, *, confidence: float = 0.95, limit: int = 10_000_000) -> int | None:
+    """The fewest kill outcomes, all correct, for a bound below ``target``."""
+    if not 0 < target < 1:
+        return None
+    lo, hi = MIN_N, MIN_N
+    while pac_bayes_bound(0, hi, confidence=confidence) > target:
+        hi *= 2
+        if hi > limit:
+            return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if pac_bayes_bound(0, mid, confidence=confidence) <= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def reliability(predicted: np.ndarray, observed: np.ndarray, bins: int = 10) -> list[dict]:
+    """Per equal-width bin of ``predicted``: n, mean predicted, observed rate."""
+    predicted = np.asarray(predicted, dtype=np.float64)
+    observed = np.asarray(observed, dtype=np.float64)
+    which = np.minimum((predicted * bins).astype(int), bins - 1)
+    out = []
+    for b in range(bins):
+        sel = which == b
+        if sel.any():
+            out.append({"bin": b, "low": b / bins, "high": (b + 1) / bins, "n": int(sel.sum()),
+                        "predicted": float(predicted[sel].mean()), "observed": float(observed[sel].mean())})
+    return out
