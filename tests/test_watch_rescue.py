@@ -157,3 +157,22 @@ def test_a_rescue_plan_says_who_chose_the_action(hogs, later):
     assert entry["requested"] is False and entry["reason"] == "pt watch memory rescue: test"
     user = make_plan(later, Selection(pids=(orphan,)), do="kill")
     assert user["actions"][0]["requested"] is True and "reason" not in user["actions"][0]
+
+
+def test_kill_is_withheld_while_the_learned_false_kill_bound_is_above_target(tmp_path, monkeypatch):
+    """enforce + --allow-kill kills only while pt calibrate's false-kill
+    bound, where there is one, is not above its target."""
+    from pt.learn.store import write_learned
+    from pt.watch.loop import Step, Watcher
+    from pt.watch.modes import ModeController
+    monkeypatch.setenv("PT_LEARNED_PRIORS", str(tmp_path / "learned" / "learned-priors.json"))
+    watcher = Watcher(controller=ModeController("enforce"), selection=Selection(), allow_kill=True, telemetry=False)
+    step = Step(time=0.0, scan_s=0.0, processes=0, by_class={}, recommended={})
+    assert watcher.may_kill(step)                                  # no learned file: no bound to obey
+    bound = {"false_kill_bound": 0.21, "target": 0.05, "below_target": False, "n": 12}
+    write_learned({}, {"generation": 1, "pac_bayes": bound})
+    assert not watcher.may_kill(step) and "0.21" in step.note
+    write_learned({}, {"generation": 2, "pac_bayes": {**bound, "false_kill_bound": 0.03, "below_target": True}})
+    assert watcher.may_kill(Step(time=0.0, scan_s=0.0, processes=0, by_class={}, recommended={}))
+    assert not Watcher(controller=ModeController("enforce"), selection=Selection(),
+                       telemetry=False).may_kill(step)             # and never without --allow-kill

@@ -226,4 +226,4 @@ def survival_update(record: Record, shipped) -> tuple[dict, list[dict]]:
 
 def learned_section(result: dict, generation: int) -> dict:
     return {"generation": generation, "created_at": time.time(), "labels": result["labels"]["n"],
-            "strength": result["class_prior"]["strength"]}
+            "strength": result["class_prior"]["strength"], "pac_bayes": result.get("pac_bayes")}

@@ -182,6 +182,20 @@ class Watcher:
             if key not in self.acted_on and key not in self.observed:
                 self.followups[key] = (float(min(1.0, max(0.0, in_use[row]))), int(ticks[row]))
 
+    def may_kill(self, step: Step) -> bool:
+        """``--allow-kill``, and the learning loop's false-kill bound (from
+        ``pt calibrate``) not above its target where there is one."""
+        if not self.allow_kill:
+            return False
+        from pt.learn.store import read_learned
+        learned = read_learned()
+        bound = (learned[1].get("pac_bayes") or {}) if learned else {}
+        if isinstance(bound, dict) and bound.get("below_target") is False:
+            step.note = (f"kill withheld: the false-kill bound {bound.get('false_kill_bound')} from pt calibrate "
+                         f"is above its target {bound.get('target')}")
+            return False
+        return True
+
     def _rescue(self, t, step: Step) -> set:
         """Under a forecast of memory running out within the horizon: the
         cheapest kills that free enough (pt.watch.rescue), carried out only
@@ -195,7 +209,7 @@ class Watcher:
         pids = [int(p) for p in t.snapshot["pid"][r.rows]]
         step.rescue = {"need_bytes": r.need_bytes, "pids": pids, "freed_bytes": r.freed_bytes,
                        "cost": r.cost, "oom_pid": r.oom_pid, "oom_cost": r.oom_cost, "worth_it": r.worth_it}
-        if not r.worth_it or "kill" not in self.controller.allowed(self.allow_kill):
+        if not r.worth_it or "kill" not in self.controller.allowed(self.may_kill(step)):
             return set()
         from pt.act.plan import Selection
         reason = (f"pt watch memory rescue: MemAvailable forecast to reach the floor; frees "
@@ -207,7 +221,7 @@ class Watcher:
         """Plan and apply what the mode allows; the identities acted on. A
         process the watcher already acted on is not acted on again: one
         action each until a person undoes it (or it exits)."""
-        allowed = self.controller.allowed(self.allow_kill)
+        allowed = self.controller.allowed(self.allow_kill and self.may_kill(step))
         if not allowed:
             return set()
         snap = t.snapshot

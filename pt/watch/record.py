@@ -40,7 +40,9 @@ def main(path: str) -> int:
         os.unlink(path)
     if payload["kind"] == "scan":
         from pt.telemetry.writer import write_scan
-        result = write_scan(payload["triage"], lake=payload["lake"], scan_s=payload["scan_s"])
+        # follow=True: a watcher's recorded scans follow earlier verdicts up
+        # (pt.telemetry.followup) as pt scan's do, so its shadow record grows.
+        result = write_scan(payload["triage"], lake=payload["lake"], scan_s=payload["scan_s"], follow=True)
     else:
         from pt.telemetry.writer import write_action_records
         result = write_action_records(payload["records"], lake=payload["lake"])
