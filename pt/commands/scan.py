@@ -28,6 +28,7 @@ EVIDENCE: the three strongest evidence items, each with its direction,
   ⚑ orphaned         ⇅ IO in window    ⌨ terminal        ◉ state
   ▸ command          ⌂ cwd             ⑂ children        ⇄ network
   ⇡ parent          ◌ daemon shape    ✎ terminal activity
+  ⑃ tree (parent and children, coupled)
 
 order (attention): recommended actions first, most expected loss saved
 first; then zombies; then the least probably useful. The lines under the

@@ -1,0 +1,102 @@
+"""The forest decides: the quick scan's posterior is the tree-coupled marginal,
+the coupling is its own ledger line, and only real parentage couples."""
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from pt.collect import collect
+from pt.config import load_priors
+from pt.features.genealogy import genealogy, rows_of
+from pt.infer import forest
+from pt.infer.ledger import ledger_rows
+from pt.infer.posterior import ABANDONED, FEATURES, USEFUL, Inference
+from pt.kernels import logsumexp, tree_marginals
+from pt.testing import kill_if_same, run_pt, sleepers, spawn_detached
+from pt.triage import triage
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs")
+TREE = FEATURES.index("tree")
+
+
+def _inference(rng, n):
+    terms = rng.normal(0, 2, (n, len(FEATURES), 4))
+    terms[:, TREE] = 0.0
+    observed = np.ones((n, len(FEATURES)), dtype=bool)
+    observed[:, TREE] = False
+    return Inference.from_terms(terms, observed, np.log([0.78, 0.05, 0.14, 0.03]))
+
+
+def test_no_coupling_leaves_the_independent_posterior():
+    rng = np.random.default_rng(1)
+    inference = _inference(rng, 6)
+    coupled = forest.couple(inference, np.array([-1, 0, 0, 1, -1, 4]), 0.0)
+    np.testing.assert_array_equal(coupled.log_posterior, inference.log_posterior)
+    assert not coupled.observed[:, TREE].any()
+
+
+def test_posterior_is_the_tree_marginal_and_the_ledger_adds_up():
+    rng = np.random.default_rng(2)
+    inference = _inference(rng, 7)
+    parent = np.array([-1, 0, 0, 1, -1, 4, -1])          # node 6 alone: no tree evidence
+    strength = load_priors().tree_coupling
+    coupled = forest.couple(inference, parent, strength)
+    own = inference.log_prior + inference.terms.sum(axis=1)
+    np.testing.assert_allclose(coupled.log_posterior,
+                               tree_marginals(parent, own, forest.potts(strength), np.zeros(4)),
+                               rtol=1e-12, atol=1e-12)
+    joint = coupled.log_prior + coupled.terms.sum(axis=1)       # prior + every ledger line
+    np.testing.assert_allclose(coupled.log_posterior, joint - logsumexp(joint, axis=1)[:, None],
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(coupled.observed[:, TREE], [True] * 6 + [False])
+    assert coupled.bits()[6, TREE] == 0.0
+
+
+def test_an_abandoned_parent_pulls_its_child_toward_abandoned():
+    terms = np.zeros((2, len(FEATURES), 4))
+    terms[0, 0] = [0.0, 0.0, 6.0, 0.0]                   # the parent: strong abandoned evidence
+    observed = np.zeros((2, len(FEATURES)), dtype=bool)
+    observed[:, 0] = [True, False]
+    inference = Inference.from_terms(terms, observed, np.log([0.78, 0.05, 0.14, 0.03]))
+    coupled = forest.couple(inference, np.array([-1, 0]), load_priors().tree_coupling)
+    assert coupled.bits()[1, TREE] > 0                    # toward abandoned
+    assert coupled.posterior[1, ABANDONED] > inference.posterior[1, ABANDONED]
+    assert coupled.posterior[1, USEFUL] < inference.posterior[1, USEFUL]
+
+
+def test_the_potts_prior_leaves_zombie_uncoupled():
+    log_coupling = forest.potts(1.0)
+    assert log_coupling[3, 3] == 0.0 and log_coupling[0, 0] == 1.0
+    assert (log_coupling[~np.eye(4, dtype=bool)] == 0.0).all()
+
+
+def test_real_children_couple_and_a_reparented_orphan_does_not():
+    pid, start = spawn_detached()
+    try:
+        with sleepers(2) as procs:
+            snap = collect()
+            g = genealogy(snap)
+            parent = forest.edges(g)
+            rows = rows_of(snap, np.array([p.pid for p in procs] + [pid, os.getpid()]))
+    finally:
+        kill_if_same(pid, start)
+    assert (parent[rows[:2]] == rows[3]).all()           # our sleepers hang from us
+    assert parent[rows[2]] == -1                         # reparented to a reaper: a root
+
+
+def test_scan_ledger_and_json_carry_the_tree_line(tmp_path):
+    with sleepers(2) as procs:
+        t = triage(window_s=0.1)
+        row = int(rows_of(t.snapshot, np.array([procs[0].pid]))[0])
+        line = {r["feature"]: r for r in ledger_rows(t.inference, t.evidence, row)}["tree"]
+        out = run_pt("explain", str(procs[0].pid), "--json", cwd=tmp_path)
+    assert not line["missing"] and line["label"] == "tree"
+    assert np.isfinite(line["bits_abandoned_vs_useful"])
+    np.testing.assert_allclose(t.inference.log_posterior,
+                               forest.couple(t.inference, forest.edges(t.context.genealogy),
+                                             t.priors.tree_coupling).log_posterior, atol=1e-12)
+    shown = json.loads(out.stdout)["data"]["process"]
+    assert "tree" in shown["bayes_factors"]["by_feature_bits"]
+    assert [r for r in shown["evidence"] if r["feature"] == "tree" and not r["missing"]]
