@@ -1170,7 +1170,7 @@ def _log_table(name, value, shape):
     if arr.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
     arr = np.ascontiguousarray(arr)
-    bad = _first_true(np.isnan(arr) | (arr == np.inf))
+    bad = _first_true(~(arr < np.inf))                    # NaN or +inf
     if bad >= 0:
         _reject(name, arr, bad, "be a log probability (finite or -inf)")
     return arr

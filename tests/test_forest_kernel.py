@@ -121,7 +121,8 @@ def test_random_small_trees_with_k_classes_match_brute_force(k):
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_random_forests_match_flooding_belief_propagation(seed):
+@pytest.mark.parametrize("spread", [3.0, 300.0])      # the linear path, and the log path it falls back to
+def test_random_forests_match_flooding_belief_propagation(seed, spread):
     rng = np.random.default_rng(seed)
     n, k = 300, int(rng.integers(1, 6))
     parent = np.array([int(rng.integers(-3, i)) if i else -1 for i in range(n)])
@@ -129,7 +130,7 @@ def test_random_forests_match_flooding_belief_propagation(seed):
     perm = rng.permutation(n)
     inverse = np.argsort(perm)
     parent = np.where(parent[perm] >= 0, inverse[np.maximum(parent[perm], 0)], -1)
-    lik, coupling, prior = _random_problem(rng, parent, k)
+    lik, coupling, prior = _random_problem(rng, parent, k, spread)
     np.testing.assert_allclose(tree_marginals(parent, lik, coupling, prior),
                                _flooding_bp(parent, lik, coupling, prior, sweeps=n),
                                rtol=1e-9, atol=1e-9)
