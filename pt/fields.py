@@ -17,6 +17,7 @@ import numpy as np
 from pt.collect.snapshot import Snapshot
 from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES
 from pt.formatting import format_bytes, format_duration, format_share
+from pt import kernels
 from pt.infer import ledger
 from pt.infer.posterior import FEATURES as FEATURE_NAMES
 
@@ -208,6 +209,26 @@ def _reap_via(t) -> np.ndarray:
     return out
 
 
+def _window_share(t) -> np.ndarray:
+    """Share of one CPU each process used during the scan window."""
+    ev = t.evidence
+    return np.where(ev.window_ticks > 0, np.minimum(ev.cpu_ticks, ev.window_ticks)
+                    / np.maximum(ev.window_ticks, 1), 0.0)
+
+
+def _subtree(t, column: int) -> np.ndarray:
+    """One roll-up over each process and all its descendants (the whole
+    machine's PPID forest, whatever rows are shown): 0 count, 1 CPU share in
+    the window, 2 RSS bytes, 3 idle (no CPU in an observed window)."""
+    ev = t.evidence
+    idle = (ev.window_ticks > 0) & (ev.cpu_ticks == 0)
+    values = np.stack([np.ones(len(t)), _window_share(t), t.snapshot["rss_bytes"].astype(np.float64),
+                       idle.astype(np.float64)], axis=1)
+    total = kernels.subtree_sums(t.context.genealogy.parent_row, values)[:, column]
+    own = values[:, column]
+    return total if column in (1, 2) else np.rint(total - own).astype(np.int64)
+
+
 def _identity(t) -> np.ndarray:
     boot = t.snapshot.host.boot_id or "unknown-boot"
     return _objects([f"{boot}:{s}:{p}" for s, p in zip(t.snapshot["start_ticks"].tolist(),
@@ -228,9 +249,17 @@ VERDICT_FIELDS: tuple[Field, ...] = (
     Field("evidence_glyphs", "string", "", "strongest evidence: glyph and direction (+ abandoned)",
           lambda t: ledger.glyph_column(t.inference), header="EVIDENCE"),
     Field("cpu_window_share", "float64", "ratio", "share of one CPU used during the scan window",
-          lambda t: np.where(t.evidence.window_ticks > 0, np.minimum(t.evidence.cpu_ticks, t.evidence.window_ticks)
-                             / np.maximum(t.evidence.window_ticks, 1), 0.0),
-          header="NOW", show=format_share, descending=True),
+          _window_share, header="NOW", show=format_share, descending=True),
+    Field("descendants", "int64", "", "number of descendants (children, their children, ...)",
+          lambda t: _subtree(t, 0), header="DESC", descending=True),
+    Field("subtree_cpu", "float64", "ratio", "share of one CPU used in the scan window by the "
+          "process and all its descendants", lambda t: _subtree(t, 1), header="TREE CPU",
+          show=format_share, descending=True),
+    Field("subtree_rss", "int64", "bytes", "resident memory of the process and all its descendants",
+          lambda t: _subtree(t, 2).astype(np.int64), header="TREE RSS", show=format_bytes,
+          descending=True),
+    Field("idle_descendants", "int64", "", "descendants that used no CPU in the scan window",
+          lambda t: _subtree(t, 3), header="IDLE", descending=True),
     Field("attention", "float64", "loss", "expected loss saved by the recommended action over keep",
           lambda t: t.decision.expected_loss[:, 0] - np.take_along_axis(
               t.decision.expected_loss, t.decision.action[:, None], axis=1)[:, 0], descending=True),

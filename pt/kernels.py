@@ -43,6 +43,7 @@ __all__ = [
     "beta_cdf",
     "beta_logpdf",
     "beta_ppf",
+    "breadth_first",
     "betaln",
     "beta_changepoint",
     "bocpd",
@@ -54,6 +55,7 @@ __all__ = [
     "kalman_filter",
     "kalman_smoother",
     "logsumexp",
+    "subtree_sums",
     "tree_marginals",
 ]
 
@@ -1239,3 +1241,65 @@ def tree_marginals(parent, log_lik, log_coupling, log_prior):
         raise ValueError(f"log_lik, log_coupling and log_prior leave node {bad}'s tree no possible "
                          f"labelling (probability zero)")
     return out
+
+
+def subtree_sums(parent, values):
+    """Each node's values summed with those of all its descendants.
+
+    Parameters
+    ----------
+    parent : array_like of int, shape (n,)
+        Parent index of each node, as for :func:`tree_marginals` (-1, out of
+        range or itself: a root; a cycle is cut at one edge).
+    values : array_like, shape (n,) or (n, m)
+        Finite values per node.
+
+    Returns
+    -------
+    ndarray, same shape as ``values``
+        ``values[i]`` plus ``values[j]`` for every descendant j of i.
+
+    Examples
+    --------
+    >>> from pt.kernels import subtree_sums
+    >>> subtree_sums([-1, 0, 0, 1], [1.0, 1.0, 1.0, 1.0]).tolist()
+    [4.0, 2.0, 1.0, 1.0]
+    """
+    vals = _as_array("values", values)
+    if vals.ndim not in (1, 2):
+        raise ValueError(f"values must be 1-D or 2-D, got shape {vals.shape}")
+    n = vals.shape[0]
+    par = _as_array("parent", parent, integer=True)
+    if par.shape != (n,):
+        raise ValueError(f"parent must have shape ({n},) (one per row of values), got {par.shape}")
+    flat = np.ascontiguousarray(vals.reshape(n, -1))
+    bad = _first_true(~np.isfinite(flat))
+    if bad >= 0:
+        _reject("values", vals, bad, "be finite")
+    return _forest.subtree_sums(np.ascontiguousarray(par), flat).reshape(vals.shape)
+
+
+def breadth_first(parent):
+    """A parents-first order of a forest, and its parent array made sane.
+
+    Parameters
+    ----------
+    parent : array_like of int, shape (n,)
+        Parent index of each node (-1, out of range or itself: a root).
+
+    Returns
+    -------
+    order : ndarray of intp, shape (n,)
+        Every node once, each after its parent (breadth-first from the roots).
+    parent : ndarray of int64, shape (n,)
+        The input with invalid parents and one edge of each cycle set to -1,
+        as :func:`tree_marginals` cuts them.
+    """
+    par = _as_array("parent", parent, integer=True)
+    if par.ndim != 1:
+        raise ValueError(f"parent must be 1-D, got shape {par.shape}")
+    order, up, _, _, _ = _forest.forest_order(np.ascontiguousarray(par))
+    sane = np.full(len(par), -1, dtype=np.int64)
+    linked = up >= 0
+    sane[order[linked]] = order[up[linked]]
+    return order, sane

@@ -13,3 +13,7 @@ def tree_marginals(
     log_prior: npt.NDArray[np.float64],     # float64 (K,)
 ) -> tuple[npt.NDArray[np.float64] | None, int, int]: ...
     # (log marginals (n, K) or None, a node of a zero-probability tree or -1, cycle edges cut)
+def subtree_sums(
+    parent: npt.NDArray[np.int64],       # const index_t[::1]
+    values: npt.NDArray[np.float64],     # const float64_t[:, ::1], (n, m)
+) -> npt.NDArray[np.float64]: ...        # (n, m): self plus every descendant

@@ -355,3 +355,24 @@ def tree_marginals(const index_t[::1] parent, const float64_t[:, ::1] log_lik,
         with np.errstate(divide="ignore"):
             np.log(out, out=out)
     return out, -1, cuts
+
+
+def subtree_sums(const index_t[::1] parent, const float64_t[:, ::1] values):
+    """(n, m): each node's values plus those of all its descendants (roots and
+    cycles as :func:`forest_order`)."""
+    cdef intp_t n = values.shape[0], m = values.shape[1], k, j, p
+    if n == 0:
+        return np.zeros((0, m))
+    order_a, up_a, _, _, _ = forest_order(parent)
+    acc_a = np.ascontiguousarray(np.asarray(values)[order_a])
+    cdef intp_t[::1] up = up_a
+    cdef float64_t[:, ::1] acc = acc_a
+    with nogil:
+        for k in range(n - 1, -1, -1):
+            p = up[k]
+            if p >= 0:
+                for j in range(m):
+                    acc[p, j] += acc[k, j]
+    out = np.empty((n, m))
+    out[order_a] = acc_a
+    return out
