@@ -229,6 +229,27 @@ def _subtree(t, column: int) -> np.ndarray:
     return total if column in (1, 2) else np.rint(total - own).astype(np.int64)
 
 
+def _zombie_children(t) -> np.ndarray:
+    """Number of each process's children that have exited and are not reaped."""
+    parent = t.context.genealogy.parent_row
+    zombie = (t.snapshot["state"] == ord("Z")) & (parent >= 0)
+    return np.bincount(parent[zombie], minlength=len(t)).astype(np.int64)
+
+
+def _recommendation(t) -> np.ndarray:
+    """The action as a person reads it: a zombie's lands on its parent, which
+    must reap it (``kill → 4241``: SIGCHLD to 4241, see ``reap_via``), and a
+    parent with unreaped zombies says so beside its own verdict (``keep ·
+    reap 2``)."""
+    out = np.asarray(ACTIONS, dtype=object)[t.decision.action]
+    for i in np.flatnonzero((t.snapshot["state"] == ord("Z")) & (t.decision.action != 0)).tolist():
+        out[i] = f"{out[i]} → {int(t.snapshot['ppid'][i])}"
+    count = _zombie_children(t)
+    for i in np.flatnonzero(count).tolist():
+        out[i] = f"{ACTIONS[t.decision.action[i]]} · reap {count[i]}"
+    return out
+
+
 def _identity(t) -> np.ndarray:
     boot = t.snapshot.host.boot_id or "unknown-boot"
     return _objects([f"{boot}:{s}:{p}" for s, p in zip(t.snapshot["start_ticks"].tolist(),
@@ -242,7 +263,12 @@ VERDICT_FIELDS: tuple[Field, ...] = (
           lambda t: t.inference.posterior.max(axis=1), header="P", show=lambda v: f"{v:.2f}"),
     Field("action", "string", "", "recommended action: least expected loss, kept only if robust "
           "to the prior, within the FDR budget and not vetoed",
-          lambda t: np.asarray(ACTIONS, dtype=object)[t.decision.action], header="ACTION"),
+          lambda t: np.asarray(ACTIONS, dtype=object)[t.decision.action]),
+    Field("recommendation", "string", "", "the action as the table shows it: a zombie's names the "
+          "parent that must reap it (kill → PPID: SIGCHLD to the parent), a parent with unreaped "
+          "zombie children adds 'reap N'", _recommendation, header="ACTION"),
+    Field("zombie_children", "int64", "", "children that have exited and are not reaped yet",
+          _zombie_children, descending=True),
     Field("confidence", "float64", "ratio", "posterior concentration, 1 - normalised entropy",
           lambda t: ledger.confidence(t.inference.posterior), header="CONF",
           show=ledger.confidence_label),
@@ -299,7 +325,7 @@ FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS + VERDICT_FIELDS}
 #: Columns of the plain process table and of the triage table, in order.
 RAW_TABLE = tuple(f.name for f in FIELDS if f.header)
 TRIAGE_TABLE = ("pid", "user", "state", "cpu_window_share", "rss_bytes", "elapsed_s", "class",
-                "p_class", "action", "evidence_glyphs", "command")
+                "p_class", "recommendation", "evidence_glyphs", "command")
 
 
 def process_columns(snapshot: Snapshot, names: list[str] | None = None) -> dict[str, np.ndarray]:

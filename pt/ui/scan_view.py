@@ -20,7 +20,7 @@ PROCESS_FIELD_NAMES = frozenset(f.name for f in FIELDS)
 #: Columns of ``--tree`` without and with verdicts (the tree itself is drawn in COMMAND).
 RAW_TREE = ("pid", "user", "state", "cpu_share", "rss_bytes", "elapsed_s", "command")
 TRIAGE_TREE = ("pid", "cpu_window_share", "rss_bytes", "descendants", "subtree_cpu", "subtree_rss",
-               "idle_descendants", "action", "command")
+               "idle_descendants", "recommendation", "command")
 TREE_COLUMNS = frozenset(RAW_TREE + TRIAGE_TREE + ("ppid",))
 CLASS_STYLE = {"useful": "green", "useful_bad": "yellow", "abandoned": "bold red", "zombie": "bold magenta"}
 ACTION_STYLE = {"keep": "dim", "renice": "cyan", "throttle": "cyan", "quarantine": "cyan",
@@ -166,8 +166,8 @@ def _cell(field_name: str, value) -> Text:
         cell.stylize("bold red" if value >= 0.9 else "yellow")
     elif field_name == "class":
         cell.stylize(CLASS_STYLE.get(value, ""))
-    elif field_name == "action":
-        cell.stylize(ACTION_STYLE.get(value, ""))
+    elif field_name in ("action", "recommendation"):
+        cell.stylize(ACTION_STYLE.get(str(value).split(" ", 1)[0], ""))
     elif field_name == "command":
         cell.stylize("cyan" if not str(value).startswith("[") else "dim")
         cell.no_wrap, cell.overflow = True, "ellipsis"
@@ -279,7 +279,7 @@ def scan_tree(view: ScanView, top: int = 0) -> Text:
     cost ~0.2 ms a node: a 2,000-process forest must print in milliseconds.
     """
     c = masked_columns(view.columns, view.snapshot["cmdline"], view.snapshot["comm"])
-    names = TRIAGE_TREE if "action" in c else RAW_TREE
+    names = TRIAGE_TREE if "recommendation" in c else RAW_TREE
     roots, children = _forest(view)
     shown_roots = roots if top == 0 else roots[:top]
     rows: list[tuple[int, str]] = []
