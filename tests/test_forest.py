@@ -100,3 +100,24 @@ def test_scan_ledger_and_json_carry_the_tree_line(tmp_path):
     shown = json.loads(out.stdout)["data"]["process"]
     assert "tree" in shown["bayes_factors"]["by_feature_bits"]
     assert [r for r in shown["evidence"] if r["feature"] == "tree" and not r["missing"]]
+
+
+@pytest.mark.parametrize("tree, message", [
+    ({"coupling": -1.0}, "tree.coupling"),
+    ({"coupling": 50.0}, "tree.coupling"),
+    ({"coupling": "strong"}, "tree.coupling"),
+    ({"strength": 1.0}, "strength"),
+])
+def test_a_bad_coupling_in_a_user_priors_file_is_named(tmp_path, tree, message):
+    from pt.config_errors import ConfigError
+
+    path = tmp_path / "priors.json"
+    path.write_text(json.dumps({"version": 1, "tree": tree}))
+    with pytest.raises(ConfigError, match=message):
+        load_priors(path)
+
+
+def test_a_user_priors_file_can_turn_the_coupling_off(tmp_path):
+    path = tmp_path / "priors.json"
+    path.write_text(json.dumps({"version": 1, "tree": {"coupling": 0}}))
+    assert load_priors(path).tree_coupling == 0.0
