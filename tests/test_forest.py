@@ -121,3 +121,51 @@ def test_a_user_priors_file_can_turn_the_coupling_off(tmp_path):
     path = tmp_path / "priors.json"
     path.write_text(json.dumps({"version": 1, "tree": {"coupling": 0}}))
     assert load_priors(path).tree_coupling == 0.0
+
+
+RUNNER = "import subprocess, time\nkids = [subprocess.Popen(['sleep', '600']) for _ in range(3)]\ntime.sleep(600)\n"
+
+
+@pytest.fixture
+def orphaned_runner(tmp_path):
+    """A Python parent with three idle children, left behind by a ``setsid``
+    shell that exited (so the parent is an orphan, its children are not)."""
+    import shlex
+    import subprocess
+    from pathlib import Path
+
+    from pt.testing import start_ticks, wait_for
+
+    line = " ".join(shlex.quote(a) for a in (sys.executable, "-c", RUNNER))
+    out = subprocess.run(["setsid", "sh", "-c", f"{line} >/dev/null 2>&1 & echo $!"], capture_output=True,
+                         text=True, check=True, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    pid = int(out.stdout)
+    start, kids = start_ticks(pid), []
+    listing = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        wait_for(lambda: len(listing.read_text().split()) == 3)
+        kids = [int(k) for k in listing.read_text().split()]
+        yield pid, kids
+    finally:
+        for kid in kids:
+            kill_if_same(kid, start_ticks(kid))
+        kill_if_same(pid, start)
+
+
+def test_an_orphaned_runner_pulls_its_idle_workers_with_it(orphaned_runner):
+    """Real processes, default priors and policy: hours later the orphaned
+    runner is abandoned and its workers' tree line points the same way (and
+    moves their posterior); freshly started, it points toward useful."""
+    pid, kids = orphaned_runner
+    for at_s, toward_abandoned in ((0.0, False), (6 * 3600.0, True)):
+        t = triage(window_s=0.1, at_s=at_s)
+        rows = rows_of(t.snapshot, np.array([pid, *kids]))
+        assert (rows >= 0).all()
+        alone = forest.couple(t.inference, forest.edges(t.context.genealogy), 0.0)
+        parent_class = int(t.inference.posterior[rows[0]].argmax())
+        assert parent_class == (ABANDONED if toward_abandoned else USEFUL)
+        for row in rows[1:]:
+            assert t.inference.observed[row, TREE]
+            assert (t.inference.bits()[row, TREE] > 0) == toward_abandoned
+            moved = t.inference.posterior[row, ABANDONED] - alone.posterior[row, ABANDONED]
+            assert (moved > 0) == toward_abandoned
