@@ -267,9 +267,12 @@ class Priors:
     wakeups: dict               # class -> (shape a, rate b seconds) of the Gamma on the wake-up rate
     source: str
     digest: str
+    tree_coupling: float = 0.0  # Potts strength (nats) between parent and child classes
 
 
 REGIME_LEVELS = ("steady", "stopped", "started")
+#: Largest Potts strength accepted (nats): e**5, 150 to 1 for a shared class, already near a hard tie.
+TREE_COUPLING_MAX = 5.0
 
 
 def _timeseries(file: str, doc: dict) -> tuple[dict, float, dict]:
@@ -318,7 +321,7 @@ def shipped_priors() -> Priors:
 def _priors(doc: dict, file: str) -> Priors:
     """Validate a whole priors document (``file`` names it in errors)."""
     _only_keys(file, "", doc, ("version", "classes", "class_prior", *PAIR_FEATURES, "categorical",
-                               "timeseries"))
+                               "timeseries", "tree"))
     if not _is_list(doc.get("classes"), CLASSES):
         raise ConfigError(file, "classes", doc.get("classes"), f"must be {list(CLASSES)}")
     cp = _mapping(file, "class_prior", doc.get("class_prior"))
@@ -363,7 +366,11 @@ def _priors(doc: dict, file: str) -> Priors:
             categorical[feature][c] = tuple(_number(file, f"{key}.{c}[{i}]", a, low=PSEUDO_COUNT[0],
                                                     high=PSEUDO_COUNT[1]) for i, a in enumerate(alphas))
     regime, rate, wakeups = _timeseries(file, _mapping(file, "timeseries", doc.get("timeseries")))
-    return Priors(class_prior, pairs, by_category, categorical, regime, rate, wakeups, file, _hash(doc))
+    tree = _mapping(file, "tree", doc.get("tree", {}))
+    _only_keys(file, "tree", tree, ("doc", "coupling"))
+    coupling = _number(file, "tree.coupling", tree.get("coupling", 0.0), low=0, high=TREE_COUPLING_MAX)
+    return Priors(class_prior, pairs, by_category, categorical, regime, rate, wakeups, file, _hash(doc),
+                  coupling)
 
 
 # --- policy ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import numpy as np
 from pt.collect.snapshot import Snapshot
 from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES
 from pt.formatting import format_bytes, format_duration, format_share
+from pt import kernels
 from pt.infer import ledger
 from pt.infer.posterior import FEATURES as FEATURE_NAMES
 
@@ -208,6 +209,47 @@ def _reap_via(t) -> np.ndarray:
     return out
 
 
+def _window_share(t) -> np.ndarray:
+    """Share of one CPU each process used during the scan window."""
+    ev = t.evidence
+    return np.where(ev.window_ticks > 0, np.minimum(ev.cpu_ticks, ev.window_ticks)
+                    / np.maximum(ev.window_ticks, 1), 0.0)
+
+
+def _subtree(t, column: int) -> np.ndarray:
+    """One roll-up over each process and all its descendants (the whole
+    machine's PPID forest, whatever rows are shown): 0 count, 1 CPU share in
+    the window, 2 RSS bytes, 3 idle (no CPU in an observed window)."""
+    ev = t.evidence
+    idle = (ev.window_ticks > 0) & (ev.cpu_ticks == 0)
+    values = np.stack([np.ones(len(t)), _window_share(t), t.snapshot["rss_bytes"].astype(np.float64),
+                       idle.astype(np.float64)], axis=1)
+    total = kernels.subtree_sums(t.context.genealogy.parent_row, values)[:, column]
+    own = values[:, column]
+    return total if column in (1, 2) else np.rint(total - own).astype(np.int64)
+
+
+def _zombie_children(t) -> np.ndarray:
+    """Number of each process's children that have exited and are not reaped."""
+    parent = t.context.genealogy.parent_row
+    zombie = (t.snapshot["state"] == ord("Z")) & (parent >= 0)
+    return np.bincount(parent[zombie], minlength=len(t)).astype(np.int64)
+
+
+def _recommendation(t) -> np.ndarray:
+    """The action as a person reads it: a zombie's lands on its parent, which
+    must reap it (``kill → 4241``: SIGCHLD to 4241, see ``reap_via``), and a
+    parent with unreaped zombies says so beside its own verdict (``keep ·
+    reap 2``)."""
+    out = np.asarray(ACTIONS, dtype=object)[t.decision.action]
+    for i in np.flatnonzero((t.snapshot["state"] == ord("Z")) & (t.decision.action != 0)).tolist():
+        out[i] = f"{out[i]} → {int(t.snapshot['ppid'][i])}"
+    count = _zombie_children(t)
+    for i in np.flatnonzero(count).tolist():
+        out[i] = f"{ACTIONS[t.decision.action[i]]} · reap {count[i]}"
+    return out
+
+
 def _identity(t) -> np.ndarray:
     boot = t.snapshot.host.boot_id or "unknown-boot"
     return _objects([f"{boot}:{s}:{p}" for s, p in zip(t.snapshot["start_ticks"].tolist(),
@@ -221,16 +263,29 @@ VERDICT_FIELDS: tuple[Field, ...] = (
           lambda t: t.inference.posterior.max(axis=1), header="P", show=lambda v: f"{v:.2f}"),
     Field("action", "string", "", "recommended action: least expected loss, kept only if robust "
           "to the prior, within the FDR budget and not vetoed",
-          lambda t: np.asarray(ACTIONS, dtype=object)[t.decision.action], header="ACTION"),
+          lambda t: np.asarray(ACTIONS, dtype=object)[t.decision.action]),
+    Field("recommendation", "string", "", "the action as the table shows it: a zombie's names the "
+          "parent that must reap it (kill → PPID: SIGCHLD to the parent), a parent with unreaped "
+          "zombie children adds 'reap N'", _recommendation, header="ACTION"),
+    Field("zombie_children", "int64", "", "children that have exited and are not reaped yet",
+          _zombie_children, descending=True),
     Field("confidence", "float64", "ratio", "posterior concentration, 1 - normalised entropy",
           lambda t: ledger.confidence(t.inference.posterior), header="CONF",
           show=ledger.confidence_label),
     Field("evidence_glyphs", "string", "", "strongest evidence: glyph and direction (+ abandoned)",
           lambda t: ledger.glyph_column(t.inference), header="EVIDENCE"),
     Field("cpu_window_share", "float64", "ratio", "share of one CPU used during the scan window",
-          lambda t: np.where(t.evidence.window_ticks > 0, np.minimum(t.evidence.cpu_ticks, t.evidence.window_ticks)
-                             / np.maximum(t.evidence.window_ticks, 1), 0.0),
-          header="NOW", show=format_share, descending=True),
+          _window_share, header="NOW", show=format_share, descending=True),
+    Field("descendants", "int64", "", "number of descendants (children, their children, ...)",
+          lambda t: _subtree(t, 0), header="DESC", descending=True),
+    Field("subtree_cpu", "float64", "ratio", "share of one CPU used in the scan window by the "
+          "process and all its descendants", lambda t: _subtree(t, 1), header="TREE CPU",
+          show=format_share, descending=True),
+    Field("subtree_rss", "int64", "bytes", "resident memory of the process and all its descendants",
+          lambda t: _subtree(t, 2).astype(np.int64), header="TREE RSS", show=format_bytes,
+          descending=True),
+    Field("idle_descendants", "int64", "", "descendants that used no CPU in the scan window",
+          lambda t: _subtree(t, 3), header="IDLE", descending=True),
     Field("attention", "float64", "loss", "expected loss saved by the recommended action over keep",
           lambda t: t.decision.expected_loss[:, 0] - np.take_along_axis(
               t.decision.expected_loss, t.decision.action[:, None], axis=1)[:, 0], descending=True),
@@ -270,7 +325,7 @@ FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS + VERDICT_FIELDS}
 #: Columns of the plain process table and of the triage table, in order.
 RAW_TABLE = tuple(f.name for f in FIELDS if f.header)
 TRIAGE_TABLE = ("pid", "user", "state", "cpu_window_share", "rss_bytes", "elapsed_s", "class",
-                "p_class", "action", "evidence_glyphs", "command")
+                "p_class", "recommendation", "evidence_glyphs", "command")
 
 
 def process_columns(snapshot: Snapshot, names: list[str] | None = None) -> dict[str, np.ndarray]:

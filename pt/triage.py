@@ -20,6 +20,7 @@ from pt.decide.loss import Decision, decide, dependency_impact
 from pt.decide.vetoes import protected_by
 from pt.features.quick import Context, build, read_observed
 from pt.formatting import format_duration
+from pt.infer import forest
 from pt.infer.ledger import LABELS
 from pt.infer.posterior import FEATURES, Evidence, Inference, ModelTables, infer
 
@@ -85,7 +86,7 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     evidence, context = build(snapshot, window, observed)
     if at_s:
         evidence = evidence.later(at_s)
-    inference = infer(evidence, tables)
+    inference = forest.couple(infer(evidence, tables), forest.edges(context.genealogy), priors.tree_coupling)
     protected = protected_by(snapshot, context.genealogy, policy, context.units.system_slice,
                              cgroups=context.units.cgroup, command_category=context.command_category)
     previous, note = None, None
@@ -146,7 +147,9 @@ def mind_changers(t: Triage, tables: ModelTables | None = None) -> list[list[str
             notes[i].append(f"without the {LABELS[feature]} evidence: {ACTIONS[changed[i]]}")
     pending = np.ones(len(t), dtype=bool)
     for seconds in LATER_S:
-        changed = _per_process_action(t, infer(t.evidence.later(seconds), tables))
+        later = forest.couple(infer(t.evidence.later(seconds), tables), forest.edges(t.context.genealogy),
+                              t.priors.tree_coupling)
+        changed = _per_process_action(t, later)
         for i in np.flatnonzero(pending & (changed != current)):
             notes[i].append(f"after {format_duration(seconds)} more like this: {ACTIONS[changed[i]]}")
         pending &= changed == current

@@ -7,12 +7,15 @@ import argparse
 SORT_ALIASES = {
     "cpu": "cpu_time_s", "share": "cpu_share", "rss": "rss_bytes", "mem": "rss_bytes",
     "age": "elapsed_s", "start": "start_time", "vsize": "vsize_bytes", "now": "cpu_window_share",
+    "tree_cpu": "subtree_cpu", "tree_rss": "subtree_rss", "idle": "idle_descendants",
 }
 SORTABLE = ("attention", "cpu_share", "cpu_window_share", "cpu_time_s", "rss_bytes", "vsize_bytes",
             "elapsed_s", "start_time", "threads", "pid", "ppid", "uid", "user", "state", "command",
-            "nice", "p_class", "class", "action", "confidence")
+            "nice", "p_class", "class", "action", "confidence", "descendants", "subtree_cpu",
+            "subtree_rss", "idle_descendants")
 #: Sort keys that need the verdicts (not available with --raw).
-VERDICT_SORTS = ("attention", "cpu_window_share", "p_class", "class", "action", "confidence")
+VERDICT_SORTS = ("attention", "cpu_window_share", "p_class", "class", "action", "confidence",
+                 "descendants", "subtree_cpu", "subtree_rss", "idle_descendants")
 DEFAULT_TOP = 40
 
 #: What the table's columns and the EVIDENCE glyphs mean (``--legend`` and
@@ -28,6 +31,7 @@ EVIDENCE: the three strongest evidence items, each with its direction,
   ⚑ orphaned         ⇅ IO in window    ⌨ terminal        ◉ state
   ▸ command          ⌂ cwd             ⑂ children        ⇄ network
   ⇡ parent          ◌ daemon shape    ✎ terminal activity
+  ⑃ tree (parent and children, coupled)
 
 order (attention): recommended actions first, most expected loss saved
 first; then zombies; then the least probably useful. The lines under the
@@ -45,7 +49,9 @@ least expected loss. It never acts: see `pt explain PID` for the full ledger.
 sort keys: attention (what is worth a look first, default), now (CPU in the
            window), share (lifetime CPU share), cpu, rss, age, start, vsize,
            threads, pid, ppid, uid, user, state, command, nice, p_class, class,
-           action, confidence; with --raw the default is share
+           action, confidence, descendants, tree_cpu, tree_rss, idle (the
+           subtree roll-ups); with --raw the default is share; --tree ranks
+           whole trees by their best-placed process, --top counts trees
 
 examples:
   pt scan                          the 40 processes most worth a look

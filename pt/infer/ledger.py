@@ -20,13 +20,13 @@ STRENGTH_BITS = ((10 / (2 * LN2), "very strong"), (6 / (2 * LN2), "strong"),
 GLYPHS = {"cpu_window": "⚙", "cpu_lifetime": "Σ", "runtime": "⏱", "survival": "⌛", "orphan": "⚑",
           "io_window": "⇅", "tty": "⌨", "state": "◉", "command": "▸", "cwd": "⌂",
           "children": "⑂", "network": "⇄", "parent": "⇡", "daemon": "◌",
-          "activity": "✎"}
+          "activity": "✎", "tree": "⑃"}
 
 LABELS = {"cpu_window": "CPU in window", "cpu_lifetime": "lifetime CPU", "runtime": "age",
           "survival": "still running", "orphan": "orphaned", "io_window": "IO in window",
           "tty": "terminal", "state": "state", "command": "command", "cwd": "cwd",
           "children": "children", "network": "network", "parent": "parent",
-          "daemon": "daemon shape", "activity": "terminal activity"}
+          "daemon": "daemon shape", "activity": "terminal activity", "tree": "tree"}
 
 
 def strength(bits: float) -> str:
@@ -48,6 +48,8 @@ def observed_value(evidence: Evidence, feature: str, row: int) -> str:
     if feature == "activity":
         idle = float(evidence.tty_idle_s[row])
         return "not observed" if np.isnan(idle) else f"last input/output {format_duration(idle)} ago"
+    if feature == "tree":
+        return "parent and children"
     if feature == "io_window":
         return {1: "active", 0: "none", -1: "unreadable"}[int(evidence.io_active[row])]
     code = int(getattr(evidence, feature)[row])

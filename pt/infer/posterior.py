@@ -23,7 +23,7 @@ from pt.config import CATEGORICAL_LEVELS, CLASSES, Priors
 #: Evidence items, in ledger order.
 FEATURES = ("cpu_window", "cpu_lifetime", "runtime", "survival", "orphan", "io_window",
             "tty", "state", "command", "cwd", "children", "network", "parent", "daemon",
-            "activity")
+            "activity", "tree")
 CATEGORICAL = ("cpu_lifetime", "tty", "state", "command", "cwd", "children", "network", "parent",
                "daemon", "activity")
 #: Terminal activity bin edges (seconds since its last input or output): recent < 1 h, hours < 1 d, days.

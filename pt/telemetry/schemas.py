@@ -93,7 +93,9 @@ TREATMENT: dict[str, tuple[str, str]] = {
     **{name: ("decisions", "keep") for name in (
         "class", "p_class", "action", "confidence", "cpu_window_share", "attention", "lfdr",
         "log_odds", "sprt_boundary", "dependency_impact", "demoted",
-        "command_category", "cwd_category")},
+        "command_category", "cwd_category", "descendants", "subtree_cpu", "subtree_rss",
+        "idle_descendants", "zombie_children")},
+    "recommendation": ("decisions", "drop"),            # rendering of action, ppid and zombie_children
     "protected_by": ("decisions", "text"),              # may quote a user's pattern (a path)
     "identity": ("decisions", "drop"),                  # boot_id:start_ticks:pid, derived in the view
     "posterior": ("proc_inference", "flatten"),         # post__<class>

@@ -17,7 +17,11 @@ from pt.ui.text import console as make_console
 from pt.ui.text import line, plural, text
 
 PROCESS_FIELD_NAMES = frozenset(f.name for f in FIELDS)
-TREE_COLUMNS = ("pid", "ppid", "user", "cpu_share", "rss_bytes", "elapsed_s", "command")
+#: Columns of ``--tree`` without and with verdicts (the tree itself is drawn in COMMAND).
+RAW_TREE = ("pid", "user", "state", "cpu_share", "rss_bytes", "elapsed_s", "command")
+TRIAGE_TREE = ("pid", "cpu_window_share", "rss_bytes", "descendants", "subtree_cpu", "subtree_rss",
+               "idle_descendants", "recommendation", "command")
+TREE_COLUMNS = frozenset(RAW_TREE + TRIAGE_TREE + ("ppid",))
 CLASS_STYLE = {"useful": "green", "useful_bad": "yellow", "abandoned": "bold red", "zombie": "bold magenta"}
 ACTION_STYLE = {"keep": "dim", "renice": "cyan", "throttle": "cyan", "quarantine": "cyan",
                 "pause": "yellow", "restart": "yellow", "kill": "bold red"}
@@ -130,7 +134,7 @@ def select_rows(snapshot: Snapshot, *, uids: set[int] | None, kernel_threads: bo
     if uids is not None:
         keep &= np.isin(snapshot["uid"], list(uids))
     table = TRIAGE_TABLE if triage is not None else RAW_TABLE
-    wanted = None if every_field else sorted(set(table) | {sort} | (set(TREE_COLUMNS) if tree else set()))
+    wanted = None if every_field else sorted(set(table) | {sort} | (TREE_COLUMNS if tree else set()))
     chosen = snapshot.take(keep)
     columns = process_columns(chosen, None if wanted is None else
                               [n for n in wanted if n in PROCESS_FIELD_NAMES])
@@ -162,8 +166,8 @@ def _cell(field_name: str, value) -> Text:
         cell.stylize("bold red" if value >= 0.9 else "yellow")
     elif field_name == "class":
         cell.stylize(CLASS_STYLE.get(value, ""))
-    elif field_name == "action":
-        cell.stylize(ACTION_STYLE.get(value, ""))
+    elif field_name in ("action", "recommendation"):
+        cell.stylize(ACTION_STYLE.get(str(value).split(" ", 1)[0], ""))
     elif field_name == "command":
         cell.stylize("cyan" if not str(value).startswith("[") else "dim")
         cell.no_wrap, cell.overflow = True, "ellipsis"
@@ -243,37 +247,75 @@ def scan_table(view: ScanView, top: int) -> Table:
     return table
 
 
-def scan_tree(view: ScanView) -> Text:
-    """The parent/child forest of the selected processes, one line per process;
-    roots are those whose parent is not among them.
+def _forest(view: ScanView) -> tuple[list[int], dict[int, list[int]]]:
+    """Roots and children (row indices) of the shown processes, each list in
+    the view's order of its best-placed member, so ``--sort`` ranks whole
+    trees. A root is a process whose parent is not shown or is PID 1: init's
+    children are the top-level trees (init itself is a one-line tree). A
+    parent cycle (pid reuse mid-scan) is cut, never followed."""
+    from pt.features.genealogy import rows_of
+    from pt.kernels import breadth_first
+
+    ppid = view.snapshot["ppid"]
+    parent = np.where(ppid > 1, rows_of(view.snapshot, ppid), -1)
+    order, parent = breadth_first(parent)
+    best = np.arange(len(ppid))                # the view's order is the rank
+    for i in order[::-1].tolist():             # children before parents
+        p = int(parent[i])
+        if p >= 0 and best[i] < best[p]:
+            best[p] = best[i]
+    children: dict[int, list[int]] = {}
+    for i in np.argsort(best, kind="stable").tolist():
+        children.setdefault(int(parent[i]), []).append(i)
+    return children.pop(-1, []), children
+
+
+def scan_tree(view: ScanView, top: int = 0) -> Text:
+    """The parent/child forest of the selected processes as aligned columns
+    under a header, the tree drawn in the COMMAND column; ``top`` whole trees
+    (0: all), ranked by their best-placed member in the view's sort.
 
     Drawn here rather than with ``rich.tree.Tree``, whose nested renderables
     cost ~0.2 ms a node: a 2,000-process forest must print in milliseconds.
     """
     c = masked_columns(view.columns, view.snapshot["cmdline"], view.snapshot["comm"])
-    pids = c["pid"].tolist()
-    row_of_pid = {pid: i for i, pid in enumerate(pids)}
-    children: dict[int, list[int]] = {}
-    # Children in start order: a child is never older than its parent, and
-    # start ticks break the pid-wraparound ambiguity that pid order would have.
-    for i in np.lexsort((c["pid"], view.snapshot["start_ticks"])).tolist():
-        parent = int(c["ppid"][i])
-        children.setdefault(parent if parent in row_of_pid else -1, []).append(i)
-
-    lines = [_title(view)]
-    stack = [(i, "", last) for i, last in _with_last(children.get(-1, []))][::-1]
+    names = TRIAGE_TREE if "recommendation" in c else RAW_TREE
+    roots, children = _forest(view)
+    shown_roots = roots if top == 0 else roots[:top]
+    rows: list[tuple[int, str]] = []
+    stack = [(i, "", "", last) for i, last in _with_last(shown_roots)][::-1]
     while stack:
-        i, prefix, last = stack.pop()
-        branch = "└── " if last else "├── "
-        lines.append(line(
-            (prefix + branch, "dim"), (f"{pids[i]} ", "bold"),
-            (f"{c['user'][i] or '?'} {format_share(c['cpu_share'][i])} "
-             f"{format_bytes(c['rss_bytes'][i])} {format_duration(c['elapsed_s'][i])}  ", "dim"),
-            *((_cell("action", c["action"][i]), " ") if "action" in c else ()),
-            _cell("command", c["command"][i])))
-        child_prefix = prefix + ("    " if last else "│   ")
-        kids = children.get(pids[i], [])
-        stack.extend((k, child_prefix, k_last) for k, k_last in reversed(list(_with_last(kids))))
+        i, prefix, branch, last = stack.pop()
+        rows.append((i, prefix + branch))
+        kids = children.get(i, [])
+        child_prefix = prefix + ("" if not branch else "    " if last else "│   ")
+        stack.extend((k, child_prefix, "└── " if k_last else "├── ", k_last)
+                     for k, k_last in reversed(list(_with_last(kids))))
+    fields = [FIELDS_BY_NAME[n] for n in names]
+    cells = [[_cell(f.name, c[f.name][i]) for f in fields[:-1]] for i, _ in rows]
+    widths = [max([len(f.header), *(r[j].cell_len for r in cells)]) for j, f in enumerate(fields[:-1])]
+
+    def aligned(parts: list[Text]) -> Text:
+        out = Text()
+        for field, width, part in zip(fields, widths, parts):
+            gap = width - part.cell_len
+            (part.pad_right if field.dtype == "string" else part.pad_left)(gap)
+            out.append_text(part)
+            out.append(" ")
+        return out
+
+    header = aligned([Text(f.header, "bold") for f in fields[:-1]])
+    header.append(fields[-1].header, "bold")
+    lines = [_title(view), header]
+    for (i, drawing), row in zip(rows, cells):
+        body = aligned(row)
+        body.append(drawing, "dim")
+        body.append_text(_cell("command", c["command"][i]))
+        lines.append(body)
+    caption = f"{len(shown_roots):,} of {len(roots):,} trees shown ({len(rows):,} processes), by {view.sort}"
+    if len(shown_roots) < len(roots):
+        caption += " · --top 0 for all"
+    lines.append(line((caption, "dim")))
     return Text("\n").join(lines)
 
 
@@ -301,7 +343,7 @@ def print_scan(view: ScanView, *, top: int | None, tree: bool, console: Console 
     if top is None:
         top = rows_that_fit(view, console, most)
     if tree:
-        console.print(scan_tree(view), no_wrap=True, overflow="ellipsis")
+        console.print(scan_tree(view, top), no_wrap=True, overflow="ellipsis")
     else:
         console.print(scan_table(view, top))
     for note in summary_lines(view):          # the terminal's width, not the table's
