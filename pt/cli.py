@@ -11,11 +11,11 @@ import os
 import sys
 
 from pt import __version__
-from pt.commands import apply, config, deep_scan, duck, explain, history, lake, plan, scan, undo, verify
+from pt.commands import apply, config, deep_scan, doctor, duck, explain, history, lake, plan, scan, undo, verify
 from pt.config_errors import ConfigError
 from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED
 
-COMMANDS = (scan, deep_scan, explain, plan, apply, verify, undo, history, config, duck, lake)
+COMMANDS = (scan, deep_scan, explain, plan, apply, verify, undo, history, config, duck, lake, doctor)
 
 EPILOG = """\
 examples:
@@ -30,6 +30,7 @@ examples:
   pt config show               the priors, loss matrix and guards in force
   pt duck why 4242             the ledger of a past decision, from the telemetry lake
   pt lake info                 where the lake is and what it holds
+  pt doctor                    what this machine offers pt (pidfd, cgroups, PSI, ...)
 
 exit codes: 0 ok, 1 error, 2 bad usage, 3 no such process or plan, 4 refused (not confirmed,\n            plan expired or edited), 5 some actions not carried out, 130 interrupted
 """
