@@ -90,6 +90,15 @@ def _session_ids(pid: int) -> tuple[int, int]:
     return pgid, sid
 
 
+def _objects(values) -> np.ndarray:
+    """A 1-D object column (``np.array`` would make tuples of one length a 2-D array)."""
+    values = list(values)
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        out[i] = value
+    return out
+
+
 def collect(root=None) -> Snapshot:
     """Every process psutil lists, as a :class:`Snapshot` with the procfs
     collector's columns (``root`` is accepted for the same signature and
@@ -140,9 +149,8 @@ def collect(root=None) -> Snapshot:
         "vsize_bytes": np.fromiter((0 if m is None else m.vms for m in mem), np.int64, count=n),
         "rss_pages": np.fromiter((0 if m is None else m.rss // page for m in mem), np.int64, count=n),
         "kernel_thread": kernel_thread,
-        "comm": np.array([r["name"] or "" for r in rows] + [None], dtype=object)[:-1],
-        "cmdline": np.array([None if r["cmdline"] is None else tuple(r["cmdline"]) for r in rows]
-                            + [None], dtype=object)[:-1],
+        "comm": _objects(r["name"] or "" for r in rows),
+        "cmdline": _objects(None if r["cmdline"] is None else tuple(r["cmdline"]) for r in rows),
     }
     columns["cpu_time_s"] = utime + stime
     columns["elapsed_s"] = np.maximum(host.uptime_s - start_s, 0.0)
