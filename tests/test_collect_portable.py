@@ -21,11 +21,19 @@ from pt.collect.snapshot import TPGID_UNKNOWN  # noqa: E402
 from pt.testing import kill_if_same, row_of, start_ticks, wait_for  # noqa: E402
 
 
+def _exec_done(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip() == "sleep"
+    except OSError:
+        return False
+
+
 @pytest.fixture(scope="module")
 def both():
     proc = subprocess.Popen(["sleep", "300"], stdin=subprocess.DEVNULL)
     try:
-        wait_for(lambda: start_ticks(proc.pid) is not None)
+        wait_for(lambda: _exec_done(proc.pid))           # not the forked python any more
         yield proc.pid, _linux.collect(), _psutil.collect()
     finally:
         kill_if_same(proc.pid, start_ticks(proc.pid))
