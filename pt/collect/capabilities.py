@@ -19,8 +19,7 @@ from pathlib import Path
 FORMAT = 2
 CACHE_NAME = "capabilities.json"
 
-#: Files pt writes in its own child cgroups, per controller (pt.act.cgroups).
-_V2_FILES = {"cpu": "cpu.max", "memory": "memory.high", "cpuset": "cpuset.cpus", "freezer": "cgroup.freeze"}
+#: The controllers pt's actions use (pt.act.cgroups).
 _PT_CONTROLLERS = ("cpu", "cpuset", "freezer", "memory")
 _CONTAINER_MARKERS = (("/.dockerenv", "docker"), ("/run/.containerenv", "podman"))
 
