@@ -11,13 +11,13 @@ import os
 import sys
 
 from pt import __version__
-from pt.commands import (apply, calibrate, completion, config, deep_scan, duck, explain, feedback, history, lake, mcp,
-                         plan, report, scan, schema, undo, verify, watch)
+from pt.commands import (apply, calibrate, completion, config, deep_scan, doctor, duck, explain, feedback, history,
+                         lake, mcp, plan, report, scan, schema, undo, verify, watch)
 from pt.config_errors import ConfigError
 from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED, USAGE
 
 COMMANDS = (scan, deep_scan, explain, plan, apply, verify, undo, history, config, duck, lake, feedback, calibrate,
-            watch, report, mcp, schema, completion)
+            watch, report, mcp, doctor, schema, completion)
 
 EPILOG = """\
 examples:
@@ -38,6 +38,7 @@ examples:
   pt report --open             the scan as an HTML page, with evidence plots
   pt mcp                       serve pt's tools to AI coding agents (MCP, stdio)
   pt feedback 4242 abandoned   tell pt what a process really was; pt calibrate learns from it
+  pt doctor                    what this machine offers pt (pidfd, cgroups, PSI, ...)
 
 exit codes: 0 ok, 1 error, 2 bad usage, 3 no such process or plan, 4 refused (not confirmed,\n            plan expired or edited), 5 some actions not carried out, 130 interrupted
 """

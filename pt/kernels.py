@@ -5,7 +5,8 @@ function
 
 * coerces its inputs to float64 (integer inputs for category indices), broadcasts
   them like a NumPy ufunc, and returns an array of the broadcast shape, or a NumPy
-  float64 scalar when every input is a scalar;
+  float64 scalar when every input is a scalar; a log density, log pmf, ``betaln``
+  or ``logsumexp`` of float32 inputs is float32 (computed in float64, rounded once);
 * checks the domain and raises :class:`ValueError` naming the argument and the
   first bad value, e.g. ``a must be finite and > 0, got a[3] = -1.0``;
 * then calls a compiled kernel in :mod:`pt._kernels`, which assumes valid input.
@@ -16,9 +17,14 @@ Empty and read-only arrays are accepted.  Accuracy figures and conventions are i
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+#: What the element-wise functions return: an array of the broadcast shape, or
+#: a NumPy scalar when every input is a scalar.
+FloatResult = Union[np.ndarray, np.floating]
 
 from pt._kernels import (
     _betainc,
@@ -136,15 +142,29 @@ def _valid_arrays(specs):
     return shape, flats
 
 
-def _shaped(flat, shape):
-    """Kernel output reshaped; 0-d becomes a float64 scalar as NumPy ufuncs return."""
+def _shaped(flat, shape, single=False):
+    """Kernel output reshaped; 0-d becomes a NumPy scalar as ufuncs return;
+    float32 when ``single`` (see :func:`_single`)."""
     out = flat.reshape(shape)
+    if single:
+        out = out.astype(np.float32)
     return out[()] if out.ndim == 0 else out
+
+
+def _single(*values):
+    """True when the real-valued inputs are float32 (arrays or NumPy scalars;
+    Python numbers are weak, as in NumPy's promotion): a log-domain result is
+    then returned as float32.  It is computed in float64 and rounded once, so
+    it is the float32 nearest the exact value of the inputs given, and its
+    range (logs of probabilities) fits float32.  Probabilities and quantiles
+    (``beta_cdf``, ``beta_ppf``) stay float64: tail values underflow float32."""
+    typed = [v.dtype for v in values if hasattr(v, "dtype")]
+    return bool(typed) and all(t == np.float32 for t in typed)
 
 
 # --------------------------------------------------------------------- API
 
-def betaln(a, b):
+def betaln(a: ArrayLike, b: ArrayLike) -> FloatResult:
     r"""Natural log of the Beta function, :math:`\log B(a, b)`.
 
     Parameters
@@ -154,7 +174,7 @@ def betaln(a, b):
 
     Returns
     -------
-    ndarray of float64 or numpy.float64
+    ndarray or NumPy scalar, float64 (float32 for float32 inputs)
         :math:`\log B(a, b)` with the broadcast shape; a scalar for scalar input.
 
     Raises
@@ -181,11 +201,12 @@ def betaln(a, b):
     specs = (("a", a, _POSITIVE), ("b", b, _POSITIVE))
     if _scalar_ok(specs):
         return np.float64(_special.betaln_scalar(a, b))
+    single = _single(a, b)
     shape, (a, b) = _valid_arrays(specs)
-    return _shaped(_special.betaln(a, b), shape)
+    return _shaped(_special.betaln(a, b), shape, single)
 
 
-def beta_logpdf(x, a, b):
+def beta_logpdf(x: ArrayLike, a: ArrayLike, b: ArrayLike) -> FloatResult:
     r"""Log density of the Beta(a, b) distribution, like ``scipy.stats.beta.logpdf``.
 
     Parameters
@@ -197,7 +218,7 @@ def beta_logpdf(x, a, b):
 
     Returns
     -------
-    ndarray of float64 or numpy.float64
+    ndarray or NumPy scalar, float64 (float32 for float32 inputs)
         The log density with the broadcast shape.
 
     Raises
@@ -225,11 +246,12 @@ def beta_logpdf(x, a, b):
     specs = (("x", x, _NOT_NAN), ("a", a, _POSITIVE), ("b", b, _POSITIVE))
     if _scalar_ok(specs):
         return np.float64(_densities.beta_logpdf_scalar(x, a, b))
+    single = _single(x, a, b)
     shape, (x, a, b) = _valid_arrays(specs)
-    return _shaped(_densities.beta_logpdf(x, a, b), shape)
+    return _shaped(_densities.beta_logpdf(x, a, b), shape, single)
 
 
-def gamma_logpdf(x, shape, scale):
+def gamma_logpdf(x: ArrayLike, shape: ArrayLike, scale: ArrayLike) -> FloatResult:
     r"""Log density of the Gamma(shape, scale) distribution, like ``scipy.stats.gamma.logpdf``.
 
     Parameters
@@ -241,7 +263,7 @@ def gamma_logpdf(x, shape, scale):
 
     Returns
     -------
-    ndarray of float64 or numpy.float64
+    ndarray or NumPy scalar, float64 (float32 for float32 inputs)
         The log density with the broadcast shape.
 
     Raises
@@ -270,11 +292,12 @@ def gamma_logpdf(x, shape, scale):
     specs = (("x", x, _NOT_NAN), ("shape", shape, _POSITIVE), ("scale", scale, _POSITIVE))
     if _scalar_ok(specs):
         return np.float64(_densities.gamma_logpdf_scalar(x, shape, scale))
+    single = _single(x, shape, scale)
     out_shape, (x, shape, scale) = _valid_arrays(specs)
-    return _shaped(_densities.gamma_logpdf(x, shape, scale), out_shape)
+    return _shaped(_densities.gamma_logpdf(x, shape, scale), out_shape, single)
 
 
-def beta_bernoulli_logpmf(k, a, b):
+def beta_bernoulli_logpmf(k: ArrayLike, a: ArrayLike, b: ArrayLike) -> FloatResult:
     r"""Log pmf of one Bernoulli trial whose success probability has a Beta(a, b) prior.
 
     Parameters
@@ -286,7 +309,7 @@ def beta_bernoulli_logpmf(k, a, b):
 
     Returns
     -------
-    ndarray of float64 or numpy.float64
+    ndarray or NumPy scalar, float64 (float32 for float32 inputs)
         :math:`\log P(k)` with the broadcast shape.
 
     Raises
@@ -309,11 +332,12 @@ def beta_bernoulli_logpmf(k, a, b):
     specs = (("k", k, _BINARY), ("a", a, _POSITIVE), ("b", b, _POSITIVE))
     if _scalar_ok(specs):
         return np.float64(_densities.beta_bernoulli_logpmf_scalar(k, a, b))
+    single = _single(a, b)
     shape, (k, a, b) = _valid_arrays(specs)
-    return _shaped(_densities.beta_bernoulli_logpmf(k, a, b), shape)
+    return _shaped(_densities.beta_bernoulli_logpmf(k, a, b), shape, single)
 
 
-def dirichlet_categorical_logpmf(k, alpha):
+def dirichlet_categorical_logpmf(k: ArrayLike, alpha: ArrayLike) -> FloatResult:
     r"""Log pmf of one categorical draw whose probabilities have a Dirichlet(alpha) prior.
 
     Parameters
@@ -325,7 +349,7 @@ def dirichlet_categorical_logpmf(k, alpha):
 
     Returns
     -------
-    ndarray of float64 or numpy.float64
+    ndarray or NumPy scalar, float64 (float32 for float32 inputs)
         :math:`\log P(k)` with shape ``np.broadcast_shapes(k.shape, alpha.shape[:-1])``.
 
     Raises
@@ -349,6 +373,7 @@ def dirichlet_categorical_logpmf(k, alpha):
     >>> float(dirichlet_categorical_logpmf(2, [1.0, 1.0, 2.0]))   # log(2/4)
     -0.6931471805599453
     """
+    single = _single(alpha)
     shape, (alpha,) = _valid_arrays((("alpha", alpha, _POSITIVE),))
     alpha = alpha.reshape(shape)
     if alpha.ndim == 0 or alpha.shape[-1] == 0:
@@ -372,10 +397,10 @@ def dirichlet_categorical_logpmf(k, alpha):
         row = np.arange(rows.shape[0], dtype=np.int64).reshape(batch)
         flat = _densities.dirichlet_categorical_logpmf(
             np.ravel(np.broadcast_to(k, shape)), rows, np.ravel(np.broadcast_to(row, shape)))
-    return _shaped(flat, shape)
+    return _shaped(flat, shape, single)
 
 
-def logsumexp(a, axis=-1):
+def logsumexp(a: ArrayLike, axis: int | None = -1) -> FloatResult:
     r"""Log of the sum of exponentials along an axis, like ``scipy.special.logsumexp(a, axis=axis)``.
 
     Parameters
@@ -388,7 +413,7 @@ def logsumexp(a, axis=-1):
 
     Returns
     -------
-    ndarray of float64 or numpy.float64
+    ndarray or NumPy scalar, float64 (float32 for float32 inputs)
         ``a`` reduced along ``axis``; a scalar when the result is 0-d.
 
     Raises
@@ -410,6 +435,7 @@ def logsumexp(a, axis=-1):
     >>> float(logsumexp([0.0, 0.0]))   # log 2
     0.6931471805599453
     """
+    single = _single(a)
     shape, (flat,) = _valid_arrays((("a", a, _NOT_NAN),))
     a = flat.reshape(shape)
     if axis is None or a.ndim == 0:
@@ -422,10 +448,10 @@ def logsumexp(a, axis=-1):
             a = np.ascontiguousarray(np.moveaxis(a, axis, -1))
         shape = a.shape[:-1]
         rows = a.reshape(math.prod(shape), a.shape[-1])
-    return _shaped(_logsumexp.logsumexp_rows(rows), shape)
+    return _shaped(_logsumexp.logsumexp_rows(rows), shape, single)
 
 
-def beta_cdf(x, a, b):
+def beta_cdf(x: ArrayLike, a: ArrayLike, b: ArrayLike) -> FloatResult:
     r"""Beta(a, b) distribution function: the regularised incomplete beta :math:`I_x(a, b)`.
 
     Parameters
@@ -466,7 +492,7 @@ def beta_cdf(x, a, b):
     return _shaped(_betainc.beta_cdf(x, a, b), shape)
 
 
-def beta_ppf(q, a, b):
+def beta_ppf(q: ArrayLike, a: ArrayLike, b: ArrayLike) -> FloatResult:
     r"""Beta(a, b) quantile function: the inverse of :math:`I_x(a, b)` in :math:`x`.
 
     Parameters
@@ -631,8 +657,9 @@ class BOCPD:
     (1, 6)
     """
 
-    def __init__(self, model="poisson", *, hazard=0.01, prior=(1.0, 1.0), prune_threshold=1e-9,
-                 max_run_length=None, window=5, keep_recent=64):
+    def __init__(self, model: str = "poisson", *, hazard: float = 0.01,
+                 prior: tuple[float, float] = (1.0, 1.0), prune_threshold: float = 1e-9,
+                 max_run_length: int | None = None, window: int = 5, keep_recent: int = 64) -> None:
         if model not in _BOCPD_MODELS:
             raise ValueError(f"model must be one of {sorted(_BOCPD_MODELS)}, got {model!r}")
         hazard = _scalar("hazard", hazard, 0.0, 1.0)
@@ -665,7 +692,7 @@ class BOCPD:
         """Total posterior probability dropped by pruning so far."""
         return self._core.pruned_mass
 
-    def run_length_posterior(self):
+    def run_length_posterior(self) -> tuple[np.ndarray, np.ndarray]:
         """(r, p): run lengths kept for the next step, ascending, and their probabilities."""
         r, p = self._core.run_lengths()
         order = np.argsort(r)
@@ -688,12 +715,13 @@ class BOCPD:
             raise ValueError(f"x must be <= trials, got x={x!r} > trials={n!r}")
         return x, n
 
-    def update(self, x, n=None) -> BOCPDStep:
+    def update(self, x: float, n: float | None = None) -> BOCPDStep:
         """Absorb one observation: count ``x`` (with exposure ``n``, default 1) for
         ``"poisson"``, ``x`` successes of ``n`` trials for ``"binomial"``."""
         return BOCPDStep(*self._core.update(*self._check_obs(x, n)))
 
-    def update_many(self, x, n=None, *, return_matrix=False) -> BOCPDResult:
+    def update_many(self, x: ArrayLike, n: ArrayLike | None = None, *,
+                    return_matrix: bool = False) -> BOCPDResult:
         """Absorb a series at once (the compiled loop of :func:`bocpd`); the state carries on."""
         x, e = _bocpd_inputs(self.model, x, n)
         core = self._core
@@ -719,9 +747,11 @@ def _bocpd_inputs(model, x, n):
     return x, e
 
 
-def bocpd(x, *, model="poisson", trials=None, exposure=None, hazard=0.01, prior=(1.0, 1.0),
-          prune_threshold=1e-9, max_run_length=None, window=5, keep_recent=64,
-          return_matrix=False) -> BOCPDResult:
+def bocpd(x: ArrayLike, *, model: str = "poisson", trials: ArrayLike | None = None,
+          exposure: ArrayLike | None = None, hazard: float = 0.01,
+          prior: tuple[float, float] = (1.0, 1.0), prune_threshold: float = 1e-9,
+          max_run_length: int | None = None, window: int = 5, keep_recent: int = 64,
+          return_matrix: bool = False) -> BOCPDResult:
     r"""Bayesian online change-point detection (Adams & MacKay 2007) over one series.
 
     Parameters
@@ -840,7 +870,7 @@ def _hawkes_inputs(times, mu, alpha, beta, T):
             _scalar("beta", beta, 0.0), T)
 
 
-def hawkes_loglik(times, mu, alpha, beta, T):
+def hawkes_loglik(times: ArrayLike, mu: float, alpha: float, beta: float, T: float) -> float:
     r"""Log-likelihood of a univariate Hawkes process with an exponential kernel.
 
     Parameters
@@ -893,7 +923,8 @@ def hawkes_loglik(times, mu, alpha, beta, T):
     return float(_hawkes.hawkes_loglik(t, mu, alpha, beta, T))
 
 
-def hawkes_baseline_posterior(times, mu, alpha, beta, T, prior=(1.0, 1.0)):
+def hawkes_baseline_posterior(times: ArrayLike, mu: float, alpha: float, beta: float, T: float,
+                              prior: tuple[float, float] = (1.0, 1.0)) -> tuple[float, float]:
     r"""Conjugate Gamma update of the Hawkes baseline :math:`\mu` (seed idea AA).
 
     Parameters
@@ -981,7 +1012,9 @@ def _kalman_result(out, ll):
                         out[:, 3].copy(), float(ll))
 
 
-def kalman_filter(y, *, obs_var, level_var, trend_var, init_mean=None, init_var=(1.0, 1.0)):
+def kalman_filter(y: ArrayLike, *, obs_var: float, level_var: float, trend_var: float,
+                  init_mean: tuple[float, float] | None = None,
+                  init_var: tuple[float, float] = (1.0, 1.0)) -> KalmanResult:
     r"""Kalman filter for the local-linear-trend model of a signal such as CPU share (idea AN).
 
     Parameters
@@ -1035,7 +1068,9 @@ def kalman_filter(y, *, obs_var, level_var, trend_var, init_mean=None, init_var=
     return _kalman_result(filt, ll)
 
 
-def kalman_smoother(y, *, obs_var, level_var, trend_var, init_mean=None, init_var=(1.0, 1.0)):
+def kalman_smoother(y: ArrayLike, *, obs_var: float, level_var: float, trend_var: float,
+                    init_mean: tuple[float, float] | None = None,
+                    init_var: tuple[float, float] = (1.0, 1.0)) -> KalmanResult:
     r"""Rauch-Tung-Striebel smoother for the model of :func:`kalman_filter`.
 
     Same parameters; returns :math:`E[\cdot \mid y_{1:n}]` and variances given all
@@ -1065,7 +1100,8 @@ class BetaChangepoint(NamedTuple):
     tau_map: int                #: most probable tau (1-based; T + 1 means no change)
 
 
-def beta_changepoint(k, n, *, prior_before=(1.0, 1.0), prior_after=(1.0, 1.0), rho=0.01):
+def beta_changepoint(k: ArrayLike, n: ArrayLike, *, prior_before: tuple[float, float] = (1.0, 1.0),
+                     prior_after: tuple[float, float] = (1.0, 1.0), rho: float = 0.01) -> BetaChangepoint:
     r"""Exact posterior of one change point in a Beta-Binomial series (seed idea D, 4.7).
 
     Parameters
@@ -1123,7 +1159,7 @@ def _pair(name, value):
     return _scalar(f"{name}[0]", a, 0.0), _scalar(f"{name}[1]", b, 0.0)
 
 
-def cpu_increment_logpdf(c, dt, *, kappa, beta):
+def cpu_increment_logpdf(c: ArrayLike, dt: ArrayLike, *, kappa: float, beta: float) -> np.ndarray:
     r"""Log-likelihood of CPU-time increments under the compound-Poisson burst model (idea G, 4.6).
 
     Parameters

@@ -172,6 +172,10 @@ def _data_schemas() -> dict[str, dict]:
         "calibrate": {"type": "object", "description": (
             "the calibration (pac_bayes, reliability, learned priors written) or, with --reset, what was "
             "removed, or, with --drift, the drift statistics")},
+        "doctor": _obj({"capabilities": {"type": "object", "description": "what this machine offers pt"},
+                        "features": {"type": "object", "description": "which pt features each finding enables"},
+                        "cached": {"type": "boolean", "description": "read from this boot's capability cache"}},
+                       ("capabilities", "features", "cached")),
         "watch": _watch(),
         "report": _obj({"path": {**_STRING, "description": "the HTML file written"},
                         "processes": {**_INT, "description": "processes in the page's table"},

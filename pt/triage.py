@@ -58,6 +58,14 @@ def run_decision(inference: Inference, policy: Policy, context: Context,
                   protected=np.not_equal(protected, None), previous=previous)
 
 
+def observe(snapshot: Snapshot, path: str | os.PathLike):
+    """What the scan reads besides the process table, by the snapshot's collector."""
+    if snapshot.host.collector == "psutil":
+        from pt.collect._psutil import read_observed as read_portable
+        return read_portable(snapshot)
+    return read_observed(snapshot, path)
+
+
 def triage(*, root: str | os.PathLike | None = None, window_s: float | None = None,
            at_s: float = 0.0, priors: Priors | None = None, policy: Policy | None = None,
            tables: ModelTables | None = None, on_snapshot=None,
@@ -81,7 +89,7 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     opened = start_window(snapshot, path)
     if on_snapshot is not None:
         on_snapshot(snapshot)
-    observed = read_observed(snapshot, path)        # inside the window: no extra wall time
+    observed = observe(snapshot, path)              # inside the window: no extra wall time
     window = opened.finish(policy.window_s if window_s is None else window_s)
     evidence, context = build(snapshot, window, observed)
     if at_s:

@@ -10,12 +10,12 @@ differ from the previous element's, so broadcast (shared) parameters cost one
 evaluation of log B or lgamma in total instead of one per element.
 """
 from libc.float cimport DBL_MIN
-from libc.math cimport INFINITY, NAN, lgamma, log
+from libc.math cimport INFINITY, NAN, fabs, lgamma, log
 
 import numpy as np
 
 from ._elementary cimport fast_log1p, rlog1
-from ._special cimport log_beta, log_mode_power, mode_exponent, stirling_del
+from ._special cimport log_beta, stirling_del, stirling_del_r
 from ._types cimport float64_t, index_t, intp_t
 
 cdef double HALF_LOG_2PI = 0.918938533204672741780329736406   # log(2 pi) / 2
@@ -32,52 +32,94 @@ cdef inline double _endpoint(double p, double log_norm) noexcept nogil:
 
 # ---------------------------------------------------------------- Beta
 
-cdef inline bint _beta_stirling(double a, double b) noexcept nogil:
-    return a >= 8.0 and b >= 8.0
+cdef struct beta_terms:
+    bint stirling       # a, b >= 9: the Stirling form below
+    double norm         # -log B(a, b); Stirling: log density at the mode x0
+    double p, q, s      # a - 1, b - 1 (exact), p + q
+    double ip, iq       # 1/p, 1/q
+    double xm, ym       # the mode x0 = p/s and 1 - x0 = q/s
 
 
-cdef inline double _beta_norm(double a, double b) noexcept nogil:
-    """-log B(a, b), or log(x0**a y0**b / B(a, b)) at the mode when both a, b >= 8."""
-    return log_mode_power(a, b) if _beta_stirling(a, b) else -log_beta(a, b)
+cdef inline beta_terms _beta_terms(double a, double b) noexcept nogil:
+    """The terms of log Beta(x; a, b) that do not depend on x.
 
-
-cdef inline double _beta_logpdf(double x, double a, double b, double norm) noexcept nogil:
-    """log Beta(x; a, b) on the closed support [0, 1], -inf outside; norm = _beta_norm(a, b).
-
-    (a - 1) log x + (b - 1) log1p(-x) - log B(a, b); for a, b >= 8 the Stirling form
-    log(x**a y**b / B(a, b)) - log x - log y = norm - mode_exponent - log x - log y,
-    which does not cancel near the mode.  (At the ends a, b >= 8 give -inf, so
-    ``_endpoint`` only ever uses the -log B form of norm.)
+    For a, b >= 9, with p = a - 1, q = b - 1, s = p + q: the log density at the mode
+    is log(x0**p y0**q / B(p, q)) + log(B(p, q) / B(a, b)) =
+    (1/2) log(p q / s) - log(2 pi)/2 - bcorr(p, q) + log((s + 1) s / (p q))
+    (Stirling for B(p, q), TOMS 708 ``brcomp``), one log: (1/2) log((s + 1)**2 s / (p q)).
+    Beyond s = 1e150 that product could overflow and is taken as three logs.
     """
+    cdef beta_terms t
+    cdef double s, r
+    t.stirling = a >= 9.0 and b >= 9.0
+    if not t.stirling:
+        t.norm = -log_beta(a, b)
+        return t
+    t.p = a - 1.0
+    t.q = b - 1.0
+    s = t.p + t.q
+    t.s = s
+    t.ip = 1.0 / t.p
+    t.iq = 1.0 / t.q
+    r = 1.0 / s
+    t.xm = t.p * r
+    t.ym = t.q * r
+    if s < 1e150:
+        t.norm = 0.5 * log((s + 1.0) * t.ip * ((s + 1.0) * t.iq) * s)
+    else:
+        t.norm = 0.5 * (log(s * t.ip) + log(s * t.iq) + log(s))
+    t.norm -= HALF_LOG_2PI + (stirling_del_r(t.ip) + (stirling_del_r(t.iq) - stirling_del_r(r)))
+    return t
+
+
+cdef inline double _beta_logpdf(double x, double a, double b, beta_terms *t) noexcept nogil:
+    """log Beta(x; a, b) on the closed support [0, 1], -inf outside; t = _beta_terms(a, b).
+
+    (a - 1) log x + (b - 1) log1p(-x) - log B(a, b).  For a, b >= 9, the log density
+    at the mode minus p rlog1(x/x0 - 1) + q rlog1(y/y0 - 1) (y = 1 - x): the two
+    rlog1 arguments are -lam/p and lam/q with lam = p - s x = s y - q (from x when
+    p <= q, else from y, as TOMS 708 ``brcomp``), so nothing cancels near the mode
+    and no log of x or y is needed.  At the ends a, b >= 9 give -inf, so
+    ``_endpoint`` only ever uses the -log B form of norm.
+    """
+    cdef double y, lam, e, u, v
     if x < 0.0 or x > 1.0:
         return -INFINITY
     if x == 0.0:
-        return _endpoint(a, norm)
+        return _endpoint(a, t.norm)
     if x == 1.0:
-        return _endpoint(b, norm)
-    if _beta_stirling(a, b):
-        return norm - mode_exponent(a, b, x, 1.0 - x) - log(x) - fast_log1p(-x)
-    return (a - 1.0) * log(x) + (b - 1.0) * fast_log1p(-x) + norm
+        return _endpoint(b, t.norm)
+    if not t.stirling:
+        return (a - 1.0) * log(x) + (b - 1.0) * fast_log1p(-x) + t.norm
+    y = 1.0 - x
+    lam = t.p - t.s * x if t.p <= t.q else t.s * y - t.q
+    e = -lam * t.ip
+    u = rlog1(e) if fabs(e) <= 0.6 else e - log(x / t.xm)
+    e = lam * t.iq
+    v = rlog1(e) if fabs(e) <= 0.6 else e - log(y / t.ym)
+    return t.norm - (t.p * u + t.q * v)
 
 
 def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[::1] b):
     """log Beta(x[i]; a[i], b[i]) for equal-length arrays (x not NaN, a, b > 0 finite)."""
     cdef intp_t i, n = x.shape[0]
     cdef float64_t[::1] out = np.empty(n, dtype=np.float64)
-    cdef double a_i = NAN, b_i = NAN, norm = NAN
+    cdef double a_i = NAN, b_i = NAN
+    cdef beta_terms terms
     with nogil:
         for i in range(n):
             if a[i] != a_i or b[i] != b_i:
                 a_i = a[i]
                 b_i = b[i]
-                norm = _beta_norm(a_i, b_i)
-            out[i] = _beta_logpdf(x[i], a_i, b_i, norm)
+                terms = _beta_terms(a_i, b_i)
+            out[i] = _beta_logpdf(x[i], a_i, b_i, &terms)
     return np.asarray(out)
 
 
 def beta_logpdf_scalar(double x, double a, double b):
     """``beta_logpdf`` for one valid triple (the public wrapper's scalar path)."""
-    return _beta_logpdf(x, a, b, _beta_norm(a, b))
+    cdef beta_terms terms = _beta_terms(a, b)
+    return _beta_logpdf(x, a, b, &terms)
 
 
 # ---------------------------------------------------------------- Gamma

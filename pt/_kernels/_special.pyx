@@ -85,51 +85,13 @@ cdef double digamma(double x) noexcept nogil:
         - f * (1.0 / 240 - f * (1.0 / 132 - f * (691.0 / 32760 - f / 12))))))
 
 
-cdef inline double _del(double z) noexcept nogil:
-    """Stirling remainder del(z) = lgamma(z) - ((z - 1/2) log z - z + log(2 pi)/2), z >= 8.
-
-    del(z) = sum_k S_k z**(1 - 2k) with S_k = B_2k / (2k (2k - 1)), truncated where the
-    first omitted term 12 |S_{m+1}| z**(-2m) is below 2**-56 relative: m = 2, 4, 6, 10
-    terms for z >= 5118, 72.1, 20.5, 8.98.  Long sums use Estrin's scheme (shorter
-    dependency chains than Horner).
-    """
-    cdef double r = 1.0 / z, f = r * r, f2, f4, s
-    if z >= 5118.0:
-        s = 1.0 / 12 - f * (1.0 / 360)
-    elif z >= 72.1:
-        s = (1.0 / 12 - f * (1.0 / 360)) + f * f * (1.0 / 1260 - f * (1.0 / 1680))
-    else:
-        f2 = f * f
-        f4 = f2 * f2
-        s = ((1.0 / 12 - f * (1.0 / 360)) + f2 * (1.0 / 1260 - f * (1.0 / 1680))
-             + f4 * (1.0 / 1188 - f * (691.0 / 360360)))
-        if z < 20.5:
-            s += f4 * f2 * ((1.0 / 156 - f * (3617.0 / 122400))
-                            + f2 * (43867.0 / 244188 - f * (174611.0 / 125400)))
-    return s * r
-
-
-cdef double stirling_del(double z) noexcept nogil:
-    """Stirling remainder del(z) for z >= 8 (see ``_del``)."""
-    return _del(z)
-
-
-cdef inline double bcorr(double a, double b) noexcept nogil:
-    """del(a) + del(b) - del(a + b) for a, b >= 8 (TOMS 708 ``bcorr``).
-
-    Computed directly: its absolute error, below eps * del(8) ~ 1e-18, is far under the
-    size of every quantity it corrects (log B(a, b) < -8.9 for a, b >= 8).
-    """
-    return _del(a) + (_del(b) - _del(a + b))
-
-
 cdef double algdiv(double a, double b) noexcept nogil:
     """log(Gamma(b) / Gamma(a + b)) for b >= 8 and 0 < a <= b (TOMS 708 ``algdiv``).
 
     Stirling for both gammas with h = a/b: -a (log b - 1) - (a + b - 1/2) log1p(h)
     plus del(b) - del(a + b); no term is a difference of two large numbers.  Needs a <= b.
     """
-    cdef double w = _del(b) - _del(a + b)
+    cdef double w = stirling_del(b) - stirling_del(a + b)
     cdef double u = (b + (a - 0.5)) * fast_log1p(a / b)
     cdef double v = a * (log(b) - 1.0)
     return w - (u + v)                   # u, v > 0
@@ -167,39 +129,6 @@ cdef inline void _log_xy(double x, double y, double* lnx, double* lny) noexcept 
     else:
         lnx[0] = log(x)
         lny[0] = log(y)
-
-
-cdef double mode_exponent(double a, double b, double x, double y) noexcept nogil:
-    """-log((x/x0)**a (y/y0)**b) with x0 = a/(a + b), y0 = 1 - x0, for a, b >= 8, y = 1 - x.
-
-    Equals a rlog1(x/x0 - 1) + b rlog1(y/y0 - 1) because a (x/x0 - 1) + b (y/y0 - 1) = 0,
-    so nothing cancels near the mode (TOMS 708 ``brcomp``).
-    """
-    cdef double h, xm, ym, lam, e, u, v
-    if a <= b:
-        h = a / b
-        xm = h / (1.0 + h)
-        ym = 1.0 / (1.0 + h)
-        lam = a - (a + b) * x
-    else:
-        h = b / a
-        xm = 1.0 / (1.0 + h)
-        ym = h / (1.0 + h)
-        lam = (a + b) * y - b
-    e = -lam / a
-    u = rlog1(e) if fabs(e) <= 0.6 else e - log(x / xm)
-    e = lam / b
-    v = rlog1(e) if fabs(e) <= 0.6 else e - log(y / ym)
-    return a * u + b * v
-
-
-cdef double log_mode_power(double a, double b) noexcept nogil:
-    """log(x0**a y0**b / B(a, b)) at x0 = a/(a + b), for a, b >= 8.
-
-    Stirling: (1/2) log(a b / (a + b)) - log(2 pi)/2 - bcorr(a, b), so
-    log(x**a y**b / B(a, b)) = log_mode_power(a, b) - mode_exponent(a, b, x, y).
-    """
-    return 0.5 * log(a / (a + b) * b) - HALF_LOG_2PI - bcorr(a, b)
 
 
 cdef double log_beta_power(double a, double b, double x, double y) noexcept nogil:

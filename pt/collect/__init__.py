@@ -1,17 +1,82 @@
 """What the machine says: the process table as columns.
 
-``collect()`` is chosen once at import for this platform (psutil style).
+Two backends fill the same :class:`Snapshot`: procfs (Linux, compiled; the
+default there) and psutil (everywhere else, and on Linux with
+``PT_COLLECTOR=psutil``). :func:`backend` says which one a call uses.
 """
+from __future__ import annotations
+
+import os
 import sys
 
 from pt.collect.snapshot import HostInfo, ScanErrors, Snapshot, Window
 
-if sys.platform.startswith("linux"):
-    from pt.collect._linux import collect, observe_window, start_window
-else:  # pragma: no cover - exercised on other platforms only
-    def _unsupported(*args, **kwargs):
-        raise OSError(f"pt cannot collect processes on {sys.platform!r} yet: it needs Linux procfs")
+#: Environment variable choosing the collector: ``procfs`` or ``psutil``.
+COLLECTOR_ENV = "PT_COLLECTOR"
+BACKENDS = ("procfs", "psutil")
 
-    collect = observe_window = start_window = _unsupported
 
-__all__ = ["HostInfo", "ScanErrors", "Snapshot", "Window", "collect", "observe_window", "start_window"]
+class CollectorUnavailable(OSError):
+    """No collector can run here; the message names what is missing."""
+
+
+def _has_psutil() -> bool:
+    try:
+        import psutil  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def backend() -> str:
+    """The collector to use: ``$PT_COLLECTOR`` if set, else procfs on Linux and
+    psutil elsewhere. Raises :class:`CollectorUnavailable` naming what is
+    missing (an unknown name, no psutil off Linux)."""
+    chosen = os.environ.get(COLLECTOR_ENV, "")
+    if chosen and chosen not in BACKENDS:
+        raise CollectorUnavailable(
+            f"{COLLECTOR_ENV}={chosen!r} names no collector; use one of {', '.join(BACKENDS)}")
+    linux = sys.platform.startswith("linux")
+    if chosen == "procfs" and not linux:
+        raise CollectorUnavailable(
+            f"{COLLECTOR_ENV}=procfs needs Linux procfs; this is {sys.platform!r}")
+    if chosen == "psutil" or not linux:
+        if not _has_psutil():
+            raise CollectorUnavailable(
+                f"pt needs Linux /proc or the psutil package to read processes on {sys.platform!r}; "
+                "install psutil (pip install psutil)")
+        return "psutil"
+    return "procfs"
+
+
+def _module():
+    if backend() == "psutil":
+        from pt.collect import _psutil as module
+    else:
+        from pt.collect import _linux as module
+    return module
+
+
+def collect(root: str | os.PathLike | None = None) -> Snapshot:
+    """Every process of this machine (procfs: under ``root``) as a :class:`Snapshot`."""
+    return _module().collect(root)
+
+
+def start_window(snapshot: Snapshot, root: str | os.PathLike | None = None):
+    """Open an observation window on the processes of ``snapshot`` (its
+    ``finish(window_s)`` returns the :class:`Window`)."""
+    if snapshot.host.collector == "psutil":
+        from pt.collect import _psutil
+        return _psutil.start_window(snapshot)
+    from pt.collect import _linux
+    return _linux.start_window(snapshot, root)
+
+
+def observe_window(snapshot: Snapshot, window_s: float,
+                   root: str | os.PathLike | None = None) -> Window:
+    """CPU ticks and IO of every process of ``snapshot`` over ``window_s`` seconds."""
+    return start_window(snapshot, root).finish(window_s)
+
+
+__all__ = ["BACKENDS", "COLLECTOR_ENV", "CollectorUnavailable", "HostInfo", "ScanErrors", "Snapshot",
+           "Window", "backend", "collect", "observe_window", "start_window"]

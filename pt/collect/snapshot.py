@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+#: ``tpgid`` of a process whose terminal's foreground process group was not
+#: observed (the psutil collector); procfs never reports it (-1 there: no terminal).
+TPGID_UNKNOWN = -2
+
+
 @dataclass(frozen=True)
 class HostInfo:
     """Facts about the machine a snapshot was taken on.
@@ -14,6 +19,7 @@ class HostInfo:
     the machine's lifetime; ``boot_time`` is the kernel's ``btime`` (whole
     seconds) and ``uptime_s`` was read at ``taken_at`` (unix seconds), which
     is ``monotonic`` on ``time.monotonic()``'s clock, for measuring windows.
+    ``collector`` names the backend that read it (``procfs`` or ``psutil``).
     """
 
     hostname: str
@@ -27,6 +33,7 @@ class HostInfo:
     clock_ticks: int
     page_size: int
     cpu_count: int
+    collector: str = "procfs"
 
     def as_dict(self) -> dict:
         """The facts for output; the monotonic stamp means nothing outside this process."""

@@ -13,6 +13,7 @@ import numpy as np
 
 from pt.collect._procfs import read_fd_sockets, read_links
 from pt.collect.net import SocketTable, count_per_process, read_sockets
+from pt.collect.snapshot import TPGID_UNKNOWN
 from pt.collect.snapshot import Snapshot, Window
 from pt.collect.units import Units, read_units
 from pt.config import ACTIONS, CATEGORICAL_LEVELS
@@ -191,7 +192,7 @@ def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evide
         orphaned=orphaned,
         io_active=np.where(window.io_syscalls >= 0, window.io_syscalls > 0, -1).astype(np.int8),
         cpu_lifetime=lifetime,
-        tty=tty_codes(g),
+        tty=np.where(g.has_tty & (snapshot["tpgid"] == TPGID_UNKNOWN), -1, tty_codes(g)).astype(np.int8),
         state=state_codes(snapshot["state"]),
         command=command,
         cwd=cwd_category,

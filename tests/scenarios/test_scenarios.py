@@ -437,30 +437,50 @@ def _verdict(t, s: Scenario, at_s: float) -> Verdict:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
+def zoo(tmp_path_factory):
     zoo = Zoo(tmp_path_factory.mktemp("zoo"))
     try:
         build_zoo(zoo)
-        times = sorted({at for s in zoo.scenarios for at in s.at_s})
-        runs = {at: triage(at_s=at) for at in times}
-        verdicts = [_verdict(runs[at], s, at) for s in zoo.scenarios for at in s.at_s]
-        flips, pairs = [], 0
-        memory = zoo.tmp / "state" / "verdicts"     # remembered as a user's pt scan remembers them
-        for at in times:                            # each scenario at the times it is judged
-            judged = [s for s in zoo.scenarios if at in s.at_s]
-            previous = None
-            for _ in range(FLIP_SCANS):
-                t = triage(at_s=at, memory=memory)
-                actions = [ACTIONS[int(t.decision.action[s.row(t.snapshot)])]
-                           if s.row(t.snapshot) is not None else None for s in judged]
-                if previous is not None:
-                    both = [(s.name, a, b) for s, a, b in zip(judged, previous, actions) if a and b]
-                    pairs += len(both)
-                    flips += [f"{name} at +{at / HOUR:g}h: {a} -> {b}" for name, a, b in both if a != b]
-                previous = actions
-        yield verdicts, flips, pairs
+        yield zoo
     finally:
         zoo.stop()
+
+
+@pytest.fixture(scope="module")
+def results(zoo):
+    times = sorted({at for s in zoo.scenarios for at in s.at_s})
+    runs = {at: triage(at_s=at) for at in times}
+    verdicts = [_verdict(runs[at], s, at) for s in zoo.scenarios for at in s.at_s]
+    flips, pairs = [], 0
+    memory = zoo.tmp / "state" / "verdicts"     # remembered as a user's pt scan remembers them
+    for at in times:                            # each scenario at the times it is judged
+        judged = [s for s in zoo.scenarios if at in s.at_s]
+        previous = None
+        for _ in range(FLIP_SCANS):
+            t = triage(at_s=at, memory=memory)
+            actions = [ACTIONS[int(t.decision.action[s.row(t.snapshot)])]
+                       if s.row(t.snapshot) is not None else None for s in judged]
+            if previous is not None:
+                both = [(s.name, a, b) for s, a, b in zip(judged, previous, actions) if a and b]
+                pairs += len(both)
+                flips += [f"{name} at +{at / HOUR:g}h: {a} -> {b}" for name, a, b in both if a != b]
+            previous = actions
+    return verdicts, flips, pairs
+
+
+@pytest.fixture(scope="module")
+def portable_results(zoo):
+    """The same scenarios judged through the portable (psutil) collector, one
+    scan per time: what pt sees where there is no procfs. It sees less (no
+    cgroups, stdio targets, foreground group or run-queue delay), so verdicts
+    may be weaker; the bar is no false kill and the vetoes intact."""
+    pytest.importorskip("psutil")
+    times = sorted({at for s in zoo.scenarios for at in s.at_s})
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PT_COLLECTOR", "psutil")
+        runs = {at: triage(at_s=at) for at in times}
+    assert all(t.snapshot.host.collector == "psutil" for t in runs.values())
+    return [_verdict(runs[at], s, at) for s in zoo.scenarios for at in s.at_s]
 
 
 def _named(results, name):
@@ -538,3 +558,22 @@ def test_confusion_matrix_and_rates_meet_the_bar(results, capsys):
     assert not false_kills
     assert not false_alarms
     assert len(acted) >= 0.95 * len(targets)
+
+
+def test_portable_collector_never_kills_useful_work(portable_results, capsys):
+    useful = [v for v in portable_results if v.scenario.truth == "useful"]
+    targets = [v for v in portable_results if v.scenario.truth in ("abandoned", "zombie")]
+    acted = [v for v in targets if v.action != "keep"]
+    with capsys.disabled():
+        print(f"\nscenario suite through psutil (PT_COLLECTOR=psutil): capture {len(acted)}/{len(targets)}; "
+              f"useful not kept: {[(v.scenario.name, v.action) for v in useful if v.action != 'keep']}")
+    assert useful
+    assert not [v for v in useful if v.action == "kill"]
+
+
+@pytest.mark.parametrize("name", ["pid 1", "pt itself", "pt's parent"])
+def test_portable_collector_keeps_the_vetoes(portable_results, name):
+    found = [v for v in portable_results if v.scenario.name == name]
+    assert found, name
+    for v in found:
+        assert v.protected_by and v.action == "keep", v
