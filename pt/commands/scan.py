@@ -28,6 +28,7 @@ EVIDENCE: the three strongest evidence items, each with its direction,
   ⚑ orphaned         ⇅ IO in window    ⌨ terminal        ◉ state
   ▸ command          ⌂ cwd             ⑂ children        ⇄ network
   ⇡ parent          ◌ daemon shape    ✎ terminal activity
+  ↻ progress while busy (read/write syscalls or busy children, or spinning)
 
 order (attention): recommended actions first, most expected loss saved
 first; then zombies; then the least probably useful. The lines under the

@@ -23,9 +23,9 @@ from pt.config import CATEGORICAL_LEVELS, CLASSES, Priors
 #: Evidence items, in ledger order.
 FEATURES = ("cpu_window", "cpu_lifetime", "runtime", "survival", "orphan", "io_window",
             "tty", "state", "command", "cwd", "children", "network", "parent", "daemon",
-            "activity")
+            "activity", "progress")
 CATEGORICAL = ("cpu_lifetime", "tty", "state", "command", "cwd", "children", "network", "parent",
-               "daemon", "activity")
+               "daemon", "activity", "progress")
 #: Terminal activity bin edges (seconds since its last input or output): recent < 1 h, hours < 1 d, days.
 ACTIVITY_EDGES = (3600.0, 86400.0)
 #: Features observed as one draw (Bernoulli or categorical), and the Evidence field of each.
@@ -43,8 +43,8 @@ class Evidence:
     length (k of n for the Beta-Binomial). ``age_s``: seconds alive.
     ``orphaned``, ``io_active``: 1/0, or -1 where not observed. Categorical
     features are integer codes into :data:`pt.config.CATEGORICAL_LEVELS`,
-    -1 where not observed; ``parent`` and ``daemon`` may be omitted (not
-    observed). ``tty_idle_s``: seconds since the process's terminal last saw
+    -1 where not observed; ``parent``, ``daemon`` and ``progress`` may be
+    omitted (not observed). ``tty_idle_s``: seconds since the process's terminal last saw
     input or output (NaN: no terminal, or not observed); the ``activity``
     feature is its bin, so ``later()`` ages it too.
     """
@@ -64,11 +64,12 @@ class Evidence:
     parent: np.ndarray | None = None
     daemon: np.ndarray | None = None
     tty_idle_s: np.ndarray | None = None
+    progress: np.ndarray | None = None
 
     def __post_init__(self):
         """Reject values the compiled kernel would misread, naming the feature."""
         n = len(self.age_s)
-        for name in ("parent", "daemon"):
+        for name in ("parent", "daemon", "progress"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.full(n, -1, dtype=np.int8))
         if self.tty_idle_s is None:
