@@ -18,16 +18,13 @@ from pt.collect.units import Units, read_units
 from pt.config import ACTIONS, CATEGORICAL_LEVELS
 from pt.features.categories import classify_cwd, load_rules
 from pt.features.genealogy import Genealogy, genealogy
-from pt.infer.posterior import Evidence
+from pt.infer.posterior import LIFETIME_MIN_AGE_S, SPINNING, SUSTAINED, Evidence
 
 #: Lifetime CPU share bin edges: idle < 0.1%, low < 5%, moderate < 50%, high.
 LIFETIME_EDGES = (0.001, 0.05, 0.5)
 #: A process wanting at least this share of a CPU in the window is busy, and
 #: whether it made progress while busy is observed (the ``progress`` term).
 BUSY_SHARE = 0.5
-#: Younger than this, the lifetime CPU share is mostly the window itself: the
-#: same evidence twice, so it is not observed (busy + young is not harm).
-LIFETIME_MIN_AGE_S = 60.0
 STATE_CODES = {ord(letter): i for i, letter in enumerate(CATEGORICAL_LEVELS["state"][:-1])}
 OTHER_STATE = len(CATEGORICAL_LEVELS["state"]) - 1
 #: Actions that do nothing to a zombie (it no longer runs); it is reaped through its parent.
@@ -164,7 +161,7 @@ def progress_codes(demand_ticks: np.ndarray, window: Window, active_children: np
     busy = demand_ticks >= BUSY_SHARE * window.window_ticks
     moving = (window.io_syscalls > 0) | (active_children > 0)
     known = (window.io_syscalls >= 0) | (active_children > 0)
-    spinning = np.where(lifetime == len(LIFETIME_EDGES), 3, 2)
+    spinning = np.where(lifetime == len(LIFETIME_EDGES), SUSTAINED, SPINNING)
     code = np.where(busy, np.where(moving, 1, np.where(known, spinning, -1)), 0)
     return np.where(window.alive, code, -1).astype(np.int8)
 

@@ -28,6 +28,11 @@ CATEGORICAL = ("cpu_lifetime", "tty", "state", "command", "cwd", "children", "ne
                "daemon", "activity", "progress")
 #: Terminal activity bin edges (seconds since its last input or output): recent < 1 h, hours < 1 d, days.
 ACTIVITY_EDGES = (3600.0, 86400.0)
+#: Younger than this, the lifetime CPU share is mostly the scan window itself
+#: (not observed); spinning through a life at least this long is *sustained*.
+LIFETIME_MIN_AGE_S = 60.0
+#: Codes of the progress feature's spinning levels.
+SPINNING, SUSTAINED = 2, 3
 #: Features observed as one draw (Bernoulli or categorical), and the Evidence field of each.
 ONE_DRAW = {"orphan": "orphaned", "io_window": "io_active", **{f: f for f in CATEGORICAL}}
 N_CLASSES = len(CLASSES)
@@ -103,9 +108,14 @@ class Evidence:
 
     def later(self, seconds: float) -> Evidence:
         """The same evidence as if ``seconds`` more had passed with no change
-        (``pt scan --at``): older, still doing what it did, its terminal as quiet."""
-        return Evidence(**{**self.__dict__, "age_s": self.age_s + seconds,
-                           "tty_idle_s": self.tty_idle_s + seconds})
+        (``pt scan --at``): older, still doing what it did, its terminal as
+        quiet — and a process spinning now has spun all that time, which is
+        sustained once its life is long enough."""
+        age = self.age_s + seconds
+        progress = np.where((self.progress == SPINNING) & (age >= LIFETIME_MIN_AGE_S), SUSTAINED,
+                            self.progress).astype(np.int8)
+        return Evidence(**{**self.__dict__, "age_s": age, "tty_idle_s": self.tty_idle_s + seconds,
+                           "progress": progress})
 
 
 class ModelTables:
