@@ -34,6 +34,7 @@ CATEGORICAL_LEVELS = {
     "parent": ("reaper", "live"),
     "daemon": ("none", "detached", "daemon"),
     "activity": ("recent", "hours", "days"),
+    "progress": ("idle", "progress", "spinning", "sustained"),
     "command": ("test_runner", "dev_server", "agent", "shell", "build", "daemon", "editor_lsp",
                 "database", "server", "vcs", "package_manager", "container", "unknown"),
     "cwd": ("repo", "temp", "home", "deleted", "root", "unknown"),

@@ -279,27 +279,40 @@ def test_sprt_boundary_is_infinite_when_kill_cannot_win():
     assert d.sprt_boundary[0] == np.inf
 
 
+SPINNING = dict(cpu_ticks=30, state="R", cpu_lifetime="high", tty="foreground", parent="live",
+                progress="sustained")   # busy with no read/write syscalls and no busy child, and all its life
 REALISTIC = {   # evidence a developer machine really shows -> the action pt should take
     "keep": dict(command="shell", age_s=86400.0, tty="foreground"),                 # your shell
-    "renice": dict(cpu_ticks=8, cpu_lifetime="moderate", tty="foreground", age_s=600.0,
-                   io_active=1, children="active", command="test_runner"),        # a test run, a bit hot
-    "throttle": dict(cpu_ticks=10, cpu_lifetime="high", tty="foreground", age_s=600.0,
-                     io_active=1, children="active", command="test_runner"),      # hotter
-    "quarantine": dict(cpu_ticks=30, state="R", cpu_lifetime="high", age_s=1800.0,
-                       tty="foreground"),                                          # a spinner on your tty
+    "renice": dict(SPINNING, age_s=120.0),              # spinning all its two minutes, nothing to show
+    "throttle": dict(SPINNING, age_s=3600.0),           # ... for an hour
+    "quarantine": dict(SPINNING, age_s=6 * 3600.0, tty="none", parent=-1),   # a detached spinner, hours on
     "pause": dict(command="dev_server", age_s=86400.0, network="listening"),       # idle dev server, no clients
     "kill": dict(command="dev_server", age_s=86400.0, network="listening",
                  orphaned=1),                                                      # ... whose terminal is gone
 }
+BUSY_WITH_PROGRESS = dict(cpu_ticks=30, state="R", cpu_lifetime="high", tty="foreground", parent="live",
+                          io_active=1, progress="progress")
 
 
 def test_every_action_is_optimal_for_a_realistic_process():
     for action, observed in REALISTIC.items():
         d = _decide_evidence(evidence(**observed))
         assert ACTIONS[d.action[0]] == action, (action, observed)
-    runaway_unit = evidence(command="server", cpu_ticks=30, state="R", cpu_lifetime="high",
-                            age_s=2 * 3600.0, network="listening")
+    runaway_unit = evidence(cpu_ticks=30, state="D", cpu_lifetime="high", age_s=6 * 3600.0,
+                            network="listening", progress="sustained")     # a unit spinning for hours, thrashing
     assert ACTIONS[_decide_evidence(runaway_unit, restart=True).action[0]] == "restart"
+
+
+@pytest.mark.parametrize("command", ["unknown", "test_runner", "build", "package_manager"])
+def test_busy_work_with_progress_under_a_live_parent_is_kept(command):
+    """Busy is not harm: a job that reads or writes while busy, under a live
+    parent on a terminal, is kept fresh, at a minute and hours on; the same
+    job spinning with nothing to show is not, once that has lasted."""
+    for age in (5.0, 61.0, 3 * 3600.0):
+        busy = evidence(**BUSY_WITH_PROGRESS, age_s=age, command=command)
+        assert ACTIONS[_decide_evidence(busy).action[0]] == "keep", (command, age)
+    spinning = evidence(**SPINNING, age_s=3 * 3600.0, command=command)
+    assert ACTIONS[_decide_evidence(spinning).action[0]] != "keep", command
 
 
 def _decide_evidence(ev, restart=False):

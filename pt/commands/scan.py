@@ -32,6 +32,7 @@ EVIDENCE: the three strongest evidence items, each with its direction,
   ▸ command          ⌂ cwd             ⑂ children        ⇄ network
   ⇡ parent          ◌ daemon shape    ✎ terminal activity
   ⑃ tree (parent and children, coupled)
+  ↻ progress while busy (read/write syscalls or busy children, or spinning)
 
 order (attention): recommended actions first, most expected loss saved
 first; then zombies; then the least probably useful. The lines under the

@@ -12,8 +12,8 @@ import numpy as np
 
 from pt.bounded_regex import GaveUp, bounded
 from pt.collect.snapshot import Snapshot
-from pt.config import Policy
-from pt.features.genealogy import Genealogy
+from pt.config import CATEGORICAL_LEVELS, Policy
+from pt.features.genealogy import Genealogy, live_terminal_shells, terminal_hosts
 from pt.features.services import system_services, workspace
 
 
@@ -134,6 +134,9 @@ def protected_by(snapshot: Snapshot, genealogy: Genealogy, policy: Policy, syste
         (uid < 0, "owner unknown (status unreadable)"),
         (system & (uid >= 0), "system service"),
         (other_user & (uid >= 0), "another user's process"),
+        (terminal_hosts(snapshot, genealogy), "hosts live terminal sessions"),
+        (live_terminal_shells(genealogy, command_category, CATEGORICAL_LEVELS["command"].index("shell")),
+         "shell on a live terminal"),
     ]
     out = np.full(len(snapshot), None, dtype=object)
     for mask, reason in reversed(rules):          # first rule wins: apply it last

@@ -98,3 +98,26 @@ def genealogy(snapshot: Snapshot) -> Genealogy:
     children = np.bincount(parent_row[parent_row >= 0], minlength=len(snapshot)).astype(np.int32)
     return Genealogy(parent_row, parent_is_reaper, session_leader, session_alive, orphaned,
                      has_tty, tty_alive, foreground, children)
+
+
+def terminal_hosts(snapshot: Snapshot, g: Genealogy) -> np.ndarray:
+    """Boolean column: the process holds a terminal for a live session — one
+    of its children leads a session on a terminal that is not the process's
+    own (it opened that terminal for it: a tmux or screen server, a terminal
+    emulator, an sshd session). The sessions' existence is the evidence: a
+    host whose sessions all ended has no such child."""
+    tty = snapshot["tty_nr"]
+    child = np.flatnonzero(g.session_leader & g.has_tty & (g.parent_row >= 0))
+    parent = g.parent_row[child]
+    hosted = parent[tty[child] != tty[parent]]
+    out = np.zeros(len(snapshot), dtype=bool)
+    out[hosted] = True
+    return out
+
+
+def live_terminal_shells(g: Genealogy, command_category: np.ndarray, shell_code: int) -> np.ndarray:
+    """Boolean column: a shell (command category ``shell``) on a terminal
+    whose session is alive — someone's prompt, in use whenever they come
+    back. A shell whose terminal is gone lost it at the hangup (no terminal)
+    or sits on a terminal whose session leader exited (not alive)."""
+    return (np.asarray(command_category) == shell_code) & g.has_tty & g.tty_alive

@@ -19,13 +19,13 @@ from pt.collect.units import Units, read_units
 from pt.config import ACTIONS, CATEGORICAL_LEVELS
 from pt.features.categories import classify_cwd, load_rules
 from pt.features.genealogy import Genealogy, genealogy
-from pt.infer.posterior import Evidence
+from pt.infer.posterior import LIFETIME_MIN_AGE_S, SPINNING, SUSTAINED, Evidence
 
 #: Lifetime CPU share bin edges: idle < 0.1%, low < 5%, moderate < 50%, high.
 LIFETIME_EDGES = (0.001, 0.05, 0.5)
-#: Younger than this, the lifetime CPU share is mostly the window itself: the
-#: same evidence twice, so it is not observed (busy + young is not harm).
-LIFETIME_MIN_AGE_S = 60.0
+#: A process wanting at least this share of a CPU in the window is busy, and
+#: whether it made progress while busy is observed (the ``progress`` term).
+BUSY_SHARE = 0.5
 STATE_CODES = {ord(letter): i for i, letter in enumerate(CATEGORICAL_LEVELS["state"][:-1])}
 OTHER_STATE = len(CATEGORICAL_LEVELS["state"]) - 1
 #: Actions that do nothing to a zombie (it no longer runs); it is reaped through its parent.
@@ -150,6 +150,23 @@ def daemon_shape(cwd: np.ndarray, stdio_null: np.ndarray, listening: np.ndarray,
     return np.where(unknown, -1, code).astype(np.int8)
 
 
+def progress_codes(demand_ticks: np.ndarray, window: Window, active_children: np.ndarray,
+                   lifetime: np.ndarray) -> np.ndarray:
+    """idle (wanted less than :data:`BUSY_SHARE` of a CPU in the window);
+    busy with progress (read or write syscalls, or a child that used CPU: it
+    moves data or drives work); busy spinning (neither: CPU with nothing to
+    show for it); or sustained spinning (spinning, and busy for most of a
+    life of a minute or more: ``lifetime`` is the lifetime CPU share's bin,
+    -1 when younger). -1 (not observed) where the window was not, or for a
+    busy process whose IO counters are unreadable (another user's)."""
+    busy = demand_ticks >= BUSY_SHARE * window.window_ticks
+    moving = (window.io_syscalls > 0) | (active_children > 0)
+    known = (window.io_syscalls >= 0) | (active_children > 0)
+    spinning = np.where(lifetime == len(LIFETIME_EDGES), SUSTAINED, SPINNING)
+    code = np.where(busy, np.where(moving, 1, np.where(known, spinning, -1)), 0)
+    return np.where(window.alive, code, -1).astype(np.int8)
+
+
 def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evidence, Context]:
     """Evidence and context for every row of ``snapshot`` observed over ``window``."""
     n = len(snapshot)
@@ -186,6 +203,7 @@ def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evide
                            LIFETIME_EDGES).astype(np.int8)
     lifetime[snapshot["elapsed_s"] < LIFETIME_MIN_AGE_S] = -1
     evidence = Evidence(
+        progress=progress_codes(demand_ticks, window, active_children, lifetime),
         cpu_ticks=np.where(observed_cpu, demand_ticks, 0),
         window_ticks=np.where(observed_cpu, window.window_ticks, 0),
         age_s=snapshot["elapsed_s"].astype(np.float64),

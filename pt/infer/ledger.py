@@ -20,13 +20,14 @@ STRENGTH_BITS = ((10 / (2 * LN2), "very strong"), (6 / (2 * LN2), "strong"),
 GLYPHS = {"cpu_window": "⚙", "cpu_lifetime": "Σ", "runtime": "⏱", "survival": "⌛", "orphan": "⚑",
           "io_window": "⇅", "tty": "⌨", "state": "◉", "command": "▸", "cwd": "⌂",
           "children": "⑂", "network": "⇄", "parent": "⇡", "daemon": "◌",
-          "activity": "✎", "tree": "⑃"}
+          "activity": "✎", "progress": "↻", "tree": "⑃"}
 
 LABELS = {"cpu_window": "CPU in window", "cpu_lifetime": "lifetime CPU", "runtime": "age",
           "survival": "still running", "orphan": "orphaned", "io_window": "IO in window",
           "tty": "terminal", "state": "state", "command": "command", "cwd": "cwd",
           "children": "children", "network": "network", "parent": "parent",
-          "daemon": "daemon shape", "activity": "terminal activity", "tree": "tree"}
+          "daemon": "daemon shape", "activity": "terminal activity",
+          "progress": "progress while busy", "tree": "tree"}
 
 
 def strength(bits: float) -> str:

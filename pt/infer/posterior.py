@@ -23,11 +23,16 @@ from pt.config import CATEGORICAL_LEVELS, CLASSES, Priors
 #: Evidence items, in ledger order.
 FEATURES = ("cpu_window", "cpu_lifetime", "runtime", "survival", "orphan", "io_window",
             "tty", "state", "command", "cwd", "children", "network", "parent", "daemon",
-            "activity", "tree")
+            "activity", "progress", "tree")
 CATEGORICAL = ("cpu_lifetime", "tty", "state", "command", "cwd", "children", "network", "parent",
-               "daemon", "activity")
+               "daemon", "activity", "progress")
 #: Terminal activity bin edges (seconds since its last input or output): recent < 1 h, hours < 1 d, days.
 ACTIVITY_EDGES = (3600.0, 86400.0)
+#: Younger than this, the lifetime CPU share is mostly the scan window itself
+#: (not observed); spinning through a life at least this long is *sustained*.
+LIFETIME_MIN_AGE_S = 60.0
+#: Codes of the progress feature's spinning levels.
+SPINNING, SUSTAINED = 2, 3
 #: Features observed as one draw (Bernoulli or categorical), and the Evidence field of each.
 ONE_DRAW = {"orphan": "orphaned", "io_window": "io_active", **{f: f for f in CATEGORICAL}}
 N_CLASSES = len(CLASSES)
@@ -43,8 +48,8 @@ class Evidence:
     length (k of n for the Beta-Binomial). ``age_s``: seconds alive.
     ``orphaned``, ``io_active``: 1/0, or -1 where not observed. Categorical
     features are integer codes into :data:`pt.config.CATEGORICAL_LEVELS`,
-    -1 where not observed; ``parent`` and ``daemon`` may be omitted (not
-    observed). ``tty_idle_s``: seconds since the process's terminal last saw
+    -1 where not observed; ``parent``, ``daemon`` and ``progress`` may be
+    omitted (not observed). ``tty_idle_s``: seconds since the process's terminal last saw
     input or output (NaN: no terminal, or not observed); the ``activity``
     feature is its bin, so ``later()`` ages it too.
     """
@@ -64,11 +69,12 @@ class Evidence:
     parent: np.ndarray | None = None
     daemon: np.ndarray | None = None
     tty_idle_s: np.ndarray | None = None
+    progress: np.ndarray | None = None
 
     def __post_init__(self):
         """Reject values the compiled kernel would misread, naming the feature."""
         n = len(self.age_s)
-        for name in ("parent", "daemon"):
+        for name in ("parent", "daemon", "progress"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.full(n, -1, dtype=np.int8))
         if self.tty_idle_s is None:
@@ -102,9 +108,14 @@ class Evidence:
 
     def later(self, seconds: float) -> Evidence:
         """The same evidence as if ``seconds`` more had passed with no change
-        (``pt scan --at``): older, still doing what it did, its terminal as quiet."""
-        return Evidence(**{**self.__dict__, "age_s": self.age_s + seconds,
-                           "tty_idle_s": self.tty_idle_s + seconds})
+        (``pt scan --at``): older, still doing what it did, its terminal as
+        quiet — and a process spinning now has spun all that time, which is
+        sustained once its life is long enough."""
+        age = self.age_s + seconds
+        progress = np.where((self.progress == SPINNING) & (age >= LIFETIME_MIN_AGE_S), SUSTAINED,
+                            self.progress).astype(np.int8)
+        return Evidence(**{**self.__dict__, "age_s": age, "tty_idle_s": self.tty_idle_s + seconds,
+                           "progress": progress})
 
 
 class ModelTables:

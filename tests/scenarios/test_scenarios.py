@@ -242,6 +242,62 @@ c, _ = s.accept()
 c.recv(1)
 """
 
+#: A terminal multiplexer's server (named as tmux names its server): double-forks
+#: into its own session, opens a terminal for a pane running argv[2:] (an
+#: interactive shell), types argv[1] into it, writes the pane's pid to
+#: argv[1] + ".pid", and keeps reading the pane's output as tmux does.
+TMUX_SERVER = """
+import ctypes, os, pty, select, sys
+if os.fork():
+    os._exit(0)
+os.setsid()
+if os.fork():
+    os._exit(0)
+ctypes.CDLL(None).prctl(%d, b"tmux: server", 0, 0, 0)
+null = os.open(os.devnull, os.O_RDWR)
+for fd in (0, 1, 2):
+    os.dup2(null, fd)
+pid, master = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[3], sys.argv[3:])
+os.write(master, sys.argv[2].encode() + b"\\n")
+open(sys.argv[1] + ".tmp", "w").write(f"{os.getpid()} {pid}")
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+while True:
+    select.select([master], [], [], 3600)
+    try:
+        os.read(master, 4096)
+    except OSError:
+        os._exit(0)
+""" % PR_SET_NAME
+
+#: A job that is busy and makes progress: computes, and writes a line of
+#: results to its log every few thousand steps (as a build step, a data job,
+#: a training loop do).
+BUSY_JOB = """
+import sys, time
+log = open(sys.argv[1], "a")
+step = 0
+while True:
+    x = 0
+    for i in range(20000):
+        x += i * i
+    step += 1
+    log.write(f"step {step} {x}\\n"); log.flush()
+"""
+
+#: A worker that wakes every 3 s for 0.3 s of CPU and writes a beat to its log.
+BURSTY = """
+import sys, time
+log = open(sys.argv[1], "a")
+while True:
+    end = time.monotonic() + 0.3
+    while time.monotonic() < end:
+        pass
+    log.write("."); log.flush()
+    time.sleep(2.7)
+"""
+
 HUNG_PYTEST = """
 import subprocess, sys
 subprocess.run([sys.executable, "-c", "import time; time.sleep(3600)"])
@@ -249,8 +305,17 @@ subprocess.run([sys.executable, "-c", "import time; time.sleep(3600)"])
 
 
 def _read_pid_file(path: Path) -> int:
+    return int(_read_pid_file_text(path))
+
+
+def _read_pid_file_text(path: Path) -> str:
     wait_for(path.exists, timeout=30)
-    return int(path.read_text())
+    return path.read_text()
+
+
+def _descendant(pid: int | None, comm: str | None) -> int | None:
+    """The first child of ``pid`` named ``comm`` (any name: None)."""
+    return next((c for c in _children(pid) if comm is None or _comm(c) == comm), None) if pid else None
 
 
 def _repo(base: Path, name: str) -> Path:
@@ -337,6 +402,26 @@ def build_zoo(zoo: Zoo) -> None:
                    stdin=subprocess.DEVNULL)
     zoo.add("init-started daemon (double-forked, cwd /, stdio null, listening)",
             zoo.foreign(_read_pid_file(daemon_file)), "useful", at_s=(0.0, 6 * HOUR))
+
+    # A developer's tmux: the server holds the pane's terminal; the pane's
+    # interactive shell runs make, whose job is busy and makes progress.
+    (work / "Job.mk").write_text(f"all:\n\t{shlex.join([zoo.script('train', BUSY_JOB), str(tmp / 'job.log')])}\n")
+    tmux_file = tmp / "tmux"
+    subprocess.run([zoo.script("tmux", TMUX_SERVER), str(tmux_file), "make -s -f Job.mk",
+                    "bash", "--norc", "--noprofile", "-i"], check=True, stdin=subprocess.DEVNULL, cwd=work)
+    server, pane = (zoo.foreign(int(p)) for p in _read_pid_file_text(tmux_file).split())
+    wait_for(lambda: _descendant(pane, "make") and _descendant(_descendant(pane, "make"), None), timeout=30)
+    make = _descendant(pane, "make")
+    zoo.foreign(make)
+    job = zoo.foreign(_descendant(make, None))
+    zoo.add("tmux server with a live session", server, "useful", at_s=(0.0, 6 * HOUR))
+    zoo.add("idle interactive shell in a tmux pane", pane, "useful", at_s=(0.0, 6 * HOUR))
+    zoo.add("make in a tmux pane, its job running", make, "useful", at_s=(0.0, 6 * HOUR))
+    zoo.add("busy job with progress under make in a tmux pane", job, "useful",
+            at_s=(0.0, 60.0, 3 * HOUR))
+
+    zoo.add("bursty worker of a live parent",
+            zoo.popen([py, "-c", BURSTY, str(tmp / "bursty.log")], cwd=work).pid, "useful")
 
     parent = zoo.popen(["sh", "-c", f"{py} -c 'while True: pass' & wait"])
     wait_for(lambda: _children(parent.pid))
@@ -495,7 +580,8 @@ USEFUL = ["busy compiler under a live build", "idle interactive shell", "editor 
           "notebook kernel of a live notebook server", "coding agent on a terminal",
           "MCP server of a live agent",
           "init-started daemon (double-forked, cwd /, stdio null, listening)",
-          "parent with an active child"]
+          "parent with an active child", "idle interactive shell in a tmux pane", "make in a tmux pane, its job running",
+          "busy job with progress under make in a tmux pane", "bursty worker of a live parent"]
 LEFTOVERS = ["orphaned idle test runner", "orphaned hung pytest", "orphaned dev server with no clients",
              "idle in a deleted worktree", "forgotten stopped job", "orphaned runaway spinner",
              "setsid-detached job whose shell exited", "detached idle orphan",
@@ -508,6 +594,13 @@ def test_useful_work_is_kept(results, name):
         pytest.skip("no gcc/make on this machine")
     for v in _named(results, name):
         assert v.cls == "useful" and v.action == "keep", v
+
+
+def test_terminal_hosts_with_live_sessions_are_kept_at_any_time(results):
+    """A tmux server holding a live pane is user work: a hard veto keeps it
+    whatever its evidence says about its age (``--at 6h``)."""
+    for v in _named(results, "tmux server with a live session"):
+        assert v.protected_by == "hosts live terminal sessions" and v.action == "keep", v
 
 
 @pytest.mark.parametrize("name", LEFTOVERS)
