@@ -79,8 +79,11 @@ def test_watch_soak(machine_with_2000_processes, state_home, capsys, options):
     """Run `pt watch --interval 1` for PT_BENCH_SOAK_S seconds (default 15),
     sampling its CPU ticks (its lake writers' included) and RSS every second."""
     seconds = SOAK_S
+    # Its output goes to a file: a pipe nobody reads until the end fills up
+    # (64 KB, about 40 intervals) and then blocks the watcher.
+    out = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen([sys.executable, "-m", "pt", "watch", "--interval", "1", "--for", f"{seconds:g}",
-                             "--json", *options], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             "--json", *options], stdout=out, stderr=subprocess.DEVNULL, text=True,
                             cwd=tempfile.gettempdir())
     samples = []
     try:
@@ -90,13 +93,15 @@ def test_watch_soak(machine_with_2000_processes, state_home, capsys, options):
             except (OSError, StopIteration):
                 break
             time.sleep(1.0)
-        out, _ = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
     assert proc.returncode == 0
-    intervals = sum(1 for line in out.splitlines() if line.strip())
+    out.seek(0)
+    intervals = sum(1 for line in out if line.strip())
+    out.close()
     assert intervals >= 2 and len(samples) >= 2
     # Steady state: from the second sample (imports and the first scan done) to the last.
     (t0, c0, r0), (t1, c1, r1) = samples[1], samples[-1]
