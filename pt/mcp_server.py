@@ -292,9 +292,9 @@ def build_server() -> MCPServer:
     from pt import __version__
     server = PtServer(name="pt", title="Process Triage", instructions=INSTRUCTIONS, version=__version__,
                        log_level="WARNING")
-    for fn, annotations in TOOLS:
+    for fn, hints in TOOLS:
         server.add_tool(tool(fn), name=fn.__name__, description=inspect.cleandoc(fn.__doc__),
-                        annotations=annotations, structured_output=False)
+                        annotations=hints, structured_output=False)
     return server
 
 

@@ -65,7 +65,9 @@ def screen(args: list[str], width: int, height: int, cwd, timeout: float = 60.0,
 @pytest.mark.parametrize("width, height", [(80, 24), (120, 40)])
 def test_scan_table_keeps_its_header_on_screen(tmp_path, width, height):
     lines = screen(["scan", "--no-telemetry"], width, height, tmp_path)
-    title = next(i for i, line in enumerate(lines) if line.startswith("pt scan · "))
+    titles = [i for i, line in enumerate(lines) if line.startswith("pt scan · ")]
+    assert titles, "\n".join(lines)                                  # what the terminal showed instead
+    title = titles[0]
     assert lines[title + 1].split()[:2] == ["PID", "USER"]           # the column header
     assert any(line.startswith("recommended") or "shown" in line for line in lines)
     assert all(len(line) <= width for line in lines), [line for line in lines if len(line) > width]

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from pt.collect.snapshot import Snapshot
 from pt.fields import FIELDS, FIELDS_BY_NAME, RAW_TABLE, TRIAGE_TABLE, process_columns, verdict_columns
-from pt.formatting import format_bytes, format_duration, format_share
+from pt.formatting import format_duration
 from pt.ui.result import masked_columns
 from pt.ui.text import console as make_console
 from pt.ui.text import line, plural, text
@@ -340,8 +340,19 @@ def print_scan(view: ScanView, *, top: int | None, tree: bool, console: Console 
     """The table (``top`` rows, 0 for all, None for :func:`rows_that_fit`) or
     the tree, then the lines that say what is recommended and what vetoes kept."""
     console = console or make_console()
-    if top is None:
+    fit = top is None
+    if fit:
         top = rows_that_fit(view, console, most)
+    if fit and not tree and console.is_terminal:
+        # Measure what the table really takes (a row may take two lines on
+        # a terminal too narrow for its fixed columns) and drop rows until
+        # the title stays on screen.
+        under = sum(len(console.render_lines(t, pad=False)) for t in summary_lines(view))
+        for _ in range(3):
+            excess = len(console.render_lines(scan_table(view, top), pad=False)) + under + 1 - console.height
+            if excess <= 0 or top <= 5:
+                break
+            top = max(5, top - excess)
     if tree:
         console.print(scan_tree(view, top), no_wrap=True, overflow="ellipsis")
     else:
