@@ -26,8 +26,8 @@ import pytest
 from pt.act.plan import Selection
 from pt.config import ACTIONS, CLASSES, load_policy, load_priors
 from pt.deep import deep_scan
-from pt.testing import (as_regular_user, kill_if_same, regular_user, start_ticks, user_python,
-                        user_workspace)
+from pt.testing import (as_regular_user, cpu_ticks, kill_if_same, regular_user, start_ticks, user_python,
+                        user_workspace, wait_for)
 
 #: Spins ~0.3 s every ~3 s; after each burst writes a beat to the FIFO argv[1] while someone reads it.
 WORKER = ("import os, sys, time\nbeat = os.open(sys.argv[1], os.O_WRONLY)\nwhile True:\n"
@@ -93,6 +93,9 @@ def test_a_periodic_worker_that_looks_idle_is_kept_after_watching(workspace):
 def test_a_spinner_that_stops_mid_watch_is_no_longer_called_busy(workspace):
     stop = workspace / "stop"
     pid, start = detached(workspace, SPIN_UNTIL, str(stop))
+    # A spinner by the time the quick scan looks: past the interpreter's
+    # start-up, whose file reads would count as progress in the window.
+    wait_for(lambda: cpu_ticks(pid) >= 30, timeout=60)
 
     def watch():
         def on_progress(open_, settled, samples, elapsed, max_time):
