@@ -19,6 +19,7 @@ from pt.testing import (
     _state,
     acting_policy,
     cpu_share,
+    cpu_ticks,
     kill_if_same,
     plan_for,
     python_child,
@@ -389,6 +390,7 @@ def test_cgroup_actions_do_not_stack_so_undo_works_in_any_order(journal):
     undo would point into the first one's group, which the first's undo
     removes (found by the red team of pt watch)."""
     with spinner() as proc:
+        wait_for(lambda: cpu_ticks(proc.pid) > 0)      # exec'd: the plan names its real command line
         first = plan_for([proc.pid], "throttle", {"cpu": 0.5})
         (out,) = apply_plan(first, journal=journal, policy=acting_policy())
         assert out["result"] == "done", out["detail"]
