@@ -238,6 +238,8 @@ class Watcher:
             saved = t.decision.expected_loss[rows, 0] - t.decision.expected_loss[rows, t.decision.action[rows]]
             rows = rows[np.argsort(-saved * (1.0 + self._added_wait(t, rows)), kind="stable")[:budget]]
             step.note = "canary budget reached"
+        if not len(rows):
+            return set()
         rows = self._confirmed(t, rows, step, allowed)
         if not len(rows):
             return set()
