@@ -84,7 +84,7 @@ class Column:
 TREATMENT: dict[str, tuple[str, str]] = {
     **{name: ("proc_samples", "keep") for name in (
         "pid", "ppid", "pgid", "sid", "uid", "state", "cpu_time_s", "cpu_share", "rss_bytes",
-        "elapsed_s", "start_time", "start_ticks", "vsize_bytes", "threads", "nice", "tty",
+        "rss_share", "swap_bytes", "elapsed_s", "start_time", "start_ticks", "vsize_bytes", "threads", "nice", "tty",
         "kernel_thread")},
     "user": ("proc_samples", "hash"),
     "comm": ("proc_samples", "token"),
