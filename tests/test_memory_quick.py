@@ -2,7 +2,6 @@
 through the collector, on fixture trees (hostile lines) and live; neither is
 a posterior term (size is not harm: docs/model.md, Memory)."""
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -73,3 +72,11 @@ def test_scan_json_has_the_memory_fields_and_no_memory_term(tmp_path):
     (row,) = [p for p in data["processes"] if p["pid"] == proc.pid]
     assert row["swap_bytes"] >= 0 and 0 < row["rss_share"] < 1
     assert not any("memory" in f or "rss" in f or "swap" in f for f in FEATURES)
+
+
+def test_explain_shows_memory_and_the_deep_growth_row(tmp_path):
+    with sleepers(1) as (proc,):
+        quick = run_pt("explain", str(proc.pid), cwd=tmp_path).stdout
+        deep = run_pt("explain", str(proc.pid), "--deep", "--max-time", "2", cwd=tmp_path).stdout
+    assert re.search(r"rss \S+ \(\d+\.\d% of RAM\)", quick), quick
+    assert "memory growth" in deep and "memory +0 MB/min" in deep, deep

@@ -23,11 +23,13 @@ from __future__ import annotations
 import signal
 import sys
 
+import jsonschema
 import pytest
 
 from pt.act.plan import Selection
 from pt.config import ACTIONS, CLASSES, load_policy, load_priors
 from pt.deep import deep_scan
+from pt.schemas import result_schema
 from pt.testing import python_child
 from pt.ui.deep_view import deep_json, memory_row
 
@@ -60,7 +62,8 @@ def test_a_leaker_is_useful_bad_one_allocation_and_a_big_steady_process_are_not(
 
         d = deep_scan(Selection(pids=(leaker.pid, once.pid, steady.pid)), max_time_s=8.0,
                       policy=load_policy(), priors=load_priors(), on_progress=on_progress, at_s=HOUR)
-        data = deep_json(d)["data"]
+        result = deep_json(d)
+    data = result["data"]
     assert len(d) == 3, d.skipped
     pids = d.quick.snapshot["pid"][d.rows].tolist()
     by_pid = {c["pid"]: c for c in data["candidates"]}
@@ -84,3 +87,5 @@ def test_a_leaker_is_useful_bad_one_allocation_and_a_big_steady_process_are_not(
     cls, action, row = verdict[steady.pid]
     assert cls == "useful" and action == "keep", verdict[steady.pid]
     assert row["missing"] or row["bits_useful_bad_vs_useful"] < 1.0, row
+
+    jsonschema.validate(result, result_schema("deep-scan"), cls=jsonschema.Draft202012Validator)
