@@ -183,3 +183,20 @@ def test_growth_that_lasts_is_a_leak_loading_ends():
     flat = memory.growth_terms(np.zeros(2), np.full(2, 0.01), np.ones(2, bool), priors,
                                watch_s=np.array([0.0, 3 * episode]))
     assert abs(np.diff(flat[:, USEFUL_BAD] - flat[:, USEFUL])[0]) < 0.01   # a flat process gains nothing
+
+
+def test_sustained_slope_is_the_smaller_half_fit_on_either_path():
+    """Columns known throughout (split at one row) and columns with gaps
+    (split at their own middle known sample) against scipy on each half."""
+    rng = np.random.default_rng(11)
+    t = np.sort(rng.uniform(0, 20, 70))
+    y = (500 + rng.normal(0, 1, (70, 4)).cumsum(axis=0) + rng.normal(0, 2, 4) * t[:, None]) * MB
+    y[rng.choice(70, 9, replace=False), 2] = np.nan
+    y[50:, 3] = np.nan
+    slope, sd, seen = memory.sustained_slope(t, np.where(np.isfinite(y), y, -1).astype(np.int64))
+    assert seen.all()
+    for c in range(4):
+        ok = np.flatnonzero(np.isfinite(y[:, c]))
+        halves = (ok[:len(ok) // 2], ok[len(ok) // 2:])
+        ref = [stats.theilslopes(np.floor(y[h, c]) / MB, t[h]).slope for h in halves]
+        assert slope[c] == pytest.approx(min(ref), rel=1e-9, abs=1e-9), c

@@ -34,8 +34,8 @@ MB = float(1 << 20)
 #: Fewest known RSS samples in each half of the watch before the slope is evidence.
 MIN_HALF_SAMPLES = 5
 #: Points per half-watch fit at most: longer series are thinned evenly (pairs grow as the square).
-MAX_POINTS = 100
-#: Candidates fitted together: the (pairs, BLOCK) slope array stays under 40 MB.
+MAX_POINTS = 60
+#: Candidates fitted together: the (pairs, BLOCK) slope array stays under 60 MB (masked fits of 120 points).
 BLOCK = 256
 #: The Theil–Sen interval's normal quantile (95%, as ``scipy.stats.theilslopes``).
 Z95 = 1.959963984540054
@@ -135,33 +135,54 @@ def sustained_slope(times: np.ndarray, rss_bytes: np.ndarray, page_size: int = 4
     first and second half of each column's known samples (a candidate
     settled early has only its first samples), the larger of their standard
     errors (95% interval / 3.92, floored at one page over the half's span).
-    Long series are thinned evenly to ``2 * MAX_POINTS`` samples first."""
+    Long series are thinned evenly to ``2 * MAX_POINTS`` samples first.
+
+    Columns known at every sample (the usual case) are split at the same
+    row and fitted on their halves alone; the others with the samples
+    outside each half masked (the same fit, on more pairs).
+    """
     y = np.where(np.asarray(rss_bytes) >= 0, rss_bytes, np.nan) / MB
     t = np.asarray(times, dtype=np.float64)
     if len(t) > 2 * MAX_POINTS:
         keep = np.unique(np.linspace(0, len(t) - 1, 2 * MAX_POINTS).round().astype(np.int64))
         t, y = t[keep], y[keep]
     known = np.isfinite(y)
-    rank = np.cumsum(known, axis=0) - 1
-    first = known & (rank < (known.sum(axis=0) // 2)[None, :])
     m = y.shape[1]
     slopes, sds, enough = np.full((2, m), np.nan), np.full((2, m), np.nan), np.zeros((2, m), dtype=bool)
-    for h, part in enumerate((first, known & ~first)):
-        part_y = np.where(part, y, np.nan)
-        with np.errstate(invalid="ignore"):
-            span = np.nanmax(np.where(part, t[:, None], np.nan), axis=0, initial=-np.inf) \
-                - np.nanmin(np.where(part, t[:, None], np.nan), axis=0, initial=np.inf)
-        for lo in range(0, m, BLOCK):                      # bounded memory: (pairs, BLOCK) slopes at a time
-            cols = slice(lo, lo + BLOCK)
-            fit = theil_sen(t, part_y[:, cols])
-            slopes[h, cols] = fit.slope
-            floor = np.where(span[cols] > 0, page_size / MB / np.where(span[cols] > 0, span[cols], 1.0), np.inf)
-            sds[h, cols] = np.maximum((fit.high - fit.low) / (2 * Z95), floor)
-            enough[h, cols] = fit.points >= MIN_HALF_SAMPLES
+    full = np.flatnonzero(known.all(axis=0))
+    half = len(t) // 2
+    for h, rows in enumerate((slice(0, half), slice(half, len(t)))):
+        part_t = t[rows]
+        span = np.full(len(full), part_t[-1] - part_t[0] if len(part_t) > 1 else 0.0)
+        _fit_into(part_t, y[rows][:, full], span, page_size, full, slopes[h], sds[h], enough[h])
+    rest = np.flatnonzero(~known.all(axis=0))
+    if len(rest):
+        k = known[:, rest]
+        first = k & (np.cumsum(k, axis=0) - 1 < (k.sum(axis=0) // 2)[None, :])
+        for h, part in enumerate((first, k & ~first)):
+            stamps = np.where(part, t[:, None], np.nan)
+            with np.errstate(invalid="ignore"):
+                span = np.nanmax(stamps, axis=0, initial=-np.inf) - np.nanmin(stamps, axis=0, initial=np.inf)
+            _fit_into(t, np.where(part, y[:, rest], np.nan), span, page_size, rest, slopes[h], sds[h], enough[h])
     observed = enough.all(axis=0) & np.isfinite(slopes).all(axis=0) & np.isfinite(sds).all(axis=0)
     slope = np.where(observed, slopes.min(axis=0), np.nan)
     sd = np.where(observed, sds.max(axis=0), np.nan)
     return slope, sd, observed
+
+
+def _fit_into(t, y, span, page_size, cols, slope, sd, enough) -> None:
+    """Theil–Sen of ``y`` (T, len(cols)) against ``t``, in blocks of
+    :data:`BLOCK` columns (bounded memory), written to ``slope``, ``sd`` and
+    ``enough`` at ``cols``."""
+    for lo in range(0, len(cols), BLOCK):
+        block = slice(lo, lo + BLOCK)
+        fit = theil_sen(t, y[:, block])
+        width = np.where(span[block] > 0, span[block], 1.0)
+        floor = np.where(span[block] > 0, page_size / MB / width, np.inf)
+        at = cols[block]
+        slope[at] = fit.slope
+        sd[at] = np.maximum((fit.high - fit.low) / (2 * Z95), floor)
+        enough[at] = fit.points >= MIN_HALF_SAMPLES
 
 
 def growth_terms(slope_mb_s: np.ndarray, sd_mb_s: np.ndarray, observed: np.ndarray, priors: Priors,
