@@ -11,7 +11,8 @@ A candidate whose VOI (of its CPU ticks, and for an idle one of its
 wake-ups) over every horizon no longer exceeds the cost of waiting is
 settled and dropped from sampling — an idle one about to be acted on only
 after ``min_idle_watch_s`` of idleness or a wake-up, one whose memory
-clearly grows not at all (a leak's evidence grows with the watch); the scan ends when
+clearly grows, or grew over the last VOI step, not at all (a leak's
+evidence grows with the watch); the scan ends when
 none is left or at ``max_time_s`` (idea Y), where a still-undecided
 candidate whose best action is kill or restart is paused instead.
 """
@@ -262,7 +263,7 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
             unproven = acting & (k_last == 0) & (wakes.onsets == 0) & (wakes.idle_s < deep.min_idle_watch_s)
             # Growing memory is watched on: the longer growth lasts, the less
             # it looks like loading and the more like a leak (pt/infer/memory.py).
-            unproven |= growth_now.growing
+            unproven |= growth_now.growing | rss.rising(series, idx, every, page_size)
             done = idx[(net <= 0) & ~unproven]
             settled_at[done] = elapsed
             open_[done] = False

@@ -200,3 +200,22 @@ def test_sustained_slope_is_the_smaller_half_fit_on_either_path():
         halves = (ok[:len(ok) // 2], ok[len(ok) // 2:])
         ref = [stats.theilslopes(np.floor(y[h, c]) / MB, t[h]).slope for h in halves]
         assert slope[c] == pytest.approx(min(ref), rel=1e-9, abs=1e-9), c
+
+
+def test_rising_looks_at_the_last_samples_only():
+    class Series:
+        def __init__(self, pages):
+            self.pages = np.asarray(pages, dtype=np.int64)
+
+        def __getitem__(self, name):
+            assert name == "rss_pages"
+            return self.pages
+    mb = int(MB // 4096)
+    pages = np.array([[100, 100, 100, 100],
+                      [100, 100 + 2 * mb, 100, -1],
+                      [100, 100 + 2 * mb, 100 + mb, -1],
+                      [100, 100 + 2 * mb, 100 + 2 * mb, 100 + 5 * mb]])
+    # flat; a step two samples ago; rising now; unknown at the start of the window
+    assert memory.rising(Series(pages), np.arange(4), samples=1).tolist() == [False, False, True, False]
+    assert memory.rising(Series(pages), np.arange(4), samples=3).tolist() == [False, True, True, True]
+    assert memory.rising(Series(pages[:1]), np.arange(4), samples=3).tolist() == [False] * 4

@@ -30,6 +30,8 @@ from pt.act.plan import Selection
 from pt.config import ACTIONS, CLASSES, load_policy, load_priors
 from pt.deep import deep_scan
 from pt.schemas import result_schema
+from pt.telemetry.duck import open_lake
+from pt.telemetry.writer import write_deep
 from pt.testing import python_child
 from pt.ui.deep_view import deep_json, memory_row
 
@@ -50,7 +52,7 @@ ALLOCATE_AT = 4
 HOUR = 3600.0
 
 
-def test_a_leaker_is_useful_bad_one_allocation_and_a_big_steady_process_are_not():
+def test_a_leaker_is_useful_bad_one_allocation_and_a_big_steady_process_are_not(tmp_path):
     with python_child(LEAKER) as leaker, python_child(ONE_ALLOCATION) as once, python_child(STEADY) as steady:
         signalled = set()
 
@@ -89,3 +91,11 @@ def test_a_leaker_is_useful_bad_one_allocation_and_a_big_steady_process_are_not(
     assert row["missing"] or row["bits_useful_bad_vs_useful"] < 1.0, row
 
     jsonschema.validate(result, result_schema("deep-scan"), cls=jsonschema.Draft202012Validator)
+
+    lake = tmp_path / "lake"                         # the slope reaches the lake, queried with DuckDB
+    assert write_deep(d, lake=lake).written
+    columns, rows = open_lake(lake).query("select pid, rss_slope_mb_min, ll__memory_growth__useful_bad "
+                                          "- ll__memory_growth__useful from deep_series order by pid")
+    stored = {r[0]: r[1:] for r in rows}
+    assert stored[leaker.pid][0] == pytest.approx(memory["rss_slope_mb_min"], rel=1e-4)
+    assert stored[leaker.pid][1] > 0

@@ -39,6 +39,8 @@ MAX_POINTS = 60
 BLOCK = 256
 #: The Theil–Sen interval's normal quantile (95%, as ``scipy.stats.theilslopes``).
 Z95 = 1.959963984540054
+#: RSS gained over the last second that keeps a deep-scan candidate watched (MB).
+RISING_MB = 1.0
 #: Memory pressure (PSI ``some`` share of time) above which it no longer adds weight.
 PRESSURE_CAP = 0.9
 
@@ -250,6 +252,17 @@ def growth(series, priors: Priors, columns: np.ndarray | None = None, page_size:
     watch = np.where(np.isfinite(watch), watch, 0.0)
     terms = growth_terms(slope, sd, observed, priors, pressure, watch)
     return Growth(watch, slope, sd, np.where(last >= 0, last / MB, np.nan), pressure, terms, observed)
+
+
+def rising(series, columns: np.ndarray, samples: int, page_size: int = 4096) -> np.ndarray:
+    """Whether each candidate ``columns`` of a deep-scan series gained at least
+    :data:`RISING_MB` of RSS over its last ``samples`` samples: growth under
+    way now, whether or not the fit is sure of it yet."""
+    rss = series["rss_pages"][:, columns]
+    if len(rss) < 2:
+        return np.zeros(len(columns), dtype=bool)
+    then, now = rss[max(len(rss) - 1 - samples, 0)], rss[-1]
+    return (then >= 0) & (now >= 0) & ((now - then) * page_size >= RISING_MB * MB)
 
 
 def growth_text(g: Growth, i: int) -> str:
