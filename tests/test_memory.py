@@ -5,6 +5,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from pt.config import CLASSES, load_priors
@@ -219,3 +221,21 @@ def test_rising_looks_at_the_last_samples_only():
     assert memory.rising(Series(pages), np.arange(4), samples=1).tolist() == [False, False, True, False]
     assert memory.rising(Series(pages), np.arange(4), samples=3).tolist() == [False, True, True, True]
     assert memory.rising(Series(pages[:1]), np.arange(4), samples=3).tolist() == [False] * 4
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2000).map(lambda k: k * 0.05), st.one_of(st.none(), st.floats(-1e6, 1e6))), min_size=0, max_size=25))
+def test_theil_sen_is_the_median_of_pairwise_slopes_for_any_samples(points):
+    """Ties in time, unknown values, one or no point (at sample times, 50 ms apart): the definition, or NaN."""
+    x = np.array([p[0] for p in points], dtype=np.float64)
+    y = np.array([np.nan if p[1] is None else p[1] for p in points], dtype=np.float64)
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    fit = memory.theil_sen(x, y[:, None])
+    keep = np.isfinite(y)
+    pairs = [(i, j) for i, j in itertools.combinations(np.flatnonzero(keep), 2) if x[j] > x[i]]
+    if not pairs:
+        assert np.isnan(fit.slope[0])
+        return
+    assert fit.slope[0] == pytest.approx(brute_force_slope(x[keep], y[keep]), rel=1e-9, abs=1e-9)
+    assert fit.low[0] <= fit.slope[0] <= fit.high[0]

@@ -82,6 +82,8 @@ def theil_sen(x: np.ndarray, y: np.ndarray) -> TheilSen:
     dx = x[j] - x[i]
     usable = dx > 0
     i, j, dx = i[usable], j[usable], dx[usable]
+    if not len(dx):                                                       # every sample at one time
+        return out
     slopes = np.sort((y[j] - y[i]) / dx[:, None], axis=0)                # (pairs, m), NaN last
     count = np.isfinite(slopes).sum(axis=0)
     ok = count > 0
