@@ -16,7 +16,11 @@ CPU regime term is:
     shrinking  the mirror image of growing                   (memory given back)
 
 so no observation moves the odds between two classes by more than the ratio
-of their weights: the weights say how much sustained growth tells.
+of their weights: the weights say how much sustained growth tells. Growth
+episodes of every class but useful_bad end (loading data, a link), so
+growth through a longer watch counts more; memory pressure (PSI) makes
+growth likelier to be harm, and never moves a process that does not grow.
+docs/model.md, "Memory", gives the numbers and why.
 """
 from __future__ import annotations
 
@@ -35,11 +39,11 @@ MB = float(1 << 20)
 MIN_HALF_SAMPLES = 5
 #: Points per half-watch fit at most: longer series are thinned evenly (pairs grow as the square).
 MAX_POINTS = 60
-#: Candidates fitted together: the (pairs, BLOCK) slope array stays under 60 MB (masked fits of 120 points).
+#: Candidates fitted together: the (pairs, BLOCK) slope array stays near 15 MB (masked fits of 120 points).
 BLOCK = 256
 #: The Theil–Sen interval's normal quantile (95%, as ``scipy.stats.theilslopes``).
 Z95 = 1.959963984540054
-#: RSS gained over the last second that keeps a deep-scan candidate watched (MB).
+#: RSS gained over the last VOI step that keeps a deep-scan candidate watched (MB).
 RISING_MB = 1.0
 #: Memory pressure (PSI ``some`` share of time) above which it no longer adds weight.
 PRESSURE_CAP = 0.9
