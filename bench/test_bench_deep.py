@@ -6,7 +6,7 @@ Two parts, each as pt's CPU seconds per wall second (a share of one core):
   every 0.1 s for 3 s with every candidate kept open (VOI stopping
   disabled), CPU measured between the first and last tick;
 * deciding: one VOI step for 200 open candidates (cumulative counts,
-  change-point and wake-up terms, posterior, decision, VOI over 1 s and
+  change-point, wake-up and memory-growth terms, posterior, decision, VOI over 1 s and
   ``horizon_max_s``, wake-up VOI also over ``max_time_s``),
   which the deep scan runs every ``voi_every_s`` (policy, 1 s): its share is
   the step's CPU time over that interval.
@@ -77,6 +77,7 @@ def voi_step_seconds(result) -> float:
     """CPU seconds of one VOI step over every watched candidate."""
     from pt.config import load_priors
     from pt.deep import _Model, deep_evidence
+    from pt.infer import memory
     from pt.infer.posterior import ModelTables
 
     priors = load_priors()
@@ -88,7 +89,8 @@ def voi_step_seconds(result) -> float:
     for _ in range(5):
         c0 = time.process_time()
         ev, _, regime, wakes = deep_evidence(result.quick, result.rows, result.series, priors)
-        inference = model.infer(ev, regime, wakes)
+        growth = memory.growth(result.series, priors, page_size=result.quick.snapshot.host.page_size)
+        inference = model.infer(ev, regime, wakes, growth)
         model.decide(inference)
         idle_now = np.ones(len(result.rows), dtype=bool)        # sleepers: every candidate gets the wake-up VOI too
         model.net_voi(inference, ev, np.arange(len(result.rows)), [1.0, policy.horizon_max_s], 0.05, hz,

@@ -269,36 +269,60 @@ class Priors:
     source: str
     digest: str
     tree_coupling: float = 0.0  # Potts strength (nats) between parent and child classes
+    memory_growth: dict | None = None  # class -> (steady, growing, shrinking) weights; the two scales in MB/s
 
 
 REGIME_LEVELS = ("steady", "stopped", "started")
+GROWTH_LEVELS = ("steady", "growing", "shrinking")
+#: Memory growth scales (MB/s): from a page an hour to a terabyte a second.
+GROWTH_RATE = (1e-6, 1e6)
 #: Largest Potts strength accepted (nats): e**5, 150 to 1 for a shared class, already near a hard tie.
 TREE_COUPLING_MAX = 5.0
 
 
-def _timeseries(file: str, doc: dict) -> tuple[dict, float, dict]:
-    _only_keys(file, "timeseries", doc, ("cpu_regime", "changepoint_rate", "wakeups"))
-    section = _mapping(file, "timeseries.cpu_regime", doc.get("cpu_regime"))
-    if not _is_list(section.get("levels"), REGIME_LEVELS):
-        raise ConfigError(file, "timeseries.cpu_regime.levels", section.get("levels"),
-                          f"must be {list(REGIME_LEVELS)}")
-    regime = {}
+def _mixture_weights(file: str, name: str, section: dict, levels: tuple[str, ...]) -> dict:
+    """Per-class probabilities of ``levels`` (each list sums to 1) of ``timeseries.<name>``."""
+    if not _is_list(section.get("levels"), levels):
+        raise ConfigError(file, f"timeseries.{name}.levels", section.get("levels"), f"must be {list(levels)}")
+    out = {}
     for c in CLASSES:
-        key = f"timeseries.cpu_regime.{c}"
+        key = f"timeseries.{name}.{c}"
         probs = section.get(c)
-        if not isinstance(probs, list) or len(probs) != len(REGIME_LEVELS):
-            raise ConfigError(file, key, probs, "must be a list of 3 probabilities")
+        if not isinstance(probs, list) or len(probs) != len(levels):
+            raise ConfigError(file, key, probs, f"must be a list of {len(levels)} probabilities")
         values = tuple(_number(file, f"{key}[{i}]", p, low=0, high=1) for i, p in enumerate(probs))
         if abs(sum(values) - 1) > 1e-6:
             raise ConfigError(file, key, probs, "must sum to 1")
-        regime[c] = values
+        out[c] = values
+    return out
+
+
+def _memory_growth(file: str, section: dict) -> dict:
+    key = "timeseries.memory_growth"
+    _only_keys(file, key, section, ("levels", *CLASSES, "steady_sd_mb_s", "growth_scale_mb_s", "episode_s"))
+    out = _mixture_weights(file, "memory_growth", section, GROWTH_LEVELS)
+    for c, w in out.items():
+        if min(w) <= 0:
+            raise ConfigError(file, f"{key}.{c}", list(w), "every weight must be > 0 (a zero weight makes "
+                              "one observation infinitely strong)")
+    for name in ("steady_sd_mb_s", "growth_scale_mb_s"):
+        out[name] = _number(file, f"{key}.{name}", section.get(name), low=GROWTH_RATE[0], high=GROWTH_RATE[1])
+    out["episode_s"] = _number(file, f"{key}.episode_s", section.get("episode_s"), low=SECONDS[0], high=SECONDS[1])
+    return out
+
+
+def _timeseries(file: str, doc: dict) -> tuple[dict, float, dict, dict]:
+    _only_keys(file, "timeseries", doc, ("cpu_regime", "changepoint_rate", "wakeups", "memory_growth"))
+    regime = _mixture_weights(file, "cpu_regime", _mapping(file, "timeseries.cpu_regime", doc.get("cpu_regime")),
+                              REGIME_LEVELS)
     rate = _number(file, "timeseries.changepoint_rate", doc.get("changepoint_rate"),
                    low=CHANGEPOINT_RATE[0], high=CHANGEPOINT_RATE[1])
     section = _mapping(file, "timeseries.wakeups", doc.get("wakeups"))
     _only_keys(file, "timeseries.wakeups", section, CLASSES)
     wakeups = {c: _pair(file, f"timeseries.wakeups.{c}", section.get(c), (PSEUDO_COUNT, SECONDS))
                for c in CLASSES}
-    return regime, rate, wakeups
+    growth = _memory_growth(file, _mapping(file, "timeseries.memory_growth", doc.get("memory_growth")))
+    return regime, rate, wakeups, growth
 
 
 def _versioned(name: str, path) -> tuple[dict, str]:
@@ -366,12 +390,12 @@ def _priors(doc: dict, file: str) -> Priors:
                                   f"must be a list of {len(levels)} positive pseudo-counts")
             categorical[feature][c] = tuple(_number(file, f"{key}.{c}[{i}]", a, low=PSEUDO_COUNT[0],
                                                     high=PSEUDO_COUNT[1]) for i, a in enumerate(alphas))
-    regime, rate, wakeups = _timeseries(file, _mapping(file, "timeseries", doc.get("timeseries")))
+    regime, rate, wakeups, growth = _timeseries(file, _mapping(file, "timeseries", doc.get("timeseries")))
     tree = _mapping(file, "tree", doc.get("tree", {}))
     _only_keys(file, "tree", tree, ("doc", "coupling"))
     coupling = _number(file, "tree.coupling", tree.get("coupling", 0.0), low=0, high=TREE_COUPLING_MAX)
     return Priors(class_prior, pairs, by_category, categorical, regime, rate, wakeups, file, _hash(doc),
-                  coupling)
+                  coupling, growth)
 
 
 # --- policy ---------------------------------------------------------------------------

@@ -5,11 +5,14 @@ processes by the value of information of watching them (idea K, 5.9: VOI
 per unit of time), samples the best ``candidates`` every ``interval_s``
 (:class:`~pt.collect.series.Sampler`), and every ``voi_every_s`` re-derives
 each one's posterior from everything seen so far (cumulative CPU and IO
-counts plus the CPU regime and wake-up terms, :mod:`pt.infer.timeseries`).
+counts plus the CPU regime and wake-up terms, :mod:`pt.infer.timeseries`,
+and the RSS growth term, :mod:`pt.infer.memory`).
 A candidate whose VOI (of its CPU ticks, and for an idle one of its
 wake-ups) over every horizon no longer exceeds the cost of waiting is
 settled and dropped from sampling — an idle one about to be acted on only
-after ``min_idle_watch_s`` of idleness or a wake-up; the scan ends when
+after ``min_idle_watch_s`` of idleness or a wake-up, one whose memory
+clearly grows, or grew over the last VOI step, not at all (a leak's
+evidence grows with the watch); the scan ends when
 none is left or at ``max_time_s`` (idea Y), where a still-undecided
 candidate whose best action is kill or restart is paused instead.
 """
@@ -25,6 +28,7 @@ from pt.collect.series import Sampler, Series
 from pt.config import ACTIONS, CLASSES, Policy, Priors, load_policy, load_priors
 from pt.decide.loss import Decision, decide, dependency_impact, loss_matrix
 from pt.decide.voi import effective_loss, value_of_information, wakeup_voi
+from pt.infer import memory as rss
 from pt.infer import timeseries as ts
 from pt.infer.posterior import Evidence, Inference, ModelTables, infer
 from pt.triage import Triage, remember, triage
@@ -49,6 +53,7 @@ class DeepScan:
     regime: ts.Regime
     wakes: ts.Wakeups
     notes: ts.Annotations
+    growth: rss.Growth
     evidence: Evidence
     inference: Inference
     decision: Decision
@@ -123,11 +128,12 @@ class _Model:
         self.a, self.b = tables.cpu_alpha[category], tables.cpu_beta[category]
         self.wake_a, self.wake_b = (np.array([t.priors.wakeups[c][j] for c in CLASSES]) for j in (0, 1))
 
-    def infer(self, evidence: Evidence, regime: ts.Regime | None, wakes: ts.Wakeups | None = None) -> Inference:
+    def infer(self, evidence: Evidence, regime: ts.Regime | None, wakes: ts.Wakeups | None = None,
+              growth: rss.Growth | None = None) -> Inference:
         """The quick model's terms on ``evidence``, plus the deep terms given
-        (the CPU regime, then the wake-ups) as extra columns."""
+        (the CPU regime, the wake-ups, then the memory growth) as extra columns."""
         quick = infer(evidence, self.tables)
-        extra = [x for x in (regime, wakes) if x is not None]
+        extra = [x for x in (regime, wakes, growth) if x is not None]
         if not extra:
             return quick
         terms = np.concatenate([quick.terms] + [x.terms[:, None, :] for x in extra], axis=1)
@@ -230,7 +236,7 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
     rows, _ = rank_candidates(t, mask, tables, limit or deep.candidates, named)
     skipped = _skipped(t, named, rows)
     model = _Model(t, rows, tables)
-    hz = t.snapshot.host.clock_ticks
+    hz, page_size = t.snapshot.host.clock_ticks, t.snapshot.host.page_size
     settled_at = np.full(len(rows), np.nan)
     last_voi = np.full(len(rows), np.nan)
     open_ = np.ones(len(rows), dtype=bool)
@@ -243,7 +249,8 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
         if tick and tick % every == 0 and open_.any():
             idx = np.flatnonzero(open_)                     # settled candidates are not re-derived
             ev, _, regime_now, wakes = deep_evidence(t, rows, series, priors, idx)
-            inference = model.infer(ev, regime_now, wakes)
+            growth_now = rss.growth(series, priors, idx, page_size)
+            inference = model.infer(ev, regime_now, wakes, growth_now)
             k_last = ts.per_sample(series)[0][-1, idx] if len(series) > 1 else np.zeros(len(idx))
             elapsed = time.monotonic() - started
             left = max(max_time_s - elapsed, 0.0)
@@ -256,6 +263,9 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
             # periodic worker of period <= min_idle_watch_s would have woken.
             acting = model.best(inference, idx) != KEEP
             unproven = acting & (k_last == 0) & (wakes.onsets == 0) & (wakes.idle_s < deep.min_idle_watch_s)
+            # Growing memory is watched on: the longer growth lasts, the less
+            # it looks like loading and the more like a leak (pt/infer/memory.py).
+            unproven |= growth_now.growing | rss.rising(series, idx, every, page_size)
             done = idx[(net <= 0) & ~unproven]
             settled_at[done] = elapsed
             open_[done] = False
@@ -272,15 +282,16 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
                  root=root, ctx_switches=False, extras_every=max(1, int(round(2.0 / interval_s)))) as sampler:
         series = sampler.run(n_ticks if len(rows) else 0, on_tick)
     evidence, c, regime, wakes = deep_evidence(t, rows, series, priors)
-    inference = model.infer(evidence, regime, wakes)
+    growth = rss.growth(series, priors, page_size=page_size)
+    inference = model.infer(evidence, regime, wakes, growth)
     decision = model.decide(inference)
     timed_out = open_ & np.isnan(settled_at)
     if deep.pause_on_timeout:
         decision = time_bound(decision, timed_out, model.available)
     if memory is not None and not at_s:
         remember(t, memory, rows, decision.action)
-    return DeepScan(t, rows, series, c, regime, wakes, ts.annotations(series), evidence, inference, decision,
-                    settled_at, last_voi, timed_out, time.monotonic() - started, skipped)
+    return DeepScan(t, rows, series, c, regime, wakes, ts.annotations(series), growth, evidence, inference,
+                    decision, settled_at, last_voi, timed_out, time.monotonic() - started, skipped)
 
 
 def time_bound(decision: Decision, timed_out: np.ndarray, available: np.ndarray) -> Decision:

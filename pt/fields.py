@@ -73,6 +73,13 @@ def cpu_share(snapshot: Snapshot) -> np.ndarray:
     return np.where(elapsed > 0, share, 0.0)
 
 
+def rss_share(snapshot: Snapshot) -> np.ndarray:
+    """Resident memory as a share of the machine's RAM (``MemTotal``); NaN
+    where the total is unknown."""
+    total = float(snapshot.host.mem_total_bytes)
+    return snapshot["rss_bytes"] / total if total > 0 else np.full(len(snapshot), np.nan)
+
+
 def command_lines(snapshot: Snapshot) -> np.ndarray:
     """Argument vectors as lists; empty for kernel threads and zombies, None if unreadable."""
     return np.fromiter((None if argv is None else list(argv) for argv in snapshot["cmdline"]),
@@ -137,6 +144,10 @@ FIELDS: tuple[Field, ...] = (
           cpu_share, header="CPU%", show=format_share, descending=True),
     Field("rss_bytes", "int64", "bytes", "resident memory", _raw("rss_bytes"), header="RSS",
           show=format_bytes, descending=True),
+    Field("rss_share", "float64", "ratio", "resident memory as a share of the machine's RAM (MemTotal; "
+          "null if unknown)", rss_share, descending=True),
+    Field("swap_bytes", "int64", "bytes", "memory swapped out (status VmSwap; -1 if unknown: no VmSwap line, "
+          "unreadable, or the psutil collector)", _raw("swap_bytes"), descending=True),
     Field("elapsed_s", "float64", "s", "time since the process started", _raw("elapsed_s"),
           header="AGE", show=format_duration, descending=True),
     Field("start_time", "float64", "unix_s", "start time, unix seconds", _raw("start_time")),

@@ -141,11 +141,26 @@ def _watch() -> dict:
     return _obj({"status": status}, ("status",))
 
 
+def _deep_candidate() -> dict:
+    """A deep-scan candidate: the keys of its memory summary are guaranteed, the rest is open."""
+    def mb(text):
+        return {**_NUMBER, "description": text, "x-unit": "MB/min" if "slope" in text else "MB"}
+    return _obj({"memory": _obj({
+        "rss_slope_mb_min": mb("sustained RSS slope over the watch (Theil-Sen, the smaller of its two "
+                               "halves; null: too few samples)"),
+        "rss_slope_sd_mb_min": mb("standard error of that slope"),
+        "rss_mb": mb("last resident memory seen"),
+        "memory_pressure": {**_NUMBER, "description": "memory PSI some over the watch, share of time "
+                            "(null: no PSI)", "x-unit": "ratio"},
+        "text": _STRING}, ("rss_slope_mb_min", "rss_slope_sd_mb_min", "rss_mb", "memory_pressure", "text"))},
+        ("memory",))
+
+
 def _data_schemas() -> dict[str, dict]:
     """``data`` of each command's ok or partial result."""
     return {
         "scan": _scan(),
-        "deep-scan": _obj({"candidates": _array({"type": "object"}), "skipped": _array({"type": "object"}),
+        "deep-scan": _obj({"candidates": _array(_deep_candidate()), "skipped": _array({"type": "object"}),
                            "summary": _obj({"watched": _INT, "settled": _INT, "timed_out": _INT},
                                            ("watched", "settled", "timed_out")),
                            "model": _model()}, ("candidates", "skipped", "summary")),

@@ -26,7 +26,8 @@ def collect(root: str | os.PathLike | None = None) -> Snapshot:
 
     Adds the derived columns in their named units: ``cpu_time_s`` (utime +
     stime), ``elapsed_s`` (uptime - starttime), ``start_time`` (unix seconds,
-    btime + starttime, stable across scans like ``ps``), ``rss_bytes``.
+    btime + starttime, stable across scans like ``ps``), ``rss_bytes``,
+    ``swap_bytes`` (status ``VmSwap``; -1 unknown).
     """
     path = procfs_root(root)
     host = read_host(path)
@@ -37,6 +38,7 @@ def collect(root: str | os.PathLike | None = None) -> Snapshot:
     columns["elapsed_s"] = np.maximum(host.uptime_s - start_s, 0.0)
     columns["start_time"] = host.boot_time + start_s
     columns["rss_bytes"] = columns["rss_pages"] * host.page_size
+    columns["swap_bytes"] = np.where(columns["swap_kb"] >= 0, columns["swap_kb"] * 1024, -1)
     errors = ScanErrors(
         vanished=counts["vanished"], denied=counts["denied"], malformed=counts["malformed"],
         denied_pids=tuple(counts["denied_pids"]), malformed_pids=tuple(counts["malformed_pids"]),

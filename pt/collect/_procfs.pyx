@@ -201,6 +201,31 @@ cdef bint parse_status_uids(const char *data, size_t n, long long *ruid, long lo
     return False
 
 
+cdef long long MAX_SWAP_KB = 1LL << 42    # 4 PiB: more than any machine's swap
+
+
+cdef long long parse_status_swap_kb(const char *data, size_t n) noexcept nogil:
+    """The ``VmSwap:`` line of /proc/PID/status in kB (man 5 proc: swapped-out
+    anonymous memory), or -1 when absent (kernel threads, zombies) or out of range."""
+    cdef const char *end = data + n
+    cdef const char *p = data
+    cdef const char *line_end
+    cdef long long kb
+    while p + 7 < end:
+        if memcmp(p, b"VmSwap:", 7) == 0:
+            p += 7
+            while p < end and (p[0] == c'\t' or p[0] == c' '):
+                p += 1
+            if parse_int(&p, end, &kb) and 0 <= kb <= MAX_SWAP_KB:
+                return kb
+            return -1
+        line_end = <const char *>memchr(p, c'\n', end - p)
+        if line_end == NULL:
+            return -1
+        p = line_end + 1
+    return -1
+
+
 cdef tuple split_argv(const char *data, size_t n):
     """Split a NUL-separated cmdline into a tuple of str (trailing NUL optional)."""
     cdef list args = []
@@ -283,7 +308,8 @@ def read_processes(root):
         -1 where status was unreadable), ``state`` (uint8, the ASCII state
         letter), ``flags`` (uint32), ``utime, stime, start_ticks`` (uint64
         clock ticks), ``nice, threads`` (int32), ``vsize_bytes`` (int64),
-        ``rss_pages`` (int64), ``kernel_thread`` (bool); and object columns
+        ``rss_pages`` (int64), ``swap_kb`` (int64, status ``VmSwap``, -1 where
+        absent or unreadable), ``kernel_thread`` (bool); and object columns
         ``comm`` (str) and ``cmdline`` (tuple of str, or None where unreadable).
     counts : dict
         ``vanished`` (rows dropped because the process exited mid-scan),
@@ -302,7 +328,7 @@ cdef tuple _read_all(int root_fd, Buffer *buf):
     cdef StatFields f
     cdef char path[48]
     cdef int rc
-    cdef long long pid, ruid, euid
+    cdef long long pid, ruid, euid, swap_kb
     cdef Py_ssize_t vanished = 0, denied = 0, malformed = 0
     cdef list denied_pids = [], malformed_pids = []
     cdef object cmdline
@@ -324,13 +350,14 @@ cdef tuple _read_all(int root_fd, Buffer *buf):
     threads_a = np.empty(cap, np.int32)
     vsize_a = np.empty(cap, np.int64)
     rss_a = np.empty(cap, np.int64)
+    swap_a = np.empty(cap, np.int64)
     kthread_a = np.empty(cap, np.bool_)
     comm_a = np.empty(cap, object)
     cmdline_a = np.empty(cap, object)
 
     cdef int[::1] pid_v = pid_a, ppid_v = ppid_a, pgid_v = pgid_a, sid_v = sid_a
     cdef int[::1] tty_v = tty_a, tpgid_v = tpgid_a, nice_v = nice_a, threads_v = threads_a
-    cdef long long[::1] uid_v = uid_a, euid_v = euid_a, vsize_v = vsize_a, rss_v = rss_a
+    cdef long long[::1] uid_v = uid_a, euid_v = euid_a, vsize_v = vsize_a, rss_v = rss_a, swap_v = swap_a
     cdef unsigned char[::1] state_v = state_a
     cdef unsigned int[::1] flags_v = flags_a
     cdef unsigned long long[::1] utime_v = utime_a, stime_v = stime_a, start_v = start_a
@@ -358,14 +385,16 @@ cdef tuple _read_all(int root_fd, Buffer *buf):
         if rc == READ_GONE:
             vanished += 1
             continue
-        ruid = euid = -1
+        ruid = euid = swap_kb = -1
         if rc != READ_OK:
             denied += 1
             denied_pids.append(pid)
-        elif not parse_status_uids(buf.data, buf.len, &ruid, &euid):
-            ruid = euid = -1
-            malformed += 1
-            malformed_pids.append(pid)
+        else:
+            swap_kb = parse_status_swap_kb(buf.data, buf.len)
+            if not parse_status_uids(buf.data, buf.len, &ruid, &euid):
+                ruid = euid = -1
+                malformed += 1
+                malformed_pids.append(pid)
 
         snprintf(path, sizeof(path), b"%lld/cmdline", pid)
         rc = read_whole(root_fd, path, buf)
@@ -396,6 +425,7 @@ cdef tuple _read_all(int root_fd, Buffer *buf):
         threads_v[row] = <int>f.num_threads
         vsize_v[row] = f.vsize
         rss_v[row] = f.rss
+        swap_v[row] = swap_kb
         kthread_v[row] = (f.flags & PF_KTHREAD) != 0
         comm_a[row] = comm
         cmdline_a[row] = cmdline
@@ -407,6 +437,7 @@ cdef tuple _read_all(int root_fd, Buffer *buf):
         "state": state_a[:row], "flags": flags_a[:row], "utime": utime_a[:row],
         "stime": stime_a[:row], "start_ticks": start_a[:row], "nice": nice_a[:row],
         "threads": threads_a[:row], "vsize_bytes": vsize_a[:row], "rss_pages": rss_a[:row],
+        "swap_kb": swap_a[:row],
         "kernel_thread": kthread_a[:row], "comm": comm_a[:row], "cmdline": cmdline_a[:row],
     }
     counts = {

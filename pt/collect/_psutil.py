@@ -61,7 +61,7 @@ def read_host() -> HostInfo:
         boot_id=_boot_id(boot), boot_time=float(boot), uptime_s=max(taken_at - boot, 0.0),
         taken_at=taken_at, monotonic=monotonic, clock_ticks=os.sysconf("SC_CLK_TCK"),
         page_size=os.sysconf("SC_PAGE_SIZE"), cpu_count=os.cpu_count() or 1,
-        collector="psutil",
+        collector="psutil", mem_total_bytes=int(psutil.virtual_memory().total),
     )
 
 
@@ -148,6 +148,7 @@ def collect(root=None) -> Snapshot:
         "threads": column("num_threads", np.int32, 0),
         "vsize_bytes": np.fromiter((0 if m is None else m.vms for m in mem), np.int64, count=n),
         "rss_pages": np.fromiter((0 if m is None else m.rss // page for m in mem), np.int64, count=n),
+        "swap_kb": np.full(n, -1, np.int64),       # psutil's swap is memory_full_info: a smaps walk each
         "kernel_thread": kernel_thread,
         "comm": _objects(r["name"] or "" for r in rows),
         "cmdline": _objects(None if r["cmdline"] is None else tuple(r["cmdline"]) for r in rows),
@@ -156,6 +157,7 @@ def collect(root=None) -> Snapshot:
     columns["elapsed_s"] = np.maximum(host.uptime_s - start_s, 0.0)
     columns["start_time"] = host.boot_time + start_s
     columns["rss_bytes"] = columns["rss_pages"] * page
+    columns["swap_bytes"] = np.full(n, -1, np.int64)
     errors = ScanErrors(vanished=vanished, denied=len(denied_pids), denied_pids=tuple(denied_pids))
     return Snapshot(host, columns, errors)
 

@@ -1,4 +1,4 @@
-"""Machine-wide facts read from procfs: boot id, boot time, uptime."""
+"""Machine-wide facts read from procfs: boot id, boot time, uptime, total memory."""
 from __future__ import annotations
 
 import math
@@ -50,6 +50,24 @@ def uptime(root: Path) -> float:
     return _seconds(text.split()[0], root / "uptime")
 
 
+#: Largest MemTotal believed (bytes): 2^50, a petabyte of RAM.
+MAX_MEMORY = 1 << 50
+
+
+def mem_total(root: Path) -> int:
+    """``MemTotal`` of ``<root>/meminfo`` in bytes; 0 when absent or not a
+    plausible number (a hostile or partial tree: the share of RAM is then unknown)."""
+    for line in (_read_text(root / "meminfo") or "").splitlines()[:64]:
+        name, _, rest = line.partition(":")
+        if name == "MemTotal":
+            value = rest.split()[:1]
+            if value and value[0].isascii() and value[0].isdigit() and len(value[0]) <= 16:
+                kb = int(value[0])
+                return kb * 1024 if 0 < kb * 1024 <= MAX_MEMORY else 0
+            return 0
+    return 0
+
+
 def read_host(root: Path) -> HostInfo:
     """Host facts for a snapshot of the procfs tree at ``root``; uptime read now."""
     boot_id = _read_text(root / "sys/kernel/random/boot_id")
@@ -68,6 +86,7 @@ def read_host(root: Path) -> HostInfo:
         clock_ticks=os.sysconf("SC_CLK_TCK"),
         page_size=os.sysconf("SC_PAGE_SIZE"),
         cpu_count=os.cpu_count() or 1,
+        mem_total_bytes=mem_total(root),
     )
 
 

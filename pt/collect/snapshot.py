@@ -19,7 +19,8 @@ class HostInfo:
     the machine's lifetime; ``boot_time`` is the kernel's ``btime`` (whole
     seconds) and ``uptime_s`` was read at ``taken_at`` (unix seconds), which
     is ``monotonic`` on ``time.monotonic()``'s clock, for measuring windows.
-    ``collector`` names the backend that read it (``procfs`` or ``psutil``).
+    ``collector`` names the backend that read it (``procfs`` or ``psutil``);
+    ``mem_total_bytes`` is ``MemTotal`` of ``meminfo`` (0: unknown).
     """
 
     hostname: str
@@ -34,6 +35,7 @@ class HostInfo:
     page_size: int
     cpu_count: int
     collector: str = "procfs"
+    mem_total_bytes: int = 0
 
     def as_dict(self) -> dict:
         """The facts for output; the monotonic stamp means nothing outside this process."""

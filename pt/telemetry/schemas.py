@@ -84,7 +84,7 @@ class Column:
 TREATMENT: dict[str, tuple[str, str]] = {
     **{name: ("proc_samples", "keep") for name in (
         "pid", "ppid", "pgid", "sid", "uid", "state", "cpu_time_s", "cpu_share", "rss_bytes",
-        "elapsed_s", "start_time", "start_ticks", "vsize_bytes", "threads", "nice", "tty",
+        "rss_share", "swap_bytes", "elapsed_s", "start_time", "start_ticks", "vsize_bytes", "threads", "nice", "tty",
         "kernel_thread")},
     "user": ("proc_samples", "hash"),
     "comm": ("proc_samples", "token"),
@@ -344,10 +344,15 @@ def _deep_series() -> list[Column]:
         c("cpu_trend_per_s", "float64", "share/s", "Kalman local-linear-trend slope of the CPU share"),
         c("cpu_trend_sd", "float64", "share/s", "its standard deviation"),
         c("ctx_branching", "float64", "", "Hawkes branching ratio of scheduling events (schedstat timeslices)"),
+        c("rss_slope_mb_min", "float64", "MB/min", "sustained RSS slope (Theil-Sen, smaller of the two halves)"),
+        c("rss_slope_sd_mb_min", "float64", "MB/min", "its standard error"),
+        c("memory_pressure", "float64", "share", "memory PSI some over the watch (null: no PSI)"),
         c("quick_action", "string", "", "the quick scan's action", "safe"),
         c("deep_action", "string", "", "the action after the deep scan", "safe"),
     ] + [c(f"post__{k}", "float64", "probability", f"deep posterior P({k} | series)") for k in CLASSES] \
       + [c(f"ll__cpu_regime__{k}", "float64", "nat", f"CPU regime log-likelihood term under {k}")
+         for k in CLASSES] \
+      + [c(f"ll__memory_growth__{k}", "float64", "nat", f"memory growth log-likelihood term under {k}")
          for k in CLASSES]
 
 

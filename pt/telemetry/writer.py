@@ -581,12 +581,16 @@ def deep_table(d, red: Redactor, run_id: str, ts: float) -> pa.Table:
         "cpu_trend_per_s": _nullable_float(d.notes.cpu_trend_per_s),
         "cpu_trend_sd": _nullable_float(d.notes.cpu_trend_sd),
         "ctx_branching": _nullable_float(d.notes.ctx_branching),
+        "rss_slope_mb_min": _nullable_float(d.growth.slope_mb_min),
+        "rss_slope_sd_mb_min": _nullable_float(d.growth.sd_mb_min),
+        "memory_pressure": _nullable_float(d.growth.pressure),
         "quick_action": pa.array([ACTIONS[int(a)] for a in d.quick.decision.action[rows]], pa.string()),
         "deep_action": pa.array([ACTIONS[int(a)] for a in d.decision.action], pa.string()),
     }
     for j, k in enumerate(CLASSES):
         cols[f"post__{k}"] = _arr(d.inference.posterior[:, j], "float64")
         cols[f"ll__cpu_regime__{k}"] = _arr(d.regime.terms[:, j], "float64")
+        cols[f"ll__memory_growth__{k}"] = _arr(d.growth.terms[:, j], "float64")
     return _table("deep_series", cols)
 
 

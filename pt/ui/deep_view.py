@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from pt.config import ACTIONS, CLASSES
-from pt.infer import ledger
-from pt.infer.posterior import ABANDONED, LN2, USEFUL
+from pt.infer import ledger, memory
+from pt.infer.posterior import ABANDONED, LN2, USEFUL, USEFUL_BAD
 from pt.infer.timeseries import sparkline
 from pt.ui.plan_view import ACTION_STYLE
 from pt.ui.result import envelope
@@ -52,6 +52,30 @@ def wakeup_row(d, i: int) -> dict:
     return {"feature": "wakeups", "label": "wake-ups", "observed": wakeup_text(d, i), "missing": not seen,
             "log_likelihood": {c: round(float(v), 4) for c, v in zip(CLASSES, terms)},
             "bits_abandoned_vs_useful": round(bits, 4), "strength": ledger.strength(bits) if seen else "none"}
+
+
+def memory_row(d, i: int) -> dict:
+    """The memory-growth evidence item of candidate ``i``, shaped like a ledger
+    row (its bits are abandoned over useful like every row's; growth speaks
+    to useful_bad, which ``bits_useful_bad_vs_useful`` gives)."""
+    terms = d.growth.terms[i]
+    seen = bool(d.growth.observed[i])
+    bits = float((terms[ABANDONED] - terms[USEFUL]) / LN2) if seen else 0.0
+    harm = float((terms[USEFUL_BAD] - terms[USEFUL]) / LN2) if seen else 0.0
+    return {"feature": "memory_growth", "label": "memory growth", "observed": memory.growth_text(d.growth, i),
+            "missing": not seen, "log_likelihood": {c: round(float(v), 4) for c, v in zip(CLASSES, terms)},
+            "bits_abandoned_vs_useful": round(bits, 4), "bits_useful_bad_vs_useful": round(harm, 4),
+            "strength": ledger.strength(harm if abs(harm) > abs(bits) else bits) if seen else "none"}
+
+
+def memory_json(d, i: int) -> dict:
+    """The candidate's RSS over the watch: the sustained slope and its
+    uncertainty (MB/min, null if too few samples), the last RSS and the
+    memory pressure seen (PSI some, share of time; null without PSI)."""
+    g = d.growth
+    return {"rss_slope_mb_min": _num(g.slope_mb_min[i]), "rss_slope_sd_mb_min": _num(g.sd_mb_min[i]),
+            "rss_mb": _num(g.rss_mb[i]), "memory_pressure": _num(g.pressure[i]),
+            "text": memory.growth_text(g, i)}
 
 
 def wakeup_text(d, i: int) -> str:
@@ -141,7 +165,9 @@ def candidate_json(d, i: int) -> dict:
                         "ctx_branching": _num(d.notes.ctx_branching[i]),
                         "bursts_decayed": bool(d.notes.bursts_decayed[i]), "text": notes_text(d, i)},
         "wakeups": {"onsets": int(d.wakes.onsets[i]), "idle_s": round(float(d.wakes.idle_s[i]), 3)},
-        "evidence": ledger.ledger_rows(d.inference, d.evidence, i) + [regime_row(d, i), wakeup_row(d, i)],
+        "memory": memory_json(d, i),
+        "evidence": ledger.ledger_rows(d.inference, d.evidence, i) + [memory_row(d, i), regime_row(d, i),
+                                                                        wakeup_row(d, i)],
         "series": {"cpu_share": [_num(v) for v in share], "io_syscalls": [_num(v) for v in io],
                    "change_index": tau if tau >= 0 else None},
     }
@@ -203,7 +229,8 @@ def print_deep(d, console: Console | None = None) -> None:
         tau = int(d.regime.tau[i]) if d.regime.p_change[i] >= 0.5 else -1
         watched = f"{d.settled_at_s[i]:.1f}s" if np.isfinite(d.settled_at_s[i]) else (
             "to the end" + (" ⏱" if d.timed_out[i] else ""))
-        said = "; ".join([regime_text(d, i), f"wake-ups {wakeup_text(d, i)}"] + notes_text(d, i))
+        said = "; ".join([regime_text(d, i), f"wake-ups {wakeup_text(d, i)}"] + _growth_note(d, i)
+                         + notes_text(d, i))
         if d.quick.protected_by[row] is not None:
             said += "; action pinned to keep (veto, below)"
         elif d.decision.demoted[i]:
@@ -219,6 +246,16 @@ def print_deep(d, console: Console | None = None) -> None:
             console.print(said)
     for i in np.flatnonzero([d.quick.protected_by[r] is not None for r in d.rows]):
         console.print(text(f"  pid {snap['pid'][d.rows[i]]}: {outcome_text(d, i)}"))
+
+
+def _growth_note(d, i: int) -> list[str]:
+    """The memory growth, when it is evidence of harm (a positive grade or more)."""
+    row = memory_row(d, i)
+    return [row["observed"]] if row["bits_useful_bad_vs_useful"] >= STRENGTH_POSITIVE else []
+
+
+#: Bits of useful_bad over useful from which the table names the memory growth ("positive" on Kass & Raftery's scale).
+STRENGTH_POSITIVE = 2 / (2 * float(LN2))
 
 
 def _caption(d) -> Text:
@@ -252,6 +289,10 @@ def print_deep_explain(d, console: Console | None = None) -> None:
     rows = ledger.ledger_rows(d.inference, d.evidence, 0)
     for r in [x for x in rows if x["feature"] in ("cpu_window", "io_window")] + [regime_row(d, 0), wakeup_row(d, 0)]:
         ledger_table.add_row(text(r["label"]), text(r["observed"]), text(f"{r['bits_abandoned_vs_useful']:+.2f}"))
+    mem = memory_row(d, 0)
+    ledger_table.add_row(text(mem["label"]), text(mem["observed"]),
+                         text(f"{mem['bits_abandoned_vs_useful']:+.2f} ({mem['bits_useful_bad_vs_useful']:+.2f} "
+                              "toward useful_bad)"))
     tau = int(d.regime.tau[0]) if d.regime.p_change[0] >= 0.5 else -1
     marks = (tau,) if tau >= 0 else ()
     quick_a, deep_a = ACTIONS[int(t.decision.action[row])], ACTIONS[int(d.decision.action[0])]

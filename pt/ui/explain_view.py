@@ -100,12 +100,20 @@ def _loss_table(t, row: int) -> Table:
     return table
 
 
+def _memory_note(p: dict) -> str:
+    """`` (3% of RAM), swap 12M``: the share of RAM and swap, where known."""
+    share = p.get("rss_share")
+    out = f" ({100 * share:.1f}% of RAM)" if share is not None and np.isfinite(share) else ""
+    swap = p.get("swap_bytes", -1)
+    return out + (f"  swap {format_bytes(int(swap))}" if swap is not None and swap > 0 else "")
+
+
 def print_explain(t, row: int, changers: list[str], console: Console | None = None) -> None:
     console = console or make_console()
     p = _row_columns(t, row)
     header = line(
         (f"pid {p['pid']}", "bold"), f"  ppid {p['ppid']}  {p['user'] or '?'}  state {p['state']}  age ",
-        format_duration(p["elapsed_s"]), f"  rss {format_bytes(p['rss_bytes'])}")
+        format_duration(p["elapsed_s"]), f"  rss {format_bytes(p['rss_bytes'])}", _memory_note(p))
     command = text(p["command"], "cyan", no_wrap=True, overflow="ellipsis")
     verdict = line(
         ("verdict: ", "bold"), (p["class"], CLASS_STYLE[p["class"]]),

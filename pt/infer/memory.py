@@ -1,0 +1,281 @@
+"""Memory as evidence: the deep scan's robust RSS growth slope and its term.
+
+A leak is sustained growth: resident memory that rises through the whole
+watch. One allocation (a step) is not a leak, and neither is the sawtooth of
+a garbage collector. The slope is therefore fitted robustly (Theil–Sen: the
+median of the pairwise slopes, idea AF) on each half of the watch, and the
+*sustained* slope is the smaller of the two: a step lands in one half only,
+a leak shows in both.
+
+The term (``priors.json`` ``timeseries.memory_growth``) is a mixture over
+three behaviours with per-class weights, relative to the steady one, as the
+CPU regime term is:
+
+    steady     s ~ N(0, sd^2 + tau0^2)                       (jitter, caches warming)
+    growing    g ~ HalfNormal(tau_g), s ~ N(g, sd^2)         (skew-normal marginal)
+    shrinking  the mirror image of growing                   (memory given back)
+
+so no observation moves the odds between two classes by more than the ratio
+of their weights: the weights say how much sustained growth tells. Growth
+episodes of every class but useful_bad end (loading data, a link), so
+growth through a longer watch counts more; memory pressure (PSI) makes
+growth likelier to be harm, and never moves a process that does not grow.
+docs/model.md, "Memory", gives the numbers and why.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import log_ndtr
+
+from pt import kernels
+from pt.config import CLASSES, Priors
+
+#: One MB in the slopes' unit (MB/s, shown as MB/min): 2^20 bytes, as ``format_bytes``.
+MB = float(1 << 20)
+#: Fewest known RSS samples in each half of the watch before the slope is evidence.
+MIN_HALF_SAMPLES = 5
+#: Points per half-watch fit at most: longer series are thinned evenly (pairs grow as the square).
+MAX_POINTS = 60
+#: Candidates fitted together: the (pairs, BLOCK) slope array stays near 15 MB (masked fits of 120 points).
+BLOCK = 256
+#: The Theil–Sen interval's normal quantile (95%, as ``scipy.stats.theilslopes``).
+Z95 = 1.959963984540054
+#: RSS gained over the last VOI step that keeps a deep-scan candidate watched (MB).
+RISING_MB = 1.0
+#: Memory pressure (PSI ``some`` share of time) above which it no longer adds weight.
+PRESSURE_CAP = 0.9
+
+
+@dataclass(frozen=True)
+class TheilSen:
+    """Theil–Sen fits per column: ``slope`` (median of the pairwise slopes),
+    its 95% interval ``low``..``high`` (Sen 1968, ties not corrected: a little
+    wider), and ``points`` (known samples used). NaN where fewer than 2 points."""
+
+    slope: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    points: np.ndarray
+
+
+def theil_sen(x: np.ndarray, y: np.ndarray) -> TheilSen:
+    """Theil–Sen slopes of every column of ``y`` (T, m) against ``x`` (T,).
+
+    NaN in ``y`` is an unknown sample; each column uses its own known ones.
+    Columns are done together: the (pairs, m) slopes are sorted once, NaN last.
+
+    Notes
+    -----
+    The interval is that of ``scipy.stats.theilslopes`` (Sen 1968, eq. 2.6)
+    without its tie correction: with N pairs and n points,
+    sigma^2 = n (n - 1) (2n + 5) / 18 and the bounds are the sorted slopes of
+    ranks round((N -+ z sigma) / 2).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 2 or x.shape != (y.shape[0],):
+        raise ValueError(f"y must be (T, m) and x (T,), got {y.shape} and {x.shape}")
+    m = y.shape[1]
+    out = TheilSen(*(np.full(m, np.nan) for _ in range(3)), np.isfinite(y).sum(axis=0))
+    if len(x) < 2 or m == 0:
+        return out
+    i, j = np.triu_indices(len(x), k=1)
+    dx = x[j] - x[i]
+    usable = dx > 0
+    i, j, dx = i[usable], j[usable], dx[usable]
+    if not len(dx):                                                       # every sample at one time
+        return out
+    slopes = np.sort((y[j] - y[i]) / dx[:, None], axis=0)                # (pairs, m), NaN last
+    count = np.isfinite(slopes).sum(axis=0)
+    ok = count > 0
+    cols = np.arange(m)
+
+    def at(rank):
+        return slopes[np.clip(rank, 0, len(slopes) - 1), cols]
+    slope = 0.5 * (at((count - 1) // 2) + at(count // 2))
+    n = out.points.astype(np.float64)
+    sigma = np.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
+    upper = np.minimum(np.round((count + Z95 * sigma) / 2.0).astype(np.int64), count - 1)
+    lower = np.maximum(np.round((count - Z95 * sigma) / 2.0).astype(np.int64) - 1, 0)
+    return TheilSen(np.where(ok, slope, np.nan), np.where(ok, at(lower), np.nan),
+                    np.where(ok, at(upper), np.nan), out.points)
+
+
+@dataclass(frozen=True)
+class Growth:
+    """RSS growth per candidate over the deep scan: ``watch_s`` (seconds
+    between its first and last known sample), ``slope_mb_s`` (the
+    sustained slope: the smaller of the two halves' Theil–Sen slopes),
+    ``sd_mb_s`` (its uncertainty: the larger of the halves', at least one
+    page over the watch), ``rss_mb`` (last known RSS), ``pressure`` (mean
+    memory PSI ``some`` share over the watch, NaN without PSI), and the
+    ``(n, 4)`` log ``terms``, ``observed`` where both halves had enough samples."""
+
+    watch_s: np.ndarray
+    slope_mb_s: np.ndarray
+    sd_mb_s: np.ndarray
+    rss_mb: np.ndarray
+    pressure: np.ndarray
+    terms: np.ndarray
+    observed: np.ndarray
+
+    @property
+    def growing(self) -> np.ndarray:
+        """Growth clearly above zero (the slope more than two standard errors)."""
+        return self.observed & (np.nan_to_num(self.slope_mb_s) > 2 * np.nan_to_num(self.sd_mb_s, nan=np.inf))
+
+    @property
+    def slope_mb_min(self) -> np.ndarray:
+        return self.slope_mb_s * 60.0
+
+    @property
+    def sd_mb_min(self) -> np.ndarray:
+        return self.sd_mb_s * 60.0
+
+
+def sustained_slope(times: np.ndarray, rss_bytes: np.ndarray, page_size: int = 4096
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(slope, sd, observed)`` in MB/s of ``rss_bytes`` (T, m; negative =
+    unknown) over ``times`` (T,): the smaller of the Theil–Sen slopes of the
+    first and second half of each column's known samples (a candidate
+    settled early has only its first samples), the larger of their standard
+    errors (95% interval / 3.92, floored at one page over the half's span).
+    Long series are thinned evenly to ``2 * MAX_POINTS`` samples first.
+
+    Columns known at every sample (the usual case) are split at the same
+    row and fitted on their halves alone; the others with the samples
+    outside each half masked (the same fit, on more pairs).
+    """
+    y = np.where(np.asarray(rss_bytes) >= 0, rss_bytes, np.nan) / MB
+    t = np.asarray(times, dtype=np.float64)
+    if len(t) > 2 * MAX_POINTS:
+        keep = np.unique(np.linspace(0, len(t) - 1, 2 * MAX_POINTS).round().astype(np.int64))
+        t, y = t[keep], y[keep]
+    known = np.isfinite(y)
+    m = y.shape[1]
+    slopes, sds, enough = np.full((2, m), np.nan), np.full((2, m), np.nan), np.zeros((2, m), dtype=bool)
+    full = np.flatnonzero(known.all(axis=0))
+    half = len(t) // 2
+    for h, rows in enumerate((slice(0, half), slice(half, len(t)))):
+        part_t = t[rows]
+        span = np.full(len(full), part_t[-1] - part_t[0] if len(part_t) > 1 else 0.0)
+        _fit_into(part_t, y[rows][:, full], span, page_size, full, slopes[h], sds[h], enough[h])
+    rest = np.flatnonzero(~known.all(axis=0))
+    if len(rest):
+        k = known[:, rest]
+        first = k & (np.cumsum(k, axis=0) - 1 < (k.sum(axis=0) // 2)[None, :])
+        for h, part in enumerate((first, k & ~first)):
+            stamps = np.where(part, t[:, None], np.nan)
+            with np.errstate(invalid="ignore"):
+                span = np.nanmax(stamps, axis=0, initial=-np.inf) - np.nanmin(stamps, axis=0, initial=np.inf)
+            _fit_into(t, np.where(part, y[:, rest], np.nan), span, page_size, rest, slopes[h], sds[h], enough[h])
+    observed = enough.all(axis=0) & np.isfinite(slopes).all(axis=0) & np.isfinite(sds).all(axis=0)
+    slope = np.where(observed, slopes.min(axis=0), np.nan)
+    sd = np.where(observed, sds.max(axis=0), np.nan)
+    return slope, sd, observed
+
+
+def _fit_into(t, y, span, page_size, cols, slope, sd, enough) -> None:
+    """Theil–Sen of ``y`` (T, len(cols)) against ``t``, in blocks of
+    :data:`BLOCK` columns (bounded memory), written to ``slope``, ``sd`` and
+    ``enough`` at ``cols``."""
+    for lo in range(0, len(cols), BLOCK):
+        block = slice(lo, lo + BLOCK)
+        fit = theil_sen(t, y[:, block])
+        width = np.where(span[block] > 0, span[block], 1.0)
+        floor = np.where(span[block] > 0, page_size / MB / width, np.inf)
+        at = cols[block]
+        slope[at] = fit.slope
+        sd[at] = np.maximum((fit.high - fit.low) / (2 * Z95), floor)
+        enough[at] = fit.points >= MIN_HALF_SAMPLES
+
+
+def growth_terms(slope_mb_s: np.ndarray, sd_mb_s: np.ndarray, observed: np.ndarray, priors: Priors,
+                 pressure: np.ndarray | None = None, watch_s: np.ndarray | None = None) -> np.ndarray:
+    """``(n, 4)`` log terms of the memory-growth mixture (module docstring),
+    relative to the steady behaviour; 0 where not observed.
+
+    ``watch_s`` (n,), seconds the growth was watched over: every class but
+    useful_bad grows in episodes that end (loading data, a linker's output,
+    a cache warming) after an exponential time of mean ``episode_s``, so
+    growing through a watch of w seconds has weight P(growing) e^(-w/episode_s)
+    for them; a leak does not end. ``pressure`` (n,), memory PSI ``some`` as
+    a share of time (NaN: none): useful work's weight of growing is scaled by
+    1 - pressure (capped at :data:`PRESSURE_CAP`). Mass taken from growing
+    goes to steady, so only a process that itself grows is moved by either:
+    a steady one's term hardly changes.
+    """
+    p = priors.memory_growth
+    s = np.where(observed, slope_mb_s, 0.0)[:, None]
+    sd = np.where(observed, sd_mb_s, 1.0)[:, None]
+    tau0, tau_g = p["steady_sd_mb_s"], p["growth_scale_mb_s"]
+    v0, vg = sd ** 2 + tau0 ** 2, sd ** 2 + tau_g ** 2
+    log_steady = -0.5 * (s ** 2 / v0 + np.log(v0))
+    skew = s * tau_g / (sd * np.sqrt(vg))
+    log_gauss = math.log(2.0) - 0.5 * (s ** 2 / vg + np.log(vg))
+    log_f = np.stack([log_steady, log_gauss + log_ndtr(skew), log_gauss + log_ndtr(-skew)], axis=-1)  # (n,1,3)
+    weights = np.broadcast_to(np.array([p[c] for c in CLASSES]), (len(s), len(CLASSES), 3)).copy()
+    if watch_s is not None:
+        ends = np.array([c != "useful_bad" for c in CLASSES])
+        lasting = np.exp(-np.maximum(np.nan_to_num(np.asarray(watch_s, dtype=np.float64)), 0.0) / p["episode_s"])
+        moved = weights[:, ends, 1] * (1.0 - lasting[:, None])
+        weights[:, ends, 1] -= moved
+        weights[:, ends, 0] += moved
+    if pressure is not None:
+        share = np.clip(np.nan_to_num(np.asarray(pressure, dtype=np.float64), nan=0.0), 0.0, PRESSURE_CAP)
+        useful = CLASSES.index("useful")
+        moved = weights[:, useful, 1] * share
+        weights[:, useful, 1] -= moved
+        weights[:, useful, 0] += moved
+    with np.errstate(divide="ignore"):
+        joint = np.log(weights) + log_f                                    # (n, 4, 3)
+    terms = kernels.logsumexp(joint.reshape(-1, 3), axis=1).reshape(len(s), len(CLASSES)) - log_steady
+    return np.where(np.asarray(observed)[:, None], terms, 0.0)
+
+
+def growth(series, priors: Priors, columns: np.ndarray | None = None, page_size: int = 4096) -> Growth:
+    """The memory-growth evidence of every candidate of a deep-scan
+    :class:`~pt.collect.series.Series` (or only ``columns``, in that order)."""
+    rss = series["rss_pages"]
+    if columns is not None:
+        rss = rss[:, columns]
+    rss_bytes = np.where(rss >= 0, rss * page_size, -1)
+    slope, sd, observed = sustained_slope(series.times, rss_bytes, page_size)
+    known = rss_bytes >= 0
+    last = np.where(known.any(axis=0), rss_bytes[::-1][np.argmax(known[::-1], axis=0),
+                                                        np.arange(rss_bytes.shape[1])], -1) if len(rss_bytes) \
+        else np.full(rss_bytes.shape[1], -1)
+    psi = series["memory_some_avg10"] if len(series) else np.zeros(0)
+    share = float(np.nanmean(psi)) / 100.0 if np.isfinite(psi).any() else math.nan
+    pressure = np.full(rss_bytes.shape[1], share)
+    times = np.where(known, np.asarray(series.times)[:, None], np.nan)
+    with np.errstate(invalid="ignore"):
+        watch = np.nanmax(times, axis=0, initial=-np.inf) - np.nanmin(times, axis=0, initial=np.inf) \
+            if len(times) else np.zeros(rss_bytes.shape[1])
+    watch = np.where(np.isfinite(watch), watch, 0.0)
+    terms = growth_terms(slope, sd, observed, priors, pressure, watch)
+    return Growth(watch, slope, sd, np.where(last >= 0, last / MB, np.nan), pressure, terms, observed)
+
+
+def rising(series, columns: np.ndarray, samples: int, page_size: int = 4096) -> np.ndarray:
+    """Whether each candidate ``columns`` of a deep-scan series gained at least
+    :data:`RISING_MB` of RSS over its last ``samples`` samples: growth under
+    way now, whether or not the fit is sure of it yet."""
+    rss = series["rss_pages"][:, columns]
+    if len(rss) < 2:
+        return np.zeros(len(columns), dtype=bool)
+    then, now = rss[max(len(rss) - 1 - samples, 0)], rss[-1]
+    return (then >= 0) & (now >= 0) & ((now - then) * page_size >= RISING_MB * MB)
+
+
+def growth_text(g: Growth, i: int) -> str:
+    """The ledger's phrase for candidate ``i``: ``memory +600 MB/min (±3) at 412 MB``."""
+    if not g.observed[i]:
+        return "too few samples"
+    at = f" at {g.rss_mb[i]:.0f} MB" if np.isfinite(g.rss_mb[i]) else ""
+    under = f"; memory pressure {100 * g.pressure[i]:.0f}%" if np.isfinite(g.pressure[i]) and g.pressure[i] > 0 \
+        else ""
+    return f"memory {g.slope_mb_min[i]:+.0f} MB/min (±{g.sd_mb_min[i]:.0f}) over {g.watch_s[i]:.0f}s{at}{under}"
