@@ -84,6 +84,9 @@ def _scan() -> dict:
                         "description": "how many processes each action is recommended for"},
         "protected_by": {"type": "object", "additionalProperties": _INT,
                          "description": "how many processes each hard veto protected"},
+        "kill_withheld": _obj({"count": _INT, "why": _STRING}, ("count", "why"), description=(
+            "present while pt calibrate's stored false-kill bound is above the policy's fdr_alpha: "
+            "how many kill recommendations were demoted (demoted = bound) and why")),
     }, ("total", "selected", "returned", "sort"))
     return _obj({"processes": _array({"$ref": "#/$defs/process"}), "summary": summary,
                  "model": _model(), "telemetry": _obj({"written": {"type": "boolean"}}, ("written",))},

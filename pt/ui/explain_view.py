@@ -125,6 +125,7 @@ def print_explain(t, row: int, changers: list[str], console: Console | None = No
                                 "policy's intervals, so it was not recommended",
                       "fdr": "kill was trimmed by the FDR gate on this scan's kill set",
                       "veto": "a hard veto overrides the least-loss action",
+                      "bound": t.kill_gate or "kill withheld by the learned false-kill bound",
                       "held": "held: pt recommended this action for this process last time, and the "
                               "least-loss action would save no more than the policy's stability margin"
                       }.get(p["demoted"], str(p["demoted"])))
