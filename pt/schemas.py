@@ -167,7 +167,7 @@ def _data_schemas() -> dict[str, dict]:
         "duck": _obj({"report": _STRING, "lake": _STRING, "files": {"type": "object"},
                       "columns": _array(_STRING), "rows": _array({"type": "object"}),
                       "notes": _array(_STRING)}, ("report", "lake", "notes")),
-        "lake": _obj({"action": {"enum": ["info", "prune", "compact", "check", "export"]}}, ("action",)),
+        "lake": _obj({"action": {"enum": ["info", "prune", "compact", "check", "export", "fleet"]}}, ("action",)),
         "feedback": _obj({"identity": {**_STRING, "description": "boot id:start ticks:pid"}, "pid": _INT,
                           "label": {"enum": list(CLASSES)}, "replaces": _array(_STRING),
                           "verdict": {"type": "object", "description": "pt's verdict the label answers"}},

@@ -22,6 +22,9 @@ which the model then uses and `pt config show` names; `--reset` removes them
 `--drift` compares the recent scans' evidence with a sample kept at
 calibration (Kolmogorov-Smirnov and Wasserstein per feature) and, when the
 machine no longer behaves as it did, removes the learned priors.
+`--fleet` (a fleet lake, see `pt lake fleet`) learns from every host's
+labels: the fleet's class prior, and this host's shrunk toward it
+(hierarchical empirical Bayes across hosts, `data.fleet`).
 
 examples:
   pt calibrate
@@ -29,6 +32,7 @@ examples:
   pt calibrate --dry-run --confidence 0.99
   pt calibrate --drift --recent-days 2
   pt calibrate --reset
+  pt calibrate --fleet --lake /mnt/pt-fleet --json | jq .data.fleet
 """
 
 
@@ -49,6 +53,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--confidence", type=_probability, default=0.95, metavar="P",
                    help="confidence of the false-kill bound (default 0.95)")
     p.add_argument("--bins", type=positive_count, default=10, metavar="N", help="reliability bins (default 10)")
+    p.add_argument("--fleet", action="store_true",
+                   help="learn from every host of a fleet lake; this host's class prior borrows "
+                        "strength from the fleet's")
     p.add_argument("--lake", metavar="DIR",
                    help="telemetry lake directory (default $PT_LAKE, else $XDG_DATA_HOME/pt/lake)")
     p.add_argument("--json", action="store_true", help="print one versioned JSON object")
@@ -111,14 +118,18 @@ def run(args: argparse.Namespace) -> int:
     from pt.learn.calibrate import calibrate, learned_section, read_record
     from pt.telemetry import duck
     try:
-        lake = duck.open_lake(args.lake, tables=("decisions", "proc_features", "outcomes"), macros=False)
+        lake = duck.open_lake(args.lake, tables=("decisions", "proc_features", "outcomes"), macros=False,
+                              fleet=args.fleet)
         record = read_record(lake)
     except (OSError, duckdb.Error) as exc:
         return _fail(args, "lake_error", f"cannot read the lake: {str(exc).splitlines()[0]}", ERROR)
     if args.drift:
         return check_drift(args, lake)
-    result = calibrate(record, shipped_priors(), confidence=args.confidence,
-                       target=load_policy().fdr_alpha, bins=args.bins)
+    try:
+        result = calibrate(record, shipped_priors(), confidence=args.confidence,
+                           target=load_policy().fdr_alpha, bins=args.bins)
+    except OSError as exc:                      # a host name pt will not use (--fleet)
+        return _fail(args, "lake_error", str(exc), ERROR)
     overlay = result.pop("overlay")
     result["written"] = None
     if overlay is not None and not args.dry_run:
@@ -204,6 +215,12 @@ def show(result: dict) -> None:
         for c, v in cp["learned"].items():
             table.add_row(c, f"{cp['shipped'][c]:.4f}", f"{v:.4f}")
         out.print(table)
+    if "fleet" in result:
+        f = result["fleet"]
+        out.print(escape(f"fleet: {len(f['hosts'])} hosts, fleet prior "
+                         + ", ".join(f"{c} {v:.3f}" for c, v in f["fleet_prior"].items())
+                         + f"; hosts shrunk toward it with strength {f['strength_toward_fleet']:.3g} "
+                         f"(this host {f['this_host']}: {f['hosts'].get(f['this_host'], {}).get('n', 0)} labels)"))
     for g in result.get("cpu_window", []):
         out.print(escape(f"cpu_window {g['category']}/{g['class']} (n={g['n']}): "
                          f"Beta{tuple(round(x, 3) for x in g['shipped'])} -> "
