@@ -13,12 +13,8 @@ import pytest
 from pt.config import CATEGORICAL_LEVELS
 from pt.learn import conformal, store
 from pt.telemetry import duck, schemas, writer
-from pt.telemetry.redact import Redactor
 from pt.testing import kill_if_same, spawn_detached
 from pt.testing import run_pt as pt
-
-KEY = bytes(range(32))
-
 
 @pytest.fixture(autouse=True)
 def private_homes(tmp_path, monkeypatch):

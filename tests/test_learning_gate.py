@@ -73,7 +73,11 @@ def test_a_bound_above_target_withholds_kills_in_scan_and_says_why(tmp_path):
     lake = tmp_path / "lake"
     lake_of_kill_verdicts(lake, kills=60, false=9)             # 15 % of pt's kills were wrong
     env = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    pb = json.loads(pt("calibrate", "--json", "--lake", str(lake), cwd=tmp_path, env=env).stdout)["data"]["pac_bayes"]
+    data = json.loads(pt("calibrate", "--json", "--lake", str(lake), cwd=tmp_path, env=env).stdout)["data"]
+    pb = data["pac_bayes"]
+    assert data["ppc"]["cpu_window"]["n"] == 60 and data["ppc"]["cpu_window"]["p_value"] is not None
+    shown = pt("calibrate", "--dry-run", "--lake", str(lake), cwd=tmp_path, env=env).stdout
+    assert "predictive check cpu_window" in shown and "predictive check runtime: too few" in shown
     assert pb["n"] == 60 and pb["false_kills"] == 9 and pb["false_kill_bound"] > load_policy().fdr_alpha
 
     learned = store.read_learned(tmp_path / "data" / "pt" / "learned-priors.json")

@@ -15,7 +15,9 @@ label per process, and
   - bounds the false-kill rate of pt's kill verdicts (PAC-Bayes-kl) at the
     given confidence, or says how many labelled kill verdicts a bound needs;
   - shows the reliability of the posterior: predicted against observed
-    P(abandoned or zombie) per bin.
+    P(abandoned or zombie) per bin;
+  - checks the CPU-window and runtime models against the record (posterior
+    predictive checks: a statistic, its p-value, fits/doubtful/misfit).
 The learned priors go to $XDG_DATA_HOME/pt/learned-priors.json (private),
 which the model then uses and `pt config show` names; `--reset` removes them
 (back to the shipped priors). Your own ~/.config/pt/priors.json still wins.
@@ -235,6 +237,15 @@ def show(result: dict) -> None:
     else:
         out.print(escape(f"false-kill rate <= {pb['false_kill_bound']:.4f} with confidence {pb['confidence']:g} "
                          f"({pb['false_kills']} false of {pb['n']} kill verdicts; target {pb['target']:g})"))
+    from pt.learn.ppc import MIN_N
+    for name, c in result.get("ppc", {}).items():
+        if c["p_value"] is None:
+            out.print(escape(f"predictive check {name}: too few processes ({c['n']} of {MIN_N}); "
+                             f"not checked (a check on so few cannot fail)"))
+        else:
+            out.print(escape(f"predictive check {name}: {c['statistic']} {c['observed']:.4g} "
+                             f"(model expects {c['expected']:.4g}) p {c['p_value']:.3g} "
+                             f"{_bar(c['p_value'], 10)} → {c['verdict']}"))
     if result["reliability"]:
         chart = Table("P(not useful)", "n", "predicted", "observed", title="reliability")
         for b in result["reliability"]:

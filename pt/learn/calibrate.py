@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pt.config import CATEGORICAL_LEVELS, CLASSES, PAIR_DOMAINS
-from pt.learn import model
+from pt.learn import model, ppc
 from pt.learn.labels import ONE_LABEL_SQL
 
 #: Labelled processes a (category, class) group needs before its CPU-window
@@ -198,6 +198,7 @@ def calibrate(record: Record, shipped, *, confidence: float = 0.95, target: floa
         result["fleet"] = fleet_update(record, shipped)
         mine = result["fleet"]["hosts"].get(result["fleet"]["this_host"])
         result["class_prior"]["learned"] = mine["learned"] if mine else result["fleet"]["fleet_prior"]
+    result["ppc"] = ppc.check(record, _model_params(shipped))
     overlay = {"class_prior": result["class_prior"]["learned"]}
     if by_category:
         overlay["cpu_window"] = {"by_category": by_category}
@@ -205,6 +206,16 @@ def calibrate(record: Record, shipped, *, confidence: float = 0.95, target: floa
         overlay["survival"] = {"by_category": survival}
     result["overlay"] = overlay
     return result
+
+
+def _model_params(shipped):
+    """(term, category, class) -> the shipped (a, b): the category's value,
+    else the class's. The checks test the shipped model: the learned one is
+    fitted to this very record, so a check of it on the same record could
+    hardly fail."""
+    def params(term: str, category: str, c: str) -> tuple[float, float]:
+        return tuple(shipped.by_category[term].get(category, {}).get(c) or shipped.pairs[term][c])
+    return params
 
 
 def fleet_update(record: Record, shipped) -> dict:
