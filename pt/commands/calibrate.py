@@ -17,7 +17,9 @@ label per process, and
   - shows the reliability of the posterior: predicted against observed
     P(abandoned or zombie) per bin;
   - checks the CPU-window and runtime models against the record (posterior
-    predictive checks: a statistic, its p-value, fits/doubtful/misfit).
+    predictive checks: a statistic, its p-value, fits/doubtful/misfit);
+  - replays alpha-investing over the lake's kill verdicts across scans
+    (wealth spent by kill verdicts, earned back by confirmed ones).
 The learned priors go to $XDG_DATA_HOME/pt/learned-priors.json (private),
 which the model then uses and `pt config show` names; `--reset` removes them
 (back to the shipped priors). Your own ~/.config/pt/priors.json still wins.
@@ -127,11 +129,15 @@ def run(args: argparse.Namespace) -> int:
         return _fail(args, "lake_error", f"cannot read the lake: {str(exc).splitlines()[0]}", ERROR)
     if args.drift:
         return check_drift(args, lake)
+    from pt.learn.investing import replay
     try:
         result = calibrate(record, shipped_priors(), confidence=args.confidence,
                            target=load_policy().fdr_alpha, bins=args.bins)
+        result["alpha_investing"] = replay(lake, load_policy().fdr_alpha)
     except OSError as exc:                      # a host name pt will not use (--fleet)
         return _fail(args, "lake_error", str(exc), ERROR)
+    except duckdb.Error as exc:
+        return _fail(args, "lake_error", f"cannot read the lake: {str(exc).splitlines()[0]}", ERROR)
     overlay = result.pop("overlay")
     result["written"] = None
     if overlay is not None and not args.dry_run:
@@ -237,6 +243,13 @@ def show(result: dict) -> None:
     else:
         out.print(escape(f"false-kill rate <= {pb['false_kill_bound']:.4f} with confidence {pb['confidence']:g} "
                          f"({pb['false_kills']} false of {pb['n']} kill verdicts; target {pb['target']:g})"))
+    ai = result.get("alpha_investing")
+    if ai:
+        out.print(escape(f"alpha-investing over {ai['kill_verdicts']} kill verdicts across scans: wealth "
+                         f"{ai['wealth']:.4g} (started {ai['alpha'] * ai['eta']:.4g}); {ai['admitted']} of "
+                         f"{ai['tests']} admitted, {ai['confirmed']} confirmed; the next kill needs lfdr <= "
+                         f"{ai['next_level']:.3g} (mFDR <= {ai['alpha']:g} if lfdr is a valid p-value; "
+                         f"reported, not enforced by scans)"))
     from pt.learn.ppc import MIN_N
     for name, c in result.get("ppc", {}).items():
         if c["p_value"] is None:

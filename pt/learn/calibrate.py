@@ -259,4 +259,5 @@ def survival_update(record: Record, shipped) -> tuple[dict, list[dict]]:
 
 def learned_section(result: dict, generation: int) -> dict:
     return {"generation": generation, "created_at": time.time(), "labels": result["labels"]["n"],
-            "strength": result["class_prior"]["strength"], "pac_bayes": result.get("pac_bayes")}
+            "strength": result["class_prior"]["strength"], "pac_bayes": result.get("pac_bayes"),
+            "alpha_investing": result.get("alpha_investing")}
