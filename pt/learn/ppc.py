@@ -33,11 +33,11 @@ import math
 import numpy as np
 from scipy import special
 
-REPLICATES = 999
+REPLICATES = 499
 MIN_N = 20
 #: Processes the CPU check simulates at most (a random subset beyond: the
 #: replicates cost REPLICATES x n draws).
-MAX_CPU = 5000
+MAX_CPU = 2000
 
 
 def verdict(p: float | None) -> str:
@@ -88,8 +88,11 @@ def check(record, params) -> dict:
     """``data.ppc`` for a :class:`pt.learn.calibrate.Record`; ``params(term,
     category, class)`` gives the model's (a, b) for a group."""
     def per_process(term, sel):
-        ab = np.array([params(term, c, k) for c, k in zip(record.category[sel], record.label[sel])],
-                      dtype=np.float64).reshape(-1, 2)
+        cats, ci = np.unique(record.category[sel].astype(str), return_inverse=True)
+        labs, li = np.unique(record.label[sel].astype(str), return_inverse=True)
+        table = np.array([[params(term, c, k) for k in labs.tolist()] for c in cats.tolist()],
+                         dtype=np.float64).reshape(len(cats), len(labs), 2)
+        ab = table[ci, li]
         return ab[:, 0], ab[:, 1]
 
     seen = (record.window_ticks > 0) & (record.cpu_ticks >= 0) & (record.cpu_ticks <= record.window_ticks)
