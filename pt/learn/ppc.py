@@ -33,7 +33,7 @@ import math
 import numpy as np
 from scipy import special
 
-REPLICATES = 499
+REPLICATES = 199
 MIN_N = 20
 #: Processes the CPU check simulates at most (a random subset beyond: the
 #: replicates cost REPLICATES x n draws).
