@@ -147,7 +147,7 @@ class _Model:
 
     def decide(self, inference: Inference) -> Decision:
         return decide(inference, self.t.policy, impact=self.impact, available=self.available,
-                      protected=self.protected)
+                      protected=self.protected, kill_gate=self.t.kill_gate)
 
     def net_voi(self, inference: Inference, evidence: Evidence, idx: np.ndarray, horizons_s: list[float],
                 cost_per_s: float, hz: int, wake: tuple[np.ndarray, np.ndarray, np.ndarray],

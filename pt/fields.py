@@ -320,7 +320,7 @@ VERDICT_FIELDS: tuple[Field, ...] = (
           lambda t: t.decision.sprt_boundary),
     Field("dependency_impact", "float64", "", "kill-cost multiplier minus one (sockets, clients, children)",
           lambda t: t.decision.impact),
-    Field("demoted", "string", "", "why the least-loss action was not recommended (robust, fdr, veto, held)",
+    Field("demoted", "string", "", "why the least-loss action was not recommended (robust, fdr, bound, veto, held)",
           lambda t: t.decision.demoted),
     Field("protected_by", "string", "", "the hard veto protecting the process, null if none",
           lambda t: t.protected_by),

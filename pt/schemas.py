@@ -84,6 +84,9 @@ def _scan() -> dict:
                         "description": "how many processes each action is recommended for"},
         "protected_by": {"type": "object", "additionalProperties": _INT,
                          "description": "how many processes each hard veto protected"},
+        "kill_withheld": _obj({"count": _INT, "why": _STRING}, ("count", "why"), description=(
+            "present while pt calibrate's stored false-kill bound is above the policy's fdr_alpha: "
+            "how many kill recommendations were demoted (demoted = bound) and why")),
     }, ("total", "selected", "returned", "sort"))
     return _obj({"processes": _array({"$ref": "#/$defs/process"}), "summary": summary,
                  "model": _model(), "telemetry": _obj({"written": {"type": "boolean"}}, ("written",))},
@@ -179,7 +182,7 @@ def _data_schemas() -> dict[str, dict]:
         "duck": _obj({"report": _STRING, "lake": _STRING, "files": {"type": "object"},
                       "columns": _array(_STRING), "rows": _array({"type": "object"}),
                       "notes": _array(_STRING)}, ("report", "lake", "notes")),
-        "lake": _obj({"action": {"enum": ["info", "prune", "compact", "check", "export"]}}, ("action",)),
+        "lake": _obj({"action": {"enum": ["info", "prune", "compact", "check", "export", "fleet"]}}, ("action",)),
         "feedback": _obj({"identity": {**_STRING, "description": "boot id:start ticks:pid"}, "pid": _INT,
                           "label": {"enum": list(CLASSES)}, "replaces": _array(_STRING),
                           "verdict": {"type": "object", "description": "pt's verdict the label answers"}},

@@ -44,6 +44,7 @@ class Triage:
     at_s: float
     previous: np.ndarray | None = None
     memory_note: str | None = None
+    kill_gate: str | None = None     # why kills are withheld (pt.learn.gate), or None
     activity: Activity | None = None
 
     def __len__(self) -> int:
@@ -51,12 +52,13 @@ class Triage:
 
 
 def run_decision(inference: Inference, policy: Policy, context: Context,
-                 protected: np.ndarray, previous: np.ndarray | None = None) -> Decision:
+                 protected: np.ndarray, previous: np.ndarray | None = None,
+                 kill_gate: str | None = None) -> Decision:
     """The decision stage, for the scan and for its counterfactuals alike."""
     impact = dependency_impact(policy, context.listening, context.established,
                                context.genealogy.children, context.fd_count)
     return decide(inference, policy, impact=impact, available=context.available,
-                  protected=np.not_equal(protected, None), previous=previous)
+                  protected=np.not_equal(protected, None), previous=previous, kill_gate=kill_gate)
 
 
 def observe(snapshot: Snapshot, path: str | os.PathLike):
@@ -108,9 +110,11 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     inference = forest.couple(infer(evidence, tables), forest.edges(context.genealogy), priors.tree_coupling)
     protected = protected_by(snapshot, context.genealogy, policy, context.units.system_slice,
                              cgroups=context.units.cgroup, command_category=context.command_category)
-    decision = run_decision(inference, policy, context, protected, previous)
+    from pt.learn.gate import kill_gate
+    gate = kill_gate(policy)
+    decision = run_decision(inference, policy, context, protected, previous, gate)
     t = Triage(snapshot, window, evidence, context, inference, decision, protected,
-               priors, policy, at_s, previous, note, activity)
+               priors, policy, at_s, previous, note, gate, activity)
     if memory is not None and not at_s:
         remember(t, memory)
     return t
@@ -135,7 +139,7 @@ def _per_process_action(t: Triage, inference: Inference) -> np.ndarray:
     """Actions without the scan-wide FDR gate, which couples processes: a
     counterfactual for one process must not move because another's did."""
     policy = dataclasses.replace(t.policy, fdr_alpha=1.0)
-    return run_decision(inference, policy, t.context, t.protected_by, t.previous).action
+    return run_decision(inference, policy, t.context, t.protected_by, t.previous, t.kill_gate).action
 
 
 def mind_changers(t: Triage, tables: ModelTables | None = None) -> list[list[str]]:

@@ -15,13 +15,20 @@ label per process, and
   - bounds the false-kill rate of pt's kill verdicts (PAC-Bayes-kl) at the
     given confidence, or says how many labelled kill verdicts a bound needs;
   - shows the reliability of the posterior: predicted against observed
-    P(abandoned or zombie) per bin.
+    P(abandoned or zombie) per bin;
+  - checks the CPU-window and runtime models against the record (posterior
+    predictive checks: a statistic, its p-value, fits/doubtful/misfit);
+  - replays alpha-investing over the lake's kill verdicts across scans
+    (wealth spent by kill verdicts, earned back by confirmed ones).
 The learned priors go to $XDG_DATA_HOME/pt/learned-priors.json (private),
 which the model then uses and `pt config show` names; `--reset` removes them
 (back to the shipped priors). Your own ~/.config/pt/priors.json still wins.
 `--drift` compares the recent scans' evidence with a sample kept at
 calibration (Kolmogorov-Smirnov and Wasserstein per feature) and, when the
 machine no longer behaves as it did, removes the learned priors.
+`--fleet` (a fleet lake, see `pt lake fleet`) learns from every host's
+labels: the fleet's class prior, and this host's shrunk toward it
+(hierarchical empirical Bayes across hosts, `data.fleet`).
 
 examples:
   pt calibrate
@@ -29,6 +36,7 @@ examples:
   pt calibrate --dry-run --confidence 0.99
   pt calibrate --drift --recent-days 2
   pt calibrate --reset
+  pt calibrate --fleet --lake /mnt/pt-fleet --json | jq .data.fleet
 """
 
 
@@ -49,6 +57,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--confidence", type=_probability, default=0.95, metavar="P",
                    help="confidence of the false-kill bound (default 0.95)")
     p.add_argument("--bins", type=positive_count, default=10, metavar="N", help="reliability bins (default 10)")
+    p.add_argument("--fleet", action="store_true",
+                   help="learn from every host of a fleet lake; this host's class prior borrows "
+                        "strength from the fleet's")
     p.add_argument("--lake", metavar="DIR",
                    help="telemetry lake directory (default $PT_LAKE, else $XDG_DATA_HOME/pt/lake)")
     p.add_argument("--json", action="store_true", help="print one versioned JSON object")
@@ -111,14 +122,22 @@ def run(args: argparse.Namespace) -> int:
     from pt.learn.calibrate import calibrate, learned_section, read_record
     from pt.telemetry import duck
     try:
-        lake = duck.open_lake(args.lake, tables=("decisions", "proc_features", "outcomes"), macros=False)
+        lake = duck.open_lake(args.lake, tables=("decisions", "proc_features", "outcomes"), macros=False,
+                              fleet=args.fleet)
         record = read_record(lake)
     except (OSError, duckdb.Error) as exc:
         return _fail(args, "lake_error", f"cannot read the lake: {str(exc).splitlines()[0]}", ERROR)
     if args.drift:
         return check_drift(args, lake)
-    result = calibrate(record, shipped_priors(), confidence=args.confidence,
-                       target=load_policy().fdr_alpha, bins=args.bins)
+    from pt.learn.investing import replay
+    try:
+        result = calibrate(record, shipped_priors(), confidence=args.confidence,
+                           target=load_policy().fdr_alpha, bins=args.bins)
+        result["alpha_investing"] = replay(lake, load_policy().fdr_alpha)
+    except OSError as exc:                      # a host name pt will not use (--fleet)
+        return _fail(args, "lake_error", str(exc), ERROR)
+    except duckdb.Error as exc:
+        return _fail(args, "lake_error", f"cannot read the lake: {str(exc).splitlines()[0]}", ERROR)
     overlay = result.pop("overlay")
     result["written"] = None
     if overlay is not None and not args.dry_run:
@@ -204,6 +223,12 @@ def show(result: dict) -> None:
         for c, v in cp["learned"].items():
             table.add_row(c, f"{cp['shipped'][c]:.4f}", f"{v:.4f}")
         out.print(table)
+    if "fleet" in result:
+        f = result["fleet"]
+        out.print(escape(f"fleet: {len(f['hosts'])} hosts, fleet prior "
+                         + ", ".join(f"{c} {v:.3f}" for c, v in f["fleet_prior"].items())
+                         + f"; hosts shrunk toward it with strength {f['strength_toward_fleet']:.3g} "
+                         f"(this host {f['this_host']}: {f['hosts'].get(f['this_host'], {}).get('n', 0)} labels)"))
     for g in result.get("cpu_window", []):
         out.print(escape(f"cpu_window {g['category']}/{g['class']} (n={g['n']}): "
                          f"Beta{tuple(round(x, 3) for x in g['shipped'])} -> "
@@ -218,6 +243,22 @@ def show(result: dict) -> None:
     else:
         out.print(escape(f"false-kill rate <= {pb['false_kill_bound']:.4f} with confidence {pb['confidence']:g} "
                          f"({pb['false_kills']} false of {pb['n']} kill verdicts; target {pb['target']:g})"))
+    ai = result.get("alpha_investing")
+    if ai:
+        out.print(escape(f"alpha-investing over {ai['kill_verdicts']} kill verdicts across scans: wealth "
+                         f"{ai['wealth']:.4g} (started {ai['alpha'] * ai['eta']:.4g}); {ai['admitted']} of "
+                         f"{ai['tests']} admitted, {ai['confirmed']} confirmed; the next kill needs lfdr <= "
+                         f"{ai['next_level']:.3g} (mFDR <= {ai['alpha']:g} if lfdr is a valid p-value; "
+                         f"reported, not enforced by scans)"))
+    from pt.learn.ppc import MIN_N
+    for name, c in result.get("ppc", {}).items():
+        if c["p_value"] is None:
+            out.print(escape(f"predictive check {name}: too few processes ({c['n']} of {MIN_N}); "
+                             f"not checked (a check on so few cannot fail)"))
+        else:
+            out.print(escape(f"predictive check {name}: {c['statistic']} {c['observed']:.4g} "
+                             f"(model expects {c['expected']:.4g}) p {c['p_value']:.3g} "
+                             f"{_bar(c['p_value'], 10)} → {c['verdict']}"))
     if result["reliability"]:
         chart = Table("P(not useful)", "n", "predicted", "observed", title="reliability")
         for b in result["reliability"]:

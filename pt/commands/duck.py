@@ -20,6 +20,11 @@ decisions, actions, outcomes. Macros: pt_runs(n), pt_why(pid, p_start, p_boot,
 p_run), pt_ledger(run, pid, start_ticks), pt_top(n, since_days),
 pt_calibration(bins), pt_actions(n) (pt/telemetry/reports.sql).
 
+A fleet lake (a shared directory with a _fleet marker, where every host
+writes under host=<name>/; see docs/telemetry.md) is read as this host's
+data by default; --fleet reads every host's, and each view gains a host
+column (the named reports then cover the whole fleet).
+
 --sql is safe to run on SQL you did not write (an agent's, a colleague's):
 it runs exactly one read-only query (SELECT, FROM, WITH, DESCRIBE, SHOW,
 SUMMARIZE) over the views above, in a DuckDB sandbox that can open only the
@@ -37,6 +42,7 @@ examples:
   pt duck calibration --json
   pt duck --sql "SELECT action, count(*) FROM decisions GROUP BY 1"
   pt duck --sql "FROM pt_ledger('RUN_ID', 4242, 123456)"
+  pt duck --fleet --sql "SELECT host, count(*) FROM runs GROUP BY host"
 """
 
 
@@ -59,6 +65,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--limit", type=positive_count, metavar="N", help="at most N rows")
     p.add_argument("--since", type=days, metavar="DAYS", help="top: only the last DAYS days")
     p.add_argument("--bins", type=positive_count, default=10, metavar="N", help="calibration bins")
+    p.add_argument("--fleet", action="store_true",
+                   help="a fleet lake: read every host's partition (views gain a host column); "
+                        "by default only this host's")
     p.add_argument("--lake", metavar="DIR",
                    help="telemetry lake directory (default $PT_LAKE, else $XDG_DATA_HOME/pt/lake)")
     p.add_argument("--json", action="store_true", help="print one versioned JSON object")
@@ -99,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
     from pt.ui.duck_view import print_report, print_why, report_json
 
     try:
-        lake = duck.open_lake(args.lake, tables=("decisions", "proc_inference"), macros=False) \
-            if report == "why" else duck.open_lake(args.lake)
+        lake = duck.open_lake(args.lake, tables=("decisions", "proc_inference"), macros=False, fleet=args.fleet) \
+            if report == "why" else duck.open_lake(args.lake, fleet=args.fleet)
     except (OSError, duckdb.Error) as exc:
         return _fail(args, "lake_error", f"cannot open the lake: {exc}", ERROR)
     notes = []

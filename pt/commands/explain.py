@@ -60,13 +60,19 @@ def run(args: argparse.Namespace) -> int:
         return not_found(args, f"no process with pid {args.pid} (it may have exited)")
     row = int(rows[0])
     changers = mind_changers(t)[row]
+    from pt.config import CATEGORICAL_LEVELS
+    from pt.learn.conformal import for_process
+    lifetime = for_process(CATEGORICAL_LEVELS["command"][t.context.command_category[row]],
+                           float(t.snapshot["elapsed_s"][row]) + t.at_s)
     if args.json:
         from pt.ui.explain_view import explain_json
         from pt.ui.result import print_json
-        print_json(explain_json(t, row, changers))
+        result = explain_json(t, row, changers)
+        result["data"]["remaining_lifetime"] = lifetime
+        print_json(result)
     else:
         from pt.ui.explain_view import print_explain
-        print_explain(t, row, changers)
+        print_explain(t, row, changers, lifetime=lifetime)
     return OK
 
 

@@ -1,4 +1,4 @@
-"""``pt lake``: look after the telemetry lake (info, prune, compact, check, export)."""
+"""``pt lake``: look after the telemetry lake (info, prune, compact, check, export, fleet)."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +16,9 @@ examples:
   pt lake check                     read every page of every file; quarantine the unreadable
   pt lake export /tmp/share --rekey         a copy with every hash re-keyed (fresh key)
   pt lake export /tmp/share --drop-hashes   a copy with the hashes removed
+  pt lake fleet --lake /mnt/pt-fleet        make a shared lake a fleet lake: every host
+                                            writes under host=<name>/ ($PT_HOST, else the
+                                            host name); pt duck --fleet reads them all
 """
 
 
@@ -24,7 +27,7 @@ def add_parser(subparsers) -> None:
         "lake", help="manage the telemetry lake (info, prune, compact, check, export)",
         description="Inspect and maintain the telemetry lake.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=("info", "prune", "compact", "check", "export"), metavar="ACTION",
+    p.add_argument("action", choices=("info", "prune", "compact", "check", "export", "fleet"), metavar="ACTION",
                    help="info, prune, compact, check or export")
     p.add_argument("destination", nargs="?", metavar="DEST", help="export: the directory to write")
     p.add_argument("--keep", metavar="AGE", help="prune: keep this much history (30d, 12h, 2w)")
@@ -62,6 +65,7 @@ def info(root) -> dict:
     except (OSError, ValueError):
         kid = None
     return {"lake": str(root), "exists": root.is_dir(), "schema_version": SCHEMA_VERSION,
+            "fleet": lakes.is_fleet(root), "hosts": lakes.hosts_in(root),
             "tables": tables, "quarantined": [str(p) for p in lakes.quarantined(root)],
             "key_file": str(key_path()), "key_id": kid}
 
@@ -114,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
         elif args.action == "compact":
             with lakes.maintenance(root):
                 data = lakes.compact(root)
+        elif args.action == "fleet":
+            host = lakes.host_name()
+            lakes.make_fleet(root)
+            data = {"lake": str(root), "host": host, "hosts": lakes.hosts_in(root)}
         elif args.action == "check":
             with lakes.maintenance(root):
                 data = check(root)

@@ -72,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
             print_json(error_envelope("plan", code="not_found", message=message))
         return NOT_FOUND
     plan = make_plan(t, selection, do=args.do)
+    if t.kill_gate and not args.do:
+        from pt.ui.text import escape
+        print(escape(f"pt plan: note: {t.kill_gate}"), file=sys.stderr)
     warn_gave_up(args)
     path = save_plan(plan)
     if telemetry_enabled(args) and not args.at:      # the decisions that outcomes will be joined to

@@ -9,6 +9,8 @@ a* = argmin_a sum_C L(a, C) P(C | x)  (idea B, 5.1), with
 - kills across the scan limited to the largest set whose mean local false
   discovery rate lfdr = P(useful | x) is at most alpha (idea AT, 5.8);
 - the SPRT boundary of idea I reported beside the log posterior odds;
+- no kill at all while ``kill_gate`` says why (the learning loop's
+  false-kill bound is above the policy's target: :mod:`pt.learn.gate`);
 - hysteresis: a process keeps the action last recommended for it unless the
   least-loss action saves more than ``policy.stability.margin`` (kill and
   restart are never held; every gate below still applies to a held action).
@@ -35,6 +37,7 @@ DEMOTED_ROBUST = "robust"    # kill not optimal for every prior in the credal se
 DEMOTED_FDR = "fdr"          # kill set trimmed to keep the false-kill rate <= alpha
 DEMOTED_VETO = "veto"        # a hard veto protects the process
 DEMOTED_HELD = "held"        # the previous recommendation, within the stability margin
+DEMOTED_BOUND = "bound"      # the learned false-kill bound is above the policy's target
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,8 @@ def credal_vertices(policy: Policy) -> np.ndarray:
 
 
 def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
-           available: np.ndarray, protected: np.ndarray, previous: np.ndarray | None = None) -> Decision:
+           available: np.ndarray, protected: np.ndarray, previous: np.ndarray | None = None,
+           kill_gate: str | None = None) -> Decision:
     """Choose every process's action; see the module docstring for the rules.
 
     ``available`` ``(n, 7)`` says which actions the machine can perform for
@@ -110,6 +114,7 @@ def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
     processes under a hard veto (keep only). ``previous`` ``(n,)``: the
     action last recommended for each process (-1: none), held unless the
     best action's expected loss is lower by more than the policy's margin.
+    ``kill_gate``: why no kill may be recommended now (None: kills may be).
     """
     n = inference.log_posterior.shape[0]
     available = np.ascontiguousarray(available, dtype=bool)
@@ -142,6 +147,10 @@ def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
     not_robust = (best == KILL) & ~kill_robust
     demoted[not_robust] = DEMOTED_ROBUST
     best = np.where(not_robust, fallback, best)
+    if kill_gate:
+        gated = (best == KILL) & ~protected
+        demoted[gated] = DEMOTED_BOUND
+        best = np.where(gated, fallback, best)
 
     # FDR gate on the kill set: lfdr = P(useful | x), smallest first.
     lfdr = post[:, USEFUL]

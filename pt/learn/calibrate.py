@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pt.config import CATEGORICAL_LEVELS, CLASSES, PAIR_DOMAINS
-from pt.learn import model
+from pt.learn import model, ppc
 from pt.learn.labels import ONE_LABEL_SQL
 
 #: Labelled processes a (category, class) group needs before its CPU-window
@@ -54,20 +54,20 @@ RECORD_SQL = f"""
     exact AS (
         SELECT o.boot_id, o.pid, o.start_ticks, o.label, o.observed_by, o.conflict,
                d.run_id AS verdict_run, d.ts AS verdict_ts, d.action AS verdict_action, d.lfdr,
-               d.command_category
+               d.command_category, __HOST__ AS host
         FROM one o JOIN decisions d
           ON d.run_id = o.verdict_run_id AND d.boot_id = o.boot_id AND d.pid = o.pid
          AND d.start_ticks = o.start_ticks),
     latest AS (
         SELECT o.boot_id, o.pid, o.start_ticks, o.label, o.observed_by, o.conflict,
                d.run_id AS verdict_run, d.ts AS verdict_ts, d.action AS verdict_action, d.lfdr,
-               d.command_category
+               d.command_category, __HOST__ AS host
         FROM (SELECT * FROM one WHERE verdict_run_id IS NULL) o ASOF JOIN decisions d
           ON o.boot_id = d.boot_id AND o.pid = d.pid AND o.start_ticks = d.start_ticks AND o.ts >= d.ts)
     SELECT r.label, r.observed_by, r.conflict, r.verdict_action, r.lfdr, r.command_category,
            f.cpu_ticks, f.window_ticks,
            coalesce(l.killed_ts, l.exit_ts, l.alive_ts) - (r.verdict_ts - f.age_s) AS lived_s,
-           l.killed_ts IS NULL AND l.exit_ts IS NOT NULL AS ended
+           l.killed_ts IS NULL AND l.exit_ts IS NOT NULL AS ended, r.host
     FROM (SELECT * FROM exact UNION ALL SELECT * FROM latest) r
     LEFT JOIN proc_features f
       ON f.run_id = r.verdict_run AND f.boot_id = r.boot_id AND f.pid = r.pid AND f.start_ticks = r.start_ticks
@@ -90,16 +90,19 @@ class Record:
     lived_s: np.ndarray          # seconds from its start to its end (ended) or last sight; nan unknown
     ended: np.ndarray            # bool: a later scan found it gone
     unmatched: int = 0           # labels with no verdict to join
+    host: np.ndarray | None = None   # host names (a fleet read; None for files written without one)
 
     def __len__(self) -> int:
         return len(self.label)
 
 
 def read_record(lake) -> Record:
-    """The labelled record of an open :class:`pt.telemetry.duck.Lake`."""
-    _, rows = lake.query(RECORD_SQL)
+    """The labelled record of an open :class:`pt.telemetry.duck.Lake` (with
+    each process's host when the lake was opened for the whole fleet)."""
+    fleet = lake.hosts is None
+    _, rows = lake.query(RECORD_SQL.replace("__HOST__", "d.host" if fleet else "NULL::VARCHAR"))
     labelled = lake.query(f"SELECT count(*) FROM ({ONE_LABEL_SQL})")[1][0][0]
-    cols = list(zip(*rows)) if rows else [()] * 10
+    cols = list(zip(*rows)) if rows else [()] * 11
 
     def arr(i, dtype, fill=None):
         values = [fill if v is None else v for v in cols[i]]
@@ -108,7 +111,7 @@ def read_record(lake) -> Record:
     return Record(arr(0, object), arr(1, object), arr(2, bool, False), arr(3, object),
                   arr(4, np.float64, np.nan), arr(5, object, "unknown"), arr(6, np.int64, -1),
                   arr(7, np.int64, -1), arr(8, np.float64, np.nan), arr(9, bool, False),
-                  unmatched=int(labelled) - len(rows))
+                  unmatched=int(labelled) - len(rows), host=arr(10, object, "") if fleet else None)
 
 
 def last_verdict(lake_dir, target: dict) -> tuple[dict | None, list[str]]:
@@ -191,6 +194,11 @@ def calibrate(record: Record, shipped, *, confidence: float = 0.95, target: floa
                            "shipped": list(parent), "learned": [a, b]})
     result["cpu_window"] = groups
     survival, result["survival"] = survival_update(record, shipped)
+    if record.host is not None:
+        result["fleet"] = fleet_update(record, shipped)
+        mine = result["fleet"]["hosts"].get(result["fleet"]["this_host"])
+        result["class_prior"]["learned"] = mine["learned"] if mine else result["fleet"]["fleet_prior"]
+    result["ppc"] = ppc.check(record, _model_params(shipped))
     overlay = {"class_prior": result["class_prior"]["learned"]}
     if by_category:
         overlay["cpu_window"] = {"by_category": by_category}
@@ -198,6 +206,31 @@ def calibrate(record: Record, shipped, *, confidence: float = 0.95, target: floa
         overlay["survival"] = {"by_category": survival}
     result["overlay"] = overlay
     return result
+
+
+def _model_params(shipped):
+    """(term, category, class) -> the shipped (a, b): the category's value,
+    else the class's. The checks test the shipped model: the learned one is
+    fitted to this very record, so a check of it on the same record could
+    hardly fail."""
+    def params(term: str, category: str, c: str) -> tuple[float, float]:
+        return tuple(shipped.by_category[term].get(category, {}).get(c) or shipped.pairs[term][c])
+    return params
+
+
+def fleet_update(record: Record, shipped) -> dict:
+    """``data.fleet``: every host's class prior shrunk toward the fleet's
+    (:func:`pt.learn.model.fleet_prior`); this host's is the one learned.
+    Labels from files written without a host count for the fleet as host ``""``."""
+    from pt.telemetry.lake import host_name
+    hosts = sorted(set(record.host.tolist()))
+    counts = np.array([[((record.host == h) & (record.label == c)).sum() for c in CLASSES] for h in hosts],
+                      dtype=np.float64).reshape(len(hosts), len(CLASSES))
+    per_host, fleet, s_fleet, s_host = model.fleet_prior(counts, np.asarray(shipped.class_prior))
+    return {"this_host": host_name(), "fleet_prior": dict(zip(CLASSES, fleet.tolist())),
+            "strength_toward_shipped": s_fleet, "strength_toward_fleet": s_host,
+            "hosts": {h: {"n": int(counts[i].sum()), "learned": dict(zip(CLASSES, per_host[i].tolist()))}
+                      for i, h in enumerate(hosts)}}
 
 
 def survival_update(record: Record, shipped) -> tuple[dict, list[dict]]:
@@ -226,4 +259,5 @@ def survival_update(record: Record, shipped) -> tuple[dict, list[dict]]:
 
 def learned_section(result: dict, generation: int) -> dict:
     return {"generation": generation, "created_at": time.time(), "labels": result["labels"]["n"],
-            "strength": result["class_prior"]["strength"], "pac_bayes": result.get("pac_bayes")}
+            "strength": result["class_prior"]["strength"], "pac_bayes": result.get("pac_bayes"),
+            "alpha_investing": result.get("alpha_investing")}

@@ -3,6 +3,8 @@
 - :func:`class_prior_update`: the Dirichlet conjugate update of the class
   prior, its strength chosen by empirical Bayes (type-II maximum likelihood
   of the Dirichlet-multinomial);
+- :func:`fleet_prior`: per host, the class prior shrunk toward the fleet's
+  (hierarchical empirical Bayes across hosts);
 - :func:`beta_binomial_map`: per-category Beta parameters of the CPU-window
   evidence, shrunk toward their parent's (hierarchical: a rare category
   borrows strength);
@@ -80,6 +82,42 @@ def class_prior_update(counts: np.ndarray, prior_mean: np.ndarray,
     prior_mean = np.asarray(prior_mean, dtype=np.float64) / np.sum(prior_mean)
     s = eb_strength(counts, prior_mean) if strength is None else float(strength)
     return (s * prior_mean + counts) / (s + counts.sum()), s
+
+
+def fleet_strength(counts: np.ndarray, mean: np.ndarray) -> float:
+    """The strength s maximising the joint marginal likelihood of every host's
+    label counts ``counts`` ``(hosts, classes)`` under one Dirichlet(s * mean):
+    large when the hosts agree with the fleet's mix (a host's prior stays
+    near the fleet's), small when they differ (each follows its own labels).
+    Searched on log s within :data:`STRENGTH`."""
+    counts = np.asarray(counts, dtype=np.float64)
+    mean = np.asarray(mean, dtype=np.float64)
+    n = counts.sum(axis=1)
+
+    def loss(g):
+        alpha = np.exp(g[:, :1]) * mean                         # (points, classes)
+        a = alpha.sum(axis=1)[:, None]
+        return -(special.gammaln(a) - special.gammaln(n[None, :] + a)
+                 + (special.gammaln(counts[None] + alpha[:, None]) - special.gammaln(alpha[:, None])).sum(axis=2)
+                 ).sum(axis=1)
+
+    if n.sum() == 0:
+        return STRENGTH[1]
+    return float(np.exp(_refine(loss, [np.log(STRENGTH[0])], [np.log(STRENGTH[1])])[0]))
+
+
+def fleet_prior(counts: np.ndarray, shipped: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Hierarchical empirical Bayes across hosts, closed form at each level.
+
+    The fleet's class prior is the conjugate update of the shipped prior with
+    every host's labels together (:func:`class_prior_update`); each host's is
+    the posterior mean (s_H * fleet + n_h) / (s_H + N_h), with s_H the
+    across-host strength (:func:`fleet_strength`). Returns (per-host priors
+    ``(hosts, classes)``, fleet prior, fleet strength toward shipped, s_H)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    fleet, s_fleet = class_prior_update(counts.sum(axis=0), shipped)
+    s_host = fleet_strength(counts, fleet)
+    return (s_host * fleet + counts) / (s_host + counts.sum(axis=1, keepdims=True)), fleet, s_fleet, s_host
 
 
 def beta_binomial_loglik(k: np.ndarray, n: np.ndarray, a: float, b: float) -> float:

@@ -84,6 +84,8 @@ class Lake:
     root: Path
     con: duckdb.DuckDBPyConnection
     tables: tuple[str, ...] = TABLES
+    #: Host partitions read (None: every host, ``--fleet``); views of a fleet read have a ``host`` column.
+    hosts: frozenset[str] | None = frozenset()
     quarantined: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     files: dict[str, int] = field(default_factory=dict)
@@ -101,11 +103,14 @@ class Lake:
         dirs: list[dict] = []
         raw, compacted = lakes.table_files(self.root, table, skipped=dirs)
         raw = lakes.only_committed(table, raw, self._committed)
+        hosted = [] if self.hosts == frozenset() else lakes.only_committed(
+            table, lakes.host_files(self.root, table, self.hosts, skipped=dirs), self._committed)
         for d in dirs:
             self._skip(d["file"], d["reason"])
         parts, listed = [], []
         for files, hive, select in (
                 (raw, "{'date': DATE, 'run_id': VARCHAR}", "*"),
+                (hosted, "{'host': VARCHAR, 'date': DATE, 'run_id': VARCHAR}", "*"),
                 # month files: date from ts (UTC, like the writer's day partitions)
                 (compacted, "{'month': VARCHAR}", "* EXCLUDE (month), CAST(to_timestamp(ts) AS DATE) AS date")):
             good = []
@@ -124,6 +129,8 @@ class Lake:
         self.in_views[table] = listed
         if not parts:
             parts.append(empty_select(table))
+        if self.hosts is None:                       # a fleet read: every view says which host
+            parts.append("SELECT NULL::VARCHAR AS host WHERE false")
         return " UNION ALL BY NAME ".join(parts)
 
     def _set_aside(self, path: Path, reason: str) -> None:
@@ -252,18 +259,21 @@ class Lake:
         return None
 
 
-def open_lake(lake=None, *, tables: tuple[str, ...] = TABLES, macros: bool = True) -> Lake:
+def open_lake(lake=None, *, tables: tuple[str, ...] = TABLES, macros: bool = True, fleet: bool = False) -> Lake:
     """Open the lake (``--lake``, ``$PT_LAKE`` or the default) in an in-memory
     DuckDB: views of ``tables`` (all by default) and the report macros (which
     need every view). Binding a view reads its files' footers, so a command
-    that needs two tables opens only those."""
+    that needs two tables opens only those. In a fleet lake the views read
+    this host's partition (and files without a host), or with ``fleet``
+    every host's, with a ``host`` column."""
     root = lakes.lake_root(lake)
     base = lakes.open_root(root)                   # refused here if it is not a private directory
     if base is not None:
         base.close()
+    hosts = None if fleet else frozenset({lakes.host_name()}) if lakes.is_fleet(root) else frozenset()
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
-    opened = Lake(root, con, tables if not macros else TABLES)
+    opened = Lake(root, con, tables if not macros else TABLES, hosts=hosts)
     opened.refresh()
     if macros:
         for statement in reports_sql().split("\n;\n"):

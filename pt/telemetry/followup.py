@@ -66,12 +66,19 @@ def identity_key(pid: np.ndarray, start_ticks: np.ndarray) -> np.ndarray:
     return (np.asarray(start_ticks, dtype=np.uint64) << np.uint64(22)) | np.asarray(pid, dtype=np.uint64)
 
 
+def pending_file(root: Path) -> str:
+    """The watch list's name: one per host in a fleet lake (a host follows up
+    only its own processes; another's would all look gone)."""
+    from pt.telemetry import lake as lakes
+    return f"pending-host={lakes.host_name()}.arrow" if lakes.is_fleet(root) else PENDING_FILE
+
+
 def read_pending(root: Path) -> pa.Table:
     """The watch list, or an empty one (none yet, or unreadable: it is
     rebuilt from the next scans, a watch list is never worth failing a scan)."""
     try:
         with safefs.private_dir(root, create=False) as base, base.sub(FOLLOWUP_DIR) as d:
-            table = pa.ipc.open_file(pa.BufferReader(d.read_bytes(PENDING_FILE))).read_all()
+            table = pa.ipc.open_file(pa.BufferReader(d.read_bytes(pending_file(root)))).read_all()
         return table.select(PENDING_SCHEMA.names).cast(PENDING_SCHEMA)
     except Exception:   # noqa: BLE001 - missing or corrupt: start a new list
         return PENDING_SCHEMA.empty_table()
@@ -82,7 +89,7 @@ def write_pending(root: Path, table: pa.Table) -> None:
     with pa.ipc.new_file(sink, PENDING_SCHEMA) as out:
         out.write_table(table)
     with safefs.private_dir(root) as base, base.sub(FOLLOWUP_DIR, create=True) as d:
-        d.replace(PENDING_FILE, sink.getvalue().to_pybytes(), sync=False)
+        d.replace(pending_file(root), sink.getvalue().to_pybytes(), sync=False)
 
 
 def _col(table: pa.Table, name: str) -> np.ndarray:

@@ -7,6 +7,13 @@ Layout (hive-style, readable by DuckDB, Spark, Trino)::
     <lake>/<table>/month=YYYY-MM/compacted-<id>.parquet            a month of runs, after compaction
     <lake>/_quarantine/...                                         corrupt files, moved aside
 
+A fleet lake (one shared directory many hosts write to; it has a ``_fleet``
+marker file, :func:`make_fleet`) puts every host's rows under its own
+partition, ``<lake>/<table>/host=<name>/date=YYYY-MM-DD/run_id=<id>/...``,
+the name from ``$PT_HOST`` or the machine's host name, validated as a path
+component (:func:`check_host`). Readers take both layouts: files written
+before the lake became a fleet lake have no host.
+
 Compaction merges a month, not a day: what makes a query over a month slow
 is the number of files (each costs an open and a footer parse), so a month
 of hourly scans becomes one file per table, sorted by time. Row groups are
@@ -32,6 +39,7 @@ import datetime as _dt
 import os
 import re
 import secrets
+import socket
 import time
 from pathlib import Path
 
@@ -52,6 +60,10 @@ _MONTH_DIR = re.compile(r"month=(\d{4}-\d{2})")
 ROW_GROUP = 131_072
 _RUN_DIR = re.compile(r"run_id=([A-Za-z0-9._-]+)")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+FLEET_MARKER = "_fleet"
+HOST_ENV = "PT_HOST"
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_HOST_DIR = re.compile(r"host=([A-Za-z0-9][A-Za-z0-9._-]{0,62})")
 #: A keyed hash as stored inside redacted tokens and texts: kind, colon, 16 hex digits.
 _HASHED = re.compile(r"(?<![0-9A-Za-z])([puh]):([0-9a-f]{16})(?![0-9a-f])")
 
@@ -81,8 +93,42 @@ def check_id(run_id: str) -> str:
     return run_id
 
 
+def check_host(name: str) -> str:
+    """A host name safe as a partition value (a path component DuckDB, Spark
+    and Trino read back unchanged), or ``LakeError`` naming it."""
+    if not isinstance(name, str) or not _HOST.fullmatch(name):
+        shown = name.encode("unicode_escape", "backslashreplace").decode("ascii") if isinstance(name, str) else name
+        raise LakeError(f"host name must be 1-63 of [A-Za-z0-9._-], starting with a letter or digit, "
+                        f"got {shown!r} (set ${HOST_ENV})")
+    return name
+
+
+def host_name() -> str:
+    """This host's name in a fleet lake: ``$PT_HOST``, else the first label of the host name."""
+    return check_host(os.environ.get(HOST_ENV) or socket.gethostname().split(".")[0])
+
+
+def is_fleet(root: Path) -> bool:
+    """Whether ``root`` is a fleet lake (its ``_fleet`` marker is a regular file)."""
+    import stat
+    try:
+        return stat.S_ISREG(os.lstat(Path(root) / FLEET_MARKER).st_mode)
+    except OSError:
+        return False
+
+
+def make_fleet(root: Path) -> Path:
+    """Mark ``root`` (created, private, if needed) as a fleet lake."""
+    with safefs.private_dir(root) as d:
+        d.replace(FLEET_MARKER, b'{"format": 1}\n')
+    return Path(root) / FLEET_MARKER
+
+
 def partition(root: Path, table: str, ts: float, run_id: str) -> Path:
-    return root / table / f"date={day(ts)}" / f"run_id={check_id(run_id)}"
+    """Where one run's (or batch's) file of ``table`` goes: under this host's
+    partition in a fleet lake."""
+    base = root / table / f"host={host_name()}" if is_fleet(root) else root / table
+    return base / f"date={day(ts)}" / f"run_id={check_id(run_id)}"
 
 
 def _rel(root: Path, path: Path) -> tuple[str, ...]:
@@ -176,6 +222,59 @@ def table_files(root: Path, table: str, skipped: list | None = None) -> tuple[li
     return raw, compacted
 
 
+def host_files(root: Path, table: str, hosts: frozenset[str] | None = None,
+               skipped: list | None = None) -> list[Path]:
+    """The per-run files of ``table`` in host partitions (of ``hosts``, else
+    every host), sorted; directories as :func:`table_files` treats them."""
+    out: list[Path] = []
+    base = open_root(root)
+    if base is None:
+        return out
+
+    def sub(d: safefs.Dir, name: str) -> safefs.Dir | None:
+        try:
+            return d.sub(name)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except safefs.UnsafeDirectory as exc:
+            if skipped is None:
+                raise
+            skipped.append({"file": str(d.path / name), "reason": str(exc)})
+            return None
+
+    def walk(d: safefs.Dir, pattern: re.Pattern, depth: int) -> None:
+        for entry in sorted(d.entries(), key=lambda e: e.name):
+            if depth == 0:
+                if entry.name.endswith(".parquet") and not entry.name.startswith(".") \
+                        and entry.is_file(follow_symlinks=False):
+                    out.append(d.path / entry.name)
+                continue
+            m = pattern.fullmatch(entry.name)
+            if m and (depth != 3 or hosts is None or m.group(1) in hosts) and (child := sub(d, entry.name)):
+                with child:
+                    walk(child, {3: _DATE_DIR, 2: _RUN_DIR, 1: None}[depth], depth - 1)
+
+    with base:
+        tdir = sub(base, table)
+        if tdir is not None:
+            with tdir:
+                walk(tdir, _HOST_DIR, 3)
+    return out
+
+
+def hosts_in(root: Path) -> list[str]:
+    """The hosts with a partition of ``runs``."""
+    base = open_root(root)
+    if base is None:
+        return []
+    with base:
+        try:
+            with base.sub("runs") as d:
+                return sorted(m.group(1) for e in d.entries() if (m := _HOST_DIR.fullmatch(e.name)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+
 def committed_runs(root: Path) -> set[str]:
     """The run ids whose ``runs`` row is on disk. The writer publishes ``runs``
     last, so it is a scan's commit marker: rows of the other scan tables
@@ -183,6 +282,7 @@ def committed_runs(root: Path) -> set[str]:
     mid-write; or still writing) are read by no view and merged by no
     compaction."""
     raw, compacted = table_files(root, "runs", skipped=[])
+    raw += host_files(root, "runs", skipped=[])
     done = {_RUN_DIR.fullmatch(f.parent.name).group(1) for f in raw}
     for f in compacted:
         try:

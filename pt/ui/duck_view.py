@@ -172,6 +172,9 @@ def print_lake(action: str, data: dict) -> None:
             console.print(text(f"quarantined {q}", "yellow"))
         if not any(t["files_in"] for t in data["tables"].values()):
             console.print(text("nothing to compact"))
+    elif action == "fleet":
+        console.print(text(f"{data['lake']} is a fleet lake: this host writes under host={data['host']}/ "
+                           f"(hosts so far: {', '.join(data['hosts']) or 'none'}); pt duck --fleet reads them all"))
     elif action == "check":
         console.print(text(f"{plural(data['files_checked'], 'file')} checked, {len(data['quarantined'])} quarantined"))
         for q in data["quarantined"]:

@@ -108,7 +108,17 @@ def _memory_note(p: dict) -> str:
     return out + (f"  swap {format_bytes(int(swap))}" if swap is not None and swap > 0 else "")
 
 
-def print_explain(t, row: int, changers: list[str], console: Console | None = None) -> None:
+def lifetime_line(life: dict) -> str:
+    """The conformal remaining-lifetime bound (pt.learn.conformal) as one line."""
+    if life.get("within_s") is None:
+        return f"remaining lifetime: {life.get('note', 'no bound')}"
+    return (f"remaining lifetime: likely to exit within {format_duration(life['within_s'])} "
+            f"({life['coverage']:.0%} conformal, from {life['n']} exits of {life['category']} processes; "
+            f"valid if it is like those that ended while followed up)")
+
+
+def print_explain(t, row: int, changers: list[str], console: Console | None = None,
+                  lifetime: dict | None = None) -> None:
     console = console or make_console()
     p = _row_columns(t, row)
     header = line(
@@ -133,9 +143,12 @@ def print_explain(t, row: int, changers: list[str], console: Console | None = No
                                 "policy's intervals, so it was not recommended",
                       "fdr": "kill was trimmed by the FDR gate on this scan's kill set",
                       "veto": "a hard veto overrides the least-loss action",
+                      "bound": t.kill_gate or "kill withheld by the learned false-kill bound",
                       "held": "held: pt recommended this action for this process last time, and the "
                               "least-loss action would save no more than the policy's stability margin"
                       }.get(p["demoted"], str(p["demoted"])))
+    if lifetime is not None:
+        notes.append(lifetime_line(lifetime))
     boundary = t.decision.sprt_boundary[row]
     shown = f"{boundary:+.2f}" if np.isfinite(boundary) else ("+∞ (never)" if boundary > 0 else "-∞ (always)")
     notes.append(f"two-class SPRT: log odds abandoned:useful {p['log_odds']:+.2f} vs kill boundary "

@@ -145,6 +145,8 @@ def print_scan_json(view, *, top: int | None, triage=None, telemetry: dict | Non
     }
     if view.recommended is not None:
         data["summary"] |= {"recommended": view.recommended, "protected_by": view.protected}
+        if view.kill_withheld:
+            data["summary"]["kill_withheld"] = view.kill_withheld
     if triage is not None:
         data["model"] = {
             "priors": {"source": triage.priors.source, "digest": triage.priors.digest},

@@ -55,6 +55,7 @@ class ScanView:
     sort: str
     recommended: dict[str, int] | None = None
     protected: dict[str, int] | None = None
+    kill_withheld: dict | None = None        # {"count", "why"} while the learned kill gate binds
 
     def __len__(self) -> int:
         return len(self.snapshot)
@@ -138,7 +139,7 @@ def select_rows(snapshot: Snapshot, *, uids: set[int] | None, kernel_threads: bo
     chosen = snapshot.take(keep)
     columns = process_columns(chosen, None if wanted is None else
                               [n for n in wanted if n in PROCESS_FIELD_NAMES])
-    recommended = protected = None
+    recommended = protected = withheld = None
     if triage is not None:
         verdicts = verdict_columns(triage, None if wanted is None else
                                    [n for n in wanted if n not in PROCESS_FIELD_NAMES])
@@ -147,6 +148,9 @@ def select_rows(snapshot: Snapshot, *, uids: set[int] | None, kernel_threads: bo
         recommended = _counts(np.asarray(ACTIONS)[triage.decision.action[keep]])
         reasons = triage.protected_by[keep]
         protected = _counts([veto_rule(r) for r in reasons[np.not_equal(reasons, None)]])
+        if getattr(triage, "kill_gate", None):
+            withheld = {"count": int(np.equal(triage.decision.demoted[keep], "bound").sum()),
+                        "why": triage.kill_gate}
     if sort == "attention" and triage is not None:
         order = attention_order(triage, np.flatnonzero(keep))
         order = order[::-1] if reverse else order
@@ -154,7 +158,7 @@ def select_rows(snapshot: Snapshot, *, uids: set[int] | None, kernel_threads: bo
         order = _sort_order(columns, chosen["pid"], sort, reverse)
     return ScanView(chosen.take(order), {k: v[order] for k, v in columns.items()}, table,
                     total=len(snapshot), hidden_kernel_threads=hidden, sort=sort,
-                    recommended=recommended, protected=protected)
+                    recommended=recommended, protected=protected, kill_withheld=withheld)
 
 
 def _cell(field_name: str, value) -> Text:
@@ -219,6 +223,9 @@ def summary_lines(view: ScanView) -> list[Text]:
         out += [veto_note(view.protected),
                 line(("to change a veto, set its key in ~/.config/pt/policy.json; "
                       "the EVIDENCE glyphs: pt scan --legend", "dim"))]
+    if view.kill_withheld:
+        out.append(line((f"{view.kill_withheld['count']:,} kill recommendations withheld: ", "bold"),
+                        view.kill_withheld["why"].removeprefix("kill withheld: ")))
     return out
 
 

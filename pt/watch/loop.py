@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pt.config import ACTIONS, CLASSES
+from pt.config import ACTIONS, CLASSES, load_policy
 from pt.watch.guardrail import EDetector
 from pt.watch.modes import ModeController
 from pt.watch.pressure import MemoryForecast, Urgency, read_pressure
@@ -187,12 +187,10 @@ class Watcher:
         ``pt calibrate``) not above its target where there is one."""
         if not self.allow_kill:
             return False
-        from pt.learn.store import read_learned
-        learned = read_learned()
-        bound = (learned[1].get("pac_bayes") or {}) if learned else {}
-        if isinstance(bound, dict) and bound.get("below_target") is False:
-            step.note = (f"kill withheld: the false-kill bound {bound.get('false_kill_bound')} from pt calibrate "
-                         f"is above its target {bound.get('target')}")
+        from pt.learn.gate import kill_gate
+        why = kill_gate(self.policy or load_policy())
+        if why:
+            step.note = why
             return False
         return True
 
