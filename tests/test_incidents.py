@@ -278,3 +278,43 @@ def children(pid: int) -> list[int]:
             return [int(c) for c in f.read().split()]
     except OSError:
         return []
+
+
+# --- the scan summary -------------------------------------------------------------------
+
+@linux
+def test_scan_names_a_runaway_tree_its_window_showed(tmp_path):
+    """`pt scan --json` judges incidents from its own window: a calm parent
+    over two spinners shows in ``data.summary.incidents``."""
+    import json
+
+    from pt.testing import run_pt
+    with tree([sys.executable, "-c", RUNAWAY]) as parent:
+        summaries = []
+
+        def named():
+            out = run_pt("scan", "--json", "--top", "1", "--no-telemetry", cwd=tmp_path)
+            summaries[:] = [json.loads(out.stdout)["data"]["summary"]]
+            return any(i["pid"] == parent.pid for i in summaries[0]["incidents"])
+        wait_for(named, timeout=60, interval=0)
+        mine = next(i for i in summaries[0]["incidents"] if i["pid"] == parent.pid)
+        assert mine["kind"] == "runaway_tree" and mine["recommendation"]["action"] == "throttle"
+
+
+def test_the_summary_line_names_incidents_or_says_how_to_see_more():
+    import io
+
+    from pt.infer.incidents import Incident
+    from pt.ui.scan_view import incidents_note
+    from pt.ui.text import SafeConsole
+
+    def shown(incidents):
+        buf = io.StringIO()
+        SafeConsole(file=buf, width=200, color_system=None).print(incidents_note(tuple(incidents), 0.3))
+        return buf.getvalue()
+    assert "run pt incidents --window 5 for more" in shown([])
+    flood = Incident("short_job_flood", 0, 4242, 1, "x\x1b[2J", ("x",), {}, "w", 2.5, "medium", "throttle")
+    vetoed = Incident("respawn_loop", 1, 1, 1, "systemd", (), {}, "w", 1.0, "low", "keep", "pid 1 (init)")
+    text = shown([flood, vetoed])
+    assert "short_job_flood at 4242 (throttle tree)" in text and "respawn_loop at 1 (keep)" in text
+    assert "\x1b" not in text

@@ -73,10 +73,7 @@ class Sampler:
 def watch(window_s: float = DEFAULT_WINDOW_S, interval: float = SAMPLE_INTERVAL_S):
     """A quick scan over ``window_s`` with the table read every ``interval``
     during it and once after; returns ``(triage, incidents)``."""
-    import numpy as np
-
     from pt.collect import collect
-    from pt.infer.incidents import Thresholds, detect
     from pt.triage import triage
 
     sampler = Sampler(interval)
@@ -85,12 +82,20 @@ def watch(window_s: float = DEFAULT_WINDOW_S, interval: float = SAMPLE_INTERVAL_
     finally:
         samples = sampler.stop()
     samples.append(collect())
+    return t, judge(t, samples)
+
+
+def judge(t, samples=()) -> list:
+    """The incidents of a quick scan ``t`` and any later reads of the table
+    (none: what the scan's own window shows, as ``pt scan`` says)."""
+    import numpy as np
+
+    from pt.infer.incidents import Thresholds, detect
     g = t.context.genealogy
-    reaper = t.snapshot["pid"] == 1
+    reaper = np.asarray(t.snapshot["pid"] == 1)
     reaper[g.parent_row[g.parent_is_reaper & (g.parent_row >= 0)]] = True
-    found = detect([t.snapshot, *samples], t.window, reaper=np.asarray(reaper), protected=t.protected_by,
-                   thresholds=Thresholds.of(t.priors))
-    return t, found
+    return detect([t.snapshot, *samples], t.window, reaper=reaper, protected=t.protected_by,
+                  thresholds=Thresholds.of(t.priors))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -145,6 +145,9 @@ def print_scan_json(view, *, top: int | None, triage=None, telemetry: dict | Non
     }
     if view.recommended is not None:
         data["summary"] |= {"recommended": view.recommended, "protected_by": view.protected}
+    if view.incidents is not None:
+        from pt.ui.incidents_view import incident_json
+        data["summary"]["incidents"] = [incident_json(i) for i in view.incidents]
     if triage is not None:
         data["model"] = {
             "priors": {"source": triage.priors.source, "digest": triage.priors.digest},
