@@ -318,3 +318,30 @@ def test_the_summary_line_names_incidents_or_says_how_to_see_more():
     text = shown([flood, vetoed])
     assert "short_job_flood at 4242 (throttle tree)" in text and "respawn_loop at 1 (keep)" in text
     assert "\x1b" not in text
+
+
+# --- thresholds from priors.json --------------------------------------------------------
+
+@pytest.mark.parametrize("section, key", [
+    ({"flood_min": 0}, "incidents.flood_min"),
+    ({"flood_min": 2.5}, "incidents.flood_min"),
+    ({"storm_probability": 1.5}, "incidents.storm_probability"),
+    ({"lookback_s": -1}, "incidents.lookback_s"),
+    ({"offspring_prior": [1.0]}, "incidents.offspring_prior"),
+    ({"offspring_prior": [1.0, 0]}, "incidents.offspring_prior[1]"),
+    ({"storm_rate": 3}, "incidents.storm_rate"),
+])
+def test_bad_incident_thresholds_are_rejected_naming_the_key(tmp_path, section, key):
+    import json
+
+    from pt.config import ConfigError, load_priors, shipped_priors
+    from importlib import resources
+    doc = json.loads(resources.files("pt.data").joinpath("priors.json").read_text())
+    doc["incidents"] = section
+    path = tmp_path / "priors.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError) as info:
+        load_priors(path)
+    assert info.value.key == key
+    from pt.infer.incidents import Thresholds
+    assert Thresholds.of(shipped_priors()) == Thresholds()      # the shipped file states the defaults
