@@ -345,3 +345,24 @@ def test_bad_incident_thresholds_are_rejected_naming_the_key(tmp_path, section, 
     assert info.value.key == key
     from pt.infer.incidents import Thresholds
     assert Thresholds.of(shipped_priors()) == Thresholds()      # the shipped file states the defaults
+
+
+@linux
+def test_pt_incidents_on_a_hostile_procfs_tree(tmp_path):
+    """A recorded tree with a parent cycle, a missing parent, a child started
+    before its parent and control characters in names: a result, no traceback."""
+    import json
+
+    from pt.testing import add_proc, make_tree, run_pt
+    root = make_tree(tmp_path / "proc")
+    add_proc(root, 1, b"init", ppid=0, start=1)
+    add_proc(root, 20, b"a\x1b[2J", ppid=21, start=70_000)
+    add_proc(root, 21, b"b[/x]", ppid=20, start=70_000)
+    add_proc(root, 30, b"orphan", ppid=999, start=80_000)
+    add_proc(root, 40, b"early", ppid=41, start=60_000)
+    add_proc(root, 41, b"late", ppid=1, start=90_000)
+    env = {**os.environ, "PT_PROCFS_PATH": str(root)}
+    out = run_pt("incidents", "--window", "0.3", "--json", cwd=tmp_path, env=env)
+    assert json.loads(out.stdout)["data"]["incidents"] == []
+    shown = run_pt("incidents", "--window", "0.3", cwd=tmp_path, env=env)
+    assert "Traceback" not in shown.stderr and "\x1b" not in shown.stdout

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import threading
 
 DEFAULT_WINDOW_S = 3.0
@@ -47,11 +48,13 @@ def add_parser(subparsers) -> None:
 
 class Sampler:
     """Reads the whole process table every ``interval`` seconds on a thread,
-    from when the scan's first read is taken until :meth:`stop`."""
+    from when the scan's first read is taken until :meth:`stop`, which
+    raises what stopped the thread (an unreadable /proc), if anything."""
 
     def __init__(self, interval: float = SAMPLE_INTERVAL_S):
         self.interval = interval
         self.samples: list = []
+        self.failure: Exception | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -60,13 +63,18 @@ class Sampler:
 
     def _run(self) -> None:
         from pt.collect import collect
-        while not self._stop.wait(self.interval):
-            self.samples.append(collect())
+        try:
+            while not self._stop.wait(self.interval):
+                self.samples.append(collect())
+        except Exception as exc:           # noqa: BLE001 -- handed to the caller by stop()
+            self.failure = exc
 
     def stop(self) -> list:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        if self.failure is not None:
+            raise self.failure
         return self.samples
 
 
@@ -79,8 +87,11 @@ def watch(window_s: float = DEFAULT_WINDOW_S, interval: float = SAMPLE_INTERVAL_
     sampler = Sampler(interval)
     try:
         t = triage(window_s=window_s, on_snapshot=sampler.start)
-    finally:
-        samples = sampler.stop()
+    except BaseException:
+        with contextlib.suppress(Exception):    # the scan's own error is the one to report
+            sampler.stop()
+        raise
+    samples = sampler.stop()
     samples.append(collect())
     return t, judge(t, samples)
 
