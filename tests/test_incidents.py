@@ -366,3 +366,14 @@ def test_pt_incidents_on_a_hostile_procfs_tree(tmp_path):
     assert json.loads(out.stdout)["data"]["incidents"] == []
     shown = run_pt("incidents", "--window", "0.3", cwd=tmp_path, env=env)
     assert "Traceback" not in shown.stderr and "\x1b" not in shown.stdout
+
+
+def test_the_report_page_lists_incidents_escaped():
+    from pt.infer.incidents import Incident
+    from pt.report import incidents_section
+    hostile = Incident("runaway_tree", 0, 4242, 1, "x", ("<script>alert(1)</script>", "--password=hunter2"),
+                       {}, "2 descendants busy", 1.4, "low", "throttle", members=3)
+    page = incidents_section([hostile])
+    assert "runaway_tree" in page and "throttle tree (3 processes)" in page
+    assert "<script>" not in page and "hunter2" not in page
+    assert "pt incidents --window 5" in incidents_section([])
