@@ -377,3 +377,24 @@ def test_the_report_page_lists_incidents_escaped():
     assert "runaway_tree" in page and "throttle tree (3 processes)" in page
     assert "<script>" not in page and "hunter2" not in page
     assert "pt incidents --window 5" in incidents_section([])
+
+
+WRAPPED = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import os\\nif os.fork() == 0:\\n    pass\\nwhile True: pass"])
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+@linux
+def test_a_wrapper_over_one_busy_branch_is_no_runaway_tree():
+    """A calm wrapper over one child that spins with its own spinning child:
+    busy, but one branch: no runaway tree on the wrapper (the spinning child
+    is not calm, so it is no root either)."""
+    from pt.commands.incidents import watch
+    with tree([sys.executable, "-c", WRAPPED]) as wrapper:
+        wait_for(lambda: len(children(wrapper.pid)) == 1 and len(children(children(wrapper.pid)[0])) == 1)
+        ours = {wrapper.pid, children(wrapper.pid)[0]}
+        t, found = watch(1.5)
+        assert not [i for i in found if i.pid in ours and i.kind == "runaway_tree"], found

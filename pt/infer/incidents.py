@@ -12,8 +12,9 @@ detects four kinds of incident (docs/model.md, Lifecycle incidents):
   propagates itself: the Galton–Watson offspring mean of the burst's
   generations past the first, with a conjugate Gamma–Poisson posterior, is
   above 1 with high probability, and births per second are above a floor;
-- ``runaway_tree``: at least two descendants busy, their summed CPU demand
-  above a number of cores, while the root itself is calm;
+- ``runaway_tree``: at least two descendants busy, under two or more of the
+  root's children, their summed CPU demand above a number of cores, while
+  the root itself is calm;
 - ``short_job_flood``: many children that lived less than a second;
 - ``respawn_loop``: the same command line reborn under the same parent, one
   after the other's exit.
@@ -303,8 +304,9 @@ def _respawns(lv: Lives, kids: np.ndarray) -> tuple[int, int] | None:
 
 def _runaways(snapshot: Snapshot, window: Window, reaper: np.ndarray, th: Thresholds,
               lv: Lives) -> list[Incident]:
-    """Calm roots over at least two busy descendants whose summed demand is
-    above ``runaway_cores`` over the window (rows of the first read)."""
+    """Calm roots over at least two busy descendants, under two or more of
+    its children, whose summed demand is above ``runaway_cores`` over the
+    window (rows of the first read)."""
     from pt import kernels
     n = len(snapshot)
     if n == 0:
@@ -315,7 +317,11 @@ def _runaways(snapshot: Snapshot, window: Window, reaper: np.ndarray, th: Thresh
     busy = (share >= th.busy_share) & ~snapshot["kernel_thread"]
     sums = kernels.subtree_sums(parent, np.stack([share, busy.astype(float)], axis=1))
     below, busy_below = sums[:, 0] - share, sums[:, 1] - busy
-    candidate = (share < th.calm_share) & (busy_below >= 2) & (below >= th.runaway_cores) \
+    # Busy branches: children with a busy process in their subtree. A wrapper
+    # (timeout, a shell) over one busy program has one; a tree running away, two.
+    linked = (parent >= 0) & (sums[:, 1] > 0)
+    branches = np.bincount(parent[linked], minlength=n)
+    candidate = (share < th.calm_share) & (busy_below >= 2) & (branches >= 2) & (below >= th.runaway_cores) \
         & ~snapshot["kernel_thread"] & ~reaper
     deepest = kernels.subtree_sums(parent, candidate.astype(float)) == 1
     out = []
