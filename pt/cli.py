@@ -12,12 +12,12 @@ import sys
 
 from pt import __version__
 from pt.commands import (apply, calibrate, completion, config, deep_scan, doctor, duck, explain, feedback, history,
-                         lake, mcp, plan, report, scan, schema, undo, verify, watch)
+                         incidents, lake, mcp, plan, report, scan, schema, undo, verify, watch)
 from pt.config_errors import ConfigError
 from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED, USAGE
 
-COMMANDS = (scan, deep_scan, explain, plan, apply, verify, undo, history, config, duck, lake, feedback, calibrate,
-            watch, report, mcp, doctor, schema, completion)
+COMMANDS = (scan, deep_scan, explain, incidents, plan, apply, verify, undo, history, config, duck, lake, feedback,
+            calibrate, watch, report, mcp, doctor, schema, completion)
 
 EPILOG = """\
 examples:
@@ -26,6 +26,7 @@ examples:
   pt scan --tree               the process forest
   pt scan --json | jq '.data.processes[0]'
   pt explain 4242              why pt recommends what it does for pid 4242
+  pt incidents                 fork storms, runaway trees, short-job floods, respawn loops now
   pt deep-scan --max-time 30   watch the uncertain ones until the decisions settle
   pt plan --match pytest       freeze recommendations for matching processes into a plan
   pt apply PLAN_ID             confirm and carry out a plan (pt undo / pt verify afterwards)

@@ -270,6 +270,7 @@ class Priors:
     digest: str
     tree_coupling: float = 0.0  # Potts strength (nats) between parent and child classes
     memory_growth: dict | None = None  # class -> (steady, growing, shrinking) weights; the two scales in MB/s
+    incidents: dict | None = None  # lifecycle incident thresholds (pt.infer.incidents.Thresholds)
 
 
 REGIME_LEVELS = ("steady", "stopped", "started")
@@ -346,7 +347,7 @@ def shipped_priors() -> Priors:
 def _priors(doc: dict, file: str) -> Priors:
     """Validate a whole priors document (``file`` names it in errors)."""
     _only_keys(file, "", doc, ("version", "classes", "class_prior", *PAIR_FEATURES, "categorical",
-                               "timeseries", "tree"))
+                               "timeseries", "tree", "incidents"))
     if not _is_list(doc.get("classes"), CLASSES):
         raise ConfigError(file, "classes", doc.get("classes"), f"must be {list(CLASSES)}")
     cp = _mapping(file, "class_prior", doc.get("class_prior"))
@@ -395,7 +396,37 @@ def _priors(doc: dict, file: str) -> Priors:
     _only_keys(file, "tree", tree, ("doc", "coupling"))
     coupling = _number(file, "tree.coupling", tree.get("coupling", 0.0), low=0, high=TREE_COUPLING_MAX)
     return Priors(class_prior, pairs, by_category, categorical, regime, rate, wakeups, file, _hash(doc),
-                  coupling, growth)
+                  coupling, growth, _incidents(file, _mapping(file, "incidents", doc.get("incidents", {}))))
+
+
+#: Keys of the ``incidents`` priors: counts are whole numbers >= 1, the rest positive numbers.
+INCIDENT_COUNTS = ("flood_min", "respawn_min")
+INCIDENT_NUMBERS = ("lookback_s", "storm_births_per_s", "storm_probability", "runaway_cores", "busy_share",
+                    "calm_share", "short_s", "flood_per_s")
+
+
+def _incidents(file: str, doc: dict) -> dict:
+    """The lifecycle-incident thresholds given (defaults for the rest live in
+    :class:`pt.infer.incidents.Thresholds`)."""
+    _only_keys(file, "incidents", doc, (*INCIDENT_COUNTS, *INCIDENT_NUMBERS, "offspring_prior"))
+    out = {}
+    for k in INCIDENT_NUMBERS:
+        if k in doc:
+            out[k] = _number(file, f"incidents.{k}", doc[k], low=0, strict_low=True,
+                             high=1 if k == "storm_probability" else None)
+    for k in INCIDENT_COUNTS:
+        if k in doc:
+            value = doc[k]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(file, f"incidents.{k}", value, "must be a whole number >= 1")
+            out[k] = value
+    if "offspring_prior" in doc:
+        pair = doc["offspring_prior"]
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ConfigError(file, "incidents.offspring_prior", pair, "must be [shape, rate], both > 0")
+        out["offspring_prior"] = tuple(_number(file, f"incidents.offspring_prior[{i}]", v, low=0,
+                                               strict_low=True) for i, v in enumerate(pair))
+    return out
 
 
 # --- policy ---------------------------------------------------------------------------

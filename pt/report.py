@@ -317,7 +317,23 @@ def calibration_section(bins: list[dict], note: str | None) -> str:
             f"p was acted on.</p>{calibration_svg(bins)}")
 
 
-def render(t, rows: np.ndarray, shown: list[dict], lake: FromLake, title: str = "pt report") -> str:
+def incidents_section(incidents) -> str:
+    """The lifecycle incidents the scan's window showed (pt.infer.incidents)."""
+    if not incidents:
+        return ('<p class="empty">No lifecycle incident in the scan\'s window; `pt incidents --window 5` '
+                "watches longer.</p>")
+    from pt.ui.incidents_view import command_of, remedy
+    head = "".join(f"<th>{h(c)}</th>" for c in ("kind", "pid", "level", "severity", "remedy", "command",
+                                                "evidence"))
+    body = "".join(f"<tr><td>{h(i.kind)}</td><td>{h(i.pid)}</td><td>{h(i.level)}</td><td>{i.severity:.1f}</td>"
+                   f"<td>{h(remedy(i))}</td><td>{h(command_of(i))}</td><td>{h(i.words)}</td></tr>"
+                   for i in incidents)
+    return (f'<table class="scan"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+            '<p class="note">Severity: the observed rate in multiples of its detection threshold.</p>')
+
+
+def render(t, rows: np.ndarray, shown: list[dict], lake: FromLake, title: str = "pt report",
+           incidents=()) -> str:
     """The whole page (see the module docstring)."""
     from pt import __version__
     host = t.snapshot.host
@@ -343,6 +359,7 @@ def render(t, rows: np.ndarray, shown: list[dict], lake: FromLake, title: str = 
 <p class="note">Each waterfall starts at the prior's log odds (abandoned against useful, in bits) and adds
 every observed evidence item's Bayes factor; the last bar is the posterior's log odds. The bars beside it
 are the posterior over the four classes, with its range over the policy's priors.</p>{details}
+<h2>Lifecycle incidents</h2>{incidents_section(incidents)}
 <h2>Deep scan</h2>{deep_section(lake.deep, lake.deep_note)}
 <h2>Calibration</h2>{calibration_section(lake.calibration, lake.calibration_note)}
 </body></html>

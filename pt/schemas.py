@@ -87,10 +87,36 @@ def _scan() -> dict:
         "kill_withheld": _obj({"count": _INT, "why": _STRING}, ("count", "why"), description=(
             "present while pt calibrate's stored false-kill bound is above the policy's fdr_alpha: "
             "how many kill recommendations were demoted (demoted = bound) and why")),
+        "incidents": _array(incident_schema(), "lifecycle incidents seen in the scan's window "
+                                               "(pt incidents watches longer)"),
     }, ("total", "selected", "returned", "sort"))
     return _obj({"processes": _array({"$ref": "#/$defs/process"}), "summary": summary,
                  "model": _model(), "telemetry": _obj({"written": {"type": "boolean"}}, ("written",))},
                 ("processes", "summary"))
+
+
+def incident_schema() -> dict:
+    """One lifecycle incident (``pt incidents``; named in ``pt scan``'s summary)."""
+    kinds = ["fork_storm", "runaway_tree", "short_job_flood", "respawn_loop"]
+    recommendation = _obj({
+        "action": {"enum": ["keep", "pause", "throttle"],
+                   "description": "the remedy for the whole tree under pid (keep: vetoed)"},
+        "pid": _INT, "scope": {"enum": ["tree", "none"]},
+        "members": {**_INT, "description": "processes in the tree the remedy covers"},
+        "veto": {**_TEXT, "description": "the hard veto that made the remedy keep, or null"},
+    }, ("action", "pid", "scope", "veto"))
+    return _obj({
+        "kind": {"enum": kinds},
+        "pid": {**_INT, "description": "the tree's root: the parent or supervisor the remedy is for"},
+        "start_ticks": {**_INT, "description": "the root's start time, clock ticks after boot (its identity)"},
+        "command": {**_STRING, "description": "the root's command line, secrets masked"},
+        "evidence": _obj({"text": {**_STRING, "description": "the evidence in words"}}, ("text",),
+                         description="the numbers behind the incident (per kind), and text"),
+        "severity": {"type": "number",
+                     "description": "the observed rate in multiples of the detection threshold (1: just detected)"},
+        "level": {"enum": ["low", "medium", "high"], "description": "severity < 2 low, < 5 medium, else high"},
+        "recommendation": recommendation,
+    }, ("kind", "pid", "evidence", "severity", "level", "recommendation"))
 
 
 def _explain() -> dict:
@@ -195,6 +221,9 @@ def _data_schemas() -> dict[str, dict]:
                         "cached": {"type": "boolean", "description": "read from this boot's capability cache"}},
                        ("capabilities", "features", "cached")),
         "watch": _watch(),
+        "incidents": _obj({"window_s": {"type": "number", "x-unit": "s", "description": "time watched"},
+                           "processes": {**_INT, "description": "processes in the first read"},
+                           "incidents": _array(incident_schema())}, ("window_s", "incidents")),
         "report": _obj({"path": {**_STRING, "description": "the HTML file written"},
                         "processes": {**_INT, "description": "processes in the page's table"},
                         "deep_candidates": _INT, "calibration_bins": _INT, "notes": _array(_STRING)},

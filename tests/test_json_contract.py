@@ -1,6 +1,9 @@
 """One output contract for programs: every ``--json`` result matches the schema
 ``pt schema COMMAND`` prints, errors and usage errors included."""
 import json
+import os
+import signal
+import subprocess
 import sys
 
 import pytest
@@ -101,7 +104,31 @@ def test_watch_and_report_results_match(schemas, tmp_path):
     assert status["errors"][0]["code"] == "not_running" and status["errors"][0]["hint"]
 
 
+def test_incidents_result_matches(schemas, tmp_path):
+    """`pt incidents --json` with a real incident in it: a calm parent over two spinners."""
+    code = "import os, time\nfor _ in range(2):\n    if os.fork() == 0:\n        while True: pass\n" \
+           "print('ready', flush=True)\ntime.sleep(600)\n"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        results = []
+
+        def reported():
+            results[:] = [checked(schemas, "incidents", "--window", "1", "--json", cwd=tmp_path)]
+            return any(i["pid"] == proc.pid for i in results[0]["data"]["incidents"])
+        wait_for(reported, timeout=60, interval=0)
+        mine = next(i for i in results[0]["data"]["incidents"] if i["pid"] == proc.pid)
+        assert mine["kind"] == "runaway_tree" and mine["recommendation"]["action"] == "throttle"
+        assert mine["command"].startswith(sys.executable)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+
+
 @pytest.mark.parametrize("args, code, kind", [
+    (("incidents", "--json", "--window", "0"), 2, "usage"),
     (("scan", "--json", "--top", "many"), 2, "usage"),            # argparse: a bad value
     (("scan", "--json", "--no-such-option"), 2, "usage"),         # argparse: an unknown option
     (("--json", "frobnicate"), 2, "usage"),                       # argparse: no such command

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from pt.commands.deep_scan import selection_from, warn_gave_up
+    from pt.commands.incidents import judge
     from pt.commands.scan import verdict_memory
     from pt.exit_codes import ERROR, OK, USAGE
     from pt.report import read_lake, render, scan_rows
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     warn_gave_up(args)
     lake = read_lake(args.lake)
     try:
-        write_private(args.html, render(t, rows, shown, lake))
+        write_private(args.html, render(t, rows, shown, lake, incidents=judge(t)))
     except OSError as exc:
         return fail(ERROR, "os_error", f"cannot write {args.html}: {exc.strerror or exc}")
     path = os.path.abspath(args.html)

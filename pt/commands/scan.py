@@ -246,6 +246,11 @@ def run(args: argparse.Namespace) -> int:
     recorded = recorder.record(triage, snapshot=snapshot, scan_s=scan_s) if recorder else None
     view = select_rows(snapshot, uids=uids, kernel_threads=args.kernel_threads, sort=sort,
                        reverse=args.reverse, triage=triage, every_field=args.json, tree=args.tree)
+    if triage is not None and not args.at:
+        import dataclasses
+
+        from pt.commands.incidents import judge
+        view = dataclasses.replace(view, incidents=tuple(judge(triage)), window_s=triage.window.duration_s)
     if args.json:
         from pt.ui.result import print_scan_json
         print_scan_json(view, top=args.top, triage=triage, fields=args.fields,

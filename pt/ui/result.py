@@ -147,6 +147,9 @@ def print_scan_json(view, *, top: int | None, triage=None, telemetry: dict | Non
         data["summary"] |= {"recommended": view.recommended, "protected_by": view.protected}
         if view.kill_withheld:
             data["summary"]["kill_withheld"] = view.kill_withheld
+    if view.incidents is not None:
+        from pt.ui.incidents_view import incident_json
+        data["summary"]["incidents"] = [incident_json(i) for i in view.incidents]
     if triage is not None:
         data["model"] = {
             "priors": {"source": triage.priors.source, "digest": triage.priors.digest},

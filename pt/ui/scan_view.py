@@ -56,6 +56,8 @@ class ScanView:
     recommended: dict[str, int] | None = None
     protected: dict[str, int] | None = None
     kill_withheld: dict | None = None        # {"count", "why"} while the learned kill gate binds
+    incidents: tuple | None = None          # lifecycle incidents seen in the window (pt.infer.incidents)
+    window_s: float = 0.0
 
     def __len__(self) -> int:
         return len(self.snapshot)
@@ -226,7 +228,20 @@ def summary_lines(view: ScanView) -> list[Text]:
     if view.kill_withheld:
         out.append(line((f"{view.kill_withheld['count']:,} kill recommendations withheld: ", "bold"),
                         view.kill_withheld["why"].removeprefix("kill withheld: ")))
+    if view.incidents is not None:
+        out.append(incidents_note(view.incidents, view.window_s))
     return out
+
+
+def incidents_note(incidents: tuple, window_s: float) -> Text:
+    """The lifecycle incidents the scan's window showed, by kind and root, or
+    that none could be judged from it (a longer watch sees more)."""
+    if not incidents:
+        return line((f"no lifecycle incident seen in the {window_s:.1f} s window; "
+                     "run pt incidents --window 5 for more", "dim"))
+    named = ", ".join(f"{i.kind} at {i.pid} ({i.action if i.veto else i.action + ' tree'})" for i in incidents[:3])
+    more = f" and {len(incidents) - 3} more" if len(incidents) > 3 else ""
+    return line(("incidents: ", "bold"), named + more, (" · pt incidents for the evidence", "dim"))
 
 
 def scan_table(view: ScanView, top: int) -> Table:

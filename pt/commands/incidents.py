@@ -1,0 +1,125 @@
+"""``pt incidents``: fork storms, runaway trees, short-job floods and respawn loops now."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import threading
+
+DEFAULT_WINDOW_S = 3.0
+#: Pause between full reads of the process table while watching (seconds).
+SAMPLE_INTERVAL_S = 0.1
+
+EPILOG = """\
+pt incidents watches the whole process table for --window seconds, reading it
+again every 0.1 s, and follows each process's life: its exact birth time, its
+parent, whether it was gone at a later read. Trouble that only shows in a
+tree's births and deaths becomes an incident with its evidence, a severity
+(the observed rate in multiples of the detection threshold: 1 just detected;
+level low < 2, medium < 5, high) and a remedy on the tree's root:
+
+  fork_storm       a burst of births that propagates itself (Galton-Watson
+                   offspring mean > 1 past the first generation)  -> pause the tree
+  runaway_tree     >= 2 descendants busy, >= 1.5 cores together, root calm -> throttle the tree
+  short_job_flood  many children living < 1 s                    -> throttle the tree
+  respawn_loop     the same command reborn under the same parent  -> pause the supervisor
+
+A protected root (hard vetoes, as in pt scan) is still reported; its remedy is
+keep and the rule is named. pt incidents never acts.
+
+examples:
+  pt incidents                      watch 3 s and list what is going on
+  pt incidents --window 10          watch longer: slower loops show too
+  pt incidents --json | jq '.data.incidents[] | {kind, pid, severity}'
+"""
+
+
+def add_parser(subparsers) -> None:
+    from pt.commands.options import seconds_between
+
+    p = subparsers.add_parser(
+        "incidents", help="fork storms, runaway trees, short-job floods, respawn loops (never acts)",
+        description="Watch the process table for a few seconds and report lifecycle incidents.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--window", type=seconds_between(0, 60, low_open=True), metavar="SECONDS",
+                   default=DEFAULT_WINDOW_S, help=f"how long to watch (default {DEFAULT_WINDOW_S:g})")
+    p.add_argument("--json", action="store_true", help="print one versioned JSON object instead of a table")
+    p.set_defaults(run=run)
+
+
+class Sampler:
+    """Reads the whole process table every ``interval`` seconds on a thread,
+    from when the scan's first read is taken until :meth:`stop`, which
+    raises what stopped the thread (an unreadable /proc), if anything."""
+
+    def __init__(self, interval: float = SAMPLE_INTERVAL_S):
+        self.interval = interval
+        self.samples: list = []
+        self.failure: Exception | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self, _snapshot=None) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        from pt.collect import collect
+        try:
+            while not self._stop.wait(self.interval):
+                self.samples.append(collect())
+        except Exception as exc:           # noqa: BLE001 -- handed to the caller by stop()
+            self.failure = exc
+
+    def stop(self) -> list:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        if self.failure is not None:
+            raise self.failure
+        return self.samples
+
+
+def watch(window_s: float = DEFAULT_WINDOW_S, interval: float = SAMPLE_INTERVAL_S):
+    """A quick scan over ``window_s`` with the table read every ``interval``
+    during it and once after; returns ``(triage, incidents)``."""
+    from pt.collect import collect
+    from pt.triage import triage
+
+    sampler = Sampler(interval)
+    try:
+        t = triage(window_s=window_s, on_snapshot=sampler.start)
+    except BaseException:
+        with contextlib.suppress(Exception):    # the scan's own error is the one to report
+            sampler.stop()
+        raise
+    samples = sampler.stop()
+    samples.append(collect())
+    return t, judge(t, samples)
+
+
+def judge(t, samples=()) -> list:
+    """The incidents of a quick scan ``t`` and any later reads of the table
+    (none: what the scan's own window shows, as ``pt scan`` says)."""
+    import numpy as np
+
+    from pt.infer.incidents import Thresholds, detect
+    g = t.context.genealogy
+    reaper = np.asarray(t.snapshot["pid"] == 1)
+    reaper[g.parent_row[g.parent_is_reaper & (g.parent_row >= 0)]] = True
+    return detect([t.snapshot, *samples], t.window, reaper=reaper, protected=t.protected_by,
+                  thresholds=Thresholds.of(t.priors))
+
+
+def run(args: argparse.Namespace) -> int:
+    from pt.exit_codes import OK
+
+    t, found = watch(args.window)
+    if args.json:
+        from pt.ui.incidents_view import incidents_json
+        from pt.ui.result import envelope, print_json
+        errors = t.snapshot.errors
+        print_json(envelope("incidents", host=t.snapshot.host.as_dict(), data=incidents_json(t, found),
+                            errors=errors.as_list(), partial=errors.partial))
+    else:
+        from pt.ui.incidents_view import print_incidents
+        print_incidents(t, found)
+    return OK
