@@ -238,3 +238,27 @@ def test_an_orphaned_runner_with_idle_workers_is_one_tree_decision(tmp_path, env
         assert sorted(a["target"]["pid"] for a in plan["actions"]) == sorted(known)
         assert {a["tree"]["root"] for a in plan["actions"]} == {root}
         assert all(_state(p) == "S" for p in known)
+
+
+def test_tree_results_match_their_schemas(tmp_path, env):
+    """plan, apply, verify and undo of a tree validate against `pt schema`
+    (whose ``tree`` object is closed: a member's tree has exactly its four keys)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    schemas = {name: json.loads(run_pt("schema", name, cwd=tmp_path).stdout)
+               for name in ("plan", "apply", "verify", "undo")}
+
+    def checked(*args, code=0):
+        result = pt_json(*args, cwd=tmp_path, env=env, code=code)
+        jsonschema.validate(result, schemas[result["command"]], cls=jsonschema.Draft202012Validator)
+        return result["data"]
+
+    assert schemas["plan"]["properties"]["data"]  # the envelope's data is described
+    with runner(tmp_path) as (root, known):
+        plan = checked("plan", "--tree", str(root), "--do", "pause")["plan"]
+        os.kill(root, signal.SIGUSR1)             # a newborn, so not_signalled is not empty
+        wait_for(lambda: len(_children(root)) == 4)
+        known.update((p, start_ticks(p)) for p in _children(root))
+        assert len(checked("apply", plan["plan_id"], "--yes")["not_signalled"]) == 1
+        assert len(checked("verify", plan["plan_id"])["targets"]) == 5
+        assert len(checked("undo", plan["plan_id"])["outcomes"]) == 5
+    checked("plan", "--tree", "4194303", code=3)

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from pt.ui.result import report_error
 
     if args.do and not (args.pid or args.match or args.tree):
-        return report_error("plan", "--do needs --pid, --match or --tree: name the processes you mean",
+        return report_error("plan", "--do needs --pid or --match (or --tree): name the processes you mean",
                             code="usage", exit_code=USAGE, json=args.json)
     if args.tree is not None and (args.pid or args.match):
         return report_error("plan", "--tree names the processes itself: it does not go with --pid or --match",
