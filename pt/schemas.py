@@ -114,9 +114,11 @@ def _plan_body() -> dict:
 def _tree() -> dict:
     return _obj({"id": _INT, "root": {**_INT, "description": "the root's pid"},
                  "depth": {**_INT, "description": "0 for the root, 1 its children, ..."},
-                 "size": {**_INT, "description": "members of the tree decision, the root included"}},
+                 "size": {**_INT, "description": "members of the tree decision, the root included"},
+                 "pgid": {**_INT, "description": "present when the decision is a process group (pt plan "
+                                                 "--group): its id, the root's pid"}},
                 ("id", "root", "depth", "size"), closed=True,
-                description="present on members of a whole-tree decision (pt plan --tree)")
+                description="present on members of a whole-tree decision (pt plan --tree or --group)")
 
 
 def _outcomes() -> dict:

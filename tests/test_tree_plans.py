@@ -262,3 +262,29 @@ def test_tree_results_match_their_schemas(tmp_path, env):
         assert len(checked("verify", plan["plan_id"])["targets"]) == 5
         assert len(checked("undo", plan["plan_id"])["outcomes"]) == 5
     checked("plan", "--tree", "4194303", code=3)
+
+
+def test_a_process_group_is_one_decision_member_by_member(tmp_path, env):
+    """--group plans the members of a process group, even one whose parent is
+    outside it; a sibling outside the group is not a member and not signalled."""
+    leader = subprocess.Popen(["sleep", "3600"], process_group=0, stdin=subprocess.DEVNULL)
+    procs = [leader, subprocess.Popen(["sleep", "3601"], process_group=leader.pid, stdin=subprocess.DEVNULL),
+             subprocess.Popen(["sleep", "3602"], stdin=subprocess.DEVNULL)]
+    try:
+        wait_for(lambda: all(_cmdline(p.pid).startswith("sleep") and _state(p.pid) == "S" for p in procs))
+        plan = pt_json("plan", "--group", str(leader.pid), "--do", "pause", cwd=tmp_path, env=env)["data"]["plan"]
+        assert [(a["target"]["pid"], a["tree"]["depth"]) for a in plan["actions"]] == \
+            [(procs[1].pid, 1), (leader.pid, 0)]
+        assert all(a["tree"]["pgid"] == leader.pid for a in plan["actions"])
+        shown = run_pt("plan", "--group", str(leader.pid), "--do", "pause", cwd=tmp_path, env=env).stdout
+        assert "pause process group (2 processes)" in shown
+        pt_json("apply", plan["plan_id"], "--yes", cwd=tmp_path, env=env)
+        assert [_state(p.pid) for p in procs] == ["T", "T", "S"]
+        pt_json("undo", plan["plan_id"], cwd=tmp_path, env=env)
+        wait_for(lambda: all(_state(p.pid) == "S" for p in procs))
+        out = pt_json("plan", "--group", str(procs[1].pid), cwd=tmp_path, env=env, code=3)   # not a leader
+        assert "no process group" in out["errors"][0]["message"]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

@@ -113,7 +113,8 @@ class Selection:
 
 
 def make_plan(t, selection: Selection, *, do: str | None = None, now: float | None = None,
-              chosen_by: str | None = None, tree: int | None = None, trees: bool = False) -> dict:
+              chosen_by: str | None = None, tree: int | None = None, group: int | None = None,
+              trees: bool = False) -> dict:
     """The plan for triage ``t``: one action per selected process whose
     recommended action (or ``do``, the user's explicit choice) is not keep.
     ``chosen_by``: who chose ``do`` and why when not the user (``pt watch``'s
@@ -121,7 +122,8 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
     "requested".
 
     ``tree``: plan the process with this pid and its descendants as one
-    decision (:mod:`pt.act.trees`) instead of the selection. ``trees``
+    decision (:mod:`pt.act.trees`) instead of the selection; ``group``: the
+    same for the members of that process group (its leader present). ``trees``
     (``pt plan``): a selected process the scan recommends acting on as a
     whole tree (its ``tree_action``) is planned as one tree decision and its
     members do not appear separately.
@@ -136,11 +138,11 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
     snap, policy = t.snapshot, t.policy
     action = t.decision.action if do is None else np.full(len(snap), ACTIONS.index(do))
     actions, refused = [], []
-    if tree is not None:
-        root = int(np.flatnonzero(snap["pid"] == tree)[0])
+    if tree is not None or group is not None:
+        root = int(np.flatnonzero(snap["pid"] == (tree if group is None else group))[0])
         tree_action, _ = forest.recommend(t)
         name = do or ACTIONS[int(tree_action[root] or action[root])]
-        _plan_tree(t, root, name, do, chosen_by, 0, actions, refused)
+        _plan_tree(t, root, name, do, chosen_by, 0, actions, refused, pgid=group)
     else:
         rows = selection.rows(t, t.decision.action)
         roots = np.zeros(len(snap), dtype=bool)
@@ -162,7 +164,8 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
         "host": host_info(snap.host.hostname, snap.host.boot_id),
         "policy_digest": policy.digest,
         "priors_digest": t.priors.digest,
-        "selection": {**selection.as_dict(), **({"tree": tree} if tree is not None else {})},
+        "selection": {**selection.as_dict(), **({"tree": tree} if tree is not None else {}),
+                      **({"group": group} if group is not None else {})},
         "at_s": t.at_s,
         "do": do,
         "actions": actions,
@@ -215,11 +218,13 @@ def _plan_one(t, row: int, name: str, do: str | None, chosen_by: str | None, sel
 
 
 def _plan_tree(t, root: int, name: str, do: str | None, chosen_by: str | None, tree_id: int,
-               actions: list, refused: list) -> None:
+               actions: list, refused: list, *, pgid: int | None = None) -> None:
     """Append one tree decision (``name`` on the process at row ``root`` and
-    its descendants now, leaves first) or its refusal. Zombie descendants are
-    left to their parents; a member that exited or exec'd since the scan is
-    left out with its own descendants (they were reparented), and said so."""
+    its descendants now, or with ``pgid`` on the members of that process
+    group, whose leader is at ``root``; leaves first) or its refusal. Zombie
+    members are left to their parents; a member that exited or exec'd since
+    the scan is left out with its own descendants (they were reparented),
+    and said so."""
     from pt.act import trees
 
     snap = t.snapshot
@@ -232,7 +237,8 @@ def _plan_tree(t, root: int, name: str, do: str | None, chosen_by: str | None, t
         return refuse(f"{name} is not a whole-tree action (one of {', '.join(trees.TREE_ACTIONS)}); "
                       "pt recommends keep for the root, name one with --do" if name == "keep" else
                       f"{name} is not a whole-tree action (one of {', '.join(trees.TREE_ACTIONS)})")
-    rows, depth = trees.subtree(t.context.genealogy.parent_row, root)
+    rows, depth = trees.subtree(t.context.genealogy.parent_row, root) if pgid is None else \
+        trees.group(snap, t.context.genealogy.parent_row, pgid)
     if len(rows) > trees.MAX_TREE_MEMBERS:
         return refuse(f"the tree has more than {trees.MAX_TREE_MEMBERS} processes; not one decision")
     keep = snap["state"][rows] != ord("Z")
@@ -264,7 +270,8 @@ def _plan_tree(t, root: int, name: str, do: str | None, chosen_by: str | None, t
     members.sort(key=lambda m: -m[1])                           # leaves first
     for row, d, identity in members:
         entry = _entry(t, row, name, identity, do, chosen_by, len(actions))
-        entry["tree"] = {"id": tree_id, "root": root_pid, "depth": d, "size": len(members)}
+        entry["tree"] = {"id": tree_id, "root": root_pid, "depth": d, "size": len(members),
+                         **({"pgid": pgid} if pgid is not None else {})}
         actions.append(entry)
 
 

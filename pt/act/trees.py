@@ -38,6 +38,31 @@ def subtree(parent_row: np.ndarray, root: int, limit: int = MAX_TREE_MEMBERS + 1
     return np.concatenate(rows)[:limit], np.concatenate(depths)[:limit]
 
 
+def group(snapshot, parent_row: np.ndarray, pgid: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows of process group ``pgid``, its leader first, and each one's depth:
+    0 the leader, 1 a member whose parent is not in the group (or is the
+    leader), one more than its parent for the others; None when the group
+    has no leader (then it has no process to name it by)."""
+    n = len(snapshot)
+    member = (snapshot["pgid"] == pgid) & ~snapshot["kernel_thread"]
+    leader = np.flatnonzero(member & (snapshot["pid"] == pgid))
+    if not len(leader):
+        return None
+    depth = np.full(n, -1)
+    depth[leader] = 0
+    has_parent = parent_row >= 0
+    parent_in = has_parent & member[np.where(has_parent, parent_row, 0)]
+    depth[member & ~parent_in & (depth < 0)] = 1
+    frontier = np.flatnonzero(depth >= 0)
+    while len(frontier):
+        kids = np.flatnonzero(member & (depth < 0) & np.isin(parent_row, frontier))
+        depth[kids] = depth[parent_row[kids]] + 1
+        frontier = kids
+    rows = np.flatnonzero(depth >= 0)
+    rows = rows[np.argsort(depth[rows], kind="stable")]
+    return rows, depth[rows]
+
+
 def _idle(t) -> np.ndarray:
     ev = t.evidence
     return (ev.window_ticks > 0) & (ev.cpu_ticks == 0)
@@ -112,8 +137,10 @@ def tree_problem(actions: list[dict]) -> str | None:
         if tree is None:
             continue
         if not (isinstance(tree, dict) and _is_int(tree.get("id"), 0, 2**31) and _is_int(tree.get("root"), 1, PID_MAX)
-                and _is_int(tree.get("depth"), 0, MAX_TREE_MEMBERS) and _is_int(tree.get("size"), 1, 2**31)):
-            return f"actions[{i}].tree needs id, root (a pid), depth and size (whole numbers)"
+                and _is_int(tree.get("depth"), 0, MAX_TREE_MEMBERS) and _is_int(tree.get("size"), 1, 2**31)
+                and (tree.get("pgid") is None or tree["pgid"] == tree["root"])):
+            return (f"actions[{i}].tree needs id, root (a pid), depth and size (whole numbers); pgid, if "
+                    "given, is the root's pid")
         trees.setdefault(tree["id"], []).append((i, a))
     if not trees:
         return None
@@ -126,8 +153,9 @@ def tree_problem(actions: list[dict]) -> str | None:
         where = f"tree {tid} (root {first['root']})"
         if len(members) > MAX_TREE_MEMBERS:
             return f"{where} has {len(members)} members; a tree decision has at most {MAX_TREE_MEMBERS}"
-        if any(a["tree"]["root"] != first["root"] or a["tree"]["size"] != len(members) for _, a in members):
-            return f"{where}: every member must name the same root and the tree's size ({len(members)})"
+        if any(a["tree"]["root"] != first["root"] or a["tree"]["size"] != len(members)
+               or a["tree"].get("pgid") != first.get("pgid") for _, a in members):
+            return f"{where}: every member must name the same root, group and the tree's size ({len(members)})"
         if len({a["action"] for _, a in members}) != 1 or members[0][1]["action"] not in TREE_ACTIONS:
             return f"{where}: one action for every member, one of {', '.join(TREE_ACTIONS)}"
         roots = [a for _, a in members if a["tree"]["depth"] == 0]
@@ -136,6 +164,9 @@ def tree_problem(actions: list[dict]) -> str | None:
         depth = {a["target"]["pid"]: a["tree"]["depth"] for _, a in members}
         for i, a in members:
             d = a["tree"]["depth"]
+            if d and first.get("pgid") is not None and _is_int(a.get("ppid"), 0, PID_MAX) \
+                    and depth.get(a["ppid"], 0) == d - 1:
+                continue                  # a process group: a member's parent may be outside it
             if d and (not _is_int(a.get("ppid"), 1, PID_MAX) or depth.get(a["ppid"]) != d - 1):
                 return (f"actions[{i}] (pid {a['target']['pid']}) is not in the tree of {first['root']}: its "
                         f"parent {a.get('ppid')!r} is not a member one level up")

@@ -50,17 +50,21 @@ def tree_note(a: dict) -> str:
     t = a.get("tree")
     if not t:
         return ""
-    return f"tree of {t['size']} under {t['root']}, " + ("root" if t["depth"] == 0 else f"depth {t['depth']}")
+    where = f"group {t['pgid']}" if t.get("pgid") is not None else f"tree of {t['size']} under {t['root']}"
+    return f"{where}, " + (("leader" if t.get("pgid") is not None else "root") if t["depth"] == 0
+                           else f"depth {t['depth']}")
 
 
 def _tree_header(a: dict, console: Console) -> None:
     """The line that opens a tree decision: one decision, its size, the order."""
     t = a.get("tree")
     if t:
-        what = f"{a['action']} tree ({plural(t['size'], 'process', 'processes')})"
-        console.print(line(("tree ", "bold"), (what, ACTION_STYLE.get(a["action"], "")),
-                           f" rooted at pid {t['root']}: one decision, deepest members first; "
-                           "children born after this plan are not signalled"))
+        kind = "process group" if t.get("pgid") is not None else "tree"
+        what = f"{a['action']} {kind} ({plural(t['size'], 'process', 'processes')})"
+        where = f"led by pid {t['root']}" if t.get("pgid") is not None else f"rooted at pid {t['root']}"
+        console.print(line((f"{kind} ", "bold"), (what, ACTION_STYLE.get(a["action"], "")),
+                           f" {where}: one decision, deepest members first, each by its own pidfd; "
+                           "processes born after this plan are not signalled"), soft_wrap=True)
 
 
 def _summary(a: dict, comm: str, age: str, console: Console) -> None:
