@@ -250,10 +250,11 @@ def _recommendation(t) -> np.ndarray:
     parent with unreaped zombies says so beside its own verdict (``keep ·
     reap 2``), and a root to act on as a whole tree says so (``kill tree
     (13 processes)``)."""
+    from pt.act.trees import recommend
     out = np.asarray(ACTIONS, dtype=object)[t.decision.action]
-    tree_action, tree_size = _tree(t, 0), _tree(t, 1)
+    tree_action, tree_size = recommend(t)
     for i in np.flatnonzero(tree_size).tolist():
-        out[i] = f"{tree_action[i]} tree ({tree_size[i]} processes)"
+        out[i] = f"{ACTIONS[tree_action[i]]} tree ({tree_size[i]} processes)"
     for i in np.flatnonzero((t.snapshot["state"] == ord("Z")) & (t.decision.action != 0)).tolist():
         out[i] = f"{out[i]} → {int(t.snapshot['ppid'][i])}"
     count = _zombie_children(t)

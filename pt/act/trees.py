@@ -77,25 +77,29 @@ def recommend(t) -> tuple[np.ndarray, np.ndarray]:
     left to their parents, not members)."""
     from pt.config import ACTIONS, CLASSES
 
+    from pt import kernels
+
     n = len(t.snapshot)
     action, size = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     parent = t.context.genealogy.parent_row
     own = t.decision.action
+    zombie = t.snapshot["state"] == ord("Z")
+    protected = np.array([p is not None for p in t.protected_by], dtype=bool)
+    # Per row, over its descendants (not zombies): how many, how many idle, how many protected.
+    live = ~zombie
+    values = np.stack([live, live & _idle(t), live & protected], axis=1).astype(np.float64)
+    below = np.rint(kernels.subtree_sums(parent, values) - values).astype(np.int64)
     candidates = np.flatnonzero((t.inference.posterior.argmax(axis=1) == CLASSES.index("abandoned"))
                                 & np.isin(own, [ACTIONS.index("kill"), ACTIONS.index("pause")])
-                                & np.isin(np.arange(n), parent) & (t.snapshot["state"] != ord("Z"))
-                                & ~t.snapshot["kernel_thread"])
-    if not len(candidates):
-        return action, size
-    idle, uid, zombie = _idle(t), t.snapshot["uid"], t.snapshot["state"] == ord("Z")
-    protected = np.array([p is not None for p in t.protected_by], dtype=bool)
-    for row in candidates.tolist():              # few: abandoned parents pt would act on
+                                & live & ~t.snapshot["kernel_thread"] & (below[:, 0] > 0)
+                                & (below[:, 0] < MAX_TREE_MEMBERS) & (below[:, 1] == below[:, 0])
+                                & (below[:, 2] == 0))
+    uid = t.snapshot["uid"]
+    for row in candidates.tolist():              # few: abandoned parents of idle workers only
         rows, _ = subtree(parent, row)
-        members = rows[1:][~zombie[rows[1:]]]
-        if not len(members) or len(rows) > MAX_TREE_MEMBERS or not idle[members].all() \
-                or protected[members].any() or (uid[members] != uid[row]).any():
-            continue
-        action[row], size[row] = own[row], len(members) + 1
+        members = rows[1:][live[rows[1:]]]
+        if (uid[members] == uid[row]).all():
+            action[row], size[row] = own[row], len(members) + 1
     return action, size
 
 
