@@ -148,10 +148,12 @@ def tree_problem(actions: list[dict]) -> str | None:
         trees.setdefault(tree["id"], []).append((i, a))
     if not trees:
         return None
-    pids = [a["target"]["pid"] for a in actions]
-    if len(set(pids)) != len(pids):
-        twice = next(p for p in pids if pids.count(p) > 1)
-        return f"pid {twice} appears more than once in a plan with a tree decision"
+    seen: set[int] = set()
+    for a in actions:
+        pid = a["target"]["pid"]
+        if pid in seen:
+            return f"pid {pid} appears more than once in a plan with a tree decision"
+        seen.add(pid)
     for tid, members in trees.items():
         first = members[0][1]["tree"]
         where = f"tree {tid} (root {first['root']})"

@@ -77,10 +77,13 @@ def _summary(a: dict, comm: str, age: str, console: Console) -> None:
     console.print(text(f"    how: {describe(a)}" + (f" ({note})" if note else "")))
 
 
-def _opens_tree(plan: dict, i: int) -> bool:
-    """True if action ``i`` is the first member of its tree in the plan."""
-    a = plan["actions"][i]
-    return "tree" in a and not any(b.get("tree", {}).get("id") == a["tree"]["id"] for b in plan["actions"][:i])
+def _tree_openers(plan: dict) -> set[int]:
+    """Indexes of the actions that are the first member of their tree in the plan."""
+    first: dict[int, int] = {}
+    for i, a in enumerate(plan["actions"]):
+        if "tree" in a:
+            first.setdefault(a["tree"]["id"], i)
+    return set(first.values())
 
 
 def print_plan(plan: dict, console: Console | None = None) -> None:
@@ -89,8 +92,9 @@ def print_plan(plan: dict, console: Console | None = None) -> None:
     console = console or make_console()
     if plan["actions"]:
         console.print(line(("plan ", "bold"), (plan["plan_id"], "bold"), " · ", _plan_caption(plan, time.time())))
+        openers = _tree_openers(plan)
         for i, a in enumerate(plan["actions"]):
-            if _opens_tree(plan, i):
+            if i in openers:
                 _tree_header(a, console)
             _summary(a, a["comm"], format_duration(a["age_s"]), console)
             console.print(line("    command: ", (a["command"], "cyan")), soft_wrap=True)
@@ -150,8 +154,9 @@ def print_confirmation(plan: dict, live: list, console: Console | None = None) -
     console = console or make_console()
     now = time.time()
     console.print(line(("plan ", "bold"), (plan["plan_id"], "bold"), " · ", _plan_caption(plan, now)))
+    openers = _tree_openers(plan)
     for i, (a, proc) in enumerate(zip(plan["actions"], live)):
-        if _opens_tree(plan, i):
+        if i in openers:
             _tree_header(a, console)
         head = ((f"#{a['index']} ", "bold"), (a["action"], ACTION_STYLE.get(a["action"], "")),
                 f"  pid {a['target']['pid']}")
