@@ -62,7 +62,7 @@ def _tree_header(a: dict, console: Console) -> None:
         kind = "process group" if t.get("pgid") is not None else "tree"
         what = f"{a['action']} {kind} ({plural(t['size'], 'process', 'processes')})"
         where = f"led by pid {t['root']}" if t.get("pgid") is not None else f"rooted at pid {t['root']}"
-        console.print(line((f"{kind} ", "bold"), (what, ACTION_STYLE.get(a["action"], "")),
+        console.print(line((what, f"bold {ACTION_STYLE.get(a['action'], '')}".strip()),
                            f" {where}: one decision, deepest members first, each by its own pidfd; "
                            "processes born after this plan are not signalled"), soft_wrap=True)
 
