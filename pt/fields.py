@@ -247,12 +247,25 @@ def _zombie_children(t) -> np.ndarray:
     return np.bincount(parent[zombie], minlength=len(t)).astype(np.int64)
 
 
+def _tree(t, which: int) -> np.ndarray:
+    """Whole-tree recommendation (:func:`pt.act.trees.recommend`): 0 the
+    action's name ('' for none), 1 the tree's size (0 for none)."""
+    from pt.act.trees import recommend
+    action, size = recommend(t)
+    return np.where(size > 0, np.asarray(ACTIONS, dtype=object)[action], "") if which == 0 else size
+
+
 def _recommendation(t) -> np.ndarray:
     """The action as a person reads it: a zombie's lands on its parent, which
-    must reap it (``kill → 4241``: SIGCHLD to 4241, see ``reap_via``), and a
+    must reap it (``kill → 4241``: SIGCHLD to 4241, see ``reap_via``), a
     parent with unreaped zombies says so beside its own verdict (``keep ·
-    reap 2``)."""
+    reap 2``), and a root to act on as a whole tree says so (``kill tree
+    (13 processes)``)."""
+    from pt.act.trees import recommend
     out = np.asarray(ACTIONS, dtype=object)[t.decision.action]
+    tree_action, tree_size = recommend(t)
+    for i in np.flatnonzero(tree_size).tolist():
+        out[i] = f"{ACTIONS[tree_action[i]]} tree ({tree_size[i]} processes)"
     for i in np.flatnonzero((t.snapshot["state"] == ord("Z")) & (t.decision.action != 0)).tolist():
         out[i] = f"{out[i]} → {int(t.snapshot['ppid'][i])}"
     count = _zombie_children(t)
@@ -277,7 +290,13 @@ VERDICT_FIELDS: tuple[Field, ...] = (
           lambda t: np.asarray(ACTIONS, dtype=object)[t.decision.action]),
     Field("recommendation", "string", "", "the action as the table shows it: a zombie's names the "
           "parent that must reap it (kill → PPID: SIGCHLD to the parent), a parent with unreaped "
-          "zombie children adds 'reap N'", _recommendation, header="ACTION"),
+          "zombie children adds 'reap N', a whole-tree decision reads 'kill tree (N processes)'",
+          _recommendation, header="ACTION"),
+    Field("tree_action", "string", "", "the action for this process and all its descendants as one "
+          "decision ('' for none): set where it is abandoned, pt would kill or pause it, and its "
+          "descendants all idled, are its owner's and are not protected", lambda t: _tree(t, 0)),
+    Field("tree_size", "int64", "", "processes in that tree decision, the root included (0 for none)",
+          lambda t: _tree(t, 1), descending=True),
     Field("zombie_children", "int64", "", "children that have exited and are not reaped yet",
           _zombie_children, descending=True),
     Field("confidence", "float64", "ratio", "posterior concentration, 1 - normalised entropy",

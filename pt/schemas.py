@@ -134,14 +134,26 @@ def _explain() -> dict:
 def _plan_body() -> dict:
     target = _obj({"pid": _INT, "start_ticks": _INT}, ("pid", "start_ticks"),
                   description="the exact process: pid plus start time, so a reused pid is never hit")
-    action = _obj({"index": _INT, "action": _STRING, "target": target, "why": _STRING},
+    action = _obj({"index": _INT, "action": _STRING, "target": target, "why": _STRING, "tree": _tree()},
                   ("index", "action", "target"))
     return _obj({"plan_id": _STRING, "created_at": {"type": "number"}, "expires_at": {"type": "number"},
                  "actions": _array(action)}, ("plan_id", "created_at", "expires_at", "actions"))
 
 
+def _tree() -> dict:
+    return _obj({"id": _INT, "root": {**_INT, "description": "the root's pid"},
+                 "depth": {**_INT, "description": "0 for the root, 1 its children, ..."},
+                 "size": {**_INT, "description": "members of the tree decision, the root included"},
+                 "pgid": {**_INT, "description": "present when the decision is a process group (pt plan "
+                                                 "--group): its id, the root's pid"}},
+                ("id", "root", "depth", "size"), closed=True,
+                description="present on members of a whole-tree decision (pt plan --tree or --group)")
+
+
 def _outcomes() -> dict:
-    return _obj({"plan_id": _STRING, "outcomes": _array(_obj({"result": _STRING}, ("result",)))},
+    return _obj({"plan_id": _STRING, "outcomes": _array(_obj({"result": _STRING, "tree": _tree()}, ("result",))),
+                 "not_signalled": _array(_obj({"pid": _INT, "ppid": _INT, "comm": _STRING}, ("pid", "ppid", "comm")),
+                                         "apply: children of tree members born after the plan (never signalled)")},
                 ("plan_id", "outcomes"))
 
 
@@ -198,7 +210,9 @@ def _data_schemas() -> dict[str, dict]:
                      ("plan", "path")),
         "apply": _outcomes(),
         "undo": _outcomes(),
-        "verify": _obj({"plan_id": _STRING, "targets": _array({"type": "object"})}, ("plan_id", "targets")),
+        "verify": _obj({"plan_id": _STRING, "targets": _array(_obj({"pid": _INT, "result": _STRING,
+                                                                    "tree": _tree()}, ("pid", "result")))},
+                       ("plan_id", "targets")),
         "history": _obj({"plans": _array(_obj({
             "plan_id": _STRING, "created_at": {"type": "number"}, "expires_at": {"type": "number"},
             "actions": _INT, "applied": {"type": "boolean"},

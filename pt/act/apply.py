@@ -82,9 +82,15 @@ def check_namespace(plan: dict) -> None:
 
 def _record(plan_id: str, entry: dict, kind: str, **extra) -> dict:
     t = entry["target"]
+    tree = {"tree": entry["tree"]} if "tree" in entry else {}
     return {"kind": kind, "plan_id": plan_id, "action_id": entry["action_id"], "action": entry["action"],
             "boot_id": t["boot_id"], "pid": t["pid"], "start_ticks": t["start_ticks"], "uid": t["uid"],
-            "cmd_hash": t["cmd_hash"], **extra}
+            "cmd_hash": t["cmd_hash"], **tree, **extra}
+
+
+def _depth(entry: dict) -> int:
+    """A tree member's depth (0 for the root and for single targets)."""
+    return entry["tree"]["depth"] if "tree" in entry else 0
 
 
 def _intent(plan: dict, step: Step) -> dict:
@@ -136,7 +142,9 @@ def apply_plan(plan: dict, *, journal: Journal | None = None, policy: Policy | N
         try:
             _guard(steps, policy, guards.Budget(policy.actions, history, now), now)
             finish(steps)                                   # refusals and aborts
-            ready = [s for s in steps if s.outcome is None]
+            # Tree members deepest first: a parent never sees its workers
+            # signalled after it (and cannot respawn them in between).
+            ready = sorted((s for s in steps if s.outcome is None), key=lambda s: -_depth(s.entry))
             # Write-ahead: every intent durable before the first signal.
             journal.append([_intent(plan, s) for s in ready])
             _execute(ready, plan_id, policy, finish)
@@ -171,13 +179,21 @@ def _guard(steps: list[Step], policy: Policy, budget: guards.Budget, now: float)
             continue
         live.append(step)
     protected = guards.vetoes([s.entry["target"] for s in live], policy) if live else []
+    # A tree is one decision: a member protected now keeps the whole tree.
+    vetoed_trees = {}
+    for step, veto in zip(live, protected):
+        if veto is not None and "tree" in step.entry:
+            vetoed_trees.setdefault(step.entry["tree"]["id"], (step.entry["target"]["pid"], veto))
     locked = guards.locked_pids()
     for step, veto in zip(live, protected):
         entry, action, target = step.entry, step.entry["action"], step.entry["target"]
         age = host.uptime_s - target["start_ticks"] / host.clock_ticks
         reason = None
+        tree_veto = vetoed_trees.get(entry["tree"]["id"]) if "tree" in entry else None
         if veto is not None:
             reason = f"protected: {veto}"
+        elif tree_veto is not None:
+            reason = f"protected: tree member {tree_veto[0]} is protected ({tree_veto[1]}), so the whole tree is kept"
         elif age < policy.actions.min_age_s:
             reason = f"too young: {age:.0f} s old, policy actions.min_age_s is {policy.actions.min_age_s:.0f} s"
         elif action in guards.DESTRUCTIVE and step.live_state != "Z":
@@ -204,6 +220,11 @@ def _execute(steps: list[Step], plan_id: str, policy: Policy, finish) -> None:
         try:
             if action == "kill" and step.live_state == "Z":
                 step.outcome = remedies.reap_zombie(target)
+            elif step.live_state == "Z" and "tree" in entry:
+                # A member that exited since the plan (its parent has not
+                # reaped it yet): nothing left to pause, renice or move.
+                step.outcome = remedies.Outcome("aborted", "the process has exited (a zombie, not yet reaped "
+                                                           "by its parent); nothing done")
             elif action == "kill":
                 kills.append(step)
                 continue
@@ -314,17 +335,19 @@ def undo_plan(plan: dict, *, journal: Journal | None = None) -> list[dict]:
     check_namespace(plan)
     journal = journal or Journal()
     plan_id = plan["plan_id"]
-    targets = {f"{plan_id}:{a['index']}": a["target"] for a in plan["actions"]}
+    entries = {f"{plan_id}:{a['index']}": a for a in plan["actions"]}
     with journal.locked():
         finished = outcomes_by_action(journal.records(plan_id))
         todo = [r for aid, r in finished.items() if not aid.endswith(":undo")
                 and r["result"] in ACTED_RESULTS and r.get("params", {}).get("undo")
-                and finished.get(f"{aid}:undo", {}).get("result") not in UNDO_FINAL and aid in targets]
+                and finished.get(f"{aid}:undo", {}).get("result") not in UNDO_FINAL and aid in entries]
+        todo.sort(key=lambda r: _depth(entries[r["action_id"]]))     # a tree's root first
         out = []
         for record in todo:
             undo = record["params"]["undo"]
+            planned = entries[record["action_id"]]
             entry = {"action_id": f"{record['action_id']}:undo", "action": f"undo-{record['action']}",
-                     "target": targets[record["action_id"]]}
+                     "target": planned["target"], **({"tree": planned["tree"]} if "tree" in planned else {})}
             journal.append([_record(plan_id, entry, "intent", params=undo)])
             try:
                 outcome = _undo_one(Identity.from_dict(entry["target"]), undo)
@@ -395,7 +418,8 @@ def verify_plan(plan: dict, *, journal: Journal | None = None, root: str = "/pro
                "result": outcome["result"] if outcome else "not applied",
                "detail": outcome["detail"] if outcome else "", "alive": alive,
                "state": stat.state if stat is not None else None, "now": describe_state(stat),
-               "undone": finished.get(f"{aid}:undo", {}).get("result") in UNDO_FINAL, "respawned_as": []}
+               "undone": finished.get(f"{aid}:undo", {}).get("result") in UNDO_FINAL, "respawned_as": [],
+               **({"tree": a["tree"]} if "tree" in a else {})}
         if outcome and not alive and outcome["result"] in ACTED_RESULTS:
             since = outcome.get("params", {}).get("signalled_ticks", outcome.get("uptime_ticks", 0))
             rows = [r for r in hashes.get(t["cmd_hash"], [])

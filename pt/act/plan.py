@@ -113,72 +113,50 @@ class Selection:
 
 
 def make_plan(t, selection: Selection, *, do: str | None = None, now: float | None = None,
-              chosen_by: str | None = None) -> dict:
+              chosen_by: str | None = None, tree: int | None = None, group: int | None = None,
+              trees: bool = False) -> dict:
     """The plan for triage ``t``: one action per selected process whose
     recommended action (or ``do``, the user's explicit choice) is not keep.
     ``chosen_by``: who chose ``do`` and why when not the user (``pt watch``'s
     memory rescue); recorded in each action as its ``reason`` instead of
     "requested".
 
+    ``tree``: plan the process with this pid and its descendants as one
+    decision (:mod:`pt.act.trees`) instead of the selection; ``group``: the
+    same for the members of that process group (its leader present). ``trees``
+    (``pt plan``): a selected process the scan recommends acting on as a
+    whole tree (its ``tree_action``) is planned as one tree decision and its
+    members do not appear separately.
+
     A protected process is never planned (its recommendation is always keep;
-    an explicit ``do`` is refused with the veto as the reason, in ``refused``).
+    an explicit ``do`` is refused with the veto as the reason, in ``refused``);
+    a tree with a protected member is refused whole, naming the member and rule.
     """
-    from pt.infer.ledger import ledger_rows, why
+    from pt.act import trees as forest
 
     now = time.time() if now is None else now
     snap, policy = t.snapshot, t.policy
     action = t.decision.action if do is None else np.full(len(snap), ACTIONS.index(do))
-    rows = np.flatnonzero(selection.rows(t, t.decision.action))
-    categories = CATEGORICAL_LEVELS["command"]
     actions, refused = [], []
-    for row in rows.tolist():
-        pid = int(snap["pid"][row])
-        reason = t.protected_by[row]
-        if reason is not None:
-            if do is not None or selection.pids:
-                refused.append({"pid": pid, "comm": str(snap["comm"][row]), "reason": f"protected: {reason}"})
-            continue
-        if do is not None and not t.context.available[row, ACTIONS.index(do)]:
-            refused.append({"pid": pid, "comm": str(snap["comm"][row]),
-                            "reason": f"{do} does nothing to this process (state {chr(snap['state'][row])})"})
-            continue
-        name = ACTIONS[int(action[row])]
-        if name == "keep":
-            continue
-        argv = list(snap["cmdline"][row] or ())
-        category = categories[int(t.context.command_category[row])]
-        # Read again now (with the executable, which the scan does not read):
-        # a process that exec'd since the scan is not the one decided about.
-        identity = read_identity(pid, snap.host.boot_id)
-        if identity is None or identity.start_ticks != int(snap["start_ticks"][row]) \
-                or identity.uid != int(snap["uid"][row]) or identity.cmd_hash != cmd_hash(argv):
-            refused.append({"pid": pid, "comm": str(snap["comm"][row]),
-                            "reason": "it exited or changed (exec) since the scan; plan again"})
-            continue
-        params = action_params(name, category, policy)
-        if name == "restart":
-            params.update(unit=t.context.units.unit[row], user_unit=bool(t.context.units.user_unit[row]))
-        actions.append({
-            "index": len(actions),
-            "target": identity.as_dict(),
-            "comm": str(snap["comm"][row]),
-            "command": " ".join(mask_secrets(argv))[:400] or f"[{snap['comm'][row]}]",
-            "category": category,
-            "state": chr(snap["state"][row]),
-            "ppid": int(snap["ppid"][row]),
-            "start_time": float(snap["start_time"][row]),
-            "age_s": float(snap["elapsed_s"][row]),
-            **write_baseline(pid),
-            "action": name,
-            "requested": do is not None and chosen_by is None,
-            **({"reason": chosen_by} if chosen_by else {}),
-            "params": params,
-            "posterior": {c: round(float(p), 6) for c, p in zip(CLASSES, t.inference.posterior[row])},
-            "expected_loss": {a: (round(float(v), 4) if np.isfinite(v) else None)
-                              for a, v in zip(ACTIONS, t.decision.expected_loss[row])},
-            "why": why(t.inference, t.evidence, row),
-            "ledger": ledger_rows(t.inference, t.evidence, row),
-        })
+    if tree is not None or group is not None:
+        root = int(np.flatnonzero(snap["pid"] == (tree if group is None else group))[0])
+        tree_action, _ = forest.recommend(t)
+        name = do or ACTIONS[int(tree_action[root] or action[root])]
+        _plan_tree(t, root, name, do, chosen_by, 0, actions, refused, pgid=group)
+    else:
+        rows = selection.rows(t, t.decision.action)
+        roots = np.zeros(len(snap), dtype=bool)
+        if do is None and trees:
+            tree_action, _ = forest.recommend(t)
+            roots = rows & (tree_action > 0)
+            rows &= ~forest.covered(t, np.flatnonzero(roots))
+        tree_id = 0
+        for row in np.flatnonzero(rows).tolist():
+            if roots[row]:
+                _plan_tree(t, row, ACTIONS[int(tree_action[row])], None, chosen_by, tree_id, actions, refused)
+                tree_id += 1
+            else:
+                _plan_one(t, row, ACTIONS[int(action[row])], do, chosen_by, selection, actions, refused)
     body = {
         "pt_plan_version": PLAN_VERSION,
         "created_at": now,
@@ -186,13 +164,148 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
         "host": host_info(snap.host.hostname, snap.host.boot_id),
         "policy_digest": policy.digest,
         "priors_digest": t.priors.digest,
-        "selection": selection.as_dict(),
+        "selection": {**selection.as_dict(), **({"tree": tree} if tree is not None else {}),
+                      **({"group": group} if group is not None else {})},
         "at_s": t.at_s,
         "do": do,
         "actions": actions,
         "refused": refused,
     }
     return {"plan_id": plan_id(body), **body}
+
+
+def _comm(t, row: int) -> str:
+    return str(t.snapshot["comm"][row])
+
+
+def _verified(t, row: int):
+    """The identity of the process at ``row`` read again now (with the
+    executable, which the scan does not read); None if it exited or exec'd
+    since the scan: then it is not the one decided about."""
+    snap = t.snapshot
+    argv = list(snap["cmdline"][row] or ())
+    identity = read_identity(int(snap["pid"][row]), snap.host.boot_id)
+    if identity is None or identity.start_ticks != int(snap["start_ticks"][row]) \
+            or identity.uid != int(snap["uid"][row]) or identity.cmd_hash != cmd_hash(argv):
+        return None
+    return identity
+
+
+CHANGED = "it exited or changed (exec) since the scan; plan again"
+
+
+def _plan_one(t, row: int, name: str, do: str | None, chosen_by: str | None, selection: Selection,
+              actions: list, refused: list) -> None:
+    """Append the action for one process (or why it is refused) to ``actions`` / ``refused``."""
+    snap = t.snapshot
+    pid = int(snap["pid"][row])
+    reason = t.protected_by[row]
+    if reason is not None:
+        if do is not None or selection.pids:
+            refused.append({"pid": pid, "comm": _comm(t, row), "reason": f"protected: {reason}"})
+        return
+    if do is not None and not t.context.available[row, ACTIONS.index(do)]:
+        refused.append({"pid": pid, "comm": _comm(t, row),
+                        "reason": f"{do} does nothing to this process (state {chr(snap['state'][row])})"})
+        return
+    if name == "keep":
+        return
+    identity = _verified(t, row)
+    if identity is None:
+        refused.append({"pid": pid, "comm": _comm(t, row), "reason": CHANGED})
+        return
+    actions.append(_entry(t, row, name, identity, do, chosen_by, len(actions)))
+
+
+def _plan_tree(t, root: int, name: str, do: str | None, chosen_by: str | None, tree_id: int,
+               actions: list, refused: list, *, pgid: int | None = None) -> None:
+    """Append one tree decision (``name`` on the process at row ``root`` and
+    its descendants now, or with ``pgid`` on the members of that process
+    group, whose leader is at ``root``; leaves first) or its refusal. Zombie
+    members are left to their parents; a member that exited or exec'd since
+    the scan is left out with its own descendants (they were reparented),
+    and said so."""
+    from pt.act import trees
+
+    snap = t.snapshot
+    root_pid, root_comm = int(snap["pid"][root]), _comm(t, root)
+
+    def refuse(reason: str) -> None:
+        refused.append({"pid": root_pid, "comm": root_comm, "reason": reason})
+
+    if name not in trees.TREE_ACTIONS:
+        return refuse(f"{name} is not a whole-tree action (one of {', '.join(trees.TREE_ACTIONS)}); "
+                      "pt recommends keep for the root, name one with --do" if name == "keep" else
+                      f"{name} is not a whole-tree action (one of {', '.join(trees.TREE_ACTIONS)})")
+    rows, depth = trees.subtree(t.context.genealogy.parent_row, root) if pgid is None else \
+        trees.group(snap, t.context.genealogy.parent_row, pgid)
+    if len(rows) > trees.MAX_TREE_MEMBERS:
+        return refuse(f"the tree has more than {trees.MAX_TREE_MEMBERS} processes; not one decision")
+    keep = snap["state"][rows] != ord("Z")
+    keep[0] = True
+    rows, depth = rows[keep], depth[keep]
+    for row in rows.tolist():
+        if t.protected_by[row] is not None:
+            return refuse(f"tree of {len(rows)}: member {int(snap['pid'][row])} ({_comm(t, row)}) is protected: "
+                          f"{t.protected_by[row]}; the whole tree is kept (plan members one by one with --pid)")
+        if not t.context.available[row, ACTIONS.index(name)]:
+            return refuse(f"tree of {len(rows)}: {name} does nothing to member {int(snap['pid'][row])} "
+                          f"(state {chr(snap['state'][row])})")
+    parent = t.context.genealogy.parent_row
+    dropped = np.zeros(len(snap), dtype=bool)
+    members = []
+    for row, d in zip(rows.tolist(), depth.tolist()):         # level by level: parents come first
+        if d and dropped[parent[row]]:
+            dropped[row] = True
+            continue
+        identity = _verified(t, row)
+        if identity is None:
+            if d == 0:
+                return refuse(CHANGED)
+            dropped[row] = True
+            refused.append({"pid": int(snap["pid"][row]), "comm": _comm(t, row),
+                            "reason": f"tree member of {root_pid}: {CHANGED}; left out with its descendants"})
+            continue
+        members.append((row, d, identity))
+    members.sort(key=lambda m: -m[1])                           # leaves first
+    for row, d, identity in members:
+        entry = _entry(t, row, name, identity, do, chosen_by, len(actions))
+        entry["tree"] = {"id": tree_id, "root": root_pid, "depth": d, "size": len(members),
+                         **({"pgid": pgid} if pgid is not None else {})}
+        actions.append(entry)
+
+
+def _entry(t, row: int, name: str, identity, do: str | None, chosen_by: str | None, index: int) -> dict:
+    """One plan entry: the target's identity, what it is, the action and why."""
+    from pt.infer.ledger import ledger_rows, why
+
+    snap = t.snapshot
+    argv = list(snap["cmdline"][row] or ())
+    category = CATEGORICAL_LEVELS["command"][int(t.context.command_category[row])]
+    params = action_params(name, category, t.policy)
+    if name == "restart":
+        params.update(unit=t.context.units.unit[row], user_unit=bool(t.context.units.user_unit[row]))
+    return {
+        "index": index,
+        "target": identity.as_dict(),
+        "comm": _comm(t, row),
+        "command": " ".join(mask_secrets(argv))[:400] or f"[{snap['comm'][row]}]",
+        "category": category,
+        "state": chr(snap["state"][row]),
+        "ppid": int(snap["ppid"][row]),
+        "start_time": float(snap["start_time"][row]),
+        "age_s": float(snap["elapsed_s"][row]),
+        **write_baseline(identity.pid),
+        "action": name,
+        "requested": do is not None and chosen_by is None,
+        **({"reason": chosen_by} if chosen_by else {}),
+        "params": params,
+        "posterior": {c: round(float(p), 6) for c, p in zip(CLASSES, t.inference.posterior[row])},
+        "expected_loss": {a: (round(float(v), 4) if np.isfinite(v) else None)
+                          for a, v in zip(ACTIONS, t.decision.expected_loss[row])},
+        "why": why(t.inference, t.evidence, row),
+        "ledger": ledger_rows(t.inference, t.evidence, row),
+    }
 
 
 def plans_dir() -> Path:
@@ -286,7 +399,8 @@ def load_plan(ref: str) -> dict:
         raise PlanError(f"{path} holds plan {actual}, not plan {named}: the file was replaced after "
                         f"the plan was made; refusing it (check it with `pt apply {path}`, or make a "
                         "new plan with `pt plan`)")
-    problem = schema_problem(plan)
+    from pt.act.trees import lineage_problem
+    problem = schema_problem(plan) or lineage_problem(plan["actions"])
     if problem:
         raise PlanError(f"{path}: {problem}")
     return plan
@@ -362,6 +476,10 @@ def schema_problem(plan: dict) -> str | None:
             return f"{where}.params.method must be sigstop or freeze"
         if kind == "restart" and not isinstance(p.get("unit"), (str, type(None))):
             return f"{where}.params.unit must be a unit name"
+    from pt.act.trees import tree_problem
+    problem = tree_problem(plan["actions"])
+    if problem:
+        return problem
     refused = plan.get("refused", [])
     if not isinstance(refused, list) or not all(
             isinstance(r, dict) and _is_int(r.get("pid")) and isinstance(r.get("comm"), str)

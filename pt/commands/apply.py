@@ -25,6 +25,11 @@ plans directory, so `pt undo ID` and `pt verify ID` find it. pt does not act
 when /proc is not its own pid namespace's, or on a plan made in another pid
 namespace.
 
+A tree decision (`pt plan --tree`) is applied member by member, deepest
+first, each through its own pidfd after its own identity check; a member
+that exited or exec'd is skipped and reported, and children born after the
+plan are not signalled (the output lists them).
+
 exit codes: 0 all done, 4 nothing done (no confirmation, or plan expired,
 edited, replaced, from another boot or pid namespace, not a plan file, or a
 plan file another user owns or can write), 5 some actions not carried out,
@@ -164,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signum, stop)
     from pt.act.journal import Journal
     journal = Journal()
+    from pt.act.trees import newborns
+    born = newborns(plan)               # children of tree members that are not members: never signalled
     try:
         records = apply_plan(plan, journal=journal)
     except PlanError as exc:
@@ -174,11 +181,13 @@ def run(args: argparse.Namespace) -> int:
     errors = journal_errors("apply", journal)
     incomplete = [r for r in records if r["result"] not in ("done", "exited")]
     if args.json:
-        print_json(envelope("apply", host={}, data={"plan_id": plan["plan_id"], "outcomes": records},
+        print_json(envelope("apply", host={}, data={"plan_id": plan["plan_id"], "outcomes": records,
+                                                    "not_signalled": born},
                             errors=errors, partial=bool(incomplete or errors)))
     else:
-        from pt.ui.plan_view import print_outcomes
+        from pt.ui.plan_view import print_newborns, print_outcomes
         print_outcomes(records, f"applied plan {plan['plan_id']}")
+        print_newborns(born)
         print(escape(f"Check later with:  pt verify {plan['plan_id']}"))
         print(escape(f"Revert with:       pt undo {plan['plan_id']}"))
     return INCOMPLETE if incomplete else OK

@@ -14,18 +14,31 @@ calibration` can set what pt predicted against what happened.
 
 A --pid that names no running process exits 3 and saves nothing.
 
+--tree PID plans PID and every descendant it has now as one decision (the
+root's recommendation, or --do): every member's identity is recorded, apply
+signals the deepest first and checks each one's identity right before its
+signal, children born after the plan are never signalled, and undo covers the
+whole tree. A tree with a protected member is refused whole, naming the rule.
+--group PGID does the same for the members of a process group (a shell's
+job), each still signalled through its own pidfd, never with killpg: that
+would reach processes that joined the group after the plan.
+Where the scan recommends a whole tree ("kill tree (13 processes)"), plain
+`pt plan` plans it as one tree decision.
+
 examples:
   pt plan                             everything pt recommends acting on
   pt plan --match 'pytest|jest' --min-age 1h
   pt plan --user $USER --class abandoned
   pt plan --pid 4242 --do pause       pause 4242 whatever pt recommends
+  pt plan --tree 4242 --do pause      pause 4242 and all its descendants
+  pt plan --group 4242 --do kill      end process group 4242 (a pipeline, a job)
   pt plan --json | jq -r .data.plan.plan_id
 """
 
 
 def add_parser(subparsers) -> None:
     from pt.commands.deep_scan import add_selection_options
-    from pt.commands.options import duration, seconds_between
+    from pt.commands.options import duration, pid, seconds_between
     from pt.commands.scan import add_telemetry_options
     from pt.config import ACTIONS
 
@@ -37,6 +50,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--do", choices=ACTIONS[1:], metavar="ACTION",
                    help="plan ACTION instead of pt's recommendation (needs --pid or --match; "
                         f"one of {', '.join(ACTIONS[1:])}); vetoes still apply")
+    p.add_argument("--tree", type=pid, metavar="PID",
+                   help="plan PID and all its descendants as one decision (with --do, that action)")
+    p.add_argument("--group", type=pid, metavar="PGID",
+                   help="plan the members of process group PGID (its leader must run) as one decision")
     p.add_argument("--at", type=duration, default=0.0, metavar="DURATION",
                    help="decide as if DURATION more passed with no change (as pt scan --at)")
     p.add_argument("--window", type=seconds_between(0, 60, low_open=True), metavar="SECONDS",
@@ -56,22 +73,29 @@ def run(args: argparse.Namespace) -> int:
     from pt.triage import triage
     from pt.ui.result import report_error
 
-    if args.do and not (args.pid or args.match):
-        return report_error("plan", "--do needs --pid or --match: name the processes you mean", code="usage",
-                            exit_code=USAGE, json=args.json)
+    if args.do and not (args.pid or args.match or args.tree or args.group):
+        return report_error("plan", "--do needs --pid or --match (or --tree): name the processes you mean",
+                            code="usage", exit_code=USAGE, json=args.json)
+    if (args.tree is not None or args.group is not None) and (args.pid or args.match) \
+            or args.tree is not None and args.group is not None:
+        return report_error("plan", "--tree and --group name the processes themselves: one of them, without "
+                            "--pid or --match", code="usage", exit_code=USAGE, json=args.json)
     selection, problem = selection_from(args)
     if problem:
         return report_error("plan", str(problem), code="usage", exit_code=USAGE, json=args.json)
     t = triage(window_s=args.window, at_s=args.at, memory=verdict_memory())
-    missing = sorted(set(selection.pids) - set(t.snapshot["pid"].tolist()))
-    if missing:                                    # nothing is saved: a plan for no one is no plan
-        message = f"no such process: {', '.join(map(str, missing))}"
+    wanted = set(selection.pids) | ({args.tree} if args.tree is not None else set())
+    missing = sorted(wanted - set(t.snapshot["pid"].tolist()))
+    leaderless = args.group is not None and args.group not in t.snapshot["pid"][t.snapshot["pgid"] == args.group]
+    if missing or leaderless:                      # nothing is saved: a plan for no one is no plan
+        message = f"no such process: {', '.join(map(str, missing))}" if missing else \
+            f"no process group {args.group} with a running leader (pid {args.group})"
         print(f"pt plan: error: {message}", file=sys.stderr)
         if args.json:
             from pt.ui.result import error_envelope, print_json
             print_json(error_envelope("plan", code="not_found", message=message))
         return NOT_FOUND
-    plan = make_plan(t, selection, do=args.do)
+    plan = make_plan(t, selection, do=args.do, tree=args.tree, group=args.group, trees=True)
     if t.kill_gate and not args.do:
         from pt.ui.text import escape
         print(escape(f"pt plan: note: {t.kill_gate}"), file=sys.stderr)

@@ -106,6 +106,8 @@ TREATMENT: dict[str, tuple[str, str]] = {
     "why": ("decisions", "drop"),                       # text from proc_inference
     "evidence_glyphs": ("decisions", "drop"),           # rendering of bits__*
     "reap_via": ("decisions", "drop"),                  # text; names the parent's comm
+    "tree_action": ("decisions", "drop"),               # derived: action, class, descendants, idle_descendants
+    "tree_size": ("decisions", "drop"),                 # derived, as tree_action
 }
 
 

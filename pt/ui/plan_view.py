@@ -45,13 +45,45 @@ def _plan_caption(plan: dict, now: float) -> Text:
     return text(f"made {format_duration(now - plan['created_at'])} ago, {expiry}")
 
 
+def tree_note(a: dict) -> str:
+    """``tree of 13 under 4242, depth 2`` for a tree member ('' otherwise)."""
+    t = a.get("tree")
+    if not t:
+        return ""
+    where = f"group {t['pgid']}" if t.get("pgid") is not None else f"tree of {t['size']} under {t['root']}"
+    return f"{where}, " + (("leader" if t.get("pgid") is not None else "root") if t["depth"] == 0
+                           else f"depth {t['depth']}")
+
+
+def _tree_header(a: dict, console: Console) -> None:
+    """The line that opens a tree decision: one decision, its size, the order."""
+    t = a.get("tree")
+    if t:
+        kind = "process group" if t.get("pgid") is not None else "tree"
+        what = f"{a['action']} {kind} ({plural(t['size'], 'process', 'processes')})"
+        where = f"led by pid {t['root']}" if t.get("pgid") is not None else f"rooted at pid {t['root']}"
+        console.print(line((what, f"bold {ACTION_STYLE.get(a['action'], '')}".strip()),
+                           f" {where}: one decision, deepest members first, each by its own pidfd; "
+                           "processes born after this plan are not signalled"), soft_wrap=True)
+
+
 def _summary(a: dict, comm: str, age: str, console: Console) -> None:
     """One action's first two lines: index, action, pid, name, age and
     P(abandoned) (fits 80 columns), then how it is carried out."""
     console.print(line((f"#{a['index']} ", "bold"), (a["action"], ACTION_STYLE.get(a["action"], "")),
                        f"  pid {a['target']['pid']} ({comm})  age {age}  "
                        f"P(abandoned) {a['posterior']['abandoned']:.3f}"))
-    console.print(text(f"    how: {describe(a)}"))
+    note = tree_note(a)
+    console.print(text(f"    how: {describe(a)}" + (f" ({note})" if note else "")))
+
+
+def _tree_openers(plan: dict) -> set[int]:
+    """Indexes of the actions that are the first member of their tree in the plan."""
+    first: dict[int, int] = {}
+    for i, a in enumerate(plan["actions"]):
+        if "tree" in a:
+            first.setdefault(a["tree"]["id"], i)
+    return set(first.values())
 
 
 def print_plan(plan: dict, console: Console | None = None) -> None:
@@ -60,7 +92,10 @@ def print_plan(plan: dict, console: Console | None = None) -> None:
     console = console or make_console()
     if plan["actions"]:
         console.print(line(("plan ", "bold"), (plan["plan_id"], "bold"), " · ", _plan_caption(plan, time.time())))
-        for a in plan["actions"]:
+        openers = _tree_openers(plan)
+        for i, a in enumerate(plan["actions"]):
+            if i in openers:
+                _tree_header(a, console)
             _summary(a, a["comm"], format_duration(a["age_s"]), console)
             console.print(line("    command: ", (a["command"], "cyan")), soft_wrap=True)
             console.print(line(("    why: ", "dim"), (a["why"], "dim")), soft_wrap=True)
@@ -119,7 +154,10 @@ def print_confirmation(plan: dict, live: list, console: Console | None = None) -
     console = console or make_console()
     now = time.time()
     console.print(line(("plan ", "bold"), (plan["plan_id"], "bold"), " · ", _plan_caption(plan, now)))
-    for a, proc in zip(plan["actions"], live):
+    openers = _tree_openers(plan)
+    for i, (a, proc) in enumerate(zip(plan["actions"], live)):
+        if i in openers:
+            _tree_header(a, console)
         head = ((f"#{a['index']} ", "bold"), (a["action"], ACTION_STYLE.get(a["action"], "")),
                 f"  pid {a['target']['pid']}")
         if proc.mismatch:
@@ -157,6 +195,8 @@ def outcome_table(records: list[dict], title: str) -> Table:
         table.add_column(name, overflow="fold")
     for r in records:
         detail = r["detail"] + (" (by an earlier apply)" if r.get("earlier") else "")
+        if r.get("tree"):
+            detail += f" [{tree_note(r)}]"
         table.add_row(text(str(r["action_id"]).split(":", 1)[-1]), text(r["pid"]), text(r["action"]),
                       text(r["result"], RESULT_STYLE.get(r["result"], "")), text(detail))
     return table
@@ -165,6 +205,18 @@ def outcome_table(records: list[dict], title: str) -> Table:
 def print_outcomes(records: list[dict], title: str, console: Console | None = None) -> None:
     console = console or make_console()
     console.print(outcome_table(records, title) if records else text(f"{title}: nothing to do"))
+
+
+def print_newborns(born: list[dict], console: Console | None = None) -> None:
+    """Children of tree members born after the plan: pt did not signal them."""
+    if not born:
+        return
+    console = console or make_console()
+    listed = ", ".join(f"{b['pid']} ({b['comm']}, child of {b['ppid']})" for b in born[:20])
+    more = f" and {len(born) - 20} more" if len(born) > 20 else ""
+    what = plural(len(born), "process", "processes")
+    console.print(line(("not signalled: ", "yellow"),
+                       f"{what} born after the plan under its tree members: {listed}{more}"), soft_wrap=True)
 
 
 def print_verify(plan: dict, rows: list[dict], console: Console | None = None) -> None:
@@ -176,6 +228,8 @@ def print_verify(plan: dict, rows: list[dict], console: Console | None = None) -
         now = r["now"]
         if r["undone"]:
             now += ", undone"
+        if r.get("tree"):
+            now += f" [{tree_note(r)}]"
         table.add_row(text(r["index"]), text(r["pid"]), text(r["comm"]), text(r["action"]),
                       text(r["result"], RESULT_STYLE.get(r["result"], "")), text(now),
                       text(", ".join(map(str, r["respawned_as"])) or "-",

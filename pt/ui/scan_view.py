@@ -314,6 +314,9 @@ def scan_tree(view: ScanView, top: int = 0) -> Text:
         stack.extend((k, child_prefix, "└── " if k_last else "├── ", k_last)
                      for k, k_last in reversed(list(_with_last(kids))))
     fields = [FIELDS_BY_NAME[n] for n in names]
+    if "recommendation" in c:         # "kill tree (13)": the tree drawn beside it shows the processes
+        c = {**c, "recommendation": np.array([str(r).replace(" processes)", ")") for r in c["recommendation"]],
+                                             dtype=object)}
     cells = [[_cell(f.name, c[f.name][i]) for f in fields[:-1]] for i, _ in rows]
     widths = [max([len(f.header), *(r[j].cell_len for r in cells)]) for j, f in enumerate(fields[:-1])]
 
