@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pt.config import ACTIONS, CLASSES
-from pt.watch.guardrail import EDetector
+from pt.watch.guardrail import EDetector, ForecastDetector
 from pt.watch.modes import ModeController
 from pt.watch.pressure import MemoryForecast, Urgency, read_pressure
 from pt.watch.tail import JumpTail
@@ -55,6 +55,7 @@ class Step:
     contention: dict | None = None
     rescue: dict | None = None
     deep: dict | None = None
+    cgroups: list = field(default_factory=list)      # limited cgroups: headroom, forecast, rescue
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Watcher:
     allow_kill: bool = False
     kill_switch: object = None         # callable -> str | None (why the switch is on)
     guardrail: EDetector = field(default_factory=EDetector)
+    forecast_check: ForecastDetector = field(default_factory=ForecastDetector)
     forecast: MemoryForecast = field(default_factory=lambda: MemoryForecast(floor_bytes=0.0))
     urgency: Urgency = field(default_factory=Urgency)
     jumps: JumpTail = field(default_factory=JumpTail)
@@ -78,6 +80,8 @@ class Watcher:
     deep_check: bool = True            # confirm by a deep scan before acting (see _confirmed)
     deep_max_s: float = 15.0
     procfs: str = "/proc"              # where pressure and memory are read (a recorded series in tests)
+    cgroup_root: str | None = "/sys/fs/cgroup"      # where limited cgroups are found (None: host memory only)
+    cgroups: dict = field(default_factory=dict)      # cgroup path -> (CgroupMemory, its MemoryForecast)
     clock: object = time.monotonic    # system-wide since boot: the budget survives a restart of the watcher
     followups: dict = field(default_factory=dict)    # (pid, start_ticks) -> (q, ticks)
     observed: set = field(default_factory=set)       # identities the guardrail has already counted
@@ -95,11 +99,41 @@ class Watcher:
             self.forecast.floor_bytes = 0.05 * sample.mem_total     # the kernel OOM-kills near here
         if sample.mem_total:
             self.forecast.update(sample.time, float(sample.mem_available))
+            self._check_forecast("host", sample.time, sample.mem_available, self.forecast)
             self.jumps.update(float(sample.mem_available))
             intervals = max(1, round(self.urgency.horizon_s / self.interval_s))
             self.p_jump = self.jumps.p_exceed(sample.mem_available - self.forecast.floor_bytes, intervals)
         self.urgency.update(sample, self.forecast, self.p_jump)
+        self._sample_cgroups(sample)
         self.pressure = sample
+
+    def _sample_cgroups(self, sample) -> None:
+        """Each cgroup with a memory limit below the host's RAM gets its own
+        forecast of its headroom (floor 5 % of its limit, as the host's of
+        RAM; 5 samples over 4 intervals at least). One heading to its floor
+        within the horizon raises the urgency as the host's would."""
+        if self.cgroup_root is None:
+            return
+        from pt.watch.cgroup import limited_cgroups
+        seen = {}
+        for group in limited_cgroups(self.cgroup_root, below_bytes=sample.mem_total or None):
+            _, forecast = self.cgroups.get(group.path, (None, None))
+            if forecast is None or forecast.floor_bytes != 0.05 * group.limit:     # new, or its limit changed
+                forecast = MemoryForecast(floor_bytes=0.05 * group.limit, min_span_s=4 * self.interval_s)
+            forecast.update(sample.time, float(group.available))
+            self._check_forecast(group.path, sample.time, group.available, forecast)
+            seen[group.path] = (group, forecast)
+            tte = forecast.seconds_to_floor()
+            if tte is not None and tte <= self.urgency.horizon_s:
+                self.urgency.value = max(self.urgency.value, 0.7)
+        self.cgroups = seen
+        self.forecast_check.forget_except({"host", *seen})
+
+    def _check_forecast(self, scope: str, now: float, available: float, forecast: MemoryForecast) -> None:
+        """Feed the forecast-calibration guardrail: forecasts within the horizon only."""
+        tte = forecast.seconds_to_floor()
+        within = tte if tte is not None and tte <= self.urgency.horizon_s else None
+        self.forecast_check.observe(scope, now, float(available), forecast.floor_bytes, within)
 
     def next_interval(self) -> float:
         return self.urgency.interval(self.interval_s)
@@ -125,6 +159,13 @@ class Watcher:
             self.controller.demote(f"guardrail: pt's leftovers resumed more often than it predicted "
                                    f"(detector {self.guardrail.value:.1f} >= {self.guardrail.threshold:g})")
             self.guardrail.reset()
+        check = self.forecast_check
+        if check.alarm:
+            alarm = True
+            self.controller.demote(f"guardrail: the memory forecast is systematically wrong ({check.early} of "
+                                   f"{check.resolved} forecast floors did not come by their time; detector "
+                                   f"{check.value:.1f} >= {check.threshold:g})")
+            check.reset()
         best = t.inference.posterior.argmax(axis=1)
         action = t.decision.action
         live = ~t.snapshot["kernel_thread"]
@@ -133,8 +174,11 @@ class Watcher:
                     recommended={a: int(np.count_nonzero(action[live] == i))
                                  for i, a in enumerate(ACTIONS) if a != "keep"})
         acted_ids = self._rescue(t, step)
+        self.acted_on |= acted_ids                    # not acted on again in the same interval
         acted_ids |= self._act(t, step, now)
         self.acted_on |= acted_ids
+        if acted_ids:
+            self.forecast_check.drop()                # memory freed by the watcher: no forecast can be judged
         self.controller.record(now, acted=sum(a["result"] in ("done", "exited") for a in step.acted),
                                failed=step.failed, wanted_more=step.note == "canary budget reached")
         self._remember_leftovers(t)
@@ -197,24 +241,48 @@ class Watcher:
         return True
 
     def _rescue(self, t, step: Step) -> set:
-        """Under a forecast of memory running out within the horizon: the
-        cheapest kills that free enough (pt.watch.rescue), carried out only
-        where the mode allows kill; always reported."""
-        from pt.watch.rescue import rescue, shortfall
+        """Under a forecast of memory running out: the cheapest kills that
+        free enough (pt.watch.rescue), carried out only where the mode allows
+        kill; always reported. The host when MemAvailable is low now and
+        forecast to reach the floor within the horizon; each limited cgroup,
+        whose OOM killer chooses among its own processes only, when its
+        headroom is forecast to reach its floor before the watcher's
+        next-but-one look (acting later could be too late)."""
+        from pt.watch.rescue import shortfall
+        eligible = self.selection.rows(t, t.decision.action)
         low_now = self.pressure is not None and self.pressure.mem_available_fraction < self.urgency.target
         need = shortfall(self.forecast, self.urgency.horizon_s) if low_now else 0.0
-        r = rescue(t, need, self.selection.rows(t, t.decision.action)) if need > 0 else None
+        done = self._propose(t, step, need, eligible, None, "MemAvailable forecast to reach the floor")
+        act_by = 2 * self.next_interval() + step.scan_s
+        for path, (group, forecast) in self.cgroups.items():
+            within = np.isin(t.snapshot["pid"], np.asarray(group.pids, dtype=t.snapshot["pid"].dtype))
+            entry = {**group.as_dict(), "forecast": forecast.as_dict(), "rescue": None}
+            step.cgroups.append(entry)
+            need = shortfall(forecast, act_by)
+            if need > 0 and within.any():
+                done |= self._propose(t, step, need, eligible & within, within,
+                                      f"cgroup {path[:200]} forecast to reach its memory limit", entry)
+        return done
+
+    def _propose(self, t, step: Step, need: float, eligible, oom_candidates, why: str, report: dict | None = None):
+        """Price a rescue of ``need`` bytes, report it (in ``report``, else
+        the step's host rescue) and carry it out where worth it and allowed."""
+        from pt.watch.rescue import rescue
+        r = rescue(t, need, eligible, oom_candidates, procfs=self.procfs) if need > 0 else None
         if r is None:
             return set()
         pids = [int(p) for p in t.snapshot["pid"][r.rows]]
-        step.rescue = {"need_bytes": r.need_bytes, "pids": pids, "freed_bytes": r.freed_bytes,
-                       "cost": r.cost, "oom_pid": r.oom_pid, "oom_cost": r.oom_cost, "worth_it": r.worth_it}
+        proposal = {"need_bytes": r.need_bytes, "pids": pids, "freed_bytes": r.freed_bytes, "cost": r.cost,
+                    "oom_pid": r.oom_pid, "oom_cost": r.oom_cost, "worth_it": r.worth_it}
+        if report is None:
+            step.rescue = proposal
+        else:
+            report["rescue"] = proposal
         if not r.worth_it or "kill" not in self.controller.allowed(self.may_kill(step)):
             return set()
         from pt.act.plan import Selection
-        reason = (f"pt watch memory rescue: MemAvailable forecast to reach the floor; frees "
-                  f"{r.freed_bytes / 2**20:.0f} MB at expected loss {r.cost:.2f}, below {r.oom_cost:.2f} "
-                  f"for the OOM killer's likely pick (pid {r.oom_pid})")
+        reason = (f"pt watch memory rescue: {why}; frees {r.freed_bytes / 2**20:.0f} MB at expected loss "
+                  f"{r.cost:.2f}, below {r.oom_cost:.2f} for the OOM killer's likely pick (pid {r.oom_pid})")
         return self._apply(t, step, Selection(pids=tuple(pids)), do="kill", reason=reason)
 
     def _act(self, t, step: Step, now: float) -> set:
@@ -375,11 +443,14 @@ class Watcher:
             "next_interval_s": round(self.next_interval(), 3),
             "steps": self.steps,
             "guardrail": self.guardrail.as_dict(),
+            "forecast_guardrail": self.forecast_check.as_dict(),
             "urgency": round(self.urgency.value, 4),
             "pressure": None if p is None else {
                 "psi": p.psi, "mem_available_bytes": p.mem_available, "mem_total_bytes": p.mem_total,
                 "cpu_pressure": round(p.cpu_pressure(), 4), "note": p.note},
             "forecast": {**self.forecast.as_dict(), "p_jump_to_floor": self.p_jump},
+            "cgroups": [{"path": path, "limit_bytes": g.limit, "available_bytes": g.available,
+                         "oom_kill": g.oom_kill, "forecast": f.as_dict()} for path, (g, f) in self.cgroups.items()],
             "last": None if self.last is None else dataclasses.asdict(self.last),
             "totals": self.totals,
             "telemetry_note": self.telemetry_note,

@@ -57,6 +57,11 @@ def render(status: dict) -> str:
            [({}, g["value"])])
     metric("pt_watch_guardrail_threshold", "gauge", "Alarm threshold of the guardrail (1/alpha).",
            [({}, g["threshold"])])
+    fg = status.get("forecast_guardrail") or {}
+    metric("pt_watch_forecast_guardrail_evalue", "gauge",
+           "E-value of the memory forecast's calibration guardrail (alarm at the threshold).", [({}, fg.get("value"))])
+    metric("pt_watch_forecast_guardrail_threshold", "gauge", "Alarm threshold of the forecast guardrail.",
+           [({}, fg.get("threshold"))])
     cpu = last.get("contention") or {}
     metric("pt_watch_cpu_offered_load", "gauge", "CPUs of demand (run + runnable wait) in the last scan window.",
            [({}, cpu.get("offered_load"))])
