@@ -151,7 +151,7 @@ class Watcher:
         if why_off:
             self.controller.demote(f"kill switch: {why_off}")
         started = time.perf_counter()
-        t = triage(policy=self.policy, memory=verdict_memory())
+        t = self._with_queueing(triage(policy=self.policy, memory=verdict_memory()))
         scan_s = time.perf_counter() - started
         self._follow_up(t)
         alarm = self.guardrail.alarm
@@ -192,6 +192,21 @@ class Watcher:
             self.totals["acted"][a["action"]] = self.totals["acted"].get(a["action"], 0) + 1
         self.last = step
         return step
+
+    def _with_queueing(self, t):
+        """The scan decided again with the CPU wait each process adds for
+        everyone in the loss of keeping it (pt.watch.queueing, the
+        ``queueing`` policy): a runaway costs more on a loaded machine. On
+        an idle one the added waits are negligible and the scan's own
+        decision stands."""
+        from pt.decide.loss import decide
+        from pt.watch.queueing import keep_wait
+        wait = keep_wait(t.window, os.cpu_count() or 1)
+        if not len(wait) or float(np.max(wait)) * t.policy.queueing.scale < 1e-3:
+            return t
+        decision = decide(t.inference, t.policy, impact=t.decision.impact, available=t.context.available,
+                          protected=np.not_equal(t.protected_by, None), previous=t.previous, queueing=wait)
+        return dataclasses.replace(t, decision=decision)
 
     def _follow_up(self, t) -> None:
         """Did last interval's leftovers resume? One guardrail observation
@@ -317,11 +332,8 @@ class Watcher:
 
     def _added_wait(self, t, rows: np.ndarray) -> np.ndarray:
         """Mean CPU wait (in service times) each row's demand adds for others (M/M/c)."""
-        from pt.watch.queueing import added_wait, offered_load
-        w = t.window
-        demand = (w.ticks[rows] + np.maximum(w.wait_ticks[rows], 0)) / max(w.window_ticks, 1)
-        load = max(offered_load(w), float(demand.sum()))
-        return np.minimum(added_wait(os.cpu_count() or 1, load, demand), 1e6)
+        from pt.watch.queueing import keep_wait
+        return np.minimum(keep_wait(t.window, os.cpu_count() or 1)[rows], 1e6)
 
     def _confirmed(self, t, rows: np.ndarray, step: Step, allowed: tuple[str, ...]) -> np.ndarray:
         """The rows a deep scan confirms: before acting on its own, the
