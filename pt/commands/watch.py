@@ -14,7 +14,9 @@ modes (promotion is only ever yours; demotion is automatic):
 Before acting on its own, the watcher deep-scans the candidates (up to 15 s,
 less once watching stops paying) and acts only where the deep verdict also
 calls for an action it may take: a worker that merely looked idle in the
-quick scan's window is left alone (--no-deep-check skips this).
+quick scan's window is left alone (--no-deep-check skips this). In observe,
+canary's candidates are deep-scanned the same way (each once, at most
+--budget new ones an interval) to show what canary would do, never done.
 
 Every action goes through a saved plan and the journal exactly as
 `pt plan` + `pt apply --yes` would: vetoes, identity checks, data-loss gates
@@ -358,3 +360,6 @@ def report(step, watcher) -> None:
                  f"urgency {watcher.urgency.value:.2f}"), flush=True)
     for a in step.acted:
         print(escape(f"    {a['action']} pid {a['pid']}: {a['result']} (plan {step.plan_id})"), flush=True)
+    for c in (step.preview or {}).get("would_do", []):
+        print(escape(f"    canary would {c['deep']} pid {c['pid']} (quick scan: {c['quick']}; the deep scan "
+                     f"agrees; saves {c['loss_saved']:.2f})"), flush=True)

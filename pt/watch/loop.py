@@ -27,6 +27,8 @@ from pt.watch.tail import JumpTail
 #: CPU ticks a process must add between two scans to count as having resumed
 #: (one tick is the accounting noise of an idle process woken by a signal).
 RESUME_TICKS = 2
+#: Observe mode lists at most this many of canary's candidates (most loss saved first).
+PREVIEW_MAX = 20
 
 
 def contention(window) -> dict:
@@ -56,6 +58,7 @@ class Step:
     rescue: dict | None = None
     deep: dict | None = None
     cgroups: list = field(default_factory=list)      # limited cgroups: headroom, forecast, rescue
+    preview: dict | None = None                      # observe: what canary would do, deep-checked
 
 
 @dataclass
@@ -86,6 +89,7 @@ class Watcher:
     followups: dict = field(default_factory=dict)    # (pid, start_ticks) -> (q, ticks)
     observed: set = field(default_factory=set)       # identities the guardrail has already counted
     acted_on: set = field(default_factory=set)       # identities this watcher acted on, ever (this boot)
+    previewed: dict = field(default_factory=dict)    # observe: (identity, quick action) -> deep verdict
     steps: int = 0
     last: Step | None = None
     pressure: object = None
@@ -177,6 +181,7 @@ class Watcher:
         self.acted_on |= acted_ids                    # not acted on again in the same interval
         acted_ids |= self._act(t, step, now)
         self.acted_on |= acted_ids
+        self._preview(t, step)
         if acted_ids:
             self.forecast_check.drop()                # memory freed by the watcher: no forecast can be judged
         self.controller.record(now, acted=sum(a["result"] in ("done", "exited") for a in step.acted),
@@ -330,6 +335,48 @@ class Watcher:
                                         actions=tuple(allowed))
         return self._apply(t, step, selection)
 
+    def _preview(self, t, step: Step) -> None:
+        """Observe: what canary would do and why, without acting. Canary's
+        candidates (selected, a reversible action recommended, no veto) are
+        deep-scanned as canary would before acting, within the same time
+        budget; each (process, quick action) once, the most loss saved
+        first and at most canary's hourly budget of new ones an interval,
+        so a calm watch deep-scans nothing. Nothing is signalled."""
+        from pt.watch.modes import REVERSIBLE
+        if self.controller.mode != "observe" or not self.deep_check:
+            return
+        snap, action = t.snapshot, t.decision.action
+        wanted = self.selection.rows(t, action) & np.isin(action, [ACTIONS.index(a) for a in REVERSIBLE]) \
+            & np.equal(t.protected_by, None)
+        rows = np.flatnonzero(wanted)
+        keys = [((int(snap["pid"][r]), int(snap["start_ticks"][r])), ACTIONS[int(action[r])]) for r in rows]
+        saved = t.decision.expected_loss[rows, 0] - t.decision.expected_loss[rows, action[rows]]
+        fresh = [i for i in np.argsort(-saved, kind="stable").tolist() if keys[i] not in self.previewed]
+        fresh = fresh[:self.controller.budget_per_hour]
+        seconds = 0.0
+        if fresh:
+            verdict, seconds = self._deep_verdicts(t, rows[fresh])
+            for i in fresh:
+                self.previewed[keys[i]] = verdict.get(keys[i][0]) or "not watched"
+        self.previewed = {k: v for k, v in self.previewed.items() if k in set(keys)}   # gone, or verdict changed
+        order = np.argsort(-saved, kind="stable")[:PREVIEW_MAX].tolist()
+        candidates = [{"pid": keys[i][0][0], "quick": keys[i][1], "deep": self.previewed.get(keys[i], "not yet watched"),
+                       "loss_saved": round(float(saved[i]), 3)} for i in order]
+        step.preview = {"deep_seconds": round(seconds, 2), "candidates": candidates,
+                        "would_do": [c for c in candidates if c["deep"] in REVERSIBLE]}
+
+    def _deep_verdicts(self, t, rows: np.ndarray) -> tuple[dict, float]:
+        """Deep-scan ``rows`` (at most ``deep_max_s``): identity -> the deep
+        verdict's action, and the seconds it took."""
+        from pt.act.plan import Selection
+        from pt.deep import deep_scan
+        quick = t.snapshot
+        deep = deep_scan(Selection(pids=tuple(int(p) for p in quick["pid"][rows])), max_time_s=self.deep_max_s,
+                         policy=self.policy)
+        snap = deep.quick.snapshot
+        return ({(int(snap["pid"][r]), int(snap["start_ticks"][r])): ACTIONS[int(a)]
+                 for r, a in zip(deep.rows, deep.decision.action)}, deep.elapsed_s)
+
     def _added_wait(self, t, rows: np.ndarray) -> np.ndarray:
         """Mean CPU wait (in service times) each row's demand adds for others (M/M/c)."""
         from pt.watch.queueing import keep_wait
@@ -345,17 +392,11 @@ class Watcher:
         whose plan holds its ledger."""
         if not self.deep_check:
             return rows
-        from pt.act.plan import Selection
-        from pt.deep import deep_scan
         quick = t.snapshot
-        deep = deep_scan(Selection(pids=tuple(int(p) for p in quick["pid"][rows])), max_time_s=self.deep_max_s,
-                         policy=self.policy)
-        snap = deep.quick.snapshot
-        verdict = {(int(snap["pid"][r]), int(snap["start_ticks"][r])): ACTIONS[int(a)]
-                   for r, a in zip(deep.rows, deep.decision.action)}
+        verdict, seconds = self._deep_verdicts(t, rows)
         said = [verdict.get((int(quick["pid"][r]), int(quick["start_ticks"][r]))) for r in rows]
         agree = np.array([a in allowed for a in said], dtype=bool)
-        step.deep = {"seconds": round(deep.elapsed_s, 2),
+        step.deep = {"seconds": round(seconds, 2),
                      "verdicts": {int(quick["pid"][r]): a or "not watched" for r, a in zip(rows, said)},
                      "overturned": [int(quick["pid"][r]) for r in rows[~agree]]}
         return rows[agree]
