@@ -192,14 +192,14 @@ GROWER = """
 import sys, time
 chunks = []
 while True:
-    chunks.append(b'x' * (2 << 20))                   # 2 MB every 0.5 s: 4 MB/s toward the limit
-    time.sleep(0.5)
+    chunks.append(b'x' * (2 << 20))                   # 2 MB/s toward the limit: ~45 s to its OOM,
+    time.sleep(1.0)                                   # time for 5 samples even when a scan takes 5 s
 """
 
 
 def test_a_hog_growing_toward_its_cgroup_limit_gets_a_forecast_and_an_action_before_its_oom(tmp_path,
                                                                                              monkeypatch):
-    """A real 192 MB memory cgroup holds a hog growing 4 MB/s and an idle,
+    """A real 192 MB memory cgroup holds a hog growing 2 MB/s and an idle,
     orphaned 64 MB sibling. The watcher (enforce, --allow-kill, limited to
     this test's processes, the acting policy) forecasts the cgroup's own
     headroom and acts within the cgroup before its OOM killer has killed
