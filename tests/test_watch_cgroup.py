@@ -266,3 +266,28 @@ def limited_pids(directory: Path) -> list:
 def test_no_leftover_processes():
     marks = subprocess.run(["pgrep", "-f", "ptcg(sim|real)"], capture_output=True, text=True).stdout.split()
     assert [p for p in marks if int(p) != os.getpid()] == []
+
+
+def test_cgroups_in_the_status_file_and_metrics_are_checked_and_escaped(tmp_path, monkeypatch):
+    """The status file's cgroups and forecast guardrail are read back only
+    when well formed; a cgroup path (outside text) is escaped in the metrics."""
+    from pt.watch import state
+    from pt.watch.loop import Watcher
+    from pt.watch.metrics import render
+    from pt.watch.modes import ModeController
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    watcher = Watcher(controller=ModeController("observe"), selection=Selection(), telemetry=False, cgroup_root=None)
+    status = watcher.status()
+    group = {"path": '/evil"\n\x1b[31m', "limit_bytes": 64 * MB, "available_bytes": MB, "oom_kill": 0,
+             "forecast": {"seconds_to_floor": 12.5}}
+    status["cgroups"] = [group]
+    lines = render(status).splitlines()
+    assert 'pt_watch_cgroup_memory_seconds_to_floor{cgroup="/evil\\"\\n\x1b[31m"} 12.5' in lines
+    assert all("\n" not in line for line in lines)
+    with state.watch_dir() as d:
+        state.write_status(d, status)
+        assert state.read_status(d)["cgroups"][0]["path"] == group["path"]
+        for bad in ({**status, "cgroups": [{"path": 3}]}, {**status, "cgroups": "x"},
+                    {**status, "forecast_guardrail": {"value": "high"}}):
+            state.write_status(d, bad)
+            assert state.read_status(d) is None

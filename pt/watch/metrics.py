@@ -72,6 +72,13 @@ def render(status: dict) -> str:
     metric("pt_watch_memory_seconds_to_floor", "gauge",
            "Forecast seconds until MemAvailable reaches the floor (NaN when unreliable or not heading there).",
            [({}, f["seconds_to_floor"])])
+    groups = status.get("cgroups") or []
+    metric("pt_watch_cgroup_memory_available_bytes", "gauge",
+           "Headroom of each cgroup with a memory limit: limit - usage + inactive file cache.",
+           [({"cgroup": g["path"]}, g["available_bytes"]) for g in groups])
+    metric("pt_watch_cgroup_memory_seconds_to_floor", "gauge",
+           "Forecast seconds until a limited cgroup's headroom reaches its floor (NaN when unreliable or not heading there).",
+           [({"cgroup": g["path"]}, g["forecast"]["seconds_to_floor"]) for g in groups])
     p = status.get("pressure") or {}
     metric("pt_watch_pressure_avg10_percent", "gauge", "PSI avg10 by resource and kind.",
            [({"resource": r, "kind": k}, v) for r, kinds in (p.get("psi") or {}).items() for k, v in kinds.items()])
