@@ -81,9 +81,9 @@ def test_watch_soak(machine_with_2000_processes, state_home, capsys, options):
     seconds = SOAK_S
     # Its output goes to a file: a pipe nobody reads until the end fills up
     # (64 KB, about 40 intervals) and then blocks the watcher.
-    out = tempfile.TemporaryFile(mode="w+")
+    out, err = tempfile.TemporaryFile(mode="w+"), tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen([sys.executable, "-m", "pt", "watch", "--interval", "1", "--for", f"{seconds:g}",
-                             "--json", *options], stdout=out, stderr=subprocess.DEVNULL, text=True,
+                             "--json", *options], stdout=out, stderr=err, text=True,
                             cwd=tempfile.gettempdir())
     samples = []
     try:
@@ -98,7 +98,9 @@ def test_watch_soak(machine_with_2000_processes, state_home, capsys, options):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0
+    err.seek(0)
+    assert proc.returncode == 0, err.read()[-3000:]
+    err.close()
     out.seek(0)
     intervals = sum(1 for line in out if line.strip())
     out.close()

@@ -566,6 +566,20 @@ def _stability_policy(file: str, doc: dict) -> StabilityPolicy:
 
 
 @dataclass(frozen=True)
+class QueueingPolicy:
+    """CPU contention in the loss of keep: see the ``queueing`` section of policy.json."""
+
+    scale: float = 0.5
+    cap: float = 2.0
+
+
+def _queueing_policy(file: str, doc: dict) -> QueueingPolicy:
+    _only_keys(file, "queueing", doc, ("scale", "cap"))
+    return QueueingPolicy(scale=_number(file, "queueing.scale", doc.get("scale"), low=0, high=LOSS[1]),
+                          cap=_number(file, "queueing.cap", doc.get("cap"), low=0, high=LOSS[1]))
+
+
+@dataclass(frozen=True)
 class Policy:
     """Validated policy: the loss matrix ``loss[action][class]``, dependency
     weights, robust prior intervals, FDR alpha, window length, guards and
@@ -586,6 +600,7 @@ class Policy:
     source: str
     digest: str
     boot_grace_s: float = 60.0
+    queueing: QueueingPolicy = QueueingPolicy()
 
 
 GUARD_KEYS = ("min_user_uid", "allow_other_users", "allow_system_services", "protected_patterns",
@@ -595,7 +610,7 @@ GUARD_KEYS = ("min_user_uid", "allow_other_users", "allow_system_services", "pro
 def load_policy(path: str | os.PathLike | None = None) -> Policy:
     doc, file = _versioned("policy.json", path)
     _only_keys(file, "", doc, ("version", "loss", "dependency_impact", "robust_prior", "fdr",
-                               "window_s", "guards", "actions", "deep_scan", "stability"))
+                               "window_s", "guards", "actions", "deep_scan", "stability", "queueing"))
     loss_doc = _mapping(file, "loss", doc.get("loss"))
     _only_keys(file, "loss", loss_doc, ACTIONS)
     loss = {}
@@ -655,7 +670,7 @@ def load_policy(path: str | os.PathLike | None = None) -> Policy:
                   _action_policy(file, _mapping(file, "actions", doc.get("actions"))),
                   _deep_policy(file, _mapping(file, "deep_scan", doc.get("deep_scan"))),
                   _stability_policy(file, _mapping(file, "stability", doc.get("stability"))), file, _hash(doc),
-                  grace)
+                  grace, _queueing_policy(file, _mapping(file, "queueing", doc.get("queueing"))))
 
 
 def _pair_list(file, key, value):

@@ -166,6 +166,13 @@ def _watch() -> dict:
                      "seconds_to_floor": {"type": ["number", "null"], "x-unit": "s",
                                           "description": "forecast time until MemAvailable reaches the floor"}},
                     ("samples", "reliable", "seconds_to_floor"))
+    forecast_guardrail = _obj({"value": _NUMBER, "threshold": _NUMBER, "alarm": {"type": "boolean"},
+                               "resolved": _INT, "floor_later_than_forecast": _INT, "pending": _INT},
+                              ("value", "threshold", "alarm"),
+                              description="the forecast-calibration e-detector: alarm when value reaches threshold")
+    cgroup = _obj({"path": _STRING, "limit_bytes": {**_INT, "x-unit": "bytes"},
+                   "available_bytes": {**_INT, "x-unit": "bytes"}, "oom_kill": _INT, "forecast": forecast},
+                  ("path", "limit_bytes", "available_bytes", "forecast"))
     status = _obj({
         "pid": _INT,
         "mode": {"enum": ["observe", "canary", "enforce"], "description": "the mode in force"},
@@ -174,7 +181,8 @@ def _watch() -> dict:
         "budget_left": {"type": ["integer", "null"], "description": "canary actions left this hour"},
         "urgency": {**_NUMBER, "description": "pressure urgency in [0, 1]"},
         "next_interval_s": {**_NUMBER, "x-unit": "s"},
-        "guardrail": guardrail, "forecast": forecast,
+        "guardrail": guardrail, "forecast": forecast, "forecast_guardrail": forecast_guardrail,
+        "cgroups": _array(cgroup, "each cgroup with a memory limit below RAM: its headroom and forecast"),
         "last": {"type": ["object", "null"], "description": "what the last interval saw and did"},
         "totals": _obj({"scans": _INT, "failed": _INT, "acted": {"type": "object", "additionalProperties": _INT}},
                        ("scans", "failed", "acted")),

@@ -128,6 +128,35 @@ def test_observe_never_acts(tmp_path, served):
         kill_if_same(pid, start)
 
 
+def test_observe_deep_scans_canarys_candidates_and_shows_what_canary_would_do(tmp_path, served):
+    """Observe deep-scans what canary would act on (once per process and
+    quick verdict) and reports the deep verdict beside the quick one;
+    nothing is signalled and no plan is made."""
+    mark, server = served
+    pid, start = orphan_spinner(mark)
+    env = mechanics_env(tmp_path)
+    try:
+        code, steps, err = watch(["--mode", "observe", "--interval", "1", "--for", "10", "--match", mark],
+                                 env, tmp_path)
+        assert code == 0, err
+        previews = [s["data"]["status"]["last"]["preview"] for s in steps]
+        assert all(p is not None for p in previews) and len(steps) >= 2
+        seen = [c for p in previews for c in p["candidates"] if c["pid"] == pid]
+        assert seen, f"the spinner was never canary's candidate: {previews}"
+        assert all(c["quick"] in REVERSIBLE for c in seen) and seen[-1]["deep"] != "not yet watched"
+        deep_runs = [p["deep_seconds"] for p in previews if p["deep_seconds"] > 0]
+        keys = {(c["pid"], c["quick"]) for p in previews for c in p["candidates"]}
+        assert 1 <= len(deep_runs) <= len(keys)                   # once per (process, quick verdict)
+        for p in previews:
+            assert all(c["deep"] in REVERSIBLE for c in p["would_do"])
+            assert server.pid not in {c["pid"] for c in p["would_do"]}
+        assert all(s["data"]["status"]["last"]["acted"] == [] for s in steps)
+        assert state_of(pid) in "RS" and state_of(server.pid) in "RS"
+        assert not (tmp_path / "state/pt/plans").exists() or not list((tmp_path / "state/pt/plans").iterdir())
+    finally:
+        kill_if_same(pid, start)
+
+
 def test_canary_throttles_an_orphaned_spinner_and_leaves_a_served_server_alone(tmp_path, served):
     mark, server = served
     pid, start = orphan_spinner(mark)

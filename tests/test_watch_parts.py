@@ -296,3 +296,15 @@ def test_the_real_machine_gives_a_sample():
     p = read_pressure()
     assert p.mem_total > 0 and 0.0 <= p.mem_available_fraction <= 1.0
     assert 0.0 <= p.cpu_pressure() <= 1.0
+
+
+def test_a_forecast_with_curvature_is_plain_json():
+    """A fitted curvature once left numpy scalars in the status (a numpy
+    bool is not JSON): a one-hour soak's watcher died on it at ~2 minutes."""
+    import json
+    f = MemoryForecast(floor_bytes=1e8)
+    for t in range(0, 600, 30):
+        f.update(float(t), 4e9 - 1e3 * t * t)
+    doc = f.as_dict()
+    assert f.accel != 0.0 and doc["reliable"] is True
+    assert json.loads(json.dumps(doc, allow_nan=False)) == doc

@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from pt.watch.queueing import added_wait, erlang_b, erlang_c, mean_wait
+from pt.watch.queueing import added_wait, erlang_b, erlang_c, keep_wait, mean_wait, mean_waits
 
 
 def erlang_c_exact(c: int, load: Fraction) -> Fraction:
@@ -78,3 +78,93 @@ def test_added_wait_grows_toward_saturation_and_is_zero_for_no_demand():
 def test_invalid_input_is_refused(call):
     with pytest.raises(ValueError):
         call()
+
+
+# ------------------------------------------------ the queueing cost in the loss of keep
+
+
+@pytest.mark.parametrize("c", [1, 2, 8])
+def test_mean_waits_is_mean_wait_for_every_load(c):
+    loads = np.array([0.0, 0.1 * c, 0.5 * c, 0.99 * c, c, 1.5 * c])
+    assert mean_waits(c, loads).tolist() == pytest.approx([mean_wait(c, float(a)) for a in loads], rel=1e-12)
+
+
+class FakeWindow:
+    """A scan window: ``demand`` CPUs of each process (half on a CPU, half waiting)."""
+
+    def __init__(self, demand):
+        demand = np.asarray(demand, dtype=float)
+        self.window_ticks = 1000
+        self.ticks = np.round(demand * 500).astype(np.int64)
+        self.wait_ticks = np.round(demand * 500).astype(np.int64)
+        self.alive = np.ones(len(demand), dtype=bool)
+
+
+def test_keeping_a_runaway_costs_others_nothing_when_idle_and_much_when_loaded():
+    idle = keep_wait(FakeWindow([0.3, 0.05, 0.0]), 2)
+    loaded = keep_wait(FakeWindow([1.0, 0.85, 0.0]), 2)
+    assert idle[0] < 0.1 and idle[2] == 0.0
+    assert loaded[0] > 5.0 and loaded[0] > 50 * idle[0] and loaded[2] == 0.0
+    gone = FakeWindow([1.0, 0.5])
+    gone.alive[0] = False                               # an exited process adds nothing
+    assert keep_wait(gone, 2)[0] == 0.0
+
+
+@pytest.fixture(scope="module")
+def scan():
+    from pt.triage import triage
+    return triage()
+
+
+def test_the_queueing_term_adds_to_keep_only_capped_and_zero_is_neutral(scan):
+    from pt.decide.loss import KEEP, decide
+    from pt.infer.posterior import ABANDONED, USEFUL_BAD
+    t = scan
+    args = dict(impact=t.decision.impact, available=t.context.available,
+                protected=np.not_equal(t.protected_by, None), previous=t.previous)
+    base = decide(t.inference, t.policy, **args)
+    zero = decide(t.inference, t.policy, queueing=np.zeros(len(t)), **args)
+    assert np.array_equal(zero.action, base.action) and np.array_equal(zero.expected_loss, base.expected_loss)
+    wait = np.linspace(0.0, 40.0, len(t))
+    wait[-1] = np.inf                                    # saturated: the cap
+    loaded = decide(t.inference, t.policy, queueing=wait, **args)
+    q = t.policy.queueing
+    bad = t.inference.posterior[:, USEFUL_BAD] + t.inference.posterior[:, ABANDONED]
+    finite = np.isfinite(base.expected_loss)
+    assert np.array_equal(finite, np.isfinite(loaded.expected_loss))
+    added = np.where(finite, loaded.expected_loss - np.where(finite, base.expected_loss, 0.0), 0.0)
+    assert np.allclose(added[:, KEEP], np.minimum(q.scale * wait, q.cap) * bad)
+    others = np.delete(np.arange(added.shape[1]), KEEP)
+    assert np.all(added[:, others] == 0)
+    # Keep only gets dearer: nothing that was acted on goes back to keep.
+    assert not np.any((base.action != KEEP) & (loaded.action == KEEP))
+
+
+def test_on_a_loaded_machine_a_runaway_is_costlier_to_keep(scan):
+    """The same posterior judged idle and loaded: a process torn between
+    useful and useful_bad (p = 0.18, below renice's 1/5 break-even when
+    idle) is kept on an idle machine and reniced on a saturated one."""
+    from pt.decide.loss import KEEP, RENICE, decide
+    from pt.infer.posterior import FEATURES, Inference
+    post = np.array([[0.82, 0.18, 0.0, 0.0]])
+    with np.errstate(divide="ignore"):
+        log_post = np.log(post)
+    inference = Inference(terms=np.zeros((1, len(FEATURES), 4)), observed=np.zeros((1, len(FEATURES)), dtype=bool),
+                          log_prior=log_post, log_likelihood=np.zeros((1, 4)), log_posterior=log_post, posterior=post)
+    args = dict(impact=np.zeros(1), available=np.ones((1, scan.context.available.shape[1]), dtype=bool),
+                protected=np.zeros(1, dtype=bool))
+    idle = decide(inference, scan.policy, queueing=np.array([0.02]), **args)
+    loaded = decide(inference, scan.policy, queueing=np.array([np.inf]), **args)
+    assert idle.action[0] == KEEP and loaded.action[0] == RENICE
+
+
+@pytest.mark.parametrize("value", [-1, "x", None, float("nan")])
+def test_a_bad_queueing_policy_is_refused_naming_the_key(tmp_path, value):
+    import json
+
+    from pt.config import load_policy
+    from pt.config_errors import ConfigError
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps({"version": 1, "queueing": {"scale": value}}))
+    with pytest.raises(ConfigError, match="queueing.scale"):
+        load_policy(path)

@@ -14,7 +14,9 @@ modes (promotion is only ever yours; demotion is automatic):
 Before acting on its own, the watcher deep-scans the candidates (up to 15 s,
 less once watching stops paying) and acts only where the deep verdict also
 calls for an action it may take: a worker that merely looked idle in the
-quick scan's window is left alone (--no-deep-check skips this).
+quick scan's window is left alone (--no-deep-check skips this). In observe,
+canary's candidates are deep-scanned the same way (each once, at most
+--budget new ones an interval) to show what canary would do, never done.
 
 Every action goes through a saved plan and the journal exactly as
 `pt plan` + `pt apply --yes` would: vetoes, identity checks, data-loss gates
@@ -173,12 +175,20 @@ def show_status(args) -> int:
         f"failures {status['totals']['failed']}"
         + ("" if status.get("budget_left") is None else f", canary budget left this hour {status['budget_left']}"),
         f"guardrail e-value {g['value']:.2f} (alarm at {g['threshold']:g}) over {g['followed_up']} follow-ups",
+        *([] if not isinstance(status.get("forecast_guardrail"), dict) else [
+            f"forecast guardrail e-value {status['forecast_guardrail']['value']:.2f} (alarm at "
+            f"{status['forecast_guardrail']['threshold']:g}) over {status['forecast_guardrail']['resolved']} "
+            f"resolved forecasts"]),
         f"urgency {status['urgency']:.2f}, next scan in {status['next_interval_s']:.0f} s",
         "memory forecast: " + (f"MemAvailable reaches the floor in {f['seconds_to_floor']:.0f} s"
                                if f["seconds_to_floor"] is not None else
                                "not heading to the floor" if f["reliable"] else
                                f"unreliable yet ({f['samples']} samples, confidence {f['confidence']:.2f})"),
     ]
+    for c in status.get("cgroups") or []:
+        tte = c["forecast"]["seconds_to_floor"]
+        lines.append(f"cgroup {c['path']}: {c['available_bytes'] / 2**20:.0f} of {c['limit_bytes'] / 2**20:.0f} MB "
+                     f"free; " + (f"reaches its floor in {tte:.0f} s" if tte is not None else "no forecast of its floor"))
     for line in lines:
         print(escape(line))
     return OK
@@ -358,3 +368,6 @@ def report(step, watcher) -> None:
                  f"urgency {watcher.urgency.value:.2f}"), flush=True)
     for a in step.acted:
         print(escape(f"    {a['action']} pid {a['pid']}: {a['result']} (plan {step.plan_id})"), flush=True)
+    for c in (step.preview or {}).get("would_do", []):
+        print(escape(f"    canary would {c['deep']} pid {c['pid']} (quick scan: {c['quick']}; the deep scan "
+                     f"agrees; saves {c['loss_saved']:.2f})"), flush=True)

@@ -28,9 +28,10 @@ import numpy as np
 
 from pt._kernels import _triage
 from pt.config import ACTIONS, CLASSES, Policy
-from pt.infer.posterior import ABANDONED, USEFUL, Inference
+from pt.infer.posterior import ABANDONED, USEFUL, USEFUL_BAD, Inference
 
 KEEP, KILL, RESTART = ACTIONS.index("keep"), ACTIONS.index("kill"), ACTIONS.index("restart")
+RENICE = ACTIONS.index("renice")
 
 #: Why a process did not get its least-loss action.
 DEMOTED_ROBUST = "robust"    # kill not optimal for every prior in the credal set
@@ -106,7 +107,7 @@ def credal_vertices(policy: Policy) -> np.ndarray:
 
 def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
            available: np.ndarray, protected: np.ndarray, previous: np.ndarray | None = None,
-           kill_gate: str | None = None) -> Decision:
+           kill_gate: str | None = None, queueing: np.ndarray | None = None) -> Decision:
     """Choose every process's action; see the module docstring for the rules.
 
     ``available`` ``(n, 7)`` says which actions the machine can perform for
@@ -115,6 +116,12 @@ def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
     action last recommended for each process (-1: none), held unless the
     best action's expected loss is lower by more than the policy's margin.
     ``kill_gate``: why no kill may be recommended now (None: kills may be).
+    ``queueing`` ``(n,)``: the CPU wait each process's demand adds for
+    everyone (pt.watch.queueing, in mean service times; inf at saturation),
+    which keeping a useful_bad or abandoned process costs too:
+    ``min(policy.queueing.scale * wait, policy.queueing.cap)`` on
+    L(keep, useful_bad) and L(keep, abandoned). It enters the expected
+    losses, not the credal-set check of kill, which stays the stricter one.
     """
     n = inference.log_posterior.shape[0]
     available = np.ascontiguousarray(available, dtype=bool)
@@ -124,6 +131,11 @@ def decide(inference: Inference, policy: Policy, *, impact: np.ndarray,
     scale[:, KILL] = scale[:, RESTART] = 1.0 + impact
     post = inference.posterior
     expected = np.einsum("nc,ac->na", post, L) * scale
+    if queueing is not None:
+        wait = np.maximum(np.nan_to_num(np.asarray(queueing, dtype=float), nan=0.0, posinf=np.inf), 0.0)
+        with np.errstate(invalid="ignore"):                 # a scale of 0 times an unbounded wait
+            cost = np.nan_to_num(np.minimum(policy.queueing.scale * wait, policy.queueing.cap), nan=0.0)
+        expected[:, KEEP] += cost * (post[:, USEFUL_BAD] + post[:, ABANDONED])
     expected = np.where(available, expected, np.inf)
     best = np.argmin(expected, axis=1)
     held = hold(expected, best, previous, policy.stability.margin)

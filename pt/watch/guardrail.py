@@ -102,3 +102,86 @@ class EDetector:
             for key in ("intervals", "followed_up", "resumed"):
                 if isinstance(doc.get(key), int) and doc[key] >= 0:
                     setattr(self, key, doc[key])
+
+
+#: Bets on "the floor came by the predicted time" (y = 1) against 1/2, both ways.
+SIDES = (-1.5, -1.0, -0.5, 0.5, 1.0, 1.5)
+
+
+@dataclass
+class ForecastDetector:
+    """Is the memory forecast systematically wrong? A Shiryaev-Roberts
+    e-detector on its time to the floor.
+
+    A forecast "the floor in T seconds" is a median claim: if it is
+    calibrated, the floor comes by then as often as not. Each resolved
+    forecast gives y = 1 if the floor came by its predicted time, 0 if that
+    time passed without it, and the bet L = 1 + s (y - 1/2), s in SIDES
+    (s < 0 bets that forecasts come too early, s > 0 too late), has
+    expectation 1 under calibration and L >= 1/4. R_n = (R_{n-1} + 1) L_n,
+    averaged over the sides, has E[R_n] <= n, so the first forecast at which
+    it reaches ``threshold`` comes on average no sooner than ``threshold``
+    forecasts when they are calibrated, and within a dozen when they are
+    always early or always late.
+
+    One forecast per scope (the host, each limited cgroup) is pending at a
+    time, so the forecasts bet on do not overlap; one overtaken by the
+    watcher's own action (it freed memory: the forecast cannot come true) is
+    dropped, not counted.
+    """
+
+    threshold: float = 100.0
+    stats: list = field(default_factory=lambda: [0.0] * len(SIDES))
+    pending: dict = field(default_factory=dict)      # scope -> (made at, predicted time of the floor)
+    resolved: int = 0
+    early: int = 0                                   # the predicted time passed without the floor
+
+    def __post_init__(self):
+        if not self.threshold > 1.0:
+            raise ValueError(f"threshold must be > 1, got {self.threshold}")
+
+    def observe(self, scope: str, now: float, available: float, floor: float, tte: float | None) -> None:
+        """One sample of ``scope``: resolve its pending forecast if it can
+        be, then take the current one (``tte`` seconds to the floor) if
+        there is none pending and it is finite."""
+        made = self.pending.get(scope)
+        if made is not None:
+            if available <= floor and now <= made[1]:
+                self.bet(1)
+                del self.pending[scope]
+            elif now > made[1]:
+                self.bet(0)
+                del self.pending[scope]
+        if scope not in self.pending and tte is not None and 0 < tte < math.inf and available > floor:
+            self.pending[scope] = (now, now + tte)
+
+    def drop(self, scopes=None) -> None:
+        """Forget pending forecasts (all, or ``scopes``'): an action overtook them."""
+        for scope in list(self.pending) if scopes is None else scopes:
+            self.pending.pop(scope, None)
+
+    def forget_except(self, scopes) -> None:
+        """Forget the pending forecasts of scopes that are gone."""
+        self.pending = {s: v for s, v in self.pending.items() if s in scopes}
+
+    def bet(self, y: int) -> None:
+        if y not in (0, 1):
+            raise ValueError("y must be 0 or 1")
+        self.stats = [(r + 1.0) * (1.0 + s * (y - 0.5)) for r, s in zip(self.stats, SIDES)]
+        self.resolved += 1
+        self.early += 1 - y
+
+    @property
+    def value(self) -> float:
+        return sum(self.stats) / len(self.stats)
+
+    @property
+    def alarm(self) -> bool:
+        return self.value >= self.threshold
+
+    def reset(self) -> None:
+        self.stats = [0.0] * len(SIDES)
+
+    def as_dict(self) -> dict:
+        return {"value": round(self.value, 4), "threshold": self.threshold, "alarm": self.alarm,
+                "resolved": self.resolved, "floor_later_than_forecast": self.early, "pending": len(self.pending)}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pt.config import ACTIONS, CLASSES, load_policy
-from pt.watch.guardrail import EDetector
+from pt.watch.guardrail import EDetector, ForecastDetector
 from pt.watch.modes import ModeController
 from pt.watch.pressure import MemoryForecast, Urgency, read_pressure
 from pt.watch.tail import JumpTail
@@ -27,6 +27,8 @@ from pt.watch.tail import JumpTail
 #: CPU ticks a process must add between two scans to count as having resumed
 #: (one tick is the accounting noise of an idle process woken by a signal).
 RESUME_TICKS = 2
+#: Observe mode lists at most this many of canary's candidates (most loss saved first).
+PREVIEW_MAX = 20
 
 
 def contention(window) -> dict:
@@ -55,6 +57,8 @@ class Step:
     contention: dict | None = None
     rescue: dict | None = None
     deep: dict | None = None
+    cgroups: list = field(default_factory=list)      # limited cgroups: headroom, forecast, rescue
+    preview: dict | None = None                      # observe: what canary would do, deep-checked
 
 
 @dataclass
@@ -67,6 +71,7 @@ class Watcher:
     allow_kill: bool = False
     kill_switch: object = None         # callable -> str | None (why the switch is on)
     guardrail: EDetector = field(default_factory=EDetector)
+    forecast_check: ForecastDetector = field(default_factory=ForecastDetector)
     forecast: MemoryForecast = field(default_factory=lambda: MemoryForecast(floor_bytes=0.0))
     urgency: Urgency = field(default_factory=Urgency)
     jumps: JumpTail = field(default_factory=JumpTail)
@@ -78,10 +83,13 @@ class Watcher:
     deep_check: bool = True            # confirm by a deep scan before acting (see _confirmed)
     deep_max_s: float = 15.0
     procfs: str = "/proc"              # where pressure and memory are read (a recorded series in tests)
+    cgroup_root: str | None = "/sys/fs/cgroup"      # where limited cgroups are found (None: host memory only)
+    cgroups: dict = field(default_factory=dict)      # cgroup path -> (CgroupMemory, its MemoryForecast)
     clock: object = time.monotonic    # system-wide since boot: the budget survives a restart of the watcher
     followups: dict = field(default_factory=dict)    # (pid, start_ticks) -> (q, ticks)
     observed: set = field(default_factory=set)       # identities the guardrail has already counted
     acted_on: set = field(default_factory=set)       # identities this watcher acted on, ever (this boot)
+    previewed: dict = field(default_factory=dict)    # observe: (identity, quick action) -> deep verdict
     steps: int = 0
     last: Step | None = None
     pressure: object = None
@@ -95,11 +103,41 @@ class Watcher:
             self.forecast.floor_bytes = 0.05 * sample.mem_total     # the kernel OOM-kills near here
         if sample.mem_total:
             self.forecast.update(sample.time, float(sample.mem_available))
+            self._check_forecast("host", sample.time, sample.mem_available, self.forecast)
             self.jumps.update(float(sample.mem_available))
             intervals = max(1, round(self.urgency.horizon_s / self.interval_s))
             self.p_jump = self.jumps.p_exceed(sample.mem_available - self.forecast.floor_bytes, intervals)
         self.urgency.update(sample, self.forecast, self.p_jump)
+        self._sample_cgroups(sample)
         self.pressure = sample
+
+    def _sample_cgroups(self, sample) -> None:
+        """Each cgroup with a memory limit below the host's RAM gets its own
+        forecast of its headroom (floor 5 % of its limit, as the host's of
+        RAM; 5 samples over 4 intervals at least). One heading to its floor
+        within the horizon raises the urgency as the host's would."""
+        if self.cgroup_root is None:
+            return
+        from pt.watch.cgroup import limited_cgroups
+        seen = {}
+        for group in limited_cgroups(self.cgroup_root, below_bytes=sample.mem_total or None):
+            _, forecast = self.cgroups.get(group.path, (None, None))
+            if forecast is None or forecast.floor_bytes != 0.05 * group.limit:     # new, or its limit changed
+                forecast = MemoryForecast(floor_bytes=0.05 * group.limit, min_span_s=4 * self.interval_s)
+            forecast.update(sample.time, float(group.available))
+            self._check_forecast(group.path, sample.time, group.available, forecast)
+            seen[group.path] = (group, forecast)
+            tte = forecast.seconds_to_floor()
+            if tte is not None and tte <= self.urgency.horizon_s:
+                self.urgency.value = max(self.urgency.value, 0.7)
+        self.cgroups = seen
+        self.forecast_check.forget_except({"host", *seen})
+
+    def _check_forecast(self, scope: str, now: float, available: float, forecast: MemoryForecast) -> None:
+        """Feed the forecast-calibration guardrail: forecasts within the horizon only."""
+        tte = forecast.seconds_to_floor()
+        within = tte if tte is not None and tte <= self.urgency.horizon_s else None
+        self.forecast_check.observe(scope, now, float(available), forecast.floor_bytes, within)
 
     def next_interval(self) -> float:
         return self.urgency.interval(self.interval_s)
@@ -117,7 +155,7 @@ class Watcher:
         if why_off:
             self.controller.demote(f"kill switch: {why_off}")
         started = time.perf_counter()
-        t = triage(policy=self.policy, memory=verdict_memory())
+        t = self._with_queueing(triage(policy=self.policy, memory=verdict_memory()))
         scan_s = time.perf_counter() - started
         self._follow_up(t)
         alarm = self.guardrail.alarm
@@ -125,6 +163,13 @@ class Watcher:
             self.controller.demote(f"guardrail: pt's leftovers resumed more often than it predicted "
                                    f"(detector {self.guardrail.value:.1f} >= {self.guardrail.threshold:g})")
             self.guardrail.reset()
+        check = self.forecast_check
+        if check.alarm:
+            alarm = True
+            self.controller.demote(f"guardrail: the memory forecast is systematically wrong ({check.early} of "
+                                   f"{check.resolved} forecast floors did not come by their time; detector "
+                                   f"{check.value:.1f} >= {check.threshold:g})")
+            check.reset()
         best = t.inference.posterior.argmax(axis=1)
         action = t.decision.action
         live = ~t.snapshot["kernel_thread"]
@@ -133,8 +178,12 @@ class Watcher:
                     recommended={a: int(np.count_nonzero(action[live] == i))
                                  for i, a in enumerate(ACTIONS) if a != "keep"})
         acted_ids = self._rescue(t, step)
+        self.acted_on |= acted_ids                    # not acted on again in the same interval
         acted_ids |= self._act(t, step, now)
         self.acted_on |= acted_ids
+        self._preview(t, step)
+        if acted_ids:
+            self.forecast_check.drop()                # memory freed by the watcher: no forecast can be judged
         self.controller.record(now, acted=sum(a["result"] in ("done", "exited") for a in step.acted),
                                failed=step.failed, wanted_more=step.note == "canary budget reached")
         self._remember_leftovers(t)
@@ -148,6 +197,22 @@ class Watcher:
             self.totals["acted"][a["action"]] = self.totals["acted"].get(a["action"], 0) + 1
         self.last = step
         return step
+
+    def _with_queueing(self, t):
+        """The scan decided again with the CPU wait each process adds for
+        everyone in the loss of keeping it (pt.watch.queueing, the
+        ``queueing`` policy): a runaway costs more on a loaded machine. On
+        an idle one the added waits are negligible and the scan's own
+        decision stands."""
+        from pt.decide.loss import decide
+        from pt.watch.queueing import keep_wait
+        wait = keep_wait(t.window, os.cpu_count() or 1)
+        if not len(wait) or float(np.max(wait)) * t.policy.queueing.scale < 1e-3:
+            return t
+        decision = decide(t.inference, t.policy, impact=t.decision.impact, available=t.context.available,
+                          protected=np.not_equal(t.protected_by, None), previous=t.previous, queueing=wait,
+                          kill_gate=t.kill_gate)
+        return dataclasses.replace(t, decision=decision)
 
     def _follow_up(self, t) -> None:
         """Did last interval's leftovers resume? One guardrail observation
@@ -195,24 +260,48 @@ class Watcher:
         return True
 
     def _rescue(self, t, step: Step) -> set:
-        """Under a forecast of memory running out within the horizon: the
-        cheapest kills that free enough (pt.watch.rescue), carried out only
-        where the mode allows kill; always reported."""
-        from pt.watch.rescue import rescue, shortfall
+        """Under a forecast of memory running out: the cheapest kills that
+        free enough (pt.watch.rescue), carried out only where the mode allows
+        kill; always reported. The host when MemAvailable is low now and
+        forecast to reach the floor within the horizon; each limited cgroup,
+        whose OOM killer chooses among its own processes only, when its
+        headroom is forecast to reach its floor before the watcher's
+        next-but-one look (acting later could be too late)."""
+        from pt.watch.rescue import shortfall
+        eligible = self.selection.rows(t, t.decision.action)
         low_now = self.pressure is not None and self.pressure.mem_available_fraction < self.urgency.target
         need = shortfall(self.forecast, self.urgency.horizon_s) if low_now else 0.0
-        r = rescue(t, need, self.selection.rows(t, t.decision.action)) if need > 0 else None
+        done = self._propose(t, step, need, eligible, None, "MemAvailable forecast to reach the floor")
+        act_by = 2 * self.next_interval() + step.scan_s
+        for path, (group, forecast) in self.cgroups.items():
+            within = np.isin(t.snapshot["pid"], np.asarray(group.pids, dtype=t.snapshot["pid"].dtype))
+            entry = {**group.as_dict(), "forecast": forecast.as_dict(), "rescue": None}
+            step.cgroups.append(entry)
+            need = shortfall(forecast, act_by)
+            if need > 0 and within.any():
+                done |= self._propose(t, step, need, eligible & within, within,
+                                      f"cgroup {path[:200]} forecast to reach its memory limit", entry)
+        return done
+
+    def _propose(self, t, step: Step, need: float, eligible, oom_candidates, why: str, report: dict | None = None):
+        """Price a rescue of ``need`` bytes, report it (in ``report``, else
+        the step's host rescue) and carry it out where worth it and allowed."""
+        from pt.watch.rescue import rescue
+        r = rescue(t, need, eligible, oom_candidates, procfs=self.procfs) if need > 0 else None
         if r is None:
             return set()
         pids = [int(p) for p in t.snapshot["pid"][r.rows]]
-        step.rescue = {"need_bytes": r.need_bytes, "pids": pids, "freed_bytes": r.freed_bytes,
-                       "cost": r.cost, "oom_pid": r.oom_pid, "oom_cost": r.oom_cost, "worth_it": r.worth_it}
+        proposal = {"need_bytes": r.need_bytes, "pids": pids, "freed_bytes": r.freed_bytes, "cost": r.cost,
+                    "oom_pid": r.oom_pid, "oom_cost": r.oom_cost, "worth_it": r.worth_it}
+        if report is None:
+            step.rescue = proposal
+        else:
+            report["rescue"] = proposal
         if not r.worth_it or "kill" not in self.controller.allowed(self.may_kill(step)):
             return set()
         from pt.act.plan import Selection
-        reason = (f"pt watch memory rescue: MemAvailable forecast to reach the floor; frees "
-                  f"{r.freed_bytes / 2**20:.0f} MB at expected loss {r.cost:.2f}, below {r.oom_cost:.2f} "
-                  f"for the OOM killer's likely pick (pid {r.oom_pid})")
+        reason = (f"pt watch memory rescue: {why}; frees {r.freed_bytes / 2**20:.0f} MB at expected loss "
+                  f"{r.cost:.2f}, below {r.oom_cost:.2f} for the OOM killer's likely pick (pid {r.oom_pid})")
         return self._apply(t, step, Selection(pids=tuple(pids)), do="kill", reason=reason)
 
     def _act(self, t, step: Step, now: float) -> set:
@@ -245,13 +334,52 @@ class Watcher:
                                         actions=tuple(allowed))
         return self._apply(t, step, selection)
 
+    def _preview(self, t, step: Step) -> None:
+        """Observe: what canary would do and why, without acting. Canary's
+        candidates (selected, a reversible action recommended, no veto) are
+        deep-scanned as canary would before acting, within the same time
+        budget; each (process, quick action) once, the most loss saved
+        first and at most canary's hourly budget of new ones an interval,
+        so a calm watch deep-scans nothing. Nothing is signalled."""
+        from pt.watch.modes import REVERSIBLE
+        if self.controller.mode != "observe" or not self.deep_check:
+            return
+        snap, action = t.snapshot, t.decision.action
+        wanted = self.selection.rows(t, action) & np.isin(action, [ACTIONS.index(a) for a in REVERSIBLE]) \
+            & np.equal(t.protected_by, None)
+        rows = np.flatnonzero(wanted)
+        keys = [((int(snap["pid"][r]), int(snap["start_ticks"][r])), ACTIONS[int(action[r])]) for r in rows]
+        saved = t.decision.expected_loss[rows, 0] - t.decision.expected_loss[rows, action[rows]]
+        fresh = [i for i in np.argsort(-saved, kind="stable").tolist() if keys[i] not in self.previewed]
+        fresh = fresh[:self.controller.budget_per_hour]
+        seconds = 0.0
+        if fresh:
+            verdict, seconds = self._deep_verdicts(t, rows[fresh])
+            for i in fresh:
+                self.previewed[keys[i]] = verdict.get(keys[i][0]) or "not watched"
+        self.previewed = {k: v for k, v in self.previewed.items() if k in set(keys)}   # gone, or verdict changed
+        order = np.argsort(-saved, kind="stable")[:PREVIEW_MAX].tolist()
+        candidates = [{"pid": keys[i][0][0], "quick": keys[i][1], "deep": self.previewed.get(keys[i], "not yet watched"),
+                       "loss_saved": round(float(saved[i]), 3)} for i in order]
+        step.preview = {"deep_seconds": round(seconds, 2), "candidates": candidates,
+                        "would_do": [c for c in candidates if c["deep"] in REVERSIBLE]}
+
+    def _deep_verdicts(self, t, rows: np.ndarray) -> tuple[dict, float]:
+        """Deep-scan ``rows`` (at most ``deep_max_s``): identity -> the deep
+        verdict's action, and the seconds it took."""
+        from pt.act.plan import Selection
+        from pt.deep import deep_scan
+        quick = t.snapshot
+        deep = deep_scan(Selection(pids=tuple(int(p) for p in quick["pid"][rows])), max_time_s=self.deep_max_s,
+                         policy=self.policy)
+        snap = deep.quick.snapshot
+        return ({(int(snap["pid"][r]), int(snap["start_ticks"][r])): ACTIONS[int(a)]
+                 for r, a in zip(deep.rows, deep.decision.action)}, deep.elapsed_s)
+
     def _added_wait(self, t, rows: np.ndarray) -> np.ndarray:
         """Mean CPU wait (in service times) each row's demand adds for others (M/M/c)."""
-        from pt.watch.queueing import added_wait, offered_load
-        w = t.window
-        demand = (w.ticks[rows] + np.maximum(w.wait_ticks[rows], 0)) / max(w.window_ticks, 1)
-        load = max(offered_load(w), float(demand.sum()))
-        return np.minimum(added_wait(os.cpu_count() or 1, load, demand), 1e6)
+        from pt.watch.queueing import keep_wait
+        return np.minimum(keep_wait(t.window, os.cpu_count() or 1)[rows], 1e6)
 
     def _confirmed(self, t, rows: np.ndarray, step: Step, allowed: tuple[str, ...]) -> np.ndarray:
         """The rows a deep scan confirms: before acting on its own, the
@@ -263,17 +391,11 @@ class Watcher:
         whose plan holds its ledger."""
         if not self.deep_check:
             return rows
-        from pt.act.plan import Selection
-        from pt.deep import deep_scan
         quick = t.snapshot
-        deep = deep_scan(Selection(pids=tuple(int(p) for p in quick["pid"][rows])), max_time_s=self.deep_max_s,
-                         policy=self.policy)
-        snap = deep.quick.snapshot
-        verdict = {(int(snap["pid"][r]), int(snap["start_ticks"][r])): ACTIONS[int(a)]
-                   for r, a in zip(deep.rows, deep.decision.action)}
+        verdict, seconds = self._deep_verdicts(t, rows)
         said = [verdict.get((int(quick["pid"][r]), int(quick["start_ticks"][r]))) for r in rows]
         agree = np.array([a in allowed for a in said], dtype=bool)
-        step.deep = {"seconds": round(deep.elapsed_s, 2),
+        step.deep = {"seconds": round(seconds, 2),
                      "verdicts": {int(quick["pid"][r]): a or "not watched" for r, a in zip(rows, said)},
                      "overturned": [int(quick["pid"][r]) for r in rows[~agree]]}
         return rows[agree]
@@ -373,11 +495,14 @@ class Watcher:
             "next_interval_s": round(self.next_interval(), 3),
             "steps": self.steps,
             "guardrail": self.guardrail.as_dict(),
+            "forecast_guardrail": self.forecast_check.as_dict(),
             "urgency": round(self.urgency.value, 4),
             "pressure": None if p is None else {
                 "psi": p.psi, "mem_available_bytes": p.mem_available, "mem_total_bytes": p.mem_total,
                 "cpu_pressure": round(p.cpu_pressure(), 4), "note": p.note},
             "forecast": {**self.forecast.as_dict(), "p_jump_to_floor": self.p_jump},
+            "cgroups": [{"path": path, "limit_bytes": g.limit, "available_bytes": g.available,
+                         "oom_kill": g.oom_kill, "forecast": f.as_dict()} for path, (g, f) in self.cgroups.items()],
             "last": None if self.last is None else dataclasses.asdict(self.last),
             "totals": self.totals,
             "telemetry_note": self.telemetry_note,

@@ -57,6 +57,11 @@ def render(status: dict) -> str:
            [({}, g["value"])])
     metric("pt_watch_guardrail_threshold", "gauge", "Alarm threshold of the guardrail (1/alpha).",
            [({}, g["threshold"])])
+    fg = status.get("forecast_guardrail") or {}
+    metric("pt_watch_forecast_guardrail_evalue", "gauge",
+           "E-value of the memory forecast's calibration guardrail (alarm at the threshold).", [({}, fg.get("value"))])
+    metric("pt_watch_forecast_guardrail_threshold", "gauge", "Alarm threshold of the forecast guardrail.",
+           [({}, fg.get("threshold"))])
     cpu = last.get("contention") or {}
     metric("pt_watch_cpu_offered_load", "gauge", "CPUs of demand (run + runnable wait) in the last scan window.",
            [({}, cpu.get("offered_load"))])
@@ -67,6 +72,13 @@ def render(status: dict) -> str:
     metric("pt_watch_memory_seconds_to_floor", "gauge",
            "Forecast seconds until MemAvailable reaches the floor (NaN when unreliable or not heading there).",
            [({}, f["seconds_to_floor"])])
+    groups = status.get("cgroups") or []
+    metric("pt_watch_cgroup_memory_available_bytes", "gauge",
+           "Headroom of each cgroup with a memory limit: limit - usage + inactive file cache.",
+           [({"cgroup": g["path"]}, g["available_bytes"]) for g in groups])
+    metric("pt_watch_cgroup_memory_seconds_to_floor", "gauge",
+           "Forecast seconds until a limited cgroup's headroom reaches its floor (NaN when unreliable or not heading there).",
+           [({"cgroup": g["path"]}, g["forecast"]["seconds_to_floor"]) for g in groups])
     p = status.get("pressure") or {}
     metric("pt_watch_pressure_avg10_percent", "gauge", "PSI avg10 by resource and kind.",
            [({"resource": r, "kind": k}, v) for r, kinds in (p.get("psi") or {}).items() for k, v in kinds.items()])

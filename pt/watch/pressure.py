@@ -155,7 +155,7 @@ class MemoryForecast:
         y = np.array(self.levels)
         n = len(x)
         if n < 3:
-            self.level, self.rate, self.accel, self.rmse = y[-1], 0.0, 0.0, 0.0
+            self.level, self.rate, self.accel, self.rmse = float(y[-1]), 0.0, 0.0, 0.0
             self.declining = 0
             return
         slope, intercept, se_slope, rmse = _ols(np.column_stack([np.ones(n), x]), y, 1)
@@ -163,9 +163,9 @@ class MemoryForecast:
         if n >= 5:
             coef, se = _ols_all(np.column_stack([np.ones(n), x, x * x]), y)
             if se is not None and abs(coef[2]) > 3 * se[2]:
-                self.level, self.rate, self.accel = coef[0], coef[1], 2 * coef[2]
+                self.level, self.rate, self.accel = float(coef[0]), float(coef[1]), float(2 * coef[2])
         significant = slope < 0 and (se_slope == 0 or slope / se_slope < -3)
-        self.declining = self.declining + 1 if significant else 0
+        self.declining = self.declining + 1 if bool(significant) else 0
 
     @property
     def confidence(self) -> float:
@@ -207,7 +207,7 @@ class MemoryForecast:
         tte = self.seconds_to_floor()
         return {"samples": self.samples, "available_bytes": None if math.isnan(self.level) else self.level,
                 "rate_bytes_per_s": self.rate, "accel_bytes_per_s2": self.accel,
-                "confidence": round(self.confidence, 3), "reliable": self.reliable,
+                "confidence": round(float(self.confidence), 3), "reliable": bool(self.reliable),
                 "seconds_to_floor": None if tte is None or math.isinf(tte) else tte,
                 "floor_bytes": self.floor_bytes}
 

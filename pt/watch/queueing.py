@@ -49,6 +49,19 @@ def mean_wait(c: int, load: float) -> float:
     return math.inf if load >= c else p / (c - load)
 
 
+def mean_waits(c: int, loads: np.ndarray) -> np.ndarray:
+    """:func:`mean_wait` of each of ``loads`` at once (the recurrence runs
+    over the ``c`` servers, never over the loads)."""
+    _check(c, 0.0)
+    a = np.asarray(loads, dtype=float)
+    b = np.ones_like(a)
+    for k in range(1, int(c) + 1):
+        b = a * b / (k + a * b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = c * b / (c - a * (1.0 - b))
+        return np.where(a >= c, np.inf, p / (c - a))
+
+
 def added_wait(c: int, load: float, demand: np.ndarray) -> np.ndarray:
     """``W(load) - W(load - d)`` for each process demand ``d`` (CPUs): the
     wait its demand adds for everyone; inf where the machine is saturated
@@ -57,7 +70,7 @@ def added_wait(c: int, load: float, demand: np.ndarray) -> np.ndarray:
     if demand.size and (not np.isfinite(demand).all() or (demand < 0).any() or (demand > load + 1e-9).any()):
         raise ValueError("each demand must be finite, >= 0 and at most the total load")
     w = mean_wait(c, load)
-    without = np.array([mean_wait(c, max(load - d, 0.0)) for d in demand.tolist()])
+    without = mean_waits(c, np.maximum(load - demand, 0.0))
     with np.errstate(invalid="ignore"):
         out = w - without
     out[np.isnan(out)] = np.inf           # saturated with and without: its share of an unbounded wait
@@ -73,3 +86,16 @@ def offered_load(window) -> float:
     alive = np.asarray(window.alive, dtype=bool)
     wait = np.maximum(np.asarray(window.wait_ticks, dtype=float), 0.0)
     return float((np.asarray(window.ticks, dtype=float)[alive] + wait[alive]).sum() / window.window_ticks)
+
+
+def keep_wait(window, cpus: int) -> np.ndarray:
+    """Per process of a scan window: the CPU wait its demand adds for
+    everyone (:func:`added_wait`; 0 for processes gone or idle), which is
+    what keeping it costs the others (pt.decide.loss, ``queueing``)."""
+    alive = np.asarray(window.alive, dtype=bool)
+    if window.window_ticks <= 0:
+        return np.zeros(len(alive))
+    demand = (np.asarray(window.ticks, dtype=float) + np.maximum(np.asarray(window.wait_ticks, dtype=float), 0.0))
+    demand = np.where(alive, demand / window.window_ticks, 0.0)
+    load = max(offered_load(window), float(demand.sum()))
+    return added_wait(cpus, load, demand)

@@ -2,8 +2,9 @@
 
 When the forecast says MemAvailable reaches the floor within the horizon,
 keeping everything is not free: the kernel's OOM killer will kill a process,
-most likely the one with the largest resident memory (its badness score is
-mostly RSS; ``oom_score_adj`` -1000 exempts a process). The expected loss of
+most likely the one with the highest ``oom_score`` (mostly resident memory;
+``oom_score_adj`` -1000 exempts a process). Under a cgroup's memory limit it
+chooses among that cgroup's processes only (pt.watch.cgroup). The expected loss of
 that is the expected loss of killing that process under pt's posterior,
 whatever pt's vetoes say, since the kernel does not ask.
 
@@ -55,16 +56,29 @@ def shortfall(forecast, horizon_s: float) -> float:
     return max(forecast.floor_bytes - (forecast.level + forecast.rate * horizon_s), 0.0)
 
 
-def _exempt(pids: np.ndarray, procfs: str) -> np.ndarray:
-    """Which of ``pids`` the OOM killer never picks (oom_score_adj -1000); unreadable: not exempt."""
-    out = np.zeros(len(pids), dtype=bool)
-    for i, pid in enumerate(pids.tolist()):
-        try:
-            with open(f"{procfs}/{pid}/oom_score_adj", "rb") as f:
-                out[i] = int(f.read(16)) == -1000
-        except (OSError, ValueError):
-            pass
-    return out
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path, "rb") as f:
+            return int(f.read(16))
+    except (OSError, ValueError):
+        return None
+
+
+def _oom_pick(rows: np.ndarray, pids: np.ndarray, procfs: str) -> int | None:
+    """The row the OOM killer would take among ``rows`` (largest first): the
+    highest ``oom_score`` (the kernel's own badness, RSS plus
+    ``oom_score_adj``), the first where unreadable; never one with
+    ``oom_score_adj`` -1000 (exempt). None if all are exempt."""
+    best, best_score = None, -1
+    for row in rows.tolist():
+        pid = int(pids[row])
+        if _read_int(f"{procfs}/{pid}/oom_score_adj") == -1000:
+            continue
+        score = _read_int(f"{procfs}/{pid}/oom_score")
+        score = 0 if score is None else score
+        if best is None or score > best_score:
+            best, best_score = row, score
+    return best
 
 
 def rescue(t, need_bytes: float, eligible: np.ndarray, oom_candidates: np.ndarray | None = None,
@@ -82,11 +96,9 @@ def rescue(t, need_bytes: float, eligible: np.ndarray, oom_candidates: np.ndarra
     pool = np.flatnonzero((oom_candidates if oom_candidates is not None else live) & live & (rss > 0))
     if not len(pool):
         return None
-    biggest = pool[np.argsort(-rss[pool], kind="stable")[:8]]
-    biggest = biggest[~_exempt(snap["pid"][biggest], procfs)]
-    if not len(biggest):
+    victim = _oom_pick(pool[np.argsort(-rss[pool], kind="stable")[:8]], snap["pid"], procfs)
+    if victim is None:
         return None
-    victim = int(biggest[0])
     # The kernel ignores vetoes and availability: where pt has no kill loss, price it by the posterior.
     oom_cost = float(extra[victim]) if np.isfinite(extra[victim]) else \
         float(t.inference.posterior[victim] @ _kill_minus_keep(t.policy))

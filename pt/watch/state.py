@@ -71,7 +71,20 @@ def read_status(directory: safefs.Dir) -> dict | None:
             and isinstance(totals.get("acted"), dict)
             and all(isinstance(v, int) for v in totals["acted"].values())):
         return None
+    fg, groups = doc.get("forecast_guardrail"), doc.get("cgroups", [])
+    if fg is not None and not (isinstance(fg, dict) and all(isinstance(fg.get(k), (int, float))
+                                                            for k in ("value", "threshold", "resolved"))):
+        return None
+    if not (isinstance(groups, list) and all(_cgroup_entry(c) for c in groups)):
+        return None
     return doc
+
+
+def _cgroup_entry(c) -> bool:
+    number = (int, float)
+    return (isinstance(c, dict) and isinstance(c.get("path"), str) and isinstance(c.get("limit_bytes"), number)
+            and isinstance(c.get("available_bytes"), number) and isinstance(c.get("forecast"), dict)
+            and isinstance(c["forecast"].get("seconds_to_floor"), (int, float, type(None))))
 
 
 def write_memory(directory: safefs.Dir, memory: dict) -> None:
