@@ -88,7 +88,7 @@ def served(tmp_path):
     server.stdout.close()
 
 
-def watch(args: list[str], env: dict, cwd: Path, timeout: float = 120) -> tuple[int, list[dict], str]:
+def watch(args: list[str], env: dict, cwd: Path, timeout: float = 300) -> tuple[int, list[dict], str]:
     proc = subprocess.run([sys.executable, "-m", "pt", "watch", "--json", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     steps = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
@@ -114,10 +114,10 @@ def test_observe_never_acts(tmp_path, served):
     pid, start = orphan_spinner(mark)
     env = acting_env(tmp_path)
     try:
-        code, steps, err = watch(["--mode", "observe", "--interval", "1", "--for", "8", "--match", mark],
+        code, steps, err = watch(["--mode", "observe", "--interval", "1", "--count", "2", "--match", mark],
                                  env, tmp_path)
         assert code == 0, err
-        assert len(steps) >= 2
+        assert len(steps) == 2                                       # --count: that many intervals
         for s in steps:
             status = s["data"]["status"]
             assert s["status"] == "ok" and status["mode"] == "observe"
@@ -136,7 +136,7 @@ def test_observe_deep_scans_canarys_candidates_and_shows_what_canary_would_do(tm
     pid, start = orphan_spinner(mark)
     env = mechanics_env(tmp_path)
     try:
-        code, steps, err = watch(["--mode", "observe", "--interval", "1", "--for", "10", "--match", mark],
+        code, steps, err = watch(["--mode", "observe", "--interval", "1", "--count", "3", "--match", mark],
                                  env, tmp_path)
         assert code == 0, err
         previews = [s["data"]["status"]["last"]["preview"] for s in steps]
@@ -191,11 +191,11 @@ def test_canary_acts_once_per_process(tmp_path):
     env = mechanics_env(tmp_path)
     steps = []
     try:
-        code, steps, err = watch(["--mode", "canary", "--no-deep-check", "--interval", "1", "--for", "12",
+        code, steps, err = watch(["--mode", "canary", "--no-deep-check", "--interval", "1", "--count", "4",
                                   "--match", mark], env, tmp_path)
         assert code == 0, err
         acted = [a for s in steps for a in s["data"]["status"]["last"]["acted"]]
-        assert len(steps) >= 2 and [a["pid"] for a in acted] == [pid]
+        assert len(steps) == 4 and [a["pid"] for a in acted] == [pid]
     finally:
         undo_all(steps, env, tmp_path)
         kill_if_same(pid, start)

@@ -82,6 +82,8 @@ def add_parser(subparsers) -> None:
                    help="seconds between scans when calm (default 30; shorter under pressure)")
     p.add_argument("--for", dest="duration", type=duration, metavar="DURATION",
                    help="stop after DURATION (e.g. 10m, 8h); default: until interrupted")
+    p.add_argument("--count", type=positive_count, metavar="N",
+                   help="stop after N intervals (with --for: whichever comes first)")
     p.add_argument("--budget", type=count, default=5, metavar="N",
                    help="canary: at most N actions an hour (default 5)")
     p.add_argument("--allow-kill", action="store_true",
@@ -308,6 +310,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 report(step, watcher)
             if deadline is not None and time.monotonic() >= deadline:
+                break
+            if args.count is not None and watcher.steps >= args.count:
                 break
             pause = watcher.next_interval()
             if deadline is not None:
