@@ -38,8 +38,11 @@ def machine_with_2000_processes():
 def _run(argv):
     # Outside the source tree, so `python -m pt` imports the installed package.
     # Telemetry (on by default) goes to a throwaway lake, never the user's.
-    subprocess.run(argv, stdout=subprocess.DEVNULL, check=True, cwd=tempfile.gettempdir(),
-                   env={**isolated_env(Path(LAKE_HOME.name)), "COLUMNS": "160"})
+    # Bytecode is cached as in an installed pt (PYTHONDONTWRITEBYTECODE, if set
+    # here, would make every round compile pt's sources again).
+    env = {**isolated_env(Path(LAKE_HOME.name)), "COLUMNS": "160"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run(argv, stdout=subprocess.DEVNULL, check=True, cwd=tempfile.gettempdir(), env=env)
 
 
 LAKE_HOME = tempfile.TemporaryDirectory(prefix="pt-bench-lake-")
