@@ -184,8 +184,9 @@ cdef inline double _upper(double a, double b) noexcept nogil:
 cdef inline void _log_beta_args(double a, double b, float64_t *s0, float64_t *s1,
                                 float64_t *s2) noexcept nogil:
     """The numbers whose logs ``_log_beta_from`` needs: b, 1 + h and h (h = a/b,
-    a <= b) when b >= 8; the product Gamma(a) Gamma(b) / Gamma(a + b) when both
-    are below 8; 1 where a log is not needed."""
+    a <= b) when b >= 8 (h's log is used only when a >= 8 too; a tiny a can
+    make h 0); the product Gamma(a) Gamma(b) / Gamma(a + b) when both are
+    below 8; 1 where a log is not needed."""
     cdef double h
     s0[0] = 1.0
     s1[0] = 1.0
@@ -244,16 +245,17 @@ def betaln(const float64_t[::1] a, const float64_t[::1] b):
     cdef float64_t[:, ::1] s = np.ones((3, m), dtype=np.float64)
     cdef float64_t[:, ::1] l = np.empty((3, m), dtype=np.float64)
     s_arr, l_arr, np_log = np.asarray(s), np.asarray(l), np.log
-    for start in range(0, n, m):
-        with nogil:
-            for j in range(min(m, n - start)):
-                i = start + j
-                _log_beta_args(_lower(a[i], b[i]), _upper(a[i], b[i]), &s[0, j], &s[1, j], &s[2, j])
-        np_log(s_arr, out=l_arr)
-        with nogil:
-            for j in range(min(m, n - start)):
-                i = start + j
-                out[i] = _log_beta_from(_lower(a[i], b[i]), _upper(a[i], b[i]), &s[0, j], &l[0, j], m)
+    with np.errstate(divide="ignore"):   # log(h = 0) of a subnormal a: taken, never used
+        for start in range(0, n, m):
+            with nogil:
+                for j in range(min(m, n - start)):
+                    i = start + j
+                    _log_beta_args(_lower(a[i], b[i]), _upper(a[i], b[i]), &s[0, j], &s[1, j], &s[2, j])
+            np_log(s_arr, out=l_arr)
+            with nogil:
+                for j in range(min(m, n - start)):
+                    i = start + j
+                    out[i] = _log_beta_from(_lower(a[i], b[i]), _upper(a[i], b[i]), &s[0, j], &l[0, j], m)
     return np.asarray(out)
 
 
