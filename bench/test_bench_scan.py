@@ -1,11 +1,19 @@
 """``pt scan`` end to end (interpreter start to last byte printed) with ~2,000
-processes, against ``ps`` printing the same columns and ``python -c pass``
-(the interpreter floor), each a fresh subprocess per round.
+processes, against ``ps`` printing the same columns, ``python -c pass``
+(the interpreter floor) and two psutil scripts, each a fresh subprocess per
+round:
+
+* ``scan-2000-json``: ``pt scan --json`` against :data:`PSUTIL_WINDOW`, which
+  samples every process's CPU over the same window as pt's default one and
+  dumps the same process-table fields as JSON (it decides nothing);
+* ``scan-2000-raw-json``: ``pt scan --raw --json`` against
+  :data:`PSUTIL_DUMP`, the same dump in one pass.
 
     pytest bench/test_bench_scan.py --benchmark-enable
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+import pt
 from pt.testing import isolated_env, sleepers
 
 PS_COLUMNS = "pid,ppid,user,stat,time,pcpu,rss,etime,tty,args"
@@ -29,8 +38,11 @@ def machine_with_2000_processes():
 def _run(argv):
     # Outside the source tree, so `python -m pt` imports the installed package.
     # Telemetry (on by default) goes to a throwaway lake, never the user's.
-    subprocess.run(argv, stdout=subprocess.DEVNULL, check=True, cwd=tempfile.gettempdir(),
-                   env={**isolated_env(Path(LAKE_HOME.name)), "COLUMNS": "160"})
+    # Bytecode is cached as in an installed pt (PYTHONDONTWRITEBYTECODE, if set
+    # here, would make every round compile pt's sources again).
+    env = {**isolated_env(Path(LAKE_HOME.name)), "COLUMNS": "160"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run(argv, stdout=subprocess.DEVNULL, check=True, cwd=tempfile.gettempdir(), env=env)
 
 
 LAKE_HOME = tempfile.TemporaryDirectory(prefix="pt-bench-lake-")
@@ -42,6 +54,56 @@ VIEWS = {
     "json": (["--json"], ["ps", "-eo", PS_COLUMNS]),
     "tree": (["--tree"], ["ps", "-eo", PS_COLUMNS, "--forest"]),
 }
+
+
+#: pt's default CPU window (pt/data/policy.json), which the psutil script sleeps too.
+WINDOW_S = json.loads((Path(pt.__file__).parent / "data" / "policy.json").read_text())["window_s"]
+
+_PSUTIL_FIELDS = ["pid", "ppid", "uids", "username", "name", "status", "cmdline", "cpu_times",
+                  "create_time", "nice", "num_threads", "memory_info", "terminal", "cwd"]
+_PSUTIL_DUMP_BODY = f"""
+rows = []
+for p in psutil.process_iter({_PSUTIL_FIELDS!r}):
+    info = p.info
+    for key in ("uids", "cpu_times", "memory_info"):
+        info[key] = info[key]._asdict() if info[key] is not None else None
+    rows.append(info)
+"""
+#: A one-pass psutil dump of the process table's fields as one JSON document.
+PSUTIL_DUMP = ("import json, sys, psutil" + _PSUTIL_DUMP_BODY
+               + "sys.stdout.write(json.dumps({'processes': rows}))\n")
+#: The same, with each process's CPU share sampled over pt's window (psutil's
+#: ``cpu_percent`` needs a first call, a sleep and a second call).
+PSUTIL_WINDOW = ("import json, sys, time, psutil\n"
+                 "for p in psutil.process_iter():\n"
+                 "    try:\n"
+                 "        p.cpu_percent()\n"
+                 "    except psutil.Error:\n"
+                 "        pass\n"
+                 f"time.sleep({WINDOW_S!r})\n"
+                 + _PSUTIL_DUMP_BODY.replace('"cwd"]', '"cwd", "cpu_percent"]')
+                 + "sys.stdout.write(json.dumps({'processes': rows}))\n")
+
+#: group -> (pt's arguments, the psutil script it is measured against)
+PSUTIL_BASELINES = {
+    "scan-2000-json": (["--json"], PSUTIL_WINDOW),
+    "scan-2000-raw-json": (["--raw", "--json"], PSUTIL_DUMP),
+}
+
+
+@pytest.mark.parametrize("group", PSUTIL_BASELINES)
+def test_psutil_baseline(benchmark, machine_with_2000_processes, group):
+    benchmark.group = group
+    benchmark.extra_info["role"] = "psutil"
+    argv = [sys.executable, "-c", PSUTIL_BASELINES[group][1]]
+    benchmark.pedantic(_run, args=(argv,), rounds=7, warmup_rounds=1)
+
+
+def test_pt_raw_json(benchmark, machine_with_2000_processes):
+    benchmark.group = "scan-2000-raw-json"
+    benchmark.extra_info["role"] = "pt"
+    argv = [sys.executable, "-m", "pt", "scan", *PSUTIL_BASELINES["scan-2000-raw-json"][0]]
+    benchmark.pedantic(_run, args=(argv,), rounds=7, warmup_rounds=1)
 
 
 @pytest.mark.parametrize("view", VIEWS)

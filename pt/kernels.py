@@ -1214,7 +1214,8 @@ def _log_table(name, value, shape):
     return arr
 
 
-def tree_marginals(parent, log_lik, log_coupling, log_prior):
+def tree_marginals(parent: ArrayLike, log_lik: ArrayLike, log_coupling: ArrayLike,
+                   log_prior: ArrayLike) -> np.ndarray:
     r"""Exact class marginals of every node of a forest with pairwise parent-child coupling.
 
     Parameters
@@ -1279,7 +1280,7 @@ def tree_marginals(parent, log_lik, log_coupling, log_prior):
     return out
 
 
-def subtree_sums(parent, values):
+def subtree_sums(parent: ArrayLike, values: ArrayLike) -> np.ndarray:
     """Each node's values summed with those of all its descendants.
 
     Parameters
@@ -1315,7 +1316,7 @@ def subtree_sums(parent, values):
     return _forest.subtree_sums(np.ascontiguousarray(par), flat).reshape(vals.shape)
 
 
-def breadth_first(parent):
+def breadth_first(parent: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """A parents-first order of a forest, and its parent array made sane.
 
     Parameters

@@ -6,13 +6,6 @@ def hawkes_loglik(
     t: npt.NDArray[np.float64],  # const float64_t[::1], sorted, in [0, T]
     mu: float, alpha: float, beta: float, T: float,  # double x4
 ) -> float: ...
-def hawkes_loglik_grid(
-    t: npt.NDArray[np.float64],      # const float64_t[::1]
-    mu: npt.NDArray[np.float64],     # const float64_t[::1], one triple per entry
-    alpha: npt.NDArray[np.float64],  # const float64_t[::1]
-    beta: npt.NDArray[np.float64],   # const float64_t[::1]
-    T: float,                        # double
-) -> npt.NDArray[np.float64]: ...
 def hawkes_immigrants(
     t: npt.NDArray[np.float64], mu: float, alpha: float, beta: float, T: float,
 ) -> tuple[float, float]: ...  # (sum_i mu / lambda(t_i), log L)

@@ -9,8 +9,6 @@ and sum_i exp(-beta (T - t_i)) = exp(-beta (T - t_n)) (1 + A_n): one exp and one
 """
 from libc.math cimport exp, log
 
-import numpy as np
-
 from ._types cimport float64_t, intp_t
 
 
@@ -42,17 +40,6 @@ def hawkes_loglik(const float64_t[::1] t, double mu, double alpha, double beta, 
     with nogil:
         r = _loglik(t, mu, alpha, beta, T, NULL)
     return r
-
-
-def hawkes_loglik_grid(const float64_t[::1] t, const float64_t[::1] mu,
-                       const float64_t[::1] alpha, const float64_t[::1] beta, double T):
-    """log-likelihood for each parameter triple (mu[j], alpha[j], beta[j])."""
-    cdef intp_t j, m = mu.shape[0]
-    cdef float64_t[::1] out = np.empty(m, dtype=np.float64)
-    with nogil:
-        for j in range(m):
-            out[j] = _loglik(t, mu[j], alpha[j], beta[j], T, NULL)
-    return np.asarray(out)
 
 
 def hawkes_immigrants(const float64_t[::1] t, double mu, double alpha, double beta, double T):

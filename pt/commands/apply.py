@@ -123,14 +123,11 @@ def run(args: argparse.Namespace) -> int:
     from pt.commands.feedback import record_labels
     from pt.commands.scan import record_actions
     from pt.exit_codes import INCOMPLETE, NOT_FOUND, OK, REFUSED
-    from pt.ui.result import envelope, error_envelope, print_json
-    from pt.ui.text import error, escape
+    from pt.ui.result import envelope, print_json, report_error
+    from pt.ui.text import escape
 
     def fail(code: int, kind: str, message: str) -> int:
-        error("apply", message)
-        if args.json:
-            print_json(error_envelope("apply", code=kind, message=message))
-        return code
+        return report_error("apply", message, code=kind, exit_code=code, json=args.json)
 
     try:
         plan = load_plan(args.plan)

@@ -75,12 +75,8 @@ def add_parser(subparsers) -> None:
 
 
 def _fail(args, code: str, message: str, exit_code: int) -> int:
-    from pt.ui.text import error
-    error("duck", message)
-    if args.json:
-        from pt.ui.result import error_envelope, print_json
-        print_json(error_envelope("duck", code=code, message=message))
-    return exit_code
+    from pt.ui.result import report_error
+    return report_error("duck", message, code=code, exit_code=exit_code, json=args.json)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -49,12 +49,8 @@ def record_labels(args, plan: dict, *, confirmed: bool) -> None:
 
 
 def _fail(args, code: str, message: str, exit_code: int) -> int:
-    from pt.ui.text import error
-    error("feedback", message)
-    if args.json:
-        from pt.ui.result import error_envelope, print_json
-        print_json(error_envelope("feedback", code=code, message=message))
-    return exit_code
+    from pt.ui.result import report_error
+    return report_error("feedback", message, code=code, exit_code=exit_code, json=args.json)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -42,12 +42,8 @@ def add_parser(subparsers) -> None:
 
 
 def _fail(args, code: str, message: str, exit_code: int) -> int:
-    from pt.ui.text import error
-    error("lake", message)
-    if args.json:
-        from pt.ui.result import error_envelope, print_json
-        print_json(error_envelope("lake", code=code, message=message))
-    return exit_code
+    from pt.ui.result import report_error
+    return report_error("lake", message, code=code, exit_code=exit_code, json=args.json)
 
 
 def info(root) -> dict:

@@ -65,14 +65,11 @@ def run(args: argparse.Namespace) -> int:
     from pt.exit_codes import ERROR, OK, USAGE
     from pt.report import read_lake, render, scan_rows
     from pt.triage import triage
-    from pt.ui.text import error, escape
+    from pt.ui.text import escape
 
     def fail(code: int, kind: str, message: str) -> int:
-        error("report", message)
-        if args.json:
-            from pt.ui.result import error_envelope, print_json
-            print_json(error_envelope("report", code=kind, message=message))
-        return code
+        from pt.ui.result import report_error
+        return report_error("report", message, code=kind, exit_code=code, json=args.json)
 
     selection, problem = selection_from(args)
     if problem:

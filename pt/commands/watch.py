@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pt.exit_codes import ERROR, OK, USAGE
     from pt.ui.result import envelope, print_json
-    from pt.ui.text import error, escape
+    from pt.ui.text import escape
 
     # Signals first: a SIGHUP or SIGTERM while starting must not kill the watcher.
     stop, reload, wake = [], [], threading.Event()
@@ -236,11 +236,8 @@ def run(args: argparse.Namespace) -> int:
     from pt.watch.modes import ModeController
 
     def fail(code: int, kind: str, message: str) -> int:
-        error("watch", message)
-        if args.json:
-            from pt.ui.result import error_envelope
-            print_json(error_envelope("watch", code=kind, message=message))
-        return code
+        from pt.ui.result import report_error
+        return report_error("watch", message, code=kind, exit_code=code, json=args.json)
 
     selection, problem = selection_from(args)
     if problem:

@@ -472,10 +472,6 @@ def write_labels(rows: list[dict], *, lake: str | os.PathLike | None = None,
 
 # --- the action journal ------------------------------------------------------------------
 
-#: Outcome results the journal writes (others are stored as given).
-OUTCOME_RESULTS = ("done", "exited", "still_running", "aborted", "refused", "unavailable", "failed")
-
-
 def _redact_json(value, red: Redactor):
     """A JSON value with every string in it redacted as free text (nested
     objects too: a reversal's cgroup path is as private as the action's)."""
