@@ -191,15 +191,7 @@ def table_files(root: Path, table: str, skipped: list | None = None) -> tuple[li
                 if e.name.endswith(".parquet") and not e.name.startswith(".") and e.is_file(follow_symlinks=False)]
 
     def sub(d: safefs.Dir, name: str) -> safefs.Dir | None:
-        try:
-            return d.sub(name)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except safefs.UnsafeDirectory as exc:
-            if skipped is None:
-                raise
-            skipped.append({"file": str(d.path / name), "reason": str(exc)})
-            return None
+        return _subdir(d, name, skipped)
 
     base = open_root(root)
     if base is None:
@@ -222,6 +214,20 @@ def table_files(root: Path, table: str, skipped: list | None = None) -> tuple[li
     return raw, compacted
 
 
+def _subdir(d: safefs.Dir, name: str, skipped: list | None) -> safefs.Dir | None:
+    """``d``'s subdirectory ``name``, or None where there is none; an unsafe
+    one raises, or (``skipped`` a list) is recorded there and left out."""
+    try:
+        return d.sub(name)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except safefs.UnsafeDirectory as exc:
+        if skipped is None:
+            raise
+        skipped.append({"file": str(d.path / name), "reason": str(exc)})
+        return None
+
+
 def host_files(root: Path, table: str, hosts: frozenset[str] | None = None,
                skipped: list | None = None) -> list[Path]:
     """The per-run files of ``table`` in host partitions (of ``hosts``, else
@@ -232,15 +238,7 @@ def host_files(root: Path, table: str, hosts: frozenset[str] | None = None,
         return out
 
     def sub(d: safefs.Dir, name: str) -> safefs.Dir | None:
-        try:
-            return d.sub(name)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except safefs.UnsafeDirectory as exc:
-            if skipped is None:
-                raise
-            skipped.append({"file": str(d.path / name), "reason": str(exc)})
-            return None
+        return _subdir(d, name, skipped)
 
     def walk(d: safefs.Dir, pattern: re.Pattern, depth: int) -> None:
         for entry in sorted(d.entries(), key=lambda e: e.name):

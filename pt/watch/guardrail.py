@@ -35,8 +35,29 @@ FRACTIONS = (0.05, 0.1, 0.2, 0.35, 0.5)
 Q_FLOOR = 0.02
 
 
+class _ShiryaevRoberts:
+    """What both detectors share: the statistic is the mean of one
+    Shiryaev-Roberts recursion per bet (``stats``), alarming at ``threshold``."""
+
+    def __post_init__(self):
+        if not self.threshold > 1.0:
+            raise ValueError(f"threshold must be > 1, got {self.threshold}")
+
+    @property
+    def value(self) -> float:
+        return sum(self.stats) / len(self.stats)
+
+    @property
+    def alarm(self) -> bool:
+        return self.value >= self.threshold
+
+    def reset(self) -> None:
+        """Start detecting afresh (after an alarm has been acted on)."""
+        self.stats = [0.0] * len(self.stats)
+
+
 @dataclass
-class EDetector:
+class EDetector(_ShiryaevRoberts):
     """Shiryaev-Roberts e-detector of resumption above prediction; see the
     module docstring. ``threshold`` is the average run length to a false
     alarm, in intervals (1,000: about 8 hours at the default 30 s)."""
@@ -47,10 +68,6 @@ class EDetector:
     followed_up: int = 0
     resumed: int = 0
     expected: float = 0.0
-
-    def __post_init__(self):
-        if not self.threshold > 1.0:
-            raise ValueError(f"threshold must be > 1, got {self.threshold}")
 
     def update(self, qs, ys) -> None:
         """One interval's first follow-ups: predicted use ``qs``, resumed ``ys``."""
@@ -71,18 +88,6 @@ class EDetector:
         self.followed_up += len(qs)
         self.resumed += sum(ys)
         self.expected += sum(qs)
-
-    @property
-    def value(self) -> float:
-        return sum(self.stats) / len(self.stats)
-
-    @property
-    def alarm(self) -> bool:
-        return self.value >= self.threshold
-
-    def reset(self) -> None:
-        """Start detecting afresh (after an alarm has been acted on)."""
-        self.stats = [0.0] * len(FRACTIONS)
 
     def as_dict(self) -> dict:
         return {"value": round(self.value, 4), "threshold": self.threshold, "alarm": self.alarm,
@@ -109,7 +114,7 @@ SIDES = (-1.5, -1.0, -0.5, 0.5, 1.0, 1.5)
 
 
 @dataclass
-class ForecastDetector:
+class ForecastDetector(_ShiryaevRoberts):
     """Is the memory forecast systematically wrong? A Shiryaev-Roberts
     e-detector on its time to the floor.
 
@@ -135,10 +140,6 @@ class ForecastDetector:
     pending: dict = field(default_factory=dict)      # scope -> (made at, predicted time of the floor)
     resolved: int = 0
     early: int = 0                                   # the predicted time passed without the floor
-
-    def __post_init__(self):
-        if not self.threshold > 1.0:
-            raise ValueError(f"threshold must be > 1, got {self.threshold}")
 
     def observe(self, scope: str, now: float, available: float, floor: float, tte: float | None) -> None:
         """One sample of ``scope``: resolve its pending forecast if it can
@@ -170,17 +171,6 @@ class ForecastDetector:
         self.stats = [(r + 1.0) * (1.0 + s * (y - 0.5)) for r, s in zip(self.stats, SIDES)]
         self.resolved += 1
         self.early += 1 - y
-
-    @property
-    def value(self) -> float:
-        return sum(self.stats) / len(self.stats)
-
-    @property
-    def alarm(self) -> bool:
-        return self.value >= self.threshold
-
-    def reset(self) -> None:
-        self.stats = [0.0] * len(SIDES)
 
     def as_dict(self) -> dict:
         return {"value": round(self.value, 4), "threshold": self.threshold, "alarm": self.alarm,
