@@ -203,7 +203,7 @@ def test_the_memory_round_trips_and_hostile_files_are_ignored(tmp_path):
     action_at = len(data) - stability.RECORD.itemsize + stability.RECORD.fields["action"][1]
     cases = {"missing": None, "garbage": b"\x00\x01junk\x1b[31m", "torn": data[:-3],
              "bad action": data[:action_at] + b"\x7f" + data[action_at + 1:],
-             "version 2": data.replace(b"pt-verdicts 3", b"pt-verdicts 2", 1)}
+             "version 1": data.replace(b"pt-verdicts 2", b"pt-verdicts 1", 1)}
     for name, data in cases.items():
         bad = tmp_path / name
         if data is not None:
@@ -245,7 +245,7 @@ def test_earlier_scans_extend_the_window_with_a_discounted_history(tmp_path):
     d, w = np.exp(-10 / 60), 60 * (1 - np.exp(-10 / 60)) / 10
     assert got.demand[0] == pytest.approx(30 * d + w * (300 + 200))      # 3 s used + 2 s waited, in ticks
     assert got.ticks[0] == pytest.approx(30 * d + w * 1000)
-    assert got.syscalls[0] == pytest.approx(1 * d + 1)              # spans with IO, whatever their syscalls
+    assert got.syscalls[0] == pytest.approx(4 * d + w * 2)
     assert got.span_s[0] == pytest.approx(got.ticks[0] / 100)
     assert (got.demand[1], got.ticks[1], got.syscalls[1]) == (0, 30, 0) and np.isnan(got.span_s[1])
     # a history never holds much more than history_s: steady state of frequent scans

@@ -105,11 +105,8 @@ class Snapshot:
 @dataclass(frozen=True)
 class Activity:
     """CPU and IO evidence of every process: CPU ``demand`` (ticks used or
-    waited for a CPU) of ``ticks`` observed, ``syscalls`` (whether the
-    window had read/write syscalls, 1 or 0, or over a history the
-    discounted number of spans that had some; IO is active when it rounds
-    to 1 or more; -1 unknown),
-    and ``span_s``: NaN where these are one scan's window alone,
+    waited for a CPU) of ``ticks`` observed, read/write ``syscalls`` (-1
+    unknown), and ``span_s``: NaN where these are one scan's window alone,
     else the effective length in seconds of the discounted history of
     earlier scans they cover (:meth:`pt.decide.stability.Remembered.activity`).
     Counts may be fractional: the evidence rounds them."""
@@ -153,8 +150,7 @@ class Window:
         """The window's own counts, as :class:`Activity` (no history)."""
         n = len(self.ticks)
         return Activity((self.ticks + np.maximum(self.wait_ticks, 0)).astype(np.float64),
-                        np.full(n, float(self.window_ticks)),
-                        np.where(self.io_syscalls < 0, -1.0, (self.io_syscalls > 0).astype(np.float64)),
+                        np.full(n, float(self.window_ticks)), self.io_syscalls.astype(np.float64),
                         np.full(n, np.nan))
 
 

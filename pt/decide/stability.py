@@ -13,8 +13,8 @@ rewritten atomically by every scan that is not hypothetical:
   worker that wakes every few seconds is active in every scan, not only in
   those whose 0.3 s window hits a burst.
 
-Format: a header line ``pt-verdicts 3 <boot_id>`` and then one packed
-:data:`RECORD` per process. A file of another version (an older pt) is ignored.
+Format: a header line ``pt-verdicts 2 <boot_id>`` and then one packed
+:data:`RECORD` per process. A version-1 file (an older pt) is ignored.
 
 The file is a hint, never a requirement: missing, from another boot,
 corrupt, oversized, not a regular file, not ours, or writable by others —
@@ -38,10 +38,10 @@ from pt.collect.snapshot import Activity, Window
 from pt.config import ACTIONS
 
 HEADER = re.compile(rb"pt-verdicts ([0-9]{1,3}) ([0-9a-f-]{1,64})\n")
-VERSION = b"3"
+VERSION = b"2"
 #: pid, start time, action recommended, unix time of that scan; the window's
 #: close (CLOCK_BOOTTIME s) and the cumulative counters then (-1 unknown); the
-#: discounted CPU demand and ticks and the spans with IO the scan counted (:class:`Activity`).
+#: discounted CPU demand, ticks and syscalls the scan counted (:class:`Activity`).
 RECORD = np.dtype([("pid", "<i4"), ("start_ticks", "<u8"), ("action", "i1"), ("at", "<f8"),
                    ("closed_s", "<f8"), ("cpu_ticks", "<i8"), ("run_delay_ns", "<i8"), ("syscalls", "<i8"),
                    ("k_sum", "<f8"), ("n_sum", "<f8"), ("s_sum", "<f8")])
@@ -91,16 +91,11 @@ class Remembered:
         than ``history_s`` of the past): with g the time since the last
         scan's window closed and d = exp(-g / history_s),
 
-            K = K_last d + w (CPU demand since),  N = N_last d + w (ticks since),
+            K = K_last d + w (CPU demand since),  N = K's ticks alike,  S = syscalls alike,
 
         where w = history_s (1 - d) / g discounts the new span's counts as if
         spread evenly over it. The span includes this window, so nothing is
-        counted twice. IO is the discounted number of spans that had any
-        read or write syscalls, S = S_last d + [syscalls since > 0], active
-        while S >= 1 (after rounding): a span with IO counts whatever its
-        length, and a start-up's hundreds of reads count once, so they fade
-        at the next scan instead of making a spinner look like work for
-        minutes. Counters that are unknown or went backwards, a gap no
+        counted twice. Counters that are unknown or went backwards, a gap no
         longer than this window (scans that overlapped), or a process not
         seen before: this window alone.
         """
@@ -126,7 +121,7 @@ class Remembered:
         weight = history_s * -np.expm1(-g / history_s) / g
         k = r["k_sum"] * decay + weight * demand
         n = r["n_sum"] * decay + weight * g * clock_ticks
-        s_ = r["s_sum"] * decay + (calls > 0)            # spans with IO, not syscalls: see below
+        s_ = r["s_sum"] * decay + weight * calls
         return Activity(np.where(has, k, here.demand), np.where(has, n, here.ticks),
                         np.where(has, np.where(calls_known, s_, -1.0), here.syscalls),
                         np.where(has, n / clock_ticks, np.nan))

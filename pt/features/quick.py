@@ -150,15 +150,17 @@ def daemon_shape(cwd: np.ndarray, stdio_null: np.ndarray, listening: np.ndarray,
     return np.where(unknown, -1, code).astype(np.int8)
 
 
-def progress_codes(busy: np.ndarray, io_syscalls: np.ndarray, alive: np.ndarray,
-                   active_children: np.ndarray, lifetime: np.ndarray) -> np.ndarray:
-    """idle (not ``busy``: wanting under :data:`BUSY_SHARE` of a CPU); busy
-    with progress (read or write syscalls, or a child that used CPU: it
-    moves data or drives work); busy spinning (neither: CPU with nothing to
-    show for it); or sustained spinning (spinning, and busy for most of a
-    life of a minute or more: ``lifetime`` is the lifetime CPU share's bin,
-    -1 when younger). -1 (not observed) where the window was not, or for a
-    busy process whose IO counters are unreadable (another user's)."""
+def progress_codes(demand_ticks: np.ndarray, window_ticks: np.ndarray | int, io_syscalls: np.ndarray,
+                   alive: np.ndarray, active_children: np.ndarray, lifetime: np.ndarray) -> np.ndarray:
+    """idle (wanted less than :data:`BUSY_SHARE` of a CPU over the observed
+    ``window_ticks``); busy with progress (read or write syscalls, or a child
+    that used CPU: it moves data or drives work); busy spinning (neither:
+    CPU with nothing to show for it); or sustained spinning (spinning, and
+    busy for most of a life of a minute or more: ``lifetime`` is the
+    lifetime CPU share's bin, -1 when younger). -1 (not observed) where the
+    window was not, or for a busy process whose IO counters are unreadable
+    (another user's)."""
+    busy = demand_ticks >= BUSY_SHARE * np.asarray(window_ticks)
     moving = (io_syscalls > 0) | (active_children > 0)
     known = (io_syscalls >= 0) | (active_children > 0)
     spinning = np.where(lifetime == len(LIFETIME_EDGES), SUSTAINED, SPINNING)
@@ -170,10 +172,10 @@ def build(snapshot: Snapshot, window: Window, observed: Observed,
           activity: Activity | None = None) -> tuple[Evidence, Context]:
     """Evidence and context for every row of ``snapshot`` observed over ``window``.
 
-    ``activity``: the CPU and IO counts to use, where earlier scans extend
-    the window (:meth:`pt.decide.stability.Remembered.activity`: the same
-    Beta-Binomial and Beta-Bernoulli terms with more data, as in the deep
-    scan; docs/model.md, "Stable verdicts"); default the window's."""
+    ``activity``: the CPU, IO and progress counts to use, where earlier
+    scans extend the window (:meth:`pt.decide.stability.Remembered.activity`:
+    the same Beta-Binomial and Beta-Bernoulli terms with more data, as in
+    the deep scan; docs/model.md, "Stable verdicts"); default the window's."""
     n = len(snapshot)
     g = genealogy(snapshot)
     command, cwd_category = observed.command_category, observed.cwd_category
@@ -206,15 +208,12 @@ def build(snapshot: Snapshot, window: Window, observed: Observed,
     demand_ticks = np.round(activity.demand).astype(np.int64)
     observed_ticks = np.maximum(np.round(activity.ticks), 1).astype(np.int64)
     io_syscalls = np.round(activity.syscalls).astype(np.int64)
-    window_demand = window.ticks + np.maximum(window.wait_ticks, 0)
-    # Busy now and lately: a process that worked a minute ago and waits now is idle.
-    busy = (demand_ticks >= BUSY_SHARE * observed_ticks) & (window_demand >= BUSY_SHARE * window.window_ticks)
     lifetime = np.digitize(np.where(snapshot["elapsed_s"] > 0,
                                     snapshot["cpu_time_s"] / np.maximum(snapshot["elapsed_s"], 1e-9), 0.0),
                            LIFETIME_EDGES).astype(np.int8)
     lifetime[snapshot["elapsed_s"] < LIFETIME_MIN_AGE_S] = -1
     evidence = Evidence(
-        progress=progress_codes(busy, io_syscalls, window.alive, active_children, lifetime),
+        progress=progress_codes(demand_ticks, observed_ticks, io_syscalls, window.alive, active_children, lifetime),
         cpu_ticks=np.where(observed_cpu, demand_ticks, 0),
         window_ticks=np.where(observed_cpu, observed_ticks, 0),
         age_s=snapshot["elapsed_s"].astype(np.float64),

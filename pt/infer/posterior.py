@@ -52,8 +52,8 @@ class Evidence:
     omitted (not observed). ``tty_idle_s``: seconds since the process's terminal last saw
     input or output (NaN: no terminal, or not observed); the ``activity``
     feature is its bin, so ``later()`` ages it too. ``span_s``: where the CPU
-    evidence covers earlier scans' discounted history too, not this scan's
-    window alone, that history's effective length in seconds (NaN: the window alone).
+    and IO evidence cover the time since the last scan rather than this
+    scan's window alone, that span in seconds (NaN: the window alone).
     """
 
     cpu_ticks: np.ndarray
