@@ -8,6 +8,7 @@ Lakes live under ``tmp_path``; no process is signalled.
 """
 import json
 import os
+import time
 
 import duckdb
 import numpy as np
@@ -203,3 +204,67 @@ def test_spark_reads_the_fleet_lake(tmp_path, monkeypatch, scan):
         assert sorted(r["host"] for r in df.select("host").collect()) == ["alpha", "beta"]
     finally:
         spark.stop()
+
+
+def _scan_of(root, host: str, ts: float, monkeypatch, n: int = 3) -> str:
+    """One committed scan of ``host`` at ``ts`` (decisions and runs) through the real writer."""
+    monkeypatch.setenv(lakes.HOST_ENV, host)
+    run_id = writer.new_run_id(ts)
+    key = {"run_id": [run_id] * n, "ts": [ts] * n, "boot_id": [f"boot-{host}"] * n, "pid": list(range(10, 10 + n)),
+           "start_ticks": [1] * n}
+    writer.write_tables(root, {
+        "decisions": _table("decisions", {**key, "action": ["keep"] * n, "class": ["useful"] * n}),
+        "runs": _table("runs", {"run_id": [run_id], "ts": [ts], "mode": ["quick"]})}, run_id, ts)
+    return run_id
+
+
+def _rows_per_host(root) -> dict:
+    got = duck.open_lake(root, tables=("decisions",), macros=False, fleet=True).query(
+        "SELECT coalesce(host, ''), count(*) FROM decisions GROUP BY ALL")[1]
+    return dict(got)
+
+
+def test_compact_and_prune_keep_to_this_hosts_partition_unless_all_hosts(tmp_path, monkeypatch):
+    """Each host compacts and prunes its own partition (and the files written
+    before the lake was a fleet lake); another host's files stay until
+    --all-hosts; DuckDB reads every host's month files with their host."""
+    root = tmp_path / "fleet"
+    now = time.time()
+    _scan_of(root, "pre", now - 50 * 86400, monkeypatch)
+    for f in root.rglob("*.parquet"):          # the pre-fleet scan: no host partition
+        assert "host=" not in str(f)
+    lakes.make_fleet(root)
+    for host in ("alpha", "beta"):
+        for days in (45, 44, 2, 1):
+            _scan_of(root, host, now - days * 86400, monkeypatch)
+    before = _rows_per_host(root)
+    assert before == {"": 3, "alpha": 12, "beta": 12}
+    env = {lakes.HOST_ENV: "alpha"}
+
+    out = json.loads(pt("lake", "compact", "--json", "--lake", str(root), cwd=tmp_path, env=env).stdout)["data"]
+    assert out["hosts"] == ["alpha"] and out["tables"]["decisions"]["files_in"] == 4   # the pre-fleet file alone in its month stays
+    alpha_raw, alpha_months = lakes.table_files(root, "decisions", host="alpha")
+    beta_raw, beta_months = lakes.table_files(root, "decisions", host="beta")
+    assert not alpha_raw and len(alpha_months) >= 2 and all("/host=alpha/month=" in str(f) for f in alpha_months)
+    assert len(beta_raw) == 4 and not beta_months                     # another host's files: untouched
+    assert _rows_per_host(root) == before
+    # Plain DuckDB over the compacted host partitions, as Spark or Trino would read them.
+    assert duckdb.sql(f"SELECT host, count(*) FROM read_parquet('{root}/decisions/host=*/month=*/*.parquet', "
+                      "hive_partitioning=true) GROUP BY host").fetchall() == [("alpha", 12)]
+
+    # prune: alpha's old month goes (the whole month ended before the cutoff, or its rows do); beta's stays.
+    dry = json.loads(pt("lake", "prune", "--keep", "30d", "--dry-run", "--json", "--lake", str(root),
+                        cwd=tmp_path, env=env).stdout)["data"]
+    assert dry["partitions_removed"] and not any("host=beta" in p for p in dry["partitions_removed"])
+    assert _rows_per_host(root) == before
+    done = json.loads(pt("lake", "prune", "--keep", "30d", "--json", "--lake", str(root), cwd=tmp_path,
+                         env=env).stdout)["data"]
+    assert done["hosts"] == ["alpha"]
+    after = _rows_per_host(root)
+    assert after["alpha"] == 6 and after["beta"] == 12 and "" not in after
+    lakes.prune(root, 30 * 86400, now=now, hosts=lakes.maintained(root, all_hosts=True))
+    assert _rows_per_host(root) == {"alpha": 6, "beta": 6}
+    assert json.loads(pt("lake", "compact", "--all-hosts", "--json", "--lake", str(root), cwd=tmp_path,
+                         env=env).stdout)["data"]["hosts"] == ["alpha", "beta"]
+    assert _rows_per_host(root) == {"alpha": 6, "beta": 6}
+    assert not lakes.table_files(root, "decisions", host="beta")[0]

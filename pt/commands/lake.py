@@ -12,13 +12,18 @@ examples:
   pt lake info                      tables, files, bytes, quarantined files, key id
   pt lake prune --keep 30d          delete days older than 30 days
   pt lake prune --keep 2w --dry-run what would go
-  pt lake compact                   merge each day's small files into one, no rows lost
+  pt lake compact                   merge each month's small files into one, no rows lost
+  pt lake compact --all-hosts       in a fleet lake: every host's partition, not only this host's
   pt lake check                     read every page of every file; quarantine the unreadable
   pt lake export /tmp/share --rekey         a copy with every hash re-keyed (fresh key)
   pt lake export /tmp/share --drop-hashes   a copy with the hashes removed
   pt lake fleet --lake /mnt/pt-fleet        make a shared lake a fleet lake: every host
                                             writes under host=<name>/ ($PT_HOST, else the
                                             host name); pt duck --fleet reads them all
+
+In a fleet lake, prune, compact and check act on this host's partition
+(host=<name>/, $PT_HOST) and the files written without a host; another
+host's files are left alone unless --all-hosts says otherwise.
 """
 
 
@@ -32,6 +37,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("destination", nargs="?", metavar="DEST", help="export: the directory to write")
     p.add_argument("--keep", metavar="AGE", help="prune: keep this much history (30d, 12h, 2w)")
     p.add_argument("--dry-run", action="store_true", help="prune: only say what would be deleted")
+    p.add_argument("--all-hosts", action="store_true",
+                   help="prune, compact, check: every host's partition of a fleet lake (default: this host's)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--rekey", action="store_true", help="export: re-key every hash with a fresh key")
     mode.add_argument("--drop-hashes", action="store_true", help="export: remove every hash")
@@ -54,6 +61,8 @@ def info(root) -> dict:
     tables = {}
     for table in TABLES:
         raw, compacted = lakes.table_files(root, table)
+        hosted = lakes.host_files(root, table)
+        raw, compacted = raw + hosted[0], compacted + hosted[1]
         tables[table] = {"run_files": len(raw), "compacted_files": len(compacted),
                          "bytes": sum(f.stat().st_size for f in raw + compacted)}
     try:
@@ -66,16 +75,18 @@ def info(root) -> dict:
             "key_file": str(key_path()), "key_id": kid}
 
 
-def check(root) -> dict:
-    """Read every page of every column of every file (CRCs verified);
-    quarantine those pt cannot read as Parquet."""
+def check(root, hosts=frozenset()) -> dict:
+    """Read every page of every column of every file (CRCs verified), those
+    without a host and those of ``hosts`` (None: every host); quarantine
+    those pt cannot read as Parquet."""
     from pt.telemetry import lake as lakes
     from pt.telemetry.schemas import TABLES
 
     checked, moved = 0, []
     for table in TABLES:
         raw, compacted = lakes.table_files(root, table)
-        for f in raw + compacted:
+        hosted = lakes.host_files(root, table, hosts) if hosts != frozenset() else ([], [])
+        for f in raw + compacted + hosted[0] + hosted[1]:
             checked += 1
             reason = lakes.parquet_problem(f)
             if reason:
@@ -110,17 +121,18 @@ def run(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 return _fail(args, "usage", str(exc), USAGE)
             with lakes.maintenance(root):
-                data = lakes.prune(root, keep_s, dry_run=args.dry_run)
+                data = lakes.prune(root, keep_s, dry_run=args.dry_run,
+                                   hosts=lakes.maintained(root, args.all_hosts))
         elif args.action == "compact":
             with lakes.maintenance(root):
-                data = lakes.compact(root)
+                data = lakes.compact(root, hosts=lakes.maintained(root, args.all_hosts))
         elif args.action == "fleet":
             host = lakes.host_name()
             lakes.make_fleet(root)
             data = {"lake": str(root), "host": host, "hosts": lakes.hosts_in(root)}
         elif args.action == "check":
             with lakes.maintenance(root):
-                data = check(root)
+                data = check(root, lakes.maintained(root, args.all_hosts))
         else:
             from pathlib import Path
             with lakes.maintenance(root):

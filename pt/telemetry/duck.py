@@ -103,8 +103,9 @@ class Lake:
         dirs: list[dict] = []
         raw, compacted = lakes.table_files(self.root, table, skipped=dirs)
         raw = lakes.only_committed(table, raw, self._committed)
-        hosted = [] if self.hosts == frozenset() else lakes.only_committed(
-            table, lakes.host_files(self.root, table, self.hosts, skipped=dirs), self._committed)
+        hosted, hosted_months = ([], []) if self.hosts == frozenset() else \
+            lakes.host_files(self.root, table, self.hosts, skipped=dirs)
+        hosted = lakes.only_committed(table, hosted, self._committed)
         for d in dirs:
             self._skip(d["file"], d["reason"])
         parts, listed = [], []
@@ -112,7 +113,9 @@ class Lake:
                 (raw, "{'date': DATE, 'run_id': VARCHAR}", "*"),
                 (hosted, "{'host': VARCHAR, 'date': DATE, 'run_id': VARCHAR}", "*"),
                 # month files: date from ts (UTC, like the writer's day partitions)
-                (compacted, "{'month': VARCHAR}", "* EXCLUDE (month), CAST(to_timestamp(ts) AS DATE) AS date")):
+                (compacted, "{'month': VARCHAR}", "* EXCLUDE (month), CAST(to_timestamp(ts) AS DATE) AS date"),
+                (hosted_months, "{'host': VARCHAR, 'month': VARCHAR}",
+                 "* EXCLUDE (month), CAST(to_timestamp(ts) AS DATE) AS date")):
             good = []
             for f in files:
                 if str(f) in self._excluded or (self.allowed is not None and str(f) not in self.allowed):

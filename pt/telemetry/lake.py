@@ -178,12 +178,14 @@ def open_root(root: Path) -> safefs.Dir | None:
         return None
 
 
-def table_files(root: Path, table: str, skipped: list | None = None) -> tuple[list[Path], list[Path]]:
-    """``(per-run files, compacted files)`` of ``table``, sorted, temporaries
-    and anything but regular files excluded. A directory pt will not use (a
-    symbolic link, another user's) raises :class:`pt.safefs.UnsafeDirectory`,
-    or, if ``skipped`` is a list, is appended to it as ``{"file", "reason"}``
-    and left out."""
+def table_files(root: Path, table: str, skipped: list | None = None, *,
+                host: str | None = None) -> tuple[list[Path], list[Path]]:
+    """``(per-run files, compacted files)`` of ``table`` (of its partition
+    ``host=<host>/`` if ``host`` is given, else those written without a
+    host), sorted, temporaries and anything but regular files excluded. A
+    directory pt will not use (a symbolic link, another user's) raises
+    :class:`pt.safefs.UnsafeDirectory`, or, if ``skipped`` is a list, is
+    appended to it as ``{"file", "reason"}`` and left out."""
     raw, compacted = [], []
 
     def files(d: safefs.Dir) -> list[Path]:
@@ -198,6 +200,9 @@ def table_files(root: Path, table: str, skipped: list | None = None) -> tuple[li
         return raw, compacted
     with base:
         tdir = sub(base, table)
+        if tdir is not None and host is not None:
+            with tdir:
+                tdir = sub(tdir, f"host={check_host(host)}")
         if tdir is None:
             return raw, compacted
         with tdir:
@@ -211,7 +216,7 @@ def table_files(root: Path, table: str, skipped: list | None = None) -> tuple[li
                             if _RUN_DIR.fullmatch(entry.name) and (run := sub(day_dir, entry.name)):
                                 with run:
                                     raw += files(run)
-    return raw, compacted
+    return sorted(raw), sorted(compacted)
 
 
 def _subdir(d: safefs.Dir, name: str, skipped: list | None) -> safefs.Dir | None:
@@ -228,49 +233,58 @@ def _subdir(d: safefs.Dir, name: str, skipped: list | None) -> safefs.Dir | None
         return None
 
 
-def host_files(root: Path, table: str, hosts: frozenset[str] | None = None,
-               skipped: list | None = None) -> list[Path]:
-    """The per-run files of ``table`` in host partitions (of ``hosts``, else
-    every host), sorted; directories as :func:`table_files` treats them."""
-    out: list[Path] = []
-    base = open_root(root)
-    if base is None:
-        return out
-
-    def sub(d: safefs.Dir, name: str) -> safefs.Dir | None:
-        return _subdir(d, name, skipped)
-
-    def walk(d: safefs.Dir, pattern: re.Pattern, depth: int) -> None:
-        for entry in sorted(d.entries(), key=lambda e: e.name):
-            if depth == 0:
-                if entry.name.endswith(".parquet") and not entry.name.startswith(".") \
-                        and entry.is_file(follow_symlinks=False):
-                    out.append(d.path / entry.name)
-                continue
-            m = pattern.fullmatch(entry.name)
-            if m and (depth != 3 or hosts is None or m.group(1) in hosts) and (child := sub(d, entry.name)):
-                with child:
-                    walk(child, {3: _DATE_DIR, 2: _RUN_DIR, 1: None}[depth], depth - 1)
-
-    with base:
-        tdir = sub(base, table)
-        if tdir is not None:
-            with tdir:
-                walk(tdir, _HOST_DIR, 3)
-    return out
-
-
-def hosts_in(root: Path) -> list[str]:
-    """The hosts with a partition of ``runs``."""
+def table_hosts(root: Path, table: str) -> list[str]:
+    """The hosts with a partition ``host=<name>/`` of ``table``, sorted."""
     base = open_root(root)
     if base is None:
         return []
     with base:
         try:
-            with base.sub("runs") as d:
-                return sorted(m.group(1) for e in d.entries() if (m := _HOST_DIR.fullmatch(e.name)))
+            with base.sub(table) as d:
+                return sorted(m.group(1) for e in d.entries()
+                              if (m := _HOST_DIR.fullmatch(e.name)) and e.is_dir(follow_symlinks=False))
         except (FileNotFoundError, NotADirectoryError):
             return []
+
+
+def host_files(root: Path, table: str, hosts: frozenset[str] | None = None,
+               skipped: list | None = None) -> tuple[list[Path], list[Path]]:
+    """``(per-run files, compacted files)`` of ``table`` in host partitions
+    (of ``hosts``, else every host); directories as :func:`table_files`
+    treats them."""
+    raw: list[Path] = []
+    compacted: list[Path] = []
+    for host in table_hosts(root, table):
+        if hosts is None or host in hosts:
+            r, c = table_files(root, table, skipped, host=host)
+            raw += r
+            compacted += c
+    return raw, compacted
+
+
+def hosts_in(root: Path) -> list[str]:
+    """The hosts with a partition of ``runs``."""
+    return table_hosts(root, "runs")
+
+
+def maintained(root: Path, all_hosts: bool = False) -> frozenset[str] | None:
+    """The host partitions ``pt lake compact`` and ``prune`` act on: every
+    host's with ``all_hosts`` (None), else this host's in a fleet lake and
+    none in a lake that is not one. Files written without a host are always
+    included: they belong to no other host."""
+    if all_hosts:
+        return None
+    return frozenset({host_name()}) if is_fleet(root) else frozenset()
+
+
+def _units(root: Path, table: str, hosts: frozenset[str] | None) -> list[str | None]:
+    """The partitions of ``table`` maintenance walks: None (files without a
+    host), then each host partition of ``hosts`` (None: every host)."""
+    return [None] + [h for h in table_hosts(root, table) if hosts is None or h in hosts]
+
+
+def _prefix(host: str | None) -> tuple[str, ...]:
+    return () if host is None else (f"host={host}",)
 
 
 def committed_runs(root: Path) -> set[str]:
@@ -280,7 +294,9 @@ def committed_runs(root: Path) -> set[str]:
     mid-write; or still writing) are read by no view and merged by no
     compaction."""
     raw, compacted = table_files(root, "runs", skipped=[])
-    raw += host_files(root, "runs", skipped=[])
+    hosted = host_files(root, "runs", skipped=[])
+    raw += hosted[0]
+    compacted += hosted[1]
     done = {_RUN_DIR.fullmatch(f.parent.name).group(1) for f in raw}
     for f in compacted:
         try:
@@ -361,33 +377,46 @@ def quarantined(root: Path) -> list[Path]:
         if q.is_dir() and not q.is_symlink() else []
 
 
-def _lake_dirs(base: safefs.Dir):
-    """Yield every open partition directory of the lake (day, run and month directories)."""
+def _lake_dirs(base: safefs.Dir, hosts: frozenset[str] | None = None):
+    """Yield every open partition directory of the lake (day, run and month
+    directories, and those of the host partitions of ``hosts``, None: every host)."""
+    def walk(d: safefs.Dir, top: bool):
+        for part in d.entries():
+            if not part.is_dir(follow_symlinks=False):
+                continue
+            m = _HOST_DIR.fullmatch(part.name)
+            if m and not (top and (hosts is None or m.group(1) in hosts)):
+                continue
+            with d.sub(part.name) as pdir:
+                if m:
+                    yield from walk(pdir, False)
+                    continue
+                yield pdir
+                if _DATE_DIR.fullmatch(part.name):
+                    for run in pdir.entries():
+                        if run.is_dir(follow_symlinks=False):
+                            with pdir.sub(run.name) as rdir:
+                                yield rdir
+
     for table in base.entries():
         if not table.is_dir(follow_symlinks=False) or table.name.startswith(("_", ".")):
             continue
         with base.sub(table.name) as tdir:
-            for part in tdir.entries():
-                if not part.is_dir(follow_symlinks=False):
-                    continue
-                with tdir.sub(part.name) as pdir:
-                    yield pdir
-                    if _DATE_DIR.fullmatch(part.name):
-                        for run in pdir.entries():
-                            if run.is_dir(follow_symlinks=False):
-                                with pdir.sub(run.name) as rdir:
-                                    yield rdir
+            yield from walk(tdir, True)
 
 
-def clean_temporaries(root: Path, *, older_than_s: float = STALE_TMP_S, now: float | None = None) -> int:
-    """Remove writers' temporary files older than ``older_than_s``; returns how many."""
+def clean_temporaries(root: Path, *, older_than_s: float = STALE_TMP_S, now: float | None = None,
+                      hosts: frozenset[str] | None = frozenset()) -> int:
+    """Remove writers' temporary files older than ``older_than_s`` (in the
+    partitions without a host and those of ``hosts``, None: every host's);
+    returns how many."""
     now = time.time() if now is None else now
     removed = 0
     base = open_root(root)
     if base is None:
         return 0
     with base:
-        for d in _lake_dirs(base):
+        for d in _lake_dirs(base, hosts):
             for entry in d.entries():
                 if entry.name.startswith(TMP_PREFIX) and entry.is_file(follow_symlinks=False):
                     try:
@@ -414,50 +443,57 @@ def parse_age(text: str) -> float:
     return value
 
 
-def prune(root: Path, keep_s: float, *, now: float | None = None, dry_run: bool = False) -> dict:
+def prune(root: Path, keep_s: float, *, now: float | None = None, dry_run: bool = False,
+          hosts: frozenset[str] | None = frozenset()) -> dict:
     """Delete what is older than ``keep_s``: whole day partitions whose day
     ended before the cutoff, whole month files whose month did, and, in a
     month file that straddles the cutoff, the older rows (the file is
-    rewritten without them, published before the old one is removed)."""
+    rewritten without them, published before the old one is removed). In
+    the files without a host and the host partitions of ``hosts`` (None:
+    every host; :func:`maintained`): a host does not delete another's."""
     from pt.telemetry.schemas import TABLES
 
     now = time.time() if now is None else now
     cutoff_ts = now - keep_s
     cutoff = _dt.datetime.fromtimestamp(cutoff_ts, _dt.timezone.utc).date()
-    removed, files, rows = [], 0, 0
+    removed, files, rows, seen = [], 0, 0, set()
     base = open_root(root)
     for table in TABLES if base is not None else ():
-        try:
-            tdir = base.sub(table)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        with tdir:
-            for entry in tdir.entries():
-                if not entry.is_dir(follow_symlinks=False):
-                    continue
-                day_match, month_match = _DATE_DIR.fullmatch(entry.name), _MONTH_DIR.fullmatch(entry.name)
-                if day_match and _dt.date.fromisoformat(day_match.group(1)) < cutoff:
-                    files += sum(1 for _ in (tdir.path / entry.name).rglob("*.parquet"))
-                    removed.append(f"{table}/{entry.name}")
-                    if not dry_run:
-                        tdir.remove_tree(entry.name)
-                elif month_match:
-                    first = _dt.date.fromisoformat(month_match.group(1) + "-01")
-                    nxt = (first.replace(day=28) + _dt.timedelta(days=4)).replace(day=1)
-                    if nxt <= cutoff:
-                        files += sum(1 for _ in (tdir.path / entry.name).glob("*.parquet"))
-                        removed.append(f"{table}/{entry.name}")
+        for host in _units(root, table, hosts):
+            try:
+                tdir = base.walk(table, *_prefix(host))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if host is not None:
+                seen.add(host)
+            where = "/".join((table, *_prefix(host)))
+            with tdir:
+                for entry in tdir.entries():
+                    if not entry.is_dir(follow_symlinks=False):
+                        continue
+                    day_match, month_match = _DATE_DIR.fullmatch(entry.name), _MONTH_DIR.fullmatch(entry.name)
+                    if day_match and _dt.date.fromisoformat(day_match.group(1)) < cutoff:
+                        files += sum(1 for _ in (tdir.path / entry.name).rglob("*.parquet"))
+                        removed.append(f"{where}/{entry.name}")
                         if not dry_run:
                             tdir.remove_tree(entry.name)
-                    elif first < cutoff:
-                        with tdir.sub(entry.name) as month_dir:
-                            rows += _drop_rows_before(month_dir, cutoff_ts, dry_run)
+                    elif month_match:
+                        first = _dt.date.fromisoformat(month_match.group(1) + "-01")
+                        nxt = (first.replace(day=28) + _dt.timedelta(days=4)).replace(day=1)
+                        if nxt <= cutoff:
+                            files += sum(1 for _ in (tdir.path / entry.name).glob("*.parquet"))
+                            removed.append(f"{where}/{entry.name}")
+                            if not dry_run:
+                                tdir.remove_tree(entry.name)
+                        elif first < cutoff:
+                            with tdir.sub(entry.name) as month_dir:
+                                rows += _drop_rows_before(month_dir, cutoff_ts, dry_run)
     if base is not None:
         base.close()
         if not dry_run:
-            clean_temporaries(root, now=now)
+            clean_temporaries(root, now=now, hosts=hosts)
     return {"cutoff_date": cutoff.isoformat(), "partitions_removed": removed, "files_removed": files,
-            "rows_removed_from_month_files": rows, "dry_run": dry_run}
+            "rows_removed_from_month_files": rows, "hosts": sorted(seen), "dry_run": dry_run}
 
 
 def _drop_rows_before(month_dir: safefs.Dir, cutoff_ts: float, dry_run: bool) -> int:
@@ -524,10 +560,12 @@ def _remove(root: Path, path: Path, *, empty_parents: int = 0) -> None:
                     break
 
 
-def compact(root: Path, *, tables=None, min_files: int = 2) -> dict:
+def compact(root: Path, *, tables=None, min_files: int = 2, hosts: frozenset[str] | None = frozenset()) -> dict:
     """Merge each table's files of each month (per-run files and earlier
     compacted files) into one ``month=YYYY-MM/compacted-*.parquet``, sorted
-    by time, without losing rows.
+    by time, without losing rows: the files without a host into
+    ``<table>/month=...``, each host partition of ``hosts`` (None: every
+    host; :func:`maintained`) into its own ``<table>/host=<name>/month=...``.
 
     The merged file is published first (atomically), then its sources are
     removed; it records in its metadata the run ids and files it replaces, so
@@ -543,20 +581,24 @@ def compact(root: Path, *, tables=None, min_files: int = 2) -> dict:
     from pt.telemetry.schemas import TABLES
     from pt.telemetry.schemas import schema as table_schema
 
-    report = {"tables": {}, "quarantined": [], "temporaries_removed": clean_temporaries(root)}
+    report = {"tables": {}, "quarantined": [], "temporaries_removed": clean_temporaries(root, hosts=hosts),
+              "hosts": set()}
     committed = committed_runs(root)
     for table in tables or TABLES:
-        raw, compacted = table_files(root, table)
-        raw = only_committed(table, raw, committed)
-        months: dict[str, tuple[list[Path], list[Path]]] = {}
-        for f in raw:
-            month = _DATE_DIR.fullmatch(f.parent.parent.name).group(1)[:7]
-            months.setdefault(month, ([], []))[0].append(f)
-        for f in compacted:
-            months.setdefault(_MONTH_DIR.fullmatch(f.parent.name).group(1), ([], []))[1].append(f)
+        months: dict[tuple[str, str], tuple[list[Path], list[Path]]] = {}
+        for host in _units(root, table, hosts):
+            raw, compacted = table_files(root, table, host=host)
+            if host is not None and (raw or compacted):
+                report["hosts"].add(host)
+            where = "/".join(_prefix(host))
+            for f in only_committed(table, raw, committed):
+                month = _DATE_DIR.fullmatch(f.parent.parent.name).group(1)[:7]
+                months.setdefault((where, month), ([], []))[0].append(f)
+            for f in compacted:
+                months.setdefault((where, _MONTH_DIR.fullmatch(f.parent.name).group(1)), ([], []))[1].append(f)
         stats = {"files_in": 0, "files_out": 0, "rows": 0, "leftovers_removed": 0}
-        for month, (runs, merged) in sorted(months.items()):
-            month_dir = root / table / f"month={month}"
+        for (where, month), (runs, merged) in sorted(months.items()):
+            month_dir = root.joinpath(table, where, f"month={month}") if where else root / table / f"month={month}"
             # Recovery: files a compacted file already holds are leftovers of a crash.
             done_runs, done_files = set(), set()
             for f in merged:
@@ -614,6 +656,7 @@ def compact(root: Path, *, tables=None, min_files: int = 2) -> dict:
             stats["files_out"] += 1
             stats["rows"] += expected
         report["tables"][table] = stats
+    report["hosts"] = sorted(report["hosts"])
     return report
 
 
@@ -679,7 +722,8 @@ def export(root: Path, dest: Path, *, mode: str, key: bytes | None = None) -> di
         hash_cols = redacted_columns(table, "hash")
         token_cols = redacted_columns(table, "tokens") + redacted_columns(table, "safe")
         raw, compacted = table_files(root, table)
-        for path in only_committed(table, raw, committed) + compacted:
+        hosted = host_files(root, table)
+        for path in only_committed(table, raw + hosted[0], committed) + compacted + hosted[1]:
             if not looks_complete(path):
                 continue
             try:
