@@ -141,6 +141,57 @@ def _calibrate(root: Path) -> dict:
     return cal.calibrate(cal.read_record(lake), shipped_priors())
 
 
+def previous_cpu_window_update(record, shipped):
+    """The previous implementation of the per-category CPU-window Betas (the
+    baseline): one fine grid search per (category, class) group, eight
+    rounds of 41 x 41 points, each point evaluated over every distinct (k, n)."""
+    from scipy import special
+
+    from pt.config import CATEGORICAL_LEVELS
+    from pt.learn.model import _refine
+
+    by_category, groups = {}, []
+    seen = record.window_ticks > 0
+    for category in CATEGORICAL_LEVELS["command"]:
+        for c in CLASSES:
+            sel = seen & (record.category == category) & (record.label == c)
+            if sel.sum() < cal.MIN_GROUP:
+                continue
+            parent = shipped.by_category["cpu_window"].get(category, {}).get(c, shipped.pairs["cpu_window"][c])
+            pairs, weight = np.unique(np.stack([record.cpu_ticks[sel].astype(float),
+                                                record.window_ticks[sel].astype(float)], axis=1),
+                                      axis=0, return_counts=True)
+            k, n = pairs[:, 0:1].T, pairs[:, 1:2].T
+            centre = np.log(np.asarray(parent, dtype=np.float64))
+
+            def loss(x, k=k, n=n, weight=weight, centre=centre):
+                a, b = np.exp(x[:, 0:1]), np.exp(x[:, 1:2])
+                ll = (special.betaln(k + a, n - k + b) - special.betaln(a, b)) @ weight
+                return -ll + 0.5 * np.sum((x - centre) ** 2, axis=1)
+
+            a, b = np.exp(_refine(loss, [np.log(1e-3)] * 2, [np.log(1e4)] * 2))
+            by_category.setdefault(category, {})[c] = [float(a), float(b)]
+            groups.append({"category": category, "class": c, "n": int(sel.sum()),
+                           "shipped": list(parent), "learned": [float(a), float(b)]})
+    return by_category, groups
+
+
+def test_calibrate_over_a_month_previous_fits(benchmark, month, monkeypatch):
+    """Baseline: the same calibration with the previous per-group grid fits;
+    the fits agree with the vectorised ones (same optimum)."""
+    lake = duck.open_lake(month, tables=("decisions", "proc_features", "outcomes"), macros=False)
+    record = cal.read_record(lake)
+    new = cal.cpu_window_update(record, shipped_priors())[1]
+    old = previous_cpu_window_update(record, shipped_priors())[1]
+    assert [(g["category"], g["class"], g["n"]) for g in new] == [(g["category"], g["class"], g["n"]) for g in old]
+    for g, h in zip(new, old):
+        assert np.log(g["learned"]) == pytest.approx(np.log(h["learned"]), abs=1e-4)
+    monkeypatch.setattr(cal, "cpu_window_update", previous_cpu_window_update)
+    benchmark.group = "calibrate over a month (720 runs x 500 procs)"
+    benchmark.extra_info["role"] = "previous implementation (a grid search per category)"
+    benchmark.pedantic(_calibrate, args=(month,), rounds=3, warmup_rounds=1)
+
+
 def test_calibrate_over_a_month(benchmark, month, record_reference):
     benchmark.group = "calibrate over a month (720 runs x 500 procs)"
     benchmark.extra_info["role"] = "pt"

@@ -179,19 +179,7 @@ def calibrate(record: Record, shipped, *, confidence: float = 0.95, target: floa
     prior, strength = model.class_prior_update(counts, np.asarray(shipped.class_prior))
     result["class_prior"] = {"shipped": dict(zip(CLASSES, shipped.class_prior)),
                              "learned": dict(zip(CLASSES, prior.tolist())), "strength": strength}
-    by_category: dict = {}
-    groups = []
-    seen = record.window_ticks > 0
-    for category in CATEGORICAL_LEVELS["command"]:
-        for c in CLASSES:
-            sel = seen & (record.category == category) & (record.label == c)
-            if sel.sum() < MIN_GROUP:
-                continue
-            parent = shipped.by_category["cpu_window"].get(category, {}).get(c, shipped.pairs["cpu_window"][c])
-            a, b = model.beta_binomial_map(record.cpu_ticks[sel], record.window_ticks[sel], parent)
-            by_category.setdefault(category, {})[c] = [a, b]
-            groups.append({"category": category, "class": c, "n": int(sel.sum()),
-                           "shipped": list(parent), "learned": [a, b]})
+    by_category, groups = cpu_window_update(record, shipped)
     result["cpu_window"] = groups
     survival, result["survival"] = survival_update(record, shipped)
     if record.host is not None:
@@ -206,6 +194,52 @@ def calibrate(record: Record, shipped, *, confidence: float = 0.95, target: floa
         overlay["survival"] = {"by_category": survival}
     result["overlay"] = overlay
     return result
+
+
+def _index(values: np.ndarray, levels) -> np.ndarray:
+    """Each value's position in ``levels``, -1 where it is not one of them."""
+    levels = np.asarray(levels, dtype=object)
+    order = np.argsort(levels)
+    at = np.minimum(np.searchsorted(levels[order], values.astype(str)), len(levels) - 1) if len(values) \
+        else np.zeros(0, np.int64)
+    return np.where(levels[order][at] == values, order[at], -1)
+
+
+def _groups(record: Record, usable: np.ndarray) -> tuple[np.ndarray, list[tuple[str, str]], np.ndarray]:
+    """The (category, class) groups, in the order of the categories then the
+    classes, with at least :data:`MIN_GROUP` ``usable`` labelled processes:
+    (each process's group index, -1 outside them; the groups; their sizes)."""
+    cats = CATEGORICAL_LEVELS["command"]
+    cat, cls = _index(record.category, cats), _index(record.label, CLASSES)
+    ok = usable & (cat >= 0) & (cls >= 0)
+    key = cat * len(CLASSES) + cls
+    sizes = np.bincount(key[ok], minlength=len(cats) * len(CLASSES))
+    big = np.flatnonzero(sizes >= MIN_GROUP)
+    index = np.full(len(sizes), -1)
+    index[big] = np.arange(len(big))
+    group = np.where(ok, index[np.where(ok, key, 0)], -1)
+    return group, [(cats[i // len(CLASSES)], CLASSES[i % len(CLASSES)]) for i in big], sizes[big]
+
+
+def cpu_window_update(record: Record, shipped) -> tuple[dict, list[dict]]:
+    """Per command category and class with at least :data:`MIN_GROUP`
+    labelled processes whose window was seen: the Beta of the CPU-window
+    evidence shrunk toward the shipped value (the category's, else the
+    class's), all groups fitted at once (:func:`pt.learn.model.beta_binomial_map_groups`).
+    Returns the overlay entries and the report rows."""
+    group, names, sizes = _groups(record, record.window_ticks > 0)
+    if not names:
+        return {}, []
+    parents = np.array([shipped.by_category["cpu_window"].get(cat, {}).get(c, shipped.pairs["cpu_window"][c])
+                        for cat, c in names], dtype=np.float64)
+    sel = group >= 0
+    fitted = model.beta_binomial_map_groups(group[sel], record.cpu_ticks[sel], record.window_ticks[sel], parents)
+    by_category: dict = {}
+    rows = []
+    for (cat, c), size, parent, (a, b) in zip(names, sizes, parents.tolist(), fitted.tolist()):
+        by_category.setdefault(cat, {})[c] = [a, b]
+        rows.append({"category": cat, "class": c, "n": int(size), "shipped": parent, "learned": [a, b]})
+    return by_category, rows
 
 
 def _model_params(shipped):
@@ -240,24 +274,26 @@ def survival_update(record: Record, shipped) -> tuple[dict, list[dict]]:
     starting from the shipped category value (else the class's). Returns the
     overlay entries and the report rows."""
     known = np.isfinite(record.lived_s) & (record.lived_s > 0)
+    group, names, sizes = _groups(record, known)
+    if not names:
+        return {}, []
+    sel = group >= 0
+    ended = np.bincount(group[sel], record.ended[sel].astype(np.float64), minlength=len(names))
+    exposure = np.bincount(group[sel], record.lived_s[sel], minlength=len(names))
+    hi_a, hi_b = PAIR_DOMAINS["survival"][0][1], PAIR_DOMAINS["survival"][1][1]
     overlay: dict = {}
     rows = []
-    hi_a, hi_b = PAIR_DOMAINS["survival"][0][1], PAIR_DOMAINS["survival"][1][1]
-    for category in CATEGORICAL_LEVELS["command"]:
-        for c in CLASSES:
-            sel = known & (record.category == category) & (record.label == c)
-            if sel.sum() < MIN_GROUP:
-                continue
-            parent = shipped.by_category["survival"].get(category, {}).get(c, shipped.pairs["survival"][c])
-            a, b = model.gamma_hazard_update(parent, int(record.ended[sel].sum()), float(record.lived_s[sel].sum()))
-            a, b = min(a, hi_a), min(b, hi_b)
-            overlay.setdefault(category, {})[c] = [a, b]
-            rows.append({"category": category, "class": c, "n": int(sel.sum()), "ended": int(record.ended[sel].sum()),
-                         "shipped": list(parent), "learned": [a, b]})
+    for (category, c), size, e, t in zip(names, sizes, ended, exposure):
+        parent = shipped.by_category["survival"].get(category, {}).get(c, shipped.pairs["survival"][c])
+        a, b = model.gamma_hazard_update(parent, int(e), float(t))
+        a, b = min(a, hi_a), min(b, hi_b)
+        overlay.setdefault(category, {})[c] = [a, b]
+        rows.append({"category": category, "class": c, "n": int(size), "ended": int(e),
+                     "shipped": list(parent), "learned": [a, b]})
     return overlay, rows
 
 
 def learned_section(result: dict, generation: int) -> dict:
     return {"generation": generation, "created_at": time.time(), "labels": result["labels"]["n"],
-            "strength": result["class_prior"]["strength"], "pac_bayes": result.get("pac_bayes"),
+            "strength": result.get("class_prior", {}).get("strength"), "pac_bayes": result.get("pac_bayes"),
             "alpha_investing": result.get("alpha_investing")}

@@ -133,20 +133,82 @@ def beta_binomial_map(k: np.ndarray, n: np.ndarray, parent: tuple[float, float],
     likelihood times a log-normal prior of scale ``tau`` around the
     ``parent`` parameters (the class's shipped values), over a in and b in
     [1e-3, 1e4]. Few processes leave the parent's values; many let the data
-    speak. Identical (k, n) pairs are counted once, with their multiplicity."""
-    pairs, weight = np.unique(np.stack([np.asarray(k, np.float64), np.asarray(n, np.float64)], axis=1),
-                              axis=0, return_counts=True)
-    k, n = pairs[:, 0:1].T, pairs[:, 1:2].T                    # (1, distinct)
-    centre = np.log(np.asarray(parent, dtype=np.float64))
+    speak. One group of :func:`beta_binomial_map_groups`."""
+    k = np.asarray(k, dtype=np.float64)
+    a, b = beta_binomial_map_groups(np.zeros(k.size, np.int64), k, n, np.asarray([parent], np.float64), tau=tau)[0]
+    return float(a), float(b)
 
-    def loss(x):
-        a, b = np.exp(x[:, 0:1]), np.exp(x[:, 1:2])            # (points, 1)
-        ll = (special.betaln(k + a, n - k + b) - special.betaln(a, b)) @ weight
+
+#: The box of (log a, log b) the Beta-Binomial fits search.
+_BOX = (math.log(1e-3), math.log(1e4))
+
+
+def beta_binomial_map_groups(group: np.ndarray, k: np.ndarray, n: np.ndarray, parents: np.ndarray, *,
+                             tau: float = 1.0, iterations: int = 60) -> np.ndarray:
+    """:func:`beta_binomial_map` for many groups at once: ``group[i]`` is the
+    group (row of ``parents``, ``(groups, 2)``) of process i. Returns
+    ``(groups, 2)`` fitted (a, b).
+
+    All groups are fitted together: identical (group, k, n) rows are counted
+    once with their multiplicity, a coarse grid on (log a, log b) starts
+    each group near its optimum, and damped Newton steps (Levenberg-Marquardt,
+    exact gradient and Hessian from digamma and trigamma) finish it, kept in
+    the box. No loop over groups or rows: a month of labels takes
+    milliseconds where a fine grid per group took seconds."""
+    parents = np.asarray(parents, dtype=np.float64).reshape(-1, 2)
+    G = len(parents)
+    rows, w = np.unique(np.stack([np.asarray(group, np.float64), np.asarray(k, np.float64),
+                                  np.asarray(n, np.float64)], axis=1), axis=0, return_counts=True)
+    g, k, n = rows[:, 0].astype(np.int64), rows[:, 1], rows[:, 2]
+    w = w.astype(np.float64)
+    centre = np.log(parents)
+    lo, hi = _BOX
+
+    def loss(x):                                   # x (G, 2) -> (G,)
+        a, b = np.exp(x[g, 0]), np.exp(x[g, 1])
+        ll = np.bincount(g, w * (special.betaln(k + a, n - k + b) - special.betaln(a, b)), minlength=G)
         return -ll + 0.5 * np.sum((x - centre) ** 2, axis=1) / tau ** 2
 
-    box = (math.log(1e-3), math.log(1e4))
-    a, b = np.exp(_refine(loss, [box[0]] * 2, [box[1]] * 2))
-    return float(a), float(b)
+    # Start: the best point of a coarse grid, per group (grid points x distinct rows at once).
+    axis = np.linspace(lo, hi, 13)
+    grid = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)     # (P, 2)
+    ga, gb = np.exp(grid[:, :1]), np.exp(grid[:, 1:])                                    # (P, 1)
+    terms = w * (special.betaln(k + ga, n - k + gb) - special.betaln(ga, gb))             # (P, rows)
+    ll = np.zeros((len(grid), G))
+    np.add.at(ll.T, g, terms.T)
+    total = -ll + 0.5 * np.sum((grid[:, None, :] - centre[None]) ** 2, axis=2) / tau ** 2
+    x = grid[np.argmin(total, axis=0)]
+    f = loss(x)
+    mu = np.full(G, 1e-3)
+    for _ in range(iterations):
+        a, b = np.exp(x[g, 0]), np.exp(x[g, 1])
+        dab, d1ab = special.digamma(a + b) - special.digamma(n + a + b), \
+            special.polygamma(1, a + b) - special.polygamma(1, n + a + b)
+        la = special.digamma(k + a) - special.digamma(a) + dab
+        lb = special.digamma(n - k + b) - special.digamma(b) + dab
+        laa = special.polygamma(1, k + a) - special.polygamma(1, a) + d1ab
+        lbb = special.polygamma(1, n - k + b) - special.polygamma(1, b) + d1ab
+        s = lambda v: np.bincount(g, w * v, minlength=G)        # noqa: E731 - per-group sum
+        grad = -np.stack([s(a * la), s(b * lb)], axis=1) + (x - centre) / tau ** 2
+        h00 = -s(a * a * laa + a * la) + 1 / tau ** 2
+        h11 = -s(b * b * lbb + b * lb) + 1 / tau ** 2
+        h01 = -s(a * b * d1ab)
+        m00, m11 = h00 + mu, h11 + mu
+        det = m00 * m11 - h01 ** 2
+        ok = (det > 0) & (m00 > 0)
+        step = np.where(ok[:, None], -np.stack([m11 * grad[:, 0] - h01 * grad[:, 1],
+                                                 m00 * grad[:, 1] - h01 * grad[:, 0]], axis=1)
+                        / np.where(ok, det, 1.0)[:, None], -grad / (1.0 + mu[:, None]))
+        trial = np.clip(x + step, lo, hi)
+        ft = loss(trial)
+        better = ft <= f
+        x = np.where(better[:, None], trial, x)
+        moved = np.abs(np.where(better[:, None], step, 0.0)).max(axis=1)
+        f = np.where(better, ft, f)
+        mu = np.where(better, np.maximum(mu / 10, 1e-9), mu * 10)
+        if np.all((better & (moved < 1e-10)) | (mu > 1e12)):
+            break
+    return np.exp(x)
 
 
 def gamma_hazard_update(prior: tuple[float, float], ended: int, exposure_s: float) -> tuple[float, float]:
