@@ -19,7 +19,8 @@ label per process, and
   - checks the CPU-window and runtime models against the record (posterior
     predictive checks: a statistic, its p-value, fits/doubtful/misfit);
   - replays alpha-investing over the lake's kill verdicts across scans
-    (wealth spent by kill verdicts, earned back by confirmed ones).
+    (wealth spent by kill verdicts, earned back by confirmed ones); while
+    the stored wealth is spent, scans, plans and watch withhold kills.
 The learned priors go to $XDG_DATA_HOME/pt/learned-priors.json (private),
 which the model then uses and `pt config show` names; `--reset` removes them
 (back to the shipped priors). Your own ~/.config/pt/priors.json still wins.
@@ -129,12 +130,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = calibrate(record, shipped_priors(), confidence=args.confidence,
                            target=load_policy().fdr_alpha, bins=args.bins)
-        result["alpha_investing"] = replay(lake, load_policy().fdr_alpha)
+        result["alpha_investing"] = replay(lake, load_policy().fdr_alpha, prior_useful())
     except OSError as exc:                      # a host name pt will not use (--fleet)
         return _fail(args, "lake_error", str(exc), ERROR)
     except duckdb.Error as exc:
         return _fail(args, "lake_error", f"cannot read the lake: {str(exc).splitlines()[0]}", ERROR)
     overlay = result.pop("overlay")
+    if overlay is None and result["alpha_investing"].get("exhausted"):
+        overlay = {}            # no labels yet, but a spent budget the kill gate must see
     result["written"] = None
     if overlay is not None and not args.dry_run:
         from pt.learn import drift
@@ -154,6 +157,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         show(result)
     return OK
+
+
+def prior_useful() -> float:
+    """The prior of useful the alpha-investing p-values divide by: the smaller
+    of the shipped and the one in force (a smaller one is conservative)."""
+    from pt.config import CLASSES, load_priors, shipped_priors
+    from pt.config_errors import ConfigError
+    i = CLASSES.index("useful")
+    try:
+        current = load_priors().class_prior[i]
+    except (ConfigError, OSError, ValueError):
+        current = 1.0
+    return min(shipped_priors().class_prior[i], current)
 
 
 #: Days of scans before a calibration whose evidence is kept as the drift reference.
@@ -244,8 +260,9 @@ def show(result: dict) -> None:
         out.print(escape(f"alpha-investing over {ai['kill_verdicts']} kill verdicts across scans: wealth "
                          f"{ai['wealth']:.4g} (started {ai['alpha'] * ai['eta']:.4g}); {ai['admitted']} of "
                          f"{ai['tests']} admitted, {ai['confirmed']} confirmed; the next kill needs lfdr <= "
-                         f"{ai['next_level']:.3g} (mFDR <= {ai['alpha']:g} if lfdr is a valid p-value; "
-                         f"reported, not enforced by scans)"))
+                         f"{ai['next_level']:.3g} (p = lfdr / P(useful); mFDR <= {ai['alpha']:g})"
+                         + ("; the wealth is spent: scans withhold kills until confirmed kills pay it back"
+                            if ai.get("exhausted") else "")))
     from pt.learn.ppc import MIN_N
     for name, c in result.get("ppc", {}).items():
         if c["p_value"] is None:

@@ -4,13 +4,17 @@
 the false-kill rate of pt's kill verdicts (:func:`pt.learn.calibrate.false_kill`).
 While that bound exists (enough labelled kill verdicts) and is above the
 policy's target (``fdr_alpha``), every scan, plan and watch demotes kill to
-the least-loss action that remains and says why. With no learned file, or
-too few labelled kill verdicts for a bound, the gate cannot bind: nothing is
-withheld (the scan-wide FDR gate still applies).
+the least-loss action that remains and says why. So does a spent
+alpha-investing wealth (:func:`pt.learn.investing.spent`: pt's kill verdicts
+across scans have used up their false-discovery budget). With no learned
+file, too few labelled kill verdicts for a bound and no spent wealth, the
+gate cannot bind: nothing is withheld (the scan-wide FDR gate still applies).
 """
 from __future__ import annotations
 
 import math
+
+from pt.learn.investing import spent
 
 #: The policy key holding the target the bound is compared with.
 POLICY_KEY = "fdr_alpha"
@@ -23,6 +27,12 @@ def kill_gate(policy, learned: tuple[dict, dict] | None | bool = False) -> str |
     if learned is False:
         from pt.learn.store import read_learned
         learned = read_learned()
+    return bound_gate(policy, learned) or (spent(learned[1].get("alpha_investing"), policy.fdr_alpha)
+                                           if learned else None)
+
+
+def bound_gate(policy, learned: tuple[dict, dict] | None) -> str | None:
+    """Why the stored PAC-Bayes bound withholds kills, or None."""
     stored = (learned[1].get("pac_bayes") if learned else None) or {}
     bound = stored.get("false_kill_bound") if isinstance(stored, dict) else None
     if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
