@@ -85,8 +85,9 @@ def _scan() -> dict:
         "protected_by": {"type": "object", "additionalProperties": _INT,
                          "description": "how many processes each hard veto protected"},
         "kill_withheld": _obj({"count": _INT, "why": _STRING}, ("count", "why"), description=(
-            "present while pt calibrate's stored false-kill bound is above the policy's fdr_alpha: "
-            "how many kill recommendations were demoted (demoted = bound) and why")),
+            "present while pt calibrate's stored false-kill bound is above the policy's fdr_alpha, or its "
+            "alpha-investing wealth is spent: how many kill recommendations were demoted (demoted = bound) "
+            "and why")),
         "incidents": _array(incident_schema(), "lifecycle incidents seen in the scan's window "
                                                "(pt incidents watches longer)"),
     }, ("total", "selected", "returned", "sort"))
