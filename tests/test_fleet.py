@@ -256,6 +256,8 @@ def test_compact_and_prune_keep_to_this_hosts_partition_unless_all_hosts(tmp_pat
     dry = json.loads(pt("lake", "prune", "--keep", "30d", "--dry-run", "--json", "--lake", str(root),
                         cwd=tmp_path, env=env).stdout)["data"]
     assert dry["partitions_removed"] and not any("host=beta" in p for p in dry["partitions_removed"])
+    assert "host partitions: alpha" in pt("lake", "prune", "--keep", "30d", "--dry-run", "--lake", str(root),
+                                          cwd=tmp_path, env=env).stdout
     assert _rows_per_host(root) == before
     done = json.loads(pt("lake", "prune", "--keep", "30d", "--json", "--lake", str(root), cwd=tmp_path,
                          env=env).stdout)["data"]

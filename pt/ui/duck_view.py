@@ -161,6 +161,8 @@ def print_lake(action: str, data: dict) -> None:
         verb = "would remove" if data["dry_run"] else "removed"
         console.print(text(f"{verb} {plural(len(data['partitions_removed']), 'day partition')} "
                            f"({plural(data['files_removed'], 'file')}) before {data['cutoff_date']}"))
+        if data.get("hosts"):
+            console.print(text(f"host partitions: {', '.join(data['hosts'])}", "dim"))
     elif action == "compact":
         for name, t in data["tables"].items():
             if t["files_in"] or t["leftovers_removed"]:
@@ -172,6 +174,8 @@ def print_lake(action: str, data: dict) -> None:
             console.print(text(f"quarantined {q}", "yellow"))
         if not any(t["files_in"] for t in data["tables"].values()):
             console.print(text("nothing to compact"))
+        if data.get("hosts"):
+            console.print(text(f"host partitions: {', '.join(data['hosts'])}", "dim"))
     elif action == "fleet":
         console.print(text(f"{data['lake']} is a fleet lake: this host writes under host={data['host']}/ "
                            f"(hosts so far: {', '.join(data['hosts']) or 'none'}); pt duck --fleet reads them all"))
