@@ -283,12 +283,29 @@ def test_eb_strength_is_the_marginal_likelihood_maximum():
     prior = np.array([0.78, 0.05, 0.14, 0.03])
     for counts in ([300, 20, 60, 10], [100, 100, 100, 100], [5, 0, 30, 0]):
         s = model.eb_strength(np.array(counts), prior)
-        grid = np.exp(np.linspace(0, np.log(1e6), 20001))
+        grid = np.exp(np.linspace(np.log(model.STRENGTH[0]), np.log(model.STRENGTH[1]), 20001))
         ref = grid[np.argmax([model.dirichlet_multinomial_logpmf(counts, g * prior) for g in grid])]
         assert math.log(s) == pytest.approx(math.log(ref), abs=2e-3)
     # Labels in the shipped proportions: trust the shipped prior (the largest strength).
     assert model.eb_strength(np.array([780, 50, 140, 30]), prior) > 1e4
     assert model.eb_strength(np.zeros(4), prior) == model.STRENGTH[1]
+
+
+def test_a_few_concentrated_labels_move_the_class_prior_little():
+    """Two ``useful`` labels, or ten ``abandoned`` ones, are what people give
+    about processes pt flagged: the prior moves toward them by at most
+    n / (n + 20) of the way, whatever the marginal likelihood prefers."""
+    prior = np.array([0.78, 0.05, 0.14, 0.03])
+    for counts in ([2, 0, 0, 0], [0, 0, 10, 0], [0, 3, 0, 0]):
+        counts = np.array(counts, dtype=float)
+        learned, s = model.class_prior_update(counts, prior)
+        assert s >= model.STRENGTH[0] == 20.0
+        share = counts / counts.sum()
+        moved = np.abs(learned - prior).max() / np.abs(share - prior).max()
+        assert moved <= counts.sum() / (counts.sum() + 20) + 1e-12
+    # Many labels that disagree still win.
+    learned, _ = model.class_prior_update(np.array([100.0, 100, 600, 200]), prior)
+    assert learned[2] > 0.5
 
 
 def test_beta_binomial_loglik_matches_scipy():

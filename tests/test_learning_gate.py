@@ -124,3 +124,20 @@ def test_a_hostile_stored_bound_is_ignored_not_trusted(tmp_path):
     assert kill_gate(policy, ({}, {"pac_bayes": "high"})) is None
     assert kill_gate(policy, ({}, {"pac_bayes": {"false_kill_bound": 0.5, "n": "many"}}))
 
+
+
+def test_a_learned_file_pt_cannot_use_withholds_kills_and_says_which(tmp_path, capsys):
+    """A damaged learned file may have held a binding gate: kills stay
+    withheld (naming the file and the way out) until it is rewritten or
+    removed; no file at all withholds nothing."""
+    policy = load_policy()
+    assert kill_gate(policy) is None                                   # no file (private homes)
+    path = store.write_learned({}, {"pac_bayes": {"false_kill_bound": 0.4, "n": 60}})
+    assert kill_gate(policy)                                           # binds
+    for damage in (path.read_bytes()[:-20], b"[1, 2]", b'{"learned": {"format": 99}}', b"x" * (store.MAX_BYTES + 1)):
+        path.write_bytes(damage)
+        why = kill_gate(policy)
+        assert why and str(path) in why and "pt calibrate --reset" in why, damage[:30]
+    assert "ignoring the learned priors" in capsys.readouterr().err
+    assert store.remove_learned()
+    assert kill_gate(policy) is None

@@ -9,6 +9,10 @@ alpha-investing wealth (:func:`pt.learn.investing.spent`: pt's kill verdicts
 across scans have used up their false-discovery budget). With no learned
 file, too few labelled kill verdicts for a bound and no spent wealth, the
 gate cannot bind: nothing is withheld (the scan-wide FDR gate still applies).
+A learned file that exists but cannot be used (damaged, too large, a link,
+another format) withholds kills too: the gate it may hold must not open
+because the file was broken; ``pt calibrate`` rewrites it, ``--reset``
+removes it.
 """
 from __future__ import annotations
 
@@ -25,8 +29,12 @@ def kill_gate(policy, learned: tuple[dict, dict] | None | bool = False) -> str |
     key), or None. ``learned``: what :func:`pt.learn.store.read_learned`
     returned, if the caller already read it."""
     if learned is False:
-        from pt.learn.store import read_learned
-        learned = read_learned()
+        from pt.learn.store import load_learned, warn
+        learned, problem = load_learned()
+        if problem:
+            warn(problem)
+            return (f"kill withheld: {problem.removeprefix('ignoring ')} (it may hold a binding kill gate); "
+                    "pt calibrate rewrites it, pt calibrate --reset removes it")
     return bound_gate(policy, learned) or (spent(learned[1].get("alpha_investing"), policy.fdr_alpha)
                                            if learned else None)
 

@@ -24,7 +24,16 @@ from scipy import special
 #: Maurer's form of the PAC-Bayes-kl bound holds for n >= 8.
 MIN_N = 8
 #: Bounds of the empirical-Bayes prior strength of the class prior (pseudo-observations).
-STRENGTH = (1.0, 1e6)
+#: The floor: the shipped prior weighs at least as much as 20 labels. Type-II
+#: maximum likelihood from one draw of labels picks the smallest strength
+#: whenever the labels are concentrated, and they are, because people label
+#: what pt flagged: at a floor of 1, two ``useful`` labels moved P(useful)
+#: from 0.78 to 0.93. At 20 they move it to 0.80, and it takes about 20
+#: labels that disagree to move the prior halfway to them.
+STRENGTH = (20.0, 1e6)
+#: Bounds of the across-host strength: many hosts' label counts identify it
+#: (their spread is seen), so it needs no floor beyond one pseudo-observation.
+FLEET_STRENGTH = (1.0, 1e6)
 
 
 def dirichlet_multinomial_logpmf(counts: np.ndarray, alpha: np.ndarray) -> float:
@@ -70,7 +79,7 @@ def eb_strength(counts: np.ndarray, prior_mean: np.ndarray) -> float:
         return -(special.gammaln(a) - special.gammaln(n + a)
                  + (special.gammaln(counts + alpha) - special.gammaln(alpha)).sum(axis=1))
 
-    return float(np.exp(_refine(loss, [np.log(STRENGTH[0])], [np.log(STRENGTH[1])])[0]))
+    return float(np.clip(np.exp(_refine(loss, [np.log(STRENGTH[0])], [np.log(STRENGTH[1])])[0]), *STRENGTH))
 
 
 def class_prior_update(counts: np.ndarray, prior_mean: np.ndarray,
@@ -89,7 +98,7 @@ def fleet_strength(counts: np.ndarray, mean: np.ndarray) -> float:
     label counts ``counts`` ``(hosts, classes)`` under one Dirichlet(s * mean):
     large when the hosts agree with the fleet's mix (a host's prior stays
     near the fleet's), small when they differ (each follows its own labels).
-    Searched on log s within :data:`STRENGTH`."""
+    Searched on log s within :data:`FLEET_STRENGTH`."""
     counts = np.asarray(counts, dtype=np.float64)
     mean = np.asarray(mean, dtype=np.float64)
     n = counts.sum(axis=1)
@@ -102,8 +111,8 @@ def fleet_strength(counts: np.ndarray, mean: np.ndarray) -> float:
                  ).sum(axis=1)
 
     if n.sum() == 0:
-        return STRENGTH[1]
-    return float(np.exp(_refine(loss, [np.log(STRENGTH[0])], [np.log(STRENGTH[1])])[0]))
+        return FLEET_STRENGTH[1]
+    return float(np.exp(_refine(loss, [np.log(FLEET_STRENGTH[0])], [np.log(FLEET_STRENGTH[1])])[0]))
 
 
 def fleet_prior(counts: np.ndarray, shipped: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:

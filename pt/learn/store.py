@@ -43,6 +43,16 @@ def warn(message: str) -> None:
 def read_learned(path: Path | None = None) -> tuple[dict, dict] | None:
     """(overlay, learned section) of the learned file, or None if there is
     none or it is unusable (then :func:`warn` says why)."""
+    found, problem = load_learned(path)
+    if problem:
+        warn(problem)
+    return found
+
+
+def load_learned(path: Path | None = None) -> tuple[tuple[dict, dict] | None, str | None]:
+    """((overlay, learned section) or None, why a file that exists is not
+    usable, or None): "no file" and "a file pt cannot use" differ for the
+    kill gate, which must not open because its file was damaged."""
     path = learned_path() if path is None else path
     try:
         with safefs.private_dir(path.parent, create=False) as d:
@@ -50,16 +60,14 @@ def read_learned(path: Path | None = None) -> tuple[dict, dict] | None:
                 raise ValueError(f"larger than {MAX_BYTES} bytes")
             doc = json.loads(d.read_bytes(path.name))
     except FileNotFoundError:
-        return None
+        return None, None
     except (OSError, ValueError, RecursionError) as exc:
-        warn(f"ignoring the learned priors {path}: {exc}")
-        return None
+        return None, f"ignoring the learned priors {path}: {exc}"
     if not isinstance(doc, dict) or not isinstance(doc.get("learned"), dict) \
             or doc["learned"].get("format") != FORMAT_VERSION:
-        warn(f"ignoring the learned priors {path}: not a pt learned priors file (format {FORMAT_VERSION})")
-        return None
+        return None, f"ignoring the learned priors {path}: not a pt learned priors file (format {FORMAT_VERSION})"
     learned = doc.pop("learned")
-    return doc, learned
+    return (doc, learned), None
 
 
 def write_learned(overlay: dict, learned: dict, path: Path | None = None) -> Path:
