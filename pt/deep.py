@@ -78,9 +78,11 @@ def _candidate_evidence(t: Triage, rows: np.ndarray, c: ts.Counts | None,
     io_seen = np.where(c.io_syscalls >= 0, (c.io_syscalls > 0).astype(np.int8), -1)
     io = np.where(io_seen == 1, 1, np.where(ev.io_active == 1, 1, np.maximum(io_seen, ev.io_active)))
     cpu, elapsed = ev.cpu_ticks + c.cpu_ticks, ev.window_ticks + c.elapsed_ticks
+    span = ev.span_s + c.elapsed_ticks / float(t.snapshot.host.clock_ticks)   # NaN stays NaN: no span
     if current is not None:
         cpu, elapsed = np.where(changed, current.cpu_ticks, cpu), np.where(changed, current.elapsed_ticks, elapsed)
-    return replace(ev, cpu_ticks=cpu, window_ticks=elapsed, io_active=io.astype(np.int8))
+        span = np.where(changed, np.nan, span)
+    return replace(ev, cpu_ticks=cpu, window_ticks=elapsed, io_active=io.astype(np.int8), span_s=span)
 
 
 def deep_evidence(t: Triage, rows: np.ndarray, series: Series, priors: Priors, idx: np.ndarray | None = None):

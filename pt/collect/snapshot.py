@@ -103,6 +103,21 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class Activity:
+    """CPU and IO evidence of every process: CPU ``demand`` (ticks used or
+    waited for a CPU) of ``ticks`` observed, read/write ``syscalls`` (-1
+    unknown), and ``span_s``: NaN where these are one scan's window alone,
+    else the effective length in seconds of the discounted history of
+    earlier scans they cover (:meth:`pt.decide.stability.Remembered.activity`).
+    Counts may be fractional: the evidence rounds them."""
+
+    demand: np.ndarray
+    ticks: np.ndarray
+    syscalls: np.ndarray
+    span_s: np.ndarray
+
+
+@dataclass(frozen=True)
 class Window:
     """What each process of a snapshot did over a short observation window.
 
@@ -115,6 +130,10 @@ class Window:
     CPU during the window (schedstat run delay, in ticks; -1 unreadable), so
     ``ticks + wait_ticks`` is its CPU *demand*: what it would have used on
     an idle machine.
+
+    ``totals`` are the cumulative counters read when the window closed,
+    kept so the next scan can measure what happened in between
+    (:mod:`pt.decide.stability`), or None when the collector has none.
     """
 
     duration_s: float
@@ -125,3 +144,25 @@ class Window:
     io_write_bytes: np.ndarray
     io_syscalls: np.ndarray
     wait_ticks: np.ndarray
+    totals: Totals | None = None
+
+    def activity(self) -> Activity:
+        """The window's own counts, as :class:`Activity` (no history)."""
+        n = len(self.ticks)
+        return Activity((self.ticks + np.maximum(self.wait_ticks, 0)).astype(np.float64),
+                        np.full(n, float(self.window_ticks)), self.io_syscalls.astype(np.float64),
+                        np.full(n, np.nan))
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Cumulative counters of every process when a window closed:
+    ``closed_s`` (CLOCK_BOOTTIME seconds, comparable across scans of one
+    boot), ``cpu_ticks`` (utime + stime), ``run_delay_ns`` (schedstat time
+    spent waiting for a CPU) and ``syscalls`` (read + write syscalls); -1
+    where unknown (the process exited, or its counters are unreadable)."""
+
+    closed_s: float
+    cpu_ticks: np.ndarray
+    run_delay_ns: np.ndarray
+    syscalls: np.ndarray

@@ -14,7 +14,7 @@ import numpy as np
 from pt.collect._procfs import read_fd_sockets, read_links
 from pt.collect.net import SocketTable, count_per_process, read_sockets
 from pt.collect.snapshot import TPGID_UNKNOWN
-from pt.collect.snapshot import Snapshot, Window
+from pt.collect.snapshot import Activity, Snapshot, Window
 from pt.collect.units import Units, read_units
 from pt.config import ACTIONS, CATEGORICAL_LEVELS
 from pt.features.categories import classify_cwd, load_rules
@@ -150,25 +150,32 @@ def daemon_shape(cwd: np.ndarray, stdio_null: np.ndarray, listening: np.ndarray,
     return np.where(unknown, -1, code).astype(np.int8)
 
 
-def progress_codes(demand_ticks: np.ndarray, window: Window, active_children: np.ndarray,
-                   lifetime: np.ndarray) -> np.ndarray:
-    """idle (wanted less than :data:`BUSY_SHARE` of a CPU in the window);
-    busy with progress (read or write syscalls, or a child that used CPU: it
-    moves data or drives work); busy spinning (neither: CPU with nothing to
-    show for it); or sustained spinning (spinning, and busy for most of a
-    life of a minute or more: ``lifetime`` is the lifetime CPU share's bin,
-    -1 when younger). -1 (not observed) where the window was not, or for a
-    busy process whose IO counters are unreadable (another user's)."""
-    busy = demand_ticks >= BUSY_SHARE * window.window_ticks
-    moving = (window.io_syscalls > 0) | (active_children > 0)
-    known = (window.io_syscalls >= 0) | (active_children > 0)
+def progress_codes(demand_ticks: np.ndarray, window_ticks: np.ndarray | int, io_syscalls: np.ndarray,
+                   alive: np.ndarray, active_children: np.ndarray, lifetime: np.ndarray) -> np.ndarray:
+    """idle (wanted less than :data:`BUSY_SHARE` of a CPU over the observed
+    ``window_ticks``); busy with progress (read or write syscalls, or a child
+    that used CPU: it moves data or drives work); busy spinning (neither:
+    CPU with nothing to show for it); or sustained spinning (spinning, and
+    busy for most of a life of a minute or more: ``lifetime`` is the
+    lifetime CPU share's bin, -1 when younger). -1 (not observed) where the
+    window was not, or for a busy process whose IO counters are unreadable
+    (another user's)."""
+    busy = demand_ticks >= BUSY_SHARE * np.asarray(window_ticks)
+    moving = (io_syscalls > 0) | (active_children > 0)
+    known = (io_syscalls >= 0) | (active_children > 0)
     spinning = np.where(lifetime == len(LIFETIME_EDGES), SUSTAINED, SPINNING)
     code = np.where(busy, np.where(moving, 1, np.where(known, spinning, -1)), 0)
-    return np.where(window.alive, code, -1).astype(np.int8)
+    return np.where(alive, code, -1).astype(np.int8)
 
 
-def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evidence, Context]:
-    """Evidence and context for every row of ``snapshot`` observed over ``window``."""
+def build(snapshot: Snapshot, window: Window, observed: Observed,
+          activity: Activity | None = None) -> tuple[Evidence, Context]:
+    """Evidence and context for every row of ``snapshot`` observed over ``window``.
+
+    ``activity``: the CPU, IO and progress counts to use, where earlier
+    scans extend the window (:meth:`pt.decide.stability.Remembered.activity`:
+    the same Beta-Binomial and Beta-Bernoulli terms with more data, as in
+    the deep scan; docs/model.md, "Stable verdicts"); default the window's."""
     n = len(snapshot)
     g = genealogy(snapshot)
     command, cwd_category = observed.command_category, observed.cwd_category
@@ -197,18 +204,21 @@ def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evide
     # time, so time spent waiting on a run queue counts as wanted CPU (see
     # docs/model.md). Not over the lifetime: there the run delay of a young
     # process is mostly its start-up on a busy machine.
-    demand_ticks = window.ticks + np.maximum(window.wait_ticks, 0)
+    activity = activity or window.activity()
+    demand_ticks = np.round(activity.demand).astype(np.int64)
+    observed_ticks = np.maximum(np.round(activity.ticks), 1).astype(np.int64)
+    io_syscalls = np.round(activity.syscalls).astype(np.int64)
     lifetime = np.digitize(np.where(snapshot["elapsed_s"] > 0,
                                     snapshot["cpu_time_s"] / np.maximum(snapshot["elapsed_s"], 1e-9), 0.0),
                            LIFETIME_EDGES).astype(np.int8)
     lifetime[snapshot["elapsed_s"] < LIFETIME_MIN_AGE_S] = -1
     evidence = Evidence(
-        progress=progress_codes(demand_ticks, window, active_children, lifetime),
+        progress=progress_codes(demand_ticks, observed_ticks, io_syscalls, window.alive, active_children, lifetime),
         cpu_ticks=np.where(observed_cpu, demand_ticks, 0),
-        window_ticks=np.where(observed_cpu, window.window_ticks, 0),
+        window_ticks=np.where(observed_cpu, observed_ticks, 0),
         age_s=snapshot["elapsed_s"].astype(np.float64),
         orphaned=orphaned,
-        io_active=np.where(window.io_syscalls >= 0, window.io_syscalls > 0, -1).astype(np.int8),
+        io_active=np.where(io_syscalls >= 0, io_syscalls > 0, -1).astype(np.int8),
         cpu_lifetime=lifetime,
         tty=np.where(g.has_tty & (snapshot["tpgid"] == TPGID_UNKNOWN), -1, tty_codes(g)).astype(np.int8),
         state=state_codes(snapshot["state"]),
@@ -219,6 +229,7 @@ def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evide
         parent=parent,
         daemon=daemon_shape(observed.cwd, observed.stdio_null, listening, g.has_tty),
         tty_idle_s=observed.tty_idle_s,
+        span_s=np.where(observed_cpu, activity.span_s, np.nan),
     )
 
     units = observed.units

@@ -51,7 +51,9 @@ class Evidence:
     -1 where not observed; ``parent``, ``daemon`` and ``progress`` may be
     omitted (not observed). ``tty_idle_s``: seconds since the process's terminal last saw
     input or output (NaN: no terminal, or not observed); the ``activity``
-    feature is its bin, so ``later()`` ages it too.
+    feature is its bin, so ``later()`` ages it too. ``span_s``: where the CPU
+    and IO evidence cover the time since the last scan rather than this
+    scan's window alone, that span in seconds (NaN: the window alone).
     """
 
     cpu_ticks: np.ndarray
@@ -70,6 +72,7 @@ class Evidence:
     daemon: np.ndarray | None = None
     tty_idle_s: np.ndarray | None = None
     progress: np.ndarray | None = None
+    span_s: np.ndarray | None = None
 
     def __post_init__(self):
         """Reject values the compiled kernel would misread, naming the feature."""
@@ -77,8 +80,9 @@ class Evidence:
         for name in ("parent", "daemon", "progress"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.full(n, -1, dtype=np.int8))
-        if self.tty_idle_s is None:
-            object.__setattr__(self, "tty_idle_s", np.full(n, np.nan))
+        for name in ("tty_idle_s", "span_s"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(n, np.nan))
         for name, value in self.__dict__.items():
             if len(value) != n:
                 raise ValueError(f"evidence {name} has {len(value)} rows, age_s has {n}")
@@ -167,9 +171,14 @@ class ModelTables:
         """``(13, n + 1, 4)``: the CPU-in-window term for every category, tick
         count k = 0..n and class, for a window of ``n`` ticks (cached: a scan
         has one window length, so this costs 13 (n + 1) 4 log-Betas, not one
-        per process)."""
+        per process). Longer spans (earlier scans' history) and n = 0 get an
+        empty table: the kernel computes those per row."""
+        if not 0 < window_ticks <= MAX_TABLE_TICKS:
+            return np.zeros((len(self.cpu_alpha), 1, len(CLASSES)))
         table = self._cpu_tables.get(window_ticks)
         if table is None:
+            if len(self._cpu_tables) >= 8:                  # a long-running watcher sees many lengths
+                self._cpu_tables.clear()
             nt = float(window_ticks)
             k = np.arange(window_ticks + 1, dtype=np.float64)[None, :, None]
             a, b = self.cpu_alpha[:, None, :], self.cpu_beta[:, None, :]
@@ -238,12 +247,24 @@ def evidence_terms(evidence: Evidence, tables: ModelTables) -> tuple[np.ndarray,
         np.ascontiguousarray(evidence.age_s, dtype=np.float64), category, codes,
         tables.one_draw_feature, tables.lookup_stack, tables.lookup_offset,
         tables.cpu_alpha, tables.cpu_beta, tables.cpu_log_beta,
-        tables.cpu_window_table(int(evidence.window_ticks.max(initial=0))),
+        tables.cpu_window_table(_common_length(evidence.window_ticks)),
         tables.runtime_shape, tables.runtime_scale, tables.runtime_log_norm,
         tables.surv_a, tables.surv_b,
         FEATURES.index("cpu_window"), FEATURES.index("runtime"), FEATURES.index("survival"),
         len(FEATURES))
     return by_feature.transpose(1, 0, 2), seen.T
+
+
+#: Longest window whose CPU term is tabulated (a plain quick-scan window is ~30 ticks).
+MAX_TABLE_TICKS = 1024
+
+
+def _common_length(window_ticks: np.ndarray) -> int:
+    """The most common observed length (the scan's window, or, when earlier
+    scans extend most rows' evidence, whichever length is shared most): the
+    one the CPU term's table is built for; other lengths are computed per row."""
+    lengths, counts = np.unique(window_ticks[window_ticks > 0], return_counts=True)
+    return int(lengths[np.argmax(counts)]) if len(lengths) else 0
 
 
 def _int64(values: np.ndarray) -> np.ndarray:
