@@ -255,6 +255,15 @@ def test_earlier_scans_extend_the_window_with_a_discounted_history(tmp_path):
         busy = stability.load(path, "b").activity(now, pids, starts, 100, history_s=60.0, gap_s=600.0)
         stability.save(path, "b", pids, starts, np.array([0, 0]), now, busy)
     assert busy.ticks[0] == pytest.approx(6000, rel=0.02) and busy.demand[0] == pytest.approx(busy.ticks[0])
+    # a forged history (negative counts) is not believed: the window alone, never a crash
+    forged = tmp_path / "forged"
+    stability.save(forged, "b", pids, starts, np.array([0, 0]), first, first.activity())
+    assert np.isfinite(stability.load(forged, "b").activity(second, pids, starts, 100, 60.0, 600.0).span_s[0])
+    records = stability.load(forged, "b").records.copy()
+    records["k_sum"] = -5.0
+    data = forged.read_bytes()
+    forged.write_bytes(data[:data.index(b"\n") + 1] + records.tobytes())
+    assert np.isnan(stability.load(forged, "b").activity(second, pids, starts, 100, 60.0, 600.0).span_s).all()
     # too long ago, overlapping scans, another process on the same pid: the window alone
     for closed, starts2 in [(100.0 + 601, starts), (100.0 + 0.1, starts), (110.0, starts + 1)]:
         alone = m.activity(_window(closed, [1300, 60], [0, 0], [12, 9]), pids, starts2, 100, 60.0, 600.0)

@@ -108,7 +108,7 @@ class Remembered:
         gap = totals.closed_s - r["closed_s"]
         ticks = totals.cpu_ticks - r["cpu_ticks"]
         has = same & (gap > window.duration_s) & (gap <= gap_s) & (r["cpu_ticks"] >= 0) \
-            & (totals.cpu_ticks >= 0) & (ticks >= 0) & (r["n_sum"] >= 0)
+            & (totals.cpu_ticks >= 0) & (ticks >= 0) & (r["n_sum"] >= 0) & (r["k_sum"] >= 0)
         if not has.any():
             return here
         delay = totals.run_delay_ns - r["run_delay_ns"]
