@@ -186,6 +186,7 @@ def test_a_bursty_worker_keeps_one_recommendation_once_pt_has_seen_it(workspace)
     (row,) = rows_of(last.snapshot, np.array([pid]))
     assert row >= 0 and np.isfinite(last.evidence.span_s[row])
     assert "of this and earlier scans" in observed_value(last.evidence, "cpu_window", row)
+    assert "IO events" in observed_value(last.evidence, "io_window", row)
 
 
 def test_the_memory_round_trips_and_hostile_files_are_ignored(tmp_path):
@@ -203,7 +204,7 @@ def test_the_memory_round_trips_and_hostile_files_are_ignored(tmp_path):
     action_at = len(data) - stability.RECORD.itemsize + stability.RECORD.fields["action"][1]
     cases = {"missing": None, "garbage": b"\x00\x01junk\x1b[31m", "torn": data[:-3],
              "bad action": data[:action_at] + b"\x7f" + data[action_at + 1:],
-             "version 1": data.replace(b"pt-verdicts 2", b"pt-verdicts 1", 1)}
+             "version 2": data.replace(b"pt-verdicts 3", b"pt-verdicts 2", 1)}
     for name, data in cases.items():
         bad = tmp_path / name
         if data is not None:
@@ -231,10 +232,10 @@ def _window(closed_s, cpu, delay, calls, *, ticks=(0, 0), wait=(0, 0), io=(0, 0)
 
 def test_earlier_scans_extend_the_window_with_a_discounted_history(tmp_path):
     """Two processes seen by a scan 10 s ago: the next scan counts what each
-    did since (CPU used + waited, syscalls), the last scan's counts
-    discounted by exp(-10/60), the new span weighted as if spread evenly
-    over it; a process whose counters went backwards, or one not seen
-    before, gets its window alone."""
+    did since (CPU used + waited, IO events: 0.3 s slices with read/write
+    syscalls), the last scan's counts discounted by exp(-10/60), the new
+    span weighted as if spread evenly over it; a process whose counters
+    went backwards, or one not seen before, gets its window alone."""
     path = tmp_path / "verdicts"
     pids, starts = np.array([3, 5]), np.array([30, 50], dtype=np.uint64)
     first = _window(100.0, [1000, 50], [0, 0], [10, 7], ticks=(30, 0), io=(4, 0))
@@ -245,9 +246,9 @@ def test_earlier_scans_extend_the_window_with_a_discounted_history(tmp_path):
     d, w = np.exp(-10 / 60), 60 * (1 - np.exp(-10 / 60)) / 10
     assert got.demand[0] == pytest.approx(30 * d + w * (300 + 200))      # 3 s used + 2 s waited, in ticks
     assert got.ticks[0] == pytest.approx(30 * d + w * 1000)
-    assert got.syscalls[0] == pytest.approx(4 * d + w * 2)
+    assert got.io_events[0] == pytest.approx(1 * d + w * 2)            # 4 calls in a 0.3 s window: 1 event
     assert got.span_s[0] == pytest.approx(got.ticks[0] / 100)
-    assert (got.demand[1], got.ticks[1], got.syscalls[1]) == (0, 30, 0) and np.isnan(got.span_s[1])
+    assert (got.demand[1], got.ticks[1], got.io_events[1]) == (0, 30, 0) and np.isnan(got.span_s[1])
     # a history never holds much more than history_s: steady state of frequent scans
     stability.save(path, "b", pids, starts, np.array([0, 0]), first, first.activity())
     for t in np.arange(101.0, 500.0):
@@ -259,15 +260,65 @@ def test_earlier_scans_extend_the_window_with_a_discounted_history(tmp_path):
     forged = tmp_path / "forged"
     stability.save(forged, "b", pids, starts, np.array([0, 0]), first, first.activity())
     assert np.isfinite(stability.load(forged, "b").activity(second, pids, starts, 100, 60.0, 600.0).span_s[0])
-    records = stability.load(forged, "b").records.copy()
-    records["k_sum"] = -5.0
+    # nor one no process could have had: more ticks than the discounted history holds, more IO
+    # events than its slices
     data = forged.read_bytes()
-    forged.write_bytes(data[:data.index(b"\n") + 1] + records.tobytes())
-    assert np.isnan(stability.load(forged, "b").activity(second, pids, starts, 100, 60.0, 600.0).span_s).all()
+    for field, value in [("k_sum", -5.0), ("n_sum", 1e9), ("n_sum", 0.0), ("s_sum", 1e6), ("s_sum", -0.5)]:
+        records = stability.load(forged, "b").records.copy()
+        records[field] = value
+        forged.write_bytes(data[:data.index(b"\n") + 1] + records.tobytes())
+        assert np.isnan(stability.load(forged, "b").activity(second, pids, starts, 100, 60.0, 600.0).span_s).all()
+        forged.write_bytes(data)
     # too long ago, overlapping scans, another process on the same pid: the window alone
     for closed, starts2 in [(100.0 + 601, starts), (100.0 + 0.1, starts), (110.0, starts + 1)]:
         alone = m.activity(_window(closed, [1300, 60], [0, 0], [12, 9]), pids, starts2, 100, 60.0, 600.0)
         assert np.isnan(alone.span_s).all()
+
+
+def _steady(spacing_s: float, seconds: float, share, writes_every_s: float, history_s: float):
+    """What the history says after ``seconds`` of scans ``spacing_s`` apart
+    of a process using ``share(t)`` of a CPU and writing once every
+    ``writes_every_s``: ``(CPU demand share, IO events per second)``."""
+    memory = stability.NOTHING
+    pids, starts = np.array([3, 5]), np.array([30, 50], dtype=np.uint64)
+    cpu, t = 0.0, 0.0
+    while t < seconds:
+        t += spacing_s
+        cpu += 100 * spacing_s * share(t)
+        calls = int(t // writes_every_s)
+        now = _window(t, [int(cpu), 0], [0, 0], [calls, 0])
+        got = memory.activity(now, pids, starts, 100, history_s=history_s, gap_s=10 * history_s)
+        r = np.zeros(2, dtype=stability.RECORD)        # what the scan remembers (stability.save's record)
+        r["pid"], r["start_ticks"], r["closed_s"] = pids, starts, t
+        r["cpu_ticks"], r["run_delay_ns"], r["syscalls"] = [int(cpu), 0], 0, [calls, 0]
+        r["k_sum"], r["n_sum"], r["s_sum"] = got.demand, got.ticks, got.io_events
+        memory = stability.Remembered(r)
+    return got.demand[0] / got.ticks[0], got.io_events[0] / got.span_s[0]
+
+
+def test_the_history_says_the_same_whether_scans_are_1_s_or_30_s_apart():
+    """The evidence over earlier scans is a share and a rate with the
+    history's discounted length as exposure, so a worker using 10% of a CPU
+    and writing every 3 s looks the same to scans 1, 5 or 30 s apart; and a
+    spinner that stops is idle (under half a CPU) after history_s ln 2 of
+    scans, however many there were."""
+    tau = load_policy().stability.history_s
+    seen = [_steady(spacing, 6 * tau, lambda t: 0.1, 3.0, tau) for spacing in (1.0, 5.0, 30.0)]
+    for share, rate in seen:
+        assert share == pytest.approx(0.1, rel=0.05) and rate == pytest.approx(1 / 3, rel=0.1), seen
+    for spacing in (1.0, 3.0):
+        stopped = [_steady(spacing, 6 * tau + after, lambda t: 1.0 if t <= 6 * tau else 0.0, 1e9, tau)[0]
+                   for after in (0.5 * tau, tau)]
+        assert stopped[0] > 0.5 > stopped[1], (spacing, stopped)
+
+
+def test_the_io_rate_term_is_a_negative_binomial():
+    from pt.infer.posterior import gamma_poisson_logpmf
+    a, b = np.array([0.3, 0.1]), np.array([3.0, 30.0])
+    B = np.arange(0, 4000, dtype=np.float64)
+    assert np.exp(gamma_poisson_logpmf(B, np.full(len(B), 20.0), a, b)).sum(axis=0) == pytest.approx(1, abs=1e-6)
+    idle = gamma_poisson_logpmf(np.zeros(3), np.array([1.0, 30.0, 300.0]), a, b)
+    assert (np.diff(idle[:, 0] - idle[:, 1]) < 0).all()      # idle for longer: less like work, never a cliff
 
 
 def test_hysteresis_holds_within_the_margin_and_never_holds_kill():

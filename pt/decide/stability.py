@@ -13,8 +13,8 @@ rewritten atomically by every scan that is not hypothetical:
   worker that wakes every few seconds is active in every scan, not only in
   those whose 0.3 s window hits a burst.
 
-Format: a header line ``pt-verdicts 2 <boot_id>`` and then one packed
-:data:`RECORD` per process. A version-1 file (an older pt) is ignored.
+Format: a header line ``pt-verdicts 3 <boot_id>`` and then one packed
+:data:`RECORD` per process. A file of another version (an older pt) is ignored.
 
 The file is a hint, never a requirement: missing, from another boot,
 corrupt, oversized, not a regular file, not ours, or writable by others —
@@ -34,19 +34,21 @@ from pathlib import Path
 import numpy as np
 
 from pt import safefs
-from pt.collect.snapshot import Activity, Window
+from pt.collect.snapshot import IO_EVENT_S, Activity, Window, io_events
 from pt.config import ACTIONS
 
 HEADER = re.compile(rb"pt-verdicts ([0-9]{1,3}) ([0-9a-f-]{1,64})\n")
-VERSION = b"2"
+VERSION = b"3"
 #: pid, start time, action recommended, unix time of that scan; the window's
 #: close (CLOCK_BOOTTIME s) and the cumulative counters then (-1 unknown); the
-#: discounted CPU demand, ticks and syscalls the scan counted (:class:`Activity`).
+#: discounted CPU demand and ticks and IO events the scan counted (:class:`Activity`).
 RECORD = np.dtype([("pid", "<i4"), ("start_ticks", "<u8"), ("action", "i1"), ("at", "<f8"),
                    ("closed_s", "<f8"), ("cpu_ticks", "<i8"), ("run_delay_ns", "<i8"), ("syscalls", "<i8"),
                    ("k_sum", "<f8"), ("n_sum", "<f8"), ("s_sum", "<f8")])
 #: Largest discounted count believed (a forged file must not overflow the evidence's integers).
 MAX_COUNT = 1e12
+#: Longest quick-scan window the policy allows (``window_s``), in seconds.
+MAX_WINDOW_S = 60.0
 #: Largest file read: ~400,000 processes.
 MAX_BYTES = 8 << 20
 FILE_NAME = "verdicts"
@@ -86,18 +88,21 @@ class Remembered:
         by a scan that ended at most ``gap_s`` before this window closed.
 
         The history is exponentially discounted with time constant
-        ``history_s`` (a forgetting factor on the Beta-Binomial's and
-        Beta-Bernoulli's sufficient statistics, so it never holds much more
-        than ``history_s`` of the past): with g the time since the last
-        scan's window closed and d = exp(-g / history_s),
+        ``history_s`` (a forgetting factor on the sufficient statistics, so
+        it never holds much more than ``history_s`` of the past): with g the
+        time since the last scan's window closed and d = exp(-g / history_s),
 
-            K = K_last d + w (CPU demand since),  N = K's ticks alike,  S = syscalls alike,
+            K = K_last d + w (CPU demand since),  N = N_last d + w (ticks since),
+            E = E_last d + w min(read/write syscalls since, g / IO_EVENT_S),
 
         where w = history_s (1 - d) / g discounts the new span's counts as if
-        spread evenly over it. The span includes this window, so nothing is
-        counted twice. Counters that are unknown or went backwards, a gap no
-        longer than this window (scans that overlapped), or a process not
-        seen before: this window alone.
+        spread evenly over it. K of N is the CPU term's Beta-Binomial; E IO
+        events in N / clock_ticks seconds is the IO term's Gamma-Poisson (a
+        rate, so the same whether scans are 1 s or 30 s apart). The span
+        includes this window, so nothing is counted twice. Counters that are
+        unknown or went backwards, a remembered history no process could
+        have had (a forged file), a gap no longer than this window (scans
+        that overlapped), or a process not seen before: this window alone.
         """
         here = window.activity()
         r, totals = self.records, window.totals
@@ -108,23 +113,35 @@ class Remembered:
         gap = totals.closed_s - r["closed_s"]
         ticks = totals.cpu_ticks - r["cpu_ticks"]
         has = same & (gap > window.duration_s) & (gap <= gap_s) & (r["cpu_ticks"] >= 0) \
-            & (totals.cpu_ticks >= 0) & (ticks >= 0) & (r["n_sum"] >= 0) & (r["k_sum"] >= 0)
+            & (totals.cpu_ticks >= 0) & (ticks >= 0) & plausible(r, clock_ticks, history_s)
         if not has.any():
             return here
         delay = totals.run_delay_ns - r["run_delay_ns"]
         delay_known = (r["run_delay_ns"] >= 0) & (totals.run_delay_ns >= 0) & (delay >= 0)
         demand = ticks + np.where(delay_known, delay * clock_ticks / 1e9, 0.0)
-        calls = (totals.syscalls - r["syscalls"]).astype(np.float64)
+        calls = totals.syscalls - r["syscalls"]
         calls_known = (r["syscalls"] >= 0) & (totals.syscalls >= 0) & (calls >= 0) & (r["s_sum"] >= 0)
         g = np.where(has, gap, 1.0)
         decay = np.exp(-g / history_s)
         weight = history_s * -np.expm1(-g / history_s) / g
         k = r["k_sum"] * decay + weight * demand
         n = r["n_sum"] * decay + weight * g * clock_ticks
-        s_ = r["s_sum"] * decay + weight * calls
+        events = r["s_sum"] * decay + weight * io_events(np.where(calls_known, calls, 0), g)
         return Activity(np.where(has, k, here.demand), np.where(has, n, here.ticks),
-                        np.where(has, np.where(calls_known, s_, -1.0), here.syscalls),
+                        np.where(has, np.where(calls_known, events, -1.0), here.io_events),
                         np.where(has, n / clock_ticks, np.nan))
+
+
+def plausible(r: np.ndarray, clock_ticks: int, history_s: float) -> np.ndarray:
+    """Records whose remembered counts a process could have produced: none
+    negative, no more ticks than a discounted history of ``history_s`` plus
+    the longest window holds, no more IO events than its slices. Anything
+    else (a forged or foreign file) is not believed: that process gets its
+    window alone."""
+    ticks_max = (history_s + MAX_WINDOW_S) * clock_ticks
+    events_max = r["n_sum"] / clock_ticks / IO_EVENT_S + 1.0
+    return (r["k_sum"] >= 0) & (r["n_sum"] > 0) & (r["n_sum"] <= ticks_max) \
+        & ((r["s_sum"] == -1) | ((r["s_sum"] >= 0) & (r["s_sum"] <= events_max)))
 
 
 NOTHING = Remembered(np.zeros(0, dtype=RECORD))
@@ -200,7 +217,7 @@ def save(path: str | os.PathLike, boot_id: str | None, pids: np.ndarray, start_t
     else:
         records["closed_s"], records["cpu_ticks"] = totals.closed_s, totals.cpu_ticks
         records["run_delay_ns"], records["syscalls"] = totals.run_delay_ns, totals.syscalls
-        records["k_sum"], records["n_sum"], records["s_sum"] = activity.demand, activity.ticks, activity.syscalls
+        records["k_sum"], records["n_sum"], records["s_sum"] = activity.demand, activity.ticks, activity.io_events
     path = Path(path)
     data = header + records.tobytes()
     with safefs.private_dir(path.parent) as d:

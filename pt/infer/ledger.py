@@ -54,7 +54,10 @@ def observed_value(evidence: Evidence, feature: str, row: int) -> str:
     if feature == "tree":
         return "parent and children"
     if feature == "io_window":
-        return {1: "active", 0: "none", -1: "unreadable"}[int(evidence.io_active[row])] + since
+        events = float(evidence.io_events[row])
+        if np.isfinite(events):
+            return f"{events:.1f} IO events ({events / span:.2f}/s){since}"
+        return {1: "active", 0: "none", -1: "unreadable"}[int(evidence.io_active[row])]
     code = int(getattr(evidence, feature)[row])
     return CATEGORICAL_LEVELS[feature][code] if code >= 0 else "not observed"
 
