@@ -361,3 +361,16 @@ def test_cli_scans_remember_and_at_scans_do_not(tmp_path):
     memory.write_bytes(b"\x1b]0;hostile\x07" * 1000)              # a broken memory never fails a scan
     assert run_pt("scan", "--json", "--no-telemetry", cwd=tmp_path).returncode == 0
 
+
+
+@pytest.mark.parametrize("key, value", [("history_s", 0), ("history_s", -30), ("history_s", 1e9),
+                                        ("history_s", "30"), ("history_gap_s", -1), ("history_gap_s", 1e9)])
+def test_history_knobs_out_of_range_are_config_errors_naming_the_key(tmp_path, key, value):
+    from pt.config import ConfigError
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps({"stability": {key: value}}))
+    with pytest.raises(ConfigError) as info:
+        load_policy(path)
+    assert info.value.key == f"stability.{key}"
+    path.write_text(json.dumps({"stability": {"history_s": 5, "history_gap_s": 0}}))
+    assert (load_policy(path).stability.history_s, load_policy(path).stability.history_gap_s) == (5, 0)
