@@ -552,12 +552,17 @@ class StabilityPolicy:
 
     margin: float
     memory_s: float
+    history_s: float
+    history_gap_s: float
 
 
 def _stability_policy(file: str, doc: dict) -> StabilityPolicy:
-    _only_keys(file, "stability", doc, ("margin", "memory_s"))
+    _only_keys(file, "stability", doc, ("margin", "memory_s", "history_s", "history_gap_s"))
     return StabilityPolicy(margin=_number(file, "stability.margin", doc.get("margin"), low=0),
-                           memory_s=_number(file, "stability.memory_s", doc.get("memory_s"), low=0))
+                           memory_s=_number(file, "stability.memory_s", doc.get("memory_s"), low=0),
+                           history_s=_number(file, "stability.history_s", doc.get("history_s"), low=1, high=86400),
+                           history_gap_s=_number(file, "stability.history_gap_s", doc.get("history_gap_s"),
+                                                 low=0, high=7 * 86400))
 
 
 @dataclass(frozen=True)

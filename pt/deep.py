@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pt.collect.series import Sampler, Series
+from pt.collect.snapshot import io_events
 from pt.config import ACTIONS, CLASSES, Policy, Priors, load_policy, load_priors
 from pt.decide.loss import Decision, decide, dependency_impact, loss_matrix
 from pt.decide.voi import effective_loss, value_of_information, wakeup_voi
@@ -78,9 +79,16 @@ def _candidate_evidence(t: Triage, rows: np.ndarray, c: ts.Counts | None,
     io_seen = np.where(c.io_syscalls >= 0, (c.io_syscalls > 0).astype(np.int8), -1)
     io = np.where(io_seen == 1, 1, np.where(ev.io_active == 1, 1, np.maximum(io_seen, ev.io_active)))
     cpu, elapsed = ev.cpu_ticks + c.cpu_ticks, ev.window_ticks + c.elapsed_ticks
+    watched_s = c.elapsed_ticks / float(t.snapshot.host.clock_ticks)
+    span = ev.span_s + watched_s                                  # NaN stays NaN: no span
+    events = np.where(c.io_syscalls >= 0, ev.io_events + io_events(c.io_syscalls, watched_s), np.nan)
     if current is not None:
         cpu, elapsed = np.where(changed, current.cpu_ticks, cpu), np.where(changed, current.elapsed_ticks, elapsed)
-    return replace(ev, cpu_ticks=cpu, window_ticks=elapsed, io_active=io.astype(np.int8))
+    # The IO rate needs the span it was counted over: where the CPU regime
+    # changed, that span is gone, and IO is the window's and the watch's draw.
+    gone = np.isnan(span) | (changed if current is not None else False)
+    return replace(ev, cpu_ticks=cpu, window_ticks=elapsed, io_active=io.astype(np.int8),
+                   span_s=np.where(gone, np.nan, span), io_events=np.where(gone, np.nan, events))
 
 
 def deep_evidence(t: Triage, rows: np.ndarray, series: Series, priors: Priors, idx: np.ndarray | None = None):

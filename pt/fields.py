@@ -221,18 +221,18 @@ def _reap_via(t) -> np.ndarray:
 
 
 def _window_share(t) -> np.ndarray:
-    """Share of one CPU each process used during the scan window."""
-    ev = t.evidence
-    return np.where(ev.window_ticks > 0, np.minimum(ev.cpu_ticks, ev.window_ticks)
-                    / np.maximum(ev.window_ticks, 1), 0.0)
+    """Share of one CPU each process wanted during this scan's window (the
+    window alone: the evidence may also count earlier scans)."""
+    w = t.window
+    demand = np.where(w.alive, w.ticks + np.maximum(w.wait_ticks, 0), 0)
+    return np.minimum(demand, w.window_ticks) / max(w.window_ticks, 1)
 
 
 def _subtree(t, column: int) -> np.ndarray:
     """One roll-up over each process and all its descendants (the whole
     machine's PPID forest, whatever rows are shown): 0 count, 1 CPU share in
     the window, 2 RSS bytes, 3 idle (no CPU in an observed window)."""
-    ev = t.evidence
-    idle = (ev.window_ticks > 0) & (ev.cpu_ticks == 0)
+    idle = t.window.alive & (t.window.ticks == 0)
     values = np.stack([np.ones(len(t)), _window_share(t), t.snapshot["rss_bytes"].astype(np.float64),
                        idle.astype(np.float64)], axis=1)
     total = kernels.subtree_sums(t.context.genealogy.parent_row, values)[:, column]

@@ -13,7 +13,7 @@ import numpy as np
 
 from pt.collect import collect, start_window
 from pt.collect._linux import procfs_root
-from pt.collect.snapshot import Snapshot, Window
+from pt.collect.snapshot import Activity, Snapshot, Window
 from pt.config import ACTIONS, Policy, Priors, load_policy, load_priors
 from pt.decide import stability
 from pt.decide.loss import Decision, decide, dependency_impact
@@ -45,6 +45,7 @@ class Triage:
     previous: np.ndarray | None = None
     memory_note: str | None = None
     kill_gate: str | None = None     # why kills are withheld (pt.learn.gate), or None
+    activity: Activity | None = None
 
     def __len__(self) -> int:
         return len(self.snapshot)
@@ -78,9 +79,10 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     with no change (``pt scan --at``). ``on_snapshot(snapshot)``, if given, is
     called as soon as the process table is read, before the CPU window: work
     it starts on a thread (telemetry's redaction) overlaps the window.
-    ``memory``: the file of previous recommendations
+    ``memory``: the file of previous recommendations and counters
     (:mod:`pt.decide.stability`); the decision holds them within the
-    policy's stability margin, and this scan's are written back. A
+    policy's stability margin, earlier scans' counts extend the window
+    (``stability.history_s``), and this scan's are written back. A
     hypothetical scan (``at_s``) neither reads nor writes it.
     """
     priors = priors or load_priors()
@@ -93,23 +95,26 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
         on_snapshot(snapshot)
     observed = observe(snapshot, path)              # inside the window: no extra wall time
     window = opened.finish(policy.window_s if window_s is None else window_s)
-    evidence, context = build(snapshot, window, observed)
+    previous, note, activity = None, None, None
+    if memory is not None and not at_s:
+        remembered = stability.load(memory, snapshot.host.boot_id)
+        previous = remembered.previous(snapshot["pid"], snapshot["start_ticks"],
+                                       memory_s=policy.stability.memory_s)
+        activity = remembered.activity(window, snapshot["pid"], snapshot["start_ticks"], snapshot.host.clock_ticks,
+                                       policy.stability.history_s, policy.stability.history_gap_s)
+        note = remembered.note
+    evidence, context = build(snapshot, window, observed, activity)
+    activity = activity or window.activity()
     if at_s:
         evidence = evidence.later(at_s)
     inference = forest.couple(infer(evidence, tables), forest.edges(context.genealogy), priors.tree_coupling)
     protected = protected_by(snapshot, context.genealogy, policy, context.units.system_slice,
                              cgroups=context.units.cgroup, command_category=context.command_category)
-    previous, note = None, None
-    if memory is not None and not at_s:
-        remembered = stability.load(memory, snapshot.host.boot_id)
-        previous = remembered.previous(snapshot["pid"], snapshot["start_ticks"],
-                                       memory_s=policy.stability.memory_s)
-        note = remembered.note
     from pt.learn.gate import kill_gate
     gate = kill_gate(policy)
     decision = run_decision(inference, policy, context, protected, previous, gate)
     t = Triage(snapshot, window, evidence, context, inference, decision, protected,
-               priors, policy, at_s, previous, note, gate)
+               priors, policy, at_s, previous, note, gate, activity)
     if memory is not None and not at_s:
         remember(t, memory)
     return t
@@ -125,7 +130,7 @@ def remember(t: Triage, memory: str | os.PathLike, rows: np.ndarray | None = Non
         recommended[rows] = actions
     try:
         stability.save(memory, t.snapshot.host.boot_id, t.snapshot["pid"], t.snapshot["start_ticks"],
-                       recommended)
+                       recommended, t.window, t.activity)
     except OSError:
         pass
 

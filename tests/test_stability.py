@@ -11,20 +11,27 @@ import json
 import os
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pt.collect.snapshot import Totals, Window
 from pt.config import ACTIONS, load_policy, load_priors
 from pt.decide import stability
 from pt.features.genealogy import rows_of
+from pt.infer.ledger import observed_value
 from pt.infer.posterior import ModelTables
 from pt.testing import (_state, as_regular_user, kill_if_same, regular_user, start_ticks, user_python,
                         user_workspace, wait_for)
 from pt.triage import triage
 
 SPIN_UNTIL = "import os, sys, time\nwhile not os.path.exists(sys.argv[1]): pass\ntime.sleep(600)\n"
+#: Spins ~0.3 s every ~3 s, appending a beat to argv[1] after each burst: a 0.3 s window mostly misses it.
+BURSTY = ("import sys, time\nlog = open(sys.argv[1], 'a')\nwhile True:\n"
+          "    end = time.monotonic() + 0.3\n    while time.monotonic() < end: pass\n"
+          "    log.write('.'); log.flush(); time.sleep(2.7)\n")
 SCANS = 10
 
 pytestmark = pytest.mark.skipif(regular_user() is None or user_python() is None,
@@ -42,10 +49,10 @@ def spawn(workspace, *args: str) -> subprocess.Popen:
                             stdin=subprocess.DEVNULL, **_ids())
 
 
-def spawn_orphan(workspace, stop: str) -> tuple[int, int]:
-    """``SPIN_UNTIL`` as the regular user, detached the way leftovers are
-    (``setsid sh -c 'cmd &'``, and the shell exits): ``(pid, start_ticks)``."""
-    script = f"{shlex.quote(user_python())} -c {shlex.quote(SPIN_UNTIL)} {shlex.quote(str(workspace / stop))}"
+def spawn_orphan(workspace, stop: str, code: str = SPIN_UNTIL) -> tuple[int, int]:
+    """``code`` (default ``SPIN_UNTIL``) as the regular user, detached the way
+    leftovers are (``setsid sh -c 'cmd &'``, and the shell exits): ``(pid, start_ticks)``."""
+    script = f"{shlex.quote(user_python())} -c {shlex.quote(code)} {shlex.quote(str(workspace / stop))}"
     out = subprocess.run(["setsid", "sh", "-c", f"{script} >/dev/null 2>&1 & echo $!"], cwd=workspace,
                          capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL, **_ids())
     pid = int(out.stdout)
@@ -132,7 +139,8 @@ def test_a_spinner_keeps_one_recommendation_over_ten_scans(workspace, competitor
 
 def test_a_spinner_that_stops_gets_a_new_recommendation(workspace):
     """An orphaned runaway spinner (a leftover, not work a live parent waits
-    on) is acted on while it spins; once it stops, the recommendation moves."""
+    on) is acted on while it spins; once it stops, the recommendation moves
+    (for the quick scan, once the stop outweighs the history of earlier scans)."""
     pid, start = spawn_orphan(workspace, "stop")
     try:
         wait_for(lambda: _state(pid) == "R")
@@ -143,12 +151,42 @@ def test_a_spinner_that_stops_gets_a_new_recommendation(workspace):
             busy = scan_actions([pid], SCANS // 2, memory)
             (workspace / "stop").touch()
             wait_for(lambda: _state(pid) == "S")
+            # The quick scan's history of earlier scans fades with time constant history_s:
+            # the stop shows once the idle time outweighs it (the deep scan sees it at once).
+            time.sleep(load_policy().stability.history_s)
             return busy, scan_actions([pid], SCANS // 2, memory)
         busy, idle = as_regular_user(scans, workspace)
     finally:
         kill_if_same(pid, start)
     assert not reversals([a for (a,) in busy]) and not reversals([a for (a,) in idle]), (busy, idle)
     assert busy[-1] != idle[-1], (busy, idle)
+
+
+def test_a_bursty_worker_keeps_one_recommendation_once_pt_has_seen_it(workspace):
+    """A detached worker that spins 0.3 s every 3 s: a 0.3 s window mostly
+    falls in its gaps, so on the window alone consecutive scans called it
+    idle or busy as the window happened to fall (keep <-> pause flaps). With
+    earlier scans as evidence, once pt has seen it for a few scans its CPU
+    and IO are counted over that history, and ten scans agree; the ledger
+    says what was counted."""
+    pid, start = spawn_orphan(workspace, "beats", BURSTY)
+    try:
+        wait_for(lambda: (workspace / "beats").exists() and len((workspace / "beats").read_bytes()) >= 2,
+                 timeout=60)
+
+        def scans():
+            memory = workspace / "state-verdicts"
+            scan_actions([pid], 4, memory)                          # pt sees it for a few scans first
+            return scan_actions([pid], SCANS, memory), triage(memory=memory)
+        actions, last = as_regular_user(scans, workspace)
+    finally:
+        kill_if_same(pid, start)
+    assert None not in {a for (a,) in actions}
+    assert not reversals([a for (a,) in actions]), actions
+    (row,) = rows_of(last.snapshot, np.array([pid]))
+    assert row >= 0 and np.isfinite(last.evidence.span_s[row])
+    assert "of this and earlier scans" in observed_value(last.evidence, "cpu_window", row)
+    assert "IO events" in observed_value(last.evidence, "io_window", row)
 
 
 def test_the_memory_round_trips_and_hostile_files_are_ignored(tmp_path):
@@ -162,8 +200,11 @@ def test_the_memory_round_trips_and_hostile_files_are_ignored(tmp_path):
     assert got.tolist() == [2, -1, 1, -1, 3]                      # same pid and start time only
     assert m.previous(pids, starts, now=200.0, memory_s=50).tolist() == [-1, -1, -1]
     assert stability.load(path, "b-2").note == "previous scan was on another boot"
-    cases = {"missing": None, "garbage": b"\x00\x01junk\x1b[31m", "torn": path.read_bytes()[:-3],
-             "bad action": path.read_bytes()[:-9] + b"\x7f" + path.read_bytes()[-8:]}
+    data = path.read_bytes()
+    action_at = len(data) - stability.RECORD.itemsize + stability.RECORD.fields["action"][1]
+    cases = {"missing": None, "garbage": b"\x00\x01junk\x1b[31m", "torn": data[:-3],
+             "bad action": data[:action_at] + b"\x7f" + data[action_at + 1:],
+             "version 2": data.replace(b"pt-verdicts 3", b"pt-verdicts 2", 1)}
     for name, data in cases.items():
         bad = tmp_path / name
         if data is not None:
@@ -180,6 +221,104 @@ def test_the_memory_round_trips_and_hostile_files_are_ignored(tmp_path):
     (tmp_path / "dir").mkdir()
     assert stability.load(tmp_path / "dir", "b-1").note
     assert stability.load(path, None).previous(pids, starts).tolist() == [-1, -1, -1]
+
+
+def _window(closed_s, cpu, delay, calls, *, ticks=(0, 0), wait=(0, 0), io=(0, 0), window_ticks=30):
+    return Window(duration_s=window_ticks / 100, window_ticks=window_ticks, ticks=np.array(ticks),
+                  alive=np.ones(2, bool), io_read_bytes=np.zeros(2, np.int64), io_write_bytes=np.zeros(2, np.int64),
+                  io_syscalls=np.array(io), wait_ticks=np.array(wait),
+                  totals=Totals(closed_s, np.array(cpu), np.array(delay), np.array(calls)))
+
+
+def test_earlier_scans_extend_the_window_with_a_discounted_history(tmp_path):
+    """Two processes seen by a scan 10 s ago: the next scan counts what each
+    did since (CPU used + waited, IO events: 0.3 s slices with read/write
+    syscalls), the last scan's counts discounted by exp(-10/60), the new
+    span weighted as if spread evenly over it; a process whose counters
+    went backwards, or one not seen before, gets its window alone."""
+    path = tmp_path / "verdicts"
+    pids, starts = np.array([3, 5]), np.array([30, 50], dtype=np.uint64)
+    first = _window(100.0, [1000, 50], [0, 0], [10, 7], ticks=(30, 0), io=(4, 0))
+    stability.save(path, "b", pids, starts, np.array([0, 0]), first, first.activity())
+    m = stability.load(path, "b")
+    second = _window(110.0, [1300, 40], [2 * 10**9, 0], [12, 9], ticks=(30, 0), wait=(1, 0))
+    got = m.activity(second, pids, starts, 100, history_s=60.0, gap_s=600.0)
+    d, w = np.exp(-10 / 60), 60 * (1 - np.exp(-10 / 60)) / 10
+    assert got.demand[0] == pytest.approx(30 * d + w * (300 + 200))      # 3 s used + 2 s waited, in ticks
+    assert got.ticks[0] == pytest.approx(30 * d + w * 1000)
+    assert got.io_events[0] == pytest.approx(1 * d + w * 2)            # 4 calls in a 0.3 s window: 1 event
+    assert got.span_s[0] == pytest.approx(got.ticks[0] / 100)
+    assert (got.demand[1], got.ticks[1], got.io_events[1]) == (0, 30, 0) and np.isnan(got.span_s[1])
+    # a history never holds much more than history_s: steady state of frequent scans
+    stability.save(path, "b", pids, starts, np.array([0, 0]), first, first.activity())
+    for t in np.arange(101.0, 500.0):
+        now = _window(t, [1000 + int((t - 100) * 100), 50], [0, 0], [10, 7])
+        busy = stability.load(path, "b").activity(now, pids, starts, 100, history_s=60.0, gap_s=600.0)
+        stability.save(path, "b", pids, starts, np.array([0, 0]), now, busy)
+    assert busy.ticks[0] == pytest.approx(6000, rel=0.02) and busy.demand[0] == pytest.approx(busy.ticks[0])
+    # a forged history (negative counts) is not believed: the window alone, never a crash
+    forged = tmp_path / "forged"
+    stability.save(forged, "b", pids, starts, np.array([0, 0]), first, first.activity())
+    assert np.isfinite(stability.load(forged, "b").activity(second, pids, starts, 100, 60.0, 600.0).span_s[0])
+    # nor one no process could have had: more ticks than the discounted history holds, more IO
+    # events than its slices
+    data = forged.read_bytes()
+    for field, value in [("k_sum", -5.0), ("n_sum", 1e9), ("n_sum", 0.0), ("s_sum", 1e6), ("s_sum", -0.5)]:
+        records = stability.load(forged, "b").records.copy()
+        records[field] = value
+        forged.write_bytes(data[:data.index(b"\n") + 1] + records.tobytes())
+        assert np.isnan(stability.load(forged, "b").activity(second, pids, starts, 100, 60.0, 600.0).span_s).all()
+        forged.write_bytes(data)
+    # too long ago, overlapping scans, another process on the same pid: the window alone
+    for closed, starts2 in [(100.0 + 601, starts), (100.0 + 0.1, starts), (110.0, starts + 1)]:
+        alone = m.activity(_window(closed, [1300, 60], [0, 0], [12, 9]), pids, starts2, 100, 60.0, 600.0)
+        assert np.isnan(alone.span_s).all()
+
+
+def _steady(spacing_s: float, seconds: float, share, writes_every_s: float, history_s: float):
+    """What the history says after ``seconds`` of scans ``spacing_s`` apart
+    of a process using ``share(t)`` of a CPU and writing once every
+    ``writes_every_s``: ``(CPU demand share, IO events per second)``."""
+    memory = stability.NOTHING
+    pids, starts = np.array([3, 5]), np.array([30, 50], dtype=np.uint64)
+    cpu, t = 0.0, 0.0
+    while t < seconds:
+        t += spacing_s
+        cpu += 100 * spacing_s * share(t)
+        calls = int(t // writes_every_s)
+        now = _window(t, [int(cpu), 0], [0, 0], [calls, 0])
+        got = memory.activity(now, pids, starts, 100, history_s=history_s, gap_s=10 * history_s)
+        r = np.zeros(2, dtype=stability.RECORD)        # what the scan remembers (stability.save's record)
+        r["pid"], r["start_ticks"], r["closed_s"] = pids, starts, t
+        r["cpu_ticks"], r["run_delay_ns"], r["syscalls"] = [int(cpu), 0], 0, [calls, 0]
+        r["k_sum"], r["n_sum"], r["s_sum"] = got.demand, got.ticks, got.io_events
+        memory = stability.Remembered(r)
+    return got.demand[0] / got.ticks[0], got.io_events[0] / got.span_s[0]
+
+
+def test_the_history_says_the_same_whether_scans_are_1_s_or_30_s_apart():
+    """The evidence over earlier scans is a share and a rate with the
+    history's discounted length as exposure, so a worker using 10% of a CPU
+    and writing every 3 s looks the same to scans 1, 5 or 30 s apart; and a
+    spinner that stops is idle (under half a CPU) after history_s ln 2 of
+    scans, however many there were."""
+    tau = load_policy().stability.history_s
+    seen = [_steady(spacing, 6 * tau, lambda t: 0.1, 3.0, tau) for spacing in (1.0, 5.0, 30.0)]
+    for share, rate in seen:
+        assert share == pytest.approx(0.1, rel=0.05) and rate == pytest.approx(1 / 3, rel=0.1), seen
+    for spacing in (1.0, 3.0):
+        stopped = [_steady(spacing, 6 * tau + after, lambda t: 1.0 if t <= 6 * tau else 0.0, 1e9, tau)[0]
+                   for after in (0.5 * tau, tau)]
+        assert stopped[0] > 0.5 > stopped[1], (spacing, stopped)
+
+
+def test_the_io_rate_term_is_a_negative_binomial():
+    from pt.infer.posterior import gamma_poisson_logpmf
+    a, b = np.array([0.3, 0.1]), np.array([3.0, 30.0])
+    B = np.arange(0, 4000, dtype=np.float64)
+    assert np.exp(gamma_poisson_logpmf(B, np.full(len(B), 20.0), a, b)).sum(axis=0) == pytest.approx(1, abs=1e-6)
+    idle = gamma_poisson_logpmf(np.zeros(3), np.array([1.0, 30.0, 300.0]), a, b)
+    assert (np.diff(idle[:, 0] - idle[:, 1]) < 0).all()      # idle for longer: less like work, never a cliff
 
 
 def test_hysteresis_holds_within_the_margin_and_never_holds_kill():
@@ -222,3 +361,16 @@ def test_cli_scans_remember_and_at_scans_do_not(tmp_path):
     memory.write_bytes(b"\x1b]0;hostile\x07" * 1000)              # a broken memory never fails a scan
     assert run_pt("scan", "--json", "--no-telemetry", cwd=tmp_path).returncode == 0
 
+
+
+@pytest.mark.parametrize("key, value", [("history_s", 0), ("history_s", -30), ("history_s", 1e9),
+                                        ("history_s", "30"), ("history_gap_s", -1), ("history_gap_s", 1e9)])
+def test_history_knobs_out_of_range_are_config_errors_naming_the_key(tmp_path, key, value):
+    from pt.config import ConfigError
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps({"stability": {key: value}}))
+    with pytest.raises(ConfigError) as info:
+        load_policy(path)
+    assert info.value.key == f"stability.{key}"
+    path.write_text(json.dumps({"stability": {"history_s": 5, "history_gap_s": 0}}))
+    assert (load_policy(path).stability.history_s, load_policy(path).stability.history_gap_s) == (5, 0)

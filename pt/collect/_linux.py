@@ -9,7 +9,7 @@ import numpy as np
 
 from pt.collect._procfs import read_io, read_processes, read_schedstat, read_stat_ticks
 from pt.collect.host import read_host
-from pt.collect.snapshot import ScanErrors, Snapshot, Window
+from pt.collect.snapshot import ScanErrors, Snapshot, Totals, Window
 
 #: Environment variable that points the collector at another procfs tree
 #: (captured or hostile fixtures in tests).
@@ -68,6 +68,7 @@ class WindowStart:
         opened = snapshot.host.monotonic
         time.sleep(max(window_s - (time.monotonic() - opened), 0.0))
         closed = time.monotonic()
+        closed_boot = time.clock_gettime(time.CLOCK_BOOTTIME)
         ticks_after, _, alive = read_stat_ticks(self.path, snapshot["pid"], snapshot["start_ticks"])
         io_after = read_io(self.path, snapshot["pid"])
         queued_closed = time.monotonic()
@@ -96,6 +97,12 @@ class WindowStart:
             ticks=ticks, alive=alive, wait_ticks=wait_ticks.astype(np.int64),
             io_read_bytes=delta("rchar"), io_write_bytes=delta("wchar"),
             io_syscalls=delta("syscr", "syscw"),
+            totals=Totals(
+                closed_s=closed_boot,
+                cpu_ticks=np.where(alive, ticks_after, -1).astype(np.int64),
+                run_delay_ns=np.where(alive & (queued_after >= 0), queued_after, -1).astype(np.int64),
+                syscalls=np.where(alive & (io_after["syscr"] >= 0) & (io_after["syscw"] >= 0),
+                                  io_after["syscr"] + io_after["syscw"], -1).astype(np.int64)),
         )
 
 

@@ -103,6 +103,36 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class Activity:
+    """CPU and IO evidence of every process: CPU ``demand`` (ticks used or
+    waited for a CPU) of ``ticks`` observed; ``io_events``, IO events counted
+    (:data:`IO_EVENT_S`; -1 unknown); and ``span_s``: NaN where these are one
+    scan's window alone, else the effective length in seconds of the
+    discounted history of earlier scans they cover
+    (:meth:`pt.decide.stability.Remembered.activity`). Counts may be
+    fractional: the CPU evidence rounds them."""
+
+    demand: np.ndarray
+    ticks: np.ndarray
+    io_events: np.ndarray
+    span_s: np.ndarray
+
+
+#: An IO event is a slice of this many seconds (the default quick-scan
+#: window) with read or write syscalls: ``min(syscalls, seconds / IO_EVENT_S)``
+#: events in a span, so a start-up's thousand reads count as one event, and
+#: a process doing IO all the time has 1 / IO_EVENT_S events a second however
+#: far apart the scans are.
+IO_EVENT_S = 0.3
+
+
+def io_events(syscalls: np.ndarray, seconds: np.ndarray | float) -> np.ndarray:
+    """IO events in spans of ``seconds`` with ``syscalls`` read/write syscalls (-1 where unknown)."""
+    calls = np.asarray(syscalls, dtype=np.float64)
+    return np.where(calls < 0, -1.0, np.minimum(calls, np.asarray(seconds) / IO_EVENT_S))
+
+
+@dataclass(frozen=True)
 class Window:
     """What each process of a snapshot did over a short observation window.
 
@@ -115,6 +145,10 @@ class Window:
     CPU during the window (schedstat run delay, in ticks; -1 unreadable), so
     ``ticks + wait_ticks`` is its CPU *demand*: what it would have used on
     an idle machine.
+
+    ``totals`` are the cumulative counters read when the window closed,
+    kept so the next scan can measure what happened in between
+    (:mod:`pt.decide.stability`), or None when the collector has none.
     """
 
     duration_s: float
@@ -125,3 +159,25 @@ class Window:
     io_write_bytes: np.ndarray
     io_syscalls: np.ndarray
     wait_ticks: np.ndarray
+    totals: Totals | None = None
+
+    def activity(self) -> Activity:
+        """The window's own counts, as :class:`Activity` (no history)."""
+        n = len(self.ticks)
+        return Activity((self.ticks + np.maximum(self.wait_ticks, 0)).astype(np.float64),
+                        np.full(n, float(self.window_ticks)), io_events(self.io_syscalls, self.duration_s),
+                        np.full(n, np.nan))
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Cumulative counters of every process when a window closed:
+    ``closed_s`` (CLOCK_BOOTTIME seconds, comparable across scans of one
+    boot), ``cpu_ticks`` (utime + stime), ``run_delay_ns`` (schedstat time
+    spent waiting for a CPU) and ``syscalls`` (read + write syscalls); -1
+    where unknown (the process exited, or its counters are unreadable)."""
+
+    closed_s: float
+    cpu_ticks: np.ndarray
+    run_delay_ns: np.ndarray
+    syscalls: np.ndarray

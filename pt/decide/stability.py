@@ -1,11 +1,20 @@
-"""What pt last recommended for each process, for hysteresis between scans.
+"""What pt last saw and recommended for each process, for stable verdicts.
 
-A scan's decision (:func:`pt.decide.loss.decide`) holds a process's previous
-action unless the least-loss one saves more than the policy's stability
-margin. The previous actions live in one small per-user file, ``verdicts``
-in pt's state directory, rewritten (atomically) by every scan that is not
-hypothetical: a header line ``pt-verdicts 1 <boot_id>`` and then one packed
-record per process (pid, start_ticks, action, unix time of that scan).
+Two uses, one small per-user file (``verdicts`` in pt's state directory),
+rewritten atomically by every scan that is not hypothetical:
+
+* **hysteresis**: a scan's decision (:func:`pt.decide.loss.decide`) holds a
+  process's previous action unless the least-loss one saves more than the
+  policy's stability margin;
+* **earlier scans as evidence**: the record keeps each process's
+  cumulative counters (CPU ticks, run delay, read/write syscalls) as that
+  scan's window closed and the discounted counts it used, so the next scan
+  sees what the process did in between (:meth:`Remembered.activity`): a
+  worker that wakes every few seconds is active in every scan, not only in
+  those whose 0.3 s window hits a burst.
+
+Format: a header line ``pt-verdicts 3 <boot_id>`` and then one packed
+:data:`RECORD` per process. A file of another version (an older pt) is ignored.
 
 The file is a hint, never a requirement: missing, from another boot,
 corrupt, oversized, not a regular file, not ours, or writable by others —
@@ -25,10 +34,21 @@ from pathlib import Path
 import numpy as np
 
 from pt import safefs
+from pt.collect.snapshot import IO_EVENT_S, Activity, Window, io_events
 from pt.config import ACTIONS
 
-HEADER = re.compile(rb"pt-verdicts 1 ([0-9a-f-]{1,64})\n")
-RECORD = np.dtype([("pid", "<i4"), ("start_ticks", "<u8"), ("action", "i1"), ("at", "<f8")])
+HEADER = re.compile(rb"pt-verdicts ([0-9]{1,3}) ([0-9a-f-]{1,64})\n")
+VERSION = b"3"
+#: pid, start time, action recommended, unix time of that scan; the window's
+#: close (CLOCK_BOOTTIME s) and the cumulative counters then (-1 unknown); the
+#: discounted CPU demand and ticks and IO events the scan counted (:class:`Activity`).
+RECORD = np.dtype([("pid", "<i4"), ("start_ticks", "<u8"), ("action", "i1"), ("at", "<f8"),
+                   ("closed_s", "<f8"), ("cpu_ticks", "<i8"), ("run_delay_ns", "<i8"), ("syscalls", "<i8"),
+                   ("k_sum", "<f8"), ("n_sum", "<f8"), ("s_sum", "<f8")])
+#: Largest discounted count believed (a forged file must not overflow the evidence's integers).
+MAX_COUNT = 1e12
+#: Longest quick-scan window the policy allows (``window_s``), in seconds.
+MAX_WINDOW_S = 60.0
 #: Largest file read: ~400,000 processes.
 MAX_BYTES = 8 << 20
 FILE_NAME = "verdicts"
@@ -42,6 +62,12 @@ class Remembered:
     records: np.ndarray
     note: str | None = None
 
+    def _match(self, pids: np.ndarray, start_ticks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Index into ``records`` of each process and whether it is the same process."""
+        r = self.records
+        at = np.minimum(np.searchsorted(r["pid"], pids), len(r) - 1)
+        return at, (r["pid"][at] == pids) & (r["start_ticks"][at] == start_ticks)
+
     def previous(self, pids: np.ndarray, start_ticks: np.ndarray, *, now: float | None = None,
                  memory_s: float = float("inf")) -> np.ndarray:
         """``(n,)`` int64: the action last recommended for each process
@@ -51,9 +77,71 @@ class Remembered:
         if not len(r) or not len(pids):
             return out
         now = time.time() if now is None else now
-        at = np.minimum(np.searchsorted(r["pid"], pids), len(r) - 1)
-        same = (r["pid"][at] == pids) & (r["start_ticks"][at] == start_ticks) & (now - r["at"][at] <= memory_s)
+        at, same = self._match(pids, start_ticks)
+        same &= now - r["at"][at] <= memory_s
         return np.where(same, r["action"][at].astype(np.int64), -1)
+
+    def activity(self, window: Window, pids: np.ndarray, start_ticks: np.ndarray, clock_ticks: int,
+                 history_s: float, gap_s: float) -> Activity:
+        """Each process's CPU and IO evidence: this scan's window, extended by
+        the discounted history of earlier scans where this process was seen
+        by a scan that ended at most ``gap_s`` before this window closed.
+
+        The history is exponentially discounted with time constant
+        ``history_s`` (a forgetting factor on the sufficient statistics, so
+        it never holds much more than ``history_s`` of the past): with g the
+        time since the last scan's window closed and d = exp(-g / history_s),
+
+            K = K_last d + w (CPU demand since),  N = N_last d + w (ticks since),
+            E = E_last d + w min(read/write syscalls since, g / IO_EVENT_S),
+
+        where w = history_s (1 - d) / g discounts the new span's counts as if
+        spread evenly over it. K of N is the CPU term's Beta-Binomial; E IO
+        events in N / clock_ticks seconds is the IO term's Gamma-Poisson (a
+        rate, so the same whether scans are 1 s or 30 s apart). The span
+        includes this window, so nothing is counted twice. Counters that are
+        unknown or went backwards, a remembered history no process could
+        have had (a forged file), a gap no longer than this window (scans
+        that overlapped), or a process not seen before: this window alone.
+        """
+        here = window.activity()
+        r, totals = self.records, window.totals
+        if totals is None or not len(r) or not len(pids):
+            return here
+        at, same = self._match(pids, start_ticks)
+        r = r[at]
+        gap = totals.closed_s - r["closed_s"]
+        ticks = totals.cpu_ticks - r["cpu_ticks"]
+        has = same & (gap > window.duration_s) & (gap <= gap_s) & (r["cpu_ticks"] >= 0) \
+            & (totals.cpu_ticks >= 0) & (ticks >= 0) & plausible(r, clock_ticks, history_s)
+        if not has.any():
+            return here
+        delay = totals.run_delay_ns - r["run_delay_ns"]
+        delay_known = (r["run_delay_ns"] >= 0) & (totals.run_delay_ns >= 0) & (delay >= 0)
+        demand = ticks + np.where(delay_known, delay * clock_ticks / 1e9, 0.0)
+        calls = totals.syscalls - r["syscalls"]
+        calls_known = (r["syscalls"] >= 0) & (totals.syscalls >= 0) & (calls >= 0) & (r["s_sum"] >= 0)
+        g = np.where(has, gap, 1.0)
+        decay = np.exp(-g / history_s)
+        weight = history_s * -np.expm1(-g / history_s) / g
+        k = r["k_sum"] * decay + weight * demand
+        n = r["n_sum"] * decay + weight * g * clock_ticks
+        events = r["s_sum"] * decay + weight * io_events(np.where(calls_known, calls, 0), g)
+        return Activity(np.where(has, k, here.demand), np.where(has, n, here.ticks),
+                        np.where(has, np.where(calls_known, events, -1.0), here.io_events),
+                        np.where(has, n / clock_ticks, np.nan))
+
+
+def plausible(r: np.ndarray, clock_ticks: int, history_s: float) -> np.ndarray:
+    """Records whose remembered counts a process could have produced: none
+    negative, no more ticks than a discounted history of ``history_s`` plus
+    the longest window holds, no more IO events than its slices. Anything
+    else (a forged or foreign file) is not believed: that process gets its
+    window alone."""
+    ticks_max = (history_s + MAX_WINDOW_S) * clock_ticks
+    events_max = r["n_sum"] / clock_ticks / IO_EVENT_S + 1.0
+    return (r["k_sum"] >= 0) & (r["n_sum"] > 0) & (r["n_sum"] <= ticks_max) \
+        & ((r["s_sum"] == -1) | ((r["s_sum"] >= 0) & (r["s_sum"] <= events_max)))
 
 
 NOTHING = Remembered(np.zeros(0, dtype=RECORD))
@@ -90,29 +178,47 @@ def load(path: str | os.PathLike, boot_id: str | None) -> Remembered:
         return Remembered(NOTHING.records, f"verdict memory {path} ignored: {problem}")
     head = HEADER.match(data)
     body = data[head.end():] if head else b""
+    if head is not None and head.group(1) != VERSION:
+        return Remembered(NOTHING.records, "verdict memory from another pt version: starting afresh")
     if head is None or len(body) % RECORD.itemsize:
         return Remembered(NOTHING.records, f"verdict memory {path} ignored: not a pt verdicts file")
-    if head.group(1).decode() != boot_id:
+    if head.group(2).decode() != boot_id:
         return Remembered(NOTHING.records, "previous scan was on another boot")
     records = np.frombuffer(body, dtype=RECORD)
     valid = (records["pid"] > 0) & (records["action"] >= 0) & (records["action"] < len(ACTIONS)) \
-        & np.isfinite(records["at"])
+        & np.isfinite(records["at"]) & np.isfinite(records["closed_s"]) \
+        & np.isfinite(records["k_sum"]) & np.isfinite(records["n_sum"]) & np.isfinite(records["s_sum"]) \
+        & (np.abs(records["k_sum"]) <= MAX_COUNT) & (np.abs(records["n_sum"]) <= MAX_COUNT) \
+        & (np.abs(records["s_sum"]) <= MAX_COUNT)
     records = records[valid]
     return Remembered(records[np.argsort(records["pid"], kind="stable")])
 
 
 def save(path: str | os.PathLike, boot_id: str | None, pids: np.ndarray, start_ticks: np.ndarray,
-         actions: np.ndarray, *, now: float | None = None) -> None:
-    """Replace the file at ``path`` with these recommendations (0600, written
+         actions: np.ndarray, window: Window | None = None, activity: Activity | None = None, *,
+         now: float | None = None) -> None:
+    """Replace the file at ``path`` with these recommendations, the
+    ``window``'s closing totals and the ``activity`` counted (without
+    them the next scan has no history) (0600, written
     to a temporary file and renamed into place, so a reader never sees half
     of it), in pt's verified state directory (:mod:`pt.safefs`). Raises
     ``OSError`` when it cannot be written; callers ignore it."""
-    if not boot_id or not HEADER.fullmatch(b"pt-verdicts 1 " + boot_id.encode() + b"\n"):
+    header = b"pt-verdicts " + VERSION + b" " + boot_id.encode() + b"\n" if boot_id else b""
+    if not HEADER.fullmatch(header):
         return
     records = np.zeros(len(pids), dtype=RECORD)
     records["pid"], records["start_ticks"], records["action"] = pids, start_ticks, actions
     records["at"] = time.time() if now is None else now
+    totals = window.totals if window is not None else None
+    if totals is None or activity is None:
+        records["closed_s"] = 0.0
+        for name in ("cpu_ticks", "run_delay_ns", "syscalls", "k_sum", "n_sum", "s_sum"):
+            records[name] = -1
+    else:
+        records["closed_s"], records["cpu_ticks"] = totals.closed_s, totals.cpu_ticks
+        records["run_delay_ns"], records["syscalls"] = totals.run_delay_ns, totals.syscalls
+        records["k_sum"], records["n_sum"], records["s_sum"] = activity.demand, activity.ticks, activity.io_events
     path = Path(path)
-    data = b"pt-verdicts 1 " + boot_id.encode() + b"\n" + records.tobytes()
+    data = header + records.tobytes()
     with safefs.private_dir(path.parent) as d:
         d.replace(path.name, data, sync=False)        # a hint: a crash may lose it, never tear it

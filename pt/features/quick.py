@@ -14,7 +14,7 @@ import numpy as np
 from pt.collect._procfs import read_fd_sockets, read_links
 from pt.collect.net import SocketTable, count_per_process, read_sockets
 from pt.collect.snapshot import TPGID_UNKNOWN
-from pt.collect.snapshot import Snapshot, Window
+from pt.collect.snapshot import Activity, Snapshot, Window
 from pt.collect.units import Units, read_units
 from pt.config import ACTIONS, CATEGORICAL_LEVELS
 from pt.features.categories import classify_cwd, load_rules
@@ -26,6 +26,11 @@ LIFETIME_EDGES = (0.001, 0.05, 0.5)
 #: A process wanting at least this share of a CPU in the window is busy, and
 #: whether it made progress while busy is observed (the ``progress`` term).
 BUSY_SHARE = 0.5
+#: Over a history of earlier scans, a busy process makes progress when it
+#: has at least this many IO events a second (one every 10 s: the mean
+#: wake-up rate of useful work in the deep scan's priors); a spinner's
+#: start-up reads then stop counting within seconds of history.
+PROGRESS_RATE = 0.1
 STATE_CODES = {ord(letter): i for i, letter in enumerate(CATEGORICAL_LEVELS["state"][:-1])}
 OTHER_STATE = len(CATEGORICAL_LEVELS["state"]) - 1
 #: Actions that do nothing to a zombie (it no longer runs); it is reaped through its parent.
@@ -150,25 +155,28 @@ def daemon_shape(cwd: np.ndarray, stdio_null: np.ndarray, listening: np.ndarray,
     return np.where(unknown, -1, code).astype(np.int8)
 
 
-def progress_codes(demand_ticks: np.ndarray, window: Window, active_children: np.ndarray,
+def progress_codes(busy: np.ndarray, moving: np.ndarray, known: np.ndarray, alive: np.ndarray,
                    lifetime: np.ndarray) -> np.ndarray:
-    """idle (wanted less than :data:`BUSY_SHARE` of a CPU in the window);
-    busy with progress (read or write syscalls, or a child that used CPU: it
-    moves data or drives work); busy spinning (neither: CPU with nothing to
-    show for it); or sustained spinning (spinning, and busy for most of a
-    life of a minute or more: ``lifetime`` is the lifetime CPU share's bin,
-    -1 when younger). -1 (not observed) where the window was not, or for a
-    busy process whose IO counters are unreadable (another user's)."""
-    busy = demand_ticks >= BUSY_SHARE * window.window_ticks
-    moving = (window.io_syscalls > 0) | (active_children > 0)
-    known = (window.io_syscalls >= 0) | (active_children > 0)
+    """idle (not ``busy``: wanting under :data:`BUSY_SHARE` of a CPU); busy
+    with progress (``moving``: it does IO or drives a busy child); busy
+    spinning (CPU with nothing to show for it); or sustained spinning
+    (spinning, and busy for most of a life of a minute or more:
+    ``lifetime`` is the lifetime CPU share's bin, -1 when younger). -1 (not
+    observed) where the window was not, or for a busy process whose IO is
+    not ``known`` (another user's)."""
     spinning = np.where(lifetime == len(LIFETIME_EDGES), SUSTAINED, SPINNING)
     code = np.where(busy, np.where(moving, 1, np.where(known, spinning, -1)), 0)
-    return np.where(window.alive, code, -1).astype(np.int8)
+    return np.where(alive, code, -1).astype(np.int8)
 
 
-def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evidence, Context]:
-    """Evidence and context for every row of ``snapshot`` observed over ``window``."""
+def build(snapshot: Snapshot, window: Window, observed: Observed,
+          activity: Activity | None = None) -> tuple[Evidence, Context]:
+    """Evidence and context for every row of ``snapshot`` observed over ``window``.
+
+    ``activity``: the CPU and IO counts to use, where earlier scans extend
+    the window (:meth:`pt.decide.stability.Remembered.activity`: CPU demand
+    over the history in the same Beta-Binomial, IO as a rate of events over
+    it; docs/model.md, "Stable verdicts"); default the window's."""
     n = len(snapshot)
     g = genealogy(snapshot)
     command, cwd_category = observed.command_category, observed.cwd_category
@@ -197,18 +205,30 @@ def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evide
     # time, so time spent waiting on a run queue counts as wanted CPU (see
     # docs/model.md). Not over the lifetime: there the run delay of a young
     # process is mostly its start-up on a busy machine.
-    demand_ticks = window.ticks + np.maximum(window.wait_ticks, 0)
+    activity = activity or window.activity()
+    demand_ticks = np.round(activity.demand).astype(np.int64)
+    observed_ticks = np.maximum(np.round(activity.ticks), 1).astype(np.int64)
+    history = np.isfinite(activity.span_s) & observed_cpu
+    io_window = window.io_syscalls
+    events = np.where(history & (activity.io_events >= 0), activity.io_events, np.nan)
+    # Busy and moving over the same span as the evidence: the history where
+    # there is one (a worker's bursts are not busy; a spinner's start-up
+    # reads fade), else the window.
+    busy = demand_ticks >= BUSY_SHARE * observed_ticks
+    moving = np.where(history, events >= PROGRESS_RATE * np.where(history, activity.span_s, 1.0), io_window > 0)
+    known = np.where(history, np.isfinite(events), io_window >= 0)
     lifetime = np.digitize(np.where(snapshot["elapsed_s"] > 0,
                                     snapshot["cpu_time_s"] / np.maximum(snapshot["elapsed_s"], 1e-9), 0.0),
                            LIFETIME_EDGES).astype(np.int8)
     lifetime[snapshot["elapsed_s"] < LIFETIME_MIN_AGE_S] = -1
     evidence = Evidence(
-        progress=progress_codes(demand_ticks, window, active_children, lifetime),
+        progress=progress_codes(busy, moving | (active_children > 0), known | (active_children > 0),
+                                window.alive, lifetime),
         cpu_ticks=np.where(observed_cpu, demand_ticks, 0),
-        window_ticks=np.where(observed_cpu, window.window_ticks, 0),
+        window_ticks=np.where(observed_cpu, observed_ticks, 0),
         age_s=snapshot["elapsed_s"].astype(np.float64),
         orphaned=orphaned,
-        io_active=np.where(window.io_syscalls >= 0, window.io_syscalls > 0, -1).astype(np.int8),
+        io_active=np.where(io_window >= 0, io_window > 0, -1).astype(np.int8),
         cpu_lifetime=lifetime,
         tty=np.where(g.has_tty & (snapshot["tpgid"] == TPGID_UNKNOWN), -1, tty_codes(g)).astype(np.int8),
         state=state_codes(snapshot["state"]),
@@ -219,6 +239,8 @@ def build(snapshot: Snapshot, window: Window, observed: Observed) -> tuple[Evide
         parent=parent,
         daemon=daemon_shape(observed.cwd, observed.stdio_null, listening, g.has_tty),
         tty_idle_s=observed.tty_idle_s,
+        span_s=np.where(history, activity.span_s, np.nan),
+        io_events=events,
     )
 
     units = observed.units

@@ -38,9 +38,11 @@ def strength(bits: float) -> str:
 
 def observed_value(evidence: Evidence, feature: str, row: int) -> str:
     """What was observed, as a short phrase."""
+    span = float(evidence.span_s[row])
+    since = "" if np.isnan(span) else f" over about {format_duration(span)} of this and earlier scans"
     if feature == "cpu_window":
         k, n = int(evidence.cpu_ticks[row]), int(evidence.window_ticks[row])
-        return f"{k}/{n} ticks on or queued for a CPU ({100 * min(k, n) / n:.0f}% of a CPU wanted)" \
+        return f"{k}/{n} ticks on or queued for a CPU ({100 * min(k, n) / n:.0f}% of a CPU wanted){since}" \
             if n else "not observed"
     if feature in ("runtime", "survival"):
         return f"alive {format_duration(float(evidence.age_s[row]))}"
@@ -52,6 +54,9 @@ def observed_value(evidence: Evidence, feature: str, row: int) -> str:
     if feature == "tree":
         return "parent and children"
     if feature == "io_window":
+        events = float(evidence.io_events[row])
+        if np.isfinite(events):
+            return f"{events:.1f} IO events ({events / span:.2f}/s){since}"
         return {1: "active", 0: "none", -1: "unreadable"}[int(evidence.io_active[row])]
     code = int(getattr(evidence, feature)[row])
     return CATEGORICAL_LEVELS[feature][code] if code >= 0 else "not observed"

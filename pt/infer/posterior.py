@@ -51,7 +51,11 @@ class Evidence:
     -1 where not observed; ``parent``, ``daemon`` and ``progress`` may be
     omitted (not observed). ``tty_idle_s``: seconds since the process's terminal last saw
     input or output (NaN: no terminal, or not observed); the ``activity``
-    feature is its bin, so ``later()`` ages it too.
+    feature is its bin, so ``later()`` ages it too. ``span_s``: where the CPU
+    and IO evidence cover the time since the last scan rather than this
+    scan's window alone, that span in seconds (NaN: the window alone).
+    ``io_events``: IO events counted over that span (NaN: the window's
+    ``io_active`` instead); the IO term is then a rate, not one draw.
     """
 
     cpu_ticks: np.ndarray
@@ -70,6 +74,8 @@ class Evidence:
     daemon: np.ndarray | None = None
     tty_idle_s: np.ndarray | None = None
     progress: np.ndarray | None = None
+    span_s: np.ndarray | None = None
+    io_events: np.ndarray | None = None
 
     def __post_init__(self):
         """Reject values the compiled kernel would misread, naming the feature."""
@@ -77,8 +83,9 @@ class Evidence:
         for name in ("parent", "daemon", "progress"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.full(n, -1, dtype=np.int8))
-        if self.tty_idle_s is None:
-            object.__setattr__(self, "tty_idle_s", np.full(n, np.nan))
+        for name in ("tty_idle_s", "span_s", "io_events"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(n, np.nan))
         for name, value in self.__dict__.items():
             if len(value) != n:
                 raise ValueError(f"evidence {name} has {len(value)} rows, age_s has {n}")
@@ -86,6 +93,9 @@ class Evidence:
             values = getattr(self, name)
             if n and values.min() < 0:
                 raise ValueError(f"evidence {name} must be >= 0, got {values.min()!r}")
+        counted = np.isfinite(self.io_events)
+        if n and ((self.io_events[counted] < 0).any() or not (self.span_s[counted] > 0).all()):
+            raise ValueError("evidence io_events must be >= 0 and counted over a span_s > 0")
         if n and not np.isfinite(self.age_s).all():
             raise ValueError(f"evidence age_s must be finite, got {self.age_s[~np.isfinite(self.age_s)][0]!r}")
         for feature, levels in {"orphaned": 2, "io_active": 2,
@@ -156,6 +166,10 @@ class ModelTables:
             self.lookup[feature] = kernels.dirichlet_categorical_logpmf(
                 levels[:, None], alphas[None, :, :])                                 # (L, 4)
         self._cpu_tables = {}
+        # IO over earlier scans: a rate of events per second, Gamma(shape, rate
+        # seconds) per class; the deep scan's wake-up priors (an IO event is a
+        # wake-up that moved data).
+        self.io_rate_a, self.io_rate_b = (np.array([priors.wakeups[c][j] for c in CLASSES]) for j in (0, 1))
         # The same tables stacked for the fused kernel: rows of feature j start at offset[j].
         tables = [self.lookup[f] for f in ONE_DRAW]
         self.lookup_stack = np.ascontiguousarray(np.concatenate(tables))
@@ -167,9 +181,14 @@ class ModelTables:
         """``(13, n + 1, 4)``: the CPU-in-window term for every category, tick
         count k = 0..n and class, for a window of ``n`` ticks (cached: a scan
         has one window length, so this costs 13 (n + 1) 4 log-Betas, not one
-        per process)."""
+        per process). Longer spans (earlier scans' history) and n = 0 get an
+        empty table: the kernel computes those per row."""
+        if not 0 < window_ticks <= MAX_TABLE_TICKS:
+            return np.zeros((len(self.cpu_alpha), 1, len(CLASSES)))
         table = self._cpu_tables.get(window_ticks)
         if table is None:
+            if len(self._cpu_tables) >= 8:                  # a long-running watcher sees many lengths
+                self._cpu_tables.clear()
             nt = float(window_ticks)
             k = np.arange(window_ticks + 1, dtype=np.float64)[None, :, None]
             a, b = self.cpu_alpha[:, None, :], self.cpu_beta[:, None, :]
@@ -238,12 +257,45 @@ def evidence_terms(evidence: Evidence, tables: ModelTables) -> tuple[np.ndarray,
         np.ascontiguousarray(evidence.age_s, dtype=np.float64), category, codes,
         tables.one_draw_feature, tables.lookup_stack, tables.lookup_offset,
         tables.cpu_alpha, tables.cpu_beta, tables.cpu_log_beta,
-        tables.cpu_window_table(int(evidence.window_ticks.max(initial=0))),
+        tables.cpu_window_table(_common_length(evidence.window_ticks)),
         tables.runtime_shape, tables.runtime_scale, tables.runtime_log_norm,
         tables.surv_a, tables.surv_b,
         FEATURES.index("cpu_window"), FEATURES.index("runtime"), FEATURES.index("survival"),
         len(FEATURES))
+    counted = np.flatnonzero(np.isfinite(evidence.io_events))
+    if len(counted):
+        io = FEATURES.index("io_window")
+        by_feature[io, counted] = gamma_poisson_logpmf(evidence.io_events[counted], evidence.span_s[counted],
+                                                       tables.io_rate_a, tables.io_rate_b)
+        seen[io, counted] = True
     return by_feature.transpose(1, 0, 2), seen.T
+
+
+def gamma_poisson_logpmf(events: np.ndarray, seconds: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(n, 4)``: log P(B events in t seconds) for a Poisson rate lambda ~
+    Gamma(shape a, rate b seconds) per class, the negative binomial
+
+        lgamma(a + B) - lgamma(a) - lgamma(B + 1) + a log(b / (b + t)) + B log(t / (b + t)),
+
+    with lgamma(a + B) - lgamma(a) - lgamma(B + 1) = -log B(a, B + 1) - log(a + B).
+    ``events`` may be fractional (discounted counts)."""
+    B = np.asarray(events, dtype=np.float64)[:, None]
+    t = np.asarray(seconds, dtype=np.float64)[:, None]
+    shape = (len(B), len(a))
+    return (-kernels.betaln(np.broadcast_to(a, shape), np.broadcast_to(B + 1.0, shape)) - np.log(a + B)
+            + a * (np.log(b) - np.log(b + t)) + B * (np.log(np.maximum(t, 1e-300)) - np.log(b + t)))
+
+
+#: Longest window whose CPU term is tabulated (a plain quick-scan window is ~30 ticks).
+MAX_TABLE_TICKS = 1024
+
+
+def _common_length(window_ticks: np.ndarray) -> int:
+    """The most common observed length (the scan's window, or, when earlier
+    scans extend most rows' evidence, whichever length is shared most): the
+    one the CPU term's table is built for; other lengths are computed per row."""
+    lengths, counts = np.unique(window_ticks[window_ticks > 0], return_counts=True)
+    return int(lengths[np.argmax(counts)]) if len(lengths) else 0
 
 
 def _int64(values: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ import numpy as np
 
 from pt import kernels
 from pt.config import CLASSES, Priors
+from pt.infer.posterior import gamma_poisson_logpmf
 
 #: Fewest known samples before the change-point term counts.
 MIN_SAMPLES = 5
@@ -210,13 +211,8 @@ def wakeups(series, priors: Priors, columns: np.ndarray | None = None) -> Wakeup
 def wakeup_terms(onsets: np.ndarray, idle_s: np.ndarray, priors: Priors) -> tuple[np.ndarray, np.ndarray]:
     """``(n, 4)`` Gamma-Poisson log terms of ``onsets`` wake-ups in ``idle_s`` idle seconds, and the
     observed mask (some idle time seen)."""
-    a, b = (np.array([priors.wakeups[c][j] for c in CLASSES])[None, :] for j in (0, 1))
-    B = np.asarray(onsets, dtype=np.float64)[:, None]
-    t = np.asarray(idle_s, dtype=np.float64)[:, None]
-    # lgamma(a + B) - lgamma(a) - lgamma(B + 1) = -log B(a, B + 1) - log(a + B)
-    shape = (len(B), len(CLASSES))
-    terms = (-kernels.betaln(np.broadcast_to(a, shape), np.broadcast_to(B + 1.0, shape)) - np.log(a + B)
-             + a * (np.log(b) - np.log(b + t)) + B * (np.log(np.maximum(t, 1e-300)) - np.log(b + t)))
+    a, b = (np.array([priors.wakeups[c][j] for c in CLASSES]) for j in (0, 1))
+    terms = gamma_poisson_logpmf(onsets, idle_s, a, b)
     observed = np.asarray(idle_s) > 0
     return np.where(observed[:, None], terms, 0.0), observed
 

@@ -223,8 +223,10 @@ def _proc_samples() -> list[Column]:
 
 #: Evidence columns of proc_features: (name, dtype, unit, description).
 EVIDENCE_COLUMNS = (
-    ("cpu_ticks", "int64", "ticks", "CPU ticks in the window (k of the Beta-Binomial)"),
-    ("window_ticks", "int64", "ticks", "window length in ticks (n of the Beta-Binomial)"),
+    ("cpu_ticks", "int64", "ticks", "CPU demand ticks counted (k of the Beta-Binomial): the window's, "
+     "plus earlier scans' discounted where remembered"),
+    ("window_ticks", "int64", "ticks", "ticks observed (n of the Beta-Binomial): the window, "
+     "plus earlier scans' discounted where remembered"),
     ("age_s", "float64", "s", "age the evidence was evaluated at (includes --at)"),
     ("orphaned", "int8", "", "1 orphaned, 0 not, -1 not observed"),
     ("io_active", "int8", "", "1 IO in the window, 0 none, -1 not observed"),
