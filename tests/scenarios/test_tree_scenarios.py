@@ -5,7 +5,8 @@ stopped here (nothing else is signalled), and pt judges them as a user
 would, once each — no retries, no policy or prior override, whether pytest
 runs as root or as a regular user (CI runs it both ways):
 
-- ``pt incidents`` (one 3 s watch, its default) and its quick scan, now;
+- ``pt incidents --window 10`` (one watch: long enough for several reads of
+  the table even where one read takes a second or two) and its quick scan, now;
 - the quick scan as if an hour had passed like this (``--at +1h``);
 - one deep scan of the leaker, judged at +1h as in the memory suite.
 
@@ -18,8 +19,11 @@ Leftovers and trouble (each must get its remedy on the right process):
 
 - an orphaned test runner with four idle workers: one tree decision
   (``kill tree (5 processes)`` or pause) at +1h, not five;
-- a fork loop: an incident (flood or storm) on the parent, whose tree is
-  paused or throttled, not each child killed;
+- a fork loop: an incident on the parent, whose tree is paused or
+  throttled, not each child killed. Which kind depends on how often the
+  table could be read: a flood when its 0.3 s children are seen born and
+  gone, a respawn loop when a loaded machine reads the table about once a
+  second and sees them one at a time — the same remedy on the same process;
 - a respawn loop under a supervisor (``sh -c 'while true; do sleep 0.5;
   done'``): a respawn_loop incident whose recommendation lands on the
   supervisor;
@@ -51,7 +55,7 @@ from pt.testing import kill_if_same, named_process, python_child, start_ticks, w
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs")
 
 HOUR = 3600.0
-WATCH_S = 3.0                                    # pt incidents' default window
+WATCH_S = 10.0                                   # "pt incidents --window 10: slower loops show too"
 
 RUNNER = ("import subprocess, time\nkids = [subprocess.Popen(['sleep', '3600']) for _ in range(4)]\n"
           "time.sleep(3600)\n")
@@ -198,7 +202,8 @@ def judged(tmp_path_factory):
             said = ", ".join(f"{i.kind} -> {i.action} tree" for i in found) or "no incident"
             cases.append(Case(name, pid, False, said,
                               remedy=any(i.action in remedies and i.veto is None for i in found)))
-        incident("fork loop parent", loop.pid, ("short_job_flood", "fork_storm"), ("pause", "throttle"))
+        incident("fork loop parent", loop.pid, ("short_job_flood", "fork_storm", "respawn_loop"),
+                 ("pause", "throttle"))
         incident("respawn supervisor", supervisor.pid, ("respawn_loop",), ("pause",))
 
         zcls, zaction = verdict(zombie)
