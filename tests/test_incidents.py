@@ -398,3 +398,48 @@ def test_a_wrapper_over_one_busy_branch_is_no_runaway_tree():
         ours = {wrapper.pid, children(wrapper.pid)[0]}
         t, found = watch(1.5)
         assert not [i for i in found if i.pid in ours and i.kind == "runaway_tree"], found
+
+
+def fake_build(tmp_path, worker: str):
+    """A fake ``make`` (sh named make, so its category is build) that starts
+    two workers running ``worker`` in ``tmp_path``, then waits for them."""
+    script = f"cd {tmp_path} && for i in 1 2; do sh -c '{worker}' & done; echo ready; wait"
+    return subprocess.Popen(["make", "-c", script], executable="/bin/sh", stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+
+
+@linux
+@pytest.mark.parametrize("worker, runaway", [
+    ("while :; do echo x > out.$$; done", False),      # compiles: writes its output over and over
+    ("while :; do :; done", True),                      # spins: no IO at all
+])
+def test_a_live_build_at_work_is_no_runaway_tree(tmp_path, worker, runaway):
+    """A build tool under a live parent (this test) whose two busy workers
+    write files is a build compiling: the very window in which the plain
+    definition finds a runaway tree under it raises nothing once pt knows it
+    is a live build; with workers that only spin it still does."""
+    from pt.commands.incidents import judge
+    from pt.config import CATEGORICAL_LEVELS
+    from pt.infer.incidents import detect
+    from pt.triage import triage
+    proc = fake_build(tmp_path, worker)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        wait_for(lambda: len(children(proc.pid)) == 2)
+        hits = []
+
+        def plain_runaway():
+            t = triage(window_s=1.0)
+            hits[:] = [t]
+            return any(i.pid == proc.pid and i.kind == "runaway_tree" for i in detect([t.snapshot], t.window))
+        wait_for(plain_runaway, timeout=60, interval=0)
+        t = hits[0]
+        row = int(np.flatnonzero(t.snapshot["pid"] == proc.pid)[0])
+        assert CATEGORICAL_LEVELS["command"][t.context.command_category[row]] == "build"
+        judged = [i for i in judge(t) if i.pid == proc.pid and i.kind == "runaway_tree"]
+        assert bool(judged) == runaway, judged
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()

@@ -170,16 +170,43 @@ def test_a_child_born_after_planning_is_not_signalled(tmp_path, env):
         pt_json("undo", plan["plan_id"], cwd=tmp_path, env=env)
 
 
-def test_a_protected_member_keeps_the_whole_tree(tmp_path, env):
+def _protect(tmp_path, pattern: str) -> None:
     policy = tmp_path / "config/pt/policy.json"
     doc = json.loads(policy.read_text())
-    doc["guards"] = {**doc.get("guards", {}), "protected_patterns": ["^sh$"]}
+    doc["guards"] = {**doc.get("guards", {}), "protected_patterns": [pattern]}
     policy.write_text(json.dumps(doc))
+
+
+def test_a_protected_member_stops_the_tree_and_the_rest_is_planned(tmp_path, env):
+    """The worker shell is protected: the whole tree is refused naming it and
+    its rule, and what is safe is planned instead: the two sleeps beside it,
+    each its own tree decision; the shell, its sleep and their ancestor the
+    root are kept. Applied, only those two are killed."""
+    _protect(tmp_path, "^sh$")
+    with runner(tmp_path) as (root, known):
+        shell = next(p for p in _children(root) if _cmdline(p).startswith("sh\x00"))
+        plan = pt_json("plan", "--tree", str(root), "--do", "kill", cwd=tmp_path, env=env)["data"]["plan"]
+        [refusal] = plan["refused"]
+        assert refusal["pid"] == root and f"member {shell} (sh) is protected" in refusal["reason"]
+        assert "^sh$" in refusal["reason"] and "2 unprotected subtree(s)" in refusal["reason"]
+        safe = set(_children(root)) - {shell}
+        assert {a["target"]["pid"] for a in plan["actions"]} == safe
+        assert sorted(a["tree"]["id"] for a in plan["actions"]) == [0, 1]
+        assert all(a["tree"]["size"] == 1 and a["tree"]["depth"] == 0 for a in plan["actions"])
+        applied = pt_json("apply", plan["plan_id"], "--yes", cwd=tmp_path, env=env)["data"]
+        assert [o["result"] for o in applied["outcomes"]] == ["exited"] * 2
+        assert all(_state(p) in (None, "Z") for p in safe)           # the runner does not reap them
+        assert all(_state(p) == "S" for p in set(known) - safe)
+
+
+def test_a_protected_root_keeps_the_whole_tree(tmp_path, env):
+    _protect(tmp_path, "^pytest$")
     with runner(tmp_path) as (root, known):
         plan = pt_json("plan", "--tree", str(root), "--do", "kill", cwd=tmp_path, env=env)["data"]["plan"]
         assert plan["actions"] == []
         [refusal] = plan["refused"]
-        assert refusal["pid"] == root and "protected" in refusal["reason"] and "^sh$" in refusal["reason"]
+        assert refusal["pid"] == root and "protected" in refusal["reason"] and "^pytest$" in refusal["reason"]
+        assert "the whole tree is kept" in refusal["reason"]
         assert all(_state(p) == "S" for p in known)
 
 
@@ -288,3 +315,46 @@ def test_a_process_group_is_one_decision_member_by_member(tmp_path, env):
         for p in procs:
             p.kill()
             p.wait()
+
+
+def _cgroup_writable(controller: str) -> bool:
+    from pt.act import cgroups
+    try:
+        return os.access(cgroups.find(controller).mount, os.W_OK)
+    except cgroups.CgroupUnavailable:
+        return False
+
+
+@pytest.mark.skipif(not _cgroup_writable("cpu"), reason="needs a writable cpu cgroup (root on this kind)")
+def test_a_tree_throttle_is_one_cgroup_and_undo_moves_every_member_back(tmp_path, env):
+    """Throttling a tree puts every member in one pt group with one CPU limit
+    (not a group each); undo moves each member back to the cgroup it came
+    from — here one worker was in a cgroup of its own — and removes the group."""
+    from pt.act import cgroups
+    h = cgroups.find("cpu")
+    own = h.mount / f"pt-test-{os.getpid()}"
+    with runner(tmp_path) as (root, known):
+        worker = next(p for p in _children(root) if _cmdline(p).startswith("sleep"))
+        own.mkdir()
+        try:
+            (own / "cgroup.procs").write_text(str(worker))
+            origins = {p: cgroups.current_cgroup(p, h) for p in known}
+            assert origins[worker] == "/" + own.name and len(set(origins.values())) == 2
+            plan = pt_json("plan", "--tree", str(root), "--do", "throttle", cwd=tmp_path, env=env)["data"]["plan"]
+            assert sorted(a["target"]["pid"] for a in plan["actions"]) == sorted(known)
+            outcomes = pt_json("apply", plan["plan_id"], "--yes", cwd=tmp_path, env=env)["data"]["outcomes"]
+            assert [o["result"] for o in outcomes] == ["done"] * 5, outcomes
+            groups = {cgroups.current_cgroup(p, h) for p in known}
+            assert groups == {f"/pt/{plan['plan_id']}-tree0"}                # one group, every member
+            group = h.mount / groups.pop().lstrip("/")
+            assert sorted(cgroups.members(group)) == sorted(known)
+            assert list((h.mount / "pt").glob(f"{plan['plan_id']}-*")) == [group]
+
+            undone = pt_json("undo", plan["plan_id"], cwd=tmp_path, env=env)["data"]["outcomes"]
+            assert [o["result"] for o in undone] == ["done"] * 5 and undone[-1]["pid"] == root
+            assert {p: cgroups.current_cgroup(p, h) for p in known} == origins
+            assert not group.exists()
+        finally:
+            for p in cgroups.members(own):
+                (h.mount / "cgroup.procs").write_text(str(p))
+            own.rmdir()

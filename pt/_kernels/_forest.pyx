@@ -58,21 +58,18 @@ def forest_order(const index_t[::1] parent):
     """
     cdef intp_t n = parent.shape[0], m = max(n, 1)
     cdef intp_t i, j, p, tail, walk, cuts = 0
-    cdef index_t[::1] eff = np.empty(m, dtype=np.int64)
-    cdef intp_t[::1] start = np.zeros(n + 1, dtype=np.intp)
-    cdef intp_t[::1] fill = np.empty(n + 1, dtype=np.intp)
-    cdef intp_t[::1] child = np.empty(m, dtype=np.intp)
-    cdef intp_t[::1] stamp = np.zeros(m, dtype=np.intp)
-    cdef unsigned char[::1] seen = np.zeros(m, dtype=np.uint8)
-    order_a, up_a = np.empty(n, dtype=np.intp), np.empty(n, dtype=np.intp)
-    first_a, last_a = np.empty(n, dtype=np.intp), np.empty(n, dtype=np.intp)
-    cdef intp_t[::1] order = np.empty(m, dtype=np.intp) if n == 0 else order_a
-    cdef intp_t[::1] up = np.empty(m, dtype=np.intp) if n == 0 else up_a
-    cdef intp_t[::1] first = np.empty(m, dtype=np.intp) if n == 0 else first_a
-    cdef intp_t[::1] last = np.empty(m, dtype=np.intp) if n == 0 else last_a
-    cdef intp_t[::1] pos = np.empty(m, dtype=np.intp)
     if n == 0:
-        return order_a, up_a, first_a, last_a, 0
+        return tuple(np.empty(0, dtype=np.intp) for _ in range(4)) + (0,)
+    # One block for the work arrays: numpy backs an allocation of 4 MB or more
+    # with huge pages, so a large forest costs a few page faults, not thousands.
+    block = np.empty((9, n + 1), dtype=np.intp)
+    block[0] = 0
+    block[3] = 0
+    order_a, up_a, first_a, last_a = block[5, :n], block[6, :n], block[7, :n], block[8, :n]
+    cdef intp_t[::1] start = block[0], fill = block[1], child = block[2], stamp = block[3], pos = block[4]
+    cdef intp_t[::1] order = order_a, up = up_a, first = first_a, last = last_a
+    cdef index_t[::1] eff = np.empty(m, dtype=np.int64)
+    cdef unsigned char[::1] seen = np.zeros(m, dtype=np.uint8)
     with nogil:
         for i in range(n):                              # children lists (CSR) of the sane edges
             p = parent[i]
@@ -321,7 +318,7 @@ def tree_marginals(const index_t[::1] parent, const float64_t[:, ::1] log_lik,
         return np.zeros((n, K)), -1, 0
     order_a, up_a, first_a, last_a, cuts = forest_order(parent)
     deg = int((last_a - first_a).max())
-    E_a, U_a, M_a, D_a = (np.empty((n, K)) for _ in range(4))
+    E_a, U_a, M_a, D_a = np.empty((4, n, K))                # one block: huge pages (see forest_order)
     cdef intp_t[::1] order = order_a, up = up_a, first = first_a, last = last_a
     cdef float64_t[:, ::1] E = E_a, U = U_a, M = M_a, D = D_a
     cdef bint exact_in_logs

@@ -216,7 +216,8 @@ def _execute(steps: list[Step], plan_id: str, policy: Policy, finish) -> None:
     for step in steps:
         entry, target = step.entry, step.target
         action, params = entry["action"], entry["params"]
-        group = f"{plan_id}-{entry['index']}"
+        # A tree's cgroup action is one group for the whole tree: one limit, one freezer.
+        group = f"{plan_id}-tree{entry['tree']['id']}" if "tree" in entry else f"{plan_id}-{entry['index']}"
         try:
             if action == "kill" and step.live_state == "Z":
                 step.outcome = remedies.reap_zombie(target)
@@ -242,6 +243,10 @@ def _execute(steps: list[Step], plan_id: str, policy: Policy, finish) -> None:
                 step.outcome = remedies.Outcome("done", "keep: nothing to do")
         except Exception as exc:                       # noqa: BLE001 - every step ends journalled
             step.outcome = _failure(action, exc)
+        undo = step.outcome.undo
+        if undo is not None and undo["action"] == "uncgroup" and "tree" in entry:
+            # Its member moves only itself back; the root's undo, last, dissolves the group.
+            undo["member"] = entry["tree"]["depth"] != 0
         finish([step])
     try:
         _kill(kills)
@@ -341,7 +346,8 @@ def undo_plan(plan: dict, *, journal: Journal | None = None) -> list[dict]:
         todo = [r for aid, r in finished.items() if not aid.endswith(":undo")
                 and r["result"] in ACTED_RESULTS and r.get("params", {}).get("undo")
                 and finished.get(f"{aid}:undo", {}).get("result") not in UNDO_FINAL and aid in entries]
-        todo.sort(key=lambda r: _depth(entries[r["action_id"]]))     # a tree's root first
+        # A tree's root first, except that the root of a shared cgroup dissolves it after its members.
+        todo.sort(key=lambda r: (r["params"]["undo"].get("member") is False, _depth(entries[r["action_id"]])))
         out = []
         for record in todo:
             undo = record["params"]["undo"]
@@ -363,7 +369,7 @@ def _undo_one(identity: Identity, undo: dict) -> remedies.Outcome:
     if undo["action"] == "uncgroup":
         # No target to verify: pt's own group for this plan holds exactly the
         # processes to move back (the target, alive or not, and its children).
-        return remedies.uncgroup(undo)
+        return remedies.uncgroup(undo, identity.pid)
     try:
         target = Target.open(identity)
     except IdentityMismatch as exc:

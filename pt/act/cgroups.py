@@ -4,7 +4,10 @@ pt never writes to a cgroup it did not create. For each action it makes one
 group, ``<hierarchy>/pt/<plan_id>-<index>``, sets its limit, and moves the
 target in; the reversal moves every process in that group (the target and
 the children it forked since, which the kernel put there too) back to the
-cgroup the target came from and removes the group. Both cgroup v2
+cgroup the target came from and removes the group. A whole-tree decision
+has one group for all its members, ``<plan_id>-tree<id>`` (one limit for
+the tree); its reversal moves each member back to its own cgroup, then the
+rest to the root's, and removes the group. Both cgroup v2
 (``cpu.max``, ``memory.high``, ``cpuset.cpus``, ``cgroup.freeze``) and v1
 (``cpu.cfs_quota_us``, ``cpuset.cpus``/``cpuset.mems``, ``freezer.state``)
 are handled; where
@@ -206,7 +209,7 @@ def members(group: Path) -> list[int]:
             from None
 
 
-def _move_member(h: Hierarchy, group: Path, dest: Path, pid: int) -> bool:
+def move_member(h: Hierarchy, group: Path, dest: Path, pid: int) -> bool:
     """Move ``pid`` from pt's ``group`` to ``dest`` if it is still in
     ``group`` when checked just before (one that left or exited meanwhile is
     not written); True if moved."""
@@ -240,7 +243,7 @@ def dissolve(h: Hierarchy, group: Path, dest: Path, passes: int = 50) -> int:
                 return moved
             time.sleep(0.01)                          # a fork or exit in flight
             continue
-        moved += sum(_move_member(h, group, dest, pid) for pid in pids)
+        moved += sum(move_member(h, group, dest, pid) for pid in pids)
     left = members(group)
     what = f"{len(left)} process(es) still in it ({', '.join(map(str, left[:10]))})" if left else problem
     raise CgroupUnavailable(f"moved {moved} process(es) back to {dest}, but {group} remains: {what}")

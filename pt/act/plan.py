@@ -130,7 +130,8 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
 
     A protected process is never planned (its recommendation is always keep;
     an explicit ``do`` is refused with the veto as the reason, in ``refused``);
-    a tree with a protected member is refused whole, naming the member and rule.
+    a tree with a protected member is not planned whole: the refusal names
+    the member and rule, and what is still safe is planned (see :func:`_plan_tree`).
     """
     from pt.act import trees as forest
 
@@ -153,8 +154,8 @@ def make_plan(t, selection: Selection, *, do: str | None = None, now: float | No
         tree_id = 0
         for row in np.flatnonzero(rows).tolist():
             if roots[row]:
-                _plan_tree(t, row, ACTIONS[int(tree_action[row])], None, chosen_by, tree_id, actions, refused)
-                tree_id += 1
+                tree_id = _plan_tree(t, row, ACTIONS[int(tree_action[row])], None, chosen_by, tree_id, actions,
+                                     refused)
             else:
                 _plan_one(t, row, ACTIONS[int(action[row])], do, chosen_by, selection, actions, refused)
     body = {
@@ -218,20 +219,28 @@ def _plan_one(t, row: int, name: str, do: str | None, chosen_by: str | None, sel
 
 
 def _plan_tree(t, root: int, name: str, do: str | None, chosen_by: str | None, tree_id: int,
-               actions: list, refused: list, *, pgid: int | None = None) -> None:
+               actions: list, refused: list, *, pgid: int | None = None) -> int:
     """Append one tree decision (``name`` on the process at row ``root`` and
     its descendants now, or with ``pgid`` on the members of that process
-    group, whose leader is at ``root``; leaves first) or its refusal. Zombie
-    members are left to their parents; a member that exited or exec'd since
-    the scan is left out with its own descendants (they were reparented),
-    and said so."""
+    group, whose leader is at ``root``; leaves first) or its refusal; returns
+    the next free tree id. Zombie members are left to their parents; a member
+    that exited or exec'd since the scan is left out with its own descendants
+    (they were reparented), and said so.
+
+    A protected member stops the whole decision, and the refusal names it and
+    its rule. What is still safe is planned instead: every largest subtree
+    with no protected member and no ancestor of one, each its own tree
+    decision (its root's parent stays, so a protected process never loses
+    its parent or session to the action). A protected root, or a protected
+    member of a process group, leaves nothing planned."""
     from pt.act import trees
 
     snap = t.snapshot
     root_pid, root_comm = int(snap["pid"][root]), _comm(t, root)
 
-    def refuse(reason: str) -> None:
+    def refuse(reason: str) -> int:
         refused.append({"pid": root_pid, "comm": root_comm, "reason": reason})
+        return tree_id
 
     if name not in trees.TREE_ACTIONS:
         return refuse(f"{name} is not a whole-tree action (one of {', '.join(trees.TREE_ACTIONS)}); "
@@ -244,10 +253,10 @@ def _plan_tree(t, root: int, name: str, do: str | None, chosen_by: str | None, t
     keep = snap["state"][rows] != ord("Z")
     keep[0] = True
     rows, depth = rows[keep], depth[keep]
+    guarded = [row for row in rows.tolist() if t.protected_by[row] is not None]
+    if guarded:
+        return _plan_around(t, root, rows, guarded, name, do, chosen_by, tree_id, actions, refused, pgid)
     for row in rows.tolist():
-        if t.protected_by[row] is not None:
-            return refuse(f"tree of {len(rows)}: member {int(snap['pid'][row])} ({_comm(t, row)}) is protected: "
-                          f"{t.protected_by[row]}; the whole tree is kept (plan members one by one with --pid)")
         if not t.context.available[row, ACTIONS.index(name)]:
             return refuse(f"tree of {len(rows)}: {name} does nothing to member {int(snap['pid'][row])} "
                           f"(state {chr(snap['state'][row])})")
@@ -273,6 +282,52 @@ def _plan_tree(t, root: int, name: str, do: str | None, chosen_by: str | None, t
         entry["tree"] = {"id": tree_id, "root": root_pid, "depth": d, "size": len(members),
                          **({"pgid": pgid} if pgid is not None else {})}
         actions.append(entry)
+    return tree_id + 1
+
+
+def _plan_around(t, root: int, rows: np.ndarray, guarded: list[int], name: str, do: str | None,
+                 chosen_by: str | None, tree_id: int, actions: list, refused: list, pgid: int | None) -> int:
+    """The fallback of a tree decision stopped by the protected members at
+    rows ``guarded``: refuse the whole tree naming the first and its rule,
+    then plan each largest subtree of ``rows`` that holds no protected
+    member and no ancestor of one; returns the next free tree id."""
+    from pt.act import trees
+
+    snap, parent = t.snapshot, t.context.genealogy.parent_row
+    first = guarded[0]
+    stopper = (f"member {int(snap['pid'][first])} ({_comm(t, first)}) is protected: {t.protected_by[first]}"
+               + (f" (and {len(guarded) - 1} more)" if len(guarded) > 1 else ""))
+    member = np.zeros(len(snap), dtype=bool)
+    member[rows] = True
+    blocked = np.zeros(len(snap), dtype=bool)
+    for row in guarded:
+        below, _ = trees.subtree(parent, row)
+        blocked[below[member[below]]] = True
+        up = row
+        while up != root:                           # its ancestors up to the root
+            up = int(parent[up])
+            if up < 0 or not member[up] or blocked[up]:
+                break
+            blocked[up] = True
+    has_parent = parent >= 0
+    subroots = [r for r in rows.tolist() if not blocked[r] and has_parent[r] and blocked[parent[r]]] \
+        if pgid is None else []
+    sizes = [int(member[trees.subtree(parent, r)[0]].sum()) for r in subroots]
+    kept = int(blocked.sum())
+    if not subroots:
+        what = "nothing else in it is safe to act on" if pgid is None else \
+            "a process group is one decision; plan members one by one with --pid"
+        refused.append({"pid": int(snap["pid"][root]), "comm": _comm(t, root),
+                        "reason": f"tree of {len(rows)}: {stopper}; the whole tree is kept ({what})"})
+        return tree_id
+    refused.append({"pid": int(snap["pid"][root]), "comm": _comm(t, root),
+                    "reason": f"tree of {len(rows)}: {stopper}; not planned whole: {name} planned for the "
+                              f"{len(subroots)} unprotected subtree(s) beside it ({sum(sizes)} processes), "
+                              f"kept {kept} (the protected, their descendants and their ancestors up to "
+                              f"{int(snap['pid'][root])})"})
+    for r in subroots:
+        tree_id = _plan_tree(t, r, name, do, chosen_by, tree_id, actions, refused)
+    return tree_id
 
 
 def _entry(t, row: int, name: str, identity, do: str | None, chosen_by: str | None, index: int) -> dict:

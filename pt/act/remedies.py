@@ -187,13 +187,17 @@ def quarantine(target: Target, params: dict, group_name: str, before: dict) -> O
     return _cgroup_action(target, "cpuset", group_name, before, cgroups.set_one_cpu)
 
 
-def uncgroup(undo: dict) -> Outcome:
+def uncgroup(undo: dict, pid: int) -> Outcome:
     """Move every process in pt's group back to the target's original cgroup
     and remove the group (thawing it first if pt froze it). The group's
     membership is the identity: it holds the target, if still alive, and the
     children it forked while inside — those must not stay throttled, even
     once the target has exited. Done only once the group is gone; otherwise
-    ``failed`` with the reason, and the next ``pt undo`` tries again."""
+    ``failed`` with the reason, and the next ``pt undo`` tries again.
+
+    A tree's members share one group: a member's undo (``undo['member']``)
+    moves only the member ``pid`` back to its own original cgroup, if it is
+    still in the group; the root's, run after theirs, dissolves the group."""
     group = Path(undo["group"])
     if not group.is_dir():
         return Outcome("done", f"nothing to move back: pt's group {group} is already gone")
@@ -202,6 +206,13 @@ def uncgroup(undo: dict) -> Outcome:
         origin = h.mount / undo["origin"].lstrip("/")
         if undo.get("thaw"):
             cgroups.set_frozen(h, group, False)
+        if undo.get("member"):
+            moved = cgroups.move_member(h, group, origin, pid)
+            if not cgroups.members(group):
+                cgroups.remove_group(group)           # the root's own action did not stay in it
+            if moved:
+                return Outcome("done", f"moved back to {undo['origin']} from the tree's group {group}")
+            return Outcome("done", f"nothing to move back: not in the tree's group {group} any more")
         moved = cgroups.dissolve(h, group, origin)
     except cgroups.CgroupUnavailable as exc:
         return Outcome("failed", f"{exc}; `pt undo` again retries")

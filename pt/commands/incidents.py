@@ -101,12 +101,16 @@ def judge(t, samples=()) -> list:
     (none: what the scan's own window shows, as ``pt scan`` says)."""
     import numpy as np
 
+    from pt.config import CATEGORICAL_LEVELS
     from pt.infer.incidents import Thresholds, detect
     g = t.context.genealogy
     reaper = np.asarray(t.snapshot["pid"] == 1)
     reaper[g.parent_row[g.parent_is_reaper & (g.parent_row >= 0)]] = True
+    # A build tool someone still waits for: its parent is alive (not adopted) or its terminal is.
+    build = np.asarray(t.context.command_category) == CATEGORICAL_LEVELS["command"].index("build")
+    live_build = build & (((g.parent_row >= 0) & ~g.parent_is_reaper) | g.tty_alive)
     return detect([t.snapshot, *samples], t.window, reaper=reaper, protected=t.protected_by,
-                  thresholds=Thresholds.of(t.priors))
+                  thresholds=Thresholds.of(t.priors), live_build=live_build)
 
 
 def run(args: argparse.Namespace) -> int:

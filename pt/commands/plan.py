@@ -18,7 +18,9 @@ A --pid that names no running process exits 3 and saves nothing.
 root's recommendation, or --do): every member's identity is recorded, apply
 signals the deepest first and checks each one's identity right before its
 signal, children born after the plan are never signalled, and undo covers the
-whole tree. A tree with a protected member is refused whole, naming the rule.
+whole tree. A tree with a protected member is not planned whole (the refusal
+names the member and rule); the subtrees beside it with no protected process
+and no ancestor of one are planned instead, each as its own tree decision.
 --group PGID does the same for the members of a process group (a shell's
 job), each still signalled through its own pidfd, never with killpg: that
 would reach processes that joined the group after the plan.

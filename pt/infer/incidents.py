@@ -14,7 +14,8 @@ detects four kinds of incident (docs/model.md, Lifecycle incidents):
   above 1 with high probability, and births per second are above a floor;
 - ``runaway_tree``: at least two descendants busy, under two or more of the
   root's children, their summed CPU demand above a number of cores, while
-  the root itself is calm;
+  the root itself is calm (not a live build: a build tool someone still
+  waits for, whose busy workers read and write as they go);
 - ``short_job_flood``: many children that lived less than a second;
 - ``respawn_loop``: the same command line reborn under the same parent, one
   after the other's exit.
@@ -303,10 +304,12 @@ def _respawns(lv: Lives, kids: np.ndarray) -> tuple[int, int] | None:
 
 
 def _runaways(snapshot: Snapshot, window: Window, reaper: np.ndarray, th: Thresholds,
-              lv: Lives) -> list[Incident]:
+              lv: Lives, live_build: np.ndarray | None = None) -> list[Incident]:
     """Calm roots over at least two busy descendants, under two or more of
     its children, whose summed demand is above ``runaway_cores`` over the
-    window (rows of the first read)."""
+    window (rows of the first read). A root in ``live_build`` (a build tool
+    with a live parent or terminal) whose busy descendants mostly made
+    read/write syscalls in the window is a build at work, not a runaway."""
     from pt import kernels
     n = len(snapshot)
     if n == 0:
@@ -315,14 +318,17 @@ def _runaways(snapshot: Snapshot, window: Window, reaper: np.ndarray, th: Thresh
     share = np.where(window.alive, demand / window.window_ticks, 0.0)
     parent = _snapshot_parents(snapshot, reaper)
     busy = (share >= th.busy_share) & ~snapshot["kernel_thread"]
-    sums = kernels.subtree_sums(parent, np.stack([share, busy.astype(float)], axis=1))
-    below, busy_below = sums[:, 0] - share, sums[:, 1] - busy
+    working = busy & (window.io_syscalls > 0)                   # -1: unreadable, no evidence of work
+    sums = kernels.subtree_sums(parent, np.stack([share, busy, working], axis=1).astype(float))
+    below, busy_below, working_below = sums[:, 0] - share, sums[:, 1] - busy, sums[:, 2] - working
     # Busy branches: children with a busy process in their subtree. A wrapper
     # (timeout, a shell) over one busy program has one; a tree running away, two.
     linked = (parent >= 0) & (sums[:, 1] > 0)
     branches = np.bincount(parent[linked], minlength=n)
     candidate = (share < th.calm_share) & (busy_below >= 2) & (branches >= 2) & (below >= th.runaway_cores) \
         & ~snapshot["kernel_thread"] & ~reaper
+    if live_build is not None:
+        candidate &= ~(live_build & (2 * working_below >= busy_below))
     deepest = kernels.subtree_sums(parent, candidate.astype(float)) == 1
     out = []
     life_of_row = np.full(n, -1, dtype=np.intp)
@@ -357,12 +363,14 @@ def _incident(lv: Lives, kind: str, row: int, words: str, severity: float, membe
 
 
 def detect(samples: list[Snapshot], window: Window | None = None, *, reaper: np.ndarray | None = None,
-           protected: np.ndarray | None = None, thresholds: Thresholds | None = None) -> list[Incident]:
+           protected: np.ndarray | None = None, thresholds: Thresholds | None = None,
+           live_build: np.ndarray | None = None) -> list[Incident]:
     """Every incident seen in ``samples`` (the first observed by ``window``).
 
-    ``reaper`` and ``protected`` are columns of the first read (a reaper's
-    edges are adoption, not parentage; ``protected`` names the veto on a
-    row, None for none). The remedy lands on the incident's root; a vetoed
+    ``reaper``, ``protected`` and ``live_build`` are columns of the first
+    read (a reaper's edges are adoption, not parentage; ``protected`` names
+    the veto on a row, None for none; ``live_build`` marks build tools with a
+    live parent or terminal, see :func:`_runaways`). The remedy lands on the incident's root; a vetoed
     root, or one not in the first read, is recommended keep.
     """
     th = thresholds or Thresholds()
@@ -374,7 +382,8 @@ def detect(samples: list[Snapshot], window: Window | None = None, *, reaper: np.
         if reaper is None:
             from pt.features.genealogy import reaper_rows
             reaper = reaper_rows(first)
-        found += _runaways(first, window, np.asarray(reaper, dtype=bool), th, lv)
+        found += _runaways(first, window, np.asarray(reaper, dtype=bool), th, lv,
+                           None if live_build is None else np.asarray(live_build, dtype=bool))
     out = []
     for inc in found:
         r0 = int(lv.row0[inc.row])
