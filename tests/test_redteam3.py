@@ -231,3 +231,24 @@ def test_a_plan_pt_saves_for_the_largest_tree_is_one_pt_can_load(tmp_path, monke
     except plans.PlanError:
         return                                                # refused when made, with a reason: fine
     plans.read_plan_file(path)                                # never a plan pt saved and now refuses
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "fleet lake export: the lake keeps a host name only as a keyed hash (runs.host_hash), but a fleet lake "
+    "names each host in clear in its partition path (host=<name>/); pt/telemetry/lake.py export() copies "
+    "paths as they are (today it skips host partitions altogether, so the rows are lost instead); fix: export "
+    "host partitions, renaming host=<name> to its re-keyed hash (--rekey) or to host=<n> (--drop-hashes)"))
+def test_a_shared_export_of_a_fleet_lake_keeps_the_rows_and_not_the_host_names(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+    root = tmp_path / "fleet"
+    lakes.make_fleet(root)
+    _old_labels(root, monkeypatch, "payroll-db-7")
+    dest = tmp_path / "export"
+    for mode in ("--drop-hashes", "--rekey"):
+        out = dest / mode.strip("-")
+        pt("lake", "export", str(out), mode, "--lake", str(root), cwd=tmp_path,
+           env={lakes.HOST_ENV: "payroll-db-7", "XDG_DATA_HOME": str(tmp_path / "xdg-data")})
+        files = list(out.rglob("*.parquet"))
+        assert sum(pq.read_metadata(f).num_rows for f in files if "outcomes" in f.parts) == 1
+        assert not [p for p in out.rglob("*") if "payroll-db-7" in str(p) or
+                    (p.is_file() and b"payroll-db-7" in p.read_bytes())]
