@@ -268,3 +268,34 @@ def test_a_shared_export_of_a_fleet_lake_keeps_the_rows_and_not_the_host_names(t
         assert sum(pq.read_metadata(f).num_rows for f in files if "outcomes" in f.parts) == 1
         assert not [p for p in out.rglob("*") if "payroll-db-7" in str(p) or
                     (p.is_file() and b"payroll-db-7" in p.read_bytes())]
+
+
+def test_a_cgroup_name_that_is_not_utf8_cannot_stop_the_watchers_metrics(tmp_path, monkeypatch):
+    """Was: a cgroup directory named with an undecodable byte (any user can
+    make one in a delegated subtree, e.g. under user@UID.service) reached
+    the metrics as a surrogate, and rendering them raised UnicodeEncodeError
+    (not an OSError): ``pt watch --metrics``/``--metrics-port`` died."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from pt.act.plan import Selection
+    from pt.watch.cgroup import limited_cgroups
+    from pt.watch.loop import Watcher
+    from pt.watch.metrics import render, write
+    from pt.watch.modes import ModeController
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_watch_cgroup import MB, v2_group, v2_tree
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    root = v2_tree(tmp_path)
+    v2_group(root, "user.slice/user@1003.service/" + os.fsdecode(b"ev\xff\xfeil"), limit=64 * MB, current=10 * MB)
+    (group,) = limited_cgroups(str(root))
+    status = Watcher(controller=ModeController("observe"), selection=Selection(), telemetry=False,
+                     cgroup_root=None).status()
+    status["cgroups"] = [{**group.as_dict(), "forecast": {"seconds_to_floor": 12.5}},
+                         {**group.as_dict(), "path": "/odd\ud800", "forecast": {"seconds_to_floor": 1.0}}]
+    body = render(status).encode("utf-8")
+    write(str(tmp_path / "pt.prom"), status)
+    assert (tmp_path / "pt.prom").read_bytes() == body
+    assert b'cgroup="/user.slice/user@1003.service/ev\\\\xff\\\\xfeil"} 12.5' in body
+    assert b'cgroup="/odd\\\\ud800"} 1.0' in body
