@@ -276,19 +276,21 @@ def test_a_cgroup_name_that_is_not_utf8_cannot_stop_the_watchers_metrics(tmp_pat
     the metrics as a surrogate, and rendering them raised UnicodeEncodeError
     (not an OSError): ``pt watch --metrics``/``--metrics-port`` died."""
     import os
-    import sys
-    from pathlib import Path
 
     from pt.act.plan import Selection
     from pt.watch.cgroup import limited_cgroups
     from pt.watch.loop import Watcher
     from pt.watch.metrics import render, write
     from pt.watch.modes import ModeController
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_watch_cgroup import MB, v2_group, v2_tree
+    MB = 1 << 20
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    root = v2_tree(tmp_path)
-    v2_group(root, "user.slice/user@1003.service/" + os.fsdecode(b"ev\xff\xfeil"), limit=64 * MB, current=10 * MB)
+    root = tmp_path / "cg"
+    root.mkdir()
+    (root / "cgroup.controllers").write_text("cpu io memory pids\n")
+    group_dir = root / "user.slice" / "user@1003.service" / os.fsdecode(b"ev\xff\xfeil")
+    group_dir.mkdir(parents=True)
+    for name, value in (("memory.max", 64 * MB), ("memory.current", 10 * MB), ("cgroup.procs", "")):
+        (group_dir / name).write_text(f"{value}\n")
     (group,) = limited_cgroups(str(root))
     status = Watcher(controller=ModeController("observe"), selection=Selection(), telemetry=False,
                      cgroup_root=None).status()
