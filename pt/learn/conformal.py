@@ -31,6 +31,8 @@ import numpy as np
 ALPHA = 0.1
 #: Largest exponent math.exp takes (a lake may hold any numbers; the bound is then not finite).
 _LOG_MAX = math.log(np.finfo(np.float64).max)
+#: Longest bound shown (3,000 years, pt's bound on any uptime): past it the lake's numbers are not real ones.
+MAX_BOUND_S = 1e11
 
 #: (category, age at the verdict, remaining seconds) of every process a later
 #: scan found gone, that pt did not end, with the verdict the rescan followed up.
@@ -95,7 +97,7 @@ def bound(category: str, age_s: float, pairs, alpha: float = ALPHA) -> dict:
     q = quantile(s, alpha)
     within = None if q is None or not age_s > 0 else age_s * math.exp(min(q, _LOG_MAX))
     out = {"category": category, "coverage": 1 - alpha, "n": int(len(s)), "needed": needed(alpha),
-           "within_s": float(within) if within is not None and math.isfinite(within) else None}
+           "within_s": float(within) if within is not None and within <= MAX_BOUND_S else None}
     if out["within_s"] is None:
         out["note"] = (f"not enough history: {len(s)} of {needed(alpha)} exits of {category} processes needed"
                        if q is None else "the process's age is unknown" if not age_s > 0 else
