@@ -29,6 +29,10 @@ import numpy as np
 
 #: Miscoverage of the bound pt explain shows (90 %).
 ALPHA = 0.1
+#: Largest exponent math.exp takes (a lake may hold any numbers; the bound is then not finite).
+_LOG_MAX = math.log(np.finfo(np.float64).max)
+#: Longest bound shown (3,000 years, pt's bound on any uptime): past it the lake's numbers are not real ones.
+MAX_BOUND_S = 1e11
 
 #: (category, age at the verdict, remaining seconds) of every process a later
 #: scan found gone, that pt did not end, with the verdict the rescan followed up.
@@ -67,7 +71,9 @@ def scores(age_s: np.ndarray, remaining_s: np.ndarray) -> np.ndarray:
     """log(remaining / age) per pair (nan where either is not positive)."""
     age_s, remaining_s = np.asarray(age_s, dtype=np.float64), np.asarray(remaining_s, dtype=np.float64)
     ok = (age_s > 0) & (remaining_s > 0)
-    return np.where(ok, np.log(np.where(ok, remaining_s, 1.0) / np.where(ok, age_s, 1.0)), np.nan)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):    # a lake's extremes: inf, then dropped
+        ratio = np.where(ok, remaining_s, 1.0) / np.where(ok, age_s, 1.0)
+        return np.where(ok & np.isfinite(ratio), np.log(ratio), np.nan)
 
 
 def read_pairs(lake) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -89,11 +95,13 @@ def bound(category: str, age_s: float, pairs, alpha: float = ALPHA) -> dict:
     s = scores(age[cat == category], rem[cat == category])
     s = s[np.isfinite(s)]
     q = quantile(s, alpha)
+    within = None if q is None or not age_s > 0 else age_s * math.exp(min(q, _LOG_MAX))
     out = {"category": category, "coverage": 1 - alpha, "n": int(len(s)), "needed": needed(alpha),
-           "within_s": None if q is None or not age_s > 0 else float(age_s * math.exp(q))}
+           "within_s": float(within) if within is not None and within <= MAX_BOUND_S else None}
     if out["within_s"] is None:
         out["note"] = (f"not enough history: {len(s)} of {needed(alpha)} exits of {category} processes needed"
-                       if q is None else "the process's age is unknown")
+                       if q is None else "the process's age is unknown" if not age_s > 0 else
+                       "no finite bound: the recorded lifetimes are out of any real range")
     return out
 
 

@@ -16,6 +16,13 @@ def _labels(**labels) -> str:
 
 
 def _escape(value: str) -> str:
+    """A label value as the text format wants it: backslash, newline and quote
+    escaped, and valid UTF-8 (an undecodable byte of a cgroup's name, held as
+    a surrogate, shown as ``\\xff`` as pt shows process names)."""
+    try:
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:                       # a surrogate no file name holds
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
@@ -91,7 +98,7 @@ def write(path: str, status: dict) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".pt-watch-", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(render(status))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
