@@ -40,11 +40,6 @@ def _old_labels(root, monkeypatch, host: str | None) -> list:
     return res.files
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fleet lake maintenance ignores host= partitions: pt/telemetry/lake.py prune(), compact() (table_files), "
-    "export(), clean_temporaries() (_lake_dirs) and pt/commands/lake.py check()/info() walk only "
-    "<table>/date=|month=; fix: walk <table>/host=*/ the same way (host_files for per-run files, and "
-    "month=/date= partitions under each host dir)"))
 def test_fleet_lake_prune_check_and_export_reach_every_host_partition(tmp_path, monkeypatch):
     root = tmp_path / "fleet"
     lakes.make_fleet(root)
@@ -305,12 +300,6 @@ def test_a_cgroup_name_that_is_not_utf8_cannot_stop_the_watchers_metrics(tmp_pat
     assert b'cgroup="/odd\\\\ud800"} 1.0' in body
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pt/learn/gate.py kill_gate() fails open: when the learned priors file exists but cannot be read "
-    "(damaged, over 1 MiB, a link, an unknown format), read_learned() returns None and the gate that bound "
-    "a moment ago lets every kill through again (only a warning says the learned priors are ignored); fix: "
-    "distinguish 'no file' (no gate) from 'a file pt cannot read' (withhold kills, naming the file), e.g. "
-    "read_learned returning a problem the gate turns into its reason"))
 def test_a_damaged_learned_file_does_not_lift_a_binding_kill_gate():
     from pt.config import load_policy
     from pt.learn import gate
