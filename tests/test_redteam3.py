@@ -246,11 +246,6 @@ def test_a_plan_pt_saves_for_the_largest_tree_is_one_pt_can_load(tmp_path, monke
     plans.read_plan_file(path)                                # never a plan pt saved and now refuses
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fleet lake export: the lake keeps a host name only as a keyed hash (runs.host_hash), but a fleet lake "
-    "names each host in clear in its partition path (host=<name>/); pt/telemetry/lake.py export() copies "
-    "paths as they are (today it skips host partitions altogether, so the rows are lost instead); fix: export "
-    "host partitions, renaming host=<name> to its re-keyed hash (--rekey) or to host=<n> (--drop-hashes)"))
 def test_a_shared_export_of_a_fleet_lake_keeps_the_rows_and_not_the_host_names(tmp_path, monkeypatch):
     import pyarrow.parquet as pq
     root = tmp_path / "fleet"

@@ -680,7 +680,8 @@ def export(root: Path, dest: Path, *, mode: str, key: bytes | None = None) -> di
     tokens reduced to their kind), in the hash columns and wherever a hash
     sits inside a value (argv tokens, parameters, details, and ``exe``,
     ``comm`` and flag names that were hashed because they were not safe
-    tokens). The install key is never copied;
+    tokens), and a fleet lake's ``host=<name>`` folders renamed the same
+    way. The install key is never copied;
     quarantined files are not exported."""
     import secrets as _secrets
 
@@ -715,6 +716,19 @@ def export(root: Path, dest: Path, *, mode: str, key: bytes | None = None) -> di
             return _HASHED.sub(lambda m: m.group(1) + ":", value)
         return _HASHED.sub(lambda m: f"{m.group(1)}:{red.digest(m.group(0))}", value)
 
+    hosts: dict[str, str] = {}
+
+    def unnamed(part: str) -> str:
+        """A fleet partition ``host=<name>`` under a name that does not say
+        which host it is: the name's keyed hash, or ``host=h<n>`` when hashes
+        are dropped (the lake keeps host names only as keyed hashes)."""
+        if not part.startswith("host="):
+            return part
+        name = part[len("host="):]
+        if name not in hosts:
+            hosts[name] = "host=" + (red.digest(name)[:16] if mode == "rekey" else f"h{len(hosts) + 1}")
+        return hosts[name]
+
     counts = {"files": 0, "rows": 0}
     committed = committed_runs(root)
     for table in TABLES:
@@ -747,7 +761,7 @@ def export(root: Path, dest: Path, *, mode: str, key: bytes | None = None) -> di
                 else:
                     continue
                 t = t.set_column(t.column_names.index(name), t.schema.field(name), new)
-            out_dir = dest.joinpath(*_rel(root, path.parent))
+            out_dir = dest.joinpath(*(unnamed(part) for part in _rel(root, path.parent)))
             publish(dest, out_dir, lambda f, t=t: pq.write_table(t, f, compression="zstd", write_page_checksum=True),
                     stem=path.stem.rsplit("-", 1)[0] if path.stem.startswith("part-") else path.stem)
             counts["files"] += 1
