@@ -182,13 +182,6 @@ def test_conformal_bound_is_finite_or_none_for_any_recorded_lifetimes():
     assert sane["within_s"] == pytest.approx(50.0)                         # unchanged where numbers are real
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pt/telemetry/lake.py host_name(): without $PT_HOST a host's fleet name is the FIRST LABEL of its host name, "
-    "so web1.eu.example.com and web1.us.example.com share host=web1: their rows mix, and each one's scan reads "
-    "the other's follow-up watch list (pt/telemetry/followup.py pending_file, one per host name), records "
-    "every process on it as 'lost' (another boot id) and drops it; fix: default to the full host name (dots "
-    "are allowed), and key the watch list by this machine too (/etc/machine-id, or keep entries of a boot id "
-    "this machine never had instead of calling them lost)"))
 def test_two_fleet_hosts_never_share_a_partition_or_a_watch_list(tmp_path, monkeypatch):
     import socket
 

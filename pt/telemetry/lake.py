@@ -104,8 +104,16 @@ def check_host(name: str) -> str:
 
 
 def host_name() -> str:
-    """This host's name in a fleet lake: ``$PT_HOST``, else the first label of the host name."""
-    return check_host(os.environ.get(HOST_ENV) or socket.gethostname().split(".")[0])
+    """This host's name in a fleet lake: ``$PT_HOST``, else the whole host
+    name (web1.eu and web1.us are two hosts: their first labels are not),
+    shortened past 63 characters to its first 46 and a hash of the whole."""
+    if os.environ.get(HOST_ENV):
+        return check_host(os.environ[HOST_ENV])
+    name = socket.gethostname()
+    if len(name) > 63:
+        import hashlib
+        name = f"{name[:46]}-{hashlib.sha256(name.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}"
+    return check_host(name)
 
 
 def is_fleet(root: Path) -> bool:
