@@ -68,11 +68,17 @@ class DeepScan:
 
 
 def _candidate_evidence(t: Triage, rows: np.ndarray, c: ts.Counts | None,
-                        current: ts.Counts | None = None, changed: np.ndarray | None = None) -> Evidence:
+                        current: ts.Counts | None = None, changed: np.ndarray | None = None,
+                        older_s: float = 0.0) -> Evidence:
     """The quick evidence of ``rows``, with the deep counts added to the
     window's; where the CPU regime ``changed``, the CPU counts are those of
-    the ``current`` regime alone (what the process does now)."""
+    the ``current`` regime alone (what the process does now). Ages are
+    those at the last sample, ``older_s`` after the quick scan: the verdict
+    is about the process as it is at the end of the watch (a young leaker
+    watched for 30 s is 30 s older, and has grown all that time)."""
     ev = Evidence(**{k: v[rows] for k, v in t.evidence.__dict__.items()})
+    if older_s > 0:
+        ev = replace(ev, age_s=ev.age_s + older_s)
     if c is None:
         return ev
     io_seen = np.where(c.io_syscalls >= 0, (c.io_syscalls > 0).astype(np.int8), -1)
@@ -101,7 +107,8 @@ def deep_evidence(t: Triage, rows: np.ndarray, series: Series, priors: Priors, i
                         _spread(np.where(changed, regime.tau, -1), idx, len(series.pids)))
     if idx is not None:
         c, current = c.take(idx), current.take(idx)
-    ev = _candidate_evidence(t, rows if idx is None else rows[idx], c, current, changed)
+    older = float(series.times[-1]) - t.snapshot.host.monotonic if len(series) else 0.0
+    ev = _candidate_evidence(t, rows if idx is None else rows[idx], c, current, changed, older)
     return ev, c, regime, wakes
 
 
@@ -177,10 +184,14 @@ class _Model:
 
 
 def rank_candidates(t: Triage, selection_mask: np.ndarray, tables: ModelTables, limit: int,
-                    named: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    named: np.ndarray | None = None, lake_growing: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Rows to watch, best first, and their net VOI: selected, not zombies
     (nothing to watch) and with positive net VOI over the deep scan's
-    horizon; processes the user named are always watched.
+    horizon, or growing memory the quick scan can see
+    (:func:`pt.infer.memory.suspects`; ``lake_growing``: rows clearly
+    growing across the lake's earlier scans), after those with value;
+    processes the user named are always watched.
 
     Vetoes restrict actions, never observation: a protected process the user
     named is watched like any other (its evidence and posterior move; its
@@ -202,8 +213,13 @@ def rank_candidates(t: Triage, selection_mask: np.ndarray, tables: ModelTables, 
     net = model.net_voi(infer(ev, tables), ev, np.arange(len(rows)), [horizon], deep.wait_cost_per_s, hz, wake,
                         deep.max_time_s)
     must = must_all[rows]
-    keep = (net > 0) | must
-    order = np.lexsort((-net, ~must))                     # named first, then by VOI
+    # The VOI prices CPU only; growth the quick scan can already see (RSS
+    # over age, or across the lake's earlier scans) is worth a look too.
+    growth = rss.suspects(snap["rss_bytes"][rows], snap["elapsed_s"][rows],
+                          None if lake_growing is None else lake_growing[rows])
+    suspect = growth > 0
+    keep = (net > 0) | must | suspect
+    order = np.lexsort((-growth, -net, ~(net > 0), ~must))    # named, then by VOI, then growth
     order = order[keep[order]][:limit]
     return rows[order], net[order]
 

@@ -239,3 +239,15 @@ def test_theil_sen_is_the_median_of_pairwise_slopes_for_any_samples(points):
         return
     assert fit.slope[0] == pytest.approx(brute_force_slope(x[keep], y[keep]), rel=1e-9, abs=1e-9)
     assert fit.low[0] <= fit.slope[0] <= fit.high[0]
+
+
+def test_growth_suspects_from_rss_over_age_and_from_the_lake():
+    from pt.infer.memory import SUSPECT_MB_S, suspects
+    mb = float(1 << 20)
+    rss = np.array([300 * mb, 300 * mb, 10 * mb, 300 * mb, -1, 0])
+    age = np.array([30.0, 86400.0, 1.0, 0.0, 5.0, 5.0])
+    score = suspects(rss, age)
+    assert score[0] == pytest.approx(10.0)                 # 300 MB in 30 s
+    assert score[1:].tolist() == [0.0] * 5                  # old and steady; small; no age; unreadable
+    lake = np.array([False, True, False, False, False, False])
+    assert suspects(rss, age, lake)[1] == SUSPECT_MB_S      # growing across earlier scans

@@ -47,6 +47,10 @@ Z95 = 1.959963984540054
 RISING_MB = 1.0
 #: Memory pressure (PSI ``some`` share of time) above which it no longer adds weight.
 PRESSURE_CAP = 0.9
+#: Average growth since birth (RSS over age, MB/s) that makes a process worth a deep look.
+SUSPECT_MB_S = 1.0
+#: ... once it holds at least this much (MB): every process grows from nothing at birth.
+SUSPECT_MIN_MB = 32.0
 
 
 @dataclass(frozen=True)
@@ -269,6 +273,24 @@ def rising(series, columns: np.ndarray, samples: int, page_size: int = 4096) -> 
         return np.zeros(len(columns), dtype=bool)
     then, now = rss[max(len(rss) - 1 - samples, 0)], rss[-1]
     return (then >= 0) & (now >= 0) & ((now - then) * page_size >= RISING_MB * MB)
+
+
+def suspects(rss_bytes: np.ndarray, age_s: np.ndarray, lake_growing: np.ndarray | None = None) -> np.ndarray:
+    """``(n,)`` growth a quick scan can see, a score (0: none): RSS over age
+    in MB/s (it gained that much a second on average since birth) where it
+    holds at least :data:`SUSPECT_MIN_MB` and that is at least
+    :data:`SUSPECT_MB_S`; a process ``lake_growing`` (clearly growing across
+    the lake's earlier scans) scores at least :data:`SUSPECT_MB_S`. The deep
+    scan watches such processes even when the value of information of their
+    CPU is nil: a leak needs no CPU."""
+    mb = np.maximum(np.asarray(rss_bytes, dtype=np.float64), 0.0) / MB
+    age = np.asarray(age_s, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        since_birth = np.where(age > 0, mb / np.where(age > 0, age, 1.0), 0.0)
+    rate = np.where((mb >= SUSPECT_MIN_MB) & (since_birth >= SUSPECT_MB_S), since_birth, 0.0)
+    if lake_growing is not None:
+        rate = np.where(np.asarray(lake_growing, dtype=bool), np.maximum(rate, SUSPECT_MB_S), rate)
+    return rate
 
 
 def growth_text(g: Growth, i: int) -> str:
