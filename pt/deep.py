@@ -62,6 +62,7 @@ class DeepScan:
     timed_out: np.ndarray
     elapsed_s: float
     skipped: list[dict]
+    lake_note: str | None = None      # why the lake's earlier runs were not read (None: read, or no lake)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -226,7 +227,7 @@ def rank_candidates(t: Triage, selection_mask: np.ndarray, tables: ModelTables, 
 
 def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: float | None = None,
               limit: int | None = None, priors: Priors | None = None, policy: Policy | None = None,
-              root=None, on_progress=None, memory=None, at_s: float = 0.0) -> DeepScan:
+              root=None, on_progress=None, memory=None, at_s: float = 0.0, lake=None) -> DeepScan:
     """Quick scan, then watch the best candidates; see the module docstring.
 
     ``selection`` is a :class:`pt.act.plan.Selection` (None: every process);
@@ -236,6 +237,9 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
     series show is added as seen). ``memory``: the file of
     previous recommendations (see :func:`pt.triage.triage`); the deep
     verdicts of the watched candidates are remembered over the quick ones.
+    ``lake``: the telemetry lake (None: not read) whose earlier runs give
+    each process's RSS growth across scans (:mod:`pt.telemetry.history`):
+    growth there makes a candidate, and joins the watch's growth evidence.
     """
     priors = priors or load_priors()
     policy = policy or load_policy()
@@ -247,7 +251,10 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
     t = triage(root=root, priors=priors, policy=policy, tables=tables, memory=memory, at_s=at_s)
     mask = np.ones(len(t), dtype=bool) if selection is None else selection.rows(t, t.decision.action)
     named = np.array(selection.pids) if selection is not None and selection.pids else None
-    rows, _ = rank_candidates(t, mask, tables, limit or deep.candidates, named)
+    earlier, lake_note = _earlier_growth(t, lake) if lake is not None else (None, None)
+    rows, _ = rank_candidates(t, mask, tables, limit or deep.candidates, named,
+                              None if earlier is None else earlier.growing)
+    earlier = None if earlier is None else rss.take(earlier, rows)
     skipped = _skipped(t, named, rows)
     model = _Model(t, rows, tables)
     hz, page_size = t.snapshot.host.clock_ticks, t.snapshot.host.page_size
@@ -263,7 +270,8 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
         if tick and tick % every == 0 and open_.any():
             idx = np.flatnonzero(open_)                     # settled candidates are not re-derived
             ev, _, regime_now, wakes = deep_evidence(t, rows, series, priors, idx)
-            growth_now = rss.growth(series, priors, idx, page_size)
+            growth_now = rss.growth(series, priors, idx, page_size,
+                                    None if earlier is None else rss.take(earlier, idx))
             inference = model.infer(ev, regime_now, wakes, growth_now)
             k_last = ts.per_sample(series)[0][-1, idx] if len(series) > 1 else np.zeros(len(idx))
             elapsed = time.monotonic() - started
@@ -296,7 +304,7 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
                  root=root, ctx_switches=False, extras_every=max(1, int(round(2.0 / interval_s)))) as sampler:
         series = sampler.run(n_ticks if len(rows) else 0, on_tick)
     evidence, c, regime, wakes = deep_evidence(t, rows, series, priors)
-    growth = rss.growth(series, priors, page_size=page_size)
+    growth = rss.growth(series, priors, page_size=page_size, earlier=earlier)
     inference = model.infer(evidence, regime, wakes, growth)
     decision = model.decide(inference)
     timed_out = open_ & np.isnan(settled_at)
@@ -305,7 +313,17 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
     if memory is not None and not at_s:
         remember(t, memory, rows, decision.action)
     return DeepScan(t, rows, series, c, regime, wakes, ts.annotations(series), growth, evidence, inference,
-                    decision, settled_at, last_voi, timed_out, time.monotonic() - started, skipped)
+                    decision, settled_at, last_voi, timed_out, time.monotonic() - started, skipped, lake_note)
+
+
+def _earlier_growth(t: Triage, lake) -> tuple[rss.Growth | None, str | None]:
+    """Every process's RSS growth across the lake's earlier runs of this
+    boot, and a note if the lake could not be read (then no evidence)."""
+    from pt.telemetry import history
+    h = history.read(lake, t.snapshot.host.boot_id)
+    if h.note is not None or not len(h):
+        return None, h.note
+    return history.growth_across_runs(h, t.snapshot, t.priors), None
 
 
 def time_bound(decision: Decision, timed_out: np.ndarray, available: np.ndarray) -> Decision:
