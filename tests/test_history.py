@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import jsonschema
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -14,6 +15,7 @@ from pt.act.plan import Selection
 from pt.collect import collect
 from pt.config import load_policy, load_priors
 from pt.deep import deep_scan
+from pt.schemas import incident_schema
 from pt.telemetry import history
 from pt.telemetry.redact import redactor as default_redactor
 from pt.telemetry.writer import new_run_id, scan_tables, write_scan, write_tables
@@ -92,14 +94,15 @@ def test_a_respawn_loop_across_runs_lands_on_the_supervisor(tmp_path):
     assert [(i.kind, i.pid) for i in found] == [("respawn_loop", sup.pid)], found
     inc = found[0]
     assert inc.evidence["respawns"] >= 3 and inc.action == "pause" and "reborn" in inc.words
+    jsonschema.validate(inc.as_dict(), incident_schema(), cls=jsonschema.Draft202012Validator)
 
 
 def _history(rows):
     """A History from (run, pid, ppid, start, cmd) rows; run r at time 600 r."""
     run, pid, ppid, start, cmd = (np.array(c) for c in zip(*rows))
+    codes = np.unique(cmd, return_inverse=True)[1].ravel().astype(np.int64)
     return history.History(run * 600.0, run.astype(np.int64), pid.astype(np.int64), ppid.astype(np.int64),
-                           start.astype(np.uint64), np.zeros(len(run), np.int64), cmd.astype(object),
-                           int(run.max()) + 1)
+                           start.astype(np.uint64), np.zeros(len(run), np.int64), codes, int(run.max()) + 1)
 
 
 SUPERVISOR = [(r, 50, 1, 10, "s") for r in range(6)]

@@ -36,8 +36,9 @@ NUMERIC = ("ts", "pid", "ppid", "start_ticks", "rss_bytes")
 @dataclass(frozen=True)
 class History:
     """Process rows of earlier runs of this boot, oldest run first: ``run``
-    (0.. runs-1) and ``ts`` per row, and the stored columns. ``note`` says
-    why there is none (None: read, possibly empty)."""
+    (0.. runs-1) and ``ts`` per row, the stored columns, and ``cmd`` a
+    63-bit hash of the stored (keyed) command-line hash, -1 for none.
+    ``note`` says why there is none (None: read, possibly empty)."""
 
     ts: np.ndarray
     run: np.ndarray
@@ -45,7 +46,7 @@ class History:
     ppid: np.ndarray
     start_ticks: np.ndarray
     rss_bytes: np.ndarray
-    cmd_hash: np.ndarray
+    cmd: np.ndarray
     runs: int
     note: str | None = None
 
@@ -56,7 +57,7 @@ class History:
     def empty(cls, note: str | None = None) -> History:
         z = np.zeros(0)
         return cls(z, z.astype(np.int64), z.astype(np.int64), z.astype(np.int64), z.astype(np.uint64),
-                   z.astype(np.int64), np.zeros(0, dtype=object), 0, note)
+                   z.astype(np.int64), z.astype(np.int64), 0, note)
 
 
 def _files(root: Path, runs: int) -> tuple[list[Path], list[str]]:
@@ -94,47 +95,52 @@ def read(lake: str | os.PathLike | None, boot_id: str | None, *, runs: int = RUN
 
 
 def _query(files: list[Path], wanted: list[str], boot_id: str) -> History:
+    import calendar
+    import time
+
     import duckdb
 
     from pt.telemetry.duck import resource_limits
+    # The oldest wanted run's time, from its id (YYYYMMDDTHHMMSSZ-...): older rows of compacted files are not read.
+    try:
+        since = calendar.timegm(time.strptime(wanted[0][:16], "%Y%m%dT%H%M%SZ")) - 1.0
+    except ValueError:
+        since = -np.inf
     con = duckdb.connect(":memory:")
     try:
         for setting in resource_limits():
             con.execute(setting)
         names = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+        # Numbers only (strings are slow to fetch): runs are told apart by their time (one per run).
         table = con.execute(
-            f"SELECT run_id, cmd_hash, {', '.join(f'TRY_CAST({c} AS DOUBLE) AS {c}' for c in NUMERIC)} FROM read_parquet([{names}], union_by_name = true, "
-            "hive_partitioning = false) WHERE boot_id = ? AND run_id IN (SELECT unnest(?::VARCHAR[]))",
-            [boot_id, wanted]).fetchnumpy()
+            f"SELECT CASE WHEN cmd_hash IS NULL THEN NULL ELSE hash(cmd_hash) >> 1 END AS cmd, "
+            f"{', '.join(f'TRY_CAST({c} AS DOUBLE) AS {c}' for c in NUMERIC)} FROM read_parquet([{names}], "
+            "union_by_name = true, hive_partitioning = false) WHERE boot_id = ? AND ts >= ?",
+            [boot_id, since]).fetchnumpy()
     finally:
         con.close()
     col = {c: np.ma.filled(np.ma.asarray(table[c], dtype=np.float64), np.nan) for c in NUMERIC}
-    col.update({c: np.ma.filled(np.ma.asarray(table[c], dtype=object), None) for c in ("run_id", "cmd_hash")})
-    ts = np.asarray(col["ts"], dtype=np.float64)
-    pid = np.asarray(col["pid"], dtype=np.float64)
-    ppid = np.asarray(col["ppid"], dtype=np.float64)
-    start = np.asarray(col["start_ticks"], dtype=np.float64)
-    rss = np.asarray(col["rss_bytes"], dtype=np.float64)
+    ts, pid, ppid = col["ts"], col["pid"], col["ppid"]
+    start, rss = col["start_ticks"], col["rss_bytes"]
     ok = np.isfinite(ts) & (pid > 0) & (pid < PID_MAX) & np.isfinite(ppid) & (ppid >= 0) & (ppid < PID_MAX) \
         & np.isfinite(start) & (start >= 0)
-    run_ids = np.asarray(col["run_id"], dtype=object)[ok]
-    order = {r: k for k, r in enumerate(wanted)}
-    run = np.array([order.get(r, -1) for r in run_ids], dtype=np.int64)
+    times, run = np.unique(ts[ok], return_inverse=True)
+    run = run.ravel().astype(np.int64)
+    cmd = np.ma.filled(np.ma.asarray(table["cmd"]).astype(np.int64), -1)[ok]      # -1: no command line
     rss = np.where(np.isfinite(rss[ok]) & (rss[ok] >= 0), rss[ok], -1.0)
     return History(ts[ok], run, pid[ok].astype(np.int64), ppid[ok].astype(np.int64),
-                   start[ok].astype(np.uint64), rss.astype(np.int64), np.asarray(col["cmd_hash"], dtype=object)[ok],
-                   len(wanted))
+                   start[ok].astype(np.uint64), rss.astype(np.int64), cmd, len(times))
 
 
 @dataclass(frozen=True)
 class Respawn:
-    """A respawn loop across runs: the command ``cmd_hash`` under the parent
+    """A respawn loop across runs: the command ``cmd`` under the parent
     life ``(ppid, parent_start_ticks)`` was present in every one of ``runs``
     consecutive runs, as ``lives`` different lives, one at a time."""
 
     ppid: int
     parent_start_ticks: int
-    cmd_hash: str
+    cmd: int
     lives: int
     runs: int
     span_s: float
@@ -148,7 +154,7 @@ def respawns(h: History, min_respawns: int = 3) -> list[Respawn]:
     present in every run from the first to the last (a supervisor restarts
     at once; a person re-running a command under the same shell leaves runs
     without it). Lives seen together in more than one pair in ten are
-    workers, not respawns. Vectorised but for the (few) groups found."""
+    workers, not respawns. Vectorised but for the (few) groups with enough lives."""
     if not len(h):
         return []
     key = h.run * PID_MAX + h.pid
@@ -157,18 +163,20 @@ def respawns(h: History, min_respawns: int = 3) -> list[Respawn]:
     at = np.clip(np.searchsorted(key[order], pkey), 0, len(key) - 1)
     found = key[order][at] == pkey
     pstart = np.where(found, h.start_ticks[order][at].astype(np.int64), -1)
-    has = found & (h.ppid > 1) & (h.cmd_hash != None)                        # noqa: E711 - numpy elementwise
-    if not has.any():
+    idx = np.flatnonzero(found & (h.ppid > 1) & (h.cmd >= 0))
+    if not len(idx):
         return []
-    idx = np.flatnonzero(has)
-    group = np.array([f"{h.ppid[i]}:{pstart[i]}:{h.cmd_hash[i]}" for i in idx], dtype=object)
+    # Groups (parent life, command), and their lives (pid, start), as integer codes.
+    group = _codes(h.ppid[idx], pstart[idx], h.cmd[idx])
+    life = h.start_ticks[idx].astype(np.int64) * PID_MAX + h.pid[idx]
+    pair = _codes(group, life)
+    first_of_pair = np.zeros(pair.max() + 1, dtype=np.int64)
+    first_of_pair[pair] = group
+    lives_per_group = np.bincount(first_of_pair, minlength=group.max() + 1)
     out = []
-    for g in np.unique(group):
+    for g in np.flatnonzero(lives_per_group >= min_respawns + 1):            # few: supervisors and pools
         rows = idx[group == g]
-        life = h.start_ticks[rows].astype(np.int64) * PID_MAX + h.pid[rows]
-        lives, inv = np.unique(life, return_inverse=True)
-        if len(lives) < min_respawns + 1:
-            continue
+        lives, inv = np.unique(life[group == g], return_inverse=True)
         first = np.full(len(lives), np.iinfo(np.int64).max)
         last = np.full(len(lives), -1)
         np.minimum.at(first, inv, h.run[rows])
@@ -181,9 +189,22 @@ def respawns(h: History, min_respawns: int = 3) -> list[Respawn]:
         n = int(apart.sum())
         if n >= min_respawns and (~apart).sum() * 10 <= n and every:
             i = rows[np.argmax(h.ts[rows])]
-            out.append(Respawn(int(h.ppid[i]), int(pstart[i]), str(h.cmd_hash[i]), len(lives), len(present),
+            out.append(Respawn(int(h.ppid[i]), int(pstart[i]), int(h.cmd[i]), len(lives), len(present),
                                float(h.ts[rows].max() - h.ts[rows].min()), int(h.pid[i])))
     return out
+
+
+def _codes(*keys: np.ndarray) -> np.ndarray:
+    """Dense group codes of the rows' tuples of integer ``keys`` (one lexsort)."""
+    order = np.lexsort(keys[::-1])
+    change = np.zeros(len(order), dtype=bool)
+    if len(order):
+        change[0] = True
+        for k in keys:
+            change[1:] |= k[order][1:] != k[order][:-1]
+    codes = np.empty(len(order), dtype=np.int64)
+    codes[order] = np.cumsum(change) - 1
+    return codes
 
 
 def rss_across_runs(h: History, pid: np.ndarray, start_ticks: np.ndarray, rss_bytes: np.ndarray,
@@ -192,8 +213,8 @@ def rss_across_runs(h: History, pid: np.ndarray, start_ticks: np.ndarray, rss_by
     start_ticks)`` (current rows, ``rss_bytes`` now at ``now_ts``) in every
     earlier run of ``h`` and now, ``(runs + 1, m)`` bytes (-1: not seen), for
     the ``columns`` (current rows) seen in enough runs for a sustained slope
-    (:data:`pt.infer.memory.MIN_HALF_SAMPLES` a half); run times are the
-    median time of each run's rows."""
+    (:data:`pt.infer.memory.MIN_HALF_SAMPLES` a half); a run's time is its
+    rows' latest ``ts``."""
     from pt.infer.memory import MIN_HALF_SAMPLES
     from pt.telemetry.followup import identity_key
     key_now = identity_key(pid, start_ticks)
@@ -206,9 +227,9 @@ def rss_across_runs(h: History, pid: np.ndarray, start_ticks: np.ndarray, rss_by
     row = order[at][match]
     seen = np.bincount(row, minlength=len(key_now))
     columns = np.flatnonzero(seen + 1 >= 2 * MIN_HALF_SAMPLES)
-    times = np.full(h.runs + 1, np.nan)
-    for r in np.unique(h.run[h.run >= 0]):
-        times[r] = np.median(h.ts[h.run == r])
+    times = np.full(h.runs + 1, -np.inf)
+    np.maximum.at(times, h.run[h.run >= 0], h.ts[h.run >= 0])       # one time per run (the writer's)
+    times = np.where(np.isfinite(times), times, np.nan)
     times[-1] = now_ts
     col_of = np.full(len(key_now), -1)
     col_of[columns] = np.arange(len(columns))
