@@ -139,3 +139,20 @@ def test_a_hostile_or_empty_lake_gives_no_history_and_a_clear_note(tmp_path):
     assert len(d) == 1 and d.lake_note == h.note and d.growth.earlier is None
     assert history.respawn_incidents(history.History.empty(), t.snapshot) == []
 
+
+
+def test_the_commands_go_on_over_a_corrupt_lake_and_say_why(tmp_path):
+    import json
+
+    from pt.testing import run_pt
+    lake = tmp_path / "lake"
+    t = triage(policy=load_policy(), priors=load_priors())
+    assert write_scan(t, lake=lake).written
+    next((lake / "proc_samples").rglob("*.parquet")).write_bytes(b"PAR1\x1b]0;owned\x07PAR1")
+    with python_child(HOLDS) as child:
+        deep = run_pt("deep-scan", "--pid", str(child.pid), "--max-time", "1", "--lake", str(lake), "--json",
+                      cwd=tmp_path)
+    assert json.loads(deep.stdout)["data"]["candidates"] and "earlier runs skipped:" in deep.stderr
+    inc = run_pt("incidents", "--window", "0.2", "--lake", str(lake), "--json", cwd=tmp_path)
+    assert "incidents" in json.loads(inc.stdout)["data"] and "earlier runs skipped:" in inc.stderr
+    assert "\x1b" not in deep.stderr + inc.stderr and "Traceback" not in deep.stderr + inc.stderr
