@@ -124,6 +124,8 @@ def _query(files: list[Path], wanted: list[str], boot_id: str) -> History:
     start, rss = col["start_ticks"], col["rss_bytes"]
     ok = np.isfinite(ts) & (pid > 0) & (pid < PID_MAX) & np.isfinite(ppid) & (ppid >= 0) & (ppid < PID_MAX) \
         & np.isfinite(start) & (start >= 0)
+    times = np.unique(ts[ok])
+    ok &= ts >= times[-len(wanted):][0] if len(times) else ok         # at most as many runs as wanted
     times, run = np.unique(ts[ok], return_inverse=True)
     run = run.ravel().astype(np.int64)
     cmd = np.ma.filled(np.ma.asarray(table["cmd"]).astype(np.int64), -1)[ok]      # -1: no command line
