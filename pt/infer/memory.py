@@ -229,12 +229,14 @@ def growth_terms(slope_mb_s: np.ndarray, sd_mb_s: np.ndarray, observed: np.ndarr
     a steady one's term hardly changes.
     """
     p = priors.memory_growth
-    seen = np.asarray(observed, dtype=bool).reshape(len(observed), -1)                   # (n, k)
-    s = np.where(seen, np.asarray(slope_mb_s).reshape(seen.shape), 0.0)
-    sd = np.where(seen, np.asarray(sd_mb_s).reshape(seen.shape), 1.0)
+    def cols(x, dtype=np.float64):                                      # (n,) or (n, k) -> (n, k)
+        x = np.asarray(x, dtype=dtype)
+        return x[:, None] if x.ndim == 1 else x
+    seen = cols(observed, bool)
+    s = np.where(seen, cols(slope_mb_s), 0.0)
+    sd = np.where(seen, cols(sd_mb_s), 1.0)
     tau_g, ref = p["growth_scale_mb_s"], p.get("steady_span_s", 30.0)
-    spans = None if watch_s is None else np.maximum(np.nan_to_num(np.broadcast_to(
-        np.asarray(watch_s, dtype=np.float64).reshape(len(s), -1), seen.shape)), 0.0)
+    spans = None if watch_s is None else np.maximum(np.nan_to_num(np.broadcast_to(cols(watch_s), seen.shape)), 0.0)
     # Steady is bounded RSS: its wobble (steady_sd over steady_span_s) spread over a longer span is a smaller slope.
     tau0 = p["steady_sd_mb_s"] * (1.0 if spans is None else np.minimum(1.0, ref / np.maximum(spans, 1e-9)))
     v0, vg = sd ** 2 + tau0 ** 2, sd ** 2 + tau_g ** 2
