@@ -301,7 +301,7 @@ def _mixture_weights(file: str, name: str, section: dict, levels: tuple[str, ...
 def _memory_growth(file: str, section: dict) -> dict:
     key = "timeseries.memory_growth"
     _only_keys(file, key, section, ("levels", *CLASSES, "steady_sd_mb_s", "growth_scale_mb_s", "episode_s",
-                                           "steady_span_s"))
+                                           "steady_span_s", "lasting_floor"))
     out = _mixture_weights(file, "memory_growth", section, GROWTH_LEVELS)
     for c, w in out.items():
         if min(w) <= 0:
@@ -312,6 +312,8 @@ def _memory_growth(file: str, section: dict) -> dict:
     out["episode_s"] = _number(file, f"{key}.episode_s", section.get("episode_s"), low=SECONDS[0], high=SECONDS[1])
     out["steady_span_s"] = _number(file, f"{key}.steady_span_s", section.get("steady_span_s", 30.0),
                                    low=SECONDS[0], high=SECONDS[1])
+    out["lasting_floor"] = _number(file, f"{key}.lasting_floor", section.get("lasting_floor", 0.01),
+                                   low=1e-6, high=1.0)
     return out
 
 

@@ -47,6 +47,8 @@ Z95 = 1.959963984540054
 RISING_MB = 1.0
 #: Memory pressure (PSI ``some`` share of time) above which it no longer adds weight.
 PRESSURE_CAP = 0.9
+#: Share of growth episodes of useful work that outlast any watch (default of ``lasting_floor``).
+LASTING_FLOOR = 0.01
 #: Average growth since birth (RSS over age, MB/s) that makes a process worth a deep look.
 SUSPECT_MB_S = 1.0
 #: ... once it holds at least this much (MB): every process grows from nothing at birth.
@@ -222,7 +224,8 @@ def growth_terms(slope_mb_s: np.ndarray, sd_mb_s: np.ndarray, observed: np.ndarr
     useful_bad grows in episodes that end (loading data, a linker's output,
     a cache warming) after an exponential time of mean ``episode_s``, so
     growing through a watch of w seconds has weight P(growing) e^(-w/episode_s)
-    for them; a leak does not end. ``pressure`` (n,), memory PSI ``some`` as
+    for them, at least ``lasting_floor`` (a cache filling for hours); a leak
+    does not end. ``pressure`` (n,), memory PSI ``some`` as
     a share of time (NaN: none): useful work's weight of growing is scaled by
     1 - pressure (capped at :data:`PRESSURE_CAP`). Mass taken from growing
     goes to steady, so only a process that itself grows is moved by either:
@@ -250,10 +253,13 @@ def growth_terms(slope_mb_s: np.ndarray, sd_mb_s: np.ndarray, observed: np.ndarr
     weights = np.broadcast_to(np.array([p[c] for c in CLASSES]), (len(s), len(CLASSES), 3)).copy()
     if spans is not None:
         ends = np.array([c != "useful_bad" for c in CLASSES])
-        lasting = np.exp(-np.where(seen, spans, 0.0).max(axis=1) / p["episode_s"])
-        moved = weights[:, ends, 1] * (1.0 - lasting[:, None])
-        weights[:, ends, 1] -= moved
-        weights[:, ends, 0] += moved
+        # Some growth of useful work lasts hours (a cache or buffer pool filling): the floor keeps a
+        # growth watched across the lake's runs strong evidence, not proof.
+        lasting = np.maximum(np.exp(-np.where(seen, spans, 0.0).max(axis=1) / p["episode_s"]),
+                             p.get("lasting_floor", LASTING_FLOOR))[:, None]
+        grows = weights[:, ends, 1].copy()
+        weights[:, ends, 1] = grows * lasting                  # not grows - grows * (1 - lasting): that rounds to 0
+        weights[:, ends, 0] += grows * (1.0 - lasting)
     if pressure is not None:
         share = np.clip(np.nan_to_num(np.asarray(pressure, dtype=np.float64), nan=0.0), 0.0, PRESSURE_CAP)
         useful = CLASSES.index("useful")
