@@ -300,7 +300,8 @@ def _mixture_weights(file: str, name: str, section: dict, levels: tuple[str, ...
 
 def _memory_growth(file: str, section: dict) -> dict:
     key = "timeseries.memory_growth"
-    _only_keys(file, key, section, ("levels", *CLASSES, "steady_sd_mb_s", "growth_scale_mb_s", "episode_s"))
+    _only_keys(file, key, section, ("levels", *CLASSES, "steady_sd_mb_s", "growth_scale_mb_s", "episode_s",
+                                           "steady_span_s", "lasting_floor"))
     out = _mixture_weights(file, "memory_growth", section, GROWTH_LEVELS)
     for c, w in out.items():
         if min(w) <= 0:
@@ -309,6 +310,10 @@ def _memory_growth(file: str, section: dict) -> dict:
     for name in ("steady_sd_mb_s", "growth_scale_mb_s"):
         out[name] = _number(file, f"{key}.{name}", section.get(name), low=GROWTH_RATE[0], high=GROWTH_RATE[1])
     out["episode_s"] = _number(file, f"{key}.episode_s", section.get("episode_s"), low=SECONDS[0], high=SECONDS[1])
+    out["steady_span_s"] = _number(file, f"{key}.steady_span_s", section.get("steady_span_s", 30.0),
+                                   low=SECONDS[0], high=SECONDS[1])
+    out["lasting_floor"] = _number(file, f"{key}.lasting_floor", section.get("lasting_floor", 0.01),
+                                   low=1e-6, high=1.0)
     return out
 
 

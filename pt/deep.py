@@ -63,17 +63,24 @@ class DeepScan:
     timed_out: np.ndarray
     elapsed_s: float
     skipped: list[dict]
+    lake_note: str | None = None      # why the lake's earlier runs were not read (None: read, or no lake)
 
     def __len__(self) -> int:
         return len(self.rows)
 
 
 def _candidate_evidence(t: Triage, rows: np.ndarray, c: ts.Counts | None,
-                        current: ts.Counts | None = None, changed: np.ndarray | None = None) -> Evidence:
+                        current: ts.Counts | None = None, changed: np.ndarray | None = None,
+                        older_s: float = 0.0) -> Evidence:
     """The quick evidence of ``rows``, with the deep counts added to the
     window's; where the CPU regime ``changed``, the CPU counts are those of
-    the ``current`` regime alone (what the process does now)."""
+    the ``current`` regime alone (what the process does now). Ages are
+    those at the last sample, ``older_s`` after the quick scan: the verdict
+    is about the process as it is at the end of the watch (a young leaker
+    watched for 30 s is 30 s older, and has grown all that time)."""
     ev = Evidence(**{k: v[rows] for k, v in t.evidence.__dict__.items()})
+    if older_s > 0:
+        ev = replace(ev, age_s=ev.age_s + older_s)
     if c is None:
         return ev
     io_seen = np.where(c.io_syscalls >= 0, (c.io_syscalls > 0).astype(np.int8), -1)
@@ -109,7 +116,8 @@ def deep_evidence(t: Triage, rows: np.ndarray, series: Series, priors: Priors, i
                         _spread(np.where(changed, regime.tau, -1), idx, len(series.pids)))
     if idx is not None:
         c, current = c.take(idx), current.take(idx)
-    ev = _candidate_evidence(t, rows if idx is None else rows[idx], c, current, changed)
+    older = float(series.times[-1]) - t.snapshot.host.monotonic if len(series) else 0.0
+    ev = _candidate_evidence(t, rows if idx is None else rows[idx], c, current, changed, older)
     return ev, c, regime, wakes
 
 
@@ -185,10 +193,14 @@ class _Model:
 
 
 def rank_candidates(t: Triage, selection_mask: np.ndarray, tables: ModelTables, limit: int,
-                    named: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    named: np.ndarray | None = None, lake_growing: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Rows to watch, best first, and their net VOI: selected, not zombies
     (nothing to watch) and with positive net VOI over the deep scan's
-    horizon; processes the user named are always watched.
+    horizon, or growing memory the quick scan can see
+    (:func:`pt.infer.memory.suspects`; ``lake_growing``: rows clearly
+    growing across the lake's earlier scans), after those with value;
+    processes the user named are always watched.
 
     Vetoes restrict actions, never observation: a protected process the user
     named is watched like any other (its evidence and posterior move; its
@@ -210,15 +222,20 @@ def rank_candidates(t: Triage, selection_mask: np.ndarray, tables: ModelTables, 
     net = model.net_voi(infer(ev, tables), ev, np.arange(len(rows)), [horizon], deep.wait_cost_per_s, hz, wake,
                         deep.max_time_s)
     must = must_all[rows]
-    keep = (net > 0) | must
-    order = np.lexsort((-net, ~must))                     # named first, then by VOI
+    # The VOI prices CPU only; growth the quick scan can already see (RSS
+    # over age, or across the lake's earlier scans) is worth a look too.
+    growth = rss.suspects(snap["rss_bytes"][rows], snap["elapsed_s"][rows],
+                          None if lake_growing is None else lake_growing[rows])
+    suspect = growth > 0
+    keep = (net > 0) | must | suspect
+    order = np.lexsort((-growth, -net, ~(net > 0), ~must))    # named, then by VOI, then growth
     order = order[keep[order]][:limit]
     return rows[order], net[order]
 
 
 def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: float | None = None,
               limit: int | None = None, priors: Priors | None = None, policy: Policy | None = None,
-              root=None, on_progress=None, memory=None, at_s: float = 0.0) -> DeepScan:
+              root=None, on_progress=None, memory=None, at_s: float = 0.0, lake=None) -> DeepScan:
     """Quick scan, then watch the best candidates; see the module docstring.
 
     ``selection`` is a :class:`pt.act.plan.Selection` (None: every process);
@@ -228,6 +245,9 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
     series show is added as seen). ``memory``: the file of
     previous recommendations (see :func:`pt.triage.triage`); the deep
     verdicts of the watched candidates are remembered over the quick ones.
+    ``lake``: the telemetry lake (None: not read) whose earlier runs give
+    each process's RSS growth across scans (:mod:`pt.telemetry.history`):
+    growth there makes a candidate, and joins the watch's growth evidence.
     """
     priors = priors or load_priors()
     policy = policy or load_policy()
@@ -239,7 +259,10 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
     t = triage(root=root, priors=priors, policy=policy, tables=tables, memory=memory, at_s=at_s)
     mask = np.ones(len(t), dtype=bool) if selection is None else selection.rows(t, t.decision.action)
     named = np.array(selection.pids) if selection is not None and selection.pids else None
-    rows, _ = rank_candidates(t, mask, tables, limit or deep.candidates, named)
+    earlier, lake_note = _earlier_growth(t, lake) if lake is not None else (None, None)
+    rows, _ = rank_candidates(t, mask, tables, limit or deep.candidates, named,
+                              None if earlier is None else earlier.growing)
+    earlier = None if earlier is None else rss.take(earlier, rows)
     skipped = _skipped(t, named, rows)
     model = _Model(t, rows, tables)
     hz, page_size = t.snapshot.host.clock_ticks, t.snapshot.host.page_size
@@ -255,7 +278,8 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
         if tick and tick % every == 0 and open_.any():
             idx = np.flatnonzero(open_)                     # settled candidates are not re-derived
             ev, _, regime_now, wakes = deep_evidence(t, rows, series, priors, idx)
-            growth_now = rss.growth(series, priors, idx, page_size)
+            growth_now = rss.growth(series, priors, idx, page_size,
+                                    None if earlier is None else rss.take(earlier, idx))
             inference = model.infer(ev, regime_now, wakes, growth_now)
             k_last = ts.per_sample(series)[0][-1, idx] if len(series) > 1 else np.zeros(len(idx))
             elapsed = time.monotonic() - started
@@ -288,7 +312,7 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
                  root=root, ctx_switches=False, extras_every=max(1, int(round(2.0 / interval_s)))) as sampler:
         series = sampler.run(n_ticks if len(rows) else 0, on_tick)
     evidence, c, regime, wakes = deep_evidence(t, rows, series, priors)
-    growth = rss.growth(series, priors, page_size=page_size)
+    growth = rss.growth(series, priors, page_size=page_size, earlier=earlier)
     inference = model.infer(evidence, regime, wakes, growth)
     decision = model.decide(inference)
     timed_out = open_ & np.isnan(settled_at)
@@ -297,7 +321,17 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
     if memory is not None and not at_s:
         remember(t, memory, rows, decision.action)
     return DeepScan(t, rows, series, c, regime, wakes, ts.annotations(series), growth, evidence, inference,
-                    decision, settled_at, last_voi, timed_out, time.monotonic() - started, skipped)
+                    decision, settled_at, last_voi, timed_out, time.monotonic() - started, skipped, lake_note)
+
+
+def _earlier_growth(t: Triage, lake) -> tuple[rss.Growth | None, str | None]:
+    """Every process's RSS growth across the lake's earlier runs of this
+    boot, and a note if the lake could not be read (then no evidence)."""
+    from pt.telemetry import history
+    h = history.read(lake, t.snapshot.host.boot_id)
+    if h.note is not None or not len(h):
+        return None, h.note
+    return history.growth_across_runs(h, t.snapshot, t.priors), None
 
 
 def time_bound(decision: Decision, timed_out: np.ndarray, available: np.ndarray) -> Decision:

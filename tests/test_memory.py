@@ -239,3 +239,38 @@ def test_theil_sen_is_the_median_of_pairwise_slopes_for_any_samples(points):
         return
     assert fit.slope[0] == pytest.approx(brute_force_slope(x[keep], y[keep]), rel=1e-9, abs=1e-9)
     assert fit.low[0] <= fit.slope[0] <= fit.high[0]
+
+
+def test_growth_suspects_from_rss_over_age_and_from_the_lake():
+    from pt.infer.memory import SUSPECT_MB_S, suspects
+    mb = float(1 << 20)
+    rss = np.array([300 * mb, 300 * mb, 10 * mb, 300 * mb, -1, 0])
+    age = np.array([30.0, 86400.0, 1.0, 0.0, 5.0, 5.0])
+    score = suspects(rss, age)
+    assert score[0] == pytest.approx(10.0)                 # 300 MB in 30 s
+    assert score[1:].tolist() == [0.0] * 5                  # old and steady; small; no age; unreadable
+    lake = np.array([False, True, False, False, False, False])
+    assert suspects(rss, age, lake)[1] == SUSPECT_MB_S      # growing across earlier scans
+
+
+def test_two_observations_of_one_behaviour_are_bounded_and_an_unobserved_one_changes_nothing():
+    priors = load_priors()
+    one = memory.growth_terms(np.array([10.0]), np.array([0.1]), np.array([True]), priors, watch_s=np.array([20.0]))
+    same = memory.growth_terms(np.array([[10.0, np.nan]]), np.array([[0.1, np.nan]]), np.array([[True, False]]),
+                               priors, watch_s=np.array([[20.0, 0.0]]))
+    np.testing.assert_allclose(same, one, rtol=1e-12)
+    both = memory.growth_terms(np.array([[10.0, 0.2]]), np.array([[0.1, 0.001]]), np.array([[True, True]]),
+                               priors, watch_s=np.array([[20.0, 3600.0]]))
+    w = priors.memory_growth
+    ub, u = CLASSES.index("useful_bad"), CLASSES.index("useful")
+    bound = np.log(w["useful_bad"][1] / (w["useful"][1] * w["lasting_floor"]))
+    assert one[0, ub] - one[0, u] < both[0, ub] - both[0, u] <= bound + 1e-9    # more evidence, still bounded
+
+
+def test_steady_is_bounded_so_a_sustained_slope_over_hours_is_growth():
+    priors = load_priors()
+    ub, u = CLASSES.index("useful_bad"), CLASSES.index("useful")
+    s, sd, seen = np.array([10 / 60.0]), np.array([0.001]), np.array([True])            # 10 MB/min
+    watch = memory.growth_terms(s, sd, seen, priors, watch_s=np.array([30.0]))
+    hours = memory.growth_terms(s, sd, seen, priors, watch_s=np.array([3 * 3600.0]))
+    assert watch[0, ub] - watch[0, u] < 0 < hours[0, ub] - hours[0, u]

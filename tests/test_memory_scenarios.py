@@ -99,3 +99,54 @@ def test_a_leaker_is_useful_bad_one_allocation_and_a_big_steady_process_are_not(
     stored = {r[0]: r[1:] for r in rows}
     assert stored[leaker.pid][0] == pytest.approx(memory["rss_slope_mb_min"], rel=1e-4)
     assert stored[leaker.pid][1] > 0
+
+
+#: Leaks 10 MB/s from birth (1 MB every 0.1 s, caught up if not scheduled), up to 400 MB.
+YOUNG_LEAKER = ("import time\nchunks = []\nt0 = time.monotonic()\nprint('ready', flush=True)\n"
+                "while len(chunks) < 400:\n    due = min(int((time.monotonic() - t0) * 10) + 1, 400)\n"
+                "    while len(chunks) < due: chunks.append(b'x' * (1 << 20))\n    time.sleep(0.02)\n"
+                "time.sleep(600)\n")
+#: Grows 10 MB/s for its first 3 s (loading, linking), then holds what it has: a bounded episode.
+EPISODE = YOUNG_LEAKER.replace("< 400", "< 30").replace(", 400)", ", 30)")
+YOUNG_ONCE = "import time\nblock = b'x' * (200 << 20)\nprint('ready', flush=True)\ntime.sleep(600)\n"
+
+
+def test_a_young_leaker_is_captured_a_young_allocation_or_bounded_episode_is_not():
+    """Seconds old, judged as they are (no ``--at``), over the default watch:
+    growth that lasts through it is a leak however young the process; one
+    allocation, or growth that stops, is not (docs/model.md, Memory)."""
+    kids = (YOUNG_LEAKER, EPISODE, YOUNG_ONCE, STEADY)
+    with python_child(kids[0]) as leaker, python_child(kids[1]) as episode, python_child(kids[2]) as once, \
+            python_child(kids[3]) as steady:
+        d = deep_scan(Selection(pids=(leaker.pid, episode.pid, once.pid, steady.pid)),
+                      policy=load_policy(), priors=load_priors())
+    assert len(d) == 4, d.skipped
+    pids = d.quick.snapshot["pid"][d.rows].tolist()
+    verdict = {pid: (CLASSES[int(d.inference.posterior[i].argmax())], ACTIONS[int(d.decision.action[i])],
+                     memory_row(d, i)) for i, pid in enumerate(pids)}
+    cls, action, row = verdict[leaker.pid]
+    assert row["observed"].startswith("memory +") and "MB/min" in row["observed"], row
+    assert cls == "useful_bad" and action not in ("keep", "kill"), verdict[leaker.pid]
+    for proc in (episode, once, steady):
+        cls, action, row = verdict[proc.pid]
+        assert cls != "useful_bad" and action == "keep", (proc.pid, verdict[proc.pid])
+        assert row["missing"] or row["bits_useful_bad_vs_useful"] < 1.0, row
+
+
+def test_growth_the_quick_scan_sees_makes_a_deep_scan_candidate_without_naming_it():
+    """The value of information prices CPU only: a leaker that is a clear
+    keep on its CPU is still chosen for a deep look, by its RSS over age."""
+    from pt.deep import rank_candidates
+    from pt.infer.posterior import ModelTables
+    from pt.testing import wait_for
+    from pt.triage import triage
+
+    def rss_mb(pid):
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * 4096 / (1 << 20)
+    with python_child(YOUNG_LEAKER) as leaker:
+        wait_for(lambda: rss_mb(leaker.pid) >= 60, timeout=60)
+        t = triage(policy=load_policy(), priors=load_priors())
+        mask = t.snapshot["pid"] == leaker.pid
+        rows, _ = rank_candidates(t, mask, ModelTables(t.priors), limit=50)
+    assert t.snapshot["pid"][rows].tolist() == [leaker.pid]

@@ -102,18 +102,24 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         from pt.ui.result import report_error
         return report_error("deep-scan", problem, code="usage", exit_code=USAGE, json=args.json)
+    record = telemetry_enabled(args) and not args.at
+    from pt.telemetry.lake import lake_root
+    lake = lake_root(args.lake) if record else None        # earlier runs: growth across scans
     if args.json or not sys.stderr.isatty():
         result = deep_scan(selection, max_time_s=args.max_time, interval_s=args.interval, limit=args.limit,
-                           memory=verdict_memory(), at_s=args.at)
+                           memory=verdict_memory(), at_s=args.at, lake=lake)
     else:
         from pt.ui.deep_view import progress
         with progress() as update:
             result = deep_scan(selection, max_time_s=args.max_time, interval_s=args.interval, limit=args.limit,
-                               on_progress=update, memory=verdict_memory(), at_s=args.at)
+                               on_progress=update, memory=verdict_memory(), at_s=args.at, lake=lake)
     warn_gave_up(args)
+    if result.lake_note:
+        from pt.ui.text import escape
+        print(escape(f"pt deep-scan: {result.lake_note}"), file=sys.stderr)
     recorded = None
     not_recorded = "--at scans are hypothetical and are not recorded" if args.at else "disabled"
-    if telemetry_enabled(args) and not args.at:
+    if record:
         from pt.telemetry.writer import write_deep
         recorded = write_deep(result, lake=args.lake)
     if args.json:

@@ -42,6 +42,9 @@ def add_parser(subparsers) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--window", type=seconds_between(0, 60, low_open=True), metavar="SECONDS",
                    default=DEFAULT_WINDOW_S, help=f"how long to watch (default {DEFAULT_WINDOW_S:g})")
+    p.add_argument("--lake", metavar="DIR",
+                   help="telemetry lake whose earlier runs show respawn loops across scans (default $PT_LAKE, "
+                        "else $XDG_DATA_HOME/pt/lake; PT_TELEMETRY=off: not read)")
     p.add_argument("--json", action="store_true", help="print one versioned JSON object instead of a table")
     p.set_defaults(run=run)
 
@@ -78,9 +81,11 @@ class Sampler:
         return self.samples
 
 
-def watch(window_s: float = DEFAULT_WINDOW_S, interval: float = SAMPLE_INTERVAL_S):
+def watch(window_s: float = DEFAULT_WINDOW_S, interval: float = SAMPLE_INTERVAL_S, lake=None,
+          notes: list | None = None):
     """A quick scan over ``window_s`` with the table read every ``interval``
-    during it and once after; returns ``(triage, incidents)``."""
+    during it and once after, and the earlier runs of ``lake`` (None: not
+    read); returns ``(triage, incidents)``."""
     from pt.collect import collect
     from pt.triage import triage
 
@@ -93,12 +98,14 @@ def watch(window_s: float = DEFAULT_WINDOW_S, interval: float = SAMPLE_INTERVAL_
         raise
     samples = sampler.stop()
     samples.append(collect())
-    return t, judge(t, samples)
+    return t, judge(t, samples, lake, notes)
 
 
-def judge(t, samples=()) -> list:
+def judge(t, samples=(), lake=None, notes: list | None = None) -> list:
     """The incidents of a quick scan ``t`` and any later reads of the table
-    (none: what the scan's own window shows, as ``pt scan`` says)."""
+    (none: what the scan's own window shows, as ``pt scan`` says), and the
+    respawn loops across the earlier runs of ``lake`` (None: not read; why
+    they could not be read is appended to ``notes``)."""
     import numpy as np
 
     from pt.config import CATEGORICAL_LEVELS
@@ -109,14 +116,33 @@ def judge(t, samples=()) -> list:
     # A build tool someone still waits for: its parent is alive (not adopted) or its terminal is.
     build = np.asarray(t.context.command_category) == CATEGORICAL_LEVELS["command"].index("build")
     live_build = build & (((g.parent_row >= 0) & ~g.parent_is_reaper) | g.tty_alive)
-    return detect([t.snapshot, *samples], t.window, reaper=reaper, protected=t.protected_by,
-                  thresholds=Thresholds.of(t.priors), live_build=live_build)
+    th = Thresholds.of(t.priors)
+    found = detect([t.snapshot, *samples], t.window, reaper=reaper, protected=t.protected_by, thresholds=th,
+                   live_build=live_build)
+    if lake is not None:
+        from pt.telemetry import history
+        h = history.read(lake, t.snapshot.host.boot_id)
+        if h.note and notes is not None:
+            notes.append(h.note)
+        seen = {(i.kind, i.pid) for i in found}
+        found += [i for i in history.respawn_incidents(h, t.snapshot, t.protected_by, th)
+                  if (i.kind, i.pid) not in seen]
+    return found
 
 
 def run(args: argparse.Namespace) -> int:
     from pt.exit_codes import OK
 
-    t, found = watch(args.window)
+    import os
+    import sys
+
+    from pt.telemetry.lake import lake_root
+    from pt.ui.text import escape
+    off = os.environ.get("PT_TELEMETRY", "").lower() in ("0", "off", "no", "false")
+    notes: list[str] = []
+    t, found = watch(args.window, lake=None if off else lake_root(args.lake), notes=notes)
+    for note in notes:
+        print(escape(f"pt incidents: {note}"), file=sys.stderr)
     if args.json:
         from pt.ui.incidents_view import incidents_json
         from pt.ui.result import envelope, print_json

@@ -47,6 +47,12 @@ Z95 = 1.959963984540054
 RISING_MB = 1.0
 #: Memory pressure (PSI ``some`` share of time) above which it no longer adds weight.
 PRESSURE_CAP = 0.9
+#: Share of growth episodes of useful work that outlast any watch (default of ``lasting_floor``).
+LASTING_FLOOR = 0.01
+#: Average growth since birth (RSS over age, MB/s) that makes a process worth a deep look.
+SUSPECT_MB_S = 1.0
+#: ... once it holds at least this much (MB): every process grows from nothing at birth.
+SUSPECT_MIN_MB = 32.0
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,9 @@ class Growth:
     ``sd_mb_s`` (its uncertainty: the larger of the halves', at least one
     page over the watch), ``rss_mb`` (last known RSS), ``pressure`` (mean
     memory PSI ``some`` share over the watch, NaN without PSI), and the
-    ``(n, 4)`` log ``terms``, ``observed`` where both halves had enough samples."""
+    ``(n, 4)`` log ``terms``, ``observed`` where both halves had enough
+    samples; ``earlier``, if given, is the growth across the lake's earlier
+    runs (:mod:`pt.telemetry.history`), whose observation ``terms`` include."""
 
     watch_s: np.ndarray
     slope_mb_s: np.ndarray
@@ -121,6 +129,7 @@ class Growth:
     pressure: np.ndarray
     terms: np.ndarray
     observed: np.ndarray
+    earlier: Growth | None = None      # the same across the lake's earlier runs, joined into ``terms``
 
     @property
     def growing(self) -> np.ndarray:
@@ -198,32 +207,59 @@ def growth_terms(slope_mb_s: np.ndarray, sd_mb_s: np.ndarray, observed: np.ndarr
     """``(n, 4)`` log terms of the memory-growth mixture (module docstring),
     relative to the steady behaviour; 0 where not observed.
 
+    ``slope_mb_s``, ``sd_mb_s`` and ``observed`` may be ``(n, k)``: k
+    observations of one behaviour (a deep scan's watch and the lake's
+    earlier runs): the behaviour is shared, each observation its own rate
+    (seconds and hours need not leak alike), so their densities multiply
+    inside each behaviour, and the mixture still bounds the term by the
+    ratio of the weights. ``watch_s`` is then ``(n, k)`` too (the longest
+    observed span is the episode's), or ``(n,)`` for all.
+
+    Steady is bounded RSS: its jitter ``steady_sd_mb_s`` is a slope over
+    ``steady_span_s``; over a longer span w the same wobble is a slope
+    ``steady_span_s / w`` times as steep (across hours of earlier scans, a
+    sustained 10 MB/min is no wobble).
+
     ``watch_s`` (n,), seconds the growth was watched over: every class but
     useful_bad grows in episodes that end (loading data, a linker's output,
     a cache warming) after an exponential time of mean ``episode_s``, so
     growing through a watch of w seconds has weight P(growing) e^(-w/episode_s)
-    for them; a leak does not end. ``pressure`` (n,), memory PSI ``some`` as
+    for them, at least ``lasting_floor`` (a cache filling for hours); a leak
+    does not end. ``pressure`` (n,), memory PSI ``some`` as
     a share of time (NaN: none): useful work's weight of growing is scaled by
     1 - pressure (capped at :data:`PRESSURE_CAP`). Mass taken from growing
     goes to steady, so only a process that itself grows is moved by either:
     a steady one's term hardly changes.
     """
     p = priors.memory_growth
-    s = np.where(observed, slope_mb_s, 0.0)[:, None]
-    sd = np.where(observed, sd_mb_s, 1.0)[:, None]
-    tau0, tau_g = p["steady_sd_mb_s"], p["growth_scale_mb_s"]
+    def cols(x, dtype=np.float64):                                      # (n,) or (n, k) -> (n, k)
+        x = np.asarray(x, dtype=dtype)
+        return x[:, None] if x.ndim == 1 else x
+    seen = cols(observed, bool)
+    s = np.where(seen, cols(slope_mb_s), 0.0)
+    sd = np.where(seen, cols(sd_mb_s), 1.0)
+    tau_g, ref = p["growth_scale_mb_s"], p.get("steady_span_s", 30.0)
+    spans = None if watch_s is None else np.maximum(np.nan_to_num(np.broadcast_to(cols(watch_s), seen.shape)), 0.0)
+    # Steady is bounded RSS: its wobble (steady_sd over steady_span_s) spread over a longer span is a smaller slope.
+    tau0 = p["steady_sd_mb_s"] * (1.0 if spans is None else np.minimum(1.0, ref / np.maximum(spans, 1e-9)))
     v0, vg = sd ** 2 + tau0 ** 2, sd ** 2 + tau_g ** 2
-    log_steady = -0.5 * (s ** 2 / v0 + np.log(v0))
     skew = s * tau_g / (sd * np.sqrt(vg))
     log_gauss = math.log(2.0) - 0.5 * (s ** 2 / vg + np.log(vg))
-    log_f = np.stack([log_steady, log_gauss + log_ndtr(skew), log_gauss + log_ndtr(-skew)], axis=-1)  # (n,1,3)
+    per = np.stack([-0.5 * (s ** 2 / v0 + np.log(v0)), log_gauss + log_ndtr(skew), log_gauss + log_ndtr(-skew)],
+                   axis=-1)                                                                # (n, k, 3)
+    log_f = np.where(seen[..., None], per, 0.0).sum(axis=1)[:, None, :]                  # (n, 1, 3)
+    log_steady = log_f[..., 0]
+    observed = seen.any(axis=1)
     weights = np.broadcast_to(np.array([p[c] for c in CLASSES]), (len(s), len(CLASSES), 3)).copy()
-    if watch_s is not None:
+    if spans is not None:
         ends = np.array([c != "useful_bad" for c in CLASSES])
-        lasting = np.exp(-np.maximum(np.nan_to_num(np.asarray(watch_s, dtype=np.float64)), 0.0) / p["episode_s"])
-        moved = weights[:, ends, 1] * (1.0 - lasting[:, None])
-        weights[:, ends, 1] -= moved
-        weights[:, ends, 0] += moved
+        # Some growth of useful work lasts hours (a cache or buffer pool filling): the floor keeps a
+        # growth watched across the lake's runs strong evidence, not proof.
+        lasting = np.maximum(np.exp(-np.where(seen, spans, 0.0).max(axis=1) / p["episode_s"]),
+                             p.get("lasting_floor", LASTING_FLOOR))[:, None]
+        grows = weights[:, ends, 1].copy()
+        weights[:, ends, 1] = grows * lasting                  # not grows - grows * (1 - lasting): that rounds to 0
+        weights[:, ends, 0] += grows * (1.0 - lasting)
     if pressure is not None:
         share = np.clip(np.nan_to_num(np.asarray(pressure, dtype=np.float64), nan=0.0), 0.0, PRESSURE_CAP)
         useful = CLASSES.index("useful")
@@ -236,9 +272,12 @@ def growth_terms(slope_mb_s: np.ndarray, sd_mb_s: np.ndarray, observed: np.ndarr
     return np.where(np.asarray(observed)[:, None], terms, 0.0)
 
 
-def growth(series, priors: Priors, columns: np.ndarray | None = None, page_size: int = 4096) -> Growth:
+def growth(series, priors: Priors, columns: np.ndarray | None = None, page_size: int = 4096,
+           earlier: Growth | None = None) -> Growth:
     """The memory-growth evidence of every candidate of a deep-scan
-    :class:`~pt.collect.series.Series` (or only ``columns``, in that order)."""
+    :class:`~pt.collect.series.Series` (or only ``columns``, in that order);
+    ``earlier`` (the same candidates across the lake's earlier runs) is a
+    second observation of the same behaviour (:func:`growth_terms`)."""
     rss = series["rss_pages"]
     if columns is not None:
         rss = rss[:, columns]
@@ -256,8 +295,21 @@ def growth(series, priors: Priors, columns: np.ndarray | None = None, page_size:
         watch = np.nanmax(times, axis=0, initial=-np.inf) - np.nanmin(times, axis=0, initial=np.inf) \
             if len(times) else np.zeros(rss_bytes.shape[1])
     watch = np.where(np.isfinite(watch), watch, 0.0)
-    terms = growth_terms(slope, sd, observed, priors, pressure, watch)
-    return Growth(watch, slope, sd, np.where(last >= 0, last / MB, np.nan), pressure, terms, observed)
+    if earlier is not None:
+        both = (np.stack([slope, earlier.slope_mb_s], axis=1), np.stack([sd, earlier.sd_mb_s], axis=1),
+                np.stack([observed, earlier.observed], axis=1))
+        terms = growth_terms(*both, priors, pressure, np.stack([watch, earlier.watch_s], axis=1))
+    else:
+        terms = growth_terms(slope, sd, observed, priors, pressure, watch)
+    return Growth(watch, slope, sd, np.where(last >= 0, last / MB, np.nan), pressure, terms,
+                  observed | (earlier.observed if earlier is not None else False), earlier)
+
+
+def take(g: Growth, rows: np.ndarray) -> Growth:
+    """The growth of ``rows`` only."""
+    return Growth(*(getattr(g, f)[rows] for f in ("watch_s", "slope_mb_s", "sd_mb_s", "rss_mb", "pressure",
+                                                  "terms", "observed")),
+                  None if g.earlier is None else take(g.earlier, rows))
 
 
 def rising(series, columns: np.ndarray, samples: int, page_size: int = 4096) -> np.ndarray:
@@ -271,11 +323,35 @@ def rising(series, columns: np.ndarray, samples: int, page_size: int = 4096) -> 
     return (then >= 0) & (now >= 0) & ((now - then) * page_size >= RISING_MB * MB)
 
 
+def suspects(rss_bytes: np.ndarray, age_s: np.ndarray, lake_growing: np.ndarray | None = None) -> np.ndarray:
+    """``(n,)`` growth a quick scan can see, a score (0: none): RSS over age
+    in MB/s (it gained that much a second on average since birth) where it
+    holds at least :data:`SUSPECT_MIN_MB` and that is at least
+    :data:`SUSPECT_MB_S`; a process ``lake_growing`` (clearly growing across
+    the lake's earlier scans) scores at least :data:`SUSPECT_MB_S`. The deep
+    scan watches such processes even when the value of information of their
+    CPU is nil: a leak needs no CPU."""
+    mb = np.maximum(np.asarray(rss_bytes, dtype=np.float64), 0.0) / MB
+    age = np.asarray(age_s, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        since_birth = np.where(age > 0, mb / np.where(age > 0, age, 1.0), 0.0)
+    rate = np.where((mb >= SUSPECT_MIN_MB) & (since_birth >= SUSPECT_MB_S), since_birth, 0.0)
+    if lake_growing is not None:
+        rate = np.where(np.asarray(lake_growing, dtype=bool), np.maximum(rate, SUSPECT_MB_S), rate)
+    return rate
+
+
 def growth_text(g: Growth, i: int) -> str:
     """The ledger's phrase for candidate ``i``: ``memory +600 MB/min (±3) at 412 MB``."""
-    if not g.observed[i]:
-        return "too few samples"
+    runs = ""
+    if g.earlier is not None and g.earlier.observed[i]:
+        e = g.earlier
+        runs = f"{e.slope_mb_min[i]:+.1f} MB/min (±{e.sd_mb_min[i]:.1f}) across earlier scans over " \
+               f"{e.watch_s[i] / 3600:.1f} h"
+    if not np.isfinite(g.slope_mb_s[i]):
+        return f"memory {runs}" if runs else "too few samples"
     at = f" at {g.rss_mb[i]:.0f} MB" if np.isfinite(g.rss_mb[i]) else ""
     under = f"; memory pressure {100 * g.pressure[i]:.0f}%" if np.isfinite(g.pressure[i]) and g.pressure[i] > 0 \
         else ""
-    return f"memory {g.slope_mb_min[i]:+.0f} MB/min (±{g.sd_mb_min[i]:.0f}) over {g.watch_s[i]:.0f}s{at}{under}"
+    runs = f"; {runs}" if runs else ""
+    return f"memory {g.slope_mb_min[i]:+.0f} MB/min (±{g.sd_mb_min[i]:.0f}) over {g.watch_s[i]:.0f}s{at}{under}{runs}"
