@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
         not_recorded = "--at scans are hypothetical and are not recorded"
     elif telemetry_enabled(args):
         from pt.telemetry.recorder import Recorder
-        recorder = Recorder(args.lake)          # pyarrow is imported during the CPU window
+        recorder = Recorder(args.lake)
     else:
         not_recorded = lake_problem(args.lake) or not_recorded
     started = time.perf_counter()
@@ -234,16 +234,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         from pt.triage import triage as run_triage
         triage = run_triage(window_s=args.window, at_s=args.at,
-                            on_snapshot=recorder.prepare if recorder else None, memory=verdict_memory())
+                            memory=verdict_memory())
         snapshot = triage.snapshot
     scan_s = time.perf_counter() - started
     from pt.collect.host import procfs_is_own_pidns
     if not procfs_is_own_pidns():
         print("pt scan: note: /proc is not this pid namespace's: the pids shown are its, and "
               "pt apply does not act here", file=sys.stderr)
-    # Written now, not on a thread while rows render: the writer's Python steps
-    # and Rich's rendering would take turns for the GIL, and both run slower.
-    recorded = recorder.record(triage, snapshot=snapshot, scan_s=scan_s) if recorder else None
+    if recorder:              # a forked child writes the lake while this process renders
+        recorder.start(triage, snapshot=snapshot, scan_s=scan_s)
     view = select_rows(snapshot, uids=uids, kernel_threads=args.kernel_threads, sort=sort,
                        reverse=args.reverse, triage=triage, every_field=args.json, tree=args.tree)
     if triage is not None and not args.at:
@@ -254,10 +253,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from pt.ui.result import print_scan_json
         print_scan_json(view, top=args.top, triage=triage, fields=args.fields,
-                        telemetry=recorded.as_dict() if recorded else {"written": False,
-                                                                       "reason": not_recorded})
+                        telemetry=lambda: recorder.result().as_dict() if recorder else {"written": False,
+                                                                                        "reason": not_recorded})
     else:
         from pt.ui.scan_view import print_scan
         print_scan(view, top=args.top, tree=args.tree, most=DEFAULT_TOP)
-    report_telemetry("scan", recorded)
+    report_telemetry("scan", recorder.result() if recorder else None)
     return OK
