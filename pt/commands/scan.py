@@ -93,6 +93,22 @@ def field_list(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+#: What each output imports after the scan: imported inside the CPU window instead.
+RENDER_MODULES = {
+    "json": ("pt.commands.incidents", "pt.act.trees", "pt.learn.gate", "pt.telemetry.redact",
+             "pt.ui.incidents_view"),
+    "table": ("pt.commands.incidents", "pt.act.trees", "pt.learn.gate", "pt.telemetry.redact",
+              "pt.ui.scan_view"),
+}
+
+
+def preload(modules: tuple[str, ...]) -> None:
+    """Import ``modules`` now (inside the scan's CPU window, which would only sleep)."""
+    import importlib
+    for name in modules:
+        importlib.import_module(name)
+
+
 def json_fields(args) -> tuple[str, ...] | None:
     """The fields ``--json`` computes: ``--fields``, else all of them but
     the full ledger (``evidence``) unless ``--ledger`` asks for it too (None: all)."""
@@ -248,8 +264,8 @@ def run(args: argparse.Namespace) -> int:
         triage, snapshot = None, collect()
     else:
         from pt.triage import triage as run_triage
-        triage = run_triage(window_s=args.window, at_s=args.at,
-                            memory=verdict_memory())
+        triage = run_triage(window_s=args.window, at_s=args.at, memory=verdict_memory(),
+                            on_snapshot=lambda _: preload(RENDER_MODULES["json" if args.json else "table"]))
         snapshot = triage.snapshot
     scan_s = time.perf_counter() - started
     from pt.collect.host import procfs_is_own_pidns
