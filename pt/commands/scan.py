@@ -102,10 +102,14 @@ RENDER_MODULES = {
 }
 
 
-def preload(modules: tuple[str, ...]) -> None:
-    """Import ``modules`` now (inside the scan's CPU window, which would only sleep)."""
+def in_window(snapshot, recorder, args) -> None:
+    """What a scan does inside its CPU window, where it would only sleep: fork
+    the telemetry writer (before anything else is imported, so the child does
+    not carry it), then import what the output will need."""
     import importlib
-    for name in modules:
+    if recorder:
+        recorder.begin(snapshot)
+    for name in RENDER_MODULES["json" if args.json else "table"]:
         importlib.import_module(name)
 
 
@@ -265,14 +269,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         from pt.triage import triage as run_triage
         triage = run_triage(window_s=args.window, at_s=args.at, memory=verdict_memory(),
-                            on_snapshot=lambda _: preload(RENDER_MODULES["json" if args.json else "table"]))
+                            on_snapshot=lambda snapshot: in_window(snapshot, recorder, args))
         snapshot = triage.snapshot
     scan_s = time.perf_counter() - started
     from pt.collect.host import procfs_is_own_pidns
     if not procfs_is_own_pidns():
         print("pt scan: note: /proc is not this pid namespace's: the pids shown are its, and "
               "pt apply does not act here", file=sys.stderr)
-    if recorder:              # a forked child writes the lake while this process renders
+    if recorder:              # the forked child writes the lake while this process renders
         recorder.start(triage, snapshot=snapshot, scan_s=scan_s)
     view = select_rows(snapshot, uids=uids, kernel_threads=args.kernel_threads, sort=sort,
                        reverse=args.reverse, triage=triage, every_field=args.json, tree=args.tree,
