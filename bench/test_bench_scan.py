@@ -137,3 +137,27 @@ def test_help_baseline(benchmark):
     benchmark.group = "help"
     benchmark.extra_info["role"] = "python -c pass"
     benchmark.pedantic(_run, args=([sys.executable, "-c", "pass"],), rounds=7, warmup_rounds=1)
+
+
+def _peak_rss_mb(argv, extra_env=None) -> float:
+    """Peak resident memory of a command: the largest of the process and the
+    children it waited for (pt scan's telemetry writer is one), in MB."""
+    env = {**isolated_env(Path(LAKE_HOME.name)), "COLUMNS": "160", **(extra_env or {})}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, cwd=tempfile.gettempdir(), env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert status == 0, argv
+    return usage.ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("view", ["table", "json"])
+def test_peak_rss(machine_with_2000_processes, record_figure, view):
+    """Peak RSS of pt scan by itself (--no-telemetry), with its telemetry
+    child, and of the psutil window script, each the median of 3 runs."""
+    import statistics
+    options = VIEWS[view][0]
+    pt_argv = [sys.executable, "-m", "pt", "scan", *options]
+    for what, argv in ((f"peak RSS pt scan {' '.join(options)} --no-telemetry", pt_argv + ["--no-telemetry"]),
+                       (f"peak RSS pt scan {' '.join(options)} (its telemetry child's)", pt_argv),
+                       ("peak RSS psutil window script", [sys.executable, "-c", PSUTIL_WINDOW])):
+        record_figure(what, statistics.median(_peak_rss_mb(argv) for _ in range(3)), "MB")
