@@ -139,15 +139,28 @@ def test_help_baseline(benchmark):
     benchmark.pedantic(_run, args=([sys.executable, "-c", "pass"],), rounds=7, warmup_rounds=1)
 
 
-def _peak_rss_mb(argv, extra_env=None) -> float:
-    """Peak resident memory of a command: the largest of the process and the
-    children it waited for (pt scan's telemetry writer is one), in MB."""
-    env = {**isolated_env(Path(LAKE_HOME.name)), "COLUMNS": "160", **(extra_env or {})}
+#: Runs its arguments as a child (stdout to /dev/null) and prints the child's
+#: peak RSS in KiB: the largest of the child and the children it waited for
+#: (pt scan's telemetry writer is one). A small go-between, because
+#: ``ru_maxrss`` keeps what a process held before ``exec``: a child forked
+#: from pytest itself would start at pytest's size.
+_PEAK_RSS = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss if status == 0 else -1)
+"""
+
+
+def _peak_rss_mb(argv) -> float:
+    env = {**isolated_env(Path(LAKE_HOME.name)), "COLUMNS": "160"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, cwd=tempfile.gettempdir(), env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert status == 0, argv
-    return usage.ru_maxrss / 1024
+    out = subprocess.run([sys.executable, "-S", "-c", _PEAK_RSS, *argv], capture_output=True, text=True,
+                         check=True, cwd=tempfile.gettempdir(), env=env).stdout
+    assert int(out) > 0, argv
+    return int(out) / 1024
 
 
 @pytest.mark.parametrize("view", ["table", "json"])
