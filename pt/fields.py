@@ -336,7 +336,7 @@ VERDICT_FIELDS: tuple[Field, ...] = (
     Field("bayes_factors", "struct", "bits", "log2 Bayes factors, abandoned vs useful, total and per feature",
           _per_row(_bayes_factors)),
     Field("evidence", "list<struct>", "", "the ledger: every feature's observed value and per-class "
-          "log-likelihood", _per_row(lambda t, rows: ledger.ledgers(t.inference, t.evidence, rows))),
+          "log-likelihood (pt scan --json: with --ledger only)", _per_row(lambda t, rows: ledger.ledgers(t.inference, t.evidence, rows))),
     Field("lfdr", "float64", "probability", "local false discovery rate of a kill, P(useful | x)",
           lambda t: t.decision.lfdr),
     Field("log_odds", "float64", "nats", "log posterior odds abandoned : useful", lambda t: t.decision.log_odds),
