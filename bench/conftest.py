@@ -18,6 +18,8 @@ import pytest
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 REFERENCES: list[tuple[str, str, float]] = []
+#: Other figures measured by a benchmark, printed as they are: (what, value, unit).
+FIGURES: list[tuple[str, float, str]] = []
 
 
 @pytest.fixture
@@ -29,6 +31,14 @@ def record(benchmark):
         benchmark.extra_info["role"] = impl
         benchmark.pedantic(fn, rounds=rounds, iterations=iterations, warmup_rounds=1)
     return run
+
+
+@pytest.fixture(scope="session")
+def record_figure():
+    """Record a figure that is not a time (a peak RSS in MB, say), printed in the summary."""
+    def record(what: str, value: float, unit: str) -> None:
+        FIGURES.append((what, value, unit))
+    return record
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +76,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.section("pt ratios (median of baseline / median of pt; >1 means pt is faster)")
         for line in lines:
             terminalreporter.write_line(line)
+    if FIGURES:
+        terminalreporter.section("other pt figures")
+        for what, value, unit in FIGURES:
+            terminalreporter.write_line(f"{what:<60} {value:10.1f} {unit}")

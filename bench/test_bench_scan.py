@@ -137,3 +137,40 @@ def test_help_baseline(benchmark):
     benchmark.group = "help"
     benchmark.extra_info["role"] = "python -c pass"
     benchmark.pedantic(_run, args=([sys.executable, "-c", "pass"],), rounds=7, warmup_rounds=1)
+
+
+#: Runs its arguments as a child (stdout to /dev/null) and prints the child's
+#: peak RSS in KiB: the largest of the child and the children it waited for
+#: (pt scan's telemetry writer is one). A small go-between, because
+#: ``ru_maxrss`` keeps what a process held before ``exec``: a child forked
+#: from pytest itself would start at pytest's size.
+_PEAK_RSS = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss if status == 0 else -1)
+"""
+
+
+def _peak_rss_mb(argv) -> float:
+    env = {**isolated_env(Path(LAKE_HOME.name)), "COLUMNS": "160"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    out = subprocess.run([sys.executable, "-S", "-c", _PEAK_RSS, *argv], capture_output=True, text=True,
+                         check=True, cwd=tempfile.gettempdir(), env=env).stdout
+    assert int(out) > 0, argv
+    return int(out) / 1024
+
+
+@pytest.mark.parametrize("view", ["table", "json"])
+def test_peak_rss(machine_with_2000_processes, record_figure, view):
+    """Peak RSS of pt scan by itself (--no-telemetry), with its telemetry
+    child, and of the psutil window script, each the median of 3 runs."""
+    import statistics
+    options = VIEWS[view][0]
+    pt_argv = [sys.executable, "-m", "pt", "scan", *options]
+    for what, argv in ((f"peak RSS pt scan {' '.join(options)} --no-telemetry", pt_argv + ["--no-telemetry"]),
+                       (f"peak RSS pt scan {' '.join(options)} (its telemetry child's)", pt_argv),
+                       ("peak RSS psutil window script", [sys.executable, "-c", PSUTIL_WINDOW])):
+        record_figure(what, statistics.median(_peak_rss_mb(argv) for _ in range(3)), "MB")

@@ -19,6 +19,7 @@ from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES
 from pt.formatting import format_bytes, format_duration, format_share
 from pt import kernels
 from pt.infer import ledger
+from pt.infer.posterior import ABANDONED, LN2, USEFUL
 from pt.infer.posterior import FEATURES as FEATURE_NAMES
 
 # --- derived columns ------------------------------------------------------------
@@ -173,38 +174,43 @@ def _objects(values) -> np.ndarray:
 
 
 class _PerRow:
-    """A verdict column built row by row (the nested, JSON-only fields), so it
-    can be built for just the rows wanted (``pt explain``: one)."""
+    """A verdict column of nested, JSON-only values, built from whole columns
+    for just the rows wanted (``pt explain``: one): ``fn(t, rows)`` returns
+    one value per row of ``rows``."""
 
     def __init__(self, fn: Callable):
         self.fn = fn
 
     def __call__(self, t, rows=None) -> np.ndarray:
-        return _objects([self.fn(t, i) for i in (range(len(t)) if rows is None else rows)])
+        return _objects(self.fn(t, np.arange(len(t)) if rows is None else np.asarray(rows, dtype=np.intp)))
 
 
 _per_row = _PerRow
 
 
-def _posterior(t, i) -> dict:
-    return {c: round(float(p), 6) for c, p in zip(CLASSES, t.inference.posterior[i])}
+def _posterior(t, rows) -> list[dict]:
+    return [dict(zip(CLASSES, p)) for p in np.round(t.inference.posterior[rows], 6).tolist()]
 
 
-def _expected_loss(t, i) -> dict:
-    return {a: (None if not np.isfinite(v) else round(float(v), 4))
-            for a, v in zip(ACTIONS, t.decision.expected_loss[i])}
+def _expected_loss(t, rows) -> list[dict]:
+    loss = t.decision.expected_loss[rows]
+    return [dict(zip(ACTIONS, v)) for v in np.where(np.isfinite(loss), np.round(loss, 4), None).tolist()]
 
 
-def _bounds(t, i) -> dict:
-    return {c: [round(float(lo), 6), round(float(hi), 6)] for c, lo, hi in
-            zip(CLASSES, t.decision.posterior_lower[i], t.decision.posterior_upper[i])}
+def _bounds(t, rows) -> list[dict]:
+    lower = np.round(t.decision.posterior_lower[rows], 6).tolist()
+    upper = np.round(t.decision.posterior_upper[rows], 6).tolist()
+    return [{c: [lo, hi] for c, lo, hi in zip(CLASSES, los, his)} for los, his in zip(lower, upper)]
 
 
-def _bayes_factors(t, i) -> dict:
-    bits = t.inference.row_bits(i)
-    return {"abandoned_vs_useful_bits": round(float(bits.sum()), 4),
-            "by_feature_bits": {f: round(float(b), 4) for f, b, seen in
-                                zip(FEATURE_NAMES, bits, t.inference.observed[i]) if seen}}
+def _bayes_factors(t, rows) -> list[dict]:
+    terms = t.inference.terms[rows]
+    bits = (terms[:, :, ABANDONED] - terms[:, :, USEFUL]) / LN2
+    totals = np.round(bits.sum(axis=1), 4).tolist()
+    seen = t.inference.observed[rows].tolist()
+    return [{"abandoned_vs_useful_bits": total,
+             "by_feature_bits": {f: b for f, b, s in zip(FEATURE_NAMES, row, row_seen) if s}}
+            for total, row, row_seen in zip(totals, np.round(bits, 4).tolist(), seen)]
 
 
 def _reap_via(t) -> np.ndarray:
@@ -320,7 +326,7 @@ VERDICT_FIELDS: tuple[Field, ...] = (
           lambda t: t.decision.expected_loss[:, 0] - np.take_along_axis(
               t.decision.expected_loss, t.decision.action[:, None], axis=1)[:, 0], descending=True),
     Field("why", "string", "", "the strongest reasons, with their weight in bits",
-          _per_row(lambda t, i: ledger.why(t.inference, t.evidence, i))),
+          _per_row(lambda t, rows: ledger.whys(t.inference, t.evidence, rows))),
     Field("posterior", "struct<float64>", "probability", "P(class | evidence) for the four classes",
           _per_row(_posterior)),
     Field("posterior_bounds", "struct<list<float64>>", "probability",
@@ -330,7 +336,7 @@ VERDICT_FIELDS: tuple[Field, ...] = (
     Field("bayes_factors", "struct", "bits", "log2 Bayes factors, abandoned vs useful, total and per feature",
           _per_row(_bayes_factors)),
     Field("evidence", "list<struct>", "", "the ledger: every feature's observed value and per-class "
-          "log-likelihood", _per_row(lambda t, i: ledger.ledger_rows(t.inference, t.evidence, i))),
+          "log-likelihood (pt scan --json: with --ledger only)", _per_row(lambda t, rows: ledger.ledgers(t.inference, t.evidence, rows))),
     Field("lfdr", "float64", "probability", "local false discovery rate of a kill, P(useful | x)",
           lambda t: t.decision.lfdr),
     Field("log_odds", "float64", "nats", "log posterior odds abandoned : useful", lambda t: t.decision.log_odds),

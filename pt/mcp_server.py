@@ -179,7 +179,8 @@ async def scan(user: Users = None, match: Match = None, classes: Classes = None,
     factors and why, most worth a look first; the full evidence ledger with
     ledger=true (or one process's with explain)."""
     filtered = bool(match is not None or classes)
-    result = run_pt(["scan", "--json", *_options(user=user, sort=sort, top=0 if filtered else top)])
+    result = run_pt(["scan", "--json", *(["--ledger"] if ledger else []),
+                     *_options(user=user, sort=sort, top=0 if filtered else top)])
     return _select(result, match, classes, top, ledger)
 
 

@@ -232,7 +232,7 @@ def scan_rows(t, selected: np.ndarray, top: int) -> tuple[np.ndarray, list[dict]
     (command lines masked by the one secret masker)."""
     from pt.fields import FIELDS, process_columns, verdict_columns
     from pt.ui.result import masked_columns, rows
-    from pt.ui.scan_view import attention_order
+    from pt.ui.scan_rows import attention_order
 
     candidates = np.flatnonzero(selected)
     order = candidates[attention_order(t, candidates)][:top or None]

@@ -77,23 +77,25 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
 
     ``at_s`` evaluates the evidence as if that many more seconds had passed
     with no change (``pt scan --at``). ``on_snapshot(snapshot)``, if given, is
-    called as soon as the process table is read, before the CPU window: work
-    it starts on a thread (telemetry's redaction) overlaps the window.
+    called as soon as the process table is read, inside the CPU window: what
+    it does there (imports the output will need, work started on a thread)
+    costs no wall time while the window has time to spare.
     ``memory``: the file of previous recommendations and counters
     (:mod:`pt.decide.stability`); the decision holds them within the
     policy's stability margin, earlier scans' counts extend the window
     (``stability.history_s``), and this scan's are written back. A
     hypothetical scan (``at_s``) neither reads nor writes it.
     """
-    priors = priors or load_priors()
-    policy = policy or load_policy()
-    tables = tables or ModelTables(priors)
     path = procfs_root(root)
     snapshot = collect(path)
     opened = start_window(snapshot, path)
+    # Everything up to opened.finish() runs inside the window: no extra wall time.
     if on_snapshot is not None:
         on_snapshot(snapshot)
-    observed = observe(snapshot, path)              # inside the window: no extra wall time
+    priors = priors or load_priors()
+    policy = policy or load_policy()
+    tables = tables or ModelTables(priors)
+    observed = observe(snapshot, path)
     window = opened.finish(policy.window_s if window_s is None else window_s)
     previous, note, activity = None, None, None
     if memory is not None and not at_s:

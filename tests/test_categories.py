@@ -448,3 +448,9 @@ def test_classify_cwd_never_raises(paths):
     cwd[:] = paths
     codes = classify_cwd(cwd, np.full(len(paths), -1), homes={})
     assert ((codes >= 0) & (codes < len(CWD_CATEGORIES))).all()
+
+
+def test_the_shipped_rules_pass_every_check_a_user_file_gets():
+    """A scan reads the shipped rules without compiling each regex alone (it
+    compiles them joined per target): the full checks must hold for them."""
+    assert read_shipped(checked=True) == read_shipped()

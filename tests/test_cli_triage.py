@@ -32,7 +32,7 @@ VERDICT_KEYS = {"class", "posterior", "action", "expected_loss", "evidence", "ba
 
 def test_scan_json_carries_verdicts(tmp_path):
     with sleepers(1) as (p,), zombie() as z:
-        result = json.loads(pt("scan", "--json", cwd=tmp_path, env=developer_env(tmp_path)).stdout)
+        result = json.loads(pt("scan", "--json", "--ledger", cwd=tmp_path, env=developer_env(tmp_path)).stdout)
     rows = {r["pid"]: r for r in result["data"]["processes"]}
     for pid in (p.pid, z.pid):
         row = rows[pid]

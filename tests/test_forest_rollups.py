@@ -13,7 +13,8 @@ from pt.fields import verdict_columns
 from pt.kernels import breadth_first, subtree_sums
 from pt.testing import kill_if_same, run_pt, start_ticks, wait_for
 from pt.triage import triage
-from pt.ui.scan_view import _forest, select_rows
+from pt.ui.scan_rows import select_rows
+from pt.ui.scan_view import _forest
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs")
 

@@ -55,6 +55,10 @@ def test_scan_explain_and_deep_scan_results_match(schemas, tmp_path):
     try:
         full = checked(schemas, "scan", "--json", cwd=tmp_path)
         assert any(p["pid"] == pid for p in full["data"]["processes"])
+        assert not any("evidence" in p for p in full["data"]["processes"])        # the ledger on demand
+        ledger = checked(schemas, "scan", "--json", "--ledger", "--top", "2", cwd=tmp_path)
+        assert all(p["evidence"] and [k for k in p if k != "evidence"] == list(full["data"]["processes"][0])
+                   for p in ledger["data"]["processes"])
         checked(schemas, "scan", "--json", "--raw", "--top", "3", cwd=tmp_path)
         compact = checked(schemas, "scan", "--json", "--top", "2", "--fields", "pid,action,why", cwd=tmp_path)
         assert [list(p) for p in compact["data"]["processes"]] == [["pid", "action", "why"]] * 2
@@ -150,6 +154,8 @@ def test_usage_error_without_json_stays_text(tmp_path):
     assert proc.returncode == 2 and proc.stdout == ""
     assert "usage: pt scan" in proc.stderr and "--top: wants a whole number" in proc.stderr
     proc = run_pt("scan", "--fields", "pid", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and proc.stdout == "" and "add --json" in proc.stderr
+    proc = run_pt("scan", "--ledger", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and proc.stdout == "" and "add --json" in proc.stderr
 
 

@@ -31,7 +31,7 @@ def test_deep_scan_watches_a_named_protected_process(tmp_path):
 def test_explain_and_scan_json_show_a_protected_process_evidence(tmp_path):
     with sleepers(1, argv0="sshd") as (proc,):
         explained = json.loads(run_pt("explain", str(proc.pid), "--json", cwd=tmp_path).stdout)["data"]
-        scanned = json.loads(run_pt("scan", "--json", "--no-telemetry", cwd=tmp_path).stdout)["data"]
+        scanned = json.loads(run_pt("scan", "--json", "--ledger", "--no-telemetry", cwd=tmp_path).stdout)["data"]
     p = explained["process"]
     assert p["protected_by"] and p["action"] == "keep"
     assert set(p["posterior"]) == set(CLASSES) and p["evidence"]

@@ -15,7 +15,8 @@ from pt.ui.text import SafeConsole
 def test_the_summary_counts_each_veto_and_names_its_policy_key():
     from pt.config import ACTIONS
     from pt.triage import triage
-    from pt.ui.scan_view import VETO_KEYS, print_scan, select_rows, veto_rule
+    from pt.ui.scan_rows import VETO_KEYS, select_rows, veto_rule
+    from pt.ui.scan_view import print_scan
 
     with zombie():
         t = triage(window_s=0.05)

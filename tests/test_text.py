@@ -102,7 +102,8 @@ def assert_shown_safely(out: str, raw: str = HOSTILE) -> None:
 def test_scan_table_and_tree_with_a_hostile_hostname():
     from pt.collect import collect
     from pt.collect.snapshot import Snapshot
-    from pt.ui.scan_view import print_scan, select_rows
+    from pt.ui.scan_rows import select_rows
+    from pt.ui.scan_view import print_scan
 
     snap = collect()
     evil = Snapshot(dataclasses.replace(snap.host, hostname=HOSTILE), snap.columns, snap.errors)

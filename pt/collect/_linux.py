@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -69,10 +70,27 @@ class WindowStart:
         time.sleep(max(window_s - (time.monotonic() - opened), 0.0))
         closed = time.monotonic()
         closed_boot = time.clock_gettime(time.CLOCK_BOOTTIME)
-        ticks_after, _, alive = read_stat_ticks(self.path, snapshot["pid"], snapshot["start_ticks"])
-        io_after = read_io(self.path, snapshot["pid"])
-        queued_closed = time.monotonic()
-        _, queued_after = read_schedstat(self.path, snapshot["pid"])
+        # The readers release the GIL: io and schedstat are re-read on a
+        # thread while stat is re-read here, on two CPUs where there are two.
+        rest: dict = {}
+
+        def read_rest():
+            try:
+                rest["io"] = read_io(self.path, snapshot["pid"])
+                rest["queued_closed"] = time.monotonic()
+                rest["queued"] = read_schedstat(self.path, snapshot["pid"])[1]
+            except BaseException as exc:   # noqa: BLE001 - raised again below, in the caller's thread
+                rest["error"] = exc
+
+        thread = threading.Thread(target=read_rest)
+        thread.start()
+        try:
+            ticks_after, _, alive = read_stat_ticks(self.path, snapshot["pid"], snapshot["start_ticks"])
+        finally:
+            thread.join()
+        if "error" in rest:
+            raise rest["error"]
+        io_after, queued_closed, queued_after = rest["io"], rest["queued_closed"], rest["queued"]
         duration = closed - opened
         ticks_before = snapshot["utime"] + snapshot["stime"]
         ticks = np.where(alive, ticks_after - np.minimum(ticks_before, ticks_after), 0).astype(np.int64)

@@ -475,15 +475,16 @@ def read_stat_ticks(root, const int[::1] pids, const unsigned long long[::1] sta
     cdef StatFields f
     cdef char path[48]
     cdef _ProcRoot proc = _ProcRoot(root)
-    for i in range(n):
-        snprintf(path, sizeof(path), b"%d/stat", pids[i])
-        if read_whole(proc.fd, path, &proc.buf) != READ_OK:
-            continue
-        if not parse_stat(proc.buf.data, proc.buf.len, &f) or <unsigned long long>f.starttime != start_ticks[i]:
-            continue
-        ticks[i] = <unsigned long long>(f.utime + f.stime)
-        state[i] = <unsigned char>f.state
-        alive[i] = 1
+    with nogil:                         # so the window's other re-reads can run on another CPU
+        for i in range(n):
+            snprintf(path, sizeof(path), b"%d/stat", pids[i])
+            if read_whole(proc.fd, path, &proc.buf) != READ_OK:
+                continue
+            if not parse_stat(proc.buf.data, proc.buf.len, &f) or <unsigned long long>f.starttime != start_ticks[i]:
+                continue
+            ticks[i] = <unsigned long long>(f.utime + f.stime)
+            state[i] = <unsigned char>f.state
+            alive[i] = 1
     return ticks_a, state_a, alive_a
 
 
@@ -502,21 +503,23 @@ def read_io(root, const int[::1] pids):
     cdef const char *end
     cdef const char *colon
     cdef long long value
+    cdef Py_ssize_t n_fields = len(IO_FIELDS)
     cdef _ProcRoot proc = _ProcRoot(root)
-    for i in range(n):
-        snprintf(path, sizeof(path), b"%d/io", pids[i])
-        if read_whole(proc.fd, path, &proc.buf) != READ_OK:
-            continue
-        p = proc.buf.data
-        end = p + proc.buf.len
-        for k in range(len(IO_FIELDS)):      # fixed order since Linux 2.6.20
-            colon = <const char *>memchr(p, c':', end - p)
-            if colon == NULL:
-                break
-            p = colon + 1
-            if not parse_int(&p, end, &value) or value < 0:
-                break
-            out[k, i] = value
+    with nogil:
+        for i in range(n):
+            snprintf(path, sizeof(path), b"%d/io", pids[i])
+            if read_whole(proc.fd, path, &proc.buf) != READ_OK:
+                continue
+            p = proc.buf.data
+            end = p + proc.buf.len
+            for k in range(n_fields):            # fixed order since Linux 2.6.20
+                colon = <const char *>memchr(p, c':', end - p)
+                if colon == NULL:
+                    break
+                p = colon + 1
+                if not parse_int(&p, end, &value) or value < 0:
+                    break
+                out[k, i] = value
     return {name: out_a[k] for k, name in enumerate(IO_FIELDS)}
 
 
@@ -534,16 +537,17 @@ def read_schedstat(root, const int[::1] pids):
     cdef const char *end
     cdef long long on_cpu, queued
     cdef _ProcRoot proc = _ProcRoot(root)
-    for i in range(n):
-        snprintf(path, sizeof(path), b"%d/schedstat", pids[i])
-        if read_whole(proc.fd, path, &proc.buf) != READ_OK:
-            continue
-        p = proc.buf.data
-        end = p + proc.buf.len
-        if not parse_int(&p, end, &on_cpu) or not parse_int(&p, end, &queued) or on_cpu < 0 or queued < 0:
-            continue
-        run[i] = on_cpu
-        wait[i] = queued
+    with nogil:
+        for i in range(n):
+            snprintf(path, sizeof(path), b"%d/schedstat", pids[i])
+            if read_whole(proc.fd, path, &proc.buf) != READ_OK:
+                continue
+            p = proc.buf.data
+            end = p + proc.buf.len
+            if not parse_int(&p, end, &on_cpu) or not parse_int(&p, end, &queued) or on_cpu < 0 or queued < 0:
+                continue
+            run[i] = on_cpu
+            wait[i] = queued
     return run_a, wait_a
 
 

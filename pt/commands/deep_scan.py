@@ -70,7 +70,7 @@ def selection_from(args):
     """A :class:`~pt.act.plan.Selection` from the shared filter flags, or an
     error message (for exit code 2)."""
     from pt.act.plan import Selection
-    from pt.ui.scan_view import resolve_users
+    from pt.ui.scan_rows import resolve_users
     try:
         uids = tuple(sorted(resolve_users(args.user))) if args.user else None
     except ValueError as exc:

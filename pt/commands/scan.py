@@ -63,6 +63,7 @@ examples:
   pt scan --raw                    just the process table, no verdicts (fastest)
   pt scan --json                   one JSON object for scripts and agents
   pt scan --json --top 5 --fields pid,action,why    a compact answer for an agent
+  pt scan --json --ledger          the same with every process's full evidence ledger
   pt scan --no-telemetry           do not record this scan in the lake
 
 Every scan is recorded, redacted, in the telemetry lake ($XDG_DATA_HOME/pt/lake,
@@ -90,6 +91,37 @@ def field_list(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(
             f"unknown field {unknown[0]!r}; `pt schema scan` lists them" if unknown else "wants field names")
     return tuple(dict.fromkeys(names))
+
+
+#: What each output imports after the scan: imported inside the CPU window instead.
+RENDER_MODULES = {
+    "json": ("pt.commands.incidents", "pt.act.trees", "pt.learn.gate", "pt.telemetry.redact",
+             "pt.ui.incidents_view"),
+    "table": ("pt.commands.incidents", "pt.act.trees", "pt.learn.gate", "pt.telemetry.redact",
+              "pt.ui.scan_view"),
+}
+
+
+def in_window(snapshot, recorder, args) -> None:
+    """What a scan does inside its CPU window, where it would only sleep: fork
+    the telemetry writer (before anything else is imported, so the child does
+    not carry it), then import what the output will need."""
+    import importlib
+    if recorder:
+        recorder.begin(snapshot)
+    for name in RENDER_MODULES["json" if args.json else "table"]:
+        importlib.import_module(name)
+
+
+def json_fields(args) -> tuple[str, ...] | None:
+    """The fields ``--json`` computes: ``--fields``, else all of them but
+    the full ledger (``evidence``) unless ``--ledger`` asks for it too (None: all)."""
+    if args.fields:
+        return args.fields + (("evidence",) if args.ledger and "evidence" not in args.fields else ())
+    if args.ledger:
+        return None
+    from pt.fields import FIELDS_BY_NAME
+    return tuple(n for n in FIELDS_BY_NAME if n != "evidence")
 
 
 def add_parser(subparsers) -> None:
@@ -121,6 +153,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--fields", type=field_list, metavar="A,B,...",
                    help="with --json, only these fields of each process (e.g. pid,class,action,why: "
                         "small results for agents; pt explain PID has the full ledger)")
+    p.add_argument("--ledger", action="store_true",
+                   help="with --json, add every process's full evidence ledger (the evidence field: "
+                        "~3 KB a process, left out by default; why and bayes_factors summarise it)")
     p.add_argument("--legend", action="store_true",
                    help="explain the columns and the EVIDENCE glyphs, then exit (no scan)")
     add_telemetry_options(p)
@@ -202,14 +237,14 @@ def run(args: argparse.Namespace) -> int:
 
     from pt.exit_codes import OK, USAGE
     from pt.ui.result import report_error
-    from pt.ui.scan_view import resolve_users, select_rows
+    from pt.ui.scan_rows import resolve_users, select_rows
 
     if args.legend:
         print(LEGEND, end="")
         return OK
-    if args.fields and not args.json:
-        return report_error("scan", "--fields picks JSON keys: add --json", code="usage", exit_code=USAGE,
-                            json=False)
+    if (args.fields or args.ledger) and not args.json:
+        option = "--fields picks JSON keys" if args.fields else "--ledger adds a JSON key"
+        return report_error("scan", f"{option}: add --json", code="usage", exit_code=USAGE, json=False)
     sort = args.sort or ("cpu_share" if args.raw else "attention")
     if args.raw and sort in VERDICT_SORTS:
         return report_error("scan", f"--sort {sort} needs the verdicts; drop --raw", code="usage",
@@ -224,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
         not_recorded = "--at scans are hypothetical and are not recorded"
     elif telemetry_enabled(args):
         from pt.telemetry.recorder import Recorder
-        recorder = Recorder(args.lake)          # pyarrow is imported during the CPU window
+        recorder = Recorder(args.lake)
     else:
         not_recorded = lake_problem(args.lake) or not_recorded
     started = time.perf_counter()
@@ -233,19 +268,19 @@ def run(args: argparse.Namespace) -> int:
         triage, snapshot = None, collect()
     else:
         from pt.triage import triage as run_triage
-        triage = run_triage(window_s=args.window, at_s=args.at,
-                            on_snapshot=recorder.prepare if recorder else None, memory=verdict_memory())
+        triage = run_triage(window_s=args.window, at_s=args.at, memory=verdict_memory(),
+                            on_snapshot=lambda snapshot: in_window(snapshot, recorder, args))
         snapshot = triage.snapshot
     scan_s = time.perf_counter() - started
     from pt.collect.host import procfs_is_own_pidns
     if not procfs_is_own_pidns():
         print("pt scan: note: /proc is not this pid namespace's: the pids shown are its, and "
               "pt apply does not act here", file=sys.stderr)
-    # Written now, not on a thread while rows render: the writer's Python steps
-    # and Rich's rendering would take turns for the GIL, and both run slower.
-    recorded = recorder.record(triage, snapshot=snapshot, scan_s=scan_s) if recorder else None
+    if recorder:              # the forked child writes the lake while this process renders
+        recorder.start(triage, snapshot=snapshot, scan_s=scan_s)
     view = select_rows(snapshot, uids=uids, kernel_threads=args.kernel_threads, sort=sort,
-                       reverse=args.reverse, triage=triage, every_field=args.json, tree=args.tree)
+                       reverse=args.reverse, triage=triage, every_field=args.json, tree=args.tree,
+                       fields=json_fields(args))
     if triage is not None and not args.at:
         import dataclasses
 
@@ -253,11 +288,11 @@ def run(args: argparse.Namespace) -> int:
         view = dataclasses.replace(view, incidents=tuple(judge(triage)), window_s=triage.window.duration_s)
     if args.json:
         from pt.ui.result import print_scan_json
-        print_scan_json(view, top=args.top, triage=triage, fields=args.fields,
-                        telemetry=recorded.as_dict() if recorded else {"written": False,
-                                                                       "reason": not_recorded})
+        print_scan_json(view, top=args.top, triage=triage, fields=json_fields(args) if args.fields else None,
+                        telemetry=lambda: recorder.result().as_dict() if recorder else {"written": False,
+                                                                                        "reason": not_recorded})
     else:
         from pt.ui.scan_view import print_scan
         print_scan(view, top=args.top, tree=args.tree, most=DEFAULT_TOP)
-    report_telemetry("scan", recorded)
+    report_telemetry("scan", recorder.result() if recorder else None)
     return OK

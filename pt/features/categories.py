@@ -178,7 +178,7 @@ class _RuleSet:
                 match = run(pattern.match, value)
             except GaveUp:
                 match = None
-            index = known[value] = _NO_MATCH if match is None else rule_of_group[match.lastindex]
+            index = known[value] = _NO_MATCH if match is None else rule_of_group[match.lastgroup]
         return index
 
 
@@ -225,22 +225,21 @@ def _by_priority(rules: Sequence[Rule]) -> list[Rule]:
     return sorted(rules, key=lambda r: -r.priority)          # stable: file order within a priority
 
 
-def _combine(indexed: list[tuple[int, Rule]]) -> tuple[re.Pattern | None, dict[int, int]]:
-    """One regex ``(?:r0)()|(?:r1)()|...`` for rules in trial order, and the
-    rule index of each branch's empty marker group.
+def _combine(indexed: list[tuple[int, Rule]]) -> tuple[re.Pattern | None, dict[str, int]]:
+    """One regex ``(?:r0)(?P<_0>)|(?:r1)(?P<_1>)|...`` for rules in trial
+    order, and the rule index of each branch's empty marker group, by name.
 
-    ``re.match`` takes the first branch that matches, and ``match.lastindex``
-    is that branch's marker, the last group it closes. The marker goes last so
-    a branch starts with its rule's own first character, which lets sre skip
-    a branch that starts with a non-matching literal without entering it."""
+    ``re.match`` takes the first branch that matches, and ``match.lastgroup``
+    names that branch's marker, the last group it closes (rules have no named
+    groups of their own, :mod:`pt.features.rules_file` checks; naming the
+    markers spares compiling every rule alone to count its groups). The
+    marker goes last so a branch starts with its rule's own first character,
+    which lets sre skip a branch that starts with a non-matching literal
+    without entering it."""
     if not indexed:
         return None, {}
-    parts, rule_of_group, group = [], {}, 0
-    for index, rule in indexed:
-        parts.append(f"(?:{rule.regex})()")
-        group += re.compile(rule.regex).groups + 1
-        rule_of_group[group] = index
-    return re.compile("|".join(parts)), rule_of_group
+    parts = [f"(?:{rule.regex})(?P<_{index}>)" for index, rule in indexed]
+    return re.compile("|".join(parts)), {f"_{index}": index for index, _ in indexed}
 
 
 def _factorize(rows, n: int) -> tuple[np.ndarray, list]:

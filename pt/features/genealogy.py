@@ -91,8 +91,7 @@ def genealogy(snapshot: Snapshot) -> Genealogy:
     orphaned = parent_is_reaper & ~in_init_session & ~snapshot["kernel_thread"] & (pid != 1) \
         & ((~session_leader & ~session_alive) | detached_leader)
 
-    live_ttys = np.unique(tty[session_leader & has_tty])
-    tty_alive = has_tty & np.isin(tty, live_ttys)
+    tty_alive = has_tty & np.isin(tty, tty[session_leader & has_tty])
     foreground = has_tty & (snapshot["pgid"] == snapshot["tpgid"])
 
     children = np.bincount(parent_row[parent_row >= 0], minlength=len(snapshot)).astype(np.int32)

@@ -10,7 +10,7 @@ import numpy as np
 
 from pt.config import CATEGORICAL_LEVELS, CLASSES
 from pt.formatting import format_duration
-from pt.infer.posterior import FEATURES, LN2, Evidence, Inference
+from pt.infer.posterior import ABANDONED, FEATURES, LN2, USEFUL, Evidence, Inference
 
 #: Kass & Raftery (1995) evidence grades on 2 ln BF (0-2, 2-6, 6-10, >10), in bits.
 STRENGTH_BITS = ((10 / (2 * LN2), "very strong"), (6 / (2 * LN2), "strong"),
@@ -36,30 +36,69 @@ def strength(bits: float) -> str:
     return next(label for threshold, label in STRENGTH_BITS if size >= threshold)
 
 
+def strengths(bits: np.ndarray) -> np.ndarray:
+    """:func:`strength` of every element, as an object array of labels."""
+    size = np.abs(bits)
+    return np.select([size >= t for t, _ in STRENGTH_BITS], [label for _, label in STRENGTH_BITS],
+                     default="weak").astype(object)
+
+
 def observed_value(evidence: Evidence, feature: str, row: int) -> str:
     """What was observed, as a short phrase."""
-    span = float(evidence.span_s[row])
-    since = "" if np.isnan(span) else f" over about {format_duration(span)} of this and earlier scans"
+    return observed_values(evidence, feature, np.array([row]))[0]
+
+
+def _since(span: float) -> str:
+    """How long the evidence was gathered over, when earlier scans extended the window."""
+    return "" if np.isnan(span) else f" over about {format_duration(span)} of this and earlier scans"
+
+
+def observed_values(evidence: Evidence, feature: str, rows: np.ndarray) -> list[str]:
+    """:func:`observed_value` of ``rows``, each distinct value phrased once."""
+    if not len(rows):
+        return []
     if feature == "cpu_window":
-        k, n = int(evidence.cpu_ticks[row]), int(evidence.window_ticks[row])
-        return f"{k}/{n} ticks on or queued for a CPU ({100 * min(k, n) / n:.0f}% of a CPU wanted){since}" \
-            if n else "not observed"
-    if feature in ("runtime", "survival"):
-        return f"alive {format_duration(float(evidence.age_s[row]))}"
-    if feature == "orphan":
-        return {1: "yes: reparented, session gone", 0: "no", -1: "not observed"}[int(evidence.orphaned[row])]
-    if feature == "activity":
-        idle = float(evidence.tty_idle_s[row])
-        return "not observed" if np.isnan(idle) else f"last input/output {format_duration(idle)} ago"
-    if feature == "tree":
-        return "parent and children"
-    if feature == "io_window":
-        events = float(evidence.io_events[row])
-        if np.isfinite(events):
-            return f"{events:.1f} IO events ({events / span:.2f}/s){since}"
-        return {1: "active", 0: "none", -1: "unreadable"}[int(evidence.io_active[row])]
-    code = int(getattr(evidence, feature)[row])
-    return CATEGORICAL_LEVELS[feature][code] if code >= 0 else "not observed"
+        keys = np.stack([evidence.cpu_ticks[rows], evidence.window_ticks[rows], evidence.span_s[rows]],
+                        axis=1).astype(np.float64)
+
+        def phrase(key):
+            k, n, span = int(key[0]), int(key[1]), key[2]
+            return f"{k}/{n} ticks on or queued for a CPU ({100 * min(k, n) / n:.0f}% of a CPU wanted){_since(span)}" \
+                if n else "not observed"
+    elif feature in ("runtime", "survival"):
+        keys = evidence.age_s[rows]
+
+        def phrase(age):
+            return f"alive {format_duration(age)}"
+    elif feature == "orphan":
+        keys, phrase = evidence.orphaned[rows], {1: "yes: reparented, session gone", 0: "no",
+                                                 -1: "not observed"}.__getitem__
+    elif feature == "activity":
+        keys = evidence.tty_idle_s[rows]
+
+        def phrase(idle):
+            return "not observed" if np.isnan(idle) else f"last input/output {format_duration(idle)} ago"
+    elif feature == "tree":
+        return ["parent and children"] * len(rows)
+    elif feature == "io_window":
+        keys = np.stack([evidence.io_events[rows], evidence.span_s[rows], evidence.io_active[rows]],
+                        axis=1).astype(np.float64)
+
+        def phrase(key):
+            events, span, active = key
+            if np.isfinite(events):
+                return f"{events:.1f} IO events ({events / span:.2f}/s){_since(span)}"
+            return {1: "active", 0: "none", -1: "unreadable"}[int(active)]
+    else:
+        levels = CATEGORICAL_LEVELS[feature]
+        keys = getattr(evidence, feature)[rows]
+
+        def phrase(code):
+            return levels[code] if code >= 0 else "not observed"
+    keys = np.asarray(keys)
+    distinct, inverse = np.unique(keys, axis=0 if keys.ndim > 1 else None, return_inverse=True)
+    phrases = [phrase(tuple(k) if keys.ndim > 1 else k) for k in distinct.tolist()]
+    return [phrases[i] for i in inverse.reshape(-1).tolist()]
 
 
 def confidence(posterior: np.ndarray) -> np.ndarray:
@@ -80,35 +119,57 @@ def top_factors(inference: Inference, row: int, k: int = 3) -> list[tuple[str, f
     return [(FEATURES[j], float(bits[j])) for j in order[:k] if inference.observed[row, j]]
 
 
+def _row_bits(inference: Inference, rows: np.ndarray) -> np.ndarray:
+    """:meth:`Inference.row_bits` of every row of ``rows``: ``(len(rows), F)``."""
+    terms = inference.terms[rows]
+    return (terms[:, :, ABANDONED] - terms[:, :, USEFUL]) / LN2
+
+
 def why(inference: Inference, evidence: Evidence, row: int) -> str:
     """One line: the verdict's strongest reasons, signed toward abandoned (+) or useful (-)."""
-    parts = []
-    for feature, bits in top_factors(inference, row):
-        direction = "abandoned" if bits > 0 else "useful"
-        parts.append(f"{LABELS[feature]} {observed_value(evidence, feature, row)} "
-                     f"({bits:+.1f} bits → {direction})")
-    return "; ".join(parts) if parts else "no evidence"
+    return whys(inference, evidence, np.array([row]))[0]
+
+
+def whys(inference: Inference, evidence: Evidence, rows: np.ndarray, k: int = 3) -> list[str]:
+    """:func:`why` of every row of ``rows``; each feature's observations are
+    phrased once per distinct value."""
+    rows = np.asarray(rows, dtype=np.intp)
+    bits = _row_bits(inference, rows)
+    top = np.argsort(-np.abs(bits), axis=1, kind="stable")[:, :k]
+    seen = np.take_along_axis(inference.observed[rows], top, axis=1).tolist()
+    top_bits = np.take_along_axis(bits, top, axis=1).tolist()
+    phrased = {j: observed_values(evidence, FEATURES[j], rows) for j in set(top.ravel().tolist())}
+    out = []
+    for i, (js, bs, ss) in enumerate(zip(top.tolist(), top_bits, seen)):
+        parts = [f"{LABELS[FEATURES[j]]} {phrased[j][i]} ({b:+.1f} bits → {'abandoned' if b > 0 else 'useful'})"
+                 for j, b, s in zip(js, bs, ss) if s]
+        out.append("; ".join(parts) if parts else "no evidence")
+    return out
 
 
 def ledger_rows(inference: Inference, evidence: Evidence, row: int) -> list[dict]:
     """Every feature of one process: observed value, per-class log-likelihood,
     and the abandoned:useful Bayes factor in bits with its grade."""
-    out = []
-    bf_bits = inference.row_bits(row).tolist()
-    terms = inference.terms[row].tolist()
-    seen_row = inference.observed[row].tolist()
-    for j, feature in enumerate(FEATURES):
-        seen = seen_row[j]
-        out.append({
-            "feature": feature,
-            "label": LABELS[feature],
-            "observed": observed_value(evidence, feature, row),
-            "missing": not seen,
-            "log_likelihood": {c: round(v, 4) for c, v in zip(CLASSES, terms[j])},
-            "bits_abandoned_vs_useful": round(bf_bits[j], 4) if seen else 0.0,
-            "strength": strength(bf_bits[j]) if seen else "none",
-        })
-    return out
+    return ledgers(inference, evidence, np.array([row]))[0]
+
+
+def ledgers(inference: Inference, evidence: Evidence, rows: np.ndarray) -> list[list[dict]]:
+    """:func:`ledger_rows` of every row of ``rows``, built from whole columns
+    (rounding, grades and phrases once per matrix, not per value)."""
+    rows = np.asarray(rows, dtype=np.intp)
+    bits = _row_bits(inference, rows)
+    seen = inference.observed[rows]
+    loglik = np.round(inference.terms[rows], 4).tolist()
+    shown_bits = np.where(seen, np.round(bits, 4), 0.0).tolist()
+    grade = np.where(seen, strengths(bits), "none").tolist()
+    missing = (~seen).tolist()
+    observed = [observed_values(evidence, f, rows) for f in FEATURES]
+    labels = [(f, LABELS[f]) for f in FEATURES]
+    return [[{"feature": f, "label": label, "observed": observed[j][i], "missing": missing[i][j],
+              "log_likelihood": dict(zip(CLASSES, loglik[i][j])),
+              "bits_abandoned_vs_useful": shown_bits[i][j], "strength": grade[i][j]}
+             for j, (f, label) in enumerate(labels)]
+            for i in range(len(rows))]
 
 
 def glyph_column(inference: Inference, k: int = 3) -> np.ndarray:

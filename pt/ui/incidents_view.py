@@ -1,10 +1,7 @@
 """``pt incidents`` on a terminal (a Rich table) and as JSON data."""
 from __future__ import annotations
 
-from rich.table import Table
-
 from pt.formatting import format_duration
-from pt.ui.text import console, line, plural, text
 
 LEVEL_STYLE = {"high": "bold red", "medium": "yellow", "low": ""}
 ACTION_STYLE = {"keep": "green", "throttle": "yellow", "pause": "yellow"}
@@ -28,12 +25,16 @@ def incidents_json(t, found) -> dict:
 
 
 def remedy(incident) -> str:
+    from pt.ui.text import plural
     if incident.veto:
         return f"keep ({incident.veto})"
     return f"{incident.action} tree ({plural(incident.members, 'process', 'processes')})"
 
 
 def print_incidents(t, found, out=None) -> None:
+    from rich.table import Table                  # Rich only to render: --json never imports it
+
+    from pt.ui.text import console, line, text
     out = out or console()
     host = t.snapshot.host
     title = line(("pt incidents", "bold"), f" · {host.hostname} · {len(t.snapshot):,} processes · "

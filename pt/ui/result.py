@@ -122,12 +122,14 @@ def print_json(obj: dict, file=None) -> None:
     (file or sys.stdout).write(json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n")
 
 
-def print_scan_json(view, *, top: int | None, triage=None, telemetry: dict | None = None,
+def print_scan_json(view, *, top: int | None, triage=None, telemetry=None,
                     fields: tuple[str, ...] | None = None) -> None:
     """The scan result: every selected process (or the first ``top``), with the
     host and, when verdicts were computed, the model's provenance; ``telemetry``
-    says whether and where the scan was recorded. ``fields`` keeps only those
-    keys of each process (those the scan computed: no verdicts with --raw)."""
+    says whether and where the scan was recorded (a dict, or a callable
+    returning it, called once the rows are built: the lake is written
+    meanwhile). ``fields`` keeps only those keys of each process (those the
+    scan computed: no verdicts with --raw)."""
     limit = None if not top else top
     columns = view.columns if fields is None else {n: view.columns[n] for n in fields if n in view.columns}
     processes = rows(masked_columns(columns, view.snapshot["cmdline"], view.snapshot["comm"], limit))
@@ -165,6 +167,6 @@ def print_scan_json(view, *, top: int | None, triage=None, telemetry: dict | Non
                           "note": triage.memory_note},
         }
     if telemetry is not None:
-        data["telemetry"] = telemetry
+        data["telemetry"] = telemetry() if callable(telemetry) else telemetry
     print_json(envelope("scan", host=view.snapshot.host.as_dict(), data=data,
                         errors=errors.as_list(), partial=errors.partial))
