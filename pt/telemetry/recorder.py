@@ -9,8 +9,8 @@ the child (~2 MB, ~10 ms at 2,000 processes), which writes the tables while
 the scan renders its output (a thread would take turns with the rendering
 for the GIL) and sends its :class:`~pt.telemetry.result.TelemetryResult`
 back through a pipe; :meth:`Recorder.result` waits for it. A child that is
-sent nothing exits without writing. Where ``os.fork`` is missing the work
-runs on a thread instead, as it does for in-process callers that use
+sent nothing exits without writing. Where ``os.fork`` is missing, or other
+threads run (forking them is unsafe), the work runs on a thread instead, as it does for in-process callers that use
 :meth:`Recorder.prepare`. Nothing here raises: every failure ends up in the
 result.
 
@@ -69,7 +69,7 @@ class Recorder:
         child imports pyarrow and redacts ``snapshot`` on the other CPU while
         the window runs, then waits for :meth:`start` to send it the verdicts.
         Without ``os.fork``, :meth:`prepare` does the redaction on a thread."""
-        if not hasattr(os, "fork"):
+        if not _can_fork():
             self.prepare(snapshot)
             return
         self._fork(lambda inbox: self._child_main(snapshot, inbox))
@@ -78,7 +78,7 @@ class Recorder:
         """Write the scan: send it to the child :meth:`begin` forked, else fork
         one now (or, after :meth:`prepare` or without ``os.fork``, write on the
         recorder's thread); :meth:`result` waits for it."""
-        if self._child is None and (self._threads or not hasattr(os, "fork")):
+        if self._child is None and (self._threads or not _can_fork()):
             self._spawn(self._write, triage, snapshot, scan_s)
             return
         if self._child is None:
@@ -180,6 +180,13 @@ class Recorder:
         """Write the scan and wait for it."""
         self.start(triage, snapshot=snapshot, scan_s=scan_s)
         return self.result()
+
+
+def _can_fork() -> bool:
+    """Whether forking the writer is safe: ``os.fork`` exists and no other
+    thread runs (a child forked while another thread holds a lock could hang
+    on it; Python 3.12 warns of exactly that)."""
+    return hasattr(os, "fork") and threading.active_count() == 1
 
 
 def _same_rows(a, b) -> bool:
