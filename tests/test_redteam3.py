@@ -5,6 +5,7 @@ Lakes live under ``tmp_path``; processes are ones these tests start.
 """
 import json
 
+import numpy as np
 import pytest
 
 from pt.learn import store
@@ -93,12 +94,6 @@ def _chain_procfs(root, n: int):
     return root
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pt/act/trees.py recommend(): for every candidate root it walks that root's whole subtree again "
-    "(subtree(), one np.isin over the table per level) only to compare owners, so a chain of N idle "
-    "abandoned processes costs N^2 level walks (measured: 9.3 s for N=400, a scan of N=800 took 38 s; "
-    "it runs on every scan, twice); fix: count descendants owned by another uid with one more "
-    "kernels.subtree_sums column per distinct candidate uid, and never call subtree() in recommend()"))
 def test_whole_tree_recommendation_walks_a_deep_chain_a_bounded_number_of_times(tmp_path, monkeypatch):
     from pt.act import trees
     from pt.triage import triage
@@ -296,3 +291,24 @@ def test_a_damaged_learned_file_does_not_lift_a_binding_kill_gate():
     assert gate.kill_gate(policy) is not None                 # the bound binds: kills withheld
     path.write_bytes(path.read_bytes()[:-20])                 # damaged (a bad edit, a bad sector)
     assert gate.kill_gate(policy) is not None
+
+
+def test_covered_rows_are_the_members_of_the_roots_trees():
+    """covered() (pointer doubling) against walking each root's subtree, on
+    random forests with cycles and chains."""
+    from types import SimpleNamespace
+
+    from pt.act import trees
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 7, 50, 400):
+        parent = np.where(rng.random(n) < 0.2, -1, rng.integers(0, n, n))
+        parent[: n // 3] = np.arange(-1, n // 3 - 1)                  # a chain at the front
+        roots = np.flatnonzero(rng.random(n) < 0.1)
+        t = SimpleNamespace(context=SimpleNamespace(genealogy=SimpleNamespace(parent_row=parent)))
+        from pt import kernels
+        _, sane = kernels.breadth_first(parent)
+        want = np.zeros(n, dtype=bool)
+        for r in roots.tolist():
+            rows, _ = trees.subtree(sane, r, limit=n + 1)
+            want[rows[1:]] = True
+        assert np.array_equal(trees.covered(t, roots), want), n

@@ -94,21 +94,33 @@ def recommend(t) -> tuple[np.ndarray, np.ndarray]:
                                 & live & ~t.snapshot["kernel_thread"] & (below[:, 0] > 0)
                                 & (below[:, 0] < MAX_TREE_MEMBERS) & (below[:, 1] == below[:, 0])
                                 & (below[:, 2] == 0))
+    # Descendants owned by another user than the candidate: one more column per distinct owner.
     uid = t.snapshot["uid"]
-    for row in candidates.tolist():              # few: abandoned parents of idle workers only
-        rows, _ = subtree(parent, row)
-        members = rows[1:][live[rows[1:]]]
-        if (uid[members] == uid[row]).all():
-            action[row], size[row] = own[row], len(members) + 1
+    for owner in np.unique(uid[candidates]).tolist():
+        mine = candidates[uid[candidates] == owner]
+        other = (live & (uid != owner)).astype(np.float64)
+        others_below = np.rint(kernels.subtree_sums(parent, other) - other)[mine]
+        ok = mine[others_below == 0]
+        action[ok], size[ok] = own[ok], below[ok, 0] + 1
     return action, size
 
 
 def covered(t, roots: np.ndarray) -> np.ndarray:
-    """Boolean column: rows that are members (not the root) of the trees of ``roots``."""
-    out = np.zeros(len(t.snapshot), dtype=bool)
-    for row in roots.tolist():
-        rows, _ = subtree(t.context.genealogy.parent_row, row)
-        out[rows[1:]] = True
+    """Boolean column: rows that are members (not the root) of the trees of
+    ``roots``, i.e. that have one of them among their ancestors (pointer
+    doubling: log2(depth) vector steps, whatever the number of roots)."""
+    from pt import kernels
+    _, parent = kernels.breadth_first(t.context.genealogy.parent_row)
+    is_root = np.zeros(len(parent), dtype=bool)
+    is_root[roots] = True
+    has_parent = parent >= 0
+    out = np.zeros(len(parent), dtype=bool)
+    out[has_parent] = is_root[parent[has_parent]]
+    jump = np.where(has_parent, parent, -1)
+    while (jump >= 0).any():
+        up = jump >= 0
+        out[up] |= out[jump[up]]
+        jump[up] = jump[jump[up]]
     return out
 
 
