@@ -15,7 +15,8 @@ from libc.math cimport INFINITY, NAN, fabs, lgamma, log
 import numpy as np
 
 from ._elementary cimport fast_log1p, rlog1
-from ._special cimport log_beta, stirling_del, stirling_del_r
+from ._special cimport (BLOCK, log1p_from, log_beta, log_beta_args, log_beta_from, lower, stirling_del,
+                        stirling_del_r, upper)
 from ._types cimport float64_t, index_t, intp_t
 
 cdef double HALF_LOG_2PI = 0.918938533204672741780329736406   # log(2 pi) / 2
@@ -72,6 +73,17 @@ cdef inline beta_terms _beta_terms(double a, double b) noexcept nogil:
     return t
 
 
+cdef inline double _stirling_logpdf(double x, beta_terms *t) noexcept nogil:
+    """The x part of ``_beta_logpdf`` for a Stirling pair, 0 < x < 1."""
+    cdef double y = 1.0 - x, lam, e, u, v
+    lam = t.p - t.s * x if t.p <= t.q else t.s * y - t.q
+    e = -lam * t.ip
+    u = rlog1(e) if fabs(e) <= 0.6 else e - log(x / t.xm)
+    e = lam * t.iq
+    v = rlog1(e) if fabs(e) <= 0.6 else e - log(y / t.ym)
+    return t.norm - (t.p * u + t.q * v)
+
+
 cdef inline double _beta_logpdf(double x, double a, double b, beta_terms *t) noexcept nogil:
     """log Beta(x; a, b) on the closed support [0, 1], -inf outside; t = _beta_terms(a, b).
 
@@ -82,7 +94,6 @@ cdef inline double _beta_logpdf(double x, double a, double b, beta_terms *t) noe
     and no log of x or y is needed.  At the ends a, b >= 9 give -inf, so
     ``_endpoint`` only ever uses the -log B form of norm.
     """
-    cdef double y, lam, e, u, v
     if x < 0.0 or x > 1.0:
         return -INFINITY
     if x == 0.0:
@@ -91,28 +102,138 @@ cdef inline double _beta_logpdf(double x, double a, double b, beta_terms *t) noe
         return _endpoint(b, t.norm)
     if not t.stirling:
         return (a - 1.0) * log(x) + (b - 1.0) * fast_log1p(-x) + t.norm
-    y = 1.0 - x
-    lam = t.p - t.s * x if t.p <= t.q else t.s * y - t.q
-    e = -lam * t.ip
-    u = rlog1(e) if fabs(e) <= 0.6 else e - log(x / t.xm)
-    e = lam * t.iq
-    v = rlog1(e) if fabs(e) <= 0.6 else e - log(y / t.ym)
-    return t.norm - (t.p * u + t.q * v)
+    return _stirling_logpdf(x, t)
+
+
+cdef inline void _stirling_reciprocals(double a, double b, float64_t *aux) noexcept nogil:
+    """1/p, 1/q, 1/s (p = a - 1, q = b - 1, s = p + q) for a Stirling pair: the
+    three divisions of ``_beta_terms``, done in the first pass."""
+    cdef double p = a - 1.0, q = b - 1.0
+    aux[0] = 1.0 / p
+    aux[1] = 1.0 / q
+    aux[2] = 1.0 / (p + q)
+
+
+cdef inline double _stirling_norm_arg(double a, double b, const float64_t *aux) noexcept nogil:
+    """(s + 1)**2 s / (p q), whose log is twice the log density at the mode
+    before the Stirling corrections (``_beta_terms``); 1 beyond s = 1e150."""
+    cdef double s = (a - 1.0) + (b - 1.0)
+    if s >= 1e150:
+        return 1.0
+    return (s + 1.0) * aux[0] * ((s + 1.0) * aux[1]) * s
+
+
+cdef inline beta_terms _stirling_terms(double a, double b, const float64_t *aux,
+                                       double log_arg) noexcept nogil:
+    """``_beta_terms(a, b)`` for a, b >= 9 from the first pass's reciprocals and
+    the log of ``_stirling_norm_arg`` (same operations, same result)."""
+    cdef beta_terms t
+    cdef double r = aux[2]
+    t.stirling = True
+    t.p = a - 1.0
+    t.q = b - 1.0
+    t.s = t.p + t.q
+    t.ip = aux[0]
+    t.iq = aux[1]
+    t.xm = t.p * r
+    t.ym = t.q * r
+    if t.s < 1e150:
+        t.norm = 0.5 * log_arg
+    else:
+        t.norm = 0.5 * (log(t.s * t.ip) + log(t.s * t.iq) + log(t.s))
+    t.norm -= HALF_LOG_2PI + (stirling_del_r(t.ip) + (stirling_del_r(t.iq) - stirling_del_r(r)))
+    return t
 
 
 def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[::1] b):
-    """log Beta(x[i]; a[i], b[i]) for equal-length arrays (x not NaN, a, b > 0 finite)."""
-    cdef intp_t i, n = x.shape[0]
+    """log Beta(x[i]; a[i], b[i]) for equal-length arrays (x not NaN, a, b > 0 finite).
+
+    Runs in blocks with its logs batched, as ``betaln`` does.  A first pass
+    sorts the block's points, without a branch, into Stirling pairs
+    (a, b >= 9), the rest inside (0, 1), and the ends or outside; each kind is
+    then handled in a loop of its own (random kinds in one loop cost a
+    mispredicted branch per element).  The first loop over a kind queues the
+    numbers whose logs it needs (the Stirling norm's one, or the three of
+    ``log_beta_args`` and x, 1 - x); NumPy's ``log`` takes the queue at once;
+    the second loop walks it in the same order with the formulas of
+    ``_beta_logpdf``.  Parameter terms are reused while they repeat.
+    """
+    cdef intp_t i, k, c, c0, start, stop, ns, nr, n = x.shape[0], m = max(1, min(n, <intp_t>BLOCK))
     cdef float64_t[::1] out = np.empty(n, dtype=np.float64)
-    cdef double a_i = NAN, b_i = NAN
-    cdef beta_terms terms
-    with nogil:
-        for i in range(n):
-            if a[i] != a_i or b[i] != b_i:
-                a_i = a[i]
-                b_i = b[i]
-                terms = _beta_terms(a_i, b_i)
-            out[i] = _beta_logpdf(x[i], a_i, b_i, &terms)
+    cdef float64_t[::1] queue = np.ones(5 * m, dtype=np.float64)
+    cdef float64_t[::1] logs = np.empty(5 * m, dtype=np.float64)
+    cdef float64_t[:, ::1] aux = np.empty((m, 3), dtype=np.float64)
+    cdef intp_t[::1] stirling = np.empty(m, dtype=np.intp)
+    cdef intp_t[::1] rest = np.empty(m, dtype=np.intp)
+    cdef double xi, ai, bi, norm = 0.0
+    cdef double sa = NAN, sb = NAN, ra = NAN, rb = NAN, pa, pb    # parameters of the cached terms
+    cdef bint inside, large
+    cdef beta_terms terms, edge
+    q_arr, l_arr, np_log = np.asarray(queue), np.asarray(logs), np.log
+    for start in range(0, n, m):
+        stop = min(n, start + m)
+        with nogil:
+            ns = 0
+            nr = 0
+            for i in range(start, stop):
+                xi = x[i]
+                inside = 0.0 < xi < 1.0
+                large = inside & (a[i] >= 9.0) & (b[i] >= 9.0)
+                stirling[ns] = i
+                rest[nr] = i
+                ns += large
+                nr += inside - large            # large implies inside
+                if not inside:
+                    edge = _beta_terms(a[i], b[i])
+                    out[i] = _beta_logpdf(xi, a[i], b[i], &edge)
+            c = 0
+            pa = sa
+            pb = sb
+            for k in range(ns):
+                i = stirling[k]
+                if a[i] != pa or b[i] != pb:
+                    pa = a[i]
+                    pb = b[i]
+                    _stirling_reciprocals(pa, pb, &aux[k, 0])
+                    queue[c] = _stirling_norm_arg(pa, pb, &aux[k, 0])
+                    c += 1
+            c0 = c
+            pa = ra
+            pb = rb
+            for k in range(nr):
+                i = rest[k]
+                if a[i] != pa or b[i] != pb:
+                    pa = a[i]
+                    pb = b[i]
+                    log_beta_args(lower(pa, pb), upper(pa, pb), &queue[c], 1)
+                    c += 3
+                queue[c] = x[i]
+                queue[c + 1] = 1.0 - x[i]
+                c += 2
+        np_log(q_arr[:c], out=l_arr[:c])
+        with nogil:
+            c = 0
+            for k in range(ns):
+                i = stirling[k]
+                if a[i] != sa or b[i] != sb:
+                    sa = a[i]
+                    sb = b[i]
+                    terms = _stirling_terms(sa, sb, &aux[k, 0], logs[c])
+                    c += 1
+                out[i] = _stirling_logpdf(x[i], &terms)
+            c = c0
+            for k in range(nr):
+                i = rest[k]
+                ai = a[i]
+                bi = b[i]
+                if ai != ra or bi != rb:
+                    ra = ai
+                    rb = bi
+                    norm = -log_beta_from(lower(ai, bi), upper(ai, bi), &queue[c], &logs[c], 1)
+                    c += 3
+                xi = x[i]
+                out[i] = (ai - 1.0) * logs[c] + (bi - 1.0) * log1p_from(-xi, queue[c + 1], logs[c + 1]) + norm
+                c += 2
     return np.asarray(out)
 
 
