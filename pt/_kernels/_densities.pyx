@@ -16,7 +16,7 @@ import numpy as np
 
 from ._elementary cimport fast_log1p, rlog1
 from ._special cimport (BLOCK, log1p_from, log_beta, log_beta_args, log_beta_from, lower, stirling_del,
-                        stirling_del_r, upper)
+                        stirling_del_poly, stirling_del_r, upper)
 from ._types cimport float64_t, index_t, intp_t
 
 cdef double HALF_LOG_2PI = 0.918938533204672741780329736406   # log(2 pi) / 2
@@ -105,44 +105,15 @@ cdef inline double _beta_logpdf(double x, double a, double b, beta_terms *t) noe
     return _stirling_logpdf(x, t)
 
 
-cdef inline void _stirling_reciprocals(double a, double b, float64_t *aux) noexcept nogil:
-    """1/p, 1/q, 1/s (p = a - 1, q = b - 1, s = p + q) for a Stirling pair: the
-    three divisions of ``_beta_terms``, done in the first pass."""
-    cdef double p = a - 1.0, q = b - 1.0
-    aux[0] = 1.0 / p
-    aux[1] = 1.0 / q
-    aux[2] = 1.0 / (p + q)
-
-
-cdef inline double _stirling_norm_arg(double a, double b, const float64_t *aux) noexcept nogil:
-    """(s + 1)**2 s / (p q), whose log is twice the log density at the mode
-    before the Stirling corrections (``_beta_terms``); 1 beyond s = 1e150."""
-    cdef double s = (a - 1.0) + (b - 1.0)
-    if s >= 1e150:
-        return 1.0
-    return (s + 1.0) * aux[0] * ((s + 1.0) * aux[1]) * s
-
-
-cdef inline beta_terms _stirling_terms(double a, double b, const float64_t *aux,
-                                       double log_arg) noexcept nogil:
-    """``_beta_terms(a, b)`` for a, b >= 9 from the first pass's reciprocals and
-    the log of ``_stirling_norm_arg`` (same operations, same result)."""
-    cdef beta_terms t
-    cdef double r = aux[2]
-    t.stirling = True
-    t.p = a - 1.0
-    t.q = b - 1.0
-    t.s = t.p + t.q
-    t.ip = aux[0]
-    t.iq = aux[1]
-    t.xm = t.p * r
-    t.ym = t.q * r
-    if t.s < 1e150:
-        t.norm = 0.5 * log_arg
-    else:
-        t.norm = 0.5 * (log(t.s * t.ip) + log(t.s * t.iq) + log(t.s))
-    t.norm -= HALF_LOG_2PI + (stirling_del_r(t.ip) + (stirling_del_r(t.iq) - stirling_del_r(r)))
-    return t
+cdef void _stirling_norms(intp_t n, const float64_t *ip, const float64_t *iq, const float64_t *r,
+                          const float64_t *log_arg, float64_t *norm) noexcept nogil:
+    """``_beta_terms``'s norm for n Stirling pairs (s < 1e150) from 1/p, 1/q,
+    1/s and log((s + 1)**2 s / (p q)): no branch and no gather, so the
+    compiler can vectorise the three Stirling series."""
+    cdef intp_t k
+    for k in range(n):
+        norm[k] = 0.5 * log_arg[k] - (HALF_LOG_2PI + (stirling_del_poly(ip[k])
+                                                      + (stirling_del_poly(iq[k]) - stirling_del_poly(r[k]))))
 
 
 def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[::1] b):
@@ -150,24 +121,26 @@ def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[
 
     Runs in blocks with its logs batched, as ``betaln`` does.  A first pass
     sorts the block's points, without a branch, into Stirling pairs
-    (a, b >= 9), the rest inside (0, 1), and the ends or outside; each kind is
+    (a, b >= 9, a + b < 1e150), the other points inside (0, 1), and the rest
+    (ends, outside, huge pairs: the scalar way); each kind is
     then handled in a loop of its own (random kinds in one loop cost a
     mispredicted branch per element).  The first loop over a kind queues the
     numbers whose logs it needs (the Stirling norm's one, or the three of
     ``log_beta_args`` and x, 1 - x); NumPy's ``log`` takes the queue at once;
-    the second loop walks it in the same order with the formulas of
-    ``_beta_logpdf``.  Parameter terms are reused while they repeat.
+    the Stirling norms are finished in one loop that vectorises; the second
+    loop over each kind walks the queue in the same order with the formulas
+    of ``_beta_logpdf``.  Parameter terms are reused while they repeat.
     """
     cdef intp_t i, k, c, c0, start, stop, ns, nr, n = x.shape[0], m = max(1, min(n, <intp_t>BLOCK))
     cdef float64_t[::1] out = np.empty(n, dtype=np.float64)
     cdef float64_t[::1] queue = np.ones(5 * m, dtype=np.float64)
     cdef float64_t[::1] logs = np.empty(5 * m, dtype=np.float64)
-    cdef float64_t[:, ::1] aux = np.empty((m, 3), dtype=np.float64)
+    cdef float64_t[:, ::1] aux = np.empty((4, m), dtype=np.float64)   # 1/p, 1/q, 1/s, norm
     cdef intp_t[::1] stirling = np.empty(m, dtype=np.intp)
     cdef intp_t[::1] rest = np.empty(m, dtype=np.intp)
-    cdef double xi, ai, bi, norm = 0.0
+    cdef double xi, ai, bi, p, q, norm = 0.0
     cdef double sa = NAN, sb = NAN, ra = NAN, rb = NAN, pa, pb    # parameters of the cached terms
-    cdef bint inside, large
+    cdef bint inside, big, large, plain
     cdef beta_terms terms, edge
     q_arr, l_arr, np_log = np.asarray(queue), np.asarray(logs), np.log
     for start in range(0, n, m):
@@ -178,12 +151,14 @@ def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[
             for i in range(start, stop):
                 xi = x[i]
                 inside = 0.0 < xi < 1.0
-                large = inside & (a[i] >= 9.0) & (b[i] >= 9.0)
+                big = (a[i] >= 9.0) & (b[i] >= 9.0)
+                large = inside & big & (a[i] + b[i] < 1e150)
+                plain = inside & (1 - big)
                 stirling[ns] = i
                 rest[nr] = i
                 ns += large
-                nr += inside - large            # large implies inside
-                if not inside:
+                nr += plain
+                if not (large | plain):         # an end, outside, or a + b beyond 1e150
                     edge = _beta_terms(a[i], b[i])
                     out[i] = _beta_logpdf(xi, a[i], b[i], &edge)
             c = 0
@@ -194,8 +169,12 @@ def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[
                 if a[i] != pa or b[i] != pb:
                     pa = a[i]
                     pb = b[i]
-                    _stirling_reciprocals(pa, pb, &aux[k, 0])
-                    queue[c] = _stirling_norm_arg(pa, pb, &aux[k, 0])
+                    p = pa - 1.0
+                    q = pb - 1.0
+                    aux[0, c] = 1.0 / p
+                    aux[1, c] = 1.0 / q
+                    aux[2, c] = 1.0 / (p + q)
+                    queue[c] = (p + q + 1.0) * aux[0, c] * ((p + q + 1.0) * aux[1, c]) * (p + q)
                     c += 1
             c0 = c
             pa = ra
@@ -212,13 +191,21 @@ def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[
                 c += 2
         np_log(q_arr[:c], out=l_arr[:c])
         with nogil:
+            _stirling_norms(c0, &aux[0, 0], &aux[1, 0], &aux[2, 0], &logs[0], &aux[3, 0])
             c = 0
             for k in range(ns):
                 i = stirling[k]
                 if a[i] != sa or b[i] != sb:
                     sa = a[i]
                     sb = b[i]
-                    terms = _stirling_terms(sa, sb, &aux[k, 0], logs[c])
+                    terms.p = sa - 1.0
+                    terms.q = sb - 1.0
+                    terms.s = terms.p + terms.q
+                    terms.ip = aux[0, c]
+                    terms.iq = aux[1, c]
+                    terms.xm = terms.p * aux[2, c]
+                    terms.ym = terms.q * aux[2, c]
+                    terms.norm = aux[3, c]
                     c += 1
                 out[i] = _stirling_logpdf(x[i], &terms)
             c = c0

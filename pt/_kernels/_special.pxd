@@ -37,6 +37,16 @@ cdef inline double stirling_del_r(double r) noexcept nogil:
     return s * r
 
 
+cdef inline double stirling_del_poly(double r) noexcept nogil:
+    """``stirling_del_r`` without its branch (all ten terms), so that a loop of
+    it vectorises; for 8 <= 1/r < 1e100 (r**8 may underflow to 0 harmlessly)."""
+    cdef double f = r * r, f2 = f * f, f4 = f2 * f2
+    return r * (((1.0 / 12 - f * (1.0 / 360)) + f2 * (1.0 / 1260 - f * (1.0 / 1680)))
+                + f4 * ((1.0 / 1188 - f * (691.0 / 360360))
+                        + f2 * ((1.0 / 156 - f * (3617.0 / 122400))
+                                + f2 * (43867.0 / 244188 - f * (174611.0 / 125400)))))
+
+
 cdef inline double stirling_del(double z) noexcept nogil:
     """Stirling remainder del(z) for z >= 8 (see ``stirling_del_r``)."""
     return stirling_del_r(1.0 / z)

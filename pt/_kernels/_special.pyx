@@ -150,16 +150,6 @@ cdef double beta_power(double a, double b, double x, double y) noexcept nogil:
     return exp(a * lnx + b * lny - log_beta(a, b))
 
 
-cdef inline double _stirling_del_poly(double r) noexcept nogil:
-    """``stirling_del_r`` without its branch (all ten terms), so that a loop of
-    it vectorises; for 8 <= 1/r < 1e100 (r**8 may underflow to 0 harmlessly)."""
-    cdef double f = r * r, f2 = f * f, f4 = f2 * f2
-    return r * (((1.0 / 12 - f * (1.0 / 360)) + f2 * (1.0 / 1260 - f * (1.0 / 1680)))
-                + f4 * ((1.0 / 1188 - f * (691.0 / 360360))
-                        + f2 * ((1.0 / 156 - f * (3617.0 / 122400))
-                                + f2 * (43867.0 / 244188 - f * (174611.0 / 125400)))))
-
-
 cdef void _log_beta_large_run(intp_t n, const float64_t *lo, const float64_t *hi,
                               const float64_t *s1, const float64_t *s2, const float64_t *l0,
                               const float64_t *l1, const float64_t *l2,
@@ -179,7 +169,7 @@ cdef void _log_beta_large_run(intp_t n, const float64_t *lo, const float64_t *hi
         e = (1.0 - (s1[k] - part)) + (t - part)
         lg1p = l1[k] + e / s1[k]
         out[k] = (((HALF_LOG_2PI - 0.5 * l0[k])
-                   + (_stirling_del_poly(b * c * d) + (_stirling_del_poly(a * c * d) - _stirling_del_poly(ab * d))))
+                   + (stirling_del_poly(b * c * d) + (stirling_del_poly(a * c * d) - stirling_del_poly(ab * d))))
                   - ((a - 0.5) * (lg1p - l2[k]) + b * lg1p))
 
 
