@@ -52,6 +52,14 @@ def test_betaln_array_equals_scalar_across_blocks(rng):
     assert K.betaln(a[:1], b[:1])[0] == pytest.approx(scalar[0], rel=4 * np.finfo(float).eps)
 
 
+def test_beta_logpdf_subnormal_a_with_large_b():
+    # As for betaln: a/b underflows to 0, its log is not used and warns of nothing.
+    x, a, b = np.array([0.5, 0.25]), np.array([1e-320, 5e-324]), np.array([1e10, 1e300])
+    np.testing.assert_allclose(K.beta_logpdf(x, a, b), [K.beta_logpdf(0.5, 1e-320, 1e10),
+                                                        K.beta_logpdf(0.25, 5e-324, 1e300)],
+                               rtol=4 * np.finfo(float).eps)
+
+
 def test_betaln_subnormal_a_with_large_b():
     # a/b underflows to 0 here: no log of it may be taken (no warning, as before blocks).
     a, b = np.array([1e-320, 5e-324]), np.array([1e10, 1e300])

@@ -189,7 +189,8 @@ def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[
                 queue[c] = x[i]
                 queue[c + 1] = 1.0 - x[i]
                 c += 2
-        np_log(q_arr[:c], out=l_arr[:c])
+        with np.errstate(divide="ignore"):   # log(h = 0) of a subnormal a: taken, never used
+            np_log(q_arr[:c], out=l_arr[:c])
         with nogil:
             _stirling_norms(c0, &aux[0, 0], &aux[1, 0], &aux[2, 0], &logs[0], &aux[3, 0])
             c = 0
