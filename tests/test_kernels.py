@@ -52,6 +52,14 @@ def test_betaln_array_equals_scalar_across_blocks(rng):
     assert K.betaln(a[:1], b[:1])[0] == pytest.approx(scalar[0], rel=4 * np.finfo(float).eps)
 
 
+def test_beta_logpdf_subnormal_a_with_large_b():
+    # As for betaln: a/b underflows to 0, its log is not used and warns of nothing.
+    x, a, b = np.array([0.5, 0.25]), np.array([1e-320, 5e-324]), np.array([1e10, 1e300])
+    np.testing.assert_allclose(K.beta_logpdf(x, a, b), [K.beta_logpdf(0.5, 1e-320, 1e10),
+                                                        K.beta_logpdf(0.25, 5e-324, 1e300)],
+                               rtol=4 * np.finfo(float).eps)
+
+
 def test_betaln_subnormal_a_with_large_b():
     # a/b underflows to 0 here: no log of it may be taken (no warning, as before blocks).
     a, b = np.array([1e-320, 5e-324]), np.array([1e10, 1e300])
@@ -68,6 +76,30 @@ def test_beta_logpdf_matches_scipy(rng):
                  + np.abs(sc.betaln(a, b)))
     assert_allclose_scaled(K.beta_logpdf(x, a, b), st.beta.logpdf(x, a, b), rtol=1e-12,
                            scale=terms)
+
+
+def test_beta_logpdf_array_equals_scalar_across_blocks(rng):
+    # The array kernel works in blocks of 4096, sorts each block's points by kind
+    # (Stirling pairs, the rest, ends and outside) and reuses parameter terms while
+    # they repeat; every element must still equal the scalar path: random pairs over
+    # every branch, runs of repeated pairs (also across a block boundary) and points
+    # at and beyond the ends among them.
+    n = 3 * 4096 + 17
+    a = _log_uniform(rng, 1e-3, 1e8, n)
+    b = _log_uniform(rng, 1e-3, 1e8, n)
+    a[4000:4200], b[4000:4200] = 20.0, 30.0          # a Stirling run across the first boundary
+    a[8100:8300], b[8100:8300] = 3.0, 7.0            # a run of the other kind across the second
+    x = rng.beta(np.minimum(a, 1e4), np.minimum(b, 1e4))
+    x[::97] = rng.choice([0.0, 1.0, -0.5, 1.5], x[::97].size)
+    scalar = np.array([K.beta_logpdf(float(t), float(p), float(q)) for t, p, q in zip(x, a, b)])
+    # NumPy's SIMD log and libm's may differ by an ulp: a few ulps of the largest term.
+    # The ends and outside take the scalar way: equal.
+    array = K.beta_logpdf(x, a, b)
+    inside = (x > 0) & (x < 1)
+    np.testing.assert_array_equal(array[~inside], scalar[~inside])
+    x, a, b = x[inside], a[inside], b[inside]
+    terms = np.abs((a - 1) * np.log(x)) + np.abs((b - 1) * np.log1p(-x)) + np.abs(sc.betaln(a, b))
+    assert_allclose_scaled(array[inside], scalar[inside], rtol=4 * np.finfo(float).eps, scale=terms)
 
 
 @pytest.mark.parametrize("a", [0.5, 1.0, 2.0])

@@ -15,7 +15,8 @@ from libc.math cimport INFINITY, NAN, fabs, lgamma, log
 import numpy as np
 
 from ._elementary cimport fast_log1p, rlog1
-from ._special cimport log_beta, stirling_del, stirling_del_r
+from ._special cimport (BLOCK, log1p_from, log_beta, log_beta_args, log_beta_from, lower, stirling_del,
+                        stirling_del_poly, stirling_del_r, upper)
 from ._types cimport float64_t, index_t, intp_t
 
 cdef double HALF_LOG_2PI = 0.918938533204672741780329736406   # log(2 pi) / 2
@@ -72,6 +73,17 @@ cdef inline beta_terms _beta_terms(double a, double b) noexcept nogil:
     return t
 
 
+cdef inline double _stirling_logpdf(double x, beta_terms *t) noexcept nogil:
+    """The x part of ``_beta_logpdf`` for a Stirling pair, 0 < x < 1."""
+    cdef double y = 1.0 - x, lam, e, u, v
+    lam = t.p - t.s * x if t.p <= t.q else t.s * y - t.q
+    e = -lam * t.ip
+    u = rlog1(e) if fabs(e) <= 0.6 else e - log(x / t.xm)
+    e = lam * t.iq
+    v = rlog1(e) if fabs(e) <= 0.6 else e - log(y / t.ym)
+    return t.norm - (t.p * u + t.q * v)
+
+
 cdef inline double _beta_logpdf(double x, double a, double b, beta_terms *t) noexcept nogil:
     """log Beta(x; a, b) on the closed support [0, 1], -inf outside; t = _beta_terms(a, b).
 
@@ -82,7 +94,6 @@ cdef inline double _beta_logpdf(double x, double a, double b, beta_terms *t) noe
     and no log of x or y is needed.  At the ends a, b >= 9 give -inf, so
     ``_endpoint`` only ever uses the -log B form of norm.
     """
-    cdef double y, lam, e, u, v
     if x < 0.0 or x > 1.0:
         return -INFINITY
     if x == 0.0:
@@ -91,28 +102,126 @@ cdef inline double _beta_logpdf(double x, double a, double b, beta_terms *t) noe
         return _endpoint(b, t.norm)
     if not t.stirling:
         return (a - 1.0) * log(x) + (b - 1.0) * fast_log1p(-x) + t.norm
-    y = 1.0 - x
-    lam = t.p - t.s * x if t.p <= t.q else t.s * y - t.q
-    e = -lam * t.ip
-    u = rlog1(e) if fabs(e) <= 0.6 else e - log(x / t.xm)
-    e = lam * t.iq
-    v = rlog1(e) if fabs(e) <= 0.6 else e - log(y / t.ym)
-    return t.norm - (t.p * u + t.q * v)
+    return _stirling_logpdf(x, t)
+
+
+cdef void _stirling_norms(intp_t n, const float64_t *ip, const float64_t *iq, const float64_t *r,
+                          const float64_t *log_arg, float64_t *norm) noexcept nogil:
+    """``_beta_terms``'s norm for n Stirling pairs (s < 1e150) from 1/p, 1/q,
+    1/s and log((s + 1)**2 s / (p q)): no branch and no gather, so the
+    compiler can vectorise the three Stirling series."""
+    cdef intp_t k
+    for k in range(n):
+        norm[k] = 0.5 * log_arg[k] - (HALF_LOG_2PI + (stirling_del_poly(ip[k])
+                                                      + (stirling_del_poly(iq[k]) - stirling_del_poly(r[k]))))
 
 
 def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[::1] b):
-    """log Beta(x[i]; a[i], b[i]) for equal-length arrays (x not NaN, a, b > 0 finite)."""
-    cdef intp_t i, n = x.shape[0]
+    """log Beta(x[i]; a[i], b[i]) for equal-length arrays (x not NaN, a, b > 0 finite).
+
+    Runs in blocks with its logs batched, as ``betaln`` does.  A first pass
+    sorts the block's points, without a branch, into Stirling pairs
+    (a, b >= 9, a + b < 1e150), the other points inside (0, 1), and the rest
+    (ends, outside, huge pairs: the scalar way); each kind is
+    then handled in a loop of its own (random kinds in one loop cost a
+    mispredicted branch per element).  The first loop over a kind queues the
+    numbers whose logs it needs (the Stirling norm's one, or the three of
+    ``log_beta_args`` and x, 1 - x); NumPy's ``log`` takes the queue at once;
+    the Stirling norms are finished in one loop that vectorises; the second
+    loop over each kind walks the queue in the same order with the formulas
+    of ``_beta_logpdf``.  Parameter terms are reused while they repeat.
+    """
+    cdef intp_t i, k, c, c0, start, stop, ns, nr, n = x.shape[0], m = max(1, min(n, <intp_t>BLOCK))
     cdef float64_t[::1] out = np.empty(n, dtype=np.float64)
-    cdef double a_i = NAN, b_i = NAN
-    cdef beta_terms terms
-    with nogil:
-        for i in range(n):
-            if a[i] != a_i or b[i] != b_i:
-                a_i = a[i]
-                b_i = b[i]
-                terms = _beta_terms(a_i, b_i)
-            out[i] = _beta_logpdf(x[i], a_i, b_i, &terms)
+    cdef float64_t[::1] queue = np.ones(5 * m, dtype=np.float64)
+    cdef float64_t[::1] logs = np.empty(5 * m, dtype=np.float64)
+    cdef float64_t[:, ::1] aux = np.empty((4, m), dtype=np.float64)   # 1/p, 1/q, 1/s, norm
+    cdef intp_t[::1] stirling = np.empty(m, dtype=np.intp)
+    cdef intp_t[::1] rest = np.empty(m, dtype=np.intp)
+    cdef double xi, ai, bi, p, q, norm = 0.0
+    cdef double sa = NAN, sb = NAN, ra = NAN, rb = NAN, pa, pb    # parameters of the cached terms
+    cdef bint inside, big, large, plain
+    cdef beta_terms terms, edge
+    q_arr, l_arr, np_log = np.asarray(queue), np.asarray(logs), np.log
+    for start in range(0, n, m):
+        stop = min(n, start + m)
+        with nogil:
+            ns = 0
+            nr = 0
+            for i in range(start, stop):
+                xi = x[i]
+                inside = 0.0 < xi < 1.0
+                big = (a[i] >= 9.0) & (b[i] >= 9.0)
+                large = inside & big & (a[i] + b[i] < 1e150)
+                plain = inside & (1 - big)
+                stirling[ns] = i
+                rest[nr] = i
+                ns += large
+                nr += plain
+                if not (large | plain):         # an end, outside, or a + b beyond 1e150
+                    edge = _beta_terms(a[i], b[i])
+                    out[i] = _beta_logpdf(xi, a[i], b[i], &edge)
+            c = 0
+            pa = sa
+            pb = sb
+            for k in range(ns):
+                i = stirling[k]
+                if a[i] != pa or b[i] != pb:
+                    pa = a[i]
+                    pb = b[i]
+                    p = pa - 1.0
+                    q = pb - 1.0
+                    aux[0, c] = 1.0 / p
+                    aux[1, c] = 1.0 / q
+                    aux[2, c] = 1.0 / (p + q)
+                    queue[c] = (p + q + 1.0) * aux[0, c] * ((p + q + 1.0) * aux[1, c]) * (p + q)
+                    c += 1
+            c0 = c
+            pa = ra
+            pb = rb
+            for k in range(nr):
+                i = rest[k]
+                if a[i] != pa or b[i] != pb:
+                    pa = a[i]
+                    pb = b[i]
+                    log_beta_args(lower(pa, pb), upper(pa, pb), &queue[c], 1)
+                    c += 3
+                queue[c] = x[i]
+                queue[c + 1] = 1.0 - x[i]
+                c += 2
+        with np.errstate(divide="ignore"):   # log(h = 0) of a subnormal a: taken, never used
+            np_log(q_arr[:c], out=l_arr[:c])
+        with nogil:
+            _stirling_norms(c0, &aux[0, 0], &aux[1, 0], &aux[2, 0], &logs[0], &aux[3, 0])
+            c = 0
+            for k in range(ns):
+                i = stirling[k]
+                if a[i] != sa or b[i] != sb:
+                    sa = a[i]
+                    sb = b[i]
+                    terms.p = sa - 1.0
+                    terms.q = sb - 1.0
+                    terms.s = terms.p + terms.q
+                    terms.ip = aux[0, c]
+                    terms.iq = aux[1, c]
+                    terms.xm = terms.p * aux[2, c]
+                    terms.ym = terms.q * aux[2, c]
+                    terms.norm = aux[3, c]
+                    c += 1
+                out[i] = _stirling_logpdf(x[i], &terms)
+            c = c0
+            for k in range(nr):
+                i = rest[k]
+                ai = a[i]
+                bi = b[i]
+                if ai != ra or bi != rb:
+                    ra = ai
+                    rb = bi
+                    norm = -log_beta_from(lower(ai, bi), upper(ai, bi), &queue[c], &logs[c], 1)
+                    c += 3
+                xi = x[i]
+                out[i] = (ai - 1.0) * logs[c] + (bi - 1.0) * log1p_from(-xi, queue[c + 1], logs[c + 1]) + norm
+                c += 2
     return np.asarray(out)
 
 

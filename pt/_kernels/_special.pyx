@@ -63,17 +63,6 @@ cdef double gam1(double a) noexcept nogil:
     return _gam1_shifted(a - 1.0)        # a - 1 is exact for 1/2 < a <= 3/2
 
 
-cdef inline double _gamma_below_16(double z) noexcept nogil:
-    """Gamma(z) for 1e-300 <= z < 16: 1/Gamma(1 + w) = 1 + gam1(w) with |w| <= 1/2, and the recurrence."""
-    cdef double p = 1.0
-    if z < 0.5:
-        return 1.0 / (z * (1.0 + gam1(z)))
-    while z >= 1.5:
-        z -= 1.0                         # exact for z < 16
-        p *= z
-    return p / (1.0 + gam1(z - 1.0))
-
-
 cdef double digamma(double x) noexcept nogil:
     """psi(x) for x > 0: recurrence up to x >= 10, then the asymptotic series (A&S 6.3.18)."""
     cdef double shift = 0.0, f
@@ -115,7 +104,7 @@ cdef double log_beta(double a, double b) noexcept nogil:
         return lgamma(a) + (lgamma(b) - lgamma(a + b))
     # B(a, b) itself, multiplicatively: a few ulps, where the three lgamma terms
     # (up to 8.5 each) would leave an absolute error of ~10 ulps near log B = 0.
-    return log(_gamma_below_16(a) * (_gamma_below_16(b) / _gamma_below_16(a + b)))
+    return log(gamma_below_16(a) * (gamma_below_16(b) / gamma_below_16(a + b)))
 
 
 cdef inline void _log_xy(double x, double y, double* lnx, double* lny) noexcept nogil:
@@ -161,101 +150,83 @@ cdef double beta_power(double a, double b, double x, double y) noexcept nogil:
     return exp(a * lnx + b * lny - log_beta(a, b))
 
 
-# ---------------------------------------------------------------- batched log B
-#
-# The array ``betaln`` spends most of its time in libm's ``log`` (three per
-# element).  It runs in blocks instead: a first pass stores, per element, the
-# three numbers whose logs ``log_beta`` needs; NumPy's ``log`` (SIMD where the
-# CPU has it, within an ulp like libm's) takes them all at once; a second pass
-# combines.  Same formulas and branches as ``log_beta``.
-
-cdef enum:
-    BLOCK = 4096                         # elements per block: 2 x 3 x 32 KiB of scratch
-
-
-cdef inline double _lower(double a, double b) noexcept nogil:
-    return a if a < b else b             # minsd: no branch to mispredict on random pairs
-
-
-cdef inline double _upper(double a, double b) noexcept nogil:
-    return b if a < b else a             # maxsd
-
-
-cdef inline void _log_beta_args(double a, double b, float64_t *s0, float64_t *s1,
-                                float64_t *s2) noexcept nogil:
-    """The numbers whose logs ``_log_beta_from`` needs: b, 1 + h and h (h = a/b,
-    a <= b) when b >= 8 (h's log is used only when a >= 8 too; a tiny a can
-    make h 0); the product Gamma(a) Gamma(b) / Gamma(a + b) when both are
-    below 8; 1 where a log is not needed."""
-    cdef double h
-    s0[0] = 1.0
-    s1[0] = 1.0
-    s2[0] = 1.0
-    if b >= 8.0:
-        h = a / b
-        s0[0] = b
-        s1[0] = 1.0 + h
-        s2[0] = h
-    elif a >= 1e-300:
-        s2[0] = _gamma_below_16(a) * (_gamma_below_16(b) / _gamma_below_16(a + b))
-
-
-cdef inline double _log1p_from(double t, double u, double log_u) noexcept nogil:
-    """log(1 + t) given u = 1 + t rounded and log(u) (``fast_log1p``'s correction)."""
-    cdef double t_part = u - 1.0
-    cdef double e = (1.0 - (u - t_part)) + (t - t_part)
-    return log_u + e / u
-
-
-cdef inline double _bcorr_one_division(double a, double b) noexcept nogil:
-    """``bcorr(a, b)`` for 8 <= a <= b < 1e100 with one division for the three
-    reciprocals: each is off by a few ulps, which moves del (< 0.0105) by
-    ~1e-18, far below an ulp of log B (< -8.9)."""
-    cdef double c = a + b, ab = a * b
-    cdef double d = 1.0 / (ab * c)
-    return stirling_del_r(b * c * d) + (stirling_del_r(a * c * d) - stirling_del_r(ab * d))
-
-
-cdef inline double _log_beta_from(double a, double b, const float64_t *s,
-                                  const float64_t *l, intp_t stride) noexcept nogil:
-    """``log_beta(a, b)`` for a <= b from ``_log_beta_args``'s s[0], s[stride],
-    s[2 stride] and their logs l[.] (same offsets)."""
-    cdef double h, lg1p, u, v, w
-    if b >= 8.0:
-        h = s[2 * stride]
-        lg1p = _log1p_from(h, s[stride], l[stride])
-        if a >= 8.0:
-            u = (a - 0.5) * (lg1p - l[2 * stride])
-            v = b * lg1p
-            w = _bcorr_one_division(a, b) if b < 1e100 else bcorr(a, b)
-            return ((HALF_LOG_2PI - 0.5 * l[0]) + w) - (u + v)
-        w = stirling_del(b) - stirling_del(a + b)
-        u = (b + (a - 0.5)) * lg1p
-        v = a * (l[0] - 1.0)
-        return lgamma(a) + (w - (u + v))
-    if a < 1e-300:
-        return lgamma(a) + (lgamma(b) - lgamma(a + b))
-    return l[2 * stride]
+cdef void _log_beta_large_run(intp_t n, const float64_t *lo, const float64_t *hi,
+                              const float64_t *s1, const float64_t *s2, const float64_t *l0,
+                              const float64_t *l1, const float64_t *l2,
+                              float64_t *out) noexcept nogil:
+    """``log_beta_large`` over compacted pairs 8 <= lo <= hi < 1e100: no branch
+    and no gather, so the compiler can vectorise the loop."""
+    cdef intp_t k
+    cdef double a, b, c, ab, d, t, part, e, lg1p
+    for k in range(n):
+        a = lo[k]
+        b = hi[k]
+        c = a + b
+        ab = a * b
+        d = 1.0 / (ab * c)
+        t = s2[k]                        # h = a/b; s1 = 1 + h rounded
+        part = s1[k] - 1.0
+        e = (1.0 - (s1[k] - part)) + (t - part)
+        lg1p = l1[k] + e / s1[k]
+        out[k] = (((HALF_LOG_2PI - 0.5 * l0[k])
+                   + (stirling_del_poly(b * c * d) + (stirling_del_poly(a * c * d) - stirling_del_poly(ab * d))))
+                  - ((a - 0.5) * (lg1p - l2[k]) + b * lg1p))
 
 
 def betaln(const float64_t[::1] a, const float64_t[::1] b):
-    """log B(a[i], b[i]) for equal-length arrays of positive finite values."""
-    cdef intp_t i, j, start, n = a.shape[0], m = max(1, min(n, <intp_t>BLOCK))
+    """log B(a[i], b[i]) for equal-length arrays of positive finite values.
+
+    In blocks: a first pass sorts the elements, without a branch, into pairs
+    with 8 <= min < max < 1e100 and the rest; then queues, per element, the
+    numbers whose logs it needs (``log_beta_args``), the large pairs compacted
+    at the front; NumPy's ``log`` takes the queue at once; the large pairs are
+    combined in a loop with neither branch nor gather (it vectorises), the
+    rest with ``log_beta_from``.
+    """
+    cdef intp_t i, j, k, start, n_large, n_rest, n = a.shape[0], m = max(1, min(n, <intp_t>BLOCK))
     cdef float64_t[::1] out = np.empty(n, dtype=np.float64)
     cdef float64_t[:, ::1] s = np.ones((3, m), dtype=np.float64)
     cdef float64_t[:, ::1] l = np.empty((3, m), dtype=np.float64)
+    cdef float64_t[:, ::1] pair = np.empty((3, m), dtype=np.float64)   # lo, hi, result of the large ones
+    cdef intp_t[::1] large = np.empty(m, dtype=np.intp)
+    cdef intp_t[::1] rest = np.empty(m, dtype=np.intp)
+    cdef double lo, hi
+    cdef bint both
     s_arr, l_arr, np_log = np.asarray(s), np.asarray(l), np.log
     with np.errstate(divide="ignore"):   # log(h = 0) of a subnormal a: taken, never used
         for start in range(0, n, m):
             with nogil:
-                for j in range(min(m, n - start)):
-                    i = start + j
-                    _log_beta_args(_lower(a[i], b[i]), _upper(a[i], b[i]), &s[0, j], &s[1, j], &s[2, j])
+                n_large = 0
+                n_rest = 0
+                for i in range(start, min(n, start + m)):
+                    both = (lower(a[i], b[i]) >= 8.0) & (upper(a[i], b[i]) < 1e100)
+                    large[n_large] = i
+                    rest[n_rest] = i
+                    n_large += both
+                    n_rest += 1 - both
+                for k in range(n_large):
+                    i = large[k]
+                    lo = lower(a[i], b[i])
+                    hi = upper(a[i], b[i])
+                    pair[0, k] = lo
+                    pair[1, k] = hi
+                    s[0, k] = hi
+                    s[2, k] = lo / hi
+                    s[1, k] = 1.0 + s[2, k]
+                for k in range(n_rest):
+                    j = n_large + k
+                    i = rest[k]
+                    log_beta_args(lower(a[i], b[i]), upper(a[i], b[i]), &s[0, j], m)
             np_log(s_arr, out=l_arr)
             with nogil:
-                for j in range(min(m, n - start)):
-                    i = start + j
-                    out[i] = _log_beta_from(_lower(a[i], b[i]), _upper(a[i], b[i]), &s[0, j], &l[0, j], m)
+                _log_beta_large_run(n_large, &pair[0, 0], &pair[1, 0], &s[1, 0], &s[2, 0],
+                                    &l[0, 0], &l[1, 0], &l[2, 0], &pair[2, 0])
+                for k in range(n_large):
+                    out[large[k]] = pair[2, k]
+                for k in range(n_rest):
+                    j = n_large + k
+                    i = rest[k]
+                    out[i] = log_beta_from(lower(a[i], b[i]), upper(a[i], b[i]), &s[0, j], &l[0, j], m)
     return np.asarray(out)
 
 

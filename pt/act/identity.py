@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from pt.collect._procfs import read_links, read_texts
+from pt.collect import host
 from pt.collect.host import procfs_is_own_pidns
 
 PROC = b"/proc"
@@ -66,12 +67,9 @@ EMPTY_CMD = cmd_hash(b"")
 
 @functools.cache
 def boot_id() -> str | None:
-    """This boot's id (read once: it cannot change while pt runs)."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id", "rb") as f:
-            return f.read().decode("ascii", "replace").strip()
-    except OSError:
-        return None
+    """This boot's id, from the live /proc (read once: it cannot change while pt
+    runs); actions compare a plan's boot with the boot they act on."""
+    return host.boot_id(host.LIVE)
 
 
 @dataclass(frozen=True)
@@ -201,10 +199,6 @@ def observe(expected: Identity) -> Live:
     its comm, argv and age as they are, and the reason it does not match the
     plan's identity (gone, reused, exec'd, other owner), if it does not. The
     argv shown is the one hashed, so what is shown is what was verified."""
-    from pathlib import Path
-
-    from pt.collect.host import uptime
-
     pid = expected.pid
     comm, text, stat = read_comm(pid), _one(read_texts, pid, "cmdline"), read_stat(pid)
     try:
@@ -217,7 +211,7 @@ def observe(expected: Identity) -> Live:
     age = None
     if stat is not None:
         try:
-            age = max(0.0, uptime(Path("/proc")) - stat.start_ticks / os.sysconf("SC_CLK_TCK"))
+            age = max(0.0, host.uptime(host.LIVE) - stat.start_ticks / os.sysconf("SC_CLK_TCK"))
         except OSError:
             age = None
     return Live(comm, split_cmdline(text or ""), age, mismatch)

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from pt import safefs
+from pt.collect import host
 
 #: Outcomes after which an action is never attempted again for its plan.
 FINAL_RESULTS = ("done", "exited", "still_running", "aborted", "refused", "unavailable", "failed")
@@ -40,8 +41,7 @@ ACTED_RESULTS = ("done", "exited", "still_running")
 def uptime_ticks() -> int:
     """Clock ticks since boot now: the clock of ``start_ticks``, so "started
     after pt acted" is an exact comparison on one boot."""
-    with open("/proc/uptime") as f:
-        return int(float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
+    return int(host.uptime(host.LIVE) * os.sysconf("SC_CLK_TCK"))
 
 
 def state_dir() -> Path:

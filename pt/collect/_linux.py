@@ -4,22 +4,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
 from pt.collect._procfs import read_io, read_processes, read_schedstat, read_stat_ticks
-from pt.collect.host import read_host
+from pt.collect.host import PROCFS_ENV, procfs_root, read_host  # noqa: F401 (PROCFS_ENV re-exported)
 from pt.collect.snapshot import ScanErrors, Snapshot, Totals, Window
-
-#: Environment variable that points the collector at another procfs tree
-#: (captured or hostile fixtures in tests).
-PROCFS_ENV = "PT_PROCFS_PATH"
-
-
-def procfs_root(root: str | os.PathLike | None = None) -> Path:
-    """The procfs root to read: ``root``, else ``$PT_PROCFS_PATH``, else ``/proc``."""
-    return Path(root if root is not None else os.environ.get(PROCFS_ENV, "/proc"))
 
 
 def collect(root: str | os.PathLike | None = None) -> Snapshot:

@@ -27,6 +27,7 @@ import time
 import numpy as np
 import psutil
 
+from pt.collect import host
 from pt.collect.snapshot import TPGID_UNKNOWN, HostInfo, ScanErrors, Snapshot, Window
 
 _ATTRS = ["pid", "ppid", "name", "status", "uids", "cmdline", "cpu_times", "create_time", "nice",
@@ -44,11 +45,7 @@ _LINUX = sys.platform.startswith("linux")
 def _boot_id(boot_time: float) -> str:
     """The kernel's boot id where there is one, else one derived from the boot
     time: either names this boot, which is all identities need from it."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()
-    except OSError:
-        return f"boot-{int(boot_time)}"
+    return (_LINUX and host.boot_id(host.LIVE)) or f"boot-{int(boot_time)}"
 
 
 def read_host() -> HostInfo:

@@ -15,6 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from pt.collect import host
+
 #: Bumped when the probe's fields change: an older cache is probed anew.
 FORMAT = 2
 CACHE_NAME = "capabilities.json"
@@ -85,10 +87,9 @@ def probe() -> dict:
     """Look at this machine now (no cache); see the module docstring."""
     from pt.collect.host import procfs_is_own_pidns
     linux = sys.platform.startswith("linux")
-    boot_id = _read("/proc/sys/kernel/random/boot_id")
     return {
         "format": FORMAT,
-        "boot_id": boot_id.strip() if boot_id else None,
+        "boot_id": host.boot_id(host.LIVE),
         "platform": sys.platform,
         "procfs": linux and os.path.isdir("/proc/self"),
         "pidfd": _pidfd(),
@@ -144,8 +145,7 @@ def capabilities(*, refresh: bool = False, state: Path | None = None) -> tuple[d
 
 def _cached_probe(refresh: bool, state: Path | None) -> tuple[dict, bool]:
     from pt import safefs
-    boot = _read("/proc/sys/kernel/random/boot_id")
-    boot = boot.strip() if boot else None
+    boot = host.boot_id(host.LIVE)
     try:
         if state is None:
             from pt.act.journal import state_dir

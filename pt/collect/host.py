@@ -1,13 +1,35 @@
-"""Machine-wide facts read from procfs: boot id, boot time, uptime, total memory."""
+"""Machine-wide facts read from procfs: boot id, boot time, uptime, total memory.
+
+The one reader of these files: the collectors, actions, vetoes and the
+capability probe all ask here.
+"""
 from __future__ import annotations
 
 import math
 import os
+import re
 import socket
 import time
 from pathlib import Path
 
 from pt.collect.snapshot import HostInfo
+
+
+#: Environment variable that points the collector at another procfs tree
+#: (captured or hostile fixtures in tests).
+PROCFS_ENV = "PT_PROCFS_PATH"
+
+#: The live procfs: what actions, their guards and the journal read, since they
+#: act on this machine's processes whatever tree a scan was pointed at.
+LIVE = Path("/proc")
+
+#: The kernel's boot id: a random UUID, lower-case hex (man 5 proc).
+_BOOT_ID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
+
+
+def procfs_root(root: str | os.PathLike | None = None) -> Path:
+    """The procfs root to read: ``root``, else ``$PT_PROCFS_PATH``, else ``/proc``."""
+    return Path(root if root is not None else os.environ.get(PROCFS_ENV, "/proc"))
 
 
 #: Largest uptime or boot time pt believes (about 3,000 years, in seconds):
@@ -42,6 +64,15 @@ def boot_time(root: Path) -> float:
     raise OSError(f"no btime line in {root / 'stat'}")
 
 
+def boot_id(root: Path) -> str | None:
+    """This boot's id, ``<root>/sys/kernel/random/boot_id``; None when it cannot
+    be read or is not a UUID as the kernel writes it (a hostile tree's bytes
+    never become an identity)."""
+    text = _read_text(root / "sys/kernel/random/boot_id")
+    text = text.strip() if text else ""
+    return text if _BOOT_ID.fullmatch(text) else None
+
+
 def uptime(root: Path) -> float:
     """Seconds since boot, first field of ``<root>/uptime``."""
     text = _read_text(root / "uptime")
@@ -70,7 +101,6 @@ def mem_total(root: Path) -> int:
 
 def read_host(root: Path) -> HostInfo:
     """Host facts for a snapshot of the procfs tree at ``root``; uptime read now."""
-    boot_id = _read_text(root / "sys/kernel/random/boot_id")
     up = uptime(root)
     taken_at, monotonic = time.time(), time.monotonic()
     uname = os.uname()
@@ -78,7 +108,7 @@ def read_host(root: Path) -> HostInfo:
         hostname=socket.gethostname(),
         system=uname.sysname.lower(),
         kernel=uname.release,
-        boot_id=boot_id.strip() if boot_id else None,
+        boot_id=boot_id(root),
         boot_time=boot_time(root),
         uptime_s=up,
         taken_at=taken_at,

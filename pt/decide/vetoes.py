@@ -56,17 +56,11 @@ def _live_cgroups(snapshot: Snapshot, system_slice: np.ndarray) -> np.ndarray:
     re-check): read from the live /proc when the snapshot is of this boot's
     live /proc, so the apply-time rules are the scan's; otherwise (a recorded
     tree) only ``system_slice`` is cgroup evidence."""
-    from pt.collect._linux import PROCFS_ENV
+    from pt.collect import host
     from pt.collect.units import read_units
-    live = None
-    if not os.environ.get(PROCFS_ENV):
-        try:
-            with open("/proc/sys/kernel/random/boot_id") as f:
-                live = f.read().strip()
-        except OSError:
-            live = None
+    live = None if os.environ.get(host.PROCFS_ENV) else host.boot_id(host.LIVE)
     if live is not None and live == snapshot.host.boot_id:
-        cgroups = read_units("/proc", snapshot["pid"]).cgroup.copy()
+        cgroups = read_units(str(host.LIVE), snapshot["pid"]).cgroup.copy()
     else:
         cgroups = np.full(len(snapshot), None, dtype=object)
     cgroups[np.asarray(system_slice, bool) & np.equal(cgroups, None)] = "/system.slice/unknown.service"
