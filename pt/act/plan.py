@@ -371,10 +371,15 @@ def plans_dir() -> Path:
 
 def save_plan(plan: dict) -> Path:
     """Write the plan as ``plans/<plan_id>.json`` (0600, atomic rename, in a
-    verified private directory)."""
+    verified private directory), compact; a plan over :data:`MAX_PLAN_BYTES`,
+    which :func:`read_plan_file` would refuse, is refused here (:class:`PlanError`)."""
+    data = json.dumps(plan, separators=(",", ":"), sort_keys=True).encode()
+    if len(data) > MAX_PLAN_BYTES:
+        raise PlanError(f"plan {plan['plan_id']} would be {len(data)} bytes, over the {MAX_PLAN_BYTES} a plan "
+                        f"may hold ({len(plan['actions'])} actions); plan fewer processes at once")
     path = plans_dir() / f"{plan['plan_id']}.json"
     with safefs.private_dir(path.parent) as d:
-        d.replace(path.name, json.dumps(plan, indent=1, sort_keys=True).encode())
+        d.replace(path.name, data)
     return path
 
 

@@ -68,10 +68,10 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from pt.act.plan import make_plan, save_plan
+    from pt.act.plan import PlanError, make_plan, save_plan
     from pt.commands.deep_scan import selection_from, warn_gave_up
     from pt.commands.scan import report_telemetry, telemetry_enabled, verdict_memory
-    from pt.exit_codes import NOT_FOUND, OK, USAGE
+    from pt.exit_codes import NOT_FOUND, OK, REFUSED, USAGE
     from pt.triage import triage
     from pt.ui.result import report_error
 
@@ -102,7 +102,14 @@ def run(args: argparse.Namespace) -> int:
         from pt.ui.text import escape
         print(escape(f"pt plan: note: {t.kill_gate}"), file=sys.stderr)
     warn_gave_up(args)
-    path = save_plan(plan)
+    try:
+        path = save_plan(plan)
+    except PlanError as exc:                         # too large to be read back: nothing saved
+        print(f"pt plan: error: {exc}", file=sys.stderr)
+        if args.json:
+            from pt.ui.result import error_envelope, print_json
+            print_json(error_envelope("plan", code="plan_too_large", message=str(exc)))
+        return REFUSED
     if telemetry_enabled(args) and not args.at:      # the decisions that outcomes will be joined to
         from pt.telemetry.writer import write_scan
         report_telemetry("plan", write_scan(t, lake=args.lake))

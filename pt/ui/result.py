@@ -38,6 +38,7 @@ HINTS = {
     "plan_not_found": "`pt history` lists the plans; `pt plan` makes a new one",
     "plan_invalid": "make a new plan with `pt plan`: a plan file is never edited by hand",
     "plan_unusable": "make a new plan with `pt plan`",
+    "plan_too_large": "plan a smaller tree or fewer processes (`pt plan --pid` of its subtrees)",
     "not_confirmed": "run `pt apply PLAN_ID` at a terminal and confirm, or pass --yes",
     "invalid_config": "`pt config validate` checks a priors, policy or rules file",
     "lake_error": "`pt lake info` says where the lake is; `pt lake check` checks it",
