@@ -18,7 +18,7 @@ from scipy import optimize, stats
 
 from pt.config import CLASSES, shipped_priors
 from pt.learn import calibrate as cal
-from pt.learn import model, store
+from pt.learn import model
 from pt.telemetry import duck, schemas, writer
 from pt.telemetry import lake as lakes
 from pt.telemetry.redact import Redactor
@@ -28,14 +28,7 @@ from pt.triage import triage
 KEY = bytes(range(32))
 
 
-@pytest.fixture(autouse=True)
-def private_homes(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.delenv("PT_LAKE", raising=False)
-    monkeypatch.delenv("PT_TELEMETRY_KEY", raising=False)
-    monkeypatch.delenv(store.LEARNED_ENV, raising=False)
-    monkeypatch.delenv(lakes.HOST_ENV, raising=False)
+pytestmark = pytest.mark.usefixtures("private_homes")
 
 
 @pytest.fixture(scope="module")

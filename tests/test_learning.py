@@ -20,7 +20,7 @@ from scipy import optimize, stats
 
 from pt.config import CLASSES, load_priors, shipped_priors
 from pt.learn import calibrate as cal
-from pt.learn import drift, model, store
+from pt.learn import drift, model
 from pt.telemetry import duck, followup, schemas, writer
 from pt.telemetry import lake as lakes
 from pt.telemetry.redact import Redactor
@@ -32,14 +32,7 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ne
 KEY = bytes(range(32))
 
 
-@pytest.fixture(autouse=True)
-def private_homes(tmp_path, monkeypatch):
-    """Lake, key and learned priors under tmp_path, never the user's."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.delenv("PT_LAKE", raising=False)
-    monkeypatch.delenv("PT_TELEMETRY_KEY", raising=False)
-    monkeypatch.delenv(store.LEARNED_ENV, raising=False)
+pytestmark = pytest.mark.usefixtures("private_homes")
 
 
 # --- 1. outcomes without asking --------------------------------------------------------

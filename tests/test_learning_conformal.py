@@ -11,17 +11,12 @@ import pyarrow as pa
 import pytest
 
 from pt.config import CATEGORICAL_LEVELS
-from pt.learn import conformal, store
+from pt.learn import conformal
 from pt.telemetry import duck, schemas, writer
 from pt.testing import kill_if_same, spawn_detached
 from pt.testing import run_pt as pt
 
-@pytest.fixture(autouse=True)
-def private_homes(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.delenv("PT_LAKE", raising=False)
-    monkeypatch.delenv(store.LEARNED_ENV, raising=False)
+pytestmark = pytest.mark.usefixtures("private_homes")
 
 
 def _draw(rng, n):

@@ -23,13 +23,7 @@ from pt.testing import run_pt as pt
 KEY = bytes(range(32))
 
 
-@pytest.fixture(autouse=True)
-def private_homes(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.delenv("PT_LAKE", raising=False)
-    monkeypatch.delenv("PT_TELEMETRY_KEY", raising=False)
-    monkeypatch.delenv(store.LEARNED_ENV, raising=False)
+pytestmark = pytest.mark.usefixtures("private_homes")
 
 
 def _table(name: str, columns: dict) -> pa.Table:

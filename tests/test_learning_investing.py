@@ -22,12 +22,7 @@ from pt.testing import run_pt as pt
 KEY = bytes(range(32))
 
 
-@pytest.fixture(autouse=True)
-def private_homes(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.delenv("PT_LAKE", raising=False)
-    monkeypatch.delenv(store.LEARNED_ENV, raising=False)
+pytestmark = pytest.mark.usefixtures("private_homes")
 
 
 @pytest.mark.parametrize("null_share,delay", [(0.9, 0), (0.5, 0), (0.8, 20), (1.0, 0)])

@@ -9,15 +9,10 @@ from scipy import stats
 
 from pt.config import CLASSES, shipped_priors
 from pt.learn import calibrate as cal
-from pt.learn import ppc, store
+from pt.learn import ppc
 
 
-@pytest.fixture(autouse=True)
-def private_homes(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.delenv("PT_LAKE", raising=False)
-    monkeypatch.delenv(store.LEARNED_ENV, raising=False)
+pytestmark = pytest.mark.usefixtures("private_homes")
 
 
 def _uniformish(p):

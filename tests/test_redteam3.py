@@ -18,15 +18,7 @@ KEY = bytes(range(32))
 OLD_TS = 1_600_000_000.0                 # 2020-09-13: far past any --keep below
 
 
-@pytest.fixture(autouse=True)
-def private_homes(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
-    monkeypatch.delenv("PT_LAKE", raising=False)
-    monkeypatch.delenv("PT_TELEMETRY_KEY", raising=False)
-    monkeypatch.delenv(store.LEARNED_ENV, raising=False)
-    monkeypatch.delenv(lakes.HOST_ENV, raising=False)
+pytestmark = pytest.mark.usefixtures("private_homes")
 
 
 def _old_labels(root, monkeypatch, host: str | None) -> list:
