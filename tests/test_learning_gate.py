@@ -6,6 +6,7 @@ Lakes are written through the real writers under ``tmp_path``; no process
 is signalled.
 """
 import json
+import os
 
 import numpy as np
 import pyarrow as pa
@@ -33,19 +34,19 @@ def _table(name: str, columns: dict) -> pa.Table:
                                  for f in sch], schema=sch)
 
 
-def lake_of_kill_verdicts(root, kills: int, false: int) -> None:
+def lake_of_kill_verdicts(root, kills: int, false: int, boot: str = "b") -> None:
     """One recorded scan whose verdict is kill for ``kills`` processes, and a
     rescan label for each: ``false`` of them useful, the rest abandoned."""
     run_id, ts = "20270201T000000Z-00000001", 1_800_000_000.0
     pids = list(range(2000, 2000 + kills))
-    key = {"run_id": [run_id] * kills, "ts": [ts] * kills, "boot_id": ["b"] * kills, "pid": pids,
+    key = {"run_id": [run_id] * kills, "ts": [ts] * kills, "boot_id": [boot] * kills, "pid": pids,
            "start_ticks": [p * 3 for p in pids]}
     writer.write_tables(root, {
         "decisions": _table("decisions", {**key, "action": ["kill"] * kills, "class": ["abandoned"] * kills,
                                           "lfdr": [0.01] * kills, "command_category": ["test_runner"] * kills}),
         "proc_features": _table("proc_features", {**key, "cpu_ticks": [0] * kills, "window_ticks": [30] * kills}),
         "runs": _table("runs", {"run_id": [run_id], "ts": [ts], "mode": ["quick"]})}, run_id, ts)
-    rows = [{"ts": ts + 86400 + i, "boot_id": "b", "pid": p, "start_ticks": p * 3, "uid": 1000, "action": "kill",
+    rows = [{"ts": ts + 86400 + i, "boot_id": boot, "pid": p, "start_ticks": p * 3, "uid": 1000, "action": "kill",
              "result": "idle", "observed_by": "feedback", "label": "useful" if i < false else "abandoned",
              "verdict_run_id": run_id, "after_s": 86400.0, "note": None} for i, p in enumerate(pids)]
     assert writer.write_labels(rows, lake=root, red=Redactor(KEY)).written
@@ -135,3 +136,24 @@ def test_a_learned_file_pt_cannot_use_withholds_kills_and_says_which(tmp_path, c
     assert "ignoring the learned priors" in capsys.readouterr().err
     assert store.remove_learned()
     assert kill_gate(policy) is None
+
+
+def test_other_hosts_right_kills_do_not_open_this_hosts_gate(tmp_path, monkeypatch):
+    """In a fleet, the stored bound is this host's own where it has one and it
+    is the larger: 150 right kills elsewhere do not cover 20 wrong of 40 here."""
+    from pt.telemetry import lake as lakes
+    root = tmp_path / "fleet"
+    lakes.make_fleet(root)
+    for host, kills, false, boot in (("good", 150, 0, "b-good"), ("here", 40, 20, "b-here")):
+        monkeypatch.setenv(lakes.HOST_ENV, host)
+        lake_of_kill_verdicts(root, kills=kills, false=false, boot=boot)
+    env = {lakes.HOST_ENV: "here", "XDG_DATA_HOME": os.environ["XDG_DATA_HOME"]}
+    pb = json.loads(pt("calibrate", "--fleet", "--json", "--lake", str(root), cwd=tmp_path, env=env).stdout
+                    )["data"]["pac_bayes"]
+    assert pb["scope"] == "this host" and pb["n"] == 40 and pb["false_kills"] == 20
+    assert pb["false_kill_bound"] > load_policy().fdr_alpha and kill_gate(load_policy())
+    # The fleet's own figure is the smaller one, and is still there to read.
+    assert pb["this_host"]["false_kill_bound"] == pb["false_kill_bound"]
+    pb = json.loads(pt("calibrate", "--fleet", "--json", "--dry-run", "--lake", str(root), cwd=tmp_path,
+                       env={**env, lakes.HOST_ENV: "good"}).stdout)["data"]["pac_bayes"]
+    assert pb["scope"] == "fleet" and pb["n"] == 190

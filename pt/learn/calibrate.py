@@ -141,9 +141,12 @@ def last_verdict(lake_dir, target: dict) -> tuple[dict | None, list[str]]:
     return verdict, [r[0] for r in earlier]
 
 
-def false_kill(record: Record, *, confidence: float, target: float) -> dict:
-    """``data.pac_bayes``: the bound on P(useful | pt would kill), or why there is none."""
+def false_kill(record: Record, *, confidence: float, target: float, rows: np.ndarray | None = None) -> dict:
+    """``data.pac_bayes``: the bound on P(useful | pt would kill), or why there
+    is none; over the labels in ``rows`` (a boolean column; None: all)."""
     kills = record.verdict_action == "kill"
+    if rows is not None:
+        kills = kills & rows
     n = int(kills.sum())
     errors = int(np.isin(record.label[kills], WANTED).sum())
     bound = model.pac_bayes_bound(errors, n, confidence=confidence)
@@ -186,6 +189,8 @@ def calibrate(record: Record, shipped, *, confidence: float = 0.95, target: floa
         result["fleet"] = fleet_update(record, shipped)
         mine = result["fleet"]["hosts"].get(result["fleet"]["this_host"])
         result["class_prior"]["learned"] = mine["learned"] if mine else result["fleet"]["fleet_prior"]
+        result["pac_bayes"] = _fleet_bound(record, result["pac_bayes"], result["fleet"]["this_host"],
+                                           confidence=confidence, target=target)
     result["ppc"] = ppc.check(record, _model_params(shipped))
     overlay = {"class_prior": result["class_prior"]["learned"]}
     if by_category:
@@ -194,6 +199,22 @@ def calibrate(record: Record, shipped, *, confidence: float = 0.95, target: floa
         overlay["survival"] = {"by_category": survival}
     result["overlay"] = overlay
     return result
+
+
+def _fleet_bound(record: Record, fleet: dict, host: str, *, confidence: float, target: float) -> dict:
+    """The fleet's false-kill bound, or this host's own where it has one and
+    it is larger: other hosts' right kills must not open the kill gate of a
+    host whose own kills are often wrong. ``this_host`` shows the host's own."""
+    own = false_kill(record, confidence=confidence, target=target, rows=record.host == host)
+    out = {**fleet, "scope": "fleet", "this_host": own}
+    if own["false_kill_bound"] is not None and (fleet["false_kill_bound"] is None
+                                                or own["false_kill_bound"] > fleet["false_kill_bound"]):
+        out.update({k: own[k] for k in ("false_kill_bound", "n", "false_kills", "below_target", "needed")},
+                   scope="this host")
+        out.pop("note", None)
+        if "note" in own:
+            out["note"] = own["note"]
+    return out
 
 
 def _index(values: np.ndarray, levels) -> np.ndarray:
