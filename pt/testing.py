@@ -561,7 +561,8 @@ COMMAND_CASES: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
     ("shell", ("tmux", "attach", "-t", "work"), "tmux: client"),
     ("shell", ("tmux",), None),
     ("shell", ("screen", "-r"), None),
-    ("shell", ("bash", "-c", "sleep 600; echo done"), None),
+    ("unknown", ("bash", "-c", "sleep 600; echo done"), None),    # -c code: no one's prompt
+    ("unknown", ("sh", "-ec", "while :; do echo x > f; done"), None),
     # build
     ("build", ("make", "-j4"), None),
     ("build", ("ninja", "-C", "build"), None),

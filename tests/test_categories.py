@@ -125,7 +125,7 @@ def test_real_processes_from_a_snapshot(rules, tmp_path):
             running([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"],
                     cwd=tmp_path) as server:
         procs = {plain: "unknown", tester: "test_runner", agent: "agent", shell: "shell",
-                 wrapper: "shell", server: "dev_server"}
+                 wrapper: "unknown", server: "dev_server"}
         snap = collect()
         pids = snap["pid"]
         names = category_names(rules.classify(snap["comm"], snap["cmdline"]), "command")
