@@ -13,7 +13,7 @@ import pytest
 
 from pt.collect.snapshot import HostInfo, Snapshot
 from pt.infer.incidents import detect, gw_probability, lives
-from pt.testing import wait_for
+from pt.testing import cpu_ticks, wait_for
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux collector")
 
@@ -410,7 +410,9 @@ def fake_build(tmp_path, worker: str):
 
 @linux
 @pytest.mark.parametrize("worker, runaway", [
-    ("while :; do echo x > out.$$; done", False),      # compiles: writes its output over and over
+    # compiles: mostly computing, writing its output every few thousand steps (a loop that only
+    # writes spends half its time blocked on the file system, too little demand for the plain test)
+    ("while :; do i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; echo x > out.$$; done", False),
     ("while :; do :; done", True),                      # spins: no IO at all
 ])
 def test_a_live_build_at_work_is_no_runaway_tree(tmp_path, worker, runaway):
@@ -426,6 +428,8 @@ def test_a_live_build_at_work_is_no_runaway_tree(tmp_path, worker, runaway):
     try:
         assert proc.stdout.readline().strip() == "ready"
         wait_for(lambda: len(children(proc.pid)) == 2)
+        # Both workers into their loops (past their start-up reads, which are IO a window could see).
+        wait_for(lambda: all(cpu_ticks(c) >= 5 for c in children(proc.pid)))
         hits = []
 
         def plain_runaway():
