@@ -84,6 +84,21 @@ def zombie():
 #: drive the terminal or forge what pt shows: Rich markup, an OSC 8 link, an
 #: OSC title + clear screen, C1 CSI and OSC, a bidi override, a zero-width
 #: space, an emoji code.
+#: A parent that forks a child every 0.05 s, each living 0.3 s, and reaps them: a fork loop.
+FORK_LOOP = """
+import os, time
+print("ready", flush=True)
+while True:
+    if os.fork() == 0:
+        time.sleep(0.3)
+        os._exit(0)
+    time.sleep(0.05)
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+"""
 HOSTILE_TEXT = ("[/x]", "[link=http://evil.example/]sleep[/link]", "\x1b]0;PWN\x1b\\\x1b[2J",
                 "\u009b2J", "\u009d0;T\u009c", "\u202eevil", "a\u200bb", ":warning:")
 

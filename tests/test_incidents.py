@@ -13,7 +13,7 @@ import pytest
 
 from pt.collect.snapshot import HostInfo, Snapshot
 from pt.infer.incidents import detect, gw_probability, lives
-from pt.testing import cpu_ticks, wait_for
+from pt.testing import FORK_LOOP, cpu_ticks, wait_for
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux collector")
 
@@ -130,21 +130,6 @@ def test_no_reads_is_a_clear_error():
 
 
 # --- real trees -------------------------------------------------------------------------
-
-FORK_LOOP = """
-import os, time
-print("ready", flush=True)
-while True:
-    if os.fork() == 0:
-        time.sleep(0.3)
-        os._exit(0)
-    time.sleep(0.05)
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
-    except ChildProcessError:
-        pass
-"""
 
 # Bursts of a bounded binary tree (depth 3: 15 processes each living 1.5 s),
 # one every 0.5 s: each process past the first generation has 2 children.

@@ -50,7 +50,7 @@ import pytest
 
 from pt.act.plan import Selection
 from pt.config import ACTIONS, CLASSES, load_policy, load_priors
-from pt.testing import kill_if_same, named_process, python_child, start_ticks, wait_for
+from pt.testing import FORK_LOOP, kill_if_same, named_process, python_child, start_ticks, wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs")
 
@@ -65,20 +65,6 @@ CC1 = ("import os, sys\nwhile True:\n    x = sum(i * i for i in range(200_000))\
 BUILD = "for i in 1 2; do {cc1} unit$i.c & done; echo ready; wait"
 QUIET = ("import subprocess, time\nkids = [subprocess.Popen(['sleep', '3600']) for _ in range(2)]\n"
          "print('ready', flush=True)\ntime.sleep(3600)\n")
-FORK_LOOP = """
-import os, time
-print("ready", flush=True)
-while True:
-    if os.fork() == 0:
-        time.sleep(0.3)
-        os._exit(0)
-    time.sleep(0.05)
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
-    except ChildProcessError:
-        pass
-"""
 #: 1 MB every 0.1 s from SIGUSR1 on (up to 300 MB), as in the memory suite.
 LEAKER = ("import signal, sys, time\ngo = []\nsignal.signal(signal.SIGUSR1, lambda *a: go.append(time.monotonic()))\n"
           "print('ready', flush=True)\nwhile not go: signal.pause()\n"
