@@ -95,6 +95,24 @@ def test_garbled_counters_are_zero_and_no_cgroup_fs_is_no_group(tmp_path):
     assert limited_cgroups(str(tmp_path / "nowhere")) == []
 
 
+def test_a_user_subtree_of_thousands_of_cgroups_cannot_hide_a_container(tmp_path):
+    """Was: one 2,000-directory budget, spent depth first, so a user who made
+    more than 2,000 cgroups in a subtree listed first (any user can, under a
+    delegated user@UID.service) hid the limited containers listed after it."""
+    from pt.watch import cgroup
+    root = v2_tree(tmp_path)
+    base = root / "a-user.slice" / "user@1000.service"
+    for i in range(cgroup.MAX_DIRS + 500):
+        (base / f"g{i}" / "leaf").mkdir(parents=True)
+    v2_group(root, "a-user.slice/user@1000.service/limited", limit=32 * MB, current=MB,
+             pids=(5,))                                                         # the user's own limit: found too
+    v2_group(root, "z-system.slice/docker-1.scope", limit=256 * MB, current=100 * MB, pids=(40, 41))
+    v2_group(root, "z-system.slice/docker-1.scope/init", pids=(42,))
+    groups = {g.path: g for g in cgroup.limited_cgroups(str(root))}
+    assert sorted(groups["/z-system.slice/docker-1.scope"].pids) == [40, 41, 42]
+    assert groups["/a-user.slice/user@1000.service/limited"].pids == (5,)
+
+
 HOG = "import time; x = b'x' * ({mb} << 20); time.sleep(600)"
 
 

@@ -17,11 +17,13 @@ OOM-kills. The walk is per cgroup, never per process, and bounded.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, replace
 
 #: A limit at or above this is "no limit" (v1 writes PAGE_COUNTER_MAX pages, about 2^63).
 UNLIMITED = 1 << 60
-#: At most this many cgroup directories are looked at per sample (a host with
+#: At most this many cgroup directories are looked at per sample to find the
+#: limited ones, and about as many again to list their processes (a host with
 #: thousands of units still costs one bounded walk).
 MAX_DIRS = 2000
 
@@ -66,22 +68,40 @@ def _keyed(path: str) -> dict:
     return out
 
 
-def _pids(directory: str, budget: list) -> list:
-    """Process ids in ``directory`` and every cgroup below it (bounded by ``budget``)."""
+def _breadth_first(top: str, budget: int):
+    """``top`` and the directories below it, shallowest first, at most ``budget`` of them.
+
+    Shallowest first so a subtree with thousands of cgroups (any user can make
+    them in a delegated subtree) cannot use up the walk before the containers
+    and system units beside it are seen."""
+    queue = deque([top])
+    while queue and budget > 0:
+        directory = queue.popleft()
+        budget -= 1
+        yield directory
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if len(queue) >= budget:
+                        break
+                    if entry.is_dir(follow_symlinks=False):
+                        queue.append(entry.path)
+        except OSError:
+            continue
+
+
+def _pids(directory: str, budget: int) -> tuple:
+    """Process ids in ``directory`` and the cgroups below it, shallowest first (at most ``budget`` directories)."""
     out = []
-    for base, dirs, _ in os.walk(directory):
-        budget[0] -= 1
-        if budget[0] < 0:
-            dirs.clear()
-            break
+    for base in _breadth_first(directory, budget):
         try:
             out += [int(x) for x in _read(os.path.join(base, "cgroup.procs"), 1 << 20).split() if x.isdigit()]
         except OSError:
             pass
-    return out
+    return tuple(out)
 
 
-def _group(mount: str, directory: str, version: int, budget: list) -> CgroupMemory | None:
+def _group(mount: str, directory: str, version: int) -> CgroupMemory | None:
     """The memory of the cgroup at ``directory`` if it has a limit of its own; None otherwise or unreadable."""
     v2 = version == 2
     try:
@@ -110,7 +130,7 @@ def _group(mount: str, directory: str, version: int, budget: list) -> CgroupMemo
     return CgroupMemory(path="/" + os.path.relpath(directory, mount), version=version, limit=limit, usage=max(usage, 0),
                         reclaimable=stat.get("inactive_file" if v2 else "total_inactive_file", 0),
                         oom=events.get("oom", events.get("under_oom", 0)), oom_kill=events.get("oom_kill", 0),
-                        psi=psi, pids=tuple(_pids(directory, budget)))
+                        psi=psi)
 
 
 def _mounts(root: str) -> list:
@@ -131,18 +151,19 @@ def _mounts(root: str) -> list:
 def limited_cgroups(root: str = "/sys/fs/cgroup", below_bytes: int | None = None) -> list:
     """Every cgroup under ``root`` with a memory limit of its own (below
     ``below_bytes``, e.g. the host's RAM, where given: a larger limit is
-    never the one reached first); the root cgroup itself is never limited."""
-    budget = [MAX_DIRS]
-    out = []
+    never the one reached first); the root cgroup itself is never limited.
+
+    Both walks are breadth-first and bounded: the limited cgroups are found
+    among the shallowest ``MAX_DIRS`` directories, then each lists its
+    processes from an equal share of another ``MAX_DIRS`` (at least its own
+    directory), so no one subtree can hide the others."""
+    found = []
     for mount, version in _mounts(root):
-        for base, dirs, _ in os.walk(mount):
-            budget[0] -= 1
-            if budget[0] < 0:
-                dirs.clear()
-                return out
-            if base == mount:
+        for directory in _breadth_first(mount, MAX_DIRS):
+            if directory == mount:
                 continue
-            group = _group(mount, base, version, budget)
+            group = _group(mount, directory, version)
             if group is not None and (below_bytes is None or group.limit < below_bytes):
-                out.append(group)
-    return out
+                found.append((directory, group))
+    share = max(1, MAX_DIRS // max(1, len(found)))
+    return [replace(group, pids=_pids(directory, share)) for directory, group in found]
