@@ -569,6 +569,35 @@ def test_calibrate_writes_learned_priors_the_model_uses_and_reset_reverts(tmp_pa
     assert again["priors"]["digest"] == json.loads(shipped.stdout)["data"]["priors"]["digest"]
 
 
+def test_an_lfdr_that_is_not_a_probability_is_unknown_not_a_warning_or_a_test(tmp_path):
+    """Was: a lake row with lfdr = 1e308 made ``pt calibrate`` print numpy
+    RuntimeWarnings (an overflow in the reliability bins), and a negative
+    one entered alpha-investing as a p-value of 0, a test always admitted."""
+    simulate_machine(tmp_path / "lake", np.random.default_rng(7), processes=400, runs=2)
+    env = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    before = json.loads(pt("calibrate", "--json", "--lake", str(tmp_path / "lake"), cwd=tmp_path,
+                           env=env).stdout)["data"]["alpha_investing"]
+    hostile = [1e308, -1e308, float("nan"), float("inf"), 5.0, -3.0, -1e-300]
+    n = len(hostile)
+    key = {"run_id": ["20270116T000000Z-00000009"] * n, "ts": [1_900_000_000.0] * n, "boot_id": ["b"] * n,
+           "pid": list(range(90_000, 90_000 + n)), "start_ticks": [7] * n}
+    writer.write_tables(tmp_path / "lake", {
+        "decisions": _table("decisions", {**key, "action": ["kill"] * n, "class": ["abandoned"] * n,
+                                          "lfdr": hostile, "command_category": ["test_runner"] * n}),
+        "runs": _table("runs", {"run_id": key["run_id"][:1], "ts": key["ts"][:1], "mode": ["quick"]})},
+        key["run_id"][0], key["ts"][0])
+    rows = [{"ts": 1_900_000_100.0, "boot_id": "b", "pid": pid, "start_ticks": 7, "uid": 1000, "action": "kill",
+             "result": "idle", "observed_by": "rescan", "label": "abandoned", "verdict_run_id": key["run_id"][0],
+             "after_s": 60.0, "note": None} for pid in key["pid"]]
+    assert writer.write_labels(rows, lake=tmp_path / "lake", red=Redactor(KEY)).written
+    out = pt("calibrate", "--json", "--lake", str(tmp_path / "lake"), cwd=tmp_path, env=env)
+    assert out.returncode == 0 and "Warning" not in out.stderr, out.stderr
+    assert json.loads(out.stdout)["data"]["alpha_investing"]["tests"] == before["tests"]
+    lake = duck.open_lake(tmp_path / "lake", tables=("decisions", "proc_features", "outcomes"), macros=False)
+    lfdr = cal.read_record(lake).lfdr
+    assert np.isnan(lfdr).sum() == n and ((lfdr[~np.isnan(lfdr)] >= 0) & (lfdr[~np.isnan(lfdr)] <= 1)).all()
+
+
 def test_calibrate_on_an_empty_lake_says_so_and_writes_nothing(tmp_path):
     out = pt("calibrate", "--lake", str(tmp_path / "lake"), cwd=tmp_path)
     assert "no labelled outcomes yet" in out.stdout and "none (too few" in out.stdout

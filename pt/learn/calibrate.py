@@ -108,8 +108,10 @@ def read_record(lake) -> Record:
         values = [fill if v is None else v for v in cols[i]]
         return np.asarray(values, dtype=dtype) if values else np.zeros(0, dtype)
 
+    lfdr = arr(4, np.float64, np.nan)
+    lfdr[~((lfdr >= 0) & (lfdr <= 1))] = np.nan          # not a probability: a damaged or forged row, unknown
     return Record(arr(0, object), arr(1, object), arr(2, bool, False), arr(3, object),
-                  arr(4, np.float64, np.nan), arr(5, object, "unknown"), arr(6, np.int64, -1),
+                  lfdr, arr(5, object, "unknown"), arr(6, np.int64, -1),
                   arr(7, np.int64, -1), arr(8, np.float64, np.nan), arr(9, bool, False),
                   unmatched=int(labelled) - len(rows), host=arr(10, object, "") if fleet else None)
 

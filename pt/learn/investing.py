@@ -91,13 +91,14 @@ class AlphaInvestor:
                 "tests": self.tests, "admitted": self.discoveries, "confirmed": self.confirmed}
 
 
-#: Each identity's first kill verdict (time, lfdr) and its label (time, label), if any; the
+#: Each identity's first kill verdict (time, lfdr) and its label (time, label), if any (an lfdr
+#: that is not a probability, NaN included, is a damaged or forged row and never a test); the
 #: verdicts of one scan in the order of their identity (never of their p-values: an order chosen
 #: by the p-values would look ahead).
 REPLAY_SQL = """
     WITH first_kill AS (
         SELECT boot_id, pid, start_ticks, min(ts) AS ts, arg_min(lfdr, ts) AS lfdr
-        FROM decisions WHERE action = 'kill' AND lfdr IS NOT NULL GROUP BY ALL),
+        FROM decisions WHERE action = 'kill' AND lfdr BETWEEN 0 AND 1 GROUP BY ALL),
     labelled AS ({one})
     SELECT k.ts, k.lfdr, l.ts AS label_ts, l.label
     FROM first_kill k LEFT JOIN labelled l
