@@ -137,3 +137,15 @@ def test_a_zombie_has_an_exit_code_and_a_gone_process_reads_as_none():
     now = LIVE.stat(gone.pid)
     assert now is None or now.comm != "true"                  # reaped: nothing, or another process
     assert LIVE.uid(gone.pid) is None or now is not None
+
+
+# --- identity strings -------------------------------------------------------------
+
+def test_identity_string_round_trips():
+    assert identity.identity_string("b0", 12, 34) == "b0:12:34"
+    assert identity.parse_identity("b0:12:34") == ("b0", 12, 34)
+    assert identity.identity_string(None, 12, 34) == f"{identity.UNKNOWN_BOOT}:12:34"
+    assert identity.parse_identity(identity.identity_string(None, 12, 34)) == (None, 12, 34)
+    for bad in ("", "12:34", "b:x:1", ":1:2", "b:1:2:3", "b:-1:2"):
+        with pytest.raises(ValueError, match="BOOT_ID:START_TICKS:PID"):
+            identity.parse_identity(bad)

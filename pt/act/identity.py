@@ -71,6 +71,26 @@ def boot_id() -> str | None:
     return host.boot_id(host.LIVE)
 
 
+#: How an identity string spells a boot id that could not be read.
+UNKNOWN_BOOT = "unknown-boot"
+
+
+def identity_string(boot_id: str | None, start_ticks: int, pid: int) -> str:
+    """``BOOT_ID:START_TICKS:PID``, the one spelling of a process identity:
+    scan and deep-scan fields, ``pt feedback``, the lake's ``decisions.identity``
+    and ``pt duck why`` all use it (:func:`parse_identity` reads it back)."""
+    return f"{boot_id or UNKNOWN_BOOT}:{int(start_ticks)}:{int(pid)}"
+
+
+def parse_identity(text: str) -> tuple[str | None, int, int]:
+    """``(boot_id, start_ticks, pid)`` of an :func:`identity_string` (boot id
+    None when it was unknown); ValueError naming ``text`` otherwise."""
+    parts = text.strip().split(":")
+    if len(parts) == 3 and parts[0] and all(p.isascii() and p.isdigit() for p in parts[1:]):
+        return (None if parts[0] == UNKNOWN_BOOT else parts[0]), int(parts[1]), int(parts[2])
+    raise ValueError(f"a process identity is BOOT_ID:START_TICKS:PID, got {text!r}")
+
+
 @dataclass(frozen=True)
 class Identity:
     """What a plan records to recognise its target again."""
