@@ -14,7 +14,7 @@ import pytest
 
 from pt.act import identity
 from pt.collect import collect
-from pt.collect.procfs import LIVE, ProcFS, parse_cgroup, parse_stat, scan_root
+from pt.collect.procfs import LIVE, ProcFS, cgroup_path, parse_cgroup, parse_stat, scan_root
 from pt.testing import add_proc, make_tree, named_process, row_of, zombie
 
 FIXTURE = Path(__file__).parent / "fixtures" / "procfs" / "linux-6.18-x86_64"
@@ -93,6 +93,14 @@ def test_hostile_tree(tmp_path):
 
 def test_parse_cgroup_keeps_colons_in_paths():
     assert parse_cgroup("0::/a:b\n3:cpu,cpuacct:/x\n") == [(0, "", "/a:b"), (3, "cpu,cpuacct", "/x")]
+
+
+def test_cgroup_path_prefers_the_unified_hierarchy():
+    hybrid = "12:cpu:/x\n1:name=systemd:/user.slice/a.service\n0::/user.slice/b.service\n"
+    assert cgroup_path(hybrid) == "/user.slice/b.service"
+    assert cgroup_path("1:name=systemd:/system.slice/c.service\n") == "/system.slice/c.service"
+    for unknown in (None, "", "garbage", "3:cpu:/x", "0:", "\x00::/y"):
+        assert cgroup_path(unknown) is None
 
 
 # --- the two roots --------------------------------------------------------------

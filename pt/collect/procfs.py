@@ -80,6 +80,14 @@ def parse_cgroup(text: str) -> list[tuple[int, str, str]]:
     return out
 
 
+def cgroup_path(text: str | None) -> str | None:
+    """The unified (v2, ``0::``) cgroup path of one cgroup file, else the
+    systemd v1 one (``name=systemd``); None if unknown."""
+    rows = parse_cgroup(text or "")
+    return next((path for hid, names, path in rows if hid == 0 and names == ""),
+                next((path for _, names, path in rows if names == "name=systemd"), None))
+
+
 def _valid_pid(pid) -> bool:
     return isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid <= PID_MAX
 
