@@ -115,6 +115,11 @@ def test_actions_read_the_live_proc_whatever_PT_PROCFS_PATH_says(tmp_path, monke
     mine = identity.read_stat(os.getpid())
     assert mine.start_ticks == LIVE.stat(os.getpid()).start_ticks != 1
     assert identity.read_comm(os.getpid()) != "impostor"
+    from pt.telemetry.writer import capabilities
+    (root / "pressure").mkdir()
+    assert capabilities(None)["psi"] is False                 # the run records the tree's PSI, not /proc's
+    (root / "pressure" / "cpu").write_text("some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+    assert capabilities(None)["psi"] is True
 
 
 # --- behaviour on the real /proc --------------------------------------------------
