@@ -103,6 +103,29 @@ def test_cgroup_path_prefers_the_unified_hierarchy():
         assert cgroup_path(unknown) is None
 
 
+def test_machine_wide_files_have_one_parser_each(tmp_path):
+    from pt.collect.host import mem_total
+    from pt.collect.system import parse_loadavg, parse_meminfo, parse_psi, read_system
+    from pt.watch.pressure import read_pressure
+    assert parse_loadavg("1.00 0.50 0.25 2/345 6789\n") == (1.0, 0.5, 0.25, 2.0, 345.0)
+    for bad in ("", "1 2 3", "nan 1 1 1/2 3", "1 1 1 1/2/3 4", "1 1 inf 1/2 3"):
+        assert parse_loadavg(bad) is None
+    assert parse_meminfo("MemTotal:  1000 kB\nMemFree: \u00b2 kB\nX: -5 kB\nSwap: " + "9" * 30 + "\n") == \
+        {"MemTotal": 1024000}
+    assert parse_psi("some avg10=1.5 avg60=inf total=3\nfull avg10=x\nbogus avg10=1\n") == \
+        {"some": {"avg10": 1.5, "total": 3.0}, "full": {}}
+    root = make_tree(tmp_path / "proc")
+    (root / "meminfo").write_text("MemTotal: 1000 kB\nMemAvailable: 250 kB\n")
+    (root / "loadavg").write_text("3.0 2.0 1.0 1/9 7\n")
+    (root / "pressure").mkdir()
+    (root / "pressure" / "cpu").write_text("some avg10=12.50 avg60=1.00 avg300=0.00 total=1\n")
+    system, pressure = read_system(root), read_pressure(str(root), now=1.0)
+    assert system["mem_total_bytes"] == pressure.mem_total == mem_total(root) == 1024000
+    assert system["mem_available_bytes"] == pressure.mem_available == 256000
+    assert system["psi_cpu_some_avg10"] == pressure.psi["cpu"]["some"] == 12.5
+    assert system["load1"] == 3.0
+
+
 # --- the two roots --------------------------------------------------------------
 
 def test_actions_read_the_live_proc_whatever_PT_PROCFS_PATH_says(tmp_path, monkeypatch):
