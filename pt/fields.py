@@ -281,9 +281,10 @@ def _recommendation(t) -> np.ndarray:
 
 
 def _identity(t) -> np.ndarray:
-    boot = t.snapshot.host.boot_id or "unknown-boot"
-    return _objects([f"{boot}:{s}:{p}" for s, p in zip(t.snapshot["start_ticks"].tolist(),
-                                                       t.snapshot["pid"].tolist())])
+    from pt.act.identity import identity_string
+    boot = t.snapshot.host.boot_id
+    return _objects([identity_string(boot, s, p) for s, p in zip(t.snapshot["start_ticks"].tolist(),
+                                                                 t.snapshot["pid"].tolist())])
 
 
 VERDICT_FIELDS: tuple[Field, ...] = (

@@ -478,6 +478,27 @@ def test_why_returns_the_stored_ledger(scan, tmp_path):
                                                    / math.log(2), abs=1e-12)
 
 
+@pytest.mark.parametrize("boot", ["known", "unknown"])
+def test_one_identity_string_in_the_field_the_lake_and_why(tmp_path, boot):
+    """The scan's identity field, the lake's decisions.identity and `why`'s
+    answer are one spelling (pt.act.identity.identity_string), and `why`
+    finds the process by it, also when the boot id could not be read."""
+    from pt.act.identity import identity_string
+    from pt.fields import verdict_columns
+    root = fake_tree(tmp_path / "proc", n=3)
+    if boot == "unknown":
+        (root / "sys/kernel/random/boot_id").unlink()
+    t = triage(root=root, window_s=0.01)
+    pid, start = int(t.snapshot["pid"][1]), int(t.snapshot["start_ticks"][1])
+    spelled = identity_string(t.snapshot.host.boot_id, start, pid)
+    assert verdict_columns(t, ["identity"])["identity"][1] == spelled
+    writer.write_scan(t, lake=tmp_path / "lake", red=Redactor(KEY), procfs=root, ts=1_800_000_000.0)
+    lake = duck.open_lake(tmp_path / "lake")
+    assert duck.why(lake, spelled)["identity"] == spelled
+    assert duck.why(lake, str(pid))["identity"] == spelled
+
+
+
 def _decisions_table(rows: list[dict]) -> pa.Table:
     sch = schemas.schema("decisions")
     return pa.Table.from_pylist([{n: r.get(n) for n in sch.names} for r in rows], schema=sch)

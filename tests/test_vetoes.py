@@ -8,7 +8,8 @@ from pt.config import load_policy
 from pt.decide.vetoes import protected_by
 from pt.features.categories import load_rules
 from pt.features.genealogy import genealogy
-from pt.features.services import cgroup_path, user_work, workspace
+from pt.collect.procfs import cgroup_path
+from pt.features.services import user_work, workspace
 from pt.testing import add_proc, make_tree
 
 KTHREAD_FLAGS = 0x00200000

@@ -27,6 +27,7 @@ from pt.act.identity import (
 from pt.act.journal import ACTED_RESULTS, Journal, outcomes_by_action, pending_intents, uptime_ticks
 from pt.act.plan import PlanError
 from pt.collect.host import pid_namespace, procfs_is_own_pidns
+from pt.collect.procfs import LIVE
 from pt.config import Policy, load_policy
 
 #: How long a process may take to die after SIGKILL before pt reports it still running.
@@ -396,7 +397,7 @@ def describe_state(stat) -> str:
     return f"running ({stat.state})"
 
 
-def verify_plan(plan: dict, *, journal: Journal | None = None, root: str = "/proc") -> list[dict]:
+def verify_plan(plan: dict, *, journal: Journal | None = None, root: str = LIVE.root) -> list[dict]:
     """What became of each target: the journalled outcome, whether the process
     is still there (and in what state), and for one that is gone whether its
     command came back (same command line and owner, started after pt acted)."""

@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pt.collect.procfs import LIVE
+
 CPU_PERIOD_US = 100_000
 
 
@@ -90,12 +92,10 @@ def mounted_at(version: int, mount: Path) -> Hierarchy:
 
 def current_cgroup(pid: int, h: Hierarchy) -> str:
     """The process's cgroup path (relative to the mount) in hierarchy ``h``."""
-    try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text(errors="backslashreplace").splitlines()
-    except OSError as exc:
-        raise CgroupUnavailable(f"cannot read /proc/{pid}/cgroup: {exc.strerror}") from None
-    for line in lines:
-        _, names, path = line.split(":", 2)
+    rows = LIVE.cgroup(pid)
+    if rows is None:
+        raise CgroupUnavailable(f"cannot read /proc/{pid}/cgroup")
+    for _, names, path in rows:
         if h.version == 2 and names == "":
             return path
         if h.version == 1 and h.controllers & set(names.split(",")):

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pt.act.identity import PROC, read_status, read_write_bytes
+from pt.act.identity import read_write_bytes
 from pt.act.journal import ACTED_RESULTS
-from pt.collect._procfs import read_io
+from pt.collect.procfs import LIVE
 from pt.config import RATE_PERIODS, ActionPolicy, Policy
 
 #: Actions that can lose a process's unsaved work.
@@ -25,7 +25,7 @@ DESTRUCTIVE = ("kill", "restart")
 LOCK_FILE = re.compile(r"(\.lock|/lock|/LOCK|\.lck)$")
 
 
-def vetoes(targets: list[dict], policy: Policy, root: str = "/proc") -> list[str | None]:
+def vetoes(targets: list[dict], policy: Policy, root: str = LIVE.root) -> list[str | None]:
     """Per planned action, the hard veto that protects its target *now*
     (None if none), from a fresh snapshot: the same rules as the scan."""
     from pt.collect import collect
@@ -47,7 +47,7 @@ def vetoes(targets: list[dict], policy: Policy, root: str = "/proc") -> list[str
     return out
 
 
-def host_clock(root: str = "/proc"):
+def host_clock(root: str = LIVE.root):
     """Boot time, uptime and clock ticks now: ages come from the verified
     start ticks, never from a plan's own fields."""
     from pathlib import Path as _Path
@@ -58,13 +58,11 @@ def host_clock(root: str = "/proc"):
 
 def ignores(pid: int, sig: int) -> bool:
     """True if ``pid`` ignores ``sig`` (SigIgn in /proc/PID/status)."""
-    for line in (read_status(pid) or "").splitlines():
-        if line.startswith("SigIgn:"):
-            try:
-                return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
-            except (IndexError, ValueError):
-                return False
-    return False
+    mask = LIVE.status_value(pid, "SigIgn")
+    try:
+        return bool(int(mask or "0", 16) >> (sig - 1) & 1)
+    except ValueError:
+        return False
 
 
 def locked_pids(path: str = "/proc/locks") -> set[int]:
@@ -86,27 +84,32 @@ def _writable_files(pid: int) -> tuple[list[tuple], str | None]:
     could). Any filesystem counts (ext4, tmpfs under /dev/shm, ...); pseudo
     files under /proc and /sys, deleted files, devices, pipes, sockets and
     ttys are not data."""
-    fd_dir = f"/proc/{pid}/fd"
     try:
-        fds = os.listdir(fd_dir)
+        fds = LIVE.fds(pid)
     except OSError as exc:
         return [], f"its open files cannot be inspected ({exc.strerror})"
     out = []
     for fd in fds:
-        try:
-            target = os.readlink(f"{fd_dir}/{fd}")
-            if not target.startswith("/") or target.startswith(("/proc/", "/sys/")) \
-                    or target.endswith(" (deleted)"):
-                continue
-            st = os.stat(f"{fd_dir}/{fd}")
-            if not stat_mod.S_ISREG(st.st_mode):
-                continue
-            flags, pos = _fdinfo(pid, fd)
-        except FileNotFoundError:
+        target = LIVE.link(pid, f"fd/{fd}")
+        if target is None:
             continue                                  # closed meanwhile
-        except (OSError, ValueError, IndexError) as exc:
-            return [], f"its open file {fd} cannot be inspected ({getattr(exc, 'strerror', None) or exc})"
-        out.append((int(fd), target, flags, st.st_dev, st.st_ino, pos))
+        if not target.startswith("/") or target.startswith(("/proc/", "/sys/")) or target.endswith(" (deleted)"):
+            continue
+        try:
+            st = os.stat(LIVE.path(pid, "fd", str(fd)))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            return [], f"its open file {fd} cannot be inspected ({exc.strerror})"
+        if not stat_mod.S_ISREG(st.st_mode):
+            continue
+        info = LIVE.fdinfo(pid, fd)
+        if info is None:
+            if LIVE.link(pid, f"fd/{fd}") is None:
+                continue                              # closed meanwhile
+            return [], f"its open file {fd} cannot be inspected (fdinfo unreadable)"
+        flags, pos = info
+        out.append((fd, target, flags, st.st_dev, st.st_ino, pos))
     return out, None
 
 
@@ -118,11 +121,8 @@ def read_write_calls(pid: int) -> list[int] | None:
     """``[wchar, syscw]`` of ``/proc/PID/io`` (bytes passed to write()-like
     calls and their number, read through the collector's reader); None if
     unreadable."""
-    if not 0 < pid < 2**31:
-        return None
-    io = read_io(PROC, np.array([pid], np.int32))
-    calls = [int(io["wchar"][0]), int(io["syscw"][0])]
-    return None if min(calls) < 0 else calls
+    io = LIVE.io(pid)
+    return None if io is None else [io["wchar"], io["syscw"]]
 
 
 def write_baseline(pid: int) -> dict:
@@ -202,18 +202,6 @@ def _calls_moved(now: list[int] | None, planned: list[int] | None) -> str | None
                 "/proc/PID/io) since the plan was made; these count writes to any file, and also to "
                 "pipes, sockets and terminals (conservative by design)")
     return None
-
-
-def _fdinfo(pid: int, fd: str) -> tuple[int, int]:
-    """``(flags, pos)`` of one open file (/proc/PID/fdinfo/FD, man 5 proc)."""
-    flags = pos = 0
-    with open(f"/proc/{pid}/fdinfo/{fd}", "rb") as f:
-        for line in f.read().splitlines():
-            if line.startswith(b"flags:"):
-                flags = int(line.split()[1], 8)
-            elif line.startswith(b"pos:"):
-                pos = int(line.split()[1])
-    return flags, pos
 
 
 class Budget:

@@ -10,9 +10,11 @@ identity is re-checked before *every* signal, so the process checked is the
 process signalled. pt acts only when the ``/proc`` it reads is its own pid
 namespace's (:func:`pt.collect.host.procfs_is_own_pidns`).
 
-``/proc`` is read through the collector's readers (:mod:`pt.collect._procfs`),
-which decode what processes control (comm, argv, exe) without failing on
-bytes that are not UTF-8.
+``/proc`` is read through :data:`pt.collect.procfs.LIVE`, the one reader of
+per-process files, always on the real ``/proc`` (never ``$PT_PROCFS_PATH``):
+it parses ``stat`` and ``status`` with the scan's own parsers and decodes
+what processes control (comm, argv, exe) without failing on bytes that are
+not UTF-8.
 """
 from __future__ import annotations
 
@@ -24,13 +26,10 @@ import signal
 import time
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
-from pt.collect._procfs import read_links, read_texts
 from pt.collect import host
 from pt.collect.host import procfs_is_own_pidns
+from pt.collect.procfs import LIVE
 
-PROC = b"/proc"
 HAVE_PIDFD = hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal")
 #: The suffix ``/proc/PID/exe`` gets when the file was replaced (a package
 #: upgrade): the process is still the same program.
@@ -72,6 +71,26 @@ def boot_id() -> str | None:
     return host.boot_id(host.LIVE)
 
 
+#: How an identity string spells a boot id that could not be read.
+UNKNOWN_BOOT = "unknown-boot"
+
+
+def identity_string(boot_id: str | None, start_ticks: int, pid: int) -> str:
+    """``BOOT_ID:START_TICKS:PID``, the one spelling of a process identity:
+    scan and deep-scan fields, ``pt feedback``, the lake's ``decisions.identity``
+    and ``pt duck why`` all use it (:func:`parse_identity` reads it back)."""
+    return f"{boot_id or UNKNOWN_BOOT}:{int(start_ticks)}:{int(pid)}"
+
+
+def parse_identity(text: str) -> tuple[str | None, int, int]:
+    """``(boot_id, start_ticks, pid)`` of an :func:`identity_string` (boot id
+    None when it was unknown); ValueError naming ``text`` otherwise."""
+    parts = text.strip().split(":")
+    if len(parts) == 3 and parts[0] and all(p.isascii() and p.isdigit() for p in parts[1:]):
+        return (None if parts[0] == UNKNOWN_BOOT else parts[0]), int(parts[1]), int(parts[2])
+    raise ValueError(f"a process identity is BOOT_ID:START_TICKS:PID, got {text!r}")
+
+
 @dataclass(frozen=True)
 class Identity:
     """What a plan records to recognise its target again."""
@@ -103,69 +122,42 @@ class ProcStat:
     exit_code: int | None      # wait status, readable while the process is a zombie
 
 
-def _one(reader, pid: int, name: str):
-    """``reader`` (a collector reader) for one pid's ``name``; None if out of range or unreadable."""
-    return reader(PROC, np.array([pid], np.int32), name)[0] if 0 < pid < 2**31 else None
-
-
 def read_stat(pid: int) -> ProcStat | None:
     """``/proc/PID/stat`` (fields after the last ``)``, man 5 proc); None if
     gone or unparseable (then nothing can be verified)."""
-    text = _one(read_texts, pid, "stat")
-    if text is None:
+    stat = LIVE.stat(pid)
+    if stat is None:
         return None
-    fields = text[text.rfind(")") + 2:].split()
-    try:
-        exit_code = int(fields[49]) if len(fields) > 49 else None
-        return ProcStat(fields[0][0], int(fields[1]), int(fields[16]), int(fields[19]), exit_code)
-    except (IndexError, ValueError):
-        return None
-
-
-def read_status(pid: int) -> str | None:
-    """``/proc/PID/status`` as the collector decodes it; None if unreadable."""
-    return _one(read_texts, pid, "status")
+    return ProcStat(stat.state, stat.ppid, stat.nice, stat.start_ticks, stat.exit_code)
 
 
 def read_uid(pid: int) -> int | None:
     """Real uid (first ``Uid:`` field of ``/proc/PID/status``); None if unreadable."""
-    for line in (read_status(pid) or "").splitlines():
-        if line.startswith("Uid:"):
-            try:
-                return int(line.split()[1])
-            except (IndexError, ValueError):
-                return None
-    return None
+    return LIVE.uid(pid)
 
 
 def read_comm(pid: int) -> str:
     """``/proc/PID/comm`` as the collector decodes it ("?" if unreadable)."""
-    text = _one(read_texts, pid, "comm")
-    return "?" if text is None else text.rstrip("\n")
+    comm = LIVE.comm(pid)
+    return "?" if comm is None else comm
 
 
 def read_exe(pid: int) -> str | None:
     """``readlink /proc/PID/exe`` as the collector decodes it; None if
     unreadable (a zombie, a kernel thread, another user's process)."""
-    return _one(read_links, pid, "exe")
+    return LIVE.link(pid, "exe")
 
 
 def read_cmd_hash(pid: int) -> str | None:
     """:func:`cmd_hash` of ``/proc/PID/cmdline`` now; None if unreadable."""
-    text = _one(read_texts, pid, "cmdline")
+    text = LIVE.cmdline(pid)
     return None if text is None else cmd_hash(text)
 
 
 def read_write_bytes(pid: int) -> int | None:
     """``write_bytes`` of ``/proc/PID/io`` (None if unreadable)."""
-    text = _one(read_texts, pid, "io")
-    for line in (text or "").splitlines():
-        if line.startswith("write_bytes:"):
-            try:
-                return int(line.split()[1])
-            except (IndexError, ValueError):
-                return None
-    return None
+    io = LIVE.io(pid)
+    return None if io is None else io["write_bytes"]
 
 
 def read_identity(pid: int, boot: str | None = None) -> Identity | None:
@@ -200,7 +192,7 @@ def observe(expected: Identity) -> Live:
     plan's identity (gone, reused, exec'd, other owner), if it does not. The
     argv shown is the one hashed, so what is shown is what was verified."""
     pid = expected.pid
-    comm, text, stat = read_comm(pid), _one(read_texts, pid, "cmdline"), read_stat(pid)
+    comm, text, stat = read_comm(pid), LIVE.cmdline(pid), read_stat(pid)
     try:
         verify(expected, pid)
         mismatch = None

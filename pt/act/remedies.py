@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pt.act import cgroups
 from pt.act.identity import IdentityMismatch, Target, read_comm, read_stat
+from pt.collect.procfs import LIVE
 
 
 @dataclass
@@ -73,10 +74,7 @@ def nice_floor() -> int:
 
 
 def _tasks(pid: int) -> list[int]:
-    try:
-        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-    except OSError:
-        return [pid]
+    return LIVE.tasks(pid) or [pid]
 
 
 def _set_nice(target: Target, value: int) -> str:
@@ -91,7 +89,7 @@ def _set_nice(target: Target, value: int) -> str:
             except ProcessLookupError:
                 vanished.append(tid)
                 continue
-            if not os.path.exists(f"/proc/{pid}/task/{tid}"):
+            if not LIVE.has_task(pid, tid):
                 vanished.append(tid)      # exited meanwhile: its tid may have named another task
     target.by_number(set_all)
     return f" ({len(vanished)} thread(s) exited during the change)" if vanished else ""
@@ -225,10 +223,9 @@ def restart(target: Target, params: dict, allow_system_services: bool) -> Outcom
     unit is read again from the live process's cgroup: a plan naming a
     different unit than the one the target runs in is refused."""
     from pt.collect.units import parse_cgroup
-    try:
-        text = Path(f"/proc/{target.identity.pid}/cgroup").read_text(errors="backslashreplace")
-    except OSError as exc:
-        return Outcome("failed", f"cannot read the process's cgroup: {exc.strerror}")
+    text = LIVE.text(target.identity.pid, "cgroup")
+    if text is None:
+        return Outcome("failed", "cannot read the process's cgroup (/proc/PID/cgroup)")
     target.check()
     unit, user, system_slice = parse_cgroup(text)
     if not unit:

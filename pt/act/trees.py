@@ -13,6 +13,8 @@ import os
 
 import numpy as np
 
+from pt.collect.procfs import LIVE
+
 #: Actions a whole tree may get (restart is per service unit, not per tree).
 TREE_ACTIONS = ("kill", "pause", "renice", "throttle", "quarantine")
 #: The most members one tree decision may have: larger is a fork bomb or a forged plan.
@@ -201,7 +203,7 @@ def lineage_problem(actions: list[dict]) -> str | None:
     return None
 
 
-def newborns(plan: dict, root: str = "/proc") -> list[dict]:
+def newborns(plan: dict, root: str = LIVE.root) -> list[dict]:
     """Live children of a plan's tree members that are not members: born
     after planning, so never signalled. Each ``{pid, ppid, comm}``."""
     from pt.collect import collect

@@ -11,7 +11,6 @@ permission error keeps the row and nulls what could not be read; a malformed
 ``stat`` drops the row and is counted. Nothing here raises for one process.
 """
 from libc.errno cimport errno, ENOENT, ESRCH, EACCES, EPERM, EINTR
-from libc.stdint cimport INT32_MIN, INT32_MAX, UINT32_MAX
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memchr, memcmp
 from posix.fcntl cimport openat, O_RDONLY, O_CLOEXEC, O_DIRECTORY, open as c_open
@@ -19,7 +18,8 @@ from posix.unistd cimport read, close
 
 import numpy as np
 
-from pt.collect._parse cimport PID_MAX_LIMIT, is_pid, known_state, parse_int, skip_int
+from pt.collect._parse cimport (N_IO, PID_MAX_LIMIT, StatFields, is_pid, parse_int, parse_io, parse_stat,
+                               stat_exit_code, status_count, status_uids, status_value)
 
 cdef extern from "dirent.h" nogil:
     ctypedef struct DIR
@@ -107,122 +107,13 @@ cdef int read_whole(int dirfd, const char *path, Buffer *buf) noexcept nogil:
     return READ_OK
 
 
-cdef struct StatFields:
-    char state
-    long long ppid, pgrp, session, tty_nr, tpgid, flags
-    long long utime, stime, nice, num_threads, starttime, vsize, rss
-    Py_ssize_t comm_start, comm_len
-
-
-cdef bint parse_stat(const char *data, size_t n, StatFields *f) noexcept nogil:
-    """Parse /proc/PID/stat (man 5 proc). ``comm`` spans the first '(' to the last ')'.
-
-    Fields after comm, 1-based as in the man page: 3 state, 4 ppid, 5 pgrp,
-    6 session, 7 tty_nr, 8 tpgid, 9 flags, 14 utime, 15 stime, 19 nice,
-    20 num_threads, 22 starttime, 23 vsize, 24 rss.
-    """
-    cdef const char *end = data + n
-    cdef const char *open_paren = <const char *>memchr(data, c'(', n)
-    cdef const char *close_paren = NULL
-    cdef const char *p
-    cdef int field
-    if open_paren == NULL:
-        return False
-    p = end - 1
-    while p > open_paren:
-        if p[0] == c')':
-            close_paren = p
-            break
-        p -= 1
-    if close_paren == NULL or close_paren + 3 >= end or close_paren[1] != c' ':
-        return False
-    f.comm_start = open_paren + 1 - data
-    f.comm_len = close_paren - open_paren - 1
-    f.state = close_paren[2]
-    p = close_paren + 3
-    if not (parse_int(&p, end, &f.ppid) and parse_int(&p, end, &f.pgrp)
-            and parse_int(&p, end, &f.session) and parse_int(&p, end, &f.tty_nr)
-            and parse_int(&p, end, &f.tpgid) and parse_int(&p, end, &f.flags)):
-        return False
-    for field in range(10, 14):          # minflt cminflt majflt cmajflt
-        if not skip_int(&p, end):
-            return False
-    if not (parse_int(&p, end, &f.utime) and parse_int(&p, end, &f.stime)):
-        return False
-    for field in range(16, 19):          # cutime cstime priority
-        if not skip_int(&p, end):
-            return False
-    if not (parse_int(&p, end, &f.nice) and parse_int(&p, end, &f.num_threads)
-            and skip_int(&p, end)              # itrealvalue
-            and parse_int(&p, end, &f.starttime) and parse_int(&p, end, &f.vsize)
-            and parse_int(&p, end, &f.rss)):
-        return False
-    return stat_in_range(f)
-
-
-# Resident pages above this are not memory any machine has (2^40 pages is
-# 4 PiB at 4 KiB); below it rss_pages * page_size fits an int64.
-cdef long long MAX_RSS_PAGES = 1LL << 40
-
-
-cdef inline bint stat_in_range(const StatFields *f) noexcept nogil:
-    """Every field inside what the kernel can report, so no column cast wraps:
-    a known state letter, pids in 0..PID_MAX_LIMIT (tpgid -1 when there is no
-    terminal), tty_nr, nice and num_threads within int32, flags within
-    uint32, counters and sizes not negative."""
-    return (known_state(f.state)
-            and 0 <= f.ppid <= PID_MAX_LIMIT and 0 <= f.pgrp <= PID_MAX_LIMIT
-            and 0 <= f.session <= PID_MAX_LIMIT and -1 <= f.tpgid <= PID_MAX_LIMIT
-            and INT32_MIN <= f.tty_nr <= INT32_MAX and 0 <= f.flags <= <long long>UINT32_MAX
-            and f.utime >= 0 and f.stime >= 0 and f.starttime >= 0
-            and INT32_MIN <= f.nice <= INT32_MAX and 0 <= f.num_threads <= INT32_MAX
-            and f.vsize >= 0 and 0 <= f.rss <= MAX_RSS_PAGES)
-
-
-cdef long long MAX_UID = 4294967294     # uid_t is 32 bits; (uid_t)-1 is "no uid"
-
-
-cdef bint parse_status_uids(const char *data, size_t n, long long *ruid, long long *euid) noexcept nogil:
-    """Find the ``Uid:`` line of /proc/PID/status: real, effective, saved, fs."""
-    cdef const char *end = data + n
-    cdef const char *p = data
-    cdef const char *line_end
-    while p + 4 < end:
-        if memcmp(p, b"Uid:", 4) == 0:
-            p += 4
-            while p < end and (p[0] == c'\t' or p[0] == c' '):
-                p += 1
-            return (parse_int(&p, end, ruid) and parse_int(&p, end, euid)
-                    and 0 <= ruid[0] <= MAX_UID and 0 <= euid[0] <= MAX_UID)
-        line_end = <const char *>memchr(p, c'\n', end - p)
-        if line_end == NULL:
-            return False
-        p = line_end + 1
-    return False
-
-
-cdef long long MAX_SWAP_KB = 1LL << 42    # 4 PiB: more than any machine's swap
-
-
 cdef long long parse_status_swap_kb(const char *data, size_t n) noexcept nogil:
     """The ``VmSwap:`` line of /proc/PID/status in kB (man 5 proc: swapped-out
-    anonymous memory), or -1 when absent (kernel threads, zombies) or out of range."""
-    cdef const char *end = data + n
-    cdef const char *p = data
-    cdef const char *line_end
-    cdef long long kb
-    while p + 7 < end:
-        if memcmp(p, b"VmSwap:", 7) == 0:
-            p += 7
-            while p < end and (p[0] == c'\t' or p[0] == c' '):
-                p += 1
-            if parse_int(&p, end, &kb) and 0 <= kb <= MAX_SWAP_KB:
-                return kb
-            return -1
-        line_end = <const char *>memchr(p, c'\n', end - p)
-        if line_end == NULL:
-            return -1
-        p = line_end + 1
+    anonymous memory), or -1 when absent (kernel threads, zombies) or out of
+    range (more than 2^42 kB, 4 PiB: more than any machine's swap)."""
+    cdef long long kb = -1
+    if status_count(data, n, b"VmSwap:", 7, &kb) and kb <= (1LL << 42):
+        return kb
     return -1
 
 
@@ -391,7 +282,7 @@ cdef tuple _read_all(int root_fd, Buffer *buf):
             denied_pids.append(pid)
         else:
             swap_kb = parse_status_swap_kb(buf.data, buf.len)
-            if not parse_status_uids(buf.data, buf.len, &ruid, &euid):
+            if not status_uids(buf.data, buf.len, &ruid, &euid):
                 ruid = euid = -1
                 malformed += 1
                 malformed_pids.append(pid)
@@ -494,32 +385,20 @@ IO_FIELDS = ("rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes")
 def read_io(root, const int[::1] pids):
     """``/proc/PID/io`` counters for each pid (man 5 proc): a dict of int64
     arrays named by :data:`IO_FIELDS`, -1 where the file is unreadable (other
-    users' processes need ptrace access) or the process is gone."""
+    users' processes need ptrace access), malformed, or the process is gone."""
     cdef Py_ssize_t n = pids.shape[0], i, k
     out_a = np.full((len(IO_FIELDS), n), -1, np.int64)
     cdef long long[:, ::1] out = out_a
     cdef char path[48]
-    cdef const char *p
-    cdef const char *end
-    cdef const char *colon
-    cdef long long value
-    cdef Py_ssize_t n_fields = len(IO_FIELDS)
+    cdef long long value[N_IO]
     cdef _ProcRoot proc = _ProcRoot(root)
     with nogil:
         for i in range(n):
             snprintf(path, sizeof(path), b"%d/io", pids[i])
-            if read_whole(proc.fd, path, &proc.buf) != READ_OK:
+            if read_whole(proc.fd, path, &proc.buf) != READ_OK or not parse_io(proc.buf.data, proc.buf.len, value):
                 continue
-            p = proc.buf.data
-            end = p + proc.buf.len
-            for k in range(n_fields):            # fixed order since Linux 2.6.20
-                colon = <const char *>memchr(p, c':', end - p)
-                if colon == NULL:
-                    break
-                p = colon + 1
-                if not parse_int(&p, end, &value) or value < 0:
-                    break
-                out[k, i] = value
+            for k in range(N_IO):
+                out[k, i] = value[k]
     return {name: out_a[k] for k, name in enumerate(IO_FIELDS)}
 
 
@@ -635,3 +514,58 @@ def read_texts(root, const int[::1] pids, name):
         else:
             out[i] = None
     return out
+
+
+# --- one file's bytes, parsed by the same C parsers (for pt.collect.procfs) -----
+
+#: Fields of :func:`parse_stat_bytes`, in order (man 5 proc numbering in the docstring).
+STAT_FIELDS = ("comm", "state", "ppid", "pgrp", "session", "tty_nr", "tpgid", "flags", "utime", "stime",
+               "cutime", "cstime", "nice", "num_threads", "start_ticks", "vsize", "rss", "exit_code")
+
+
+def parse_stat_bytes(bytes data):
+    """The fields :data:`STAT_FIELDS` of one ``/proc/PID/stat``, parsed as the
+    scan parses it (comm up to the last ``)``, decoded UTF-8 with
+    ``backslashreplace``; state a one-letter str; field 52 ``exit_code`` None
+    when absent), or None when it does not parse."""
+    cdef StatFields f
+    cdef const char *p = data
+    cdef size_t n = len(data)
+    cdef long long code
+    if not parse_stat(p, n, &f):
+        return None
+    code = stat_exit_code(p, n, &f)
+    return (data[f.comm_start:f.comm_start + f.comm_len].decode("utf-8", "backslashreplace"),
+            chr(f.state), f.ppid, f.pgrp, f.session, f.tty_nr, f.tpgid, f.flags, f.utime, f.stime,
+            f.cutime, f.cstime, f.nice, f.num_threads, f.starttime, f.vsize, f.rss,
+            None if code < 0 else code)
+
+
+def parse_status_uids_bytes(bytes data):
+    """``(real, effective)`` uid of one ``/proc/PID/status``, or None when the
+    ``Uid:`` line is absent or out of range."""
+    cdef long long ruid, euid
+    if not status_uids(data, len(data), &ruid, &euid):
+        return None
+    return ruid, euid
+
+
+def parse_status_value_bytes(bytes data, bytes key):
+    """The text after ``key`` (e.g. ``b"SigIgn:"``) on the line of a status
+    file that starts with it, blanks stripped, or None when no line does."""
+    cdef const char *p = data
+    cdef const char *v = status_value(p, len(data), key, len(key))
+    cdef const char *line_end
+    if v == NULL:
+        return None
+    line_end = <const char *>memchr(v, c'\n', p + len(data) - v)
+    return data[v - p:(line_end - p) if line_end != NULL else len(data)].rstrip()
+
+
+def parse_io_bytes(bytes data):
+    """The counters :data:`IO_FIELDS` of one ``/proc/PID/io`` as a tuple, or
+    None when it does not parse."""
+    cdef long long out[N_IO]
+    if not parse_io(data, len(data), out):
+        return None
+    return tuple([out[k] for k in range(N_IO)])

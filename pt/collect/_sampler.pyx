@@ -34,7 +34,7 @@ import numpy as np
 
 cnp.import_array()
 
-from pt.collect._parse cimport known_state, parse_int, skip_int
+from pt.collect._parse cimport N_IO, StatFields, parse_int, parse_io, parse_stat, status_count
 
 cdef extern from "unistd.h" nogil:
     ssize_t pread(int fd, void *buf, size_t count, long offset)
@@ -148,57 +148,27 @@ cdef int pread_whole(int fd, char *buf, Py_ssize_t *n) noexcept nogil:
             return classify_errno(errno)
 
 
-cdef bint parse_stat(const char *data, Py_ssize_t n, char *state, long long *v,
-                     long long *start) noexcept nogil:
-    """/proc/PID/stat (man 5 proc): fields 3 state, 14-17 utime stime cutime
-    cstime, 20 num_threads, 22 starttime, 24 rss, after the last ')' of comm."""
-    cdef const char *end = data + n
-    cdef const char *p = end - 1
-    cdef const char *close_paren = NULL
-    cdef long long x[21]
-    cdef int k
-    while p >= data:
-        if p[0] == c')':
-            close_paren = p
-            break
-        p -= 1
-    if close_paren == NULL or close_paren + 3 >= end or close_paren[1] != c' ':
+cdef bint sample_stat(const char *data, Py_ssize_t n, char *state, long long *v,
+                      long long *start) noexcept nogil:
+    """/proc/PID/stat through the shared parser: state, utime+stime,
+    cutime+cstime, num_threads, rss into ``v``; starttime into ``start``."""
+    cdef StatFields f
+    if not parse_stat(data, n, &f):
         return False
-    state[0] = close_paren[2]
-    if not known_state(state[0]):
-        return False
-    p = close_paren + 3
-    for k in range(21):                  # fields 4 .. 24 into x[0] .. x[20]
-        if not parse_int(&p, end, &x[k]):
-            return False
-    if not skip_int(&p, end):            # 25 rsslim: 2^64 - 1 when unlimited
-        return False
-    # Counters and sizes are never negative: -1 means "unknown" in the series.
-    if x[10] < 0 or x[11] < 0 or x[12] < 0 or x[13] < 0 or x[16] < 0 or x[18] < 0 or x[20] < 0:
-        return False
-    v[F_CPU] = x[10] + x[11]
-    v[F_CHILD] = x[12] + x[13]
-    v[F_THREADS] = x[16]
-    v[F_RSS] = x[20]
-    start[0] = x[18]
+    state[0] = f.state
+    v[F_CPU] = f.utime + f.stime
+    v[F_CHILD] = f.cutime + f.cstime
+    v[F_THREADS] = f.num_threads
+    v[F_RSS] = f.rss
+    start[0] = f.starttime
     return True
 
 
-cdef bint parse_io(const char *data, Py_ssize_t n, long long *v) noexcept nogil:
-    """/proc/PID/io: rchar wchar syscr syscw read_bytes write_bytes, in this
-    fixed order since Linux 2.6.20."""
-    cdef const char *p = data
-    cdef const char *end = data + n
-    cdef const char *colon
-    cdef long long x[6]
-    cdef int k
-    for k in range(6):
-        colon = <const char *>memchr(p, c':', end - p)
-        if colon == NULL:
-            return False
-        p = colon + 1
-        if not parse_int(&p, end, &x[k]) or x[k] < 0:
-            return False
+cdef bint sample_io(const char *data, Py_ssize_t n, long long *v) noexcept nogil:
+    """/proc/PID/io through the shared parser (syscalls = syscr + syscw)."""
+    cdef long long x[N_IO]
+    if not parse_io(data, n, x):
+        return False
     v[F_RCHAR] = x[0]
     v[F_WCHAR] = x[1]
     v[F_SYSCALLS] = x[2] + x[3]
@@ -207,20 +177,10 @@ cdef bint parse_io(const char *data, Py_ssize_t n, long long *v) noexcept nogil:
     return True
 
 
-cdef bint find_value(const char *data, Py_ssize_t n, const char *key, long long *out) noexcept nogil:
-    """The integer after ``key`` (which starts with a newline) in a status file."""
-    cdef size_t klen = strlen(key)
-    cdef const char *p = <const char *>memmem(data, n, key, klen)
-    if p == NULL:
-        return False
-    p += klen
-    return parse_int(&p, data + n, out) and out[0] >= 0
-
-
-cdef bint parse_status(const char *data, Py_ssize_t n, long long *v) noexcept nogil:
+cdef bint sample_status(const char *data, Py_ssize_t n, long long *v) noexcept nogil:
     """/proc/PID/status context switch counts (man 5 proc, since Linux 2.6.23)."""
-    return (find_value(data, n, b"\nvoluntary_ctxt_switches:", &v[F_VOL])
-            and find_value(data, n, b"\nnonvoluntary_ctxt_switches:", &v[F_INVOL]))
+    return (status_count(data, n, b"voluntary_ctxt_switches:", 24, &v[F_VOL])
+            and status_count(data, n, b"nonvoluntary_ctxt_switches:", 27, &v[F_INVOL]))
 
 
 cdef bint parse_schedstat(const char *data, Py_ssize_t n, long long *v) noexcept nogil:
@@ -403,7 +363,7 @@ cdef class ProcSampler:
         if stat_fd < 0:
             self._kill(i, R_REFUSED)
             return 0
-        if (pread_whole(stat_fd, self.buf, &n) != READ_OK or not parse_stat(self.buf, n, &state, v, &start)
+        if (pread_whole(stat_fd, self.buf, &n) != READ_OK or not sample_stat(self.buf, n, &state, v, &start)
                 or <unsigned long long>start != self.start[i]):
             self._kill(i, R_REFUSED)
         if not self.fds_per_candidate:
@@ -453,7 +413,7 @@ cdef class ProcSampler:
                         gone = R_EXITED
                     elif rc != READ_OK:
                         gone = R_DENIED
-                    elif not parse_stat(self.buf, n, &st, v, &start):
+                    elif not sample_stat(self.buf, n, &st, v, &start):
                         gone = R_MALFORMED
                     elif <unsigned long long>start != self.start[i]:
                         gone = R_REUSED
@@ -462,13 +422,13 @@ cdef class ProcSampler:
                     if rc == READ_GONE:
                         gone = R_EXITED
                     elif rc == READ_OK:
-                        parse_io(self.buf, n, v)
+                        sample_io(self.buf, n, v)
                 if not gone and fd[S_STATUS] >= 0:
                     rc = pread_whole(fd[S_STATUS], self.buf, &n)
                     if rc == READ_GONE:
                         gone = R_EXITED
                     elif rc == READ_OK:
-                        parse_status(self.buf, n, v)
+                        sample_status(self.buf, n, v)
                 if not gone and fd[S_SCHED] >= 0:
                     rc = pread_whole(fd[S_SCHED], self.buf, &n)
                     if rc == READ_GONE:
@@ -676,13 +636,13 @@ cdef void parse_psi(const char *data, Py_ssize_t n, double *out) noexcept nogil:
 cdef void parse_meminfo(const char *data, Py_ssize_t n, double *out) noexcept nogil:
     """/proc/meminfo MemTotal, MemAvailable (since 3.14), SwapTotal, SwapFree, in kB."""
     cdef long long v
-    if find_value(data, n, b"MemTotal:", &v):
+    if status_count(data, n, b"MemTotal:", 9, &v):
         out[0] = v
-    if find_value(data, n, b"\nMemAvailable:", &v):
+    if status_count(data, n, b"MemAvailable:", 13, &v):
         out[1] = v
-    if find_value(data, n, b"\nSwapTotal:", &v):
+    if status_count(data, n, b"SwapTotal:", 10, &v):
         out[2] = v
-    if find_value(data, n, b"\nSwapFree:", &v):
+    if status_count(data, n, b"SwapFree:", 9, &v):
         out[3] = v
 
 
@@ -784,10 +744,8 @@ def children_activity(root, const int[::1] pids):
     cdef char path[300]
     cdef int fd
     cdef Py_ssize_t got
-    cdef char st
-    cdef long long v[N_FIELDS]
-    cdef long long start, ppid
-    cdef const char *p
+    cdef StatFields f
+    cdef long long ppid
     if d == NULL or buf == NULL:
         if dir_fd >= 0 and d == NULL:
             close(dir_fd)
@@ -805,15 +763,12 @@ def children_activity(root, const int[::1] pids):
             fd = openat(root_fd, path, O_RDONLY | O_CLOEXEC)
             if fd < 0:
                 continue
-            if pread_whole(fd, buf, &got) != READ_OK or not parse_stat(buf, got, &st, v, &start):
+            if pread_whole(fd, buf, &got) != READ_OK or not parse_stat(buf, got, &f):
                 close(fd)
                 continue
             close(fd)
-            p = buf + got - 1                  # ppid follows the last ')'
-            while p > buf and p[0] != c')':
-                p -= 1
-            p += 3
-            if not parse_int(&p, buf + got, &ppid) or ppid <= 0:
+            ppid = f.ppid
+            if ppid <= 0:
                 continue
             lo, hi = 0, n
             while lo < hi:
@@ -825,7 +780,7 @@ def children_activity(root, const int[::1] pids):
             j = lo
             while j < n and sorted_pids[j] == ppid:
                 count[order[j]] += 1
-                ticks[order[j]] += v[F_CPU]
+                ticks[order[j]] += f.utime + f.stime
                 j += 1
     closedir(d)
     close(root_fd)

@@ -88,15 +88,9 @@ MAX_MEMORY = 1 << 50
 def mem_total(root: Path) -> int:
     """``MemTotal`` of ``<root>/meminfo`` in bytes; 0 when absent or not a
     plausible number (a hostile or partial tree: the share of RAM is then unknown)."""
-    for line in (_read_text(root / "meminfo") or "").splitlines()[:64]:
-        name, _, rest = line.partition(":")
-        if name == "MemTotal":
-            value = rest.split()[:1]
-            if value and value[0].isascii() and value[0].isdigit() and len(value[0]) <= 16:
-                kb = int(value[0])
-                return kb * 1024 if 0 < kb * 1024 <= MAX_MEMORY else 0
-            return 0
-    return 0
+    from pt.collect.system import parse_meminfo
+    value = parse_meminfo(_read_text(root / "meminfo") or "").get("MemTotal", 0)
+    return value if 0 < value <= MAX_MEMORY else 0
 
 
 def read_host(root: Path) -> HostInfo:
@@ -140,6 +134,7 @@ def procfs_is_own_pidns(root: str | os.PathLike = "/proc") -> bool:
     ``<root>/self/status`` has one entry (the procfs's namespace shows this
     process's pid in every namespace from its own down to ours, man 5 proc).
     """
+    from pt.collect._procfs import parse_status_value_bytes
     try:
         if int(os.readlink(os.path.join(root, "self"))) != os.getpid():
             return False
@@ -147,7 +142,5 @@ def procfs_is_own_pidns(root: str | os.PathLike = "/proc") -> bool:
             status = f.read()
     except (OSError, ValueError):
         return False
-    for line in status.splitlines():
-        if line.startswith(b"NSpid:"):
-            return len(line.split()) == 2
-    return True                       # kernels before 4.1 have no NSpid: the first check stands
+    nspid = parse_status_value_bytes(status, b"NSpid:")
+    return nspid is None or len(nspid.split()) == 1    # kernels before 4.1 have no NSpid: the first check stands

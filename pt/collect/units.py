@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pt.collect._procfs import read_texts
-from pt.features.services import cgroup_path
+from pt.collect.procfs import cgroup_path
 
 _UNIT = re.compile(r"([^/]+\.service)$")
 _NOT_RESTARTABLE = re.compile(r"^user@\d+\.service$")
@@ -38,8 +38,7 @@ def parse_cgroup(text: str | None) -> tuple[str | None, bool, bool]:
     """``(unit, user_unit, system_slice)`` from one cgroup file's text."""
     if not text:
         return None, False, False
-    path = next((line.split(":", 2)[2] for line in text.splitlines()
-                 if line.startswith("0::") or ":name=systemd:" in line), "")
+    path = cgroup_path(text) or ""
     system_slice = path.startswith("/system.slice/")
     match = _UNIT.search(path.rstrip("/"))
     unit = match.group(1) if match and not _NOT_RESTARTABLE.match(match.group(1)) else None

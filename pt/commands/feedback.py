@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     if replaced:
         print(escape(f"pt feedback: replaces the earlier label {', '.join(replaced)} of this process"),
               file=sys.stderr)
-    identity = f"{verdict['boot_id']}:{verdict['start_ticks']}:{verdict['pid']}"
+    from pt.act.identity import identity_string
+    identity = identity_string(verdict["boot_id"], verdict["start_ticks"], verdict["pid"])
     if args.json:
         from pt.ui.result import envelope, print_json
         print_json(envelope("feedback", host={}, errors=[], partial=False, data={

@@ -72,15 +72,6 @@ def sudo_uid(environ=None) -> int | None:
     return int(text) if text.isdigit() and int(text) > 0 else None
 
 
-def cgroup_path(text: str | None) -> str | None:
-    """The unified (or systemd v1) cgroup path from one cgroup file, None if unknown."""
-    if not text:
-        return None
-    lines = text.splitlines()
-    return next((line.split(":", 2)[2] for line in lines if line.startswith("0::")),
-                next((line.split(":", 2)[2] for line in lines if ":name=systemd:" in line), None))
-
-
 def unit_of(path: str | None) -> str | None:
     """The service or container unit a cgroup path belongs to, else the path itself."""
     if path is None:

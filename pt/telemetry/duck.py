@@ -35,6 +35,7 @@ from pathlib import Path
 
 import duckdb
 
+from pt.act.identity import UNKNOWN_BOOT, parse_identity
 from pt.config import CLASSES
 from pt.telemetry import lake as lakes
 from pt.telemetry.schemas import TABLES, empty_select
@@ -157,7 +158,8 @@ class Lake:
             for _ in range(MAX_RETRIES):
                 select = self._view_sql(table)
                 if table == "decisions":
-                    select = (f"SELECT *, boot_id || ':' || start_ticks || ':' || pid AS identity "
+                    select = (f"SELECT *, coalesce(boot_id, '{UNKNOWN_BOOT}') || ':' || start_ticks || ':' "
+                              f"|| pid AS identity "
                               f"FROM ({select})")
                 try:
                     self.con.execute(f"CREATE OR REPLACE VIEW {table} AS {select}")
@@ -298,8 +300,9 @@ def parse_target(text: str) -> dict:
             return {"pid": int(parts[0]), "start": None, "boot": None}
         if len(parts) == 2:
             return {"pid": int(parts[0]), "start": int(parts[1]), "boot": None}
-        if len(parts) == 3 and parts[0]:
-            return {"pid": int(parts[2]), "start": int(parts[1]), "boot": parts[0]}
+        if len(parts) == 3:
+            boot, start, pid = parse_identity(text)
+            return {"pid": pid, "start": start, "boot": boot}
     except ValueError:
         pass
     raise ValueError(f"why wants PID, PID:START_TICKS or BOOT_ID:START_TICKS:PID, got {text!r}")

@@ -267,7 +267,10 @@ def decisions(t, argv: dict[str, pa.Array], red: Redactor, run_id: str, ts: floa
 
 
 def capabilities(root: str | os.PathLike | None) -> dict:
-    proc = Path(root) if root is not None else Path("/proc")
+    """What the run's procfs and this machine offered (the ``runs`` row); the
+    procfs is the scan's (``root``, else ``$PT_PROCFS_PATH``, else ``/proc``)."""
+    from pt.collect.host import procfs_root
+    proc = procfs_root(root)
     return {"psi": (proc / "pressure" / "cpu").exists(),
             "cgroup2": Path("/sys/fs/cgroup/cgroup.controllers").exists(),
             "pidfd": hasattr(os, "pidfd_open"), "root": os.geteuid() == 0}

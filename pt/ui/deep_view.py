@@ -9,6 +9,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
+from pt.act.identity import identity_string
 from pt.config import ACTIONS, CLASSES
 from pt.infer import ledger, memory
 from pt.infer.posterior import ABANDONED, LN2, USEFUL, USEFUL_BAD
@@ -144,7 +145,7 @@ def candidate_json(d, i: int) -> dict:
     return {
         "pid": int(snap["pid"][row]), "comm": str(snap["comm"][row]),
         "command": " ".join(argv) if argv else None,
-        "identity": f"{snap.host.boot_id}:{int(snap['start_ticks'][row])}:{int(snap['pid'][row])}",
+        "identity": identity_string(snap.host.boot_id, snap["start_ticks"][row], snap["pid"][row]),
         "protected_by": t.protected_by[row],
         "quick": verdict(t.inference.posterior[row], t.decision.action[row], t.decision.demoted[row]),
         "deep": verdict(d.inference.posterior[i], d.decision.action[i], d.decision.demoted[i]),

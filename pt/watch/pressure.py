@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pt.collect.system import parse_loadavg, parse_meminfo, parse_psi
+
 PSI_RESOURCES = ("cpu", "io", "memory")
 
 
@@ -47,29 +49,16 @@ class Pressure:
 
 def _psi_file(path: str) -> dict:
     """``{"some": avg10, "full": avg10}`` of one PSI file; ValueError if it is not one."""
-    out = {}
     with open(path, "rb") as f:
-        for line in f.read(4096).decode("ascii", "replace").splitlines():
-            kind, _, rest = line.partition(" ")
-            fields = dict(p.split("=", 1) for p in rest.split() if "=" in p)
-            if kind in ("some", "full") and "avg10" in fields:
-                value = float(fields["avg10"])
-                if not 0.0 <= value <= 100.0:
-                    raise ValueError(f"{path}: avg10 {value} out of [0, 100]")
-                out[kind] = value
+        parsed = parse_psi(f.read(4096).decode("ascii", "replace"))
+    out = {}
+    for kind, values in parsed.items():
+        if "avg10" in values:
+            if not 0.0 <= values["avg10"] <= 100.0:
+                raise ValueError(f"{path}: avg10 {values['avg10']} out of [0, 100]")
+            out[kind] = values["avg10"]
     if "some" not in out:
         raise ValueError(f"{path}: no 'some avg10=' line")
-    return out
-
-
-def _meminfo(path: str) -> dict:
-    out = {}
-    with open(path, "rb") as f:
-        for line in f.read(65536).decode("ascii", "replace").splitlines():
-            key, _, rest = line.partition(":")
-            parts = rest.split()
-            if parts and parts[0].isdigit():
-                out[key] = int(parts[0]) * 1024
     return out
 
 
@@ -87,14 +76,16 @@ def read_pressure(root: str = "/proc", now: float | None = None) -> Pressure:
     if problems:
         note = ("PSI unavailable (" + "; ".join(problems) + "): CPU pressure from the load average")
     try:
-        mem = _meminfo(os.path.join(root, "meminfo"))
+        with open(os.path.join(root, "meminfo"), "rb") as f:
+            mem = parse_meminfo(f.read(65536).decode("ascii", "replace"))
     except OSError:
         mem = {}
     try:
         with open(os.path.join(root, "loadavg"), "rb") as f:
-            load1 = float(f.read(256).split()[0])
-    except (OSError, ValueError, IndexError):
-        load1 = 0.0
+            load = parse_loadavg(f.read(256).decode("ascii", "replace"))
+    except OSError:
+        load = None
+    load1 = load[0] if load is not None else 0.0
     return Pressure(
         time=now, psi=psi, mem_total=mem.get("MemTotal", 0),
         mem_available=mem.get("MemAvailable", mem.get("MemFree", 0)),

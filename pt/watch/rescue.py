@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pt.collect.procfs import ProcFS
 from pt.config import ACTIONS
 
 KEEP, KILL = ACTIONS.index("keep"), ACTIONS.index("kill")
@@ -56,25 +57,17 @@ def shortfall(forecast, horizon_s: float) -> float:
     return max(forecast.floor_bytes - (forecast.level + forecast.rate * horizon_s), 0.0)
 
 
-def _read_int(path: str) -> int | None:
-    try:
-        with open(path, "rb") as f:
-            return int(f.read(16))
-    except (OSError, ValueError):
-        return None
-
-
 def _oom_pick(rows: np.ndarray, pids: np.ndarray, procfs: str) -> int | None:
     """The row the OOM killer would take among ``rows`` (largest first): the
     highest ``oom_score`` (the kernel's own badness, RSS plus
     ``oom_score_adj``), the first where unreadable; never one with
     ``oom_score_adj`` -1000 (exempt). None if all are exempt."""
-    best, best_score = None, -1
+    best, best_score, proc = None, -1, ProcFS(procfs)
     for row in rows.tolist():
         pid = int(pids[row])
-        if _read_int(f"{procfs}/{pid}/oom_score_adj") == -1000:
+        if proc.int_value(pid, "oom_score_adj") == -1000:
             continue
-        score = _read_int(f"{procfs}/{pid}/oom_score")
+        score = proc.int_value(pid, "oom_score")
         score = 0 if score is None else score
         if best is None or score > best_score:
             best, best_score = row, score
