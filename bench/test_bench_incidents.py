@@ -30,7 +30,7 @@ def scan_of_2000():
 
 
 def test_detection_on_the_scan_window(benchmark, scan_of_2000):
-    from pt.commands.incidents import judge
+    from pt.incidents import judge
     t, _ = scan_of_2000
     judge(t)                                   # scipy's import is not the detection's cost
     benchmark.group = "incidents-scan"
@@ -46,7 +46,7 @@ def test_quick_scan(benchmark, scan_of_2000):
 
 
 def test_detection_over_30_reads(benchmark, scan_of_2000):
-    from pt.commands.incidents import judge
+    from pt.incidents import judge
     t, reads = scan_of_2000
     benchmark.group = "incidents-30-reads"
     benchmark.extra_info["role"] = "pt"

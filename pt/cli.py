@@ -14,6 +14,7 @@ from pt import __version__
 from pt.commands import (apply, calibrate, completion, config, deep_scan, doctor, duck, explain, feedback, history,
                          incidents, lake, mcp, plan, report, scan, schema, undo, verify, watch)
 from pt.config_errors import ConfigError
+from pt.errors import CommandError
 from pt.exit_codes import BROKEN_PIPE, ERROR, INTERRUPTED, USAGE
 
 COMMANDS = (scan, deep_scan, explain, incidents, plan, apply, verify, undo, history, config, duck, lake, feedback,
@@ -107,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         return usage_error(exc, argv, parser)
     try:
         return args.run(args)
+    except CommandError as exc:
+        from pt.ui.result import report_error
+        return report_error(args.command, exc, json=getattr(args, "json", False))
     except KeyboardInterrupt:
         return INTERRUPTED
     except BrokenPipeError:

@@ -383,7 +383,7 @@ def read_lake(lake: str | None) -> FromLake:
     none, does not exist or cannot be read."""
     import duckdb
 
-    from pt.commands.scan import lake_problem
+    from pt.telemetry.enabled import lake_problem
     from pt.telemetry import duck
     problem = lake_problem(lake)
     try:

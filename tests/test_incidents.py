@@ -194,7 +194,7 @@ def tree(argv: list[str], ready: bool = True):
 def incident_on(pid: int, kinds: tuple[str, ...], window: float = 1.5, timeout: float = 60.0):
     """Watch (pt incidents' way) until an incident of one of ``kinds`` has its
     root at ``pid``; the incident found."""
-    from pt.commands.incidents import watch
+    from pt.incidents import watch
     hit = []
 
     def seen():
@@ -245,7 +245,7 @@ def test_a_bounded_fork_storm_is_supercritical():
 
 @linux
 def test_a_quiet_tree_raises_nothing():
-    from pt.commands.incidents import watch
+    from pt.incidents import watch
     from pt.testing import start_ticks
     with tree([sys.executable, "-c", QUIET]) as parent:
         wait_for(lambda: len(children(parent.pid)) == 2)
@@ -377,7 +377,7 @@ def test_a_wrapper_over_one_busy_branch_is_no_runaway_tree():
     """A calm wrapper over one child that spins with its own spinning child:
     busy, but one branch: no runaway tree on the wrapper (the spinning child
     is not calm, so it is no root either)."""
-    from pt.commands.incidents import watch
+    from pt.incidents import watch
     with tree([sys.executable, "-c", WRAPPED]) as wrapper:
         wait_for(lambda: len(children(wrapper.pid)) == 1 and len(children(children(wrapper.pid)[0])) == 1)
         ours = {wrapper.pid, children(wrapper.pid)[0]}
@@ -405,7 +405,7 @@ def test_a_live_build_at_work_is_no_runaway_tree(tmp_path, worker, runaway):
     write files is a build compiling: the very window in which the plain
     definition finds a runaway tree under it raises nothing once pt knows it
     is a live build; with workers that only spin it still does."""
-    from pt.commands.incidents import judge
+    from pt.incidents import judge
     from pt.config import CATEGORICAL_LEVELS
     from pt.infer.incidents import detect
     from pt.triage import triage

@@ -59,13 +59,15 @@ def check_usable(plan: dict, now: float, policy: Policy) -> None:
     if now > expires:
         age = now - plan["created_at"]
         raise PlanError(f"plan {plan['plan_id']} expired {now - expires:.0f} s ago "
-                        f"(made {age:.0f} s ago; policy actions.plan_ttl_s); make a new one with `pt plan`")
+                        f"(made {age:.0f} s ago; policy actions.plan_ttl_s); make a new one with `pt plan`",
+                        "plan_unusable")
     if plan["created_at"] > now + 60:
-        raise PlanError(f"plan {plan['plan_id']} says it was made in the future; refusing it")
+        raise PlanError(f"plan {plan['plan_id']} says it was made in the future; refusing it", "plan_unusable")
     current = boot_id()
     if current and any(b != current for b in
                        [plan["host"].get("boot_id")] + [a["target"]["boot_id"] for a in plan["actions"]]):
-        raise PlanError(f"plan {plan['plan_id']} was not made on this boot of this machine (boot id differs)")
+        raise PlanError(f"plan {plan['plan_id']} was not made on this boot of this machine (boot id differs)",
+                        "plan_unusable")
     check_namespace(plan)
 
 
@@ -74,11 +76,11 @@ def check_namespace(plan: dict) -> None:
     plan was made in another pid namespace: its pids are numbers there and
     name other processes here."""
     if not procfs_is_own_pidns():
-        raise PlanError(f"refusing plan {plan['plan_id']}: {NOT_OWN_PIDNS}")
+        raise PlanError(f"refusing plan {plan['plan_id']}: {NOT_OWN_PIDNS}", "plan_unusable")
     here, made = pid_namespace(), plan["host"].get("pid_ns")
     if made != here:
         raise PlanError(f"plan {plan['plan_id']} was made in another pid namespace ({made}; pt runs in "
-                        f"{here}): its pids name other processes here; make the plan where you apply it")
+                        f"{here}): its pids name other processes here; make the plan where you apply it", "plan_unusable")
 
 
 def _record(plan_id: str, entry: dict, kind: str, **extra) -> dict:

@@ -203,3 +203,15 @@ def pending_intents(records: list[dict]) -> dict[str, dict]:
     """Intents with no outcome yet: actions an interrupted apply left open."""
     done = outcomes_by_action(records)
     return {r["action_id"]: r for r in records if r.get("kind") == "intent" and r["action_id"] not in done}
+
+
+def justified_actions(records: list[dict]) -> list[dict]:
+    """Each action's first intent that carries its justification, with its
+    final ``outcome`` (None while it has none): why a plan's actions were taken."""
+    outcomes = outcomes_by_action(records)
+    items, seen = [], set()
+    for r in records:
+        if r["kind"] == "intent" and "justification" in r and r["action_id"] not in seen:
+            seen.add(r["action_id"])
+            items.append({**r, "outcome": outcomes.get(r["action_id"])})
+    return items

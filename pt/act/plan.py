@@ -25,6 +25,7 @@ from pt.act.guards import write_baseline
 from pt.act.identity import cmd_hash, read_identity
 from pt.act.journal import state_dir
 from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES, Policy
+from pt.errors import CommandError
 from pt.telemetry.redact import mask_secrets
 
 PLAN_VERSION = 1
@@ -35,8 +36,14 @@ PID_MAX = 1 << 22
 MAX_PLAN_BYTES = 16 << 20
 
 
-class PlanError(Exception):
-    """A plan that cannot be used, with the reason (missing, corrupt, tampered, expired)."""
+class PlanError(CommandError):
+    """A plan that cannot be used, with the reason; ``code`` says how:
+    plan_not_found (no such plan), plan_invalid (corrupt, tampered, not
+    trusted), plan_unusable (expired, another boot or pid namespace),
+    plan_too_large."""
+
+    def __init__(self, message: str, code: str = "plan_invalid"):
+        super().__init__(code, message)
 
 
 def plan_id(body: dict) -> str:
@@ -376,7 +383,7 @@ def save_plan(plan: dict) -> Path:
     data = json.dumps(plan, separators=(",", ":"), sort_keys=True).encode()
     if len(data) > MAX_PLAN_BYTES:
         raise PlanError(f"plan {plan['plan_id']} would be {len(data)} bytes, over the {MAX_PLAN_BYTES} a plan "
-                        f"may hold ({len(plan['actions'])} actions); plan fewer processes at once")
+                        f"may hold ({len(plan['actions'])} actions); plan fewer processes at once", "plan_too_large")
     path = plans_dir() / f"{plan['plan_id']}.json"
     with safefs.private_dir(path.parent) as d:
         d.replace(path.name, data)
@@ -404,7 +411,7 @@ def read_plan_file(path: Path) -> dict:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise PlanError(f"no plan at {path}") from None
+        raise PlanError(f"no plan at {path}", "plan_not_found") from None
     except OSError as exc:
         reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
         raise PlanError(f"cannot read plan {path}: {reason}") from None
@@ -446,8 +453,8 @@ def load_plan(ref: str) -> dict:
     try:
         plan = read_plan_file(path)
     except PlanError as exc:
-        if str(exc).startswith("no plan"):
-            raise PlanError(f"no plan {ref!r} (looked for {path})") from None
+        if exc.code == "plan_not_found":
+            raise PlanError(f"no plan {ref!r} (looked for {path})", "plan_not_found") from None
         raise
     if not isinstance(plan, dict) or plan.get("pt_plan_version") != PLAN_VERSION:
         raise PlanError(f"{path} is not a pt plan of version {PLAN_VERSION}")

@@ -44,7 +44,7 @@ examples:
 
 
 def add_parser(subparsers) -> None:
-    from pt.commands.scan import add_telemetry_options
+    from pt.commands.options import add_telemetry_options
 
     p = subparsers.add_parser(
         "apply", help="carry out a plan made by `pt plan` (asks first unless --yes)",
@@ -75,7 +75,7 @@ def confirm(plan: dict) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def approve(plan: dict, fail, *, from_file: bool) -> int:
+def approve(plan: dict, *, from_file: bool) -> int:
     """``--approve``: a person at a terminal lets an agent apply ``plan`` once
     (:mod:`pt.act.approval`); nothing is signalled now. A plan given as a
     file is kept in pt's plans directory, where the agent's apply finds it by id."""
@@ -84,14 +84,15 @@ def approve(plan: dict, fail, *, from_file: bool) -> int:
 
     from pt.act import approval
     from pt.act.identity import Identity, observe
+    from pt.errors import CommandError
     from pt.exit_codes import OK, REFUSED
     from pt.formatting import format_duration
     from pt.ui.plan_view import print_confirmation
     from pt.ui.text import escape
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        return fail(REFUSED, "not_at_terminal", "--approve needs a person at a terminal: an agent cannot "
-                                                "approve its own plan")
+        raise CommandError("not_at_terminal", "--approve needs a person at a terminal: an agent cannot "
+                                              "approve its own plan")
     print_confirmation(plan, [observe(Identity.from_dict(a["target"])) for a in plan["actions"]])
     n = len(plan["actions"])
     try:
@@ -107,8 +108,8 @@ def approve(plan: dict, fail, *, from_file: bool) -> int:
         try:
             save_plan(plan)
         except OSError as exc:
-            return fail(REFUSED, "plan_not_saved", f"cannot keep plan {plan['plan_id']} in pt's plans "
-                        f"directory, where an agent's apply would find it; not approved: {exc}")
+            raise CommandError("plan_not_saved", f"cannot keep plan {plan['plan_id']} in pt's plans directory, "
+                               f"where an agent's apply would find it; not approved: {exc}") from None
     code, expires_at = approval.grant(plan["plan_id"], plan["expires_at"])
     print(escape(f"Approval code for plan {plan['plan_id']}:  {code}"))
     print(f"Give it to the agent: it is good for one attempt within {format_duration(expires_at - time.time())}.")
@@ -117,36 +118,25 @@ def approve(plan: dict, fail, *, from_file: bool) -> int:
 
 def run(args: argparse.Namespace) -> int:
     import sys
+    import time
 
     from pt.act.apply import apply_plan, check_usable
-    from pt.act.plan import PLAN_ID_RE, PlanError, load_plan, save_plan
-    from pt.commands.feedback import record_labels
-    from pt.commands.scan import record_actions
-    from pt.exit_codes import INCOMPLETE, NOT_FOUND, OK, REFUSED
-    from pt.ui.result import envelope, print_json, report_error
+    from pt.act.plan import PLAN_ID_RE, load_plan, save_plan
+    from pt.config import load_policy
+    from pt.errors import CommandError
+    from pt.exit_codes import INCOMPLETE, OK, REFUSED
+    from pt.telemetry.enabled import record_actions, record_labels
+    from pt.ui.result import envelope, journal_errors, print_json
     from pt.ui.text import escape
 
-    def fail(code: int, kind: str, message: str) -> int:
-        return report_error("apply", message, code=kind, exit_code=code, json=args.json)
-
-    try:
-        plan = load_plan(args.plan)
-    except PlanError as exc:
-        missing = str(exc).startswith("no plan")
-        return fail(NOT_FOUND if missing else REFUSED, "plan_not_found" if missing else "plan_invalid", str(exc))
-    try:
-        import time
-
-        from pt.config import load_policy
-        check_usable(plan, time.time(), load_policy())
-    except PlanError as exc:
-        return fail(REFUSED, "plan_unusable", str(exc))
+    plan = load_plan(args.plan)
+    check_usable(plan, time.time(), load_policy())
     if args.approve:
-        return approve(plan, fail, from_file=not PLAN_ID_RE.match(args.plan))
+        return approve(plan, from_file=not PLAN_ID_RE.match(args.plan))
     if not args.yes:
         if not sys.stdin.isatty() or args.json:
-            return fail(REFUSED, "not_confirmed",
-                        f"not confirmed: run `pt apply {plan['plan_id']}` at a terminal, or pass --yes")
+            raise CommandError("not_confirmed",
+                               f"not confirmed: run `pt apply {plan['plan_id']}` at a terminal, or pass --yes")
         if not confirm(plan):
             record_labels(args, plan, confirmed=False)
             print("Nothing done.")
@@ -156,8 +146,8 @@ def run(args: argparse.Namespace) -> int:
         try:                                 # so `pt undo ID`, `pt verify ID` and `pt history` find it
             save_plan(plan)
         except OSError as exc:
-            return fail(REFUSED, "plan_not_saved", f"cannot keep plan {plan['plan_id']} in pt's plans "
-                        f"directory, so it could not be undone by id; nothing done: {exc}")
+            raise CommandError("plan_not_saved", f"cannot keep plan {plan['plan_id']} in pt's plans directory, "
+                               f"so it could not be undone by id; nothing done: {exc}") from None
     import signal
 
     def stop(signum, _frame):
@@ -170,11 +160,8 @@ def run(args: argparse.Namespace) -> int:
     born = newborns(plan)               # children of tree members that are not members: never signalled
     try:
         records = apply_plan(plan, journal=journal)
-    except PlanError as exc:
-        return fail(REFUSED, "plan_unusable", str(exc))
     finally:
         record_actions(args, "apply", journal)
-    from pt.commands.undo import journal_errors
     errors = journal_errors("apply", journal)
     incomplete = [r for r in records if r["result"] not in ("done", "exited")]
     if args.json:

@@ -87,13 +87,9 @@ def _days(text: str) -> float:
     return value
 
 
-def _fail(args, code: str, message: str, exit_code: int) -> int:
-    from pt.ui.result import report_error
-    return report_error("calibrate", message, code=code, exit_code=exit_code, json=args.json)
-
-
 def run(args: argparse.Namespace) -> int:
-    from pt.exit_codes import ERROR, OK
+    from pt.errors import CommandError
+    from pt.exit_codes import OK
     from pt.learn import store
     from pt.ui.result import envelope, print_json
 
@@ -108,10 +104,10 @@ def run(args: argparse.Namespace) -> int:
                          if removed else "No learned priors: pt already uses the shipped priors."))
         return OK
 
-    from pt.commands.scan import lake_problem
+    from pt.telemetry.enabled import lake_problem
     problem = lake_problem(args.lake)
     if problem:
-        return _fail(args, "lake_error", problem, ERROR)
+        raise CommandError("lake_error", problem)
 
     import duckdb
 
@@ -123,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                               fleet=args.fleet)
         record = read_record(lake)
     except (OSError, duckdb.Error) as exc:
-        return _fail(args, "lake_error", f"cannot read the lake: {str(exc).splitlines()[0]}", ERROR)
+        raise CommandError("lake_error", f"cannot read the lake: {str(exc).splitlines()[0]}")
     if args.drift:
         return check_drift(args, lake)
     from pt.learn.investing import replay
@@ -132,9 +128,9 @@ def run(args: argparse.Namespace) -> int:
                            target=load_policy().fdr_alpha, bins=args.bins)
         result["alpha_investing"] = replay(lake, load_policy().fdr_alpha, prior_useful())
     except OSError as exc:                      # a host name pt will not use (--fleet)
-        return _fail(args, "lake_error", str(exc), ERROR)
+        raise CommandError("lake_error", str(exc))
     except duckdb.Error as exc:
-        return _fail(args, "lake_error", f"cannot read the lake: {str(exc).splitlines()[0]}", ERROR)
+        raise CommandError("lake_error", f"cannot read the lake: {str(exc).splitlines()[0]}")
     overlay = result.pop("overlay")
     if overlay is None and result["alpha_investing"].get("exhausted"):
         overlay = {}            # no labels yet, but a spent budget the kill gate must see
@@ -150,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             path = store.write_learned(overlay, section)
         except OSError as exc:
-            return _fail(args, "write_error", f"cannot write the learned priors: {exc}", ERROR)
+            raise CommandError("write_error", f"cannot write the learned priors: {exc}")
         result["written"] = {"path": str(path), "generation": generation}
     if args.json:
         print_json(envelope("calibrate", host={}, errors=[], partial=False, data=result))

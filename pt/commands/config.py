@@ -54,21 +54,14 @@ def _describe(priors, policy) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pt.config import ConfigError, load_policy, load_priors
-    from pt.exit_codes import ERROR, OK
+    from pt.config import load_policy, load_priors
+    from pt.exit_codes import OK
     from pt.features.categories import load_rules
     from pt.features.rules_file import SHIPPED_NAME, user_rules_path
-    from pt.ui.result import envelope, error_envelope, print_json
+    from pt.ui.result import envelope, print_json
 
-    try:
-        priors, policy = load_priors(args.priors), load_policy(args.policy)
-        load_rules(args.rules)
-    except ConfigError as exc:
-        from pt.ui.text import error
-        error("config", exc)
-        if args.json:
-            print_json(error_envelope("config", code="invalid_config", message=str(exc)))
-        return ERROR
+    priors, policy = load_priors(args.priors), load_policy(args.policy)     # a ConfigError: pt.cli reports it
+    load_rules(args.rules)
     rules = args.rules or (str(user_rules_path()) if user_rules_path().exists() else SHIPPED_NAME)
     if args.json:
         data = _describe(priors, policy) if args.action == "show" else {"valid": True}

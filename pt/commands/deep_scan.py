@@ -24,8 +24,8 @@ examples:
 
 
 def add_parser(subparsers) -> None:
-    from pt.commands.options import count, duration, positive_duration, seconds_between
-    from pt.commands.scan import add_telemetry_options
+    from pt.commands.options import (add_selection_options, add_telemetry_options, count, duration,
+                                     positive_duration, seconds_between)
     from pt.config import ACTIONS
 
     p = subparsers.add_parser(
@@ -46,62 +46,16 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def add_selection_options(p, *, pid_help: str, actions: tuple[str, ...]) -> None:
-    """The process filters ``pt plan`` and ``pt deep-scan`` share; read them
-    back with :func:`selection_from`."""
-    from pt.commands.options import MATCH_CHARS, MATCH_CPU_S, duration, pid, user_regex
-    from pt.config import CLASSES
-
-    p.add_argument("--pid", type=pid, action="append", metavar="PID", help=pid_help)
-    p.add_argument("--match", type=user_regex, metavar="REGEX",
-                   help=f"only processes whose command line matches REGEX (searched in its first {MATCH_CHARS:,} "
-                        f"characters; a command line the regex needs more than {MATCH_CPU_S:g} s of CPU for is "
-                        "not matched)")
-    p.add_argument("--user", action="append", metavar="NAME|UID", help="only this user's processes (repeatable)")
-    p.add_argument("--class", dest="classes", action="append", choices=CLASSES,
-                   help="only processes most probably of this class (repeatable)")
-    p.add_argument("--action", dest="actions", action="append", choices=actions,
-                   help="only processes for which the quick scan recommends this action (repeatable)")
-    p.add_argument("--min-age", type=duration, default=0.0, metavar="DURATION",
-                   help="only processes at least this old (e.g. 30m, 2h)")
-
-
-def selection_from(args):
-    """A :class:`~pt.act.plan.Selection` from the shared filter flags, or an
-    error message (for exit code 2)."""
-    from pt.act.plan import Selection
-    from pt.ui.scan_rows import resolve_users
-    try:
-        uids = tuple(sorted(resolve_users(args.user))) if args.user else None
-    except ValueError as exc:
-        return None, str(exc)
-    return Selection(tuple(args.pid or ()), args.match, uids, tuple(args.classes or ()), tuple(args.actions or ()),
-                     args.min_age), None
-
-
-def warn_gave_up(args) -> None:
-    """Say on stderr how many command lines ``--match`` gave up on (not selected)."""
-    if args.match is not None and args.match.gave_up:
-        import sys
-
-        from pt.ui.text import escape, plural
-        print(escape(f"pt {args.command}: --match {args.match.pattern!r} gave up on "
-                     f"{plural(args.match.gave_up, 'command line')} (too slow for the regex), so "
-                     f"{'it was' if args.match.gave_up == 1 else 'they were'} not selected; a simpler regex "
-                     "avoids this"), file=sys.stderr)
-
-
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from pt.commands.scan import report_telemetry, telemetry_enabled, verdict_memory
+    from pt.decide.stability import verdict_memory
     from pt.deep import deep_scan
-    from pt.exit_codes import OK, USAGE
+    from pt.exit_codes import OK
+    from pt.telemetry.enabled import report_telemetry, telemetry_enabled
+    from pt.ui.scan_rows import selection_from, warn_gave_up
 
-    selection, problem = selection_from(args)
-    if problem:
-        from pt.ui.result import report_error
-        return report_error("deep-scan", problem, code="usage", exit_code=USAGE, json=args.json)
+    selection = selection_from(args)
     record = telemetry_enabled(args) and not args.at
     from pt.telemetry.lake import lake_root
     lake = lake_root(args.lake) if record else None        # earlier runs: growth across scans

@@ -74,29 +74,25 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def _fail(args, code: str, message: str, exit_code: int) -> int:
-    from pt.ui.result import report_error
-    return report_error("duck", message, code=code, exit_code=exit_code, json=args.json)
-
-
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from pt.exit_codes import ERROR, NOT_FOUND, OK, REFUSED, USAGE
+    from pt.errors import CommandError
+    from pt.exit_codes import OK
+    from pt.telemetry.enabled import lake_problem
     from pt.ui.text import escape
 
     report = args.report or ("sql" if args.sql else "runs")
     if args.sql and args.report:
-        return _fail(args, "usage", "give either a REPORT or --sql, not both", USAGE)
+        raise CommandError("usage", "give either a REPORT or --sql, not both")
     if report == "why" and not args.target:
-        return _fail(args, "usage", "why needs a PID or IDENTITY (e.g. pt duck why 4242)", USAGE)
+        raise CommandError("usage", "why needs a PID or IDENTITY (e.g. pt duck why 4242)")
     if report != "why" and args.target:
-        return _fail(args, "usage", f"unexpected argument {args.target!r}: only why takes a target", USAGE)
+        raise CommandError("usage", f"unexpected argument {args.target!r}: only why takes a target")
 
-    from pt.commands.scan import lake_problem
     problem = lake_problem(args.lake)
     if problem:
-        return _fail(args, "lake_error", problem, ERROR)
+        raise CommandError("lake_error", problem)
 
     import duckdb
 
@@ -107,18 +103,18 @@ def run(args: argparse.Namespace) -> int:
         lake = duck.open_lake(args.lake, tables=("decisions", "proc_inference"), macros=False, fleet=args.fleet) \
             if report == "why" else duck.open_lake(args.lake, fleet=args.fleet)
     except (OSError, duckdb.Error) as exc:
-        return _fail(args, "lake_error", f"cannot open the lake: {exc}", ERROR)
+        raise CommandError("lake_error", f"cannot open the lake: {exc}")
     notes = []
     try:
         if report == "why":
             try:
                 ledger = duck.why(lake, args.target, run=args.run_id)
             except ValueError as exc:
-                return _fail(args, "usage", str(exc), USAGE)
+                raise CommandError("usage", str(exc))
             if ledger is None:
                 where = f" in run {args.run_id}" if args.run_id else ""
-                return _fail(args, "not_found", f"no decision about {args.target!r}{where} in the lake "
-                             f"{lake.root}", NOT_FOUND)
+                raise CommandError("not_found", f"no decision about {args.target!r}{where} in the lake "
+                                                f"{lake.root}")
             if args.json:
                 report_json("why", lake, data={"why": ledger})
             else:
@@ -128,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
                 try:
                     columns, rows = lake.user_query(args.sql)
                 except duck.SqlRefused as exc:
-                    return _fail(args, "refused", str(exc), REFUSED)
+                    raise CommandError("refused", str(exc))
                 if args.limit:
                     rows = rows[:args.limit]
             else:
@@ -144,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 print_report(report, columns, rows, notes=notes)
     except duckdb.Error as exc:
-        return _fail(args, "query_error", f"{type(exc).__name__}: {str(exc).splitlines()[0]}", ERROR)
+        raise CommandError("query_error", f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
     for q in lake.quarantined:
         print(escape(f"pt duck: quarantined {q['file']} (moved to {q['moved_to']}): {q['reason']}"),
               file=sys.stderr)

@@ -42,14 +42,13 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from pt.commands.scan import verdict_memory
-    from pt.exit_codes import OK, USAGE
+    from pt.decide.stability import verdict_memory
+    from pt.errors import CommandError
+    from pt.exit_codes import OK
     from pt.triage import mind_changers, triage
 
     if (args.pid is None) == (args.plan is None):
-        from pt.ui.result import report_error
-        return report_error("explain", "give a PID or --plan PLAN_ID (one of them)", code="usage",
-                            exit_code=USAGE, json=args.json)
+        raise CommandError("usage", "give a PID or --plan PLAN_ID (one of them)")
     if args.plan is not None:
         return explain_plan(args)
     if args.deep:
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     t = triage(window_s=args.window, at_s=args.at, memory=verdict_memory())
     rows = np.flatnonzero(t.snapshot["pid"] == args.pid)
     if len(rows) == 0:
-        return not_found(args, f"no process with pid {args.pid} (it may have exited)")
+        raise CommandError("not_found", f"no process with pid {args.pid} (it may have exited)")
     row = int(rows[0])
     changers = mind_changers(t)[row]
     from pt.config import CATEGORICAL_LEVELS
@@ -78,36 +77,25 @@ def run(args: argparse.Namespace) -> int:
 
 def explain_plan(args: argparse.Namespace) -> int:
     """The journalled intents of a plan, each with its justification and outcome."""
-
-
-    from pt.act.journal import Journal, outcomes_by_action
+    from pt.act.journal import Journal, justified_actions
     from pt.act.plan import PLAN_ID_RE, PlanError, load_plan
-    from pt.commands.undo import journal_errors
-    from pt.exit_codes import OK, REFUSED
+    from pt.errors import CommandError
+    from pt.exit_codes import OK
+    from pt.ui.result import journal_errors
 
     if PLAN_ID_RE.match(args.plan):
         try:
             load_plan(args.plan)             # its file, if kept, must still hold this plan
         except PlanError as exc:
-            if not str(exc).startswith("no plan"):
-                from pt.ui.text import error
-                error("explain", exc)           # it may quote a path or a plan field
-                if args.json:
-                    from pt.ui.result import error_envelope, print_json
-                    print_json(error_envelope("explain", code="plan_invalid", message=str(exc)))
-                return REFUSED
+            if exc.code != "plan_not_found":
+                raise
     journal = Journal()
     records = journal.records(args.plan)
     errors = journal_errors("explain", journal)
-    outcomes = outcomes_by_action(records)
-    items, seen = [], set()
-    for r in records:
-        if r["kind"] == "intent" and "justification" in r and r["action_id"] not in seen:
-            seen.add(r["action_id"])
-            items.append({**r, "outcome": outcomes.get(r["action_id"])})
+    items = justified_actions(records)
     if not items:
-        return not_found(args, f"the journal has no actions for plan {args.plan!r} "
-                               "(never applied, or no such plan; see `pt history`)")
+        raise CommandError("not_found", f"the journal has no actions for plan {args.plan!r} "
+                                        "(never applied, or no such plan; see `pt history`)")
     if args.json:
         from pt.ui.result import envelope, print_json
         print_json(envelope("explain", host={}, data={"plan_id": args.plan, "actions": items},
@@ -124,15 +112,16 @@ def explain_deep(args: argparse.Namespace) -> int:
     import numpy as np
 
     from pt.act.plan import Selection
+    from pt.decide.stability import verdict_memory
     from pt.deep import deep_scan
+    from pt.errors import CommandError
     from pt.exit_codes import OK
     from pt.triage import mind_changers
 
-    from pt.commands.scan import verdict_memory
     d = deep_scan(Selection(pids=(args.pid,)), max_time_s=args.max_time, limit=1, memory=verdict_memory())
     rows = np.flatnonzero(d.quick.snapshot["pid"] == args.pid)
     if len(rows) == 0:
-        return not_found(args, f"no process with pid {args.pid} (it may have exited)")
+        raise CommandError("not_found", f"no process with pid {args.pid} (it may have exited)")
     row = int(rows[0])
     if args.json:
         from pt.ui.deep_view import candidate_json
@@ -147,14 +136,3 @@ def explain_deep(args: argparse.Namespace) -> int:
     print_explain(d.quick, row, mind_changers(d.quick)[row])
     print_deep_explain(d)
     return OK
-
-
-def not_found(args: argparse.Namespace, message: str) -> int:
-    """Report a missing process or plan (stderr, and the JSON error object with --json)."""
-    from pt.exit_codes import NOT_FOUND
-    from pt.ui.text import error
-    error("explain", message)
-    if args.json:
-        from pt.ui.result import error_envelope, print_json
-        print_json(error_envelope("explain", code="not_found", message=message))
-    return NOT_FOUND

@@ -37,40 +37,25 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def record_labels(args, plan: dict, *, confirmed: bool) -> None:
-    """Record what confirming (or declining) a plan in ``pt apply`` says about
-    its targets, as labels in ``outcomes``; never fails the command."""
-    from pt.commands.scan import report_telemetry, telemetry_enabled
-    if not telemetry_enabled(args):
-        return
-    from pt.learn.labels import apply_labels
-    from pt.telemetry.writer import write_labels
-    report_telemetry(args.command, write_labels(apply_labels(plan, confirmed), lake=args.lake))
-
-
-def _fail(args, code: str, message: str, exit_code: int) -> int:
-    from pt.ui.result import report_error
-    return report_error("feedback", message, code=code, exit_code=exit_code, json=args.json)
-
-
 def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from pt.commands.scan import lake_problem
-    from pt.exit_codes import ERROR, NOT_FOUND, OK, USAGE
+    from pt.errors import CommandError
+    from pt.exit_codes import OK
+    from pt.telemetry.enabled import lake_problem
     from pt.ui.text import escape
 
     if args.note is not None and len(args.note) > 1000:
-        return _fail(args, "usage", f"--note is at most 1000 characters, got {len(args.note)}", USAGE)
+        raise CommandError("usage", f"--note is at most 1000 characters, got {len(args.note)}")
     from pt.telemetry.duck import parse_target
     try:
         target = parse_target(args.target)
     except ValueError as exc:
-        return _fail(args, "usage", str(exc).replace("why wants", "feedback wants"), USAGE)
+        raise CommandError("usage", str(exc).replace("why wants", "feedback wants"))
     problem = lake_problem(args.lake)
     if problem:
-        return _fail(args, "lake_error", problem, ERROR)
+        raise CommandError("lake_error", problem)
 
     import duckdb
 
@@ -78,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         verdict, earlier = last_verdict(args.lake, target)
     except (OSError, duckdb.Error) as exc:
-        return _fail(args, "lake_error", f"cannot read the lake: {exc}", ERROR)
+        raise CommandError("lake_error", f"cannot read the lake: {exc}")
     if verdict is None:
-        return _fail(args, "not_found", f"pt has no recorded verdict about process {args.target!r} "
-                     "(run `pt scan` while it runs, then label it)", NOT_FOUND)
+        raise CommandError("not_found", f"pt has no recorded verdict about process {args.target!r} "
+                                        "(run `pt scan` while it runs, then label it)")
 
     from pt.telemetry.writer import write_labels
     now = time.time()
@@ -91,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
            "verdict_run_id": verdict["run_id"], "after_s": now - verdict["ts"], "note": args.note}
     written = write_labels([row], lake=args.lake)
     if not written.written:
-        return _fail(args, "lake_error", f"label not recorded: {written.reason} (lake {written.lake})", ERROR)
+        raise CommandError("lake_error", f"label not recorded: {written.reason} (lake {written.lake})")
     replaced = [e for e in earlier if e != args.label]
     if replaced:
         print(escape(f"pt feedback: replaces the earlier label {', '.join(replaced)} of this process"),

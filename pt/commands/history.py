@@ -25,33 +25,11 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def summarize(limit: int):
-    """The newest ``limit`` plans with their journalled results, and the journal read."""
-    from pt.act.journal import Journal, outcomes_by_action
-    from pt.act.plan import list_plans
-
-    plans = list_plans()[: limit or None]
-    journal = Journal()
-    records = journal.records()
-    out = []
-    for plan in plans:
-        mine = [r for r in records if r.get("plan_id") == plan["plan_id"]]
-        results: dict[str, int] = {}
-        for aid, r in outcomes_by_action(mine).items():
-            key = "undone" if aid.endswith(":undo") else r["result"]
-            results[key] = results.get(key, 0) + 1
-        out.append({"plan_id": plan["plan_id"], "created_at": plan["created_at"],
-                    "expires_at": plan["expires_at"], "actions": len(plan["actions"]),
-                    "applied": bool(mine), "results": results,
-                    "by_action": sorted({a["action"] for a in plan["actions"]})})
-    return out, journal
-
-
 def run(args: argparse.Namespace) -> int:
+    from pt.act.history import summarize
     from pt.exit_codes import OK
-    from pt.ui.result import envelope, print_json
+    from pt.ui.result import envelope, journal_errors, print_json
 
-    from pt.commands.undo import journal_errors
     plans, journal = summarize(args.limit)
     errors = journal_errors("history", journal)
     if args.json:

@@ -2,12 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import threading
 
-DEFAULT_WINDOW_S = 3.0
-#: Pause between full reads of the process table while watching (seconds).
-SAMPLE_INTERVAL_S = 0.1
+from pt.incidents import DEFAULT_WINDOW_S
 
 EPILOG = """\
 pt incidents watches the whole process table for --window seconds, reading it
@@ -49,98 +45,16 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-class Sampler:
-    """Reads the whole process table every ``interval`` seconds on a thread,
-    from when the scan's first read is taken until :meth:`stop`, which
-    raises what stopped the thread (an unreadable /proc), if anything."""
-
-    def __init__(self, interval: float = SAMPLE_INTERVAL_S):
-        self.interval = interval
-        self.samples: list = []
-        self.failure: Exception | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self, _snapshot=None) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        from pt.collect import collect
-        try:
-            while not self._stop.wait(self.interval):
-                self.samples.append(collect())
-        except Exception as exc:           # noqa: BLE001 -- handed to the caller by stop()
-            self.failure = exc
-
-    def stop(self) -> list:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-        if self.failure is not None:
-            raise self.failure
-        return self.samples
-
-
-def watch(window_s: float = DEFAULT_WINDOW_S, interval: float = SAMPLE_INTERVAL_S, lake=None,
-          notes: list | None = None):
-    """A quick scan over ``window_s`` with the table read every ``interval``
-    during it and once after, and the earlier runs of ``lake`` (None: not
-    read); returns ``(triage, incidents)``."""
-    from pt.collect import collect
-    from pt.triage import triage
-
-    sampler = Sampler(interval)
-    try:
-        t = triage(window_s=window_s, on_snapshot=sampler.start)
-    except BaseException:
-        with contextlib.suppress(Exception):    # the scan's own error is the one to report
-            sampler.stop()
-        raise
-    samples = sampler.stop()
-    samples.append(collect())
-    return t, judge(t, samples, lake, notes)
-
-
-def judge(t, samples=(), lake=None, notes: list | None = None) -> list:
-    """The incidents of a quick scan ``t`` and any later reads of the table
-    (none: what the scan's own window shows, as ``pt scan`` says), and the
-    respawn loops across the earlier runs of ``lake`` (None: not read; why
-    they could not be read is appended to ``notes``)."""
-    import numpy as np
-
-    from pt.config import CATEGORICAL_LEVELS
-    from pt.infer.incidents import Thresholds, detect
-    g = t.context.genealogy
-    reaper = np.asarray(t.snapshot["pid"] == 1)
-    reaper[g.parent_row[g.parent_is_reaper & (g.parent_row >= 0)]] = True
-    # A build tool someone still waits for: its parent is alive (not adopted) or its terminal is.
-    build = np.asarray(t.context.command_category) == CATEGORICAL_LEVELS["command"].index("build")
-    live_build = build & (((g.parent_row >= 0) & ~g.parent_is_reaper) | g.tty_alive)
-    th = Thresholds.of(t.priors)
-    found = detect([t.snapshot, *samples], t.window, reaper=reaper, protected=t.protected_by, thresholds=th,
-                   live_build=live_build)
-    if lake is not None:
-        from pt.telemetry import history
-        h = history.read(lake, t.snapshot.host.boot_id)
-        if h.note and notes is not None:
-            notes.append(h.note)
-        seen = {(i.kind, i.pid) for i in found}
-        found += [i for i in history.respawn_incidents(h, t.snapshot, t.protected_by, th)
-                  if (i.kind, i.pid) not in seen]
-    return found
-
-
 def run(args: argparse.Namespace) -> int:
-    from pt.exit_codes import OK
-
-    import os
     import sys
 
+    from pt.exit_codes import OK
+    from pt.incidents import watch
+    from pt.telemetry.enabled import switched_off
     from pt.telemetry.lake import lake_root
     from pt.ui.text import escape
-    off = os.environ.get("PT_TELEMETRY", "").lower() in ("0", "off", "no", "false")
     notes: list[str] = []
-    t, found = watch(args.window, lake=None if off else lake_root(args.lake), notes=notes)
+    t, found = watch(args.window, lake=None if switched_off() else lake_root(args.lake), notes=notes)
     for note in notes:
         print(escape(f"pt incidents: {note}"), file=sys.stderr)
     if args.json:

@@ -48,78 +48,32 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def _fail(args, code: str, message: str, exit_code: int) -> int:
-    from pt.ui.result import report_error
-    return report_error("lake", message, code=code, exit_code=exit_code, json=args.json)
-
-
-def info(root) -> dict:
-    from pt.telemetry import lake as lakes
-    from pt.telemetry.redact import key_id, key_path, load_key
-    from pt.telemetry.schemas import SCHEMA_VERSION, TABLES
-
-    tables = {}
-    for table in TABLES:
-        raw, compacted = lakes.table_files(root, table)
-        hosted = lakes.host_files(root, table)
-        raw, compacted = raw + hosted[0], compacted + hosted[1]
-        tables[table] = {"run_files": len(raw), "compacted_files": len(compacted),
-                         "bytes": sum(f.stat().st_size for f in raw + compacted)}
-    try:
-        kid = key_id(load_key(create=False))
-    except (OSError, ValueError):
-        kid = None
-    return {"lake": str(root), "exists": root.is_dir(), "schema_version": SCHEMA_VERSION,
-            "fleet": lakes.is_fleet(root), "hosts": lakes.hosts_in(root),
-            "tables": tables, "quarantined": [str(p) for p in lakes.quarantined(root)],
-            "key_file": str(key_path()), "key_id": kid}
-
-
-def check(root, hosts=frozenset()) -> dict:
-    """Read every page of every column of every file (CRCs verified), those
-    without a host and those of ``hosts`` (None: every host); quarantine
-    those pt cannot read as Parquet."""
-    from pt.telemetry import lake as lakes
-    from pt.telemetry.schemas import TABLES
-
-    checked, moved = 0, []
-    for table in TABLES:
-        raw, compacted = lakes.table_files(root, table)
-        hosted = lakes.host_files(root, table, hosts) if hosts != frozenset() else ([], [])
-        for f in raw + compacted + hosted[0] + hosted[1]:
-            checked += 1
-            reason = lakes.parquet_problem(f)
-            if reason:
-                moved.append({"file": str(f), "moved_to": str(lakes.quarantine(root, f, reason)),
-                              "reason": reason})
-    return {"files_checked": checked, "quarantined": moved}
-
-
 def run(args: argparse.Namespace) -> int:
-    from pt.exit_codes import ERROR, OK, USAGE
+    from pt.errors import CommandError
+    from pt.exit_codes import OK
     from pt.telemetry import lake as lakes
 
-    from pt.commands.scan import lake_problem
+    from pt.telemetry.enabled import lake_problem
     root = lakes.lake_root(args.lake)
     problem = lake_problem(args.lake)
     if problem:
-        return _fail(args, "lake_error", problem, ERROR)
+        raise CommandError("lake_error", problem)
     if args.action != "export" and args.destination:
-        return _fail(args, "usage", f"unexpected argument {args.destination!r}: only export takes DEST", USAGE)
+        raise CommandError("usage", f"unexpected argument {args.destination!r}: only export takes DEST")
     if args.action == "prune" and not args.keep:
-        return _fail(args, "usage", "prune needs --keep AGE (e.g. --keep 30d)", USAGE)
+        raise CommandError("usage", "prune needs --keep AGE (e.g. --keep 30d)")
     if args.action == "export" and not args.destination:
-        return _fail(args, "usage", "export needs a DEST directory", USAGE)
+        raise CommandError("usage", "export needs a DEST directory")
     if args.action == "export" and not (args.rekey or args.drop_hashes):
-        return _fail(args, "usage", "export needs --rekey or --drop-hashes", USAGE)
+        raise CommandError("usage", "export needs --rekey or --drop-hashes")
     try:
         if args.action == "info":
-            data = info(root)
+            data = lakes.info(root)
         elif args.action == "prune":
             try:
                 keep_s = lakes.parse_age(args.keep)
             except ValueError as exc:
-                return _fail(args, "usage", str(exc), USAGE)
+                raise CommandError("usage", str(exc))
             with lakes.maintenance(root):
                 data = lakes.prune(root, keep_s, dry_run=args.dry_run,
                                    hosts=lakes.maintained(root, args.all_hosts))
@@ -132,13 +86,13 @@ def run(args: argparse.Namespace) -> int:
             data = {"lake": str(root), "host": host, "hosts": lakes.hosts_in(root)}
         elif args.action == "check":
             with lakes.maintenance(root):
-                data = check(root, lakes.maintained(root, args.all_hosts))
+                data = lakes.check(root, lakes.maintained(root, args.all_hosts))
         else:
             from pathlib import Path
             with lakes.maintenance(root):
                 data = lakes.export(root, Path(args.destination), mode="rekey" if args.rekey else "drop")
     except (OSError, ValueError, RuntimeError) as exc:
-        return _fail(args, "lake_error", str(exc), ERROR)
+        raise CommandError("lake_error", str(exc))
     if args.json:
         from pt.ui.result import envelope, print_json
         print_json(envelope("lake", host={}, data={"action": args.action, **data}, errors=[],

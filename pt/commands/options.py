@@ -148,3 +148,30 @@ def join_negative_values(argv: list[str]) -> list[str]:
         else:
             out.append(token)
     return out
+
+
+def add_telemetry_options(p) -> None:
+    """``--no-telemetry`` and ``--lake``: read back by :func:`pt.telemetry.enabled.telemetry_enabled`."""
+    p.add_argument("--no-telemetry", action="store_true",
+                   help="do not record this scan in the telemetry lake (also: PT_TELEMETRY=off)")
+    p.add_argument("--lake", metavar="DIR",
+                   help="telemetry lake directory (default $PT_LAKE, else $XDG_DATA_HOME/pt/lake)")
+
+
+def add_selection_options(p, *, pid_help: str, actions: tuple[str, ...]) -> None:
+    """The process filters ``pt plan``, ``pt deep-scan``, ``pt report`` and
+    ``pt watch`` share; read back by :func:`pt.ui.scan_rows.selection_from`."""
+    from pt.config import CLASSES
+
+    p.add_argument("--pid", type=pid, action="append", metavar="PID", help=pid_help)
+    p.add_argument("--match", type=user_regex, metavar="REGEX",
+                   help=f"only processes whose command line matches REGEX (searched in its first {MATCH_CHARS:,} "
+                        f"characters; a command line the regex needs more than {MATCH_CPU_S:g} s of CPU for is "
+                        "not matched)")
+    p.add_argument("--user", action="append", metavar="NAME|UID", help="only this user's processes (repeatable)")
+    p.add_argument("--class", dest="classes", action="append", choices=CLASSES,
+                   help="only processes most probably of this class (repeatable)")
+    p.add_argument("--action", dest="actions", action="append", choices=actions,
+                   help="only processes for which the quick scan recommends this action (repeatable)")
+    p.add_argument("--min-age", type=duration, default=0.0, metavar="DURATION",
+                   help="only processes at least this old (e.g. 30m, 2h)")

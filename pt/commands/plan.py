@@ -39,9 +39,7 @@ examples:
 
 
 def add_parser(subparsers) -> None:
-    from pt.commands.deep_scan import add_selection_options
-    from pt.commands.options import duration, pid, seconds_between
-    from pt.commands.scan import add_telemetry_options
+    from pt.commands.options import add_selection_options, add_telemetry_options, duration, pid, seconds_between
     from pt.config import ACTIONS
 
     p = subparsers.add_parser(
@@ -68,48 +66,34 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from pt.act.plan import PlanError, make_plan, save_plan
-    from pt.commands.deep_scan import selection_from, warn_gave_up
-    from pt.commands.scan import report_telemetry, telemetry_enabled, verdict_memory
-    from pt.exit_codes import NOT_FOUND, OK, REFUSED, USAGE
+    from pt.act.plan import make_plan, save_plan
+    from pt.decide.stability import verdict_memory
+    from pt.errors import CommandError
+    from pt.exit_codes import OK
+    from pt.telemetry.enabled import report_telemetry, telemetry_enabled
     from pt.triage import triage
-    from pt.ui.result import report_error
+    from pt.ui.scan_rows import selection_from, warn_gave_up
 
     if args.do and not (args.pid or args.match or args.tree or args.group):
-        return report_error("plan", "--do needs --pid or --match (or --tree): name the processes you mean",
-                            code="usage", exit_code=USAGE, json=args.json)
+        raise CommandError("usage", "--do needs --pid or --match (or --tree): name the processes you mean")
     if (args.tree is not None or args.group is not None) and (args.pid or args.match) \
             or args.tree is not None and args.group is not None:
-        return report_error("plan", "--tree and --group name the processes themselves: one of them, without "
-                            "--pid or --match", code="usage", exit_code=USAGE, json=args.json)
-    selection, problem = selection_from(args)
-    if problem:
-        return report_error("plan", str(problem), code="usage", exit_code=USAGE, json=args.json)
+        raise CommandError("usage", "--tree and --group name the processes themselves: one of them, without "
+                                    "--pid or --match")
+    selection = selection_from(args)
     t = triage(window_s=args.window, at_s=args.at, memory=verdict_memory())
     wanted = set(selection.pids) | ({args.tree} if args.tree is not None else set())
     missing = sorted(wanted - set(t.snapshot["pid"].tolist()))
     leaderless = args.group is not None and args.group not in t.snapshot["pid"][t.snapshot["pgid"] == args.group]
     if missing or leaderless:                      # nothing is saved: a plan for no one is no plan
-        message = f"no such process: {', '.join(map(str, missing))}" if missing else \
-            f"no process group {args.group} with a running leader (pid {args.group})"
-        print(f"pt plan: error: {message}", file=sys.stderr)
-        if args.json:
-            from pt.ui.result import error_envelope, print_json
-            print_json(error_envelope("plan", code="not_found", message=message))
-        return NOT_FOUND
+        raise CommandError("not_found", f"no such process: {', '.join(map(str, missing))}" if missing else
+                           f"no process group {args.group} with a running leader (pid {args.group})")
     plan = make_plan(t, selection, do=args.do, tree=args.tree, group=args.group, trees=True)
     if t.kill_gate and not args.do:
         from pt.ui.text import escape
         print(escape(f"pt plan: note: {t.kill_gate}"), file=sys.stderr)
     warn_gave_up(args)
-    try:
-        path = save_plan(plan)
-    except PlanError as exc:                         # too large to be read back: nothing saved
-        print(f"pt plan: error: {exc}", file=sys.stderr)
-        if args.json:
-            from pt.ui.result import error_envelope, print_json
-            print_json(error_envelope("plan", code="plan_too_large", message=str(exc)))
-        return REFUSED
+    path = save_plan(plan)                           # too large to be read back: refused, nothing saved
     if telemetry_enabled(args) and not args.at:      # the decisions that outcomes will be joined to
         from pt.telemetry.writer import write_scan
         report_telemetry("plan", write_scan(t, lake=args.lake))

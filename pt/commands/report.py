@@ -25,8 +25,7 @@ examples:
 
 
 def add_parser(subparsers) -> None:
-    from pt.commands.deep_scan import add_selection_options
-    from pt.commands.options import count, seconds_between
+    from pt.commands.options import add_selection_options, count, seconds_between
     from pt.config import ACTIONS
 
     p = subparsers.add_parser(
@@ -59,21 +58,16 @@ def write_private(path: str, content: str) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from pt.commands.deep_scan import selection_from, warn_gave_up
-    from pt.commands.incidents import judge
-    from pt.commands.scan import verdict_memory
-    from pt.exit_codes import ERROR, OK, USAGE
+    from pt.decide.stability import verdict_memory
+    from pt.errors import CommandError
+    from pt.exit_codes import OK
+    from pt.incidents import judge
     from pt.report import read_lake, render, scan_rows
     from pt.triage import triage
+    from pt.ui.scan_rows import selection_from, warn_gave_up
     from pt.ui.text import escape
 
-    def fail(code: int, kind: str, message: str) -> int:
-        from pt.ui.result import report_error
-        return report_error("report", message, code=kind, exit_code=code, json=args.json)
-
-    selection, problem = selection_from(args)
-    if problem:
-        return fail(USAGE, "usage", problem)
+    selection = selection_from(args)
     t = triage(window_s=args.window, memory=verdict_memory())
     rows, shown = scan_rows(t, selection.rows(t, t.decision.action), args.top)
     warn_gave_up(args)
@@ -81,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         write_private(args.html, render(t, rows, shown, lake, incidents=judge(t)))
     except OSError as exc:
-        return fail(ERROR, "os_error", f"cannot write {args.html}: {exc.strerror or exc}")
+        raise CommandError("os_error", f"cannot write {args.html}: {exc.strerror or exc}") from None
     path = os.path.abspath(args.html)
     notes = list(dict.fromkeys(n for n in (lake.deep_note, lake.calibration_note) if n))
     if args.json:

@@ -95,9 +95,9 @@ def field_list(text: str) -> tuple[str, ...]:
 
 #: What each output imports after the scan: imported inside the CPU window instead.
 RENDER_MODULES = {
-    "json": ("pt.commands.incidents", "pt.act.trees", "pt.learn.gate", "pt.telemetry.redact",
+    "json": ("pt.incidents", "pt.act.trees", "pt.learn.gate", "pt.telemetry.redact",
              "pt.ui.incidents_view"),
-    "table": ("pt.commands.incidents", "pt.act.trees", "pt.learn.gate", "pt.telemetry.redact",
+    "table": ("pt.incidents", "pt.act.trees", "pt.learn.gate", "pt.telemetry.redact",
               "pt.ui.scan_view"),
 }
 
@@ -125,7 +125,7 @@ def json_fields(args) -> tuple[str, ...] | None:
 
 
 def add_parser(subparsers) -> None:
-    from pt.commands.options import count, duration, seconds_between
+    from pt.commands.options import add_telemetry_options, count, duration, seconds_between
 
     p = subparsers.add_parser(
         "scan", help="triage the machine's processes (never acts)",
@@ -162,81 +162,13 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def add_telemetry_options(p) -> None:
-    p.add_argument("--no-telemetry", action="store_true",
-                   help="do not record this scan in the telemetry lake (also: PT_TELEMETRY=off)")
-    p.add_argument("--lake", metavar="DIR",
-                   help="telemetry lake directory (default $PT_LAKE, else $XDG_DATA_HOME/pt/lake)")
-
-
-def verdict_memory():
-    """Where scans remember their recommendations for hysteresis (pt's state
-    directory), or None when that directory cannot be made."""
-    from pt.act.journal import state_dir
-    from pt.decide.stability import path_in
-    try:
-        return path_in(state_dir())
-    except OSError:
-        return None
-
-
-def telemetry_enabled(args) -> bool:
-    """Whether to record: not switched off, and the lake can be a directory
-    (if it cannot, say once on stderr that telemetry is skipped, and why)."""
-    import os
-    import sys
-    if args.no_telemetry or os.environ.get("PT_TELEMETRY", "").lower() in ("0", "off", "no", "false"):
-        return False
-    problem = lake_problem(args.lake)
-    if problem:
-        from pt.ui.text import escape
-        print(escape(f"pt {args.command}: telemetry skipped: {problem}"), file=sys.stderr)
-    return problem is None
-
-
-def lake_problem(lake: str | None) -> str | None:
-    """Why the lake (``--lake``, else ``$PT_LAKE``, else the default) cannot
-    be a directory: it, or the nearest of its parents that exists, is not
-    one. None when it can be (existing or not)."""
-    import os
-
-    from pt.telemetry.lake import LAKE_ENV, lake_root
-    root = lake_root(lake)
-    named = "--lake" if lake else f"${LAKE_ENV}" if os.environ.get(LAKE_ENV) else "the lake"
-    for path in (root, *root.parents):
-        if os.path.lexists(path):
-            if path.is_dir():
-                return None
-            if path == root:
-                return f"{named} {root} is not a directory; point it at a directory"
-            return f"{named} {root} cannot be a directory: {path} is not a directory"
-    return None
-
-
-def record_actions(args, command: str, journal) -> None:
-    """Copy what ``journal`` appended in this run (intents -> ``actions``,
-    outcomes -> ``outcomes``) to the telemetry lake, redacted; never fails
-    the command."""
-    if not journal.written or not telemetry_enabled(args):
-        return
-    from pt.telemetry.writer import write_action_records
-    report_telemetry(command, write_action_records(journal.written, lake=args.lake))
-
-
-def report_telemetry(command: str, result) -> None:
-    """Say on stderr that telemetry was skipped, and why; silent when it was written."""
-    import sys
-    if result is not None and not result.written:
-        from pt.ui.text import escape
-        print(escape(f"pt {command}: telemetry skipped: {result.reason} (lake {result.lake}); "
-                     "the scan itself is complete"), file=sys.stderr)
-
-
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from pt.exit_codes import OK, USAGE
-    from pt.ui.result import report_error
+    from pt.decide.stability import verdict_memory
+    from pt.errors import CommandError
+    from pt.exit_codes import OK
+    from pt.telemetry.enabled import lake_problem, report_telemetry, telemetry_enabled
     from pt.ui.scan_rows import resolve_users, select_rows
 
     if args.legend:
@@ -244,15 +176,14 @@ def run(args: argparse.Namespace) -> int:
         return OK
     if (args.fields or args.ledger) and not args.json:
         option = "--fields picks JSON keys" if args.fields else "--ledger adds a JSON key"
-        return report_error("scan", f"{option}: add --json", code="usage", exit_code=USAGE, json=False)
+        raise CommandError("usage", f"{option}: add --json")
     sort = args.sort or ("cpu_share" if args.raw else "attention")
     if args.raw and sort in VERDICT_SORTS:
-        return report_error("scan", f"--sort {sort} needs the verdicts; drop --raw", code="usage",
-                            exit_code=USAGE, json=args.json)
+        raise CommandError("usage", f"--sort {sort} needs the verdicts; drop --raw")
     try:
         uids = resolve_users(args.user) if args.user else None
     except ValueError as exc:
-        return report_error("scan", str(exc), code="usage", exit_code=USAGE, json=args.json)
+        raise CommandError("usage", str(exc)) from None
     import time
     recorder, not_recorded = None, "disabled"
     if args.at:
@@ -284,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
     if triage is not None and not args.at:
         import dataclasses
 
-        from pt.commands.incidents import judge
+        from pt.incidents import judge
         view = dataclasses.replace(view, incidents=tuple(judge(triage)), window_s=triage.window.duration_s)
     if args.json:
         from pt.ui.result import print_scan_json

@@ -26,13 +26,15 @@ def add_parser(subparsers) -> None:
                    help="the command (scan, explain, plan, ...); all of them when omitted")
     p.add_argument("--list", action="store_true", help="list the commands that have a schema, one a line")
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)   # the output is JSON anyway
+    p.set_defaults(json=True)                                               # errors too
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pt.exit_codes import OK, USAGE
+    from pt.errors import CommandError
+    from pt.exit_codes import OK
     from pt.schemas import COMMANDS, ERROR_ONLY, all_schema, result_schema
-    from pt.ui.result import print_json, report_error
+    from pt.ui.result import print_json
 
     if args.list:
         print("\n".join(COMMANDS))
@@ -41,7 +43,6 @@ def run(args: argparse.Namespace) -> int:
         print_json(all_schema())
         return OK
     if args.name not in COMMANDS + ERROR_ONLY:
-        return report_error("schema", f"no schema named {args.name!r}; choose from: {', '.join(COMMANDS)}",
-                            code="unknown_schema", exit_code=USAGE, json=True)
+        raise CommandError("unknown_schema", f"no schema named {args.name!r}; choose from: {', '.join(COMMANDS)}")
     print_json(result_schema(args.name))
     return OK

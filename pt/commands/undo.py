@@ -16,7 +16,7 @@ examples:
 
 
 def add_parser(subparsers) -> None:
-    from pt.commands.scan import add_telemetry_options
+    from pt.commands.options import add_telemetry_options
 
     p = subparsers.add_parser("undo", help="revert a plan's reversible actions (resume, renice back, uncgroup)",
                               description="Revert every reversible action pt carried out for a plan.",
@@ -27,58 +27,18 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def load_or_fail(command: str, args) -> tuple[dict | None, int]:
-    """Load ``args.plan`` or report why not: ``(plan, 0)`` or ``(None, exit code)``."""
-    from pt.act.plan import PlanError, load_plan
-    from pt.exit_codes import NOT_FOUND, REFUSED
-    from pt.ui.result import error_envelope, print_json
-    from pt.ui.text import error
-    try:
-        return load_plan(args.plan), 0
-    except PlanError as exc:
-        missing = str(exc).startswith("no plan")
-        error(command, exc)
-        if args.json:
-            print_json(error_envelope(command, code="plan_not_found" if missing else "plan_invalid",
-                                      message=str(exc)))
-        return None, NOT_FOUND if missing else REFUSED
-
-
-def journal_errors(command: str, journal) -> list[dict]:
-    """Say (on stderr) that some journal lines were skipped, and return the
-    ``errors`` entries for the JSON result (empty when none were)."""
-    import sys
-    note = journal.skipped_note()
-    if note is None:
-        return []
-    from pt.ui.text import escape
-    print(f"pt {command}: warning: {escape(note)}", file=sys.stderr)
-    return [{"code": "journal_lines_skipped", "count": journal.skipped, "message": note}]
-
-
 def run(args: argparse.Namespace) -> int:
     from pt.act.apply import undo_plan
-    from pt.commands.scan import record_actions
-    from pt.exit_codes import INCOMPLETE, OK
-    from pt.ui.result import envelope, print_json
-
-    plan, code = load_or_fail("undo", args)
-    if plan is None:
-        return code
-
     from pt.act.journal import Journal
-    from pt.act.plan import PlanError
-    from pt.exit_codes import REFUSED
-    from pt.ui.result import error_envelope
+    from pt.act.plan import load_plan
+    from pt.exit_codes import INCOMPLETE, OK
+    from pt.telemetry.enabled import record_actions
+    from pt.ui.result import envelope, journal_errors, print_json
+
+    plan = load_plan(args.plan)
     journal = Journal()
     try:
         records = undo_plan(plan, journal=journal)
-    except PlanError as exc:
-        from pt.ui.text import error
-        error("undo", exc)                      # it may quote a path or a plan field
-        if args.json:
-            print_json(error_envelope("undo", code="plan_unusable", message=str(exc)))
-        return REFUSED
     finally:
         record_actions(args, "undo", journal)
     errors = journal_errors("undo", journal)

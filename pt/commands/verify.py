@@ -27,27 +27,14 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pt.act.apply import verify_plan
-    from pt.commands.undo import load_or_fail
-    from pt.exit_codes import OK
-    from pt.ui.result import envelope, print_json
-
-    plan, code = load_or_fail("verify", args)
-    if plan is None:
-        return code
     from pt.act.journal import Journal
-    from pt.act.plan import PlanError
-    from pt.commands.undo import journal_errors
-    from pt.exit_codes import REFUSED
+    from pt.act.plan import load_plan
+    from pt.exit_codes import OK
+    from pt.ui.result import envelope, journal_errors, print_json
+
+    plan = load_plan(args.plan)
     journal = Journal()
-    try:
-        rows = verify_plan(plan, journal=journal)
-    except PlanError as exc:
-        from pt.ui.text import error
-        error("verify", exc)                    # it may quote a path or a plan field
-        if args.json:
-            from pt.ui.result import error_envelope
-            print_json(error_envelope("verify", code="plan_unusable", message=str(exc)))
-        return REFUSED
+    rows = verify_plan(plan, journal=journal)
     errors = journal_errors("verify", journal)
     if args.json:
         print_json(envelope("verify", host={}, data={"plan_id": plan["plan_id"], "targets": rows},

@@ -66,9 +66,8 @@ WantedBy={wanted_by}
 
 
 def add_parser(subparsers) -> None:
-    from pt.commands.deep_scan import add_selection_options
-    from pt.commands.options import count, duration, positive_count, seconds_between
-    from pt.commands.scan import add_telemetry_options
+    from pt.commands.options import (add_selection_options, add_telemetry_options, count, duration, positive_count,
+                                     seconds_between)
     from pt.config import ACTIONS
     from pt.watch.modes import MODES
 
@@ -207,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     import threading
     import time
 
-    from pt.exit_codes import ERROR, OK, USAGE
+    from pt.exit_codes import OK
     from pt.ui.result import envelope, print_json
     from pt.ui.text import escape
 
@@ -227,27 +226,22 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, on_reload)
 
     from pt.act.identity import boot_id
-    from pt.commands.deep_scan import selection_from
-    from pt.commands.scan import telemetry_enabled
+    from pt.errors import CommandError
+    from pt.telemetry.enabled import telemetry_enabled
+    from pt.ui.scan_rows import selection_from
     from pt.config import load_policy
     from pt.config_errors import ConfigError
     from pt.watch import metrics, state
     from pt.watch.loop import Watcher
     from pt.watch.modes import ModeController
 
-    def fail(code: int, kind: str, message: str) -> int:
-        from pt.ui.result import report_error
-        return report_error("watch", message, code=kind, exit_code=code, json=args.json)
-
-    selection, problem = selection_from(args)
-    if problem:
-        return fail(USAGE, "usage", problem)
+    selection = selection_from(args)
     if args.allow_kill and args.mode != "enforce":
-        return fail(USAGE, "usage", "--allow-kill needs --mode enforce")
+        raise CommandError("usage", "--allow-kill needs --mode enforce")
     if args.metrics:
         folder = os.path.dirname(os.path.abspath(args.metrics))
         if not (os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)):
-            return fail(USAGE, "usage", f"--metrics {args.metrics}: {folder} is not a directory this user can write")
+            raise CommandError("usage", f"--metrics {args.metrics}: {folder} is not a directory this user can write")
     directory = state.watch_dir()
     try:
         lock = directory.locked(state.LOCK_FILE, blocking=False)
@@ -255,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     except BlockingIOError:
         status = state.read_status(directory) or {}
         directory.close()
-        return fail(ERROR, "already_watching", f"another pt watch (pid {status.get('pid', '?')}) is running on "
+        raise CommandError("already_watching", f"another pt watch (pid {status.get('pid', '?')}) is running on "
                                                f"{directory.path}; see `pt watch --status`")
     server = None
     try:
@@ -263,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 server = metrics.Server(args.metrics_port)
             except OSError as exc:
-                return fail(ERROR, "metrics_port", f"cannot serve metrics on 127.0.0.1:{args.metrics_port}: {exc}")
+                raise CommandError("metrics_port", f"cannot serve metrics on 127.0.0.1:{args.metrics_port}: {exc}")
         boot = boot_id()
         watcher = Watcher(controller=ModeController(args.mode, budget_per_hour=args.budget), selection=selection,
                           interval_s=args.interval, allow_kill=args.allow_kill,
@@ -316,8 +310,6 @@ def run(args: argparse.Namespace) -> int:
             wake.wait(pause)
             wake.clear()
         watcher.reap(wait=True)
-    except ConfigError as exc:
-        return fail(ERROR, "invalid_config", str(exc))
     finally:
         if server is not None:
             server.close()

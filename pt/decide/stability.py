@@ -151,6 +151,16 @@ def path_in(directory: str | os.PathLike) -> Path:
     return Path(directory) / FILE_NAME
 
 
+def verdict_memory() -> Path | None:
+    """Where scans remember their recommendations (pt's state directory), or
+    None when that directory cannot be made (then nothing is held)."""
+    from pt.act.journal import state_dir
+    try:
+        return path_in(state_dir())
+    except OSError:
+        return None
+
+
 def load(path: str | os.PathLike, boot_id: str | None) -> Remembered:
     """The recommendations remembered at ``path`` for this boot, or none (with the reason)."""
     if not boot_id:

@@ -777,3 +777,45 @@ def export(root: Path, dest: Path, *, mode: str, key: bytes | None = None) -> di
     return {"destination": str(dest), "mode": mode, "key_id": new_id, **counts,
             "note": "the export key is not stored anywhere" if mode == "rekey" else
             "keyed hashes removed"}
+
+
+def info(root: Path) -> dict:
+    """Where the lake is and what it holds (``pt lake info``): its files and
+    bytes per table, hosts, quarantined files and the hashing key's id."""
+    from pt.telemetry.redact import key_id, key_path, load_key
+    from pt.telemetry.schemas import SCHEMA_VERSION, TABLES
+
+    tables = {}
+    for table in TABLES:
+        raw, compacted = table_files(root, table)
+        hosted = host_files(root, table)
+        raw, compacted = raw + hosted[0], compacted + hosted[1]
+        tables[table] = {"run_files": len(raw), "compacted_files": len(compacted),
+                         "bytes": sum(f.stat().st_size for f in raw + compacted)}
+    try:
+        kid = key_id(load_key(create=False))
+    except (OSError, ValueError):
+        kid = None
+    return {"lake": str(root), "exists": root.is_dir(), "schema_version": SCHEMA_VERSION,
+            "fleet": is_fleet(root), "hosts": hosts_in(root),
+            "tables": tables, "quarantined": [str(p) for p in quarantined(root)],
+            "key_file": str(key_path()), "key_id": kid}
+
+
+def check(root: Path, hosts: frozenset[str] | None = frozenset()) -> dict:
+    """Read every page of every column of every file (CRCs verified), those
+    without a host and those of ``hosts`` (None: every host); quarantine
+    those pt cannot read as Parquet."""
+    from pt.telemetry.schemas import TABLES
+
+    checked, moved = 0, []
+    for table in TABLES:
+        raw, compacted = table_files(root, table)
+        hosted = host_files(root, table, hosts) if hosts != frozenset() else ([], [])
+        for f in raw + compacted + hosted[0] + hosted[1]:
+            checked += 1
+            reason = parquet_problem(f)
+            if reason:
+                moved.append({"file": str(f), "moved_to": str(quarantine(root, f, reason)),
+                              "reason": reason})
+    return {"files_checked": checked, "quarantined": moved}

@@ -14,7 +14,7 @@ from pt.config import ACTIONS, CLASSES
 from pt.infer import ledger, memory
 from pt.infer.posterior import ABANDONED, LN2, USEFUL, USEFUL_BAD
 from pt.infer.timeseries import sparkline
-from pt.ui.plan_view import ACTION_STYLE
+from pt.ui.styles import ACTION_STYLE
 from pt.ui.result import envelope
 from pt.ui.text import console as make_console
 from pt.ui.text import line, plural, text

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pt.ui.result import envelope, print_json
-from pt.ui.scan_view import ACTION_STYLE, CLASS_STYLE
+from pt.ui.styles import ACTION_STYLE, CLASS_STYLE
 from pt.ui.text import console as make_console
 from pt.ui.text import line, plural, text
 

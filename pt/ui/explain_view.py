@@ -12,7 +12,7 @@ from pt.fields import process_columns, verdict_columns
 from pt.formatting import format_bytes, format_duration
 from pt.infer import ledger
 from pt.ui.result import envelope, masked_columns, rows
-from pt.ui.scan_view import ACTION_STYLE, CLASS_STYLE
+from pt.ui.styles import ACTION_STYLE, CLASS_STYLE
 from pt.ui.text import console as make_console
 from pt.ui.text import line, plural, text
 

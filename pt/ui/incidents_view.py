@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from pt.formatting import format_duration
+from pt.ui.styles import ACTION_STYLE
 
 LEVEL_STYLE = {"high": "bold red", "medium": "yellow", "low": ""}
-ACTION_STYLE = {"keep": "green", "throttle": "yellow", "pause": "yellow"}
 
 
 def command_of(incident) -> str:

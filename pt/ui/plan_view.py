@@ -9,13 +9,12 @@ from rich.text import Text
 
 from pt.config import CLASSES
 from pt.formatting import format_duration
+from pt.ui.styles import ACTION_STYLE
 from pt.ui.text import console as make_console
 from pt.ui.text import line, plural, text
 
 RESULT_STYLE = {"done": "green", "exited": "green", "still_running": "yellow", "aborted": "red",
                 "refused": "yellow", "unavailable": "yellow", "failed": "red", "not applied": "dim"}
-ACTION_STYLE = {"kill": "bold red", "restart": "red", "pause": "yellow", "throttle": "yellow",
-                "quarantine": "yellow", "renice": "cyan", "keep": "green"}
 
 
 def describe(entry: dict) -> str:

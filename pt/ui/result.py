@@ -63,14 +63,26 @@ def error_envelope(command: str, *, code: str, message: str, hint: str | None = 
     return result
 
 
-def report_error(command: str, message: str, *, code: str, exit_code: int, json: bool) -> int:
-    """Say what went wrong on stderr (escaped) and, with ``--json``, print the
-    error result on stdout; returns ``exit_code``."""
+def report_error(command: str, exc, *, json: bool) -> int:
+    """Say what went wrong (a :class:`~pt.errors.CommandError`) on stderr,
+    escaped, and, with ``--json``, print the error result on stdout; returns
+    its exit code."""
     from pt.ui.text import error
-    error(command, message)
+    error(command, exc.message)
     if json:
-        print_json(error_envelope(command, code=code, message=message))
-    return exit_code
+        print_json(error_envelope(command, code=exc.code, message=exc.message, hint=exc.hint))
+    return exc.exit_code
+
+
+def journal_errors(command: str, journal) -> list[dict]:
+    """Say (on stderr) that some journal lines were skipped, and return the
+    ``errors`` entries for the JSON result (empty when none were)."""
+    note = journal.skipped_note()
+    if note is None:
+        return []
+    from pt.ui.text import escape
+    print(f"pt {command}: warning: {escape(note)}", file=sys.stderr)
+    return [{"code": "journal_lines_skipped", "count": journal.skipped, "message": note}]
 
 
 def _json_column(values: np.ndarray) -> list:

@@ -67,6 +67,32 @@ def resolve_users(users: list[str]) -> set[int]:
     return uids
 
 
+def selection_from(args):
+    """The :class:`~pt.act.plan.Selection` the shared filter options
+    (:func:`pt.commands.options.add_selection_options`) name; an unknown user
+    is a usage error (:class:`~pt.errors.CommandError`)."""
+    from pt.act.plan import Selection
+    from pt.errors import CommandError
+    try:
+        uids = tuple(sorted(resolve_users(args.user))) if args.user else None
+    except ValueError as exc:
+        raise CommandError("usage", str(exc)) from None
+    return Selection(tuple(args.pid or ()), args.match, uids, tuple(args.classes or ()), tuple(args.actions or ()),
+                     args.min_age)
+
+
+def warn_gave_up(args) -> None:
+    """Say on stderr how many command lines ``--match`` gave up on (not selected)."""
+    if args.match is not None and args.match.gave_up:
+        import sys
+
+        from pt.ui.text import escape, plural
+        print(escape(f"pt {args.command}: --match {args.match.pattern!r} gave up on "
+                     f"{plural(args.match.gave_up, 'command line')} (too slow for the regex), so "
+                     f"{'it was' if args.match.gave_up == 1 else 'they were'} not selected; a simpler regex "
+                     "avoids this"), file=sys.stderr)
+
+
 def _sort_order(columns: dict[str, np.ndarray], pid: np.ndarray, key: str, reverse: bool) -> np.ndarray:
     """Stable row order for ``key`` (amounts biggest first), ties broken by pid."""
     values = columns[key]

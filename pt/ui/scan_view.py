@@ -11,12 +11,9 @@ from pt.fields import FIELDS_BY_NAME
 from pt.formatting import format_duration
 from pt.ui.result import masked_columns
 from pt.ui.scan_rows import RAW_TREE, TRIAGE_TREE, VETO_KEYS, ScanView
+from pt.ui.styles import ACTION_STYLE, CLASS_STYLE
 from pt.ui.text import console as make_console
 from pt.ui.text import line, plural, text
-
-CLASS_STYLE = {"useful": "green", "useful_bad": "yellow", "abandoned": "bold red", "zombie": "bold magenta"}
-ACTION_STYLE = {"keep": "dim", "renice": "cyan", "throttle": "cyan", "quarantine": "cyan",
-                "pause": "yellow", "restart": "yellow", "kill": "bold red"}
 
 STATE_STYLE = {"R": "bold green", "D": "bold red", "Z": "bold magenta", "T": "yellow",
                "t": "yellow", "I": "dim", "X": "red"}

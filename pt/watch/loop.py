@@ -144,7 +144,7 @@ class Watcher:
 
     def step(self) -> Step:
         """One interval: pressure, scan, follow-up, mode, maybe act."""
-        from pt.commands.scan import verdict_memory
+        from pt.decide.stability import verdict_memory
         from pt.triage import triage
 
         now = self.clock()

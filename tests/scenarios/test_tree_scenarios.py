@@ -141,7 +141,7 @@ def _orphaned_runner(tmp: Path):
 def judged(tmp_path_factory):
     """Start every tree, judge them all as a user would, once; the cases."""
     from pt.act.trees import recommend
-    from pt.commands.incidents import watch
+    from pt.incidents import watch
     from pt.deep import deep_scan
     from pt.fields import VERDICT_FIELDS
     from pt.triage import triage
