@@ -18,12 +18,15 @@ import time
 import numpy as np
 import pytest
 
+from pt.act.plan import Selection
 from pt.config import ACTIONS, CLASSES, load_policy, load_priors
+from pt.deep import deep_scan
 from pt.decide import stability
 from pt.infer import memory
 from pt.infer.ledger import observed_value
 from pt.infer.posterior import FEATURES, LN2, USEFUL, USEFUL_BAD
 from pt.testing import python_child
+from pt.ui.deep_view import memory_row
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="procfs")
 
@@ -107,7 +110,8 @@ def test_quick_scans_see_a_leak_across_scans_and_not_a_step_or_a_big_steady_proc
     """Three quick scans 15 s apart with the verdict memory: the leaker is
     useful_bad, with its growth in the ledger; a process that allocated
     200 MB between two of them, and a steady 200 MB one, stay keep. An
-    ``--at`` scan neither reads nor writes the memory."""
+    ``--at`` scan neither reads nor writes the memory. A deep scan of 5 s
+    joins the scans' growth with its watch."""
     from pt.triage import triage
     path = tmp_path / "state" / "verdicts"
     path.parent.mkdir(mode=0o700)
@@ -124,6 +128,8 @@ def test_quick_scans_see_a_leak_across_scans_and_not_a_step_or_a_big_steady_proc
         before = path.read_bytes()
         hypothetical = triage(memory=path, policy=policy, priors=priors, at_s=3600.0)
         assert path.read_bytes() == before
+        # A 5 s deep watch alone leaves a leaker this young useful; joined with the scans' growth it is not.
+        d = deep_scan(Selection(pids=(leaker.pid,)), max_time_s=5.0, policy=policy, priors=priors, memory=path)
     rows = {pid: int(np.flatnonzero(t.snapshot["pid"] == pid)[0]) for pid in pids}
     j = FEATURES.index("memory")
     assert not hypothetical.inference.observed[:, j].any()
@@ -133,6 +139,12 @@ def test_quick_scans_see_a_leak_across_scans_and_not_a_step_or_a_big_steady_proc
         bits = (t.inference.terms[i, j, USEFUL_BAD] - t.inference.terms[i, j, USEFUL]) / LN2
         return (CLASSES[int(t.inference.posterior[i].argmax())], ACTIONS[int(t.decision.action[i])],
                 bool(t.inference.observed[i, j]), bits, observed_value(t.evidence, "memory", i))
+
+    assert len(d) == 1, d.skipped
+    row = memory_row(d, 0)
+    assert "of earlier scans" in row["observed"], row
+    assert CLASSES[int(d.inference.posterior[0].argmax())] == "useful_bad", (row, d.inference.posterior[0])
+    assert not d.inference.observed[0, j]                       # one memory term: the deep scan's, joined
 
     cls, action, seen, bits, text = verdict(leaker.pid)
     assert seen and text.startswith("memory +") and "MB/min" in text and "of this and earlier scans" in text, text
