@@ -4,7 +4,8 @@ and every process's RSS at four earlier scans 10 s apart: the points read,
 the sustained slope fitted, the growth term scored, the points written back),
 on this machine's process table (~2,000 processes here). The summary prints
 (scan without memory)/(scan with it): the share of the scan it is with the
-memory; the RSS part alone is timed on its own.
+memory, and (the scan with the memory but no RSS points)/(with it): what
+growth across scans adds; the RSS part alone is timed on its own.
 
     pytest bench/test_bench_memory_scans.py --benchmark-enable
 """
@@ -42,7 +43,7 @@ def verdicts(tmp_path_factory):
 def test_scan_without_memory(benchmark, verdicts):
     benchmark.group = "quick scan and the verdict memory"
     benchmark.extra_info["role"] = "scan without memory"
-    benchmark.pedantic(lambda: triage(policy=load_policy(), priors=load_priors()), rounds=5, warmup_rounds=1)
+    benchmark.pedantic(lambda: triage(policy=load_policy(), priors=load_priors()), rounds=7, warmup_rounds=1)
 
 
 def test_scan_with_memory(benchmark, verdicts):
@@ -53,7 +54,17 @@ def test_scan_with_memory(benchmark, verdicts):
         t = triage(policy=load_policy(), priors=load_priors(), memory=verdicts)
         assert t.rss_points is not None
         return t
-    benchmark.pedantic(scan, rounds=5, warmup_rounds=1)
+    benchmark.pedantic(scan, rounds=7, warmup_rounds=1)
+
+
+def test_scan_with_memory_without_growth(benchmark, verdicts, monkeypatch):
+    """The same scan with the verdict memory, its RSS points left out: what growth across scans adds."""
+    import pt.triage
+    monkeypatch.setattr(pt.triage, "_rss_points", lambda *args: None)
+    benchmark.group = "quick scan and the verdict memory"
+    benchmark.extra_info["role"] = "memory without growth"
+    benchmark.pedantic(lambda: triage(policy=load_policy(), priors=load_priors(), memory=verdicts), rounds=7,
+                       warmup_rounds=1)
 
 
 def test_growth_across_scans_alone(benchmark, verdicts):
