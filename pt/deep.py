@@ -201,7 +201,7 @@ def rank_candidates(t: Triage, selection_mask: np.ndarray, tables: ModelTables, 
     (nothing to watch) and with positive net VOI over the deep scan's
     horizon, or growing memory the quick scan can see
     (:func:`pt.infer.memory.suspects`; ``lake_growing``: rows clearly
-    growing across the lake's earlier scans), after those with value;
+    growing across the lake's earlier runs or the quick scans remembered), after those with value;
     processes the user named are always watched.
 
     Vetoes restrict actions, never observation: a protected process the user
@@ -262,8 +262,9 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
     mask = np.ones(len(t), dtype=bool) if selection is None else selection.rows(t, t.decision.action)
     named = np.array(selection.pids) if selection is not None and selection.pids else None
     earlier, lake_note = _earlier_growth(t, lake) if lake is not None else (None, None)
+    growing = np.isfinite(t.evidence.growth_mb_s)            # sustained growth across the quick scans
     rows, _ = rank_candidates(t, mask, tables, limit or deep.candidates, named,
-                              None if earlier is None else earlier.growing)
+                              growing if earlier is None else growing | earlier.growing)
     earlier = None if earlier is None else rss.take(earlier, rows)
     ev = t.evidence
     scans = rss.across_scans(ev.growth_mb_s[rows], ev.growth_sd_mb_s[rows], ev.growth_span_s[rows],
