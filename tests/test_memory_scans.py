@@ -153,3 +153,18 @@ def test_quick_scans_see_a_leak_across_scans_and_not_a_step_or_a_big_steady_proc
         cls, action, seen, bits, text = verdict(pid)
         assert not seen and bits == 0.0, verdict(pid)                # no sustained growth: no term
         assert cls == "useful" and action == "keep", verdict(pid)
+
+
+def test_evidence_rejects_a_growth_without_its_error_or_span():
+    from dataclasses import replace
+
+    from pt.infer.posterior import Evidence
+    n = 2
+    zeros = np.zeros(n, dtype=np.int8)
+    ev = Evidence(cpu_ticks=np.zeros(n, np.int64), window_ticks=np.full(n, 30), age_s=np.full(n, 60.0),
+                  orphaned=zeros, io_active=zeros, cpu_lifetime=zeros, tty=zeros, state=zeros, command=zeros,
+                  cwd=zeros, children=zeros, network=zeros)
+    for sd, span in [(0.0, 30.0), (np.nan, 30.0), (1.0, 0.0), (1.0, np.inf)]:
+        with pytest.raises(ValueError, match="growth_mb_s"):
+            replace(ev, growth_mb_s=np.array([10.0, np.nan]), growth_sd_mb_s=np.array([sd, np.nan]),
+                    growth_span_s=np.array([span, np.nan]))
