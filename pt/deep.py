@@ -79,6 +79,8 @@ def _candidate_evidence(t: Triage, rows: np.ndarray, c: ts.Counts | None,
     is about the process as it is at the end of the watch (a young leaker
     watched for 30 s is 30 s older, and has grown all that time)."""
     ev = Evidence(**{k: v[rows] for k, v in t.evidence.__dict__.items()})
+    # Growth across earlier scans joins the watch's in the memory-growth column (one bounded term).
+    ev = replace(ev, growth_mb_s=np.full(len(rows), np.nan))
     if older_s > 0:
         ev = replace(ev, age_s=ev.age_s + older_s)
     if c is None:
@@ -199,7 +201,7 @@ def rank_candidates(t: Triage, selection_mask: np.ndarray, tables: ModelTables, 
     (nothing to watch) and with positive net VOI over the deep scan's
     horizon, or growing memory the quick scan can see
     (:func:`pt.infer.memory.suspects`; ``lake_growing``: rows clearly
-    growing across the lake's earlier scans), after those with value;
+    growing across the lake's earlier runs or the quick scans remembered), after those with value;
     processes the user named are always watched.
 
     Vetoes restrict actions, never observation: a protected process the user
@@ -260,9 +262,13 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
     mask = np.ones(len(t), dtype=bool) if selection is None else selection.rows(t, t.decision.action)
     named = np.array(selection.pids) if selection is not None and selection.pids else None
     earlier, lake_note = _earlier_growth(t, lake) if lake is not None else (None, None)
+    growing = np.isfinite(t.evidence.growth_mb_s)            # sustained growth across the quick scans
     rows, _ = rank_candidates(t, mask, tables, limit or deep.candidates, named,
-                              None if earlier is None else earlier.growing)
+                              growing if earlier is None else growing | earlier.growing)
     earlier = None if earlier is None else rss.take(earlier, rows)
+    ev = t.evidence
+    scans = rss.across_scans(ev.growth_mb_s[rows], ev.growth_sd_mb_s[rows], ev.growth_span_s[rows],
+                             t.snapshot["rss_bytes"][rows], priors)
     skipped = _skipped(t, named, rows)
     model = _Model(t, rows, tables)
     hz, page_size = t.snapshot.host.clock_ticks, t.snapshot.host.page_size
@@ -279,7 +285,7 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
             idx = np.flatnonzero(open_)                     # settled candidates are not re-derived
             ev, _, regime_now, wakes = deep_evidence(t, rows, series, priors, idx)
             growth_now = rss.growth(series, priors, idx, page_size,
-                                    None if earlier is None else rss.take(earlier, idx))
+                                    None if earlier is None else rss.take(earlier, idx), rss.take(scans, idx))
             inference = model.infer(ev, regime_now, wakes, growth_now)
             k_last = ts.per_sample(series)[0][-1, idx] if len(series) > 1 else np.zeros(len(idx))
             elapsed = time.monotonic() - started
@@ -312,7 +318,7 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
                  root=root, ctx_switches=False, extras_every=max(1, int(round(2.0 / interval_s)))) as sampler:
         series = sampler.run(n_ticks if len(rows) else 0, on_tick)
     evidence, c, regime, wakes = deep_evidence(t, rows, series, priors)
-    growth = rss.growth(series, priors, page_size=page_size, earlier=earlier)
+    growth = rss.growth(series, priors, page_size=page_size, earlier=earlier, scans=scans)
     inference = model.infer(evidence, regime, wakes, growth)
     decision = model.decide(inference)
     timed_out = open_ & np.isnan(settled_at)

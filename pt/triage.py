@@ -21,6 +21,7 @@ from pt.decide.vetoes import protected_by
 from pt.features.quick import Context, build, read_observed
 from pt.formatting import format_duration
 from pt.infer import forest
+from pt.infer import memory as rss_model
 from pt.infer.ledger import LABELS
 from pt.infer.posterior import FEATURES, Evidence, Inference, ModelTables, infer
 
@@ -46,6 +47,7 @@ class Triage:
     memory_note: str | None = None
     kill_gate: str | None = None     # why kills are withheld (pt.learn.gate), or None
     activity: Activity | None = None
+    rss_points: tuple[np.ndarray, np.ndarray] | None = None   # (times, bytes) (n, POINTS): earlier scans' and this one's
 
     def __len__(self) -> int:
         return len(self.snapshot)
@@ -97,7 +99,7 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     tables = tables or ModelTables(priors)
     observed = observe(snapshot, path)
     window = opened.finish(policy.window_s if window_s is None else window_s)
-    previous, note, activity = None, None, None
+    previous, note, activity, points = None, None, None, None
     if memory is not None and not at_s:
         remembered = stability.load(memory, snapshot.host.boot_id)
         previous = remembered.previous(snapshot["pid"], snapshot["start_ticks"],
@@ -105,7 +107,16 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
         activity = remembered.activity(window, snapshot["pid"], snapshot["start_ticks"], snapshot.host.clock_ticks,
                                        policy.stability.history_s, policy.stability.history_gap_s)
         note = remembered.note
+        points = _rss_points(remembered, snapshot, window, policy)
     evidence, context = build(snapshot, window, observed, activity)
+    if points is not None:
+        slope, sd, seen, span = rss_model.scan_slope(*points, snapshot.host.page_size)
+        # Only growth speaks here: flat memory would say "useful" to every spinner, whose harm the
+        # CPU terms already carry (docs/model.md, Memory: "Across quick scans").
+        seen &= slope > 2 * sd
+        evidence = dataclasses.replace(evidence, growth_mb_s=np.where(seen, slope, np.nan),
+                                       growth_sd_mb_s=np.where(seen, sd, np.nan),
+                                       growth_span_s=np.where(seen, span, np.nan))
     activity = activity or window.activity()
     if at_s:
         evidence = evidence.later(at_s)
@@ -116,10 +127,26 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     gate = kill_gate(policy)
     decision = run_decision(inference, policy, context, protected, previous, gate)
     t = Triage(snapshot, window, evidence, context, inference, decision, protected,
-               priors, policy, at_s, previous, note, gate, activity)
+               priors, policy, at_s, previous, note, gate, activity, points)
     if memory is not None and not at_s:
         remember(t, memory)
     return t
+
+
+def _rss_points(remembered: stability.Remembered, snapshot: Snapshot, window: Window, policy: Policy
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each process's RSS at the earlier scans remembered for it and now,
+    the points this scan remembers (:func:`pt.decide.stability.next_points`:
+    ``(times, bytes)``, ``(n, POINTS)``, oldest first), the snapshot's time on
+    the boot clock; None when the window has no boot-clock close (a
+    collector without counters)."""
+    if window.totals is None:
+        return None
+    now = window.totals.closed_s - window.duration_s            # when the snapshot read the RSS
+    times, rss = remembered.rss_points(snapshot["pid"], snapshot["start_ticks"], now, snapshot.host.clock_ticks,
+                                       policy.stability.memory_s)
+    here = np.asarray(snapshot["rss_bytes"], dtype=np.int64)
+    return stability.next_points(times, rss, now, np.where((here >= 0) & window.alive, here, -1))
 
 
 def remember(t: Triage, memory: str | os.PathLike, rows: np.ndarray | None = None,
@@ -132,7 +159,7 @@ def remember(t: Triage, memory: str | os.PathLike, rows: np.ndarray | None = Non
         recommended[rows] = actions
     try:
         stability.save(memory, t.snapshot.host.boot_id, t.snapshot["pid"], t.snapshot["start_ticks"],
-                       recommended, t.window, t.activity)
+                       recommended, t.window, t.activity, rss=t.rss_points)
     except OSError:
         pass
 

@@ -204,7 +204,7 @@ def test_the_memory_round_trips_and_hostile_files_are_ignored(tmp_path):
     action_at = len(data) - stability.RECORD.itemsize + stability.RECORD.fields["action"][1]
     cases = {"missing": None, "garbage": b"\x00\x01junk\x1b[31m", "torn": data[:-3],
              "bad action": data[:action_at] + b"\x7f" + data[action_at + 1:],
-             "version 2": data.replace(b"pt-verdicts 3", b"pt-verdicts 2", 1)}
+             "version 2": data.replace(b"pt-verdicts " + stability.VERSION, b"pt-verdicts 2", 1)}
     for name, data in cases.items():
         bad = tmp_path / name
         if data is not None:

@@ -30,7 +30,7 @@ EVIDENCE: the three strongest evidence items, each with its direction,
   ⚙ CPU in window    Σ lifetime CPU    ⏱ age             ⌛ still running
   ⚑ orphaned         ⇅ IO in window    ⌨ terminal        ◉ state
   ▸ command          ⌂ cwd             ⑂ children        ⇄ network
-  ⇡ parent          ◌ daemon shape    ✎ terminal activity
+  ⇡ parent          ◌ daemon shape    ✎ terminal activity ▲ memory growth
   ⑃ tree (parent and children, coupled)
   ↻ progress while busy (read/write syscalls or busy children, or spinning)
 

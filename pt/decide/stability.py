@@ -11,7 +11,10 @@ rewritten atomically by every scan that is not hypothetical:
   scan's window closed and the discounted counts it used, so the next scan
   sees what the process did in between (:meth:`Remembered.activity`): a
   worker that wakes every few seconds is active in every scan, not only in
-  those whose 0.3 s window hits a burst.
+  those whose 0.3 s window hits a burst;
+* **memory growth across scans**: the record keeps the process's RSS at
+  up to :data:`POINTS` earlier scans (:meth:`Remembered.rss_points`), so
+  the next scan fits its growth over them (:func:`pt.infer.memory.scan_growth`).
 
 Format: a header line ``pt-verdicts 3 <boot_id>`` and then one packed
 :data:`RECORD` per process. A file of another version (an older pt) is ignored.
@@ -38,18 +41,26 @@ from pt.collect.snapshot import IO_EVENT_S, Activity, Window, io_events
 from pt.config import ACTIONS
 
 HEADER = re.compile(rb"pt-verdicts ([0-9]{1,3}) ([0-9a-f-]{1,64})\n")
-VERSION = b"3"
+VERSION = b"4"
 #: pid, start time, action recommended, unix time of that scan; the window's
 #: close (CLOCK_BOOTTIME s) and the cumulative counters then (-1 unknown); the
-#: discounted CPU demand and ticks and IO events the scan counted (:class:`Activity`).
+#: discounted CPU demand and ticks and IO events the scan counted (:class:`Activity`); the RSS
+#: (bytes, -1 none) at up to :data:`POINTS` scans, oldest first, and their times (CLOCK_BOOTTIME s).
+POINTS = 4
 RECORD = np.dtype([("pid", "<i4"), ("start_ticks", "<u8"), ("action", "i1"), ("at", "<f8"),
                    ("closed_s", "<f8"), ("cpu_ticks", "<i8"), ("run_delay_ns", "<i8"), ("syscalls", "<i8"),
-                   ("k_sum", "<f8"), ("n_sum", "<f8"), ("s_sum", "<f8")])
+                   ("k_sum", "<f8"), ("n_sum", "<f8"), ("s_sum", "<f8"),
+                   ("rss_s", "<f8", (POINTS,)), ("rss_bytes", "<i8", (POINTS,))])
+#: A remembered RSS point less than this after the one before it is provisional: the next
+#: scan replaces it, so frequent scans keep points spread over time, not the last seconds.
+MIN_POINT_GAP_S = 5.0
+#: Largest RSS believed (1 PiB): a forged file must not make a slope out of nothing.
+MAX_RSS = 1 << 50
 #: Largest discounted count believed (a forged file must not overflow the evidence's integers).
 MAX_COUNT = 1e12
 #: Longest quick-scan window the policy allows (``window_s``), in seconds.
 MAX_WINDOW_S = 60.0
-#: Largest file read: ~400,000 processes.
+#: Largest file read: ~60,000 processes.
 MAX_BYTES = 8 << 20
 FILE_NAME = "verdicts"
 
@@ -131,6 +142,44 @@ class Remembered:
                         np.where(has, np.where(calls_known, events, -1.0), here.io_events),
                         np.where(has, n / clock_ticks, np.nan))
 
+    def rss_points(self, pids: np.ndarray, start_ticks: np.ndarray, now_s: float, clock_ticks: int,
+                   memory_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(times, rss_bytes)``, each ``(n, POINTS)``: the RSS of each
+        process at the earlier scans remembered for it, oldest first and
+        left-aligned (NaN and -1 after the last). Only points of the same
+        process (pid and start time) at most ``memory_s`` before ``now_s``
+        (CLOCK_BOOTTIME s of this scan's snapshot); a record whose points no
+        process could have had (times not increasing, before the process
+        started or after now, RSS negative or beyond :data:`MAX_RSS`: a
+        forged or foreign file) gives none."""
+        n = len(pids)
+        times, rss = np.full((n, POINTS), np.nan), np.full((n, POINTS), -1, dtype=np.int64)
+        r = self.records
+        if not len(r) or not n:
+            return times, rss
+        at, same = self._match(pids, start_ticks)
+        t, b = r["rss_s"][at], r["rss_bytes"][at]
+        used = b >= 0
+        # Used points come first (left-aligned), in increasing time, within the process's life and now.
+        born = np.asarray(start_ticks, dtype=np.float64)[:, None] / clock_ticks - 1.0
+        with np.errstate(invalid="ignore"):
+            sane = ~np.any(used[:, 1:] & ~used[:, :-1], axis=1) \
+                & np.all(~used | (np.isfinite(t) & (t >= born) & (t < now_s) & (b <= MAX_RSS)), axis=1) \
+                & np.all(~(used[:, 1:]) | (np.diff(t, axis=1) > 0), axis=1) \
+                & np.all(b >= -1, axis=1)
+        fresh = used & (now_s - t <= memory_s)
+        ok = (same & sane)[:, None] & fresh
+        # Points too old are dropped from the front: keep the fresh ones left-aligned.
+        shift = (~fresh & used).sum(axis=1)
+        cols = np.arange(POINTS)[None, :] + shift[:, None]
+        inside = cols < POINTS
+        pick = np.minimum(cols, POINTS - 1)
+        rows = np.arange(n)[:, None]
+        keep = inside & ok[rows, pick]
+        times = np.where(keep, t[rows, pick], np.nan)
+        rss = np.where(keep, b[rows, pick], -1)
+        return times, rss
+
 
 def plausible(r: np.ndarray, clock_ticks: int, history_s: float) -> np.ndarray:
     """Records whose remembered counts a process could have produced: none
@@ -142,6 +191,30 @@ def plausible(r: np.ndarray, clock_ticks: int, history_s: float) -> np.ndarray:
     events_max = r["n_sum"] / clock_ticks / IO_EVENT_S + 1.0
     return (r["k_sum"] >= 0) & (r["n_sum"] > 0) & (r["n_sum"] <= ticks_max) \
         & ((r["s_sum"] == -1) | ((r["s_sum"] >= 0) & (r["s_sum"] <= events_max)))
+
+
+def next_points(times: np.ndarray, rss_bytes: np.ndarray, now_s: float, now_rss: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The points to remember: the earlier ones (:meth:`Remembered.rss_points`)
+    and this scan's (``now_rss`` at ``now_s``; -1 unknown), the last
+    :data:`POINTS`. A last earlier point less than :data:`MIN_POINT_GAP_S`
+    after the one before it was provisional and is replaced by this one."""
+    n = len(now_rss)
+    count = (rss_bytes >= 0).sum(axis=1)
+    last = np.maximum(count - 1, 0)
+    rows = np.arange(n)
+    before = np.where(count >= 2, times[rows, np.maximum(count - 2, 0)], -np.inf)
+    count = np.where((count >= 2) & (times[rows, last] - before < MIN_POINT_GAP_S), count - 1, count)
+    t = np.concatenate([times, np.full((n, 1), np.nan)], axis=1)
+    b = np.concatenate([rss_bytes, np.full((n, 1), -1, dtype=np.int64)], axis=1)
+    known = np.asarray(now_rss) >= 0
+    t[rows, count] = np.where(known, now_s, np.nan)
+    b[rows, count] = np.where(known, now_rss, -1)
+    t[np.arange(POINTS + 1)[None, :] > count[:, None]] = np.nan
+    b[np.arange(POINTS + 1)[None, :] > count[:, None]] = -1
+    full = count >= POINTS                                     # five points: drop the oldest
+    t[full, :-1], b[full, :-1] = t[full, 1:], b[full, 1:]
+    return t[:, :POINTS], b[:, :POINTS]
 
 
 NOTHING = Remembered(np.zeros(0, dtype=RECORD))
@@ -206,10 +279,11 @@ def load(path: str | os.PathLike, boot_id: str | None) -> Remembered:
 
 def save(path: str | os.PathLike, boot_id: str | None, pids: np.ndarray, start_ticks: np.ndarray,
          actions: np.ndarray, window: Window | None = None, activity: Activity | None = None, *,
-         now: float | None = None) -> None:
+         now: float | None = None, rss: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Replace the file at ``path`` with these recommendations, the
     ``window``'s closing totals and the ``activity`` counted (without
-    them the next scan has no history) (0600, written
+    them the next scan has no history), and the ``rss`` points
+    (``(times, bytes)``, :func:`next_points`; none without) (0600, written
     to a temporary file and renamed into place, so a reader never sees half
     of it), in pt's verified state directory (:mod:`pt.safefs`). Raises
     ``OSError`` when it cannot be written; callers ignore it."""
@@ -228,6 +302,7 @@ def save(path: str | os.PathLike, boot_id: str | None, pids: np.ndarray, start_t
         records["closed_s"], records["cpu_ticks"] = totals.closed_s, totals.cpu_ticks
         records["run_delay_ns"], records["syscalls"] = totals.run_delay_ns, totals.syscalls
         records["k_sum"], records["n_sum"], records["s_sum"] = activity.demand, activity.ticks, activity.io_events
+    records["rss_s"], records["rss_bytes"] = (0.0, -1) if rss is None else (np.nan_to_num(rss[0]), rss[1])
     path = Path(path)
     data = header + records.tobytes()
     with safefs.private_dir(path.parent) as d:

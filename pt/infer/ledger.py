@@ -20,14 +20,14 @@ STRENGTH_BITS = ((10 / (2 * LN2), "very strong"), (6 / (2 * LN2), "strong"),
 GLYPHS = {"cpu_window": "⚙", "cpu_lifetime": "Σ", "runtime": "⏱", "survival": "⌛", "orphan": "⚑",
           "io_window": "⇅", "tty": "⌨", "state": "◉", "command": "▸", "cwd": "⌂",
           "children": "⑂", "network": "⇄", "parent": "⇡", "daemon": "◌",
-          "activity": "✎", "progress": "↻", "tree": "⑃"}
+          "activity": "✎", "progress": "↻", "memory": "▲", "tree": "⑃"}
 
 LABELS = {"cpu_window": "CPU in window", "cpu_lifetime": "lifetime CPU", "runtime": "age",
           "survival": "still running", "orphan": "orphaned", "io_window": "IO in window",
           "tty": "terminal", "state": "state", "command": "command", "cwd": "cwd",
           "children": "children", "network": "network", "parent": "parent",
           "daemon": "daemon shape", "activity": "terminal activity",
-          "progress": "progress while busy", "tree": "tree"}
+          "progress": "progress while busy", "memory": "memory growth", "tree": "tree"}
 
 
 def strength(bits: float) -> str:
@@ -80,6 +80,14 @@ def observed_values(evidence: Evidence, feature: str, rows: np.ndarray) -> list[
             return "not observed" if np.isnan(idle) else f"last input/output {format_duration(idle)} ago"
     elif feature == "tree":
         return ["parent and children"] * len(rows)
+    elif feature == "memory":
+        keys = np.stack([evidence.growth_mb_s[rows], evidence.growth_sd_mb_s[rows], evidence.growth_span_s[rows]],
+                        axis=1).astype(np.float64)
+
+        def phrase(key):
+            slope, sd, span = key
+            return f"memory {60 * slope:+.0f} MB/min (±{60 * sd:.0f}){_since(span)}" if np.isfinite(slope) \
+                else "not observed"
     elif feature == "io_window":
         keys = np.stack([evidence.io_events[rows], evidence.span_s[rows], evidence.io_active[rows]],
                         axis=1).astype(np.float64)

@@ -120,7 +120,8 @@ class Growth:
     memory PSI ``some`` share over the watch, NaN without PSI), and the
     ``(n, 4)`` log ``terms``, ``observed`` where both halves had enough
     samples; ``earlier``, if given, is the growth across the lake's earlier
-    runs (:mod:`pt.telemetry.history`), whose observation ``terms`` include."""
+    runs (:mod:`pt.telemetry.history`), and ``scans``, across the quick
+    scans remembered (:func:`scan_slope`), whose observations ``terms`` include."""
 
     watch_s: np.ndarray
     slope_mb_s: np.ndarray
@@ -130,6 +131,7 @@ class Growth:
     terms: np.ndarray
     observed: np.ndarray
     earlier: Growth | None = None      # the same across the lake's earlier runs, joined into ``terms``
+    scans: Growth | None = None        # the same across the verdict memory's earlier scans, joined into ``terms``
 
     @property
     def growing(self) -> np.ndarray:
@@ -200,6 +202,59 @@ def _fit_into(t, y, span, page_size, cols, slope, sd, enough) -> None:
         slope[at] = fit.slope
         sd[at] = np.maximum((fit.high - fit.low) / (2 * Z95), floor)
         enough[at] = fit.points >= MIN_HALF_SAMPLES
+
+
+#: Fewest RSS points (earlier scans and this one) for a slope across scans: two segments, one a half.
+MIN_SCAN_POINTS = 3
+
+
+def scan_slope(times: np.ndarray, rss_bytes: np.ndarray, page_size: int = 4096
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(slope, sd, observed, span_s)`` of each row's few RSS points across
+    scans: ``times`` and ``rss_bytes`` ``(n, k)``, oldest first and
+    left-aligned (NaN and -1 after a row's last point), times of the row's own.
+
+    The sustained slope of :func:`sustained_slope` for a handful of points:
+    the points are split into two halves that share the middle one (k = 3:
+    the two segments; 4: one and two; 5: two and two), each half's slope is
+    the median of its pairwise slopes (Theil–Sen), and the sustained slope is
+    the smaller, its standard error the larger of the halves' (the range of
+    the pairwise slopes over 3.92, at least one page over the half's span).
+    One allocation lands in one segment, so in one half: not growth. Observed
+    with at least :data:`MIN_SCAN_POINTS` points; ``span_s`` from the first
+    to the last.
+    """
+    t = np.asarray(times, dtype=np.float64)
+    y = np.where(np.asarray(rss_bytes) >= 0, rss_bytes, np.nan) / MB
+    n, width = y.shape
+    known = np.isfinite(y) & np.isfinite(t)
+    count = known.sum(axis=1)
+    slope, sd = np.full(n, np.nan), np.full(n, np.nan)
+    span = np.zeros(n)
+    for k in range(MIN_SCAN_POINTS, width + 1):
+        rows = np.flatnonzero((count == k) & known[:, :k].all(axis=1))
+        if not len(rows):
+            continue
+        tk, yk = t[rows, :k], y[rows, :k]
+        middle = (k - 1) // 2
+        halves = []
+        for lo, hi in ((0, middle), (middle, k - 1)):
+            i, j = np.triu_indices(hi - lo + 1, k=1)
+            dt = tk[:, lo + j] - tk[:, lo + i]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pair = (yk[:, lo + j] - yk[:, lo + i]) / dt
+            width_s = tk[:, hi] - tk[:, lo]
+            floor = np.where(width_s > 0, page_size / MB / np.where(width_s > 0, width_s, 1.0), np.inf)
+            halves.append((np.median(pair, axis=1),
+                           np.maximum((pair.max(axis=1) - pair.min(axis=1)) / (2 * Z95), floor),
+                           (dt > 0).all(axis=1)))
+        (s1, e1, ok1), (s2, e2, ok2) = halves
+        ok = ok1 & ok2
+        slope[rows] = np.where(ok, np.minimum(s1, s2), np.nan)
+        sd[rows] = np.where(ok, np.maximum(e1, e2), np.nan)
+        span[rows] = np.where(ok, tk[:, -1] - tk[:, 0], 0.0)
+    observed = np.isfinite(slope) & np.isfinite(sd)
+    return slope, sd, observed, span
 
 
 def growth_terms(slope_mb_s: np.ndarray, sd_mb_s: np.ndarray, observed: np.ndarray, priors: Priors,
@@ -273,11 +328,12 @@ def growth_terms(slope_mb_s: np.ndarray, sd_mb_s: np.ndarray, observed: np.ndarr
 
 
 def growth(series, priors: Priors, columns: np.ndarray | None = None, page_size: int = 4096,
-           earlier: Growth | None = None) -> Growth:
+           earlier: Growth | None = None, scans: Growth | None = None) -> Growth:
     """The memory-growth evidence of every candidate of a deep-scan
     :class:`~pt.collect.series.Series` (or only ``columns``, in that order);
-    ``earlier`` (the same candidates across the lake's earlier runs) is a
-    second observation of the same behaviour (:func:`growth_terms`)."""
+    ``earlier`` (the same candidates across the lake's earlier runs) and
+    ``scans`` (across the quick scans remembered before this one) are more
+    observations of the same behaviour (:func:`growth_terms`)."""
     rss = series["rss_pages"]
     if columns is not None:
         rss = rss[:, columns]
@@ -295,21 +351,34 @@ def growth(series, priors: Priors, columns: np.ndarray | None = None, page_size:
         watch = np.nanmax(times, axis=0, initial=-np.inf) - np.nanmin(times, axis=0, initial=np.inf) \
             if len(times) else np.zeros(rss_bytes.shape[1])
     watch = np.where(np.isfinite(watch), watch, 0.0)
-    if earlier is not None:
-        both = (np.stack([slope, earlier.slope_mb_s], axis=1), np.stack([sd, earlier.sd_mb_s], axis=1),
-                np.stack([observed, earlier.observed], axis=1))
-        terms = growth_terms(*both, priors, pressure, np.stack([watch, earlier.watch_s], axis=1))
+    others = [g for g in (earlier, scans) if g is not None]
+    if others:
+        def stack(field, mine):
+            return np.stack([mine] + [getattr(g, field) for g in others], axis=1)
+        terms = growth_terms(stack("slope_mb_s", slope), stack("sd_mb_s", sd), stack("observed", observed), priors,
+                             pressure, stack("watch_s", watch))
     else:
         terms = growth_terms(slope, sd, observed, priors, pressure, watch)
-    return Growth(watch, slope, sd, np.where(last >= 0, last / MB, np.nan), pressure, terms,
-                  observed | (earlier.observed if earlier is not None else False), earlier)
+    seen = np.logical_or.reduce([observed] + [g.observed for g in others])
+    return Growth(watch, slope, sd, np.where(last >= 0, last / MB, np.nan), pressure, terms, seen, earlier, scans)
+
+
+def across_scans(slope_mb_s: np.ndarray, sd_mb_s: np.ndarray, span_s: np.ndarray, rss_bytes: np.ndarray,
+                 priors: Priors) -> Growth:
+    """The growth across the quick scans remembered (:func:`scan_slope`; NaN
+    slope: not observed) as a :class:`Growth`, to join a deep scan's watch."""
+    observed = np.isfinite(slope_mb_s)
+    span = np.where(observed, span_s, 0.0)
+    terms = growth_terms(slope_mb_s, sd_mb_s, observed, priors, watch_s=span)
+    rss_mb = np.where(np.asarray(rss_bytes) >= 0, np.asarray(rss_bytes, dtype=np.float64) / MB, np.nan)
+    return Growth(span, slope_mb_s, sd_mb_s, rss_mb, np.full(len(span), np.nan), terms, observed)
 
 
 def take(g: Growth, rows: np.ndarray) -> Growth:
     """The growth of ``rows`` only."""
     return Growth(*(getattr(g, f)[rows] for f in ("watch_s", "slope_mb_s", "sd_mb_s", "rss_mb", "pressure",
                                                   "terms", "observed")),
-                  None if g.earlier is None else take(g.earlier, rows))
+                  None if g.earlier is None else take(g.earlier, rows), None if g.scans is None else take(g.scans, rows))
 
 
 def rising(series, columns: np.ndarray, samples: int, page_size: int = 4096) -> np.ndarray:
@@ -348,6 +417,11 @@ def growth_text(g: Growth, i: int) -> str:
         e = g.earlier
         runs = f"{e.slope_mb_min[i]:+.1f} MB/min (±{e.sd_mb_min[i]:.1f}) across earlier scans over " \
                f"{e.watch_s[i] / 3600:.1f} h"
+    if g.scans is not None and g.scans.observed[i]:
+        c = g.scans
+        scans = f"{c.slope_mb_min[i]:+.0f} MB/min (±{c.sd_mb_min[i]:.0f}) over about {c.watch_s[i]:.0f}s of " \
+                "earlier scans"
+        runs = f"{runs}; {scans}" if runs else scans
     if not np.isfinite(g.slope_mb_s[i]):
         return f"memory {runs}" if runs else "too few samples"
     at = f" at {g.rss_mb[i]:.0f} MB" if np.isfinite(g.rss_mb[i]) else ""

@@ -23,7 +23,7 @@ from pt.config import CATEGORICAL_LEVELS, CLASSES, Priors
 #: Evidence items, in ledger order.
 FEATURES = ("cpu_window", "cpu_lifetime", "runtime", "survival", "orphan", "io_window",
             "tty", "state", "command", "cwd", "children", "network", "parent", "daemon",
-            "activity", "progress", "tree")
+            "activity", "progress", "memory", "tree")
 CATEGORICAL = ("cpu_lifetime", "tty", "state", "command", "cwd", "children", "network", "parent",
                "daemon", "activity", "progress")
 #: Terminal activity bin edges (seconds since its last input or output): recent < 1 h, hours < 1 d, days.
@@ -56,6 +56,10 @@ class Evidence:
     scan's window alone, that span in seconds (NaN: the window alone).
     ``io_events``: IO events counted over that span (NaN: the window's
     ``io_active`` instead); the IO term is then a rate, not one draw.
+    ``growth_mb_s``, ``growth_sd_mb_s``, ``growth_span_s``: the sustained RSS
+    slope across this and earlier scans, its standard error and the span it
+    covers (:func:`pt.infer.memory.scan_slope`; NaN: not observed), scored
+    by the memory-growth term of the deep scan.
     """
 
     cpu_ticks: np.ndarray
@@ -76,6 +80,9 @@ class Evidence:
     progress: np.ndarray | None = None
     span_s: np.ndarray | None = None
     io_events: np.ndarray | None = None
+    growth_mb_s: np.ndarray | None = None
+    growth_sd_mb_s: np.ndarray | None = None
+    growth_span_s: np.ndarray | None = None
 
     def __post_init__(self):
         """Reject values the compiled kernel would misread, naming the feature."""
@@ -83,7 +90,7 @@ class Evidence:
         for name in ("parent", "daemon", "progress"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.full(n, -1, dtype=np.int8))
-        for name in ("tty_idle_s", "span_s", "io_events"):
+        for name in ("tty_idle_s", "span_s", "io_events", "growth_mb_s", "growth_sd_mb_s", "growth_span_s"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.full(n, np.nan))
         for name, value in self.__dict__.items():
@@ -96,6 +103,10 @@ class Evidence:
         counted = np.isfinite(self.io_events)
         if n and ((self.io_events[counted] < 0).any() or not (self.span_s[counted] > 0).all()):
             raise ValueError("evidence io_events must be >= 0 and counted over a span_s > 0")
+        grows = np.isfinite(self.growth_mb_s)
+        if n and not ((self.growth_sd_mb_s[grows] > 0) & np.isfinite(self.growth_sd_mb_s[grows])
+                      & (self.growth_span_s[grows] > 0) & np.isfinite(self.growth_span_s[grows])).all():
+            raise ValueError("evidence growth_mb_s needs a finite growth_sd_mb_s > 0 over a finite growth_span_s > 0")
         if n and not np.isfinite(self.age_s).all():
             raise ValueError(f"evidence age_s must be finite, got {self.age_s[~np.isfinite(self.age_s)][0]!r}")
         for feature, levels in {"orphaned": 2, "io_active": 2,
@@ -175,6 +186,7 @@ class ModelTables:
         self.lookup_stack = np.ascontiguousarray(np.concatenate(tables))
         self.lookup_offset = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.intp)
         self.one_draw_feature = np.array([FEATURES.index(f) for f in ONE_DRAW], dtype=np.intp)
+        self.priors = priors          # the memory-growth term's mixture (pt.infer.memory.growth_terms)
 
 
     def cpu_window_table(self, window_ticks: int) -> np.ndarray:
@@ -268,6 +280,14 @@ def evidence_terms(evidence: Evidence, tables: ModelTables) -> tuple[np.ndarray,
         by_feature[io, counted] = gamma_poisson_logpmf(evidence.io_events[counted], evidence.span_s[counted],
                                                        tables.io_rate_a, tables.io_rate_b)
         seen[io, counted] = True
+    grows = np.flatnonzero(np.isfinite(evidence.growth_mb_s))
+    if len(grows):
+        from pt.infer.memory import growth_terms
+        j = FEATURES.index("memory")
+        by_feature[j, grows] = growth_terms(evidence.growth_mb_s[grows], evidence.growth_sd_mb_s[grows],
+                                            np.ones(len(grows), dtype=bool), tables.priors,
+                                            watch_s=evidence.growth_span_s[grows])
+        seen[j, grows] = True
     return by_feature.transpose(1, 0, 2), seen.T
 
 
