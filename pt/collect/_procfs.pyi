@@ -19,3 +19,10 @@ def read_links(root: Root, pids: np.ndarray, name: str | bytes) -> np.ndarray: .
 def read_fd_sockets(root: Root, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
     # int32 fd_count (-1 unreadable), int32 socket_row, uint64 socket_inode
 def read_texts(root: Root, pids: np.ndarray, name: str | bytes) -> np.ndarray: ...  # object: str | None
+
+# One file's bytes, parsed by the scan's C parsers (pt/collect/_parse.pxd).
+STAT_FIELDS: tuple[str, ...]
+def parse_stat_bytes(data: bytes) -> tuple | None: ...        # STAT_FIELDS values; None if malformed
+def parse_status_uids_bytes(data: bytes) -> tuple[int, int] | None: ...   # (real, effective) uid
+def parse_status_value_bytes(data: bytes, key: bytes) -> bytes | None: ...  # the rest of key's line
+def parse_io_bytes(data: bytes) -> tuple[int, int, int, int, int, int] | None: ...  # IO_FIELDS values
