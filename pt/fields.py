@@ -381,3 +381,66 @@ def verdict_columns(triage, names: list[str] | None = None,
         return {f.name: f.compute(triage) for f in fields}
     return {f.name: f.compute(triage, rows) if isinstance(f.compute, _PerRow) else f.compute(triage)[rows]
             for f in fields}
+
+
+# --- deep-scan fields: computed from a pt.deep.DeepScan, one value per watched candidate ---
+# The deep_series table of the lake has these columns (float64 ones null where
+# not finite), and `pt deep-scan --json` shows the same values per candidate.
+
+def change_at_s(d) -> np.ndarray:
+    """Seconds into the watch of each candidate's most probable CPU change (NaN: none)."""
+    times, tau = d.series.times, d.regime.tau
+    if not len(tau) or not len(times):
+        return np.full(len(tau), np.nan)
+    return np.where(tau >= 0, times[np.minimum(tau + 1, len(times) - 1)] - times[0], np.nan)
+
+
+DEEP_FIELDS: tuple[Field, ...] = (
+    Field("samples", "int32", "", "known sampling intervals", lambda d: d.counts.samples),
+    Field("interval_s", "float64", "s", "sampling interval", lambda d: np.full(len(d), d.series.interval_s)),
+    Field("settled_at_s", "float64", "s", "when VOI stopped the sampling (null: watched to the end)",
+          lambda d: d.settled_at_s),
+    Field("timed_out", "bool", "", "still undecided at the time bound", lambda d: d.timed_out),
+    Field("net_voi", "float64", "loss", "last net value of watching longer", lambda d: d.voi),
+    Field("cpu_ticks", "int64", "ticks", "CPU ticks used over the deep scan", lambda d: d.counts.cpu_ticks),
+    Field("elapsed_ticks", "int64", "ticks", "ticks observed over the deep scan", lambda d: d.counts.elapsed_ticks),
+    Field("io_syscalls", "int64", "", "IO syscalls over the deep scan (-1: unreadable)",
+          lambda d: d.counts.io_syscalls),
+    Field("p_change", "float64", "probability", "two-regime change-point P(change) of the CPU share",
+          lambda d: d.regime.p_change),
+    Field("change_at_s", "float64", "s", "most probable change time, seconds into the scan", change_at_s),
+    Field("share_before", "float64", "share", "CPU share before the change", lambda d: d.regime.share_before),
+    Field("share_after", "float64", "share", "CPU share after the change", lambda d: d.regime.share_after),
+    Field("lr_stopped", "float64", "", "likelihood ratio busy→idle vs no change", lambda d: d.regime.lr_stopped),
+    Field("lr_started", "float64", "", "likelihood ratio idle→busy vs no change", lambda d: d.regime.lr_started),
+    Field("io_stopped_s", "float64", "s", "last IO, seconds into the scan, when IO stopped",
+          lambda d: d.notes.io_stopped_s),
+    Field("io_change_prob", "float64", "probability", "BOCPD: an IO rate change within the last samples",
+          lambda d: d.notes.io_change_prob),
+    Field("cpu_trend_per_s", "float64", "share/s", "Kalman local-linear-trend slope of the CPU share",
+          lambda d: d.notes.cpu_trend_per_s),
+    Field("cpu_trend_sd", "float64", "share/s", "its standard deviation", lambda d: d.notes.cpu_trend_sd),
+    Field("ctx_branching", "float64", "", "Hawkes branching ratio of scheduling events (schedstat timeslices)",
+          lambda d: d.notes.ctx_branching),
+    Field("rss_slope_mb_min", "float64", "MB/min", "sustained RSS slope (Theil-Sen, smaller of the two halves)",
+          lambda d: d.growth.slope_mb_min),
+    Field("rss_slope_sd_mb_min", "float64", "MB/min", "its standard error", lambda d: d.growth.sd_mb_min),
+    Field("memory_pressure", "float64", "share", "memory PSI some over the watch (null: no PSI)",
+          lambda d: d.growth.pressure),
+    Field("quick_action", "string", "", "the quick scan's action",
+          lambda d: np.asarray(ACTIONS, dtype=object)[d.quick.decision.action[d.rows]]),
+    Field("deep_action", "string", "", "the action after the deep scan",
+          lambda d: np.asarray(ACTIONS, dtype=object)[d.decision.action]),
+)
+#: Per-class deep columns, ``<prefix>__<class>``: (prefix, unit, description
+#: with {k} for the class, the (candidates, classes) matrix of a DeepScan).
+DEEP_CLASS_FIELDS: tuple[tuple[str, str, str, Callable], ...] = (
+    ("post", "probability", "deep posterior P({k} | series)", lambda d: d.inference.posterior),
+    ("ll__cpu_regime", "nat", "CPU regime log-likelihood term under {k}", lambda d: d.regime.terms),
+    ("ll__memory_growth", "nat", "memory growth log-likelihood term under {k}", lambda d: d.growth.terms),
+)
+
+
+def deep_columns(d) -> dict[str, np.ndarray]:
+    """Every :data:`DEEP_FIELDS` column of a deep scan, by name."""
+    return {f.name: f.compute(d) for f in DEEP_FIELDS}

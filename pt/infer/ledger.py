@@ -120,13 +120,6 @@ def confidence_label(value: float) -> str:
     return "high" if value >= 0.75 else "medium" if value >= 0.4 else "low"
 
 
-def top_factors(inference: Inference, row: int, k: int = 3) -> list[tuple[str, float]]:
-    """The ``k`` features with the largest |log2 BF(abandoned : useful)|."""
-    bits = inference.row_bits(row)
-    order = np.argsort(-np.abs(bits), kind="stable")
-    return [(FEATURES[j], float(bits[j])) for j in order[:k] if inference.observed[row, j]]
-
-
 def _row_bits(inference: Inference, rows: np.ndarray) -> np.ndarray:
     """:meth:`Inference.row_bits` of every row of ``rows``: ``(len(rows), F)``."""
     terms = inference.terms[rows]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from pt.collect.system import SYSTEM_KEYS
 from pt.config import ACTIONS, CLASSES
-from pt.fields import FIELDS, VERDICT_FIELDS
+from pt.fields import DEEP_CLASS_FIELDS, DEEP_FIELDS, FIELDS, VERDICT_FIELDS
 from pt.infer.posterior import FEATURES
 
 #: Bump when a column is renamed, retyped or removed (adding one is compatible).
@@ -325,37 +325,11 @@ def _deep_series() -> list[Column]:
     """One row per candidate of a deep scan: the series summarised, the
     time-series model outputs, and the verdict before and after."""
     c = Column
-    return IDENTITY + list(_PROCESS_KEY) + [
-        c("cmd_hash", "string", "", "keyed hash of the command line", "hash"),
-        c("samples", "int32", "", "known sampling intervals"),
-        c("interval_s", "float64", "s", "sampling interval"),
-        c("settled_at_s", "float64", "s", "when VOI stopped the sampling (null: watched to the end)"),
-        c("timed_out", "bool", "", "still undecided at the time bound"),
-        c("net_voi", "float64", "loss", "last net value of watching longer"),
-        c("cpu_ticks", "int64", "ticks", "CPU ticks used over the deep scan"),
-        c("elapsed_ticks", "int64", "ticks", "ticks observed over the deep scan"),
-        c("io_syscalls", "int64", "", "IO syscalls over the deep scan (-1: unreadable)"),
-        c("p_change", "float64", "probability", "two-regime change-point P(change) of the CPU share"),
-        c("change_at_s", "float64", "s", "most probable change time, seconds into the scan"),
-        c("share_before", "float64", "share", "CPU share before the change"),
-        c("share_after", "float64", "share", "CPU share after the change"),
-        c("lr_stopped", "float64", "", "likelihood ratio busy→idle vs no change"),
-        c("lr_started", "float64", "", "likelihood ratio idle→busy vs no change"),
-        c("io_stopped_s", "float64", "s", "last IO, seconds into the scan, when IO stopped"),
-        c("io_change_prob", "float64", "probability", "BOCPD: an IO rate change within the last samples"),
-        c("cpu_trend_per_s", "float64", "share/s", "Kalman local-linear-trend slope of the CPU share"),
-        c("cpu_trend_sd", "float64", "share/s", "its standard deviation"),
-        c("ctx_branching", "float64", "", "Hawkes branching ratio of scheduling events (schedstat timeslices)"),
-        c("rss_slope_mb_min", "float64", "MB/min", "sustained RSS slope (Theil-Sen, smaller of the two halves)"),
-        c("rss_slope_sd_mb_min", "float64", "MB/min", "its standard error"),
-        c("memory_pressure", "float64", "share", "memory PSI some over the watch (null: no PSI)"),
-        c("quick_action", "string", "", "the quick scan's action", "safe"),
-        c("deep_action", "string", "", "the action after the deep scan", "safe"),
-    ] + [c(f"post__{k}", "float64", "probability", f"deep posterior P({k} | series)") for k in CLASSES] \
-      + [c(f"ll__cpu_regime__{k}", "float64", "nat", f"CPU regime log-likelihood term under {k}")
-         for k in CLASSES] \
-      + [c(f"ll__memory_growth__{k}", "float64", "nat", f"memory growth log-likelihood term under {k}")
-         for k in CLASSES]
+    return IDENTITY + list(_PROCESS_KEY) + [c("cmd_hash", "string", "", "keyed hash of the command line", "hash")] \
+        + [c(f.name, f.dtype, f.unit, f.description, "safe" if f.dtype == "string" else "none")   # action names
+           for f in DEEP_FIELDS] \
+        + [c(f"{prefix}__{k}", "float64", unit, text.format(k=k)) for prefix, unit, text, _ in DEEP_CLASS_FIELDS
+           for k in CLASSES]
 
 
 COLUMNS: dict[str, list[Column]] = {

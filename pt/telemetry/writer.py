@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from pt import __version__
 from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES
-from pt.fields import FIELDS, VERDICT_FIELDS, user_names
+from pt.fields import DEEP_CLASS_FIELDS, DEEP_FIELDS, FIELDS, VERDICT_FIELDS, user_names
 from pt.infer.posterior import FEATURES
 from pt.telemetry import followup
 from pt.telemetry import lake as lakes
@@ -556,40 +556,19 @@ def write_action_records(records: list[dict], *, lake: str | os.PathLike | None 
 def deep_table(d, red: Redactor, run_id: str, ts: float) -> pa.Table:
     """The ``deep_series`` rows of a :class:`pt.deep.DeepScan`, from its columns."""
     snap, rows = d.quick.snapshot, d.rows
-    n = len(rows)
     argv = [red.argv(tuple(a or ())).cmd_hash for a in snap["cmdline"][rows]]
-    times, tau = d.series.times, d.regime.tau
-    change_at = np.full(n, np.nan)
-    if n and len(times):
-        change_at = np.where(tau >= 0, times[np.minimum(tau + 1, len(times) - 1)] - times[0], np.nan)
     cols = {
-        **_identity(run_id, ts, snap.host.boot_id, n),
+        **_identity(run_id, ts, snap.host.boot_id, len(rows)),
         "pid": _arr(snap["pid"][rows], "int32"), "start_ticks": _arr(snap["start_ticks"][rows], "uint64"),
         "cmd_hash": pa.array(argv, pa.string()),
-        "samples": _arr(d.counts.samples, "int32"), "interval_s": _const(d.series.interval_s, n, "float64"),
-        "settled_at_s": _nullable_float(d.settled_at_s), "timed_out": _arr(d.timed_out, "bool"),
-        "net_voi": _nullable_float(d.voi),
-        "cpu_ticks": _arr(d.counts.cpu_ticks, "int64"), "elapsed_ticks": _arr(d.counts.elapsed_ticks, "int64"),
-        "io_syscalls": _arr(d.counts.io_syscalls, "int64"),
-        "p_change": _nullable_float(d.regime.p_change), "change_at_s": _nullable_float(change_at),
-        "share_before": _nullable_float(d.regime.share_before),
-        "share_after": _nullable_float(d.regime.share_after),
-        "lr_stopped": _nullable_float(d.regime.lr_stopped), "lr_started": _nullable_float(d.regime.lr_started),
-        "io_stopped_s": _nullable_float(d.notes.io_stopped_s),
-        "io_change_prob": _nullable_float(d.notes.io_change_prob),
-        "cpu_trend_per_s": _nullable_float(d.notes.cpu_trend_per_s),
-        "cpu_trend_sd": _nullable_float(d.notes.cpu_trend_sd),
-        "ctx_branching": _nullable_float(d.notes.ctx_branching),
-        "rss_slope_mb_min": _nullable_float(d.growth.slope_mb_min),
-        "rss_slope_sd_mb_min": _nullable_float(d.growth.sd_mb_min),
-        "memory_pressure": _nullable_float(d.growth.pressure),
-        "quick_action": pa.array([ACTIONS[int(a)] for a in d.quick.decision.action[rows]], pa.string()),
-        "deep_action": pa.array([ACTIONS[int(a)] for a in d.decision.action], pa.string()),
     }
-    for j, k in enumerate(CLASSES):
-        cols[f"post__{k}"] = _arr(d.inference.posterior[:, j], "float64")
-        cols[f"ll__cpu_regime__{k}"] = _arr(d.regime.terms[:, j], "float64")
-        cols[f"ll__memory_growth__{k}"] = _arr(d.growth.terms[:, j], "float64")
+    for f in DEEP_FIELDS:                  # floats: null where not finite
+        values = f.compute(d)
+        cols[f.name] = _nullable_float(values) if f.dtype == "float64" else _arr(values, f.dtype)
+    for prefix, _unit, _text, matrix in DEEP_CLASS_FIELDS:
+        m = matrix(d)
+        for j, k in enumerate(CLASSES):
+            cols[f"{prefix}__{k}"] = _arr(m[:, j], "float64")
     return _table("deep_series", cols)
 
 

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from pt.act.identity import identity_string
 from pt.config import ACTIONS, CLASSES
+from pt.fields import change_at_s, deep_columns
 from pt.infer import ledger, memory
 from pt.infer.posterior import ABANDONED, LN2, USEFUL, USEFUL_BAD
 from pt.infer.timeseries import sparkline
@@ -69,14 +70,15 @@ def memory_row(d, i: int) -> dict:
             "strength": ledger.strength(harm if abs(harm) > abs(bits) else bits) if seen else "none"}
 
 
-def memory_json(d, i: int) -> dict:
+def memory_json(d, i: int, cols: dict | None = None) -> dict:
     """The candidate's RSS over the watch: the sustained slope and its
     uncertainty (MB/min, null if too few samples), the last RSS and the
     memory pressure seen (PSI some, share of time; null without PSI)."""
-    g = d.growth
-    return {"rss_slope_mb_min": _num(g.slope_mb_min[i]), "rss_slope_sd_mb_min": _num(g.sd_mb_min[i]),
-            "rss_mb": _num(g.rss_mb[i]), "memory_pressure": _num(g.pressure[i]),
-            "text": memory.growth_text(g, i)}
+    c = deep_columns(d) if cols is None else cols
+    return {"rss_slope_mb_min": _num(c["rss_slope_mb_min"][i]),
+            "rss_slope_sd_mb_min": _num(c["rss_slope_sd_mb_min"][i]),
+            "rss_mb": _num(d.growth.rss_mb[i]), "memory_pressure": _num(c["memory_pressure"][i]),
+            "text": memory.growth_text(d.growth, i)}
 
 
 def wakeup_text(d, i: int) -> str:
@@ -86,8 +88,8 @@ def wakeup_text(d, i: int) -> str:
 
 
 def _change_at_s(d, i: int) -> float | None:
-    tau = int(d.regime.tau[i])
-    return float(d.series.times[tau + 1] - d.series.times[0]) if tau >= 0 else None
+    at = float(change_at_s(d)[i])
+    return None if np.isnan(at) else at
 
 
 def regime_text(d, i: int) -> str:
@@ -142,6 +144,7 @@ def candidate_json(d, i: int) -> dict:
                 "posterior": {c: round(float(p), 6) for c, p in zip(CLASSES, post)}, "demoted": demoted}
     tau = int(d.regime.tau[i])
     share, io = _share_series(d, i), _io_series(d, i)
+    c = deep_columns(d)
     return {
         "pid": int(snap["pid"][row]), "comm": str(snap["comm"][row]),
         "command": " ".join(argv) if argv else None,
@@ -149,24 +152,20 @@ def candidate_json(d, i: int) -> dict:
         "protected_by": t.protected_by[row],
         "quick": verdict(t.inference.posterior[row], t.decision.action[row], t.decision.demoted[row]),
         "deep": verdict(d.inference.posterior[i], d.decision.action[i], d.decision.demoted[i]),
-        "samples": int(d.counts.samples[i]),
-        "settled_at_s": None if np.isnan(d.settled_at_s[i]) else round(float(d.settled_at_s[i]), 3),
-        "timed_out": bool(d.timed_out[i]),
-        "net_voi": None if not np.isfinite(d.voi[i]) else round(float(d.voi[i]), 6),
-        "counts": {"cpu_ticks": int(d.counts.cpu_ticks[i]), "elapsed_ticks": int(d.counts.elapsed_ticks[i]),
-                   "io_syscalls": int(d.counts.io_syscalls[i])},
-        "cpu_regime": {"p_change": _num(d.regime.p_change[i]), "change_at_s": _change_at_s(d, i),
-                       "share_before": _num(d.regime.share_before[i]), "share_after": _num(d.regime.share_after[i]),
-                       "lr_stopped": _num(d.regime.lr_stopped[i]), "lr_started": _num(d.regime.lr_started[i]),
+        "samples": int(c["samples"][i]),
+        "settled_at_s": None if np.isnan(c["settled_at_s"][i]) else round(float(c["settled_at_s"][i]), 3),
+        "timed_out": bool(c["timed_out"][i]),
+        "net_voi": None if not np.isfinite(c["net_voi"][i]) else round(float(c["net_voi"][i]), 6),
+        "counts": {k: int(c[k][i]) for k in ("cpu_ticks", "elapsed_ticks", "io_syscalls")},
+        "cpu_regime": {"p_change": _num(c["p_change"][i]),
+                       "change_at_s": None if np.isnan(c["change_at_s"][i]) else float(c["change_at_s"][i]),
+                       **{k: _num(c[k][i]) for k in ("share_before", "share_after", "lr_stopped", "lr_started")},
                        "text": regime_text(d, i)},
-        "annotations": {"io_stopped_s": _num(d.notes.io_stopped_s[i]),
-                        "io_change_prob": _num(d.notes.io_change_prob[i]),
-                        "cpu_trend_per_s": _num(d.notes.cpu_trend_per_s[i]),
-                        "cpu_trend_sd": _num(d.notes.cpu_trend_sd[i]),
-                        "ctx_branching": _num(d.notes.ctx_branching[i]),
+        "annotations": {**{k: _num(c[k][i]) for k in ("io_stopped_s", "io_change_prob", "cpu_trend_per_s",
+                                                       "cpu_trend_sd", "ctx_branching")},
                         "bursts_decayed": bool(d.notes.bursts_decayed[i]), "text": notes_text(d, i)},
         "wakeups": {"onsets": int(d.wakes.onsets[i]), "idle_s": round(float(d.wakes.idle_s[i]), 3)},
-        "memory": memory_json(d, i),
+        "memory": memory_json(d, i, c),
         "evidence": ledger.ledger_rows(d.inference, d.evidence, i) + [memory_row(d, i), regime_row(d, i),
                                                                         wakeup_row(d, i)],
         "series": {"cpu_share": [_num(v) for v in share], "io_syscalls": [_num(v) for v in io],
