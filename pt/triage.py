@@ -111,9 +111,10 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     evidence, context = build(snapshot, window, observed, activity)
     if points is not None:
         slope, sd, seen, span = rss_model.scan_slope(*points, snapshot.host.page_size)
-        # Only growth speaks here: flat memory would say "useful" to every spinner, whose harm the
-        # CPU terms already carry (docs/model.md, Memory: "Across quick scans").
-        seen &= slope > 2 * sd
+        # Only the growth of an idle process speaks here: flat memory would say "useful" to every
+        # spinner, and a busy process's growth is mostly its work (a compiler): the CPU and progress
+        # terms judge both already (docs/model.md, Memory: "Across quick scans").
+        seen &= (slope > 2 * sd) & (evidence.progress == 0)
         evidence = dataclasses.replace(evidence, growth_mb_s=np.where(seen, slope, np.nan),
                                        growth_sd_mb_s=np.where(seen, sd, np.nan),
                                        growth_span_s=np.where(seen, span, np.nan))
