@@ -23,6 +23,8 @@ from libc.string cimport memcpy
 
 import numpy as np
 
+from ._types cimport float64_t, index_t, intp_t
+
 cdef extern from *:
     """
     #if defined(__GNUC__) || defined(__clang__)
@@ -36,8 +38,6 @@ cdef extern from *:
 #: How many rows ahead a gather or scatter through ``order`` asks for its row.
 cdef enum:
     AHEAD = 16
-
-from ._types cimport float64_t, index_t, intp_t
 
 #: Smallest nonzero scaled value of the linear path (its square is still a normal double).
 cdef double TINY = 1e-150
@@ -164,6 +164,7 @@ ctypedef fused classes_t:
 
 
 cdef inline intp_t _count(classes_t classes) noexcept nogil:
+    """K: 4 for ``Four`` (a constant the compiler sees), else the value carried."""
     if classes_t is intp_t:
         return classes
     else:
