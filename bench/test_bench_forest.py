@@ -5,10 +5,19 @@
 The forest is a random recursive tree set (each node's parent uniform among
 earlier nodes, one node in 50 a root), its nodes shuffled so parents do not
 come first. The numpy baseline runs level by level (every node of one depth
-at once), the fastest plain-numpy schedule for this recursion. The summary
-prints numpy/pt and pt's nanoseconds per node.
+at once), the fastest plain-numpy schedule for this recursion; a plain C version
+(tools/forestfloor.c, the same two passes written plainly, libm exp and log)
+runs on the same forest in the same session. The summary prints numpy/pt and
+plain C/pt, and each one's least thread CPU time per node (steadier than wall
+time on a shared machine).
 """
 from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +26,8 @@ from scipy.special import logsumexp
 from pt.kernels import tree_marginals
 
 N, K = 100_000, 4
+GROUP = f"tree_marginals n={N} K={K}"
+FLOOR_SOURCE = Path(__file__).resolve().parents[1] / "tools" / "forestfloor.c"
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +70,46 @@ def test_numpy_baseline_agrees(forest):
                                rtol=1e-9, atol=1e-9)
 
 
+def least_cpu_ns_per_node(fn, args, calls):
+    """The least thread CPU time of ``calls`` calls, in nanoseconds per node."""
+    best = np.inf
+    for _ in range(calls):
+        start = time.thread_time()
+        fn(*args)
+        best = min(best, time.thread_time() - start)
+    return best / N * 1e9
+
+
 @pytest.mark.parametrize("impl", ["pt", "numpy"])
-def test_tree_marginals(benchmark, forest, impl, record_reference):
+def test_tree_marginals(benchmark, forest, impl, record_figure):
     fn = tree_marginals if impl == "pt" else numpy_tree_marginals
-    benchmark.group = f"tree_marginals n={N} K={K}"
+    benchmark.group = GROUP
     benchmark.extra_info["role"] = impl
-    benchmark.pedantic(fn, args=forest, rounds=30 if impl == "pt" else 3, warmup_rounds=1)
-    if impl == "pt" and benchmark.stats is not None:
-        benchmark.extra_info["ns_per_node"] = benchmark.stats.stats.median / N * 1e9
+    rounds = 30 if impl == "pt" else 3
+    benchmark.pedantic(fn, args=forest, rounds=rounds, warmup_rounds=1)
+    if benchmark.enabled:
+        record_figure(f"{impl} tree_marginals least thread CPU per node", least_cpu_ns_per_node(fn, forest, rounds),
+                      "ns")
+
+
+def test_plain_c(request, forest, tmp_path, record_reference, record_figure):
+    """Build and run tools/forestfloor.c on the same forest (once in a smoke
+    run); its answer must agree with pt's."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    timed = not request.config.getoption("benchmark_disable")
+    exe, data, answer = tmp_path / "forestfloor", tmp_path / "forest.bin", tmp_path / "marginals.bin"
+    subprocess.run([cc, "-O2", "-o", str(exe), str(FLOOR_SOURCE), "-lm"], check=True)
+    parent, log_lik, log_coupling, log_prior = forest
+    data.write_bytes(np.int64(N).tobytes() + parent.astype(np.int64).tobytes() + log_lik.tobytes()
+                     + log_coupling.tobytes() + log_prior.tobytes())
+    out = subprocess.run([str(exe), str(data), str(answer), "21" if timed else "1"], capture_output=True,
+                         text=True, check=True).stdout
+    phases = {p["phase"]: p for p in map(json.loads, out.splitlines())}
+    got = np.fromfile(answer).reshape(N, K)
+    np.testing.assert_allclose(got, tree_marginals(*forest), rtol=1e-9, atol=1e-9)
+    if timed:
+        record_reference(GROUP, "plain C", phases["total"]["median_wall"])
+        for phase, p in phases.items():
+            record_figure(f"plain C ({phase}) least thread CPU per node", p["min_cpu"] / N * 1e9, "ns")

@@ -1249,10 +1249,15 @@ def tree_marginals(parent: ArrayLike, log_lik: ArrayLike, log_coupling: ArrayLik
     every child's message; roots down: :math:`\pi_c(b) = \log\sum_a \psi(a, b)
     \, e^{\pi_i(a) + \log p(x_i|a) + \sum_{c' \ne c} \mu_{c'\to i}(a)}`, the
     exclusion from prefix and suffix sums (never a subtraction of -inf). The
-    marginal is :math:`u_i + \pi_i`, normalised. Pearl (1988) ch. 4; Koller and
-    Friedman (2009) §10.2. A parent pointer cycle (pid reuse in a corrupted
-    snapshot) is cut at one edge: the node where a walk up from the cycle's
-    lowest-index unreached node first repeats becomes a root.
+    marginal is :math:`u_i + \pi_i`, normalised. When the coupling has no
+    zero, the passes run in linear scale (exact power-of-two rescaling) and a
+    child's exclusion is its parent's marginal divided by its own message,
+    never zero there; a zero in the coupling, or a range beyond 1e-150 of a
+    row's largest value, sends the forest to the log domain above, exact for
+    any range. Pearl (1988) ch. 4; Koller and Friedman (2009) §10.2. A parent
+    pointer cycle (pid reuse in a corrupted snapshot) is cut at one edge: the
+    node where a walk up from the cycle's lowest-index unreached node first
+    repeats becomes a root.
 
     Examples
     --------

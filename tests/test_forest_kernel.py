@@ -223,3 +223,102 @@ def test_read_only_inputs_are_accepted():
 def test_bad_input_is_a_clear_error(args, message):
     with pytest.raises(ValueError, match=message):
         tree_marginals(*args)
+
+
+@pytest.mark.parametrize("k", [3, 4])                   # K = 4 has its own unrolled passes
+def test_impossible_classes_with_a_positive_coupling_match_brute_force(k):
+    """-inf evidence and prior entries under a coupling with no zero: the
+    linear path, where a child's exclusion is a division by its message."""
+    rng = np.random.default_rng(40 + k)
+    for _ in range(40):
+        n = int(rng.integers(1, 8))
+        parent = np.array([int(rng.integers(-1, i)) if i else -1 for i in range(n)])
+        lik, coupling, prior = _random_problem(rng, parent, k)
+        lik[rng.random((n, k)) < 0.3] = -np.inf
+        lik[np.isneginf(lik).all(axis=1), 0] = 0.0       # every node keeps a possible class
+        prior[rng.integers(0, k)] = -np.inf
+        with np.errstate(divide="ignore", invalid="ignore"):
+            want = _brute_force(parent, lik, coupling, prior)
+        if not np.isfinite(want).any(axis=1).all():        # the prior ruled a tree out
+            continue
+        got = tree_marginals(parent, lik, coupling, prior)
+        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+        np.testing.assert_allclose(got[np.isfinite(want)], want[np.isfinite(want)], rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_extreme_log_likelihoods_stay_exact(k):
+    """-1e300 and -inf evidence (classes far beyond any linear scale) against
+    brute force: the log path, never an overflow or a NaN."""
+    rng = np.random.default_rng(k)
+    parent = np.array([-1, 0, 0, 1, 1, -1])
+    lik, coupling, prior = _random_problem(rng, parent, k)
+    lik[0, 0], lik[1, 1], lik[2, 1:] = -1e300, -1e300, -1e300
+    lik[3, 0], lik[4, 1:] = -np.inf, -1e300
+    want = _brute_force(parent, lik, coupling, prior)
+    got = tree_marginals(parent, lik, coupling, prior)
+    assert (got == -1e300).any() and np.isfinite(got[~np.isneginf(want)]).all()
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12)
+
+
+def test_a_row_shifted_by_1e300_has_the_same_marginals():
+    """Only differences within a row matter: +-1e300 added to a whole row
+    (or -inf classes beside it) changes nothing."""
+    rng = np.random.default_rng(11)
+    parent = np.array([-1, 0, 0, 1])
+    lik, coupling, prior = _random_problem(rng, parent, 4)
+    want = tree_marginals(parent, lik, coupling, prior)
+    shifted = lik.copy()
+    shifted[1] = 1e300
+    shifted[2] = -1e300
+    plain = lik.copy()
+    plain[1:3] = 0.0
+    np.testing.assert_allclose(tree_marginals(parent, shifted, coupling, prior),
+                               tree_marginals(parent, plain, coupling, prior), rtol=1e-14, atol=1e-14)
+    assert not np.array_equal(want, tree_marginals(parent, plain, coupling, prior))
+
+
+def test_a_wide_node_whose_messages_underflow_a_linear_product_stays_exact():
+    """Two hundred children, each message to the root 59 times likelier for
+    one class: their product, e^-816, is below any double; the answer comes
+    from the log path (the root's own evidence cancels it to even odds)."""
+    n = 201
+    parent = np.r_[-1, np.zeros(n - 1, dtype=np.int64)]
+    lik = np.tile([0.0, -5.0], (n, 1))
+    coupling = np.log([[0.99, 0.01], [0.01, 0.99]])
+    message = logsumexp(coupling + lik[1], axis=1)          # each child's, over the root's class
+    lik[0] = [-(n - 1) * (message[0] - message[1]), 0.0]
+    prior = np.log([0.5, 0.5])
+    got = tree_marginals(parent, lik, coupling, prior)
+    want = _flooding_bp(parent, lik, coupling, prior, sweeps=4)      # exact on a star (diameter 2)
+    # Both sum 200 messages to ~816 in a different order: each rounding is up to ulp(816) / 2.
+    np.testing.assert_allclose(got, want, rtol=0, atol=200 * np.spacing(816.0))
+    np.testing.assert_allclose(got[0], np.log([0.5, 0.5]), atol=1e-9)
+
+
+def test_non_contiguous_and_other_dtype_input_gives_the_same_answer():
+    rng = np.random.default_rng(8)
+    parent = np.array([2, -1, 1, 1, 3, 0])
+    lik, coupling, prior = _random_problem(rng, parent, 4)
+    want = tree_marginals(parent, lik, coupling, prior)
+    wide = np.zeros((6, 8))
+    wide[:, ::2] = lik                                     # a strided view
+    got = tree_marginals(parent.astype(np.int32)[::1], wide[:, ::2], np.asfortranarray(coupling),
+                         prior[::-1][::-1])
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(tree_marginals(np.array([9, 9])[::2], lik[:1], coupling, prior),
+                                  tree_marginals([-1], lik[:1], coupling, prior))
+
+
+def test_several_cycles_and_their_branches_are_each_cut_once():
+    """Two cycles (0 -> 1 -> 0 and 3 -> 4 -> 5 -> 3), branches hanging from
+    both, and a tree apart: each cycle loses one edge, where the walk up from
+    its lowest node first repeats."""
+    rng = np.random.default_rng(9)
+    parent = np.array([1, 0, 1, 5, 3, 4, 4, -1, 7])
+    lik, coupling, prior = _random_problem(rng, parent, 3)
+    cut = np.array([-1, 0, 1, -1, 3, 4, 4, -1, 7])      # walks from 0 and from 3 repeat at 0 and 3
+    np.testing.assert_allclose(tree_marginals(parent, lik, coupling, prior),
+                               _brute_force(cut, lik, coupling, prior), rtol=1e-12, atol=1e-12)
