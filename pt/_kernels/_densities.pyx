@@ -125,7 +125,7 @@ def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[
     (ends, outside, huge pairs: the scalar way); each kind is
     then handled in a loop of its own (random kinds in one loop cost a
     mispredicted branch per element).  The first loop over a kind queues the
-    numbers whose logs it needs (the Stirling norm's one, or the three of
+    numbers whose logs it needs (the Stirling norm's one, or the four of
     ``log_beta_args`` and x, 1 - x); NumPy's ``log`` takes the queue at once;
     the Stirling norms are finished in one loop that vectorises; the second
     loop over each kind walks the queue in the same order with the formulas
@@ -133,8 +133,8 @@ def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[
     """
     cdef intp_t i, k, c, c0, start, stop, ns, nr, n = x.shape[0], m = max(1, min(n, <intp_t>BLOCK))
     cdef float64_t[::1] out = np.empty(n, dtype=np.float64)
-    cdef float64_t[::1] queue = np.ones(5 * m, dtype=np.float64)
-    cdef float64_t[::1] logs = np.empty(5 * m, dtype=np.float64)
+    cdef float64_t[::1] queue = np.ones(6 * m, dtype=np.float64)
+    cdef float64_t[::1] logs = np.empty(6 * m, dtype=np.float64)
     cdef float64_t[:, ::1] aux = np.empty((4, m), dtype=np.float64)   # 1/p, 1/q, 1/s, norm
     cdef intp_t[::1] stirling = np.empty(m, dtype=np.intp)
     cdef intp_t[::1] rest = np.empty(m, dtype=np.intp)
@@ -185,7 +185,7 @@ def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[
                     pa = a[i]
                     pb = b[i]
                     log_beta_args(lower(pa, pb), upper(pa, pb), &queue[c], 1)
-                    c += 3
+                    c += 4
                 queue[c] = x[i]
                 queue[c + 1] = 1.0 - x[i]
                 c += 2
@@ -218,7 +218,7 @@ def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[
                     ra = ai
                     rb = bi
                     norm = -log_beta_from(lower(ai, bi), upper(ai, bi), &queue[c], &logs[c], 1)
-                    c += 3
+                    c += 4
                 xi = x[i]
                 out[i] = (ai - 1.0) * logs[c] + (bi - 1.0) * log1p_from(-xi, queue[c + 1], logs[c + 1]) + norm
                 c += 2
