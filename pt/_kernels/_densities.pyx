@@ -255,6 +255,20 @@ def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[
     return np.asarray(out)
 
 
+def beta_logpdf_shared(const float64_t[::1] x, double a, double b):
+    """``beta_logpdf`` of every x under one pair with a, b >= 9 (a prior over a
+    scan): the Stirling terms once, then the x part per point (the array
+    kernel computes them per point, vectorised, which costs more when they
+    repeat)."""
+    cdef intp_t i, n = x.shape[0]
+    cdef float64_t[::1] out = np.empty(n, dtype=np.float64)
+    cdef beta_terms terms = _beta_terms(a, b)
+    with nogil:
+        for i in range(n):
+            out[i] = _beta_logpdf(x[i], a, b, &terms)
+    return np.asarray(out)
+
+
 def beta_logpdf_scalar(double x, double a, double b):
     """``beta_logpdf`` for one valid triple (the public wrapper's scalar path)."""
     cdef beta_terms terms = _beta_terms(a, b)
