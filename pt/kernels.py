@@ -189,7 +189,8 @@ def betaln(a: ArrayLike, b: ArrayLike) -> FloatResult:
     :math:`\min(a, b) \ge 8` the three Stirling series are combined with
     :math:`h = a/b` so that nothing cancels; for :math:`a < 8 \le b`,
     :math:`\log\Gamma(a) + \log(\Gamma(b)/\Gamma(a + b))` with the ratio from
-    ``algdiv``.  Relative error is about 1e-16 where the naive formula (and
+    ``algdiv`` and :math:`\log\Gamma(a) = \log\Gamma(a + 8) - \log(a (a+1) \cdots (a+7))`,
+    Stirling for :math:`a + 8`.  Relative error is about 1e-16 where the naive formula (and
     SciPy's ``betaln`` for :math:`b/a` between 1e3 and 1e6) loses digits.
 
     Examples
@@ -247,7 +248,11 @@ def beta_logpdf(x: ArrayLike, a: ArrayLike, b: ArrayLike) -> FloatResult:
     if _scalar_ok(specs):
         return np.float64(_densities.beta_logpdf_scalar(x, a, b))
     single = _single(x, a, b)
+    shared = np.size(a) == 1 and np.size(b) == 1
     shape, (x, a, b) = _valid_arrays(specs)
+    if shared and a.size > 1 and a[0] >= 9.0 and b[0] >= 9.0:
+        # One broadcast Stirling pair (a prior over many points): its terms once.
+        return _shaped(_densities.beta_logpdf_shared(x, float(a[0]), float(b[0])), shape, single)
     return _shaped(_densities.beta_logpdf(x, a, b), shape, single)
 
 

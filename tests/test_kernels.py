@@ -329,3 +329,18 @@ def test_incompatible_shapes_raise_value_error():
 
 def test_docstring_examples():
     assert doctest.testmod(K).failed == 0
+
+
+def test_beta_logpdf_shared_stirling_prior_equals_per_element(rng):
+    # One (a, b >= 9) pair broadcast over x takes its own path (terms once); it must
+    # agree with the per-element kernel (a few ulps of the largest term) and the ends.
+    x = rng.beta(20.0, 30.0, 5000)
+    x[::101] = rng.choice([0.0, 1.0, -0.5, 1.5], x[::101].size)
+    shared = K.beta_logpdf(x, 20.0, 30.0)
+    full = K.beta_logpdf(x, np.full(x.size, 20.0), np.full(x.size, 30.0))
+    inside = (x > 0) & (x < 1)
+    np.testing.assert_array_equal(shared[~inside], full[~inside])
+    xi = x[inside]
+    terms = 19.0 * np.abs(np.log(xi)) + 29.0 * np.abs(np.log1p(-xi)) + abs(sc.betaln(20.0, 30.0))
+    assert_allclose_scaled(shared[inside], full[inside], rtol=4 * np.finfo(float).eps, scale=terms)
+    assert_allclose_scaled(shared[inside], st.beta.logpdf(xi, 20.0, 30.0), rtol=1e-12, scale=terms)

@@ -41,6 +41,7 @@ rtol is 1e-14 unless a row says why not.
 """
 import numpy as np
 import pytest
+from scipy.special import gammaln as sc_gammaln
 
 import pt.kernels as K
 from pt.testing import relative_error
@@ -191,3 +192,39 @@ def test_tables_are_exercised_as_arrays():
     np.testing.assert_array_equal(K.beta_ppf(q, a, b), [K.beta_ppf(*row[:3]) for row in BETA_PPF])
     x, a, b, _ = map(np.array, zip(*BETA_CDF))
     np.testing.assert_array_equal(K.beta_cdf(x, a, b), [K.beta_cdf(*row[:3]) for row in BETA_CDF])
+
+
+# betaln for a < 8 <= b takes log Gamma(a) as log Gamma(a + 8) - log(a (a + 1) ... (a + 7))
+# (Stirling for a + 8, no libm lgamma) while a >= 1e-300 and b < 1e100, lgamma beyond.
+# Its edges against mpmath, computed here: a at and near 0, 1, 2 (the zeros of lgamma),
+# 8 and the 1e-300 switch; b at and near 8, large, and at the 1e100 switch.
+MIXED_A = [9.9e-301, 1e-300, 1e-10, 0.5, 1 - 2.0 ** -52, 1.0, 1 + 2.0 ** -52, 2.0 - 2.0 ** -51, 2.0, 7.5,
+           8 - 2.0 ** -50]
+MIXED_B = [8.0, 8 + 2.0 ** -49, 9.0, 1e4, 1e15, 9.99e99, 1e100]
+
+
+def _mp_betaln(a, b):
+    from pt.testing import mp_log_beta
+    # loggamma(b) - loggamma(a + b) cancels ~log10(b) digits: keep 35 beyond them.
+    return float(mp_log_beta(a, b, dps=35 + int(np.log10(b))))
+
+
+@pytest.mark.parametrize("b", MIXED_B)
+@pytest.mark.parametrize("a", MIXED_A)
+def test_betaln_small_with_large_edges(a, b):
+    want = _mp_betaln(a, b)
+    _check(K.betaln(a, b), want)
+    for got in K.betaln(np.array([a, b]), np.array([b, a])):    # the array kernel, both orders
+        _check(got, want)
+
+
+def test_betaln_small_with_large_random():
+    # Error relative to the size of the lgamma terms (log B crosses 0 in this region).
+    rng = np.random.default_rng(16)
+    a = np.concatenate([rng.uniform(0.0, 8.0, 300), 10.0 ** rng.uniform(-300, 0, 100)])
+    b = np.concatenate([rng.uniform(8.0, 60.0, 300), 10.0 ** rng.uniform(0.91, 99, 100)])
+    want = np.array([_mp_betaln(x, y) for x, y in zip(a, b)])
+    terms = np.abs(sc_gammaln(a)) + np.abs(sc_gammaln(b)) + np.abs(sc_gammaln(a + b))
+    got = K.betaln(a, b)
+    assert np.all(np.abs(got - want) <= 1e-15 * np.maximum(np.abs(want), terms))
+    assert np.all(relative_error(got, want)[np.abs(want) >= 1.0] <= 1e-14)

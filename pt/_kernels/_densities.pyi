@@ -7,6 +7,11 @@ def beta_logpdf(
     a: npt.NDArray[np.float64],  # const float64_t[::1], > 0, finite
     b: npt.NDArray[np.float64],  # const float64_t[::1], > 0, finite
 ) -> npt.NDArray[np.float64]: ...
+def beta_logpdf_shared(
+    x: npt.NDArray[np.float64],  # const float64_t[::1], not NaN
+    a: float,  # double, >= 9, finite
+    b: float,  # double, >= 9, finite
+) -> npt.NDArray[np.float64]: ...
 def beta_logpdf_scalar(x: float, a: float, b: float) -> float: ...  # double x3
 def gamma_logpdf(
     x: npt.NDArray[np.float64],  # const float64_t[::1], not NaN

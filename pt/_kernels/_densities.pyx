@@ -14,7 +14,7 @@ from libc.math cimport INFINITY, NAN, fabs, lgamma, log
 
 import numpy as np
 
-from ._elementary cimport fast_log1p, rlog1
+from ._elementary cimport fast_log1p, rlog1, rlog1_series
 from ._special cimport (BLOCK, log1p_from, log_beta, log_beta_args, log_beta_from, lower, stirling_del,
                         stirling_del_poly, stirling_del_r, upper)
 from ._types cimport float64_t, index_t, intp_t
@@ -105,15 +105,66 @@ cdef inline double _beta_logpdf(double x, double a, double b, beta_terms *t) noe
     return _stirling_logpdf(x, t)
 
 
-cdef void _stirling_norms(intp_t n, const float64_t *ip, const float64_t *iq, const float64_t *r,
-                          const float64_t *log_arg, float64_t *norm) noexcept nogil:
-    """``_beta_terms``'s norm for n Stirling pairs (s < 1e150) from 1/p, 1/q,
-    1/s and log((s + 1)**2 s / (p q)): no branch and no gather, so the
-    compiler can vectorise the three Stirling series."""
+cdef inline double _rlog1_from(double e, double log_arg) noexcept nogil:
+    """``_stirling_logpdf``'s rlog1(e) or e - log(x/x0), from log_arg = log(1 + e)
+    for |e| <= 0.6, else log(x/x0): every form is computed and one selected, so
+    a loop of it has no branch to mispredict (the forms are finite for e > -1)."""
+    cdef double series = rlog1_series(e)
+    cdef double near = e - log1p_from(e, 1.0 + e, log_arg)
+    cdef double far = e - log_arg
+    near = near if fabs(e) <= 0.6 else far
+    return series if fabs(e) <= 0.3 else near
+
+
+cdef void _stirling_first(intp_t n, float64_t *w, intp_t stride, float64_t *queue) noexcept nogil:
+    """First pass over n compacted Stirling points (rows of w: x, p = a - 1,
+    q = b - 1 in; 1/p, 1/q, 1/s, and the rlog1 arguments e1 = x/x0 - 1,
+    e2 = y/y0 - 1 out, as ``_beta_terms`` and ``_stirling_logpdf`` form them):
+    queues the numbers whose logs the second pass needs (the norm's
+    (s + 1)**2 s / (p q); 1 + e or x/x0 per side).  No branch, no gather."""
     cdef intp_t k
+    cdef double xk, y, p, q, s, ip, iq, r, lam, e1, e2, near, far
     for k in range(n):
-        norm[k] = 0.5 * log_arg[k] - (HALF_LOG_2PI + (stirling_del_poly(ip[k])
-                                                      + (stirling_del_poly(iq[k]) - stirling_del_poly(r[k]))))
+        xk = w[k]
+        p = w[stride + k]
+        q = w[2 * stride + k]
+        s = p + q
+        ip = 1.0 / p
+        iq = 1.0 / q
+        r = 1.0 / s
+        y = 1.0 - xk
+        lam = p - s * xk
+        far = s * y - q
+        lam = lam if p <= q else far     # both computed: a select, not a branch
+        e1 = -lam * ip
+        e2 = lam * iq
+        queue[k] = (s + 1.0) * ip * ((s + 1.0) * iq) * s
+        near = 1.0 + e1
+        far = xk / (p * r)
+        queue[n + k] = near if fabs(e1) <= 0.6 else far
+        near = 1.0 + e2
+        far = y / (q * r)
+        queue[2 * n + k] = near if fabs(e2) <= 0.6 else far
+        w[3 * stride + k] = ip
+        w[4 * stride + k] = iq
+        w[5 * stride + k] = r
+        w[6 * stride + k] = e1
+        w[7 * stride + k] = e2
+
+
+cdef void _stirling_second(intp_t n, float64_t *w, intp_t stride, const float64_t *logs) noexcept nogil:
+    """Second pass: the log densities of the n Stirling points into row 8 of w,
+    from the logs of ``_stirling_first``'s queue.  No branch, no gather: the
+    compiler vectorises it."""
+    cdef intp_t k
+    cdef double norm, u, v
+    for k in range(n):
+        norm = 0.5 * logs[k] - (HALF_LOG_2PI + (stirling_del_poly(w[3 * stride + k])
+                                                + (stirling_del_poly(w[4 * stride + k])
+                                                   - stirling_del_poly(w[5 * stride + k]))))
+        u = _rlog1_from(w[6 * stride + k], logs[n + k])
+        v = _rlog1_from(w[7 * stride + k], logs[2 * n + k])
+        w[8 * stride + k] = norm - (w[stride + k] * u + w[2 * stride + k] * v)
 
 
 def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[::1] b):
@@ -122,26 +173,27 @@ def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[
     Runs in blocks with its logs batched, as ``betaln`` does.  A first pass
     sorts the block's points, without a branch, into Stirling pairs
     (a, b >= 9, a + b < 1e150), the other points inside (0, 1), and the rest
-    (ends, outside, huge pairs: the scalar way); each kind is
-    then handled in a loop of its own (random kinds in one loop cost a
-    mispredicted branch per element).  The first loop over a kind queues the
-    numbers whose logs it needs (the Stirling norm's one, or the three of
-    ``log_beta_args`` and x, 1 - x); NumPy's ``log`` takes the queue at once;
-    the Stirling norms are finished in one loop that vectorises; the second
-    loop over each kind walks the queue in the same order with the formulas
-    of ``_beta_logpdf``.  Parameter terms are reused while they repeat.
+    (ends, outside, huge pairs: the scalar way); each kind is then handled in
+    loops of its own (random kinds in one loop cost a mispredicted branch per
+    element).  The Stirling points are gathered into rows and computed per
+    point by two loops with neither branch nor gather (``_stirling_first``,
+    ``_stirling_second``), which vectorise.  The other points queue the four
+    logs of ``log_beta_args`` per new parameter pair (reused while the
+    parameters repeat: a shared prior costs one log B) and x, 1 - x.  NumPy's
+    ``log`` takes each block's queue at once; the formulas are those of
+    ``_beta_logpdf``.
     """
     cdef intp_t i, k, c, c0, start, stop, ns, nr, n = x.shape[0], m = max(1, min(n, <intp_t>BLOCK))
     cdef float64_t[::1] out = np.empty(n, dtype=np.float64)
-    cdef float64_t[::1] queue = np.ones(5 * m, dtype=np.float64)
-    cdef float64_t[::1] logs = np.empty(5 * m, dtype=np.float64)
-    cdef float64_t[:, ::1] aux = np.empty((4, m), dtype=np.float64)   # 1/p, 1/q, 1/s, norm
+    cdef float64_t[::1] queue = np.ones(6 * m, dtype=np.float64)
+    cdef float64_t[::1] logs = np.empty(6 * m, dtype=np.float64)
+    cdef float64_t[:, ::1] w = np.empty((9, m), dtype=np.float64)   # Stirling rows (``_stirling_first``)
     cdef intp_t[::1] stirling = np.empty(m, dtype=np.intp)
     cdef intp_t[::1] rest = np.empty(m, dtype=np.intp)
-    cdef double xi, ai, bi, p, q, norm = 0.0
-    cdef double sa = NAN, sb = NAN, ra = NAN, rb = NAN, pa, pb    # parameters of the cached terms
+    cdef double xi, ai, bi, pa, pb, norm = 0.0
+    cdef double ra = NAN, rb = NAN    # parameters of the cached terms
     cdef bint inside, big, large, plain
-    cdef beta_terms terms, edge
+    cdef beta_terms edge
     q_arr, l_arr, np_log = np.asarray(queue), np.asarray(logs), np.log
     for start in range(0, n, m):
         stop = min(n, start + m)
@@ -161,21 +213,13 @@ def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[
                 if not (large | plain):         # an end, outside, or a + b beyond 1e150
                     edge = _beta_terms(a[i], b[i])
                     out[i] = _beta_logpdf(xi, a[i], b[i], &edge)
-            c = 0
-            pa = sa
-            pb = sb
             for k in range(ns):
                 i = stirling[k]
-                if a[i] != pa or b[i] != pb:
-                    pa = a[i]
-                    pb = b[i]
-                    p = pa - 1.0
-                    q = pb - 1.0
-                    aux[0, c] = 1.0 / p
-                    aux[1, c] = 1.0 / q
-                    aux[2, c] = 1.0 / (p + q)
-                    queue[c] = (p + q + 1.0) * aux[0, c] * ((p + q + 1.0) * aux[1, c]) * (p + q)
-                    c += 1
+                w[0, k] = x[i]
+                w[1, k] = a[i] - 1.0
+                w[2, k] = b[i] - 1.0
+            _stirling_first(ns, &w[0, 0], m, &queue[0])
+            c = 3 * ns
             c0 = c
             pa = ra
             pb = rb
@@ -185,30 +229,16 @@ def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[
                     pa = a[i]
                     pb = b[i]
                     log_beta_args(lower(pa, pb), upper(pa, pb), &queue[c], 1)
-                    c += 3
+                    c += 4
                 queue[c] = x[i]
                 queue[c + 1] = 1.0 - x[i]
                 c += 2
         with np.errstate(divide="ignore"):   # log(h = 0) of a subnormal a: taken, never used
             np_log(q_arr[:c], out=l_arr[:c])
         with nogil:
-            _stirling_norms(c0, &aux[0, 0], &aux[1, 0], &aux[2, 0], &logs[0], &aux[3, 0])
-            c = 0
+            _stirling_second(ns, &w[0, 0], m, &logs[0])
             for k in range(ns):
-                i = stirling[k]
-                if a[i] != sa or b[i] != sb:
-                    sa = a[i]
-                    sb = b[i]
-                    terms.p = sa - 1.0
-                    terms.q = sb - 1.0
-                    terms.s = terms.p + terms.q
-                    terms.ip = aux[0, c]
-                    terms.iq = aux[1, c]
-                    terms.xm = terms.p * aux[2, c]
-                    terms.ym = terms.q * aux[2, c]
-                    terms.norm = aux[3, c]
-                    c += 1
-                out[i] = _stirling_logpdf(x[i], &terms)
+                out[stirling[k]] = w[8, k]
             c = c0
             for k in range(nr):
                 i = rest[k]
@@ -218,10 +248,24 @@ def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[
                     ra = ai
                     rb = bi
                     norm = -log_beta_from(lower(ai, bi), upper(ai, bi), &queue[c], &logs[c], 1)
-                    c += 3
+                    c += 4
                 xi = x[i]
                 out[i] = (ai - 1.0) * logs[c] + (bi - 1.0) * log1p_from(-xi, queue[c + 1], logs[c + 1]) + norm
                 c += 2
+    return np.asarray(out)
+
+
+def beta_logpdf_shared(const float64_t[::1] x, double a, double b):
+    """``beta_logpdf`` of every x under one pair with a, b >= 9 (a prior over a
+    scan): the Stirling terms once, then the x part per point (the array
+    kernel computes them per point, vectorised, which costs more when they
+    repeat)."""
+    cdef intp_t i, n = x.shape[0]
+    cdef float64_t[::1] out = np.empty(n, dtype=np.float64)
+    cdef beta_terms terms = _beta_terms(a, b)
+    with nogil:
+        for i in range(n):
+            out[i] = _beta_logpdf(x[i], a, b, &terms)
     return np.asarray(out)
 
 

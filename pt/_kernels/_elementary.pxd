@@ -16,18 +16,9 @@ cdef inline double fast_log1p(double t) noexcept nogil:
     return log(u) + e / u
 
 
-cdef inline double rlog1(double x) noexcept nogil:
-    """x - log(1 + x) for x > -1, accurate where the two terms cancel (small |x|).
-
-    With r = x / (2 + x), log1p(x) = 2 atanh(r), so for |x| <= 0.3
-    x - log1p(x) = r x - 2 r t (1/3 + t/5 + ... + t**10/23), t = r**2 <= 0.031
-    (the series summed by Estrin's scheme); beyond, the direct difference loses
-    at most 3 bits.
-    """
-    cdef double r, t, t2, t4
-    if fabs(x) > 0.3:
-        return x - fast_log1p(x)
-    r = x / (2.0 + x)
+cdef inline double rlog1_series(double x) noexcept nogil:
+    """``rlog1(x)`` for |x| <= 0.3 (finite, harmless, for any x > -1)."""
+    cdef double r = x / (2.0 + x), t, t2, t4
     t = r * r
     t2 = t * t
     t4 = t2 * t2
@@ -35,6 +26,19 @@ cdef inline double rlog1(double x) noexcept nogil:
         ((1.0 / 3 + t * (1.0 / 5)) + t2 * (1.0 / 7 + t * (1.0 / 9)))
         + t4 * (((1.0 / 11 + t * (1.0 / 13)) + t2 * (1.0 / 15 + t * (1.0 / 17)))
                 + t4 * ((1.0 / 19 + t * (1.0 / 21)) + t2 * (1.0 / 23))))
+
+
+cdef inline double rlog1(double x) noexcept nogil:
+    """x - log(1 + x) for x > -1, accurate where the two terms cancel (small |x|).
+
+    With r = x / (2 + x), log1p(x) = 2 atanh(r), so for |x| <= 0.3
+    x - log1p(x) = r x - 2 r t (1/3 + t/5 + ... + t**10/23), t = r**2 <= 0.031
+    (the series summed by Estrin's scheme, ``rlog1_series``); beyond, the
+    direct difference loses at most 3 bits.
+    """
+    if fabs(x) > 0.3:
+        return x - fast_log1p(x)
+    return rlog1_series(x)
 
 
 cdef inline double pow_exp(double base, double p, double z) noexcept nogil:

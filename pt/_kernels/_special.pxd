@@ -127,21 +127,39 @@ cdef inline double upper(double a, double b) noexcept nogil:
     return b if a < b else a             # maxsd
 
 
+cdef inline bint mixed_ok(double a, double b) noexcept nogil:
+    """True where ``log_beta_mixed`` applies to a < 8 <= b."""
+    return (a >= 1e-300) & (b < 1e100)
+
+
+cdef inline double shift_product(double a) noexcept nogil:
+    """a (a + 1) ... (a + 7) for a < 8 (below 2.6e9: no overflow), so that
+    log Gamma(a) = log Gamma(a + 8) - log of it; multiplied in pairs."""
+    return (((a * (a + 7.0)) * ((a + 1.0) * (a + 6.0)))
+            * (((a + 2.0) * (a + 5.0)) * ((a + 3.0) * (a + 4.0))))
+
+
 cdef inline void log_beta_args(double a, double b, float64_t *s, intp_t stride) noexcept nogil:
     """The numbers whose logs ``log_beta_from`` needs, at s[0], s[stride],
-    s[2 stride]: b, 1 + h, h (h = a/b, a <= b) when b >= 8 (h's log is used
-    only when a >= 8 too; a tiny a can make h 0); the product
-    Gamma(a) Gamma(b) / Gamma(a + b) at s[2 stride] when both are below 8;
-    1 where a log is not needed."""
+    s[2 stride], s[3 stride]: b, 1 + h (h = a/b, a <= b) when b >= 8, then
+    h when a >= 8 too, or ``shift_product(a)`` and a + 8 when a < 8 <= b
+    (``log_beta_mixed``; a below 1e-300 or b from 1e100 take lgamma instead);
+    the product Gamma(a) Gamma(b) / Gamma(a + b) at s[2 stride] when both are
+    below 8; 1 where a log is not needed."""
     cdef double h
     s[0] = 1.0
     s[stride] = 1.0
     s[2 * stride] = 1.0
+    s[3 * stride] = 1.0
     if b >= 8.0:
         h = a / b
         s[0] = b
         s[stride] = 1.0 + h
-        s[2 * stride] = h
+        if a >= 8.0:
+            s[2 * stride] = h
+        elif mixed_ok(a, b):
+            s[2 * stride] = shift_product(a)
+            s[3 * stride] = a + 8.0
     elif a >= 1e-300:
         s[2 * stride] = gamma_below_16(a) * (gamma_below_16(b) / gamma_below_16(a + b))
 
@@ -162,6 +180,31 @@ cdef inline double bcorr_one_division(double a, double b) noexcept nogil:
     return stirling_del_r(b * c * d) + (stirling_del_r(a * c * d) - stirling_del_r(ab * d))
 
 
+cdef inline double log_beta_mixed(double a, double b, double u, double log_b, double log_u,
+                                  double log_p, double log_z) noexcept nogil:
+    """log B(a, b) for 1e-300 <= a < 8 <= b < 1e100, from u = 1 + a/b rounded
+    and the logs of b, u, P = ``shift_product(a)`` and z = a + 8 rounded.
+
+    TOMS 708's lgamma(a) + ``algdiv(a, b)`` with lgamma(a) = lgamma(a + 8) -
+    log P and Stirling for lgamma(a + 8), z in [8, 16): only logs (batched by
+    the array kernels) and three Stirling series, no libm ``lgamma``.  With
+    e = (a + 8) - z (exact, Fast2Sum) and -z + a = e - 8:
+    log B = (z - 1/2) log z - log P - a log b - (a + b - 1/2) log1p(a/b)
+    + log(2 pi)/2 - 8 + del(z) + del(b) - del(a + b) + e (1 + psi(z)),
+    psi(z) ~ log z - 1/(2z) (e is below an ulp of z, so its square is nothing).
+    The three reciprocals come from one division (a few ulps each: ~1e-18 in del).
+    """
+    cdef double z = a + 8.0, c = a + b
+    cdef double e = a - (z - 8.0)
+    cdef double d = 1.0 / (b * c * z)
+    cdef double iz = b * c * d
+    cdef double h = a / b
+    cdef double w = stirling_del_poly(iz) + (stirling_del_poly(c * z * d) - stirling_del_poly(b * z * d))
+    cdef double lg1p = log1p_from(h, u, log_u)
+    return (((z - 0.5) * log_z - log_p) - (a * log_b + (c - 0.5) * lg1p)
+            + ((0.918938533204672741780329736406 - 8.0) + (w + e * ((1.0 + log_z) - 0.5 * iz))))
+
+
 cdef inline double log_beta_large(double a, double b, const float64_t *s,
                                   const float64_t *l, intp_t stride) noexcept nogil:
     """``log_beta_from`` for 8 <= a <= b: Stirling for all three gammas."""
@@ -180,7 +223,9 @@ cdef inline double log_beta_from(double a, double b, const float64_t *s,
     if b >= 8.0:
         if a >= 8.0:
             return log_beta_large(a, b, s, l, stride)
-        h = s[2 * stride]
+        if mixed_ok(a, b):
+            return log_beta_mixed(a, b, s[stride], l[0], l[stride], l[2 * stride], l[3 * stride])
+        h = a / b
         lg1p = log1p_from(h, s[stride], l[stride])
         w = stirling_del(b) - stirling_del(a + b)
         u = (b + (a - 0.5)) * lg1p

@@ -99,6 +99,10 @@ cdef double log_beta(double a, double b) noexcept nogil:
         v = b * lg1p
         return ((HALF_LOG_2PI - 0.5 * log(b)) + bcorr(a, b)) - (u + v)   # u, v > 0
     if b >= 8.0:
+        if mixed_ok(a, b):
+            h = a / b
+            u = 1.0 + h
+            return log_beta_mixed(a, b, u, log(b), log(u), log(shift_product(a)), log(a + 8.0))
         return lgamma(a) + algdiv(a, b)
     if a < 1e-300:                       # Gamma(a) ~ 1/a would overflow
         return lgamma(a) + (lgamma(b) - lgamma(a + b))
@@ -173,37 +177,55 @@ cdef void _log_beta_large_run(intp_t n, const float64_t *lo, const float64_t *hi
                   - ((a - 0.5) * (lg1p - l2[k]) + b * lg1p))
 
 
+cdef void _log_beta_mixed_run(intp_t n, const float64_t *lo, const float64_t *hi, const float64_t *s1,
+                              const float64_t *l0, const float64_t *l1, const float64_t *l2,
+                              const float64_t *l3, float64_t *out) noexcept nogil:
+    """``log_beta_mixed`` over compacted pairs 1e-300 <= lo < 8 <= hi < 1e100:
+    no branch and no gather, so the compiler can vectorise the loop."""
+    cdef intp_t k
+    for k in range(n):
+        out[k] = log_beta_mixed(lo[k], hi[k], s1[k], l0[k], l1[k], l2[k], l3[k])
+
+
 def betaln(const float64_t[::1] a, const float64_t[::1] b):
     """log B(a[i], b[i]) for equal-length arrays of positive finite values.
 
     In blocks: a first pass sorts the elements, without a branch, into pairs
-    with 8 <= min < max < 1e100 and the rest; then queues, per element, the
-    numbers whose logs it needs (``log_beta_args``), the large pairs compacted
-    at the front; NumPy's ``log`` takes the queue at once; the large pairs are
-    combined in a loop with neither branch nor gather (it vectorises), the
-    rest with ``log_beta_from``.
+    with 8 <= min <= max < 1e100 (large), pairs with min < 8 <= max that
+    ``log_beta_mixed`` takes (mixed), and the rest; then queues, per element,
+    the numbers whose logs it needs (``log_beta_args``), large and mixed pairs
+    compacted at the front; NumPy's ``log`` takes the queue at once; the large
+    and the mixed pairs are each combined in a loop with neither branch nor
+    gather (they vectorise), the rest with ``log_beta_from``.
     """
-    cdef intp_t i, j, k, start, n_large, n_rest, n = a.shape[0], m = max(1, min(n, <intp_t>BLOCK))
+    cdef intp_t i, j, k, start, n_large, n_mixed, n_rest, n = a.shape[0], m = max(1, min(n, <intp_t>BLOCK))
     cdef float64_t[::1] out = np.empty(n, dtype=np.float64)
-    cdef float64_t[:, ::1] s = np.ones((3, m), dtype=np.float64)
-    cdef float64_t[:, ::1] l = np.empty((3, m), dtype=np.float64)
-    cdef float64_t[:, ::1] pair = np.empty((3, m), dtype=np.float64)   # lo, hi, result of the large ones
+    cdef float64_t[:, ::1] s = np.ones((4, m), dtype=np.float64)
+    cdef float64_t[:, ::1] l = np.empty((4, m), dtype=np.float64)
+    cdef float64_t[:, ::1] pair = np.empty((3, m), dtype=np.float64)   # lo, hi, result (large, mixed)
     cdef intp_t[::1] large = np.empty(m, dtype=np.intp)
+    cdef intp_t[::1] mixed = np.empty(m, dtype=np.intp)
     cdef intp_t[::1] rest = np.empty(m, dtype=np.intp)
     cdef double lo, hi
-    cdef bint both
+    cdef bint is_large, is_mixed
     s_arr, l_arr, np_log = np.asarray(s), np.asarray(l), np.log
     with np.errstate(divide="ignore"):   # log(h = 0) of a subnormal a: taken, never used
         for start in range(0, n, m):
             with nogil:
                 n_large = 0
+                n_mixed = 0
                 n_rest = 0
                 for i in range(start, min(n, start + m)):
-                    both = (lower(a[i], b[i]) >= 8.0) & (upper(a[i], b[i]) < 1e100)
+                    lo = lower(a[i], b[i])
+                    hi = upper(a[i], b[i])
+                    is_large = (lo >= 8.0) & (hi < 1e100)
+                    is_mixed = (lo < 8.0) & (hi >= 8.0) & mixed_ok(lo, hi)
                     large[n_large] = i
+                    mixed[n_mixed] = i
                     rest[n_rest] = i
-                    n_large += both
-                    n_rest += 1 - both
+                    n_large += is_large
+                    n_mixed += is_mixed
+                    n_rest += 1 - (is_large | is_mixed)
                 for k in range(n_large):
                     i = large[k]
                     lo = lower(a[i], b[i])
@@ -213,18 +235,35 @@ def betaln(const float64_t[::1] a, const float64_t[::1] b):
                     s[0, k] = hi
                     s[2, k] = lo / hi
                     s[1, k] = 1.0 + s[2, k]
-                for k in range(n_rest):
+                    s[3, k] = 1.0
+                for k in range(n_mixed):
                     j = n_large + k
+                    i = mixed[k]
+                    lo = lower(a[i], b[i])
+                    hi = upper(a[i], b[i])
+                    pair[0, j] = lo
+                    pair[1, j] = hi
+                    s[0, j] = hi
+                    s[1, j] = 1.0 + lo / hi
+                    s[2, j] = shift_product(lo)
+                    s[3, j] = lo + 8.0
+                for k in range(n_rest):
+                    j = n_large + n_mixed + k
                     i = rest[k]
                     log_beta_args(lower(a[i], b[i]), upper(a[i], b[i]), &s[0, j], m)
             np_log(s_arr, out=l_arr)
             with nogil:
                 _log_beta_large_run(n_large, &pair[0, 0], &pair[1, 0], &s[1, 0], &s[2, 0],
                                     &l[0, 0], &l[1, 0], &l[2, 0], &pair[2, 0])
+                _log_beta_mixed_run(n_mixed, &pair[0, n_large], &pair[1, n_large], &s[1, n_large],
+                                    &l[0, n_large], &l[1, n_large], &l[2, n_large], &l[3, n_large],
+                                    &pair[2, n_large])
                 for k in range(n_large):
                     out[large[k]] = pair[2, k]
+                for k in range(n_mixed):
+                    out[mixed[k]] = pair[2, n_large + k]
                 for k in range(n_rest):
-                    j = n_large + k
+                    j = n_large + n_mixed + k
                     i = rest[k]
                     out[i] = log_beta_from(lower(a[i], b[i]), upper(a[i], b[i]), &s[0, j], &l[0, j], m)
     return np.asarray(out)
