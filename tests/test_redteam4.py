@@ -8,12 +8,14 @@ import os
 import subprocess
 import sys
 
+import pyarrow as pa
 import pytest
 
 from pt import safefs
 from pt.learn import store
 from pt.telemetry import history
 from pt.telemetry import lake as lakes
+from pt.telemetry import schemas, writer
 from pt.testing import isolated_env
 
 pytestmark = pytest.mark.usefixtures("private_homes")
@@ -66,3 +68,43 @@ def test_safefs_reads_only_regular_files_of_bounded_size(tmp_path):
         assert directory.read_bytes("big", limit=11) == b"x" * 11
         with pytest.raises(OSError, match="larger than 10 bytes"):
             directory.read_bytes("big", limit=10)
+
+
+def _samples(root, host: str, ts: float, boot_id: str, rss: int, monkeypatch) -> None:
+    """One committed run of ``host``: a ``proc_samples`` row of pid 4242 and its ``runs`` row."""
+    run_id = writer.new_run_id(ts)
+
+    def table(name, columns):
+        sch = schemas.schema(name)
+        return pa.Table.from_arrays([pa.array(columns[f.name], f.type) if f.name in columns else pa.nulls(1, f.type)
+                                     for f in sch], schema=sch)
+    monkeypatch.setenv(lakes.HOST_ENV, host)
+    writer.write_tables(root, {
+        "proc_samples": table("proc_samples", {"run_id": [run_id], "ts": [ts], "boot_id": [boot_id], "pid": [4242],
+                                               "ppid": [1], "start_ticks": [7], "rss_bytes": [rss]}),
+        "runs": table("runs", {"run_id": [run_id], "ts": [ts], "mode": ["quick"]})}, run_id, ts)
+
+
+def test_a_fleet_lakes_earlier_runs_are_read_for_this_host(tmp_path, monkeypatch):
+    """history.read added a (raw, compacted) tuple to the list of files in a
+    fleet lake, so every read failed ("AttributeError: 'list' object has no
+    attribute 'parent'"): no memory growth across runs for the deep scan, no
+    respawn loops for ``pt incidents --lake``. It also took the last 48 runs
+    of every host, so busier hosts crowded this host's own out, and never
+    read its compacted months."""
+    monkeypatch.setenv(lakes.HOST_ENV, "alpha")
+    root = tmp_path / "fleet"
+    lakes.make_fleet(root)
+    t0 = 1_800_000_000.0
+    for i in range(12):
+        _samples(root, "alpha", t0 + 600 * i, "boot-alpha", (100 + 10 * i) << 20, monkeypatch)
+    for i in range(60):                                  # a busier host, scanning since
+        _samples(root, "beta", t0 + 7200 + 60 * i, "boot-beta", 1 << 20, monkeypatch)
+    monkeypatch.setenv(lakes.HOST_ENV, "alpha")
+    h = history.read(root, "boot-alpha")
+    assert h.note is None and h.runs == 12 and len(h) == 12
+    assert h.rss_bytes.tolist() == [(100 + 10 * i) << 20 for i in range(12)]
+    lakes.compact(root, hosts=frozenset({"alpha"}))
+    assert not lakes.table_files(root, "proc_samples", host="alpha")[0]
+    h = history.read(root, "boot-alpha")
+    assert h.note is None and h.runs == 12 and len(h) == 12
