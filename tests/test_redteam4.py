@@ -157,3 +157,24 @@ def test_other_hosts_right_kills_do_not_open_the_gate_of_a_host_whose_few_kills_
                     )["data"]["pac_bayes"]
     assert pb["this_host"]["false_kills"] == 7 and pb["this_host"]["n"] == 7
     assert kill_gate(load_policy())
+
+
+def test_a_telemetry_writer_that_hangs_is_stopped_and_the_scan_goes_on(tmp_path, monkeypatch):
+    """The scan waited for its forked telemetry writer without a bound: a
+    writer stuck (a lake on a hung mount, a FIFO) hung ``pt scan`` forever.
+    Now it waits ``WAIT_S``, stops the writer (its own child) and says so."""
+    import time
+
+    from pt.collect import collect
+    from pt.telemetry import recorder
+    if not recorder._can_fork():
+        pytest.skip("other threads run here: the recorder would write on a thread, not fork")
+    monkeypatch.setattr(writer, "write_scan", lambda *a, **k: time.sleep(3600))
+    monkeypatch.setattr(recorder, "WAIT_S", 1.0)
+    rec = recorder.Recorder(tmp_path / "lake")
+    rec.start(snapshot=collect())
+    child = rec._child[0]
+    result = rec.result()
+    assert not result.written and "did not finish within 1 s" in result.reason
+    with pytest.raises(ChildProcessError):                # stopped and reaped
+        os.waitpid(child, os.WNOHANG)
