@@ -178,3 +178,38 @@ def test_a_telemetry_writer_that_hangs_is_stopped_and_the_scan_goes_on(tmp_path,
     assert not result.written and "did not finish within 1 s" in result.reason
     with pytest.raises(ChildProcessError):                # stopped and reaped
         os.waitpid(child, os.WNOHANG)
+
+
+def test_a_plan_the_watcher_cannot_save_is_a_failed_step_not_the_end_of_the_watch(tmp_path):
+    """``pt watch`` saved each plan with nothing around it: a plan over 16 MiB
+    (a tree of ~2,700 idle members under an abandoned root) or a plans
+    directory it will not use ended the whole watch (exit 1) at the first
+    interval that acted. Now that interval acts on nothing, says why, and
+    counts a failure (repeated ones step the watcher back); the watch goes on."""
+    import uuid
+
+    from pt.testing import acting_env, kill_if_same, start_ticks
+    mark = f"ptredteam4{uuid.uuid4().hex[:12]}"
+    env = acting_env(tmp_path)                   # and, as tests/test_watch.py's mechanics: the spinner is useful_bad
+    (tmp_path / "config/pt/priors.json").write_text(json.dumps(
+        {"version": 1, "class_prior": {"useful": 0.4, "useful_bad": 0.4, "abandoned": 0.17, "zombie": 0.03}}))
+    plans = tmp_path / "state" / "pt" / "plans"
+    # An orphaned spinner (its shell exited): canary quarantines it when it can plan.
+    out = subprocess.run(["setsid", "sh", "-c", f"{sys.executable} -c 'while True: pass' {mark} >/dev/null 2>&1 "
+                          "& echo $!"], capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL)
+    pid = int(out.stdout)
+    start = start_ticks(pid)
+    try:
+        plans.mkdir(parents=True, exist_ok=True)
+        plans.chmod(0o777)
+        proc = subprocess.run([sys.executable, "-m", "pt", "watch", "--json", "--mode", "canary", "--no-deep-check",
+                               "--interval", "1", "--count", "2", "--match", mark], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, proc.stderr
+        steps = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+        last = [s["data"]["status"]["last"] for s in steps]
+        assert len(last) == 2 and not any(s["acted"] for s in last)
+        assert all("plan not saved, nothing done" in s["note"] and "mode 0777" in s["note"] for s in last)
+        assert last[0]["failed"] == 1
+    finally:
+        kill_if_same(pid, start)
