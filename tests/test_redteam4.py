@@ -290,3 +290,17 @@ def test_a_detached_build_at_work_is_no_runaway_tree(tmp_path):
     finally:
         if os.getpgid(pid) == pgid and pgid != os.getpgid(0):
             os.killpg(pgid, signal.SIGKILL)                      # the group setsid made for this build alone
+
+
+def test_a_fifo_for_the_journal_is_an_error_not_a_hang(tmp_path):
+    """``pt history`` (and verify, undo, explain --plan) read the journal
+    with a plain blocking read that also followed a link: a FIFO there hung
+    them forever. Now it is read through pt's private directory: a clear error."""
+    state = tmp_path / "state"
+    (state / "pt").mkdir(parents=True, mode=0o700)
+    state.chmod(0o700)
+    os.mkfifo(state / "pt" / "journal.jsonl", 0o600)
+    proc = subprocess.run([sys.executable, "-m", "pt", "history", "--json"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=HANG_S, env={**isolated_env(tmp_path), "XDG_STATE_HOME": str(state)})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "not a regular file" in json.loads(proc.stdout)["errors"][0]["message"]
