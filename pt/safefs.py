@@ -30,6 +30,8 @@ from pathlib import Path
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 TMP_PREFIX = ".tmp-"
+#: Largest file :meth:`Dir.read_bytes` reads (pt's state files are kilobytes).
+MAX_READ_BYTES = 16 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -225,9 +227,20 @@ class Dir:
         except OSError as exc:
             raise _link_error(exc, self.path / name, name, self.fd) from None
 
-    def read_bytes(self, name: str) -> bytes:
-        with os.fdopen(self.open(name), "rb") as f:
-            return f.read()
+    def read_bytes(self, name: str, limit: int = MAX_READ_BYTES) -> bytes:
+        """The contents of the regular file ``name``, at most ``limit`` bytes.
+        Opened without blocking and checked on the descriptor: a FIFO or
+        device where pt keeps a file would otherwise hang or flood the reader
+        (every scan reads the learned priors and the watch list). Anything
+        else raises ``OSError`` naming the file."""
+        import errno
+        with os.fdopen(self.open(name, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", str(self.path / name))
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit} bytes", str(self.path / name))
+        return data
 
     def stat(self, name: str) -> os.stat_result:
         return os.stat(_check_name(name), dir_fd=self.fd, follow_symlinks=False)

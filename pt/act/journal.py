@@ -52,6 +52,10 @@ def state_dir() -> Path:
     return path
 
 
+#: Largest journal read (a record is a few hundred bytes: millions of actions).
+MAX_JOURNAL_BYTES = 1 << 30
+
+
 class Journal:
     """The journal file plus an exclusive lock held while applying, so two
     ``pt apply`` runs never act on the same plan at once."""
@@ -96,7 +100,8 @@ class Journal:
         :attr:`skipped`, which commands report."""
         self.skipped = 0
         try:
-            lines = self.path.read_bytes().split(b"\n")
+            with safefs.private_dir(self.directory, create=False) as d:
+                lines = d.read_bytes(self.path.name, limit=MAX_JOURNAL_BYTES).split(b"\n")
         except FileNotFoundError:
             return []
         out = []

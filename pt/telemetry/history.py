@@ -61,13 +61,17 @@ class History:
 
 
 def _files(root: Path, runs: int) -> tuple[list[Path], list[str]]:
-    """The ``proc_samples`` files of the last ``runs`` committed runs, and
-    their run ids (compacted month files hold many runs: filtered in SQL)."""
+    """The ``proc_samples`` files of this host's last ``runs`` committed runs
+    (in a fleet lake: its own partition and the files written before the
+    lake was one; other hosts' runs are not this host's history), and their
+    run ids (compacted month files hold many runs: filtered in SQL)."""
     from pt.telemetry import lake as lakes
-    committed = lakes.committed_runs(root)
+    hosts = frozenset({lakes.host_name()}) if lakes.is_fleet(root) else frozenset()
+    committed = lakes.committed_runs(root, hosts)
     raw, compacted = lakes.table_files(root, "proc_samples", skipped=[])
-    if lakes.is_fleet(root):
-        raw += lakes.host_files(root, "proc_samples", frozenset({lakes.host_name()}), skipped=[])
+    if hosts:
+        own_raw, own_compacted = lakes.host_files(root, "proc_samples", hosts, skipped=[])
+        raw, compacted = raw + own_raw, compacted + own_compacted
     wanted = sorted(committed)[-runs:]
     keep = set(wanted)
     files = [f for f in raw if f.parent.name.startswith("run_id=") and f.parent.name[7:] in keep]

@@ -295,14 +295,15 @@ def _prefix(host: str | None) -> tuple[str, ...]:
     return () if host is None else (f"host={host}",)
 
 
-def committed_runs(root: Path) -> set[str]:
-    """The run ids whose ``runs`` row is on disk. The writer publishes ``runs``
+def committed_runs(root: Path, hosts: frozenset[str] | None = None) -> set[str]:
+    """The run ids whose ``runs`` row is on disk (written without a host or
+    by ``hosts``; None: every host). The writer publishes ``runs``
     last, so it is a scan's commit marker: rows of the other scan tables
     whose run is not in this set (a scan killed, or out of disk space,
     mid-write; or still writing) are read by no view and merged by no
     compaction."""
     raw, compacted = table_files(root, "runs", skipped=[])
-    hosted = host_files(root, "runs", skipped=[])
+    hosted = host_files(root, "runs", hosts, skipped=[])
     raw += hosted[0]
     compacted += hosted[1]
     done = {_RUN_DIR.fullmatch(f.parent.name).group(1) for f in raw}

@@ -26,6 +26,10 @@ import threading
 
 from pt.telemetry.result import TelemetryResult
 
+#: Longest wait for the writer once the scan is done (it takes well under a
+#: second; a lake on a hung mount must not hang the scan that uses it).
+WAIT_S = 60.0
+
 
 class Recorder:
     """One scan's telemetry: :meth:`begin` or :meth:`prepare` (pass it to
@@ -148,12 +152,21 @@ class Recorder:
         self._write(triage, snapshot, scan_s)
 
     def _collect_child(self) -> None:
-        """Read the forked writer's result and reap it."""
+        """Read the forked writer's result and reap it; a writer still busy
+        after :data:`WAIT_S` is stopped (SIGKILL: a run without its ``runs``
+        row is read by no one) and the result says so."""
+        import select
+        import signal
         pid, result_r, inbox_w = self._child
         self._child = None
         if inbox_w >= 0:
             os.close(inbox_w)                             # nothing sent (no start): the child exits
         with os.fdopen(result_r, "r") as pipe:
+            if not select.select([pipe], [], [], WAIT_S)[0]:
+                os.kill(pid, signal.SIGKILL)              # our own child, still ours: not reaped yet
+                _reap(pid, 1.0)                           # one stuck in the kernel is left to init
+                self.error = f"the telemetry writer did not finish within {WAIT_S:g} s and was stopped"
+                return
             sent = pipe.read()
         os.waitpid(pid, 0)
         try:
@@ -170,7 +183,10 @@ class Recorder:
         if self._child is not None:
             self._collect_child()
         for thread in self._threads:
-            thread.join()
+            thread.join(WAIT_S)
+            if thread.is_alive():
+                self.error = self.error or f"the telemetry writer did not finish within {WAIT_S:g} s"
+                break
         if self._result is None:
             self._result = TelemetryResult(lake=str(self.lake or "?"),
                                            reason=self.error or "telemetry was not written")
@@ -187,6 +203,14 @@ def _can_fork() -> bool:
     thread runs (a child forked while another thread holds a lock could hang
     on it; Python 3.12 warns of exactly that)."""
     return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def _reap(pid: int, within_s: float) -> None:
+    """Reap the child ``pid`` if it exits within ``within_s`` seconds."""
+    import time
+    deadline = time.monotonic() + within_s
+    while not os.waitpid(pid, os.WNOHANG)[0] and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _same_rows(a, b) -> bool:

@@ -405,7 +405,7 @@ class Watcher:
         the identities it acted on (added to ``step``)."""
         from pt.act.apply import apply_plan
         from pt.act.journal import Journal
-        from pt.act.plan import make_plan, save_plan
+        from pt.act.plan import PlanError, make_plan, save_plan
         why_off = self.kill_switch() if self.kill_switch else None
         if why_off:                                   # switched on during the scan: not a single action
             self.controller.demote(f"kill switch: {why_off}")
@@ -413,7 +413,12 @@ class Watcher:
         plan = make_plan(t, selection, do=do, chosen_by=reason)
         if not plan["actions"]:
             return set()
-        save_plan(plan)
+        try:
+            save_plan(plan)
+        except (PlanError, OSError) as exc:           # too large, or the plans directory unusable: not acted
+            step.failed += 1
+            step.note = f"plan not saved, nothing done: {exc}"
+            return set()
         journal = Journal()
         records = apply_plan(plan, journal=journal, policy=self.policy)
         if self.telemetry and journal.written:
