@@ -11,7 +11,7 @@ rewritten atomically by every scan that is not hypothetical:
   scan's window closed and the discounted counts it used, so the next scan
   sees what the process did in between (:meth:`Remembered.activity`): a
   worker that wakes every few seconds is active in every scan, not only in
-  those whose 0.3 s window hits a burst.
+  those whose 0.25 s window hits a burst.
 
 Format: a header line ``pt-verdicts 3 <boot_id>`` and then one packed
 :data:`RECORD` per process. A file of another version (an older pt) is ignored.
