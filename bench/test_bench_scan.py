@@ -140,27 +140,30 @@ def test_help_baseline(benchmark):
 
 
 #: Runs its arguments as a child (stdout to /dev/null) and prints the child's
-#: peak RSS in KiB: the largest of the child and the children it waited for
-#: (pt scan's telemetry writer is one). A small go-between, because
+#: peak RSS in KiB (the largest of the child and the children it waited for:
+#: pt scan's telemetry writer is one), its CPU time in seconds (user + system,
+#: with those children's) and its wall time. A small go-between, because
 #: ``ru_maxrss`` keeps what a process held before ``exec``: a child forked
 #: from pytest itself would start at pytest's size.
-_PEAK_RSS = """import os, sys
+_MEASURE = """import os, sys, time
+t0 = time.monotonic()
 pid = os.fork()
 if pid == 0:
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     os.execv(sys.argv[1], sys.argv[1:])
 _, status, usage = os.wait4(pid, 0)
-print(usage.ru_maxrss if status == 0 else -1)
+print(usage.ru_maxrss if status == 0 else -1, usage.ru_utime + usage.ru_stime, time.monotonic() - t0)
 """
 
 
-def _peak_rss_mb(argv) -> float:
+def _measure(argv) -> tuple[float, float, float]:
+    """(peak RSS in MB, CPU s, wall s) of one run of ``argv``."""
     env = {**isolated_env(Path(LAKE_HOME.name)), "COLUMNS": "160"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    out = subprocess.run([sys.executable, "-S", "-c", _PEAK_RSS, *argv], capture_output=True, text=True,
-                         check=True, cwd=tempfile.gettempdir(), env=env).stdout
-    assert int(out) > 0, argv
-    return int(out) / 1024
+    out = subprocess.run([sys.executable, "-S", "-c", _MEASURE, *argv], capture_output=True, text=True,
+                         check=True, cwd=tempfile.gettempdir(), env=env).stdout.split()
+    assert int(out[0]) > 0, argv
+    return int(out[0]) / 1024, float(out[1]), float(out[2])
 
 
 @pytest.mark.parametrize("view", ["table", "json"])
@@ -173,4 +176,19 @@ def test_peak_rss(machine_with_2000_processes, record_figure, view):
     for what, argv in ((f"peak RSS pt scan {' '.join(options)} --no-telemetry", pt_argv + ["--no-telemetry"]),
                        (f"peak RSS pt scan {' '.join(options)} (its telemetry child's)", pt_argv),
                        ("peak RSS psutil window script", [sys.executable, "-c", PSUTIL_WINDOW])):
-        record_figure(what, statistics.median(_peak_rss_mb(argv) for _ in range(3)), "MB")
+        record_figure(what, statistics.median(_measure(argv)[0] for _ in range(3)), "MB")
+
+
+@pytest.mark.parametrize("view", ["table", "json"])
+def test_work_beyond_window(machine_with_2000_processes, record_figure, view):
+    """The work a default scan does besides watching its window, medians of 5
+    runs: CPU time (user + system, its telemetry child's included: the window
+    itself is a sleep, so this is all work) and wall time minus the window,
+    beside the psutil window script's, which sleeps the same window."""
+    import statistics
+    options = VIEWS[view][0]
+    for what, argv in ((f"pt scan {' '.join(options)}", [sys.executable, "-m", "pt", "scan", *options]),
+                       ("psutil window script", [sys.executable, "-c", PSUTIL_WINDOW])):
+        runs = [_measure(argv) for _ in range(5)]
+        record_figure(f"CPU time {what}", statistics.median(r[1] for r in runs) * 1e3, "ms")
+        record_figure(f"wall time - window {what}", statistics.median(r[2] - WINDOW_S for r in runs) * 1e3, "ms")

@@ -1,7 +1,7 @@
 """Priors and policy: shipped defaults, user overrides, validation on load.
 
 Policy is data (docs/design.md). The shipped ``pt/data/priors.json`` and
-``pt/data/policy.json`` are read with ``importlib.resources``; a user file of
+``pt/data/policy.json`` are read from the package (:mod:`pt.data`); a user file of
 the same name under ``$XDG_CONFIG_HOME/pt/`` (default ``~/.config/pt/``) is
 deep-merged over them, so it only needs the keys it changes. Every value is
 checked on load and a bad one raises :class:`ConfigError` naming the file,
@@ -16,10 +16,10 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from pt.config_errors import ConfigError
+from pt.data import read_text as shipped_text
 
 CLASSES = ("useful", "useful_bad", "abandoned", "zombie")
 ACTIONS = ("keep", "renice", "throttle", "quarantine", "pause", "restart", "kill")
@@ -169,7 +169,7 @@ def _deep_merge(base: dict, override: dict) -> dict:
 def _load(name: str, path: str | os.PathLike | None) -> tuple[dict, str]:
     """Shipped defaults merged with the user file (or ``path``); returns the
     document and the name of the file errors should blame."""
-    shipped = _read_json(resources.files("pt.data").joinpath(name).read_text(), f"<pt>/data/{name}")
+    shipped = _read_json(shipped_text(name), f"<pt>/data/{name}")
     base = f"<pt>/data/{name}"
     if name == "priors.json" and path is None:
         shipped, base = _with_learned(shipped, base)
@@ -345,7 +345,7 @@ def load_priors(path: str | os.PathLike | None = None) -> Priors:
 
 def shipped_priors() -> Priors:
     """The priors pt ships, without learned or user files (what calibration starts from)."""
-    return _priors(_read_json(resources.files("pt.data").joinpath("priors.json").read_text(),
+    return _priors(_read_json(shipped_text("priors.json"),
                               "<pt>/data/priors.json"), "<pt>/data/priors.json")
 
 

@@ -118,8 +118,9 @@ class Activity:
     span_s: np.ndarray
 
 
-#: An IO event is a slice of this many seconds (the default quick-scan
-#: window) with read or write syscalls: ``min(syscalls, seconds / IO_EVENT_S)``
+#: An IO event is a slice of this many seconds (the quick-scan window when
+#: remembered histories began; they count in it, so it stays when the default
+#: window is shorter) with read or write syscalls: ``min(syscalls, seconds / IO_EVENT_S)``
 #: events in a span, so a start-up's thousand reads count as one event, and
 #: a process doing IO all the time has 1 / IO_EVENT_S events a second however
 #: far apart the scans are.

@@ -143,7 +143,7 @@ def add_parser(subparsers) -> None:
                    help="include kernel threads (hidden by default)")
     p.add_argument("--tree", action="store_true", help="show the parent/child forest")
     p.add_argument("--window", type=seconds_between(0, 60, low_open=True), metavar="SECONDS",
-                   help="how long to watch CPU and IO before deciding (default from policy, 0.3)")
+                   help="how long to watch CPU and IO before deciding (default from policy, 0.25)")
     p.add_argument("--at", type=duration, default=0.0, metavar="DURATION",
                    help="evaluate as if DURATION more passed with no change (e.g. +3h)")
     p.add_argument("--raw", action="store_true",

@@ -11,7 +11,7 @@ rewritten atomically by every scan that is not hypothetical:
   scan's window closed and the discounted counts it used, so the next scan
   sees what the process did in between (:meth:`Remembered.activity`): a
   worker that wakes every few seconds is active in every scan, not only in
-  those whose 0.3 s window hits a burst;
+  those whose 0.25 s window hits a burst;
 * **memory growth across scans**: the record keeps the process's RSS at
   up to :data:`POINTS` earlier scans (:meth:`Remembered.rss_points`), so
   the next scan fits its growth over them (:func:`pt.infer.memory.scan_growth`).

@@ -1,6 +1,6 @@
 """Category rules files: read and validate the shipped one and the user's.
 
-The shipped ``pt/data/categories.json`` is read with ``importlib.resources``;
+The shipped ``pt/data/categories.json`` is read from the package (:mod:`pt.data`);
 the user's ``$XDG_CONFIG_HOME/pt/categories.json`` (default
 ``~/.config/pt/categories.json``) has the same format, and its rules and
 interpreters are tried before the shipped ones. Every value is checked on
@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from pt.config import config_dir, parse_config_json, read_config_text
 from pt.config_errors import ConfigError
+from pt.data import read_text as shipped_text
 from pt.features.argv import Interpreter
 
 #: Command categories, in the order of their codes; ``unknown`` is last.
@@ -69,7 +69,7 @@ def read_shipped(*, checked: bool = False) -> RulesDocument:
     and checked only when ``checked`` (the tests do): a scan compiles them
     once, joined per target (:mod:`pt.features.categories`), which saves it
     ~30 ms."""
-    text = resources.files("pt.data").joinpath("categories.json").read_text(encoding="utf-8")
+    text = shipped_text("categories.json")
     return parse(text, SHIPPED_NAME, check_regexes=checked)
 
 
