@@ -343,6 +343,16 @@ def test_kl_inverse_matches_a_root_finder():
             assert got == pytest.approx(want, abs=1e-9)
 
 
+@pytest.mark.parametrize("errors,n", [(0, 1), (0, 7), (3, 7), (6, 7), (7, 7), (1, 100)])
+def test_the_exact_bound_is_the_clopper_pearson_one(errors, n):
+    bound = model.exact_upper(errors, n, confidence=0.95)
+    assert bound == pytest.approx(1.0 if errors == n else stats.beta.ppf(0.95, errors + 1, n - errors), rel=1e-10)
+    if errors < n:                                       # the rate at which seeing <= errors has probability 5%
+        assert stats.binom.cdf(errors, n, bound) == pytest.approx(0.05, rel=1e-8)
+    with pytest.raises(ValueError, match="errors=8"):
+        model.exact_upper(8, 7)
+
+
 def test_pac_bayes_bound_covers_the_true_rate():
     """Simulated shadow records with a known false-kill rate: the bound at
     95 % must be below the truth in at most 5 % of them (it is conservative:

@@ -206,7 +206,10 @@ def calibrate(record: Record, shipped, *, confidence: float = 0.95, target: floa
 def _fleet_bound(record: Record, fleet: dict, host: str, *, confidence: float, target: float) -> dict:
     """The fleet's false-kill bound, or this host's own where it has one and
     it is larger: other hosts' right kills must not open the kill gate of a
-    host whose own kills are often wrong. ``this_host`` shows the host's own."""
+    host whose own kills are often wrong. A host with too few kill labels for
+    a bound of its own (below ``model.MIN_N``) still gets its own, exact one
+    when its false kills contradict the fleet's bound (:func:`_contradicts`).
+    ``this_host`` shows the host's own."""
     own = false_kill(record, confidence=confidence, target=target, rows=record.host == host)
     out = {**fleet, "scope": "fleet", "this_host": own}
     if own["false_kill_bound"] is not None and (fleet["false_kill_bound"] is None
@@ -216,7 +219,23 @@ def _fleet_bound(record: Record, fleet: dict, host: str, *, confidence: float, t
         out.pop("note", None)
         if "note" in own:
             out["note"] = own["note"]
+    elif own["false_kill_bound"] is None and fleet["false_kill_bound"] is not None \
+            and _contradicts(own["false_kills"], own["n"], fleet["false_kill_bound"], confidence):
+        k, n = own["false_kills"], own["n"]
+        bound = model.exact_upper(k, n, confidence=confidence)
+        out.update(false_kill_bound=bound, n=n, false_kills=k, below_target=bool(bound <= target),
+                   scope="this host",
+                   note=(f"this host's {k} false kills of {n} are unlikely at the fleet's bound "
+                         f"{fleet['false_kill_bound']:.3g}: its own exact bound is used"))
     return out
+
+
+def _contradicts(errors: int, n: int, rate: float, confidence: float) -> bool:
+    """Whether ``errors`` or more false kills of ``n`` would happen with
+    probability at most 1 - ``confidence`` at the false-kill ``rate`` (a
+    one-sided binomial test): this host's record is not the fleet's."""
+    from scipy import stats
+    return n > 0 and errors > 0 and float(stats.binom.sf(errors - 1, n, rate)) <= 1.0 - confidence
 
 
 def _index(values: np.ndarray, levels) -> np.ndarray:

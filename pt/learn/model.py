@@ -264,6 +264,16 @@ def pac_bayes_bound(errors: int, n: int, *, confidence: float = 0.95, kl: float 
     return kl_inverse_upper(errors / n, c)
 
 
+def exact_upper(errors: int, n: int, *, confidence: float = 0.95) -> float:
+    """The exact (Clopper-Pearson) one-sided upper bound on a rate from
+    ``errors`` of ``n``, valid at any n >= 1 (the PAC-Bayes one needs n >= 8)."""
+    if not 0 <= errors <= n or n < 1:
+        raise ValueError(f"need 0 <= errors <= n and n >= 1, got errors={errors!r}, n={n!r}")
+    if errors == n:
+        return 1.0
+    return float(special.betaincinv(errors + 1, n - errors, confidence))
+
+
 def needed_n(target: float, *, confidence: float = 0.95, limit: int = 10_000_000) -> int | None:
     """The fewest kill outcomes, all correct, for a bound below ``target``."""
     if not 0 < target < 1:
