@@ -13,7 +13,8 @@ from pt.config import load_policy
 from pt.testing import cpu_ticks, sleepers, spinner, wait_for
 from pt.triage import triage
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs")
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs"),
+              pytest.mark.usefixtures("private_homes")]      # the shipped policy and priors, not a user's
 
 
 def _seen(window_s: float, pids: list[int]):
