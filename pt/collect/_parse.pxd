@@ -6,7 +6,11 @@ does not fit in 63 bits or a state that is not one of the kernel's letters
 fails the parse, and the caller records the file as malformed. Nothing
 wraps, nothing is cast out of range.
 """
-from libc.string cimport memchr, memcmp
+from libc.string cimport memchr
+
+
+cdef extern from "string.h" nogil:
+    void *memmem(const void *haystack, size_t hlen, const void *needle, size_t nlen)
 
 
 cdef enum:
@@ -199,20 +203,20 @@ cdef inline bint parse_io(const char *data, size_t n, long long *out) noexcept n
 cdef inline const char *status_value(const char *data, size_t n, const char *key, size_t klen) noexcept nogil:
     """Where the value of the line starting with ``key`` (e.g. ``b"Uid:"``)
     begins in a ``Key:\\tvalue`` file (/proc/PID/status, meminfo), past
-    blanks; NULL when no line starts with it."""
+    blanks; NULL when no line starts with it. One ``memmem`` in the usual
+    case (a match inside another line is skipped)."""
     cdef const char *end = data + n
     cdef const char *p = data
-    cdef const char *line_end
     while p + klen <= end:
-        if memcmp(p, key, klen) == 0:
+        p = <const char *>memmem(p, end - p, key, klen)
+        if p == NULL:
+            return NULL
+        if p == data or (p - 1)[0] == c'\n':
             p += klen
             while p < end and (p[0] == c'\t' or p[0] == c' '):
                 p += 1
             return p
-        line_end = <const char *>memchr(p, c'\n', end - p)
-        if line_end == NULL:
-            return NULL
-        p = line_end + 1
+        p += 1
     return NULL
 
 

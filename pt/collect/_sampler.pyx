@@ -34,13 +34,10 @@ import numpy as np
 
 cnp.import_array()
 
-from pt.collect._parse cimport N_IO, StatFields, parse_int, parse_io, parse_stat, status_count
+from pt.collect._parse cimport N_IO, StatFields, memmem, parse_int, parse_io, parse_stat, status_count
 
 cdef extern from "unistd.h" nogil:
     ssize_t pread(int fd, void *buf, size_t count, long offset)
-
-cdef extern from "string.h" nogil:
-    void *memmem(const void *haystack, size_t hlen, const void *needle, size_t nlen)
 
 cdef extern from "stdio.h" nogil:
     int snprintf(char *buf, size_t n, const char *fmt, ...)
