@@ -216,17 +216,15 @@ def test_a_plan_the_watcher_cannot_save_is_a_failed_step_not_the_end_of_the_watc
 
 
 
-@pytest.mark.xfail(strict=True, reason="pt/telemetry/history.py:respawns counts any new life of the same command "
-                   "under one parent, one per run, as a respawn, whatever age each life was seen at; fix: count "
-                   "only lives seen young (age at the run, from the runs' boot_time and clock_ticks, under the "
-                   "incidents' short_s or the runs' spacing), as a crash loop's are")
-def test_a_dev_server_reloading_on_saves_is_not_a_respawn_loop(tmp_path):
-    """A dev server's autoreloader (runserver, uvicorn --reload, flask,
+@pytest.mark.parametrize("age_s,loops", [(1200.0, 0), (5.0, 1)])
+def test_a_dev_server_reloading_on_saves_is_not_a_respawn_loop(tmp_path, age_s, loops):
+    """Was: a dev server's autoreloader (runserver, uvicorn --reload, flask,
     nodemon) restarts its app, same command line, each time a file is saved.
     Four hourly scans, each seeing a new app life 20 minutes old (it had
-    served for 20 minutes, nothing crashed), are called a respawn loop
-    across runs, and ``pt incidents --lake`` recommends pausing the server
-    (reproduced end to end with a reloader that reloaded between scans)."""
+    served for 20 minutes, nothing crashed), were called a respawn loop
+    across runs, and ``pt incidents --lake`` recommended pausing the server
+    (reproduced end to end with a reloader that reloaded between scans).
+    The same lives seen 5 s old are a crash loop: still found."""
     boot, clk, root = 1_800_000_000.0, 100, tmp_path / "lake"
     for k in range(4):
         ts = boot + 3600.0 * (k + 1)
@@ -240,13 +238,14 @@ def test_a_dev_server_reloading_on_saves_is_not_a_respawn_loop(tmp_path):
         writer.write_tables(root, {
             "proc_samples": table("proc_samples", {
                 "run_id": [run_id] * 2, "ts": [ts] * 2, "boot_id": ["b"] * 2, "pid": [500, 600 + k],
-                "ppid": [1, 500], "start_ticks": [1000, int((ts - 1200.0 - boot) * clk)],
+                "ppid": [1, 500], "start_ticks": [1000, int((ts - age_s - boot) * clk)],
                 "rss_bytes": [50 << 20] * 2, "cmd_hash": ["c:0123456789abcdef"] * 2}),
             "runs": table("runs", {"run_id": [run_id], "ts": [ts], "mode": ["quick"], "boot_id": ["b"],
                                    "boot_time": [boot], "clock_ticks": [clk]})}, run_id, ts)
     h = history.read(root, "b")
     assert h.note is None and h.runs == 4
-    assert history.respawns(h) == []
+    assert h.age_s[h.pid != 500] == pytest.approx(age_s, abs=0.02)
+    assert [loop.ppid for loop in history.respawns(h)] == [500] * loops
 
 
 

@@ -31,6 +31,11 @@ RUNS = 48
 PID_MAX = 1 << 22
 #: The columns read: numbers (as doubles: ticks and bytes are exact below 2^53) and two strings.
 NUMERIC = ("ts", "pid", "ppid", "start_ticks", "rss_bytes")
+#: A new life first seen older than this lived too long to be a respawn: a crash
+#: loop's lives end within seconds, while a dev server's autoreloader (runserver,
+#: uvicorn --reload, nodemon) restarts its app on each save and then serves for
+#: minutes. An hourly scan sees a crashing life young, and a reloaded one rarely.
+YOUNG_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,9 @@ class History:
     """Process rows of earlier runs of this boot, oldest run first: ``run``
     (0.. runs-1) and ``ts`` per row, the stored columns, and ``cmd`` a
     63-bit hash of the stored (keyed) command-line hash, -1 for none.
-    ``note`` says why there is none (None: read, possibly empty)."""
+    ``note`` says why there is none (None: read, possibly empty).
+    ``age_s``: each row's age when its run saw it (from the run's boot time
+    and clock ticks; NaN unknown), None when no run recorded them."""
 
     ts: np.ndarray
     run: np.ndarray
@@ -49,6 +56,7 @@ class History:
     cmd: np.ndarray
     runs: int
     note: str | None = None
+    age_s: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.pid)
@@ -60,17 +68,17 @@ class History:
                    z.astype(np.int64), z.astype(np.int64), 0, note)
 
 
-def _files(root: Path, runs: int) -> tuple[list[Path], list[str]]:
-    """The ``proc_samples`` files of this host's last ``runs`` committed runs
+def _files(root: Path, runs: int, table: str = "proc_samples") -> tuple[list[Path], list[str]]:
+    """The ``table`` files of this host's last ``runs`` committed runs
     (in a fleet lake: its own partition and the files written before the
     lake was one; other hosts' runs are not this host's history), and their
     run ids (compacted month files hold many runs: filtered in SQL)."""
     from pt.telemetry import lake as lakes
     hosts = frozenset({lakes.host_name()}) if lakes.is_fleet(root) else frozenset()
     committed = lakes.committed_runs(root, hosts)
-    raw, compacted = lakes.table_files(root, "proc_samples", skipped=[])
+    raw, compacted = lakes.table_files(root, table, skipped=[])
     if hosts:
-        own_raw, own_compacted = lakes.host_files(root, "proc_samples", hosts, skipped=[])
+        own_raw, own_compacted = lakes.host_files(root, table, hosts, skipped=[])
         raw, compacted = raw + own_raw, compacted + own_compacted
     wanted = sorted(committed)[-runs:]
     keep = set(wanted)
@@ -92,13 +100,13 @@ def read(lake: str | os.PathLike | None, boot_id: str | None, *, runs: int = RUN
         files, wanted = _files(root, runs)
         if not files or not wanted:
             return History.empty()
-        return _query(files, wanted, boot_id)
+        return _query(files, _files(root, runs, "runs")[0], wanted, boot_id)
     except Exception as exc:   # noqa: BLE001 - a lake is a hint: never worth failing a scan
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         return History.empty(f"earlier runs skipped: {type(exc).__name__}: {reason}")
 
 
-def _query(files: list[Path], wanted: list[str], boot_id: str) -> History:
+def _query(files: list[Path], run_files: list[Path], wanted: list[str], boot_id: str) -> History:
     import calendar
     import time
 
@@ -121,6 +129,7 @@ def _query(files: list[Path], wanted: list[str], boot_id: str) -> History:
             f"{', '.join(f'TRY_CAST({c} AS DOUBLE) AS {c}' for c in NUMERIC)} FROM read_parquet([{names}], "
             "union_by_name = true, hive_partitioning = false) WHERE boot_id = ? AND ts >= ?",
             [boot_id, since]).fetchnumpy()
+        clocks = _clocks(con, run_files, boot_id, since)
     finally:
         con.close()
     col = {c: np.ma.filled(np.ma.asarray(table[c], dtype=np.float64), np.nan) for c in NUMERIC}
@@ -134,8 +143,31 @@ def _query(files: list[Path], wanted: list[str], boot_id: str) -> History:
     run = run.ravel().astype(np.int64)
     cmd = np.ma.filled(np.ma.asarray(table["cmd"]).astype(np.int64), -1)[ok]      # -1: no command line
     rss = np.where(np.isfinite(rss[ok]) & (rss[ok] >= 0), rss[ok], -1.0)
+    age = None
+    if clocks:
+        boot_time, hz = (np.array([clocks.get(t, (np.nan, np.nan))[i] for t in times]) for i in (0, 1))
+        age = ts[ok] - boot_time[run] - start[ok] / hz[run]
     return History(ts[ok], run, pid[ok].astype(np.int64), ppid[ok].astype(np.int64),
-                   start[ok].astype(np.uint64), rss.astype(np.int64), cmd, len(times))
+                   start[ok].astype(np.uint64), rss.astype(np.int64), cmd, len(times), age_s=age)
+
+
+def _clocks(con, run_files: list[Path], boot_id: str, since: float) -> dict:
+    """Each run's time -> (boot time, clock ticks per second), for the runs
+    that recorded plausible ones (a boot time in the past of the run, a tick
+    rate of 1 to 10^6 Hz); empty when none did or the files cannot be read."""
+    if not run_files:
+        return {}
+    names = ", ".join("'" + str(f).replace("'", "''") + "'" for f in run_files)
+    try:
+        rows = con.execute(
+            f"SELECT TRY_CAST(ts AS DOUBLE), TRY_CAST(boot_time AS DOUBLE), TRY_CAST(clock_ticks AS DOUBLE) "
+            f"FROM read_parquet([{names}], union_by_name = true, hive_partitioning = false) "
+            "WHERE boot_id = ? AND ts >= ?", [boot_id, since]).fetchall()
+    except Exception:   # noqa: BLE001 - without them lives have no age; the history still holds
+        return {}
+    return {t: (b, hz) for t, b, hz in rows
+            if t is not None and b is not None and hz is not None and np.isfinite(t) and np.isfinite(b)
+            and 0 <= b <= t and 1 <= hz <= 1e6}
 
 
 @dataclass(frozen=True)
@@ -160,7 +192,10 @@ def respawns(h: History, min_respawns: int = 3) -> list[Respawn]:
     present in every run from the first to the last (a supervisor restarts
     at once; a person re-running a command under the same shell leaves runs
     without it). Lives seen together in more than one pair in ten are
-    workers, not respawns. Vectorised but for the (few) groups with enough lives."""
+    workers, not respawns. A life first seen older than :data:`YOUNG_S` is no
+    respawn (it lived for minutes: a reload on a save, not a crash loop);
+    one whose age is unknown counts. Vectorised but for the (few) groups
+    with enough lives."""
     if not len(h):
         return []
     key = h.run * PID_MAX + h.pid
@@ -187,9 +222,13 @@ def respawns(h: History, min_respawns: int = 3) -> list[Respawn]:
         last = np.full(len(lives), -1)
         np.minimum.at(first, inv, h.run[rows])
         np.maximum.at(last, inv, h.run[rows])
+        seen_at = np.full(len(lives), np.inf)                # the age each life was first seen at
+        if h.age_s is not None:
+            np.minimum.at(seen_at, inv, np.where(np.isnan(h.age_s[rows]), -np.inf, h.age_s[rows]))
+        young = seen_at <= YOUNG_S if h.age_s is not None else np.ones(len(lives), dtype=bool)
         by_birth = np.argsort(lives // PID_MAX, kind="stable")
-        first, last = first[by_birth], last[by_birth]
-        apart = last[:-1] < first[1:]
+        first, last, young = first[by_birth], last[by_birth], young[by_birth]
+        apart = (last[:-1] < first[1:]) & young[1:]
         present = np.unique(h.run[rows])
         every = len(present) == present[-1] - present[0] + 1
         n = int(apart.sum())
