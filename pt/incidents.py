@@ -79,12 +79,12 @@ def judge(t, samples=(), lake=None, notes: list | None = None) -> list:
     g = t.context.genealogy
     reaper = np.asarray(t.snapshot["pid"] == 1)
     reaper[g.parent_row[g.parent_is_reaper & (g.parent_row >= 0)]] = True
-    # A build tool someone still waits for: its parent is alive (not adopted) or its terminal is.
+    # A build tool, whoever waits for it (a build detached on purpose, nohup make &, compiles too):
+    # whether it is at work is told by its busy workers' IO (pt.infer.incidents._runaways).
     build = np.asarray(t.context.command_category) == CATEGORICAL_LEVELS["command"].index("build")
-    live_build = build & (((g.parent_row >= 0) & ~g.parent_is_reaper) | g.tty_alive)
     th = Thresholds.of(t.priors)
     found = detect([t.snapshot, *samples], t.window, reaper=reaper, protected=t.protected_by, thresholds=th,
-                   live_build=live_build)
+                   build=build)
     if lake is not None:
         from pt.telemetry import history
         h = history.read(lake, t.snapshot.host.boot_id)

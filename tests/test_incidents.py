@@ -400,11 +400,11 @@ def fake_build(tmp_path, worker: str):
     ("while :; do i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; echo x > out.$$; done", False),
     ("while :; do :; done", True),                      # spins: no IO at all
 ])
-def test_a_live_build_at_work_is_no_runaway_tree(tmp_path, worker, runaway):
-    """A build tool under a live parent (this test) whose two busy workers
-    write files is a build compiling: the very window in which the plain
-    definition finds a runaway tree under it raises nothing once pt knows it
-    is a live build; with workers that only spin it still does."""
+def test_a_build_at_work_is_no_runaway_tree(tmp_path, worker, runaway):
+    """A build tool whose two busy workers write files is a build compiling:
+    the very window in which the plain definition finds a runaway tree under
+    it raises nothing once pt knows it is a build; with workers that only
+    spin it still does (a detached build: tests/test_redteam4.py)."""
     from pt.incidents import judge
     from pt.config import CATEGORICAL_LEVELS
     from pt.infer.incidents import detect

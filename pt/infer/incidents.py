@@ -304,12 +304,12 @@ def _respawns(lv: Lives, kids: np.ndarray) -> tuple[int, int] | None:
 
 
 def _runaways(snapshot: Snapshot, window: Window, reaper: np.ndarray, th: Thresholds,
-              lv: Lives, live_build: np.ndarray | None = None) -> list[Incident]:
+              lv: Lives, build: np.ndarray | None = None) -> list[Incident]:
     """Calm roots over at least two busy descendants, under two or more of
     its children, whose summed demand is above ``runaway_cores`` over the
-    window (rows of the first read). A root in ``live_build`` (a build tool
-    with a live parent or terminal) whose busy descendants mostly made
-    read/write syscalls in the window is a build at work, not a runaway."""
+    window (rows of the first read). A root in ``build`` (a build tool,
+    whether or not anyone still waits for it) whose busy descendants mostly
+    made read/write syscalls in the window is a build at work, not a runaway."""
     from pt import kernels
     n = len(snapshot)
     if n == 0:
@@ -327,8 +327,8 @@ def _runaways(snapshot: Snapshot, window: Window, reaper: np.ndarray, th: Thresh
     branches = np.bincount(parent[linked], minlength=n)
     candidate = (share < th.calm_share) & (busy_below >= 2) & (branches >= 2) & (below >= th.runaway_cores) \
         & ~snapshot["kernel_thread"] & ~reaper
-    if live_build is not None:
-        candidate &= ~(live_build & (2 * working_below >= busy_below))
+    if build is not None:
+        candidate &= ~(build & (2 * working_below >= busy_below))
     deepest = kernels.subtree_sums(parent, candidate.astype(float)) == 1
     out = []
     life_of_row = np.full(n, -1, dtype=np.intp)
@@ -364,13 +364,13 @@ def _incident(lv: Lives, kind: str, row: int, words: str, severity: float, membe
 
 def detect(samples: list[Snapshot], window: Window | None = None, *, reaper: np.ndarray | None = None,
            protected: np.ndarray | None = None, thresholds: Thresholds | None = None,
-           live_build: np.ndarray | None = None) -> list[Incident]:
+           build: np.ndarray | None = None) -> list[Incident]:
     """Every incident seen in ``samples`` (the first observed by ``window``).
 
-    ``reaper``, ``protected`` and ``live_build`` are columns of the first
+    ``reaper``, ``protected`` and ``build`` are columns of the first
     read (a reaper's edges are adoption, not parentage; ``protected`` names
-    the veto on a row, None for none; ``live_build`` marks build tools with a
-    live parent or terminal, see :func:`_runaways`). The remedy lands on the incident's root; a vetoed
+    the veto on a row, None for none; ``build`` marks build tools, see
+    :func:`_runaways`). The remedy lands on the incident's root; a vetoed
     root, or one not in the first read, is recommended keep.
     """
     th = thresholds or Thresholds()
@@ -383,7 +383,7 @@ def detect(samples: list[Snapshot], window: Window | None = None, *, reaper: np.
             from pt.features.genealogy import reaper_rows
             reaper = reaper_rows(first)
         found += _runaways(first, window, np.asarray(reaper, dtype=bool), th, lv,
-                           None if live_build is None else np.asarray(live_build, dtype=bool))
+                           None if build is None else np.asarray(build, dtype=bool))
     out = []
     for inc in found:
         r0 = int(lv.row0[inc.row])
