@@ -16,7 +16,7 @@ rewritten atomically by every scan that is not hypothetical:
   up to :data:`POINTS` earlier scans (:meth:`Remembered.rss_points`), so
   the next scan fits its growth over them (:func:`pt.infer.memory.scan_growth`).
 
-Format: a header line ``pt-verdicts 3 <boot_id>`` and then one packed
+Format: a header line ``pt-verdicts 4 <boot_id>`` and then one packed
 :data:`RECORD` per process. A file of another version (an older pt) is ignored.
 
 The file is a hint, never a requirement: missing, from another boot,
