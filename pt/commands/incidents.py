@@ -6,13 +6,15 @@ import contextlib
 import threading
 
 DEFAULT_WINDOW_S = 3.0
-#: Pause between full reads of the process table while watching (seconds).
+#: Pause between full reads of the table where there is no lifecycle sampler (psutil; seconds).
 SAMPLE_INTERVAL_S = 0.1
 
 EPILOG = """\
-pt incidents watches the whole process table for --window seconds, reading it
-again every 0.1 s, and follows each process's life: its exact birth time, its
-parent, whether it was gone at a later read. Trouble that only shows in a
+pt incidents watches the whole process table for --window seconds: after one
+full read it lists the pids about 40 times a second and reads only the new
+ones, so it follows each process's life: its exact birth time, its parent,
+whether it was gone at a later tick. Lives shorter than a tick are counted
+from the kernel's fork counter. Trouble that only shows in a
 tree's births and deaths becomes an incident with its evidence, a severity
 (the observed rate in multiples of the detection threshold: 1 just detected;
 level low < 2, medium < 5, high) and a remedy on the tree's root:
@@ -49,10 +51,11 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-class Sampler:
-    """Reads the whole process table every ``interval`` seconds on a thread,
-    from when the scan's first read is taken until :meth:`stop`, which
-    raises what stopped the thread (an unreadable /proc), if anything."""
+class TableReads:
+    """Reads the whole process table every ``interval`` seconds on a thread
+    (the psutil collector, which has no lifecycle sampler), from when the
+    scan's first read is taken until :meth:`stop`, which raises what stopped
+    the thread, if anything."""
 
     def __init__(self, interval: float = SAMPLE_INTERVAL_S):
         self.interval = interval
@@ -78,34 +81,49 @@ class Sampler:
             self._thread.join()
         if self.failure is not None:
             raise self.failure
-        return self.samples
+        from pt.collect import collect
+        return [*self.samples, collect()]
 
 
-def watch(window_s: float = DEFAULT_WINDOW_S, interval: float = SAMPLE_INTERVAL_S, lake=None,
-          notes: list | None = None):
-    """A quick scan over ``window_s`` with the table read every ``interval``
-    during it and once after, and the earlier runs of ``lake`` (None: not
-    read); returns ``(triage, incidents)``."""
-    from pt.collect import collect
+def watch(window_s: float = DEFAULT_WINDOW_S, lake=None, notes: list | None = None, followed: list | None = None):
+    """A quick scan over ``window_s`` with the table followed during it and
+    once after (procfs: the lifecycle sampler, ~40 ticks a second; psutil:
+    a full read every 0.1 s), and the earlier runs of ``lake`` (None: not
+    read); returns ``(triage, incidents)``. What the lifecycle sampler saw
+    (:class:`pt.collect.lifecycle.Followed`) is appended to ``followed``."""
+    from pt.collect import backend
     from pt.triage import triage
 
-    sampler = Sampler(interval)
+    light = backend() == "procfs"
+    if light:
+        from pt.collect.lifecycle import LifeWatch
+        watcher = LifeWatch()
+    else:
+        watcher = TableReads()
     try:
-        t = triage(window_s=window_s, on_snapshot=sampler.start)
+        t = triage(window_s=window_s, on_snapshot=watcher.start)
     except BaseException:
         with contextlib.suppress(Exception):    # the scan's own error is the one to report
-            sampler.stop()
+            watcher.stop()
         raise
-    samples = sampler.stop()
-    samples.append(collect())
-    return t, judge(t, samples, lake, notes)
+    seen = watcher.stop()
+    if not light:
+        return t, judge(t, seen, lake, notes)
+    from pt.infer.incidents import lives_of_ticks
+    if followed is not None:
+        followed.append(seen)
+    up = t.snapshot.host.uptime_s
+    lv = lives_of_ticks(t.snapshot, seen.lives, t.window, seen.forks,
+                        (seen.forks_span[0] - up, seen.forks_span[1] - up))
+    return t, judge(t, lake=lake, notes=notes, lv=lv)
 
 
-def judge(t, samples=(), lake=None, notes: list | None = None) -> list:
+def judge(t, samples=(), lake=None, notes: list | None = None, lv=None) -> list:
     """The incidents of a quick scan ``t`` and any later reads of the table
-    (none: what the scan's own window shows, as ``pt scan`` says), and the
-    respawn loops across the earlier runs of ``lake`` (None: not read; why
-    they could not be read is appended to ``notes``)."""
+    (none: what the scan's own window shows, as ``pt scan`` says) or the
+    lives ``lv`` followed from its first read, and the respawn loops across
+    the earlier runs of ``lake`` (None: not read; why they could not be read
+    is appended to ``notes``)."""
     import numpy as np
 
     from pt.config import CATEGORICAL_LEVELS
@@ -118,7 +136,7 @@ def judge(t, samples=(), lake=None, notes: list | None = None) -> list:
     live_build = build & (((g.parent_row >= 0) & ~g.parent_is_reaper) | g.tty_alive)
     th = Thresholds.of(t.priors)
     found = detect([t.snapshot, *samples], t.window, reaper=reaper, protected=t.protected_by, thresholds=th,
-                   live_build=live_build)
+                   live_build=live_build, lv=lv)
     if lake is not None:
         from pt.telemetry import history
         h = history.read(lake, t.snapshot.host.boot_id)
@@ -140,14 +158,15 @@ def run(args: argparse.Namespace) -> int:
     from pt.ui.text import escape
     off = os.environ.get("PT_TELEMETRY", "").lower() in ("0", "off", "no", "false")
     notes: list[str] = []
-    t, found = watch(args.window, lake=None if off else lake_root(args.lake), notes=notes)
+    followed: list = []
+    t, found = watch(args.window, lake=None if off else lake_root(args.lake), notes=notes, followed=followed)
     for note in notes:
         print(escape(f"pt incidents: {note}"), file=sys.stderr)
     if args.json:
         from pt.ui.incidents_view import incidents_json
         from pt.ui.result import envelope, print_json
         errors = t.snapshot.errors
-        print_json(envelope("incidents", host=t.snapshot.host.as_dict(), data=incidents_json(t, found),
+        print_json(envelope("incidents", host=t.snapshot.host.as_dict(), data=incidents_json(t, found, followed[0] if followed else None),
                             errors=errors.as_list(), partial=errors.partial))
     else:
         from pt.ui.incidents_view import print_incidents
