@@ -48,7 +48,7 @@ def test_births_exits_reuse_and_hostile_entries_of_a_fixture_tree(tmp_path):
     cols = sampler.lives()
     key = {(int(p), int(s)): k for k, (p, s) in enumerate(zip(cols["pid"], cols["start_ticks"]))}
     assert set(key) == {(1, 1), (10, 100), (11, 200), (12, 300), (12, 400)}
-    assert sampler.missed == 2                           # pid 13, once per tick it was new
+    assert sampler.missed == 3                           # pid 13, at each of the three ticks
     old, first_12, second_12 = key[(11, 200)], key[(12, 300)], key[(12, 400)]
     assert cols["row0"][old] >= 0 and cols["row0"][first_12] == -1
     assert (cols["first"][first_12], cols["last"][first_12], cols["gone"][first_12]) == (1, 2, 3)
