@@ -113,7 +113,6 @@ def lives(samples: list[Snapshot], window: Window | None = None) -> Lives:
     t = np.array([s.host.monotonic - first.host.monotonic for s in samples])
     order = np.argsort(t, kind="stable")
     samples, t = [samples[i] for i in order], t[order]
-    hz = float(first.host.clock_ticks)
     col = {name: np.concatenate([s[name] for s in samples]) for name in
            ("pid", "ppid", "start_ticks", "kernel_thread", "comm", "cmdline")}
     seen_at = np.repeat(t, [len(s) for s in samples])
