@@ -102,9 +102,9 @@ def test_flood_seen(benchmark, table_of_2000, record_figure):
             return int(mine.sum()), int(mine.sum() + extra), f.ticks / 1.5
 
         old = full_reads()
-        seen, estimated, rate = benchmark.pedantic(ticks, rounds=1, iterations=1)
         benchmark.group = "lifecycle-flood"
         benchmark.extra_info["role"] = "pt"
+        seen, estimated, rate = benchmark.pedantic(ticks, rounds=1, iterations=1)
         record_figure("50 ms flood, 1.5 s: children forked (about)", round(1.5 / 0.022), "")
         record_figure("50 ms flood, 1.5 s: seen by full reads every 0.1 s", old, "")
         record_figure("50 ms flood, 1.5 s: seen by ticks", seen, "")
