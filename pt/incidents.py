@@ -1,9 +1,10 @@
 """Lifecycle incidents now: fork storms, runaway trees, short-job floods, respawn loops.
 
 :func:`watch` is what ``pt incidents`` does (a quick scan with the process
-table read again every 0.1 s during its window); :func:`judge` the incidents
-of any quick scan (``pt scan`` and ``pt report`` list what its own window
-shows). The detectors themselves are :mod:`pt.infer.incidents`.
+table followed during its window: the lifecycle sampler on procfs, full
+reads on psutil); :func:`judge` the incidents of any quick scan (``pt scan``
+and ``pt report`` list what its own window shows). The detectors themselves
+are :mod:`pt.infer.incidents`.
 """
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ import contextlib
 import threading
 
 DEFAULT_WINDOW_S = 3.0
-#: Pause between full reads of the process table while watching (seconds).
+#: Pause between full reads of the table where there is no lifecycle sampler (psutil; seconds).
 SAMPLE_INTERVAL_S = 0.1
 
 
-class Sampler:
-    """Reads the whole process table every ``interval`` seconds on a thread,
-    from when the scan's first read is taken until :meth:`stop`, which
-    raises what stopped the thread (an unreadable /proc), if anything."""
+class TableReads:
+    """Reads the whole process table every ``interval`` seconds on a thread
+    (the psutil collector, which has no lifecycle sampler), from when the
+    scan's first read is taken until :meth:`stop`, which raises what stopped
+    the thread, if anything."""
 
     def __init__(self, interval: float = SAMPLE_INTERVAL_S):
         self.interval = interval
@@ -44,34 +46,49 @@ class Sampler:
             self._thread.join()
         if self.failure is not None:
             raise self.failure
-        return self.samples
+        from pt.collect import collect
+        return [*self.samples, collect()]
 
 
-def watch(window_s: float = DEFAULT_WINDOW_S, interval: float = SAMPLE_INTERVAL_S, lake=None,
-          notes: list | None = None):
-    """A quick scan over ``window_s`` with the table read every ``interval``
-    during it and once after, and the earlier runs of ``lake`` (None: not
-    read); returns ``(triage, incidents)``."""
-    from pt.collect import collect
+def watch(window_s: float = DEFAULT_WINDOW_S, lake=None, notes: list | None = None, followed: list | None = None):
+    """A quick scan over ``window_s`` with the table followed during it and
+    once after (procfs: the lifecycle sampler, ~40 ticks a second; psutil:
+    a full read every 0.1 s), and the earlier runs of ``lake`` (None: not
+    read); returns ``(triage, incidents)``. What the lifecycle sampler saw
+    (:class:`pt.collect.lifecycle.Followed`) is appended to ``followed``."""
+    from pt.collect import backend
     from pt.triage import triage
 
-    sampler = Sampler(interval)
+    light = backend() == "procfs"
+    if light:
+        from pt.collect.lifecycle import LifeWatch
+        watcher = LifeWatch()
+    else:
+        watcher = TableReads()
     try:
-        t = triage(window_s=window_s, on_snapshot=sampler.start)
+        t = triage(window_s=window_s, on_snapshot=watcher.start)
     except BaseException:
         with contextlib.suppress(Exception):    # the scan's own error is the one to report
-            sampler.stop()
+            watcher.stop()
         raise
-    samples = sampler.stop()
-    samples.append(collect())
-    return t, judge(t, samples, lake, notes)
+    seen = watcher.stop()
+    if not light:
+        return t, judge(t, seen, lake, notes)
+    from pt.infer.incidents import lives_of_ticks
+    if followed is not None:
+        followed.append(seen)
+    up = t.snapshot.host.uptime_s
+    lv = lives_of_ticks(t.snapshot, seen.lives, t.window, seen.forks,
+                        (seen.forks_span[0] - up, seen.forks_span[1] - up))
+    return t, judge(t, lake=lake, notes=notes, lv=lv)
 
 
-def judge(t, samples=(), lake=None, notes: list | None = None) -> list:
+def judge(t, samples=(), lake=None, notes: list | None = None, lv=None) -> list:
     """The incidents of a quick scan ``t`` and any later reads of the table
-    (none: what the scan's own window shows, as ``pt scan`` says), and the
-    respawn loops across the earlier runs of ``lake`` (None: not read; why
-    they could not be read is appended to ``notes``)."""
+    (none: what the scan's own window shows, as ``pt scan`` says) or the
+    lives ``lv`` followed from its first read, and the respawn loops across
+    the earlier runs of ``lake`` (None: not read; why they could not be read
+    is appended to ``notes``)."""
     import numpy as np
 
     from pt.config import CATEGORICAL_LEVELS
@@ -84,7 +101,7 @@ def judge(t, samples=(), lake=None, notes: list | None = None) -> list:
     build = np.asarray(t.context.command_category) == CATEGORICAL_LEVELS["command"].index("build")
     th = Thresholds.of(t.priors)
     found = detect([t.snapshot, *samples], t.window, reaper=reaper, protected=t.protected_by, thresholds=th,
-                   build=build)
+                   build=build, lv=lv)
     if lake is not None:
         from pt.telemetry import history
         h = history.read(lake, t.snapshot.host.boot_id)

@@ -111,7 +111,10 @@ def incident_schema() -> dict:
         "pid": {**_INT, "description": "the tree's root: the parent or supervisor the remedy is for"},
         "start_ticks": {**_INT, "description": "the root's start time, clock ticks after boot (its identity)"},
         "command": {**_STRING, "description": "the root's command line, secrets masked"},
-        "evidence": _obj({"text": {**_STRING, "description": "the evidence in words"}}, ("text",),
+        "evidence": _obj({"text": {**_STRING, "description": "the evidence in words"},
+                          "short_jobs_estimated": {
+                              **_NUMBER, "description": "short_job_flood: the short jobs seen plus those no "
+                                                        "read saw, from the kernel's fork counter"}}, ("text",),
                          description="the numbers behind the incident (per kind), and text"),
         "severity": {"type": "number",
                      "description": "the observed rate in multiples of the detection threshold (1: just detected)"},
@@ -246,7 +249,19 @@ def _data_schemas() -> dict[str, dict]:
         "watch": _watch(),
         "incidents": _obj({"window_s": {"type": "number", "x-unit": "s", "description": "time watched"},
                            "processes": {**_INT, "description": "processes in the first read"},
-                           "incidents": _array(incident_schema())}, ("window_s", "incidents")),
+                           "incidents": _array(incident_schema()),
+                           "sampler": _obj({
+                               "ticks": {**_INT, "description": "reads of the table: the first full one, then "
+                                                               "pid listings that read only new pids"},
+                               "ticks_per_s": {**_NUMBER, "x-unit": "1/s", "description": "ticks per second"},
+                               "lives": {**_INT, "description": "process identities (pid, start time) followed"},
+                               "missed": {**_INT, "description": "new pids gone or unreadable before their stat "
+                                                                "was read"},
+                               "forks": {**_NUMBER, "description": "processes and threads the kernel created "
+                                                                  "while watching (/proc/stat processes), or null"},
+                           }, ("ticks", "lives", "forks"),
+                               description="the lifecycle sampler (absent with the psutil collector)")},
+                          ("window_s", "incidents")),
         "report": _obj({"path": {**_STRING, "description": "the HTML file written"},
                         "processes": {**_INT, "description": "processes in the page's table"},
                         "deep_candidates": _INT, "calibration_bins": _INT, "notes": _array(_STRING)},

@@ -125,6 +125,8 @@ def test_incidents_result_matches(schemas, tmp_path):
         mine = next(i for i in results[0]["data"]["incidents"] if i["pid"] == proc.pid)
         assert mine["kind"] == "runaway_tree" and mine["recommendation"]["action"] == "throttle"
         assert mine["command"].startswith(sys.executable)
+        sampler = results[0]["data"]["sampler"]            # the lifecycle sampler followed the table
+        assert sampler["ticks"] >= 2 and sampler["lives"] >= results[0]["data"]["processes"]
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

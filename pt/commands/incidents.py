@@ -6,9 +6,11 @@ import argparse
 from pt.incidents import DEFAULT_WINDOW_S
 
 EPILOG = """\
-pt incidents watches the whole process table for --window seconds, reading it
-again every 0.1 s, and follows each process's life: its exact birth time, its
-parent, whether it was gone at a later read. Trouble that only shows in a
+pt incidents watches the whole process table for --window seconds: after one
+full read it lists the pids about 40 times a second and reads only the new
+ones, so it follows each process's life: its exact birth time, its parent,
+whether it was gone at a later tick. Lives shorter than a tick are counted
+from the kernel's fork counter. Trouble that only shows in a
 tree's births and deaths becomes an incident with its evidence, a severity
 (the observed rate in multiples of the detection threshold: 1 just detected;
 level low < 2, medium < 5, high) and a remedy on the tree's root:
@@ -54,14 +56,17 @@ def run(args: argparse.Namespace) -> int:
     from pt.telemetry.lake import lake_root
     from pt.ui.text import escape
     notes: list[str] = []
-    t, found = watch(args.window, lake=None if switched_off() else lake_root(args.lake), notes=notes)
+    followed: list = []
+    t, found = watch(args.window, lake=None if switched_off() else lake_root(args.lake), notes=notes,
+                     followed=followed)
     for note in notes:
         print(escape(f"pt incidents: {note}"), file=sys.stderr)
     if args.json:
         from pt.ui.incidents_view import incidents_json
         from pt.ui.result import envelope, print_json
         errors = t.snapshot.errors
-        print_json(envelope("incidents", host=t.snapshot.host.as_dict(), data=incidents_json(t, found),
+        data = incidents_json(t, found, followed[0] if followed else None)
+        print_json(envelope("incidents", host=t.snapshot.host.as_dict(), data=data,
                             errors=errors.as_list(), partial=errors.partial))
     else:
         from pt.ui.incidents_view import print_incidents

@@ -78,6 +78,9 @@ class Lives:
     of the first read that found it gone (inf: never). ``parent`` is the row
     of the life it was born under (-1: none seen, or not a possible parent).
     ``row0`` is its row in the first read's snapshot (-1: born later).
+    ``forks`` is how many processes and threads the kernel created from
+    ``forks_span[0]`` to ``forks_span[1]`` (its fork counter, -1: not read),
+    so births no read saw can be counted (:func:`unseen_births`).
     """
 
     pid: np.ndarray
@@ -93,6 +96,9 @@ class Lives:
     comm: np.ndarray
     argv: np.ndarray
     end_s: float
+    forks: int = -1
+    forks_span: tuple[float, float] = (0.0, 0.0)
+    hz: float = 100.0
 
     def __len__(self) -> int:
         return len(self.pid)
@@ -107,7 +113,6 @@ def lives(samples: list[Snapshot], window: Window | None = None) -> Lives:
     t = np.array([s.host.monotonic - first.host.monotonic for s in samples])
     order = np.argsort(t, kind="stable")
     samples, t = [samples[i] for i in order], t[order]
-    hz = float(first.host.clock_ticks)
     col = {name: np.concatenate([s[name] for s in samples]) for name in
            ("pid", "ppid", "start_ticks", "kernel_thread", "comm", "cmdline")}
     seen_at = np.repeat(t, [len(s) for s in samples])
@@ -125,22 +130,45 @@ def lives(samples: list[Snapshot], window: Window | None = None) -> Lives:
     gone_s = np.where(later < len(t), t[np.minimum(later, len(t) - 1)], np.inf)
     row0 = np.full(n, -1, dtype=np.intp)
     row0[inverse[:len(first)]] = np.arange(len(first))
-    end_s = float(t[-1])
+    return _made(first, window, col["pid"][first_at], col["start_ticks"][first_at], col["ppid"][first_at],
+                 first_s, last_s, gone_s, row0, col["kernel_thread"][first_at], col["comm"][last_at],
+                 col["cmdline"][last_at], float(t[-1]))
+
+
+def lives_of_ticks(first: Snapshot, ticks: dict, window: Window | None = None, forks: int = -1,
+                   forks_span: tuple[float, float] = (0.0, 0.0)) -> Lives:
+    """The lives a :class:`pt.collect.lifecycle.LifeWatch` followed from
+    ``first`` (its seed), as :func:`lives` makes them from full reads:
+    ``ticks`` is :meth:`pt.collect._lifecycle.LifeSampler.lives`, ``forks``
+    the fork counter's rise over ``forks_span`` (seconds from ``first``)."""
+    t = ticks["times"] - first.host.monotonic
+    if not len(t):
+        raise ValueError("lives_of_ticks needs at least the seed's tick")
+    gone = ticks["gone"]
+    gone_s = np.where(gone >= 0, t[np.maximum(gone, 0)], np.inf)
+    return _made(first, window, ticks["pid"], ticks["start_ticks"], ticks["ppid"], t[ticks["first"]],
+                 t[ticks["last"]], gone_s, ticks["row0"].astype(np.intp), ticks["kernel_thread"], ticks["comm"],
+                 ticks["cmdline"], float(t[-1]), forks, forks_span)
+
+
+def _made(first: Snapshot, window: Window | None, pid, start, ppid, first_s, last_s, gone_s, row0, kernel,
+          comm, argv, end_s: float, forks: int = -1, forks_span: tuple[float, float] = (0.0, 0.0)) -> Lives:
+    """Lives from their columns, with what ``window`` saw of the first read's
+    processes (alive at its end: seen until then; gone: gone by then)."""
     if window is not None:
         in0 = row0 >= 0
-        alive = np.zeros(n, dtype=bool)
+        alive = np.zeros(len(row0), dtype=bool)
         alive[in0] = window.alive[row0[in0]]
-        end = t[0] + window.duration_s
+        end = window.duration_s
         last_s = np.where(alive, np.maximum(last_s, end), last_s)
         gone_s = np.where(in0 & ~alive, np.minimum(gone_s, end), gone_s)
         end_s = max(end_s, end)
-    pid = col["pid"][first_at].astype(np.int64)
-    start = col["start_ticks"][first_at].astype(np.int64)
-    ppid = col["ppid"][first_at].astype(np.int64)          # the parent it was born under
-    born_s = start / hz - first.host.uptime_s
+    pid, start = np.asarray(pid, dtype=np.int64), np.asarray(start, dtype=np.int64)
+    ppid = np.asarray(ppid, dtype=np.int64)                  # the parent it was born under
+    born_s = start / float(first.host.clock_ticks) - first.host.uptime_s
     return Lives(pid, start, ppid, _parents(pid, start, ppid), born_s, first_s, last_s, gone_s, row0,
-                 col["kernel_thread"][first_at].astype(bool), col["comm"][last_at], col["cmdline"][last_at],
-                 end_s)
+                 np.asarray(kernel, dtype=bool), comm, argv, end_s, int(forks), forks_span,
+                 float(first.host.clock_ticks))
 
 
 def _parents(pid: np.ndarray, start: np.ndarray, ppid: np.ndarray) -> np.ndarray:
@@ -259,6 +287,7 @@ def _churn(lv: Lives, th: Thresholds, span: float) -> list[Incident]:
     short = child & np.isfinite(lv.gone_s) & (lv.gone_s - lv.born_s <= th.short_s)
     counts = np.bincount(lv.parent[child], minlength=len(lv))
     short_counts = np.bincount(lv.parent[short], minlength=len(lv))
+    unseen = unseen_births(lv, short, th)
     out = []
     for p in np.flatnonzero(counts >= th.respawn_min):
         kids = np.flatnonzero(child & (lv.parent == p))
@@ -273,13 +302,49 @@ def _churn(lv: Lives, th: Thresholds, span: float) -> list[Incident]:
                 "latest_child_pid": int(lv.pid[child_row])}))
             continue
         n = int(short_counts[p])
-        rate = n / span
+        est = n + float(unseen[p])
+        rate = est / span
         if n >= th.flood_min and rate >= th.flood_per_s:
-            words = f"{n} children lived under {th.short_s:g} s in {span:.1f} s ({rate:.1f}/s)"
-            out.append(_incident(lv, "short_job_flood", int(p), words, rate / th.flood_per_s, 1, {
-                "short_jobs": n, "short_jobs_per_s": round(rate, 3), "span_s": round(span, 3),
-                "births": int(counts[p])}))
+            words = f"{n} children seen living under {th.short_s:g} s in {span:.1f} s"
+            words += f", about {est:.0f} with the fork counter" if est > n else ""
+            out.append(_incident(lv, "short_job_flood", int(p), words + f" ({rate:.1f}/s)", rate / th.flood_per_s,
+                                 1, {"short_jobs": n, "short_jobs_per_s": round(rate, 3), "span_s": round(span, 3),
+                                     "births": int(counts[p]), "short_jobs_estimated": round(est, 1)}))
     return out
+
+
+def unseen_births(lv: Lives, short: np.ndarray, th: Thresholds) -> np.ndarray:
+    """Short-lived children no read saw, per parent row (``short``: the seen
+    ones): the fork counter's births over its span that no life accounts
+    for, shared among parents by their seen short-lived children born in the
+    span, and capped by how much the reads can have missed of each parent.
+
+    A life of L seconds dying in a gap of g seconds between reads was seen
+    with probability min(1, L / g). A parent's seen children say how long
+    they live (at least from birth, plus a clock tick for the start time's
+    rounding, to the last read that saw them; g is the gap they died in):
+    their mean of min(1, L / g), π, bounds the parent's total at seen / π.
+    The counter counts threads and every other process's births too; where
+    children outlive the gaps (π near 1) nothing is added, so a thread pool
+    elsewhere cannot make a flood. Zeros where the counter was not read.
+    """
+    n = len(lv)
+    lo, hi = lv.forks_span
+    in_span = (lv.born_s >= lo) & (lv.born_s <= hi)
+    mine = short & in_span
+    if lv.forks < 0 or not mine.any():
+        return np.zeros(n)
+    unseen = max(lv.forks - int(in_span.sum()), 0)
+    # Every short life born in the span (any parent, kernel threads too) shares the unseen births.
+    every_short = in_span & (lv.gone_s - lv.born_s <= th.short_s)
+    lived = np.maximum(lv.last_s - lv.born_s - 1.0 / lv.hz, 0.0)
+    seen_p = np.minimum(lived / np.maximum(lv.gone_s - lv.last_s, 1e-6), 1.0)
+    parents = lv.parent[mine]
+    seen = np.bincount(parents, minlength=n).astype(float)
+    pi = np.bincount(parents, weights=seen_p[mine], minlength=n) / np.maximum(seen, 1.0)
+    share = unseen * seen / max(int(every_short.sum()), 1)
+    cap = np.where(pi > 0, seen / np.maximum(pi, 1e-12) - seen, np.inf)
+    return np.minimum(share, cap)
 
 
 def _respawns(lv: Lives, kids: np.ndarray) -> tuple[int, int] | None:
@@ -364,8 +429,10 @@ def _incident(lv: Lives, kind: str, row: int, words: str, severity: float, membe
 
 def detect(samples: list[Snapshot], window: Window | None = None, *, reaper: np.ndarray | None = None,
            protected: np.ndarray | None = None, thresholds: Thresholds | None = None,
-           build: np.ndarray | None = None) -> list[Incident]:
-    """Every incident seen in ``samples`` (the first observed by ``window``).
+           build: np.ndarray | None = None, lv: Lives | None = None) -> list[Incident]:
+    """Every incident seen in ``samples`` (the first observed by ``window``),
+    or in ``lv`` when given (lives followed from ``samples[0]``, see
+    :func:`lives_of_ticks`).
 
     ``reaper``, ``protected`` and ``build`` are columns of the first
     read (a reaper's edges are adoption, not parentage; ``protected`` names
@@ -374,7 +441,7 @@ def detect(samples: list[Snapshot], window: Window | None = None, *, reaper: np.
     root, or one not in the first read, is recommended keep.
     """
     th = thresholds or Thresholds()
-    lv = lives(samples, window)
+    lv = lives(samples, window) if lv is None else lv
     span = max(lv.end_s + th.lookback_s, 1e-3)
     found = _storms(lv, th, span) + _churn(lv, th, span)
     if window is not None:

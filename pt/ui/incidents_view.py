@@ -18,10 +18,18 @@ def incident_json(incident) -> dict:
     return incident.as_dict() | {"command": command_of(incident)}
 
 
-def incidents_json(t, found) -> dict:
-    """``data`` of ``pt incidents --json``."""
-    return {"window_s": round(t.window.duration_s, 6), "processes": len(t.snapshot),
+def incidents_json(t, found, followed=None) -> dict:
+    """``data`` of ``pt incidents --json``; ``sampler`` says how the table
+    was followed (:class:`pt.collect.lifecycle.Followed`; None: full reads)."""
+    data = {"window_s": round(t.window.duration_s, 6), "processes": len(t.snapshot),
             "incidents": [incident_json(i) for i in found]}
+    if followed is not None:
+        times = followed.lives["times"]
+        span = float(times[-1] - times[0]) if len(times) > 1 else 0.0
+        data["sampler"] = {"ticks": followed.ticks, "ticks_per_s": round(followed.ticks / span, 3) if span else None,
+                           "lives": len(followed.lives["pid"]), "missed": followed.missed,
+                           "forks": followed.forks if followed.forks >= 0 else None}
+    return data
 
 
 def remedy(incident) -> str:
