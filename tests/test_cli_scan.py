@@ -149,3 +149,18 @@ def test_console_script_is_installed(tmp_path):
         pytest.skip("pt console script not in this interpreter's bin directory")
     out = subprocess.run([str(script), "--version"], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0 and out.stdout.startswith("pt ")
+
+
+def test_a_scan_never_imports_what_only_writing_or_deep_evidence_needs(tmp_path):
+    """The quick scan's process imports neither pyarrow or duckdb (telemetry is
+    written by a forked child) nor scipy (only growth across scans needs it,
+    when some process grows): each costs a tenth of a second or more."""
+    from pt.testing import isolated_env
+    code = ("import sys; from pt.cli import main; code = main(['scan', '--json']); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pyarrow', 'duckdb', 'scipy'}), file=sys.stderr); "
+            "sys.exit(code)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env=isolated_env(tmp_path), timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["data"]["processes"]
+    assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr

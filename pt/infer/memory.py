@@ -28,7 +28,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import log_ndtr
 
 from pt import kernels
 from pt.config import CLASSES, Priors
@@ -286,6 +285,8 @@ def growth_terms(slope_mb_s: np.ndarray, sd_mb_s: np.ndarray, observed: np.ndarr
     goes to steady, so only a process that itself grows is moved by either:
     a steady one's term hardly changes.
     """
+    from scipy.special import log_ndtr      # here: the quick scan imports this module, and scipy costs ~0.1 s
+
     p = priors.memory_growth
     def cols(x, dtype=np.float64):                                      # (n,) or (n, k) -> (n, k)
         x = np.asarray(x, dtype=dtype)
