@@ -372,6 +372,7 @@ def _cgroups_writable(controller):
 def test_throttle_cuts_a_spinners_cpu_and_undo_restores_it(journal):
     with spinner() as proc:
         before = cpu_share(proc.pid)
+        home = cgroups.current_cgroup(proc.pid, cgroups.find("cpu"))
         plan = plan_for([proc.pid], "throttle", {"cpu": 0.1})
         (out,) = apply_plan(plan, journal=journal, policy=acting_policy())
         assert out["result"] == "done", out["detail"]
@@ -380,8 +381,10 @@ def test_throttle_cuts_a_spinners_cpu_and_undo_restores_it(journal):
         after = cpu_share(proc.pid, 1.0)
         assert after < 0.2, (before, after)    # the 0.1-CPU cap holds at any load (load only lowers it)
         (undone,) = undo_plan(plan, journal=journal)
+        # Undo lifts the cap: the spinner is back in its own cgroup and pt's is gone (how much CPU it
+        # then gets depends on the machine's load, which a test must not assume).
         assert undone["result"] == "done" and not group.exists()
-        wait_for(lambda: cpu_share(proc.pid, 0.3) > after, timeout=5)
+        assert cgroups.current_cgroup(proc.pid, cgroups.find("cpu")) == home
 
 
 @pytest.mark.skipif(not _cgroups_writable("cpu"), reason="needs a writable cpu cgroup (root on this kind)")
