@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from pt.testing import sleepers
+from pt.testing import fork_loop, sleepers
 
 
 @pytest.fixture(scope="module")
@@ -49,21 +49,8 @@ def test_one_full_read(benchmark, table_of_2000):
     benchmark.pedantic(collect, rounds=7, warmup_rounds=1)
 
 
-FLOOD = """
-import os, time
-print("ready", flush=True)
-while True:
-    if os.fork() == 0:
-        time.sleep(0.05)
-        os._exit(0)
-    print(os.getpid(), flush=True)
-    time.sleep(0.02)
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
-    except ChildProcessError:
-        pass
-"""
+#: A child every ~20 ms, each living ~50 ms.
+FLOOD = fork_loop(0.05, 0.02)
 
 
 def test_flood_seen(benchmark, table_of_2000, record_figure):
@@ -113,3 +100,4 @@ def test_flood_seen(benchmark, table_of_2000, record_figure):
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()

@@ -12,7 +12,7 @@ import pytest
 
 from pt.collect.snapshot import HostInfo, Snapshot
 from pt.infer.incidents import Thresholds, detect, lives_of_ticks, unseen_births
-from pt.testing import add_proc, make_tree
+from pt.testing import add_proc, fork_loop, make_tree
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux collector")
 
@@ -135,22 +135,8 @@ def test_the_counter_adds_nothing_where_children_outlive_the_ticks():
 
 # --- a real flood ------------------------------------------------------------------------
 
-FLOOD = """
-import os, time
-print("ready", flush=True)
-while True:
-    pid = os.fork()
-    if pid == 0:
-        time.sleep(0.05)
-        os._exit(0)
-    print(pid, time.clock_gettime(time.CLOCK_BOOTTIME), flush=True)
-    time.sleep(0.02)
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
-    except ChildProcessError:
-        pass
-"""
+#: A child every ~20 ms, each living ~50 ms.
+FLOOD = fork_loop(0.05, 0.02, report=True)
 
 
 @linux

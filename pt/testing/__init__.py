@@ -8,7 +8,7 @@ references). Everything is importable from ``pt.testing`` itself.
 from __future__ import annotations
 
 from pt.testing.children import (  # noqa: F401 (re-exported)
-    sleepers, renamed_sleeper, zombie, FORK_LOOP, named_process, spinner, orphan, spawn_detached,
+    sleepers, renamed_sleeper, zombie, FORK_LOOP, fork_loop, named_process, spinner, orphan, spawn_detached,
     kill_if_same, start_ticks, _state, wait_for, running, python_child, cpu_ticks, cpu_share)
 from pt.testing.env import (  # noqa: F401 (re-exported)
     isolated_env, run_pt, pt_at_terminal, acting_policy, acting_env, plan_for, regular_user, user_python,

@@ -77,21 +77,30 @@ def zombie():
         proc.wait()
 
 
-#: A parent that forks a child every 0.05 s, each living 0.3 s, and reaps them: a fork loop.
-FORK_LOOP = """
+def fork_loop(life_s: float, every_s: float, report: bool = False) -> str:
+    """Code of a parent that forks a child every ``every_s`` seconds, each
+    living ``life_s``, and reaps them; it prints ``ready`` first and, with
+    ``report``, each child's pid and birth time (CLOCK_BOOTTIME seconds)."""
+    tell = "    print(pid, time.clock_gettime(time.CLOCK_BOOTTIME), flush=True)\n" if report else ""
+    return f"""
 import os, time
 print("ready", flush=True)
 while True:
-    if os.fork() == 0:
-        time.sleep(0.3)
+    pid = os.fork()
+    if pid == 0:
+        time.sleep({life_s!r})
         os._exit(0)
-    time.sleep(0.05)
+{tell}    time.sleep({every_s!r})
     try:
         while os.waitpid(-1, os.WNOHANG)[0] > 0:
             pass
     except ChildProcessError:
         pass
 """
+
+
+#: A fork loop: a child every 0.05 s, each living 0.3 s.
+FORK_LOOP = fork_loop(0.3, 0.05)
 
 
 _NAMED_CHILD = """\
