@@ -3,7 +3,8 @@
 Raised wherever the problem is found (below the commands too) and caught once
 in :func:`pt.cli.main`, which says it on stderr and, with ``--json``, prints
 the error result (:func:`pt.ui.result.error_envelope`); its exit code comes
-from the one table in :mod:`pt.exit_codes`.
+from :data:`EXIT_CODES`, the one table mapping error codes to the exit codes
+of :mod:`pt.exit_codes`.
 """
 from __future__ import annotations
 
