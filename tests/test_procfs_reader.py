@@ -81,6 +81,11 @@ def test_hostile_tree(tmp_path):
     assert proc.io(42) is None
     assert proc.cgroup(42) == [(0, "", "/user.slice"), (2, "memory", "/a:b")]
     assert proc.int_value(42, "oom_score") is None
+    for hostile in (b"--5\n", b"-\n", b"\xd9\xa3\n", b"1e3\n", b"9" * 30 + b"\n", b"5 5\n"):
+        (root / "42" / "oom_score_adj").write_bytes(hostile)      # "--5" raised ValueError (review)
+        assert proc.int_value(42, "oom_score_adj") is None, hostile
+    (root / "42" / "oom_score_adj").write_bytes(b"-1000\n")
+    assert proc.int_value(42, "oom_score_adj") == -1000
     assert proc.comm(42) == "a\x1b[2J\\xff"
     assert proc.stat(43) is None and proc.uid(43) is None
     for pid in (44, 0, -1, 2**40, True, "42"):               # gone, or not a pid

@@ -65,21 +65,23 @@ cdef int read_whole(int dirfd, const char *path, char **buf, size_t *cap, size_t
     ``limit`` bytes kept), NUL-terminated; READ_GONE when the process is gone."""
     cdef int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC)
     cdef ssize_t got
+    cdef size_t size
     cdef char *grown
     if fd < 0:
         return READ_GONE if errno == ENOENT or errno == ESRCH else READ_FAILED
     n[0] = 0
     while True:
         if cap[0] - n[0] < 4096 and cap[0] < limit + 1:
-            grown = <char *>realloc(buf[0], cap[0] * 2)
+            size = min(cap[0] * 2, limit + 1)            # the NUL's byte beside at most ``limit`` kept
+            grown = <char *>realloc(buf[0], size)
             if grown == NULL:
                 close(fd)
                 return READ_FAILED
             buf[0] = grown
-            cap[0] *= 2
-        if cap[0] - n[0] <= 1:                  # at the limit: the rest is cut
+            cap[0] = size
+        if n[0] >= limit or cap[0] - n[0] <= 1:   # at the limit: the rest is cut
             break
-        got = read(fd, buf[0] + n[0], cap[0] - n[0] - 1)
+        got = read(fd, buf[0] + n[0], min(cap[0] - n[0] - 1, limit - n[0]))
         if got > 0:
             n[0] += got
         elif got == 0:

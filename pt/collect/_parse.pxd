@@ -1,4 +1,4 @@
-"""Parsing shared by the procfs readers (``_procfs``, ``_sampler``).
+"""Parsing shared by the procfs readers (``_procfs``, ``_sampler``, ``_lifecycle``).
 
 Every byte read from procfs is treated as hostile (a fuzzed or captured
 ``PT_PROCFS_PATH`` tree, or a kernel newer than this code): a number that

@@ -21,6 +21,7 @@ Two roots, on purpose:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 from pt.collect import _procfs
@@ -169,7 +170,7 @@ class ProcFS:
         """A file holding one small integer (``oom_score``, ``oom_score_adj``); None if not one."""
         data = self.read(pid, name)
         text = None if data is None else data.strip()
-        if not text or len(text) > 20 or not text.lstrip(b"-").isdigit() or not text.isascii():
+        if not text or re.fullmatch(rb"-?[0-9]{1,19}", text) is None:      # not "--5", "٣", "1e3"
             return None
         return int(text)
 

@@ -212,7 +212,7 @@ def next_points(times: np.ndarray, rss_bytes: np.ndarray, now_s: float, now_rss:
     b[rows, count] = np.where(known, now_rss, -1)
     t[np.arange(POINTS + 1)[None, :] > count[:, None]] = np.nan
     b[np.arange(POINTS + 1)[None, :] > count[:, None]] = -1
-    full = count >= POINTS                                     # five points: drop the oldest
+    full = (count >= POINTS) & known                          # five points: drop the oldest
     t[full, :-1], b[full, :-1] = t[full, 1:], b[full, 1:]
     return t[:, :POINTS], b[:, :POINTS]
 

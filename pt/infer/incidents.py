@@ -302,15 +302,23 @@ def _churn(lv: Lives, th: Thresholds, span: float) -> list[Incident]:
                 "latest_child_pid": int(lv.pid[child_row])}))
             continue
         n = int(short_counts[p])
-        est = n + float(unseen[p])
-        rate = est / span
+        rate = n / span
+        # Seen children alone make the incident and its severity: the fork counter's share
+        # (unseen_births) may hold other programs' threads, so it is reported, never decisive.
         if n >= th.flood_min and rate >= th.flood_per_s:
-            words = f"{n} children seen living under {th.short_s:g} s in {span:.1f} s"
+            est = n + float(unseen[p])
+            words = f"{n} children seen living under {th.short_s:g} s in {span:.1f} s ({rate:.1f}/s)"
             words += f", about {est:.0f} with the fork counter" if est > n else ""
-            out.append(_incident(lv, "short_job_flood", int(p), words + f" ({rate:.1f}/s)", rate / th.flood_per_s,
+            out.append(_incident(lv, "short_job_flood", int(p), words, rate / th.flood_per_s,
                                  1, {"short_jobs": n, "short_jobs_per_s": round(rate, 3), "span_s": round(span, 3),
                                      "births": int(counts[p]), "short_jobs_estimated": round(est, 1)}))
     return out
+
+
+#: The smallest chance of being seen a parent's seen short children are given: each
+#: stands for at most 20 births, so thread churn elsewhere can inflate a flood's
+#: estimate at most 20-fold (a 5 ms job between ticks 50 ms apart is seen 1 time in 10).
+MIN_SEEN_SHARE = 0.05
 
 
 def unseen_births(lv: Lives, short: np.ndarray, th: Thresholds) -> np.ndarray:
@@ -323,10 +331,12 @@ def unseen_births(lv: Lives, short: np.ndarray, th: Thresholds) -> np.ndarray:
     with probability min(1, L / g). A parent's seen children say how long
     they live (at least from birth, plus a clock tick for the start time's
     rounding, to the last read that saw them; g is the gap they died in):
-    their mean of min(1, L / g), π, bounds the parent's total at seen / π.
-    The counter counts threads and every other process's births too; where
-    children outlive the gaps (π near 1) nothing is added, so a thread pool
-    elsewhere cannot make a flood. Zeros where the counter was not read.
+    their mean of min(1, L / g), π (at least :data:`MIN_SEEN_SHARE`: a child
+    seen within a clock tick of its start has no lower bound on its life),
+    bounds the parent's total at seen / π. The counter counts threads and
+    every other process's births too; where children outlive the gaps (π
+    near 1) nothing is added, and the estimate never makes a flood (only
+    seen children do: :func:`_churn`). Zeros where the counter was not read.
     """
     n = len(lv)
     lo, hi = lv.forks_span
@@ -343,7 +353,7 @@ def unseen_births(lv: Lives, short: np.ndarray, th: Thresholds) -> np.ndarray:
     seen = np.bincount(parents, minlength=n).astype(float)
     pi = np.bincount(parents, weights=seen_p[mine], minlength=n) / np.maximum(seen, 1.0)
     share = unseen * seen / max(int(every_short.sum()), 1)
-    cap = np.where(pi > 0, seen / np.maximum(pi, 1e-12) - seen, np.inf)
+    cap = seen / np.maximum(pi, MIN_SEEN_SHARE) - seen
     return np.minimum(share, cap)
 
 
