@@ -27,7 +27,7 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 import numpy as np
 
-from pt.collect._parse cimport PID_MAX_LIMIT, StatFields, is_pid, parse_int, parse_stat
+from pt.collect._parse cimport PID_MAX_LIMIT, StatFields, is_pid, parse_int, parse_stat, split_argv
 
 cdef extern from "dirent.h" nogil:
     ctypedef struct DIR
@@ -111,21 +111,6 @@ cdef void *_grown(void *block, size_t size) except NULL:
     if out == NULL:
         raise MemoryError()
     return out
-
-
-cdef tuple _split_argv(const char *data, size_t n):
-    """A NUL-separated cmdline as a tuple of str (trailing NUL optional)."""
-    cdef list args = []
-    cdef const char *p = data
-    cdef const char *end = data + n
-    cdef const char *nul
-    while p < end:
-        nul = <const char *>memchr(p, 0, end - p)
-        if nul == NULL:
-            nul = end
-        args.append(p[:nul - p].decode("utf-8", "backslashreplace"))
-        p = nul + 1
-    return tuple(args)
 
 
 cdef class LifeSampler:
@@ -321,7 +306,7 @@ cdef class LifeSampler:
         snprintf(path, sizeof(path), b"%d/cmdline", pid)
         with nogil:
             rc = read_whole(self.root_fd, path, &self.buf, &self.cap, &n, CMDLINE_MAX)
-        argv = _split_argv(self.buf, n) if rc == READ_OK else None
+        argv = split_argv(self.buf, n) if rc == READ_OK else None
         return self._add_life(pid, <int>s.ppid, s.starttime, (s.flags & PF_KTHREAD) != 0, tick, -1, comm, argv)
 
     def tick(self, bint verify=False):

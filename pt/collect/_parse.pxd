@@ -235,3 +235,21 @@ cdef inline bint status_uids(const char *data, size_t n, long long *ruid, long l
     cdef const char *p = status_value(data, n, b"Uid:", 4)
     return (p != NULL and parse_int(&p, data + n, ruid) and parse_int(&p, data + n, euid)
             and 0 <= ruid[0] <= 4294967294LL and 0 <= euid[0] <= 4294967294LL)
+
+
+# --- /proc/PID/cmdline ----------------------------------------------------------
+
+cdef inline tuple split_argv(const char *data, size_t n):
+    """Split a NUL-separated cmdline into a tuple of str (trailing NUL
+    optional; bytes that are not UTF-8 kept as backslash escapes)."""
+    cdef list args = []
+    cdef const char *p = data
+    cdef const char *end = data + n
+    cdef const char *nul
+    while p < end:
+        nul = <const char *>memchr(p, 0, end - p)
+        if nul == NULL:
+            nul = end
+        args.append(p[:nul - p].decode("utf-8", "backslashreplace"))
+        p = nul + 1
+    return tuple(args)

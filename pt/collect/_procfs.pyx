@@ -19,7 +19,7 @@ from posix.unistd cimport read, close
 import numpy as np
 
 from pt.collect._parse cimport (N_IO, PID_MAX_LIMIT, StatFields, is_pid, parse_int, parse_io, parse_stat,
-                               stat_exit_code, status_count, status_uids, status_value)
+                               split_argv, stat_exit_code, status_count, status_uids, status_value)
 
 cdef extern from "dirent.h" nogil:
     ctypedef struct DIR
@@ -115,21 +115,6 @@ cdef long long parse_status_swap_kb(const char *data, size_t n) noexcept nogil:
     if status_count(data, n, b"VmSwap:", 7, &kb) and kb <= (1LL << 42):
         return kb
     return -1
-
-
-cdef tuple split_argv(const char *data, size_t n):
-    """Split a NUL-separated cmdline into a tuple of str (trailing NUL optional)."""
-    cdef list args = []
-    cdef const char *p = data
-    cdef const char *end = data + n
-    cdef const char *nul
-    while p < end:
-        nul = <const char *>memchr(p, 0, end - p)
-        if nul == NULL:
-            nul = end
-        args.append(p[:nul - p].decode("utf-8", "backslashreplace"))
-        p = nul + 1
-    return tuple(args)
 
 
 cdef list list_pids(int root_fd):
