@@ -54,7 +54,7 @@ def test_quick_scan_alone(benchmark, procfs_2000):
 def test_follow_up_step(benchmark, procfs_2000, tmp_path, record_reference):
     t = triage(root=procfs_2000)
     # The steady state: every flagged process of this table is on the list.
-    _, watched = followup.follow_up(followup.PENDING_SCHEMA.empty_table(), t, "r0", 1.0)
+    _, watched = followup.follow_up(followup.empty(), t, "r0", 1.0)
     followup.write_pending(tmp_path, watched)
     state = {"i": 0}
 

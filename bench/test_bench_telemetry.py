@@ -6,8 +6,12 @@
    ``pt scan --no-telemetry`` end to end (interpreter start to exit, so the
    pyarrow import is counted). Target: at most 10% more.
 2. ``pt duck why`` over a month of hourly scans of 500 processes (720 runs,
-   generated with pyarrow in the lake layout, then compacted), against the
-   same lake before compaction. Target: under 200 ms.
+   generated in the lake layout, then compacted), against the same lake
+   before compaction. Target: under 200 ms.
+3. pt's Parquet writer (:mod:`pt.telemetry.parquet`) against pyarrow writing
+   the same six tables of a 2,000-process scan as the lake did before (zstd,
+   dictionary strings, identity statistics, page CRCs), to memory; pyarrow
+   is the named baseline, its Arrow tables built beforehand.
 
     pytest bench/test_bench_telemetry.py --benchmark-enable
 """
@@ -20,11 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import io
+
 import numpy as np
-import pyarrow as pa
 import pytest
 
-from pt.telemetry import duck, writer
+from pt.telemetry import duck, parquet, schemas, writer
 from pt.telemetry import lake as lakes
 from pt.telemetry.recorder import Recorder
 from pt.telemetry.redact import Redactor
@@ -124,17 +129,17 @@ def month_lake(root: Path, runs: int = RUNS) -> int:
     t = triage(root=procfs, window_s=0.01)
     tables = writer.scan_tables(triage=t, red=Redactor(KEY), run_id="x", ts=0.0, procfs=procfs)
     start = time.time() - runs * 3600
-    pids = {name: tbl.column("pid").to_numpy() for name, tbl in tables.items() if "pid" in tbl.column_names}
+    pids = {name: tbl.columns["pid"].values for name, tbl in tables.items() if "pid" in tbl.columns}
     for r in range(runs):
         ts, run_id = start + r * 3600, f"run{r:04d}"
         for name, tbl in tables.items():
             n = tbl.num_rows
-            tbl = tbl.set_column(tbl.column_names.index("run_id"), "run_id", pa.array([run_id] * n))
-            tbl = tbl.set_column(tbl.column_names.index("ts"), "ts", pa.array(np.full(n, ts)))
+            cols = {**tbl.columns, "run_id": parquet.const(run_id, n, "string"),
+                    "ts": parquet.const(ts, n, "float64")}
             if name in pids:     # churn: a tenth of the processes are new every day
                 shifted = pids[name] + np.where(np.arange(n) % 10 == 0, (r // 24) * 10_000, 0)
-                tbl = tbl.set_column(tbl.column_names.index("pid"), tbl.schema.field("pid"),
-                                     pa.array(shifted.astype(np.int32)))
+                cols["pid"] = parquet.Numbers(shifted.astype(np.int32))
+            tbl = writer.Table(name, cols)
             lakes.publish(root, lakes.partition(root, name, ts, run_id),
                           lambda tmp, tbl=tbl: writer.write_parquet(tbl, tmp))
     return int(pids["decisions"][1])
@@ -184,3 +189,70 @@ def test_why_over_a_compacted_month(benchmark, month, record_reference):
             times.append(time.perf_counter() - t0)
         record_reference("why over a month (720 runs x 500 procs)", "pt duck why (CLI, whole process)",
                          float(np.median(times)))
+
+
+# --- pt's Parquet writer against pyarrow ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def scan_tables_2000(procfs_2000):
+    t = triage(root=procfs_2000, window_s=0.01)
+    return writer.scan_tables(triage=t, red=Redactor(KEY), run_id="20270101T000000Z-00000000", ts=1.8e9,
+                              procfs=procfs_2000)
+
+
+def _write_all_pt(tables) -> int:
+    size = 0
+    for tbl in tables.values():
+        out = io.BytesIO()
+        writer.write_parquet(tbl, out)
+        size += out.tell()
+    return size
+
+
+def _arrow_tables(tables) -> dict:
+    """The same tables as pyarrow tables with the lake's schemas (read back from pt's files)."""
+    import pyarrow.parquet as pq
+    out = {}
+    for name, tbl in tables.items():
+        buf = io.BytesIO()
+        writer.write_parquet(tbl, buf)
+        buf.seek(0)
+        out[name] = pq.read_table(buf).cast(schemas.schema(name))
+    return out
+
+
+def _write_all_pyarrow(arrow_tables) -> int:
+    """As the lake's writer did before pt's own: zstd, strings dictionary-encoded,
+    statistics on the identity columns, page checksums."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    size = 0
+    for tbl in arrow_tables.values():
+        out = io.BytesIO()
+        strings = [f.name for f in tbl.schema if pa.types.is_string(f.type) or pa.types.is_list(f.type)]
+        stats = [n for n in writer.STATISTICS if n in tbl.schema.names]
+        pq.write_table(tbl, out, compression="zstd", use_dictionary=strings or False,
+                       write_statistics=stats or False, write_page_checksum=True)
+        size += out.tell()
+    return size
+
+
+def test_parquet_writer_pt(benchmark, scan_tables_2000, record_figure):
+    benchmark.group = "write the six scan tables (2000 procs)"
+    benchmark.extra_info["role"] = "pt"
+    size = benchmark.pedantic(_write_all_pt, args=(scan_tables_2000,), rounds=9, warmup_rounds=1)
+    record_figure("scan tables, pt's writer (gzip-1)", size / 1e3, "kB")
+    old = writer.COMPRESSION
+    writer.COMPRESSION = parquet.UNCOMPRESSED
+    try:
+        record_figure("scan tables, pt's writer (uncompressed)", _write_all_pt(scan_tables_2000) / 1e3, "kB")
+    finally:
+        writer.COMPRESSION = old
+
+
+def test_parquet_writer_pyarrow(benchmark, scan_tables_2000, record_figure):
+    arrow_tables = _arrow_tables(scan_tables_2000)
+    benchmark.group = "write the six scan tables (2000 procs)"
+    benchmark.extra_info["role"] = "pyarrow"
+    size = benchmark.pedantic(_write_all_pyarrow, args=(arrow_tables,), rounds=9, warmup_rounds=1)
+    record_figure("scan tables, pyarrow (zstd)", size / 1e3, "kB")

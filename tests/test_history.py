@@ -8,7 +8,6 @@ import sys
 
 import jsonschema
 import numpy as np
-import pyarrow as pa
 import pytest
 
 from pt.act.plan import Selection
@@ -18,7 +17,8 @@ from pt.deep import deep_scan
 from pt.schemas import incident_schema
 from pt.telemetry import history
 from pt.telemetry.redact import redactor as default_redactor
-from pt.telemetry.writer import new_run_id, scan_tables, write_scan, write_tables
+from pt.telemetry.parquet import Numbers
+from pt.telemetry.writer import Table, new_run_id, scan_tables, write_scan, write_tables
 from pt.testing import python_child, wait_for
 from pt.triage import triage
 from pt.ui.deep_view import memory_row
@@ -40,10 +40,11 @@ def _write_runs(lake, t, pid, rss_of_run, every_s=60.0):
         run_id = new_run_id(ts)
         tables = scan_tables(triage=t, red=red, run_id=run_id, ts=ts)
         samples = tables["proc_samples"]
-        values = samples.column("rss_bytes").to_numpy().copy()
+        rss_bytes = samples.columns["rss_bytes"]
+        values = rss_bytes.values.copy()
         values[row] = rss
-        i = samples.schema.get_field_index("rss_bytes")
-        tables["proc_samples"] = samples.set_column(i, samples.schema.field(i), pa.array(values, pa.int64()))
+        tables["proc_samples"] = Table("proc_samples", {**samples.columns,
+                                                        "rss_bytes": Numbers(values, rss_bytes.null)})
         write_tables(lake, tables, run_id, ts)
 
 

@@ -59,16 +59,16 @@ def _watch(root: Path, t, run_id: str, ts: float, pids: dict[int, float]) -> Non
     """Put our processes on the watch list as the scan ``t`` saw them, with
     verdict times ``ts - age`` (what a scan that flagged them would have written)."""
     rows = [_row(t, pid) for pid in pids]
-    followup.write_pending(root, pa.table({
+    followup.write_pending(root, followup.pending_table(**{
         "boot_id": [t.snapshot.host.boot_id] * len(rows),
-        "pid": pa.array([int(t.snapshot["pid"][r]) for r in rows], pa.int32()),
-        "start_ticks": pa.array([int(t.snapshot["start_ticks"][r]) for r in rows], pa.uint64()),
+        "pid": [int(t.snapshot["pid"][r]) for r in rows],
+        "start_ticks": [int(t.snapshot["start_ticks"][r]) for r in rows],
         "verdict_run_id": [run_id] * len(rows),
         "verdict_ts": [ts - age for age in pids.values()],
         "action": ["kill"] * len(rows), "class": ["abandoned"] * len(rows),
         "cpu_time_s": [float(t.snapshot["cpu_time_s"][r]) for r in rows],
         "last_seen_ts": [ts] * len(rows),
-    }, schema=followup.PENDING_SCHEMA))
+    }))
 
 
 @linux_only
@@ -88,8 +88,7 @@ def test_later_scans_follow_up_exits_resumptions_idling_and_zombies(tmp_path):
             assert res.written, res.reason
             # What the first scan flagged is on the watch list.
             pending = followup.read_pending(tmp_path)
-            flagged = {(int(p), int(s)) for p, s in zip(pending.column("pid").to_pylist(),
-                                                        pending.column("start_ticks").to_pylist())}
+            flagged = {(int(p), int(s)) for p, s in zip(pending["pid"], pending["start_ticks"])}
             actions = np.asarray(first.decision.action)
             cls = first.inference.log_posterior.argmax(axis=1)
             expect = (actions != 0) | (cls != 0)
@@ -118,7 +117,7 @@ def test_later_scans_follow_up_exits_resumptions_idling_and_zombies(tmp_path):
         assert got[old][4] >= 2 * followup.IDLE_HORIZON_S
         assert got[z.pid][:3] == ("zombie", "zombie", "rescan")
         # Final results leave the watch list; the recent idler stays, once.
-        left = followup.read_pending(tmp_path).column("pid").to_pylist()
+        left = followup.read_pending(tmp_path)["pid"].tolist()
         assert idler in left and left.count(idler) == 1
         assert not {resumer.pid, leaver.pid, old, z.pid} & set(left)
     finally:
@@ -137,12 +136,12 @@ def test_a_busy_verdict_that_stays_busy_is_not_a_label(tmp_path):
         wait_for(lambda: _cpu_s(proc.pid) >= 1.2, timeout=120)
         t = triage(window_s=0.01)
         r = _row(t, proc.pid)
-        pending = pa.table({
-            "boot_id": [t.snapshot.host.boot_id] * 2, "pid": pa.array([proc.pid] * 2, pa.int32()),
-            "start_ticks": pa.array([int(t.snapshot["start_ticks"][r])] * 2, pa.uint64()),
+        pending = followup.pending_table(**{
+            "boot_id": [t.snapshot.host.boot_id] * 2, "pid": [proc.pid] * 2,
+            "start_ticks": [int(t.snapshot["start_ticks"][r])] * 2,
             "verdict_run_id": ["v"] * 2, "verdict_ts": [1.0] * 2, "action": ["renice", "kill"],
             "class": ["useful_bad", "abandoned"], "cpu_time_s": [0.0, 0.0], "last_seen_ts": [1.0] * 2,
-        }, schema=followup.PENDING_SCHEMA)
+        })
         outcomes, _ = followup.follow_up(pending, t, "r", 2.0)
     assert list(outcomes["result"]) == ["resumed", "resumed"]
     assert list(outcomes["label"]) == [None, "useful"]
@@ -155,9 +154,9 @@ def _cpu_s(pid: int) -> float:
 
 
 def test_a_corrupt_watch_list_is_rebuilt_not_fatal(tmp_path):
-    followup.write_pending(tmp_path, followup.PENDING_SCHEMA.empty_table())
-    (tmp_path / followup.FOLLOWUP_DIR / followup.PENDING_FILE).write_bytes(b"PAR1 not parquet")
-    assert followup.read_pending(tmp_path).num_rows == 0
+    followup.write_pending(tmp_path, followup.empty())
+    (tmp_path / followup.FOLLOWUP_DIR / followup.PENDING_FILE).write_bytes(b"PK\x03\x04 not a zip")
+    assert len(followup.read_pending(tmp_path)["pid"]) == 0
 
 
 @linux_only

@@ -188,7 +188,7 @@ def test_two_fleet_hosts_never_share_a_partition_or_a_watch_list(tmp_path, monke
         t = triage(window_s=0.01)
         res = writer.write_scan(t, lake=root, red=Redactor(KEY), follow=True)
         assert res.written, res.reason
-        boots[name] = (boot, lakes.host_name(), followup.read_pending(root).num_rows)
+        boots[name] = (boot, lakes.host_name(), len(followup.read_pending(root)["pid"]))
     (boot_a, host_a, _), (_, host_b, _) = boots.values()
     assert boots["web1.eu.example.com"][2] > 0           # the first host watches its flagged processes
     lost = [r for f in (root / "outcomes").rglob("*.parquet") for r in pq.read_table(f).to_pylist()

@@ -14,7 +14,7 @@ import pytest
 
 from pt import safefs
 from pt.learn import store
-from pt.telemetry import history
+from pt.telemetry import followup, history
 from pt.telemetry import lake as lakes
 from pt.telemetry import schemas, writer
 from pt.testing import isolated_env
@@ -47,12 +47,12 @@ def test_a_fifo_for_the_learned_priors_withholds_kills_instead_of_hanging_every_
 
 
 def test_a_fifo_for_the_follow_up_watch_list_does_not_hang_the_scan(tmp_path):
-    """The telemetry writer reads ``<lake>/_followup/pending.arrow``; a FIFO
+    """The telemetry writer reads ``<lake>/_followup/pending.npz``; a FIFO
     there blocked the forked writer, and the scan waiting for its result, forever."""
     _scan_json(tmp_path)                                  # makes the lake
     lake = tmp_path / ".local" / "share" / "pt" / "lake"
     (lake / "_followup").mkdir(mode=0o700, exist_ok=True)
-    pending = lake / "_followup" / "pending.arrow"
+    pending = lake / "_followup" / followup.PENDING_FILE
     pending.unlink(missing_ok=True)
     os.mkfifo(pending, 0o600)
     out = _scan_json(tmp_path)

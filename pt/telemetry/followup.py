@@ -2,7 +2,7 @@
 
 Every recorded quick scan adds the processes it flagged (an action other than
 keep, or a class other than useful) to a small watch list,
-``<lake>/_followup/pending.arrow`` (Arrow IPC), with what they looked like at the
+``<lake>/_followup/pending.npz`` (numpy columns), with what they looked like at the
 verdict (lifetime CPU seconds, time). Every later scan matches the list
 against its own process table by identity (boot id, pid, start ticks) in
 numpy, and writes one ``outcomes`` row per watched process, ``observed_by =
@@ -34,15 +34,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import io
+
 import numpy as np
-import pyarrow as pa
-import pyarrow.ipc  # noqa: F401 - pa.ipc
 
 from pt import safefs
 from pt.config import ACTIONS, CLASSES
 
 FOLLOWUP_DIR = "_followup"
-PENDING_FILE = "pending.arrow"          # Arrow IPC: reads in microseconds, Parquet in ~2 ms
+PENDING_FILE = "pending.npz"            # numpy columns: no pyarrow in the scan's writer
 #: CPU seconds used since the verdict that count as resumed activity.
 RESUME_CPU_S = 1.0
 #: Idle this long after the verdict: labelled abandoned, and no longer watched.
@@ -54,11 +54,33 @@ FINAL = ("exited", "resumed", "zombie", "lost")
 #: Results that are labels, and the class each says.
 LABELS = {"resumed": "useful", "zombie": "zombie"}
 
-PENDING_SCHEMA = pa.schema([
-    ("boot_id", pa.string()), ("pid", pa.int32()), ("start_ticks", pa.uint64()),
-    ("verdict_run_id", pa.string()), ("verdict_ts", pa.float64()), ("action", pa.string()),
-    ("class", pa.string()), ("cpu_time_s", pa.float64()), ("last_seen_ts", pa.float64()),
-])
+#: The watch list's columns and their numpy types (object: str or None).
+PENDING_COLUMNS = {"boot_id": object, "pid": np.int32, "start_ticks": np.uint64, "verdict_run_id": object,
+                   "verdict_ts": np.float64, "action": object, "class": object, "cpu_time_s": np.float64,
+                   "last_seen_ts": np.float64}
+
+
+def pending_table(**columns) -> dict[str, np.ndarray]:
+    """A watch list (a dict of equally long numpy columns) from sequences;
+    a missing column is an error."""
+    missing = [k for k in PENDING_COLUMNS if k not in columns]
+    if missing:
+        raise KeyError(f"watch list columns missing: {missing}")
+    table = {}
+    for name, dtype in PENDING_COLUMNS.items():
+        values = columns[name]
+        if dtype is object:
+            table[name] = np.empty(len(values), dtype=object)
+            table[name][:] = list(values)
+        else:
+            table[name] = np.asarray(values, dtype=dtype).reshape(-1)
+    if len({len(v) for v in table.values()}) != 1:
+        raise ValueError("watch list columns of different lengths")
+    return table
+
+
+def empty() -> dict[str, np.ndarray]:
+    return pending_table(**{k: [] for k in PENDING_COLUMNS})
 
 
 def identity_key(pid: np.ndarray, start_ticks: np.ndarray) -> np.ndarray:
@@ -70,33 +92,47 @@ def pending_file(root: Path) -> str:
     """The watch list's name: one per host in a fleet lake (a host follows up
     only its own processes; another's would all look gone)."""
     from pt.telemetry import lake as lakes
-    return f"pending-host={lakes.host_name()}.arrow" if lakes.is_fleet(root) else PENDING_FILE
+    return f"pending-host={lakes.host_name()}.npz" if lakes.is_fleet(root) else PENDING_FILE
 
 
-def read_pending(root: Path) -> pa.Table:
+def read_pending(root: Path) -> dict[str, np.ndarray]:
     """The watch list, or an empty one (none yet, or unreadable: it is
     rebuilt from the next scans, a watch list is never worth failing a scan)."""
     try:
         with safefs.private_dir(root, create=False) as base, base.sub(FOLLOWUP_DIR) as d:
-            table = pa.ipc.open_file(pa.BufferReader(d.read_bytes(pending_file(root)))).read_all()
-        return table.select(PENDING_SCHEMA.names).cast(PENDING_SCHEMA)
+            data = d.read_bytes(pending_file(root))
+        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+            columns = {}
+            for name, dtype in PENDING_COLUMNS.items():
+                values = stored[name]
+                if dtype is object:
+                    values = np.where(stored[name + ".null"], None, values.astype(str).astype(object))
+                columns[name] = values
+        return pending_table(**columns)
     except Exception:   # noqa: BLE001 - missing or corrupt: start a new list
-        return PENDING_SCHEMA.empty_table()
+        return empty()
 
 
-def write_pending(root: Path, table: pa.Table) -> None:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, PENDING_SCHEMA) as out:
-        out.write_table(table)
+def write_pending(root: Path, table: dict[str, np.ndarray]) -> None:
+    arrays = {}
+    for name, dtype in PENDING_COLUMNS.items():
+        values = np.asarray(table[name], dtype=dtype)
+        if dtype is object:
+            null = np.array([v is None for v in values], dtype=bool)
+            arrays[name + ".null"] = null
+            values = np.array(["" if v is None else v for v in values], dtype=str)
+        arrays[name] = values
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
     with safefs.private_dir(root) as base, base.sub(FOLLOWUP_DIR, create=True) as d:
-        d.replace(pending_file(root), sink.getvalue().to_pybytes(), sync=False)
+        d.replace(pending_file(root), buf.getvalue(), sync=False)
 
 
-def _col(table: pa.Table, name: str) -> np.ndarray:
-    return table.column(name).to_numpy(zero_copy_only=False)
+def _col(table: dict, name: str) -> np.ndarray:
+    return table[name]
 
 
-def follow_up(pending: pa.Table, t, run_id: str, ts: float) -> tuple[dict, pa.Table]:
+def follow_up(pending: dict, t, run_id: str, ts: float) -> tuple[dict, dict]:
     """Follow up the watch list ``pending`` with the scan ``t`` (a Triage).
 
     Returns the ``outcomes`` columns (a dict of arrays, one row per watched
@@ -148,24 +184,18 @@ def follow_up(pending: pa.Table, t, run_id: str, ts: float) -> tuple[dict, pa.Ta
     }
 
     keep = ~(np.isin(result, FINAL) | idle_done | ((result == "stopped") & (after >= IDLE_HORIZON_S)))
-    survivors = pending.filter(pa.array(keep))
-    survivors = survivors.set_column(survivors.schema.get_field_index("last_seen_ts"), "last_seen_ts",
-                                     pa.array(np.full(int(keep.sum()), ts)))
+    survivors = {k: v[keep] for k, v in pending.items()}
+    survivors["last_seen_ts"] = np.full(int(keep.sum()), ts)
     flagged = (np.asarray(t.decision.action) != ACTIONS.index("keep")) | \
               (t.inference.log_posterior.argmax(axis=1) != CLASSES.index("useful"))
     new = flagged & ~np.isin(key_now, p_key[same_boot])          # not again in the scan that closed it
-    room = max(MAX_PENDING - survivors.num_rows, 0)
+    room = max(MAX_PENDING - len(survivors["pid"]), 0)
     idx = np.flatnonzero(new)[:room]
-    added = pa.table({
-        "boot_id": pa.array([boot] * len(idx), pa.string()),
-        "pid": pa.array(np.asarray(snap["pid"])[idx], pa.int32()),
-        "start_ticks": pa.array(np.asarray(snap["start_ticks"])[idx], pa.uint64()),
-        "verdict_run_id": pa.array([run_id] * len(idx), pa.string()),
-        "verdict_ts": pa.array(np.full(len(idx), ts)),
-        "action": pa.array(np.asarray(ACTIONS, dtype=object)[np.asarray(t.decision.action)[idx]], pa.string()),
-        "class": pa.array(np.asarray(CLASSES, dtype=object)[t.inference.log_posterior.argmax(axis=1)[idx]],
-                          pa.string()),
-        "cpu_time_s": pa.array(np.asarray(snap["cpu_time_s"], dtype=np.float64)[idx]),
-        "last_seen_ts": pa.array(np.full(len(idx), ts)),
-    }, schema=PENDING_SCHEMA)
-    return outcomes, pa.concat_tables([survivors, added])
+    added = pending_table(
+        boot_id=[boot] * len(idx), pid=np.asarray(snap["pid"])[idx],
+        start_ticks=np.asarray(snap["start_ticks"])[idx], verdict_run_id=[run_id] * len(idx),
+        verdict_ts=np.full(len(idx), ts),
+        action=np.asarray(ACTIONS, dtype=object)[np.asarray(t.decision.action)[idx]],
+        cpu_time_s=np.asarray(snap["cpu_time_s"], dtype=np.float64)[idx], last_seen_ts=np.full(len(idx), ts),
+        **{"class": np.asarray(CLASSES, dtype=object)[t.inference.log_posterior.argmax(axis=1)[idx]]})
+    return outcomes, {k: np.concatenate([survivors[k], added[k]]) for k in PENDING_COLUMNS}

@@ -1,9 +1,10 @@
 """Write one scan (or one batch of journal records) to the lake.
 
-Arrow columns are built straight from the scan's numpy columns (``pa.array``
-on arrays; a redaction made once per distinct value is spread to the rows by
-numpy indexing), never row by row; every table of a run is one zstd Parquet
-file published atomically (:func:`pt.telemetry.lake.publish`).
+Columns are built straight from the scan's numpy columns (a redaction made
+once per distinct value stays a dictionary: the distinct values and each
+row's index into them), never row by row; every table of a run is one
+Parquet file written by pt's own writer (:mod:`pt.telemetry.parquet`, no
+pyarrow) and published atomically (:func:`pt.telemetry.lake.publish`).
 
 Nothing here raises on lake trouble: :func:`write_scan` and
 :func:`write_action_records` return a :class:`TelemetryResult` whose
@@ -12,7 +13,6 @@ a bug), so a broken lake never breaks a scan.
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 import secrets
@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pt import __version__
 from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES
@@ -30,14 +28,14 @@ from pt.fields import DEEP_CLASS_FIELDS, DEEP_FIELDS, FIELDS, VERDICT_FIELDS, us
 from pt.infer.posterior import FEATURES
 from pt.telemetry import followup
 from pt.telemetry import lake as lakes
+from pt.telemetry import parquet
+from pt.telemetry.parquet import Lists, Numbers, Strings
 from pt.telemetry.redact import POLICY_VERSION, Redactor
 from pt.telemetry.redact import redactor as default_redactor
 from pt.telemetry.result import TelemetryResult
-from pt.telemetry.schemas import COLUMNS, EVIDENCE_COLUMNS, SCHEMA_VERSION, TREATMENT, schema
+from pt.telemetry.schemas import COLUMNS, EVIDENCE_COLUMNS, SCHEMA_VERSION, TREATMENT
 
-COMPRESSION = "zstd"
-_NUMPY = {"bool": np.bool_, "int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
-          "uint64": np.uint64, "float64": np.float64}
+COMPRESSION = parquet.GZIP
 
 
 def new_run_id(ts: float) -> str:
@@ -52,79 +50,76 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-# --- Arrow columns from numpy ------------------------------------------------------------
+# --- columns from numpy ------------------------------------------------------------------
 
-def _arr(values, dtype: str) -> pa.Array:
-    """One column, from a numpy array (or object array of str/None)."""
-    if dtype in _NUMPY:
-        values = np.asarray(values)
-        if values.dtype == object:
-            return pa.array(values, type=pa.from_numpy_dtype(_NUMPY[dtype]), from_pandas=True)
-        return pa.array(values.astype(_NUMPY[dtype], copy=False))
-    return pa.array(values, type=schema_type(dtype))
+def _arr(values, dtype: str):
+    """One column, from a numpy array or a sequence (None: null)."""
+    return parquet.column(values, dtype)
 
 
-def _nullable_float(values: np.ndarray) -> pa.Array:
+def _nullable_float(values: np.ndarray) -> Numbers:
     """Floats with non-finite values stored as null (``loss__*``: unavailable)."""
     values = np.asarray(values, dtype=np.float64)
-    return pa.array(np.where(np.isfinite(values), values, np.nan), from_pandas=True)
+    finite = np.isfinite(values)
+    return Numbers(np.where(finite, values, 0.0), None if finite.all() else ~finite)
 
 
-def _const(value, n: int, dtype: str) -> pa.Array:
-    """A column holding ``value`` in every row."""
-    if value is None:
-        return pa.nulls(n, schema_type(dtype))
-    if dtype in _NUMPY:
-        return pa.array(np.full(n, value, dtype=_NUMPY[dtype]))
-    return _take_strings([value], np.zeros(n, dtype=np.int32))
+_const = parquet.const
 
 
-# The writer avoids pyarrow.compute (its import alone costs ~50 ms a scan):
-# per-distinct values are spread to rows with numpy fancy indexing instead of take.
-
-def _take_strings(distinct: list, inverse: np.ndarray) -> pa.Array:
+def _take_strings(distinct: list, inverse: np.ndarray) -> Strings:
     """Row ``i`` is ``distinct[inverse[i]]`` (str or None)."""
-    values = np.empty(len(distinct), dtype=object)
-    values[:] = distinct
-    return pa.array(values[inverse], type=pa.string())
+    return Strings(list(distinct), np.asarray(inverse))
 
 
-def _take_lists(distinct: list, inverse: np.ndarray) -> pa.Array:
-    """Row ``i`` is the list ``distinct[inverse[i]]`` (of str, or None): the
-    offsets and the flat values are gathered with numpy, one pass, no row loop."""
-    lengths = np.array([0 if d is None else len(d) for d in distinct], dtype=np.int64)
-    flat = np.empty(int(lengths.sum()), dtype=object)
-    flat[:] = [token for d in distinct if d for token in d]
-    starts = np.cumsum(lengths) - lengths
-    row_lengths = lengths[inverse]
-    offsets = np.zeros(len(inverse) + 1, dtype=np.int32)
-    np.cumsum(row_lengths, out=offsets[1:])
-    gather = np.repeat(starts[inverse] - offsets[:-1], row_lengths) + np.arange(offsets[-1])
-    missing = np.array([d is None for d in distinct], dtype=bool)[inverse]
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat[gather], type=pa.string()),
-                                    type=schema_type("list<string>"),
-                                    mask=pa.array(missing) if missing.any() else None)
+def _take_lists(distinct: list, inverse: np.ndarray) -> Lists:
+    """Row ``i`` is the list ``distinct[inverse[i]]`` (of str, or None)."""
+    return Lists(list(distinct), np.asarray(inverse))
 
 
-def schema_type(dtype: str) -> pa.DataType:
-    from pt.telemetry.schemas import ARROW_TYPES
-    return ARROW_TYPES[dtype]
+@dataclass
+class Table:
+    """One lake table ready to write: its name and its columns in schema order."""
+
+    name: str
+    columns: dict[str, object]
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.columns)
+
+    @property
+    def num_rows(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    def value(self, name: str, row: int):
+        """One cell (for the few places that need one, e.g. a batch's ``ts``)."""
+        col = self.columns[name]
+        if isinstance(col, Numbers):
+            return None if col.null is not None and col.null[row] else col.values[row].item()
+        return col.values[col.index[row]]
 
 
-def _table(name: str, columns: dict[str, pa.Array]) -> pa.Table:
+def _table(name: str, columns: dict) -> Table:
     """The columns in schema order; a missing or extra column is a bug, named."""
-    sch = schema(name)
-    if len(columns) != len(sch) or not all(n in columns for n in sch.names):
-        names = set(sch.names)
-        missing = [n for n in sch.names if n not in columns]
-        extra = [n for n in columns if n not in names]
+    names = [c.name for c in COLUMNS[name]]
+    if len(columns) != len(names) or not all(n in columns for n in names):
+        missing = [n for n in names if n not in columns]
+        extra = [n for n in columns if n not in set(names)]
         raise KeyError(f"{name}: columns missing {missing}, unexpected {extra}")
-    arrays = [columns[n] for n in sch.names]
-    return pa.Table.from_arrays([a if a.type == ty else a.cast(ty) for a, ty in zip(arrays, sch.types)],
-                                schema=sch)
+    return Table(name, {c.name: _arr(columns[c.name], c.dtype) for c in COLUMNS[name]})
 
 
-def _argv_columns(red: Redactor, cmdlines: np.ndarray) -> dict[str, pa.Array]:
+def _rows(name: str, rows: list[dict]) -> Table:
+    """A table from row dicts (a key that is absent is null)."""
+    return _table(name, {c.name: [r.get(c.name) for r in rows] for c in COLUMNS[name]})
+
+
+def _nulls(name: str, n: int) -> dict:
+    return {c.name: _const(None, n, c.dtype) for c in COLUMNS[name]}
+
+
+def _argv_columns(red: Redactor, cmdlines: np.ndarray) -> dict:
     inverse, distinct = red.argv_column(cmdlines)
     readable = np.array([d is not None for d in distinct], dtype=bool)
     dropped = np.array([0 if d is None else d.secrets_dropped for d in distinct], dtype=np.int16)
@@ -133,8 +128,8 @@ def _argv_columns(red: Redactor, cmdlines: np.ndarray) -> dict[str, pa.Array]:
         "args": _take_lists([None if d is None else d.args for d in distinct], inverse),
         "arg_flags": _take_lists([None if d is None else d.flags for d in distinct], inverse),
         "cmd_hash": _take_strings([None if d is None else d.cmd_hash for d in distinct], inverse),
-        "secrets_dropped": pa.array(dropped[inverse], mask=~readable[inverse]),
-        "cmdline_readable": pa.array(readable[inverse]),
+        "secrets_dropped": Numbers(dropped[inverse], None if readable.all() else ~readable[inverse]),
+        "cmdline_readable": Numbers(readable[inverse]),
     }
 
 
@@ -145,11 +140,11 @@ class Prepared:
 
     snapshot: object
     red: Redactor
-    columns: dict[str, pa.Array]
+    columns: dict
 
 
 def prepare(snapshot, red: Redactor | None = None) -> Prepared:
-    """Redact the snapshot's command lines, comms and user names into Arrow
+    """Redact the snapshot's command lines, comms and user names into
     columns now (the per-install key loaded if ``red`` is None), so the write
     after the scan has only the verdicts left to convert."""
     red = red or default_redactor()
@@ -162,13 +157,13 @@ def prepare(snapshot, red: Redactor | None = None) -> Prepared:
     return Prepared(snapshot, red, columns)
 
 
-def _identity(run_id: str, ts: float, boot_id: str | None, n: int) -> dict[str, pa.Array]:
+def _identity(run_id: str, ts: float, boot_id: str | None, n: int) -> dict:
     return {"run_id": _const(run_id, n, "string"), "ts": _const(ts, n, "float64"),
             "boot_id": _const(boot_id, n, "string")}
 
 
 def proc_samples(snapshot, triage, red: Redactor, run_id: str, ts: float,
-                 prepared: Prepared | None = None) -> tuple[pa.Table, dict]:
+                 prepared: Prepared | None = None) -> tuple[Table, dict]:
     """The process table, redacted; also returns the argv columns for ``decisions``."""
     n = len(snapshot)
     cols = _identity(run_id, ts, snapshot.host.boot_id, n)
@@ -205,19 +200,17 @@ def proc_samples(snapshot, triage, red: Redactor, run_id: str, ts: float,
             "io_write_bytes": _arr(w.io_write_bytes, "int64"), "io_syscalls": _arr(w.io_syscalls, "int64"),
         })
     else:
-        for col in COLUMNS["proc_samples"]:
-            if col.name not in cols:
-                cols[col.name] = pa.nulls(n, schema_type(col.dtype))
+        cols = {**_nulls("proc_samples", n), **cols}
     return _table("proc_samples", cols), argv
 
 
-def _process_key(t, run_id: str, ts: float) -> dict[str, pa.Array]:
+def _process_key(t, run_id: str, ts: float) -> dict:
     n = len(t)
     return {**_identity(run_id, ts, t.snapshot.host.boot_id, n),
             "pid": _arr(t.snapshot["pid"], "int32"), "start_ticks": _arr(t.snapshot["start_ticks"], "uint64")}
 
 
-def proc_features(t, run_id: str, ts: float) -> pa.Table:
+def proc_features(t, run_id: str, ts: float) -> Table:
     cols = _process_key(t, run_id, ts)
     for name, dtype, _, _ in EVIDENCE_COLUMNS:
         cols[name] = _arr(getattr(t.evidence, name), dtype)
@@ -225,7 +218,7 @@ def proc_features(t, run_id: str, ts: float) -> pa.Table:
     return _table("proc_features", cols)
 
 
-def proc_inference(t, run_id: str, ts: float) -> pa.Table:
+def proc_inference(t, run_id: str, ts: float) -> Table:
     inf = t.inference
     n = len(t)
     cols = _process_key(t, run_id, ts)
@@ -247,7 +240,7 @@ def proc_inference(t, run_id: str, ts: float) -> pa.Table:
     return _table("proc_inference", cols)
 
 
-def decisions(t, argv: dict[str, pa.Array], red: Redactor, run_id: str, ts: float) -> pa.Table:
+def decisions(t, argv: dict, red: Redactor, run_id: str, ts: float) -> Table:
     d = t.decision
     cols = _process_key(t, run_id, ts)
     cols["uid"] = _arr(t.snapshot["uid"], "int64")
@@ -277,7 +270,7 @@ def capabilities(root: str | os.PathLike | None) -> dict:
 
 
 def runs_row(snapshot, triage, red: Redactor, run_id: str, ts: float, *, scan_s: float | None,
-             procfs: str | os.PathLike | None) -> pa.Table:
+             procfs: str | os.PathLike | None) -> Table:
     host, errors = snapshot.host, snapshot.errors
     row = {
         "run_id": run_id, "ts": ts, "boot_id": host.boot_id, "schema_version": SCHEMA_VERSION,
@@ -303,19 +296,18 @@ def runs_row(snapshot, triage, red: Redactor, run_id: str, ts: float, *, scan_s:
             "fdr_alpha": triage.policy.fdr_alpha, "fdr_kill_set_size": triage.decision.fdr_kill_set_size,
             "fdr_estimate": triage.decision.fdr_estimate,
         })
-    return pa.Table.from_pylist([row], schema=schema("runs"))
+    return _rows("runs", [row])
 
 
-def system_row(run_id: str, ts: float, boot_id: str | None, procfs) -> pa.Table:
+def system_row(run_id: str, ts: float, boot_id: str | None, procfs) -> Table:
     from pt.collect._linux import procfs_root
     from pt.collect.system import read_system
     values = read_system(procfs_root(procfs))
-    return pa.Table.from_pylist([{"run_id": run_id, "ts": ts, "boot_id": boot_id, **values}],
-                                schema=schema("system_samples"))
+    return _rows("system_samples", [{"run_id": run_id, "ts": ts, "boot_id": boot_id, **values}])
 
 
 def scan_tables(snapshot=None, triage=None, *, red: Redactor, run_id: str, ts: float,
-                scan_s: float | None = None, procfs=None, prepared: Prepared | None = None) -> dict[str, pa.Table]:
+                scan_s: float | None = None, procfs=None, prepared: Prepared | None = None) -> dict[str, Table]:
     """Every table of one scan, built but not written (``triage`` None: raw scan)."""
     snapshot = triage.snapshot if triage is not None else snapshot
     samples, argv = proc_samples(snapshot, triage, red, run_id, ts, prepared)
@@ -333,53 +325,40 @@ def scan_tables(snapshot=None, triage=None, *, red: Redactor, run_id: str, ts: f
 STATISTICS = ("run_id", "ts", "boot_id", "pid", "start_ticks", "plan_id", "action_id")
 
 
-def write_parquet(table: pa.Table, where) -> None:
-    """zstd Parquet to a path or binary file; dictionary encoding for strings
-    only (floats gain nothing from it but cost time), statistics only on the
-    identity columns, a CRC on every page (so ``pt lake check`` finds a
-    damaged page, not only a damaged footer)."""
-    strings, stats = _encoding(table.schema)
-    pq.write_table(table, where, compression=COMPRESSION, use_dictionary=strings or False,
-                   write_statistics=stats or False, write_page_checksum=True)
+def write_parquet(table: Table, where) -> None:
+    """One Parquet file (:mod:`pt.telemetry.parquet`) to a binary file or a
+    path: strings dictionary-encoded, statistics only on the identity
+    columns, a CRC on every page (so ``pt lake check`` finds a damaged page,
+    not only a damaged footer), the table and schema version in the metadata.
+    A pyarrow table with pt's schema metadata is accepted too (tests build
+    some that way)."""
+    if not isinstance(table, Table):
+        table = _from_arrow(table)
+    dtypes = {c.name: c.dtype for c in COLUMNS[table.name]}
+    columns = [(name, dtypes[name], col) for name, col in table.columns.items()]
+    meta = {"pt.table": table.name, "pt.schema_version": str(SCHEMA_VERSION)}
+    if hasattr(where, "write"):
+        parquet.write_table(where, columns, metadata=meta, statistics=STATISTICS, codec=COMPRESSION,
+                            created_by=f"pt version {__version__}")
+        return
+    with open(where, "wb") as f:
+        write_parquet(table, f)
 
 
-@functools.lru_cache(maxsize=64)
-def _encoding(sch: pa.Schema) -> tuple[list[str], list[str]]:
-    strings = [f.name for f in sch if pa.types.is_string(f.type) or pa.types.is_list(f.type)]
-    return strings, [n for n in STATISTICS if n in sch.names]
+def _from_arrow(table) -> Table:
+    """A :class:`Table` from a pyarrow table whose metadata names its lake table."""
+    name = (table.schema.metadata or {}).get(b"pt.table", b"").decode()
+    if name not in COLUMNS:
+        raise ValueError(f"not a lake table (schema metadata pt.table is {name!r})")
+    return _table(name, {c: table.column(c).to_pylist() for c in table.column_names})
 
 
-def write_tables(root: Path, tables: dict[str, pa.Table], run_id: str, ts: float) -> list[str]:
-    """Publish each table as one Parquet file of the run's partition, two at a
-    time (pyarrow writes without the GIL); ``runs`` last, so a reader that sees
-    the run sees all of its tables."""
-    import threading
-
-    names = sorted(tables, key=lambda t: (t == "runs", -tables[t].nbytes))
-    files: dict[str, str] = {}
-    errors: list[BaseException] = []
-
-    def write(name: str) -> None:
-        try:
-            table = tables[name]
-            files[name] = str(lakes.publish(root, lakes.partition(root, name, ts, run_id),
-                                            lambda f: write_parquet(table, f)))
-        except BaseException as exc:   # noqa: BLE001 - re-raised below, in the caller
-            errors.append(exc)
-
-    body = names[:-1] if names and names[-1] == "runs" else names
-    helper = threading.Thread(target=lambda: [write(n) for n in body[1::2]])
-    helper.start()
-    for name in body[0::2]:
-        write(name)
-    helper.join()
-    if errors:
-        raise errors[0]
-    if "runs" in tables:
-        write("runs")
-        if errors:
-            raise errors[0]
-    return [files[n] for n in names]
+def write_tables(root: Path, tables: dict[str, Table], run_id: str, ts: float) -> list[str]:
+    """Publish each table as one Parquet file of the run's partition; ``runs``
+    last, so a reader that sees the run sees all of its tables."""
+    names = sorted(tables, key=lambda t: t == "runs")
+    return [str(lakes.publish(root, lakes.partition(root, name, ts, run_id),
+                              lambda f, table=tables[name]: write_parquet(table, f))) for name in names]
 
 
 def write_scan(triage=None, *, snapshot=None, lake: str | os.PathLike | None = None,
@@ -424,18 +403,16 @@ def write_scan(triage=None, *, snapshot=None, lake: str | os.PathLike | None = N
     return result
 
 
-def outcome_table(columns: dict) -> pa.Table:
+def outcome_table(columns: dict) -> Table:
     """An ``outcomes`` table from some of its columns (numpy arrays or lists;
     the others null)."""
     n = len(columns["pid"])
-    cols = {}
+    cols = _nulls("outcomes", n)
     for col in COLUMNS["outcomes"]:
         if col.name in columns:
             values = columns[col.name]
             cols[col.name] = _nullable_float(np.asarray(values, dtype=np.float64)) \
                 if col.dtype == "float64" else _arr(values, col.dtype)
-        else:
-            cols[col.name] = pa.nulls(n, schema_type(col.dtype))
     return _table("outcomes", cols)
 
 
@@ -487,7 +464,7 @@ def _redact_json(value, red: Redactor):
     return value
 
 
-def _journal_columns(records: list[dict], table: str, red: Redactor, now: float) -> pa.Table:
+def _journal_columns(records: list[dict], table: str, red: Redactor, now: float) -> Table:
     rows = []
     for r in records:
         row = {
@@ -507,7 +484,7 @@ def _journal_columns(records: list[dict], table: str, red: Redactor, now: float)
             row.update({"result": str(r["result"]), "detail": red.text(r.get("detail") or "") or None,
                         "exit_status": r.get("exit_status"), "observed_by": "journal"})
         rows.append(row)
-    return pa.Table.from_pylist(rows, schema=schema(table))
+    return _rows(table, rows)
 
 
 def write_action_records(records: list[dict], *, lake: str | os.PathLike | None = None,
@@ -538,7 +515,7 @@ def write_action_records(records: list[dict], *, lake: str | os.PathLike | None 
             by_kind.setdefault((table, plan, lakes.day(float(r.get("ts", now)))), []).append(r)
         tables = {key: _journal_columns(rs, key[0], red, now) for key, rs in by_kind.items()}
         for (table, plan, _), tbl in tables.items():
-            ts = float(tbl.column("ts")[0].as_py())
+            ts = float(tbl.value("ts", 0))
             path = lakes.publish(root, lakes.partition(root, table, ts, plan),
                                  lambda f, tbl=tbl: write_parquet(tbl, f))
             result.files.append(str(path))
@@ -553,14 +530,14 @@ def write_action_records(records: list[dict], *, lake: str | os.PathLike | None 
 
 # --- the deep scan ------------------------------------------------------------------------
 
-def deep_table(d, red: Redactor, run_id: str, ts: float) -> pa.Table:
+def deep_table(d, red: Redactor, run_id: str, ts: float) -> Table:
     """The ``deep_series`` rows of a :class:`pt.deep.DeepScan`, from its columns."""
     snap, rows = d.quick.snapshot, d.rows
     argv = [red.argv(tuple(a or ())).cmd_hash for a in snap["cmdline"][rows]]
     cols = {
         **_identity(run_id, ts, snap.host.boot_id, len(rows)),
         "pid": _arr(snap["pid"][rows], "int32"), "start_ticks": _arr(snap["start_ticks"][rows], "uint64"),
-        "cmd_hash": pa.array(argv, pa.string()),
+        "cmd_hash": parquet.strings(argv),
     }
     for f in DEEP_FIELDS:                  # floats: null where not finite
         values = f.compute(d)
