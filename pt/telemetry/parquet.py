@@ -140,7 +140,12 @@ def column(values, dtype: str):
 _I16, _I32, _I64, _BINARY, _LIST_T, _STRUCT, _BYTE = 4, 5, 6, 8, 9, 12, 3
 
 
+_SMALL = [bytes([i]) for i in range(128)]
+
+
 def _varint(n: int) -> bytes:
+    if n < 128:
+        return _SMALL[n]
     out = bytearray()
     while True:
         byte = n & 0x7F
@@ -254,43 +259,42 @@ def _bit_width(n: int) -> int:
 
 @dataclass
 class _Chunk:
-    """One column chunk's pages, before they are placed in the file."""
+    """One column chunk's pages, raw: ``(page type, bytes, header fields)``,
+    the dictionary page first; compressed when placed in the file."""
 
-    pages: list[tuple[bytes, bytes]]   # (header, body), dictionary page first
+    pages: list[tuple[int, bytes, list]]
     encodings: list[int]
     num_values: int
-    uncompressed: int
     stats: tuple | None                 # (null count, min bytes, max bytes) or None
 
 
-class _Codec:
-    def __init__(self, codec: int):
-        self.codec = codec
-
-    def page(self, kind: int, raw: bytes, header_fields: list) -> tuple[bytes, bytes]:
-        if self.codec == GZIP:
-            z = zlib.compressobj(LEVEL, zlib.DEFLATED, 31)
-            body = z.compress(raw) + z.flush()
-        else:
-            body = raw
-        crc = zlib.crc32(body)
-        header = _Thrift.struct([(1, _I32, kind), (2, _I32, len(raw)), (3, _I32, len(body)),
-                                 (4, _I32, crc - (1 << 32) if crc >= 1 << 31 else crc), *header_fields])
-        return header, body
+#: Chunks smaller than this are stored uncompressed (gzip's 18 bytes of framing would not pay).
+MIN_COMPRESS = 256
 
 
-def _data_page(codec: _Codec, levels: bytes, values: bytes, n: int, encoding: int) -> tuple[bytes, bytes, int]:
-    raw = levels + values
-    header, body = codec.page(_DATA_PAGE, raw, [(5, _STRUCT, [(1, _I32, n), (2, _I32, encoding),
-                                                             (3, _I32, _RLE), (4, _I32, _RLE)])])
-    return header, body, len(raw)
+def _page(codec: int, kind: int, raw: bytes, header_fields: list) -> tuple[bytes, bytes]:
+    """A page's header and body (compressed with ``codec``; the CRC is of the body)."""
+    if codec == GZIP:
+        z = zlib.compressobj(LEVEL, zlib.DEFLATED, 31)
+        body = z.compress(raw) + z.flush()
+    else:
+        body = raw
+    crc = zlib.crc32(body)
+    header = _Thrift.struct([(1, _I32, kind), (2, _I32, len(raw)), (3, _I32, len(body)),
+                             (4, _I32, crc - (1 << 32) if crc >= 1 << 31 else crc), *header_fields])
+    return header, body
+
+
+def _data_page(levels: bytes, values: bytes, n: int, encoding: int) -> tuple[int, bytes, list]:
+    return (_DATA_PAGE, levels + values, [(5, _STRUCT, [(1, _I32, n), (2, _I32, encoding),
+                                                         (3, _I32, _RLE), (4, _I32, _RLE)])])
 
 
 def _with_length(encoded: bytes) -> bytes:
     return len(encoded).to_bytes(4, "little") + encoded
 
 
-def _string_chunk(codec: _Codec, values: list, index: np.ndarray, stats: bool,
+def _string_chunk(values: list, index: np.ndarray, stats: bool,
                   rep: np.ndarray | None = None, defs: np.ndarray | None = None, max_def: int = 1) -> _Chunk:
     """A dictionary-encoded string column (flat, or a list's elements with their levels)."""
     distinct, codes, null = _dictionary(values, index)
@@ -299,28 +303,22 @@ def _string_chunk(codec: _Codec, values: list, index: np.ndarray, stats: bool,
     levels = b"" if rep is None else _with_length(_hybrid(rep, 1))
     levels += _with_length(_hybrid(defs, _bit_width(max_def + 1)))
     present = codes[~null]
-    pages, size = [], 0
     if distinct:
-        raw = _plain_bytes(distinct)
-        pages.append(codec.page(_DICTIONARY_PAGE, raw, [(7, _STRUCT, [(1, _I32, len(distinct)),
-                                                                      (2, _I32, _PLAIN)])]))
-        size += len(raw)
         width = _bit_width(len(distinct))
-        header, body, n = _data_page(codec, levels, bytes([width]) + _hybrid(present, width), len(defs),
-                                     _RLE_DICTIONARY)
+        pages = [(_DICTIONARY_PAGE, _plain_bytes(distinct), [(7, _STRUCT, [(1, _I32, len(distinct)),
+                                                                           (2, _I32, _PLAIN)])]),
+                 _data_page(levels, bytes([width]) + _hybrid(present, width), len(defs), _RLE_DICTIONARY)]
         encodings = [_PLAIN, _RLE, _RLE_DICTIONARY]
     else:
-        header, body, n = _data_page(codec, levels, b"", len(defs), _PLAIN)
-        encodings = [_PLAIN, _RLE]
-    pages.append((header, body))
+        pages, encodings = [_data_page(levels, b"", len(defs), _PLAIN)], [_PLAIN, _RLE]
     summary = None
     if stats:
         used = sorted({distinct[c] for c in np.unique(present)}) if len(present) else []
         summary = (int(null.sum()), used[0] if used else None, used[-1] if used else None)
-    return _Chunk(pages, encodings, len(defs), size + n, summary)
+    return _Chunk(pages, encodings, len(defs), summary)
 
 
-def _list_chunk(codec: _Codec, col: Lists) -> _Chunk:
+def _list_chunk(col: Lists) -> _Chunk:
     """list<string>: per distinct list its levels and element codes, gathered per row.
     Definition levels: 0 null list, 1 empty list, 2 null element, 3 element."""
     tokens: dict = {}
@@ -338,18 +336,17 @@ def _list_chunk(codec: _Codec, col: Lists) -> _Chunk:
         d_codes.append(np.array([tokens.setdefault(t, len(tokens)) for t in v if t is not None], np.int64))
     rows = col.index.tolist()
     if not rows:
-        return _string_chunk(codec, [], np.zeros(0, np.int64), False, np.zeros(0, np.uint8),
-                             np.zeros(0, np.uint8), 3)
+        return _string_chunk([], np.zeros(0, np.int64), False, np.zeros(0, np.uint8), np.zeros(0, np.uint8), 3)
     defs = np.concatenate([d_def[k] for k in rows])
     rep = np.concatenate([d_rep[k] for k in rows])
     codes = np.concatenate([d_codes[k] for k in rows])
     # the element column: codes of present elements, nulls where defs < 3
     index = np.full(len(defs), len(tokens), dtype=np.int64)
     index[defs == 3] = codes
-    return _string_chunk(codec, list(tokens) + [None], index, False, rep, defs, 3)
+    return _string_chunk(list(tokens) + [None], index, False, rep, defs, 3)
 
 
-def _number_chunk(codec: _Codec, col: Numbers, dtype: str, stats: bool) -> _Chunk:
+def _number_chunk(col: Numbers, dtype: str, stats: bool) -> _Chunk:
     physical, storage, _ = _PHYSICAL[dtype]
     n = len(col.values)
     null = col.null if col.null is not None else np.zeros(n, dtype=bool)
@@ -359,13 +356,12 @@ def _number_chunk(codec: _Codec, col: Numbers, dtype: str, stats: bool) -> _Chun
     else:
         values = present.astype(storage).tobytes()
     levels = _with_length(_hybrid((~null).astype(np.uint8), 1))
-    header, body, size = _data_page(codec, levels, values, n, _PLAIN)
     summary = None
     if stats and physical != _BOOLEAN:
         finite = present[~np.isnan(present)] if physical == _DOUBLE else present
         summary = (int(null.sum()), finite.min().astype(storage).tobytes() if len(finite) else None,
                    finite.max().astype(storage).tobytes() if len(finite) else None)
-    return _Chunk([(header, body)], [_PLAIN, _RLE], n, size, summary)
+    return _Chunk([_data_page(levels, values, n, _PLAIN)], [_PLAIN, _RLE], n, summary)
 
 
 # --- the file -----------------------------------------------------------------------------
@@ -402,7 +398,6 @@ def write_table(out, columns: list[tuple[str, str, object]], *, metadata: dict[s
     if len(lengths) > 1:
         raise ValueError(f"columns of different lengths: {sorted(lengths)}")
     num_rows = lengths.pop() if lengths else 0
-    pc = _Codec(codec)
     pos = 4
     out.write(b"PAR1")
     chunks, schema = [], [[(4, _BINARY, "schema"), (5, _I32, len(columns))]]
@@ -411,19 +406,22 @@ def write_table(out, columns: list[tuple[str, str, object]], *, metadata: dict[s
         if num_rows == 0:
             continue
         if dtype == "string":
-            chunk = _string_chunk(pc, col.values, col.index, name in statistics)
+            chunk = _string_chunk(col.values, col.index, name in statistics)
         elif dtype == "list<string>":
-            chunk = _list_chunk(pc, col)
+            chunk = _list_chunk(col)
         else:
-            chunk = _number_chunk(pc, col, dtype, name in statistics)
+            chunk = _number_chunk(col, dtype, name in statistics)
+        uncompressed = sum(len(raw) for _, raw, _ in chunk.pages)
+        chunk_codec = codec if uncompressed >= MIN_COMPRESS else UNCOMPRESSED
         start = pos
         offsets = []
-        for header, body in chunk.pages:
+        for kind, raw, fields in chunk.pages:
+            header, body = _page(chunk_codec, kind, raw, fields)
             offsets.append(pos)
             out.write(header)
             out.write(body)
             pos += len(header) + len(body)
-        headers = sum(len(h) for h, _ in chunk.pages)
+            uncompressed += len(header)
         path = [name, "list", "element"] if dtype == "list<string>" else [name]
         physical = _BYTE_ARRAY if dtype in ("string", "list<string>") else _PHYSICAL[dtype][0]
         stats = None
@@ -431,10 +429,10 @@ def write_table(out, columns: list[tuple[str, str, object]], *, metadata: dict[s
             nulls, lo, hi = chunk.stats
             stats = [(3, _I64, nulls), (5, _BINARY, hi), (6, _BINARY, lo)]
         meta = [(1, _I32, physical), (2, _LIST_T, (_I32, chunk.encodings)), (3, _LIST_T, (_BINARY, path)),
-                (4, _I32, codec), (5, _I64, chunk.num_values), (6, _I64, chunk.uncompressed + headers),
+                (4, _I32, chunk_codec), (5, _I64, chunk.num_values), (6, _I64, uncompressed),
                 (7, _I64, pos - start), (9, _I64, offsets[-1]),
                 (11, _I64, offsets[0] if len(offsets) > 1 else None), (12, _STRUCT, stats)]
-        chunks.append((start, pos - start, chunk.uncompressed + headers, meta))
+        chunks.append((start, pos - start, uncompressed, meta))
     row_groups = []
     if num_rows:
         row_groups.append([
