@@ -3,8 +3,8 @@
 1. What recording adds to a quick scan of 2,000 processes (a fake procfs
    tree, so the process table is the same every round): triage + write_scan
    against triage alone, in process; and ``pt scan`` against
-   ``pt scan --no-telemetry`` end to end (interpreter start to exit, so the
-   pyarrow import is counted). Target: at most 10% more.
+   ``pt scan --no-telemetry`` end to end (interpreter start to exit, the
+   telemetry child's work included). Target: at most 10% more.
 2. ``pt duck why`` over a month of hourly scans of 500 processes (720 runs,
    generated in the lake layout, then compacted), against the same lake
    before compaction. Target: under 200 ms.
