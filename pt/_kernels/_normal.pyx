@@ -9,8 +9,8 @@ into the tail, so:
   + log(1 - 1/x^2 + 3/x^4 - ... + 19!!/x^20), whose first omitted term is
   below 4e-19 relative, down to x = -inf (log Phi(-1e200) = -inf: -x^2/2 overflows).
 
-erfc is taken at t = x/sqrt 2 rounded and corrected to first order for the
-rounding, erfc(t + d) = erfc(t) - d 2/sqrt(pi) exp(-t^2), with d from ``fma``:
+Above 0, erfc is taken at t = x/sqrt 2 rounded and corrected to first order for
+the rounding, erfc(t + d) = erfc(t) - d 2/sqrt(pi) exp(-t^2), with d from ``fma``:
 an ulp of t would move erfc by 2 t^2 ulps (1e-13 at x = 30), which the upper
 branch would keep as its relative error.
 """
@@ -40,7 +40,7 @@ cdef double log_ndtr_one(double x) noexcept nogil:
             return -0.5 * erfc(x * M_SQRT1_2)
         return log1p(-0.5 * _erfc_scaled_x(x))
     if x > -20.0:
-        return log(0.5 * _erfc_scaled_x(-x))
+        return log(0.5 * erfc(-x * M_SQRT1_2))   # t's rounding: ~2 ulps of the log, no correction needed
     if x == -INFINITY:
         return -INFINITY
     r = 1.0 / (x * x)
