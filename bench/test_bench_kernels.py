@@ -89,6 +89,17 @@ def beta_ppf_case(rng, n):
     return (lambda: K.beta_ppf(q, a, b)), (lambda: sc.betaincinv(a, b, q))
 
 
+def log_ndtr_case(rng, n):
+    x = rng.normal(0.0, 10.0, n)                     # both tails: a third below -20 (the series)
+    return (lambda: K.log_ndtr(x)), (lambda: sc.log_ndtr(x))
+
+
+def gammaincc_case(rng, n):
+    a = 10.0 ** rng.uniform(-1, 2, n)                # the storm posterior's shapes, and smaller
+    x = a * np.exp(rng.normal(0.0, 0.5, n))          # around the mean: both sides, every region
+    return (lambda: K.gammaincc(a, x)), (lambda: sc.gammaincc(a, x))
+
+
 CASES = {
     "betaln": betaln_case,
     "beta_logpdf": beta_logpdf_case,
@@ -101,6 +112,8 @@ CASES = {
     "logsumexp 10 long rows": logsumexp_long_case,
     "beta_cdf": beta_cdf_case,
     "beta_ppf": beta_ppf_case,
+    "log_ndtr": log_ndtr_case,
+    "gammaincc": gammaincc_case,
 }
 
 SCALAR_CALLS = {
@@ -117,6 +130,8 @@ SCALAR_CALLS = {
                             (lambda: sc.logsumexp([0.1, 0.2, 0.3, 0.4]))),
     "beta_cdf": ((lambda: K.beta_cdf(0.3, 2.5, 3.5)), (lambda: sc.betainc(2.5, 3.5, 0.3))),
     "beta_ppf": ((lambda: K.beta_ppf(0.3, 2.5, 3.5)), (lambda: sc.betaincinv(2.5, 3.5, 0.3))),
+    "log_ndtr": ((lambda: K.log_ndtr(-3.5)), (lambda: sc.log_ndtr(-3.5))),
+    "gammaincc": ((lambda: K.gammaincc(7.0, 5.0)), (lambda: sc.gammaincc(7.0, 5.0))),
 }
 
 

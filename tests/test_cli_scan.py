@@ -151,16 +151,79 @@ def test_console_script_is_installed(tmp_path):
     assert out.returncode == 0 and out.stdout.startswith("pt ")
 
 
+# Idle, with resident memory growing 1 MB every 0.2 s (up to 200 MB): growth across scans to score.
+GROWER = """
+import time
+hold = []
+print("ready", flush=True)
+while True:
+    if len(hold) < 200:
+        hold.append(b"x" * (1 << 20))
+    time.sleep(0.2)
+"""
+
+# 30 children every second, each living 3 s: births at 30/s under one parent, a storm to weigh.
+BURST = """
+import os, time
+print("ready", flush=True)
+while True:
+    for _ in range(30):
+        if os.fork() == 0:
+            time.sleep(3.0)
+            os._exit(0)
+    time.sleep(1.0)
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+"""
+
+# One quick scan; on stderr, which of the growth and storm formulas it ran and the heavy modules it imported.
+COUNTED_SCAN = """
+import json, sys
+import pt.infer.incidents as incidents, pt.infer.memory as memory
+calls = {"growth_terms": 0, "gw_probability": 0}
+def counted(name, f):
+    def call(*args, **kwargs):
+        calls[name] += 1
+        return f(*args, **kwargs)
+    return call
+memory.growth_terms = counted("growth_terms", memory.growth_terms)
+incidents.gw_probability = counted("gw_probability", incidents.gw_probability)
+from pt.cli import main
+code = main(["scan", "--json"])
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"pyarrow", "duckdb", "scipy"})
+print(json.dumps({"calls": calls, "heavy": heavy}), file=sys.stderr)
+sys.exit(code)
+"""
+
+
 def test_a_scan_never_imports_what_only_writing_or_deep_evidence_needs(tmp_path):
     """The quick scan's process imports neither pyarrow or duckdb (telemetry is
-    written by a forked child) nor scipy (only growth across scans needs it,
-    when some process grows): each costs a tenth of a second or more."""
-    from pt.testing import isolated_env
-    code = ("import sys; from pt.cli import main; code = main(['scan', '--json']); "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pyarrow', 'duckdb', 'scipy'}), file=sys.stderr); "
-            "sys.exit(code)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                         env=isolated_env(tmp_path), timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["data"]["processes"]
-    assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr
+    written by a forked child) nor scipy, each a tenth of a second or more, also
+    when it scores what needs special functions: an idle process's memory growth
+    across the scans remembered (log Phi) and a burst of births (the storm's
+    Gamma tail). Scans repeat until one has run both."""
+    import contextlib
+
+    from pt.testing import isolated_env, wait_for
+    with contextlib.ExitStack() as stack:
+        for script in (GROWER, BURST):
+            proc = stack.enter_context(subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.DEVNULL,
+                                                        stdout=subprocess.PIPE, text=True, start_new_session=True))
+            stack.callback(proc.stdout.close)
+            stack.callback(proc.wait)
+            stack.callback(os.killpg, proc.pid, 9)         # our own session: the burst's children too
+            assert proc.stdout.readline().strip() == "ready"
+        scans = []
+
+        def both_scored():
+            out = subprocess.run([sys.executable, "-c", COUNTED_SCAN], capture_output=True, text=True, cwd=tmp_path,
+                                 env=isolated_env(tmp_path), timeout=300)
+            assert out.returncode == 0, out.stderr
+            assert json.loads(out.stdout)["data"]["processes"]
+            scans.append(json.loads(out.stderr.strip().splitlines()[-1]))
+            assert scans[-1]["heavy"] == [], scans
+            return all(scans[-1]["calls"].values())
+        wait_for(both_scored, timeout=240, interval=0.5)

@@ -214,6 +214,7 @@ ELEMENTWISE = [
     (K.beta_bernoulli_logpmf, (1, 2.0, 3.0)),
     (K.beta_cdf, (0.3, 2.0, 3.0)),
     (K.beta_ppf, (0.3, 2.0, 3.0)),
+    (K.gammaincc, (2.0, 3.0)),
 ]
 IDS = [f.__name__ for f, _ in ELEMENTWISE]
 
@@ -312,6 +313,14 @@ BAD_CALLS = [
     (K.beta_ppf, ([0.5, -0.1], 1.0, 1.0), r"^q must be in \[0, 1\], got q\[1\] = -0\.1$"),
     (K.beta_ppf, (np.nan, 1.0, 1.0), r"^q must be in \[0, 1\], got nan$"),
     (K.beta_ppf, (0.5, -np.inf, 1.0), r"^a must be finite and > 0, got -inf$"),
+    (K.gammaincc, (0.0, 1.0), r"^a must be finite and > 0, got 0\.0$"),
+    (K.gammaincc, ([1.0, -2.0], 1.0), r"^a must be finite and > 0, got a\[1\] = -2\.0$"),
+    (K.gammaincc, (np.inf, 1.0), r"^a must be finite and > 0, got inf$"),
+    (K.gammaincc, (1.0, -1e-300), r"^x must be >= 0, got -1e-300$"),
+    (K.gammaincc, (1.0, [0.0, np.nan]), r"^x must be >= 0, got x\[1\] = nan$"),
+    (K.log_ndtr, (np.nan,), r"^x must not be NaN, got nan$"),
+    (K.log_ndtr, ([[0.0, np.nan]],), r"^x must not be NaN, got x\[0, 1\] = nan$"),
+    (K.log_ndtr, ([1j],), r"^x must be real numbers, got dtype complex128$"),
 ]
 
 

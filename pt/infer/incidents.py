@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pt import kernels
 from pt.collect.snapshot import Snapshot, Window
 
 KINDS = ("fork_storm", "runaway_tree", "short_job_flood", "respawn_loop")
@@ -230,9 +231,8 @@ def gw_probability(offspring: np.ndarray, exposed: np.ndarray, prior: tuple[floa
     offspring, rate b + exposed) and P(m > 1) is the regularised upper
     incomplete gamma Q(a + offspring, b + exposed).
     """
-    from scipy.special import gammaincc
     a, b = prior
-    return gammaincc(a + np.asarray(offspring, dtype=float), b + np.asarray(exposed, dtype=float))
+    return kernels.gammaincc(a + np.asarray(offspring, dtype=float), b + np.asarray(exposed, dtype=float))
 
 
 def generations(lv: Lives, recent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -285,8 +285,6 @@ def growth_terms(slope_mb_s: np.ndarray, sd_mb_s: np.ndarray, observed: np.ndarr
     goes to steady, so only a process that itself grows is moved by either:
     a steady one's term hardly changes.
     """
-    from scipy.special import log_ndtr      # here: the quick scan imports this module, and scipy costs ~0.1 s
-
     p = priors.memory_growth
     def cols(x, dtype=np.float64):                                      # (n,) or (n, k) -> (n, k)
         x = np.asarray(x, dtype=dtype)
@@ -301,7 +299,7 @@ def growth_terms(slope_mb_s: np.ndarray, sd_mb_s: np.ndarray, observed: np.ndarr
     v0, vg = sd ** 2 + tau0 ** 2, sd ** 2 + tau_g ** 2
     skew = s * tau_g / (sd * np.sqrt(vg))
     log_gauss = math.log(2.0) - 0.5 * (s ** 2 / vg + np.log(vg))
-    per = np.stack([-0.5 * (s ** 2 / v0 + np.log(v0)), log_gauss + log_ndtr(skew), log_gauss + log_ndtr(-skew)],
+    per = np.stack([-0.5 * (s ** 2 / v0 + np.log(v0)), log_gauss + kernels.log_ndtr(skew), log_gauss + kernels.log_ndtr(-skew)],
                    axis=-1)                                                                # (n, k, 3)
     log_f = np.where(seen[..., None], per, 0.0).sum(axis=1)[:, None, :]                  # (n, 1, 3)
     log_steady = log_f[..., 0]
