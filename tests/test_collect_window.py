@@ -124,6 +124,21 @@ def test_hostile_window_files(tmp_path):
         files.stat_ticks(starts[:3])
 
 
+def test_fds_opened_during_the_window_stay_below_fd_setsize(tmp_path):
+    """Low descriptors are left free while the window's files are opened, so
+    a pipe opened during the window can still be watched with select()."""
+    root = make_tree(tmp_path)
+    for pid in range(10, 410):
+        add_proc(root, pid)
+    pids = np.arange(10, 410, dtype=np.int32)
+    with WindowFiles(root, pids, max_fds=len(WINDOW_FILES) * 400) as files:
+        assert files.kept == 400                                 # 1,200 fds: past 1024
+        r, w = os.pipe()
+        os.close(r)
+        os.close(w)
+    assert max(r, w) < 1024
+
+
 def test_rows_beyond_the_fd_budget_are_read_by_pid():
     with sleepers(5) as procs:
         pids, starts = pids_of(procs), starts_of(procs)
