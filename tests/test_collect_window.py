@@ -5,6 +5,7 @@ import json
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -282,3 +283,16 @@ def test_process_files_of_a_hostile_tree(tmp_path):
     texts = [files["cgroup"][k] for k in files["cgroup_index"]]
     assert texts == ["0::/system.slice/nginx.service\n"] * 2 + ["\\xff\x00garbage", ""]
     assert len(files["cgroup"]) == 3                             # "", nginx, garbage: each text once
+
+
+def test_this_process_own_fds_are_counted_but_not_searched_for_sockets():
+    """While a scan's window is open, pt's own fd directory holds its kept
+    files: its row is counted, never read link by link (pt is never a candidate)."""
+    with socket.socket() as server, open(os.devnull, "rb") as null:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        files = read_process_files(b"/proc", np.array([os.getpid()], np.int32))
+        assert files["fd_count"][0] >= 2 + 3                     # the socket, the file, stdio
+        assert len(files["socket_row"]) == 0
+        assert files["stdio_null"][0] in (0, 1)                  # stdio is still read
+        assert null.fileno() > 0

@@ -14,7 +14,7 @@ from libc.errno cimport errno, ENOENT, ESRCH, EACCES, EPERM, EINTR, EMFILE, ENFI
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memchr, memcmp
 from posix.fcntl cimport fcntl, openat, F_DUPFD_CLOEXEC, O_RDONLY, O_CLOEXEC, O_DIRECTORY, open as c_open
-from posix.unistd cimport read, close
+from posix.unistd cimport read, close, getpid
 
 import numpy as np
 
@@ -575,18 +575,20 @@ cdef long long socket_inode(const char *target, ssize_t got) noexcept nogil:
     return inode
 
 
-cdef long long scan_fd_dir(int dir_fd, Py_ssize_t row, list rows, list inodes, signed char *stdio_null):
+cdef long long scan_fd_dir(int dir_fd, Py_ssize_t row, list rows, list inodes, signed char *stdio_null,
+                           bint sockets=True):
     """Count the fds listed in the ``fd`` directory ``dir_fd`` (which it
     closes) and append each socket's inode to ``inodes`` (``row`` to
-    ``rows``); ``stdio_null``, if given, is set to 1 when fds 0 and 1 both
-    link to /dev/null, 0 when they do not, -1 when either is missing. -1
-    when the directory cannot be listed."""
+    ``rows``; not looked for unless ``sockets``); ``stdio_null``, if given,
+    is set to 1 when fds 0 and 1 both link to /dev/null, 0 when they do not,
+    -1 when either is missing. -1 when the directory cannot be listed."""
     cdef DIR *d = fdopendir(dir_fd)
     cdef dirent *entry
     cdef char target[64]
     cdef ssize_t got
     cdef long long count = 0, inode
     cdef int stdio_seen = 0, stdio_devnull = 0
+    cdef bint is_stdio
     if d == NULL:
         close(dir_fd)
         return -1
@@ -597,10 +599,13 @@ cdef long long scan_fd_dir(int dir_fd, Py_ssize_t row, list rows, list inodes, s
         if entry.d_name[0] == c'.':
             continue
         count += 1
+        is_stdio = (entry.d_name[0] == c'0' or entry.d_name[0] == c'1') and entry.d_name[1] == 0
+        if not (is_stdio or sockets):
+            continue
         got = readlinkat(dir_fd, entry.d_name, target, sizeof(target))
         if got < 0:
             continue
-        if (entry.d_name[0] == c'0' or entry.d_name[0] == c'1') and entry.d_name[1] == 0:
+        if is_stdio:
             stdio_seen += 1
             stdio_devnull += got == 9 and memcmp(target, b"/dev/null", 9) == 0
             continue
@@ -612,6 +617,17 @@ cdef long long scan_fd_dir(int dir_fd, Py_ssize_t row, list rows, list inodes, s
     if stdio_null != NULL:
         stdio_null[0] = -1 if stdio_seen < 2 else stdio_devnull == 2
     return count
+
+
+cdef long long own_pid(int root_fd, char *buf, size_t cap):
+    """This process's pid when the procfs root is its own (the root's
+    ``self`` link names it), else -1."""
+    cdef ssize_t got = readlinkat(root_fd, b"self", buf, cap)
+    cdef const char *p = buf
+    cdef long long pid
+    if got <= 0 or not parse_int(&p, buf + got, &pid) or p != buf + got or pid != getpid():
+        return -1
+    return pid
 
 
 def read_process_files(root, const int[::1] pids):
@@ -647,6 +663,7 @@ def read_process_files(root, const int[::1] pids):
     inodes = []
     cgroups = {b"": 0}
     cdef _ProcRoot proc = _ProcRoot(root)
+    cdef long long own = own_pid(proc.fd, proc.buf.data, proc.buf.cap)
     for i in range(n):
         snprintf(path, sizeof(path), b"%d", pids[i])
         pid_fd = openat(proc.fd, path, O_PATH | O_DIRECTORY | O_CLOEXEC)
@@ -658,7 +675,7 @@ def read_process_files(root, const int[::1] pids):
 
         dir_fd = openat(pid_fd, b"fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dir_fd >= 0:
-            fd_count[i] = <int>scan_fd_dir(dir_fd, i, rows, inodes, &stdio[i])
+            fd_count[i] = <int>scan_fd_dir(dir_fd, i, rows, inodes, &stdio[i], pids[i] != own)
 
         rc = read_whole(pid_fd, b"cgroup", &proc.buf)
         close(pid_fd)
