@@ -28,18 +28,7 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 import numpy as np
 
 from pt.collect._parse cimport PID_MAX_LIMIT, StatFields, is_pid, parse_int, parse_stat, split_argv
-
-cdef extern from "dirent.h" nogil:
-    ctypedef struct DIR
-    struct dirent:
-        char d_name[256]
-    DIR *fdopendir(int fd)
-    dirent *readdir(DIR *dirp)
-    void rewinddir(DIR *dirp)
-    int closedir(DIR *dirp)
-
-cdef extern from "stdio.h" nogil:
-    int snprintf(char *buf, size_t n, const char *fmt, ...)
+from pt.collect._posix cimport DIR, closedir, dirent, fdopendir, readdir, rewinddir, snprintf
 
 cdef enum:
     READ_OK = 0

@@ -1,13 +1,15 @@
 """Linux collector: the whole process table from procfs in one call."""
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 
 import numpy as np
 
-from pt.collect._procfs import read_io, read_processes, read_schedstat, read_stat_ticks
+from pt.collect._procfs import WINDOW_FILES, WindowFiles, read_processes
+from pt.collect.fds import fd_budget, open_fd_count, raised_soft_limit
 from pt.collect.host import PROCFS_ENV, procfs_root, read_host  # noqa: F401 (PROCFS_ENV re-exported)
 from pt.collect.snapshot import ScanErrors, Snapshot, Totals, Window
 
@@ -43,9 +45,19 @@ class WindowStart:
     def __init__(self, snapshot: Snapshot, root: str | os.PathLike | None = None):
         self.snapshot = snapshot
         self.path = os.fsencode(procfs_root(root))
-        self.io_before = read_io(self.path, snapshot["pid"])
-        self.queued_at = time.monotonic()
-        _, self.queued_before = read_schedstat(self.path, snapshot["pid"])
+        self._open = contextlib.ExitStack()
+        try:
+            self.files = self._open.enter_context(keep_window_files(self.path, snapshot["pid"], self._open))
+            self.io_before = self.files.io()
+            self.queued_at = time.monotonic()
+            _, self.queued_before = self.files.schedstat()
+        except BaseException:
+            self._open.close()
+            raise
+
+    def close(self) -> None:
+        """Close the kept files and put the fd limit back (``finish`` does it; idempotent)."""
+        self._open.close()
 
     def finish(self, window_s: float) -> Window:
         """Wait out the rest of the window, then re-read stat, io and schedstat.
@@ -54,7 +66,14 @@ class WindowStart:
         CPU baseline), so time spent since then, on other reads, counts toward
         it. The second stat read re-checks the start time, so a reused pid
         never contributes another process's ticks. ``duration_s`` is measured.
+        The kept files are closed on return.
         """
+        try:
+            return self._finish(window_s)
+        finally:
+            self.close()
+
+    def _finish(self, window_s: float) -> Window:
         snapshot = self.snapshot
         opened = snapshot.host.monotonic
         time.sleep(max(window_s - (time.monotonic() - opened), 0.0))
@@ -66,16 +85,16 @@ class WindowStart:
 
         def read_rest():
             try:
-                rest["io"] = read_io(self.path, snapshot["pid"])
+                rest["io"] = self.files.io()
                 rest["queued_closed"] = time.monotonic()
-                rest["queued"] = read_schedstat(self.path, snapshot["pid"])[1]
+                rest["queued"] = self.files.schedstat()[1]
             except BaseException as exc:   # noqa: BLE001 - raised again below, in the caller's thread
                 rest["error"] = exc
 
         thread = threading.Thread(target=read_rest)
         thread.start()
         try:
-            ticks_after, _, alive = read_stat_ticks(self.path, snapshot["pid"], snapshot["start_ticks"])
+            ticks_after, _, alive = self.files.stat_ticks(snapshot["start_ticks"])
         finally:
             thread.join()
         if "error" in rest:
@@ -112,6 +131,16 @@ class WindowStart:
                 syscalls=np.where(alive & (io_after["syscr"] >= 0) & (io_after["syscw"] >= 0),
                                   io_after["syscr"] + io_after["syscw"], -1).astype(np.int64)),
         )
+
+
+def keep_window_files(path: bytes, pids: np.ndarray, stack: contextlib.ExitStack) -> WindowFiles:
+    """:class:`WindowFiles` for ``pids``, keeping as many rows' files open as
+    the fds allow: the soft fd limit is raised toward what they need (within
+    ``stack``, which puts it back), and rows beyond the budget are read by pid."""
+    need = len(WINDOW_FILES) * len(pids)
+    open_now = open_fd_count()
+    stack.enter_context(raised_soft_limit(open_now + need + max(64, (open_now + need) // 7 + 8)))
+    return WindowFiles(path, pids, min(fd_budget()[0], need))
 
 
 def start_window(snapshot: Snapshot, root: str | os.PathLike | None = None) -> WindowStart:

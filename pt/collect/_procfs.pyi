@@ -7,14 +7,32 @@ Root = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 IO_FIELDS: tuple[str, ...]
 
 def read_processes(root: Root) -> tuple[dict[str, np.ndarray], dict[str, object]]: ...
+WINDOW_FILES: tuple[str, ...]
+
+class WindowFiles:
+    n: int
+    kept: int                  # rows whose files are kept open (pread)
+    def __init__(self, root: Root, pids: np.ndarray, max_fds: int = 0) -> None: ...  # pids: int32
+    def stat_ticks(
+        self, start_ticks: np.ndarray,   # const unsigned long long[::1]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...  # uint64 ticks, uint8 state, bool alive
+    def io(self) -> dict[str, np.ndarray]: ...           # int64, -1 unreadable
+    def schedstat(self) -> tuple[np.ndarray, np.ndarray]: ...  # int64 ns on a CPU, ns queued; -1 unreadable
+    def close(self) -> None: ...
+    def __enter__(self) -> WindowFiles: ...
+    def __exit__(self, *exc: object) -> None: ...
+
 def read_stat_ticks(
     root: Root,
-    pids: np.ndarray,          # const int[::1]
+    pids: np.ndarray,          # int32
     start_ticks: np.ndarray,   # const unsigned long long[::1]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...  # uint64 ticks, uint8 state, bool alive
 def read_io(root: Root, pids: np.ndarray) -> dict[str, np.ndarray]: ...        # int64, -1 unreadable
 def read_schedstat(root: Root, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
     # int64 ns on a CPU, int64 ns waiting on a run queue; -1 unreadable
+def read_process_files(root: Root, pids: np.ndarray) -> dict[str, object]: ...
+    # cwd (object), fd_count (int32), socket_row (int32), socket_inode (uint64), stdio_null (int8),
+    # cgroup (list[str]), cgroup_index (int32)
 def read_links(root: Root, pids: np.ndarray, name: str | bytes) -> np.ndarray: ...  # object: str | None
 def read_fd_sockets(root: Root, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
     # int32 fd_count (-1 unreadable), int32 socket_row, uint64 socket_inode

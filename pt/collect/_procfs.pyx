@@ -10,27 +10,17 @@ Errors are translated at this boundary (psutil style): a file that is gone
 permission error keeps the row and nulls what could not be read; a malformed
 ``stat`` drops the row and is counted. Nothing here raises for one process.
 """
-from libc.errno cimport errno, ENOENT, ESRCH, EACCES, EPERM, EINTR
+from libc.errno cimport errno, ENOENT, ESRCH, EACCES, EPERM, EINTR, EMFILE, ENFILE
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memchr, memcmp
-from posix.fcntl cimport openat, O_RDONLY, O_CLOEXEC, O_DIRECTORY, open as c_open
-from posix.unistd cimport read, close
+from posix.fcntl cimport fcntl, openat, F_DUPFD_CLOEXEC, O_RDONLY, O_CLOEXEC, O_DIRECTORY, open as c_open
+from posix.unistd cimport read, close, getpid
 
 import numpy as np
 
 from pt.collect._parse cimport (N_IO, PID_MAX_LIMIT, StatFields, is_pid, parse_int, parse_io, parse_stat,
                                split_argv, stat_exit_code, status_count, status_uids, status_value)
-
-cdef extern from "dirent.h" nogil:
-    ctypedef struct DIR
-    struct dirent:
-        char d_name[256]
-    DIR *fdopendir(int fd)
-    dirent *readdir(DIR *dirp)
-    int closedir(DIR *dirp)
-
-cdef extern from "stdio.h" nogil:
-    int snprintf(char *buf, size_t n, const char *fmt, ...)
+from pt.collect._posix cimport DIR, O_PATH, closedir, dirent, fdopendir, pread, readdir, readlinkat, snprintf
 
 # Outcome of reading one file.
 cdef enum:
@@ -73,24 +63,25 @@ cdef int classify_errno(int err) noexcept nogil:
     return READ_FAILED
 
 
-cdef int read_whole(int dirfd, const char *path, Buffer *buf) noexcept nogil:
-    """Read the file ``path`` (relative to ``dirfd``) completely into ``buf``.
+cdef int read_fd(int fd, Buffer *buf, bint positioned) noexcept nogil:
+    """Read the open file ``fd`` completely into ``buf``: with ``read`` from
+    where it is, or (``positioned``) with ``pread`` from offset 0, which
+    re-reads a kept procfs file as the kernel has it now.
 
     procfs files report size 0, so read until a short read, growing the
     buffer; the content is NUL-terminated for the parsers.
     """
-    cdef int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC)
     cdef ssize_t got
-    if fd < 0:
-        return classify_errno(errno)
     cdef size_t room
     buf.len = 0
     while True:
         if buffer_reserve(buf, buf.len + 4096) != 0:
-            close(fd)
             return READ_FAILED
         room = buf.cap - buf.len - 1
-        got = read(fd, buf.data + buf.len, room)
+        if positioned:
+            got = pread(fd, buf.data + buf.len, room, buf.len)
+        else:
+            got = read(fd, buf.data + buf.len, room)
         if got >= 0:
             buf.len += got
             # A short read is the end: procfs files are generated whole per
@@ -99,12 +90,20 @@ cdef int read_whole(int dirfd, const char *path, Buffer *buf) noexcept nogil:
             if <size_t>got < room:
                 break
         elif errno != EINTR:
-            got = errno
-            close(fd)
-            return classify_errno(<int>got)
-    close(fd)
+            return classify_errno(errno)
     buf.data[buf.len] = 0
     return READ_OK
+
+
+cdef int read_whole(int dirfd, const char *path, Buffer *buf) noexcept nogil:
+    """Open ``path`` (relative to ``dirfd``), read it whole into ``buf`` (:func:`read_fd`), close it."""
+    cdef int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC)
+    cdef int rc
+    if fd < 0:
+        return classify_errno(errno)
+    rc = read_fd(fd, buf, False)
+    close(fd)
+    return rc
 
 
 cdef long long parse_status_swap_kb(const char *data, size_t n) noexcept nogil:
@@ -323,96 +322,373 @@ cdef tuple _read_all(int root_fd, Buffer *buf):
     return columns, counts
 
 
-# --- per-process details, read for a chosen set of rows ------------------------
-
-cdef extern from "unistd.h" nogil:
-    ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size)
-
-
-def read_stat_ticks(root, const int[::1] pids, const unsigned long long[::1] start_ticks):
-    """Re-read ``stat`` of known processes: CPU ticks and state now.
-
-    A row whose process exited, or whose pid now names a process with another
-    start time (pid reuse), comes back with ``alive`` False.
-
-    Returns
-    -------
-    ticks : uint64 array, utime + stime (0 where not alive)
-    state : uint8 array, the state letter (0 where not alive)
-    alive : bool array
-    """
-    cdef Py_ssize_t n = pids.shape[0], i
-    ticks_a = np.zeros(n, np.uint64)
-    state_a = np.zeros(n, np.uint8)
-    alive_a = np.zeros(n, np.bool_)
-    cdef unsigned long long[::1] ticks = ticks_a
-    cdef unsigned char[::1] state = state_a
-    cdef unsigned char[::1] alive = alive_a.view(np.uint8)
-    cdef StatFields f
-    cdef char path[48]
-    cdef _ProcRoot proc = _ProcRoot(root)
-    with nogil:                         # so the window's other re-reads can run on another CPU
-        for i in range(n):
-            snprintf(path, sizeof(path), b"%d/stat", pids[i])
-            if read_whole(proc.fd, path, &proc.buf) != READ_OK:
-                continue
-            if not parse_stat(proc.buf.data, proc.buf.len, &f) or <unsigned long long>f.starttime != start_ticks[i]:
-                continue
-            ticks[i] = <unsigned long long>(f.utime + f.stime)
-            state[i] = <unsigned char>f.state
-            alive[i] = 1
-    return ticks_a, state_a, alive_a
-
+# --- the CPU window: stat, io and schedstat of known rows, re-read -------------
 
 IO_FIELDS = ("rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes")
 
+#: Files a window re-reads per process, in the order they are opened.
+WINDOW_FILES = ("stat", "io", "schedstat")
+cdef enum:
+    W_STAT = 0
+    W_IO = 1
+    W_SCHED = 2
+    N_WINDOW = 3
+    # What a slot holds when it keeps no fd.
+    FD_BY_PATH = -1     # not kept (no fd to spare): opened by pid at each read
+    FD_NONE = -2        # could not be opened (gone, denied): nothing to read
+    # Low descriptors left free while the files are opened, so that what pt
+    # opens during the window (a pipe that select() watches) stays far below
+    # FD_SETSIZE (1024) however many files are kept.
+    LOW_FDS_LEFT = 64
 
-def read_io(root, const int[::1] pids):
-    """``/proc/PID/io`` counters for each pid (man 5 proc): a dict of int64
-    arrays named by :data:`IO_FIELDS`, -1 where the file is unreadable (other
-    users' processes need ptrace access), malformed, or the process is gone."""
-    cdef Py_ssize_t n = pids.shape[0], i, k
-    out_a = np.full((len(IO_FIELDS), n), -1, np.int64)
-    cdef long long[:, ::1] out = out_a
-    cdef char path[48]
-    cdef long long value[N_IO]
-    cdef _ProcRoot proc = _ProcRoot(root)
-    with nogil:
-        for i in range(n):
-            snprintf(path, sizeof(path), b"%d/io", pids[i])
-            if read_whole(proc.fd, path, &proc.buf) != READ_OK or not parse_io(proc.buf.data, proc.buf.len, value):
-                continue
-            for k in range(N_IO):
-                out[k, i] = value[k]
-    return {name: out_a[k] for k, name in enumerate(IO_FIELDS)}
+cdef const char *WINDOW_NAMES[3]
+WINDOW_NAMES[0] = b"stat"
+WINDOW_NAMES[1] = b"io"
+WINDOW_NAMES[2] = b"schedstat"
 
 
-def read_schedstat(root, const int[::1] pids):
-    """``/proc/PID/schedstat`` for each pid (the kernel's sched_info of the
-    thread group leader): nanoseconds on a CPU and nanoseconds runnable but
-    waiting on a run queue, int64 arrays, -1 where unreadable or gone."""
+cdef int buffer_init(Buffer *buf) noexcept nogil:
+    buf.cap = 4096
+    buf.len = 0
+    buf.data = <char *>malloc(buf.cap)
+    return 0 if buf.data != NULL else -1
+
+
+cdef class WindowFiles:
+    """``stat``, ``io`` and ``schedstat`` of a fixed set of processes, opened
+    once and re-read with ``pread`` (:data:`WINDOW_FILES`).
+
+    A kept procfs fd is pinned to its process: once the process is reaped
+    every ``pread`` fails with ``ESRCH`` (read as gone), so it never reads a
+    successor with the same pid; ``stat`` is still checked against the start
+    time. Rows past ``max_fds // 3`` (or past the point where ``open`` ran out
+    of descriptors) keep nothing and are opened by pid at each read, as
+    :func:`read_stat_ticks` does. The methods release the GIL and each uses
+    its own buffer, so two of them can run on two threads at once.
+    :meth:`close` (or the end of a ``with`` block) closes every fd.
+
+    Parameters
+    ----------
+    root : str or bytes, the procfs root
+    pids : int32 array, shape (n,)
+    max_fds : int, descriptors the kept files may use (0: keep none)
+    """
+    cdef int root_fd
+    cdef int *fds                       # (n, N_WINDOW), row-major
+    cdef int[::1] pids
+    cdef readonly Py_ssize_t n
+    cdef readonly Py_ssize_t kept       # rows whose files are kept open
+
+    def __cinit__(self, root, pids, Py_ssize_t max_fds=0):
+        cdef bytes root_b = root.encode() if isinstance(root, str) else bytes(root)
+        cdef Py_ssize_t i, k, rows
+        cdef int fd, slot
+        cdef int spare[LOW_FDS_LEFT]
+        cdef int n_spare = 0
+        cdef char path[48]
+        self.root_fd = -1
+        self.fds = NULL
+        self.pids = np.array(pids, dtype=np.int32, copy=True).reshape(-1)
+        self.n = self.pids.shape[0]
+        self.fds = <int *>malloc(max(self.n, 1) * N_WINDOW * sizeof(int))
+        if self.fds == NULL:
+            raise MemoryError()
+        for k in range(self.n * N_WINDOW):
+            self.fds[k] = FD_BY_PATH
+        self.root_fd = c_open(root_b, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if self.root_fd < 0:
+            raise OSError(errno, f"cannot open procfs root {root_b.decode(errors='replace')!r}")
+        rows = min(self.n, max(max_fds, 0) // N_WINDOW)
+        if rows == 0:
+            return
+        with nogil:
+            while n_spare < LOW_FDS_LEFT:
+                fd = fcntl(self.root_fd, F_DUPFD_CLOEXEC, 0)
+                if fd < 0:
+                    break
+                spare[n_spare] = fd
+                n_spare += 1
+            for i in range(rows):
+                for slot in range(N_WINDOW):
+                    snprintf(path, sizeof(path), b"%d/%s", self.pids[i], WINDOW_NAMES[slot])
+                    fd = openat(self.root_fd, path, O_RDONLY | O_CLOEXEC)
+                    if fd >= 0:
+                        self.fds[i * N_WINDOW + slot] = fd
+                    elif errno == EMFILE or errno == ENFILE:
+                        break                       # out of descriptors: the rest is read by pid
+                    else:
+                        self.fds[i * N_WINDOW + slot] = FD_NONE
+                if fd < 0 and (errno == EMFILE or errno == ENFILE):
+                    break
+                self.kept = i + 1
+            for k in range(n_spare):
+                close(spare[k])
+
+    def __dealloc__(self):
+        self._close()
+
+    cdef void _close(self) noexcept nogil:
+        cdef Py_ssize_t k
+        if self.fds != NULL:
+            for k in range(self.n * N_WINDOW):
+                if self.fds[k] >= 0:
+                    close(self.fds[k])
+            free(self.fds)
+            self.fds = NULL
+        if self.root_fd >= 0:
+            close(self.root_fd)
+            self.root_fd = -1
+
+    def close(self):
+        """Close every kept fd (idempotent); the object reads nothing after."""
+        self._close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._close()
+
+    cdef int _read(self, Py_ssize_t i, int slot, Buffer *buf) noexcept nogil:
+        """Read row ``i``'s file ``slot`` into ``buf``: ``pread`` on its kept
+        fd, or open by pid when it keeps none."""
+        cdef int fd = self.fds[i * N_WINDOW + slot]
+        cdef char path[48]
+        if fd == FD_NONE:
+            return READ_GONE
+        if fd >= 0:
+            return read_fd(fd, buf, True)
+        snprintf(path, sizeof(path), b"%d/%s", self.pids[i], WINDOW_NAMES[slot])
+        return read_whole(self.root_fd, path, buf)
+
+    cdef int _begin(self, Buffer *buf) except -1:
+        if self.fds == NULL:
+            raise ValueError("the window's files are closed")
+        if buffer_init(buf) != 0:
+            raise MemoryError()
+        return 0
+
+    def stat_ticks(self, const unsigned long long[::1] start_ticks):
+        """CPU ticks (utime + stime, uint64) and state (uint8 letter) now, and
+        ``alive`` (bool): False where the process is gone or its start time is
+        not ``start_ticks`` (the pid names another process); 0 there."""
+        if start_ticks.shape[0] != self.n:
+            raise ValueError(f"start_ticks has {start_ticks.shape[0]} rows, the window {self.n}")
+        cdef Py_ssize_t i
+        cdef Buffer buf
+        cdef StatFields f
+        ticks_a = np.zeros(self.n, np.uint64)
+        state_a = np.zeros(self.n, np.uint8)
+        alive_a = np.zeros(self.n, np.bool_)
+        cdef unsigned long long[::1] ticks = ticks_a
+        cdef unsigned char[::1] state = state_a
+        cdef unsigned char[::1] alive = alive_a.view(np.uint8)
+        self._begin(&buf)
+        with nogil:
+            for i in range(self.n):
+                if self._read(i, W_STAT, &buf) != READ_OK or not parse_stat(buf.data, buf.len, &f) \
+                        or <unsigned long long>f.starttime != start_ticks[i]:
+                    continue
+                ticks[i] = <unsigned long long>(f.utime + f.stime)
+                state[i] = <unsigned char>f.state
+                alive[i] = 1
+        free(buf.data)
+        return ticks_a, state_a, alive_a
+
+    def io(self):
+        """``io`` counters (man 5 proc): a dict of int64 arrays named by
+        :data:`IO_FIELDS`, -1 where unreadable (another user's process),
+        malformed or gone."""
+        cdef Py_ssize_t i, k
+        cdef Buffer buf
+        cdef long long value[N_IO]
+        out_a = np.full((N_IO, self.n), -1, np.int64)
+        cdef long long[:, ::1] out = out_a
+        self._begin(&buf)
+        with nogil:
+            for i in range(self.n):
+                if self._read(i, W_IO, &buf) != READ_OK or not parse_io(buf.data, buf.len, value):
+                    continue
+                for k in range(N_IO):
+                    out[k, i] = value[k]
+        free(buf.data)
+        return {name: out_a[k] for k, name in enumerate(IO_FIELDS)}
+
+    def schedstat(self):
+        """``schedstat`` (the sched_info of the thread group leader): ns on a
+        CPU and ns runnable but waiting on a run queue, int64 arrays, -1 where
+        unreadable, malformed or gone."""
+        cdef Py_ssize_t i
+        cdef Buffer buf
+        cdef const char *p
+        cdef long long on_cpu, queued
+        run_a = np.full(self.n, -1, np.int64)
+        wait_a = np.full(self.n, -1, np.int64)
+        cdef long long[::1] run = run_a
+        cdef long long[::1] wait = wait_a
+        self._begin(&buf)
+        with nogil:
+            for i in range(self.n):
+                if self._read(i, W_SCHED, &buf) != READ_OK:
+                    continue
+                p = buf.data
+                if not parse_int(&p, buf.data + buf.len, &on_cpu) or not parse_int(&p, buf.data + buf.len, &queued) \
+                        or on_cpu < 0 or queued < 0:
+                    continue
+                run[i] = on_cpu
+                wait[i] = queued
+        free(buf.data)
+        return run_a, wait_a
+
+
+def read_stat_ticks(root, pids, const unsigned long long[::1] start_ticks):
+    """Re-read ``stat`` of known processes by pid: :meth:`WindowFiles.stat_ticks`
+    (uint64 ticks, uint8 state, bool alive; a reused pid is not alive)."""
+    with WindowFiles(root, pids) as files:
+        return files.stat_ticks(start_ticks)
+
+
+def read_io(root, pids):
+    """``/proc/PID/io`` of each pid: :meth:`WindowFiles.io` (int64, -1 unreadable)."""
+    with WindowFiles(root, pids) as files:
+        return files.io()
+
+
+def read_schedstat(root, pids):
+    """``/proc/PID/schedstat`` of each pid: :meth:`WindowFiles.schedstat`
+    (int64 ns on a CPU, ns waiting on a run queue; -1 unreadable)."""
+    with WindowFiles(root, pids) as files:
+        return files.schedstat()
+
+
+# --- per-process details, read for a chosen set of rows ------------------------
+
+cdef long long socket_inode(const char *target, ssize_t got) noexcept nogil:
+    """The inode of an fd link's target ``socket:[INODE]`` (``got`` bytes),
+    or -1 when it is not one, or not one the kernel would write."""
+    cdef const char *p = target + 8
+    cdef long long inode
+    if got < 10 or memcmp(target, b"socket:[", 8) != 0 or target[got - 1] != c']':
+        return -1
+    if not parse_int(&p, target + got - 1, &inode) or p != target + got - 1 or inode < 0:
+        return -1
+    return inode
+
+
+cdef long long scan_fd_dir(int dir_fd, Py_ssize_t row, list rows, list inodes, signed char *stdio_null,
+                           bint sockets=True):
+    """Count the fds listed in the ``fd`` directory ``dir_fd`` (which it
+    closes) and append each socket's inode to ``inodes`` (``row`` to
+    ``rows``; not looked for unless ``sockets``); ``stdio_null``, if given,
+    is set to 1 when fds 0 and 1 both link to /dev/null, 0 when they do not,
+    -1 when either is missing. -1 when the directory cannot be listed."""
+    cdef DIR *d = fdopendir(dir_fd)
+    cdef dirent *entry
+    cdef char target[64]
+    cdef ssize_t got
+    cdef long long count = 0, inode
+    cdef int stdio_seen = 0, stdio_devnull = 0
+    cdef bint is_stdio
+    if d == NULL:
+        close(dir_fd)
+        return -1
+    while True:
+        entry = readdir(d)
+        if entry == NULL:
+            break
+        if entry.d_name[0] == c'.':
+            continue
+        count += 1
+        is_stdio = (entry.d_name[0] == c'0' or entry.d_name[0] == c'1') and entry.d_name[1] == 0
+        if not (is_stdio or sockets):
+            continue
+        got = readlinkat(dir_fd, entry.d_name, target, sizeof(target))
+        if got < 0:
+            continue
+        if is_stdio:
+            stdio_seen += 1
+            stdio_devnull += got == 9 and memcmp(target, b"/dev/null", 9) == 0
+            continue
+        inode = socket_inode(target, got)
+        if inode >= 0:
+            rows.append(row)
+            inodes.append(inode)
+    closedir(d)
+    if stdio_null != NULL:
+        stdio_null[0] = -1 if stdio_seen < 2 else stdio_devnull == 2
+    return count
+
+
+cdef long long own_pid(int root_fd, char *buf, size_t cap):
+    """This process's pid when the procfs root is its own (the root's
+    ``self`` link names it), else -1."""
+    cdef ssize_t got = readlinkat(root_fd, b"self", buf, cap)
+    cdef const char *p = buf
+    cdef long long pid
+    if got <= 0 or not parse_int(&p, buf + got, &pid) or p != buf + got or pid != getpid():
+        return -1
+    return pid
+
+
+def read_process_files(root, const int[::1] pids):
+    """What the quick scan reads of each process besides ``stat``, ``status``
+    and ``cmdline``, through one directory fd per process: the ``cwd`` link,
+    the ``fd`` directory (its count, its sockets, and whether fds 0 and 1 are
+    ``/dev/null``) and ``cgroup``.
+
+    Returns
+    -------
+    dict
+        ``cwd`` (object array: str, None where unreadable or gone; a deleted
+        directory keeps the kernel's `` (deleted)`` suffix), ``fd_count``
+        (int32, -1 where unreadable), ``socket_row`` (int32, the row of each
+        socket fd found) and ``socket_inode`` (uint64, matches /proc/net/*),
+        ``stdio_null`` (int8: 1 stdin and stdout are /dev/null, 0 not, -1
+        unreadable or closed), ``cgroup`` (list of the distinct cgroup texts,
+        "" where unreadable) and ``cgroup_index`` (int32, each row's index
+        into ``cgroup``).
+    """
     cdef Py_ssize_t n = pids.shape[0], i
-    run_a = np.full(n, -1, np.int64)
-    wait_a = np.full(n, -1, np.int64)
-    cdef long long[::1] run = run_a
-    cdef long long[::1] wait = wait_a
     cdef char path[48]
-    cdef const char *p
-    cdef const char *end
-    cdef long long on_cpu, queued
+    cdef int pid_fd, dir_fd, rc
+    cdef ssize_t got
+    cwd_a = np.empty(n, object)
+    fd_count_a = np.full(n, -1, np.int32)
+    stdio_a = np.full(n, -1, np.int8)
+    cgroup_index_a = np.zeros(n, np.int32)
+    cdef int[::1] fd_count = fd_count_a
+    cdef signed char[::1] stdio = stdio_a
+    cdef int[::1] cgroup_index = cgroup_index_a
+    rows = []
+    inodes = []
+    cgroups = {b"": 0}
     cdef _ProcRoot proc = _ProcRoot(root)
-    with nogil:
-        for i in range(n):
-            snprintf(path, sizeof(path), b"%d/schedstat", pids[i])
-            if read_whole(proc.fd, path, &proc.buf) != READ_OK:
-                continue
-            p = proc.buf.data
-            end = p + proc.buf.len
-            if not parse_int(&p, end, &on_cpu) or not parse_int(&p, end, &queued) or on_cpu < 0 or queued < 0:
-                continue
-            run[i] = on_cpu
-            wait[i] = queued
-    return run_a, wait_a
+    cdef long long own = own_pid(proc.fd, proc.buf.data, proc.buf.cap)
+    for i in range(n):
+        snprintf(path, sizeof(path), b"%d", pids[i])
+        pid_fd = openat(proc.fd, path, O_PATH | O_DIRECTORY | O_CLOEXEC)
+        if pid_fd < 0:
+            cwd_a[i] = None
+            continue
+        got = readlinkat(pid_fd, b"cwd", proc.buf.data, proc.buf.cap)
+        cwd_a[i] = proc.buf.data[:got].decode("utf-8", "backslashreplace") if got >= 0 else None
+
+        dir_fd = openat(pid_fd, b"fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir_fd >= 0:
+            fd_count[i] = <int>scan_fd_dir(dir_fd, i, rows, inodes, &stdio[i], pids[i] != own)
+
+        rc = read_whole(pid_fd, b"cgroup", &proc.buf)
+        close(pid_fd)
+        if rc == READ_OK and proc.buf.len:
+            text = proc.buf.data[:proc.buf.len]
+            cgroup_index[i] = cgroups.setdefault(text, len(cgroups))
+    return {
+        "cwd": cwd_a, "fd_count": fd_count_a,
+        "socket_row": np.array(rows, dtype=np.int32), "socket_inode": np.array(inodes, dtype=np.uint64),
+        "stdio_null": stdio_a,
+        "cgroup": [text.decode("utf-8", "backslashreplace") for text in cgroups],
+        "cgroup_index": cgroup_index_a,
+    }
 
 
 def read_links(root, const int[::1] pids, name):
@@ -443,13 +719,7 @@ def read_fd_sockets(root, const int[::1] pids):
     """
     cdef Py_ssize_t n = pids.shape[0], i
     cdef char path[48]
-    cdef char target[64]
     cdef int dir_fd
-    cdef DIR *d
-    cdef dirent *entry
-    cdef ssize_t got
-    cdef long long count, inode
-    cdef const char *p
     fd_count_a = np.full(n, -1, np.int32)
     cdef int[::1] fd_count = fd_count_a
     rows = []
@@ -458,29 +728,8 @@ def read_fd_sockets(root, const int[::1] pids):
     for i in range(n):
         snprintf(path, sizeof(path), b"%d/fd", pids[i])
         dir_fd = openat(proc.fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dir_fd < 0:
-            continue
-        d = fdopendir(dir_fd)
-        if d == NULL:
-            close(dir_fd)
-            continue
-        count = 0
-        while True:
-            entry = readdir(d)
-            if entry == NULL:
-                break
-            if entry.d_name[0] == c'.':
-                continue
-            count += 1
-            got = readlinkat(dir_fd, entry.d_name, target, sizeof(target) - 1)
-            if got > 9 and memcmp(target, b"socket:[", 8) == 0:
-                target[got] = 0
-                p = target + 8
-                if parse_int(&p, target + got, &inode) and inode >= 0:
-                    rows.append(i)
-                    inodes.append(inode)
-        closedir(d)
-        fd_count[i] = <int>count
+        if dir_fd >= 0:
+            fd_count[i] = <int>scan_fd_dir(dir_fd, i, rows, inodes, NULL)
     return (fd_count_a, np.array(rows, dtype=np.int32), np.array(inodes, dtype=np.uint64))
 
 

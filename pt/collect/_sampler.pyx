@@ -27,7 +27,6 @@ from posix.fcntl cimport openat, O_RDONLY, O_CLOEXEC, O_DIRECTORY, open as c_ope
 from posix.unistd cimport close
 
 import os
-import resource
 
 cimport numpy as cnp
 import numpy as np
@@ -35,20 +34,8 @@ import numpy as np
 cnp.import_array()
 
 from pt.collect._parse cimport N_IO, StatFields, memmem, parse_int, parse_io, parse_stat, status_count
-
-cdef extern from "unistd.h" nogil:
-    ssize_t pread(int fd, void *buf, size_t count, long offset)
-
-cdef extern from "stdio.h" nogil:
-    int snprintf(char *buf, size_t n, const char *fmt, ...)
-
-cdef extern from "dirent.h" nogil:
-    ctypedef struct DIR
-    struct dirent:
-        char d_name[256]
-    DIR *fdopendir(int fd)
-    dirent *readdir(DIR *dirp)
-    int closedir(DIR *dirp)
+from pt.collect._posix cimport DIR, closedir, dirent, fdopendir, pread, readdir, snprintf
+from pt.collect.fds import fd_budget, open_fd_count  # noqa: F401 (re-exported)
 
 #: Columns of :meth:`ProcSampler.sample`'s ``out`` (int64, -1 = unknown), in row order.
 FIELDS = (
@@ -197,23 +184,6 @@ cdef int open_file(int root_fd, int pid, int slot) noexcept nogil:
     if fd < 0:
         return -classify_errno(errno)
     return fd
-
-
-def open_fd_count():
-    """Descriptors this process has open now (entries of /proc/self/fd)."""
-    return len(os.listdir("/proc/self/fd")) - 1   # minus the listing's own
-
-
-def fd_budget(reserve=None):
-    """Descriptors still free under the soft ``RLIMIT_NOFILE``, minus a reserve
-    (default: 64 or an eighth of the limit, whichever is larger) left for the
-    rest of pt. Returns ``(budget, soft_limit)``."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        soft = 1 << 20
-    if reserve is None:
-        reserve = max(64, soft // 8)
-    return max(soft - open_fd_count() - reserve, 0), soft
 
 
 def choose_mode(n, budget):

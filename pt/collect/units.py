@@ -48,12 +48,19 @@ def parse_cgroup(text: str | None) -> tuple[str | None, bool, bool]:
 def read_units(root: str | os.PathLike, pids: np.ndarray) -> Units:
     """Units of every pid (one small read each; distinct texts parsed once)."""
     texts = read_texts(os.fsencode(root), pids, "cgroup")
-    unique, inverse = np.unique(np.array([t or "" for t in texts], dtype=object), return_inverse=True)
-    unit = np.empty(len(unique), dtype=object)
-    user = np.zeros(len(unique), dtype=bool)
-    system = np.zeros(len(unique), dtype=bool)
-    for i, text in enumerate(unique):
+    index: dict[str, int] = {"": 0}
+    rows = np.array([index.setdefault(text or "", len(index)) for text in texts], dtype=np.int32)
+    return units_of(list(index), rows)
+
+
+def units_of(texts: list[str], rows: np.ndarray) -> Units:
+    """Units of rows whose cgroup file reads ``texts[rows[i]]`` ("" where it
+    was unreadable): each distinct text is parsed once."""
+    unit = np.empty(len(texts), dtype=object)
+    user = np.zeros(len(texts), dtype=bool)
+    system = np.zeros(len(texts), dtype=bool)
+    paths = np.empty(len(texts), dtype=object)
+    for i, text in enumerate(texts):
         unit[i], user[i], system[i] = parse_cgroup(text)
-    paths = np.array([cgroup_path(t) for t in unique], dtype=object)
-    return Units(unit[inverse], user[inverse], system[inverse], paths[inverse] if len(unique) else
-                 np.empty(0, dtype=object))
+        paths[i] = cgroup_path(text)
+    return Units(unit[rows], user[rows], system[rows], paths[rows])

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pt.collect._procfs import read_fd_sockets, read_links
+from pt.collect._procfs import read_process_files
 from pt.collect.net import SocketTable, count_per_process, read_sockets
 from pt.collect.snapshot import TPGID_UNKNOWN
 from pt.collect.snapshot import Activity, Snapshot, Window
-from pt.collect.units import Units, read_units
+from pt.collect.units import Units, units_of
 from pt.config import ACTIONS, CATEGORICAL_LEVELS
 from pt.features.categories import classify_cwd, load_rules
 from pt.features.genealogy import Genealogy, genealogy
@@ -87,22 +87,18 @@ class Observed:
 
 def read_observed(snapshot: Snapshot, root: str | os.PathLike = "/proc", rules=None) -> Observed:
     """Read and classify :class:`Observed` for every row of ``snapshot``."""
-    path = os.fsencode(root)
     rules = rules if rules is not None else load_rules()
     command = rules.classify(snapshot["comm"], snapshot["cmdline"]).astype(np.int8)
-    cwd = read_links(path, snapshot["pid"], "cwd")
-    fd_count, socket_row, socket_inode = read_fd_sockets(path, snapshot["pid"])
-    stdin, stdout = (read_links(path, snapshot["pid"], f"fd/{fd}") for fd in (0, 1))
-    null = np.where(np.equal(stdin, None) | np.equal(stdout, None), -1,
-                    np.equal(stdin, os.devnull) & np.equal(stdout, os.devnull)).astype(np.int8)
+    files = read_process_files(os.fsencode(root), snapshot["pid"])
+    cwd = files["cwd"]
     # A terminal's device times only mean something for the live /proc (a
     # recorded tree's tty numbers name no device here).
     live = os.path.realpath(root) == "/proc"
     idle = tty_idle_seconds(snapshot["tty_nr"], snapshot.host.taken_at) if live \
         else np.full(len(snapshot), np.nan)
-    return Observed(command, cwd, classify_cwd(cwd, snapshot["uid"]).astype(np.int8), fd_count,
-                    socket_row, socket_inode, read_sockets(root), read_units(root, snapshot["pid"]), null,
-                    idle)
+    return Observed(command, cwd, classify_cwd(cwd, snapshot["uid"]).astype(np.int8), files["fd_count"],
+                    files["socket_row"], files["socket_inode"], read_sockets(root),
+                    units_of(files["cgroup"], files["cgroup_index"]), files["stdio_null"], idle)
 
 
 def tty_idle_seconds(tty_nr: np.ndarray, now: float, dev: str = "/dev") -> np.ndarray:

@@ -1,0 +1,56 @@
+"""This process's file descriptor budget, for readers that keep procfs files open.
+
+The deep-scan sampler and the quick scan's CPU window keep a few files open
+per process and re-read them with ``pread``; thousands of processes need
+thousands of descriptors. :func:`fd_budget` says how many are free under the
+soft ``RLIMIT_NOFILE``; :func:`raised_soft_limit` lifts the soft limit toward
+the hard one for as long as a window is open (systemd's default soft limit is
+1024, the hard one far higher: raising it is what the soft limit is for).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+
+#: Used when the soft limit is unlimited.
+UNLIMITED = 1 << 20
+
+
+def open_fd_count() -> int:
+    """Descriptors this process has open now (entries of /proc/self/fd)."""
+    return len(os.listdir("/proc/self/fd")) - 1   # minus the listing's own
+
+
+def fd_budget(reserve: int | None = None) -> tuple[int, int]:
+    """Descriptors still free under the soft ``RLIMIT_NOFILE``, minus a reserve
+    (default: 64 or an eighth of the limit, whichever is larger) left for the
+    rest of pt. Returns ``(budget, soft_limit)``."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = UNLIMITED
+    if reserve is None:
+        reserve = max(64, soft // 8)
+    return max(soft - open_fd_count() - reserve, 0), soft
+
+
+@contextlib.contextmanager
+def raised_soft_limit(wanted: int):
+    """Within the block, a soft ``RLIMIT_NOFILE`` of at least ``wanted``
+    descriptors where the hard limit allows (else the hard limit); the soft
+    limit is put back on exit. A limit that cannot be changed is left alone."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = UNLIMITED if hard == resource.RLIM_INFINITY else hard
+    target = min(wanted, ceiling)
+    if soft == resource.RLIM_INFINITY or target <= soft:
+        yield
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
