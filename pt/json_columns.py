@@ -1,0 +1,126 @@
+"""JSON text of a list of flat records, written from their columns.
+
+``json.dumps`` of a list of row dicts spends its time building the dicts,
+re-encoding every key of every row and walking nested values one by one.
+Here each column is encoded once, by the C functions ``json.dumps`` itself
+uses (``float.__repr__``, ``int.__repr__``, its ASCII string escaper), and the
+rows are joined with one ``%`` template whose keys are encoded once. The
+text is byte for byte what ``json.dumps(rows, separators=(",", ":"),
+allow_nan=False)`` prints (the tests check it): ASCII only, control
+characters, U+2028 and lone surrogates escaped, no NaN or Infinity.
+
+Nested values (a posterior per class, ...) can be written straight from
+their matrices as :class:`JSONText` columns, which are passed through as they are.
+"""
+from __future__ import annotations
+
+import json
+from json.encoder import encode_basestring_ascii as string   # json.dumps's own (C) escaper
+
+import numpy as np
+
+_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_SCALARS = frozenset((int, float, bool, type(None)))
+_TEXT = frozenset((str, type(None)))
+
+
+class JSONText(np.ndarray):
+    """An object column whose elements are already JSON text (one value
+    each); indexing and slicing keep the type, so it travels with the other
+    columns through selection and sorting."""
+
+
+def as_text(pieces: list[str]) -> JSONText:
+    """``pieces`` (JSON values) as a :class:`JSONText` column."""
+    out = np.empty(len(pieces), dtype=object)
+    out[:] = pieces
+    return out.view(JSONText)
+
+
+def dumps(obj) -> str:
+    """Compact JSON, as ``json.dumps(obj, separators=(",", ":"), allow_nan=False)``."""
+    return _encoder.encode(obj)
+
+
+def float_pieces(values: np.ndarray, decimals: int, null: bool = True) -> list[str]:
+    """Each float rounded to ``decimals``, as JSON; not finite: null, or with
+    ``null`` False a ValueError, as ``json.dumps`` raises. Where rounding
+    would overflow (beyond 1e300) the value is kept as it is."""
+    values = np.asarray(values)
+    finite = np.isfinite(values)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rounded = np.round(values, decimals)
+    all_finite = bool(finite.all())
+    if not all_finite and not null:
+        raise ValueError(f"Out of range float values are not JSON compliant: {values[~finite][0]!r}")
+    pieces = list(map(float.__repr__, np.where(np.isfinite(rounded), rounded,
+                                               np.where(finite, values, 0.0)).ravel().tolist()))
+    if not all_finite:
+        for i in np.flatnonzero(~finite.ravel()).tolist():
+            pieces[i] = "null"
+    return pieces
+
+
+def objects(n: int, keys: tuple[str, ...] | None, pieces: list[list[str]]) -> list[str]:
+    """``n`` JSON objects of ``"key":value`` pairs (or, with ``keys`` None,
+    arrays) from per-member columns of JSON pieces, with one ``%`` template."""
+    if not pieces:
+        return ["[]" if keys is None else "{}"] * n
+    if keys is None:
+        template = "[" + ",".join(["%s"] * len(pieces)) + "]"
+    else:
+        template = "{" + ",".join(string(k).replace("%", "%%") + ":%s" for k in keys) + "}"
+    return [template % row for row in zip(*pieces)]
+
+
+def value_pieces(values: list) -> list[str]:
+    """Each of ``values`` (plain Python values) as JSON: whole columns of
+    scalars, strings or lists of strings (argument vectors) at once, anything
+    else one by one."""
+    types = set(map(type, values))
+    if types <= _SCALARS:      # one C-encoded list split at its commas (no scalar contains one)
+        return _encoder.encode(values)[1:-1].split(",") if values else []
+    if types <= _TEXT:
+        return ["null" if v is None else string(v) for v in values]
+    if types <= {list, type(None)} and set(type(m) for v in values if v is not None for m in v) <= _TEXT:
+        return ["null" if v is None else "[" + ",".join(["null" if m is None else string(m) for m in v]) + "]"
+                for v in values]
+    return list(map(_encoder.encode, values))
+
+
+def column_pieces(values: np.ndarray) -> list[str]:
+    """One JSON value per element of a column as pt prints it: floats rounded
+    to 6 decimals and null where not finite, :class:`JSONText` as it is,
+    other values as JSON."""
+    if isinstance(values, JSONText):
+        return values.tolist()
+    kind = values.dtype.kind
+    if kind == "f":
+        return float_pieces(values, 6)
+    if kind in "iu":
+        return list(map(int.__repr__, values.tolist()))
+    if kind == "b":
+        return np.where(values, "true", "false").tolist()
+    return value_pieces(values.tolist())
+
+
+def records(columns: dict[str, np.ndarray]) -> str:
+    """The JSON array of the rows of ``columns`` (equal lengths), keys in
+    ``columns`` order: ``[{"pid":1,...},...]`` (``[]`` without columns)."""
+    if not columns:
+        return "[]"
+    n = len(next(iter(columns.values())))
+    return "[" + ",".join(objects(n, tuple(columns), [column_pieces(v) for v in columns.values()])) + "]"
+
+
+def dumps_with(obj: dict, path: tuple[str, ...], text: str) -> str:
+    """``obj`` as compact JSON with the value at ``path`` (keys of nested
+    dicts) replaced by the ready JSON ``text``, in its place among the keys."""
+    parts = []
+    for key, value in obj.items():
+        if key == path[0]:
+            inner = text if len(path) == 1 else dumps_with(value, path[1:], text)
+        else:
+            inner = _encoder.encode(value)
+        parts.append(string(key) + ":" + inner)
+    return "{" + ",".join(parts) + "}"
