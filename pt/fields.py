@@ -17,10 +17,6 @@ import numpy as np
 from pt.collect.snapshot import Snapshot
 from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES
 from pt.formatting import format_bytes, format_duration, format_share
-from pt import kernels
-from pt.infer import ledger
-from pt.infer.posterior import ABANDONED, LN2, USEFUL
-from pt.infer.posterior import FEATURES as FEATURE_NAMES
 
 # --- derived columns ------------------------------------------------------------
 
@@ -166,6 +162,13 @@ FIELDS: tuple[Field, ...] = (
 )
 
 # --- verdict fields: computed from a pt.triage.Triage (same rows as its snapshot) ---
+# The model's modules are imported when a verdict field is computed: `pt scan
+# --raw` shows process fields only and never needs them.
+
+def _ledger():
+    from pt.infer import ledger
+    return ledger
+
 
 def _objects(values) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
@@ -237,11 +240,13 @@ def _bounds_text(t, rows) -> list[str]:
 
 def _bits(t, rows) -> np.ndarray:
     """(rows, features) log2 Bayes factors, abandoned vs useful."""
+    from pt.infer.posterior import ABANDONED, LN2, USEFUL
     terms = t.inference.terms[rows]
     return (terms[:, :, ABANDONED] - terms[:, :, USEFUL]) / LN2
 
 
 def _bayes_factors(t, rows) -> list[dict]:
+    from pt.infer.posterior import FEATURES as FEATURE_NAMES
     bits = _bits(t, rows)
     totals = np.round(bits.sum(axis=1), 4).tolist()
     seen = t.inference.observed[rows].tolist()
@@ -251,6 +256,7 @@ def _bayes_factors(t, rows) -> list[dict]:
 
 
 def _bayes_factors_text(t, rows) -> list[str]:
+    from pt.infer.posterior import FEATURES as FEATURE_NAMES
     from pt.json_columns import float_pieces, string
     bits = _bits(t, rows)
     totals = float_pieces(bits.sum(axis=1), 4, null=False)
@@ -290,6 +296,7 @@ def _subtree(t, column: int) -> np.ndarray:
     idle = t.window.alive & (t.window.ticks == 0)
     values = np.stack([np.ones(len(t)), _window_share(t), t.snapshot["rss_bytes"].astype(np.float64),
                        idle.astype(np.float64)], axis=1)
+    from pt import kernels
     total = kernels.subtree_sums(t.context.genealogy.parent_row, values)[:, column]
     own = values[:, column]
     return total if column in (1, 2) else np.rint(total - own).astype(np.int64)
@@ -356,10 +363,10 @@ VERDICT_FIELDS: tuple[Field, ...] = (
     Field("zombie_children", "int64", "", "children that have exited and are not reaped yet",
           _zombie_children, descending=True),
     Field("confidence", "float64", "ratio", "posterior concentration, 1 - normalised entropy",
-          lambda t: ledger.confidence(t.inference.posterior), header="CONF",
-          show=ledger.confidence_label),
+          lambda t: _ledger().confidence(t.inference.posterior), header="CONF",
+          show=lambda v: _ledger().confidence_label(v)),
     Field("evidence_glyphs", "string", "", "strongest evidence: glyph and direction (+ abandoned)",
-          lambda t: ledger.glyph_column(t.inference), header="EVIDENCE"),
+          lambda t: _ledger().glyph_column(t.inference), header="EVIDENCE"),
     Field("cpu_window_share", "float64", "ratio", "share of one CPU used during the scan window",
           _window_share, header="NOW", show=format_share, descending=True),
     Field("descendants", "int64", "", "number of descendants (children, their children, ...)",
@@ -376,7 +383,7 @@ VERDICT_FIELDS: tuple[Field, ...] = (
           lambda t: t.decision.expected_loss[:, 0] - np.take_along_axis(
               t.decision.expected_loss, t.decision.action[:, None], axis=1)[:, 0], descending=True),
     Field("why", "string", "", "the strongest reasons, with their weight in bits",
-          _per_row(lambda t, rows: ledger.whys(t.inference, t.evidence, rows))),
+          _per_row(lambda t, rows: _ledger().whys(t.inference, t.evidence, rows))),
     Field("posterior", "struct<float64>", "probability", "P(class | evidence) for the four classes",
           _per_row(_posterior, _posterior_text)),
     Field("posterior_bounds", "struct<list<float64>>", "probability",
@@ -386,7 +393,7 @@ VERDICT_FIELDS: tuple[Field, ...] = (
     Field("bayes_factors", "struct", "bits", "log2 Bayes factors, abandoned vs useful, total and per feature",
           _per_row(_bayes_factors, _bayes_factors_text)),
     Field("evidence", "list<struct>", "", "the ledger: every feature's observed value and per-class "
-          "log-likelihood (pt scan --json: with --ledger only)", _per_row(lambda t, rows: ledger.ledgers(t.inference, t.evidence, rows))),
+          "log-likelihood (pt scan --json: with --ledger only)", _per_row(lambda t, rows: _ledger().ledgers(t.inference, t.evidence, rows))),
     Field("lfdr", "float64", "probability", "local false discovery rate of a kill, P(useful | x)",
           lambda t: t.decision.lfdr),
     Field("log_odds", "float64", "nats", "log posterior odds abandoned : useful", lambda t: t.decision.log_odds),

@@ -165,7 +165,6 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from pt.decide.stability import verdict_memory
     from pt.errors import CommandError
     from pt.exit_codes import OK
     from pt.telemetry.enabled import lake_problem, report_telemetry, telemetry_enabled
@@ -198,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
         from pt.collect import collect
         triage, snapshot = None, collect()
     else:
+        from pt.decide.stability import verdict_memory
         from pt.triage import triage as run_triage
         triage = run_triage(window_s=args.window, at_s=args.at, memory=verdict_memory(),
                             on_snapshot=lambda snapshot: in_window(snapshot, recorder, args))
