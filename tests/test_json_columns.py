@@ -154,3 +154,20 @@ def test_hostile_command_lines_stay_escaped_ascii_json(tmp_path):
         command = {p["pid"]: p["cmdline"] for p in result["data"]["processes"]}
         assert command[101] == ["python", "-c", "\\xff\\xfe bin\x01\x7f\x1b \u2028 sep", "--password=<secret>"]
         assert command[103] == ["\\xed\\xa0\\x80lone", "\u00e9t\u00e9"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux collector")
+def test_a_raw_scan_imports_none_of_the_model(tmp_path):
+    """``pt scan --raw --json`` shows process fields only: the model's modules
+    (the kernels, the posterior and its ledger, verdict memory) stay unimported."""
+    import subprocess
+
+    from pt.testing import isolated_env
+    model = ["pt.kernels", "pt.infer.posterior", "pt.infer.ledger", "pt.decide.stability", "pt.triage"]
+    code = ("import sys; from pt.cli import main; code = main(['scan', '--raw', '--json', '--no-telemetry']); "
+            f"print([m for m in {model!r} if m in sys.modules], file=sys.stderr); sys.exit(code)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env=isolated_env(tmp_path), timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["data"]["processes"]
+    assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr
