@@ -104,23 +104,41 @@ def column_pieces(values: np.ndarray) -> list[str]:
     return value_pieces(values.tolist())
 
 
-def records(columns: dict[str, np.ndarray]) -> str:
+def record_chunks(columns: dict[str, np.ndarray], batch: int = 512) -> list[str]:
     """The JSON array of the rows of ``columns`` (equal lengths), keys in
-    ``columns`` order: ``[{"pid":1,...},...]`` (``[]`` without columns)."""
-    if not columns:
-        return "[]"
-    n = len(next(iter(columns.values())))
-    return "[" + ",".join(objects(n, tuple(columns), [column_pieces(v) for v in columns.values()])) + "]"
+    ``columns`` order (``[{"pid":1,...},...]``, ``[]`` without columns), as
+    chunks to write one after the other: ``batch`` rows at a time, so the
+    encoded pieces of only that many rows are alive at once."""
+    n = len(next(iter(columns.values()))) if columns else 0
+    if not n:
+        return ["[]"]
+    keys = tuple(columns)
+    chunks = []
+    for start in range(0, n, batch):
+        stop = min(start + batch, n)
+        rows = ",".join(objects(stop - start, keys, [column_pieces(v[start:stop]) for v in columns.values()]))
+        chunks.append(("[" if start == 0 else ",") + rows)
+    chunks.append("]")
+    return chunks
 
 
-def dumps_with(obj: dict, path: tuple[str, ...], text: str) -> str:
-    """``obj`` as compact JSON with the value at ``path`` (keys of nested
-    dicts) replaced by the ready JSON ``text``, in its place among the keys."""
-    parts = []
-    for key, value in obj.items():
-        if key == path[0]:
-            inner = text if len(path) == 1 else dumps_with(value, path[1:], text)
+def records(columns: dict[str, np.ndarray]) -> str:
+    """:func:`record_chunks` as one string."""
+    return "".join(record_chunks(columns))
+
+
+def parts_with(obj: dict, path: tuple[str, ...], chunks: list[str]) -> list[str]:
+    """``obj`` as compact JSON, in parts to write one after the other, with
+    the value at ``path`` (keys of nested dicts) replaced by the ready JSON
+    ``chunks``, in its place among the keys."""
+    parts = ["{"]
+    for i, (key, value) in enumerate(obj.items()):
+        parts.append(("," if i else "") + string(key) + ":")
+        if key != path[0]:
+            parts.append(_encoder.encode(value))
+        elif len(path) == 1:
+            parts.extend(chunks)
         else:
-            inner = _encoder.encode(value)
-        parts.append(string(key) + ":" + inner)
-    return "{" + ",".join(parts) + "}"
+            parts.extend(parts_with(value, path[1:], chunks))
+    parts.append("}")
+    return parts

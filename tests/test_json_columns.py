@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pt.json_columns import JSONText, as_text, column_pieces, dumps_with, float_pieces, records
+from pt.json_columns import JSONText, as_text, column_pieces, float_pieces, parts_with, record_chunks, records
 from pt.testing import add_proc, make_tree, run_pt
 
 #: Strings json must escape: controls, ESC, DEL, U+2028/2029, lone surrogates, quotes, backslashes,
@@ -93,11 +93,19 @@ def test_json_text_columns_pass_through_and_keep_their_type():
     assert records({"v": column}) == '[{"v":{"a":1}},{"v":null},{"v":[2]}]'
 
 
-def test_dumps_with_puts_the_text_in_its_place_among_the_keys():
+def test_parts_with_puts_the_chunks_in_their_place_among_the_keys():
     obj = {"a": 1, "data": {"processes": None, "summary": {"n": HOSTILE}}, "errors": []}
-    text = dumps_with(obj, ("data", "processes"), '[{"pid":1}]')
+    text = "".join(parts_with(obj, ("data", "processes"), ['[{"pid":1}', "]"]))
     assert text == json.dumps({**obj, "data": {"processes": [{"pid": 1}], "summary": {"n": HOSTILE}}},
                               separators=(",", ":"))
+    assert "".join(parts_with({"processes": None}, ("processes",), ["[]"])) == '{"processes":[]}'
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 512])
+def test_chunks_of_any_batch_make_the_same_array(batch):
+    columns = hostile_columns(7, 0)
+    chunks = record_chunks(columns, batch=batch)
+    assert "".join(chunks) == stdlib(columns) and len(chunks) == -(-7 // batch) + 1
 
 
 def hostile_root(root: Path) -> Path:

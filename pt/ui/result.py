@@ -145,13 +145,13 @@ def print_scan_json(view, *, top: int | None, triage=None, telemetry=None,
     scan computed: no verdicts with --raw). The rows are written from their
     columns (:mod:`pt.json_columns`): the same text as ``json.dumps`` of row
     dicts, several times faster."""
-    from pt.json_columns import dumps_with, records
+    from pt.json_columns import parts_with, record_chunks
 
     limit = None if not top else top
     columns = view.columns if fields is None else {n: view.columns[n] for n in fields if n in view.columns}
     columns = masked_columns(columns, view.snapshot["cmdline"], view.snapshot["comm"], limit)
     returned = len(next(iter(columns.values()))) if columns else 0
-    processes = records(columns)            # the JSON text of the rows, written column by column
+    processes = record_chunks(columns)      # the JSON text of the rows, written column by column
     errors = view.snapshot.errors
     data = {
         "processes": None,                  # processes goes here, in this place among the keys
@@ -189,4 +189,4 @@ def print_scan_json(view, *, top: int | None, triage=None, telemetry=None,
         data["telemetry"] = telemetry() if callable(telemetry) else telemetry
     result = envelope("scan", host=view.snapshot.host.as_dict(), data=data, errors=errors.as_list(),
                       partial=errors.partial)
-    sys.stdout.write(dumps_with(result, ("data", "processes"), processes) + "\n")
+    sys.stdout.writelines(parts_with(result, ("data", "processes"), processes) + ["\n"])
