@@ -167,15 +167,18 @@ def test_hostile_command_lines_stay_escaped_ascii_json(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux collector")
 def test_a_raw_scan_imports_none_of_the_model(tmp_path):
     """``pt scan --raw --json`` shows process fields only: the model's modules
-    (the kernels, the posterior and its ledger, verdict memory) stay unimported."""
+    (the kernels, the posterior and its ledger, verdict memory) stay
+    unimported, and with --no-telemetry so does the lake's."""
     import subprocess
 
     from pt.testing import isolated_env
-    model = ["pt.kernels", "pt.infer.posterior", "pt.infer.ledger", "pt.decide.stability", "pt.triage"]
+    model = ["pt.kernels", "pt.infer.posterior", "pt.infer.ledger", "pt.decide.stability", "pt.triage",
+             "pt.telemetry.lake"]
     code = ("import sys; from pt.cli import main; code = main(['scan', '--raw', '--json', '--no-telemetry']); "
             f"print([m for m in {model!r} if m in sys.modules], file=sys.stderr); sys.exit(code)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env=isolated_env(tmp_path), timeout=300)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["data"]["processes"]
+    result = json.loads(out.stdout)["data"]
+    assert result["processes"] and result["telemetry"] == {"written": False, "reason": "disabled"}
     assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr

@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pt.errors import CommandError
     from pt.exit_codes import OK
-    from pt.telemetry.enabled import lake_problem, report_telemetry, telemetry_enabled
+    from pt.telemetry.enabled import lake_problem, report_telemetry, switched_off, telemetry_enabled
     from pt.ui.scan_rows import resolve_users, select_rows
 
     if args.legend:
@@ -187,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
     recorder, not_recorded = None, "disabled"
     if args.at:
         not_recorded = "--at scans are hypothetical and are not recorded"
+    elif args.no_telemetry or switched_off():
+        pass                  # "disabled": where the lake is does not matter (nor its ~15 ms of imports)
     elif telemetry_enabled(args):
         from pt.telemetry.recorder import Recorder
         recorder = Recorder(args.lake)
