@@ -43,20 +43,28 @@ def dumps(obj) -> str:
 
 
 def float_pieces(values: np.ndarray, decimals: int, null: bool = True) -> list[str]:
-    """Each float rounded to ``decimals``, as JSON; not finite: null, or with
-    ``null`` False a ValueError, as ``json.dumps`` raises. Where rounding
-    would overflow (beyond 1e300) the value is kept as it is."""
-    values = np.asarray(values)
+    """Each float rounded to ``decimals``, as JSON (flattened); not finite:
+    null, or with ``null`` False a ValueError, as ``json.dumps`` raises.
+    Where rounding would overflow (beyond 1e300) the value is kept as it is.
+
+    ``float.__repr__`` (what ``json.dumps`` writes) is the cost here, so it
+    runs once per distinct value: a scan's columns repeat values (the
+    Bayes factor of a category, the share of an idle process) many times.
+    """
+    values = np.asarray(values).ravel()
     finite = np.isfinite(values)
-    with np.errstate(over="ignore", invalid="ignore"):
-        rounded = np.round(values, decimals)
     all_finite = bool(finite.all())
     if not all_finite and not null:
         raise ValueError(f"Out of range float values are not JSON compliant: {values[~finite][0]!r}")
-    pieces = list(map(float.__repr__, np.where(np.isfinite(rounded), rounded,
-                                               np.where(finite, values, 0.0)).ravel().tolist()))
+    with np.errstate(over="ignore", invalid="ignore"):
+        rounded = np.round(values, decimals)
+    rounded = np.where(np.isfinite(rounded), rounded, np.where(finite, values, 0.0))
+    distinct, inverse = np.unique(rounded + 0.0, return_inverse=True)     # + 0.0: -0.0 is 0.0 here...
+    pieces = np.array(list(map(float.__repr__, distinct.tolist())), dtype=object)[inverse].tolist()
+    for i in np.flatnonzero(np.signbit(rounded) & (rounded == 0)).tolist():
+        pieces[i] = "-0.0"                                                  # ...and "-0.0" in JSON
     if not all_finite:
-        for i in np.flatnonzero(~finite.ravel()).tolist():
+        for i in np.flatnonzero(~finite).tolist():
             pieces[i] = "null"
     return pieces
 

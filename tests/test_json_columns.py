@@ -48,6 +48,7 @@ def hostile_columns(n: int, seed: int) -> dict[str, np.ndarray]:
         "share": np.select([rng.random(n) < 0.1, rng.random(n) < 0.1], [np.inf, -np.inf], rng.random(n)),
         "tiny": rng.random(n).astype(np.float32) * np.float32(1e-3),
         "negative_zero": np.full(n, -0.0),
+        "repeated_and_signed_zeros": rng.choice([0.0, -0.0, -1e-8, 1e-8, 0.5, -0.5, 1e-4, -4e-7], n),
         "kernel_thread": rng.random(n) < 0.5,
         "state": np.array(list("RSDZTI") * n)[:n].astype("U1"),
         "text": objects([None if rng.random() < 0.1 else pick() for _ in range(n)]),
