@@ -262,7 +262,8 @@ def _bayes_factors_text(t, rows) -> list[str]:
     totals = float_pieces(bits.sum(axis=1), 4, null=False)
     row, feature = np.nonzero(t.inference.observed[rows])      # row-major: each row's features in order
     keys = [string(f) + ":" for f in FEATURE_NAMES]
-    pairs = list(map(str.__add__, [keys[f] for f in feature.tolist()], float_pieces(bits[row, feature], 4, null=False)))
+    values = float_pieces(bits[row, feature], 4, null=False)
+    pairs = list(map(str.__add__, [keys[f] for f in feature.tolist()], values))
     bounds = np.searchsorted(row, np.arange(len(rows) + 1)).tolist()
     return ['{"abandoned_vs_useful_bits":' + total + ',"by_feature_bits":{' + ",".join(pairs[a:b]) + "}}"
             for total, a, b in zip(totals, bounds[:-1], bounds[1:])]
@@ -387,13 +388,15 @@ VERDICT_FIELDS: tuple[Field, ...] = (
     Field("posterior", "struct<float64>", "probability", "P(class | evidence) for the four classes",
           _per_row(_posterior, _posterior_text)),
     Field("posterior_bounds", "struct<list<float64>>", "probability",
-          "lower and upper posterior over the policy's prior intervals (robust Bayes)", _per_row(_bounds, _bounds_text)),
+          "lower and upper posterior over the policy's prior intervals (robust Bayes)",
+          _per_row(_bounds, _bounds_text)),
     Field("expected_loss", "struct<float64>", "loss", "expected loss of every action (null: unavailable)",
           _per_row(_expected_loss, _expected_loss_text)),
     Field("bayes_factors", "struct", "bits", "log2 Bayes factors, abandoned vs useful, total and per feature",
           _per_row(_bayes_factors, _bayes_factors_text)),
     Field("evidence", "list<struct>", "", "the ledger: every feature's observed value and per-class "
-          "log-likelihood (pt scan --json: with --ledger only)", _per_row(lambda t, rows: _ledger().ledgers(t.inference, t.evidence, rows))),
+          "log-likelihood (pt scan --json: with --ledger only)",
+          _per_row(lambda t, rows: _ledger().ledgers(t.inference, t.evidence, rows))),
     Field("lfdr", "float64", "probability", "local false discovery rate of a kill, P(useful | x)",
           lambda t: t.decision.lfdr),
     Field("log_odds", "float64", "nats", "log posterior odds abandoned : useful", lambda t: t.decision.log_odds),

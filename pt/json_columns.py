@@ -37,11 +37,6 @@ def as_text(pieces: list[str]) -> JSONText:
     return out.view(JSONText)
 
 
-def dumps(obj) -> str:
-    """Compact JSON, as ``json.dumps(obj, separators=(",", ":"), allow_nan=False)``."""
-    return _encoder.encode(obj)
-
-
 def float_pieces(values: np.ndarray, decimals: int, null: bool = True) -> list[str]:
     """Each float rounded to ``decimals``, as JSON (flattened); not finite:
     null, or with ``null`` False a ValueError, as ``json.dumps`` raises.
