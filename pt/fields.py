@@ -17,10 +17,6 @@ import numpy as np
 from pt.collect.snapshot import Snapshot
 from pt.config import ACTIONS, CATEGORICAL_LEVELS, CLASSES
 from pt.formatting import format_bytes, format_duration, format_share
-from pt import kernels
-from pt.infer import ledger
-from pt.infer.posterior import ABANDONED, LN2, USEFUL
-from pt.infer.posterior import FEATURES as FEATURE_NAMES
 
 # --- derived columns ------------------------------------------------------------
 
@@ -166,6 +162,13 @@ FIELDS: tuple[Field, ...] = (
 )
 
 # --- verdict fields: computed from a pt.triage.Triage (same rows as its snapshot) ---
+# The model's modules are imported when a verdict field is computed: `pt scan
+# --raw` shows process fields only and never needs them.
+
+def _ledger():
+    from pt.infer import ledger
+    return ledger
+
 
 def _objects(values) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
@@ -176,13 +179,25 @@ def _objects(values) -> np.ndarray:
 class _PerRow:
     """A verdict column of nested, JSON-only values, built from whole columns
     for just the rows wanted (``pt explain``: one): ``fn(t, rows)`` returns
-    one value per row of ``rows``."""
+    one value per row of ``rows``; ``text(t, rows)``, when given, returns
+    their JSON text straight from the matrices (``pt scan --json``, every row)."""
 
-    def __init__(self, fn: Callable):
-        self.fn = fn
+    def __init__(self, fn: Callable, text: Callable | None = None):
+        self.fn, self._text = fn, text
+
+    @staticmethod
+    def _rows(t, rows) -> np.ndarray:
+        return np.arange(len(t)) if rows is None else np.asarray(rows, dtype=np.intp)
 
     def __call__(self, t, rows=None) -> np.ndarray:
-        return _objects(self.fn(t, np.arange(len(t)) if rows is None else np.asarray(rows, dtype=np.intp)))
+        return _objects(self.fn(t, self._rows(t, rows)))
+
+    def text(self, t, rows=None):
+        """The column as :class:`pt.json_columns.JSONText`: the same JSON
+        ``json.dumps`` writes of the values."""
+        from pt.json_columns import as_text, value_pieces
+        rows = self._rows(t, rows)
+        return as_text(self._text(t, rows) if self._text else value_pieces(self.fn(t, rows)))
 
 
 _per_row = _PerRow
@@ -192,9 +207,21 @@ def _posterior(t, rows) -> list[dict]:
     return [dict(zip(CLASSES, p)) for p in np.round(t.inference.posterior[rows], 6).tolist()]
 
 
+def _posterior_text(t, rows) -> list[str]:
+    from pt.json_columns import float_pieces, objects
+    p = t.inference.posterior[rows]
+    return objects(len(rows), CLASSES, [float_pieces(p[:, k], 6, null=False) for k in range(len(CLASSES))])
+
+
 def _expected_loss(t, rows) -> list[dict]:
     loss = t.decision.expected_loss[rows]
     return [dict(zip(ACTIONS, v)) for v in np.where(np.isfinite(loss), np.round(loss, 4), None).tolist()]
+
+
+def _expected_loss_text(t, rows) -> list[str]:
+    from pt.json_columns import float_pieces, objects
+    loss = t.decision.expected_loss[rows]
+    return objects(len(rows), ACTIONS, [float_pieces(loss[:, k], 4) for k in range(len(ACTIONS))])
 
 
 def _bounds(t, rows) -> list[dict]:
@@ -203,14 +230,43 @@ def _bounds(t, rows) -> list[dict]:
     return [{c: [lo, hi] for c, lo, hi in zip(CLASSES, los, his)} for los, his in zip(lower, upper)]
 
 
-def _bayes_factors(t, rows) -> list[dict]:
+def _bounds_text(t, rows) -> list[str]:
+    from pt.json_columns import float_pieces, objects
+    lower, upper = t.decision.posterior_lower[rows], t.decision.posterior_upper[rows]
+    return objects(len(rows), CLASSES, [objects(len(rows), None, [float_pieces(lower[:, k], 6, null=False),
+                                                                 float_pieces(upper[:, k], 6, null=False)])
+                                        for k in range(len(CLASSES))])
+
+
+def _bits(t, rows) -> np.ndarray:
+    """(rows, features) log2 Bayes factors, abandoned vs useful."""
+    from pt.infer.posterior import ABANDONED, LN2, USEFUL
     terms = t.inference.terms[rows]
-    bits = (terms[:, :, ABANDONED] - terms[:, :, USEFUL]) / LN2
+    return (terms[:, :, ABANDONED] - terms[:, :, USEFUL]) / LN2
+
+
+def _bayes_factors(t, rows) -> list[dict]:
+    from pt.infer.posterior import FEATURES as FEATURE_NAMES
+    bits = _bits(t, rows)
     totals = np.round(bits.sum(axis=1), 4).tolist()
     seen = t.inference.observed[rows].tolist()
     return [{"abandoned_vs_useful_bits": total,
              "by_feature_bits": {f: b for f, b, s in zip(FEATURE_NAMES, row, row_seen) if s}}
             for total, row, row_seen in zip(totals, np.round(bits, 4).tolist(), seen)]
+
+
+def _bayes_factors_text(t, rows) -> list[str]:
+    from pt.infer.posterior import FEATURES as FEATURE_NAMES
+    from pt.json_columns import float_pieces, string
+    bits = _bits(t, rows)
+    totals = float_pieces(bits.sum(axis=1), 4, null=False)
+    row, feature = np.nonzero(t.inference.observed[rows])      # row-major: each row's features in order
+    keys = [string(f) + ":" for f in FEATURE_NAMES]
+    values = float_pieces(bits[row, feature], 4, null=False)
+    pairs = list(map(str.__add__, [keys[f] for f in feature.tolist()], values))
+    bounds = np.searchsorted(row, np.arange(len(rows) + 1)).tolist()
+    return ['{"abandoned_vs_useful_bits":' + total + ',"by_feature_bits":{' + ",".join(pairs[a:b]) + "}}"
+            for total, a, b in zip(totals, bounds[:-1], bounds[1:])]
 
 
 def _reap_via(t) -> np.ndarray:
@@ -241,6 +297,7 @@ def _subtree(t, column: int) -> np.ndarray:
     idle = t.window.alive & (t.window.ticks == 0)
     values = np.stack([np.ones(len(t)), _window_share(t), t.snapshot["rss_bytes"].astype(np.float64),
                        idle.astype(np.float64)], axis=1)
+    from pt import kernels
     total = kernels.subtree_sums(t.context.genealogy.parent_row, values)[:, column]
     own = values[:, column]
     return total if column in (1, 2) else np.rint(total - own).astype(np.int64)
@@ -307,10 +364,10 @@ VERDICT_FIELDS: tuple[Field, ...] = (
     Field("zombie_children", "int64", "", "children that have exited and are not reaped yet",
           _zombie_children, descending=True),
     Field("confidence", "float64", "ratio", "posterior concentration, 1 - normalised entropy",
-          lambda t: ledger.confidence(t.inference.posterior), header="CONF",
-          show=ledger.confidence_label),
+          lambda t: _ledger().confidence(t.inference.posterior), header="CONF",
+          show=lambda v: _ledger().confidence_label(v)),
     Field("evidence_glyphs", "string", "", "strongest evidence: glyph and direction (+ abandoned)",
-          lambda t: ledger.glyph_column(t.inference), header="EVIDENCE"),
+          lambda t: _ledger().glyph_column(t.inference), header="EVIDENCE"),
     Field("cpu_window_share", "float64", "ratio", "share of one CPU used during the scan window",
           _window_share, header="NOW", show=format_share, descending=True),
     Field("descendants", "int64", "", "number of descendants (children, their children, ...)",
@@ -327,17 +384,19 @@ VERDICT_FIELDS: tuple[Field, ...] = (
           lambda t: t.decision.expected_loss[:, 0] - np.take_along_axis(
               t.decision.expected_loss, t.decision.action[:, None], axis=1)[:, 0], descending=True),
     Field("why", "string", "", "the strongest reasons, with their weight in bits",
-          _per_row(lambda t, rows: ledger.whys(t.inference, t.evidence, rows))),
+          _per_row(lambda t, rows: _ledger().whys(t.inference, t.evidence, rows))),
     Field("posterior", "struct<float64>", "probability", "P(class | evidence) for the four classes",
-          _per_row(_posterior)),
+          _per_row(_posterior, _posterior_text)),
     Field("posterior_bounds", "struct<list<float64>>", "probability",
-          "lower and upper posterior over the policy's prior intervals (robust Bayes)", _per_row(_bounds)),
+          "lower and upper posterior over the policy's prior intervals (robust Bayes)",
+          _per_row(_bounds, _bounds_text)),
     Field("expected_loss", "struct<float64>", "loss", "expected loss of every action (null: unavailable)",
-          _per_row(_expected_loss)),
+          _per_row(_expected_loss, _expected_loss_text)),
     Field("bayes_factors", "struct", "bits", "log2 Bayes factors, abandoned vs useful, total and per feature",
-          _per_row(_bayes_factors)),
+          _per_row(_bayes_factors, _bayes_factors_text)),
     Field("evidence", "list<struct>", "", "the ledger: every feature's observed value and per-class "
-          "log-likelihood (pt scan --json: with --ledger only)", _per_row(lambda t, rows: ledger.ledgers(t.inference, t.evidence, rows))),
+          "log-likelihood (pt scan --json: with --ledger only)",
+          _per_row(lambda t, rows: _ledger().ledgers(t.inference, t.evidence, rows))),
     Field("lfdr", "float64", "probability", "local false discovery rate of a kill, P(useful | x)",
           lambda t: t.decision.lfdr),
     Field("log_odds", "float64", "nats", "log posterior odds abandoned : useful", lambda t: t.decision.log_odds),
@@ -371,16 +430,20 @@ def process_columns(snapshot: Snapshot, names: list[str] | None = None) -> dict[
     return {f.name: f.compute(snapshot) for f in fields}
 
 
-def verdict_columns(triage, names: list[str] | None = None,
-                    rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def verdict_columns(triage, names: list[str] | None = None, rows: np.ndarray | None = None,
+                    json_text: bool = False) -> dict[str, np.ndarray]:
     """The named verdict fields' columns for a :class:`pt.triage.Triage` (all
     by default), for every process or only ``rows`` (row-by-row fields are
-    then built for those rows alone)."""
+    then built for those rows alone). With ``json_text`` the nested,
+    JSON-only fields come as their JSON text (:class:`pt.json_columns.JSONText`)."""
     fields = VERDICT_FIELDS if names is None else [FIELDS_BY_NAME[n] for n in names]
-    if rows is None:
-        return {f.name: f.compute(triage) for f in fields}
-    return {f.name: f.compute(triage, rows) if isinstance(f.compute, _PerRow) else f.compute(triage)[rows]
-            for f in fields}
+    out = {}
+    for f in fields:
+        if isinstance(f.compute, _PerRow):
+            out[f.name] = f.compute.text(triage, rows) if json_text else f.compute(triage, rows)
+        else:
+            out[f.name] = f.compute(triage) if rows is None else f.compute(triage)[rows]
+    return out
 
 
 # --- deep-scan fields: computed from a pt.deep.DeepScan, one value per watched candidate ---

@@ -165,10 +165,9 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from pt.decide.stability import verdict_memory
     from pt.errors import CommandError
     from pt.exit_codes import OK
-    from pt.telemetry.enabled import lake_problem, report_telemetry, telemetry_enabled
+    from pt.telemetry.enabled import lake_problem, report_telemetry, switched_off, telemetry_enabled
     from pt.ui.scan_rows import resolve_users, select_rows
 
     if args.legend:
@@ -188,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
     recorder, not_recorded = None, "disabled"
     if args.at:
         not_recorded = "--at scans are hypothetical and are not recorded"
+    elif args.no_telemetry or switched_off():
+        pass                  # "disabled": where the lake is does not matter (nor its ~15 ms of imports)
     elif telemetry_enabled(args):
         from pt.telemetry.recorder import Recorder
         recorder = Recorder(args.lake)
@@ -198,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
         from pt.collect import collect
         triage, snapshot = None, collect()
     else:
+        from pt.decide.stability import verdict_memory
         from pt.triage import triage as run_triage
         triage = run_triage(window_s=args.window, at_s=args.at, memory=verdict_memory(),
                             on_snapshot=lambda snapshot: in_window(snapshot, recorder, args))

@@ -142,17 +142,23 @@ def print_scan_json(view, *, top: int | None, triage=None, telemetry=None,
     says whether and where the scan was recorded (a dict, or a callable
     returning it, called once the rows are built: the lake is written
     meanwhile). ``fields`` keeps only those keys of each process (those the
-    scan computed: no verdicts with --raw)."""
+    scan computed: no verdicts with --raw). The rows are written from their
+    columns (:mod:`pt.json_columns`): the same text as ``json.dumps`` of row
+    dicts, several times faster."""
+    from pt.json_columns import parts_with, record_chunks
+
     limit = None if not top else top
     columns = view.columns if fields is None else {n: view.columns[n] for n in fields if n in view.columns}
-    processes = rows(masked_columns(columns, view.snapshot["cmdline"], view.snapshot["comm"], limit))
+    columns = masked_columns(columns, view.snapshot["cmdline"], view.snapshot["comm"], limit)
+    returned = len(next(iter(columns.values()))) if columns else 0
+    processes = record_chunks(columns)      # the JSON text of the rows, written column by column
     errors = view.snapshot.errors
     data = {
-        "processes": processes,
+        "processes": None,                  # processes goes here, in this place among the keys
         "summary": {
             "total": view.total,
             "selected": len(view),
-            "returned": len(processes),
+            "returned": returned,
             "kernel_threads_hidden": view.hidden_kernel_threads,
             "vanished_during_scan": errors.vanished,
             "sort": view.sort,
@@ -181,5 +187,6 @@ def print_scan_json(view, *, top: int | None, triage=None, telemetry=None,
         }
     if telemetry is not None:
         data["telemetry"] = telemetry() if callable(telemetry) else telemetry
-    print_json(envelope("scan", host=view.snapshot.host.as_dict(), data=data,
-                        errors=errors.as_list(), partial=errors.partial))
+    result = envelope("scan", host=view.snapshot.host.as_dict(), data=data, errors=errors.as_list(),
+                      partial=errors.partial)
+    sys.stdout.writelines(parts_with(result, ("data", "processes"), processes) + ["\n"])

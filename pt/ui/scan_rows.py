@@ -141,7 +141,7 @@ def select_rows(snapshot: Snapshot, *, uids: set[int] | None, kernel_threads: bo
     With a ``triage`` (same rows as ``snapshot``) the verdict fields join the
     process fields; ``every_field`` computes all of them (for JSON), or only
     ``fields`` (and the sort key) when given, instead of only those the table
-    (or the tree) shows.
+    (or the tree) shows; for JSON, the nested fields come as their JSON text.
     """
     keep = np.ones(len(snapshot), dtype=bool)
     hidden = 0
@@ -161,7 +161,7 @@ def select_rows(snapshot: Snapshot, *, uids: set[int] | None, kernel_threads: bo
     recommended = protected = withheld = None
     if triage is not None:
         verdicts = verdict_columns(triage, None if wanted is None else
-                                   [n for n in wanted if n not in PROCESS_FIELD_NAMES])
+                                   [n for n in wanted if n not in PROCESS_FIELD_NAMES], json_text=every_field)
         columns |= {k: v[keep] for k, v in verdicts.items()}
         from pt.config import ACTIONS
         recommended = _counts(np.asarray(ACTIONS)[triage.decision.action[keep]])
