@@ -52,3 +52,29 @@ def test_the_legend_names_every_glyph(tmp_path):
     shown = run_pt("scan", "--legend", cwd=tmp_path)
     assert shown.stdout == LEGEND and not shown.stderr
     assert LEGEND.splitlines()[6].strip() in run_pt("scan", "--help", cwd=tmp_path).stdout
+
+
+def test_fixed_column_widths_print_what_richs_own_measuring_prints():
+    """scan_table fixes its columns' widths when the console leaves the
+    command column room, instead of letting Rich measure every cell: the
+    table must print the same, on a terminal (colours) or not, on consoles
+    just wide enough and wider, with the command column cut or not."""
+    from pt.triage import triage
+    from pt.ui.scan_rows import select_rows
+    from pt.ui.scan_view import scan_table
+
+    t = triage(window_s=0.05)
+    view = select_rows(t.snapshot, uids=None, kernel_threads=False, sort="attention", triage=t)
+
+    def printed(width: int, console_width: int, terminal: bool) -> str:
+        buf = io.StringIO()
+        console = SafeConsole(file=buf, width=console_width, force_terminal=terminal,
+                              color_system="truecolor" if terminal else None)
+        console.print(scan_table(view, 20, width))
+        return buf.getvalue()
+
+    fixed_from = next(w for w in range(20, 400) if scan_table(view, 20, w).columns[0].width is not None)
+    for width in (fixed_from, fixed_from + 1, fixed_from + 15, 400):
+        for terminal in (False, True):
+            assert printed(width, width, terminal) == printed(0, width, terminal), (width, terminal)
+    assert scan_table(view, 20, fixed_from - 1).columns[0].width is None

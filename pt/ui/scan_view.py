@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from rich.console import Console
+from rich.segment import Segment, Segments
 from rich.table import Table
 from rich.text import Text
 
@@ -100,8 +101,9 @@ def incidents_note(incidents: tuple, window_s: float) -> Text:
     return line(("incidents: ", "bold"), named + more, (" · pt incidents for the evidence", "dim"))
 
 
-def scan_table(view: ScanView, top: int) -> Table:
-    """The scan as a Rich table, one column per field with a header."""
+def scan_table(view: ScanView, top: int, width: int) -> Table:
+    """The scan as a Rich table, one column per field with a header, for a
+    console ``width`` cells wide."""
     shown = len(view) if top == 0 else min(top, len(view))
     table = Table(title=_title(view), caption=_caption(view, shown), title_justify="left",
                   caption_justify="left", header_style="bold", box=None, pad_edge=False,
@@ -110,16 +112,22 @@ def scan_table(view: ScanView, top: int) -> Table:
     columns = [FIELDS_BY_NAME[name] for name in view.table]
     values = masked_columns(view.columns, view.snapshot["cmdline"], view.snapshot["comm"], shown)
     cells = [[_cell(f.name, v) for v in values[f.name].tolist()] for f in columns]
-    for field, column in zip(columns, cells):
+    # Never cut a pid or a verdict: these columns keep their widest cell.
+    widths = {f.name: max([len(f.header), *(c.cell_len for c in column)])
+              for f, column in zip(columns, cells) if f.name != "command"}
+    # When they leave the command column its 12 cells (and padding), Rich
+    # gives them exactly these widths: fixing them spares it measuring every
+    # cell. On a narrower console it is left to Rich, which then lets the
+    # table overflow rather than cut them.
+    fixed = sum(w + 1 for w in widths.values()) + 13 <= width
+    for field in columns:
         if field.name == "command":
             # Wrapable, so this column absorbs a narrow terminal; the cell
             # itself is one line cut with an ellipsis.
             table.add_column(field.header, min_width=12)
         else:
-            # Never cut a pid or a verdict: these columns keep their widest cell.
-            width = max([len(field.header), *(c.cell_len for c in column)])
-            table.add_column(field.header, justify="left" if field.dtype == "string" else "right",
-                             no_wrap=True, min_width=width)
+            table.add_column(field.header, justify="left" if field.dtype == "string" else "right", no_wrap=True,
+                             min_width=widths[field.name], width=widths[field.name] if fixed else None)
     for row in zip(*cells):
         table.add_row(*row)
     return table
@@ -221,7 +229,7 @@ def print_scan(view: ScanView, *, top: int | None, tree: bool, console: Console 
     """The table (``top`` rows, 0 for all, None for :func:`rows_that_fit`) or
     the tree, then the lines that say what is recommended and what vetoes kept."""
     console = console or make_console()
-    fit = top is None
+    fit, rendered = top is None, None
     if fit:
         top = rows_that_fit(view, console, most)
     if fit and not tree and console.is_terminal:
@@ -230,13 +238,17 @@ def print_scan(view: ScanView, *, top: int | None, tree: bool, console: Console 
         # the title stays on screen.
         under = sum(len(console.render_lines(t, pad=False)) for t in summary_lines(view))
         for _ in range(3):
-            excess = len(console.render_lines(scan_table(view, top), pad=False)) + under + 1 - console.height
+            rendered = list(console.render(scan_table(view, top, console.width)))
+            lines = Segment.split_and_crop_lines(rendered, console.width, pad=False)   # as render_lines counts
+            excess = sum(1 for _ in lines) + under + 1 - console.height
             if excess <= 0 or top <= 5:
                 break
-            top = max(5, top - excess)
+            top, rendered = max(5, top - excess), None
     if tree:
         console.print(scan_tree(view, top), no_wrap=True, overflow="ellipsis")
+    elif rendered is not None:                 # the table that fits, already rendered
+        console.print(Segments(rendered))
     else:
-        console.print(scan_table(view, top))
+        console.print(scan_table(view, top, console.width))
     for note in summary_lines(view):          # the terminal's width, not the table's
         console.print(note)
