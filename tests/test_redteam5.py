@@ -1,0 +1,107 @@
+"""Red-team findings on what landed last session (the lifecycle sampler and
+the incident detectors), each a regression test: fixed ones pass, open ones
+are ``xfail(strict=True)`` naming what should happen.
+
+Recorded reads and fixture trees are built here; the one real tree is ours
+and is killed as a group. No process is signalled by pt.
+"""
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from pt.infer.incidents import COMMAND_KEY_BYTES, command_key
+from pt.testing import add_proc, make_tree, wait_for
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux collector")
+
+#: A command line of ~1 MiB (the kernel allows 2 MiB; one argument at most 128 KiB).
+LONG_ARGV = ("worker", *("x" * (100 * 1024) for _ in range(10)))
+
+
+def _raw(argv) -> bytes:
+    return b"".join(a.encode() + b"\0" for a in argv)
+
+
+def _seeded(root):
+    from pt.collect import collect
+    from pt.collect._lifecycle import LifeSampler
+    first = collect(root)
+    sampler = LifeSampler(str(root))
+    sampler.seed(first["pid"], first["ppid"], first["start_ticks"], first["kernel_thread"], first["comm"],
+                 first["cmdline"], first.host.monotonic)
+    return first, sampler
+
+
+@linux
+def test_the_sampler_keeps_a_bounded_command_line_per_birth_and_one_copy_per_command(tmp_path):
+    """Lives accumulate for the whole watch, and a fork loop's children share
+    its argv: the sampler kept each birth's whole command line (up to 1 MiB),
+    so ``pt incidents --window 10`` beside a fork loop with a 1 MiB argv
+    (30 ms children) peaked at 304 MB instead of 62 MB, and a 60 s window or a
+    fork bomb grows to gigabytes. Now a birth keeps the first 4 KiB, one copy
+    per command line, and the respawn detector keys commands on as many bytes,
+    so a life read whole by the seed and one born later are the same command."""
+    root = make_tree(tmp_path / "proc")
+    add_proc(root, 1, b"init", ppid=0, start=1)
+    add_proc(root, 10, b"sup", start=100)
+    add_proc(root, 11, b"worker", ppid=10, start=200, cmdline=_raw(LONG_ARGV))
+    first, sampler = _seeded(root)
+    for pid in range(20, 30):
+        add_proc(root, pid, b"worker", ppid=10, start=300 + pid, cmdline=_raw(LONG_ARGV))
+    add_proc(root, 30, b"other", ppid=10, start=400, cmdline=_raw(("other", "y" * 8192)))
+    sampler.tick()
+    cols = sampler.lives()
+    argv = dict(zip(cols["pid"].tolist(), cols["cmdline"]))
+    assert argv[11] == LONG_ARGV                                      # the seed's, read whole
+    born = [argv[pid] for pid in range(20, 30)]
+    assert all(a is born[0] for a in born)                           # one copy for one command
+    assert len(_raw(born[0])) <= COMMAND_KEY_BYTES + 1 and born[0][0] == "worker"
+    assert LONG_ARGV[1].startswith(born[0][1])
+    assert command_key(born[0]) == command_key(LONG_ARGV)            # the same command both ways
+    assert command_key(argv[30]) != command_key(LONG_ARGV)
+    assert argv[30][0] == "other" and len(_raw(argv[30])) <= COMMAND_KEY_BYTES + 1
+
+
+def test_command_keys_of_a_cut_command_line_match_wherever_the_cut_falls():
+    """The sampler's cut can fall inside an argument or just after its NUL."""
+    for size in (COMMAND_KEY_BYTES - 2, COMMAND_KEY_BYTES - 1, COMMAND_KEY_BYTES, COMMAND_KEY_BYTES + 1):
+        argv = ("cmd", "a" * (size - 5), "tail", "more")               # "cmd\0" + the first argument + "\0"
+        raw = _raw(argv)[:COMMAND_KEY_BYTES]
+        cut = tuple(raw.rstrip(b"\0").decode().split("\0"))          # what split_argv makes of the cut
+        assert command_key(cut) == command_key(argv), size
+    assert command_key(None) == -1 and command_key(()) != command_key(None)
+    assert command_key(("a", "b")) != command_key(("a", "c"))
+
+
+@linux
+def test_a_real_fork_loop_with_a_long_command_line_costs_the_sampler_little():
+    from pt.collect import collect
+    from pt.collect._lifecycle import LifeSampler
+    loop = ("import os, time\nprint('ready', flush=True)\nwhile True:\n    if os.fork() == 0:\n"
+            "        time.sleep(0.05); os._exit(0)\n    os.wait()\n")
+    proc = subprocess.Popen([sys.executable, "-c", loop, *LONG_ARGV[1:]], stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        first = collect()
+        sampler = LifeSampler(b"/proc")
+        sampler.seed(first["pid"], first["ppid"], first["start_ticks"], first["kernel_thread"], first["comm"],
+                     first["cmdline"], first.host.monotonic)
+
+        def children():
+            sampler.tick()
+            cols = sampler.lives()
+            return [a for p, a in zip(cols["ppid"].tolist(), cols["cmdline"]) if p == proc.pid and a]
+        wait_for(lambda: len(children()) >= 3, timeout=60, interval=0.02)
+        kids = children()
+        assert all(len(_raw(a)) <= COMMAND_KEY_BYTES + 1 for a in kids)
+        assert len({id(a) for a in kids}) == 1
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
