@@ -148,3 +148,22 @@ def test_one_recent_process_fanning_out_is_no_fork_storm_of_its_parent():
     found = detect(reads)
     assert any(i.kind in ("short_job_flood", "respawn_loop") and i.pid == 20 for i in found), found
     assert not [i for i in found if i.kind == "fork_storm"], found
+
+
+# --- pt duck why's target -----------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["1_0", "\u0663", "+10", " 1_0:5", "10:5_0", "10:-5", "-5", "1e3"])
+def test_a_why_target_is_ascii_digits_or_a_clear_error(text):
+    """``pt duck why 1_0`` reported pid 10's decision and ``pt duck why ٣``
+    (Arabic-Indic three) pid 3's: int() reads underscores and other scripts'
+    digits, while the identity form BOOT:START:PID already refused them."""
+    from pt.telemetry.duck import parse_target
+    with pytest.raises(ValueError, match="why wants PID"):
+        parse_target(text)
+
+
+def test_a_why_target_in_each_of_its_forms():
+    from pt.telemetry.duck import parse_target
+    assert parse_target(" 10 ") == {"pid": 10, "start": None, "boot": None}
+    assert parse_target("10:5") == {"pid": 10, "start": 5, "boot": None}
+    assert parse_target("b-1:5:10") == {"pid": 10, "start": 5, "boot": "b-1"}
