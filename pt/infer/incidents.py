@@ -357,13 +357,26 @@ def unseen_births(lv: Lives, short: np.ndarray, th: Thresholds) -> np.ndarray:
     return np.minimum(share, cap)
 
 
+#: Bytes of a command line that name its command: the lifecycle sampler keeps as many
+#: of a new life's (pt.collect._lifecycle), a full read all of it.
+COMMAND_KEY_BYTES = 4096
+
+
+def command_key(argv) -> int:
+    """A hash of the command line ``argv`` (NUL-joined) cut to :data:`COMMAND_KEY_BYTES`,
+    so a life the sampler saw born and one a full read saw have the same key; -1 for none
+    (an unreadable command line; a hash is never -1)."""
+    if argv is None:
+        return -1
+    return hash("\0".join(argv).encode("utf-8", "backslashreplace")[:COMMAND_KEY_BYTES].rstrip(b"\0"))
+
+
 def _respawns(lv: Lives, kids: np.ndarray) -> tuple[int, int] | None:
     """The most reborn command among ``kids``, one life at a time: how many of
     its lives were first seen after the previous one was last seen and then
     found gone, and its latest life's row. A command whose lives were seen
     together (in more than one pair in ten) is not a respawn."""
-    argv = lv.argv[kids]
-    keys = np.array([hash(tuple(a)) if a is not None else 0 for a in argv], dtype=np.int64)
+    keys = np.array([command_key(a) for a in lv.argv[kids]], dtype=np.int64)
     best = None
     for k in sorted(set(keys.tolist())):
         same = kids[keys == k]

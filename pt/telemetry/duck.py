@@ -296,6 +296,8 @@ def parse_target(text: str) -> dict:
     ``BOOT_ID:START_TICKS:PID``; ``ValueError`` naming the text otherwise."""
     parts = text.strip().split(":")
     try:
+        if len(parts) < 3 and not all(p.isascii() and p.isdigit() for p in parts):
+            raise ValueError(text)      # int() takes "1_0" and "٣": another pid than the one meant
         if len(parts) == 1:
             return {"pid": int(parts[0]), "start": None, "boot": None}
         if len(parts) == 2:
