@@ -69,7 +69,7 @@ def test_follow_up_step(benchmark, procfs_2000, tmp_path, record_reference):
 
     benchmark.group = "follow-up vs quick scan (2000 procs)"
     benchmark.extra_info["role"] = "pt"
-    benchmark.extra_info["watched"] = watched.num_rows
+    benchmark.extra_info["watched"] = len(watched["pid"])
     cpu = time.process_time()
     benchmark.pedantic(step, rounds=15, warmup_rounds=2)
     record_reference("follow-up vs quick scan (2000 procs)", "follow-up CPU time per step (not wall)",
