@@ -285,14 +285,19 @@ def test_process_files_of_a_hostile_tree(tmp_path):
     assert len(files["cgroup"]) == 3                             # "", nginx, garbage: each text once
 
 
-def test_this_process_own_fds_are_counted_but_not_searched_for_sockets():
+def test_this_process_own_fds_leave_out_the_window_and_are_not_searched_for_sockets():
     """While a scan's window is open, pt's own fd directory holds its kept
-    files: its row is counted, never read link by link (pt is never a candidate)."""
-    with socket.socket() as server, open(os.devnull, "rb") as null:
+    files: its count leaves them out, and its links are not read for
+    sockets (pt is never a candidate)."""
+    me = np.array([os.getpid()], np.int32)
+    with socket.socket() as server, open(os.devnull, "rb"), sleepers(3) as procs:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        files = read_process_files(b"/proc", np.array([os.getpid()], np.int32))
+        files = read_process_files(b"/proc", me)
         assert files["fd_count"][0] >= 2 + 3                     # the socket, the file, stdio
         assert len(files["socket_row"]) == 0
         assert files["stdio_null"][0] in (0, 1)                  # stdio is still read
-        assert null.fileno() > 0
+        with WindowFiles("/proc", pids_of(procs), max_fds=100) as window:
+            assert window.kept == 3
+            assert read_process_files(b"/proc", me)["fd_count"][0] == files["fd_count"][0]
+        assert read_process_files(b"/proc", me)["fd_count"][0] == files["fd_count"][0]

@@ -341,6 +341,10 @@ cdef enum:
     # FD_SETSIZE (1024) however many files are kept.
     LOW_FDS_LEFT = 64
 
+# Descriptors this process holds open in WindowFiles objects now, so that
+# read_process_files can leave them out of pt's own fd count.
+cdef Py_ssize_t window_fds = 0
+
 cdef const char *WINDOW_NAMES[3]
 WINDOW_NAMES[0] = b"stat"
 WINDOW_NAMES[1] = b"io"
@@ -378,8 +382,10 @@ cdef class WindowFiles:
     cdef int[::1] pids
     cdef readonly Py_ssize_t n
     cdef readonly Py_ssize_t kept       # rows whose files are kept open
+    cdef Py_ssize_t held                # fds counted in window_fds (the kept files and the root)
 
     def __cinit__(self, root, pids, Py_ssize_t max_fds=0):
+        global window_fds
         cdef bytes root_b = root.encode() if isinstance(root, str) else bytes(root)
         cdef Py_ssize_t i, k, rows
         cdef int fd, slot
@@ -398,6 +404,8 @@ cdef class WindowFiles:
         self.root_fd = c_open(root_b, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if self.root_fd < 0:
             raise OSError(errno, f"cannot open procfs root {root_b.decode(errors='replace')!r}")
+        self.held = 1
+        window_fds += 1
         rows = min(self.n, max(max_fds, 0) // N_WINDOW)
         if rows == 0:
             return
@@ -423,12 +431,18 @@ cdef class WindowFiles:
                 self.kept = i + 1
             for k in range(n_spare):
                 close(spare[k])
+        for k in range(self.n * N_WINDOW):
+            self.held += self.fds[k] >= 0
+            window_fds += self.fds[k] >= 0
 
     def __dealloc__(self):
         self._close()
 
     cdef void _close(self) noexcept nogil:
         cdef Py_ssize_t k
+        global window_fds
+        window_fds -= self.held
+        self.held = 0
         if self.fds != NULL:
             for k in range(self.n * N_WINDOW):
                 if self.fds[k] >= 0:
@@ -676,6 +690,8 @@ def read_process_files(root, const int[::1] pids):
         dir_fd = openat(pid_fd, b"fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dir_fd >= 0:
             fd_count[i] = <int>scan_fd_dir(dir_fd, i, rows, inodes, &stdio[i], pids[i] != own)
+            if pids[i] == own and fd_count[i] >= 0:
+                fd_count[i] = <int>max(fd_count[i] - window_fds, 0)
 
         rc = read_whole(pid_fd, b"cgroup", &proc.buf)
         close(pid_fd)
