@@ -1,4 +1,5 @@
-"""Numeric kernels for pt: log densities, log Beta, log-sum-exp, Beta CDF and quantile.
+"""Numeric kernels for pt: log densities, log Beta, log-sum-exp, Beta CDF and quantile,
+log of the normal CDF, the regularised upper incomplete gamma function.
 
 This module is the stable public API that other scientific code embeds.  Each
 function
