@@ -133,13 +133,16 @@ def test_no_reads_is_a_clear_error():
 
 # Bursts of a bounded binary tree (depth 3: 15 processes each living 1.5 s),
 # one every 0.5 s: each process past the first generation has 2 children.
+#: Binary trees 3 generations deep, one every 0.5 s, whose members live 6 s:
+#: longer than a watch, so the last generation is alive and may yet fork (a
+#: tree whose members have all exited is extinct, not a storm).
 FORK_STORM = """
 import os, time
 def node(depth):
     for _ in range(2 if depth else 0):
         if os.fork() == 0:
             node(depth - 1)
-    time.sleep(1.5)
+    time.sleep(6)
     os._exit(0)
 print("ready", flush=True)
 while True:

@@ -128,9 +128,6 @@ def _read(t: float, rows: list[tuple]) -> Snapshot:
         "comm": np.array([a[0] for a in argv], dtype=object), "cmdline": cmd})
 
 
-@pytest.mark.xfail(strict=True, reason="open: the Galton-Watson fit counts the last generation as never "
-                   "exposed, so one recently started process's fan-out (generation 2, all childless and gone) "
-                   "is a supercritical 'fork storm' on the older process above it")
 def test_one_recent_process_fanning_out_is_no_fork_storm_of_its_parent():
     """An old, idle parent (a shell, a CI runner, a supervisor) started one
     job half a second ago; the job runs 20 short commands a second, one at a

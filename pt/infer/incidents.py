@@ -259,13 +259,16 @@ def _storms(lv: Lives, th: Thresholds, span: float) -> list[Incident]:
     sel = recent & (anchor >= 0)
     out = []
     for a in sorted(set(anchor[sel].tolist())):       # np.unique would import numpy.ma (~30 ms)
-        d = depth[sel & (anchor == a)]
+        members = sel & (anchor == a)
+        d = depth[members]
         births = len(d)
         rate = births / span
         z = np.bincount(d)                                  # z[k]: recent lives k generations below
         top = len(z) - 1
         offspring = int(z[2:].sum())
-        exposed = int(z[1:top].sum())
+        # Generations above the last were exposed; so was a member of the last that has
+        # exited (childless: its chance to propagate is over). A live one may yet fork.
+        exposed = int(z[1:top].sum()) + int((members & (depth == top) & np.isfinite(lv.gone_s)).sum())
         if rate < th.storm_births_per_s:
             continue
         p = float(gw_probability(offspring, exposed, th.offspring_prior))
