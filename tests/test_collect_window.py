@@ -186,6 +186,7 @@ WINDOW_CHILD = textwrap.dedent("""
     window = opened.finish(0.05)
     rows = [i for i, pid in enumerate(snap["pid"].tolist()) if pid in wanted]
     print(json.dumps({"n": len(snap), "kept": kept, "alive": int(window.alive[rows].sum()),
+                      "alive_all": int(window.alive.sum()),
                       "io_known": int((window.io_syscalls[rows] >= 0).sum()),
                       "leaked": len(os.listdir("/proc/self/fd")) - fds,
                       "limit_in_window": limit_in_window,
@@ -208,7 +209,9 @@ def test_a_window_under_a_small_fd_limit(tmp_path, raise_hard):
     assert out["alive"] == 30 and out["io_known"] == 30
     assert out["leaked"] == 0 and out["limit_after"] == 64
     if raise_hard:
-        assert out["kept"] == out["n"] and out["limit_in_window"] > 64
+        # Every row alive when the window closed was alive when it opened, so was kept
+        # (a process of the machine's that exited in between is read by pid: gone).
+        assert out["alive_all"] <= out["kept"] <= out["n"] and out["limit_in_window"] > 64
     else:
         assert out["kept"] < 30 and out["limit_in_window"] == 64
 

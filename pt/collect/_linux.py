@@ -138,9 +138,14 @@ def keep_window_files(path: bytes, pids: np.ndarray, stack: contextlib.ExitStack
     the fds allow: the soft fd limit is raised toward what they need (within
     ``stack``, which puts it back), and rows beyond the budget are read by pid."""
     need = len(WINDOW_FILES) * len(pids)
-    open_now = open_fd_count()
+    open_now = open_fd_count() + WINDOW_FD_SLACK
     stack.enter_context(raised_soft_limit(open_now + need + max(64, (open_now + need) // 7 + 8)))
     return WindowFiles(path, pids, min(fd_budget()[0], need))
+
+
+#: Descriptors the raised limit leaves for files opened between counting and
+#: keeping (fd_budget counts again): without it one such file cost a row.
+WINDOW_FD_SLACK = 16
 
 
 def start_window(snapshot: Snapshot, root: str | os.PathLike | None = None) -> WindowStart:
