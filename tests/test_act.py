@@ -415,6 +415,9 @@ def forker():
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     children: list[tuple[int, int | None]] = []
     try:
+        # Plan only once the shell has exec'd: mid-exec its command line reads empty, and the
+        # plan would name a process whose command then changes (apply rightly refuses it).
+        wait_for(lambda: Path(f"/proc/{proc.pid}/cmdline").read_bytes().startswith(b"sh\0-c\0"))
         yield proc, children
     finally:
         if proc.returncode is None:               # not reaped: its pid is still the group's id
