@@ -17,6 +17,7 @@ import pytest
 from pt.collect.snapshot import HostInfo, Snapshot
 from pt.infer.incidents import COMMAND_KEY_BYTES, command_key, detect
 from pt.testing import add_proc, make_tree, wait_for
+from tests.test_incidents_sampler import seeded
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux collector")
 
@@ -26,16 +27,6 @@ LONG_ARGV = ("worker", *("x" * (100 * 1024) for _ in range(10)))
 
 def _raw(argv) -> bytes:
     return b"".join(a.encode() + b"\0" for a in argv)
-
-
-def _seeded(root):
-    from pt.collect import collect
-    from pt.collect._lifecycle import LifeSampler
-    first = collect(root)
-    sampler = LifeSampler(str(root))
-    sampler.seed(first["pid"], first["ppid"], first["start_ticks"], first["kernel_thread"], first["comm"],
-                 first["cmdline"], first.host.monotonic)
-    return first, sampler
 
 
 @linux
@@ -51,7 +42,7 @@ def test_the_sampler_keeps_a_bounded_command_line_per_birth_and_one_copy_per_com
     add_proc(root, 1, b"init", ppid=0, start=1)
     add_proc(root, 10, b"sup", start=100)
     add_proc(root, 11, b"worker", ppid=10, start=200, cmdline=_raw(LONG_ARGV))
-    first, sampler = _seeded(root)
+    first, sampler = seeded(root)
     for pid in range(20, 30):
         add_proc(root, pid, b"worker", ppid=10, start=300 + pid, cmdline=_raw(LONG_ARGV))
     add_proc(root, 30, b"other", ppid=10, start=400, cmdline=_raw(("other", "y" * 8192)))
