@@ -20,6 +20,8 @@ import os
 from collections import deque
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 #: A limit at or above this is "no limit" (v1 writes PAGE_COUNTER_MAX pages, about 2^63).
 UNLIMITED = 1 << 60
 #: At most this many cgroup directories are looked at per sample to find the
@@ -146,6 +148,36 @@ def _mounts(root: str) -> list:
     if os.path.exists(os.path.join(root, "memory", "memory.usage_in_bytes")):
         out.append((os.path.join(root, "memory"), 1))
     return out
+
+
+def ancestor_rows(paths) -> dict:
+    """Each cgroup path of ``paths`` (per process: the unified path from
+    /proc/PID/cgroup, None if unknown) and every ancestor of it -> the rows
+    whose cgroup is it or below it. Built once per step from the process
+    table, so membership costs a lookup per limited cgroup."""
+    distinct: dict = {}
+    for row, path in enumerate(paths.tolist() if hasattr(paths, "tolist") else paths):
+        if isinstance(path, str) and path.startswith("/"):
+            distinct.setdefault(path.rstrip("/") or "/", []).append(row)
+    out: dict = {}
+    for path, rows in distinct.items():
+        while True:
+            out.setdefault(path, []).extend(rows)
+            if path == "/":
+                break
+            path = path.rsplit("/", 1)[0] or "/"
+    return out
+
+
+def members(group: CgroupMemory, pids: np.ndarray, index: dict) -> np.ndarray:
+    """Rows of the process table in ``group``: listed by its bounded walk of
+    cgroup.procs files, or (cgroup v2) whose unified cgroup path, read with
+    the process, is the group's or below it. The second is complete however
+    many cgroups a user makes: the walk's share per group shrinks with them."""
+    within = np.isin(pids, np.asarray(group.pids, dtype=pids.dtype))
+    if group.version == 2:
+        within[np.asarray(index.get(group.path, ()), dtype=np.intp)] = True
+    return within
 
 
 def limited_cgroups(root: str = "/sys/fs/cgroup", below_bytes: int | None = None) -> list:

@@ -273,9 +273,12 @@ class Watcher:
         need = shortfall(self.forecast, self.urgency.horizon_s) if low_now else 0.0
         done = self._propose(t, step, need, eligible, None, "MemAvailable forecast to reach the floor")
         act_by = 2 * self.next_interval() + step.scan_s
+        from pt.watch.cgroup import ancestor_rows, members
+        index = ancestor_rows(t.context.units.cgroup) if self.cgroups else {}
         for path, (group, forecast) in self.cgroups.items():
-            within = np.isin(t.snapshot["pid"], np.asarray(group.pids, dtype=t.snapshot["pid"].dtype))
-            entry = {**group.as_dict(), "forecast": forecast.as_dict(), "rescue": None}
+            within = members(group, t.snapshot["pid"], index)
+            entry = {**group.as_dict(), "processes": int(within.sum()), "forecast": forecast.as_dict(),
+                     "rescue": None}
             step.cgroups.append(entry)
             need = shortfall(forecast, act_by)
             if need > 0 and within.any():
