@@ -91,13 +91,18 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     path = procfs_root(root)
     snapshot = collect(path)
     opened = start_window(snapshot, path)
-    # Everything up to opened.finish() runs inside the window: no extra wall time.
-    if on_snapshot is not None:
-        on_snapshot(snapshot)
-    priors = priors or load_priors()
-    policy = policy or load_policy()
-    tables = tables or ModelTables(priors)
-    observed = observe(snapshot, path)
+    # Everything up to opened.finish() runs inside the window: no extra wall time. Its kept
+    # files and raised fd limit are given back if any of it fails (a broken policy file...).
+    try:
+        if on_snapshot is not None:
+            on_snapshot(snapshot)
+        priors = priors or load_priors()
+        policy = policy or load_policy()
+        tables = tables or ModelTables(priors)
+        observed = observe(snapshot, path)
+    except BaseException:
+        opened.close()
+        raise
     window = opened.finish(policy.window_s if window_s is None else window_s)
     previous, note, activity, points = None, None, None, None
     if memory is not None and not at_s:

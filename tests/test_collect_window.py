@@ -304,3 +304,32 @@ def test_this_process_own_fds_leave_out_the_window_and_are_not_searched_for_sock
             assert window.kept == 3
             assert read_process_files(b"/proc", me)["fd_count"][0] == files["fd_count"][0]
         assert read_process_files(b"/proc", me)["fd_count"][0] == files["fd_count"][0]
+
+
+FAILING_WINDOW_CHILD = textwrap.dedent("""
+    import json, os, resource, sys
+    from pt.triage import triage
+    resource.setrlimit(resource.RLIMIT_NOFILE, (128, int(sys.argv[1])))
+    fds = len(os.listdir("/proc/self/fd"))
+    def fail(snapshot):
+        raise RuntimeError("inside the window")
+    try:
+        triage(on_snapshot=fail)
+    except RuntimeError as exc:
+        kept = exc                       # held, with its traceback (and the window's frame)
+    print(json.dumps({"leaked": len(os.listdir("/proc/self/fd")) - fds,
+                      "limit_after": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}))
+""")
+
+
+def test_a_scan_failing_inside_its_window_gives_back_the_kept_files_and_the_fd_limit(tmp_path):
+    """Anything that fails between the window's start and its finish (a broken
+    policy file, the telemetry fork) must not leave ~3 fds per process open and
+    the soft limit raised for as long as its exception is held (review)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip("needs a hard fd limit of 4096 or more")
+    with sleepers(60):
+        out = json.loads(subprocess.run([sys.executable, "-c", FAILING_WINDOW_CHILD, str(hard)], capture_output=True,
+                                        text=True, check=True, cwd=tmp_path).stdout)
+    assert out == {"leaked": 0, "limit_after": 128}

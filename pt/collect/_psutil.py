@@ -191,6 +191,9 @@ class WindowStart:
         self.io_before = np.array([_io(p) if p else (-1, -1, -1) for p in self.procs],
                                   dtype=np.int64).reshape(len(snapshot), 3)
 
+    def close(self) -> None:
+        """Nothing is kept open here (the Linux window's ``close``, for callers that fail mid-window)."""
+
     def finish(self, window_s: float) -> Window:
         """Wait out the rest of the window, then re-read CPU times and IO.
 
