@@ -66,6 +66,11 @@ def test_command_keys_of_a_cut_command_line_match_wherever_the_cut_falls():
         raw = _raw(argv)[:COMMAND_KEY_BYTES]
         cut = tuple(raw.rstrip(b"\0").decode().split("\0"))          # what split_argv makes of the cut
         assert command_key(cut) == command_key(argv), size
+    for pad in range(COMMAND_KEY_BYTES - 16, COMMAND_KEY_BYTES):       # the cut splits a 3-byte character
+        argv = ("cmd", "a" * pad + "\u65e5\u672c\u8a9e")
+        raw = _raw(argv)[:COMMAND_KEY_BYTES]
+        cut = tuple(raw.rstrip(b"\0").decode("utf-8", "backslashreplace").split("\0"))
+        assert command_key(cut) == command_key(argv), pad
     assert command_key(None) == -1 and command_key(()) != command_key(None)
     assert command_key(("a", "b")) != command_key(("a", "c"))
 

@@ -366,12 +366,17 @@ COMMAND_KEY_BYTES = 4096
 
 
 def command_key(argv) -> int:
-    """A hash of the command line ``argv`` (NUL-joined) cut to :data:`COMMAND_KEY_BYTES`,
-    so a life the sampler saw born and one a full read saw have the same key; -1 for none
-    (an unreadable command line; a hash is never -1)."""
+    """A hash of the command line ``argv`` (NUL-joined), so a life the sampler saw
+    born (its first :data:`COMMAND_KEY_BYTES` bytes) and one a full read saw have the
+    same key; -1 for none (an unreadable command line; a hash is never -1).
+
+    The key is the first COMMAND_KEY_BYTES - 3 bytes of the text encoded again: the
+    sampler's cut may split a UTF-8 character (up to 3 bytes, which it decodes as
+    escapes), and escapes only lengthen the text, so both sides agree that far."""
     if argv is None:
         return -1
-    return hash("\0".join(argv).encode("utf-8", "backslashreplace")[:COMMAND_KEY_BYTES].rstrip(b"\0"))
+    text = "\0".join(argv).encode("utf-8", "backslashreplace")
+    return hash(text[:COMMAND_KEY_BYTES - 3].rstrip(b"\0"))
 
 
 def _respawns(lv: Lives, kids: np.ndarray) -> tuple[int, int] | None:
