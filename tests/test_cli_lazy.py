@@ -34,11 +34,11 @@ def test_only_a_leading_command_name_narrows_the_parser(argv, command):
     assert invoked(argv) == command
 
 
-def test_parsing_a_command_imports_no_other_command():
+def test_parsing_a_command_imports_no_other_command(tmp_path):
     code = ("import sys, pt.cli; pt.cli.build_parser(pt.cli.invoked(sys.argv[1:])).parse_args(sys.argv[1:]); "
             "print(*sorted(m for m in sys.modules if m.startswith('pt.commands.')))")
     out = subprocess.run([sys.executable, "-c", code, "scan", "--top", "3"], capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, cwd=tmp_path).stdout       # the installed pt, not the source tree
     assert out.split() == ["pt.commands.options", "pt.commands.scan"]
 
 

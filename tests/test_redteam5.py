@@ -1,6 +1,6 @@
-"""Red-team findings on what landed last session (the lifecycle sampler and
-the incident detectors), each a regression test: fixed ones pass, open ones
-are ``xfail(strict=True)`` naming what should happen.
+"""Red-team findings on what landed last session (the lifecycle sampler, the
+incident detectors, pt duck why's target, the watcher's cgroup walk), each a
+regression test of its fix.
 
 Recorded reads and fixture trees are built here; the one real tree is ours
 and is killed as a group. No process is signalled by pt.
