@@ -11,7 +11,6 @@ MODES: dict[str, int]            # mode -> kept fds per candidate
 SYSTEM_FIELDS: tuple[str, ...]   # SystemSampler.sample's out (float64, NaN absent)
 SYSTEM_FILES: tuple[str, ...]
 
-from pt.collect.fds import fd_budget as fd_budget, open_fd_count as open_fd_count  # re-exported
 def choose_mode(n: int, budget: int) -> tuple[str, str]: ...
 
 class ProcSampler:

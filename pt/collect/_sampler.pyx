@@ -35,7 +35,7 @@ cnp.import_array()
 
 from pt.collect._parse cimport N_IO, StatFields, memmem, parse_int, parse_io, parse_stat, status_count
 from pt.collect._posix cimport DIR, closedir, dirent, fdopendir, pread, readdir, snprintf
-from pt.collect.fds import fd_budget, open_fd_count  # noqa: F401 (re-exported)
+from pt.collect.fds import fd_budget
 
 #: Columns of :meth:`ProcSampler.sample`'s ``out`` (int64, -1 = unknown), in row order.
 FIELDS = (
