@@ -4,7 +4,7 @@ and (later) the Parquet schema, so the three never disagree (glances
 
 Each :class:`Field` names its unit in its name where it has one
 (``cpu_time_s``, ``rss_bytes``) and knows how to compute its column from a
-:class:`~pt.collect.Snapshot` and how to show one value to a person.
+:class:`~pt.collect.snapshot.Snapshot` and how to show one value to a person.
 """
 from __future__ import annotations
 

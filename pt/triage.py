@@ -12,12 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from pt.collect import collect, start_window
-from pt.collect._linux import procfs_root
+from pt.collect._linux import WindowStart, procfs_root, snapshot_of
 from pt.collect.snapshot import Activity, Snapshot, Window
 from pt.config import ACTIONS, Policy, Priors, load_policy, load_priors
 from pt.decide import stability
 from pt.decide.loss import Decision, decide, dependency_impact
 from pt.decide.vetoes import protected_by
+from pt.features.categories import load_rules
 from pt.features.quick import Context, build, read_observed
 from pt.formatting import format_duration
 from pt.infer import forest
@@ -63,18 +64,20 @@ def run_decision(inference: Inference, policy: Policy, context: Context,
                   protected=np.not_equal(protected, None), previous=previous, kill_gate=kill_gate)
 
 
-def observe(snapshot: Snapshot, path: str | os.PathLike):
-    """What the scan reads besides the process table, by the snapshot's collector."""
+def observe(snapshot: Snapshot, path: str | os.PathLike, files: dict | None = None, rules=None):
+    """What the scan reads besides the process table, by the snapshot's
+    collector (``files``: :func:`~pt.collect._procfs.read_process_files` read
+    already; ``rules``: the command categories, loaded already)."""
     if snapshot.host.collector == "psutil":
         from pt.collect._psutil import read_observed as read_portable
         return read_portable(snapshot)
-    return read_observed(snapshot, path)
+    return read_observed(snapshot, path, rules=rules, files=files)
 
 
 def triage(*, root: str | os.PathLike | None = None, window_s: float | None = None,
            at_s: float = 0.0, priors: Priors | None = None, policy: Policy | None = None,
            tables: ModelTables | None = None, on_snapshot=None,
-           memory: str | os.PathLike | None = None) -> Triage:
+           memory: str | os.PathLike | None = None, first=None) -> Triage:
     """Scan the machine and decide about every process.
 
     ``at_s`` evaluates the evidence as if that many more seconds had passed
@@ -87,10 +90,29 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     policy's stability margin, earlier scans' counts extend the window
     (``stability.history_s``), and this scan's are written back. A
     hypothetical scan (``at_s``) neither reads nor writes it.
+    ``first``: the procfs reads :func:`pt.collect.early.start` began (the
+    table, the window's first reads and the process files, on a thread since
+    the start of the run); the scan takes them over instead of reading.
     """
-    path = procfs_root(root)
-    snapshot = collect(path)
-    opened = start_window(snapshot, path)
+    rules = None
+    if first is not None:
+        # What needs no snapshot is loaded while the reads run on their thread.
+        path = first.root
+        try:
+            priors = priors or load_priors()
+            policy = policy or load_policy()
+            tables = tables or ModelTables(priors)
+            rules = load_rules()
+            first.wait()
+            snapshot = snapshot_of(path, first.table, first.clock)
+            opened = WindowStart(snapshot, path, kept=(first.window_files, first.stack))
+        except BaseException:
+            first.close()
+            raise
+    else:
+        path = procfs_root(root)
+        snapshot = collect(path)
+        opened = start_window(snapshot, path)
     # Everything up to opened.finish() runs inside the window: no extra wall time. Its kept
     # files and raised fd limit are given back if any of it fails (a broken policy file...).
     try:
@@ -99,7 +121,7 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
         priors = priors or load_priors()
         policy = policy or load_policy()
         tables = tables or ModelTables(priors)
-        observed = observe(snapshot, path)
+        observed = observe(snapshot, path, first.files.result() if first is not None else None, rules)
     except BaseException:
         opened.close()
         raise

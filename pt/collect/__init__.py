@@ -3,13 +3,19 @@
 Two backends fill the same :class:`Snapshot`: procfs (Linux, compiled; the
 default there) and psutil (everywhere else, and on Linux with
 ``PT_COLLECTOR=psutil``). :func:`backend` says which one a call uses.
+
+Importing this package imports no numpy (a scan's first reads start before
+numpy is loaded: :mod:`pt.collect.early`); the snapshot types are loaded
+from :mod:`pt.collect.snapshot` when first asked for.
 """
 from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from pt.collect.snapshot import HostInfo, ScanErrors, Snapshot, Window
+if TYPE_CHECKING:
+    from pt.collect.snapshot import Snapshot, Window
 
 #: Environment variable choosing the collector: ``procfs`` or ``psutil``.
 COLLECTOR_ENV = "PT_COLLECTOR"
@@ -76,6 +82,13 @@ def observe_window(snapshot: Snapshot, window_s: float,
                    root: str | os.PathLike | None = None) -> Window:
     """CPU ticks and IO of every process of ``snapshot`` over ``window_s`` seconds."""
     return start_window(snapshot, root).finish(window_s)
+
+
+def __getattr__(name: str):
+    if name in ("HostInfo", "ScanErrors", "Snapshot", "Window"):
+        from pt.collect import snapshot
+        return getattr(snapshot, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["BACKENDS", "COLLECTOR_ENV", "CollectorUnavailable", "HostInfo", "ScanErrors", "Snapshot",

@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 
-from pt.collect._procfs import WINDOW_FILES, WindowFiles, read_processes
-from pt.collect.fds import fd_budget, open_fd_count, raised_soft_limit
-from pt.collect.host import PROCFS_ENV, procfs_root, read_host  # noqa: F401 (PROCFS_ENV re-exported)
+from pt.collect._procfs import TableRead
+from pt.collect.early import keep_window_files
+from pt.collect.host import PROCFS_ENV, procfs_root, read_clock, read_host  # noqa: F401 (PROCFS_ENV re-exported)
 from pt.collect.snapshot import ScanErrors, Snapshot, Totals, Window
 
 
@@ -23,8 +23,17 @@ def collect(root: str | os.PathLike | None = None) -> Snapshot:
     ``swap_bytes`` (status ``VmSwap``; -1 unknown).
     """
     path = procfs_root(root)
-    host = read_host(path)
-    columns, counts = read_processes(os.fsencode(path))
+    clock = read_clock(path)
+    table = TableRead(os.fsencode(path))
+    table.read()
+    return snapshot_of(path, table, clock)
+
+
+def snapshot_of(path, table: TableRead, clock: tuple[float, float, float]) -> Snapshot:
+    """The :class:`Snapshot` of a ``table`` read from the procfs at ``path``
+    right after ``clock`` (:func:`~pt.collect.host.read_clock`)."""
+    host = read_host(path, clock)
+    columns, counts = table.columns()
     hz = float(host.clock_ticks)
     start_s = columns["start_ticks"] / hz
     columns["cpu_time_s"] = (columns["utime"] + columns["stime"]) / hz
@@ -42,15 +51,20 @@ def collect(root: str | os.PathLike | None = None) -> Snapshot:
 class WindowStart:
     """The first half of an observation window (see :func:`start_window`)."""
 
-    def __init__(self, snapshot: Snapshot, root: str | os.PathLike | None = None):
+    def __init__(self, snapshot: Snapshot, root: str | os.PathLike | None = None, kept=None):
+        """``kept``: ``(files, stack)``, window files of ``snapshot``'s rows
+        whose first reads are done (:class:`~pt.collect.early.FirstReads`),
+        and the stack that closes them; else they are opened and read now."""
         self.snapshot = snapshot
         self.path = os.fsencode(procfs_root(root))
-        self._open = contextlib.ExitStack()
+        self._open = kept[1] if kept else contextlib.ExitStack()
         try:
-            self.files = self._open.enter_context(keep_window_files(self.path, snapshot["pid"], self._open))
-            self.io_before = self.files.io()
-            self.queued_at = time.monotonic()
-            _, self.queued_before = self.files.schedstat()
+            if kept:
+                self.files = kept[0]
+            else:
+                self.files = self._open.enter_context(keep_window_files(self.path, snapshot["pid"], self._open))
+                self.files.read_first()
+            self.io_before, self.queued_at, self.queued_before = self.files.first()
         except BaseException:
             self._open.close()
             raise
@@ -131,21 +145,6 @@ class WindowStart:
                 syscalls=np.where(alive & (io_after["syscr"] >= 0) & (io_after["syscw"] >= 0),
                                   io_after["syscr"] + io_after["syscw"], -1).astype(np.int64)),
         )
-
-
-def keep_window_files(path: bytes, pids: np.ndarray, stack: contextlib.ExitStack) -> WindowFiles:
-    """:class:`WindowFiles` for ``pids``, keeping as many rows' files open as
-    the fds allow: the soft fd limit is raised toward what they need (within
-    ``stack``, which puts it back), and rows beyond the budget are read by pid."""
-    need = len(WINDOW_FILES) * len(pids)
-    open_now = open_fd_count() + WINDOW_FD_SLACK
-    stack.enter_context(raised_soft_limit(open_now + need + max(64, (open_now + need) // 7 + 8)))
-    return WindowFiles(path, pids, min(fd_budget()[0], need))
-
-
-#: Descriptors the raised limit leaves for files opened between counting and
-#: keeping (fd_budget counts again): without it one such file cost a row.
-WINDOW_FD_SLACK = 16
 
 
 def start_window(snapshot: Snapshot, root: str | os.PathLike | None = None) -> WindowStart:

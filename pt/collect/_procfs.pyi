@@ -1,4 +1,5 @@
 # Stubs for pt/collect/_procfs.pyx (Cython types in comments).
+import array
 import os
 
 import numpy as np
@@ -7,17 +8,25 @@ Root = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 IO_FIELDS: tuple[str, ...]
 
 def read_processes(root: Root) -> tuple[dict[str, np.ndarray], dict[str, object]]: ...
+
+class TableRead:                  # read_processes in two steps: read() without the GIL or numpy
+    def __init__(self, root: Root) -> None: ...
+    def read(self) -> None: ...
+    def pids(self) -> array.array[int]: ...      # 'i', the rows read
+    def columns(self) -> tuple[dict[str, np.ndarray], dict[str, object]]: ...
 WINDOW_FILES: tuple[str, ...]
 
 class WindowFiles:
     n: int
     kept: int                  # rows whose files are kept open (pread)
-    def __init__(self, root: Root, pids: np.ndarray, max_fds: int = 0) -> None: ...  # pids: int32
+    def __init__(self, root: Root, pids: np.ndarray | array.array[int], max_fds: int = 0) -> None: ...  # int32
     def stat_ticks(
         self, start_ticks: np.ndarray,   # const unsigned long long[::1]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...  # uint64 ticks, uint8 state, bool alive
     def io(self) -> dict[str, np.ndarray]: ...           # int64, -1 unreadable
     def schedstat(self) -> tuple[np.ndarray, np.ndarray]: ...  # int64 ns on a CPU, ns queued; -1 unreadable
+    def read_first(self) -> None: ...        # io and schedstat now, kept inside (no GIL, no numpy)
+    def first(self) -> tuple[dict[str, np.ndarray], float, np.ndarray]: ...  # io, monotonic s, ns queued
     def close(self) -> None: ...
     def __enter__(self) -> WindowFiles: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -30,7 +39,12 @@ def read_stat_ticks(
 def read_io(root: Root, pids: np.ndarray) -> dict[str, np.ndarray]: ...        # int64, -1 unreadable
 def read_schedstat(root: Root, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
     # int64 ns on a CPU, int64 ns waiting on a run queue; -1 unreadable
-def read_process_files(root: Root, pids: np.ndarray) -> dict[str, object]: ...
+def read_process_files(root: Root, pids: np.ndarray | array.array[int]) -> dict[str, object]: ...
+
+class ProcessFiles:               # read_process_files in two steps: read() without the GIL or numpy
+    def __init__(self, root: Root, pids: np.ndarray | array.array[int]) -> None: ...
+    def read(self) -> None: ...
+    def result(self) -> dict[str, object]: ...
     # cwd (object), fd_count (int32), socket_row (int32), socket_inode (uint64), stdio_null (int8),
     # cgroup (list[str]), cgroup_index (int32)
 def read_links(root: Root, pids: np.ndarray, name: str | bytes) -> np.ndarray: ...  # object: str | None

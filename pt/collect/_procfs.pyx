@@ -1,9 +1,11 @@
 """Read every process from a procfs tree into columns, in C.
 
 One pass over ``<root>/<pid>/{stat,status,cmdline}`` with ``openat`` relative to
-the root directory, one reusable buffer, and hand-written parsers. Numeric
-fields land directly in preallocated numpy columns; only ``comm`` and the
-argument vector become Python objects.
+the root directory, one reusable buffer, and hand-written parsers. The passes
+run without the GIL, into C rows and a byte arena, and only then become numpy
+columns and Python strings: a scan runs them on a thread while its main
+thread imports the rest of pt. This module imports numpy only when a result
+is built, never at import, so the reads can start before numpy is loaded.
 
 Errors are translated at this boundary (psutil style): a file that is gone
 (``ENOENT``/``ESRCH``) means the process vanished and its row is dropped; a
@@ -11,12 +13,14 @@ permission error keeps the row and nulls what could not be read; a malformed
 ``stat`` drops the row and is counted. Nothing here raises for one process.
 """
 from libc.errno cimport errno, ENOENT, ESRCH, EACCES, EPERM, EINTR, EMFILE, ENFILE
+from cpython cimport array
 from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memchr, memcmp
+from libc.string cimport memchr, memcmp, memcpy
 from posix.fcntl cimport fcntl, openat, F_DUPFD_CLOEXEC, O_RDONLY, O_CLOEXEC, O_DIRECTORY, open as c_open
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from posix.unistd cimport read, close, getpid
 
-import numpy as np
+import array as py_array
 
 from pt.collect._parse cimport (N_IO, PID_MAX_LIMIT, StatFields, is_pid, parse_int, parse_io, parse_stat,
                                split_argv, stat_exit_code, status_count, status_uids, status_value)
@@ -53,6 +57,13 @@ cdef int buffer_reserve(Buffer *buf, size_t need) noexcept nogil:
     buf.data = grown
     buf.cap = cap
     return 0
+
+
+cdef int buffer_init(Buffer *buf) noexcept nogil:
+    buf.cap = 4096
+    buf.len = 0
+    buf.data = <char *>malloc(buf.cap)
+    return 0 if buf.data != NULL else -1
 
 
 cdef int classify_errno(int err) noexcept nogil:
@@ -116,22 +127,58 @@ cdef long long parse_status_swap_kb(const char *data, size_t n) noexcept nogil:
     return -1
 
 
-cdef list list_pids(int root_fd):
-    """Numeric entries of the procfs root, i.e. the thread-group leaders.
-    A name that is not a pid the kernel could give out (0, leading zeros,
-    above PID_MAX_LIMIT) is not a process directory and is left out."""
-    cdef list pids = []
+cdef struct Vec64:
+    long long *data
+    size_t len
+    size_t cap
+
+
+cdef int vec_push(Vec64 *v, long long value) noexcept nogil:
+    """Append ``value``; 0 on success, -1 when out of memory."""
+    cdef size_t cap
+    cdef long long *grown
+    if v.len == v.cap:
+        cap = v.cap * 2 if v.cap else 256
+        grown = <long long *>realloc(v.data, cap * sizeof(long long))
+        if grown == NULL:
+            return -1
+        v.data = grown
+        v.cap = cap
+    v.data[v.len] = value
+    v.len += 1
+    return 0
+
+
+cdef list vec_list(const Vec64 *v):
+    return [v.data[k] for k in range(v.len)]
+
+
+cdef ssize_t arena_add(Buffer *arena, const char *data, size_t n) noexcept nogil:
+    """Copy ``n`` bytes to the end of ``arena``: their offset, or -1 when out of memory."""
+    cdef size_t at = arena.len
+    if buffer_reserve(arena, at + n + 1) != 0:
+        return -1
+    memcpy(arena.data + at, data, n)
+    arena.len = at + n
+    return <ssize_t>at
+
+
+cdef int list_pids(int root_fd, Vec64 *pids) noexcept nogil:
+    """Numeric entries of the procfs root, i.e. the thread-group leaders, into
+    ``pids``. A name that is not a pid the kernel could give out (0, leading
+    zeros, above PID_MAX_LIMIT) is not a process directory and is left out.
+    0, or -1 with ``errno`` set (-1 and errno 0: out of memory)."""
     cdef int dup_fd = openat(root_fd, b".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     cdef DIR *d
     cdef dirent *entry
     cdef const char *name
     cdef long long pid
     if dup_fd < 0:
-        raise OSError(errno, "cannot open procfs root")
+        return -1
     d = fdopendir(dup_fd)
     if d == NULL:
         close(dup_fd)
-        raise OSError(errno, "cannot list procfs root")
+        return -1
     while True:
         entry = readdir(d)
         if entry == NULL:
@@ -143,10 +190,12 @@ cdef list list_pids(int root_fd):
         while c'0' <= name[0] <= c'9' and pid <= PID_MAX_LIMIT:
             pid = pid * 10 + (name[0] - c'0')
             name += 1
-        if name[0] == 0 and is_pid(pid):
-            pids.append(pid)
+        if name[0] == 0 and is_pid(pid) and vec_push(pids, pid) != 0:
+            closedir(d)
+            errno = 0
+            return -1
     closedir(d)
-    return pids
+    return 0
 
 
 cdef class _ProcRoot:
@@ -154,9 +203,11 @@ cdef class _ProcRoot:
     released when the object goes away."""
     cdef int fd
     cdef Buffer buf
+    cdef bytes root
 
     def __cinit__(self, root):
         cdef bytes root_b = root.encode() if isinstance(root, str) else bytes(root)
+        self.root = root_b
         self.fd = c_open(root_b, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if self.fd < 0:
             raise OSError(errno, f"cannot open procfs root {root_b.decode(errors='replace')!r}")
@@ -192,134 +243,9 @@ def read_processes(root):
         ``malformed`` (unparseable stat, row dropped; or status, uid nulled),
         plus ``denied_pids`` and ``malformed_pids`` lists.
     """
-    cdef _ProcRoot proc = _ProcRoot(root)
-    return _read_all(proc.fd, &proc.buf)
-
-
-cdef tuple _read_all(int root_fd, Buffer *buf):
-    cdef list pids = list_pids(root_fd)
-    cdef Py_ssize_t cap = len(pids)
-    cdef Py_ssize_t row = 0
-    cdef StatFields f
-    cdef char path[48]
-    cdef int rc
-    cdef long long pid, ruid, euid, swap_kb
-    cdef Py_ssize_t vanished = 0, denied = 0, malformed = 0
-    cdef list denied_pids = [], malformed_pids = []
-    cdef object cmdline
-
-    pid_a = np.empty(cap, np.int32)
-    ppid_a = np.empty(cap, np.int32)
-    pgid_a = np.empty(cap, np.int32)
-    sid_a = np.empty(cap, np.int32)
-    tty_a = np.empty(cap, np.int32)
-    tpgid_a = np.empty(cap, np.int32)
-    uid_a = np.empty(cap, np.int64)
-    euid_a = np.empty(cap, np.int64)
-    state_a = np.empty(cap, np.uint8)
-    flags_a = np.empty(cap, np.uint32)
-    utime_a = np.empty(cap, np.uint64)
-    stime_a = np.empty(cap, np.uint64)
-    start_a = np.empty(cap, np.uint64)
-    nice_a = np.empty(cap, np.int32)
-    threads_a = np.empty(cap, np.int32)
-    vsize_a = np.empty(cap, np.int64)
-    rss_a = np.empty(cap, np.int64)
-    swap_a = np.empty(cap, np.int64)
-    kthread_a = np.empty(cap, np.bool_)
-    comm_a = np.empty(cap, object)
-    cmdline_a = np.empty(cap, object)
-
-    cdef int[::1] pid_v = pid_a, ppid_v = ppid_a, pgid_v = pgid_a, sid_v = sid_a
-    cdef int[::1] tty_v = tty_a, tpgid_v = tpgid_a, nice_v = nice_a, threads_v = threads_a
-    cdef long long[::1] uid_v = uid_a, euid_v = euid_a, vsize_v = vsize_a, rss_v = rss_a, swap_v = swap_a
-    cdef unsigned char[::1] state_v = state_a
-    cdef unsigned int[::1] flags_v = flags_a
-    cdef unsigned long long[::1] utime_v = utime_a, stime_v = stime_a, start_v = start_a
-    cdef unsigned char[::1] kthread_v = kthread_a.view(np.uint8)
-
-    for pid_obj in pids:
-        pid = pid_obj
-        snprintf(path, sizeof(path), b"%lld/stat", pid)
-        rc = read_whole(root_fd, path, buf)
-        if rc == READ_GONE:
-            vanished += 1
-            continue
-        if rc != READ_OK:
-            denied += 1
-            denied_pids.append(pid)
-            continue
-        if not parse_stat(buf.data, buf.len, &f):
-            malformed += 1
-            malformed_pids.append(pid)
-            continue
-        comm = buf.data[f.comm_start:f.comm_start + f.comm_len].decode("utf-8", "backslashreplace")
-
-        snprintf(path, sizeof(path), b"%lld/status", pid)
-        rc = read_whole(root_fd, path, buf)
-        if rc == READ_GONE:
-            vanished += 1
-            continue
-        ruid = euid = swap_kb = -1
-        if rc != READ_OK:
-            denied += 1
-            denied_pids.append(pid)
-        else:
-            swap_kb = parse_status_swap_kb(buf.data, buf.len)
-            if not status_uids(buf.data, buf.len, &ruid, &euid):
-                ruid = euid = -1
-                malformed += 1
-                malformed_pids.append(pid)
-
-        snprintf(path, sizeof(path), b"%lld/cmdline", pid)
-        rc = read_whole(root_fd, path, buf)
-        if rc == READ_GONE:
-            vanished += 1
-            continue
-        if rc == READ_OK:
-            cmdline = split_argv(buf.data, buf.len)
-        else:
-            cmdline = None
-            denied += 1
-            denied_pids.append(pid)
-
-        pid_v[row] = <int>pid
-        ppid_v[row] = <int>f.ppid
-        pgid_v[row] = <int>f.pgrp
-        sid_v[row] = <int>f.session
-        tty_v[row] = <int>f.tty_nr
-        tpgid_v[row] = <int>f.tpgid
-        uid_v[row] = ruid
-        euid_v[row] = euid
-        state_v[row] = <unsigned char>f.state
-        flags_v[row] = <unsigned int>f.flags
-        utime_v[row] = <unsigned long long>f.utime
-        stime_v[row] = <unsigned long long>f.stime
-        start_v[row] = <unsigned long long>f.starttime
-        nice_v[row] = <int>f.nice
-        threads_v[row] = <int>f.num_threads
-        vsize_v[row] = f.vsize
-        rss_v[row] = f.rss
-        swap_v[row] = swap_kb
-        kthread_v[row] = (f.flags & PF_KTHREAD) != 0
-        comm_a[row] = comm
-        cmdline_a[row] = cmdline
-        row += 1
-
-    columns = {
-        "pid": pid_a[:row], "ppid": ppid_a[:row], "pgid": pgid_a[:row], "sid": sid_a[:row],
-        "tty_nr": tty_a[:row], "tpgid": tpgid_a[:row], "uid": uid_a[:row], "euid": euid_a[:row],
-        "state": state_a[:row], "flags": flags_a[:row], "utime": utime_a[:row],
-        "stime": stime_a[:row], "start_ticks": start_a[:row], "nice": nice_a[:row],
-        "threads": threads_a[:row], "vsize_bytes": vsize_a[:row], "rss_pages": rss_a[:row],
-        "swap_kb": swap_a[:row],
-        "kernel_thread": kthread_a[:row], "comm": comm_a[:row], "cmdline": cmdline_a[:row],
-    }
-    counts = {
-        "vanished": vanished, "denied": denied, "malformed": malformed,
-        "denied_pids": denied_pids, "malformed_pids": malformed_pids,
-    }
-    return columns, counts
+    table = TableRead(root)
+    table.read()
+    return table.columns()
 
 
 # --- the CPU window: stat, io and schedstat of known rows, re-read -------------
@@ -351,13 +277,6 @@ WINDOW_NAMES[1] = b"io"
 WINDOW_NAMES[2] = b"schedstat"
 
 
-cdef int buffer_init(Buffer *buf) noexcept nogil:
-    buf.cap = 4096
-    buf.len = 0
-    buf.data = <char *>malloc(buf.cap)
-    return 0 if buf.data != NULL else -1
-
-
 cdef class WindowFiles:
     """``stat``, ``io`` and ``schedstat`` of a fixed set of processes, opened
     once and re-read with ``pread`` (:data:`WINDOW_FILES`).
@@ -379,7 +298,10 @@ cdef class WindowFiles:
     """
     cdef int root_fd
     cdef int *fds                       # (n, N_WINDOW), row-major
-    cdef int[::1] pids
+    cdef int *pids
+    cdef long long *io_first            # (N_IO, n): the io counters read_first() read, -1 unreadable
+    cdef long long *queued_first        # (n,): the schedstat run delays it read, -1 unreadable
+    cdef double first_at                # CLOCK_MONOTONIC seconds when it read them
     cdef readonly Py_ssize_t n
     cdef readonly Py_ssize_t kept       # rows whose files are kept open
     cdef Py_ssize_t held                # fds counted in window_fds (the kept files and the root)
@@ -392,13 +314,21 @@ cdef class WindowFiles:
         cdef int spare[LOW_FDS_LEFT]
         cdef int n_spare = 0
         cdef char path[48]
+        cdef const int[::1] given
         self.root_fd = -1
         self.fds = NULL
-        self.pids = np.array(pids, dtype=np.int32, copy=True).reshape(-1)
-        self.n = self.pids.shape[0]
+        try:
+            given = pids
+        except (TypeError, ValueError):
+            import numpy as np
+            given = np.ascontiguousarray(pids, dtype=np.int32).reshape(-1)
+        self.n = given.shape[0]
+        self.pids = <int *>malloc(max(self.n, 1) * sizeof(int))
         self.fds = <int *>malloc(max(self.n, 1) * N_WINDOW * sizeof(int))
-        if self.fds == NULL:
+        if self.fds == NULL or self.pids == NULL:
             raise MemoryError()
+        for k in range(self.n):
+            self.pids[k] = given[k]
         for k in range(self.n * N_WINDOW):
             self.fds[k] = FD_BY_PATH
         self.root_fd = c_open(root_b, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -449,6 +379,12 @@ cdef class WindowFiles:
                     close(self.fds[k])
             free(self.fds)
             self.fds = NULL
+        free(self.pids)
+        free(self.io_first)
+        free(self.queued_first)
+        self.pids = NULL
+        self.io_first = NULL
+        self.queued_first = NULL
         if self.root_fd >= 0:
             close(self.root_fd)
             self.root_fd = -1
@@ -491,6 +427,7 @@ cdef class WindowFiles:
         cdef Py_ssize_t i
         cdef Buffer buf
         cdef StatFields f
+        import numpy as np
         ticks_a = np.zeros(self.n, np.uint64)
         state_a = np.zeros(self.n, np.uint8)
         alive_a = np.zeros(self.n, np.bool_)
@@ -509,22 +446,49 @@ cdef class WindowFiles:
         free(buf.data)
         return ticks_a, state_a, alive_a
 
+    cdef void _fill_io(self, Buffer *buf, long long *out) noexcept nogil:
+        """io counters into ``out`` (N_IO, n), -1 where unreadable."""
+        cdef Py_ssize_t i, k
+        cdef long long value[N_IO]
+        for k in range(N_IO * self.n):
+            out[k] = -1
+        for i in range(self.n):
+            if self._read(i, W_IO, buf) != READ_OK or not parse_io(buf.data, buf.len, value):
+                continue
+            for k in range(N_IO):
+                out[k * self.n + i] = value[k]
+
+    cdef void _fill_schedstat(self, Buffer *buf, long long *run, long long *wait) noexcept nogil:
+        """schedstat's ns on a CPU (``run``, may be NULL) and ns queued (``wait``), -1 where unreadable."""
+        cdef Py_ssize_t i
+        cdef const char *p
+        cdef long long on_cpu, queued
+        for i in range(self.n):
+            if run != NULL:
+                run[i] = -1
+            wait[i] = -1
+            if self._read(i, W_SCHED, buf) != READ_OK:
+                continue
+            p = buf.data
+            if not parse_int(&p, buf.data + buf.len, &on_cpu) or not parse_int(&p, buf.data + buf.len, &queued) \
+                    or on_cpu < 0 or queued < 0:
+                continue
+            if run != NULL:
+                run[i] = on_cpu
+            wait[i] = queued
+
     def io(self):
         """``io`` counters (man 5 proc): a dict of int64 arrays named by
         :data:`IO_FIELDS`, -1 where unreadable (another user's process),
         malformed or gone."""
-        cdef Py_ssize_t i, k
+        import numpy as np
         cdef Buffer buf
-        cdef long long value[N_IO]
-        out_a = np.full((N_IO, self.n), -1, np.int64)
+        out_a = np.empty((N_IO, self.n), np.int64)
         cdef long long[:, ::1] out = out_a
+        cdef long long *into = &out[0, 0] if self.n else NULL
         self._begin(&buf)
         with nogil:
-            for i in range(self.n):
-                if self._read(i, W_IO, &buf) != READ_OK or not parse_io(buf.data, buf.len, value):
-                    continue
-                for k in range(N_IO):
-                    out[k, i] = value[k]
+            self._fill_io(&buf, into)
         free(buf.data)
         return {name: out_a[k] for k, name in enumerate(IO_FIELDS)}
 
@@ -532,27 +496,430 @@ cdef class WindowFiles:
         """``schedstat`` (the sched_info of the thread group leader): ns on a
         CPU and ns runnable but waiting on a run queue, int64 arrays, -1 where
         unreadable, malformed or gone."""
-        cdef Py_ssize_t i
+        import numpy as np
         cdef Buffer buf
-        cdef const char *p
-        cdef long long on_cpu, queued
-        run_a = np.full(self.n, -1, np.int64)
-        wait_a = np.full(self.n, -1, np.int64)
+        run_a = np.empty(self.n, np.int64)
+        wait_a = np.empty(self.n, np.int64)
         cdef long long[::1] run = run_a
         cdef long long[::1] wait = wait_a
+        cdef long long *run_p = &run[0] if self.n else NULL
+        cdef long long *wait_p = &wait[0] if self.n else NULL
         self._begin(&buf)
         with nogil:
-            for i in range(self.n):
-                if self._read(i, W_SCHED, &buf) != READ_OK:
-                    continue
-                p = buf.data
-                if not parse_int(&p, buf.data + buf.len, &on_cpu) or not parse_int(&p, buf.data + buf.len, &queued) \
-                        or on_cpu < 0 or queued < 0:
-                    continue
-                run[i] = on_cpu
-                wait[i] = queued
+            self._fill_schedstat(&buf, run_p, wait_p)
         free(buf.data)
         return run_a, wait_a
+
+    def read_first(self):
+        """Read the window's first io counters and run delays now, into this
+        object (releases the GIL, needs no numpy); :meth:`first` returns them."""
+        cdef Buffer buf
+        cdef timespec now
+        self._begin(&buf)
+        free(self.io_first)
+        free(self.queued_first)
+        self.io_first = <long long *>malloc(max(self.n, 1) * N_IO * sizeof(long long))
+        self.queued_first = <long long *>malloc(max(self.n, 1) * sizeof(long long))
+        if self.io_first == NULL or self.queued_first == NULL:
+            free(buf.data)
+            raise MemoryError()
+        with nogil:
+            self._fill_io(&buf, self.io_first)
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            self._fill_schedstat(&buf, NULL, self.queued_first)
+        free(buf.data)
+        self.first_at = now.tv_sec + now.tv_nsec * 1e-9
+
+    def first(self):
+        """What :meth:`read_first` read: ``(io, queued_at, queued)``, as
+        :meth:`io` and :meth:`schedstat`'s second array return them, and the
+        ``time.monotonic()`` seconds at which the run delays were read."""
+        import numpy as np
+        if self.io_first == NULL:
+            raise ValueError("read_first() has not run")
+        cdef long long[::1] io_view = <long long[:max(self.n * N_IO, 1)]>self.io_first
+        cdef long long[::1] queued_view = <long long[:max(self.n, 1)]>self.queued_first
+        io = np.array(io_view, copy=True)[:self.n * N_IO].reshape(N_IO, self.n)
+        queued = np.array(queued_view, copy=True)[:self.n]
+        return {name: io[k] for k, name in enumerate(IO_FIELDS)}, self.first_at, queued
+
+
+# --- the process table, with the window's first reads -----------------------
+
+cdef struct TableRow:
+    StatFields f
+    long long pid, ruid, euid, swap_kb
+    size_t comm_off, cmd_off
+    ssize_t cmd_len                     # -1: cmdline unreadable
+
+
+cdef class TableRead:
+    """:func:`read_processes` in steps: :meth:`read` reads every process
+    without the GIL and without numpy (it can run on a thread while another
+    imports numpy); :meth:`columns` then builds the numpy columns and strings.
+
+    ``read(max_fds)`` also opens the CPU window: for the first ``max_fds // 3``
+    rows it keeps ``stat``, ``io`` and ``schedstat`` open (the stat read is
+    the window's CPU baseline, read through the kept fd) and reads ``io`` and
+    ``schedstat`` right after the row's ``stat``; :meth:`window_files` hands
+    those files and first reads to a :class:`WindowFiles`. Rows beyond the
+    budget read their first io and schedstat by pid. :meth:`count` lists the
+    pids first, so the caller can size the budget (:func:`pt.collect.early`).
+    """
+    cdef _ProcRoot proc
+    cdef Vec64 listed                   # pids listed by count()
+    cdef bint counted
+    cdef TableRow *rows
+    cdef Py_ssize_t n
+    cdef Buffer arena                   # comm and cmdline bytes
+    cdef Vec64 denied_pids, malformed_pids
+    cdef Py_ssize_t vanished, denied, malformed
+    cdef bint done
+    cdef bint window                    # read() took the window's first reads
+    cdef int *fds                       # (n, N_WINDOW) kept files, as WindowFiles holds them
+    cdef Py_ssize_t kept
+    cdef long long *io_first            # (N_IO, listed) then compacted to (N_IO, n)
+    cdef long long *queued_first
+    cdef double first_at
+
+    def __cinit__(self, root):
+        self.proc = _ProcRoot(root)
+        if buffer_init(&self.arena) != 0:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        cdef Py_ssize_t k
+        if self.fds != NULL:
+            for k in range(self.n * N_WINDOW):
+                if self.fds[k] >= 0:
+                    close(self.fds[k])
+        free(self.fds)
+        free(self.io_first)
+        free(self.queued_first)
+        free(self.rows)
+        free(self.arena.data)
+        free(self.listed.data)
+        free(self.denied_pids.data)
+        free(self.malformed_pids.data)
+
+    def count(self):
+        """List the procfs root's pids now (once): how many processes :meth:`read` will read."""
+        cdef int rc
+        if not self.counted:
+            with nogil:
+                rc = list_pids(self.proc.fd, &self.listed)
+            if rc != 0:
+                if errno == 0:
+                    raise MemoryError()
+                raise OSError(errno, "cannot list procfs root")
+            self.counted = True
+        return <Py_ssize_t>self.listed.len
+
+    def read(self, Py_ssize_t max_fds=-1):
+        """Read every process now (once; releases the GIL). ``max_fds`` >= 0
+        also takes the window's first reads, keeping files open for up to
+        ``max_fds // 3`` rows. Raises OSError when the root cannot be listed,
+        MemoryError when out of memory."""
+        cdef int rc
+        cdef Py_ssize_t listed
+        if self.done:
+            raise ValueError("this table was read already")
+        listed = self.count()
+        self.done = True
+        self.window = max_fds >= 0
+        self.rows = <TableRow *>malloc(max(listed, 1) * sizeof(TableRow))
+        if self.rows == NULL:
+            raise MemoryError()
+        if self.window:
+            self.fds = <int *>malloc(max(listed, 1) * N_WINDOW * sizeof(int))
+            self.io_first = <long long *>malloc(max(listed, 1) * N_IO * sizeof(long long))
+            self.queued_first = <long long *>malloc(max(listed, 1) * sizeof(long long))
+            if self.fds == NULL or self.io_first == NULL or self.queued_first == NULL:
+                raise MemoryError()
+        with nogil:
+            rc = self._read(min(listed, max(max_fds, 0) // N_WINDOW))
+        if rc != 0:
+            raise MemoryError()
+
+    cdef int _open_kept(self, const char *path, int *fd, bint *keeping) noexcept nogil:
+        """Open ``path`` to keep (``*fd``); stop keeping when out of
+        descriptors. The READ_* outcome of a failed open, else READ_OK."""
+        fd[0] = FD_BY_PATH
+        if not keeping[0]:
+            return READ_OK
+        fd[0] = openat(self.proc.fd, path, O_RDONLY | O_CLOEXEC)
+        if fd[0] >= 0:
+            return READ_OK
+        if errno == EMFILE or errno == ENFILE:
+            keeping[0] = False
+            fd[0] = FD_BY_PATH
+            return READ_OK
+        fd[0] = FD_NONE
+        return classify_errno(errno)
+
+    cdef int _read_kept(self, int fd, const char *path, Buffer *buf) noexcept nogil:
+        if fd == FD_NONE:
+            return READ_GONE
+        if fd >= 0:
+            return read_fd(fd, buf, True)
+        return read_whole(self.proc.fd, path, buf)
+
+    cdef int _read(self, Py_ssize_t keep_rows) noexcept nogil:
+        """0, or -1 when out of memory."""
+        cdef Buffer *buf = &self.proc.buf
+        cdef TableRow *r
+        cdef char path[48]
+        cdef int rc, k
+        cdef long long pid, on_cpu, queued
+        cdef long long value[N_IO]
+        cdef const char *p
+        cdef ssize_t at
+        cdef size_t i
+        cdef int *fds
+        cdef int spare[LOW_FDS_LEFT]
+        cdef int n_spare = 0
+        cdef bint keeping = keep_rows > 0
+        cdef timespec now
+        cdef int failed = 0
+        if keeping:
+            while n_spare < LOW_FDS_LEFT:
+                rc = fcntl(self.proc.fd, F_DUPFD_CLOEXEC, 0)
+                if rc < 0:
+                    break
+                spare[n_spare] = rc
+                n_spare += 1
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        self.first_at = now.tv_sec + now.tv_nsec * 1e-9
+        for i in range(self.listed.len):
+            pid = self.listed.data[i]
+            r = &self.rows[self.n]
+            fds = &self.fds[self.n * N_WINDOW] if self.window else NULL
+            keeping = keeping and self.n < keep_rows
+            snprintf(path, sizeof(path), b"%lld/stat", pid)
+            if fds != NULL:
+                fds[W_STAT] = fds[W_IO] = fds[W_SCHED] = FD_BY_PATH
+                rc = self._open_kept(path, &fds[W_STAT], &keeping)
+                if rc == READ_OK:
+                    rc = self._read_kept(fds[W_STAT], path, buf)
+            else:
+                rc = read_whole(self.proc.fd, path, buf)
+            if rc == READ_GONE:
+                self.vanished += 1
+                self._drop(fds)
+                continue
+            if rc != READ_OK:
+                self.denied += 1
+                self._drop(fds)
+                if vec_push(&self.denied_pids, pid) != 0:
+                    failed = 1
+                    break
+                continue
+            if not parse_stat(buf.data, buf.len, &r.f):
+                self.malformed += 1
+                self._drop(fds)
+                if vec_push(&self.malformed_pids, pid) != 0:
+                    failed = 1
+                    break
+                continue
+            at = arena_add(&self.arena, buf.data + r.f.comm_start, r.f.comm_len)
+            if at < 0:
+                self._drop(fds)
+                failed = 1
+                break
+            r.comm_off = at
+            r.pid = pid
+
+            if fds != NULL:                 # the window's first io and schedstat, read now
+                for k in range(N_IO):
+                    self.io_first[k * self.listed.len + self.n] = -1
+                self.queued_first[self.n] = -1
+                snprintf(path, sizeof(path), b"%lld/io", pid)
+                if self._open_kept(path, &fds[W_IO], &keeping) == READ_OK \
+                        and self._read_kept(fds[W_IO], path, buf) == READ_OK and parse_io(buf.data, buf.len, value):
+                    for k in range(N_IO):
+                        self.io_first[k * self.listed.len + self.n] = value[k]
+                snprintf(path, sizeof(path), b"%lld/schedstat", pid)
+                if self._open_kept(path, &fds[W_SCHED], &keeping) == READ_OK \
+                        and self._read_kept(fds[W_SCHED], path, buf) == READ_OK:
+                    p = buf.data
+                    if parse_int(&p, buf.data + buf.len, &on_cpu) and parse_int(&p, buf.data + buf.len, &queued) \
+                            and on_cpu >= 0 and queued >= 0:
+                        self.queued_first[self.n] = queued
+
+            snprintf(path, sizeof(path), b"%lld/status", pid)
+            rc = read_whole(self.proc.fd, path, buf)
+            if rc == READ_GONE:
+                self.vanished += 1
+                self._drop(fds)
+                continue
+            r.ruid = r.euid = r.swap_kb = -1
+            if rc != READ_OK:
+                self.denied += 1
+                if vec_push(&self.denied_pids, pid) != 0:
+                    self._drop(fds)
+                    failed = 1
+                    break
+            else:
+                r.swap_kb = parse_status_swap_kb(buf.data, buf.len)
+                if not status_uids(buf.data, buf.len, &r.ruid, &r.euid):
+                    r.ruid = r.euid = -1
+                    self.malformed += 1
+                    if vec_push(&self.malformed_pids, pid) != 0:
+                        self._drop(fds)
+                        failed = 1
+                        break
+
+            snprintf(path, sizeof(path), b"%lld/cmdline", pid)
+            rc = read_whole(self.proc.fd, path, buf)
+            if rc == READ_GONE:
+                self.vanished += 1
+                self._drop(fds)
+                continue
+            r.cmd_len = -1
+            if rc == READ_OK:
+                at = arena_add(&self.arena, buf.data, buf.len)
+                if at < 0:
+                    self._drop(fds)
+                    failed = 1
+                    break
+                r.cmd_off = at
+                r.cmd_len = <ssize_t>buf.len
+            else:
+                self.denied += 1
+                if vec_push(&self.denied_pids, pid) != 0:
+                    self._drop(fds)
+                    failed = 1
+                    break
+            if fds != NULL and fds[W_STAT] >= 0:
+                self.kept = self.n + 1
+            self.n += 1
+        for k in range(n_spare):
+            close(spare[k])
+        if self.window:                     # (N_IO, listed) -> (N_IO, n)
+            for k in range(1, N_IO):
+                for i in range(<size_t>self.n):
+                    self.io_first[k * self.n + i] = self.io_first[k * self.listed.len + i]
+        return -failed
+
+    cdef void _drop(self, int *fds) noexcept nogil:
+        """Close the kept files of a row that is not kept."""
+        cdef int slot
+        if fds == NULL:
+            return
+        for slot in range(N_WINDOW):
+            if fds[slot] >= 0:
+                close(fds[slot])
+            fds[slot] = FD_BY_PATH
+
+    def window_files(self):
+        """A :class:`WindowFiles` of the rows read, holding the files kept by
+        ``read(max_fds)`` and its first reads (:meth:`WindowFiles.first`);
+        this table keeps no file after. Once only."""
+        global window_fds
+        cdef WindowFiles files
+        cdef Py_ssize_t k
+        if not self.window or self.fds == NULL:
+            raise ValueError("read(max_fds) opens the window; window_files() takes it once")
+        files = WindowFiles(self.proc.root, self.pids(), 0)
+        for k in range(self.n * N_WINDOW):
+            files.fds[k] = self.fds[k]
+            if self.fds[k] >= 0:
+                files.held += 1
+                window_fds += 1
+        files.kept = self.kept
+        free(self.fds)
+        self.fds = NULL
+        files.io_first = self.io_first
+        files.queued_first = self.queued_first
+        self.io_first = NULL
+        self.queued_first = NULL
+        files.first_at = self.first_at
+        return files
+
+    def pids(self):
+        """The pids of the rows read, an ``array('i')`` (no numpy)."""
+        cdef array.array out = array.clone(array.array("i"), self.n, zero=False)
+        cdef Py_ssize_t i
+        for i in range(self.n):
+            out.data.as_ints[i] = <int>self.rows[i].pid
+        return out
+
+    def columns(self):
+        """``(columns, counts)`` as :func:`read_processes` returns them."""
+        import numpy as np
+        if not self.done:
+            raise ValueError("read() the table first")
+        cdef Py_ssize_t row, n = self.n
+        cdef TableRow *r
+        cdef const char *arena = self.arena.data
+        pid_a = np.empty(n, np.int32)
+        ppid_a = np.empty(n, np.int32)
+        pgid_a = np.empty(n, np.int32)
+        sid_a = np.empty(n, np.int32)
+        tty_a = np.empty(n, np.int32)
+        tpgid_a = np.empty(n, np.int32)
+        uid_a = np.empty(n, np.int64)
+        euid_a = np.empty(n, np.int64)
+        state_a = np.empty(n, np.uint8)
+        flags_a = np.empty(n, np.uint32)
+        utime_a = np.empty(n, np.uint64)
+        stime_a = np.empty(n, np.uint64)
+        start_a = np.empty(n, np.uint64)
+        nice_a = np.empty(n, np.int32)
+        threads_a = np.empty(n, np.int32)
+        vsize_a = np.empty(n, np.int64)
+        rss_a = np.empty(n, np.int64)
+        swap_a = np.empty(n, np.int64)
+        kthread_a = np.empty(n, np.bool_)
+        comm_a = np.empty(n, object)
+        cmdline_a = np.empty(n, object)
+
+        cdef int[::1] pid_v = pid_a, ppid_v = ppid_a, pgid_v = pgid_a, sid_v = sid_a
+        cdef int[::1] tty_v = tty_a, tpgid_v = tpgid_a, nice_v = nice_a, threads_v = threads_a
+        cdef long long[::1] uid_v = uid_a, euid_v = euid_a, vsize_v = vsize_a, rss_v = rss_a, swap_v = swap_a
+        cdef unsigned char[::1] state_v = state_a
+        cdef unsigned int[::1] flags_v = flags_a
+        cdef unsigned long long[::1] utime_v = utime_a, stime_v = stime_a, start_v = start_a
+        cdef unsigned char[::1] kthread_v = kthread_a.view(np.uint8)
+
+        for row in range(n):
+            r = &self.rows[row]
+            pid_v[row] = <int>r.pid
+            ppid_v[row] = <int>r.f.ppid
+            pgid_v[row] = <int>r.f.pgrp
+            sid_v[row] = <int>r.f.session
+            tty_v[row] = <int>r.f.tty_nr
+            tpgid_v[row] = <int>r.f.tpgid
+            uid_v[row] = r.ruid
+            euid_v[row] = r.euid
+            state_v[row] = <unsigned char>r.f.state
+            flags_v[row] = <unsigned int>r.f.flags
+            utime_v[row] = <unsigned long long>r.f.utime
+            stime_v[row] = <unsigned long long>r.f.stime
+            start_v[row] = <unsigned long long>r.f.starttime
+            nice_v[row] = <int>r.f.nice
+            threads_v[row] = <int>r.f.num_threads
+            vsize_v[row] = r.f.vsize
+            rss_v[row] = r.f.rss
+            swap_v[row] = r.swap_kb
+            kthread_v[row] = (r.f.flags & PF_KTHREAD) != 0
+            comm_a[row] = arena[r.comm_off:r.comm_off + r.f.comm_len].decode("utf-8", "backslashreplace")
+            cmdline_a[row] = split_argv(arena + r.cmd_off, r.cmd_len) if r.cmd_len >= 0 else None
+
+        columns = {
+            "pid": pid_a, "ppid": ppid_a, "pgid": pgid_a, "sid": sid_a,
+            "tty_nr": tty_a, "tpgid": tpgid_a, "uid": uid_a, "euid": euid_a,
+            "state": state_a, "flags": flags_a, "utime": utime_a,
+            "stime": stime_a, "start_ticks": start_a, "nice": nice_a,
+            "threads": threads_a, "vsize_bytes": vsize_a, "rss_pages": rss_a,
+            "swap_kb": swap_a,
+            "kernel_thread": kthread_a, "comm": comm_a, "cmdline": cmdline_a,
+        }
+        counts = {
+            "vanished": self.vanished, "denied": self.denied, "malformed": self.malformed,
+            "denied_pids": vec_list(&self.denied_pids), "malformed_pids": vec_list(&self.malformed_pids),
+        }
+        return columns, counts
 
 
 def read_stat_ticks(root, pids, const unsigned long long[::1] start_ticks):
@@ -589,13 +956,14 @@ cdef long long socket_inode(const char *target, ssize_t got) noexcept nogil:
     return inode
 
 
-cdef long long scan_fd_dir(int dir_fd, Py_ssize_t row, list rows, list inodes, signed char *stdio_null,
-                           bint sockets=True):
+cdef long long scan_fd_dir(int dir_fd, Py_ssize_t row, Vec64 *rows, Vec64 *inodes, signed char *stdio_null,
+                           bint sockets=True) noexcept nogil:
     """Count the fds listed in the ``fd`` directory ``dir_fd`` (which it
     closes) and append each socket's inode to ``inodes`` (``row`` to
     ``rows``; not looked for unless ``sockets``); ``stdio_null``, if given,
     is set to 1 when fds 0 and 1 both link to /dev/null, 0 when they do not,
-    -1 when either is missing. -1 when the directory cannot be listed."""
+    -1 when either is missing. -1 when the directory cannot be listed, -2
+    when out of memory."""
     cdef DIR *d = fdopendir(dir_fd)
     cdef dirent *entry
     cdef char target[64]
@@ -624,16 +992,16 @@ cdef long long scan_fd_dir(int dir_fd, Py_ssize_t row, list rows, list inodes, s
             stdio_devnull += got == 9 and memcmp(target, b"/dev/null", 9) == 0
             continue
         inode = socket_inode(target, got)
-        if inode >= 0:
-            rows.append(row)
-            inodes.append(inode)
+        if inode >= 0 and (vec_push(rows, row) != 0 or vec_push(inodes, inode) != 0):
+            closedir(d)
+            return -2
     closedir(d)
     if stdio_null != NULL:
         stdio_null[0] = -1 if stdio_seen < 2 else stdio_devnull == 2
     return count
 
 
-cdef long long own_pid(int root_fd, char *buf, size_t cap):
+cdef long long own_pid(int root_fd, char *buf, size_t cap) noexcept nogil:
     """This process's pid when the procfs root is its own (the root's
     ``self`` link names it), else -1."""
     cdef ssize_t got = readlinkat(root_fd, b"self", buf, cap)
@@ -644,11 +1012,11 @@ cdef long long own_pid(int root_fd, char *buf, size_t cap):
     return pid
 
 
-def read_process_files(root, const int[::1] pids):
+def read_process_files(root, pids):
     """What the quick scan reads of each process besides ``stat``, ``status``
     and ``cmdline``, through one directory fd per process: the ``cwd`` link,
     the ``fd`` directory (its count, its sockets, and whether fds 0 and 1 are
-    ``/dev/null``) and ``cgroup``.
+    ``/dev/null``) and ``cgroup``. :class:`ProcessFiles` in one call.
 
     Returns
     -------
@@ -662,49 +1030,146 @@ def read_process_files(root, const int[::1] pids):
         "" where unreadable) and ``cgroup_index`` (int32, each row's index
         into ``cgroup``).
     """
-    cdef Py_ssize_t n = pids.shape[0], i
-    cdef char path[48]
-    cdef int pid_fd, dir_fd, rc
-    cdef ssize_t got
-    cwd_a = np.empty(n, object)
-    fd_count_a = np.full(n, -1, np.int32)
-    stdio_a = np.full(n, -1, np.int8)
-    cgroup_index_a = np.zeros(n, np.int32)
-    cdef int[::1] fd_count = fd_count_a
-    cdef signed char[::1] stdio = stdio_a
-    cdef int[::1] cgroup_index = cgroup_index_a
-    rows = []
-    inodes = []
-    cgroups = {b"": 0}
-    cdef _ProcRoot proc = _ProcRoot(root)
-    cdef long long own = own_pid(proc.fd, proc.buf.data, proc.buf.cap)
-    for i in range(n):
-        snprintf(path, sizeof(path), b"%d", pids[i])
-        pid_fd = openat(proc.fd, path, O_PATH | O_DIRECTORY | O_CLOEXEC)
-        if pid_fd < 0:
-            cwd_a[i] = None
-            continue
-        got = readlinkat(pid_fd, b"cwd", proc.buf.data, proc.buf.cap)
-        cwd_a[i] = proc.buf.data[:got].decode("utf-8", "backslashreplace") if got >= 0 else None
+    files = ProcessFiles(root, pids)
+    files.read()
+    return files.result()
 
-        dir_fd = openat(pid_fd, b"fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dir_fd >= 0:
-            fd_count[i] = <int>scan_fd_dir(dir_fd, i, rows, inodes, &stdio[i], pids[i] != own)
-            if pids[i] == own and fd_count[i] >= 0:
-                fd_count[i] = <int>max(fd_count[i] - window_fds, 0)
 
-        rc = read_whole(pid_fd, b"cgroup", &proc.buf)
-        close(pid_fd)
-        if rc == READ_OK and proc.buf.len:
-            text = proc.buf.data[:proc.buf.len]
-            cgroup_index[i] = cgroups.setdefault(text, len(cgroups))
-    return {
-        "cwd": cwd_a, "fd_count": fd_count_a,
-        "socket_row": np.array(rows, dtype=np.int32), "socket_inode": np.array(inodes, dtype=np.uint64),
-        "stdio_null": stdio_a,
-        "cgroup": [text.decode("utf-8", "backslashreplace") for text in cgroups],
-        "cgroup_index": cgroup_index_a,
-    }
+cdef struct FilesRow:
+    ssize_t cwd_off, cwd_len            # cwd_len -1: unreadable or gone
+    size_t cgroup_off, cgroup_len       # cgroup_len 0: unreadable (or empty)
+    int fd_count
+    signed char stdio_null
+
+
+cdef class ProcessFiles:
+    """:func:`read_process_files` in two steps, as :class:`TableRead`:
+    :meth:`read` without the GIL or numpy, :meth:`result` builds the columns.
+    ``pids``: int32 (an ``array('i')`` or a numpy array)."""
+    cdef _ProcRoot proc
+    cdef int *pids
+    cdef Py_ssize_t n
+    cdef FilesRow *rows
+    cdef Buffer arena                   # cwd and cgroup bytes
+    cdef Vec64 socket_rows, socket_inodes
+    cdef bint done
+
+    def __cinit__(self, root, pids):
+        cdef const int[::1] given
+        cdef Py_ssize_t i
+        try:
+            given = pids
+        except (TypeError, ValueError):
+            import numpy as np
+            given = np.ascontiguousarray(pids, dtype=np.int32).reshape(-1)
+        self.proc = _ProcRoot(root)
+        self.n = given.shape[0]
+        self.pids = <int *>malloc(max(self.n, 1) * sizeof(int))
+        self.rows = <FilesRow *>malloc(max(self.n, 1) * sizeof(FilesRow))
+        if self.pids == NULL or self.rows == NULL or buffer_init(&self.arena) != 0:
+            raise MemoryError()
+        for i in range(self.n):
+            self.pids[i] = given[i]
+
+    def __dealloc__(self):
+        free(self.pids)
+        free(self.rows)
+        free(self.arena.data)
+        free(self.socket_rows.data)
+        free(self.socket_inodes.data)
+
+    def read(self):
+        """Read every row's files now (once; releases the GIL)."""
+        cdef int rc
+        if self.done:
+            raise ValueError("these files were read already")
+        self.done = True
+        with nogil:
+            rc = self._read()
+        if rc != 0:
+            raise MemoryError()
+
+    cdef int _read(self) noexcept nogil:
+        cdef Buffer *buf = &self.proc.buf
+        cdef char path[48]
+        cdef int pid_fd, dir_fd, rc
+        cdef ssize_t got, at
+        cdef long long count
+        cdef FilesRow *r
+        cdef long long own = own_pid(self.proc.fd, buf.data, buf.cap)
+        cdef Py_ssize_t i
+        for i in range(self.n):
+            r = &self.rows[i]
+            r.cwd_len = -1
+            r.cgroup_len = 0
+            r.fd_count = -1
+            r.stdio_null = -1
+            snprintf(path, sizeof(path), b"%d", self.pids[i])
+            pid_fd = openat(self.proc.fd, path, O_PATH | O_DIRECTORY | O_CLOEXEC)
+            if pid_fd < 0:
+                continue
+            got = readlinkat(pid_fd, b"cwd", buf.data, buf.cap)
+            if got >= 0:
+                at = arena_add(&self.arena, buf.data, got)
+                if at < 0:
+                    close(pid_fd)
+                    return -1
+                r.cwd_off, r.cwd_len = at, got
+
+            dir_fd = openat(pid_fd, b"fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dir_fd >= 0:
+                count = scan_fd_dir(dir_fd, i, &self.socket_rows, &self.socket_inodes, &r.stdio_null,
+                                    self.pids[i] != own)
+                if count == -2:
+                    close(pid_fd)
+                    return -1
+                r.fd_count = <int>count
+                if self.pids[i] == own and count >= 0:
+                    r.fd_count = <int>max(count - window_fds, 0)
+
+            rc = read_whole(pid_fd, b"cgroup", buf)
+            close(pid_fd)
+            if rc == READ_OK and buf.len:
+                at = arena_add(&self.arena, buf.data, buf.len)
+                if at < 0:
+                    return -1
+                r.cgroup_off, r.cgroup_len = at, buf.len
+        return 0
+
+    def result(self):
+        """The dict :func:`read_process_files` returns."""
+        import numpy as np
+        if not self.done:
+            raise ValueError("read() the files first")
+        cdef Py_ssize_t i, n = self.n
+        cdef FilesRow *r
+        cdef const char *arena = self.arena.data
+        cwd_a = np.empty(n, object)
+        fd_count_a = np.empty(n, np.int32)
+        stdio_a = np.empty(n, np.int8)
+        cgroup_index_a = np.zeros(n, np.int32)
+        cdef int[::1] fd_count = fd_count_a
+        cdef signed char[::1] stdio = stdio_a
+        cdef int[::1] cgroup_index = cgroup_index_a
+        cgroups = {b"": 0}
+        for i in range(n):
+            r = &self.rows[i]
+            cwd_a[i] = arena[r.cwd_off:r.cwd_off + r.cwd_len].decode("utf-8", "backslashreplace") \
+                if r.cwd_len >= 0 else None
+            fd_count[i] = r.fd_count
+            stdio[i] = r.stdio_null
+            if r.cgroup_len:
+                cgroup_index[i] = cgroups.setdefault(arena[r.cgroup_off:r.cgroup_off + r.cgroup_len],
+                                                     len(cgroups))
+        socket_row = np.array(vec_list(&self.socket_rows), dtype=np.int32)
+        socket_inode = np.array(vec_list(&self.socket_inodes), dtype=np.uint64)
+        return {
+            "cwd": cwd_a, "fd_count": fd_count_a,
+            "socket_row": socket_row, "socket_inode": socket_inode,
+            "stdio_null": stdio_a,
+            "cgroup": [text.decode("utf-8", "backslashreplace") for text in cgroups],
+            "cgroup_index": cgroup_index_a,
+        }
 
 
 def read_links(root, const int[::1] pids, name):
@@ -715,6 +1180,7 @@ def read_links(root, const int[::1] pids, name):
     cdef Py_ssize_t n = pids.shape[0], i
     cdef char path[96]
     cdef ssize_t got
+    import numpy as np
     out = np.empty(n, object)
     cdef _ProcRoot proc = _ProcRoot(root)
     for i in range(n):
@@ -736,17 +1202,28 @@ def read_fd_sockets(root, const int[::1] pids):
     cdef Py_ssize_t n = pids.shape[0], i
     cdef char path[48]
     cdef int dir_fd
+    cdef long long count
+    cdef Vec64 rows, inodes
+    import numpy as np
     fd_count_a = np.full(n, -1, np.int32)
     cdef int[::1] fd_count = fd_count_a
-    rows = []
-    inodes = []
+    rows.data, rows.len, rows.cap = NULL, 0, 0
+    inodes.data, inodes.len, inodes.cap = NULL, 0, 0
     cdef _ProcRoot proc = _ProcRoot(root)
-    for i in range(n):
-        snprintf(path, sizeof(path), b"%d/fd", pids[i])
-        dir_fd = openat(proc.fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dir_fd >= 0:
-            fd_count[i] = <int>scan_fd_dir(dir_fd, i, rows, inodes, NULL)
-    return (fd_count_a, np.array(rows, dtype=np.int32), np.array(inodes, dtype=np.uint64))
+    try:
+        for i in range(n):
+            snprintf(path, sizeof(path), b"%d/fd", pids[i])
+            dir_fd = openat(proc.fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dir_fd >= 0:
+                count = scan_fd_dir(dir_fd, i, &rows, &inodes, NULL)
+                if count == -2:
+                    raise MemoryError()
+                fd_count[i] = <int>count
+        return (fd_count_a, np.array(vec_list(&rows), dtype=np.int32),
+                np.array(vec_list(&inodes), dtype=np.uint64))
+    finally:
+        free(rows.data)
+        free(inodes.data)
 
 
 def read_texts(root, const int[::1] pids, name):
@@ -755,6 +1232,7 @@ def read_texts(root, const int[::1] pids, name):
     cdef bytes name_b = name.encode() if isinstance(name, str) else bytes(name)
     cdef Py_ssize_t n = pids.shape[0], i
     cdef char path[96]
+    import numpy as np
     out = np.empty(n, object)
     cdef _ProcRoot proc = _ProcRoot(root)
     for i in range(n):

@@ -12,8 +12,6 @@ import socket
 import time
 from pathlib import Path
 
-from pt.collect.snapshot import HostInfo
-
 
 #: Environment variable that points the collector at another procfs tree
 #: (captured or hostile fixtures in tests).
@@ -93,10 +91,16 @@ def mem_total(root: Path) -> int:
     return value if 0 < value <= MAX_MEMORY else 0
 
 
-def read_host(root: Path) -> HostInfo:
-    """Host facts for a snapshot of the procfs tree at ``root``; uptime read now."""
-    up = uptime(root)
-    taken_at, monotonic = time.time(), time.monotonic()
+def read_clock(root: Path) -> tuple[float, float, float]:
+    """``(uptime, unix time, monotonic time)`` now: when a snapshot is taken."""
+    return uptime(root), time.time(), time.monotonic()
+
+
+def read_host(root: Path, clock: tuple[float, float, float] | None = None):
+    """Host facts (:class:`~pt.collect.snapshot.HostInfo`) for a snapshot of
+    the procfs tree at ``root`` taken at ``clock`` (:func:`read_clock`; now if None)."""
+    from pt.collect.snapshot import HostInfo
+    up, taken_at, monotonic = clock or read_clock(root)
     uname = os.uname()
     return HostInfo(
         hostname=socket.gethostname(),

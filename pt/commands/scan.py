@@ -105,10 +105,16 @@ RENDER_MODULES = {
 def in_window(snapshot, recorder, args) -> None:
     """What a scan does inside its CPU window, where it would only sleep: fork
     the telemetry writer (before anything else is imported, so the child does
-    not carry it), then import what the output will need."""
-    import importlib
+    not carry it), then import what the output will need (imported already
+    when the reads ran on a thread: :func:`render_imports`)."""
     if recorder:
         recorder.begin(snapshot)
+    render_imports(args)
+
+
+def render_imports(args) -> None:
+    """Import what the output will need (:data:`RENDER_MODULES`)."""
+    import importlib
     for name in RENDER_MODULES["json" if args.json else "table"]:
         importlib.import_module(name)
 
@@ -163,12 +169,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     from pt.errors import CommandError
     from pt.exit_codes import OK
-    from pt.telemetry.enabled import lake_problem, report_telemetry, switched_off, telemetry_enabled
-    from pt.ui.scan_rows import resolve_users, select_rows
 
     if args.legend:
         print(LEGEND, end="")
@@ -179,11 +181,33 @@ def run(args: argparse.Namespace) -> int:
     sort = args.sort or ("cpu_share" if args.raw else "attention")
     if args.raw and sort in VERDICT_SORTS:
         raise CommandError("usage", f"--sort {sort} needs the verdicts; drop --raw")
+    first = None
+    if not args.raw:
+        # The reads run on a thread from here while numpy and the model load below;
+        # the CPU window opens now (pt.collect.early).
+        from pt.collect.early import start
+        first = start()
+    try:
+        return scan(args, sort, first)
+    finally:
+        if first is not None:
+            first.close()
+
+
+def scan(args: argparse.Namespace, sort: str, first) -> int:
+    """``pt scan`` once its options are checked (``first``: the reads begun, or None)."""
+    import sys
+    import time
+
+    from pt.errors import CommandError
+    from pt.exit_codes import OK
+    from pt.telemetry.enabled import lake_problem, report_telemetry, switched_off, telemetry_enabled
+    from pt.ui.scan_rows import resolve_users, select_rows
+
     try:
         uids = resolve_users(args.user) if args.user else None
     except ValueError as exc:
         raise CommandError("usage", str(exc)) from None
-    import time
     recorder, not_recorded = None, "disabled"
     if args.at:
         not_recorded = "--at scans are hypothetical and are not recorded"
@@ -201,7 +225,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         from pt.decide.stability import verdict_memory
         from pt.triage import triage as run_triage
-        triage = run_triage(window_s=args.window, at_s=args.at, memory=verdict_memory(),
+        if first is not None:    # while the reads run: the telemetry child, forked once they are done, carries these
+            render_imports(args)
+        triage = run_triage(window_s=args.window, at_s=args.at, memory=verdict_memory(), first=first,
                             on_snapshot=lambda snapshot: in_window(snapshot, recorder, args))
         snapshot = triage.snapshot
     scan_s = time.perf_counter() - started

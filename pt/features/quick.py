@@ -85,11 +85,14 @@ class Observed:
     tty_idle_s: np.ndarray         # float: seconds since its terminal's last input/output, NaN unknown
 
 
-def read_observed(snapshot: Snapshot, root: str | os.PathLike = "/proc", rules=None) -> Observed:
-    """Read and classify :class:`Observed` for every row of ``snapshot``."""
+def read_observed(snapshot: Snapshot, root: str | os.PathLike = "/proc", rules=None,
+                  files: dict | None = None) -> Observed:
+    """Read and classify :class:`Observed` for every row of ``snapshot``
+    (``files``: what :func:`read_process_files` returned for its rows, if read already)."""
     rules = rules if rules is not None else load_rules()
     command = rules.classify(snapshot["comm"], snapshot["cmdline"]).astype(np.int8)
-    files = read_process_files(os.fsencode(root), snapshot["pid"])
+    if files is None:
+        files = read_process_files(os.fsencode(root), snapshot["pid"])
     cwd = files["cwd"]
     # A terminal's device times only mean something for the live /proc (a
     # recorded tree's tty numbers name no device here).

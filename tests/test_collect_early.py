@@ -1,0 +1,193 @@
+"""A quick scan's first reads on a thread (``pt.collect.early``): the table read
+that also opens the CPU window (``TableRead.read(max_fds)``), the per-process
+files read without the GIL (``ProcessFiles``), and ``triage(first=...)`` taking
+them over. The reads must see what the one-step readers see, keep and give
+back descriptors as the window always did, and need no numpy."""
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pt.collect._procfs import ProcessFiles, TableRead, read_process_files, read_processes
+from pt.collect.early import FirstReads
+from pt.collect.fds import open_fd_count
+from pt.testing import add_proc, make_tree, sleepers, start_ticks
+from pt.triage import triage
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs")
+
+IO_TEXT = b"rchar: 11\nwchar: 22\nsyscr: 3\nsyscw: 4\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n"
+
+
+def fixture_tree(root: Path) -> Path:
+    make_tree(root)
+    for pid in (1, 40, 41, 42):
+        d = add_proc(root, pid, b"sleep" if pid > 1 else b"init", ppid=0 if pid == 1 else 1)
+        (d / "io").write_bytes(IO_TEXT.replace(b"11", str(pid).encode()))
+        (d / "schedstat").write_bytes(f"{pid * 1000} {pid * 10} 3\n".encode())
+        (d / "cgroup").write_bytes(f"0::/user.slice/app-{pid}.scope\n".encode())
+    return root
+
+
+def test_importing_the_readers_imports_no_numpy(tmp_path):
+    code = ("import sys, pt.collect, pt.collect.early, pt.collect._procfs; "
+            "print(sorted(m for m in sys.modules if m == 'numpy' or m.startswith('numpy.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_table_read_with_the_window_equals_the_one_step_read(tmp_path):
+    root = fixture_tree(tmp_path / "proc")
+    table = TableRead(str(root))
+    before = open_fd_count()
+    assert table.count() == 4
+    table.read(300)
+    assert open_fd_count() == before + 3 * 4                           # stat, io and schedstat of each row
+    columns, counts = table.columns()
+    plain_columns, plain_counts = read_processes(str(root))
+    assert counts == plain_counts
+    assert columns.keys() == plain_columns.keys()
+    for name, column in columns.items():
+        assert column.dtype == plain_columns[name].dtype, name
+        assert column.tolist() == plain_columns[name].tolist(), name
+    assert list(table.pids()) == columns["pid"].tolist()
+    with table.window_files() as files:
+        assert open_fd_count() == before + 3 * 4 + 1                   # handed over, and the files' own root
+        assert files.kept == 4
+        io, _, queued = files.first()
+        pids = columns["pid"]                                          # in the directory's order
+        assert (io["rchar"] == pids).all() and (io["wchar"] == 22).all() and (queued == 10 * pids).all()
+        assert (files.io()["rchar"] == pids).all()
+        ticks, _, alive = files.stat_ticks(columns["start_ticks"])
+        assert alive.all() and ticks.tolist() == (columns["utime"] + columns["stime"]).tolist()
+    assert open_fd_count() == before
+    with pytest.raises(ValueError, match="once"):
+        table.window_files()
+
+
+def test_rows_past_the_budget_keep_no_file_but_have_first_reads(tmp_path):
+    root = fixture_tree(tmp_path / "proc")
+    table = TableRead(str(root))
+    table.read(6)                                                      # files for 2 rows of 4
+    with table.window_files() as files:
+        assert files.kept == 2
+        io, _, queued = files.first()
+        pids = np.asarray(table.pids())
+        assert (io["rchar"] == pids).all() and (queued == 10 * pids).all()
+    table = TableRead(str(root))
+    table.read()                                                       # no window: nothing to hand over
+    with pytest.raises(ValueError, match="window"):
+        table.window_files()
+
+
+def test_a_process_gone_between_listing_and_reading_is_dropped_and_keeps_nothing(tmp_path):
+    root = fixture_tree(tmp_path / "proc")
+    (root / "43").mkdir()                                              # listed, then gone: no files at all
+    (root / "44").mkdir()
+    (root / "44" / "stat").write_bytes(b"44 (half) S 1 44 1 0 -1")   # malformed stat: dropped
+    table = TableRead(str(root))
+    assert table.count() == 6
+    shutil.rmtree(root / "41")                                         # exits after the listing
+    before = open_fd_count()
+    table.read(300)
+    columns, counts = table.columns()
+    assert sorted(columns["pid"].tolist()) == [1, 40, 42]
+    assert counts["vanished"] == 2 and counts["malformed"] == 1 and counts["malformed_pids"] == [44]
+    assert open_fd_count() == before + 3 * 3                           # only the rows kept hold files
+    table.window_files().close()
+    assert open_fd_count() == before
+
+
+def test_process_files_equal_the_one_step_read():
+    with sleepers(3) as procs:
+        pids = np.array([p.pid for p in procs], dtype=np.int32)
+        files = ProcessFiles("/proc", pids)
+        files.read()
+        got, plain = files.result(), read_process_files("/proc", pids)
+    assert got.keys() == plain.keys()
+    for name in got:
+        assert np.asarray(got[name]).tolist() == np.asarray(plain[name]).tolist(), name
+    assert (got["fd_count"] >= 3).all()
+    own = ProcessFiles("/proc", np.array([os.getpid()], dtype=np.int32))
+    own.read()
+    assert own.result()["cwd"][0] == os.getcwd()
+
+
+def test_first_reads_give_the_scan_what_its_own_reads_would(tmp_path, monkeypatch):
+    root = fixture_tree(tmp_path / "proc")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    first = FirstReads(root)
+    with_first = triage(first=first, window_s=0.01)
+    plain = triage(root=root, window_s=0.01)
+    for name in ("pid", "comm", "cmdline", "uid", "start_ticks"):
+        assert with_first.snapshot[name].tolist() == plain.snapshot[name].tolist(), name
+    assert with_first.decision.action.tolist() == plain.decision.action.tolist()
+    assert with_first.context.units.cgroup.tolist() == plain.context.units.cgroup.tolist()
+    assert with_first.window.io_syscalls.tolist() == plain.window.io_syscalls.tolist() == [0, 0, 0, 0]
+    first.close()                                                      # closed already by the window: a no-op
+
+
+def test_first_reads_that_fail_raise_in_the_caller_and_keep_nothing(tmp_path):
+    before = open_fd_count(), resource.getrlimit(resource.RLIMIT_NOFILE)
+    first = FirstReads(tmp_path / "no-such-procfs")
+    with pytest.raises(OSError):
+        first.wait()
+    assert (open_fd_count(), resource.getrlimit(resource.RLIMIT_NOFILE)) == before
+    with pytest.raises(OSError):
+        triage(first=FirstReads(tmp_path / "no-such-procfs"))
+    assert (open_fd_count(), resource.getrlimit(resource.RLIMIT_NOFILE)) == before
+
+
+SCAN_CHILD = textwrap.dedent("""
+    import json, os, resource, sys
+    from pt.collect.early import start
+    from pt.triage import triage
+    soft, hard = int(sys.argv[1]), int(sys.argv[2])
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    wanted = set(map(int, sys.argv[3:]))
+    fds = len(os.listdir("/proc/self/fd"))
+    t = triage(first=start(), window_s=0.05)
+    rows = [i for i, pid in enumerate(t.snapshot["pid"].tolist()) if pid in wanted]
+    print(json.dumps({"alive": int(t.window.alive[rows].sum()),
+                      "io_known": int((t.window.io_syscalls[rows] >= 0).sum()),
+                      "leaked": len(os.listdir("/proc/self/fd")) - fds,
+                      "limit_after": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}))
+""")
+
+
+@pytest.mark.parametrize("raise_hard", [False, True], ids=["hard-limit-low", "soft-limit-low"])
+def test_a_scan_with_first_reads_under_a_small_fd_limit(tmp_path, raise_hard):
+    """As the window's own test (test_collect_window): every row read, the
+    limit put back, nothing leaked, whether the limit can be raised or not."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if raise_hard and (hard != resource.RLIM_INFINITY and hard < 4096):
+        pytest.skip("needs a hard fd limit of 4096 or more")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state")}
+    with sleepers(30) as procs:
+        argv = [sys.executable, "-c", SCAN_CHILD, "64", str(hard if raise_hard else 64),
+                *(str(p.pid) for p in procs)]
+        out = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True, cwd=tmp_path,
+                                        env=env).stdout)
+    assert out == {"alive": 30, "io_known": 30, "leaked": 0, "limit_after": 64}
+
+
+def test_the_window_of_first_reads_sees_a_spinner_busy_and_a_sleeper_idle():
+    code = "while True: pass"
+    with sleepers(1) as idle:
+        spinner = subprocess.Popen([sys.executable, "-c", code])
+        try:
+            t = triage(first=FirstReads(Path("/proc")), window_s=0.5)
+            row = {pid: i for i, pid in enumerate(t.snapshot["pid"].tolist())}
+            assert t.window.ticks[row[spinner.pid]] > 0
+            assert t.window.ticks[row[idle[0].pid]] == 0
+            assert t.snapshot["start_ticks"][row[spinner.pid]] == start_ticks(spinner.pid)
+        finally:
+            spinner.kill()
+            spinner.wait()
