@@ -105,6 +105,20 @@ def test_a_process_gone_between_listing_and_reading_is_dropped_and_keeps_nothing
     assert open_fd_count() == before
 
 
+def test_process_files_read_with_the_table_equal_the_one_step_read(tmp_path):
+    root = fixture_tree(tmp_path / "proc")
+    table, files = TableRead(str(root)), ProcessFiles(str(root))
+    with pytest.raises(ValueError, match="pids"):
+        files.read()
+    table.read(300, files)
+    got, plain = files.result(), read_process_files(str(root), table.pids())
+    assert got["cgroup"] == plain["cgroup"] and len(got["cgroup"]) == 5            # "" and four scopes
+    assert got["cgroup_index"].tolist() == plain["cgroup_index"].tolist()
+    with pytest.raises(ValueError, match="files"):
+        TableRead(str(root)).read(300, files)                                      # read already
+    table.window_files().close()
+
+
 def test_process_files_equal_the_one_step_read():
     with sleepers(3) as procs:
         pids = np.array([p.pid for p in procs], dtype=np.int32)
@@ -136,12 +150,14 @@ def test_first_reads_give_the_scan_what_its_own_reads_would(tmp_path, monkeypatc
 
 def test_first_reads_that_fail_raise_in_the_caller_and_keep_nothing(tmp_path):
     before = open_fd_count(), resource.getrlimit(resource.RLIMIT_NOFILE)
-    first = FirstReads(tmp_path / "no-such-procfs")
     with pytest.raises(OSError):
-        first.wait()
+        FirstReads(tmp_path / "no-such-procfs")
     assert (open_fd_count(), resource.getrlimit(resource.RLIMIT_NOFILE)) == before
-    with pytest.raises(OSError):
-        triage(first=FirstReads(tmp_path / "no-such-procfs"))
+    root = fixture_tree(tmp_path / "proc")
+    first = FirstReads(root)                                           # holds its 12 files from here
+    (root / "stat").write_text("cpu  1 2 3 4\n")                      # no btime: the snapshot fails
+    with pytest.raises(OSError, match="btime"):
+        triage(first=first)
     assert (open_fd_count(), resource.getrlimit(resource.RLIMIT_NOFILE)) == before
 
 

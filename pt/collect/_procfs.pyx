@@ -127,6 +127,9 @@ cdef long long parse_status_swap_kb(const char *data, size_t n) noexcept nogil:
     return -1
 
 
+cdef class ProcessFiles
+
+
 cdef struct Vec64:
     long long *data
     size_t len
@@ -219,8 +222,13 @@ cdef class _ProcRoot:
 
     def __dealloc__(self):
         free(self.buf.data)
+        self.release()
+
+    cdef void release(self) noexcept nogil:
+        """Close the root directory (the buffer stays until the object goes)."""
         if self.fd >= 0:
             close(self.fd)
+            self.fd = -1
 
 
 def read_processes(root):
@@ -588,12 +596,7 @@ cdef class TableRead:
             raise MemoryError()
 
     def __dealloc__(self):
-        cdef Py_ssize_t k
-        if self.fds != NULL:
-            for k in range(self.n * N_WINDOW):
-                if self.fds[k] >= 0:
-                    close(self.fds[k])
-        free(self.fds)
+        self.close()
         free(self.io_first)
         free(self.queued_first)
         free(self.rows)
@@ -601,6 +604,18 @@ cdef class TableRead:
         free(self.listed.data)
         free(self.denied_pids.data)
         free(self.malformed_pids.data)
+
+    def close(self):
+        """Close the files this table holds (its root, and kept files not
+        handed to :meth:`window_files`); its rows stay readable (:meth:`columns`)."""
+        cdef Py_ssize_t k
+        if self.fds != NULL:
+            for k in range(self.n * N_WINDOW):
+                if self.fds[k] >= 0:
+                    close(self.fds[k])
+            free(self.fds)
+            self.fds = NULL
+        self.proc.release()
 
     def count(self):
         """List the procfs root's pids now (once): how many processes :meth:`read` will read."""
@@ -615,15 +630,20 @@ cdef class TableRead:
             self.counted = True
         return <Py_ssize_t>self.listed.len
 
-    def read(self, Py_ssize_t max_fds=-1):
+    def read(self, Py_ssize_t max_fds=-1, ProcessFiles files=None):
         """Read every process now (once; releases the GIL). ``max_fds`` >= 0
         also takes the window's first reads, keeping files open for up to
-        ``max_fds // 3`` rows. Raises OSError when the root cannot be listed,
-        MemoryError when out of memory."""
+        ``max_fds // 3`` rows. ``files`` (made without pids) then reads the
+        rows' other files in the same call: one release of the GIL for all
+        of it, so a thread running this waits for no other. Raises OSError
+        when the root cannot be listed, MemoryError when out of memory."""
         cdef int rc
-        cdef Py_ssize_t listed
+        cdef Py_ssize_t listed, i
+        cdef bint with_files = files is not None
         if self.done:
             raise ValueError("this table was read already")
+        if with_files and (files.done or files.pids != NULL):
+            raise ValueError("files must be a ProcessFiles made without pids, not read yet")
         listed = self.count()
         self.done = True
         self.window = max_fds >= 0
@@ -638,6 +658,14 @@ cdef class TableRead:
                 raise MemoryError()
         with nogil:
             rc = self._read(min(listed, max(max_fds, 0) // N_WINDOW))
+            if rc == 0 and with_files:
+                rc = files._take(self.n)
+                if rc == 0:
+                    for i in range(self.n):
+                        files.pids[i] = <int>self.rows[i].pid
+                    rc = files._read()
+        if with_files:
+            files.done = True
         if rc != 0:
             raise MemoryError()
 
@@ -1054,22 +1082,34 @@ cdef class ProcessFiles:
     cdef Vec64 socket_rows, socket_inodes
     cdef bint done
 
-    def __cinit__(self, root, pids):
+    def __cinit__(self, root, pids=None):
         cdef const int[::1] given
         cdef Py_ssize_t i
+        self.proc = _ProcRoot(root)
+        if buffer_init(&self.arena) != 0:
+            raise MemoryError()
+        if pids is None:                    # TableRead.read(files=...) gives them
+            return
         try:
             given = pids
         except (TypeError, ValueError):
             import numpy as np
             given = np.ascontiguousarray(pids, dtype=np.int32).reshape(-1)
-        self.proc = _ProcRoot(root)
-        self.n = given.shape[0]
-        self.pids = <int *>malloc(max(self.n, 1) * sizeof(int))
-        self.rows = <FilesRow *>malloc(max(self.n, 1) * sizeof(FilesRow))
-        if self.pids == NULL or self.rows == NULL or buffer_init(&self.arena) != 0:
+        if self._take(given.shape[0]) != 0:
             raise MemoryError()
         for i in range(self.n):
             self.pids[i] = given[i]
+
+    def close(self):
+        """Close the procfs root; what was read stays (:meth:`result`)."""
+        self.proc.release()
+
+    cdef int _take(self, Py_ssize_t n) noexcept nogil:
+        """Room for ``n`` rows (their pids to be filled in); -1 when out of memory."""
+        self.n = n
+        self.pids = <int *>malloc(max(n, 1) * sizeof(int))
+        self.rows = <FilesRow *>malloc(max(n, 1) * sizeof(FilesRow))
+        return 0 if self.pids != NULL and self.rows != NULL else -1
 
     def __dealloc__(self):
         free(self.pids)
@@ -1083,6 +1123,8 @@ cdef class ProcessFiles:
         cdef int rc
         if self.done:
             raise ValueError("these files were read already")
+        if self.pids == NULL:
+            raise ValueError("no pids to read: pass them, or this object to TableRead.read")
         self.done = True
         with nogil:
             rc = self._read()

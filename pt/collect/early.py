@@ -52,25 +52,26 @@ class FirstReads:
     def __init__(self, root: Path):
         self.root = root
         self.path = os.fsencode(root)
-        self.clock: tuple[float, float, float] | None = None     # read_clock() before the table
-        self.table: TableRead | None = None
-        self.window_files: WindowFiles | None = None            # with their first reads
-        self.files: ProcessFiles | None = None
         self.stack = contextlib.ExitStack()                     # the window files and the fd limit
+        self.window_files: WindowFiles | None = None            # with their first reads, after wait()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._read, name="pt-first-reads", daemon=True)
+        # What needs Python is done here, so the thread runs one call without the GIL.
+        try:
+            self.clock = read_clock(root)                       # when the snapshot is taken
+            self.table = TableRead(self.path)
+            self.stack.callback(self.table.close)
+            budget = window_fd_budget(self.table.count(), self.stack)
+            self.files = ProcessFiles(self.path)
+            self.stack.callback(self.files.close)
+        except BaseException:
+            self.stack.close()
+            raise
+        self._thread = threading.Thread(target=self._read, args=(budget,), name="pt-first-reads", daemon=True)
         self._thread.start()
 
-    def _read(self) -> None:
+    def _read(self, budget: int) -> None:
         try:
-            self.clock = read_clock(self.root)
-            table = TableRead(self.path)
-            table.read(window_fd_budget(table.count(), self.stack))
-            self.table = table
-            self.window_files = self.stack.enter_context(table.window_files())
-            files = ProcessFiles(self.path, table.pids())
-            files.read()
-            self.files = files
+            self.table.read(budget, self.files)
         except BaseException as exc:   # noqa: BLE001 - raised again by wait(), in the caller's thread
             self._error = exc
 
@@ -80,10 +81,13 @@ class FirstReads:
         if self._error is not None:
             self.stack.close()
             raise self._error
+        if self.window_files is None:
+            self.window_files = self.stack.enter_context(self.table.window_files())
         return self
 
     def close(self) -> None:
-        """Close the kept files and put the fd limit back (idempotent)."""
+        """Close the kept files and the readers' roots, and put the fd limit
+        back (idempotent; what was read stays readable)."""
         self._thread.join()
         self.stack.close()
 
