@@ -183,17 +183,25 @@ while True:
 COUNTED_SCAN = """
 import json, sys
 import pt.infer.incidents as incidents, pt.infer.memory as memory
-calls = {"growth_terms": 0, "gw_probability": 0}
+calls = {"growth_terms": 0, "gw_probability": 0, "slope_seen": 0}
 def counted(name, f):
     def call(*args, **kwargs):
         calls[name] += 1
         return f(*args, **kwargs)
     return call
+def slope_counted(f):
+    def call(*args, **kwargs):
+        out = f(*args, **kwargs)
+        calls["slope_seen"] += bool(out[2].any())          # a slope across 3+ remembered scans
+        return out
+    return call
 memory.growth_terms = counted("growth_terms", memory.growth_terms)
+memory.scan_slope = slope_counted(memory.scan_slope)
 incidents.gw_probability = counted("gw_probability", incidents.gw_probability)
 from pt.cli import main
 code = main(["scan", "--json"])
 heavy = sorted({m.split(".")[0] for m in sys.modules} & {"pyarrow", "duckdb", "scipy"})
+heavy += ["numpy.ma"] if "numpy.ma" in sys.modules else []
 print(json.dumps({"calls": calls, "heavy": heavy}), file=sys.stderr)
 sys.exit(code)
 """
@@ -201,10 +209,11 @@ sys.exit(code)
 
 def test_a_scan_never_imports_what_only_writing_or_deep_evidence_needs(tmp_path):
     """The quick scan's process imports neither pyarrow or duckdb (telemetry is
-    written by a forked child) nor scipy, each a tenth of a second or more, also
-    when it scores what needs special functions: an idle process's memory growth
-    across the scans remembered (log Phi) and a burst of births (the storm's
-    Gamma tail). Scans repeat until one has run both."""
+    written by a forked child) nor scipy, each a tenth of a second or more, nor
+    numpy.ma (~10 ms, which np.median and np.unique pull in), also when it
+    scores what needs special functions: an idle process's memory growth
+    across the scans remembered (log Phi, after a median of slopes) and a burst
+    of births (the storm's Gamma tail). Scans repeat until one has run both."""
     import contextlib
 
     from pt.testing import isolated_env, wait_for

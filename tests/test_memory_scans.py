@@ -61,6 +61,19 @@ def test_the_slope_across_scans_is_sustained_growth_and_one_step_is_not():
     assert bits[0] > 10 and (bits[1:] < 1.0).all(), bits          # flat is steady: toward useful
 
 
+@pytest.mark.parametrize("width", [0, 1, 2, 3, 6, 7])
+def test_row_median_is_numpys_median(width):
+    rng = np.random.default_rng(width)
+    a = rng.normal(size=(50, width)) * 10.0 ** rng.integers(-3, 4, size=(50, 1))
+    if width:
+        a[rng.random((50, width)) < 0.05] = np.nan                   # a row with a nan has a nan median
+        a[3] = a[3, :1]                                               # ties
+        a[4] = np.inf
+    with np.errstate(invalid="ignore"):
+        expected = np.median(a, axis=1) if width else np.full(50, np.nan)
+    np.testing.assert_array_equal(memory.row_median(a), expected)
+
+
 def test_rss_points_round_trip_and_forged_ones_are_ignored(tmp_path):
     path = tmp_path / "verdicts"
     pids, starts = np.array([3, 5, 7]), np.array([50_000] * 3, dtype=np.uint64)       # born 500 s after boot

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import socket
 import time
 from pathlib import Path
 
@@ -103,7 +102,7 @@ def read_host(root: Path, clock: tuple[float, float, float] | None = None):
     up, taken_at, monotonic = clock or read_clock(root)
     uname = os.uname()
     return HostInfo(
-        hostname=socket.gethostname(),
+        hostname=uname.nodename,                  # gethostname(), without importing socket
         system=uname.sysname.lower(),
         kernel=uname.release,
         boot_id=boot_id(root),
