@@ -194,6 +194,17 @@ def test_a_scan_with_first_reads_under_a_small_fd_limit(tmp_path, raise_hard):
     assert out == {"alive": 30, "io_known": 30, "leaked": 0, "limit_after": 64}
 
 
+def test_pts_own_fd_count_leaves_out_the_files_the_window_keeps():
+    """pt's own row is read while the table's kept files are open (before the
+    window takes them): its fd count must not count them, as it never did."""
+    with sleepers(40):
+        before = open_fd_count()
+        t = triage(first=FirstReads(Path("/proc")), window_s=0.05)
+    own = int(np.flatnonzero(t.snapshot["pid"] == os.getpid())[0])
+    assert len(t.snapshot) >= 40                                          # >= 120 files kept in the window
+    assert 0 < t.context.fd_count[own] <= before + 16
+
+
 def test_the_window_of_first_reads_sees_a_spinner_busy_and_a_sleeper_idle():
     code = "while True: pass"
     with sleepers(1) as idle:

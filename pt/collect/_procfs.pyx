@@ -586,6 +586,9 @@ cdef class TableRead:
     cdef bint window                    # read() took the window's first reads
     cdef int *fds                       # (n, N_WINDOW) kept files, as WindowFiles holds them
     cdef Py_ssize_t kept
+    cdef Py_ssize_t held                # kept fds counted in window_fds
+    cdef int spare[LOW_FDS_LEFT]        # low fds held while keeping (see WindowFiles)
+    cdef int n_spare
     cdef long long *io_first            # (N_IO, listed) then compacted to (N_IO, n)
     cdef long long *queued_first
     cdef double first_at
@@ -615,6 +618,7 @@ cdef class TableRead:
                     close(self.fds[k])
             free(self.fds)
             self.fds = NULL
+        self._hold(-self.held)
         self.proc.release()
 
     def count(self):
@@ -677,13 +681,21 @@ cdef class TableRead:
             return READ_OK
         fd[0] = openat(self.proc.fd, path, O_RDONLY | O_CLOEXEC)
         if fd[0] >= 0:
+            self._hold(1)
             return READ_OK
         if errno == EMFILE or errno == ENFILE:
             keeping[0] = False
+            self._release_spares()              # the reads by pid from here need fds
             fd[0] = FD_BY_PATH
             return READ_OK
         fd[0] = FD_NONE
         return classify_errno(errno)
+
+    cdef void _release_spares(self) noexcept nogil:
+        cdef int k
+        for k in range(self.n_spare):
+            close(self.spare[k])
+        self.n_spare = 0
 
     cdef int _read_kept(self, int fd, const char *path, Buffer *buf) noexcept nogil:
         if fd == FD_NONE:
@@ -704,25 +716,25 @@ cdef class TableRead:
         cdef ssize_t at
         cdef size_t i
         cdef int *fds
-        cdef int spare[LOW_FDS_LEFT]
-        cdef int n_spare = 0
         cdef bint keeping = keep_rows > 0
         cdef timespec now
         cdef int failed = 0
         if keeping:
-            while n_spare < LOW_FDS_LEFT:
+            while self.n_spare < LOW_FDS_LEFT:
                 rc = fcntl(self.proc.fd, F_DUPFD_CLOEXEC, 0)
                 if rc < 0:
                     break
-                spare[n_spare] = rc
-                n_spare += 1
+                self.spare[self.n_spare] = rc
+                self.n_spare += 1
         clock_gettime(CLOCK_MONOTONIC, &now)
         self.first_at = now.tv_sec + now.tv_nsec * 1e-9
         for i in range(self.listed.len):
             pid = self.listed.data[i]
             r = &self.rows[self.n]
             fds = &self.fds[self.n * N_WINDOW] if self.window else NULL
-            keeping = keeping and self.n < keep_rows
+            if keeping and self.n >= keep_rows:
+                keeping = False
+                self._release_spares()
             snprintf(path, sizeof(path), b"%lld/stat", pid)
             if fds != NULL:
                 fds[W_STAT] = fds[W_IO] = fds[W_SCHED] = FD_BY_PATH
@@ -821,13 +833,19 @@ cdef class TableRead:
             if fds != NULL and fds[W_STAT] >= 0:
                 self.kept = self.n + 1
             self.n += 1
-        for k in range(n_spare):
-            close(spare[k])
+        self._release_spares()
         if self.window:                     # (N_IO, listed) -> (N_IO, n)
             for k in range(1, N_IO):
                 for i in range(<size_t>self.n):
                     self.io_first[k * self.n + i] = self.io_first[k * self.listed.len + i]
         return -failed
+
+    cdef void _hold(self, Py_ssize_t k) noexcept nogil:
+        """Count ``k`` more kept fds (may be negative) here and in
+        ``window_fds``, which pt's own fd count leaves out."""
+        global window_fds
+        self.held += k
+        window_fds += k
 
     cdef void _drop(self, int *fds) noexcept nogil:
         """Close the kept files of a row that is not kept."""
@@ -837,6 +855,7 @@ cdef class TableRead:
         for slot in range(N_WINDOW):
             if fds[slot] >= 0:
                 close(fds[slot])
+                self._hold(-1)
             fds[slot] = FD_BY_PATH
 
     def window_files(self):
@@ -851,9 +870,10 @@ cdef class TableRead:
         files = WindowFiles(self.proc.root, self.pids(), 0)
         for k in range(self.n * N_WINDOW):
             files.fds[k] = self.fds[k]
-            if self.fds[k] >= 0:
-                files.held += 1
-                window_fds += 1
+            files.held += self.fds[k] >= 0
+        window_fds -= self.held                 # counted again as the files' own
+        window_fds += files.held - 1
+        self.held = 0
         files.kept = self.kept
         free(self.fds)
         self.fds = NULL
