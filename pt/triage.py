@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pt.collect import collect, start_window
+from pt.collect import collect, early, start_window
 from pt.collect._linux import WindowStart, procfs_root, snapshot_of
 from pt.collect.snapshot import Activity, Snapshot, Window
 from pt.config import ACTIONS, Policy, Priors, load_policy, load_priors
@@ -92,9 +92,12 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     hypothetical scan (``at_s``) neither reads nor writes it.
     ``first``: the procfs reads :func:`pt.collect.early.start` began (the
     table, the window's first reads and the process files, on a thread since
-    the start of the run); the scan takes them over instead of reading.
+    the start of the run); without it they are started here (procfs), and
+    what needs no snapshot is loaded while they run.
     """
     rules = None
+    if first is None:
+        first = early.start(root)          # None off procfs: the psutil collector reads below
     if first is not None:
         # What needs no snapshot is loaded while the reads run on their thread.
         path = first.root
