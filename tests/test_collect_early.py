@@ -218,3 +218,30 @@ def test_the_window_of_first_reads_sees_a_spinner_busy_and_a_sleeper_idle():
         finally:
             spinner.kill()
             spinner.wait()
+
+
+STARTED_BEFORE_NUMPY = textwrap.dedent("""
+    import json, sys
+    import pt.collect.early as early
+    seen = []
+    construct = early.FirstReads.__init__
+    def recorded(self, *args, **kwargs):
+        seen.append("numpy" in sys.modules)
+        construct(self, *args, **kwargs)
+    early.FirstReads.__init__ = recorded
+    from pt.cli import main
+    code = main(sys.argv[1:])
+    print(json.dumps({"code": code, "numpy_loaded_at_start": seen}), file=sys.stderr)
+""")
+
+
+@pytest.mark.parametrize("argv", [["scan", "--no-telemetry"], ["scan", "--json", "--no-telemetry"],
+                                  ["plan", "--json", "--no-telemetry"], ["explain", "1", "--json"]])
+def test_commands_start_their_reads_before_numpy_loads(tmp_path, argv):
+    """The point of the thread: the reads start first and numpy and the model
+    load beside them (a read started after numpy would overlap nothing)."""
+    from pt.testing import isolated_env
+    out = subprocess.run([sys.executable, "-c", STARTED_BEFORE_NUMPY, *argv], capture_output=True, text=True,
+                         cwd=tmp_path, env=isolated_env(tmp_path))
+    result = json.loads(out.stderr.strip().splitlines()[-1])
+    assert result == {"code": 0, "numpy_loaded_at_start": [False]}, out.stderr

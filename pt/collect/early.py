@@ -92,6 +92,18 @@ class FirstReads:
         self.stack.close()
 
 
+@contextlib.contextmanager
+def reading(root: str | os.PathLike | None = None):
+    """:func:`start`, closed on leaving the block: a command's first step, so
+    that its imports run while the reads do (``triage(first=...)``)."""
+    first = start(root)
+    try:
+        yield first
+    finally:
+        if first is not None:
+            first.close()
+
+
 def start(root: str | os.PathLike | None = None) -> FirstReads | None:
     """Start a quick scan's reads of the procfs at ``root`` (``$PT_PROCFS_PATH``,
     else /proc) on a thread; None where the collector is not procfs (the

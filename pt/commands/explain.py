@@ -40,12 +40,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from pt.decide.stability import verdict_memory
+    from pt.collect.early import reading
     from pt.errors import CommandError
-    from pt.exit_codes import OK
-    from pt.triage import mind_changers, triage
 
     if (args.pid is None) == (args.plan is None):
         raise CommandError("usage", "give a PID or --plan PLAN_ID (one of them)")
@@ -53,7 +49,20 @@ def run(args: argparse.Namespace) -> int:
         return explain_plan(args)
     if args.deep:
         return explain_deep(args)
-    t = triage(window_s=args.window, at_s=args.at, memory=verdict_memory())
+    with reading() as first:                          # the reads run while the model imports
+        return explain_process(args, first)
+
+
+def explain_process(args: argparse.Namespace, first) -> int:
+    """``pt explain PID`` (``first``: the reads begun)."""
+    import numpy as np
+
+    from pt.decide.stability import verdict_memory
+    from pt.errors import CommandError
+    from pt.exit_codes import OK
+    from pt.triage import mind_changers, triage
+
+    t = triage(window_s=args.window, at_s=args.at, memory=verdict_memory(), first=first)
     rows = np.flatnonzero(t.snapshot["pid"] == args.pid)
     if len(rows) == 0:
         raise CommandError("not_found", f"no process with pid {args.pid} (it may have exited)")

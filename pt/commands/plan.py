@@ -64,6 +64,21 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pt.collect.early import reading
+    from pt.errors import CommandError
+
+    if args.do and not (args.pid or args.match or args.tree or args.group):
+        raise CommandError("usage", "--do needs --pid or --match (or --tree): name the processes you mean")
+    if (args.tree is not None or args.group is not None) and (args.pid or args.match) \
+            or args.tree is not None and args.group is not None:
+        raise CommandError("usage", "--tree and --group name the processes themselves: one of them, without "
+                                    "--pid or --match")
+    with reading() as first:                          # the reads run while the model imports
+        return run_plan(args, first)
+
+
+def run_plan(args: argparse.Namespace, first) -> int:
+    """``pt plan`` once its options are checked (``first``: the reads begun)."""
     import sys
 
     from pt.act.plan import make_plan, save_plan
@@ -74,38 +89,32 @@ def run(args: argparse.Namespace) -> int:
     from pt.triage import triage
     from pt.ui.scan_rows import selection_from, warn_gave_up
 
-    if args.do and not (args.pid or args.match or args.tree or args.group):
-        raise CommandError("usage", "--do needs --pid or --match (or --tree): name the processes you mean")
-    if (args.tree is not None or args.group is not None) and (args.pid or args.match) \
-            or args.tree is not None and args.group is not None:
-        raise CommandError("usage", "--tree and --group name the processes themselves: one of them, without "
-                                    "--pid or --match")
     selection = selection_from(args)
-    t = triage(window_s=args.window, at_s=args.at, memory=verdict_memory())
+    t = triage(window_s=args.window, at_s=args.at, memory=verdict_memory(), first=first)
     wanted = set(selection.pids) | ({args.tree} if args.tree is not None else set())
     missing = sorted(wanted - set(t.snapshot["pid"].tolist()))
     leaderless = args.group is not None and args.group not in t.snapshot["pid"][t.snapshot["pgid"] == args.group]
     if missing or leaderless:                      # nothing is saved: a plan for no one is no plan
         raise CommandError("not_found", f"no such process: {', '.join(map(str, missing))}" if missing else
                            f"no process group {args.group} with a running leader (pid {args.group})")
-    plan = make_plan(t, selection, do=args.do, tree=args.tree, group=args.group, trees=True)
+    made = make_plan(t, selection, do=args.do, tree=args.tree, group=args.group, trees=True)
     if t.kill_gate and not args.do:
         from pt.ui.text import escape
         print(escape(f"pt plan: note: {t.kill_gate}"), file=sys.stderr)
     warn_gave_up(args)
-    path = save_plan(plan)                           # too large to be read back: refused, nothing saved
+    path = save_plan(made)                           # too large to be read back: refused, nothing saved
     if telemetry_enabled(args) and not args.at:      # the decisions that outcomes will be joined to
         from pt.telemetry.writer import write_scan
         report_telemetry("plan", write_scan(t, lake=args.lake))
     if args.json:
         from pt.ui.result import envelope, print_json
-        print_json(envelope("plan", host=t.snapshot.host.as_dict(), data={"plan": plan, "path": str(path)},
+        print_json(envelope("plan", host=t.snapshot.host.as_dict(), data={"plan": made, "path": str(path)},
                             errors=[], partial=False))
         return OK
     from pt.ui.plan_view import print_plan
-    print_plan(plan)
-    if plan["actions"]:
+    print_plan(made)
+    if made["actions"]:
         from pt.ui.text import escape
-        print(f"\nSaved {escape(path)}\nApply with:  pt apply {escape(plan['plan_id'])}   "
+        print(f"\nSaved {escape(path)}\nApply with:  pt apply {escape(made['plan_id'])}   "
               "(add --yes when not at a terminal)")
     return OK

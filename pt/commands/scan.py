@@ -181,17 +181,13 @@ def run(args: argparse.Namespace) -> int:
     sort = args.sort or ("cpu_share" if args.raw else "attention")
     if args.raw and sort in VERDICT_SORTS:
         raise CommandError("usage", f"--sort {sort} needs the verdicts; drop --raw")
-    first = None
-    if not args.raw:
-        # The reads run on a thread from here while numpy and the model load below;
-        # the CPU window opens now (pt.collect.early).
-        from pt.collect.early import start
-        first = start()
-    try:
+    if args.raw:
+        return scan(args, sort, None)
+    # The reads run on a thread from here while numpy and the model load below;
+    # the CPU window opens now (pt.collect.early).
+    from pt.collect.early import reading
+    with reading() as first:
         return scan(args, sort, first)
-    finally:
-        if first is not None:
-            first.close()
 
 
 def scan(args: argparse.Namespace, sort: str, first) -> int:
