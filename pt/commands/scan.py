@@ -93,7 +93,7 @@ def field_list(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-#: What each output imports after the scan: imported inside the CPU window instead.
+#: What each output imports after the scan: imported while the reads run instead.
 RENDER_MODULES = {
     "json": ("pt.incidents", "pt.act.trees", "pt.learn.gate", "pt.telemetry.redact",
              "pt.ui.incidents_view"),
@@ -103,10 +103,10 @@ RENDER_MODULES = {
 
 
 def in_window(snapshot, recorder, args) -> None:
-    """What a scan does inside its CPU window, where it would only sleep: fork
-    the telemetry writer (before anything else is imported, so the child does
-    not carry it), then import what the output will need (imported already
-    when the reads ran on a thread: :func:`render_imports`)."""
+    """What a scan does inside its CPU window once the table is read: fork the
+    telemetry writer (the reading thread has ended: no fork beside it), then
+    import what the output will need, if the scan did not while it read
+    (:func:`render_imports`; the psutil collector reads on the main thread)."""
     if recorder:
         recorder.begin(snapshot)
     render_imports(args)
