@@ -41,7 +41,7 @@ def test_betaln_matches_scipy(rng):
 
 
 def test_betaln_array_equals_scalar_across_blocks(rng):
-    # The array kernel works in blocks of 4096 with its logs batched; every element,
+    # The array kernel works in blocks of 2048 with its logs batched; every element,
     # in every branch (both >= 8, one >= 8, both < 8, a tiny one), and on both sides
     # of a block boundary, must equal the scalar path.
     n = 3 * 4096 + 17
@@ -79,7 +79,7 @@ def test_beta_logpdf_matches_scipy(rng):
 
 
 def test_beta_logpdf_array_equals_scalar_across_blocks(rng):
-    # The array kernel works in blocks of 4096, sorts each block's points by kind
+    # The array kernel works in blocks of 2048, sorts each block's points by kind
     # (Stirling pairs, the rest, ends and outside) and reuses parameter terms while
     # they repeat; every element must still equal the scalar path: random pairs over
     # every branch, runs of repeated pairs (also across a block boundary) and points
