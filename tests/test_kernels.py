@@ -102,6 +102,55 @@ def test_beta_logpdf_array_equals_scalar_across_blocks(rng):
     assert_allclose_scaled(array[inside], scalar[inside], rtol=4 * np.finfo(float).eps, scale=terms)
 
 
+def _avx2_or_skip():
+    from pt._kernels import _cpu
+    if not _cpu.has_avx2():
+        pytest.skip("this CPU does not run AVX2: pt uses the baseline _densities only")
+    from pt._kernels import _densities, _densities_avx2
+    return _densities, _densities_avx2
+
+
+def _same_bits(actual, expected):
+    np.testing.assert_array_equal(np.asarray(actual).view(np.int64), np.asarray(expected).view(np.int64))
+
+
+def test_pt_kernels_use_the_avx2_build_where_the_cpu_runs_it():
+    from pt._kernels import _cpu, _densities
+    if _cpu.has_avx2():
+        from pt._kernels import _densities_avx2
+        assert K._densities is _densities_avx2
+    else:
+        assert K._densities is _densities
+
+
+def test_densities_avx2_build_is_bit_identical(rng):
+    # pt.kernels runs the AVX2 build where the CPU can, and every other test of
+    # the densities then tests that build: the baseline build must give the same
+    # bits, over every kind of beta_logpdf point (Stirling, mixed, both small,
+    # repeated pairs, ends and outside, subnormal and huge parameters, block
+    # boundaries) and for the module's other kernels.
+    base, avx2 = _avx2_or_skip()
+    n = 3 * 4096 + 17
+    a = _log_uniform(rng, 1e-3, 1e8, n)
+    b = _log_uniform(rng, 1e-3, 1e8, n)
+    a[100:300], b[100:300] = 20.0, 30.0
+    a[2000:2100], b[2000:2100] = 3.0, 7.0
+    a[:8], b[:8] = [1e-320, 5e-324, 1e-300, 8.0, 9.0, 1e150, 1.0, 2.0], [1e10, 1e300, 9.0, 9.0, 1e100, 1e150, 9.0, 1.0]
+    x = rng.beta(np.minimum(a, 1e4), np.minimum(b, 1e4))
+    x[::97] = rng.choice([0.0, 1.0, -0.5, 1.5, 5e-324, 1.0 - 2.0 ** -53], x[::97].size)
+    with np.errstate(divide="ignore"):
+        _same_bits(avx2.beta_logpdf(x, a, b), base.beta_logpdf(x, a, b))
+    _same_bits(avx2.beta_logpdf_shared(x, 20.0, 30.0), base.beta_logpdf_shared(x, 20.0, 30.0))
+    _same_bits(avx2.beta_logpdf_scalar(0.3, 2.5, 3.5), base.beta_logpdf_scalar(0.3, 2.5, 3.5))
+    y = np.abs(rng.standard_cauchy(n)) * 10.0
+    _same_bits(avx2.gamma_logpdf(y, a, b), base.gamma_logpdf(y, a, b))
+    k = rng.integers(0, 2, n)
+    _same_bits(avx2.beta_bernoulli_logpmf(k, a, b), base.beta_bernoulli_logpmf(k, a, b))
+    alpha = rng.uniform(0.1, 20.0, (n, 5))
+    k = rng.integers(0, 5, n)
+    _same_bits(avx2.dirichlet_categorical_logpmf(k, alpha), base.dirichlet_categorical_logpmf(k, alpha))
+
+
 @pytest.mark.parametrize("a", [0.5, 1.0, 2.0])
 @pytest.mark.parametrize("b", [0.5, 1.0, 2.0])
 def test_beta_logpdf_support_edges_match_scipy(a, b):
