@@ -45,6 +45,7 @@ from pt._kernels import (
 
 if _cpu.has_avx2():                      # the same kernels, built for AVX2 (pt/_kernels/meson.build)
     from pt._kernels import _densities_avx2 as _densities
+    from pt._kernels import _special_avx2 as _special
 
 __all__ = [
     "BOCPD",

@@ -105,22 +105,20 @@ def test_beta_logpdf_array_equals_scalar_across_blocks(rng):
 def _avx2_or_skip():
     from pt._kernels import _cpu
     if not _cpu.has_avx2():
-        pytest.skip("this CPU does not run AVX2: pt uses the baseline _densities only")
-    from pt._kernels import _densities, _densities_avx2
-    return _densities, _densities_avx2
+        pytest.skip("this CPU does not run AVX2: pt uses the baseline builds only")
 
 
 def _same_bits(actual, expected):
     np.testing.assert_array_equal(np.asarray(actual).view(np.int64), np.asarray(expected).view(np.int64))
 
 
-def test_pt_kernels_use_the_avx2_build_where_the_cpu_runs_it():
-    from pt._kernels import _cpu, _densities
+def test_pt_kernels_use_the_avx2_builds_where_the_cpu_runs_them():
+    from pt._kernels import _cpu, _densities, _special
     if _cpu.has_avx2():
-        from pt._kernels import _densities_avx2
-        assert K._densities is _densities_avx2
+        from pt._kernels import _densities_avx2, _special_avx2
+        assert K._densities is _densities_avx2 and K._special is _special_avx2
     else:
-        assert K._densities is _densities
+        assert K._densities is _densities and K._special is _special
 
 
 def test_densities_avx2_build_is_bit_identical(rng):
@@ -129,7 +127,8 @@ def test_densities_avx2_build_is_bit_identical(rng):
     # bits, over every kind of beta_logpdf point (Stirling, mixed, both small,
     # repeated pairs, ends and outside, subnormal and huge parameters, block
     # boundaries) and for the module's other kernels.
-    base, avx2 = _avx2_or_skip()
+    _avx2_or_skip()
+    from pt._kernels import _densities as base, _densities_avx2 as avx2
     n = 3 * 4096 + 17
     a = _log_uniform(rng, 1e-3, 1e8, n)
     b = _log_uniform(rng, 1e-3, 1e8, n)
@@ -149,6 +148,20 @@ def test_densities_avx2_build_is_bit_identical(rng):
     alpha = rng.uniform(0.1, 20.0, (n, 5))
     k = rng.integers(0, 5, n)
     _same_bits(avx2.dirichlet_categorical_logpmf(k, alpha), base.dirichlet_categorical_logpmf(k, alpha))
+
+
+def test_special_avx2_build_is_bit_identical(rng):
+    # As for _densities: betaln over every branch (both >= 8, one >= 8, both
+    # below, subnormal and huge arguments) and across block boundaries.
+    _avx2_or_skip()
+    from pt._kernels import _special as base, _special_avx2 as avx2
+    n = 3 * 4096 + 17
+    a = _log_uniform(rng, 1e-305, 1e8, n)
+    b = _log_uniform(rng, 1e-3, 1e101, n)
+    a[:6], b[:6] = [1e-320, 5e-324, 8.0, 7.999, 1e-300, 2.0], [1e10, 1e300, 8.0, 1e100, 1e99, 3.0]
+    with np.errstate(divide="ignore"):
+        _same_bits(avx2.betaln(a, b), base.betaln(a, b))
+    _same_bits(avx2.betaln_scalar(0.5, 1e6), base.betaln_scalar(0.5, 1e6))
 
 
 @pytest.mark.parametrize("a", [0.5, 1.0, 2.0])
