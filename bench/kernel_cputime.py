@@ -6,9 +6,9 @@ Prints one JSON line: for each case the least thread CPU time of ``--calls``
 calls (``time.thread_time_ns``: other work on the machine inflates wall-clock
 time far more than CPU time), in ns per element, pt's and SciPy's, taken
 alternately in this one interpreter, plus the load average.  ``--modules DIR``
-loads the ``_special`` and ``_densities`` extension modules found in DIR in
-place of the installed ones (a build of another commit), so two builds can be
-compared by alternating interpreters:
+loads the ``_special`` and ``_densities`` extension modules (and their AVX2
+builds) found in DIR in place of the installed ones (a build of another commit),
+so two builds can be compared by alternating interpreters:
 
     for i in 1 2 3; do
         python bench/kernel_cputime.py --modules /tmp/old-build/pt/_kernels
@@ -31,10 +31,18 @@ import time
 
 def _load_modules(directory):
     """Put the extension modules of ``directory`` in place of pt's own (``_special`` first:
-    ``_densities`` takes its C functions from it at import)."""
+    ``_densities`` takes its C functions from it at import).  A build without the AVX2
+    builds (a commit before them) stands in for them with its ``_special`` and
+    ``_densities``, so that ``pt.kernels`` runs the build given whatever the CPU."""
     import pt._kernels as package
-    for name in ("_special", "_densities"):
-        path, = glob.glob(os.path.join(directory, name + ".*.so"))
+    for name in ("_special", "_densities", "_special_avx2", "_densities_avx2"):
+        found = glob.glob(os.path.join(directory, name + ".*.so"))
+        if not found and name.endswith("_avx2"):
+            module = getattr(package, name.removesuffix("_avx2"))
+            sys.modules["pt._kernels." + name] = module
+            setattr(package, name, module)
+            continue
+        path, = found
         spec = importlib.util.spec_from_file_location("pt._kernels." + name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
@@ -54,7 +62,7 @@ def _cpu_ns(call, calls):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--modules", help="directory holding _special and _densities builds to load instead")
+    parser.add_argument("--modules", help="directory holding _special and _densities builds (and their AVX2 builds) to load instead")
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--calls", type=int, default=30)
     args = parser.parse_args(argv)

@@ -32,6 +32,7 @@ from pt._kernels import (
     _bocpd,
     _changepoint,
     _checks,
+    _cpu,
     _densities,
     _forest,
     _gammainc,
@@ -41,6 +42,10 @@ from pt._kernels import (
     _normal,
     _special,
 )
+
+if _cpu.has_avx2():                      # the same kernels, built for AVX2 (pt/_kernels/meson.build)
+    from pt._kernels import _densities_avx2 as _densities
+    from pt._kernels import _special_avx2 as _special
 
 __all__ = [
     "BOCPD",

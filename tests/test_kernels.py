@@ -41,7 +41,7 @@ def test_betaln_matches_scipy(rng):
 
 
 def test_betaln_array_equals_scalar_across_blocks(rng):
-    # The array kernel works in blocks of 4096 with its logs batched; every element,
+    # The array kernel works in blocks of 2048 with its logs batched; every element,
     # in every branch (both >= 8, one >= 8, both < 8, a tiny one), and on both sides
     # of a block boundary, must equal the scalar path.
     n = 3 * 4096 + 17
@@ -79,7 +79,7 @@ def test_beta_logpdf_matches_scipy(rng):
 
 
 def test_beta_logpdf_array_equals_scalar_across_blocks(rng):
-    # The array kernel works in blocks of 4096, sorts each block's points by kind
+    # The array kernel works in blocks of 2048, sorts each block's points by kind
     # (Stirling pairs, the rest, ends and outside) and reuses parameter terms while
     # they repeat; every element must still equal the scalar path: random pairs over
     # every branch, runs of repeated pairs (also across a block boundary) and points
@@ -100,6 +100,68 @@ def test_beta_logpdf_array_equals_scalar_across_blocks(rng):
     x, a, b = x[inside], a[inside], b[inside]
     terms = np.abs((a - 1) * np.log(x)) + np.abs((b - 1) * np.log1p(-x)) + np.abs(sc.betaln(a, b))
     assert_allclose_scaled(array[inside], scalar[inside], rtol=4 * np.finfo(float).eps, scale=terms)
+
+
+def _avx2_or_skip():
+    from pt._kernels import _cpu
+    if not _cpu.has_avx2():
+        pytest.skip("this CPU does not run AVX2: pt uses the baseline builds only")
+
+
+def _same_bits(actual, expected):
+    np.testing.assert_array_equal(np.asarray(actual).view(np.int64), np.asarray(expected).view(np.int64))
+
+
+def test_pt_kernels_use_the_avx2_builds_where_the_cpu_runs_them():
+    from pt._kernels import _cpu, _densities, _special
+    if _cpu.has_avx2():
+        from pt._kernels import _densities_avx2, _special_avx2
+        assert K._densities is _densities_avx2 and K._special is _special_avx2
+    else:
+        assert K._densities is _densities and K._special is _special
+
+
+def test_densities_avx2_build_is_bit_identical(rng):
+    # pt.kernels runs the AVX2 build where the CPU can, and every other test of
+    # the densities then tests that build: the baseline build must give the same
+    # bits, over every kind of beta_logpdf point (Stirling, mixed, both small,
+    # repeated pairs, ends and outside, subnormal and huge parameters, block
+    # boundaries) and for the module's other kernels.
+    _avx2_or_skip()
+    from pt._kernels import _densities as base, _densities_avx2 as avx2
+    n = 3 * 4096 + 17
+    a = _log_uniform(rng, 1e-3, 1e8, n)
+    b = _log_uniform(rng, 1e-3, 1e8, n)
+    a[100:300], b[100:300] = 20.0, 30.0
+    a[2000:2100], b[2000:2100] = 3.0, 7.0
+    a[:8], b[:8] = [1e-320, 5e-324, 1e-300, 8.0, 9.0, 1e150, 1.0, 2.0], [1e10, 1e300, 9.0, 9.0, 1e100, 1e150, 9.0, 1.0]
+    x = rng.beta(np.minimum(a, 1e4), np.minimum(b, 1e4))
+    x[::97] = rng.choice([0.0, 1.0, -0.5, 1.5, 5e-324, 1.0 - 2.0 ** -53], x[::97].size)
+    with np.errstate(divide="ignore"):
+        _same_bits(avx2.beta_logpdf(x, a, b), base.beta_logpdf(x, a, b))
+    _same_bits(avx2.beta_logpdf_shared(x, 20.0, 30.0), base.beta_logpdf_shared(x, 20.0, 30.0))
+    _same_bits(avx2.beta_logpdf_scalar(0.3, 2.5, 3.5), base.beta_logpdf_scalar(0.3, 2.5, 3.5))
+    y = np.abs(rng.standard_cauchy(n)) * 10.0
+    _same_bits(avx2.gamma_logpdf(y, a, b), base.gamma_logpdf(y, a, b))
+    k = rng.integers(0, 2, n)
+    _same_bits(avx2.beta_bernoulli_logpmf(k, a, b), base.beta_bernoulli_logpmf(k, a, b))
+    alpha = rng.uniform(0.1, 20.0, (n, 5))
+    k = rng.integers(0, 5, n)
+    _same_bits(avx2.dirichlet_categorical_logpmf(k, alpha), base.dirichlet_categorical_logpmf(k, alpha))
+
+
+def test_special_avx2_build_is_bit_identical(rng):
+    # As for _densities: betaln over every branch (both >= 8, one >= 8, both
+    # below, subnormal and huge arguments) and across block boundaries.
+    _avx2_or_skip()
+    from pt._kernels import _special as base, _special_avx2 as avx2
+    n = 3 * 4096 + 17
+    a = _log_uniform(rng, 1e-305, 1e8, n)
+    b = _log_uniform(rng, 1e-3, 1e101, n)
+    a[:6], b[:6] = [1e-320, 5e-324, 8.0, 7.999, 1e-300, 2.0], [1e10, 1e300, 8.0, 1e100, 1e99, 3.0]
+    with np.errstate(divide="ignore"):
+        _same_bits(avx2.betaln(a, b), base.betaln(a, b))
+    _same_bits(avx2.betaln_scalar(0.5, 1e6), base.betaln_scalar(0.5, 1e6))
 
 
 @pytest.mark.parametrize("a", [0.5, 1.0, 2.0])

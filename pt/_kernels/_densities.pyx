@@ -116,18 +116,28 @@ cdef inline double _rlog1_from(double e, double log_arg) noexcept nogil:
     return series if fabs(e) <= 0.3 else near
 
 
-cdef void _stirling_first(intp_t n, float64_t *w, intp_t stride, float64_t *queue) noexcept nogil:
-    """First pass over n compacted Stirling points (rows of w: x, p = a - 1,
-    q = b - 1 in; 1/p, 1/q, 1/s, and the rlog1 arguments e1 = x/x0 - 1,
-    e2 = y/y0 - 1 out, as ``_beta_terms`` and ``_stirling_logpdf`` form them):
-    queues the numbers whose logs the second pass needs (the norm's
-    (s + 1)**2 s / (p q); 1 + e or x/x0 per side).  No branch, no gather."""
+cdef extern from *:
+    # restrict-qualified rows, so that GCC vectorises the loops over them: with
+    # plain pointers into one array it gives up on the run-time overlap checks.
+    ctypedef float64_t *rows_out "double *__restrict__"
+    ctypedef const float64_t *rows_in "const double *__restrict__"
+
+
+cdef void _stirling_first(intp_t n, rows_in x, rows_in p_row, rows_in q_row, rows_out norm_arg,
+                          rows_out arg1, rows_out arg2, rows_out ip_row, rows_out iq_row, rows_out r_row,
+                          rows_out e1_row, rows_out e2_row) noexcept nogil:
+    """First pass over n compacted Stirling points (x, p = a - 1, q = b - 1 in;
+    1/p, 1/q, 1/s, and the rlog1 arguments e1 = x/x0 - 1, e2 = y/y0 - 1 out, as
+    ``_beta_terms`` and ``_stirling_logpdf`` form them): the numbers whose logs
+    the second pass needs, the norm's (s + 1)**2 s / (p q) and 1 + e or x/x0 per
+    side, into ``norm_arg``, ``arg1``, ``arg2``.  No branch, no gather, rows that
+    do not overlap: it vectorises."""
     cdef intp_t k
     cdef double xk, y, p, q, s, ip, iq, r, lam, e1, e2, near, far
     for k in range(n):
-        xk = w[k]
-        p = w[stride + k]
-        q = w[2 * stride + k]
+        xk = x[k]
+        p = p_row[k]
+        q = q_row[k]
         s = p + q
         ip = 1.0 / p
         iq = 1.0 / q
@@ -138,18 +148,18 @@ cdef void _stirling_first(intp_t n, float64_t *w, intp_t stride, float64_t *queu
         lam = lam if p <= q else far     # both computed: a select, not a branch
         e1 = -lam * ip
         e2 = lam * iq
-        queue[k] = (s + 1.0) * ip * ((s + 1.0) * iq) * s
+        norm_arg[k] = (s + 1.0) * ip * ((s + 1.0) * iq) * s
         near = 1.0 + e1
         far = xk / (p * r)
-        queue[n + k] = near if fabs(e1) <= 0.6 else far
+        arg1[k] = near if fabs(e1) <= 0.6 else far
         near = 1.0 + e2
         far = y / (q * r)
-        queue[2 * n + k] = near if fabs(e2) <= 0.6 else far
-        w[3 * stride + k] = ip
-        w[4 * stride + k] = iq
-        w[5 * stride + k] = r
-        w[6 * stride + k] = e1
-        w[7 * stride + k] = e2
+        arg2[k] = near if fabs(e2) <= 0.6 else far
+        ip_row[k] = ip
+        iq_row[k] = iq
+        r_row[k] = r
+        e1_row[k] = e1
+        e2_row[k] = e2
 
 
 cdef void _stirling_second(intp_t n, float64_t *w, intp_t stride, const float64_t *logs) noexcept nogil:
@@ -218,7 +228,8 @@ def beta_logpdf(const float64_t[::1] x, const float64_t[::1] a, const float64_t[
                 w[0, k] = x[i]
                 w[1, k] = a[i] - 1.0
                 w[2, k] = b[i] - 1.0
-            _stirling_first(ns, &w[0, 0], m, &queue[0])
+            _stirling_first(ns, &w[0, 0], &w[1, 0], &w[2, 0], &queue[0], &queue[ns], &queue[2 * ns],
+                            &w[3, 0], &w[4, 0], &w[5, 0], &w[6, 0], &w[7, 0])
             c = 3 * ns
             c0 = c
             pa = ra
