@@ -44,8 +44,11 @@ from pt._kernels import (
 )
 
 if _cpu.has_avx2():                      # the same kernels, built for AVX2 (pt/_kernels/meson.build)
-    from pt._kernels import _densities_avx2 as _densities
-    from pt._kernels import _special_avx2 as _special
+    try:
+        from pt._kernels import _densities_avx2 as _densities
+        from pt._kernels import _special_avx2 as _special
+    except ImportError:                  # a compiler without -mavx2 built none: the baseline builds serve
+        from pt._kernels import _densities, _special
 
 __all__ = [
     "BOCPD",
