@@ -292,3 +292,17 @@ def test_a_default_scan_and_its_telemetry_child_never_import_pyarrow(tmp_path):
                 if line.startswith("import time:")}
     assert {"pt.telemetry.writer", "pt.telemetry.parquet"} <= imported     # the child's imports are seen
     assert not {m for m in imported if m.split(".")[0] in ("pyarrow", "duckdb")}
+
+
+@linux_only
+def test_a_scan_and_its_telemetry_child_never_import_numpy_ma(tmp_path):
+    """numpy.ma costs ~20 ms to import (a plain ``np.unique`` imports it): not
+    in a table scan, nor in its telemetry child, which the scan waits for,
+    also when the child follows up the watch list an earlier scan left."""
+    for _ in range(2):
+        proc = pt("scan", cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
+        imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
+                    if line.startswith("import time:")}
+        assert {"pt.telemetry.writer", "pt.telemetry.parquet", "zipfile"} <= imported   # the child's, seen
+        assert "numpy.ma" not in imported
+    assert list(tmp_path.rglob("pending*")), "the second scan had a watch list to follow up"
