@@ -182,6 +182,21 @@ def test_thrift_varints_and_zigzag_against_hand_values():
         [b"\x00", b"\x01", b"\x02", b"\x03", b"\xfe\xff\xff\xff\x0f"]
 
 
+def test_thrift_structs_against_hand_values():
+    """The compact protocol by hand: short and long field headers (a delta
+    beyond 15), bools in the header, a skipped null, a list of 15 (the long
+    list header), a nested struct, negative and multi-byte integers."""
+    T = parquet._Thrift
+    fields = [(1, parquet._I32, 5), (2, None, True), (3, parquet._I64, None), (20, parquet._BINARY, "ab"),
+              (21, parquet._LIST_T, (parquet._I32, list(range(15)))), (22, parquet._STRUCT, [(1, None, False)]),
+              (23, parquet._I16, -3), (24, parquet._I64, 300), (25, parquet._BYTE, 64),
+              (26, parquet._LIST_T, (parquet._BINARY, ["x"]))]
+    expected = (b"\x15\x0a" + b"\x11" + b"\x08\x28\x02ab" + b"\x19\xf5\x0f" + bytes(range(0, 30, 2))
+                + b"\x1c\x12\x00" + b"\x14\x05" + b"\x16\xd8\x04" + b"\x13\x40" + b"\x19\x18\x01x" + b"\x00")
+    assert T.struct(fields) == expected
+    assert T.struct([]) == b"\x00"
+
+
 # --- the scan's real tables ------------------------------------------------------------------
 
 def fake_tree(root, n: int = 60):
