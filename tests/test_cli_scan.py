@@ -227,33 +227,3 @@ def test_a_scan_never_imports_what_only_writing_or_deep_evidence_needs(tmp_path)
             assert scans[-1]["heavy"] == [], scans
             return all(scans[-1]["calls"].values())
         wait_for(both_scored, timeout=240, interval=0.5)
-
-
-#: Runs ``pt scan ARGS`` and prints on stderr, as JSON, the modules imported after the window closed.
-AFTER_WINDOW = """
-import json, sys
-import pt.triage as triage
-scanned = triage.triage
-imported = {}
-def watched(*args, **kwargs):
-    t = scanned(*args, **kwargs)
-    imported["by then"] = set(sys.modules)
-    return t
-triage.triage = watched
-from pt.cli import main
-code = main(sys.argv[1:])
-print(json.dumps(sorted(set(sys.modules) - imported["by then"])), file=sys.stderr)
-sys.exit(code)
-"""
-
-
-@pytest.mark.parametrize("options", [[], ["--json"], ["--tree"]])
-def test_after_its_window_a_scan_imports_none_of_pt(tmp_path, options):
-    """What the output needs is imported inside the window, where the scan
-    would only wait (pt.commands.scan.RENDER_MODULES), not after it."""
-    from pt.testing import isolated_env
-    out = subprocess.run([sys.executable, "-c", AFTER_WINDOW, "scan", *options], capture_output=True, text=True,
-                         cwd=tmp_path, env={**isolated_env(tmp_path), "COLUMNS": "120"}, timeout=300)
-    assert out.returncode == 0, out.stderr
-    late = json.loads(out.stderr.strip().splitlines()[-1])
-    assert not [m for m in late if m == "pt" or m.startswith("pt.")], late
