@@ -182,6 +182,21 @@ def test_thrift_varints_and_zigzag_against_hand_values():
         [b"\x00", b"\x01", b"\x02", b"\x03", b"\xfe\xff\xff\xff\x0f"]
 
 
+def test_thrift_structs_against_hand_values():
+    """The compact protocol by hand: short and long field headers (a delta
+    beyond 15), bools in the header, a skipped null, a list of 15 (the long
+    list header), a nested struct, negative and multi-byte integers."""
+    T = parquet._Thrift
+    fields = [(1, parquet._I32, 5), (2, None, True), (3, parquet._I64, None), (20, parquet._BINARY, "ab"),
+              (21, parquet._LIST_T, (parquet._I32, list(range(15)))), (22, parquet._STRUCT, [(1, None, False)]),
+              (23, parquet._I16, -3), (24, parquet._I64, 300), (25, parquet._BYTE, 64),
+              (26, parquet._LIST_T, (parquet._BINARY, ["x"]))]
+    expected = (b"\x15\x0a" + b"\x11" + b"\x08\x28\x02ab" + b"\x19\xf5\x0f" + bytes(range(0, 30, 2))
+                + b"\x1c\x12\x00" + b"\x14\x05" + b"\x16\xd8\x04" + b"\x13\x40" + b"\x19\x18\x01x" + b"\x00")
+    assert T.struct(fields) == expected
+    assert T.struct([]) == b"\x00"
+
+
 # --- the scan's real tables ------------------------------------------------------------------
 
 def fake_tree(root, n: int = 60):
@@ -292,3 +307,17 @@ def test_a_default_scan_and_its_telemetry_child_never_import_pyarrow(tmp_path):
                 if line.startswith("import time:")}
     assert {"pt.telemetry.writer", "pt.telemetry.parquet"} <= imported     # the child's imports are seen
     assert not {m for m in imported if m.split(".")[0] in ("pyarrow", "duckdb")}
+
+
+@linux_only
+def test_a_scan_and_its_telemetry_child_never_import_numpy_ma(tmp_path):
+    """numpy.ma costs ~20 ms to import (a plain ``np.unique`` imports it): not
+    in a table scan, nor in its telemetry child, which the scan waits for,
+    also when the child follows up the watch list an earlier scan left."""
+    for _ in range(2):
+        proc = pt("scan", cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
+        imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
+                    if line.startswith("import time:")}
+        assert {"pt.telemetry.writer", "pt.telemetry.parquet", "zipfile"} <= imported   # the child's, seen
+        assert "numpy.ma" not in imported
+    assert list(tmp_path.rglob("pending*")), "the second scan had a watch list to follow up"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections import Counter
 
 import numpy as np
@@ -54,11 +55,25 @@ def test_the_legend_names_every_glyph(tmp_path):
     assert LEGEND.splitlines()[6].strip() in run_pt("scan", "--help", cwd=tmp_path).stdout
 
 
+def as_shown(printed: str) -> list[tuple[str, tuple[str, ...]]]:
+    """What a terminal shows of ``printed``: each character with the SGR
+    attributes in force (Rich ends every run of one style with a reset)."""
+    out, state, pos = [], (), 0
+    for m in re.finditer(r"\x1b\[([0-9;]*)m", printed):
+        out += [(c, state) for c in printed[pos:m.start()]]
+        state = () if m.group(1) in ("", "0") else (*state, m.group(1))
+        pos = m.end()
+    return out + [(c, state) for c in printed[pos:]]
+
+
 def test_fixed_column_widths_print_what_richs_own_measuring_prints():
     """scan_table fixes its columns' widths when the console leaves the
-    command column room, instead of letting Rich measure every cell: the
-    table must print the same, on a terminal (colours) or not, on consoles
-    just wide enough and wider, with the command column cut or not."""
+    command column room, and then hands Rich the fixed columns as one cell
+    a row, instead of letting Rich measure and place every cell: the table
+    must print the same, on consoles just wide enough and wider, with the
+    command column cut or not: byte for byte without a terminal, the same
+    characters in the same colours on one (where Rich may now write a run
+    of equally styled cells with one escape sequence instead of several)."""
     from pt.triage import triage
     from pt.ui.scan_rows import select_rows
     from pt.ui.scan_view import scan_table
@@ -76,5 +91,7 @@ def test_fixed_column_widths_print_what_richs_own_measuring_prints():
     fixed_from = next(w for w in range(20, 400) if scan_table(view, 20, w).columns[0].width is not None)
     for width in (fixed_from, fixed_from + 1, fixed_from + 15, 400):
         for terminal in (False, True):
-            assert printed(width, width, terminal) == printed(0, width, terminal), (width, terminal)
+            new, old = printed(width, width, terminal), printed(0, width, terminal)
+            assert (as_shown(new) == as_shown(old)) if terminal else (new == old), (width, terminal)
+            assert "\x1b[" in new if terminal else "\x1b[" not in new
     assert scan_table(view, 20, fixed_from - 1).columns[0].width is None

@@ -104,9 +104,26 @@ def observed_values(evidence: Evidence, feature: str, rows: np.ndarray) -> list[
         def phrase(code):
             return levels[code] if code >= 0 else "not observed"
     keys = np.asarray(keys)
-    distinct, inverse = np.unique(keys, axis=0 if keys.ndim > 1 else None, return_inverse=True)
-    phrases = [phrase(tuple(k) if keys.ndim > 1 else k) for k in distinct.tolist()]
-    return [phrases[i] for i in inverse.reshape(-1).tolist()]
+    if keys.ndim > 1:
+        distinct, inverse = _distinct_rows(keys)
+        phrases = [phrase(tuple(k)) for k in distinct.tolist()]
+    else:
+        distinct, inverse = np.unique(keys, return_inverse=True)
+        phrases = [phrase(k) for k in distinct.tolist()]
+        inverse = inverse.reshape(-1).tolist()
+    return [phrases[i] for i in inverse]
+
+
+def _distinct_rows(keys: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """The distinct rows of a float matrix (NaN equal to NaN, -0.0 to 0.0)
+    and each row's index into them, by a dict over each row's bytes:
+    ``np.unique(axis=0)`` sorts the rows as structured values, ~1 ms per
+    1,000 rows, several times per ``pt scan --json``."""
+    canonical = np.ascontiguousarray(np.where(np.isnan(keys), np.nan, keys) + 0.0, dtype=np.float64)
+    rows = canonical.view(np.dtype((np.void, 8 * canonical.shape[1]))).ravel().tolist()
+    last = {row: i for i, row in enumerate(rows)}            # distinct rows, in order of first appearance
+    code = {row: n for n, row in enumerate(last)}
+    return keys[list(last.values())], list(map(code.__getitem__, rows))
 
 
 def confidence(posterior: np.ndarray) -> np.ndarray:

@@ -140,7 +140,7 @@ def column(values, dtype: str):
 _I16, _I32, _I64, _BINARY, _LIST_T, _STRUCT, _BYTE = 4, 5, 6, 8, 9, 12, 3
 
 
-_SMALL = [bytes([i]) for i in range(128)]
+_SMALL = [bytes([i]) for i in range(256)]
 
 
 def _varint(n: int) -> bytes:
@@ -158,37 +158,46 @@ def _varint(n: int) -> bytes:
 
 
 def _zigzag(n: int) -> bytes:
-    return _varint((n << 1) ^ (n >> 63))
+    n = (n << 1) ^ (n >> 63)
+    return _SMALL[n] if n < 128 else _varint(n)
 
 
 class _Thrift:
     """A Thrift struct in the compact protocol: ``(field id, type, value)``
     triples; a value of type struct is a list of triples, of type list a
     ``(element type, [values])`` pair; bool fields are ``True``/``False``
-    with type None."""
+    with type None.
+
+    A file's metadata is thousands of small fields (a page header and a
+    column chunk per column), so the integer and struct cases, nearly all
+    of them, are written inline, into one list joined once per struct."""
 
     @staticmethod
     def struct(fields) -> bytes:
-        out = bytearray()
+        out = []
         last = 0
         for fid, kind, value in fields:
             if value is None:
                 continue
-            ctype = (1 if value else 2) if kind is None else kind
             delta = fid - last
-            out += bytes([delta << 4 | ctype]) if 0 < delta <= 15 else bytes([ctype]) + _zigzag(fid)
+            ctype = (1 if value else 2) if kind is None else kind
+            out.append(_SMALL[delta << 4 | ctype] if 0 < delta <= 15 else _SMALL[ctype] + _zigzag(fid))
             last = fid
-            if kind is not None:
-                out += _Thrift.value(kind, value)
-        out.append(0)
-        return bytes(out)
+            if kind in _INTEGERS:
+                out.append(_zigzag(value))
+            elif kind == _STRUCT:
+                out.append(_Thrift.struct(value))
+            elif kind is not None:
+                out.append(_Thrift.value(kind, value))
+        out.append(b"\x00")
+        return b"".join(out)
 
     @staticmethod
     def value(kind: int, value) -> bytes:
-        if kind in (_I16, _I32, _I64):
+        if kind in _INTEGERS:
             return _zigzag(value)
         if kind == _BYTE:
-            return bytes([value & 0xFF])
+            return _SMALL[value & 0xFF]
         if kind == _BINARY:
             value = value.encode() if isinstance(value, str) else value
             return _varint(len(value)) + value
@@ -196,9 +205,12 @@ class _Thrift:
             return _Thrift.struct(value)
         if kind == _LIST_T:
             etype, items = value
-            head = bytes([len(items) << 4 | etype]) if len(items) < 15 else bytes([0xF0 | etype]) + _varint(len(items))
-            return head + b"".join(_Thrift.value(etype, v) for v in items)
+            head = _SMALL[len(items) << 4 | etype] if len(items) < 15 else _SMALL[0xF0 | etype] + _varint(len(items))
+            return head + b"".join([_Thrift.value(etype, v) for v in items])
         raise ValueError(f"unsupported thrift type {kind}")
+
+
+_INTEGERS = frozenset((_I16, _I32, _I64))
 
 
 # --- encodings ----------------------------------------------------------------------------
@@ -313,7 +325,7 @@ def _string_chunk(values: list, index: np.ndarray, stats: bool,
         pages, encodings = [_data_page(levels, b"", len(defs), _PLAIN)], [_PLAIN, _RLE]
     summary = None
     if stats:
-        used = sorted({distinct[c] for c in np.unique(present)}) if len(present) else []
+        used = sorted(distinct[c] for c in set(present.tolist()))      # np.unique would import numpy.ma (~20 ms)
         summary = (int(null.sum()), used[0] if used else None, used[-1] if used else None)
     return _Chunk(pages, encodings, len(defs), summary)
 
@@ -349,17 +361,22 @@ def _list_chunk(col: Lists) -> _Chunk:
 def _number_chunk(col: Numbers, dtype: str, stats: bool) -> _Chunk:
     physical, storage, _ = _PHYSICAL[dtype]
     n = len(col.values)
-    null = col.null if col.null is not None else np.zeros(n, dtype=bool)
-    present = col.values[~null] if col.null is not None else col.values
+    if col.null is None:         # most columns: every level 1, one RLE run (what _hybrid writes)
+        null, present = None, col.values
+        levels = _with_length(_varint(n << 1) + b"\x01" if n else b"")
+    else:
+        null = col.null
+        present = col.values[~null]
+        levels = _with_length(_hybrid((~null).astype(np.uint8), 1))
     if physical == _BOOLEAN:
         values = np.packbits(present.astype(bool), bitorder="little").tobytes()
     else:
-        values = present.astype(storage).tobytes()
-    levels = _with_length(_hybrid((~null).astype(np.uint8), 1))
+        values = present.astype(storage, copy=False).tobytes()
     summary = None
     if stats and physical != _BOOLEAN:
         finite = present[~np.isnan(present)] if physical == _DOUBLE else present
-        summary = (int(null.sum()), finite.min().astype(storage).tobytes() if len(finite) else None,
+        summary = (0 if null is None else int(null.sum()),
+                   finite.min().astype(storage).tobytes() if len(finite) else None,
                    finite.max().astype(storage).tobytes() if len(finite) else None)
     return _Chunk([_data_page(levels, values, n, _PLAIN)], [_PLAIN, _RLE], n, summary)
 

@@ -120,6 +120,16 @@ def scan_table(view: ScanView, top: int, width: int) -> Table:
     # cell. On a narrower console it is left to Rich, which then lets the
     # table overflow rather than cut them.
     fixed = sum(w + 1 for w in widths.values()) + 13 <= width
+    if fixed and columns[-1].name == "command":
+        # Then Rich needs to lay out two columns, not a dozen: the fixed ones come as one cell a
+        # row, each value placed in its width as Rich would place it (~15 ms of 40 rows).
+        fields = columns[:-1]
+        table.add_column(_joined([Text(f.header) for f in fields], fields, widths), no_wrap=True,
+                         min_width=sum(widths.values()) + len(fields) - 1, width=sum(widths.values()) + len(fields) - 1)
+        table.add_column(columns[-1].header, min_width=12)
+        for *row, command in zip(*cells):
+            table.add_row(_joined(row, fields, widths), command)
+        return table
     for field in columns:
         if field.name == "command":
             # Wrapable, so this column absorbs a narrow terminal; the cell
@@ -131,6 +141,24 @@ def scan_table(view: ScanView, top: int, width: int) -> Table:
     for row in zip(*cells):
         table.add_row(*row)
     return table
+
+
+def _joined(parts: list[Text], fields: list, widths: dict[str, int]) -> Text:
+    """Cells of fixed-width columns as one cell, each justified in its
+    column's width as Rich's table justifies it (right: trailing spaces
+    dropped, then padded on the left; left: padded on the right), with the
+    one space of padding Rich puts between columns."""
+    out = Text()
+    for n, (field, part) in enumerate(zip(fields, parts)):
+        if n:
+            out.append(" ")
+        if field.dtype == "string":
+            part.pad_right(widths[field.name] - part.cell_len)
+        else:
+            part.rstrip()
+            part.pad_left(widths[field.name] - part.cell_len)
+        out.append_text(part)
+    return out
 
 
 def _forest(view: ScanView) -> tuple[list[int], dict[int, list[int]]]:
