@@ -1,6 +1,8 @@
 """The ledger's phrases of observed values, built once per distinct value for
 a whole column, equal the phrase of each process alone (the brute-force
-reference), over repeated values, NaN (not observed) and -0.0."""
+reference), over repeated values, NaN (not observed) and -0.0. The rows are
+this machine's processes with their values redrawn, so that every feature
+has several values however idle the machine (a CI runner's are all idle)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,8 +10,9 @@ import dataclasses
 import numpy as np
 import pytest
 
+from pt.config import CATEGORICAL_LEVELS
 from pt.infer import ledger
-from pt.infer.posterior import FEATURES
+from pt.infer.posterior import CATEGORICAL, FEATURES
 
 N = 400
 
@@ -36,6 +39,9 @@ def evidence():
     events = np.where(span > 0, np.abs(few(5, 100.0)), np.nan)       # counted over a span, if any
     sd, grown = np.abs(few(3, 1.0)), np.abs(few(3, 900.0))
     growth = np.where((sd > 0) & (grown > 0), few(6, 2.0, nan=0.5), np.nan)   # over a known sd and span
+    for feature in CATEGORICAL:       # every level (and -1, not observed), whatever this machine runs
+        if feature in cut:
+            cut[feature] = rng.integers(-1, len(CATEGORICAL_LEVELS[feature]), N).astype(cut[feature].dtype)
     cut.update(cpu_ticks=np.minimum(rng.integers(0, 40, N), window + 5), window_ticks=window,
                span_s=span, io_events=events, io_active=rng.choice([-1, 0, 1], N),
                growth_mb_s=growth, growth_sd_mb_s=sd, growth_span_s=grown, tty_idle_s=few(5, 7200.0, signed=False))
