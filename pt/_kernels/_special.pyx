@@ -255,9 +255,12 @@ def betaln(const float64_t[::1] a, const float64_t[::1] b):
             with nogil:
                 _log_beta_large_run(n_large, &pair[0, 0], &pair[1, 0], &s[1, 0], &s[2, 0],
                                     &l[0, 0], &l[1, 0], &l[2, 0], &pair[2, 0])
-                _log_beta_mixed_run(n_mixed, &pair[0, n_large], &pair[1, n_large], &s[1, n_large],
-                                    &l[0, n_large], &l[1, n_large], &l[2, n_large], &l[3, n_large],
-                                    &pair[2, n_large])
+                # Row pointers plus n_large, not &pair[0, n_large]: with every pair large
+                # n_large is the block's length, one past the end (never read: n_mixed is
+                # 0), which the bounds-checked build refuses as an index.
+                _log_beta_mixed_run(n_mixed, &pair[0, 0] + n_large, &pair[1, 0] + n_large, &s[1, 0] + n_large,
+                                    &l[0, 0] + n_large, &l[1, 0] + n_large, &l[2, 0] + n_large,
+                                    &l[3, 0] + n_large, &pair[2, 0] + n_large)
                 for k in range(n_large):
                     out[large[k]] = pair[2, k]
                 for k in range(n_mixed):
