@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pt.collect import collect
 from pt.telemetry import duck, parquet, schemas, writer
 from pt.telemetry import lake as lakes
 from pt.telemetry.redact import Redactor
@@ -166,6 +167,28 @@ def test_statistics_are_the_min_and_max_of_the_values(tmp_path):
     con.close()
 
 
+def test_chunks_encoded_ahead_make_the_same_file():
+    """A column encoded before the others (:func:`parquet.encode`, as a scan's
+    telemetry child encodes the snapshot's columns during the CPU window) is
+    placed at its offset in the file: byte for byte the file written at once."""
+    columns = generated(505, seed=5)
+    stats = ("i32", "s")
+    ahead = [(name, dtype, parquet.encode(name, dtype, values, stats=name in stats) if j % 2 else values)
+             for j, (name, dtype, values) in enumerate(columns)]
+    assert write(ahead, statistics=stats) == write(columns, statistics=stats)
+    assert sum(isinstance(c, parquet.Encoded) for _, _, c in ahead) == len(columns) // 2
+
+
+def test_a_chunk_encoded_for_another_column_is_refused():
+    chunk = parquet.encode("a", "int32", [1, 2])
+    with pytest.raises(ValueError, match="column 'b' of int32 given a chunk encoded as 'a' of int32"):
+        write([("b", "int32", chunk)])
+    with pytest.raises(ValueError, match="column 'a' of int64 given a chunk encoded as 'a' of int32"):
+        write([("a", "int64", chunk)])
+    with pytest.raises(ValueError, match="different lengths"):
+        write([("a", "int32", chunk), ("c", "int32", [1, 2, 3])])
+
+
 def test_invalid_input_raises_a_clear_error():
     with pytest.raises(ValueError, match="different lengths"):
         write([("a", "int32", [1, 2]), ("b", "int32", [1])])
@@ -247,6 +270,33 @@ def test_scan_tables_read_as_pyarrow_wrote_them(scan, tmp_path):
     assert kworker["args"] is None and kworker["cmdline_readable"] is False or kworker["args"] == []
     worker = next(r for r in samples if r["pid"] == 100)
     assert worker["args"][-1].startswith("--token=") and "ghp_" not in json.dumps(samples)
+
+
+def test_a_prepared_write_makes_the_files_an_unprepared_one_makes(scan, tmp_path):
+    """``prepare`` (run while the window runs) encodes the snapshot's columns and
+    picks the run id ahead: the files written with it hold the same tables as
+    a write that prepares nothing, and its run id."""
+    t, root = scan
+    red = Redactor(KEY)
+    prepared = writer.prepare(t.snapshot, red)
+    assert {"pid", "start_ticks", "run_id", "exe", "args", "comm", "user_hash"} <= set(prepared.columns)
+    with_prep = writer.write_scan(t, lake=tmp_path / "a", red=red, procfs=root, prepared=prepared)
+    without = writer.write_scan(t, lake=tmp_path / "b", red=red, procfs=root, ts=prepared.ts,
+                                run_id=prepared.run_id)
+    assert with_prep.written and without.written and with_prep.run_id == prepared.run_id == without.run_id
+    for table in SCAN_TABLES:
+        (a,), _ = lakes.table_files(tmp_path / "a", table)
+        (b,), _ = lakes.table_files(tmp_path / "b", table)
+        ours, theirs = pq.read_table(a), pq.read_table(b)
+        if table == "system_samples":                   # read from the live system at each write
+            ours, theirs = ours.select(["run_id", "ts"]), theirs.select(["run_id", "ts"])
+        if table == "runs":
+            ours, theirs = ours.drop(["scan_s"]), theirs.drop(["scan_s"])
+        assert ours.schema.equals(theirs.schema), table
+        assert all(same(ours.column(c).to_pylist(), theirs.column(c).to_pylist()) for c in ours.column_names), table
+    # Prepared for another snapshot (or another run), nothing of it is used.
+    other = writer.prepare(collect(root), red)
+    assert other.ready(t.snapshot, other.run_id) == {} and prepared.ready(t.snapshot, "x") == {}
 
 
 def test_old_pyarrow_files_and_new_files_in_one_lake(scan, tmp_path):

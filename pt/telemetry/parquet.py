@@ -21,6 +21,7 @@ description, redaction), which stays in :mod:`pt.telemetry.schemas`.
 """
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 
@@ -120,8 +121,9 @@ def const(value, n: int, dtype: str):
 
 
 def column(values, dtype: str):
-    """The column of ``dtype`` from a sequence (a column passes through)."""
-    if isinstance(values, (Numbers, Strings, Lists)):
+    """The column of ``dtype`` from a sequence (a column, or an
+    :class:`Encoded` chunk, passes through)."""
+    if isinstance(values, (Numbers, Strings, Lists, Encoded)):
         return values
     if dtype == "string":
         return strings(values)
@@ -165,17 +167,19 @@ def _zigzag(n: int) -> bytes:
 class _Thrift:
     """A Thrift struct in the compact protocol: ``(field id, type, value)``
     triples; a value of type struct is a list of triples, of type list a
-    ``(element type, [values])`` pair; bool fields are ``True``/``False``
-    with type None.
+    ``(element type, [values])`` pair (a struct element may be given
+    already encoded, as bytes); bool fields are ``True``/``False`` with
+    type None.
 
     A file's metadata is thousands of small fields (a page header and a
     column chunk per column), so the integer and struct cases, nearly all
     of them, are written inline, into one list joined once per struct."""
 
     @staticmethod
-    def struct(fields) -> bytes:
+    def struct(fields, last: int = 0) -> bytes:
+        """The struct's fields and its stop byte; ``last`` is the id of a field
+        already written before these (so the caller can splice a prefix)."""
         out = []
-        last = 0
         for fid, kind, value in fields:
             if value is None:
                 continue
@@ -206,6 +210,8 @@ class _Thrift:
         if kind == _LIST_T:
             etype, items = value
             head = _SMALL[len(items) << 4 | etype] if len(items) < 15 else _SMALL[0xF0 | etype] + _varint(len(items))
+            if etype == _STRUCT:          # a struct given as bytes is already encoded
+                return head + b"".join([v if isinstance(v, bytes) else _Thrift.struct(v) for v in items])
             return head + b"".join([_Thrift.value(etype, v) for v in items])
         raise ValueError(f"unsupported thrift type {kind}")
 
@@ -403,59 +409,108 @@ def _schema_elements(name: str, dtype: str) -> list[list]:
     return [element]
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """A column chunk already encoded: its pages (headers, compressed bodies)
+    and its ``ColumnMetaData`` fields with page offsets relative to the
+    chunk's start. :func:`write_table` places it anywhere in a file, so a
+    column known early (a scan's snapshot columns) is encoded ahead of the
+    others (:func:`encode`)."""
+
+    name: str
+    dtype: str
+    num_rows: int
+    data: bytes
+    head: bytes              # ColumnMetaData fields 1-7, compact protocol, up to field 7
+    page_offsets: tuple      # (data page, dictionary page or None), relative to the chunk
+    stats: list | None       # the Statistics struct's fields, or None
+    uncompressed: int
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+
+def encode(name: str, dtype: str, values, *, stats: bool = False, codec: int = GZIP) -> Encoded:
+    """Column ``name`` of ``dtype`` (a column or anything :func:`column`
+    takes) as an :class:`Encoded` chunk: pages compressed with ``codec``
+    unless too small to gain, min/max statistics if ``stats``."""
+    if isinstance(values, Encoded):
+        if (values.name, values.dtype) != (name, dtype):
+            raise ValueError(f"column {name!r} of {dtype} given a chunk encoded as {values.name!r} of {values.dtype}")
+        return values
+    col = column(values, dtype)
+    if dtype == "string":
+        chunk = _string_chunk(col.values, col.index, stats)
+    elif dtype == "list<string>":
+        chunk = _list_chunk(col)
+    else:
+        chunk = _number_chunk(col, dtype, stats)
+    uncompressed = sum(len(raw) for _, raw, _ in chunk.pages)
+    chunk_codec = codec if uncompressed >= MIN_COMPRESS else UNCOMPRESSED
+    parts, offsets, pos = [], [], 0
+    for kind, raw, fields in chunk.pages:
+        header, body = _page(chunk_codec, kind, raw, fields)
+        offsets.append(pos)
+        parts += (header, body)
+        pos += len(header) + len(body)
+        uncompressed += len(header)
+    path = [name, "list", "element"] if dtype == "list<string>" else [name]
+    physical = _BYTE_ARRAY if dtype in ("string", "list<string>") else _PHYSICAL[dtype][0]
+    summary = None
+    if chunk.stats is not None:
+        nulls, lo, hi = chunk.stats
+        summary = [(3, _I64, nulls), (5, _BINARY, hi), (6, _BINARY, lo)]
+    head = _Thrift.struct([(1, _I32, physical), (2, _LIST_T, (_I32, chunk.encodings)),
+                           (3, _LIST_T, (_BINARY, path)), (4, _I32, chunk_codec),
+                           (5, _I64, chunk.num_values), (6, _I64, uncompressed), (7, _I64, pos)])[:-1]
+    return Encoded(name, dtype, len(col), b"".join(parts), head,
+                   (offsets[-1], offsets[0] if len(offsets) > 1 else None), summary, uncompressed)
+
+
+@functools.lru_cache(maxsize=4096)
+def _schema_bytes(name: str, dtype: str) -> tuple[bytes, ...]:
+    """The encoded SchemaElement structs of one column (the same in every file)."""
+    return tuple(_Thrift.struct(element) for element in _schema_elements(name, dtype))
+
+
+def _chunk_bytes(chunk: Encoded, start: int) -> bytes:
+    """The row group's ColumnChunk struct for ``chunk`` placed at ``start``."""
+    data_page, dictionary_page = chunk.page_offsets
+    tail = _Thrift.struct([(9, _I64, start + data_page),
+                           (11, _I64, None if dictionary_page is None else start + dictionary_page),
+                           (12, _STRUCT, chunk.stats)], last=7)
+    return b"\x26" + _zigzag(start) + b"\x1c" + chunk.head + tail + b"\x00"
+
+
 def write_table(out, columns: list[tuple[str, str, object]], *, metadata: dict[str, str] | None = None,
                 statistics=(), codec: int = GZIP, created_by: str = "pt") -> None:
     """Write one Parquet file to the binary file ``out``: ``columns`` are
     ``(name, dtype, column)`` in order (a column: :class:`Numbers`,
-    :class:`Strings`, :class:`Lists`, or anything :func:`column` takes), all
-    of one length; ``metadata`` the schema's key-value pairs; ``statistics``
-    the names of the columns to keep min/max statistics for."""
-    columns = [(name, dtype, column(values, dtype)) for name, dtype, values in columns]
-    lengths = {len(c) for _, _, c in columns}
+    :class:`Strings`, :class:`Lists`, an :class:`Encoded` chunk, or anything
+    :func:`column` takes), all of one length; ``metadata`` the schema's
+    key-value pairs; ``statistics`` the names of the columns to keep min/max
+    statistics for (an :class:`Encoded` chunk keeps what it was encoded with)."""
+    lengths = {len(values) for _, _, values in columns}
     if len(lengths) > 1:
         raise ValueError(f"columns of different lengths: {sorted(lengths)}")
     num_rows = lengths.pop() if lengths else 0
+    schema = [_Thrift.struct([(4, _BINARY, "schema"), (5, _I32, len(columns))])]
+    for name, dtype, _ in columns:
+        schema += _schema_bytes(name, dtype)
     pos = 4
     out.write(b"PAR1")
-    chunks, schema = [], [[(4, _BINARY, "schema"), (5, _I32, len(columns))]]
-    for name, dtype, col in columns:
-        schema += _schema_elements(name, dtype)
-        if num_rows == 0:
-            continue
-        if dtype == "string":
-            chunk = _string_chunk(col.values, col.index, name in statistics)
-        elif dtype == "list<string>":
-            chunk = _list_chunk(col)
-        else:
-            chunk = _number_chunk(col, dtype, name in statistics)
-        uncompressed = sum(len(raw) for _, raw, _ in chunk.pages)
-        chunk_codec = codec if uncompressed >= MIN_COMPRESS else UNCOMPRESSED
-        start = pos
-        offsets = []
-        for kind, raw, fields in chunk.pages:
-            header, body = _page(chunk_codec, kind, raw, fields)
-            offsets.append(pos)
-            out.write(header)
-            out.write(body)
-            pos += len(header) + len(body)
-            uncompressed += len(header)
-        path = [name, "list", "element"] if dtype == "list<string>" else [name]
-        physical = _BYTE_ARRAY if dtype in ("string", "list<string>") else _PHYSICAL[dtype][0]
-        stats = None
-        if chunk.stats is not None:
-            nulls, lo, hi = chunk.stats
-            stats = [(3, _I64, nulls), (5, _BINARY, hi), (6, _BINARY, lo)]
-        meta = [(1, _I32, physical), (2, _LIST_T, (_I32, chunk.encodings)), (3, _LIST_T, (_BINARY, path)),
-                (4, _I32, chunk_codec), (5, _I64, chunk.num_values), (6, _I64, uncompressed),
-                (7, _I64, pos - start), (9, _I64, offsets[-1]),
-                (11, _I64, offsets[0] if len(offsets) > 1 else None), (12, _STRUCT, stats)]
-        chunks.append((start, pos - start, uncompressed, meta))
+    chunks, sizes = [], []
+    for name, dtype, values in columns if num_rows else ():
+        chunk = encode(name, dtype, values, stats=name in statistics, codec=codec)
+        chunks.append(_chunk_bytes(chunk, pos))
+        sizes.append((len(chunk.data), chunk.uncompressed))
+        out.write(chunk.data)
+        pos += len(chunk.data)
     row_groups = []
     if num_rows:
         row_groups.append([
-            (1, _LIST_T, (_STRUCT, [[(2, _I64, start), (3, _STRUCT, meta)] for start, _, _, meta in chunks])),
-            (2, _I64, sum(c[2] for c in chunks)), (3, _I64, num_rows), (5, _I64, chunks[0][0] if chunks else 4),
-            (6, _I64, sum(c[1] for c in chunks)), (7, _I16, 0)])
+            (1, _LIST_T, (_STRUCT, chunks)), (2, _I64, sum(u for _, u in sizes)), (3, _I64, num_rows),
+            (5, _I64, 4), (6, _I64, sum(c for c, _ in sizes)), (7, _I16, 0)])
     footer = _Thrift.struct([
         (1, _I32, 2), (2, _LIST_T, (_STRUCT, schema)), (3, _I64, num_rows), (4, _LIST_T, (_STRUCT, row_groups)),
         (5, _LIST_T, (_STRUCT, [[(1, _BINARY, k), (2, _BINARY, v)] for k, v in (metadata or {}).items()]) if metadata

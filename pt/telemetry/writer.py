@@ -135,26 +135,52 @@ def _argv_columns(red: Redactor, cmdlines: np.ndarray) -> dict:
 
 @dataclass
 class Prepared:
-    """The redacted columns of one snapshot, built before the scan finishes
-    (:func:`prepare`), with the redactor that made them."""
+    """What a scan's telemetry can build before its verdicts (:func:`prepare`):
+    the run's id and time, and its snapshot's columns (redacted command
+    lines, comms and user names; the process key) as encoded Parquet chunks,
+    with the redactor that made them."""
 
     snapshot: object
     red: Redactor
+    run_id: str
+    ts: float
     columns: dict
+
+    def ready(self, snapshot, run_id: str) -> dict:
+        """The chunks, if they are of ``snapshot`` in run ``run_id`` (else none)."""
+        return self.columns if snapshot is self.snapshot and run_id == self.run_id else {}
+
+
+#: Columns whose chunks :func:`prepare` encodes for every table that has them.
+KEY_COLUMNS = ("run_id", "ts", "boot_id", "pid", "start_ticks", "uid")
 
 
 def prepare(snapshot, red: Redactor | None = None) -> Prepared:
-    """Redact the snapshot's command lines, comms and user names into
-    columns now (the per-install key loaded if ``red`` is None), so the write
-    after the scan has only the verdicts left to convert."""
+    """Redact the snapshot's command lines, comms and user names and encode
+    them, with every other column the snapshot alone decides, as Parquet
+    chunks now (the per-install key loaded if ``red`` is None), so the write
+    after the scan has only the verdicts left to convert. A telemetry child
+    does this while the scan's CPU window runs."""
     red = red or default_redactor()
-    columns = _argv_columns(red, snapshot["cmdline"])
-    columns["comm"] = _arr(red.column(snapshot["comm"], "token"), "string")
-    columns["user_hash"] = _arr(red.column(user_names(snapshot["uid"]), "hash"), "string")
+    ts = snapshot.host.taken_at
+    run_id = new_run_id(ts)
+    n = len(snapshot)
+    columns = _identity(run_id, ts, snapshot.host.boot_id, n)
+    columns.update(pid=snapshot["pid"], start_ticks=snapshot["start_ticks"], uid=snapshot["uid"])
+    columns.update(_argv_columns(red, snapshot["cmdline"]))
+    columns["comm"] = red.column(snapshot["comm"], "token")
+    columns["user_hash"] = red.column(user_names(snapshot["uid"]), "hash")
     for f in FIELDS:
         if TREATMENT[f.name][1] == "keep":
-            columns[f.name] = _arr(f.compute(snapshot), f.dtype)
-    return Prepared(snapshot, red, columns)
+            columns[f.name] = f.compute(snapshot)
+    dtypes = {c.name: c.dtype for c in COLUMNS["proc_samples"]}
+    dtypes.update(uid="int64")                        # decisions' uid (proc_samples keeps the user's hash)
+    encoded = {name: parquet.encode(name, dtypes[name], values, stats=name in STATISTICS, codec=COMPRESSION)
+               for name, values in columns.items()}
+    return Prepared(snapshot, red, run_id, ts, encoded)
+
+
+_IDENTITY = ("run_id", "ts", "boot_id")
 
 
 def _identity(run_id: str, ts: float, boot_id: str | None, n: int) -> dict:
@@ -166,8 +192,8 @@ def proc_samples(snapshot, triage, red: Redactor, run_id: str, ts: float,
                  prepared: Prepared | None = None) -> tuple[Table, dict]:
     """The process table, redacted; also returns the argv columns for ``decisions``."""
     n = len(snapshot)
-    cols = _identity(run_id, ts, snapshot.host.boot_id, n)
-    ready = prepared.columns if prepared is not None and prepared.snapshot is snapshot else {}
+    ready = prepared.ready(snapshot, run_id) if prepared is not None else {}
+    cols = {**_identity(run_id, ts, snapshot.host.boot_id, n), **{k: ready[k] for k in _IDENTITY if k in ready}}
     argv = {}
     for f in FIELDS:
         where, how = TREATMENT[f.name]
@@ -204,24 +230,26 @@ def proc_samples(snapshot, triage, red: Redactor, run_id: str, ts: float,
     return _table("proc_samples", cols), argv
 
 
-def _process_key(t, run_id: str, ts: float) -> dict:
-    n = len(t)
-    return {**_identity(run_id, ts, t.snapshot.host.boot_id, n),
+def _process_key(t, run_id: str, ts: float, prepared: Prepared | None = None) -> dict:
+    ready = prepared.ready(t.snapshot, run_id) if prepared is not None else {}
+    if all(k in ready for k in _IDENTITY + ("pid", "start_ticks")):
+        return {k: ready[k] for k in _IDENTITY + ("pid", "start_ticks")}
+    return {**_identity(run_id, ts, t.snapshot.host.boot_id, len(t)),
             "pid": _arr(t.snapshot["pid"], "int32"), "start_ticks": _arr(t.snapshot["start_ticks"], "uint64")}
 
 
-def proc_features(t, run_id: str, ts: float) -> Table:
-    cols = _process_key(t, run_id, ts)
+def proc_features(t, run_id: str, ts: float, prepared: Prepared | None = None) -> Table:
+    cols = _process_key(t, run_id, ts, prepared)
     for name, dtype, _, _ in EVIDENCE_COLUMNS:
         cols[name] = _arr(getattr(t.evidence, name), dtype)
     cols["active_children"] = _arr(t.context.active_children, "int32")
     return _table("proc_features", cols)
 
 
-def proc_inference(t, run_id: str, ts: float) -> Table:
+def proc_inference(t, run_id: str, ts: float, prepared: Prepared | None = None) -> Table:
     inf = t.inference
     n = len(t)
-    cols = _process_key(t, run_id, ts)
+    cols = _process_key(t, run_id, ts, prepared)
     for k, c in enumerate(CLASSES):
         cols[f"log_prior__{c}"] = _const(float(inf.log_prior[k]), n, "float64")
         cols[f"loglik__{c}"] = _arr(inf.log_likelihood[:, k], "float64")
@@ -240,10 +268,11 @@ def proc_inference(t, run_id: str, ts: float) -> Table:
     return _table("proc_inference", cols)
 
 
-def decisions(t, argv: dict, red: Redactor, run_id: str, ts: float) -> Table:
+def decisions(t, argv: dict, red: Redactor, run_id: str, ts: float, prepared: Prepared | None = None) -> Table:
     d = t.decision
-    cols = _process_key(t, run_id, ts)
-    cols["uid"] = _arr(t.snapshot["uid"], "int64")
+    cols = _process_key(t, run_id, ts, prepared)
+    ready = prepared.ready(t.snapshot, run_id) if prepared is not None else {}
+    cols["uid"] = ready["uid"] if "uid" in ready else _arr(t.snapshot["uid"], "int64")
     cols["exe"], cols["cmd_hash"] = argv["exe"], argv["cmd_hash"]
     for f in VERDICT_FIELDS:
         where, how = TREATMENT[f.name]
@@ -315,9 +344,9 @@ def scan_tables(snapshot=None, triage=None, *, red: Redactor, run_id: str, ts: f
               "system_samples": system_row(run_id, ts, snapshot.host.boot_id, procfs),
               "proc_samples": samples}
     if triage is not None:
-        tables["proc_features"] = proc_features(triage, run_id, ts)
-        tables["proc_inference"] = proc_inference(triage, run_id, ts)
-        tables["decisions"] = decisions(triage, argv, red, run_id, ts)
+        tables["proc_features"] = proc_features(triage, run_id, ts, prepared)
+        tables["proc_inference"] = proc_inference(triage, run_id, ts, prepared)
+        tables["decisions"] = decisions(triage, argv, red, run_id, ts, prepared)
     return tables
 
 
@@ -377,6 +406,8 @@ def write_scan(triage=None, *, snapshot=None, lake: str | os.PathLike | None = N
         root = lakes.lake_root(lake)
         result.lake = str(root)
         snap = triage.snapshot if triage is not None else snapshot
+        if prepared is not None and prepared.snapshot is snap and ts is None and run_id is None:
+            ts, run_id = prepared.ts, prepared.run_id     # the run its chunks were encoded for
         ts = snap.host.taken_at if ts is None else ts
         run_id = run_id or new_run_id(ts)
         red = red or (prepared.red if prepared is not None else None) or default_redactor()
