@@ -128,7 +128,7 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     except BaseException:
         opened.close()
         raise
-    window = opened.finish(policy.window_s if window_s is None else window_s)
+    window = opened.finish(policy.window_s if window_s is None else window_s, close_behind=True)
     previous, note, activity, points = None, None, None, None
     if memory is not None and not at_s:
         remembered = stability.load(memory, snapshot.host.boot_id)
@@ -161,6 +161,7 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
                priors, policy, at_s, previous, note, gate, activity, points)
     if memory is not None and not at_s:
         remember(t, memory)
+    opened.close()                       # the kept files' release, done beside the model by now
     return t
 
 

@@ -194,8 +194,9 @@ class WindowStart:
     def close(self) -> None:
         """Nothing is kept open here (the Linux window's ``close``, for callers that fail mid-window)."""
 
-    def finish(self, window_s: float) -> Window:
-        """Wait out the rest of the window, then re-read CPU times and IO.
+    def finish(self, window_s: float, *, close_behind: bool = False) -> Window:
+        """Wait out the rest of the window, then re-read CPU times and IO
+        (``close_behind``: as the Linux window takes it; nothing is kept here).
 
         A process that exited, or whose pid now names another process
         (psutil compares creation times), is not alive; run-queue delay is
