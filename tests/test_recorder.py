@@ -1,0 +1,84 @@
+"""The telemetry recorder's hand-over to its forked writer: real forks, a
+real fake procfs scan, the lake read back with DuckDB."""
+from __future__ import annotations
+
+import mmap
+import os
+
+import numpy as np
+import pytest
+
+from pt.config import ACTIONS, CLASSES
+from pt.telemetry import duck, recorder
+from pt.telemetry.recorder import Recorder, _pack, _unpack
+from pt.testing import add_proc, make_tree
+from pt.triage import triage
+
+
+def arrays() -> dict:
+    rng = np.random.default_rng(7)
+    matrix = rng.normal(size=(300, 4))
+    return {"f": rng.normal(size=1000), "i": np.arange(500, dtype=np.int32), "b": rng.random(700) < 0.5,
+            "fortran": np.asfortranarray(matrix), "strided": matrix[::3, 1], "empty": np.zeros(0),
+            "objects": np.array(["a", None, ("x", "y")], dtype=object), "scalar": 2.5, "text": "ü"}
+
+
+def same(got: dict, expected: dict) -> bool:
+    for k, v in expected.items():
+        if isinstance(v, np.ndarray):
+            if v.dtype == object:
+                if got[k].tolist() != v.tolist():
+                    return False
+            elif got[k].dtype != v.dtype or got[k].shape != v.shape or not np.array_equal(got[k], v):
+                return False
+        elif got[k] != v:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("room", [None, 0, 5000, 1 << 20])
+def test_packed_arrays_arrive_whole_whatever_room_the_shared_memory_has(room):
+    """Arrays go through the shared memory while it has room, the rest (and
+    everything without it) inside the pickled message; all arrive equal."""
+    shared = None if room is None else mmap.mmap(-1, max(room, 1))
+    data = arrays()
+    message = _pack(data, shared)
+    got = _unpack(message, shared)
+    assert same(got, data)
+    in_message = len(message) > data["f"].nbytes
+    assert in_message == (room is None or room < data["f"].nbytes + data["i"].nbytes)
+
+
+def fake_scan_root(tmp_path):
+    root = make_tree(tmp_path / "proc")
+    for i in range(40):
+        add_proc(root, 100 + i, b"python3", cmdline=f"python3\x00-m\x00worker\x00--id={i}\x00".encode(),
+                 start=50_000 + i, utime=10 * i, state="Z" if i % 13 == 0 else "S")
+    return root
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the writer is forked")
+def test_the_forked_writer_records_the_verdicts_the_scan_made(tmp_path):
+    """begin() forks the writer once the table is read, start() hands it the
+    verdicts through shared memory: the lake holds this scan's posteriors
+    and decisions, and the writer is reaped."""
+    if not recorder._can_fork():
+        pytest.skip("other threads run here: the recorder would write on a thread, not fork")
+    root = fake_scan_root(tmp_path)
+    rec = Recorder(tmp_path / "lake", procfs=root)
+    t = triage(root=root, window_s=0.01, on_snapshot=rec.begin)
+    child = rec._child[0]
+    rec.start(t)
+    result = rec.result()
+    assert result.written, result.reason
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)
+    lake = duck.open_lake(tmp_path / "lake")
+    _, rows = lake.query("SELECT pid, post__abandoned, post__zombie FROM proc_inference ORDER BY pid")
+    order = np.argsort(t.snapshot["pid"])
+    assert [r[0] for r in rows] == t.snapshot["pid"][order].tolist()
+    k_abandoned, k_zombie = (CLASSES.index(c) for c in ("abandoned", "zombie"))
+    assert np.array_equal([r[1] for r in rows], t.inference.posterior[order, k_abandoned])
+    assert np.array_equal([r[2] for r in rows], t.inference.posterior[order, k_zombie])
+    _, actions = lake.query("SELECT pid, action FROM decisions ORDER BY pid")
+    assert [a for _, a in actions] == [ACTIONS[k] for k in t.decision.action[order]]
