@@ -17,6 +17,16 @@ doing this for an hour: a process seconds old that grows is starting up
 (the age term says so, rightly, and keeps it useful), while the leak a
 person scans for has been going on for a while. The assertions are about
 classes, actions and the ledger, never about timings.
+
+The children work in a directory of their own that is a VCS work tree
+(``project``): their cwd is evidence too, and inherited it would be
+wherever pytest was started. Started from ``/tmp`` (cwd ``temp``: 0.79 nat
+towards abandoned over useful under the default priors) the steady process
+was judged abandoned (posterior 0.47 useful, 0.52 abandoned), in the
+release and the kernel-debug build alike; from a checkout it is a keep.
+A ``repo`` cwd has the same pseudo-count under useful, useful_bad and
+abandoned (0.1 nat between them, from the categories' totals): it leaves
+the verdicts to the evidence these tests are about.
 """
 from __future__ import annotations
 
@@ -29,6 +39,7 @@ import pytest
 from pt.act.plan import Selection
 from pt.config import ACTIONS, CLASSES, load_policy, load_priors
 from pt.deep import deep_scan
+from pt.features.cwd import REPO
 from pt.schemas import result_schema
 from pt.telemetry.duck import open_lake
 from pt.telemetry.writer import write_deep
@@ -52,8 +63,17 @@ ALLOCATE_AT = 4
 HOUR = 3600.0
 
 
-def test_a_leaker_is_useful_bad_one_allocation_and_a_big_steady_process_are_not(tmp_path):
-    with python_child(LEAKER) as leaker, python_child(ONE_ALLOCATION) as once, python_child(STEADY) as steady:
+@pytest.fixture
+def project(tmp_path):
+    """The children's working directory: a VCS work tree (cwd ``repo``), wherever pytest runs."""
+    work = tmp_path / "project"
+    (work / ".git").mkdir(parents=True)
+    return work
+
+
+def test_a_leaker_is_useful_bad_one_allocation_and_a_big_steady_process_are_not(tmp_path, project):
+    with python_child(LEAKER, cwd=project) as leaker, python_child(ONE_ALLOCATION, cwd=project) as once, \
+            python_child(STEADY, cwd=project) as steady:
         signalled = set()
 
         def on_progress(open_, settled, samples, elapsed_s, max_time_s):
@@ -72,6 +92,7 @@ def test_a_leaker_is_useful_bad_one_allocation_and_a_big_steady_process_are_not(
     verdict = {pid: (CLASSES[int(d.inference.posterior[i].argmax())], ACTIONS[int(d.decision.action[i])],
                      memory_row(d, i)) for i, pid in enumerate(pids)}
     assert all(d.quick.protected_by[r] is None for r in d.rows)
+    assert (d.evidence.cwd == REPO).all(), d.evidence.cwd      # the children's cwd, not pytest's
 
     cls, action, row = verdict[leaker.pid]
     assert not row["missing"], row
@@ -111,13 +132,13 @@ EPISODE = YOUNG_LEAKER.replace("< 400", "< 30").replace(", 400)", ", 30)")
 YOUNG_ONCE = "import time\nblock = b'x' * (200 << 20)\nprint('ready', flush=True)\ntime.sleep(600)\n"
 
 
-def test_a_young_leaker_is_captured_a_young_allocation_or_bounded_episode_is_not():
+def test_a_young_leaker_is_captured_a_young_allocation_or_bounded_episode_is_not(project):
     """Seconds old, judged as they are (no ``--at``), over the default watch:
     growth that lasts through it is a leak however young the process; one
     allocation, or growth that stops, is not (docs/model.md, Memory)."""
     kids = (YOUNG_LEAKER, EPISODE, YOUNG_ONCE, STEADY)
-    with python_child(kids[0]) as leaker, python_child(kids[1]) as episode, python_child(kids[2]) as once, \
-            python_child(kids[3]) as steady:
+    with python_child(kids[0], cwd=project) as leaker, python_child(kids[1], cwd=project) as episode, \
+            python_child(kids[2], cwd=project) as once, python_child(kids[3], cwd=project) as steady:
         d = deep_scan(Selection(pids=(leaker.pid, episode.pid, once.pid, steady.pid)),
                       policy=load_policy(), priors=load_priors())
     assert len(d) == 4, d.skipped
@@ -133,7 +154,7 @@ def test_a_young_leaker_is_captured_a_young_allocation_or_bounded_episode_is_not
         assert row["missing"] or row["bits_useful_bad_vs_useful"] < 1.0, row
 
 
-def test_growth_the_quick_scan_sees_makes_a_deep_scan_candidate_without_naming_it():
+def test_growth_the_quick_scan_sees_makes_a_deep_scan_candidate_without_naming_it(project):
     """The value of information prices CPU only: a leaker that is a clear
     keep on its CPU is still chosen for a deep look, by its RSS over age."""
     from pt.deep import rank_candidates
@@ -144,7 +165,7 @@ def test_growth_the_quick_scan_sees_makes_a_deep_scan_candidate_without_naming_i
     def rss_mb(pid):
         with open(f"/proc/{pid}/statm") as f:
             return int(f.read().split()[1]) * 4096 / (1 << 20)
-    with python_child(YOUNG_LEAKER) as leaker:
+    with python_child(YOUNG_LEAKER, cwd=project) as leaker:
         wait_for(lambda: rss_mb(leaker.pid) >= 60, timeout=60)
         t = triage(policy=load_policy(), priors=load_priors())
         mask = t.snapshot["pid"] == leaker.pid

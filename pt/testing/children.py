@@ -246,11 +246,12 @@ def running(argv: list[str], *, cwd: str | os.PathLike | None = None, executable
 
 
 @contextlib.contextmanager
-def python_child(code: str, *args: str):
-    """A Python child running ``code`` (with ``args`` in ``sys.argv[1:]``),
-    yielded once it printed ``ready``; killed and reaped on exit."""
+def python_child(code: str, *args: str, cwd: str | os.PathLike | None = None):
+    """A Python child running ``code`` (with ``args`` in ``sys.argv[1:]``) in
+    ``cwd`` (None: this process's working directory, which is evidence: the
+    cwd feature), yielded once it printed ``ready``; killed and reaped on exit."""
     proc = subprocess.Popen([sys.executable, "-c", code, *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, cwd=cwd)
     try:
         line = proc.stdout.readline().strip()
         assert line == "ready", f"child said {line!r}"
