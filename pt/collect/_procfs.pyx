@@ -1180,8 +1180,17 @@ cdef struct FilesRow:
 cdef class ProcessFiles:
     """:func:`read_process_files` in two steps, as :class:`TableRead`:
     :meth:`read` without the GIL or numpy, :meth:`result` builds the columns.
-    ``pids``: int32 (an ``array('i')`` or a numpy array)."""
+    ``pids``: int32 (an ``array('i')`` or a numpy array).
+
+    pt's own row has its fds counted when the reader is made, not when its
+    row is read: by then the window keeps thousands of files open, and
+    listing them leaves a dentry per fd under ``/proc/<pt>/fd`` that the
+    kernel frees only when pt is reaped (~9 ms for 6,000, paid by whoever
+    waits for pt)."""
     cdef _ProcRoot proc
+    cdef long long own                  # this process's pid on this procfs, else -1
+    cdef int own_fd_count               # its fds when the reader was made (less the kept ones), -1 unknown
+    cdef signed char own_stdio_null
     cdef int *pids
     cdef Py_ssize_t n
     cdef FilesRow *rows
@@ -1195,6 +1204,7 @@ cdef class ProcessFiles:
         self.proc = _ProcRoot(root)
         if buffer_init(&self.arena) != 0:
             raise MemoryError()
+        self._count_own_fds()
         if pids is None:                    # TableRead.read(files=...) gives them
             return
         try:
@@ -1210,6 +1220,24 @@ cdef class ProcessFiles:
     def close(self):
         """Close the procfs root; what was read stays (:meth:`result`)."""
         self.proc.release()
+
+    cdef void _count_own_fds(self) noexcept nogil:
+        """Count this process's fds now (see the class docstring)."""
+        cdef char path[48]
+        cdef int dir_fd
+        cdef long long count
+        self.own = own_pid(self.proc.fd, self.proc.buf.data, self.proc.buf.cap)
+        self.own_fd_count = -1
+        self.own_stdio_null = -1
+        if self.own < 0:
+            return
+        snprintf(path, sizeof(path), b"%lld/fd", self.own)
+        dir_fd = openat(self.proc.fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir_fd < 0:
+            return
+        count = scan_fd_dir(dir_fd, 0, NULL, NULL, &self.own_stdio_null, False)
+        if count >= 0:
+            self.own_fd_count = <int>max(count - 1 - window_fds, 0)        # less the listing's own fd
 
     cdef int _take(self, Py_ssize_t n) noexcept nogil:
         """Room for ``n`` rows (their pids to be filled in); -1 when out of memory."""
@@ -1245,7 +1273,6 @@ cdef class ProcessFiles:
         cdef ssize_t got, at
         cdef long long count
         cdef FilesRow *r
-        cdef long long own = own_pid(self.proc.fd, buf.data, buf.cap)
         cdef Py_ssize_t i
         for i in range(self.n):
             r = &self.rows[i]
@@ -1253,6 +1280,8 @@ cdef class ProcessFiles:
             r.cgroup_len = 0
             r.fd_count = -1
             r.stdio_null = -1
+            if self.pids[i] == self.own:
+                r.fd_count, r.stdio_null = self.own_fd_count, self.own_stdio_null
             snprintf(path, sizeof(path), b"%d", self.pids[i])
             pid_fd = openat(self.proc.fd, path, O_PATH | O_DIRECTORY | O_CLOEXEC)
             if pid_fd < 0:
@@ -1265,16 +1294,13 @@ cdef class ProcessFiles:
                     return -1
                 r.cwd_off, r.cwd_len = at, got
 
-            dir_fd = openat(pid_fd, b"fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            dir_fd = -1 if self.pids[i] == self.own else openat(pid_fd, b"fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if dir_fd >= 0:
-                count = scan_fd_dir(dir_fd, i, &self.socket_rows, &self.socket_inodes, &r.stdio_null,
-                                    self.pids[i] != own)
+                count = scan_fd_dir(dir_fd, i, &self.socket_rows, &self.socket_inodes, &r.stdio_null)
                 if count == -2:
                     close(pid_fd)
                     return -1
                 r.fd_count = <int>count
-                if self.pids[i] == own and count >= 0:
-                    r.fd_count = <int>max(count - window_fds, 0)
 
             rc = read_whole(pid_fd, b"cgroup", buf)
             close(pid_fd)
