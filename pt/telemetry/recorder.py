@@ -45,6 +45,7 @@ class Recorder:
         self._threads: list[threading.Thread] = []
         self._child: tuple[int, int, int] | None = None   # (pid, its result pipe, its inbox)
         self._shared = None                               # memory shared with the child (mmap)
+        self._expected = 0                                # bytes of it the verdicts will likely take
 
     def _spawn(self, target, *args) -> None:
         previous = list(self._threads)
@@ -113,12 +114,9 @@ class Recorder:
             stream.flush()
         try:                                              # pages are only allocated where written
             self._shared = mmap.mmap(-1, SHARED_BYTES + rows * SHARED_BYTES_PER_ROW)
-            # Written once now (within the window, where the scan waits anyway), the pages the
-            # verdicts will take are the parent's when it copies them: ~2 ms less after the window.
-            expected = min(len(self._shared), rows * EXPECTED_BYTES_PER_ROW)
-            self._shared[:expected] = bytes(expected)
         except (OSError, ValueError, OverflowError):      # no memory to map: the pipe carries everything
             self._shared = None
+        self._expected = rows * EXPECTED_BYTES_PER_ROW
         inbox_r, inbox_w = os.pipe()
         result_r, result_w = os.pipe()
         try:
@@ -150,6 +148,11 @@ class Recorder:
         """In the child: redact ``snapshot`` (if given) while the parent scans,
         then write what the parent sends; nothing if it sends nothing."""
         import pickle  # noqa: F401 - imported now, while the window runs
+        if self._shared is not None:
+            # The pages the verdicts will take, allocated here while the parent scans: its copy
+            # then only maps them (~3 ms less for the scan than allocating them itself).
+            expected = min(len(self._shared), self._expected)
+            self._shared[:expected] = bytes(expected)
         if snapshot is not None:
             try:
                 self._prepare(snapshot)
