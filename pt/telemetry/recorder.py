@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import mmap
 import os
 import sys
 import threading
@@ -45,7 +46,6 @@ class Recorder:
         self._threads: list[threading.Thread] = []
         self._child: tuple[int, int, int] | None = None   # (pid, its result pipe, its inbox)
         self._shared = None                               # memory shared with the child (mmap)
-        self._expected = 0                                # bytes of it the verdicts will likely take
 
     def _spawn(self, target, *args) -> None:
         previous = list(self._threads)
@@ -109,14 +109,14 @@ class Recorder:
         """Fork a child running ``child_main(inbox_fd)``, sharing memory for
         the verdicts of ``rows`` processes; keeps (pid, its result pipe, its
         inbox) in ``self._child``."""
-        import mmap
         for stream in (sys.stdout, sys.stderr):          # so the child has nothing of theirs to repeat
             stream.flush()
         try:                                              # pages are only allocated where written
             self._shared = mmap.mmap(-1, SHARED_BYTES + rows * SHARED_BYTES_PER_ROW)
         except (OSError, ValueError, OverflowError):      # no memory to map: the pipe carries everything
             self._shared = None
-        self._expected = rows * EXPECTED_BYTES_PER_ROW
+        else:
+            _populate(self._shared, rows * EXPECTED_BYTES_PER_ROW)
         inbox_r, inbox_w = os.pipe()
         result_r, result_w = os.pipe()
         try:
@@ -148,11 +148,6 @@ class Recorder:
         """In the child: redact ``snapshot`` (if given) while the parent scans,
         then write what the parent sends; nothing if it sends nothing."""
         import pickle  # noqa: F401 - imported now, while the window runs
-        if self._shared is not None:
-            # The pages the verdicts will take, allocated here while the parent scans: its copy
-            # then only maps them (~3 ms less for the scan than allocating them itself).
-            expected = min(len(self._shared), self._expected)
-            self._shared[:expected] = bytes(expected)
         if snapshot is not None:
             try:
                 self._prepare(snapshot)
@@ -232,6 +227,24 @@ def _can_fork() -> bool:
 SHARED_BYTES = 1 << 20
 SHARED_BYTES_PER_ROW = 4096
 EXPECTED_BYTES_PER_ROW = 1536
+
+
+#: ``madvise`` advice that allocates and maps pages for writing (Linux 5.14;
+#: Python names it from 3.13).
+MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23 if sys.platform == "linux" else None)
+
+
+def _populate(shared, nbytes: int) -> None:
+    """Allocate the first ``nbytes`` of ``shared`` now, in one call (~1.7 ms
+    for 3 MB): done before the fork, inside the window, the scan's copy of its
+    verdicts after the window then faults no page in (it took 2.3 ms more).
+    Where the kernel cannot, the pages are allocated as they are written."""
+    if MADV_POPULATE_WRITE is None:
+        return
+    try:
+        shared.madvise(MADV_POPULATE_WRITE, 0, min(nbytes, len(shared)))
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _pack(obj, shared) -> bytes:
