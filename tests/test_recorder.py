@@ -82,3 +82,25 @@ def test_the_forked_writer_records_the_verdicts_the_scan_made(tmp_path):
     assert np.array_equal([r[2] for r in rows], t.inference.posterior[order, k_zombie])
     _, actions = lake.query("SELECT pid, action FROM decisions ORDER BY pid")
     assert [a for _, a in actions] == [ACTIONS[k] for k in t.decision.action[order]]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the writer is forked")
+def test_a_writer_whose_scan_fails_exits_without_writing_and_is_reaped(tmp_path):
+    """A scan that fails after forking its writer (a broken policy file, ^C)
+    never sends the verdicts: the writer writes nothing, exits, and is reaped."""
+    if not recorder._can_fork():
+        pytest.skip("other threads run here: the recorder would write on a thread, not fork")
+    root = fake_scan_root(tmp_path)
+    rec = Recorder(tmp_path / "lake", procfs=root)
+
+    def fail(snapshot):
+        rec.begin(snapshot)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        triage(root=root, window_s=0.01, on_snapshot=fail)
+    child = rec._child[0]
+    result = rec.result()
+    assert not result.written and not (tmp_path / "lake").exists()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)
