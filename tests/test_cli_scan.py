@@ -207,6 +207,39 @@ sys.exit(code)
 """
 
 
+# A quick scan; on stderr, the modules first imported after its CPU window closed.
+AFTER_WINDOW = """
+import json, sys
+import pt.collect._linux as linux
+marks = {}
+finish = linux.WindowStart.finish
+def marked(self, *args, **kwargs):
+    window = finish(self, *args, **kwargs)
+    marks["closed"] = set(sys.modules)
+    return window
+linux.WindowStart.finish = marked
+from pt.cli import main
+code = main(["scan", *sys.argv[1:]])
+print(json.dumps(sorted(set(sys.modules) - marks["closed"])), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("options", [[], ["--json"], ["--no-telemetry"]])
+def test_a_scan_imports_nothing_after_its_window(tmp_path, options):
+    """What the model and the output need is imported while the reads run
+    (``render_imports``): an import after the window is wall time the scan
+    adds (pt.infer.incidents ~4-9 ms, numpy.char ~2 ms, the JSON writers
+    ~3 ms were). Rich's width table loads on the first wide character it
+    measures (0.2 ms) and is let through."""
+    from pt.testing import isolated_env
+    out = subprocess.run([sys.executable, "-c", AFTER_WINDOW, *options], capture_output=True, text=True,
+                         cwd=tmp_path, env=isolated_env(tmp_path), timeout=300)
+    assert out.returncode == 0, out.stderr
+    late = json.loads(out.stderr.strip().splitlines()[-1])
+    assert [m for m in late if not m.startswith("rich._unicode_data")] == []
+
+
 def test_a_scan_never_imports_what_only_writing_or_deep_evidence_needs(tmp_path):
     """The quick scan's process imports neither pyarrow or duckdb (telemetry is
     written by a forked child) nor scipy, each a tenth of a second or more, nor

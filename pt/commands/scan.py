@@ -95,9 +95,9 @@ def field_list(text: str) -> tuple[str, ...]:
 
 #: What each output imports after the scan: imported while the reads run instead.
 RENDER_MODULES = {
-    "json": ("pt.incidents", "pt.act.trees", "pt.learn.gate", "pt.telemetry.redact",
-             "pt.ui.incidents_view"),
-    "table": ("pt.incidents", "pt.act.trees", "pt.learn.gate", "pt.telemetry.redact",
+    "json": ("pt.incidents", "pt.infer.incidents", "pt.act.trees", "pt.learn.gate", "pt.telemetry.redact",
+             "pt.ui.incidents_view", "pt.ui.result", "pt.json_columns", "pt.act.identity"),
+    "table": ("pt.incidents", "pt.infer.incidents", "pt.act.trees", "pt.learn.gate", "pt.telemetry.redact",
               "pt.ui.scan_view"),
 }
 
