@@ -155,6 +155,7 @@ class Recorder:
                 self.prepared = None
         # The watch list's np.load and np.savez import zipfile on first use (~4 ms): import it
         # now, while the window runs, not while the scan waits for the write.
+        import encodings.cp437  # noqa: F401 - and the codec zipfile names its members in
         import zipfile  # noqa: F401
         with os.fdopen(inbox_fd, "rb") as inbox:
             sent = inbox.read()
