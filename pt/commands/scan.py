@@ -223,6 +223,8 @@ def scan(args: argparse.Namespace, sort: str, first) -> int:
         from pt.triage import triage as run_triage
         if first is not None:    # while the reads run: the telemetry child, forked once they are done, carries these
             render_imports(args)
+            if recorder:
+                recorder.load()
         triage = run_triage(window_s=args.window, at_s=args.at, memory=verdict_memory(), first=first,
                             on_snapshot=lambda snapshot: in_window(snapshot, recorder, args))
         snapshot = triage.snapshot

@@ -62,6 +62,16 @@ class Recorder:
         thread.start()
         self._threads.append(thread)
 
+    def load(self) -> None:
+        """Import the writer's modules now: ``pt scan`` calls this while its
+        reads run, where the main thread has time to spare, so the child
+        forked later has them (~10 ms of imports it no longer makes while the
+        scan closes its window on both CPUs of a small machine)."""
+        import encodings.cp437  # noqa: F401 - the codec zipfile names its members in
+        import zipfile  # noqa: F401 - np.load/np.savez of the watch list import it on first use
+
+        import pt.telemetry.writer  # noqa: F401
+
     def prepare(self, snapshot) -> None:
         """Redact ``snapshot``'s command lines, user names and comms now (on the
         recorder's thread), so the write after the scan finds them memoised."""
@@ -153,10 +163,7 @@ class Recorder:
                 self._prepare(snapshot)
             except Exception:   # noqa: BLE001 - the write redacts again, unprepared
                 self.prepared = None
-        # The watch list's np.load and np.savez import zipfile on first use (~4 ms): import it
-        # now, while the window runs, not while the scan waits for the write.
-        import encodings.cp437  # noqa: F401 - and the codec zipfile names its members in
-        import zipfile  # noqa: F401
+        self.load()                                       # a no-op after the scan's own load()
         with os.fdopen(inbox_fd, "rb") as inbox:
             sent = inbox.read()
         if not sent:                                      # the scan ended without a write
