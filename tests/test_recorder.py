@@ -104,3 +104,24 @@ def test_a_writer_whose_scan_fails_exits_without_writing_and_is_reaped(tmp_path)
     assert not result.written and not (tmp_path / "lake").exists()
     with pytest.raises(ChildProcessError):
         os.waitpid(child, os.WNOHANG)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the writer is forked")
+def test_a_writer_forked_at_the_write_has_the_scan_without_being_sent_it(tmp_path):
+    """``pt scan --raw`` forks its writer only once the table is read: the child
+    holds the snapshot already, writes it, and is reaped."""
+    from pt.collect import collect
+    if not recorder._can_fork():
+        pytest.skip("other threads run here: the recorder would write on a thread, not fork")
+    root = fake_scan_root(tmp_path)
+    snapshot = collect(root)
+    rec = Recorder(tmp_path / "lake", procfs=root)
+    rec.start(snapshot=snapshot, scan_s=0.1)
+    child = rec._child[0]
+    result = rec.result()
+    assert result.written, result.reason
+    assert result.rows["proc_samples"] == len(snapshot) and "decisions" not in result.rows
+    _, rows = duck.open_lake(tmp_path / "lake").query("SELECT pid FROM proc_samples ORDER BY pid")
+    assert [r[0] for r in rows] == sorted(snapshot["pid"].tolist())
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)

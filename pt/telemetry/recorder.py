@@ -100,9 +100,12 @@ class Recorder:
             self._spawn(self._write, triage, snapshot, scan_s)
             return
         if self._child is None:
-            self._fork(lambda inbox: self._child_main(None, inbox),
-                       len(triage.snapshot if triage is not None else snapshot))
-        if self._child is None:                          # fork failed: self.error says why
+            # Forked now, the child holds the scan in its memory already: nothing is sent.
+            self._fork(lambda inbox: self._write(triage, snapshot, scan_s))
+            if self._child is not None:
+                pid, result_r, inbox_w = self._child
+                os.close(inbox_w)
+                self._child = (pid, result_r, -1)
             return
         pid, result_r, inbox_w = self._child
         self._child = (pid, result_r, -1)
@@ -115,18 +118,20 @@ class Recorder:
         except OSError as exc:                           # the child is gone; result() says so
             self.error = f"could not hand the scan to the telemetry writer: {exc.strerror or exc}"
 
-    def _fork(self, child_main, rows: int) -> None:
+    def _fork(self, child_main, rows: int = 0) -> None:
         """Fork a child running ``child_main(inbox_fd)``, sharing memory for
-        the verdicts of ``rows`` processes; keeps (pid, its result pipe, its
-        inbox) in ``self._child``."""
+        the verdicts of ``rows`` processes (none: nothing will be sent);
+        keeps (pid, its result pipe, its inbox) in ``self._child``."""
         for stream in (sys.stdout, sys.stderr):          # so the child has nothing of theirs to repeat
             stream.flush()
-        try:                                              # pages are only allocated where written
-            self._shared = mmap.mmap(-1, SHARED_BYTES + rows * SHARED_BYTES_PER_ROW)
-        except (OSError, ValueError, OverflowError):      # no memory to map: the pipe carries everything
-            self._shared = None
-        else:
-            _populate(self._shared, rows * EXPECTED_BYTES_PER_ROW)
+        self._shared = None
+        if rows:
+            try:                                          # pages are only allocated where written
+                self._shared = mmap.mmap(-1, SHARED_BYTES + rows * SHARED_BYTES_PER_ROW)
+            except (OSError, ValueError, OverflowError):  # no memory to map: the pipe carries everything
+                pass
+            else:
+                _populate(self._shared, rows * EXPECTED_BYTES_PER_ROW)
         inbox_r, inbox_w = os.pipe()
         result_r, result_w = os.pipe()
         try:
@@ -155,14 +160,13 @@ class Recorder:
         self._child = (pid, result_r, inbox_w)
 
     def _child_main(self, snapshot, inbox_fd: int) -> None:
-        """In the child: redact ``snapshot`` (if given) while the parent scans,
-        then write what the parent sends; nothing if it sends nothing."""
+        """In the child: redact ``snapshot`` while the parent scans, then
+        write what the parent sends; nothing if it sends nothing."""
         import pickle  # noqa: F401 - imported now, while the window runs
-        if snapshot is not None:
-            try:
-                self._prepare(snapshot)
-            except Exception:   # noqa: BLE001 - the write redacts again, unprepared
-                self.prepared = None
+        try:
+            self._prepare(snapshot)
+        except Exception:   # noqa: BLE001 - the write redacts again, unprepared
+            self.prepared = None
         self.load()                                       # a no-op after the scan's own load()
         with os.fdopen(inbox_fd, "rb") as inbox:
             sent = inbox.read()
