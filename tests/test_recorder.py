@@ -2,8 +2,11 @@
 real fake procfs scan, the lake read back with DuckDB."""
 from __future__ import annotations
 
+import json
 import mmap
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -87,7 +90,8 @@ def test_the_forked_writer_records_the_verdicts_the_scan_made(tmp_path):
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the writer is forked")
 def test_a_writer_whose_scan_fails_exits_without_writing_and_is_reaped(tmp_path):
     """A scan that fails after forking its writer (a broken policy file, ^C)
-    never sends the verdicts: the writer writes nothing, exits, and is reaped."""
+    never sends the verdicts: result() closes the writer's inbox, and the
+    writer writes nothing, exits and is reaped."""
     if not recorder._can_fork():
         pytest.skip("other threads run here: the recorder would write on a thread, not fork")
     root = fake_scan_root(tmp_path)
@@ -123,5 +127,59 @@ def test_a_writer_forked_at_the_write_has_the_scan_without_being_sent_it(tmp_pat
     assert result.rows["proc_samples"] == len(snapshot) and "decisions" not in result.rows
     _, rows = duck.open_lake(tmp_path / "lake").query("SELECT pid FROM proc_samples ORDER BY pid")
     assert [r[0] for r in rows] == sorted(snapshot["pid"].tolist())
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)
+
+
+# pt scan whose model fails after the telemetry writer was forked; on stderr, pt's children left.
+FAILING_SCAN = """
+import glob, json, os, sys
+import pt.triage
+def fail(*args, **kwargs):
+    raise RuntimeError("the model failed")
+pt.triage.infer = fail
+from pt.cli import main
+try:
+    main(["scan"])
+except RuntimeError:
+    pass
+left = [c for f in glob.glob(f"/proc/{os.getpid()}/task/*/children") for c in open(f).read().split()]
+print(json.dumps(left), file=sys.stderr)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/task/*/children")
+def test_pt_scan_that_fails_after_forking_its_writer_leaves_no_child(tmp_path):
+    """The writer of a failed ``pt scan`` was left blocked on its inbox until
+    pt exited, then orphaned to PID 1 (a zombie for good where PID 1 reaps
+    nothing, as ``sleep infinity`` in a container). The scan now closes the
+    inbox and reaps it before the error goes on."""
+    from pt.testing import isolated_env
+    out = subprocess.run([sys.executable, "-c", FAILING_SCAN], capture_output=True, text=True, cwd=tmp_path,
+                         env=isolated_env(tmp_path), timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stderr.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the writer is forked")
+def test_a_scan_that_cannot_be_handed_over_is_reported_and_its_writer_reaped(tmp_path, monkeypatch):
+    """Packing the verdicts failed outside the guarded block: the inbox stayed
+    open, the writer waited on it, and result() waited ``WAIT_S`` (60 s) to
+    kill it. Now the inbox closes, the writer exits at once, and the result
+    names the hand-over."""
+    from pt.collect import collect
+    if not recorder._can_fork():
+        pytest.skip("other threads run here: the recorder would write on a thread, not fork")
+    monkeypatch.setattr(recorder, "WAIT_S", 30.0)
+    root = fake_scan_root(tmp_path)
+    snapshot = collect(root)
+    rec = Recorder(tmp_path / "lake", procfs=root)
+    rec.begin(snapshot)
+    child = rec._child[0]
+    rec.start(snapshot=lambda: None)                     # a lambda does not pickle
+    result = rec.result()
+    assert not result.written
+    assert "could not hand the scan to the telemetry writer" in result.reason
+    assert "did not finish" not in result.reason
     with pytest.raises(ChildProcessError):
         os.waitpid(child, os.WNOHANG)

@@ -110,13 +110,15 @@ class Recorder:
         pid, result_r, inbox_w = self._child
         self._child = (pid, result_r, -1)
         try:
-            message = _pack((triage, snapshot, scan_s), self._shared)
+            with os.fdopen(inbox_w, "wb") as inbox:       # closed whatever happens: the child then exits
+                inbox.write(_pack((triage, snapshot, scan_s), self._shared))
+        except Exception as exc:   # noqa: BLE001 - the child gone (EPIPE), or the scan unpicklable
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+            self.error = f"could not hand the scan to the telemetry writer: {reason}"
+        finally:
             if self._shared is not None:
                 self._shared.close()                      # the child's mapping stays
-            with os.fdopen(inbox_w, "wb") as inbox:
-                inbox.write(message)
-        except OSError as exc:                           # the child is gone; result() says so
-            self.error = f"could not hand the scan to the telemetry writer: {exc.strerror or exc}"
+                self._shared = None
 
     def _fork(self, child_main, rows: int = 0) -> None:
         """Fork a child running ``child_main(inbox_fd)``, sharing memory for
