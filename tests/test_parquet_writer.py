@@ -294,9 +294,17 @@ def test_a_prepared_write_makes_the_files_an_unprepared_one_makes(scan, tmp_path
             ours, theirs = ours.drop(["scan_s"]), theirs.drop(["scan_s"])
         assert ours.schema.equals(theirs.schema), table
         assert all(same(ours.column(c).to_pylist(), theirs.column(c).to_pylist()) for c in ours.column_names), table
-    # Prepared for another snapshot (or another run), nothing of it is used.
+    # Prepared for another snapshot, nothing of it is used; for another run, all but the run's own columns.
     other = writer.prepare(collect(root), red)
-    assert other.ready(t.snapshot, other.run_id) == {} and prepared.ready(t.snapshot, "x") == {}
+    assert other.ready(t.snapshot, other.run_id) == {}
+    assert set(prepared.ready(t.snapshot, "x")) == set(prepared.columns) - {"run_id", "ts"}
+    # Written again (a retry, another lake), the same chunks make another run, not a second copy of this one.
+    again = writer.write_scan(t, lake=tmp_path / "a", red=red, procfs=root, prepared=prepared)
+    assert again.written and again.run_id != prepared.run_id
+    views = duck.open_lake(tmp_path / "a")
+    assert views.query("SELECT run_id, count(*) FROM runs GROUP BY 1 ORDER BY 1")[1] == \
+        sorted([(prepared.run_id, 1), (again.run_id, 1)])
+    assert views.query("SELECT count(DISTINCT run_id), count(*) FROM decisions")[1] == [(2, 2 * len(t))]
 
 
 def test_old_pyarrow_files_and_new_files_in_one_lake(scan, tmp_path):

@@ -145,10 +145,24 @@ class Prepared:
     run_id: str
     ts: float
     columns: dict
+    claimed: bool = False                # a write took the run id (the next one makes its own)
+
+    def claim(self) -> tuple[float, str] | None:
+        """``(ts, run_id)`` for the first write of these chunks, None after:
+        writing the same scan twice (a retry, a second lake) makes two runs."""
+        if self.claimed:
+            return None
+        self.claimed = True
+        return self.ts, self.run_id
 
     def ready(self, snapshot, run_id: str) -> dict:
-        """The chunks, if they are of ``snapshot`` in run ``run_id`` (else none)."""
-        return self.columns if snapshot is self.snapshot and run_id == self.run_id else {}
+        """The chunks of ``snapshot`` (none for another), the run's own
+        (``run_id``, ``ts``) only in run ``run_id``."""
+        if snapshot is not self.snapshot:
+            return {}
+        if run_id == self.run_id:
+            return self.columns
+        return {k: v for k, v in self.columns.items() if k not in ("run_id", "ts")}
 
 
 #: Columns whose chunks :func:`prepare` encodes for every table that has them.
@@ -232,10 +246,12 @@ def proc_samples(snapshot, triage, red: Redactor, run_id: str, ts: float,
 
 def _process_key(t, run_id: str, ts: float, prepared: Prepared | None = None) -> dict:
     ready = prepared.ready(t.snapshot, run_id) if prepared is not None else {}
-    if all(k in ready for k in _IDENTITY + ("pid", "start_ticks")):
-        return {k: ready[k] for k in _IDENTITY + ("pid", "start_ticks")}
+    key = _IDENTITY + ("pid", "start_ticks")
+    if all(k in ready for k in key):
+        return {k: ready[k] for k in key}
     return {**_identity(run_id, ts, t.snapshot.host.boot_id, len(t)),
-            "pid": _arr(t.snapshot["pid"], "int32"), "start_ticks": _arr(t.snapshot["start_ticks"], "uint64")}
+            "pid": _arr(t.snapshot["pid"], "int32"), "start_ticks": _arr(t.snapshot["start_ticks"], "uint64"),
+            **{k: ready[k] for k in key if k in ready}}
 
 
 def proc_features(t, run_id: str, ts: float, prepared: Prepared | None = None) -> Table:
@@ -407,7 +423,7 @@ def write_scan(triage=None, *, snapshot=None, lake: str | os.PathLike | None = N
         result.lake = str(root)
         snap = triage.snapshot if triage is not None else snapshot
         if prepared is not None and prepared.snapshot is snap and ts is None and run_id is None:
-            ts, run_id = prepared.ts, prepared.run_id     # the run its chunks were encoded for
+            ts, run_id = prepared.claim() or (None, None)  # the run its chunks were encoded for
         ts = snap.host.taken_at if ts is None else ts
         run_id = run_id or new_run_id(ts)
         red = red or (prepared.red if prepared is not None else None) or default_redactor()
