@@ -225,8 +225,13 @@ def scan(args: argparse.Namespace, sort: str, first) -> int:
             render_imports(args)
             if recorder:
                 recorder.load()
-        triage = run_triage(window_s=args.window, at_s=args.at, memory=verdict_memory(), first=first,
-                            on_snapshot=lambda snapshot: in_window(snapshot, recorder, args))
+        try:
+            triage = run_triage(window_s=args.window, at_s=args.at, memory=verdict_memory(), first=first,
+                                on_snapshot=lambda snapshot: in_window(snapshot, recorder, args))
+        except BaseException:
+            if recorder:      # a writer forked for this scan is sent nothing: it exits, and is reaped here
+                recorder.result()
+            raise
         snapshot = triage.snapshot
     scan_s = time.perf_counter() - started
     from pt.collect.host import procfs_is_own_pidns
