@@ -81,8 +81,8 @@ def test_a_forked_child_holds_none_of_the_kept_files(tmp_path):
     table = TableRead(str(root))
     table.count()
     table.read(300)
-    for holder in (table, table.window_files()):
-        with holder if holder is not table else contextlib.nullcontext():
+    for step in ("table", "window files"):                  # the table keeps them, then hands them over
+        with table.window_files() if step == "window files" else contextlib.nullcontext():
             r, w = os.pipe()
             parent = open_fd_count()
             pid = os.fork()
@@ -94,7 +94,7 @@ def test_a_forked_child_holds_none_of_the_kept_files(tmp_path):
             assert open_fd_count() == parent                           # the parent's are its own
             os.close(r)
             os.close(w)
-            assert child <= parent - 3 * 4, type(holder).__name__      # its copies of the 12 kept files: closed
+            assert child <= parent - 3 * 4, step                       # its copies of the 12 kept files: closed
 
 
 def test_a_window_closed_behind_has_closed_every_kept_file_once_closed(tmp_path):
@@ -110,6 +110,29 @@ def test_a_window_closed_behind_has_closed_every_kept_file_once_closed(tmp_path)
     opened.close()
     assert open_fd_count() == before
     assert window.alive.all() and len(window.ticks) == 4
+
+
+def test_a_window_whose_closing_thread_cannot_start_closes_everything_itself(tmp_path, monkeypatch):
+    """Out of threads (``can't start new thread``), the kept files are closed
+    on the caller's thread, and the rest (the fd limit, the roots) still is."""
+    import threading
+
+    from pt.collect import collect, start_window
+    root = fixture_tree(tmp_path / "proc")
+    snapshot = collect(root)
+    before = open_fd_count(), resource.getrlimit(resource.RLIMIT_NOFILE)
+    start = threading.Thread.start
+
+    def refuse(self):
+        if self.name == "pt-window-close":
+            raise RuntimeError("can't start new thread")
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    opened = start_window(snapshot, root)
+    window = opened.finish(0.0, close_behind=True)
+    assert (open_fd_count(), resource.getrlimit(resource.RLIMIT_NOFILE)) == before
+    assert window.alive.all()
 
 
 def test_rows_past_the_budget_keep_no_file_but_have_first_reads(tmp_path):

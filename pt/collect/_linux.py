@@ -48,6 +48,21 @@ def snapshot_of(path, table: TableRead, clock: tuple[float, float, float]) -> Sn
     return Snapshot(host, columns, errors)
 
 
+def _join_through_interrupts(thread: threading.Thread) -> None:
+    """Join ``thread`` even when ^C arrives meanwhile (raised once it has
+    ended): it reads, without the GIL, files and arrays that the caller
+    frees as soon as this returns."""
+    interrupted = None
+    while True:
+        try:
+            thread.join()
+            break
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+    if interrupted is not None:
+        raise interrupted
+
+
 class WindowStart:
     """The first half of an observation window (see :func:`start_window`)."""
 
@@ -94,12 +109,21 @@ class WindowStart:
             return self._finish(window_s)
         finally:
             if close_behind:
-                closing = self.files.hand_over()
-                self._closing = threading.Thread(target=closing.run, name="pt-window-close", daemon=True)
-                self._closing.start()
-                self._open.close()
+                self._close_behind()
             else:
                 self.close()
+
+    def _close_behind(self) -> None:
+        """Close the kept files on a thread (here if none can start), the rest now."""
+        closing = self.files.hand_over()
+        try:
+            self._closing = threading.Thread(target=closing.run, name="pt-window-close", daemon=True)
+            self._closing.start()
+        except RuntimeError:                              # can't start new thread
+            self._closing = None
+            closing.run()
+        finally:
+            self._open.close()
 
     def _finish(self, window_s: float) -> Window:
         snapshot = self.snapshot
@@ -124,7 +148,7 @@ class WindowStart:
         try:
             ticks_after, _, alive = self.files.stat_ticks(snapshot["start_ticks"])
         finally:
-            thread.join()
+            _join_through_interrupts(thread)
         if "error" in rest:
             raise rest["error"]
         io_after, queued_closed, queued_after = rest["io"], rest["queued_closed"], rest["queued"]

@@ -283,12 +283,16 @@ cdef Py_ssize_t window_fds = 0
 
 
 cdef void close_kept(int *fds, Py_ssize_t n) noexcept nogil:
-    """Close the kept fds of ``fds[:n]`` and mark them not kept (opened by pid)."""
+    """Close the kept fds of ``fds[:n]``, each marked not kept (opened by pid)
+    before it is closed: a child forked in between holds no slot that looks
+    open but names a closed (and perhaps reused) number."""
     cdef Py_ssize_t k
+    cdef int fd
     for k in range(n):
-        if fds[k] >= 0:
-            close(fds[k])
+        fd = fds[k]
+        if fd >= 0:
             fds[k] = FD_BY_PATH
+            close(fd)
 
 
 cdef class ClosingFiles:
@@ -302,11 +306,19 @@ cdef class ClosingFiles:
     """
     cdef int *fds
     cdef Py_ssize_t n
+    cdef object __weakref__
+
+    def __cinit__(self):
+        _keeping.add(self)
 
     def run(self):
         """Close every file (once; later calls do nothing)."""
         with nogil:
             self._close()
+
+    def _drop_copies(self):
+        """In a forked child: close its copies of the files not closed yet."""
+        self._close()
 
     cdef void _close(self) noexcept nogil:
         if self.fds != NULL:
