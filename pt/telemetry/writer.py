@@ -165,10 +165,6 @@ class Prepared:
         return {k: v for k, v in self.columns.items() if k not in ("run_id", "ts")}
 
 
-#: Columns whose chunks :func:`prepare` encodes for every table that has them.
-KEY_COLUMNS = ("run_id", "ts", "boot_id", "pid", "start_ticks", "uid")
-
-
 def prepare(snapshot, red: Redactor | None = None) -> Prepared:
     """Redact the snapshot's command lines, comms and user names and encode
     them, with every other column the snapshot alone decides, as Parquet
