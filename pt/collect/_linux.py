@@ -94,7 +94,8 @@ class WindowStart:
             self._closing = None
 
     def finish(self, window_s: float, *, close_behind: bool = False) -> Window:
-        """Wait out the rest of the window, then re-read stat, io and schedstat.
+        """Wait out the rest of the window, then re-read schedstat, and stat and
+        io of the processes that have been on a CPU since the first reads.
 
         The window opened when the snapshot was taken (its stat reads are the
         CPU baseline), so time spent since then, on other reads, counts toward
@@ -131,29 +132,34 @@ class WindowStart:
         time.sleep(max(window_s - (time.monotonic() - opened), 0.0))
         closed = time.monotonic()
         closed_boot = time.clock_gettime(time.CLOCK_BOOTTIME)
-        # The readers release the GIL: io and schedstat are re-read on a
-        # thread while stat is re-read here, on two CPUs where there are two.
+        # schedstat first: a process that has not been on a CPU since its first reads (most of
+        # them, on most machines) has the stat and io it had then, and is not read again.
+        queued_closed = time.monotonic()
+        queued_after, quiet = self.files.since_first()
+        skip = quiet.view(np.uint8)
+        # The readers release the GIL: io is re-read on a thread while stat
+        # is re-read here, on two CPUs where there are two.
         rest: dict = {}
 
-        def read_rest():
+        def read_io():
             try:
-                rest["io"] = self.files.io()
-                rest["queued_closed"] = time.monotonic()
-                rest["queued"] = self.files.schedstat()[1]
+                rest["io"] = self.files.io(skip)
             except BaseException as exc:   # noqa: BLE001 - raised again below, in the caller's thread
                 rest["error"] = exc
 
-        thread = threading.Thread(target=read_rest)
+        thread = threading.Thread(target=read_io)
         thread.start()
         try:
-            ticks_after, _, alive = self.files.stat_ticks(snapshot["start_ticks"])
+            ticks_after, _, alive = self.files.stat_ticks(snapshot["start_ticks"], skip)
         finally:
             _join_through_interrupts(thread)
         if "error" in rest:
             raise rest["error"]
-        io_after, queued_closed, queued_after = rest["io"], rest["queued_closed"], rest["queued"]
+        io_after = {name: np.where(quiet, self.io_before[name], read) for name, read in rest["io"].items()}
         duration = closed - opened
         ticks_before = snapshot["utime"] + snapshot["stime"]
+        ticks_after = np.where(quiet, ticks_before, ticks_after)
+        alive = alive | quiet
         ticks = np.where(alive, ticks_after - np.minimum(ticks_before, ticks_after), 0).astype(np.int64)
 
         # The run delay is read later than the stat baseline (after the whole

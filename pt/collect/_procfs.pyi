@@ -30,9 +30,11 @@ class WindowFiles:
     def __init__(self, root: Root, pids: np.ndarray | array.array[int], max_fds: int = 0) -> None: ...  # int32
     def stat_ticks(
         self, start_ticks: np.ndarray,   # const unsigned long long[::1]
+        skip: np.ndarray | None = None,  # uint8, nonzero: row not read (0, 0, False)
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...  # uint64 ticks, uint8 state, bool alive
-    def io(self) -> dict[str, np.ndarray]: ...           # int64, -1 unreadable
+    def io(self, skip: np.ndarray | None = None) -> dict[str, np.ndarray]: ...  # int64, -1 unreadable or skipped
     def schedstat(self) -> tuple[np.ndarray, np.ndarray]: ...  # int64 ns on a CPU, ns queued; -1 unreadable
+    def since_first(self) -> tuple[np.ndarray, np.ndarray]: ...  # int64 ns queued, bool quiet since the first reads
     def read_first(self) -> None: ...        # io and schedstat now, kept inside (no GIL, no numpy)
     def first(self) -> tuple[dict[str, np.ndarray], float, np.ndarray]: ...  # io, monotonic s, ns queued
     def hand_over(self) -> ClosingFiles: ...  # the kept files, to close on a thread; the rest closed now

@@ -262,7 +262,7 @@ def read_processes(root):
 
 IO_FIELDS = ("rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes")
 
-#: Files a window re-reads per process, in the order they are opened.
+#: Files a window re-reads per process, in slot order.
 WINDOW_FILES = ("stat", "io", "schedstat")
 cdef enum:
     W_STAT = 0
@@ -376,6 +376,8 @@ cdef class WindowFiles:
     cdef int *pids
     cdef long long *io_first            # (N_IO, n): the io counters read_first() read, -1 unreadable
     cdef long long *queued_first        # (n,): the schedstat run delays it read, -1 unreadable
+    cdef long long *run_first           # (n,): ns on a CPU at the first reads, -1 where not gated (see since_first)
+    cdef long long *slices_first        # (n,): times put on a CPU then
     cdef double first_at                # CLOCK_MONOTONIC seconds when it read them
     cdef readonly Py_ssize_t n
     cdef readonly Py_ssize_t kept       # rows whose files are kept open
@@ -480,9 +482,13 @@ cdef class WindowFiles:
         free(self.pids)
         free(self.io_first)
         free(self.queued_first)
+        free(self.run_first)
+        free(self.slices_first)
         self.pids = NULL
         self.io_first = NULL
         self.queued_first = NULL
+        self.run_first = NULL
+        self.slices_first = NULL
         if self.root_fd >= 0:
             close(self.root_fd)
             self.root_fd = -1
@@ -516,12 +522,15 @@ cdef class WindowFiles:
             raise MemoryError()
         return 0
 
-    def stat_ticks(self, const unsigned long long[::1] start_ticks):
+    def stat_ticks(self, const unsigned long long[::1] start_ticks, const unsigned char[::1] skip=None):
         """CPU ticks (utime + stime, uint64) and state (uint8 letter) now, and
         ``alive`` (bool): False where the process is gone or its start time is
-        not ``start_ticks`` (the pid names another process); 0 there."""
+        not ``start_ticks`` (the pid names another process); 0 there, and in
+        the rows ``skip`` (uint8, nonzero: not read) marks."""
         if start_ticks.shape[0] != self.n:
             raise ValueError(f"start_ticks has {start_ticks.shape[0]} rows, the window {self.n}")
+        self._check_skip(skip)
+        cdef bint skipping = skip is not None
         cdef Py_ssize_t i
         cdef Buffer buf
         cdef StatFields f
@@ -535,6 +544,8 @@ cdef class WindowFiles:
         self._begin(&buf)
         with nogil:
             for i in range(self.n):
+                if skipping and skip[i]:
+                    continue
                 if self._read(i, W_STAT, &buf) != READ_OK or not parse_stat(buf.data, buf.len, &f) \
                         or <unsigned long long>f.starttime != start_ticks[i]:
                     continue
@@ -544,13 +555,15 @@ cdef class WindowFiles:
         free(buf.data)
         return ticks_a, state_a, alive_a
 
-    cdef void _fill_io(self, Buffer *buf, long long *out) noexcept nogil:
-        """io counters into ``out`` (N_IO, n), -1 where unreadable."""
+    cdef void _fill_io(self, Buffer *buf, long long *out, const unsigned char *skip) noexcept nogil:
+        """io counters into ``out`` (N_IO, n), -1 where unreadable (or ``skip``, may be NULL, is nonzero)."""
         cdef Py_ssize_t i, k
         cdef long long value[N_IO]
         for k in range(N_IO * self.n):
             out[k] = -1
         for i in range(self.n):
+            if skip != NULL and skip[i]:
+                continue
             if self._read(i, W_IO, buf) != READ_OK or not parse_io(buf.data, buf.len, value):
                 continue
             for k in range(N_IO):
@@ -575,18 +588,20 @@ cdef class WindowFiles:
                 run[i] = on_cpu
             wait[i] = queued
 
-    def io(self):
+    def io(self, const unsigned char[::1] skip=None):
         """``io`` counters (man 5 proc): a dict of int64 arrays named by
         :data:`IO_FIELDS`, -1 where unreadable (another user's process),
-        malformed or gone."""
+        malformed or gone, or not read (``skip``, as :meth:`stat_ticks`)."""
         import numpy as np
         cdef Buffer buf
+        self._check_skip(skip)
         out_a = np.empty((N_IO, self.n), np.int64)
         cdef long long[:, ::1] out = out_a
         cdef long long *into = &out[0, 0] if self.n else NULL
+        cdef const unsigned char *skip_p = &skip[0] if skip is not None and self.n else NULL
         self._begin(&buf)
         with nogil:
-            self._fill_io(&buf, into)
+            self._fill_io(&buf, into, skip_p)
         free(buf.data)
         return {name: out_a[k] for k, name in enumerate(IO_FIELDS)}
 
@@ -608,6 +623,52 @@ cdef class WindowFiles:
         free(buf.data)
         return run_a, wait_a
 
+    cdef int _check_skip(self, const unsigned char[::1] skip) except -1:
+        if skip is not None and skip.shape[0] != self.n:
+            raise ValueError(f"skip has {skip.shape[0]} rows, the window {self.n}")
+        return 0
+
+    def since_first(self):
+        """``schedstat`` now, against the first reads: ``(queued, quiet)``.
+
+        ``queued`` is :meth:`schedstat`'s second array. ``quiet`` (bool)
+        marks the processes that have not been on a CPU since their first
+        reads: the ns on a CPU and the count of times put on one are both
+        unchanged. Their ``stat`` and ``io`` now are what they were then, so
+        the caller need not read them again. It holds only where
+        :meth:`TableRead.read` took the first reads in the order this needs
+        (``schedstat``, then ``stat`` and ``io``), of a single-threaded
+        process not running at its ``stat`` read, with every file kept (a kept
+        fd reads no successor): ``schedstat`` is the leader thread's alone,
+        and a running task's ns lag until its next tick or switch. Nothing is
+        quiet in a window whose first reads were :meth:`read_first`'s."""
+        import numpy as np
+        cdef Buffer buf
+        cdef Py_ssize_t i
+        cdef const char *p
+        cdef long long on_cpu, queued, slices
+        wait_a = np.full(self.n, -1, np.int64)
+        quiet_a = np.zeros(self.n, np.bool_)
+        cdef long long[::1] wait = wait_a
+        cdef unsigned char[::1] quiet = quiet_a.view(np.uint8)
+        self._begin(&buf)
+        with nogil:
+            for i in range(self.n):
+                if self._read(i, W_SCHED, &buf) != READ_OK:
+                    continue
+                p = buf.data
+                if not parse_int(&p, buf.data + buf.len, &on_cpu) or not parse_int(&p, buf.data + buf.len, &queued) \
+                        or on_cpu < 0 or queued < 0:
+                    continue
+                wait[i] = queued
+                if self.run_first == NULL or self.run_first[i] < 0 or on_cpu != self.run_first[i] \
+                        or not parse_int(&p, buf.data + buf.len, &slices) or slices != self.slices_first[i]:
+                    continue
+                quiet[i] = self.fds[i * N_WINDOW + W_STAT] >= 0 and self.fds[i * N_WINDOW + W_IO] >= 0 \
+                    and self.fds[i * N_WINDOW + W_SCHED] >= 0
+        free(buf.data)
+        return wait_a, quiet_a
+
     def read_first(self):
         """Read the window's first io counters and run delays now, into this
         object (releases the GIL, needs no numpy); :meth:`first` returns them."""
@@ -622,7 +683,7 @@ cdef class WindowFiles:
             free(buf.data)
             raise MemoryError()
         with nogil:
-            self._fill_io(&buf, self.io_first)
+            self._fill_io(&buf, self.io_first, NULL)
             clock_gettime(CLOCK_MONOTONIC, &now)
             self._fill_schedstat(&buf, NULL, self.queued_first)
         free(buf.data)
@@ -658,8 +719,9 @@ cdef class TableRead:
 
     ``read(max_fds)`` also opens the CPU window: for the first ``max_fds // 3``
     rows it keeps ``stat``, ``io`` and ``schedstat`` open (the stat read is
-    the window's CPU baseline, read through the kept fd) and reads ``io`` and
-    ``schedstat`` right after the row's ``stat``; :meth:`window_files` hands
+    the window's CPU baseline, read through the kept fd), reading the row's
+    ``schedstat`` right before its ``stat`` and ``io`` right after (the order
+    :meth:`WindowFiles.since_first` needs); :meth:`window_files` hands
     those files and first reads to a :class:`WindowFiles`. Rows beyond the
     budget read their first io and schedstat by pid. :meth:`count` lists the
     pids first, so the caller can size the budget (:func:`pt.collect.early`).
@@ -681,6 +743,8 @@ cdef class TableRead:
     cdef int n_spare
     cdef long long *io_first            # (N_IO, listed) then compacted to (N_IO, n)
     cdef long long *queued_first
+    cdef long long *run_first           # see WindowFiles
+    cdef long long *slices_first
     cdef double first_at
     cdef object __weakref__
 
@@ -694,6 +758,8 @@ cdef class TableRead:
         self.close()
         free(self.io_first)
         free(self.queued_first)
+        free(self.run_first)
+        free(self.slices_first)
         free(self.rows)
         free(self.arena.data)
         free(self.listed.data)
@@ -757,7 +823,10 @@ cdef class TableRead:
             self.fds = <int *>malloc(max(listed, 1) * N_WINDOW * sizeof(int))
             self.io_first = <long long *>malloc(max(listed, 1) * N_IO * sizeof(long long))
             self.queued_first = <long long *>malloc(max(listed, 1) * sizeof(long long))
-            if self.fds == NULL or self.io_first == NULL or self.queued_first == NULL:
+            self.run_first = <long long *>malloc(max(listed, 1) * sizeof(long long))
+            self.slices_first = <long long *>malloc(max(listed, 1) * sizeof(long long))
+            if self.fds == NULL or self.io_first == NULL or self.queued_first == NULL \
+                    or self.run_first == NULL or self.slices_first == NULL:
                 raise MemoryError()
         with nogil:
             rc = self._read(min(listed, max(max_fds, 0) // N_WINDOW))
@@ -809,7 +878,7 @@ cdef class TableRead:
         cdef TableRow *r
         cdef char path[48]
         cdef int rc, k
-        cdef long long pid, on_cpu, queued
+        cdef long long pid, on_cpu, queued, slices
         cdef long long value[N_IO]
         cdef const char *p
         cdef ssize_t at
@@ -834,9 +903,21 @@ cdef class TableRead:
             if keeping and self.n >= keep_rows:
                 keeping = False
                 self._release_spares()
-            snprintf(path, sizeof(path), b"%lld/stat", pid)
             if fds != NULL:
                 fds[W_STAT] = fds[W_IO] = fds[W_SCHED] = FD_BY_PATH
+                # schedstat before stat and io: WindowFiles.since_first() needs a first read taken before theirs
+                on_cpu = queued = slices = -1
+                snprintf(path, sizeof(path), b"%lld/schedstat", pid)
+                if self._open_kept(path, &fds[W_SCHED], &keeping) == READ_OK \
+                        and self._read_kept(fds[W_SCHED], path, buf) == READ_OK:
+                    p = buf.data
+                    if not (parse_int(&p, buf.data + buf.len, &on_cpu) and parse_int(&p, buf.data + buf.len, &queued)
+                            and on_cpu >= 0 and queued >= 0):
+                        on_cpu = queued = -1
+                    elif not parse_int(&p, buf.data + buf.len, &slices):
+                        slices = -1
+            snprintf(path, sizeof(path), b"%lld/stat", pid)
+            if fds != NULL:
                 rc = self._open_kept(path, &fds[W_STAT], &keeping)
                 if rc == READ_OK:
                     rc = self._read_kept(fds[W_STAT], path, buf)
@@ -868,22 +949,19 @@ cdef class TableRead:
             r.comm_off = at
             r.pid = pid
 
-            if fds != NULL:                 # the window's first io and schedstat, read now
+            if fds != NULL:                 # the window's first io, read now (schedstat was, before stat)
                 for k in range(N_IO):
                     self.io_first[k * self.listed.len + self.n] = -1
-                self.queued_first[self.n] = -1
                 snprintf(path, sizeof(path), b"%lld/io", pid)
                 if self._open_kept(path, &fds[W_IO], &keeping) == READ_OK \
                         and self._read_kept(fds[W_IO], path, buf) == READ_OK and parse_io(buf.data, buf.len, value):
                     for k in range(N_IO):
                         self.io_first[k * self.listed.len + self.n] = value[k]
-                snprintf(path, sizeof(path), b"%lld/schedstat", pid)
-                if self._open_kept(path, &fds[W_SCHED], &keeping) == READ_OK \
-                        and self._read_kept(fds[W_SCHED], path, buf) == READ_OK:
-                    p = buf.data
-                    if parse_int(&p, buf.data + buf.len, &on_cpu) and parse_int(&p, buf.data + buf.len, &queued) \
-                            and on_cpu >= 0 and queued >= 0:
-                        self.queued_first[self.n] = queued
+                self.queued_first[self.n] = queued
+                self.slices_first[self.n] = slices
+                # Gated by since_first(): a single thread (schedstat is the leader's), not on a CPU at the stat read.
+                self.run_first[self.n] = on_cpu if on_cpu > 0 and slices > 0 and r.f.num_threads == 1 \
+                    and r.f.state != c'R' else -1
 
             snprintf(path, sizeof(path), b"%lld/status", pid)
             rc = read_whole(self.proc.fd, path, buf)
@@ -978,8 +1056,12 @@ cdef class TableRead:
         self.fds = NULL
         files.io_first = self.io_first
         files.queued_first = self.queued_first
+        files.run_first = self.run_first
+        files.slices_first = self.slices_first
         self.io_first = NULL
         self.queued_first = NULL
+        self.run_first = NULL
+        self.slices_first = NULL
         files.first_at = self.first_at
         return files
 
