@@ -63,3 +63,23 @@ def test_distinct_rows_treat_nan_as_one_value_and_keep_first_appearance_order():
     assert inverse == [0, 1, 0, 1, 2]
     np.testing.assert_array_equal(distinct[:, 0], [1.0, 2.0, 3.0])
     assert np.isnan(distinct[0, 1])
+
+
+@pytest.mark.parametrize("k", [1, 3, len(FEATURES)])
+def test_the_glyph_column_equals_each_row_glyphed_alone(evidence, k):
+    """``glyph_column`` builds each distinct combination once; the reference
+    ranks one row's bits at a time (ties: feature order) and spells them out."""
+    from pt.config import load_priors
+    from pt.infer.posterior import ModelTables, infer
+    inference = infer(evidence, ModelTables(load_priors()))
+    bits, observed = inference.bits(), inference.observed
+
+    def alone(i: int) -> str:
+        ranked = sorted(range(len(FEATURES)), key=lambda j: -abs(bits[i, j]))[:k]
+        return " ".join(f"{ledger.GLYPHS[FEATURES[j]]}{'+' if bits[i, j] > 0 else '-'}"
+                        for j in ranked if observed[i, j])
+
+    column = ledger.glyph_column(inference, k)
+    assert column.dtype == object and column.shape == (N,)
+    assert list(column) == [alone(i) for i in range(N)]
+    assert len(set(column)) > 3

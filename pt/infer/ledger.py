@@ -195,11 +195,15 @@ def glyph_column(inference: Inference, k: int = 3) -> np.ndarray:
     + toward abandoned), ranked by |bits| over the whole matrix at once."""
     bits = inference.bits()
     top = np.argsort(-np.abs(bits), axis=1, kind="stable")[:, :k]
-    seen = np.take_along_axis(inference.observed, top, axis=1).tolist()
-    positive = (np.take_along_axis(bits, top, axis=1) > 0).tolist()
+    seen = np.take_along_axis(inference.observed, top, axis=1)
+    positive = np.take_along_axis(bits, top, axis=1) > 0
+    # A row's glyphs are its (rank: 0 unseen, else 1 + 2 feature + sign) codes: the strings are
+    # built once per distinct combination, not once per process.
+    codes = np.where(seen, 1 + 2 * top + positive, 0)
+    distinct, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
     glyphs = [GLYPHS[f] for f in FEATURES]
-    out = np.empty(len(bits), dtype=object)
-    out[:] = [" ".join(f"{glyphs[j]}{'+' if p else '-'}" for j, p, s in zip(js, ps, ss) if s)
-              for js, ps, ss in zip(top.tolist(), positive, seen)]
-    return out
+    phrases = np.empty(len(distinct), dtype=object)
+    phrases[:] = [" ".join(f"{glyphs[j]}{'+' if p else '-'}" for j, p, s in zip(js, ps, ss) if s)
+                  for js, ps, ss in zip(top[first].tolist(), positive[first].tolist(), seen[first].tolist())]
+    return phrases[inverse.reshape(-1)]
 
