@@ -76,7 +76,7 @@ def observe(snapshot: Snapshot, path: str | os.PathLike, files: dict | None = No
 
 def triage(*, root: str | os.PathLike | None = None, window_s: float | None = None,
            at_s: float = 0.0, priors: Priors | None = None, policy: Policy | None = None,
-           tables: ModelTables | None = None, on_snapshot=None,
+           tables: ModelTables | None = None, on_snapshot=None, on_verdicts=None,
            memory: str | os.PathLike | None = None, first=None) -> Triage:
     """Scan the machine and decide about every process.
 
@@ -85,6 +85,9 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     called as soon as the process table is read, inside the CPU window: what
     it does there (imports the output will need, work started on a thread)
     costs no wall time while the window has time to spare.
+    ``on_verdicts(triage)``, if given, is called as soon as the verdicts are
+    decided, before the scan writes its memory and waits for its closed files
+    (the telemetry writer starts a few ms sooner).
     ``memory``: the file of previous recommendations and counters
     (:mod:`pt.decide.stability`); the decision holds them within the
     policy's stability margin, earlier scans' counts extend the window
@@ -159,6 +162,8 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     decision = run_decision(inference, policy, context, protected, previous, gate)
     t = Triage(snapshot, window, evidence, context, inference, decision, protected,
                priors, policy, at_s, previous, note, gate, activity, points)
+    if on_verdicts is not None:
+        on_verdicts(t)
     if memory is not None and not at_s:
         remember(t, memory)
     opened.close()                       # the kept files' release, done beside the model by now

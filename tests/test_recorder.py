@@ -61,18 +61,26 @@ def fake_scan_root(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the writer is forked")
-def test_the_forked_writer_records_the_verdicts_the_scan_made(tmp_path):
+@pytest.mark.parametrize("named", [True, False])
+def test_the_forked_writer_records_the_verdicts_the_scan_made(tmp_path, monkeypatch, named):
     """begin() forks the writer once the table is read, start() hands it the
-    verdicts through shared memory: the lake holds this scan's posteriors
-    and decisions, and the writer is reaped."""
+    verdicts through shared memory as soon as they are decided: the lake
+    holds this scan's processes, posteriors and decisions, and the writer is
+    reaped. The snapshot the writer was forked with is not sent again
+    (``named``: start() is given it, as ``pt scan`` does); another is."""
     if not recorder._can_fork():
         pytest.skip("other threads run here: the recorder would write on a thread, not fork")
+    packed = []
+    monkeypatch.setattr(recorder, "_pack", lambda obj, shared: packed.append(obj) or _pack(obj, shared))
     root = fake_scan_root(tmp_path)
     rec = Recorder(tmp_path / "lake", procfs=root)
-    t = triage(root=root, window_s=0.01, on_snapshot=rec.begin)
+    t = triage(root=root, window_s=0.01, on_snapshot=rec.begin,
+               on_verdicts=lambda t: rec.start(t, snapshot=t.snapshot if named else None))
     child = rec._child[0]
-    rec.start(t)
     result = rec.result()
+    (sent_triage, sent_snapshot, _, held), = packed
+    assert held is named and sent_snapshot is None
+    assert (sent_triage.snapshot is None) is named
     assert result.written, result.reason
     with pytest.raises(ChildProcessError):
         os.waitpid(child, os.WNOHANG)
@@ -85,6 +93,10 @@ def test_the_forked_writer_records_the_verdicts_the_scan_made(tmp_path):
     assert np.array_equal([r[2] for r in rows], t.inference.posterior[order, k_zombie])
     _, actions = lake.query("SELECT pid, action FROM decisions ORDER BY pid")
     assert [a for _, a in actions] == [ACTIONS[k] for k in t.decision.action[order]]
+    _, samples = lake.query("SELECT pid, start_ticks, state FROM proc_samples ORDER BY pid")
+    assert [(p, s) for p, s, _ in samples] == list(zip(t.snapshot["pid"][order].tolist(),
+                                                       t.snapshot["start_ticks"][order].tolist()))
+    assert [s for *_, s in samples] == [chr(c) for c in t.snapshot["state"][order]]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the writer is forked")

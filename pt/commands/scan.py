@@ -225,21 +225,24 @@ def scan(args: argparse.Namespace, sort: str, first) -> int:
             render_imports(args)
             if recorder:
                 recorder.load()
+        def record(t):       # the forked child writes the lake while this process renders
+            recorder.start(t, snapshot=t.snapshot, scan_s=time.perf_counter() - started)
+
         try:
             triage = run_triage(window_s=args.window, at_s=args.at, memory=verdict_memory(), first=first,
-                                on_snapshot=lambda snapshot: in_window(snapshot, recorder, args))
+                                on_snapshot=lambda snapshot: in_window(snapshot, recorder, args),
+                                on_verdicts=record if recorder else None)
         except BaseException:
-            if recorder:      # a writer forked for this scan is sent nothing: it exits, and is reaped here
+            if recorder:      # a writer forked for this scan is sent nothing (or all): it ends, and is reaped here
                 recorder.result()
             raise
         snapshot = triage.snapshot
-    scan_s = time.perf_counter() - started
+    if recorder and args.raw:  # a raw scan's writer is forked now, holding the snapshot
+        recorder.start(None, snapshot=snapshot, scan_s=time.perf_counter() - started)
     from pt.collect.host import procfs_is_own_pidns
     if not procfs_is_own_pidns():
         print("pt scan: note: /proc is not this pid namespace's: the pids shown are its, and "
               "pt apply does not act here", file=sys.stderr)
-    if recorder:              # the forked child writes the lake while this process renders
-        recorder.start(triage, snapshot=snapshot, scan_s=scan_s)
     view = select_rows(snapshot, uids=uids, kernel_threads=args.kernel_threads, sort=sort,
                        reverse=args.reverse, triage=triage, every_field=args.json, tree=args.tree,
                        fields=json_fields(args))

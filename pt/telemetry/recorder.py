@@ -46,6 +46,7 @@ class Recorder:
         self._threads: list[threading.Thread] = []
         self._child: tuple[int, int, int] | None = None   # (pid, its result pipe, its inbox)
         self._shared = None                               # memory shared with the child (mmap)
+        self._forked_with = None                          # the snapshot the child was forked holding
 
     def _spawn(self, target, *args) -> None:
         previous = list(self._threads)
@@ -91,6 +92,8 @@ class Recorder:
             self.prepare(snapshot)
             return
         self._fork(lambda inbox: self._child_main(snapshot, inbox), len(snapshot))
+        if self._child is not None:
+            self._forked_with = snapshot
 
     def start(self, triage=None, *, snapshot=None, scan_s: float | None = None) -> None:
         """Write the scan: send it to the child :meth:`begin` forked, else fork
@@ -109,9 +112,14 @@ class Recorder:
             return
         pid, result_r, inbox_w = self._child
         self._child = (pid, result_r, -1)
+        # The child holds the snapshot it was forked with: that one is not sent again (~2 ms less).
+        held = snapshot is not None and snapshot is self._forked_with \
+            and (triage is None or triage.snapshot is snapshot)
+        if held:
+            triage, snapshot = None if triage is None else dataclasses.replace(triage, snapshot=None), None
         try:
             with os.fdopen(inbox_w, "wb") as inbox:       # closed whatever happens: the child then exits
-                inbox.write(_pack((triage, snapshot, scan_s), self._shared))
+                inbox.write(_pack((triage, snapshot, scan_s, held), self._shared))
         except Exception as exc:   # noqa: BLE001 - the child gone (EPIPE), or the scan unpicklable
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
             self.error = f"could not hand the scan to the telemetry writer: {reason}"
@@ -174,7 +182,11 @@ class Recorder:
             sent = inbox.read()
         if not sent:                                      # the scan ended without a write
             return
-        triage, snapshot, scan_s = _unpack(sent, self._shared)
+        triage, sent_snapshot, scan_s, held = _unpack(sent, self._shared)
+        if held:                                          # the snapshot this child was forked with
+            triage = None if triage is None else dataclasses.replace(triage, snapshot=snapshot)
+        else:
+            snapshot = sent_snapshot
         snap = triage.snapshot if triage is not None else snapshot
         if self.prepared is not None and _same_rows(self.prepared.snapshot, snap):
             self.prepared = dataclasses.replace(self.prepared, snapshot=snap)
