@@ -4,6 +4,7 @@ were, so only ``schedstat`` is read again. These tests hold the claim against
 the kernel, for every process on the machine, and check the processes it must
 never cover: a busy worker behind a sleeping leader thread, a process that
 wakes briefly, one that dies during the window."""
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 
 from pt.collect import collect
-from pt.collect._linux import snapshot_of
+from pt.collect import _linux
+from pt.collect._linux import QUIET_MIN_S, WindowStart, snapshot_of
 from pt.collect._procfs import IO_FIELDS, WindowFiles
 from pt.collect.early import FirstReads
 from pt.testing import python_child, sleepers, spinner
@@ -75,6 +77,8 @@ def test_a_process_quiet_since_the_first_reads_has_the_stat_and_io_it_had_then()
     for name in IO_FIELDS:
         np.testing.assert_array_equal(io[name][quiet], io_first[name][quiet], err_msg=name)
     assert (queued[quiet] >= 0).all()
+    if os.geteuid() != 0:         # other users' io cannot be opened: those rows are quiet all the same
+        assert quiet[io_first["rchar"] < 0].any()
 
 
 def test_the_scan_window_counts_what_the_quiet_rule_must_not_skip():
@@ -135,3 +139,34 @@ def test_a_skip_mask_of_the_wrong_length_is_refused():
             io = files.io(np.array([1, 0], np.uint8))
     assert not alive[0] and alive[1] and ticks[0] == 0
     assert io["rchar"][0] == -1 and io["rchar"][1] >= 0
+
+
+class Recording:
+    """A window's files, noting which of their methods the close calls."""
+
+    def __init__(self, files):
+        self.files, self.called = files, []
+
+    def __getattr__(self, name):
+        self.called.append(name)
+        return getattr(self.files, name)
+
+
+@pytest.mark.parametrize("window_s, tickless, asked", [(0.1, False, True), (QUIET_MIN_S / 5, False, False),
+                                                       (0.1, True, False)])
+def test_quiet_rows_are_sought_only_in_a_window_of_several_ticks_on_ticking_cpus(monkeypatch, window_s,
+                                                                                tickless, asked):
+    """A task can run without its run time moving until its next tick, and on
+    a ``nohz_full`` CPU for a second: a shorter window, or such a machine,
+    re-reads every row (and gets the same counts for these sleepers)."""
+    monkeypatch.setattr(_linux, "tickless", lambda: tickless)
+    with sleepers(3) as idle:
+        first = FirstReads(Path("/proc")).wait()
+        snapshot = snapshot_of(first.root, first.table, first.clock)
+        opened = WindowStart(snapshot, first.root, kept=(first.window_files, first.stack))
+        opened.files = Recording(opened.files)
+        window = opened.finish(window_s)
+    assert ("since_first" in opened.files.called) is asked
+    assert ("schedstat" in opened.files.called) is not asked
+    rows = rows_of(snapshot, *idle)
+    assert window.alive[rows].all() and (window.ticks[rows] == 0).all() and (window.io_syscalls[rows] == 0).all()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -46,6 +47,24 @@ def snapshot_of(path, table: TableRead, clock: tuple[float, float, float]) -> Sn
         denied_pids=tuple(counts["denied_pids"]), malformed_pids=tuple(counts["malformed_pids"]),
     )
     return Snapshot(host, columns, errors)
+
+
+#: Shortest window in which quiet processes are not re-read: a task on a CPU
+#: shows a new run time at its next tick (at most 10 ms away at HZ=100) or
+#: switch, so a shorter window could call a task that ran all along quiet.
+QUIET_MIN_S = 0.05
+
+
+@functools.lru_cache(maxsize=1)
+def tickless() -> bool:
+    """Whether some CPU runs without a periodic tick while busy (``nohz_full``):
+    a task alone on one can run for a second with its run time unchanged,
+    so no process is taken as quiet (:meth:`WindowFiles.since_first`)."""
+    try:
+        with open("/sys/devices/system/cpu/nohz_full", "rb") as f:
+            return f.read().strip() not in (b"", b"(null)")
+    except OSError:
+        return False
 
 
 def _join_through_interrupts(thread: threading.Thread) -> None:
@@ -130,24 +149,29 @@ class WindowStart:
         snapshot = self.snapshot
         opened = snapshot.host.monotonic
         time.sleep(max(window_s - (time.monotonic() - opened), 0.0))
-        closed = time.monotonic()
-        closed_boot = time.clock_gettime(time.CLOCK_BOOTTIME)
         # schedstat first: a process that has not been on a CPU since its first reads (most of
         # them, on most machines) has the stat and io it had then, and is not read again.
-        queued_closed = time.monotonic()
-        queued_after, quiet = self.files.since_first()
-        skip = quiet.view(np.uint8)
-        # The readers release the GIL: io is re-read on a thread while stat
-        # is re-read here, on two CPUs where there are two.
         rest: dict = {}
+        quiet = np.zeros(len(snapshot), dtype=bool)
+        if self.files.gated and time.monotonic() - opened >= QUIET_MIN_S and not tickless():
+            rest["queued_closed"] = time.monotonic()
+            rest["queued"], quiet = self.files.since_first()
+        closed = time.monotonic()
+        closed_boot = time.clock_gettime(time.CLOCK_BOOTTIME)
+        skip = quiet.view(np.uint8)
 
-        def read_io():
+        # The readers release the GIL: io (and schedstat, if not read yet) are
+        # re-read on a thread while stat is re-read here, on two CPUs where there are two.
+        def read_rest():
             try:
                 rest["io"] = self.files.io(skip)
+                if "queued" not in rest:
+                    rest["queued_closed"] = time.monotonic()
+                    rest["queued"] = self.files.schedstat()[1]
             except BaseException as exc:   # noqa: BLE001 - raised again below, in the caller's thread
                 rest["error"] = exc
 
-        thread = threading.Thread(target=read_io)
+        thread = threading.Thread(target=read_rest)
         thread.start()
         try:
             ticks_after, _, alive = self.files.stat_ticks(snapshot["start_ticks"], skip)
@@ -155,6 +179,7 @@ class WindowStart:
             _join_through_interrupts(thread)
         if "error" in rest:
             raise rest["error"]
+        queued_closed, queued_after = rest["queued_closed"], rest["queued"]
         io_after = {name: np.where(quiet, self.io_before[name], read) for name, read in rest["io"].items()}
         duration = closed - opened
         ticks_before = snapshot["utime"] + snapshot["stime"]

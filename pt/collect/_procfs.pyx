@@ -638,10 +638,12 @@ cdef class WindowFiles:
         the caller need not read them again. It holds only where
         :meth:`TableRead.read` took the first reads in the order this needs
         (``schedstat``, then ``stat`` and ``io``), of a single-threaded
-        process not running at its ``stat`` read, with every file kept (a kept
-        fd reads no successor): ``schedstat`` is the leader thread's alone,
-        and a running task's ns lag until its next tick or switch. Nothing is
-        quiet in a window whose first reads were :meth:`read_first`'s."""
+        process not running at its ``stat`` read, whose ``schedstat`` is kept
+        (a kept fd reads no successor) and whose ``io`` is kept or could not
+        be opened: ``schedstat`` is the leader thread's alone, and a running
+        task's ns lag until its next tick or switch. Nothing is quiet in a
+        :class:`WindowFiles` that did not come from :meth:`TableRead.window_files`
+        (:attr:`gated`)."""
         import numpy as np
         cdef Buffer buf
         cdef Py_ssize_t i
@@ -664,10 +666,18 @@ cdef class WindowFiles:
                 if self.run_first == NULL or self.run_first[i] < 0 or on_cpu != self.run_first[i] \
                         or not parse_int(&p, buf.data + buf.len, &slices) or slices != self.slices_first[i]:
                     continue
-                quiet[i] = self.fds[i * N_WINDOW + W_STAT] >= 0 and self.fds[i * N_WINDOW + W_IO] >= 0 \
-                    and self.fds[i * N_WINDOW + W_SCHED] >= 0
+                # The kept schedstat fd still reads: the process was never reaped, so its pid named
+                # it at every read by pid. io that could not be opened (another user's) reads -1 still.
+                quiet[i] = self.fds[i * N_WINDOW + W_SCHED] >= 0 and self.fds[i * N_WINDOW + W_STAT] != FD_NONE \
+                    and self.fds[i * N_WINDOW + W_IO] != FD_BY_PATH
         free(buf.data)
         return wait_a, quiet_a
+
+    @property
+    def gated(self):
+        """Whether :meth:`since_first` can find quiet rows here (the first
+        reads came from :meth:`TableRead.read`, in the order it needs)."""
+        return self.run_first != NULL
 
     def read_first(self):
         """Read the window's first io counters and run delays now, into this
