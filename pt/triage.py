@@ -76,7 +76,7 @@ def observe(snapshot: Snapshot, path: str | os.PathLike, files: dict | None = No
 
 def triage(*, root: str | os.PathLike | None = None, window_s: float | None = None,
            at_s: float = 0.0, priors: Priors | None = None, policy: Policy | None = None,
-           tables: ModelTables | None = None, on_snapshot=None, on_verdicts=None,
+           tables: ModelTables | None = None, on_snapshot=None, on_posteriors=None, on_verdicts=None,
            memory: str | os.PathLike | None = None, first=None) -> Triage:
     """Scan the machine and decide about every process.
 
@@ -85,6 +85,9 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     called as soon as the process table is read, inside the CPU window: what
     it does there (imports the output will need, work started on a thread)
     costs no wall time while the window has time to spare.
+    ``on_posteriors(window, evidence, context, inference)``, if given, is
+    called once the posteriors are computed, before the decision (the
+    telemetry writer encodes them meanwhile); none of them changes after.
     ``on_verdicts(triage)``, if given, is called as soon as the verdicts are
     decided, before the scan writes its memory and waits for its closed files
     (the telemetry writer starts a few ms sooner).
@@ -155,6 +158,8 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     if at_s:
         evidence = evidence.later(at_s)
     inference = forest.couple(infer(evidence, tables), forest.edges(context.genealogy), priors.tree_coupling)
+    if on_posteriors is not None:
+        on_posteriors(window, evidence, context, inference)
     protected = protected_by(snapshot, context.genealogy, policy, context.units.system_slice,
                              cgroups=context.units.cgroup, command_category=context.command_category)
     from pt.learn.gate import kill_gate

@@ -5,6 +5,7 @@ tables, statistics; the scan's real tables against the schemas pyarrow
 wrote before; old pyarrow files and new files in one lake; and a default
 ``pt scan`` whose telemetry child never imports pyarrow.
 """
+import dataclasses
 import io
 import json
 import sys
@@ -272,15 +273,25 @@ def test_scan_tables_read_as_pyarrow_wrote_them(scan, tmp_path):
     assert worker["args"][-1].startswith("--token=") and "ghp_" not in json.dumps(samples)
 
 
-def test_a_prepared_write_makes_the_files_an_unprepared_one_makes(scan, tmp_path):
+@pytest.mark.parametrize("posteriors", [False, True])
+def test_a_prepared_write_makes_the_files_an_unprepared_one_makes(scan, tmp_path, posteriors):
     """``prepare`` (run while the window runs) encodes the snapshot's columns and
-    picks the run id ahead: the files written with it hold the same tables as
-    a write that prepares nothing, and its run id."""
+    picks the run id ahead, ``prepare_posteriors`` (run while the scan
+    decides) the columns its posteriors decide: the files written with them
+    are those of a write that prepares nothing, with its run id."""
     t, root = scan
     red = Redactor(KEY)
     prepared = writer.prepare(t.snapshot, red)
     assert {"pid", "start_ticks", "run_id", "exe", "args", "comm", "user_hash"} <= set(prepared.columns)
+    if posteriors:
+        prepared = writer.prepare_posteriors(prepared, t.window, t.evidence, t.context, t.inference)
+        assert {"post__abandoned", "ll__cpu_window__useful"} <= set(prepared.early_columns(t, "proc_inference"))
+        assert {"cwd_hash", "window_cpu_ticks"} <= set(prepared.early_columns(t, "proc_samples"))
+        other = dataclasses.replace(t.inference, posterior=t.inference.posterior.copy())
+        assert prepared.early_columns(dataclasses.replace(t, inference=other), "proc_features") is None
+    misses = parquet._schema_bytes.cache_info().misses
     with_prep = writer.write_scan(t, lake=tmp_path / "a", red=red, procfs=root, prepared=prepared)
+    assert parquet._schema_bytes.cache_info().misses == misses     # prepare() encoded every schema element
     without = writer.write_scan(t, lake=tmp_path / "b", red=red, procfs=root, ts=prepared.ts,
                                 run_id=prepared.run_id)
     assert with_prep.written and without.written and with_prep.run_id == prepared.run_id == without.run_id
@@ -294,6 +305,8 @@ def test_a_prepared_write_makes_the_files_an_unprepared_one_makes(scan, tmp_path
             ours, theirs = ours.drop(["scan_s"]), theirs.drop(["scan_s"])
         assert ours.schema.equals(theirs.schema), table
         assert all(same(ours.column(c).to_pylist(), theirs.column(c).to_pylist()) for c in ours.column_names), table
+        if table not in ("system_samples", "runs"):
+            assert a.read_bytes() == b.read_bytes(), table
     # Prepared for another snapshot, nothing of it is used; for another run, all but the run's own columns.
     other = writer.prepare(collect(root), red)
     assert other.ready(t.snapshot, other.run_id) == {}

@@ -45,7 +45,7 @@ def test_packed_arrays_arrive_whole_whatever_room_the_shared_memory_has(room):
     everything without it) inside the pickled message; all arrive equal."""
     shared = None if room is None else mmap.mmap(-1, max(room, 1))
     data = arrays()
-    message = _pack(data, shared)
+    message, _ = _pack(data, shared)
     got = _unpack(message, shared)
     assert same(got, data)
     in_message = len(message) > data["f"].nbytes
@@ -61,26 +61,31 @@ def fake_scan_root(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the writer is forked")
-@pytest.mark.parametrize("named", [True, False])
-def test_the_forked_writer_records_the_verdicts_the_scan_made(tmp_path, monkeypatch, named):
-    """begin() forks the writer once the table is read, start() hands it the
-    verdicts through shared memory as soon as they are decided: the lake
-    holds this scan's processes, posteriors and decisions, and the writer is
-    reaped. The snapshot the writer was forked with is not sent again
-    (``named``: start() is given it, as ``pt scan`` does); another is."""
+@pytest.mark.parametrize("named, early", [(True, True), (True, False), (False, False)])
+def test_the_forked_writer_records_the_verdicts_the_scan_made(tmp_path, monkeypatch, named, early):
+    """begin() forks the writer once the table is read, early() hands it the
+    posteriors and start() the verdicts, through shared memory, as soon as
+    each exists: the lake holds this scan's processes, posteriors and
+    decisions, the same rows an unprepared write in this process gives, and
+    the writer is reaped. What the writer holds is not sent again: the
+    snapshot it was forked with (``named``: start() is given it, as ``pt
+    scan`` does) and the posteriors early() sent."""
+    from pt.telemetry.writer import write_scan
     if not recorder._can_fork():
         pytest.skip("other threads run here: the recorder would write on a thread, not fork")
     packed = []
-    monkeypatch.setattr(recorder, "_pack", lambda obj, shared: packed.append(obj) or _pack(obj, shared))
+    monkeypatch.setattr(recorder, "_pack", lambda obj, shared, at=0: packed.append(obj) or _pack(obj, shared, at))
     root = fake_scan_root(tmp_path)
     rec = Recorder(tmp_path / "lake", procfs=root)
-    t = triage(root=root, window_s=0.01, on_snapshot=rec.begin,
+    t = triage(root=root, window_s=0.01, on_snapshot=rec.begin, on_posteriors=rec.early if early else None,
                on_verdicts=lambda t: rec.start(t, snapshot=t.snapshot if named else None))
     child = rec._child[0]
     result = rec.result()
-    (sent_triage, sent_snapshot, _, held), = packed
-    assert held is named and sent_snapshot is None
-    assert (sent_triage.snapshot is None) is named
+    *posteriors, (sent_triage, sent_snapshot, _, held, held_posteriors) = packed
+    assert held is named and sent_snapshot is None and held_posteriors is early
+    assert (sent_triage.snapshot is None) is named and (sent_triage.inference is None) is early
+    assert len(posteriors) == early and all(a is b for p in posteriors for a, b in
+                                            zip(p, (t.window, t.evidence, t.context, t.inference)))
     assert result.written, result.reason
     with pytest.raises(ChildProcessError):
         os.waitpid(child, os.WNOHANG)
@@ -97,6 +102,11 @@ def test_the_forked_writer_records_the_verdicts_the_scan_made(tmp_path, monkeypa
     assert [(p, s) for p, s, _ in samples] == list(zip(t.snapshot["pid"][order].tolist(),
                                                        t.snapshot["start_ticks"][order].tolist()))
     assert [s for *_, s in samples] == [chr(c) for c in t.snapshot["state"][order]]
+    plain = write_scan(t, lake=tmp_path / "plain", procfs=root, red=rec.red)
+    assert plain.written, plain.reason
+    for table in ("proc_samples", "proc_features", "proc_inference", "decisions"):
+        query = f"SELECT * EXCLUDE (run_id, ts) FROM {table} ORDER BY pid"
+        assert repr(lake.query(query)) == repr(duck.open_lake(tmp_path / "plain").query(query)), table  # NaN too
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the writer is forked")

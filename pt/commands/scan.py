@@ -231,6 +231,7 @@ def scan(args: argparse.Namespace, sort: str, first) -> int:
         try:
             triage = run_triage(window_s=args.window, at_s=args.at, memory=verdict_memory(), first=first,
                                 on_snapshot=lambda snapshot: in_window(snapshot, recorder, args),
+                                on_posteriors=recorder.early if recorder else None,
                                 on_verdicts=record if recorder else None)
         except BaseException:
             if recorder:      # a writer forked for this scan is sent nothing (or all): it ends, and is reaped here

@@ -473,6 +473,14 @@ def _schema_bytes(name: str, dtype: str) -> tuple[bytes, ...]:
     return tuple(_Thrift.struct(element) for element in _schema_elements(name, dtype))
 
 
+def warm_schema(columns) -> None:
+    """Encode the schema elements of ``columns`` (``(name, dtype)`` pairs) now;
+    a later :func:`write_table` of them finds them cached (a telemetry child
+    does this before the scan's verdicts: ~2 ms less after them)."""
+    for name, dtype in columns:
+        _schema_bytes(name, dtype)
+
+
 def _chunk_bytes(chunk: Encoded, start: int) -> bytes:
     """The row group's ColumnChunk struct for ``chunk`` placed at ``start``."""
     data_page, dictionary_page = chunk.page_offsets

@@ -47,6 +47,8 @@ class Recorder:
         self._child: tuple[int, int, int] | None = None   # (pid, its result pipe, its inbox)
         self._shared = None                               # memory shared with the child (mmap)
         self._forked_with = None                          # the snapshot the child was forked holding
+        self._posteriors = None                           # what early() sent: (window, evidence, context, inference)
+        self._shared_at = 0                               # the next free byte of self._shared
 
     def _spawn(self, target, *args) -> None:
         previous = list(self._threads)
@@ -95,6 +97,22 @@ class Recorder:
         if self._child is not None:
             self._forked_with = snapshot
 
+    def early(self, window, evidence, context, inference) -> None:
+        """Hand the forked writer a scan's posteriors before its verdicts (pass
+        this to ``triage(on_posteriors=...)``): the child encodes what they
+        decide while the scan decides, and :meth:`start` does not send them
+        again. Without a forked writer, or if they cannot be sent, it does
+        nothing (:meth:`start` sends everything)."""
+        if self._child is None or self._child[2] < 0 or self._posteriors is not None:
+            return
+        parts = (window, evidence, context, inference)
+        try:
+            message, self._shared_at = _pack(parts, self._shared, self._shared_at)
+        except Exception:   # noqa: BLE001 - unpicklable: start() sends the whole scan and reports it
+            return
+        if _send_frame(self._child[2], b"E", message):
+            self._posteriors = parts
+
     def start(self, triage=None, *, snapshot=None, scan_s: float | None = None) -> None:
         """Write the scan: send it to the child :meth:`begin` forked, else fork
         one now (or, after :meth:`prepare` or without ``os.fork``, write on the
@@ -112,18 +130,27 @@ class Recorder:
             return
         pid, result_r, inbox_w = self._child
         self._child = (pid, result_r, -1)
-        # The child holds the snapshot it was forked with: that one is not sent again (~2 ms less).
-        held = snapshot is not None and snapshot is self._forked_with \
-            and (triage is None or triage.snapshot is snapshot)
-        if held:
-            triage, snapshot = None if triage is None else dataclasses.replace(triage, snapshot=None), None
         try:
-            with os.fdopen(inbox_w, "wb") as inbox:       # closed whatever happens: the child then exits
-                inbox.write(_pack((triage, snapshot, scan_s, held), self._shared))
+            # What the child holds already is not sent again: the snapshot it was forked with
+            # (~2 ms less to pack and unpack), the posteriors early() sent.
+            held = snapshot is not None and snapshot is self._forked_with \
+                and (triage is None or triage.snapshot is snapshot)
+            if held:
+                triage, snapshot = None if triage is None else dataclasses.replace(triage, snapshot=None), None
+            posteriors = triage is not None and self._posteriors is not None and all(
+                a is b for a, b in zip(self._posteriors, (triage.window, triage.evidence, triage.context,
+                                                          triage.inference)))
+            if posteriors:
+                triage = dataclasses.replace(triage, window=None, evidence=None, context=None, inference=None)
+            message, self._shared_at = _pack((triage, snapshot, scan_s, held, posteriors), self._shared,
+                                             self._shared_at)
+            if not _send_frame(inbox_w, b"V", message):
+                raise BrokenPipeError(32, "the writer is gone")
         except Exception as exc:   # noqa: BLE001 - the child gone (EPIPE), or the scan unpicklable
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
             self.error = f"could not hand the scan to the telemetry writer: {reason}"
         finally:
+            os.close(inbox_w)                             # whatever happened: the child then ends
             if self._shared is not None:
                 self._shared.close()                      # the child's mapping stays
                 self._shared = None
@@ -178,21 +205,41 @@ class Recorder:
         except Exception:   # noqa: BLE001 - the write redacts again, unprepared
             self.prepared = None
         self.load()                                       # a no-op after the scan's own load()
+        posteriors = None
         with os.fdopen(inbox_fd, "rb") as inbox:
-            sent = inbox.read()
-        if not sent:                                      # the scan ended without a write
+            while True:
+                kind, message = _read_frame(inbox)
+                if kind != b"E":
+                    break
+                posteriors = _unpack(message, self._shared)
+                self._prepare_posteriors(posteriors)
+        if kind != b"V":                                  # the scan ended without a write
             return
-        triage, sent_snapshot, scan_s, held = _unpack(sent, self._shared)
+        triage, sent_snapshot, scan_s, held, sent_early = _unpack(message, self._shared)
         if held:                                          # the snapshot this child was forked with
             triage = None if triage is None else dataclasses.replace(triage, snapshot=snapshot)
         else:
             snapshot = sent_snapshot
+        if sent_early:                                    # the posteriors early() sent
+            window, evidence, context, inference = posteriors
+            triage = dataclasses.replace(triage, window=window, evidence=evidence, context=context,
+                                         inference=inference)
         snap = triage.snapshot if triage is not None else snapshot
         if self.prepared is not None and _same_rows(self.prepared.snapshot, snap):
             self.prepared = dataclasses.replace(self.prepared, snapshot=snap)
         else:
             self.prepared = None
         self._write(triage, snapshot, scan_s)
+
+    def _prepare_posteriors(self, posteriors) -> None:
+        """In the child: encode what ``posteriors`` decide (if the snapshot's
+        columns were prepared); a failure leaves it to the write."""
+        from pt.telemetry.writer import prepare_posteriors
+        if self.prepared is not None:
+            try:
+                self.prepared = prepare_posteriors(self.prepared, *posteriors)
+            except Exception:   # noqa: BLE001 - the write encodes them, unprepared
+                pass
 
     def _collect_child(self) -> None:
         """Read the forked writer's result and reap it; a writer still busy
@@ -273,33 +320,68 @@ def _populate(shared, nbytes: int) -> None:
         pass
 
 
-def _pack(obj, shared) -> bytes:
-    """``obj`` pickled for the child: each array's memory copied into
-    ``shared`` while it has room (no copy into the pickle, no 2.7 MB through
-    a 64 KiB pipe: ~4 ms less for the scan), the rest in the returned message."""
+def _pack(obj, shared, at: int = 0) -> tuple[bytes, int]:
+    """``obj`` pickled for the child into ``shared`` from byte ``at``: each
+    array's memory copied there while it has room (no copy into the pickle),
+    then the pickle itself (none of it through a 64 KiB pipe, where a child
+    still busy with an earlier message would stall the scan). Returns the
+    message for the pipe (where what does not fit goes) and the next free
+    byte."""
     import pickle
-    spans, at = [], 0
+    spans = []
+
+    def fits(nbytes: int) -> bool:
+        return shared is not None and at + nbytes <= len(shared)
+
+    def place(raw) -> tuple[int, int]:
+        nonlocal at
+        start, at = at, at + -(-raw.nbytes // 64) * 64   # each 64-byte aligned
+        shared[start:start + raw.nbytes] = raw
+        return start, raw.nbytes
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
-        nonlocal at
         raw = buffer.raw()
-        if shared is None or at + raw.nbytes > len(shared):
+        if not fits(raw.nbytes):
             return True                                   # in the pickle, as protocol 5 writes it
-        shared[at:at + raw.nbytes] = raw
-        spans.append((at, raw.nbytes))
-        at += -(-raw.nbytes // 64) * 64                   # each array 64-byte aligned
+        spans.append(place(raw))
         return False
 
     body = pickle.dumps(obj, protocol=5, buffer_callback=out_of_band)
-    return pickle.dumps((body, spans), protocol=5)
+    if fits(len(body)):
+        body = place(memoryview(body))
+    return pickle.dumps((body, spans), protocol=5), at
 
 
 def _unpack(message: bytes, shared):
     """What :func:`_pack` packed; the arrays are views of ``shared``."""
     import pickle
     body, spans = pickle.loads(message)
-    view = memoryview(shared) if spans else None
+    view = memoryview(shared) if shared is not None and (spans or isinstance(body, tuple)) else None
+    if isinstance(body, tuple):
+        body = view[body[0]:body[0] + body[1]]
     return pickle.loads(body, buffers=[view[at:at + n] for at, n in spans])
+
+
+def _send_frame(fd: int, kind: bytes, message: bytes) -> bool:
+    """Write one ``kind`` (one byte) message to the child's inbox; False if it is gone."""
+    data = kind + len(message).to_bytes(8, "little") + message
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    except OSError:
+        return False
+    return True
+
+
+def _read_frame(inbox) -> tuple[bytes | None, bytes | None]:
+    """The next ``(kind, message)`` :func:`_send_frame` wrote; ``(None, None)``
+    at the end of the inbox or at a frame cut short."""
+    head = inbox.read(9)
+    if len(head) < 9:
+        return None, None
+    n = int.from_bytes(head[1:], "little")
+    message = inbox.read(n)
+    return (head[:1], message) if len(message) == n else (None, None)
 
 
 def _reap(pid: int, within_s: float) -> None:

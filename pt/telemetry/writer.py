@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,6 +147,8 @@ class Prepared:
     ts: float
     columns: dict
     claimed: bool = False                # a write took the run id (the next one makes its own)
+    posteriors: tuple | None = None      # (window, evidence, context, inference) of the chunks below
+    early: dict | None = None            # table -> column -> chunk, from prepare_posteriors()
 
     def claim(self) -> tuple[float, str] | None:
         """``(ts, run_id)`` for the first write of these chunks, None after:
@@ -163,6 +166,14 @@ class Prepared:
         if run_id == self.run_id:
             return self.columns
         return {k: v for k, v in self.columns.items() if k not in ("run_id", "ts")}
+
+    def early_columns(self, t, table: str) -> dict | None:
+        """The chunks :func:`prepare_posteriors` encoded of ``table`` for the
+        scan ``t`` (None when they are another scan's)."""
+        if self.early is None or t.snapshot is not self.snapshot or self.posteriors is None \
+                or any(a is not b for a, b in zip(self.posteriors, (t.window, t.evidence, t.context, t.inference))):
+            return None
+        return self.early[table]
 
 
 def prepare(snapshot, red: Redactor | None = None) -> Prepared:
@@ -187,7 +198,29 @@ def prepare(snapshot, red: Redactor | None = None) -> Prepared:
     dtypes.update(uid="int64")                        # decisions' uid (proc_samples keeps the user's hash)
     encoded = {name: parquet.encode(name, dtypes[name], values, stats=name in STATISTICS, codec=COMPRESSION)
                for name, values in columns.items()}
+    parquet.warm_schema((c.name, c.dtype) for table in SCAN_TABLES for c in COLUMNS[table])
     return Prepared(snapshot, red, run_id, ts, encoded)
+
+
+#: The tables a quick scan writes.
+SCAN_TABLES = ("runs", "system_samples", "proc_samples", "proc_features", "proc_inference", "decisions", "outcomes")
+
+
+def prepare_posteriors(prepared: Prepared, window, evidence, context, inference) -> Prepared:
+    """``prepared`` with the columns a scan's posteriors decide (before its
+    verdicts) encoded too: ``proc_features``, ``proc_inference`` but for the
+    decision's two, and ``proc_samples``' window and context columns. A
+    telemetry child does this while the scan decides."""
+    n = len(prepared.snapshot)
+    parts = {"proc_samples": _sample_columns(context, window, prepared.red, n),
+             "proc_features": _feature_columns(evidence, context),
+             "proc_inference": _inference_columns(inference, n)}
+    early = {}
+    for table, columns in parts.items():
+        dtypes = {c.name: c.dtype for c in COLUMNS[table]}
+        early[table] = {name: parquet.encode(name, dtypes[name], values, stats=name in STATISTICS,
+                                             codec=COMPRESSION) for name, values in columns.items()}
+    return dataclasses.replace(prepared, posteriors=(window, evidence, context, inference), early=early)
 
 
 _IDENTITY = ("run_id", "ts", "boot_id")
@@ -224,17 +257,8 @@ def proc_samples(snapshot, triage, red: Redactor, run_id: str, ts: float,
                 else _argv_columns(red, snapshot[f.name])
             cols.update(argv)
     if triage is not None:
-        c, w = triage.context, triage.window
-        cols.update({
-            "cwd_hash": _arr(red.column(c.cwd, "hash"), "string"),
-            "fd_count": _arr(c.fd_count, "int32"), "listening": _arr(c.listening, "int32"),
-            "established": _arr(c.established, "int32"),
-            "children": _arr(c.genealogy.children, "int32"),
-            "window_cpu_ticks": _arr(w.ticks, "int64"),
-            "window_ticks": _const(int(w.window_ticks), n, "int64"),
-            "alive": _arr(w.alive, "bool"), "io_read_bytes": _arr(w.io_read_bytes, "int64"),
-            "io_write_bytes": _arr(w.io_write_bytes, "int64"), "io_syscalls": _arr(w.io_syscalls, "int64"),
-        })
+        early = prepared.early_columns(triage, "proc_samples") if prepared is not None else None
+        cols.update(early if early is not None else _sample_columns(triage.context, triage.window, red, n))
     else:
         cols = {**_nulls("proc_samples", n), **cols}
     return _table("proc_samples", cols), argv
@@ -250,18 +274,47 @@ def _process_key(t, run_id: str, ts: float, prepared: Prepared | None = None) ->
             **{k: ready[k] for k in key if k in ready}}
 
 
+def _sample_columns(context, window, red: Redactor, n: int) -> dict:
+    """``proc_samples``' columns from the scan's context and CPU window."""
+    c, w = context, window
+    return {
+        "cwd_hash": _arr(red.column(c.cwd, "hash"), "string"),
+        "fd_count": _arr(c.fd_count, "int32"), "listening": _arr(c.listening, "int32"),
+        "established": _arr(c.established, "int32"),
+        "children": _arr(c.genealogy.children, "int32"),
+        "window_cpu_ticks": _arr(w.ticks, "int64"),
+        "window_ticks": _const(int(w.window_ticks), n, "int64"),
+        "alive": _arr(w.alive, "bool"), "io_read_bytes": _arr(w.io_read_bytes, "int64"),
+        "io_write_bytes": _arr(w.io_write_bytes, "int64"), "io_syscalls": _arr(w.io_syscalls, "int64"),
+    }
+
+
+def _feature_columns(evidence, context) -> dict:
+    """``proc_features``' columns but the process key."""
+    cols = {name: _arr(getattr(evidence, name), dtype) for name, dtype, _, _ in EVIDENCE_COLUMNS}
+    cols["active_children"] = _arr(context.active_children, "int32")
+    return cols
+
+
 def proc_features(t, run_id: str, ts: float, prepared: Prepared | None = None) -> Table:
     cols = _process_key(t, run_id, ts, prepared)
-    for name, dtype, _, _ in EVIDENCE_COLUMNS:
-        cols[name] = _arr(getattr(t.evidence, name), dtype)
-    cols["active_children"] = _arr(t.context.active_children, "int32")
+    early = prepared.early_columns(t, "proc_features") if prepared is not None else None
+    cols.update(early if early is not None else _feature_columns(t.evidence, t.context))
     return _table("proc_features", cols)
 
 
 def proc_inference(t, run_id: str, ts: float, prepared: Prepared | None = None) -> Table:
-    inf = t.inference
-    n = len(t)
     cols = _process_key(t, run_id, ts, prepared)
+    early = prepared.early_columns(t, "proc_inference") if prepared is not None else None
+    cols.update(early if early is not None else _inference_columns(t.inference, len(t)))
+    cols["log_odds"] = _arr(t.decision.log_odds, "float64")
+    cols["lfdr"] = _arr(t.decision.lfdr, "float64")
+    return _table("proc_inference", cols)
+
+
+def _inference_columns(inf, n: int) -> dict:
+    """``proc_inference``'s columns but the process key and the decision's (``log_odds``, ``lfdr``)."""
+    cols = {}
     for k, c in enumerate(CLASSES):
         cols[f"log_prior__{c}"] = _const(float(inf.log_prior[k]), n, "float64")
         cols[f"loglik__{c}"] = _arr(inf.log_likelihood[:, k], "float64")
@@ -275,9 +328,7 @@ def proc_inference(t, run_id: str, ts: float, prepared: Prepared | None = None) 
         cols[f"obs__{feature}"] = _arr(inf.observed[:, j], "bool")
         cols[f"bits__{feature}"] = _arr(np.ascontiguousarray(bits[:, j]), "float64")
     cols["bits_total"] = _arr(bits.sum(axis=1), "float64")
-    cols["log_odds"] = _arr(t.decision.log_odds, "float64")
-    cols["lfdr"] = _arr(t.decision.lfdr, "float64")
-    return _table("proc_inference", cols)
+    return cols
 
 
 def decisions(t, argv: dict, red: Redactor, run_id: str, ts: float, prepared: Prepared | None = None) -> Table:
