@@ -281,6 +281,7 @@ def test_a_prepared_write_makes_the_files_an_unprepared_one_makes(scan, tmp_path
     are those of a write that prepares nothing, with its run id."""
     t, root = scan
     red = Redactor(KEY)
+    parquet._schema_bytes.cache_clear()                # earlier tests' writes filled it
     prepared = writer.prepare(t.snapshot, red)
     assert {"pid", "start_ticks", "run_id", "exe", "args", "comm", "user_hash"} <= set(prepared.columns)
     if posteriors:

@@ -61,7 +61,7 @@ def fake_scan_root(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the writer is forked")
-@pytest.mark.parametrize("named, early", [(True, True), (True, False), (False, False)])
+@pytest.mark.parametrize("named, early", [(True, True), (True, False), (False, True), (False, False)])
 def test_the_forked_writer_records_the_verdicts_the_scan_made(tmp_path, monkeypatch, named, early):
     """begin() forks the writer once the table is read, early() hands it the
     posteriors and start() the verdicts, through shared memory, as soon as
@@ -73,19 +73,29 @@ def test_the_forked_writer_records_the_verdicts_the_scan_made(tmp_path, monkeypa
     from pt.telemetry.writer import write_scan
     if not recorder._can_fork():
         pytest.skip("other threads run here: the recorder would write on a thread, not fork")
-    packed = []
-    monkeypatch.setattr(recorder, "_pack", lambda obj, shared, at=0: packed.append(obj) or _pack(obj, shared, at))
+    packed, sizes = [], []
+
+    def pack(obj, shared, at=0):
+        packed.append(obj)
+        message, at = _pack(obj, shared, at)
+        sizes.append(len(message))
+        return message, at
+
+    monkeypatch.setattr(recorder, "_pack", pack)
     root = fake_scan_root(tmp_path)
     rec = Recorder(tmp_path / "lake", procfs=root)
     t = triage(root=root, window_s=0.01, on_snapshot=rec.begin, on_posteriors=rec.early if early else None,
                on_verdicts=lambda t: rec.start(t, snapshot=t.snapshot if named else None))
     child = rec._child[0]
+    rec.start(t, snapshot=t.snapshot)                       # a second hand-over: nothing, and nothing raised
+    assert rec.error is None
     result = rec.result()
     *posteriors, (sent_triage, sent_snapshot, _, held, held_posteriors) = packed
     assert held is named and sent_snapshot is None and held_posteriors is early
     assert (sent_triage.snapshot is None) is named and (sent_triage.inference is None) is early
     assert len(posteriors) == early and all(a is b for p in posteriors for a, b in
                                             zip(p, (t.window, t.evidence, t.context, t.inference)))
+    assert max(sizes) <= recorder.EARLY_FRAME_MAX          # all in the shared memory: frames alone in the pipe
     assert result.written, result.reason
     with pytest.raises(ChildProcessError):
         os.waitpid(child, os.WNOHANG)

@@ -218,6 +218,8 @@ def scan(args: argparse.Namespace, sort: str, first) -> int:
     if args.raw:
         from pt.collect import collect
         triage, snapshot = None, collect()
+        if recorder:           # its writer is forked now, holding the snapshot: nothing is sent
+            recorder.start(None, snapshot=snapshot, scan_s=time.perf_counter() - started)
     else:
         from pt.decide.stability import verdict_memory
         from pt.triage import triage as run_triage
@@ -225,6 +227,7 @@ def scan(args: argparse.Namespace, sort: str, first) -> int:
             render_imports(args)
             if recorder:
                 recorder.load()
+
         def record(t):       # the forked child writes the lake while this process renders
             recorder.start(t, snapshot=t.snapshot, scan_s=time.perf_counter() - started)
 
@@ -238,8 +241,6 @@ def scan(args: argparse.Namespace, sort: str, first) -> int:
                 recorder.result()
             raise
         snapshot = triage.snapshot
-    if recorder and args.raw:  # a raw scan's writer is forked now, holding the snapshot
-        recorder.start(None, snapshot=snapshot, scan_s=time.perf_counter() - started)
     from pt.collect.host import procfs_is_own_pidns
     if not procfs_is_own_pidns():
         print("pt scan: note: /proc is not this pid namespace's: the pids shown are its, and "

@@ -5,9 +5,11 @@ table is read, :meth:`Recorder.begin` forks the writer: the child redacts
 the command lines while the CPU window runs, on the other CPU. It writes
 with pt's own Parquet writer (:mod:`pt.telemetry.parquet`): no process of a
 scan imports pyarrow (~0.2 s of CPU and ~80 MB resident). Once the
-verdicts are in, :meth:`Recorder.start` hands them to the child (~2.7 MB at
-2,000 processes: the arrays' memory through memory shared at the fork, the
-rest pickled through a pipe), which writes the tables while
+posteriors are in, :meth:`Recorder.early` hands them to the child, which
+encodes what they decide while the scan decides; once the verdicts are in,
+:meth:`Recorder.start` hands it the rest (~2.7 MB in all at 2,000
+processes, arrays and pickles in memory shared at the fork, only frames
+naming them through a pipe). The child writes the tables while
 the scan renders its output (a thread would take turns with the rendering
 for the GIL) and sends its :class:`~pt.telemetry.result.TelemetryResult`
 back through a pipe; :meth:`Recorder.result` waits for it. A child that is
@@ -36,7 +38,8 @@ WAIT_S = 60.0
 
 class Recorder:
     """One scan's telemetry: :meth:`begin` or :meth:`prepare` (pass it to
-    ``triage(on_snapshot=...)``), then :meth:`record` or :meth:`start` + :meth:`result`."""
+    ``triage(on_snapshot=...)``), :meth:`early` if forked (``on_posteriors``),
+    then :meth:`record` or :meth:`start` + :meth:`result`."""
 
     def __init__(self, lake: str | os.PathLike | None = None, *, red=None, procfs=None):
         self.lake, self.red, self.procfs = lake, red, procfs
@@ -110,7 +113,9 @@ class Recorder:
             message, self._shared_at = _pack(parts, self._shared, self._shared_at)
         except Exception:   # noqa: BLE001 - unpicklable: start() sends the whole scan and reports it
             return
-        if _send_frame(self._child[2], b"E", message):
+        # Only a frame small enough for the empty pipe: one that does not fit in the shared memory
+        # would block the scan while the child is still redacting; start() sends it all instead.
+        if len(message) <= EARLY_FRAME_MAX and _send_frame(self._child[2], b"E", message):
             self._posteriors = parts
 
     def start(self, triage=None, *, snapshot=None, scan_s: float | None = None) -> None:
@@ -129,6 +134,8 @@ class Recorder:
                 self._child = (pid, result_r, -1)
             return
         pid, result_r, inbox_w = self._child
+        if inbox_w < 0:                                   # handed over already: a write is one hand-over
+            return
         self._child = (pid, result_r, -1)
         try:
             # What the child holds already is not sent again: the snapshot it was forked with
@@ -294,6 +301,10 @@ def _can_fork() -> bool:
     on it; Python 3.12 warns of exactly that)."""
     return hasattr(os, "fork") and threading.active_count() == 1
 
+
+#: Largest message early() sends: its arrays and pickle lie in the shared
+#: memory, and the frame naming them (~0.5 kB) goes through the pipe at once.
+EARLY_FRAME_MAX = 4096
 
 #: Memory shared with the writer for the verdicts' arrays: a floor, and per
 #: process (they take ~1.3 kB each; what does not fit goes through the pipe).
