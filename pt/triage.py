@@ -26,6 +26,9 @@ from pt.infer import memory as rss_model
 from pt.infer.ledger import LABELS
 from pt.infer.posterior import FEATURES, Evidence, Inference, ModelTables, infer
 
+#: The fields of a :class:`Triage` that ``on_posteriors`` is given, in its order.
+POSTERIORS = ("window", "evidence", "context", "inference")
+
 #: Extra idle time tried when asking "how much longer until pt changes its mind".
 LATER_S = (600.0, 3600.0, 6 * 3600.0, 86400.0, 7 * 86400.0)
 
@@ -52,6 +55,10 @@ class Triage:
 
     def __len__(self) -> int:
         return len(self.snapshot)
+
+    def posteriors(self) -> tuple:
+        """``(window, evidence, context, inference)``, as ``triage(on_posteriors=...)`` gets them."""
+        return tuple(getattr(self, name) for name in POSTERIORS)
 
 
 def run_decision(inference: Inference, policy: Policy, context: Context,

@@ -198,6 +198,21 @@ cdef inline bint parse_io(const char *data, size_t n, long long *out) noexcept n
     return True
 
 
+cdef inline bint parse_schedstat(const char *data, size_t n, long long *run, long long *wait,
+                                 long long *slices) noexcept nogil:
+    """/proc/PID/schedstat (the leader thread's sched_info): ns on a CPU, ns
+    waiting on a run queue, times put on a CPU. False (``run`` and ``wait``
+    unusable) if either of the first two is missing or negative; ``slices``
+    is -1 where the third is missing."""
+    cdef const char *p = data
+    cdef const char *end = data + n
+    if not parse_int(&p, end, run) or not parse_int(&p, end, wait) or run[0] < 0 or wait[0] < 0:
+        return False
+    if not parse_int(&p, end, slices):
+        slices[0] = -1
+    return True
+
+
 # --- /proc/PID/status -----------------------------------------------------------
 
 cdef inline const char *status_value(const char *data, size_t n, const char *key, size_t klen) noexcept nogil:

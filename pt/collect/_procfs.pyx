@@ -24,8 +24,8 @@ import array as py_array
 import os
 import weakref
 
-from pt.collect._parse cimport (N_IO, PID_MAX_LIMIT, StatFields, is_pid, parse_int, parse_io, parse_stat,
-                               split_argv, stat_exit_code, status_count, status_uids, status_value)
+from pt.collect._parse cimport (N_IO, PID_MAX_LIMIT, StatFields, is_pid, parse_int, parse_io, parse_schedstat,
+                               parse_stat, split_argv, stat_exit_code, status_count, status_uids, status_value)
 from pt.collect._posix cimport DIR, O_PATH, closedir, dirent, fdopendir, pread, readdir, readlinkat, snprintf
 
 # Outcome of reading one file.
@@ -572,17 +572,13 @@ cdef class WindowFiles:
     cdef void _fill_schedstat(self, Buffer *buf, long long *run, long long *wait) noexcept nogil:
         """schedstat's ns on a CPU (``run``, may be NULL) and ns queued (``wait``), -1 where unreadable."""
         cdef Py_ssize_t i
-        cdef const char *p
-        cdef long long on_cpu, queued
+        cdef long long on_cpu, queued, slices
         for i in range(self.n):
             if run != NULL:
                 run[i] = -1
             wait[i] = -1
-            if self._read(i, W_SCHED, buf) != READ_OK:
-                continue
-            p = buf.data
-            if not parse_int(&p, buf.data + buf.len, &on_cpu) or not parse_int(&p, buf.data + buf.len, &queued) \
-                    or on_cpu < 0 or queued < 0:
+            if self._read(i, W_SCHED, buf) != READ_OK \
+                    or not parse_schedstat(buf.data, buf.len, &on_cpu, &queued, &slices):
                 continue
             if run != NULL:
                 run[i] = on_cpu
@@ -647,7 +643,6 @@ cdef class WindowFiles:
         import numpy as np
         cdef Buffer buf
         cdef Py_ssize_t i
-        cdef const char *p
         cdef long long on_cpu, queued, slices
         wait_a = np.full(self.n, -1, np.int64)
         quiet_a = np.zeros(self.n, np.bool_)
@@ -656,15 +651,12 @@ cdef class WindowFiles:
         self._begin(&buf)
         with nogil:
             for i in range(self.n):
-                if self._read(i, W_SCHED, &buf) != READ_OK:
-                    continue
-                p = buf.data
-                if not parse_int(&p, buf.data + buf.len, &on_cpu) or not parse_int(&p, buf.data + buf.len, &queued) \
-                        or on_cpu < 0 or queued < 0:
+                if self._read(i, W_SCHED, &buf) != READ_OK \
+                        or not parse_schedstat(buf.data, buf.len, &on_cpu, &queued, &slices):
                     continue
                 wait[i] = queued
                 if self.run_first == NULL or self.run_first[i] < 0 or on_cpu != self.run_first[i] \
-                        or not parse_int(&p, buf.data + buf.len, &slices) or slices != self.slices_first[i]:
+                        or slices != self.slices_first[i]:
                     continue
                 # The kept schedstat fd still reads: the process was never reaped, so its pid named
                 # it at every read by pid. io that could not be opened (another user's) reads -1 still.
@@ -890,7 +882,6 @@ cdef class TableRead:
         cdef int rc, k
         cdef long long pid, on_cpu, queued, slices
         cdef long long value[N_IO]
-        cdef const char *p
         cdef ssize_t at
         cdef size_t i
         cdef int *fds
@@ -919,13 +910,9 @@ cdef class TableRead:
                 on_cpu = queued = slices = -1
                 snprintf(path, sizeof(path), b"%lld/schedstat", pid)
                 if self._open_kept(path, &fds[W_SCHED], &keeping) == READ_OK \
-                        and self._read_kept(fds[W_SCHED], path, buf) == READ_OK:
-                    p = buf.data
-                    if not (parse_int(&p, buf.data + buf.len, &on_cpu) and parse_int(&p, buf.data + buf.len, &queued)
-                            and on_cpu >= 0 and queued >= 0):
-                        on_cpu = queued = -1
-                    elif not parse_int(&p, buf.data + buf.len, &slices):
-                        slices = -1
+                        and self._read_kept(fds[W_SCHED], path, buf) == READ_OK \
+                        and not parse_schedstat(buf.data, buf.len, &on_cpu, &queued, &slices):
+                    on_cpu = queued = slices = -1
             snprintf(path, sizeof(path), b"%lld/stat", pid)
             if fds != NULL:
                 rc = self._open_kept(path, &fds[W_STAT], &keeping)

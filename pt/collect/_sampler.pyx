@@ -167,7 +167,7 @@ cdef bint sample_status(const char *data, Py_ssize_t n, long long *v) noexcept n
             and status_count(data, n, b"nonvoluntary_ctxt_switches:", 27, &v[F_INVOL]))
 
 
-cdef bint parse_schedstat(const char *data, Py_ssize_t n, long long *v) noexcept nogil:
+cdef bint sample_schedstat(const char *data, Py_ssize_t n, long long *v) noexcept nogil:
     """/proc/PID/schedstat: ns on CPU, ns waiting on a run queue, timeslices."""
     cdef const char *p = data
     return (parse_int(&p, data + n, &v[F_RUN]) and parse_int(&p, data + n, &v[F_WAIT])
@@ -401,7 +401,7 @@ cdef class ProcSampler:
                     if rc == READ_GONE:
                         gone = R_EXITED
                     elif rc == READ_OK:
-                        parse_schedstat(self.buf, n, v)
+                        sample_schedstat(self.buf, n, v)
                 for slot in range(kept, N_FILES):
                     if fd[slot] >= 0:
                         close(fd[slot])

@@ -145,10 +145,10 @@ class Recorder:
             if held:
                 triage, snapshot = None if triage is None else dataclasses.replace(triage, snapshot=None), None
             posteriors = triage is not None and self._posteriors is not None and all(
-                a is b for a, b in zip(self._posteriors, (triage.window, triage.evidence, triage.context,
-                                                          triage.inference)))
+                a is b for a, b in zip(self._posteriors, triage.posteriors()))
             if posteriors:
-                triage = dataclasses.replace(triage, window=None, evidence=None, context=None, inference=None)
+                from pt.triage import POSTERIORS
+                triage = dataclasses.replace(triage, **dict.fromkeys(POSTERIORS))
             message, self._shared_at = _pack((triage, snapshot, scan_s, held, posteriors), self._shared,
                                              self._shared_at)
             if not _send_frame(inbox_w, b"V", message):
@@ -228,9 +228,8 @@ class Recorder:
         else:
             snapshot = sent_snapshot
         if sent_early:                                    # the posteriors early() sent
-            window, evidence, context, inference = posteriors
-            triage = dataclasses.replace(triage, window=window, evidence=evidence, context=context,
-                                         inference=inference)
+            from pt.triage import POSTERIORS
+            triage = dataclasses.replace(triage, **dict(zip(POSTERIORS, posteriors)))
         snap = triage.snapshot if triage is not None else snapshot
         if self.prepared is not None and _same_rows(self.prepared.snapshot, snap):
             self.prepared = dataclasses.replace(self.prepared, snapshot=snap)
@@ -375,7 +374,7 @@ def _unpack(message: bytes, shared):
 
 def _send_frame(fd: int, kind: bytes, message: bytes) -> bool:
     """Write one ``kind`` (one byte) message to the child's inbox; False if it is gone."""
-    data = kind + len(message).to_bytes(8, "little") + message
+    data = memoryview(kind + len(message).to_bytes(8, "little") + message)
     try:
         while data:
             data = data[os.write(fd, data):]

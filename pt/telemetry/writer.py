@@ -13,11 +13,11 @@ a bug), so a broken lake never breaks a scan.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
 import time
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,7 +171,7 @@ class Prepared:
         """The chunks :func:`prepare_posteriors` encoded of ``table`` for the
         scan ``t`` (None when they are another scan's)."""
         if self.early is None or t.snapshot is not self.snapshot or self.posteriors is None \
-                or any(a is not b for a, b in zip(self.posteriors, (t.window, t.evidence, t.context, t.inference))):
+                or any(a is not b for a, b in zip(self.posteriors, t.posteriors())):
             return None
         return self.early[table]
 
@@ -198,12 +198,13 @@ def prepare(snapshot, red: Redactor | None = None) -> Prepared:
     dtypes.update(uid="int64")                        # decisions' uid (proc_samples keeps the user's hash)
     encoded = {name: parquet.encode(name, dtypes[name], values, stats=name in STATISTICS, codec=COMPRESSION)
                for name, values in columns.items()}
-    parquet.warm_schema((c.name, c.dtype) for table in SCAN_TABLES for c in COLUMNS[table])
+    parquet.warm_schema((c.name, c.dtype) for table in QUICK_SCAN_TABLES for c in COLUMNS[table])
     return Prepared(snapshot, red, run_id, ts, encoded)
 
 
-#: The tables a quick scan writes.
-SCAN_TABLES = ("runs", "system_samples", "proc_samples", "proc_features", "proc_inference", "decisions", "outcomes")
+#: The tables a quick scan writes (``lake.SCAN_TABLES`` names those with a row per process).
+QUICK_SCAN_TABLES = ("runs", "system_samples", "proc_samples", "proc_features", "proc_inference", "decisions",
+                     "outcomes")
 
 
 def prepare_posteriors(prepared: Prepared, window, evidence, context, inference) -> Prepared:
