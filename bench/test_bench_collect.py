@@ -4,6 +4,10 @@ syscalls (tools/procfloor.c) measured in the same run. Three stages of a quick
 scan: the process table (``collect-*``), the CPU window's re-read of stat, io
 and schedstat (``window-*``: pread on kept fds, and opened by pid as before
 them), and the other per-process files (``observed-*``: cwd, fds, cgroup).
+``first-reads-*`` times the quick scan's reading thread in a fresh process,
+which keeps ~3 files a process open: with the descriptor table grown before
+the thread starts (pt) and grown as the files are opened ("table grown while
+reading"), each growth then waiting for an RCU grace period.
 
     pytest bench/test_bench_collect.py --benchmark-enable
 """
@@ -12,7 +16,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +162,37 @@ def test_psutil_observed(benchmark, table, table_size):
                 pass
         return rows
     assert len(benchmark(observed)) >= 0.9 * len(table)
+
+
+FIRST_READS_CHILD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import pt.collect.early as early
+    if sys.argv[1] == "ungrown":
+        early.grow_fd_table = lambda top: False
+    started = time.perf_counter()
+    first = early.FirstReads(Path("/proc")).wait()
+    print(time.perf_counter() - started)
+    first.close()
+""")
+
+
+def test_first_reads_with_the_table_grown_ahead(benchmark, table_size, record_reference):
+    """The reading thread's time in a fresh process (a table never shrinks),
+    the two ways alternated in each round. The benchmark times a round's pair
+    of processes; each way's median of the thread's own time is recorded as
+    a reference."""
+    times = {"pt": [], "table grown while reading": []}
+
+    def pair():
+        for name, mode in (("pt", "grown"), ("table grown while reading", "ungrown")):
+            out = subprocess.run([sys.executable, "-c", FIRST_READS_CHILD, mode], capture_output=True,
+                                 text=True, check=True, cwd="/")
+            times[name].append(float(out.stdout))
+
+    benchmark.group = f"first-reads-{table_size} pairs"
+    benchmark.extra_info["role"] = "pair of processes"
+    benchmark.pedantic(pair, rounds=15 if benchmark.enabled else 1, iterations=1)
+    assert all(t > 0 for ts in times.values() for t in ts)
+    for name, ts in times.items():
+        record_reference(f"first-reads-{table_size}", name, statistics.median(ts))

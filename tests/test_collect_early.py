@@ -326,3 +326,49 @@ def test_commands_start_their_reads_before_numpy_loads(tmp_path, argv):
                          cwd=tmp_path, env=isolated_env(tmp_path))
     result = json.loads(out.stderr.strip().splitlines()[-1])
     assert result == {"code": 0, "numpy_loaded_at_start": [False]}, out.stderr
+
+
+def fd_table_size() -> int:
+    """The size of this process's descriptor table, as the kernel reports it."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("FDSize:")))
+
+
+GROWN_TABLE_CHILD = textwrap.dedent("""
+    import json, os, sys
+    from pt.collect.fds import grow_fd_table, open_fd_count
+    def size():
+        return int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("FDSize:")))
+    before, open_before = size(), sorted(os.listdir("/proc/self/fd"))
+    grown = grow_fd_table(int(sys.argv[1]))
+    print(json.dumps({"before": before, "after": size(), "grown": grown,
+                      "same_fds": sorted(os.listdir("/proc/self/fd")) == open_before}))
+""")
+
+
+@pytest.mark.parametrize("top", [3000, 1 << 30])
+def test_the_descriptor_table_grows_ahead_without_opening_or_closing_a_file(tmp_path, top):
+    """grow_fd_table makes room for ``top`` descriptors at once (the kernel's
+    FDSize) and leaves the open ones as they were; past the soft limit it
+    changes nothing and says so. In a child: a table never shrinks."""
+    out = json.loads(subprocess.run([sys.executable, "-c", GROWN_TABLE_CHILD, str(top)], capture_output=True,
+                                    text=True, check=True, cwd=tmp_path).stdout)
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    fits = soft == resource.RLIM_INFINITY or top <= soft
+    assert out["same_fds"] and out["grown"] == fits
+    assert out["before"] < 3000
+    assert (out["after"] >= top) if fits else (out["after"] == out["before"])
+
+
+def test_first_reads_grow_the_table_for_the_kept_files_before_their_thread_starts():
+    """The reading thread keeps ~3 files a process open: the table must hold
+    them all before it starts, so that no growth waits beside a second thread."""
+    with sleepers(200):
+        rows = sum(name.isdigit() for name in os.listdir("/proc"))
+        first = FirstReads(Path("/proc"))
+        try:
+            size = fd_table_size()
+            first.wait()
+            assert fd_table_size() == size >= open_fd_count() > rows     # rows' files are kept
+        finally:
+            first.close()

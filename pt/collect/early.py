@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 from pt.collect._procfs import WINDOW_FILES, ProcessFiles, TableRead, WindowFiles
-from pt.collect.fds import fd_budget, open_fd_count, raised_soft_limit
+from pt.collect.fds import fd_budget, grow_fd_table, open_fd_count, raised_soft_limit
 from pt.collect.host import read_clock
 
 #: Descriptors the raised limit leaves for files opened between counting and
@@ -34,7 +34,9 @@ def window_fd_budget(rows: int, stack: contextlib.ExitStack) -> int:
     need = len(WINDOW_FILES) * rows
     open_now = open_fd_count() + WINDOW_FD_SLACK
     stack.enter_context(raised_soft_limit(open_now + need + max(64, (open_now + need) // 7 + 8)))
-    return min(fd_budget()[0], need)
+    budget = min(fd_budget()[0], need)
+    grow_fd_table(open_now + budget)
+    return budget
 
 
 def keep_window_files(path: bytes, pids, stack: contextlib.ExitStack) -> WindowFiles:
