@@ -14,6 +14,28 @@ def pin_blas_threads() -> None:
         os.environ.setdefault(name, "1")
 
 
+#: Commands whose first step is the quick scan's reads
+#: (:func:`pt.collect.early.reading`), and their options that read nothing.
+READ_FIRST = {"scan": ("--help", "--legend", "--raw"), "plan": ("--help",),
+              "explain": ("--help", "--plan", "--deep")}
+
+
+def reads_first(argv: list[str]) -> bool:
+    """Whether ``argv`` (after ``pt``) runs a command that starts with the
+    reads: it names one, with none of its options that read nothing (or an
+    abbreviation argparse would take for one). A guess made before parsing:
+    reads begun for a command line that then fails, or takes another path,
+    are closed unused."""
+    if not argv or argv[0] not in READ_FIRST:
+        return False
+    options = argv[1:argv.index("--")] if "--" in argv else argv[1:]
+    for arg in options:
+        name = arg.split("=", 1)[0]
+        if name == "-h" or (len(name) >= 3 and any(o.startswith(name) for o in READ_FIRST[argv[0]])):
+            return False
+    return True
+
+
 def exit_without_teardown(code: int) -> None:
     """End the process with ``code`` now, skipping the interpreter's teardown.
 
@@ -43,12 +65,22 @@ def exit_without_teardown(code: int) -> None:
 
 
 def main() -> int:
-    """Pin BLAS threads, then run the command line (numpy is imported later,
-    inside commands); ends the process when the command returns
+    """Pin BLAS threads, begin the reads if the command starts with them
+    (:func:`reads_first`), then run the command line (numpy is imported
+    later, inside commands); ends the process when the command returns
     (:func:`exit_without_teardown`), else returns its exit code."""
     pin_blas_threads()
-    from pt.cli import console_main
-    code = console_main()
+    if not reads_first(sys.argv[1:]):
+        from pt.cli import console_main
+        code = console_main()
+    else:
+        from pt.collect import early
+        early.begin()
+        try:
+            from pt.cli import console_main
+            code = console_main()
+        finally:
+            early.discard()
     exit_without_teardown(code)
     return code
 
