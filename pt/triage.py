@@ -19,7 +19,7 @@ from pt.decide import stability
 from pt.decide.loss import Decision, decide, dependency_impact
 from pt.decide.vetoes import protected_by
 from pt.features.categories import load_rules
-from pt.features.quick import Context, build, read_observed
+from pt.features.quick import Context, build, read_observed, static_features
 from pt.formatting import format_duration
 from pt.infer import forest
 from pt.infer import memory as rss_model
@@ -138,6 +138,12 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
         policy = policy or load_policy()
         tables = tables or ModelTables(priors)
         observed = observe(snapshot, path, first.files.result() if first is not None else None, rules)
+        # What does not depend on the window is worked out while it runs.
+        static = static_features(snapshot, observed)
+        protected = protected_by(snapshot, static.genealogy, policy, observed.units.system_slice,
+                                 cgroups=observed.units.cgroup, command_category=observed.command_category)
+        from pt.learn.gate import kill_gate
+        gate = kill_gate(policy)
     except BaseException:
         opened.close()
         raise
@@ -151,7 +157,7 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
                                        policy.stability.history_s, policy.stability.history_gap_s)
         note = remembered.note
         points = _rss_points(remembered, snapshot, window, policy)
-    evidence, context = build(snapshot, window, observed, activity)
+    evidence, context = build(snapshot, window, observed, activity, static)
     if points is not None:
         slope, sd, seen, span = rss_model.scan_slope(*points, snapshot.host.page_size)
         # Only the growth of an idle process speaks here: flat memory would say "useful" to every
@@ -167,10 +173,6 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
     inference = forest.couple(infer(evidence, tables), forest.edges(context.genealogy), priors.tree_coupling)
     if on_posteriors is not None:
         on_posteriors(window, evidence, context, inference)
-    protected = protected_by(snapshot, context.genealogy, policy, context.units.system_slice,
-                             cgroups=context.units.cgroup, command_category=context.command_category)
-    from pt.learn.gate import kill_gate
-    gate = kill_gate(policy)
     decision = run_decision(inference, policy, context, protected, previous, gate)
     t = Triage(snapshot, window, evidence, context, inference, decision, protected,
                priors, policy, at_s, previous, note, gate, activity, points)

@@ -168,18 +168,29 @@ def progress_codes(busy: np.ndarray, moving: np.ndarray, known: np.ndarray, aliv
     return np.where(alive, code, -1).astype(np.int8)
 
 
-def build(snapshot: Snapshot, window: Window, observed: Observed,
-          activity: Activity | None = None) -> tuple[Evidence, Context]:
-    """Evidence and context for every row of ``snapshot`` observed over ``window``.
+@dataclass(frozen=True)
+class Static:
+    """The evidence and context that do not depend on the CPU window, from the
+    snapshot and the files read beside it: a scan computes them while its
+    window runs (:func:`static_features`), the rest after it (:func:`build`)."""
 
-    ``activity``: the CPU and IO counts to use, where earlier scans extend
-    the window (:meth:`pt.decide.stability.Remembered.activity`: CPU demand
-    over the history in the same Beta-Binomial, IO as a rate of events over
-    it; docs/model.md, "Stable verdicts"); default the window's."""
+    genealogy: Genealogy
+    listening: np.ndarray
+    established: np.ndarray
+    network: np.ndarray
+    orphaned: np.ndarray
+    parent: np.ndarray
+    lifetime: np.ndarray
+    tty: np.ndarray
+    state: np.ndarray
+    daemon: np.ndarray
+    available: np.ndarray          # (n, len(ACTIONS)) bool
+
+
+def static_features(snapshot: Snapshot, observed: Observed) -> Static:
+    """The window-free part of :func:`build`, for every row of ``snapshot``."""
     n = len(snapshot)
     g = genealogy(snapshot)
-    command, cwd_category = observed.command_category, observed.cwd_category
-
     sockets, rows, inodes = observed.sockets, observed.socket_row, observed.socket_inode
     listening = count_per_process(n, rows, inodes, sockets.listening())
     established = count_per_process(n, rows, inodes, sockets.established())
@@ -193,7 +204,39 @@ def build(snapshot: Snapshot, window: Window, observed: Observed,
     orphaned[g.orphaned & g.session_leader & np.equal(observed.units.cgroup, None)] = -1
     parent = np.where(g.parent_is_reaper, 0, 1).astype(np.int8)
     parent[(g.parent_row < 0) & (snapshot["ppid"] != 1)] = -1     # parent not seen: unknown
+    lifetime = np.digitize(np.where(snapshot["elapsed_s"] > 0,
+                                    snapshot["cpu_time_s"] / np.maximum(snapshot["elapsed_s"], 1e-9), 0.0),
+                           LIFETIME_EDGES).astype(np.int8)
+    lifetime[snapshot["elapsed_s"] < LIFETIME_MIN_AGE_S] = -1
+    tty = np.where(g.has_tty & (snapshot["tpgid"] == TPGID_UNKNOWN), -1, tty_codes(g)).astype(np.int8)
+    daemon = daemon_shape(observed.cwd, observed.stdio_null, listening, g.has_tty)
 
+    units = observed.units
+    available = np.ones((n, len(ACTIONS)), dtype=bool)
+    zombie = snapshot["state"] == ord("Z")
+    for action in NO_EFFECT_ON_ZOMBIES:
+        available[zombie, ACTIONS.index(action)] = False
+    # Restart goes through the service manager: only for processes in a unit
+    # (system units need root; user units need only `systemctl --user`).
+    has_unit = np.not_equal(units.unit, None)
+    available[:, ACTIONS.index("restart")] &= has_unit & (units.user_unit | (os.geteuid() == 0))
+    return Static(g, listening, established, network, orphaned, parent, lifetime, tty,
+                  state_codes(snapshot["state"]), daemon, available)
+
+
+def build(snapshot: Snapshot, window: Window, observed: Observed,
+          activity: Activity | None = None, static: Static | None = None) -> tuple[Evidence, Context]:
+    """Evidence and context for every row of ``snapshot`` observed over ``window``.
+
+    ``activity``: the CPU and IO counts to use, where earlier scans extend
+    the window (:meth:`pt.decide.stability.Remembered.activity`: CPU demand
+    over the history in the same Beta-Binomial, IO as a rate of events over
+    it; docs/model.md, "Stable verdicts"); default the window's.
+    ``static``: :func:`static_features` of the same snapshot and files, if
+    computed already (a scan does, while its window runs)."""
+    n = len(snapshot)
+    s = static or static_features(snapshot, observed)
+    g = s.genealogy
     child_busy = (window.ticks > 0) & (g.parent_row >= 0)
     active_children = np.bincount(g.parent_row[child_busy], minlength=n).astype(np.int32)
     children = np.select([g.children == 0, active_children == 0], [0, 1], 2).astype(np.int8)
@@ -216,41 +259,27 @@ def build(snapshot: Snapshot, window: Window, observed: Observed,
     busy = demand_ticks >= BUSY_SHARE * observed_ticks
     moving = np.where(history, events >= PROGRESS_RATE * np.where(history, activity.span_s, 1.0), io_window > 0)
     known = np.where(history, np.isfinite(events), io_window >= 0)
-    lifetime = np.digitize(np.where(snapshot["elapsed_s"] > 0,
-                                    snapshot["cpu_time_s"] / np.maximum(snapshot["elapsed_s"], 1e-9), 0.0),
-                           LIFETIME_EDGES).astype(np.int8)
-    lifetime[snapshot["elapsed_s"] < LIFETIME_MIN_AGE_S] = -1
     evidence = Evidence(
         progress=progress_codes(busy, moving | (active_children > 0), known | (active_children > 0),
-                                window.alive, lifetime),
+                                window.alive, s.lifetime),
         cpu_ticks=np.where(observed_cpu, demand_ticks, 0),
         window_ticks=np.where(observed_cpu, observed_ticks, 0),
         age_s=snapshot["elapsed_s"].astype(np.float64),
-        orphaned=orphaned,
+        orphaned=s.orphaned,
         io_active=np.where(io_window >= 0, io_window > 0, -1).astype(np.int8),
-        cpu_lifetime=lifetime,
-        tty=np.where(g.has_tty & (snapshot["tpgid"] == TPGID_UNKNOWN), -1, tty_codes(g)).astype(np.int8),
-        state=state_codes(snapshot["state"]),
-        command=command,
-        cwd=cwd_category,
+        cpu_lifetime=s.lifetime,
+        tty=s.tty,
+        state=s.state,
+        command=observed.command_category,
+        cwd=observed.cwd_category,
         children=children,
-        network=network,
-        parent=parent,
-        daemon=daemon_shape(observed.cwd, observed.stdio_null, listening, g.has_tty),
+        network=s.network,
+        parent=s.parent,
+        daemon=s.daemon,
         tty_idle_s=observed.tty_idle_s,
         span_s=np.where(history, activity.span_s, np.nan),
         io_events=events,
     )
-
-    units = observed.units
-    available = np.ones((n, len(ACTIONS)), dtype=bool)
-    zombie = snapshot["state"] == ord("Z")
-    for action in NO_EFFECT_ON_ZOMBIES:
-        available[zombie, ACTIONS.index(action)] = False
-    # Restart goes through the service manager: only for processes in a unit
-    # (system units need root; user units need only `systemctl --user`).
-    has_unit = np.not_equal(units.unit, None)
-    available[:, ACTIONS.index("restart")] &= has_unit & (units.user_unit | (os.geteuid() == 0))
-    context = Context(g, command, observed.cwd, cwd_category, observed.fd_count, listening,
-                      established, active_children, units, available)
+    context = Context(g, observed.command_category, observed.cwd, observed.cwd_category, observed.fd_count,
+                      s.listening, s.established, active_children, observed.units, s.available)
     return evidence, context
