@@ -113,7 +113,7 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
         first = early.start(root)          # None off procfs: the psutil collector reads below
     if first is not None:
         # What needs no snapshot is loaded while the reads run on their thread.
-        path = first.root
+        path = procfs_root(first.root)
         try:
             priors = priors or load_priors()
             policy = policy or load_policy()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from pathlib import Path
 
 from pt.collect._procfs import WINDOW_FILES, ProcessFiles, TableRead, WindowFiles
 from pt.collect.fds import fd_budget, grow_fd_table, open_fd_count, raised_soft_limit
@@ -51,7 +50,7 @@ class FirstReads:
     construction: :meth:`wait` for them, :meth:`close` to give back the kept
     files and the raised fd limit (the window does, once it has them)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: str | os.PathLike):
         self.root = root
         self.path = os.fsencode(root)
         self.stack = contextlib.ExitStack()                     # the window files and the fd limit
@@ -145,7 +144,7 @@ def start(root: str | os.PathLike | None = None) -> FirstReads | None:
     else /proc) on a thread; None where the collector is not procfs (the
     psutil backend reads on the main thread, as it always has)."""
     from pt.collect import backend
-    from pt.collect.host import procfs_root
+    from pt.collect.host import procfs_path
     if backend() != "procfs":
         return None
-    return FirstReads(procfs_root(root))
+    return FirstReads(procfs_path(root))

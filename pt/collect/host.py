@@ -1,15 +1,15 @@
 """Machine-wide facts read from procfs: boot id, boot time, uptime, total memory.
 
 The one reader of these files: the collectors, actions, vetoes and the
-capability probe all ask here.
+capability probe all ask here. Imported before a scan's reads begin
+(:mod:`pt.collect.early`), so it imports neither pathlib nor re (~6 ms): the
+window opens that much sooner.
 """
 from __future__ import annotations
 
 import math
 import os
-import re
 import time
-from pathlib import Path
 
 
 #: Environment variable that points the collector at another procfs tree
@@ -18,15 +18,22 @@ PROCFS_ENV = "PT_PROCFS_PATH"
 
 #: The live procfs: what actions, their guards and the journal read, since they
 #: act on this machine's processes whatever tree a scan was pointed at.
-LIVE = Path("/proc")
+LIVE = "/proc"
 
-#: The kernel's boot id: a random UUID, lower-case hex (man 5 proc).
-_BOOT_ID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
+#: The kernel's boot id: a random UUID, lower-case hex (man 5 proc): lengths of its groups.
+_BOOT_ID_GROUPS = [8, 4, 4, 4, 12]
+_HEX = frozenset("0123456789abcdef")
 
 
-def procfs_root(root: str | os.PathLike | None = None) -> Path:
+def procfs_path(root: str | os.PathLike | None = None) -> str | bytes:
     """The procfs root to read: ``root``, else ``$PT_PROCFS_PATH``, else ``/proc``."""
-    return Path(root if root is not None else os.environ.get(PROCFS_ENV, "/proc"))
+    return os.fspath(root) if root is not None else os.environ.get(PROCFS_ENV, "/proc")
+
+
+def procfs_root(root: str | os.PathLike | None = None):
+    """:func:`procfs_path` as a :class:`pathlib.Path`."""
+    from pathlib import Path
+    return Path(procfs_path(root))
 
 
 #: Largest uptime or boot time pt believes (about 3,000 years, in seconds):
@@ -34,14 +41,15 @@ def procfs_root(root: str | os.PathLike | None = None) -> Path:
 MAX_SECONDS = 1e11
 
 
-def _read_text(path: Path) -> str | None:
+def _read_text(path: str) -> str | None:
     try:
-        return path.read_bytes().decode("utf-8", "backslashreplace")
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "backslashreplace")
     except OSError:
         return None
 
 
-def _seconds(text: str, path: Path) -> float:
+def _seconds(text: str, path: str) -> float:
     """``text`` as a number of seconds in [0, MAX_SECONDS], else OSError naming ``path``."""
     try:
         value = float(text)
@@ -52,50 +60,57 @@ def _seconds(text: str, path: Path) -> float:
     return value
 
 
-def boot_time(root: Path) -> float:
+def _in(root: str | os.PathLike, name: str) -> str:
+    return os.path.join(os.fsdecode(root), name)
+
+
+def boot_time(root: str | os.PathLike) -> float:
     """``btime`` from ``<root>/stat``: boot time in unix seconds (man 5 proc)."""
-    text = _read_text(root / "stat") or ""
+    path = _in(root, "stat")
+    text = _read_text(path) or ""
     for line in text.splitlines():
         if line.startswith("btime "):
-            return _seconds(line[6:].strip(), root / "stat")
-    raise OSError(f"no btime line in {root / 'stat'}")
+            return _seconds(line[6:].strip(), path)
+    raise OSError(f"no btime line in {path}")
 
 
-def boot_id(root: Path) -> str | None:
+def boot_id(root: str | os.PathLike) -> str | None:
     """This boot's id, ``<root>/sys/kernel/random/boot_id``; None when it cannot
     be read or is not a UUID as the kernel writes it (a hostile tree's bytes
     never become an identity)."""
-    text = _read_text(root / "sys/kernel/random/boot_id")
+    text = _read_text(_in(root, "sys/kernel/random/boot_id"))
     text = text.strip() if text else ""
-    return text if _BOOT_ID.fullmatch(text) else None
+    groups = text.split("-")
+    return text if [len(g) for g in groups] == _BOOT_ID_GROUPS and _HEX.issuperset("".join(groups)) else None
 
 
-def uptime(root: Path) -> float:
+def uptime(root: str | os.PathLike) -> float:
     """Seconds since boot, first field of ``<root>/uptime``."""
-    text = _read_text(root / "uptime")
+    path = _in(root, "uptime")
+    text = _read_text(path)
     if not text or not text.split():
-        raise OSError(f"cannot read {root / 'uptime'}")
-    return _seconds(text.split()[0], root / "uptime")
+        raise OSError(f"cannot read {path}")
+    return _seconds(text.split()[0], path)
 
 
 #: Largest MemTotal believed (bytes): 2^50, a petabyte of RAM.
 MAX_MEMORY = 1 << 50
 
 
-def mem_total(root: Path) -> int:
+def mem_total(root: str | os.PathLike) -> int:
     """``MemTotal`` of ``<root>/meminfo`` in bytes; 0 when absent or not a
     plausible number (a hostile or partial tree: the share of RAM is then unknown)."""
     from pt.collect.system import parse_meminfo
-    value = parse_meminfo(_read_text(root / "meminfo") or "").get("MemTotal", 0)
+    value = parse_meminfo(_read_text(_in(root, "meminfo")) or "").get("MemTotal", 0)
     return value if 0 < value <= MAX_MEMORY else 0
 
 
-def read_clock(root: Path) -> tuple[float, float, float]:
+def read_clock(root: str | os.PathLike) -> tuple[float, float, float]:
     """``(uptime, unix time, monotonic time)`` now: when a snapshot is taken."""
     return uptime(root), time.time(), time.monotonic()
 
 
-def read_host(root: Path, clock: tuple[float, float, float] | None = None):
+def read_host(root: str | os.PathLike, clock: tuple[float, float, float] | None = None):
     """Host facts (:class:`~pt.collect.snapshot.HostInfo`) for a snapshot of
     the procfs tree at ``root`` taken at ``clock`` (:func:`read_clock`; now if None)."""
     from pt.collect.snapshot import HostInfo
