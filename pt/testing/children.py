@@ -172,8 +172,12 @@ def spawn_detached(cwd: Path | None = None) -> tuple[int, int]:
     """A sleeper detached the way daemons and ``nohup ... &`` leftovers are:
     ``setsid sh -c 'sleep &'`` and the shell exits, so the sleeper is
     reparented, has no terminal and its session leader is gone. Returns
-    ``(pid, start_ticks)``; stop it with :func:`kill_if_same`."""
-    out = subprocess.run(["setsid", "sh", "-c", f"{shutil.which('sleep')} 600 >/dev/null 2>&1 & echo $!"],
+    ``(pid, start_ticks)``; stop it with :func:`kill_if_same`. Its command
+    line is its own (``sleep 600.NNNNNN``): ``pt verify`` takes a later
+    process with a killed target's command line and owner for a respawn,
+    and another test run's sleeper must not be one."""
+    seconds = f"600.{int.from_bytes(os.urandom(3), 'big') % 10**6:06d}"
+    out = subprocess.run(["setsid", "sh", "-c", f"{shutil.which('sleep')} {seconds} >/dev/null 2>&1 & echo $!"],
                          capture_output=True, text=True, check=True, cwd=cwd, stdin=subprocess.DEVNULL)
     pid = int(out.stdout)
     return pid, start_ticks(pid)
