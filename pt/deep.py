@@ -6,7 +6,8 @@ per unit of time), samples the best ``candidates`` every ``interval_s``
 (:class:`~pt.collect.series.Sampler`), and every ``voi_every_s`` re-derives
 each one's posterior from everything seen so far (cumulative CPU and IO
 counts plus the CPU regime and wake-up terms, :mod:`pt.infer.timeseries`,
-and the RSS growth term, :mod:`pt.infer.memory`).
+and the RSS growth term, :mod:`pt.infer.memory`), coupled with every other
+process in the forest as the quick scan's is (:mod:`pt.infer.forest`).
 A candidate whose VOI (of its CPU ticks, and for an idle one of its
 wake-ups) over every horizon no longer exceeds the cost of waiting is
 settled and dropped from sampling — an idle one about to be acted on only
@@ -29,6 +30,7 @@ from pt.collect.snapshot import io_events
 from pt.config import ACTIONS, CLASSES, Policy, Priors, load_policy, load_priors
 from pt.decide.loss import Decision, decide, dependency_impact, loss_matrix
 from pt.decide.voi import effective_loss, value_of_information, wakeup_voi
+from pt.infer import forest
 from pt.infer import memory as rss
 from pt.infer import timeseries as ts
 from pt.infer.posterior import Evidence, Inference, ModelTables, infer
@@ -130,11 +132,19 @@ def _spread(values: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
 
 
 class _Model:
-    """The decision for a fixed set of candidates, re-run as samples arrive."""
+    """The decision for a fixed set of candidates, re-run as samples arrive.
+
+    Candidates are judged in the process forest, as the quick scan judges
+    every process: ``nodes`` holds every process's node potential, the quick
+    scan's, with each candidate's replaced by its deep one whenever it is
+    re-derived, so a settled candidate pulls on its open neighbours with
+    what was last seen of it."""
 
     def __init__(self, t: Triage, rows: np.ndarray, tables: ModelTables):
         ctx = t.context
         self.t, self.rows, self.tables = t, rows, tables
+        self.parent = forest.edges(ctx.genealogy)
+        self.nodes = forest.potentials(t.inference)
         self.impact = dependency_impact(t.policy, ctx.listening[rows], ctx.established[rows],
                                         ctx.genealogy.children[rows], ctx.fd_count[rows])
         self.available = ctx.available[rows]
@@ -145,16 +155,21 @@ class _Model:
         self.wake_a, self.wake_b = (np.array([t.priors.wakeups[c][j] for c in CLASSES]) for j in (0, 1))
 
     def infer(self, evidence: Evidence, regime: ts.Regime | None, wakes: ts.Wakeups | None = None,
-              growth: rss.Growth | None = None) -> Inference:
-        """The quick model's terms on ``evidence``, plus the deep terms given
-        (the CPU regime, the wake-ups, then the memory growth) as extra columns."""
-        quick = infer(evidence, self.tables)
+              growth: rss.Growth | None = None, idx: np.ndarray | None = None) -> Inference:
+        """The quick model's terms on ``evidence`` of candidates ``idx`` (all
+        by default), plus the deep terms given (the CPU regime, the wake-ups,
+        then the memory growth) as extra columns, coupled in the forest (the
+        ``tree`` column, :func:`pt.infer.forest.couple`)."""
+        own = infer(evidence, self.tables)
         extra = [x for x in (regime, wakes, growth) if x is not None]
-        if not extra:
-            return quick
-        terms = np.concatenate([quick.terms] + [x.terms[:, None, :] for x in extra], axis=1)
-        observed = np.concatenate([quick.observed] + [x.observed[:, None] for x in extra], axis=1)
-        return Inference.from_terms(terms, observed, quick.log_prior)
+        if extra:
+            terms = np.concatenate([own.terms] + [x.terms[:, None, :] for x in extra], axis=1)
+            observed = np.concatenate([own.observed] + [x.observed[:, None] for x in extra], axis=1)
+            own = Inference.from_terms(terms, observed, own.log_prior)
+        rows = self.rows if idx is None else self.rows[idx]
+        coupled = forest.couple(own, self.parent, self.t.priors.tree_coupling, rows, self.nodes)
+        self.nodes[rows] = forest.potentials(coupled)
+        return coupled
 
     def best(self, inference: Inference, idx: np.ndarray) -> np.ndarray:
         """The least-expected-loss action of candidates ``idx`` (no gates: a cheap look)."""
@@ -221,8 +236,8 @@ def rank_candidates(t: Triage, selection_mask: np.ndarray, tables: ModelTables, 
     horizon = min(deep.horizon_max_s, deep.max_time_s)
     idle_now = t.evidence.cpu_ticks[rows] == 0
     wake = (np.zeros(len(rows)), np.where(idle_now, t.window.duration_s, 0.0), idle_now)
-    net = model.net_voi(infer(ev, tables), ev, np.arange(len(rows)), [horizon], deep.wait_cost_per_s, hz, wake,
-                        deep.max_time_s)
+    net = model.net_voi(model.infer(ev, None), ev, np.arange(len(rows)), [horizon], deep.wait_cost_per_s, hz,
+                        wake, deep.max_time_s)
     must = must_all[rows]
     # The VOI prices CPU only; growth the quick scan can already see (RSS
     # over age, or across the lake's earlier scans) is worth a look too.
@@ -286,7 +301,7 @@ def deep_scan(selection=None, *, max_time_s: float | None = None, interval_s: fl
             ev, _, regime_now, wakes = deep_evidence(t, rows, series, priors, idx)
             growth_now = rss.growth(series, priors, idx, page_size,
                                     None if earlier is None else rss.take(earlier, idx), rss.take(scans, idx))
-            inference = model.infer(ev, regime_now, wakes, growth_now)
+            inference = model.infer(ev, regime_now, wakes, growth_now, idx)
             k_last = ts.per_sample(series)[0][-1, idx] if len(series) > 1 else np.zeros(len(idx))
             elapsed = time.monotonic() - started
             left = max(max_time_s - elapsed, 0.0)

@@ -200,6 +200,9 @@ def test_explain_deep_shows_the_series(tmp_path):
     assert "posterior: quick scan → deep" in text and "CPU regime" in text and "CPU  ▁" in text
     assert data["process"]["pid"] == proc.pid
     assert [e["feature"] for e in data["deep"]["evidence"][-2:]] == ["cpu_regime", "wakeups"]
+    # The sleeper's parent is this test: the deep verdict has its tree line, and the table shows it.
+    assert [e for e in data["deep"]["evidence"] if e["feature"] == "tree" and not e["missing"]]
+    assert "tree" in text.split("deep evidence")[1]
 
 
 def test_regime_block_matches_the_change_point_kernel():

@@ -54,6 +54,29 @@ def test_posterior_is_the_tree_marginal_and_the_ledger_adds_up():
     assert coupled.bits()[6, TREE] == 0.0
 
 
+def test_some_rows_coupled_among_the_others_potentials_equal_the_whole_forest_coupled():
+    """The deep scan's way: candidates' terms (wider, with its own columns)
+    coupled among every other process's node potential."""
+    rng = np.random.default_rng(3)
+    inference = _inference(rng, 8)
+    parent = np.array([-1, 0, 0, 1, -1, 4, -1, 3])
+    strength = load_priors().tree_coupling
+    rows = np.array([1, 5, 6, 7])
+    extra = rng.normal(0, 2, (len(rows), 2, 4))                   # two more columns for the candidates
+    wider = Inference.from_terms(np.concatenate([inference.terms[rows], extra], axis=1),
+                                 np.concatenate([inference.observed[rows], np.ones((len(rows), 2), bool)], axis=1),
+                                 inference.log_prior)
+    whole = inference.terms.copy()
+    whole[rows, 0] += extra.sum(axis=1)                           # the same node potentials, in one column
+    full = forest.couple(Inference.from_terms(whole, inference.observed, inference.log_prior), parent, strength)
+    part = forest.couple(wider, parent, strength, rows, forest.potentials(forest.couple(inference, parent, strength)))
+    np.testing.assert_allclose(part.log_posterior, full.log_posterior[rows], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(part.terms[:, TREE], full.terms[rows, TREE], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(part.observed[:, TREE], [True, True, False, True])
+    joint = part.log_prior + part.terms.sum(axis=1)                # prior + every ledger line
+    np.testing.assert_allclose(part.log_posterior, joint - logsumexp(joint, axis=1)[:, None], atol=1e-12)
+
+
 def test_an_abandoned_parent_pulls_its_child_toward_abandoned():
     terms = np.zeros((2, len(FEATURES), 4))
     terms[0, 0] = [0.0, 0.0, 6.0, 0.0]                   # the parent: strong abandoned evidence

@@ -14,7 +14,9 @@ takes no part (a zombie is a state of its own, not inherited).
 The coupling is shown as one more evidence line, ``tree``: the log marginal
 minus the independent log posterior, per class, so the posterior is still
 the prior plus the sum of the ledger's terms and the ledger says how many
-bits the neighbours moved each verdict.
+bits the neighbours moved each verdict. The deep scan couples its
+candidates the same way, among every other process's quick evidence
+(:func:`couple` with ``rows``).
 """
 from __future__ import annotations
 
@@ -42,16 +44,25 @@ def edges(genealogy: Genealogy) -> np.ndarray:
     return np.where((parent >= 0) & ~np.asarray(genealogy.parent_is_reaper, dtype=bool), parent, -1)
 
 
-def couple(inference: Inference, parent: np.ndarray, strength: float) -> Inference:
+def couple(inference: Inference, parent: np.ndarray, strength: float, rows: np.ndarray | None = None,
+           nodes: np.ndarray | None = None) -> Inference:
     """``inference`` with its posterior replaced by the tree-coupled marginal
     and the coupling's effect written into the ``tree`` column of the terms.
 
     Every process keeps its own prior and evidence (the node potential); the
     roots get no extra prior. A process with no coupled parent or child has
     no tree evidence (its column stays unobserved).
+
+    ``rows``: ``inference`` is of these processes only, in the forest that
+    ``parent`` indexes; every other process couples with its potential in
+    ``nodes`` (``(N, 4)``, :func:`potentials`). So the deep scan judges its
+    candidates among their neighbours' own evidence, as the quick scan does.
+    Extra columns of the terms (the deep scan's) join the node potential.
     """
     linked = parent >= 0
     linked[parent[linked]] = True
+    if rows is not None:
+        linked = linked[rows]
     terms, observed = inference.terms.copy(), inference.observed.copy()
     terms[:, TREE] = 0.0
     observed[:, TREE] = False
@@ -59,7 +70,18 @@ def couple(inference: Inference, parent: np.ndarray, strength: float) -> Inferen
         return Inference.from_terms(terms, observed, inference.log_prior)
     own = inference.log_prior + terms.sum(axis=1)                           # (n, 4), unnormalised
     alone = own - kernels.logsumexp(own, axis=1)[:, None]
-    coupled = kernels.tree_marginals(parent, own, potts(strength), np.zeros(N_CLASSES))
+    if rows is None:
+        coupled = kernels.tree_marginals(parent, own, potts(strength), np.zeros(N_CLASSES))
+    else:
+        everyone = nodes.copy()
+        everyone[rows] = own
+        coupled = kernels.tree_marginals(parent, everyone, potts(strength), np.zeros(N_CLASSES))[rows]
     terms[linked, TREE] = (coupled - alone)[linked]
     observed[linked, TREE] = True
     return Inference.from_terms(terms, observed, inference.log_prior)
+
+
+def potentials(inference: Inference) -> np.ndarray:
+    """``(n, 4)``: each process's node potential, its log prior plus every
+    term but the tree's (unnormalised): what it brings to the coupling."""
+    return inference.log_prior + inference.log_likelihood - inference.terms[:, TREE]

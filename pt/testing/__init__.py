@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pt.testing.children import (  # noqa: F401 (re-exported)
     sleepers, renamed_sleeper, zombie, FORK_LOOP, fork_loop, named_process, spinner, orphan, spawn_detached,
+    orphaned_runner, children,
     kill_if_same, start_ticks, _state, wait_for, running, python_child, cpu_ticks, cpu_share)
 from pt.testing.env import (  # noqa: F401 (re-exported)
     isolated_env, run_pt, pt_at_terminal, acting_policy, acting_env, plan_for, regular_user, user_python,

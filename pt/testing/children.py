@@ -184,6 +184,41 @@ def spawn_detached(cwd: Path | None = None) -> tuple[int, int]:
 
 
 
+@contextlib.contextmanager
+def orphaned_runner(cwd: Path, workers: int = 4):
+    """A test runner left behind: a script named ``pytest`` (in ``cwd/bin``,
+    run in ``cwd``) started by ``setsid sh -c '... &'`` from a shell that
+    exits, so it is reparented, with ``workers`` idle ``sleep`` children.
+    Yields ``(root_pid, pids)``, ``pids`` the whole tree sorted; each is
+    killed at the end through a pidfd if it is still the same process."""
+    runner = f"import subprocess, time\nkids = [subprocess.Popen(['sleep', '3600']) for _ in range({workers})]\n" \
+             "time.sleep(3600)\n"
+    script = cwd / "bin" / "pytest"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(f"#!{sys.executable}\n{runner}")
+    script.chmod(0o755)
+    out = subprocess.run(["setsid", "sh", "-c", f"{script} tests/ </dev/null >/dev/null 2>&1 & echo $!"],
+                         capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL, cwd=cwd)
+    root = int(out.stdout)
+    known = {root: start_ticks(root)}
+    try:
+        wait_for(lambda: len(children(root)) == workers and all(_comm(k) == b"sleep" for k in children(root)),
+                 timeout=30)
+        known.update((k, start_ticks(k)) for k in children(root))
+        yield root, sorted(known)
+    finally:
+        for pid, start in known.items():
+            kill_if_same(pid, start)
+
+
+def children(pid: int) -> list[int]:
+    """The pids of ``pid``'s children (its main thread's), [] if it is gone."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def kill_if_same(pid: int, start: int | None) -> None:
     """SIGKILL ``pid`` through a pidfd only if it is still the process that
     started at ``start`` (a test's grandchild, which the test cannot reap).

@@ -287,7 +287,8 @@ def print_deep_explain(d, console: Console | None = None) -> None:
     for name in ("evidence", "observed", "bits"):
         ledger_table.add_column(name, justify="right" if name == "bits" else "left")
     rows = ledger.ledger_rows(d.inference, d.evidence, 0)
-    for r in [x for x in rows if x["feature"] in ("cpu_window", "io_window")] + [regime_row(d, 0), wakeup_row(d, 0)]:
+    moved = [x for x in rows if x["feature"] in ("cpu_window", "io_window", "tree")]     # what the watch can move
+    for r in moved + [regime_row(d, 0), wakeup_row(d, 0)]:
         ledger_table.add_row(text(r["label"]), text(r["observed"]), text(f"{r['bits_abandoned_vs_useful']:+.2f}"))
     mem = memory_row(d, 0)
     ledger_table.add_row(text(mem["label"]), text(mem["observed"]),

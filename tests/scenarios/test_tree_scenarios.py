@@ -8,7 +8,9 @@ runs as root or as a regular user (CI runs it both ways):
 - ``pt incidents --window 10`` (one watch: long enough for several reads of
   the table even where one read takes a second or two) and its quick scan, now;
 - the quick scan as if an hour had passed like this (``--at +1h``);
-- one deep scan of the leaker, judged at +1h as in the memory suite.
+- one deep scan of the leaker, judged at +1h as in the memory suite, over
+  the default watch (30 s: its live parent, this test, pulls it toward
+  useful, and 8 s of growth left it a coin flip; see that suite).
 
 Useful work (must be kept, and no incident raised on it): a fake build (sh
 named ``make``, a live parent: this test) whose two compilers (``cc1``)
@@ -43,22 +45,19 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pt.act.plan import Selection
 from pt.config import ACTIONS, CLASSES, load_policy, load_priors
-from pt.testing import FORK_LOOP, kill_if_same, named_process, python_child, start_ticks, wait_for
+from pt.testing import FORK_LOOP, children, named_process, orphaned_runner, python_child, wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs procfs")
 
 HOUR = 3600.0
 WATCH_S = 10.0                                   # "pt incidents --window 10: slower loops show too"
 
-RUNNER = ("import subprocess, time\nkids = [subprocess.Popen(['sleep', '3600']) for _ in range(4)]\n"
-          "time.sleep(3600)\n")
 #: A compiler: busy, writing its output over and over (comm and argv0 ``cc1``: category build).
 CC1 = ("import os, sys\nwhile True:\n    x = sum(i * i for i in range(200_000))\n"
        "    with open(f'{sys.argv[1]}.{os.getpid()}.o', 'w') as f:\n        f.write(str(x))\n")
@@ -87,20 +86,6 @@ class Case:
     alarm: bool = False           # useful: anything but keep, or an incident
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
 @contextlib.contextmanager
 def _group(argv, ready=True, **kw):
     """``argv`` in a session of its own; its whole group killed at the end."""
@@ -115,26 +100,6 @@ def _group(argv, ready=True, **kw):
             os.killpg(proc.pid, signal.SIGKILL)          # our own group; the root is not reaped yet
         proc.wait()
         proc.stdout.close()
-
-
-@contextlib.contextmanager
-def _orphaned_runner(tmp: Path):
-    """A test runner whose shell exited (an orphan) with four idle workers."""
-    script = tmp / "bin" / "pytest"
-    script.write_text(f"#!{sys.executable}\n{RUNNER}")
-    script.chmod(0o755)
-    out = subprocess.run(["setsid", "sh", "-c", f"{script} tests/ </dev/null >/dev/null 2>&1 & echo $!"],
-                         capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL, cwd=tmp)
-    root = int(out.stdout)
-    known = {root: start_ticks(root)}
-    try:
-        wait_for(lambda: len(_children(root)) == 4 and all(_comm(k) == "sleep" for k in _children(root)),
-                 timeout=30)
-        known.update((k, start_ticks(k)) for k in _children(root))
-        yield root, sorted(known)
-    finally:
-        for pid, start in known.items():
-            kill_if_same(pid, start)
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +118,7 @@ def judged(tmp_path_factory):
     cc1.write_text(f"#!{sys.executable}\n{CC1}")
     cc1.chmod(0o755)
     with contextlib.ExitStack() as stack:
-        runner, workers = stack.enter_context(_orphaned_runner(tmp))
+        runner, workers = stack.enter_context(orphaned_runner(tmp))
         make = stack.enter_context(_group(["make", "-c", BUILD.format(cc1=cc1)], executable="/bin/sh",
                                                  cwd=tmp / "build"))
         quiet = stack.enter_context(_group([sys.executable, "-c", QUIET]))
@@ -161,8 +126,8 @@ def judged(tmp_path_factory):
         supervisor = stack.enter_context(_group(["sh", "-c", "while true; do sleep 0.5; done"], ready=False))
         zparent, zombie = stack.enter_context(named_process(b"pt-zparent", zombie_child=True))
         leaker = stack.enter_context(python_child(LEAKER))
-        wait_for(lambda: len(_children(make.pid)) == 2 and len(_children(quiet.pid)) == 2)
-        builders, sleepers = _children(make.pid), _children(quiet.pid)
+        wait_for(lambda: len(children(make.pid)) == 2 and len(children(quiet.pid)) == 2)
+        builders, sleepers = children(make.pid), children(quiet.pid)
 
         t, incidents = watch(WATCH_S)
         by_root = {}
@@ -210,7 +175,7 @@ def judged(tmp_path_factory):
             if samples >= 1 and not getattr(leaker, "leaking", False):
                 leaker.send_signal(signal.SIGUSR1)
                 leaker.leaking = True
-        d = deep_scan(Selection(pids=(leaker.pid,)), max_time_s=8.0, policy=load_policy(), priors=load_priors(),
+        d = deep_scan(Selection(pids=(leaker.pid,)), policy=load_policy(), priors=load_priors(),
                       on_progress=start_leaking, at_s=HOUR)
         lcls, laction = (CLASSES[int(d.inference.posterior[0].argmax())], ACTIONS[int(d.decision.action[0])]) \
             if len(d) == 1 else ("not watched", "-")
