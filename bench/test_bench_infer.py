@@ -1,5 +1,8 @@
 """Inference + decision for 10,000 processes (a synthetic table) against the
-same model written plainly with scipy.stats and scipy.special.
+same model written plainly with scipy.stats and scipy.special; and the
+forest coupling of the same posteriors (``coupling-10k``) against the same
+function copying the terms in C order, as it did before (its sums over
+features then run across the feature-major layout's largest stride).
 
     pytest bench/test_bench_infer.py --benchmark-enable
 """
@@ -9,9 +12,11 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
+from pt import kernels
 from pt.config import ACTIONS, CATEGORICAL_LEVELS, load_policy, load_priors
 from pt.decide.loss import decide, loss_matrix
-from pt.infer.posterior import CATEGORICAL, Evidence, ModelTables, infer
+from pt.infer import forest
+from pt.infer.posterior import CATEGORICAL, N_CLASSES, Evidence, Inference, ModelTables, infer
 
 N = 10_000
 PRIORS, POLICY = load_priors(), load_policy()
@@ -81,3 +86,41 @@ def test_the_two_formulations_agree(table):
     inference = infer(ev, TABLES)
     expected = np.where(available, inference.posterior @ loss_matrix(POLICY).T, np.inf).argmin(axis=1)
     np.testing.assert_array_equal(scipy_pipeline(ev, available), expected)
+
+
+@pytest.fixture(scope="module")
+def coupling_input(table):
+    """The table's posteriors and a random forest over it (one row in 20 a root)."""
+    rng = np.random.default_rng(13)
+    parent = np.array([-1] + [int(x) for x in rng.integers(0, np.arange(1, N))])
+    parent[rng.random(N) < 0.05] = -1
+    return infer(table[0], TABLES), parent, PRIORS.tree_coupling
+
+
+def c_order_couple(inference, parent, strength):
+    """forest.couple as it was, with a C-order copy of the terms."""
+    linked = parent >= 0
+    linked[parent[linked]] = True
+    terms, observed = inference.terms.copy(), inference.observed.copy()
+    terms[:, forest.TREE] = 0.0
+    observed[:, forest.TREE] = False
+    own = inference.log_prior + terms.sum(axis=1)
+    alone = own - kernels.logsumexp(own, axis=1)[:, None]
+    coupled = kernels.tree_marginals(parent, own, forest.potts(strength), np.zeros(N_CLASSES))
+    terms[linked, forest.TREE] = (coupled - alone)[linked]
+    observed[linked, forest.TREE] = True
+    return Inference.from_terms(terms, observed, inference.log_prior)
+
+
+def test_pt_couple(benchmark, coupling_input):
+    benchmark.group = "coupling-10k"
+    benchmark.extra_info["role"] = "pt"
+    coupled = benchmark(forest.couple, *coupling_input)
+    np.testing.assert_allclose(coupled.log_posterior, c_order_couple(*coupling_input).log_posterior,
+                               rtol=0, atol=1e-9)
+
+
+def test_c_order_couple(benchmark, coupling_input):
+    benchmark.group = "coupling-10k"
+    benchmark.extra_info["role"] = "C-order terms"
+    assert len(benchmark(c_order_couple, *coupling_input).posterior) == N
