@@ -144,18 +144,20 @@ def triage(*, root: str | os.PathLike | None = None, window_s: float | None = No
                                  cgroups=observed.units.cgroup, command_category=observed.command_category)
         from pt.learn.gate import kill_gate
         gate = kill_gate(policy)
+        remembered, previous, note = None, None, None
+        if memory is not None and not at_s:
+            remembered = stability.load(memory, snapshot.host.boot_id)
+            previous = remembered.previous(snapshot["pid"], snapshot["start_ticks"],
+                                           memory_s=policy.stability.memory_s)
+            note = remembered.note
     except BaseException:
         opened.close()
         raise
     window = opened.finish(policy.window_s if window_s is None else window_s, close_behind=True)
-    previous, note, activity, points = None, None, None, None
-    if memory is not None and not at_s:
-        remembered = stability.load(memory, snapshot.host.boot_id)
-        previous = remembered.previous(snapshot["pid"], snapshot["start_ticks"],
-                                       memory_s=policy.stability.memory_s)
+    activity, points = None, None
+    if remembered is not None:
         activity = remembered.activity(window, snapshot["pid"], snapshot["start_ticks"], snapshot.host.clock_ticks,
                                        policy.stability.history_s, policy.stability.history_gap_s)
-        note = remembered.note
         points = _rss_points(remembered, snapshot, window, policy)
     evidence, context = build(snapshot, window, observed, activity, static)
     if points is not None:
