@@ -75,10 +75,13 @@ def main() -> int:
         code = console_main()
     else:
         from pt.collect import early
-        early.begin()
         try:
+            early.begin()
             from pt.cli import console_main
             code = console_main()
+        except KeyboardInterrupt:           # while the reads began or pt.cli loaded: as the commands do
+            from pt.exit_codes import INTERRUPTED
+            code = INTERRUPTED
         finally:
             early.discard()
     exit_without_teardown(code)

@@ -357,7 +357,7 @@ GROWN_TABLE_CHILD = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("top", [3000, 1 << 30])
+@pytest.mark.parametrize("top", [3000, 1 << 30, 1 << 40])
 def test_the_descriptor_table_grows_ahead_without_opening_or_closing_a_file(tmp_path, top):
     """grow_fd_table makes room for ``top`` descriptors at once (the kernel's
     FDSize) and leaves the open ones as they were; past the soft limit it
@@ -371,15 +371,30 @@ def test_the_descriptor_table_grows_ahead_without_opening_or_closing_a_file(tmp_
     assert (out["after"] >= top) if fits else (out["after"] == out["before"])
 
 
-def test_first_reads_grow_the_table_for_the_kept_files_before_their_thread_starts():
+GROWN_BEFORE_THREAD_CHILD = textwrap.dedent("""
+    import json, os
+    from pathlib import Path
+    from pt.collect.early import FirstReads
+    from pt.collect.fds import open_fd_count
+    def size():
+        return int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("FDSize:")))
+    before = size()
+    first = FirstReads(Path("/proc"))
+    made = size()
+    first.wait()
+    print(json.dumps({"before": before, "made": made, "read": size(), "open": open_fd_count()}))
+    first.close()
+""")
+
+
+def test_first_reads_grow_the_table_for_the_kept_files_before_their_thread_starts(tmp_path):
     """The reading thread keeps ~3 files a process open: the table must hold
-    them all before it starts, so that no growth waits beside a second thread."""
+    them all before it starts, so that no growth waits beside a second
+    thread. In a fresh process: a table never shrinks, so one grown by an
+    earlier scan here would pass without the growth."""
     with sleepers(200):
         rows = sum(name.isdigit() for name in os.listdir("/proc"))
-        first = FirstReads(Path("/proc"))
-        try:
-            size = fd_table_size()
-            first.wait()
-            assert fd_table_size() == size >= open_fd_count() > rows     # rows' files are kept
-        finally:
-            first.close()
+        out = json.loads(subprocess.run([sys.executable, "-c", GROWN_BEFORE_THREAD_CHILD], capture_output=True,
+                                        text=True, check=True, cwd=tmp_path).stdout)
+    assert out["before"] < out["made"] == out["read"]                    # grown once, before the thread
+    assert out["read"] >= out["open"] > rows                             # and the rows' files are kept

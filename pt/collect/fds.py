@@ -16,6 +16,8 @@ import resource
 
 #: Used when the soft limit is unlimited.
 UNLIMITED = 1 << 20
+#: The largest descriptor number there can be (an int).
+FD_MAX = (1 << 31) - 1
 
 
 def open_fd_count() -> int:
@@ -39,6 +41,8 @@ def grow_fd_table(top: int) -> bool:
     """
     if top < 1:
         return True
+    if top > FD_MAX:
+        return False
     try:
         probe = os.open("/", os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_PATH", 0))
     except OSError:
