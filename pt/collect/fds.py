@@ -26,8 +26,8 @@ def open_fd_count() -> int:
 
 
 def grow_fd_table(top: int) -> bool:
-    """Make this process's descriptor table hold descriptors up to ``top``
-    now, before a reader opens that many; True if it does.
+    """Make this process's descriptor table hold ``top`` descriptors (the
+    numbers below ``top``) now, before a reader opens that many; True if it does.
 
     The kernel grows the table by doubling as descriptors are opened, and in
     a process that runs more than one thread each growth waits for an RCU
@@ -36,7 +36,7 @@ def grow_fd_table(top: int) -> bool:
     thread cost 60-70 ms more than from a lone thread, and stalled the
     main thread's imports for as long. Grown once beforehand, and while one
     thread runs, it costs an allocation. A descriptor is duplicated to the
-    lowest free number at or above ``top`` (no open one is touched) and
+    lowest free number at or above ``top - 1`` (no open one is touched) and
     closed again; where the soft limit is below ``top`` nothing changes.
     """
     if top < 1:
