@@ -1,15 +1,11 @@
 """The process forest decides together: class posteriors coupled along parent-child edges.
 
 A process and the child it started usually share a fate: an abandoned test
-runner's workers are abandoned too, a live build's compilers are wanted.
-pt puts a Potts prior (idea T) on each parent-child pair — both live
-(useful or useful_bad) or both abandoned is ``exp(strength)`` times as
-likely as anything else — and computes every process's exact marginal
-over the PPID forest by sum-product (idea AY,
-:func:`pt.kernels.tree_marginals`). Live work is one block because a live
-parent vouches that its child is wanted, not that it behaves: a leak or a
-runaway loop is the child's own, and its own evidence tells useful from
-useful_bad.
+runner's workers are abandoned too, a live build's compilers are useful.
+pt puts a Potts prior (idea T) on each parent-child pair — the same class is
+``exp(strength)`` times as likely as any other, for useful, useful_bad and
+abandoned — and computes every process's exact marginal over the PPID
+forest by sum-product (idea AY, :func:`pt.kernels.tree_marginals`).
 
 Only real parentage couples: an edge to PID 1 or a subreaper is the kernel's
 reparenting, not who started the process, so orphans stay roots. Zombie
@@ -28,18 +24,16 @@ import numpy as np
 
 from pt import kernels
 from pt.features.genealogy import Genealogy
-from pt.infer.posterior import FEATURES, N_CLASSES, USEFUL, USEFUL_BAD, ZOMBIE, Inference
+from pt.infer.posterior import FEATURES, N_CLASSES, ZOMBIE, Inference
 
 TREE = FEATURES.index("tree")
 
 
 def potts(strength: float) -> np.ndarray:
-    """``(4, 4)`` log coupling, parent class by child class: ``strength``
-    where both are live (useful or useful_bad) or both abandoned, 0
-    elsewhere (zombie takes no part)."""
+    """``(4, 4)`` log coupling, parent class by child class: ``strength`` on
+    the diagonal except zombie, 0 elsewhere."""
     log_coupling = np.diag(np.full(N_CLASSES, float(strength)))
     log_coupling[ZOMBIE, ZOMBIE] = 0.0
-    log_coupling[USEFUL, USEFUL_BAD] = log_coupling[USEFUL_BAD, USEFUL] = float(strength)
     return log_coupling
 
 
