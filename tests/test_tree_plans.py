@@ -18,7 +18,7 @@ import pytest
 
 from pt.act.plan import plan_id
 from pt.act.trees import MAX_TREE_MEMBERS
-from pt.testing import _state, acting_env, kill_if_same, run_pt, start_ticks, wait_for
+from pt.testing import _state, acting_env, children, kill_if_same, run_pt, start_ticks, wait_for
 
 #: The runner: three workers (two sleeps and a shell with a sleep of its
 #: own, so the tree is three levels deep), one more child on SIGUSR1.
@@ -36,13 +36,6 @@ while True:
 """
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
@@ -55,7 +48,7 @@ def _tree(pid: int) -> list[int]:
     while todo:
         p = todo.pop()
         out.append(p)
-        todo.extend(_children(p))
+        todo.extend(children(p))
     return out
 
 
@@ -134,8 +127,8 @@ def test_a_member_that_execs_or_exits_is_skipped_and_the_rest_is_done(tmp_path, 
     with runner(tmp_path, "exec-worker", size=6) as (root, known):
         plan = pt_json("plan", "--tree", str(root), "--do", "pause", cwd=tmp_path, env=env)["data"]["plan"]
         assert len(plan["actions"]) == 6
-        execer = next(p for p in _children(root) if "python" in _cmdline(p))
-        leaver = next(p for p in _children(root) if _cmdline(p) == "sleep\x003600\x00")
+        execer = next(p for p in children(root) if "python" in _cmdline(p))
+        leaver = next(p for p in children(root) if _cmdline(p) == "sleep\x003600\x00")
         os.kill(execer, signal.SIGUSR1)           # our grandchild becomes /bin/sleep 3602
         wait_for(lambda: Path(f"/proc/{execer}/cmdline").read_text().startswith("sleep"))
         kill_if_same(leaver, known[leaver])
@@ -158,8 +151,8 @@ def test_a_child_born_after_planning_is_not_signalled(tmp_path, env):
     with runner(tmp_path) as (root, known):
         plan = pt_json("plan", "--tree", str(root), "--do", "pause", cwd=tmp_path, env=env)["data"]["plan"]
         os.kill(root, signal.SIGUSR1)             # the runner starts one more worker
-        wait_for(lambda: len(_children(root)) == 4)
-        born = (set(_children(root)) - set(known)).pop()
+        wait_for(lambda: len(children(root)) == 4)
+        born = (set(children(root)) - set(known)).pop()
         known[born] = start_ticks(born)
         wait_for(lambda: Path(f"/proc/{born}/comm").read_text().strip() == "sleep")
         applied = pt_json("apply", plan["plan_id"], "--yes", cwd=tmp_path, env=env)["data"]
@@ -184,12 +177,12 @@ def test_a_protected_member_stops_the_tree_and_the_rest_is_planned(tmp_path, env
     root are kept. Applied, only those two are killed."""
     _protect(tmp_path, "^sh$")
     with runner(tmp_path) as (root, known):
-        shell = next(p for p in _children(root) if _cmdline(p).startswith("sh\x00"))
+        shell = next(p for p in children(root) if _cmdline(p).startswith("sh\x00"))
         plan = pt_json("plan", "--tree", str(root), "--do", "kill", cwd=tmp_path, env=env)["data"]["plan"]
         [refusal] = plan["refused"]
         assert refusal["pid"] == root and f"member {shell} (sh) is protected" in refusal["reason"]
         assert "^sh$" in refusal["reason"] and "2 unprotected subtree(s)" in refusal["reason"]
-        safe = set(_children(root)) - {shell}
+        safe = set(children(root)) - {shell}
         assert {a["target"]["pid"] for a in plan["actions"]} == safe
         assert sorted(a["tree"]["id"] for a in plan["actions"]) == [0, 1]
         assert all(a["tree"]["size"] == 1 and a["tree"]["depth"] == 0 for a in plan["actions"])
@@ -283,8 +276,8 @@ def test_tree_results_match_their_schemas(tmp_path, env):
     with runner(tmp_path) as (root, known):
         plan = checked("plan", "--tree", str(root), "--do", "pause")["plan"]
         os.kill(root, signal.SIGUSR1)             # a newborn, so not_signalled is not empty
-        wait_for(lambda: len(_children(root)) == 4)
-        known.update((p, start_ticks(p)) for p in _children(root))
+        wait_for(lambda: len(children(root)) == 4)
+        known.update((p, start_ticks(p)) for p in children(root))
         assert len(checked("apply", plan["plan_id"], "--yes")["not_signalled"]) == 1
         assert len(checked("verify", plan["plan_id"])["targets"]) == 5
         assert len(checked("undo", plan["plan_id"])["outcomes"]) == 5
@@ -334,7 +327,7 @@ def test_a_tree_throttle_is_one_cgroup_and_undo_moves_every_member_back(tmp_path
     h = cgroups.find("cpu")
     own = h.mount / f"pt-test-{os.getpid()}"
     with runner(tmp_path) as (root, known):
-        worker = next(p for p in _children(root) if _cmdline(p).startswith("sleep"))
+        worker = next(p for p in children(root) if _cmdline(p).startswith("sleep"))
         own.mkdir()
         try:
             (own / "cgroup.procs").write_text(str(worker))

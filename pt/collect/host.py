@@ -11,6 +11,10 @@ import math
 import os
 import time
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from pathlib import Path
+
 
 #: Environment variable that points the collector at another procfs tree
 #: (captured or hostile fixtures in tests).
@@ -30,7 +34,7 @@ def procfs_path(root: str | os.PathLike | None = None) -> str | bytes:
     return os.fspath(root) if root is not None else os.environ.get(PROCFS_ENV, "/proc")
 
 
-def procfs_root(root: str | os.PathLike | None = None):
+def procfs_root(root: str | os.PathLike | None = None) -> Path:
     """:func:`procfs_path` as a :class:`pathlib.Path`."""
     from pathlib import Path
     return Path(procfs_path(root))
